@@ -1,0 +1,544 @@
+/*
+ * frame-cat — the frame inspector: print, select and convert lrcpipe streams.
+ *
+ * Reads frame streams (stdin, files, ZeroMQ), and either prints each record
+ * as text (default), passes the selected records on as frames (-o), writes
+ * tensors as NIfTI or .npy files, or turns NIfTI / .npy files into frames.
+ */
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "args.h"
+#include "err.h"
+#include "frame.h"
+#include "json.h"
+#include "nii.h"
+#include "npy.h"
+#include "stream.h"
+
+static void usage(void)
+{
+    printf("Usage: %s [OPTION]... [INPUT]...\n"
+           "Print, select and convert lrcpipe frame streams.\n"
+           "\n"
+           "Input and output:\n"
+           "  -i, --input SPEC        read frames from SPEC (file, '-', tcp://, ipc://, '@' binds);\n"
+           "                          repeatable, also given as operands; default stdin\n"
+           "  -o, --output SPEC       write the selected records as frames instead of text\n"
+           "      --json              print one JSON object per record (JSON Lines)\n"
+           "      --no-stats          do not compute min/max/mean of tensors\n"
+           "      --count             print only the number of data records\n"
+           "\n"
+           "Selection (records must match every option given):\n"
+           "      --id ID             volume id (repeatable)\n"
+           "      --z RANGE           slice index, N or A:B (inclusive; open ends allowed)\n"
+           "      --seq RANGE         record seq, N or A:B\n"
+           "  -t, --tensor NAME       keep only these tensors (repeatable)\n"
+           "\n"
+           "Conversion:\n"
+           "      --to-nifti PATTERN  write every rank-3 tensor as NIfTI; %%i id, %%n tensor name,\n"
+           "                          %%s seq, %%z z, %%%% a percent sign (e.g. out/%%i_%%n.nii.gz)\n"
+           "      --to-npy PATTERN    write every tensor as .npy (same placeholders)\n"
+           "      --from-nifti FILE   make a volume frame from a NIfTI file (repeatable)\n"
+           "      --label FILE        add a NIfTI label map to the preceding --from-nifti frame\n"
+           "      --from-npy FILE     make a frame from a .npy file (repeatable)\n"
+           "      --name NAME         tensor name for --from-nifti/--from-npy (default image)\n"
+           "      --set-id ID         id of frames made by --from-* (default: file name)\n"
+           "\n"
+           "Common:\n"
+           "  -q, --quiet             errors only\n"
+           "  -v, --verbose           more messages (repeatable)\n"
+           "      --max-record SIZE   refuse records larger than SIZE bytes (default 4G)\n"
+           "  -h, --help              this help\n"
+           "      --version           version\n",
+           err_progname);
+}
+
+enum {
+    OPT_JSON = 0x100, OPT_NOSTATS, OPT_COUNT, OPT_ID, OPT_Z, OPT_SEQ, OPT_TO_NIFTI, OPT_TO_NPY,
+    OPT_FROM_NIFTI, OPT_LABEL, OPT_FROM_NPY, OPT_NAME, OPT_SET_ID
+};
+
+typedef struct {
+    const char *path;
+    const char *label;
+    int npy;
+    const char *name; /* tensor name at the time the option was given */
+} source;
+
+static struct {
+    const char **inputs;
+    int ninputs;
+    const char *output;
+    int json, stats, count_only;
+    const char **ids;
+    int nids;
+    int64_t zlo, zhi, seqlo, seqhi;
+    const char **tensors;
+    int ntensors;
+    const char *to_nifti, *to_npy;
+    source *sources;
+    int nsources;
+    const char *set_id;
+} opt = {.stats = 1, .zlo = INT64_MIN, .zhi = INT64_MAX, .seqlo = INT64_MIN, .seqhi = INT64_MAX};
+
+static void *push(void *arr, int *n, size_t elsize)
+{
+    char *p = realloc(arr, (size_t)(*n + 1) * elsize);
+    if (!p)
+        die(1, "out of memory");
+    memset(p + (size_t)*n * elsize, 0, elsize);
+    (*n)++;
+    return p;
+}
+
+static int selected(const frame *f)
+{
+    if (opt.nids) {
+        int hit = 0;
+        for (int i = 0; i < opt.nids && !hit; i++)
+            hit = f->id && !strcmp(f->id, opt.ids[i]);
+        if (!hit)
+            return 0;
+    }
+    if (f->z < opt.zlo || f->z > opt.zhi)
+        return 0;
+    if (f->seq < opt.seqlo || f->seq > opt.seqhi)
+        return 0;
+    return 1;
+}
+
+static void keep_tensors(frame *f)
+{
+    if (!opt.ntensors)
+        return;
+    for (int i = f->ntensors - 1; i >= 0; i--) {
+        int keep = 0;
+        for (int j = 0; j < opt.ntensors && !keep; j++)
+            keep = !strcmp(f->tensors[i].name, opt.tensors[j]);
+        if (!keep)
+            frame_tensor_del(f, f->tensors[i].name);
+    }
+}
+
+/* ---- text output ---- */
+
+static void print_record_text(const frame *f)
+{
+    char shape[128];
+    printf("data seq=%lld id=%s z=%lld\n", (long long)f->seq, f->id ? f->id : "-", (long long)f->z);
+    if (f->meta.kind == MV_MAP && f->meta.m.n) {
+        printf("  meta ");
+        json_fprint(stdout, &f->meta, -1);
+        printf("\n");
+    }
+    for (int i = 0; i < f->ntensors; i++) {
+        const tensor *t = &f->tensors[i].t;
+        printf("  %-10s %-4s %s", f->tensors[i].name, dtype_str(t->dtype), tensor_shape_str(t, shape, sizeof shape));
+        if (opt.stats && tensor_numel(t)) {
+            tensor_stats s;
+            tensor_get_stats(t, &s);
+            printf(" min=%.6g max=%.6g mean=%.6g", s.min, s.max, s.mean);
+            if (s.nonfinite)
+                printf(" nonfinite=%zu", s.nonfinite);
+        }
+        printf("\n");
+    }
+}
+
+static void print_record_json(const frame *f)
+{
+    mval rec = {0}, *ts;
+    mval_set_map(&rec);
+    mval_put_str(&rec, "type", "data");
+    mval_put_i64(&rec, "seq", f->seq);
+    if (f->id)
+        mval_put_str(&rec, "id", f->id);
+    mval_put_i64(&rec, "z", f->z);
+    if (f->meta.kind == MV_MAP)
+        mval_copy(mval_map_put(&rec, "meta"), &f->meta);
+    ts = mval_map_put(&rec, "tensors");
+    mval_set_map(ts);
+    for (int i = 0; i < f->ntensors; i++) {
+        const tensor *t = &f->tensors[i].t;
+        mval *e = mval_map_put(ts, f->tensors[i].name), *sh;
+        mval_set_map(e);
+        mval_put_str(e, "dtype", dtype_str(t->dtype));
+        sh = mval_map_put(e, "shape");
+        mval_set_array(sh);
+        for (int d = 0; d < t->rank; d++)
+            mval_set_int(mval_push(sh), t->shape[d]);
+        if (opt.stats && tensor_numel(t)) {
+            tensor_stats s;
+            tensor_get_stats(t, &s);
+            mval_put_f64(e, "min", s.min);
+            mval_put_f64(e, "max", s.max);
+            mval_put_f64(e, "mean", s.mean);
+            mval_put_i64(e, "nonfinite", (int64_t)s.nonfinite);
+        }
+    }
+    json_fprint(stdout, &rec, -1);
+    printf("\n");
+    mval_free(&rec);
+}
+
+static void print_start(const frame *s)
+{
+    if (opt.json) {
+        mval rec = {0};
+        mval_set_map(&rec);
+        mval_put_str(&rec, "type", "start");
+        mval_put_str(&rec, "producer", s->producer ? s->producer : "");
+        mval_put_str(&rec, "version", s->version ? s->version : "");
+        if (s->meta.kind == MV_MAP)
+            mval_copy(mval_map_put(&rec, "params"), &s->meta);
+        json_fprint(stdout, &rec, -1);
+        printf("\n");
+        mval_free(&rec);
+        return;
+    }
+    printf("start producer=%s version=%s", s->producer ? s->producer : "-", s->version ? s->version : "-");
+    if (s->meta.kind == MV_MAP && s->meta.m.n) {
+        printf(" params=");
+        json_fprint(stdout, &s->meta, -1);
+    }
+    printf("\n");
+}
+
+/* ---- file output ---- */
+
+static int expand(const char *pattern, const frame *f, const char *name, char *out, size_t n)
+{
+    size_t used = 0;
+    for (const char *p = pattern; *p; p++) {
+        char tmp[64];
+        const char *s = tmp;
+        if (*p != '%') {
+            tmp[0] = *p;
+            tmp[1] = '\0';
+        } else {
+            switch (*++p) {
+            case 'i': s = f->id ? f->id : "noid"; break;
+            case 'n': s = name; break;
+            case 's': snprintf(tmp, sizeof tmp, "%lld", (long long)f->seq); break;
+            case 'z': snprintf(tmp, sizeof tmp, "%lld", (long long)f->z); break;
+            case '%': s = "%"; break;
+            default: return err_set("pattern '%s': unknown placeholder '%%%c'", pattern, *p ? *p : ' ');
+            }
+        }
+        if (used + strlen(s) >= n)
+            return err_set("pattern '%s': file name too long", pattern);
+        memcpy(out + used, s, strlen(s));
+        used += strlen(s);
+    }
+    out[used] = '\0';
+    return 0;
+}
+
+static int frame_affine(frame *f, const tensor *t, double aff[16])
+{
+    double sp[3] = {1, 1, 1};
+    int rc = mval_get_f64v(&f->meta, "affine", aff, 16);
+    if (rc < 0)
+        return -1;
+    if (rc == 0)
+        return 0;
+    if (t->rank == 3 && mval_get_f64v(&f->meta, "spacing", sp, 3) < 0)
+        return -1;
+    memset(aff, 0, 16 * sizeof *aff);
+    aff[0] = sp[2];
+    aff[5] = sp[1];
+    aff[10] = sp[0];
+    aff[15] = 1;
+    return 0;
+}
+
+static int write_files(frame *f)
+{
+    char path[4096];
+    for (int i = 0; i < f->ntensors; i++) {
+        const tensor *t = &f->tensors[i].t;
+        if (opt.to_npy) {
+            if (expand(opt.to_npy, f, f->tensors[i].name, path, sizeof path) || npy_write(path, t))
+                return -1;
+            log_info("wrote %s", path);
+        }
+        if (opt.to_nifti && t->rank == 3) {
+            double aff[16];
+            if (frame_affine(f, t, aff) || expand(opt.to_nifti, f, f->tensors[i].name, path, sizeof path) ||
+                nii_write(path, t, aff))
+                return -1;
+            log_info("wrote %s", path);
+        }
+    }
+    return 0;
+}
+
+/* ---- making frames from files ---- */
+
+static char *base_id(const char *path)
+{
+    const char *b = strrchr(path, '/');
+    char *id = strdup(b ? b + 1 : path);
+    static const char *exts[] = {".nii.gz", ".nii", ".npy"};
+    if (!id)
+        die(1, "out of memory");
+    for (size_t i = 0; i < sizeof exts / sizeof exts[0]; i++) {
+        size_t n = strlen(id), e = strlen(exts[i]);
+        if (n > e && !strcmp(id + n - e, exts[i])) {
+            id[n - e] = '\0';
+            break;
+        }
+    }
+    return id;
+}
+
+static int make_frame(const source *src, frame *f)
+{
+    char *id = base_id(src->path);
+    frame_init(f, FRAME_DATA);
+    frame_set_id(f, opt.set_id ? opt.set_id : id);
+    free(id);
+    if (src->npy) {
+        tensor t;
+        if (npy_read(src->path, &t))
+            return -1;
+        return frame_tensor_add(f, src->name, &t);
+    }
+    {
+        nii_image img, lab;
+        mval *m = frame_meta(f);
+        if (nii_read(src->path, &img, NII_NATIVE))
+            return -1;
+        mval_put_f64v(m, "spacing", img.spacing, 3);
+        mval_put_f64v(m, "affine", img.affine, 16);
+        if (frame_tensor_add(f, src->name, &img.data))
+            return -1;
+        if (src->label) {
+            tensor *im = frame_tensor_get(f, src->name);
+            if (nii_read(src->label, &lab, NII_NATIVE))
+                return -1;
+            if (!tensor_same_shape(&lab.data, im)) {
+                nii_free(&lab);
+                return err_set("%s: label map grid differs from %s", src->label, src->path);
+            }
+            for (int i = 0; i < 16; i++)
+                if (fabs(lab.affine[i] - img.affine[i]) > 1e-3 * (1 + fabs(img.affine[i]))) {
+                    nii_free(&lab);
+                    return err_set("%s: label map affine differs from %s", src->label, src->path);
+                }
+            if (frame_tensor_add(f, "label", &lab.data))
+                return -1;
+        }
+    }
+    return 0;
+}
+
+static mval make_params(int argc, char **argv)
+{
+    mval p = {0}, *a;
+    mval_set_map(&p);
+    a = mval_map_put(&p, "argv");
+    mval_set_array(a);
+    for (int i = 0; i < argc; i++)
+        mval_set_str(mval_push(a), argv[i]);
+    return p;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"input", required_argument, 0, 'i'},
+        {"output", required_argument, 0, 'o'},
+        {"json", no_argument, 0, OPT_JSON},
+        {"no-stats", no_argument, 0, OPT_NOSTATS},
+        {"count", no_argument, 0, OPT_COUNT},
+        {"id", required_argument, 0, OPT_ID},
+        {"z", required_argument, 0, OPT_Z},
+        {"seq", required_argument, 0, OPT_SEQ},
+        {"tensor", required_argument, 0, 't'},
+        {"to-nifti", required_argument, 0, OPT_TO_NIFTI},
+        {"to-npy", required_argument, 0, OPT_TO_NPY},
+        {"from-nifti", required_argument, 0, OPT_FROM_NIFTI},
+        {"label", required_argument, 0, OPT_LABEL},
+        {"from-npy", required_argument, 0, OPT_FROM_NPY},
+        {"name", required_argument, 0, OPT_NAME},
+        {"set-id", required_argument, 0, OPT_SET_ID},
+        {"help", no_argument, 0, 'h'},
+        OPT_COMMON_LONG,
+        {0, 0, 0, 0},
+    };
+    const char *name = "image";
+    stream_out *out = NULL;
+    int64_t nsel = 0;
+    int c, rc = 0;
+
+    filter_init(argc, argv);
+    while ((c = getopt_long(argc, argv, "i:o:t:qvh", longopts, NULL)) != -1) {
+        if (opt_common(c, optarg))
+            continue;
+        switch (c) {
+        case 'i':
+            opt.inputs = push(opt.inputs, &opt.ninputs, sizeof *opt.inputs);
+            opt.inputs[opt.ninputs - 1] = optarg;
+            break;
+        case 'o': opt.output = optarg; break;
+        case OPT_JSON: opt.json = 1; break;
+        case OPT_NOSTATS: opt.stats = 0; break;
+        case OPT_COUNT: opt.count_only = 1; break;
+        case OPT_ID:
+            opt.ids = push(opt.ids, &opt.nids, sizeof *opt.ids);
+            opt.ids[opt.nids - 1] = optarg;
+            break;
+        case OPT_Z:
+            if (parse_i64_range(optarg, &opt.zlo, &opt.zhi))
+                usage_error("option --z: %s", err_get());
+            break;
+        case OPT_SEQ:
+            if (parse_i64_range(optarg, &opt.seqlo, &opt.seqhi))
+                usage_error("option --seq: %s", err_get());
+            break;
+        case 't':
+            opt.tensors = push(opt.tensors, &opt.ntensors, sizeof *opt.tensors);
+            opt.tensors[opt.ntensors - 1] = optarg;
+            break;
+        case OPT_TO_NIFTI: opt.to_nifti = optarg; break;
+        case OPT_TO_NPY: opt.to_npy = optarg; break;
+        case OPT_FROM_NIFTI:
+        case OPT_FROM_NPY:
+            opt.sources = push(opt.sources, &opt.nsources, sizeof *opt.sources);
+            opt.sources[opt.nsources - 1] = (source){optarg, NULL, c == OPT_FROM_NPY, name};
+            break;
+        case OPT_LABEL:
+            if (!opt.nsources || opt.sources[opt.nsources - 1].npy)
+                usage_error("--label must follow a --from-nifti");
+            opt.sources[opt.nsources - 1].label = optarg;
+            break;
+        case OPT_NAME:
+            name = optarg;
+            for (int i = 0; i < opt.nsources; i++)
+                if (!opt.sources[i].name)
+                    opt.sources[i].name = name;
+            break;
+        case OPT_SET_ID: opt.set_id = optarg; break;
+        case 'h': usage(); return 0;
+        default: usage_error("unknown option");
+        }
+    }
+    /* --name applies to every --from-* given before or after it. */
+    for (int i = 0; i < opt.nsources; i++)
+        opt.sources[i].name = name;
+    for (int i = optind; i < argc; i++) {
+        opt.inputs = push(opt.inputs, &opt.ninputs, sizeof *opt.inputs);
+        opt.inputs[opt.ninputs - 1] = argv[i];
+    }
+    if (opt.nsources && opt.ninputs)
+        usage_error("give either --from-nifti/--from-npy or frame inputs, not both");
+    if (opt.nsources && !opt.output)
+        opt.output = "-";
+    if (!opt.nsources && !opt.ninputs) {
+        opt.inputs = push(opt.inputs, &opt.ninputs, sizeof *opt.inputs);
+        opt.inputs[0] = "-";
+    }
+
+    if (opt.output) {
+        if (!(out = stream_out_open(opt.output)))
+            die_err(1);
+    }
+
+    if (opt.nsources) {
+        mval params = make_params(argc, argv);
+        if (stream_out_start(out, &params))
+            die_err(1);
+        mval_free(&params);
+        for (int i = 0; i < opt.nsources; i++) {
+            frame f;
+            if (make_frame(&opt.sources[i], &f)) {
+                stream_out_abort(out);
+                die_err(1);
+            }
+            if (stream_out_write(out, &f)) {
+                stream_out_abort(out);
+                die_err(1);
+            }
+            frame_free(&f);
+        }
+        if (stream_out_end(out) || stream_out_close(out))
+            die_err(1);
+        return 0;
+    }
+
+    for (int k = 0; k < opt.ninputs && !rc; k++) {
+        stream_in *in = stream_in_open(opt.inputs[k]);
+        const frame *last_start = NULL;
+        frame f;
+        int r;
+        if (!in) {
+            rc = -1;
+            break;
+        }
+        while ((r = stream_in_next(in, &f)) > 0) {
+            const frame *st = stream_in_start(in);
+            if (st && st != last_start) {
+                last_start = st;
+                if (out && stream_out_count(out) == 0 && k == 0 && nsel == 0) {
+                    /* Forward the producer's provenance. */
+                    frame_buf b = {0};
+                    if (frame_encode(st, &b) || stream_out_raw(out, b.data, b.len, 0))
+                        r = -1;
+                    frame_buf_free(&b);
+                    if (r < 0) {
+                        frame_free(&f);
+                        break;
+                    }
+                } else if (!out && !opt.count_only && !opt.to_nifti && !opt.to_npy) {
+                    print_start(st);
+                }
+            }
+            if (!selected(&f)) {
+                frame_free(&f);
+                continue;
+            }
+            nsel++;
+            keep_tensors(&f);
+            if (out) {
+                f.seq = -1;
+                r = stream_out_write(out, &f) ? -1 : 1;
+            } else if (opt.to_nifti || opt.to_npy) {
+                r = write_files(&f) ? -1 : 1;
+            } else if (!opt.count_only) {
+                if (opt.json)
+                    print_record_json(&f);
+                else
+                    print_record_text(&f);
+            }
+            frame_free(&f);
+            if (r < 0)
+                break;
+        }
+        if (r < 0)
+            rc = -1;
+        stream_in_close(in);
+    }
+    if (rc) {
+        if (out)
+            stream_out_abort(out);
+        die_err(1);
+    }
+    if (out) {
+        if (stream_out_end(out) || stream_out_close(out))
+            die_err(1);
+    } else {
+        if (opt.count_only)
+            printf("%lld\n", (long long)nsel);
+        else if (!opt.to_nifti && !opt.to_npy && !opt.json)
+            printf("end count=%lld\n", (long long)nsel);
+        if (fflush(stdout) || ferror(stdout))
+            die(1, "write error on stdout:");
+    }
+    return 0;
+}

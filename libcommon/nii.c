@@ -1,0 +1,379 @@
+#include "nii.h"
+
+#include <math.h>
+#include <nifti2_io.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "err.h"
+#include "frame.h"
+#include "tmpfile.h"
+
+void nii_affine_spacing(const double a[16], double spacing[3])
+{
+    for (int c = 0; c < 3; c++) {
+        double s = sqrt(a[0 * 4 + c] * a[0 * 4 + c] + a[1 * 4 + c] * a[1 * 4 + c] + a[2 * 4 + c] * a[2 * 4 + c]);
+        spacing[2 - c] = s;
+    }
+}
+
+/* Read the whole (possibly gzipped) file; checks zlib's CRC at the end. */
+static int slurp(const char *path, char **out, size_t *outlen)
+{
+    gzFile gz = gzopen(path, "rb");
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    size_t maxlen = frame_default_limits.max_record;
+    int errnum;
+    if (!gz)
+        return err_set("%s:", path);
+    gzbuffer(gz, 1 << 17);
+    for (;;) {
+        int n;
+        if (cap - len < (1u << 20)) {
+            size_t ncap = cap ? cap * 2 : (4u << 20);
+            char *nb;
+            if (ncap > maxlen + (1u << 20))
+                ncap = maxlen + (1u << 20);
+            if (ncap <= cap) {
+                free(buf);
+                gzclose(gz);
+                return err_set("%s: larger than the cap of %zu bytes (LRCPIPE_MAX_RECORD)", path, maxlen);
+            }
+            if (!(nb = realloc(buf, ncap))) {
+                free(buf);
+                gzclose(gz);
+                return err_set("%s: out of memory", path);
+            }
+            buf = nb;
+            cap = ncap;
+        }
+        n = gzread(gz, buf + len, (unsigned)((cap - len) > (1u << 30) ? (1u << 30) : (cap - len)));
+        if (n < 0) {
+            const char *msg = gzerror(gz, &errnum);
+            err_set("%s: corrupt or truncated gzip data (%s)", path, msg);
+            free(buf);
+            gzclose(gz);
+            return -1;
+        }
+        if (n == 0)
+            break;
+        len += (size_t)n;
+    }
+    gzerror(gz, &errnum);
+    if (errnum != Z_OK && errnum != Z_STREAM_END) {
+        err_set("%s: corrupt or truncated gzip data (%s)", path, gzerror(gz, &errnum));
+        free(buf);
+        gzclose(gz);
+        return -1;
+    }
+    if (gzclose(gz) != Z_OK) {
+        free(buf);
+        return err_set("%s: corrupt or truncated gzip data", path);
+    }
+    *out = buf;
+    *outlen = len;
+    return 0;
+}
+
+static uint32_t bswap32(uint32_t v)
+{
+    return (v >> 24) | ((v >> 8) & 0xff00) | ((v << 8) & 0xff0000) | (v << 24);
+}
+
+static int map_dtype(int nt, dtype *dt, int *widen)
+{
+    *widen = 0;
+    switch (nt) {
+    case NIFTI_TYPE_UINT8: *dt = DT_U8; return 0;
+    case NIFTI_TYPE_INT8: *dt = DT_I8; return 0;
+    case NIFTI_TYPE_INT16: *dt = DT_I16; return 0;
+    case NIFTI_TYPE_INT32: *dt = DT_I32; return 0;
+    case NIFTI_TYPE_INT64: *dt = DT_I64; return 0;
+    case NIFTI_TYPE_FLOAT32: *dt = DT_F32; return 0;
+    case NIFTI_TYPE_FLOAT64: *dt = DT_F64; return 0;
+    case NIFTI_TYPE_UINT16: *dt = DT_I32; *widen = 1; return 0;
+    case NIFTI_TYPE_UINT32: *dt = DT_I64; *widen = 1; return 0;
+    case NIFTI_TYPE_UINT64: *dt = DT_F64; *widen = 1; return 0;
+    default: return -1;
+    }
+}
+
+/* Value i of raw data of NIfTI type nt (already in host byte order). */
+static double raw_get(const void *p, int nt, size_t i)
+{
+    switch (nt) {
+    case NIFTI_TYPE_UINT8: return ((const uint8_t *)p)[i];
+    case NIFTI_TYPE_INT8: return ((const int8_t *)p)[i];
+    case NIFTI_TYPE_INT16: return ((const int16_t *)p)[i];
+    case NIFTI_TYPE_UINT16: return ((const uint16_t *)p)[i];
+    case NIFTI_TYPE_INT32: return ((const int32_t *)p)[i];
+    case NIFTI_TYPE_UINT32: return ((const uint32_t *)p)[i];
+    case NIFTI_TYPE_INT64: return (double)((const int64_t *)p)[i];
+    case NIFTI_TYPE_UINT64: return (double)((const uint64_t *)p)[i];
+    case NIFTI_TYPE_FLOAT32: return ((const float *)p)[i];
+    case NIFTI_TYPE_FLOAT64: return ((const double *)p)[i];
+    default: return 0;
+    }
+}
+
+void nii_free(nii_image *img)
+{
+    tensor_free(&img->data);
+}
+
+int nii_read(const char *path, nii_image *img, int mode)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    nifti_image *nim = NULL;
+    int32_t sz;
+    int version, nbyper, swapsize, widen;
+    dtype dt;
+    int64_t shape[3];
+    size_t nvox, offset, nbytes;
+    const char *data;
+    int scaled;
+    memset(img, 0, sizeof *img);
+    if (slurp(path, &buf, &len))
+        return -1;
+    if (len < 348) {
+        free(buf);
+        return err_set("%s: not a NIfTI file (only %zu bytes)", path, len);
+    }
+    memcpy(&sz, buf, 4);
+    if (sz == 348 || bswap32((uint32_t)sz) == 348)
+        version = 1;
+    else if (sz == 540 || bswap32((uint32_t)sz) == 540)
+        version = 2;
+    else {
+        free(buf);
+        return err_set("%s: not a NIfTI file (header size field is %d)", path, sz);
+    }
+    if (version == 1) {
+        nifti_1_header h;
+        memcpy(&h, buf, sizeof h);
+        if (memcmp(h.magic, "n+1", 4)) {
+            free(buf);
+            return err_set("%s: not a single-file NIfTI-1 image (magic '%.3s'; .hdr/.img pairs are not supported)",
+                           path, h.magic);
+        }
+        nifti_set_debug_level(0);
+        nim = nifti_convert_n1hdr2nim(h, path);
+    } else {
+        nifti_2_header h;
+        if (len < sizeof h) {
+            free(buf);
+            return err_set("%s: truncated NIfTI-2 header", path);
+        }
+        memcpy(&h, buf, sizeof h);
+        if (memcmp(h.magic, "n+2", 4)) {
+            free(buf);
+            return err_set("%s: not a single-file NIfTI-2 image", path);
+        }
+        nifti_set_debug_level(0);
+        nim = nifti_convert_n2hdr2nim(h, path);
+    }
+    if (!nim) {
+        free(buf);
+        return err_set("%s: invalid NIfTI header", path);
+    }
+    if (nim->ndim < 3 || nim->nx < 1 || nim->ny < 1 || nim->nz < 1) {
+        err_set("%s: a %lld-D image; lrcpipe reads 3-D volumes", path, (long long)nim->ndim);
+        goto fail;
+    }
+    for (int d = 4; d <= nim->ndim && d < 8; d++)
+        if (nim->dim[d] > 1) {
+            err_set("%s: a %lld-D image (dimension %d has %lld entries); lrcpipe reads 3-D volumes", path,
+                    (long long)nim->ndim, d, (long long)nim->dim[d]);
+            goto fail;
+        }
+    if (map_dtype(nim->datatype, &dt, &widen)) {
+        err_set("%s: unsupported NIfTI datatype %d (%s)", path, nim->datatype, nifti_datatype_string(nim->datatype));
+        goto fail;
+    }
+    nifti_datatype_sizes(nim->datatype, &nbyper, &swapsize);
+    shape[0] = nim->nz;
+    shape[1] = nim->ny;
+    shape[2] = nim->nx;
+    if (shape_numel_checked(3, shape, (size_t)nbyper, frame_default_limits.max_record) < 0) {
+        err_prefix("%s", path);
+        goto fail;
+    }
+    nvox = (size_t)(shape[0] * shape[1] * shape[2]);
+    offset = nim->iname_offset;
+    nbytes = nvox * (size_t)nbyper;
+    if (offset < (size_t)sz || offset > len || len - offset < nbytes) {
+        err_set("%s: truncated image data (%zu bytes after the header, %zu needed)", path,
+                offset <= len ? len - offset : 0, nbytes);
+        goto fail;
+    }
+    data = buf + offset;
+    if (nim->byteorder != nifti_short_order() && swapsize > 1)
+        nifti_swap_Nbytes((int64_t)nvox, swapsize, buf + offset);
+
+    img->slope = nim->scl_slope;
+    img->inter = nim->scl_inter;
+    scaled = isfinite(img->slope) && img->slope != 0 && !(img->slope == 1 && img->inter == 0);
+    if (!isfinite(img->slope) || img->slope == 0)
+        img->slope = 1, img->inter = 0;
+    if (mode == NII_F32 || scaled) {
+        float *o;
+        if (tensor_init(&img->data, DT_F32, 3, shape))
+            goto fail;
+        o = img->data.data;
+        for (size_t i = 0; i < nvox; i++)
+            o[i] = (float)(raw_get(data, nim->datatype, i) * img->slope + img->inter);
+    } else if (!widen) {
+        if (tensor_init(&img->data, dt, 3, shape))
+            goto fail;
+        memcpy(img->data.data, data, nbytes);
+    } else {
+        if (tensor_init(&img->data, dt, 3, shape))
+            goto fail;
+        for (size_t i = 0; i < nvox; i++)
+            tensor_set(&img->data, i, raw_get(data, nim->datatype, i));
+    }
+    img->sform_code = nim->sform_code;
+    img->qform_code = nim->qform_code;
+    img->nifti_version = version;
+    for (int r = 0; r < 4; r++)
+        for (int c = 0; c < 4; c++) {
+            double v;
+            if (nim->sform_code > 0)
+                v = nim->sto_xyz.m[r][c];
+            else if (nim->qform_code > 0)
+                v = nim->qto_xyz.m[r][c];
+            else
+                v = (r == c) ? (r < 3 ? (r == 0 ? nim->dx : r == 1 ? nim->dy : nim->dz) : 1.0) : 0.0;
+            img->affine[r * 4 + c] = v;
+        }
+    nii_affine_spacing(img->affine, img->spacing);
+    for (int i = 0; i < 3; i++)
+        if (!(img->spacing[i] > 0) || !isfinite(img->spacing[i])) {
+            err_set("%s: voxel spacing %g along axis %d is not positive", path, img->spacing[i], i);
+            tensor_free(&img->data);
+            goto fail;
+        }
+    nifti_image_free(nim);
+    free(buf);
+    return 0;
+fail:
+    nifti_image_free(nim);
+    free(buf);
+    return -1;
+}
+
+static int nifti_code(dtype dt, int *bitpix)
+{
+    switch (dt) {
+    case DT_U8: *bitpix = 8; return NIFTI_TYPE_UINT8;
+    case DT_I8: *bitpix = 8; return NIFTI_TYPE_INT8;
+    case DT_I16: *bitpix = 16; return NIFTI_TYPE_INT16;
+    case DT_I32: *bitpix = 32; return NIFTI_TYPE_INT32;
+    case DT_I64: *bitpix = 64; return NIFTI_TYPE_INT64;
+    case DT_F32: *bitpix = 32; return NIFTI_TYPE_FLOAT32;
+    case DT_F64: *bitpix = 64; return NIFTI_TYPE_FLOAT64;
+    default: return -1;
+    }
+}
+
+int nii_write(const char *path, const tensor *t, const double affine[16])
+{
+    nifti_1_header h;
+    nifti_dmat44 R;
+    double qb, qc, qd, qx, qy, qz, dx, dy, dz, qfac, sp[3];
+    int bitpix, code, gz;
+    size_t plen = strlen(path);
+    tmpfile_t *tf;
+    char ext[4] = {0, 0, 0, 0};
+    if (t->rank != 3)
+        return err_set("%s: NIfTI output takes a [Z,Y,X] volume, not rank %d", path, t->rank);
+    if ((code = nifti_code(t->dtype, &bitpix)) < 0)
+        return err_set("%s: dtype %s cannot be written as NIfTI", path, dtype_name(t->dtype));
+    for (int i = 0; i < 3; i++)
+        if (t->shape[i] > 32767)
+            return err_set("%s: dimension %lld too large for NIfTI-1", path, (long long)t->shape[i]);
+    memset(&h, 0, sizeof h);
+    h.sizeof_hdr = 348;
+    h.dim[0] = 3;
+    h.dim[1] = (short)t->shape[2];
+    h.dim[2] = (short)t->shape[1];
+    h.dim[3] = (short)t->shape[0];
+    for (int i = 4; i < 8; i++)
+        h.dim[i] = 1;
+    h.datatype = (short)code;
+    h.bitpix = (short)bitpix;
+    for (int r = 0; r < 4; r++)
+        for (int c = 0; c < 4; c++)
+            R.m[r][c] = affine[r * 4 + c];
+    nifti_dmat44_to_quatern(R, &qb, &qc, &qd, &qx, &qy, &qz, &dx, &dy, &dz, &qfac);
+    nii_affine_spacing(affine, sp);
+    h.pixdim[0] = (float)qfac;
+    h.pixdim[1] = (float)sp[2];
+    h.pixdim[2] = (float)sp[1];
+    h.pixdim[3] = (float)sp[0];
+    for (int i = 4; i < 8; i++)
+        h.pixdim[i] = 1;
+    h.vox_offset = 352;
+    h.scl_slope = 1;
+    h.scl_inter = 0;
+    h.xyzt_units = NIFTI_UNITS_MM;
+    h.qform_code = NIFTI_XFORM_SCANNER_ANAT;
+    h.sform_code = NIFTI_XFORM_SCANNER_ANAT;
+    h.quatern_b = (float)qb;
+    h.quatern_c = (float)qc;
+    h.quatern_d = (float)qd;
+    h.qoffset_x = (float)qx;
+    h.qoffset_y = (float)qy;
+    h.qoffset_z = (float)qz;
+    for (int c = 0; c < 4; c++) {
+        h.srow_x[c] = (float)affine[0 * 4 + c];
+        h.srow_y[c] = (float)affine[1 * 4 + c];
+        h.srow_z[c] = (float)affine[2 * 4 + c];
+    }
+    snprintf(h.descrip, sizeof h.descrip, "lrcpipe");
+    memcpy(h.magic, "n+1", 4);
+
+    gz = plen > 3 && !strcmp(path + plen - 3, ".gz");
+    if (!(tf = tmpfile_open(path)))
+        return -1;
+    {
+        size_t nbytes = tensor_nbytes(t);
+        const char *p = t->data;
+        int ok = 1;
+        if (gz) {
+            int fd2 = dup(tmpfile_fd(tf));
+            gzFile g = fd2 >= 0 ? gzdopen(fd2, "wb6") : NULL;
+            if (!g) {
+                if (fd2 >= 0)
+                    close(fd2);
+                ok = 0;
+            } else {
+                ok = gzwrite(g, &h, sizeof h) == (int)sizeof h && gzwrite(g, ext, 4) == 4;
+                while (ok && nbytes) {
+                    unsigned chunk = nbytes > (1u << 30) ? (1u << 30) : (unsigned)nbytes;
+                    ok = gzwrite(g, p, chunk) == (int)chunk;
+                    p += chunk;
+                    nbytes -= chunk;
+                }
+                if (gzclose(g) != Z_OK)
+                    ok = 0;
+            }
+        } else {
+            FILE *f = fdopen(dup(tmpfile_fd(tf)), "wb");
+            ok = f && fwrite(&h, sizeof h, 1, f) == 1 && fwrite(ext, 4, 1, f) == 1 &&
+                 (nbytes == 0 || fwrite(p, nbytes, 1, f) == 1);
+            if (f && fclose(f))
+                ok = 0;
+        }
+        if (!ok) {
+            err_set("%s: write error:", path);
+            tmpfile_abort(tf);
+            return -1;
+        }
+    }
+    return tmpfile_commit(tf, 0);
+}

@@ -1,0 +1,613 @@
+#include "stream.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "args.h"
+#include "err.h"
+#include "tmpfile.h"
+
+/* ---------------------------------------------------------------- common */
+
+static void *zctx;
+
+void *stream_zmq_context(void)
+{
+    if (!zctx)
+        zctx = zmq_ctx_new();
+    return zctx;
+}
+
+int stream_is_zmq(const char *spec)
+{
+    if (spec[0] == '@')
+        spec++;
+    return strstr(spec, "://") != NULL;
+}
+
+static long env_long(const char *name, long def, long lo, long hi)
+{
+    const char *s = getenv(name);
+    int64_t v;
+    if (!s || !*s)
+        return def;
+    if (parse_i64(s, &v) || v < lo || v > hi) {
+        log_warn("ignoring %s='%s' (want %ld..%ld)", name, s, lo, hi);
+        return def;
+    }
+    return (long)v;
+}
+
+static int zmq_socket_setup(void *sock, const char *spec, int is_out)
+{
+    int hwm = (int)env_long("LRCPIPE_HWM", 4, 1, 1000000);
+    int linger = (int)env_long("LRCPIPE_LINGER", 120000, 0, 86400000);
+    int timeout = (int)env_long("LRCPIPE_TIMEOUT", 0, 0, 86400);
+    int ivl = 1000, hbto = 10000;
+    int64_t maxmsg = (int64_t)frame_default_limits.max_record;
+    const char *ep = spec[0] == '@' ? spec + 1 : spec;
+    zmq_setsockopt(sock, is_out ? ZMQ_SNDHWM : ZMQ_RCVHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt(sock, ZMQ_HEARTBEAT_IVL, &ivl, sizeof ivl);
+    zmq_setsockopt(sock, ZMQ_HEARTBEAT_TIMEOUT, &hbto, sizeof hbto);
+    if (timeout > 0 && is_out) {
+        int ms = timeout * 1000;
+        zmq_setsockopt(sock, ZMQ_SNDTIMEO, &ms, sizeof ms);
+    }
+    if (!is_out)
+        zmq_setsockopt(sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
+    if (spec[0] == '@' ? zmq_bind(sock, ep) : zmq_connect(sock, ep))
+        return err_set("%s %s: %s", spec[0] == '@' ? "cannot bind" : "cannot connect to", ep,
+                       zmq_strerror(zmq_errno()));
+    return 0;
+}
+
+/* ----------------------------------------------------------------- input */
+
+struct stream_in {
+    char *name;
+    int fd, is_file, is_zmq, own_fd;
+    /* byte streams */
+    char *buf;
+    size_t cap, start, end; /* valid bytes are buf[start..end) */
+    int eof;
+    /* zeromq */
+    void *sock, *mon;
+    zmq_msg_t msg;
+    int have_msg, peers, peers_seen, got_end;
+    int timeout_s;
+    /* protocol */
+    int64_t nrec;      /* records of any type read */
+    int64_t seg_count; /* data records in the current segment */
+    int64_t total;     /* data records returned */
+    int in_segment;    /* a start or data record came since the last end */
+    frame startrec;
+    int have_start;
+};
+
+stream_in *stream_in_open(const char *spec)
+{
+    stream_in *in = calloc(1, sizeof *in);
+    if (!in) {
+        err_set("out of memory");
+        return NULL;
+    }
+    frame_init(&in->startrec, FRAME_START);
+    in->fd = -1;
+    in->name = strdup(strcmp(spec, "-") ? spec : "stdin");
+    if (!in->name)
+        goto oom;
+    if (stream_is_zmq(spec)) {
+        char ep[128];
+        in->is_zmq = 1;
+        in->timeout_s = (int)env_long("LRCPIPE_TIMEOUT", 0, 0, 86400);
+        if (!stream_zmq_context())
+            goto zfail;
+        in->sock = zmq_socket(zctx, ZMQ_PULL);
+        if (!in->sock)
+            goto zfail;
+        snprintf(ep, sizeof ep, "inproc://lrcpipe-monitor-%p", (void *)in);
+        if (zmq_socket_monitor(in->sock, ep, ZMQ_EVENT_CONNECTED | ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED))
+            goto zfail;
+        in->mon = zmq_socket(zctx, ZMQ_PAIR);
+        if (!in->mon || zmq_connect(in->mon, ep))
+            goto zfail;
+        if (zmq_socket_setup(in->sock, spec, 0))
+            goto fail;
+        return in;
+    }
+    if (!strcmp(spec, "-")) {
+        in->fd = 0;
+    } else {
+        struct stat st;
+        in->fd = open(spec, O_RDONLY | O_CLOEXEC);
+        if (in->fd < 0) {
+            err_set("%s:", spec);
+            goto fail;
+        }
+        in->own_fd = 1;
+        if (fstat(in->fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+            err_set("%s: is a directory", spec);
+            goto fail;
+        }
+    }
+    {
+        struct stat st;
+        in->is_file = fstat(in->fd, &st) == 0 && S_ISREG(st.st_mode);
+    }
+    return in;
+zfail:
+    err_set("%s: ZeroMQ: %s", spec, zmq_strerror(zmq_errno()));
+    goto fail;
+oom:
+    err_set("out of memory");
+fail:
+    stream_in_close(in);
+    return NULL;
+}
+
+const char *stream_in_name(const stream_in *in)
+{
+    return in->name;
+}
+
+/* Make room for at least want bytes from in->start. */
+static int in_reserve(stream_in *in, size_t want)
+{
+    if (in->start && (in->start == in->end || in->cap - in->start < want)) {
+        memmove(in->buf, in->buf + in->start, in->end - in->start);
+        in->end -= in->start;
+        in->start = 0;
+    }
+    if (in->cap - in->start < want) {
+        size_t cap = in->cap ? in->cap : 1 << 16;
+        char *nb;
+        while (cap < want)
+            cap *= 2;
+        nb = realloc(in->buf, cap);
+        if (!nb)
+            return err_set("out of memory (record of %zu bytes)", want);
+        in->buf = nb;
+        in->cap = cap;
+    }
+    return 0;
+}
+
+/* Read more bytes, at least until end - start >= want or EOF. */
+static int in_fill(stream_in *in, size_t want)
+{
+    if (in_reserve(in, want))
+        return -1;
+    while (in->end - in->start < want) {
+        ssize_t n = read(in->fd, in->buf + in->end, in->cap - in->end);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return err_set("read error:");
+        }
+        if (n == 0) {
+            in->eof = 1;
+            return 0;
+        }
+        in->end += (size_t)n;
+    }
+    return 0;
+}
+
+static int raw_bytes(stream_in *in, const char **buf, size_t *len)
+{
+    size_t need = 1;
+    for (;;) {
+        int rc;
+        if (in->end - in->start < need) {
+            if (in->eof || in_fill(in, need))
+                goto short_read;
+            if (in->end - in->start < need)
+                goto short_read;
+        }
+        rc = frame_scan(in->buf + in->start, in->end - in->start, frame_default_limits.max_record, &need);
+        if (rc < 0)
+            return -1;
+        if (rc == 0) {
+            *buf = in->buf + in->start;
+            *len = need;
+            in->start += need;
+            return 1;
+        }
+    }
+short_read:
+    if (in->eof && in->end == in->start)
+        return 0;
+    if (in->eof)
+        return err_set("truncated record: the stream ended inside a record (%zu of at least %zu bytes)",
+                       in->end - in->start, need);
+    return -1;
+}
+
+static int in_recv_zmq(stream_in *in, int timeout_ms)
+{
+    zmq_pollitem_t items[2] = {{in->sock, 0, ZMQ_POLLIN, 0}, {in->mon, 0, ZMQ_POLLIN, 0}};
+    int rc = zmq_poll(items, 2, timeout_ms);
+    if (rc < 0)
+        return errno == EINTR ? 0 : err_set("ZeroMQ poll: %s", zmq_strerror(zmq_errno()));
+    if (items[1].revents & ZMQ_POLLIN) {
+        zmq_msg_t ev, addr;
+        zmq_msg_init(&ev);
+        zmq_msg_init(&addr);
+        if (zmq_msg_recv(&ev, in->mon, 0) >= 6 && zmq_msg_more(&ev) && zmq_msg_recv(&addr, in->mon, 0) >= 0) {
+            uint16_t e;
+            memcpy(&e, zmq_msg_data(&ev), 2);
+            if (e == ZMQ_EVENT_CONNECTED || e == ZMQ_EVENT_ACCEPTED) {
+                in->peers++;
+                in->peers_seen = 1;
+            } else if (e == ZMQ_EVENT_DISCONNECTED && in->peers > 0) {
+                in->peers--;
+            }
+        }
+        zmq_msg_close(&ev);
+        zmq_msg_close(&addr);
+    }
+    if (items[0].revents & ZMQ_POLLIN) {
+        if (in->have_msg)
+            zmq_msg_close(&in->msg);
+        zmq_msg_init(&in->msg);
+        in->have_msg = 1;
+        if (zmq_msg_recv(&in->msg, in->sock, 0) < 0)
+            return err_set("ZeroMQ receive: %s", zmq_strerror(zmq_errno()));
+        return 1;
+    }
+    return 0;
+}
+
+static int raw_zmq(stream_in *in, const char **buf, size_t *len)
+{
+    double waited = 0;
+    if (in->got_end)
+        return 0;
+    for (;;) {
+        int rc = in_recv_zmq(in, 200);
+        if (rc < 0)
+            return -1;
+        if (rc > 0) {
+            *buf = zmq_msg_data(&in->msg);
+            *len = zmq_msg_size(&in->msg);
+            return 1;
+        }
+        waited += 0.2;
+        if (in->peers_seen && in->peers == 0 && in->nrec > 0) {
+            /* Deliver anything that arrived before the disconnect. */
+            rc = in_recv_zmq(in, 500);
+            if (rc < 0)
+                return -1;
+            if (rc > 0) {
+                *buf = zmq_msg_data(&in->msg);
+                *len = zmq_msg_size(&in->msg);
+                return 1;
+            }
+            return err_set("truncated stream: the producer disconnected before its end record "
+                           "(or sent a record larger than the cap)");
+        }
+        if (in->timeout_s > 0 && waited >= in->timeout_s)
+            return err_set("no record for %d s (LRCPIPE_TIMEOUT)", in->timeout_s);
+    }
+}
+
+int stream_in_raw(stream_in *in, const char **buf, size_t *len)
+{
+    int rc = in->is_zmq ? raw_zmq(in, buf, len) : raw_bytes(in, buf, len);
+    if (rc < 0)
+        return err_prefix("%s: after %lld records", in->name, (long long)in->nrec);
+    if (rc > 0)
+        in->nrec++;
+    return rc;
+}
+
+const frame *stream_in_start(const stream_in *in)
+{
+    return in->have_start ? &in->startrec : NULL;
+}
+
+int64_t stream_in_count(const stream_in *in)
+{
+    return in->total;
+}
+
+static int missing_end(stream_in *in)
+{
+    if (in->in_segment)
+        log_warn("%s: stream ended after %lld data records without an end record "
+                 "(the producer may have stopped early)",
+                 in->name, (long long)in->seg_count);
+    return 0;
+}
+
+int stream_in_next(stream_in *in, frame *f)
+{
+    for (;;) {
+        const char *buf;
+        size_t len;
+        int rc = stream_in_raw(in, &buf, &len);
+        if (rc <= 0) {
+            frame_init(f, FRAME_DATA);
+            return rc < 0 ? -1 : missing_end(in);
+        }
+        if (frame_decode(buf, len, &frame_default_limits, f)) {
+            if (f->seq >= 0)
+                return err_prefix("%s: record %lld (seq %lld)", in->name, (long long)in->nrec - 1,
+                                  (long long)f->seq);
+            return err_prefix("%s: record %lld", in->name, (long long)in->nrec - 1);
+        }
+        switch (f->type) {
+        case FRAME_START:
+            if (in->in_segment && in->seg_count > 0) {
+                frame_free(f);
+                return err_set("%s: record %lld: a start record in the middle of a stream "
+                               "(after %lld data records without an end)",
+                               in->name, (long long)in->nrec - 1, (long long)in->seg_count);
+            }
+            frame_free(&in->startrec);
+            in->startrec = *f;
+            in->have_start = 1;
+            in->in_segment = 1;
+            in->seg_count = 0;
+            continue;
+        case FRAME_END:
+            if (f->count != in->seg_count) {
+                int64_t c = f->count;
+                frame_free(f);
+                return err_set("%s: the end record counts %lld data records but %lld arrived "
+                               "(records lost or duplicated)",
+                               in->name, (long long)c, (long long)in->seg_count);
+            }
+            frame_free(f);
+            in->in_segment = 0;
+            in->seg_count = 0;
+            if (in->is_zmq) {
+                in->got_end = 1;
+                frame_init(f, FRAME_DATA);
+                return 0;
+            }
+            continue;
+        case FRAME_DATA:
+            in->in_segment = 1;
+            in->seg_count++;
+            in->total++;
+            return 1;
+        }
+    }
+}
+
+int stream_in_rewind(stream_in *in)
+{
+    if (!in->is_file)
+        return err_set("%s: input is not a seekable file (needed to read it again)", in->name);
+    if (lseek(in->fd, 0, SEEK_SET) < 0)
+        return err_set("%s: seek:", in->name);
+    in->start = in->end = 0;
+    in->eof = 0;
+    in->in_segment = 0;
+    in->seg_count = 0;
+    return 0;
+}
+
+void stream_in_close(stream_in *in)
+{
+    if (!in)
+        return;
+    if (in->have_msg)
+        zmq_msg_close(&in->msg);
+    if (in->sock) {
+        int zero = 0;
+        zmq_setsockopt(in->sock, ZMQ_LINGER, &zero, sizeof zero);
+        zmq_socket_monitor(in->sock, NULL, 0);
+        zmq_close(in->sock);
+    }
+    if (in->mon) {
+        int zero = 0;
+        zmq_setsockopt(in->mon, ZMQ_LINGER, &zero, sizeof zero);
+        zmq_close(in->mon);
+    }
+    if (in->own_fd)
+        close(in->fd);
+    frame_free(&in->startrec);
+    free(in->buf);
+    free(in->name);
+    free(in);
+}
+
+/* ---------------------------------------------------------------- output */
+
+struct stream_out {
+    char *name;
+    int fd, is_zmq;
+    void *sock;
+    tmpfile_t *tmp;
+    frame_buf buf;
+    int64_t count;
+    int keep_seq, failed;
+};
+
+stream_out *stream_out_open(const char *spec)
+{
+    stream_out *out = calloc(1, sizeof *out);
+    if (!out) {
+        err_set("out of memory");
+        return NULL;
+    }
+    out->fd = -1;
+    out->name = strdup(strcmp(spec, "-") ? spec : "stdout");
+    if (!out->name) {
+        free(out);
+        err_set("out of memory");
+        return NULL;
+    }
+    if (stream_is_zmq(spec)) {
+        out->is_zmq = 1;
+        if (!stream_zmq_context() || !(out->sock = zmq_socket(zctx, ZMQ_PUSH))) {
+            err_set("%s: ZeroMQ: %s", spec, zmq_strerror(zmq_errno()));
+            goto fail;
+        }
+        if (zmq_socket_setup(out->sock, spec, 1))
+            goto fail;
+        return out;
+    }
+    if (!strcmp(spec, "-")) {
+        if (isatty(1)) {
+            err_set("refusing to write binary frames to a terminal (redirect stdout or use -o FILE)");
+            goto fail;
+        }
+        out->fd = 1;
+        return out;
+    }
+    out->tmp = tmpfile_open(spec);
+    if (!out->tmp)
+        goto fail;
+    out->fd = tmpfile_fd(out->tmp);
+    return out;
+fail:
+    if (out->sock) {
+        int zero = 0;
+        zmq_setsockopt(out->sock, ZMQ_LINGER, &zero, sizeof zero);
+        zmq_close(out->sock);
+    }
+    free(out->name);
+    free(out);
+    return NULL;
+}
+
+void stream_out_keep_seq(stream_out *out, int keep)
+{
+    out->keep_seq = keep;
+}
+
+int64_t stream_out_count(const stream_out *out)
+{
+    return out->count;
+}
+
+static int write_all(int fd, const char *p, size_t n)
+{
+    while (n) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+int stream_out_raw(stream_out *out, const char *buf, size_t len, int is_data)
+{
+    if (out->failed)
+        return err_set("%s: output already failed", out->name);
+    if (out->is_zmq) {
+        while (zmq_send(out->sock, buf, len, 0) < 0) {
+            if (zmq_errno() == EINTR)
+                continue;
+            out->failed = 1;
+            if (zmq_errno() == EAGAIN)
+                return err_set("%s: no consumer took a record within LRCPIPE_TIMEOUT", out->name);
+            return err_set("%s: ZeroMQ send: %s", out->name, zmq_strerror(zmq_errno()));
+        }
+    } else if (write_all(out->fd, buf, len)) {
+        out->failed = 1;
+        return err_set("%s: write error:", out->name);
+    }
+    if (is_data)
+        out->count++;
+    return 0;
+}
+
+int stream_out_start(stream_out *out, const mval *params)
+{
+    frame f;
+    int rc;
+    frame_init(&f, FRAME_START);
+    f.producer = (char *)err_progname;
+    f.version = (char *)LRCPIPE_VERSION;
+    if (params)
+        f.meta = *params; /* borrowed: not freed below */
+    rc = frame_encode(&f, &out->buf);
+    if (!rc)
+        rc = stream_out_raw(out, out->buf.data, out->buf.len, 0);
+    return rc;
+}
+
+int stream_out_write(stream_out *out, frame *f)
+{
+    int64_t seq = f->seq;
+    int rc;
+    if (f->type != FRAME_DATA)
+        return err_set("internal: stream_out_write takes data records");
+    if (!out->keep_seq)
+        f->seq = out->count;
+    rc = frame_encode(f, &out->buf);
+    if (!out->keep_seq)
+        f->seq = seq;
+    if (rc)
+        return rc;
+    return stream_out_raw(out, out->buf.data, out->buf.len, 1);
+}
+
+int stream_out_end(stream_out *out)
+{
+    frame f;
+    frame_init(&f, FRAME_END);
+    f.count = out->count;
+    if (frame_encode(&f, &out->buf))
+        return -1;
+    return stream_out_raw(out, out->buf.data, out->buf.len, 0);
+}
+
+static void out_free(stream_out *out)
+{
+    frame_buf_free(&out->buf);
+    free(out->name);
+    free(out);
+}
+
+int stream_out_close(stream_out *out)
+{
+    int rc = out->failed ? -1 : 0;
+    if (out->failed)
+        err_set("%s: output failed", out->name);
+    if (out->is_zmq) {
+        zmq_close(out->sock); /* blocks up to LRCPIPE_LINGER to deliver */
+    } else if (out->tmp) {
+        if (rc == 0)
+            rc = tmpfile_commit(out->tmp, 0);
+        else
+            tmpfile_abort(out->tmp);
+    } else if (out->fd == 1) {
+        /* stdout stays open for the process; its final close is checked by
+         * the filter's exit path (fclose of stdout is not enough for fd 1
+         * written with write(2), so errors surfaced from write above). */
+    }
+    out_free(out);
+    return rc;
+}
+
+void stream_out_abort(stream_out *out)
+{
+    if (!out)
+        return;
+    if (out->is_zmq) {
+        int zero = 0;
+        zmq_setsockopt(out->sock, ZMQ_LINGER, &zero, sizeof zero);
+        zmq_close(out->sock);
+    } else if (out->tmp) {
+        tmpfile_abort(out->tmp);
+    }
+    out_free(out);
+}
