@@ -34,14 +34,15 @@ def arr(a):
 
 def slices(paths, size):
     """SIZE x SIZE crops of the axial slices at native resolution, centred on
-    the body (HU > -500), where the body fills at least a fifth of the crop."""
+    the body (HU > -500), where the body has at least min(SIZE^2 / 5, 819)
+    pixels (a fifth of a 64 x 64 crop: the 128^3 OpenKBP grids are ~4 mm)."""
     for path in paths:
         v = np.asarray(nib.load(path).dataobj).astype(np.float32)  # RAS+, axis 2 axial
         vid = os.path.basename(path).split("_")[0]
         for z in range(v.shape[2]):
             s = v[:, :, z].T[::-1]  # [Y, X], anterior at the top
             body = s > -500
-            if body.sum() < 0.2 * size * size:
+            if body.sum() < min(0.2 * size * size, 819):
                 continue
             cy, cx = [int(round(c)) for c in ndimage.center_of_mass(body)]
             y0 = min(max(cy - size // 2, 0), s.shape[0] - size)
