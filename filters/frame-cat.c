@@ -426,7 +426,7 @@ int main(int argc, char **argv)
             break;
         case OPT_SET_ID: opt.set_id = optarg; break;
         case 'h': usage(); return 0;
-        default: usage_error("unknown option");
+        default: usage_bad_option(argv);
         }
     }
     /* --name applies to every --from-* given before or after it. */

@@ -17,12 +17,37 @@
 /* ---------------------------------------------------------------- common */
 
 static void *zctx;
+static int zsockets; /* sockets of ours still open in zctx */
 
 void *stream_zmq_context(void)
 {
     if (!zctx)
         zctx = zmq_ctx_new();
     return zctx;
+}
+
+static void *zsocket(int type)
+{
+    void *s = stream_zmq_context() ? zmq_socket(zctx, type) : NULL;
+    if (s)
+        zsockets++;
+    return s;
+}
+
+/* Close a socket; closing the last one terminates the context, which is
+ * what makes a PUSH socket deliver its queue (for up to LRCPIPE_LINGER). */
+static void zclose(void *s, int discard)
+{
+    if (discard) {
+        int zero = 0;
+        zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof zero);
+    }
+    zmq_close(s);
+    if (--zsockets == 0 && zctx) {
+        while (zmq_ctx_term(zctx) < 0 && zmq_errno() == EINTR)
+            ;
+        zctx = NULL;
+    }
 }
 
 int stream_is_zmq(const char *spec)
@@ -110,13 +135,13 @@ stream_in *stream_in_open(const char *spec)
         in->timeout_s = (int)env_long("LRCPIPE_TIMEOUT", 0, 0, 86400);
         if (!stream_zmq_context())
             goto zfail;
-        in->sock = zmq_socket(zctx, ZMQ_PULL);
+        in->sock = zsocket(ZMQ_PULL);
         if (!in->sock)
             goto zfail;
         snprintf(ep, sizeof ep, "inproc://lrcpipe-monitor-%p", (void *)in);
         if (zmq_socket_monitor(in->sock, ep, ZMQ_EVENT_CONNECTED | ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED))
             goto zfail;
-        in->mon = zmq_socket(zctx, ZMQ_PAIR);
+        in->mon = zsocket(ZMQ_PAIR);
         if (!in->mon || zmq_connect(in->mon, ep))
             goto zfail;
         if (zmq_socket_setup(in->sock, spec, 0))
@@ -213,8 +238,12 @@ static int raw_bytes(stream_in *in, const char **buf, size_t *len)
                 goto short_read;
         }
         rc = frame_scan(in->buf + in->start, in->end - in->start, frame_default_limits.max_record, &need);
-        if (rc < 0)
+        if (rc < 0) {
+            int64_t seq;
+            if (frame_peek_seq(in->buf + in->start, in->end - in->start, &seq) == 0)
+                err_prefix("record seq %lld", (long long)seq);
             return -1;
+        }
         if (rc == 0) {
             *buf = in->buf + in->start;
             *len = need;
@@ -225,9 +254,14 @@ static int raw_bytes(stream_in *in, const char **buf, size_t *len)
 short_read:
     if (in->eof && in->end == in->start)
         return 0;
-    if (in->eof)
+    if (in->eof) {
+        int64_t seq;
+        if (frame_peek_seq(in->buf + in->start, in->end - in->start, &seq) == 0)
+            return err_set("truncated record (seq %lld): the stream ended inside it (%zu of at least %zu bytes)",
+                           (long long)seq, in->end - in->start, need);
         return err_set("truncated record: the stream ended inside a record (%zu of at least %zu bytes)",
                        in->end - in->start, need);
+    }
     return -1;
 }
 
@@ -281,7 +315,7 @@ static int raw_zmq(stream_in *in, const char **buf, size_t *len)
             return 1;
         }
         waited += 0.2;
-        if (in->peers_seen && in->peers == 0 && in->nrec > 0) {
+        if (in->peers_seen && in->peers == 0) {
             /* Deliver anything that arrived before the disconnect. */
             rc = in_recv_zmq(in, 500);
             if (rc < 0)
@@ -404,16 +438,11 @@ void stream_in_close(stream_in *in)
     if (in->have_msg)
         zmq_msg_close(&in->msg);
     if (in->sock) {
-        int zero = 0;
-        zmq_setsockopt(in->sock, ZMQ_LINGER, &zero, sizeof zero);
         zmq_socket_monitor(in->sock, NULL, 0);
-        zmq_close(in->sock);
+        zclose(in->sock, 1);
     }
-    if (in->mon) {
-        int zero = 0;
-        zmq_setsockopt(in->mon, ZMQ_LINGER, &zero, sizeof zero);
-        zmq_close(in->mon);
-    }
+    if (in->mon)
+        zclose(in->mon, 1);
     if (in->own_fd)
         close(in->fd);
     frame_free(&in->startrec);
@@ -450,7 +479,7 @@ stream_out *stream_out_open(const char *spec)
     }
     if (stream_is_zmq(spec)) {
         out->is_zmq = 1;
-        if (!stream_zmq_context() || !(out->sock = zmq_socket(zctx, ZMQ_PUSH))) {
+        if (!(out->sock = zsocket(ZMQ_PUSH))) {
             err_set("%s: ZeroMQ: %s", spec, zmq_strerror(zmq_errno()));
             goto fail;
         }
@@ -472,11 +501,8 @@ stream_out *stream_out_open(const char *spec)
     out->fd = tmpfile_fd(out->tmp);
     return out;
 fail:
-    if (out->sock) {
-        int zero = 0;
-        zmq_setsockopt(out->sock, ZMQ_LINGER, &zero, sizeof zero);
-        zmq_close(out->sock);
-    }
+    if (out->sock)
+        zclose(out->sock, 1);
     free(out->name);
     free(out);
     return NULL;
@@ -583,7 +609,7 @@ int stream_out_close(stream_out *out)
     if (out->failed)
         err_set("%s: output failed", out->name);
     if (out->is_zmq) {
-        zmq_close(out->sock); /* blocks up to LRCPIPE_LINGER to deliver */
+        zclose(out->sock, 0); /* blocks up to LRCPIPE_LINGER to deliver */
     } else if (out->tmp) {
         if (rc == 0)
             rc = tmpfile_commit(out->tmp, 0);
@@ -602,12 +628,9 @@ void stream_out_abort(stream_out *out)
 {
     if (!out)
         return;
-    if (out->is_zmq) {
-        int zero = 0;
-        zmq_setsockopt(out->sock, ZMQ_LINGER, &zero, sizeof zero);
-        zmq_close(out->sock);
-    } else if (out->tmp) {
+    if (out->is_zmq)
+        zclose(out->sock, 1);
+    else if (out->tmp)
         tmpfile_abort(out->tmp);
-    }
     out_free(out);
 }
