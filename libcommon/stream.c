@@ -80,6 +80,11 @@ static int zmq_socket_setup(void *sock, const char *spec, int is_out)
     const char *ep = spec[0] == '@' ? spec + 1 : spec;
     zmq_setsockopt(sock, is_out ? ZMQ_SNDHWM : ZMQ_RCVHWM, &hwm, sizeof hwm);
     zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger);
+    {
+        /* Large kernel buffers: records are megabytes, loopback likes them. */
+        int kbuf = 4 << 20;
+        zmq_setsockopt(sock, is_out ? ZMQ_SNDBUF : ZMQ_RCVBUF, &kbuf, sizeof kbuf);
+    }
     zmq_setsockopt(sock, ZMQ_HEARTBEAT_IVL, &ivl, sizeof ivl);
     zmq_setsockopt(sock, ZMQ_HEARTBEAT_TIMEOUT, &hbto, sizeof hbto);
     if (timeout > 0 && is_out) {
@@ -555,6 +560,38 @@ int stream_out_raw(stream_out *out, const char *buf, size_t len, int is_data)
     return 0;
 }
 
+static void free_msg_data(void *data, void *hint)
+{
+    (void)hint;
+    free(data);
+}
+
+/* Write out->buf; over ZeroMQ hand the buffer itself to the message
+ * (no copy of megabyte records) and start a fresh one. */
+static int write_own_buf(stream_out *out, int is_data)
+{
+    zmq_msg_t msg;
+    if (!out->is_zmq || out->buf.len < (1u << 16))
+        return stream_out_raw(out, out->buf.data, out->buf.len, is_data);
+    if (out->failed)
+        return err_set("%s: output already failed", out->name);
+    if (zmq_msg_init_data(&msg, out->buf.data, out->buf.len, free_msg_data, NULL))
+        return err_set("%s: ZeroMQ: %s", out->name, zmq_strerror(zmq_errno()));
+    memset(&out->buf, 0, sizeof out->buf);
+    while (zmq_msg_send(&msg, out->sock, 0) < 0) {
+        if (zmq_errno() == EINTR)
+            continue;
+        zmq_msg_close(&msg);
+        out->failed = 1;
+        if (zmq_errno() == EAGAIN)
+            return err_set("%s: no consumer took a record within LRCPIPE_TIMEOUT", out->name);
+        return err_set("%s: ZeroMQ send: %s", out->name, zmq_strerror(zmq_errno()));
+    }
+    if (is_data)
+        out->count++;
+    return 0;
+}
+
 int stream_out_start(stream_out *out, const mval *params)
 {
     frame f;
@@ -583,7 +620,7 @@ int stream_out_write(stream_out *out, frame *f)
         f->seq = seq;
     if (rc)
         return rc;
-    return stream_out_raw(out, out->buf.data, out->buf.len, 1);
+    return write_own_buf(out, 1);
 }
 
 int stream_out_end(stream_out *out)
