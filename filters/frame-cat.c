@@ -506,7 +506,6 @@ int main(int argc, char **argv)
             nsel++;
             keep_tensors(&f);
             if (out) {
-                f.seq = -1;
                 r = stream_out_write(out, &f) ? -1 : 1;
             } else if (opt.to_nifti || opt.to_npy) {
                 r = write_files(&f) ? -1 : 1;

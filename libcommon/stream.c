@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <zmq.h>
 
@@ -48,6 +49,18 @@ static void zclose(void *s, int discard)
             ;
         zctx = NULL;
     }
+}
+
+static int64_t upstream_end_count = -1; /* worker mode: the end record we received */
+
+int stream_worker_mode(void)
+{
+    static int mode = -1;
+    if (mode < 0) {
+        const char *s = getenv("LRCPIPE_WORKER");
+        mode = s && *s && strcmp(s, "0");
+    }
+    return mode;
 }
 
 int stream_is_zmq(const char *spec)
@@ -112,6 +125,10 @@ struct stream_in {
     void *sock, *mon;
     zmq_msg_t msg;
     int have_msg, peers, peers_seen, got_end;
+    /* ZeroMQ gathering: which data seqs arrived (fan-in from several workers) */
+    uint8_t *seen_bits;
+    size_t seen_cap; /* bits */
+    int64_t seen, expect;
     int timeout_s;
     /* protocol */
     int64_t nrec;      /* records of any type read */
@@ -131,6 +148,7 @@ stream_in *stream_in_open(const char *spec)
     }
     frame_init(&in->startrec, FRAME_START);
     in->fd = -1;
+    in->expect = -1;
     in->name = strdup(strcmp(spec, "-") ? spec : "stdin");
     if (!in->name)
         goto oom;
@@ -305,11 +323,20 @@ static int in_recv_zmq(stream_in *in, int timeout_ms)
     return 0;
 }
 
+#define PEERS_GONE (-2)
+
+static double mono_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* 1 with a message, PEERS_GONE when every producer has disconnected and
+ * nothing is left to read, -1 on error or timeout. */
 static int raw_zmq(stream_in *in, const char **buf, size_t *len)
 {
-    double waited = 0;
-    if (in->got_end)
-        return 0;
+    double last = mono_now();
     for (;;) {
         int rc = in_recv_zmq(in, 200);
         if (rc < 0)
@@ -319,7 +346,6 @@ static int raw_zmq(stream_in *in, const char **buf, size_t *len)
             *len = zmq_msg_size(&in->msg);
             return 1;
         }
-        waited += 0.2;
         if (in->peers_seen && in->peers == 0) {
             /* Deliver anything that arrived before the disconnect. */
             rc = in_recv_zmq(in, 500);
@@ -330,17 +356,70 @@ static int raw_zmq(stream_in *in, const char **buf, size_t *len)
                 *len = zmq_msg_size(&in->msg);
                 return 1;
             }
-            return err_set("truncated stream: the producer disconnected before its end record "
-                           "(or sent a record larger than the cap)");
+            if (in->peers == 0)
+                return PEERS_GONE;
         }
-        if (in->timeout_s > 0 && waited >= in->timeout_s)
+        if (in->timeout_s > 0 && mono_now() - last >= in->timeout_s)
             return err_set("no record for %d s (LRCPIPE_TIMEOUT)", in->timeout_s);
     }
 }
 
+/* The error for a gathered stream that lacks records once every producer
+ * has gone: name the missing seqs. */
+static int missing_seqs(stream_in *in)
+{
+    char list[512];
+    size_t used = 0;
+    int64_t shown = 0;
+    list[0] = '\0';
+    for (int64_t q = 0; q < in->expect && shown < 20; q++)
+        if ((size_t)q >= in->seen_cap || !(in->seen_bits[q >> 3] & (1u << (q & 7)))) {
+            used += (size_t)snprintf(list + used, sizeof list - used, "%s%lld", shown ? ", " : "", (long long)q);
+            shown++;
+        }
+    return err_set("%s: %lld of %lld records never arrived (seq %s%s); a producer or worker died?", in->name,
+                   (long long)(in->expect - in->seen), (long long)in->expect, list,
+                   in->expect - in->seen > shown ? ", ..." : "");
+}
+
+/* Record seq as seen; 1 if it was new, 0 if a duplicate, -1 on error. */
+static int mark_seen(stream_in *in, int64_t seq)
+{
+    if (seq < 0)
+        return err_set("%s: a data record without seq over ZeroMQ (needed to gather several producers)", in->name);
+    if ((size_t)seq >= in->seen_cap) {
+        size_t cap = in->seen_cap ? in->seen_cap : 4096;
+        uint8_t *nb;
+        while (cap <= (size_t)seq)
+            cap *= 2;
+        if (cap > ((size_t)1 << 40) || !(nb = realloc(in->seen_bits, cap / 8)))
+            return err_set("%s: record seq %lld out of range", in->name, (long long)seq);
+        memset(nb + in->seen_cap / 8, 0, (cap - in->seen_cap) / 8);
+        in->seen_bits = nb;
+        in->seen_cap = cap;
+    }
+    if (in->seen_bits[seq >> 3] & (1u << (seq & 7)))
+        return 0;
+    in->seen_bits[seq >> 3] |= (uint8_t)(1u << (seq & 7));
+    in->seen++;
+    return 1;
+}
+
 int stream_in_raw(stream_in *in, const char **buf, size_t *len)
 {
-    int rc = in->is_zmq ? raw_zmq(in, buf, len) : raw_bytes(in, buf, len);
+    int rc;
+    if (in->is_zmq && in->got_end && in->seen == in->expect)
+        return 0;
+    rc = in->is_zmq ? raw_zmq(in, buf, len) : raw_bytes(in, buf, len);
+    if (rc == PEERS_GONE) {
+        if (stream_worker_mode())
+            return 0; /* a sibling worker got the end record */
+        if (in->got_end)
+            return missing_seqs(in);
+        return err_set("%s: truncated stream: the producer disconnected before its end record "
+                       "(or sent a record larger than the cap) after %lld records",
+                       in->name, (long long)in->nrec);
+    }
     if (rc < 0)
         return err_prefix("%s: after %lld records", in->name, (long long)in->nrec);
     if (rc > 0)
@@ -385,6 +464,10 @@ int stream_in_next(stream_in *in, frame *f)
         }
         switch (f->type) {
         case FRAME_START:
+            if (in->is_zmq && in->have_start) {
+                frame_free(f); /* each worker may forward one */
+                continue;
+            }
             if (in->in_segment && in->seg_count > 0) {
                 frame_free(f);
                 return err_set("%s: record %lld: a start record in the middle of a stream "
@@ -398,6 +481,32 @@ int stream_in_next(stream_in *in, frame *f)
             in->seg_count = 0;
             continue;
         case FRAME_END:
+            if (in->is_zmq) {
+                int64_t c = f->count;
+                frame_free(f);
+                if (stream_worker_mode()) {
+                    upstream_end_count = c;
+                    in->got_end = 1;
+                    in->in_segment = 0;
+                    in->expect = in->seen; /* a worker sees only its share */
+                    frame_init(f, FRAME_DATA);
+                    return 0;
+                }
+                if (in->got_end && c != in->expect)
+                    return err_set("%s: two end records disagree (%lld and %lld records)", in->name,
+                                   (long long)in->expect, (long long)c);
+                in->got_end = 1;
+                in->in_segment = 0;
+                in->expect = c;
+                if (in->seen > c)
+                    return err_set("%s: the end record counts %lld data records but %lld arrived", in->name,
+                                   (long long)c, (long long)in->seen);
+                if (in->seen == c) {
+                    frame_init(f, FRAME_DATA);
+                    return 0;
+                }
+                continue; /* the rest is still on its way from other workers */
+            }
             if (f->count != in->seg_count) {
                 int64_t c = f->count;
                 frame_free(f);
@@ -415,6 +524,23 @@ int stream_in_next(stream_in *in, frame *f)
             }
             continue;
         case FRAME_DATA:
+            if (in->is_zmq) {
+                int m = mark_seen(in, f->seq);
+                if (m < 0) {
+                    frame_free(f);
+                    return -1;
+                }
+                if (m == 0) {
+                    log_warn("%s: record seq %lld arrived twice; the copy is dropped", in->name, (long long)f->seq);
+                    frame_free(f);
+                    continue;
+                }
+                if (in->got_end && in->seen > in->expect) {
+                    frame_free(f);
+                    return err_set("%s: record seq %lld arrived after the end record counted %lld", in->name,
+                                   (long long)f->seq, (long long)in->expect);
+                }
+            }
             in->in_segment = 1;
             in->seg_count++;
             in->total++;
@@ -451,6 +577,7 @@ void stream_in_close(stream_in *in)
     if (in->own_fd)
         close(in->fd);
     frame_free(&in->startrec);
+    free(in->seen_bits);
     free(in->buf);
     free(in->name);
     free(in);
@@ -476,6 +603,7 @@ stream_out *stream_out_open(const char *spec)
         return NULL;
     }
     out->fd = -1;
+    out->keep_seq = stream_worker_mode();
     out->name = strdup(strcmp(spec, "-") ? spec : "stdout");
     if (!out->name) {
         free(out);
@@ -628,6 +756,13 @@ int stream_out_end(stream_out *out)
     frame f;
     frame_init(&f, FRAME_END);
     f.count = out->count;
+    if (stream_worker_mode()) {
+        /* Only the worker that received the producer's end passes it on,
+         * with the producer's count: the sink gathers every worker's share. */
+        if (upstream_end_count < 0)
+            return 0;
+        f.count = upstream_end_count;
+    }
     if (frame_encode(&f, &out->buf))
         return -1;
     return stream_out_raw(out, out->buf.data, out->buf.len, 0);

@@ -234,6 +234,90 @@ static void test_python_reads_and_writes(void **state)
     }
 }
 
+/* One producer, three workers, one sink over ZeroMQ tcp: every record
+ * arrives exactly once; with a worker killed, the sink names what is lost. */
+static void make_many(const char *path, int n)
+{
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd,
+             "%s -c 'import msgpack, numpy as np, sys\n"
+             "f = open(sys.argv[1], \"wb\")\n"
+             "f.write(msgpack.packb({\"v\": 1, \"type\": \"start\"}))\n"
+             "for i in range(%d):\n"
+             "    a = np.full((16, 16), i, np.float32)\n"
+             "    t = {\"nd\": True, \"type\": \"<f4\", \"kind\": b\"\", \"shape\": [16, 16], \"data\": a.tobytes()}\n"
+             "    f.write(msgpack.packb({\"v\": 1, \"type\": \"data\", \"seq\": i, \"z\": i, \"tensors\": {\"image\": t}}))\n"
+             "f.write(msgpack.packb({\"v\": 1, \"type\": \"end\", \"count\": %d}))' %s",
+             tu_python(), n, n, path);
+    assert_int_equal(tu_sh("%s", cmd), 0);
+}
+
+static void test_fanout_three_workers(void **state)
+{
+    (void)state;
+    const char *d = tu_tmpdir();
+    int p1 = port_base() + 10, p2 = port_base() + 11;
+    char *err = NULL;
+    int rc;
+    {
+        char path[600];
+        snprintf(path, sizeof path, "%s/many.frames", d);
+        make_many(path, 3000);
+    }
+    rc = tu_sh_err(&err,
+                   "cd %s && { frame-cat -i @tcp://127.0.0.1:%d -o gathered.frames & s=$!; } && "
+                   "for w in 1 2 3; do LRCPIPE_WORKER=1 frame-cat -i tcp://127.0.0.1:%d -o tcp://127.0.0.1:%d & done; "
+                   "sleep 0.5; frame-cat many.frames -o @tcp://127.0.0.1:%d && wait $s && wait",
+                   d, p2, p1, p2, p1);
+    if (rc)
+        fail_msg("fan-out failed (%d): %s", rc, err);
+    free(err);
+    /* every z from 0 to 2999 exactly once */
+    rc = tu_sh("cd %s && frame-cat --json --no-stats gathered.frames | grep -o '\"z\": [0-9]*' | sort -u | wc -l | "
+               "grep -qx 3000 && frame-cat --count gathered.frames | grep -qx 3000",
+               d);
+    assert_int_equal(rc, 0);
+}
+
+static void test_fanout_worker_killed(void **state)
+{
+    (void)state;
+    const char *d = tu_tmpdir();
+    int p1 = port_base() + 12, p2 = port_base() + 13;
+    char *err = NULL;
+    int rc;
+    /* The victim connects, is stopped (holding what it was sent), and is
+     * killed once the others are done. The producer lingers 2 s at most. */
+    rc = tu_sh_err(&err,
+                   "cd %s && rm -f fifo && mkfifo fifo && "
+                   "{ frame-cat -i @tcp://127.0.0.1:%d -o lost.frames 2>sink.err & s=$!; } && "
+                   "{ LRCPIPE_LINGER=2000 frame-cat -i fifo -o @tcp://127.0.0.1:%d & p=$!; } && "
+                   "for w in 1 2; do LRCPIPE_WORKER=1 frame-cat -i tcp://127.0.0.1:%d -o tcp://127.0.0.1:%d & done; "
+                   "{ LRCPIPE_WORKER=1 frame-cat -i tcp://127.0.0.1:%d -o tcp://127.0.0.1:%d & v=$!; } && "
+                   "sleep 0.5 && kill -STOP $v && cat many.frames > fifo; "
+                   "wait $p; sleep 1; kill -9 $v; wait $s; echo $? > sink.status",
+                   d, p2, p1, p1, p2, p1, p2);
+    free(err);
+    {
+        char path[600], *st, *msg;
+        snprintf(path, sizeof path, "%s/sink.status", d);
+        st = tu_read(path, NULL);
+        snprintf(path, sizeof path, "%s/sink.err", d);
+        msg = tu_read(path, NULL);
+        assert_non_null(st);
+        assert_non_null(msg);
+        if (atoi(st) != 1)
+            fail_msg("sink exited %s: %s", st, msg);
+        if (!strstr(msg, "never arrived (seq ") && !strstr(msg, "disconnected before its end record"))
+            fail_msg("sink message: %s", msg);
+        assert_int_equal(tu_count_lines(msg), 1);
+        free(st);
+        free(msg);
+        assert_int_equal(tu_sh("test ! -e %s/lost.frames", d), 0);
+    }
+    (void)rc;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -243,6 +327,8 @@ int main(void)
         cmocka_unit_test(test_zmq_ipc),
         cmocka_unit_test(test_frame_cat_relays_identically),
         cmocka_unit_test(test_python_reads_and_writes),
+        cmocka_unit_test(test_fanout_three_workers),
+        cmocka_unit_test(test_fanout_worker_killed),
     };
     err_init("test_stream");
     return cmocka_run_group_tests(tests, NULL, NULL);
