@@ -122,3 +122,7 @@ clean:
 	rm -rf build bin
 
 -include $(shell find build -name '*.d' 2>/dev/null)
+
+# ---- fuzzing (clang libFuzzer + ASan/UBSan); FUZZ_TIME seconds per target ----
+fuzz:
+	@sh tests/fuzz/run.sh $(FUZZ_TARGETS)

@@ -651,6 +651,7 @@ static int decode_obj(const msgpack_object *root, const frame_limits *lim, frame
                 return err_set("'id' is not a string");
             if (memchr(s, '\0', n))
                 return err_set("'id' holds a NUL byte");
+            free(f->id); /* a repeated key: the last one wins */
             if (!(f->id = malloc(n + 1)))
                 return err_set("out of memory");
             memcpy(f->id, s, n);
@@ -673,6 +674,7 @@ static int decode_obj(const msgpack_object *root, const frame_limits *lim, frame
         } else if ((key_is(k, "producer") || key_is(k, "version")) && f->type == FRAME_START) {
             char **dst = key_is(k, "producer") ? &f->producer : &f->version;
             if (!obj_str(val, &s, &n) && !memchr(s, '\0', n)) {
+                free(*dst);
                 if (!(*dst = malloc(n + 1)))
                     return err_set("out of memory");
                 memcpy(*dst, s, n);
