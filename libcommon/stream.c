@@ -129,6 +129,7 @@ struct stream_in {
     uint8_t *seen_bits;
     size_t seen_cap; /* bits */
     int64_t seen, expect;
+    int grace_ms;
     int timeout_s;
     /* protocol */
     int64_t nrec;      /* records of any type read */
@@ -156,6 +157,7 @@ stream_in *stream_in_open(const char *spec)
         char ep[128];
         in->is_zmq = 1;
         in->timeout_s = (int)env_long("LRCPIPE_TIMEOUT", 0, 0, 86400);
+        in->grace_ms = (int)env_long("LRCPIPE_GRACE", 3000, 0, 3600000);
         if (!stream_zmq_context())
             goto zfail;
         in->sock = zsocket(ZMQ_PULL);
@@ -307,6 +309,9 @@ static int in_recv_zmq(stream_in *in, int timeout_ms)
             } else if (e == ZMQ_EVENT_DISCONNECTED && in->peers > 0) {
                 in->peers--;
             }
+            log_debug("%s: %s, %d producers connected, %lld records so far", in->name,
+                      e == ZMQ_EVENT_DISCONNECTED ? "a producer disconnected" : "a producer connected", in->peers,
+                      (long long)in->nrec);
         }
         zmq_msg_close(&ev);
         zmq_msg_close(&addr);
@@ -347,14 +352,18 @@ static int raw_zmq(stream_in *in, const char **buf, size_t *len)
             return 1;
         }
         if (in->peers_seen && in->peers == 0) {
-            /* Deliver anything that arrived before the disconnect. */
-            rc = in_recv_zmq(in, 500);
-            if (rc < 0)
-                return -1;
-            if (rc > 0) {
-                *buf = zmq_msg_data(&in->msg);
-                *len = zmq_msg_size(&in->msg);
-                return 1;
+            /* Every producer is gone. Deliver what arrived before, and give
+             * a late one (a worker still connecting) LRCPIPE_GRACE ms. */
+            double until = mono_now() + in->grace_ms / 1000.0;
+            while (in->peers == 0 && mono_now() < until) {
+                rc = in_recv_zmq(in, 100);
+                if (rc < 0)
+                    return -1;
+                if (rc > 0) {
+                    *buf = zmq_msg_data(&in->msg);
+                    *len = zmq_msg_size(&in->msg);
+                    return 1;
+                }
             }
             if (in->peers == 0)
                 return PEERS_GONE;
@@ -439,7 +448,7 @@ int64_t stream_in_count(const stream_in *in)
 
 static int missing_end(stream_in *in)
 {
-    if (in->in_segment)
+    if (in->in_segment && !in->got_end && !stream_worker_mode())
         log_warn("%s: stream ended after %lld data records without an end record "
                  "(the producer may have stopped early)",
                  in->name, (long long)in->seg_count);
@@ -464,8 +473,15 @@ int stream_in_next(stream_in *in, frame *f)
         }
         switch (f->type) {
         case FRAME_START:
-            if (in->is_zmq && in->have_start) {
-                frame_free(f); /* each worker may forward one */
+            if (in->is_zmq && (in->have_start || in->seen > 0)) {
+                /* Gathering: workers forward starts in any order; the first
+                 * one is the provenance, a late one is not a new stream. */
+                if (!in->have_start) {
+                    in->startrec = *f;
+                    in->have_start = 1;
+                } else {
+                    frame_free(f);
+                }
                 continue;
             }
             if (in->in_segment && in->seg_count > 0) {

@@ -23,7 +23,9 @@
  * Environment: LRCPIPE_HWM (ZeroMQ high-water mark in messages, default 4),
  * LRCPIPE_LINGER (ms a closing socket waits to deliver, default 120000),
  * LRCPIPE_TIMEOUT (seconds without progress before a ZeroMQ read or write
- * fails, default 0 = wait for ever), LRCPIPE_MAX_RECORD (see frame.h).
+ * fails, default 0 = wait for ever), LRCPIPE_GRACE (ms a ZeroMQ reader
+ * waits after its last producer disconnected, for a late one, before it calls
+ * the stream truncated; default 3000), LRCPIPE_MAX_RECORD (see frame.h).
  *
  * Not here: what a record means (frame.h); encryption (see zmq security in
  * the man pages, added by stream_set_curve()).

@@ -294,9 +294,10 @@ static void test_fanout_worker_killed(void **state)
                    "{ LRCPIPE_LINGER=2000 frame-cat -i fifo -o @tcp://127.0.0.1:%d & p=$!; } && "
                    "for w in 1 2; do LRCPIPE_WORKER=1 frame-cat -i tcp://127.0.0.1:%d -o tcp://127.0.0.1:%d & done; "
                    "{ LRCPIPE_WORKER=1 frame-cat -i tcp://127.0.0.1:%d -o tcp://127.0.0.1:%d & v=$!; } && "
-                   "sleep 0.5 && kill -STOP $v && cat many.frames > fifo; "
+                   "n=0; until ss -tnp | grep ':%d ' | grep -q \"pid=$v,\"; do sleep 0.1; n=$((n+1)); "
+                   "[ $n -lt 200 ] || exit 9; done; kill -STOP $v && cat many.frames > fifo; "
                    "wait $p; sleep 1; kill -9 $v; wait $s; echo $? > sink.status",
-                   d, p2, p1, p1, p2, p1, p2);
+                   d, p2, p1, p1, p2, p1, p2, p1);
     free(err);
     {
         char path[600], *st, *msg;
