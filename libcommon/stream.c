@@ -14,6 +14,7 @@
 #include "args.h"
 #include "err.h"
 #include "tmpfile.h"
+#include "zsec.h"
 
 /* ---------------------------------------------------------------- common */
 
@@ -106,6 +107,8 @@ static int zmq_socket_setup(void *sock, const char *spec, int is_out)
     }
     if (!is_out)
         zmq_setsockopt(sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
+    if (zsec_apply(zctx, sock, spec[0] == '@'))
+        return -1;
     if (spec[0] == '@' ? zmq_bind(sock, ep) : zmq_connect(sock, ep))
         return err_set("%s %s: %s", spec[0] == '@' ? "cannot bind" : "cannot connect to", ep,
                        zmq_strerror(zmq_errno()));
@@ -164,7 +167,8 @@ stream_in *stream_in_open(const char *spec)
         if (!in->sock)
             goto zfail;
         snprintf(ep, sizeof ep, "inproc://lrcpipe-monitor-%p", (void *)in);
-        if (zmq_socket_monitor(in->sock, ep, ZMQ_EVENT_CONNECTED | ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED))
+        if (zmq_socket_monitor(in->sock, ep, ZMQ_EVENT_CONNECTED | ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED |
+                                                   ZMQ_EVENT_HANDSHAKE_SUCCEEDED))
             goto zfail;
         in->mon = zsocket(ZMQ_PAIR);
         if (!in->mon || zmq_connect(in->mon, ep))
@@ -303,14 +307,15 @@ static int in_recv_zmq(stream_in *in, int timeout_ms)
         if (zmq_msg_recv(&ev, in->mon, 0) >= 6 && zmq_msg_more(&ev) && zmq_msg_recv(&addr, in->mon, 0) >= 0) {
             uint16_t e;
             memcpy(&e, zmq_msg_data(&ev), 2);
-            if (e == ZMQ_EVENT_CONNECTED || e == ZMQ_EVENT_ACCEPTED) {
+            /* A producer counts once its handshake succeeded: a client that
+             * CURVE refuses never makes the stream look finished. */
+            if (e == ZMQ_EVENT_CONNECTED || e == ZMQ_EVENT_ACCEPTED)
                 in->peers++;
-                in->peers_seen = 1;
-            } else if (e == ZMQ_EVENT_DISCONNECTED && in->peers > 0) {
+            else if (e == ZMQ_EVENT_DISCONNECTED && in->peers > 0)
                 in->peers--;
-            }
-            log_debug("%s: %s, %d producers connected, %lld records so far", in->name,
-                      e == ZMQ_EVENT_DISCONNECTED ? "a producer disconnected" : "a producer connected", in->peers,
+            else if (e == ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
+                in->peers_seen = 1;
+            log_debug("%s: event 0x%x, %d connections, %lld records so far", in->name, e, in->peers,
                       (long long)in->nrec);
         }
         zmq_msg_close(&ev);
