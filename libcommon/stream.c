@@ -234,13 +234,19 @@ static int in_reserve(stream_in *in, size_t want)
     return 0;
 }
 
-/* Read more bytes, at least until end - start >= want or EOF. */
+/* Read more bytes, at least until end - start >= want or EOF. The buffer
+ * grows with what actually arrives (at most doubling), not with what a
+ * record header claims, so a hostile length costs nothing until it is sent. */
 static int in_fill(stream_in *in, size_t want)
 {
-    if (in_reserve(in, want))
-        return -1;
     while (in->end - in->start < want) {
-        ssize_t n = read(in->fd, in->buf + in->end, in->cap - in->end);
+        size_t have = in->end - in->start;
+        size_t step = have < ((size_t)1 << 20) ? ((size_t)1 << 20) : have;
+        size_t target = want < have + step ? want : have + step;
+        ssize_t n;
+        if (in_reserve(in, target))
+            return -1;
+        n = read(in->fd, in->buf + in->end, in->cap - in->end);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
