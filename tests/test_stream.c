@@ -264,11 +264,18 @@ static void test_fanout_three_workers(void **state)
         snprintf(path, sizeof path, "%s/many.frames", d);
         make_many(path, 3000);
     }
+    /* The producer binds first and waits on a FIFO; the data flows once all
+     * three workers are connected, so none of them waits for ever for a
+     * producer that has already gone. */
     rc = tu_sh_err(&err,
-                   "cd %s && { frame-cat -i @tcp://127.0.0.1:%d -o gathered.frames & s=$!; } && "
+                   "cd %s && rm -f fifo3 && mkfifo fifo3 && "
+                   "{ frame-cat -i @tcp://127.0.0.1:%d -o gathered.frames & s=$!; } && "
+                   "{ frame-cat -i fifo3 -o @tcp://127.0.0.1:%d & p=$!; } && "
                    "for w in 1 2 3; do LRCPIPE_WORKER=1 frame-cat -i tcp://127.0.0.1:%d -o tcp://127.0.0.1:%d & done; "
-                   "sleep 0.5; frame-cat many.frames -o @tcp://127.0.0.1:%d && wait $s && wait",
-                   d, p2, p1, p2, p1);
+                   "n=0; until [ $(ss -tn state established | grep -c '127.0.0.1:%d *$') -ge 3 ]; do sleep 0.1; "
+                   "n=$((n+1)); [ $n -lt 300 ] || exit 9; done; "
+                   "cat many.frames > fifo3 && wait $p && wait $s && wait",
+                   d, p2, p1, p1, p2, p1);
     if (rc)
         fail_msg("fan-out failed (%d): %s", rc, err);
     free(err);
