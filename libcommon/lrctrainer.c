@@ -145,7 +145,7 @@ int lrc_trainer_step(lrc_trainer *t, lrc_pair *const *pairs, int B, double lr, r
 static char *lrc_meta_json(const lrc_trainer_config *c)
 {
     char *s = NULL;
-    if (asprintf(&s, "{\"tau\":%.17g,\"samples\":%d,\"normalize\":%s,\"exclude_self\":%s}", c->loss.tau, c->samples,
+    if (asprintf(&s, "{\"tau\":%.15g,\"samples\":%d,\"normalize\":%s,\"exclude_self\":%s}", c->loss.tau, c->samples,
                  c->loss.normalize ? "true" : "false", c->loss.exclude_self ? "true" : "false") < 0)
         return NULL;
     return s;

@@ -315,7 +315,7 @@ int moco_trainer_step(moco_trainer *t, lrc_pair *const *pairs, int B, double lr,
 static char *moco_meta_json(const moco_trainer_config *c)
 {
     char *s = NULL;
-    if (asprintf(&s, "{\"version\":%d,\"dim\":%d,\"hidden\":%d,\"queue\":%d,\"m\":%.17g,\"tau\":%.17g,\"bn_splits\":%d}",
+    if (asprintf(&s, "{\"version\":%d,\"dim\":%d,\"hidden\":%d,\"queue\":%d,\"m\":%.15g,\"tau\":%.15g,\"bn_splits\":%d}",
                  c->version, c->dim, c->hidden, c->queue, c->m, c->tau, c->bn_splits) < 0)
         return NULL;
     return s;
