@@ -19,7 +19,8 @@
  *   PREFIXmodel     model kind under tensor-name prefix PREFIX: "unet",
  *                   "resnet", "resdec", "mlp" (PREFIX may be "")
  *   PREFIXconfig    that model's configuration, JSON (unet_config_json ...)
- *   PREFIXoptimizer an optimiser's configuration and step t, JSON
+ *   PREFIXoptimizer an optimiser's configuration, JSON (optim_config_json)
+ *   PREFIXoptimizer_step  its step count t (decimal)
  *   anything else the trainer adds (ckpt_put_meta), e.g. its command line.
  * Tensor names: PREFIX + the model's PyTorch name (unet.h, resnet.h, mlp.h);
  * optimiser state: PREFIX + state name + "." + parameter name, e.g.
@@ -96,7 +97,8 @@ int ckpt_get_tensor(const ckpt *c, const char *name, tensor *view);
 int ckpt_get_params(const ckpt *c, const char *prefix, pblock *pb);
 /* As ckpt_get_params, after checking PREFIXmodel == kind and that
  * PREFIXconfig equals config_json (when config_json is not NULL):
- * "PATH: holds a resnet under prefix '', not a unet". */
+ * "PATH: holds a resnet under prefix '', not a unet". With pb NULL it only
+ * checks. */
 int ckpt_get_model(const ckpt *c, const char *prefix, const char *kind, const char *config_json,
                    pblock *pb);
 /* Restore an optimiser's state and step; its kind must match. */
