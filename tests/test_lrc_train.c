@@ -365,6 +365,21 @@ static void test_zmq_input(void **state)
     assert_int_equal(ckpt_step_of(tmp("z.st")), 2);
 }
 
+/* Both branches at once from one stream (tee into a FIFO), as the man page
+ * shows: each trains on every pair. */
+static void test_both_methods_one_stream(void **state)
+{
+    (void)state;
+    write_pairs(tmp("both.fr"), 8, 32, 32, 0, 10);
+    assert_int_equal(tu_sh("mkfifo %s && { lrc-train -q --method moco --batch 4 -c %s %s < %s & pid=$!; "
+                           "tee %s < %s | lrc-train -q --method lrc --batch 4 -c %s %s && wait $pid; }",
+                           tmp("both.fifo"), tmp("both_moco.st"), TINY_MOCO, tmp("both.fifo"), tmp("both.fifo"),
+                           tmp("both.fr"), tmp("both_lrc.st"), TINY),
+                     0);
+    assert_int_equal(ckpt_step_of(tmp("both_lrc.st")), 2);
+    assert_int_equal(ckpt_step_of(tmp("both_moco.st")), 2);
+}
+
 static void test_embed(void **state)
 {
     (void)state;
@@ -503,7 +518,8 @@ int main(void)
         cmocka_unit_test(test_bad_input),     cmocka_unit_test(test_bad_resume),
         cmocka_unit_test(test_seed_reproducible), cmocka_unit_test(test_log_and_skipped),
         cmocka_unit_test(test_resume_and_epochs), cmocka_unit_test(test_kill_and_resume),
-        cmocka_unit_test(test_zmq_input),     cmocka_unit_test(test_embed),
+        cmocka_unit_test(test_zmq_input),     cmocka_unit_test(test_both_methods_one_stream),
+        cmocka_unit_test(test_embed),
         cmocka_unit_test(test_moco_log),      cmocka_unit_test(test_real_run),
     };
     if (getenv("TEST_FILTER")) /* e.g. TEST_FILTER='test_embed' while debugging */
