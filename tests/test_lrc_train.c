@@ -275,6 +275,31 @@ static void test_log_and_skipped(void **state)
     free(err);
 }
 
+/* On a terminal (script(1) provides one) the progress line is redrawn with
+ * \r and shows the ETA; in a pipe there is no \r. */
+static void test_progress_terminal(void **state)
+{
+    (void)state;
+    char *out;
+    write_pairs(tmp("tty.fr"), 16, 32, 32, 0, 12);
+    assert_int_equal(tu_sh("script -qc 'lrc-train --method lrc --batch 4 --steps 3 -c %s %s -i %s' /dev/null > %s",
+                           tmp("tty.st"), TINY, tmp("tty.fr"), tmp("tty.txt")),
+                     0);
+    out = tu_read(tmp("tty.txt"), NULL);
+    assert_non_null(out);
+    assert_non_null(strstr(out, "\rlrc-train: step 3/3  loss "));
+    assert_non_null(strstr(out, " pairs/s  ETA "));
+    free(out);
+    assert_int_equal(tu_sh("lrc-train --method lrc --batch 4 --steps 3 -c %s %s -i %s 2> %s", tmp("tty.st"), TINY,
+                           tmp("tty.fr"), tmp("notty.txt")),
+                     0);
+    out = tu_read(tmp("notty.txt"), NULL);
+    assert_non_null(out);
+    assert_null(strchr(out, '\r'));
+    assert_non_null(strstr(out, "lrc-train: 3 steps, 12 pairs"));
+    free(out);
+}
+
 static void test_resume_and_epochs(void **state)
 {
     (void)state;
@@ -518,6 +543,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bad_input),     cmocka_unit_test(test_bad_resume),
         cmocka_unit_test(test_seed_reproducible), cmocka_unit_test(test_log_and_skipped),
+        cmocka_unit_test(test_progress_terminal),
         cmocka_unit_test(test_resume_and_epochs), cmocka_unit_test(test_kill_and_resume),
         cmocka_unit_test(test_zmq_input),     cmocka_unit_test(test_both_methods_one_stream),
         cmocka_unit_test(test_embed),
