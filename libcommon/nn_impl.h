@@ -26,6 +26,27 @@ static inline void nn_split(long n, int i, int nparts, long *lo, long *hi)
     *hi = *lo + q + (i < r);
 }
 
+/* Element-wise kernels for the active ISA (nn_elem.c; semantics in
+ * nn_elem_tmpl.h). */
+typedef struct {
+    void (*sums)(const float *x, long n, float m0, double *s, double *ss);
+    void (*affine)(float *out, const float *x, long n, float sc, float sh, int relu);
+    void (*gsums)(const float *dout, const float *out, const float *x, long n, float mean,
+                  double *sg, double *sgx);
+    void (*gapply)(float *dinp, const float *dout, const float *out, const float *x, long n,
+                   float mean, float k1, float k2, float k3);
+    void (*relu)(float *out, const float *x, long n);
+    void (*relu_bwd)(float *dinp, const float *dout, const float *out, long n);
+    void (*add)(float *out, const float *a, const float *b, long n);
+    double (*sum)(const float *x, long n);
+    void (*maxpool_row)(float *o, const float *r0, const float *r1, int ow);
+    void (*adam)(float *p, const float *g, float *m, float *v, long n, float wd, int decoupled,
+                 float decay, float b1, float b2, float step, float sbc2, float eps);
+    void (*sgd)(float *p, const float *g, float *buf, long n, float wd, float mom, int first,
+                int nest, float lr);
+} ew_ops;
+const ew_ops *ew(void);
+
 #define NN_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define NN_MAX(a, b) ((a) > (b) ? (a) : (b))
 

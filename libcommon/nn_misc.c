@@ -7,59 +7,56 @@
 
 #define PAR_MIN 32768 /* elements below which threads cost more than they give */
 
+/* Chunks of 16K elements (64 KB) handed out dynamically. */
+#define CHUNK 16384L
+#define CHUNKS(n) (((long)(n) + CHUNK - 1) / CHUNK)
+#define CLO(k) ((k) * CHUNK)
+#define CLEN(k, n) NN_MIN(CHUNK, (long)(n) - (k) * CHUNK)
+
 void relu_forward(float *out, const float *inp, size_t n)
 {
-#pragma omp parallel for num_threads(nn_threads()) schedule(static) if (n > PAR_MIN)
-    for (size_t i = 0; i < n; i++)
-        out[i] = inp[i] > 0 ? inp[i] : 0.0f;
+    const ew_ops *e = ew();
+#pragma omp parallel for num_threads(nn_threads()) schedule(dynamic) if (n > PAR_MIN)
+    for (long k = 0; k < CHUNKS(n); k++)
+        e->relu(out + CLO(k), inp + CLO(k), CLEN(k, n));
 }
 
 void relu_backward(float *dinp, const float *dout, const float *out, size_t n)
 {
-#pragma omp parallel for num_threads(nn_threads()) schedule(static) if (n > PAR_MIN)
-    for (size_t i = 0; i < n; i++)
-        dinp[i] = out[i] > 0 ? dout[i] : 0.0f;
+    const ew_ops *e = ew();
+#pragma omp parallel for num_threads(nn_threads()) schedule(dynamic) if (n > PAR_MIN)
+    for (long k = 0; k < CHUNKS(n); k++)
+        e->relu_bwd(dinp + CLO(k), dout + CLO(k), out + CLO(k), CLEN(k, n));
 }
 
 void add_forward(float *out, const float *a, const float *b, size_t n)
 {
-#pragma omp parallel for num_threads(nn_threads()) schedule(static) if (n > PAR_MIN)
-    for (size_t i = 0; i < n; i++)
-        out[i] = a[i] + b[i];
+    const ew_ops *e = ew();
+#pragma omp parallel for num_threads(nn_threads()) schedule(dynamic) if (n > PAR_MIN)
+    for (long k = 0; k < CHUNKS(n); k++)
+        e->add(out + CLO(k), a + CLO(k), b + CLO(k), CLEN(k, n));
 }
 
 void add_inplace(float *dst, const float *src, size_t n)
 {
-#pragma omp parallel for num_threads(nn_threads()) schedule(static) if (n > PAR_MIN)
-    for (size_t i = 0; i < n; i++)
-        dst[i] += src[i];
+    const ew_ops *e = ew();
+#pragma omp parallel for num_threads(nn_threads()) schedule(dynamic) if (n > PAR_MIN)
+    for (long k = 0; k < CHUNKS(n); k++)
+        e->add(dst + CLO(k), dst + CLO(k), src + CLO(k), CLEN(k, n));
 }
 
 void maxpool2x2_forward(float *out, const float *inp, int B, int C, int H, int W)
 {
     int OH = H / 2, OW = W / 2;
     long planes = (long)B * C;
-#pragma omp parallel for num_threads(nn_threads()) schedule(static)
+    const ew_ops *e = ew();
+    /* PyTorch's order: row-major in the window, first max wins, NaN wins */
+#pragma omp parallel for num_threads(nn_threads()) schedule(dynamic, 4)
     for (long p = 0; p < planes; p++) {
         const float *x = inp + p * H * W;
         float *o = out + p * OH * OW;
-        for (int y = 0; y < OH; y++) {
-            const float *r0 = x + (long)2 * y * W, *r1 = r0 + W;
-            for (int xo = 0; xo < OW; xo++) {
-                /* PyTorch's order: row-major in the window, first max wins, NaN wins */
-                float m = r0[2 * xo], v;
-                v = r0[2 * xo + 1];
-                if (v > m || v != v)
-                    m = v;
-                v = r1[2 * xo];
-                if (v > m || v != v)
-                    m = v;
-                v = r1[2 * xo + 1];
-                if (v > m || v != v)
-                    m = v;
-                o[(long)y * OW + xo] = m;
-            }
-        }
+        for (int y = 0; y < OH; y++)
+            e->maxpool_row(o + (long)y * OW, x + (long)2 * y * W, x + (long)(2 * y + 1) * W, OW);
     }
 }
 
@@ -68,7 +65,7 @@ void maxpool2x2_backward(float *dinp, const float *dout, const float *inp, const
 {
     int OH = H / 2, OW = W / 2;
     long planes = (long)B * C;
-#pragma omp parallel for num_threads(nn_threads()) schedule(static)
+#pragma omp parallel for num_threads(nn_threads()) schedule(dynamic, 4)
     for (long p = 0; p < planes; p++) {
         const float *x = inp + p * H * W;
         const float *o = out + p * OH * OW, *d = dout + p * OH * OW;

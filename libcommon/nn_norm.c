@@ -7,50 +7,11 @@
 #include "nn.h"
 #include "nn_impl.h"
 
-/* sum and sum of squared deviations from m of x[0..n) */
-static void plane_sums(const float *x, long n, double m, double *s, double *ss)
-{
-    float a[16] = {0}, q[16] = {0};
-    float mf = (float)m;
-    long i = 0;
-    for (; i + 16 <= n; i += 16)
-        for (int j = 0; j < 16; j++) {
-            float d = x[i + j] - mf;
-            a[j] += d;
-            q[j] += d * d;
-        }
-    double sa = 0, sq = 0;
-    for (; i < n; i++) {
-        double d = x[i] - mf;
-        sa += d;
-        sq += d * d;
-    }
-    for (int j = 0; j < 16; j++) {
-        sa += a[j];
-        sq += q[j];
-    }
-    *s += sa;
-    *ss += sq;
-}
-
-/* out = relu?(x * sc + sh) over n */
-static void affine(float *out, const float *x, long n, float sc, float sh, int relu)
-{
-    if (relu)
-        for (long i = 0; i < n; i++) {
-            float v = x[i] * sc + sh;
-            out[i] = v > 0 ? v : 0;
-        }
-    else
-        for (long i = 0; i < n; i++)
-            out[i] = x[i] * sc + sh;
-}
-
 void batchnorm_forward(float *out, float *save_mean, float *save_rstd, float *running_mean,
                        float *running_var, const float *inp, const float *gamma, const float *beta,
                        int B, int C, int HW, float momentum, float eps, int training, int relu)
 {
-#pragma omp parallel for num_threads(nn_threads()) schedule(static)
+#pragma omp parallel for num_threads(nn_threads()) schedule(dynamic)
     for (int c = 0; c < C; c++) {
         float mean, rstd;
         if (training) {
@@ -58,7 +19,7 @@ void batchnorm_forward(float *out, float *save_mean, float *save_rstd, float *ru
             /* shift by the first value to keep the squares small */
             m0 = inp[(long)c * HW];
             for (int b = 0; b < B; b++)
-                plane_sums(inp + ((long)b * C + c) * HW, HW, m0, &s, &ss);
+                ew()->sums(inp + ((long)b * C + c) * HW, HW, m0, &s, &ss);
             double mu = m0 + s / n, var = ss / n - (s / n) * (s / n);
             if (var < 0)
                 var = 0;
@@ -78,51 +39,26 @@ void batchnorm_forward(float *out, float *save_mean, float *save_rstd, float *ru
         float sc = gamma[c] * rstd, sh = beta[c] - mean * sc;
         for (int b = 0; b < B; b++) {
             long o = ((long)b * C + c) * HW;
-            affine(out + o, inp + o, HW, sc, sh, relu);
+            ew()->affine(out + o, inp + o, HW, sc, sh, relu);
         }
     }
 }
 
-/* sums of g and g * xhat over a plane, with g = dout gated by out > 0 if relu */
+/* sums of g and g * xhat over a plane, g = dout gated by out > 0 if relu */
 static void grad_sums(const float *dout, const float *out, const float *x, long n, float mean,
                       float rstd, int relu, double *sg, double *sgx)
 {
-    float a[16] = {0}, q[16] = {0};
-    long i = 0;
-    for (; i + 16 <= n; i += 16)
-        for (int j = 0; j < 16; j++) {
-            float g = dout[i + j];
-            if (relu && !(out[i + j] > 0))
-                g = 0;
-            a[j] += g;
-            q[j] += g * (x[i + j] - mean) * rstd;
-        }
-    double s1 = 0, s2 = 0;
-    for (; i < n; i++) {
-        float g = dout[i];
-        if (relu && !(out[i] > 0))
-            g = 0;
-        s1 += g;
-        s2 += g * (x[i] - mean) * rstd;
-    }
-    for (int j = 0; j < 16; j++) {
-        s1 += a[j];
-        s2 += q[j];
-    }
-    *sg += s1;
-    *sgx += s2;
+    double a = 0, q = 0;
+    ew()->gsums(dout, relu ? out : NULL, x, n, mean, &a, &q);
+    *sg += a;
+    *sgx += q * rstd;
 }
 
-/* dinp = k1 * g + k2 * xhat + k3, g gated as in grad_sums */
+/* dinp = k1 g + k2 xhat + k3, g gated as in grad_sums */
 static void grad_apply(float *dinp, const float *dout, const float *out, const float *x, long n,
                        float mean, float rstd, int relu, float k1, float k2, float k3)
 {
-    for (long i = 0; i < n; i++) {
-        float g = dout[i];
-        if (relu && !(out[i] > 0))
-            g = 0;
-        dinp[i] = k1 * g + k2 * (x[i] - mean) * rstd + k3;
-    }
+    ew()->gapply(dinp, dout, relu ? out : NULL, x, n, mean, k1, k2 * rstd, k3);
 }
 
 void batchnorm_backward(float *dinp, float *dgamma, float *dbeta, const float *dout,
@@ -130,7 +66,7 @@ void batchnorm_backward(float *dinp, float *dgamma, float *dbeta, const float *d
                         const float *save_rstd, const float *running_var, const float *gamma,
                         int B, int C, int HW, float eps, int training, int relu)
 {
-#pragma omp parallel for num_threads(nn_threads()) schedule(static)
+#pragma omp parallel for num_threads(nn_threads()) schedule(dynamic)
     for (int c = 0; c < C; c++) {
         float mean = save_mean[c];
         float rstd = save_rstd ? save_rstd[c] : (float)(1.0 / sqrt((double)running_var[c] + eps));
@@ -168,7 +104,7 @@ void groupnorm_forward(float *out, float *save_mean, float *save_rstd, const flo
             const float *x = inp + ((long)b * C + (long)g * cg) * HW;
             double s = 0, ss = 0, n = (double)cg * HW, m0 = x[0];
             for (int c = 0; c < cg; c++)
-                plane_sums(x + (long)c * HW, HW, m0, &s, &ss);
+                ew()->sums(x + (long)c * HW, HW, m0, &s, &ss);
             double mu = m0 + s / n, var = ss / n - (s / n) * (s / n);
             if (var < 0)
                 var = 0;
@@ -179,7 +115,7 @@ void groupnorm_forward(float *out, float *save_mean, float *save_rstd, const flo
                 int ch = g * cg + c;
                 float sc = gamma[ch] * rstd, sh = beta[ch] - mean * sc;
                 long o = ((long)b * C + ch) * HW;
-                affine(out + o, inp + o, HW, sc, sh, relu);
+                ew()->affine(out + o, inp + o, HW, sc, sh, relu);
             }
         }
 }

@@ -105,18 +105,15 @@ void optim_step(optim *o, double lr)
     long n = (long)o->pb->ntrain;
     float wd = (float)c->weight_decay, flr = (float)lr;
     o->t++;
+    const ew_ops *e = ew();
+    long nchunk = (n + 65535) / 65536;
     if (c->kind == OPTIM_SGD) {
         float mom = (float)c->momentum, *buf = o->state[0];
         int first = o->t == 1, nest = c->nesterov;
-#pragma omp parallel for num_threads(nn_threads()) schedule(static) if (n > 65536)
-        for (long i = 0; i < n; i++) {
-            float d = g[i] + wd * p[i];
-            if (buf) {
-                float b = first ? d : mom * buf[i] + d;
-                buf[i] = b;
-                d = nest ? d + mom * b : b;
-            }
-            p[i] -= flr * d;
+#pragma omp parallel for num_threads(nn_threads()) schedule(dynamic) if (nchunk > 1)
+        for (long k = 0; k < nchunk; k++) {
+            long i = k * 65536, len = NN_MIN(65536, n - i);
+            e->sgd(p + i, g + i, buf ? buf + i : NULL, len, wd, mom, first, nest, flr);
         }
         return;
     }
@@ -127,16 +124,10 @@ void optim_step(optim *o, double lr)
     float *m = o->state[0], *v = o->state[1];
     int decoupled = c->kind == OPTIM_ADAMW;
     float decay = (float)(1.0 - lr * c->weight_decay);
-#pragma omp parallel for num_threads(nn_threads()) schedule(static) if (n > 65536)
-    for (long i = 0; i < n; i++) {
-        float gi = g[i];
-        if (decoupled)
-            p[i] *= decay;
-        else
-            gi += wd * p[i];
-        m[i] = b1 * m[i] + (1 - b1) * gi;
-        v[i] = b2 * v[i] + (1 - b2) * gi * gi;
-        p[i] -= step * m[i] / (sqrtf(v[i]) / sbc2 + eps);
+#pragma omp parallel for num_threads(nn_threads()) schedule(dynamic) if (nchunk > 1)
+    for (long k = 0; k < nchunk; k++) {
+        long i = k * 65536, len = NN_MIN(65536, n - i);
+        e->adam(p + i, g + i, m + i, v + i, len, wd, decoupled, decay, b1, b2, step, sbc2, eps);
     }
 }
 

@@ -64,6 +64,31 @@ static void run_python(const char *mode, const char *dir)
     assert_int_equal(rc, 0);
 }
 
+/* x, dfeat, dz as tests/py/torch_ref.py picked them (see there why). */
+static void pick_input(const char *kind, const char *dir, int N, int H, int W, float **x,
+                       float **df, float **dz)
+{
+    char path[512];
+    tensor t;
+    int rc = tu_sh("%s %s/tests/py/torch_ref.py pick %s %s %d 1 %d %d", tu_python(), tu_root(),
+                   kind, dir, N, H, W);
+    assert_int_equal(rc, 0);
+    snprintf(path, sizeof path, "%s/x.safetensors", dir);
+    ckpt *c = ckpt_open(path);
+    if (!c)
+        fail_msg("%s", err_get());
+    float **dst[3] = {x, df, dz};
+    const char *names[3] = {"x", "dfeat", "dz"};
+    for (int i = 0; i < 3; i++) {
+        if (!dst[i])
+            continue;
+        assert_int_equal(ckpt_get_tensor(c, names[i], &t), 0);
+        *dst[i] = malloc(tensor_nbytes(&t));
+        memcpy(*dst[i], t.data, tensor_nbytes(&t));
+    }
+    ckpt_close(c);
+}
+
 static void unet_vs_torch(norm_kind norm, int training, int N, int H, int W)
 {
     unet_config cfg;
@@ -90,8 +115,8 @@ static void unet_vs_torch(norm_kind norm, int training, int N, int H, int W)
     assert_int_equal(ckpt_write(w, path), 0);
     ckpt_writer_free(w);
 
-    float *x = randn((size_t)N * H * W, 1, 11), *df = randn((size_t)N * 64 * H * W, 1, 12);
-    float *dx = malloc((size_t)N * H * W * sizeof(float));
+    float *x, *df, *dx = malloc((size_t)N * H * W * sizeof(float));
+    pick_input("unet", dir, N, H, W, &x, &df, NULL);
     const float *f = unet_forward(u, x, N, H, W);
     assert_non_null(f);
     assert_int_equal(unet_backward(u, df, dx), 0);
@@ -217,8 +242,8 @@ static void test_resnet_torch(void **state)
         assert_int_equal(ckpt_write(w, path), 0);
         ckpt_writer_free(w);
 
-        float *x = randn((size_t)N * H * W, 1, 31), *df = randn((size_t)N * 64 * H * W, 1, 32);
-        float *dz = randn((size_t)N * 16, 1, 33), *dx = malloc((size_t)N * H * W * 4);
+        float *x, *df, *dz, *dx = malloc((size_t)N * H * W * 4);
+        pick_input("resnet", dir, N, H, W, &x, &df, &dz);
         float *dpooled = malloc((size_t)N * C4 * 4);
         const float *pooled = resnet_forward(eg, x, N, H, W);
         const float *st[5];
