@@ -1,14 +1,14 @@
 """Check lrcpipe's models against PyTorch with the same weights.
 
-    torch_ref.py pick KIND DIR N C H W [D]
-                              choose the input x (N, C, H, W) for the next check:
-                              of 12 random candidates, the one whose ReLU inputs and
-                              max-pool windows are farthest from a kink; writes
-                              DIR/x.safetensors with x and upstream gradients
-                              dfeat (N, D, H, W) and dz (N, 16)
-    torch_ref.py unet DIR     U-Net forward + backward (tests/test_models.c)
-    torch_ref.py resnet DIR   Eg + Dg + MLP head forward + backward
-    torch_ref.py optim DIR    optimiser updates on fixed gradients
+    torch_ref.py pick KIND:DIR:N:H:W ...
+        choose the input x (N, 1, H, W) of each check: of 12 random
+        candidates, the one whose ReLU inputs and max-pool windows are
+        farthest from a kink; writes DIR/x.safetensors with x and upstream
+        gradients dfeat (N, 64, H, W) and dz (N, 16). KIND: unet or resnet.
+    torch_ref.py check MODE:DIR ...
+        unet    U-Net forward + backward (tests/test_models.c)
+        resnet  Eg + Dg + MLP head forward + backward
+        optim   optimiser updates on fixed gradients
 
 DIR holds what the C test wrote: model.safetensors (the weights before the
 forward, written by ckpt.h) and out.safetensors (input, upstream gradient and
@@ -214,12 +214,17 @@ def run_pick(d, kind, n, c, h, w, dd=64):
 
 
 if __name__ == "__main__":
-    mode, d = sys.argv[1], sys.argv[2]
-    if mode == "pick":
-        run_pick(sys.argv[3], sys.argv[2], *(int(a) for a in sys.argv[4:]))
-        sys.exit(0)
-    {"unet": run_unet, "resnet": run_resnet, "optim": run_optim}[mode](d)
+    # torch_ref.py pick KIND:DIR:N:H:W ...   |   torch_ref.py check MODE:DIR ...
+    what = sys.argv[1]
+    for spec in sys.argv[2:]:
+        f = spec.split(":")
+        if what == "pick":
+            print("%s: " % os.path.basename(f[1]), end="")
+            run_pick(f[1], f[0], int(f[2]), 1, int(f[3]), int(f[4]))
+        else:
+            print("== %s" % open(os.path.join(f[1], "title")).read().strip())
+            {"unet": run_unet, "resnet": run_resnet, "optim": run_optim}[f[0]](f[1])
     if failed:
         print("FAILED: " + ", ".join(failed[:10]))
         sys.exit(1)
-    print("all within tolerance")
+    print("all within tolerance" if what == "check" else "inputs picked")
