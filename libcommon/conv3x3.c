@@ -25,7 +25,6 @@
  * set is not AVX-512 or H W is not a multiple of 16.
  */
 #include <immintrin.h>
-#include <omp.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -150,53 +149,59 @@ typedef void (*fwd_ukr_fn)(const float *, int, const float *, int, long, const f
                            const uint16_t *, const long *, float *, int, const float *);
 static const fwd_ukr_fn fwd_ukr[4] = {NULL, fwd_ukr1, fwd_ukr2, fwd_ukr3};
 
+typedef struct {
+    float *out;
+    const float *in1, *in2, *wp, *bias;
+    int C1, C2, OC, nocb, ocg, ngrp;
+    long HW, nvec, vspan, nspan;
+    const uint16_t *masks;
+    long off[9];
+} fwd_job;
+
+static void fwd_task(void *ctx, long it, int tid)
+{
+    const fwd_job *j = ctx;
+    int g = (int)(it % j->ngrp);
+    long sp = (it / j->ngrp) % j->nspan;
+    int b = (int)(it / j->ngrp / j->nspan);
+    long HW = j->HW, v0 = sp * j->vspan, v1 = NN_MIN(j->nvec, v0 + j->vspan);
+    const float *i1 = j->in1 + (long)b * j->C1 * HW;
+    const float *i2 = j->in2 ? j->in2 + (long)b * j->C2 * HW : NULL;
+    for (int ob = g * j->ocg; ob < NN_MIN(j->nocb, (g + 1) * j->ocg); ob++) {
+        int nv, oc0 = ob * MR, mr = NN_MIN(MR, j->OC - oc0);
+        const float *w = j->wp + (long)ob * (j->C1 + j->C2) * 9 * MR;
+        float *o = j->out + ((long)b * j->OC + oc0) * HW;
+        for (long v = v0; v < v1; v += nv) {
+            /* tiles of 3 vectors; a remainder of 1 borrows one: 2 + 2 */
+            nv = (int)NN_MIN(NVF, v1 - v);
+            if (v1 - v == 4)
+                nv = 2;
+            fwd_ukr[nv](i1 + 16 * v, j->C1, i2 ? i2 + 16 * v : NULL, j->C2, HW, w,
+                        j->masks + v * 9, j->off, o + 16 * v, mr, j->bias ? j->bias + oc0 : NULL);
+        }
+    }
+    (void)tid;
+}
+
 /* The forward "convolution" loop shared by forward and backward-data:
  * out (B, OC, HW) = conv(cat[in1 (B, C1, HW), in2 (B, C2, HW)]) with packed
- * weights wp [ceil(OC/MR)][C1+C2][9][MR]. */
+ * weights wp [ceil(OC/MR)][C1+C2][9][MR]. Items: (image, span of pixels,
+ * group of output-channel blocks). */
 static void fwd_loop(float *out, const float *in1, int C1, const float *in2, int C2,
                      const float *wp, const float *bias, int B, int H, int W, int OC,
                      const uint16_t *masks)
 {
-    long HW = (long)H * W, nvec = HW / 16;
-    long off[9];
-    int nocb = (OC + MR - 1) / MR;
-    /* items: (b, pixel span of VSPAN vectors, group of oc blocks) */
-    long vspan = NN_MIN(nvec, 48); /* 768 pixels: the input span stays in L2 */
-    long nspan = (nvec + vspan - 1) / vspan;
-    int ocg = NN_MAX(1, NN_MIN(nocb, 8)); /* 64 output channels per item */
-    int ngrp = (nocb + ocg - 1) / ocg;
-    long nitems = (long)B * nspan * ngrp;
-    int nt = (int)NN_MIN((long)nn_threads(), nitems);
-    long next = 0;
+    fwd_job j = {.out = out, .in1 = in1, .in2 = in2, .wp = wp, .bias = bias, .C1 = C1,
+                 .C2 = C2, .OC = OC, .masks = masks};
+    j.HW = (long)H * W, j.nvec = j.HW / 16;
+    j.nocb = (OC + MR - 1) / MR;
+    j.vspan = NN_MIN(j.nvec, 48); /* 768 pixels: the input span stays in L2 */
+    j.nspan = (j.nvec + j.vspan - 1) / j.vspan;
+    j.ocg = NN_MAX(1, NN_MIN(j.nocb, 8)); /* 64 output channels per item */
+    j.ngrp = (j.nocb + j.ocg - 1) / j.ocg;
     for (int s = 0; s < 9; s++)
-        off[s] = (long)(s / 3 - 1) * W + (s % 3 - 1);
-#pragma omp parallel num_threads(nt)
-    for (;;) {
-        long it;
-#pragma omp atomic capture
-        it = next++;
-        if (it >= nitems)
-            break;
-        int g = (int)(it % ngrp);
-        long sp = (it / ngrp) % nspan;
-        int b = (int)(it / ngrp / nspan);
-        long v0 = sp * vspan, v1 = NN_MIN(nvec, v0 + vspan);
-        const float *i1 = in1 + (long)b * C1 * HW, *i2 = in2 ? in2 + (long)b * C2 * HW : NULL;
-        for (int ob = g * ocg; ob < NN_MIN(nocb, (g + 1) * ocg); ob++) {
-            int nv;
-            int oc0 = ob * MR, mr = NN_MIN(MR, OC - oc0);
-            const float *w = wp + (long)ob * (C1 + C2) * 9 * MR;
-            float *o = out + ((long)b * OC + oc0) * HW;
-            for (long v = v0; v < v1; v += nv) {
-                /* tiles of 3 vectors; a remainder of 1 borrows one: 2 + 2 */
-                nv = (int)NN_MIN(NVF, v1 - v);
-                if (v1 - v == 4)
-                    nv = 2;
-                fwd_ukr[nv](i1 + 16 * v, C1, i2 ? i2 + 16 * v : NULL, C2, HW, w, masks + v * 9,
-                            off, o + 16 * v, mr, bias ? bias + oc0 : NULL);
-            }
-        }
-    }
+        j.off[s] = (long)(s / 3 - 1) * W + (s % 3 - 1);
+    nn_parallel((long)B * j.nspan * j.ngrp, fwd_task, &j);
 }
 
 /* wp [ceil(OC/MR)][C][9][MR] from weight (OC, C, 3, 3). */
@@ -298,99 +303,107 @@ __attribute__((target("avx512f"))) static float hsum(const float *p)
     return _mm512_reduce_add_ps(_mm512_loadu_ps(p));
 }
 
-/* dweight (OC, C1+C2, 3, 3) += sum over the batch. */
+typedef struct {
+    const float *dout, *in1, *in2;
+    int C1, C2, C, OC, B, ngo, ngc;
+    long HW, nvec, groups, ipi, parts, vpart;
+    size_t dwn, partn;
+    float *priv;  /* per thread: private dW (dwn) + vector partials (partn) */
+    char *zeroed; /* per thread: private dW cleared yet */
+    const uint16_t *masks;
+    long off[9];
+} dw_job;
+
+static void dw_task(void *ctx, long it, int tid)
+{
+    const dw_job *j = ctx;
+    long HW = j->HW;
+    int C = j->C, C1 = j->C1, C2 = j->C2, OC = j->OC;
+    float *mydw = j->priv + (size_t)tid * (j->dwn + j->partn), *part = mydw + j->dwn;
+    if (!j->zeroed[tid]) {
+        memset(mydw, 0, j->dwn * sizeof(float));
+        j->zeroed[tid] = 1;
+    }
+    long g = it % j->groups, rest = it / j->groups;
+    int b0 = (int)((rest / j->parts) * j->ipi), nimg = (int)NN_MIN(j->ipi, j->B - b0);
+    long v0 = (rest % j->parts) * j->vpart, v1 = NN_MIN(j->nvec, v0 + j->vpart);
+    int go = (int)(g / j->ngc), gc = (int)(g % j->ngc);
+    int oc0 = go * GOC, noc = NN_MIN(GOC, OC - oc0);
+    int c0 = gc * GC, nc = NN_MIN(GC, C - c0);
+    memset(part, 0, j->partn * sizeof(float));
+    /* chunks of 64 vectors keep the rows of the group in L2 */
+    for (long cv = v0; cv < v1; cv += 64) {
+        long cv1 = NN_MIN(v1, cv + 64);
+        for (int om = 0; om < noc; om += WOC)
+            for (int cm = 0; cm < nc; cm += WC) {
+                const float *xs[WC];
+                long sx[WC];
+                int ncc = NN_MIN(WC, nc - cm);
+                for (int k = 0; k < WC; k++) {
+                    int c = c0 + cm + NN_MIN(k, ncc - 1);
+                    xs[k] = c < C1 ? j->in1 + ((long)b0 * C1 + c) * HW
+                                   : j->in2 + ((long)b0 * C2 + c - C1) * HW;
+                    sx[k] = (c < C1 ? C1 : C2) * HW;
+                }
+                const float *d = j->dout + ((long)b0 * OC + oc0 + om) * HW;
+                float *pp = part + ((size_t)(om / WOC) * (GC / WC) + cm / WC) * 9 * WOC * WC * 16;
+                for (int ky = 0; ky < 3; ky++)
+                    (ncc == 2 ? dw_ukr2 : dw_ukr1)(pp + ky * WOC * WC * 3 * 16, d, xs[0], xs[1],
+                                                   HW, (long)OC * HW, sx[0], sx[1], nimg,
+                                                   j->masks, cv, cv1, ky, j->off);
+            }
+    }
+    /* reduce the partials into this thread's dW */
+    for (int om = 0; om < noc; om += WOC)
+        for (int cm = 0; cm < nc; cm += WC) {
+            float *pp = part + ((size_t)(om / WOC) * (GC / WC) + cm / WC) * 9 * WOC * WC * 16;
+            for (int ky = 0; ky < 3; ky++)
+                for (int m = 0; m < WOC && om + m < noc; m++)
+                    for (int k = 0; k < WC && cm + k < nc; k++)
+                        for (int kx = 0; kx < 3; kx++)
+                            mydw[((long)(oc0 + om + m) * C + c0 + cm + k) * 9 + ky * 3 + kx] +=
+                                hsum(pp + ky * WOC * WC * 3 * 16 + ((m * WC + k) * 3 + kx) * 16);
+        }
+}
+
+/* dweight (OC, C1+C2, 3, 3) += sum over the batch. Items: (group of 16
+ * output x 16 input channels, images [b0, b0 + ipi), vectors [v0, v0 +
+ * vpart)); enough of them for the threads to balance, small images together. */
 static void dw_loop(float *dweight, const float *dout, const float *in1, int C1, const float *in2,
                     int C2, int B, int H, int W, int OC, const uint16_t *masks)
 {
-    long HW = (long)H * W, nvec = HW / 16;
-    int C = C1 + C2;
-    long off[9];
-    int ngo = (OC + GOC - 1) / GOC, ngc = (C + GC - 1) / GC;
-    /* items: (group, images [b0, b0 + ipi), vectors [v0, v0 + vpart)); enough
-     * of them for the threads to balance, whole small images together */
+    dw_job j = {.dout = dout, .in1 = in1, .in2 = in2, .C1 = C1, .C2 = C2, .C = C1 + C2,
+                .OC = OC, .B = B, .masks = masks};
     int nt = nn_threads();
-    long groups = (long)ngo * ngc, want = 4L * nt;
-    long ipi = nvec >= 64 ? 1 : B, parts = 1;
-    while (groups * ((B + ipi - 1) / ipi) * parts < want) {
-        if (ipi > 1)
-            ipi = (ipi + 1) / 2;
-        else if (nvec / (parts * 2) >= 64)
-            parts *= 2;
+    char zeroed[64] = {0};
+    j.HW = (long)H * W, j.nvec = j.HW / 16;
+    j.ngo = (OC + GOC - 1) / GOC, j.ngc = (j.C + GC - 1) / GC;
+    j.groups = (long)j.ngo * j.ngc;
+    long want = 4L * nt;
+    j.ipi = j.nvec >= 64 ? 1 : B, j.parts = 1;
+    while (j.groups * ((B + j.ipi - 1) / j.ipi) * j.parts < want) {
+        if (j.ipi > 1)
+            j.ipi = (j.ipi + 1) / 2;
+        else if (j.nvec / (j.parts * 2) >= 64)
+            j.parts *= 2;
         else
             break;
     }
-    long nib = (B + ipi - 1) / ipi, vpart = (nvec + parts - 1) / parts;
-    long nitems = groups * nib * parts;
-    size_t dwn = (size_t)OC * C * 9;
-    size_t partn = (size_t)GOC * GC * 9 * 16; /* vector partial sums of one group */
-    nt = (int)NN_MIN((long)nt, nitems);
-    /* per thread: private dW (items of one group may run on several threads) + partials */
-    float *priv = nn_scratch((size_t)nt * (dwn + partn) * sizeof(float));
-    long next = 0;
-    if (!priv)
+    j.vpart = (j.nvec + j.parts - 1) / j.parts;
+    j.dwn = (size_t)OC * j.C * 9;
+    j.partn = (size_t)GOC * GC * 9 * 16;
+    j.priv = nn_scratch((size_t)nt * (j.dwn + j.partn) * sizeof(float));
+    j.zeroed = zeroed;
+    if (!j.priv || nt > 64)
         return;
     for (int s = 0; s < 9; s++)
-        off[s] = (long)(s / 3 - 1) * W + (s % 3 - 1);
-#pragma omp parallel num_threads(nt)
-    {
-        int t = omp_get_thread_num();
-        float *mydw = priv + (size_t)t * (dwn + partn), *part = mydw + dwn;
-        memset(mydw, 0, dwn * sizeof(float));
-        for (;;) {
-            long it;
-#pragma omp atomic capture
-            it = next++;
-            if (it >= nitems)
-                break;
-            long g = it % groups, rest = it / groups;
-            int b0 = (int)((rest / parts) * ipi), nimg = (int)NN_MIN(ipi, B - b0);
-            long v0 = (rest % parts) * vpart, v1 = NN_MIN(nvec, v0 + vpart);
-            int go = (int)(g / ngc), gc = (int)(g % ngc);
-            int oc0 = go * GOC, noc = NN_MIN(GOC, OC - oc0);
-            int c0 = gc * GC, nc = NN_MIN(GC, C - c0);
-            memset(part, 0, partn * sizeof(float));
-            /* chunks of 64 vectors keep the rows of the group in L2 */
-            for (long cv = v0; cv < v1; cv += 64) {
-                long cv1 = NN_MIN(v1, cv + 64);
-                for (int om = 0; om < noc; om += WOC)
-                    for (int cm = 0; cm < nc; cm += WC) {
-                        const float *xs[WC];
-                        long sx[WC];
-                        int ncc = NN_MIN(WC, nc - cm);
-                        for (int k = 0; k < WC; k++) {
-                            int c = c0 + cm + NN_MIN(k, ncc - 1);
-                            xs[k] = c < C1 ? in1 + ((long)b0 * C1 + c) * HW
-                                           : in2 + ((long)b0 * C2 + c - C1) * HW;
-                            sx[k] = (c < C1 ? C1 : C2) * HW;
-                        }
-                        const float *d = dout + ((long)b0 * OC + oc0 + om) * HW;
-                        float *pp = part + ((size_t)(om / WOC) * (GC / WC) + cm / WC) * 9 *
-                                               WOC * WC * 16;
-                        for (int ky = 0; ky < 3; ky++)
-                            (ncc == 2 ? dw_ukr2 : dw_ukr1)(pp + ky * WOC * WC * 3 * 16, d, xs[0],
-                                                           xs[1], HW, (long)OC * HW, sx[0],
-                                                           sx[1], nimg, masks, cv, cv1, ky, off);
-                    }
-            }
-            /* reduce the partials into this thread's dW */
-            for (int om = 0; om < noc; om += WOC)
-                for (int cm = 0; cm < nc; cm += WC) {
-                    float *pp =
-                        part + ((size_t)(om / WOC) * (GC / WC) + cm / WC) * 9 * WOC * WC * 16;
-                    for (int ky = 0; ky < 3; ky++)
-                        for (int m = 0; m < WOC && om + m < noc; m++)
-                            for (int k = 0; k < WC && cm + k < nc; k++)
-                                for (int kx = 0; kx < 3; kx++)
-                                    mydw[((long)(oc0 + om + m) * C + c0 + cm + k) * 9 + ky * 3 +
-                                         kx] += hsum(pp + ky * WOC * WC * 3 * 16 +
-                                                     ((m * WC + k) * 3 + kx) * 16);
-                }
-        }
-    }
+        j.off[s] = (long)(s / 3 - 1) * W + (s % 3 - 1);
+    nn_parallel(j.groups * ((B + j.ipi - 1) / j.ipi) * j.parts, dw_task, &j);
     for (int t = 0; t < nt; t++) {
-        const float *p = priv + (size_t)t * (dwn + partn);
-        for (size_t i = 0; i < dwn; i++)
-            dweight[i] += p[i];
+        const float *p = j.priv + (size_t)t * (j.dwn + j.partn);
+        if (zeroed[t])
+            for (size_t i = 0; i < j.dwn; i++)
+                dweight[i] += p[i];
     }
 }
 
