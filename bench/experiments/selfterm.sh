@@ -20,12 +20,12 @@ steps=${STEPS:-1500}; size=${SIZE:-64}; npre=${NPRE:-40}; widths=${WIDTHS:-16,32
 out=${OUT:-$(mktemp -d)}
 mkdir -p "$out"
 pre=$(ls "$data"/ct_pretrain/pre*_ct.nii.gz | head -n "$npre")
-train=$(ls "$data"/ct/subj0[1-9]_ct.nii.gz "$data"/ct/subj1[0-9]_ct.nii.gz)
-test=$(ls "$data"/ct/subj2[0-9]_ct.nii.gz "$data"/ct/subj3[0-4]_ct.nii.gz)
-echo "pre-training on $npre volumes, $steps steps of 8 pairs, ${size}x${size}, widths $widths; probe: train subj01-19, test subj20-34"
+train=$(ls "$data"/ct/subj0[1-9]_ct.nii.gz "$data"/ct/subj10_ct.nii.gz)
+test=$(ls "$data"/ct/subj2[5-9]_ct.nii.gz "$data"/ct/subj3[0-4]_ct.nii.gz)
+echo "pre-training on $npre volumes, $steps steps of 8 pairs, ${size}x${size}, widths $widths; probe: slices with organs, train subj01-10, test subj25-34"
 [ -f "$out/pairs.fr" ] || ALPHA=${ALPHA:-$((size / 16))} "$py" "$root/tests/py/make_pairs.py" "$out/pairs.fr" 4000 "$size" 1 $pre
-[ -f "$out/ptrain.fr" ] || SLICES_ONLY=1 LABELS=1 ALL=1 "$py" "$root/tests/py/make_pairs.py" "$out/ptrain.fr" 0 "$size" 1 $train
-[ -f "$out/ptest.fr" ] || SLICES_ONLY=1 LABELS=1 ALL=1 "$py" "$root/tests/py/make_pairs.py" "$out/ptest.fr" 0 "$size" 1 $test
+[ -f "$out/ptrain.fr" ] || SLICES_ONLY=1 LABELS=1 LABELLED=1 ALL=1 "$py" "$root/tests/py/make_pairs.py" "$out/ptrain.fr" 0 "$size" 1 $train
+[ -f "$out/ptest.fr" ] || SLICES_ONLY=1 LABELS=1 LABELLED=1 ALL=1 "$py" "$root/tests/py/make_pairs.py" "$out/ptest.fr" 0 "$size" 1 $test
 probe() { # CKPT NAME
   "$bin/lrc-train" --embed -c "$1" -i "$out/ptrain.fr" -o "$out/etrain.fr"
   "$bin/lrc-train" --embed -c "$1" -i "$out/ptest.fr" -o "$out/etest.fr"

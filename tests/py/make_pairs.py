@@ -17,7 +17,7 @@ Options via environment: ALPHA (px, default SIZE/16), SIGMA (px, default 4),
   SCALE (felzenszwalb scale, default 100), MINPIX (default 4),
   SLICES_ONLY=1 writes slice frames (image, regions) instead of pairs,
   LABELS=1 adds each volume's label map (VOLUME with _ct -> _seg) as
-  `label` [Y, X] uint8, ALL=1 writes every usable slice once, in volume
+  `label` [Y, X] uint8 (LABELLED=1: only slices with an organ), ALL=1 writes every usable slice once, in volume
   order (COUNT is then ignored).
 """
 import os
@@ -54,6 +54,8 @@ def slices(paths, size, labels=False):
             x0 = min(max(cx - size // 2, 0), s.shape[1] - size)
             s = s[y0 : y0 + size, x0 : x0 + size]
             l = lab[:, :, z].T[::-1][y0 : y0 + size, x0 : x0 + size].copy() if labels else None
+            if labels and os.environ.get("LABELLED") == "1" and not l.any():
+                continue
             yield vid, z, np.clip((s + 160.0) / 400.0, 0, 1).astype(np.float32), l
 
 
