@@ -20,7 +20,8 @@ trap 'rm -rf "$tmp"' EXIT
 "$py" "$root/tests/py/make_pairs.py" "$tmp/pairs.fr" 64 128 1 "$root"/data/sample/pre0*_ct.nii.gz
 jemalloc=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2
 [ -f "$jemalloc" ] || { echo "jemalloc missing ($jemalloc): PyTorch would not be at its best"; jemalloc=; }
-echo "LRC step, 128x128, default U-Net, N=50, Adam; pairs/s (best of $reps x $steps steps); OPENBLAS_CORETYPE left as is"
+echo "LRC step, 128x128, default U-Net, N=50, Adam; pairs/s (best of $reps x $steps steps); 2 threads each; OPENBLAS_CORETYPE left as is"
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg) (a loaded machine distorts both sides, threads most)"
 printf '%-8s %12s %12s %8s %10s\n' batch lrcpipe pytorch ratio "GFLOP/s"
 for b in ${BATCHES:-8}; do
   ours=$("$build/bench/lrc_step" "$tmp/pairs.fr" "$b" "$steps" "$reps" 2)
