@@ -10,7 +10,8 @@
 # Environment: STEPS (default 1500), SIZE (64), NPRE (pre-training volumes
 # from ../shared/data/ct_pretrain, default 40), WIDTHS (16,32,64,128,256),
 # ALPHA (warp strength in px, default SIZE/16), VARIANTS ("printed exclude"),
-# THREADS (2), OUT (a directory to keep; default a new temporary one).
+# THREADS (2), SEED (1), OUT (a directory to keep; default a new temporary one;
+# its pair frames and checkpoints are reused when present).
 set -eu
 root=$(cd "$(dirname "$0")/../.." && pwd)
 bin=${LRCPIPE_BIN:-$root/bin}
@@ -36,7 +37,7 @@ probe "$out/untrained.st" untrained
 for v in ${VARIANTS:-printed exclude}; do
   flag=; [ "$v" = exclude ] && flag=--exclude-self
   [ -f "$out/$v.st" ] || "$bin/lrc-train" -q --method lrc $flag --widths "$widths" --batch 8 --epochs 20 \
-    --steps "$steps" --seed 1 --threads "${THREADS:-2}" --log "$out/$v.jsonl" -c "$out/$v.st" -i "$out/pairs.fr"
+    --steps "$steps" --seed "${SEED:-1}" --threads "${THREADS:-2}" --log "$out/$v.jsonl" -c "$out/$v.st" -i "$out/pairs.fr"
   last=$(tail -n 50 "$out/$v.jsonl" | "$py" -c "import sys, json; l = [json.loads(x)['loss'] for x in sys.stdin]; print('%.4f' % (sum(l) / len(l)))")
   printf '%-10s final loss %s; ' "$v" "$last"
   probe "$out/$v.st" "$v"
