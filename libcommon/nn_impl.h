@@ -72,6 +72,15 @@ void nn_prof_add(int what, double seconds, double flops);
             nn_prof_add(what, nn_prof_now() - prof_t0_, flops);                             \
     } while (0)
 
+/* Direct AVX-512 convolutions (convd.c): K 1 or 3, stride 1, pad K/2, over
+ * cat[in1, in2]; -1 when not applicable (the caller takes im2col + GEMM).
+ * Backward: dinp written, dweight accumulated; any may be NULL. */
+int convd_forward(float *out, const float *in1, int C1, const float *in2, int C2,
+                  const float *weight, const float *bias, int B, int H, int W, int OC, int K);
+int convd_backward(float *dinp1, float *dinp2, float *dweight, const float *dout,
+                   const float *in1, int C1, const float *in2, int C2, const float *weight,
+                   int B, int H, int W, int OC, int K);
+
 #define NN_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define NN_MAX(a, b) ((a) > (b) ? (a) : (b))
 

@@ -176,7 +176,10 @@ static void test_conv_fd(void **state)
     conv_case(2, 4, 3, 4, 4, 3, 1, 1, 0, 0, 1, 15);
     conv_case(1, 2, 0, 8, 8, 3, 1, 2, 0, 0, 1, 16);
     conv_case(1, 2, 0, 9, 9, 3, 7, 2, 3, 1, 1, 17);
-    conv_case(2, 3, 2, 4, 8, 4, 3, 1, 1, 0, 1, 18); /* H W % 16 == 0: the direct kernels */
+    /* H W % 16 == 0: the direct kernels (3x3 and 1x1, tiles across images) */
+    conv_case(2, 3, 2, 4, 8, 4, 3, 1, 1, 0, 1, 18);
+    conv_case(3, 4, 3, 4, 8, 8, 1, 1, 0, 1, 1, 19);
+    conv_case(3, 5, 0, 4, 4, 12, 3, 1, 1, 1, 1, 20);
 }
 
 /* Larger shapes, the ones the models use (3x3 stride 1 takes the fast kernels). */
@@ -193,6 +196,10 @@ static void test_conv_naive(void **state)
     conv_case(1, 7, 5, 5, 3, 9, 3, 1, 1, 1, 0, 28);
     conv_case(2, 16, 0, 64, 64, 16, 3, 1, 1, 0, 0, 29);
     conv_case(2, 16, 0, 16, 16, 64, 1, 1, 0, 1, 0, 30);
+    conv_case(3, 64, 0, 8, 8, 64, 1, 1, 0, 1, 0, 32);
+    conv_case(3, 96, 32, 8, 8, 128, 3, 1, 1, 0, 0, 33);
+    conv_case(5, 32, 0, 4, 12, 16, 3, 1, 1, 0, 0, 34);
+    conv_case(2, 16, 16, 64, 32, 16, 1, 1, 0, 0, 0, 35);
     conv_case(2, 32, 0, 16, 16, 64, 3, 2, 1, 0, 0, 31);
 }
 
