@@ -478,8 +478,23 @@ static void dw_task(void *ctx, long it, int tid)
 /* dweight (OC, C1+C2, K, K) += sum over the batch. Items: (group of 16
  * output x 16 input channels, images [b0, b0 + ipi), vectors [v0, v0 +
  * vpart)); enough of them for the threads to balance, small images together. */
+static void dw_loop_at(float *priv, float *dweight, const float *dout, const float *in1, int C1,
+                       const float *in2, int C2, int B, int H, int W, int OC, int K,
+                       const uint16_t *masks);
+
 static void dw_loop(float *dweight, const float *dout, const float *in1, int C1, const float *in2,
                     int C2, int B, int H, int W, int OC, int K, const uint16_t *masks)
+{
+    size_t n = (size_t)nn_threads() * ((size_t)OC * (C1 + C2) * K * K + (size_t)GOC * GC * K * K * 16);
+    float *priv = nn_scratch(n * sizeof(float));
+    if (priv)
+        dw_loop_at(priv, dweight, dout, in1, C1, in2, C2, B, H, W, OC, K, masks);
+}
+
+/* As dw_loop, with the per-thread buffers at priv. */
+static void dw_loop_at(float *priv, float *dweight, const float *dout, const float *in1, int C1,
+                       const float *in2, int C2, int B, int H, int W, int OC, int K,
+                       const uint16_t *masks)
 {
     dw_job j = {.dout = dout, .in1 = in1, .in2 = in2, .C1 = C1, .C2 = C2, .C = C1 + C2,
                 .OC = OC, .B = B, .K = K, .KK = K * K, .masks = masks};
@@ -501,7 +516,7 @@ static void dw_loop(float *dweight, const float *dout, const float *in1, int C1,
     j.vpart = (j.nvec + j.parts - 1) / j.parts;
     j.dwn = (size_t)OC * j.C * j.KK;
     j.partn = (size_t)GOC * GC * j.KK * 16;
-    j.priv = nn_scratch((size_t)nt * (j.dwn + j.partn) * sizeof(float));
+    j.priv = priv;
     j.zeroed = zeroed;
     if (!j.priv || nt > 64)
         return;
@@ -606,6 +621,79 @@ int convd_backward(float *dinp1, float *dinp2, float *dweight, const float *dout
         float *wp = nn_scratch((size_t)((ni + MR - 1) / MR) * MR * OC * KK * sizeof(float));
         pack_weights_t(wp, weight, OC, C, KK, i0, ni);
         fwd_loop(dinp, dout, OC, NULL, 0, wp, NULL, B, H, W, ni, K, masks);
+    }
+    return 0;
+}
+
+/* ---- the 2x2 stride-2 transposed convolution as a 1x1 convolution ----
+ * t (B, 4 OC, H W) = 1x1 conv of inp with weight (C, OC, 2, 2) read as
+ * (C, 4 OC) transposed; out (B, OC, 2H, 2W) interleaves t's four planes
+ * (dy, dx) per output channel. Backward: dt gathered from dout; dinp = 1x1
+ * conv of dt with weight as (C, 4 OC); dweight (C, 4 OC) += inp x dt^T, the
+ * 1x1 weight gradient with the roles of inp and dt exchanged. */
+
+typedef struct {
+    float *o, *t;
+    const float *bias;
+    int H, W, OC;
+    int gather;
+} ct_job;
+
+/* item (b, oc): plane oc of image b <-> its four planes of t */
+static void ct_task(void *ctx, long i, int tid)
+{
+    const ct_job *j = ctx;
+    const ew_ops *e = ew();
+    long b = i / j->OC, oc = i % j->OC, P = (long)j->H * j->W;
+    float *o = j->o + i * 4 * P, *t = j->t + (b * j->OC + oc) * 4 * P;
+    float bv = j->bias ? j->bias[oc] : 0.0f;
+    (void)tid;
+    for (int y = 0; y < j->H; y++)
+        for (int dy = 0; dy < 2; dy++) {
+            float *row = o + (long)(2 * y + dy) * 2 * j->W;
+            float *t0 = t + (long)(dy * 2) * P + (long)y * j->W, *t1 = t0 + P;
+            if (j->gather)
+                e->deinterleave(t0, t1, row, j->W);
+            else
+                e->interleave(row, t0, t1, j->W, bv);
+        }
+}
+
+int convd_convt_forward(float *out, const float *inp, const float *weight, const float *bias,
+                        int B, int C, int H, int W, int OC)
+{
+    long P = (long)H * W;
+    size_t tn = (size_t)B * 4 * OC * P, wn = (size_t)((4 * OC + MR - 1) / MR) * MR * C;
+    float *t;
+    if (!usable(H, W, 1) || !(t = nn_scratch((tn + wn) * sizeof(float))))
+        return -1;
+    float *wp = t + tn;
+    pack_weights_t(wp, weight, C, 4 * OC, 1, 0, 4 * OC);
+    fwd_loop(t, inp, C, NULL, 0, wp, NULL, B, H, W, 4 * OC, 1, NULL);
+    ct_job j = {out, t, bias, H, W, OC, 0};
+    nn_parallel((long)B * OC, ct_task, &j);
+    return 0;
+}
+
+int convd_convt_backward(float *dinp, float *dweight, const float *dout, const float *inp,
+                         const float *weight, int B, int C, int H, int W, int OC)
+{
+    long P = (long)H * W;
+    size_t tn = (size_t)B * 4 * OC * P;
+    size_t wn = NN_MAX((size_t)((C + MR - 1) / MR) * MR * 4 * OC,
+                       (size_t)nn_threads() * ((size_t)C * 4 * OC + (size_t)GOC * GC * 16));
+    float *t;
+    if (!usable(H, W, 1) || C % WOC || !(t = nn_scratch((tn + wn) * sizeof(float))))
+        return -1;
+    ct_job j = {(float *)dout, t, NULL, H, W, OC, 1};
+    nn_parallel((long)B * OC, ct_task, &j);
+    /* dw_loop and the packed panel share the space after t, one at a time */
+    if (dweight)
+        dw_loop_at(t + tn, dweight, inp, t, 4 * OC, NULL, 0, B, H, W, C, 1, NULL);
+    if (dinp) {
+        float *wp = t + tn;
+        pack_weights(wp, weight, C, 4 * OC, 1);
+        fwd_loop(dinp, t, 4 * OC, NULL, 0, wp, NULL, B, H, W, C, 1, NULL);
     }
     return 0;
 }

@@ -159,15 +159,11 @@ void conv2d_forward(float *out, const float *inp, const float *weight, const flo
 
 static void bias_grad(float *dbias, const float *dout, int B, int OC, int P)
 {
+    const ew_ops *e = ew();
     for (int oc = 0; oc < OC; oc++) {
         double s = 0;
-        for (int b = 0; b < B; b++) {
-            const float *d = dout + ((long)b * OC + oc) * P;
-            float part = 0;
-            for (int p = 0; p < P; p++)
-                part += d[p];
-            s += part;
-        }
+        for (int b = 0; b < B; b++)
+            s += e->sum(dout + ((long)b * OC + oc) * P, P);
         dbias[oc] += (float)s;
     }
 }
@@ -281,6 +277,8 @@ static void convt_gather_task(void *ctx, long oc, int tid)
 void convt2x2_forward(float *out, const float *inp, const float *weight, const float *bias,
                       int B, int C, int H, int W, int OC)
 {
+    if (convd_convt_forward(out, inp, weight, bias, B, C, H, W, OC) == 0)
+        return;
     int P = H * W;
     float *t = nn_scratch((size_t)OC * 4 * P * sizeof(float));
     for (int b = 0; b < B; b++) {
@@ -297,11 +295,13 @@ void convt2x2_backward(float *dinp, float *dweight, float *dbias, const float *d
                        const float *inp, const float *weight, int B, int C, int H, int W, int OC)
 {
     int P = H * W;
-    float *t = nn_scratch((size_t)OC * 4 * P * sizeof(float));
     if (dbias)
         bias_grad(dbias, dout, B, OC, 4 * P);
     if (!dweight && !dinp)
         return;
+    if (convd_convt_backward(dinp, dweight, dout, inp, weight, B, C, H, W, OC) == 0)
+        return;
+    float *t = nn_scratch((size_t)OC * 4 * P * sizeof(float));
     for (int b = 0; b < B; b++) {
         const float *db = dout + (long)b * OC * 4 * P;
         /* gather dt ((oc, dy, dx), P) from dout_b (OC, 2H, 2W) */
