@@ -234,34 +234,47 @@ static void fwd_loop(float *out, const float *in1, int C1, const float *in2, int
     nn_parallel(j.nspan * j.ngrp, fwd_task, &j);
 }
 
-/* wp [ceil(OC/MR)][C][KK][MR] from weight (OC, C, K, K). */
+/* wp [ceil(OC/MR)][C][KK][MR] from weight (OC, C, K, K): for each block of
+ * MR output channels, MR weight rows read side by side (prefetched: the
+ * weights come cold from memory after the optimiser step). */
 static void pack_weights(float *wp, const float *weight, int OC, int C, int KK)
 {
     int nocb = (OC + MR - 1) / MR;
-    for (int ob = 0; ob < nocb; ob++)
-        for (int c = 0; c < C; c++)
-            for (int s = 0; s < KK; s++)
-                for (int m = 0; m < MR; m++) {
-                    int oc = ob * MR + m;
-                    wp[(((long)ob * C + c) * KK + s) * MR + m] =
-                        oc < OC ? weight[((long)oc * C + c) * KK + s] : 0.0f;
-                }
+    long rowlen = (long)C * KK;
+    for (int ob = 0; ob < nocb; ob++) {
+        const float *row[MR];
+        for (int m = 0; m < MR; m++)
+            row[m] = ob * MR + m < OC ? weight + (long)(ob * MR + m) * rowlen : NULL;
+        float *d = wp + (long)ob * rowlen * MR;
+        for (long k = 0; k < rowlen; k++, d += MR) {
+            if ((k & 15) == 0)
+                for (int m = 0; m < MR; m++)
+                    if (row[m])
+                        _mm_prefetch((const char *)(row[m] + k + 64), _MM_HINT_T0);
+            for (int m = 0; m < MR; m++)
+                d[m] = row[m] ? row[m][k] : 0.0f;
+        }
+    }
 }
 
 /* The panel of the backward-data "convolution" for input channels
  * [i0, i0 + ni) of weight (OC, C, K, K): transposed and rotated by 180
- * degrees, wp [ceil(ni/MR)][OC][KK][MR]. */
+ * degrees, wp [ceil(ni/MR)][OC][KK][MR]. For each (block, o) the source is
+ * MR x KK consecutive floats of row o. */
 static void pack_weights_t(float *wp, const float *weight, int OC, int C, int KK, int i0, int ni)
 {
     int nb = (ni + MR - 1) / MR;
-    for (int ib = 0; ib < nb; ib++)
-        for (int o = 0; o < OC; o++)
+    for (int ib = 0; ib < nb; ib++) {
+        int mr = NN_MIN(MR, ni - ib * MR);
+        for (int o = 0; o < OC; o++) {
+            const float *src = weight + ((long)o * C + i0 + ib * MR) * KK;
+            float *d = wp + ((long)ib * OC + o) * KK * MR;
+            _mm_prefetch((const char *)(src + (long)4 * C * KK), _MM_HINT_T0);
             for (int s = 0; s < KK; s++)
-                for (int m = 0; m < MR; m++) {
-                    int i = ib * MR + m;
-                    wp[(((long)ib * OC + o) * KK + s) * MR + m] =
-                        i < ni ? weight[((long)o * C + i0 + i) * KK + KK - 1 - s] : 0.0f;
-                }
+                for (int m = 0; m < MR; m++)
+                    d[s * MR + m] = m < mr ? src[m * KK + KK - 1 - s] : 0.0f;
+        }
+    }
 }
 
 static int usable(int H, int W, int K)
