@@ -234,47 +234,63 @@ static void fwd_loop(float *out, const float *in1, int C1, const float *in2, int
     nn_parallel(j.nspan * j.ngrp, fwd_task, &j);
 }
 
-/* wp [ceil(OC/MR)][C][KK][MR] from weight (OC, C, K, K): for each block of
- * MR output channels, MR weight rows read side by side (prefetched: the
- * weights come cold from memory after the optimiser step). */
-static void pack_weights(float *wp, const float *weight, int OC, int C, int KK)
+typedef struct {
+    float *wp;
+    const float *weight;
+    int OC, C, KK, i0, ni;
+} pack_job;
+
+/* Block ob of wp [ceil(OC/MR)][C][KK][MR] from weight (OC, C, K, K): MR
+ * weight rows read side by side (prefetched: the weights come cold from
+ * memory after the optimiser step). */
+static void pack_task(void *ctx, long ob, int tid)
 {
-    int nocb = (OC + MR - 1) / MR;
-    long rowlen = (long)C * KK;
-    for (int ob = 0; ob < nocb; ob++) {
-        const float *row[MR];
-        for (int m = 0; m < MR; m++)
-            row[m] = ob * MR + m < OC ? weight + (long)(ob * MR + m) * rowlen : NULL;
-        float *d = wp + (long)ob * rowlen * MR;
-        for (long k = 0; k < rowlen; k++, d += MR) {
-            if ((k & 15) == 0)
-                for (int m = 0; m < MR; m++)
-                    if (row[m])
-                        _mm_prefetch((const char *)(row[m] + k + 64), _MM_HINT_T0);
+    const pack_job *j = ctx;
+    long rowlen = (long)j->C * j->KK;
+    const float *row[MR];
+    (void)tid;
+    for (int m = 0; m < MR; m++)
+        row[m] = ob * MR + m < j->OC ? j->weight + (ob * MR + m) * rowlen : NULL;
+    float *d = j->wp + ob * rowlen * MR;
+    for (long k = 0; k < rowlen; k++, d += MR) {
+        if ((k & 15) == 0)
             for (int m = 0; m < MR; m++)
-                d[m] = row[m] ? row[m][k] : 0.0f;
-        }
+                if (row[m])
+                    _mm_prefetch((const char *)(row[m] + k + 64), _MM_HINT_T0);
+        for (int m = 0; m < MR; m++)
+            d[m] = row[m] ? row[m][k] : 0.0f;
     }
 }
 
-/* The panel of the backward-data "convolution" for input channels
- * [i0, i0 + ni) of weight (OC, C, K, K): transposed and rotated by 180
- * degrees, wp [ceil(ni/MR)][OC][KK][MR]. For each (block, o) the source is
- * MR x KK consecutive floats of row o. */
+static void pack_weights(float *wp, const float *weight, int OC, int C, int KK)
+{
+    pack_job j = {wp, weight, OC, C, KK, 0, 0};
+    nn_parallel((OC + MR - 1) / MR, pack_task, &j);
+}
+
+/* Block ib of the backward-data panel for input channels [i0, i0 + ni) of
+ * weight (OC, C, K, K): transposed and rotated by 180 degrees,
+ * wp [ceil(ni/MR)][OC][KK][MR]. For each (block, o) the source is MR x KK
+ * consecutive floats of row o. */
+static void pack_t_task(void *ctx, long ib, int tid)
+{
+    const pack_job *j = ctx;
+    int KK = j->KK, mr = (int)NN_MIN(MR, j->ni - ib * MR);
+    (void)tid;
+    for (int o = 0; o < j->OC; o++) {
+        const float *src = j->weight + ((long)o * j->C + j->i0 + ib * MR) * KK;
+        float *d = j->wp + (ib * j->OC + o) * KK * MR;
+        _mm_prefetch((const char *)(src + (long)4 * j->C * KK), _MM_HINT_T0);
+        for (int s = 0; s < KK; s++)
+            for (int m = 0; m < MR; m++)
+                d[s * MR + m] = m < mr ? src[m * KK + KK - 1 - s] : 0.0f;
+    }
+}
+
 static void pack_weights_t(float *wp, const float *weight, int OC, int C, int KK, int i0, int ni)
 {
-    int nb = (ni + MR - 1) / MR;
-    for (int ib = 0; ib < nb; ib++) {
-        int mr = NN_MIN(MR, ni - ib * MR);
-        for (int o = 0; o < OC; o++) {
-            const float *src = weight + ((long)o * C + i0 + ib * MR) * KK;
-            float *d = wp + ((long)ib * OC + o) * KK * MR;
-            _mm_prefetch((const char *)(src + (long)4 * C * KK), _MM_HINT_T0);
-            for (int s = 0; s < KK; s++)
-                for (int m = 0; m < MR; m++)
-                    d[s * MR + m] = m < mr ? src[m * KK + KK - 1 - s] : 0.0f;
-        }
-    }
+    pack_job j = {wp, weight, OC, C, KK, i0, ni};
+    nn_parallel((ni + MR - 1) / MR, pack_t_task, &j);
 }
 
 static int usable(int H, int W, int K)
@@ -305,6 +321,12 @@ int convd_forward(float *out, const float *in1, int C1, const float *in2, int C2
 #define WC1 4 /* input channels per 1x1 dW micro-kernel */
 #define GOC 16
 #define GC 16
+#ifndef DWGEMM_MAX
+#define DWGEMM_MAX 255
+#endif
+#ifndef DWCHUNK
+#define DWCHUNK 32
+#endif
 
 /* Partial sums part (WOC x WC x 3 vectors, kernel row ky) += over vectors
  * [v0, v1) of nimg images, for NC (1 or WC) input channels x0, x1; pfd/pfx:
@@ -328,11 +350,11 @@ int convd_forward(float *out, const float *in1, int C1, const float *in2, int C2
                 for (long v = v0; v < v1; v++) {                                            \
                     if (pfd)                                                                \
                         for (int m = 0; m < WOC; m++)                                       \
-                            _mm_prefetch((const char *)(d + m * HW + 16 * (v + 64)),        \
+                            _mm_prefetch((const char *)(d + m * HW + 16 * (v + DWCHUNK)),        \
                                          _MM_HINT_T0);                                      \
                     if (pfx)                                                                \
                         for (int c = 0; c < NC; c++)                                        \
-                            _mm_prefetch((const char *)(xs[c] + 16 * (v + 64)),             \
+                            _mm_prefetch((const char *)(xs[c] + 16 * (v + DWCHUNK)),             \
                                          _MM_HINT_T0);                                      \
                 }                                                                           \
             for (long v = v0; v < v1; v++) {                                                \
@@ -379,10 +401,10 @@ __attribute__((target("avx512f"))) static void dw1_ukr(float *part, const float 
             __m512 dv[WOC];
             if (pfd)
                 for (int m = 0; m < WOC; m++)
-                    _mm_prefetch((const char *)(d + m * HW + 16 * (v + 64)), _MM_HINT_T0);
+                    _mm_prefetch((const char *)(d + m * HW + 16 * (v + DWCHUNK)), _MM_HINT_T0);
             if (pfx)
                 for (int c = 0; c < WC1; c++)
-                    _mm_prefetch((const char *)(xs[c] + 16 * (v + 64)), _MM_HINT_T0);
+                    _mm_prefetch((const char *)(xs[c] + 16 * (v + DWCHUNK)), _MM_HINT_T0);
 #pragma GCC unroll 4
             for (int m = 0; m < WOC; m++)
                 dv[m] = _mm512_loadu_ps(d + m * HW + 16 * v);
@@ -445,9 +467,9 @@ static void dw_task(void *ctx, long it, int tid)
     int c0 = gc * GC, nc = NN_MIN(GC, C - c0);
     size_t tsz = (size_t)KK * WOC * wc * 16; /* floats of one tile's partials */
     memset(part, 0, j->partn * sizeof(float));
-    /* chunks of 64 vectors keep the rows of the group in L2 */
-    for (long cv = v0; cv < v1; cv += 64) {
-        long cv1 = NN_MIN(v1, cv + 64);
+    /* chunks of DWCHUNK vectors keep the rows of the group in L1/L2 */
+    for (long cv = v0; cv < v1; cv += DWCHUNK) {
+        long cv1 = NN_MIN(v1, cv + DWCHUNK);
         for (int om = 0; om < noc; om += WOC)
             for (int cm = 0; cm < nc; cm += wc) {
                 const float *xs[WC1];
@@ -485,6 +507,27 @@ static void dw_task(void *ctx, long it, int tid)
                                 dw[ky * 3 + kx] += hsum(pp + ky * WOC * WC * 3 * 16 +
                                                         ((m * WC + k) * 3 + kx) * 16);
                 }
+        }
+}
+
+typedef struct {
+    float *dweight;
+    const dw_job *j;
+    int nt;
+} dwsum_job;
+
+/* dweight += the threads' private sums, 4096 elements per item */
+static void dwsum_task(void *ctx, long k, int tid)
+{
+    const dwsum_job *s = ctx;
+    const dw_job *j = s->j;
+    size_t lo = (size_t)k * 4096, hi = NN_MIN(j->dwn, lo + 4096);
+    (void)tid;
+    for (int t = 0; t < s->nt; t++)
+        if (j->zeroed[t]) {
+            const float *p = j->priv + (size_t)t * (j->dwn + j->partn);
+            for (size_t i = lo; i < hi; i++)
+                s->dweight[i] += p[i];
         }
 }
 
@@ -536,12 +579,8 @@ static void dw_loop_at(float *priv, float *dweight, const float *dout, const flo
     for (int s = 0; s < 9; s++)
         j.off[s] = K == 3 ? (long)(s / 3 - 1) * W + (s % 3 - 1) : 0;
     nn_parallel(j.groups * ((B + j.ipi - 1) / j.ipi) * j.parts, dw_task, &j);
-    for (int t = 0; t < nt; t++) {
-        const float *p = j.priv + (size_t)t * (j.dwn + j.partn);
-        if (zeroed[t])
-            for (size_t i = 0; i < j.dwn; i++)
-                dweight[i] += p[i];
-    }
+    dwsum_job s = {dweight, &j, nt};
+    nn_parallel(((long)j.dwn + 4095) / 4096, dwsum_task, &s);
 }
 
 /* ---- backward: weights, as one GEMM over the batch (small planes) ---- */
@@ -621,7 +660,7 @@ int convd_backward(float *dinp1, float *dinp2, float *dweight, const float *dout
     if (!nn_scratch(scratch_bytes(C, OC, KK, B, HW, nn_threads())))
         return -1;
     if (dweight) {
-        if (K == 3 && HW < 256)
+        if (K == 3 && HW <= DWGEMM_MAX)
             dw_gemm(dweight, dout, in1, C1, in2, C2, B, H, W, OC);
         else
             dw_loop(dweight, dout, in1, C1, in2, C2, B, H, W, OC, K, masks);
