@@ -158,6 +158,12 @@ void nn_scratch_release(void)
     scratch_n = 0;
 }
 
+void nn_thread_release(void)
+{
+    nn_scratch_release();
+    nn_gemm_release();
+}
+
 void nn_init_uniform(float *w, size_t n, float bound, rng *r)
 {
     for (size_t i = 0; i < n; i++)
