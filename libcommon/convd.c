@@ -40,6 +40,17 @@
 
 
 #define MR 8  /* output channels per forward micro-kernel */
+/* Outputs larger than this (bytes) bypass the caches; LRCPIPE_STREAM_MIN
+ * overrides it (the tests use it to exercise the path on small shapes). */
+static double stream_min(void)
+{
+    static double v = -1;
+    if (v < 0) {
+        const char *e = getenv("LRCPIPE_STREAM_MIN");
+        v = e && *e ? atof(e) : 16.0 * (1 << 20);
+    }
+    return v;
+}
 #define NVF 3 /* pixel vectors per forward micro-kernel */
 
 /* ---- masks, cached per plane geometry ---- */
@@ -99,7 +110,7 @@ static const uint16_t *masks_for(int H, int W)
     for (int c = 0; c < C; c++) {                                                           \
         const long co = (long)c * HW;                                                       \
         const float *wc = wp + (long)c * KK * MR;                                           \
-        if (pf) /* the rows of the tile after next */                                       \
+        if (pf & 1) /* the rows of the tile after next */                                   \
             for (int r = KK / 2 - KK / 3; r < KK; r += 3)                                   \
                 for (int l = 0; l < 3; l++)                                                 \
                     _mm_prefetch((const char *)(in[0] + co + off[r] + 96 + 16 * l),         \
@@ -151,8 +162,14 @@ typedef struct {
         _Pragma("GCC unroll 8") for (int m = 0; m < MR; m++) if (m < mr)                    \
         {                                                                                   \
             __m512 b = _mm512_set1_ps(bias ? bias[m] : 0.0f);                               \
+            /* a large output streams past the caches (no read for ownership) */            \
             _Pragma("GCC unroll 3") for (int v = 0; v < NV; v++)                            \
-                _mm512_storeu_ps(t->out[v] + m * HW, _mm512_add_ps(acc[m][v], b));          \
+            {                                                                               \
+                if (pf & 2)                                                                 \
+                    _mm512_stream_ps(t->out[v] + m * HW, _mm512_add_ps(acc[m][v], b));      \
+                else                                                                        \
+                    _mm512_storeu_ps(t->out[v] + m * HW, _mm512_add_ps(acc[m][v], b));      \
+            }                                                                               \
         }                                                                                   \
     }
 
@@ -171,7 +188,7 @@ static const fwd_ukr_fn fwd_ukr1[4] = {NULL, fwd_ukr1_1, fwd_ukr2_1, fwd_ukr3_1}
 typedef struct {
     float *out;
     const float *in1, *in2, *wp, *bias;
-    int C1, C2, OC, KK, nocb, ocg, ngrp;
+    int C1, C2, OC, KK, nocb, ocg, ngrp, stream;
     long HW, nvec, nq, qspan, nspan;
     const uint16_t *masks;
     long off[9];
@@ -204,7 +221,7 @@ static void fwd_task(void *ctx, long it, int tid)
                 t.mk[v] = j->KK == 9 ? j->masks + pv * 9 : ones;
             }
             ukr[nv](&t, j->C1, j->C2, HW, w, j->off, mr, j->bias ? j->bias + oc0 : NULL,
-                    ob == g * j->ocg);
+                    (ob == g * j->ocg) | (j->stream << 1));
         }
     }
 }
@@ -229,9 +246,12 @@ static void fwd_loop(float *out, const float *in1, int C1, const float *in2, int
     j.nspan = (j.nq + j.qspan - 1) / j.qspan;
     j.ocg = NN_MAX(1, NN_MIN(j.nocb, 8)); /* 64 output channels per item */
     j.ngrp = (j.nocb + j.ocg - 1) / j.ocg;
+    j.stream = (double)B * OC * j.HW * sizeof(float) > stream_min();
     for (int s = 0; s < 9; s++)
         j.off[s] = K == 3 ? (long)(s / 3 - 1) * W + (s % 3 - 1) : 0;
     nn_parallel(j.nspan * j.ngrp, fwd_task, &j);
+    if (j.stream)
+        _mm_sfence();
 }
 
 typedef struct {
