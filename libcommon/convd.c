@@ -246,7 +246,8 @@ static void fwd_loop(float *out, const float *in1, int C1, const float *in2, int
     j.nspan = (j.nq + j.qspan - 1) / j.qspan;
     j.ocg = NN_MAX(1, NN_MIN(j.nocb, 8)); /* 64 output channels per item */
     j.ngrp = (j.nocb + j.ocg - 1) / j.ocg;
-    j.stream = (double)B * OC * j.HW * sizeof(float) > stream_min();
+    /* (streaming stores need 64-byte aligned vectors: planes of 16k floats are) */
+    j.stream = (double)B * OC * j.HW * sizeof(float) > stream_min() && !((uintptr_t)out & 63);
     for (int s = 0; s < 9; s++)
         j.off[s] = K == 3 ? (long)(s / 3 - 1) * W + (s % 3 - 1) : 0;
     nn_parallel(j.nspan * j.ngrp, fwd_task, &j);
