@@ -456,10 +456,10 @@ __attribute__((target("avx512f"))) static float hsum(const float *p)
 typedef struct {
     const float *dout, *in1, *in2;
     int C1, C2, C, OC, B, K, KK, ngo, ngc;
-    long HW, nvec, groups, ipi, parts, vpart;
-    size_t dwn, partn;
-    float *priv;  /* per thread: private dW (dwn) + vector partials (partn) */
-    char *zeroed; /* per thread: private dW cleared yet */
+    long HW, nvec, groups, ipi, parts, vpart, nitems;
+    size_t gsz, partn;
+    float *slots; /* per item: its group's partial dW (gsz floats) */
+    float *part;  /* per thread: vector partials (partn floats) */
     const uint16_t *masks;
     long off[9];
 } dw_job;
@@ -470,22 +470,21 @@ static const float *plane(const dw_job *j, int b, int c)
                      : j->in2 + ((long)b * j->C2 + c - j->C1) * j->HW;
 }
 
+/* Item it: group g = it % groups (16 output x 16 input channels), images and
+ * pixels of part it / groups; its partial dW goes to slot it, whichever
+ * thread runs it, so that the sums do not depend on the scheduling. */
 static void dw_task(void *ctx, long it, int tid)
 {
     const dw_job *j = ctx;
     long HW = j->HW;
-    int C = j->C, OC = j->OC, KK = j->KK, wc = j->K == 3 ? WC : WC1;
-    float *mydw = j->priv + (size_t)tid * (j->dwn + j->partn), *part = mydw + j->dwn;
-    if (!j->zeroed[tid]) {
-        memset(mydw, 0, j->dwn * sizeof(float));
-        j->zeroed[tid] = 1;
-    }
+    int OC = j->OC, KK = j->KK, wc = j->K == 3 ? WC : WC1;
+    float *part = j->part + (size_t)tid * j->partn, *slot = j->slots + (size_t)it * j->gsz;
     long g = it % j->groups, rest = it / j->groups;
     int b0 = (int)((rest / j->parts) * j->ipi), nimg = (int)NN_MIN(j->ipi, j->B - b0);
     long v0 = (rest % j->parts) * j->vpart, v1 = NN_MIN(j->nvec, v0 + j->vpart);
     int go = (int)(g / j->ngc), gc = (int)(g % j->ngc);
     int oc0 = go * GOC, noc = NN_MIN(GOC, OC - oc0);
-    int c0 = gc * GC, nc = NN_MIN(GC, C - c0);
+    int c0 = gc * GC, nc = NN_MIN(GC, j->C - c0);
     size_t tsz = (size_t)KK * WOC * wc * 16; /* floats of one tile's partials */
     memset(part, 0, j->partn * sizeof(float));
     /* chunks of DWCHUNK vectors keep the rows of the group in L1/L2 */
@@ -513,95 +512,105 @@ static void dw_task(void *ctx, long it, int tid)
                                                        ky == 0 && cm == 0, ky == 0 && om == 0);
             }
     }
-    /* reduce the partials into this thread's dW */
+    /* reduce the partials into the slot: [m < GOC][k < GC][KK] */
+    memset(slot, 0, j->gsz * sizeof(float));
     for (int om = 0; om < noc; om += WOC)
         for (int cm = 0; cm < nc; cm += wc) {
             float *pp = part + ((size_t)(om / WOC) * (GC / wc) + cm / wc) * tsz;
             for (int m = 0; m < WOC && om + m < noc; m++)
                 for (int k = 0; k < wc && cm + k < nc; k++) {
-                    float *dw = mydw + ((long)(oc0 + om + m) * C + c0 + cm + k) * KK;
+                    float *dw = slot + ((size_t)(om + m) * GC + cm + k) * KK;
                     if (KK == 1)
-                        dw[0] += hsum(pp + (m * WC1 + k) * 16);
+                        dw[0] = hsum(pp + (m * WC1 + k) * 16);
                     else
                         for (int ky = 0; ky < 3; ky++)
                             for (int kx = 0; kx < 3; kx++)
-                                dw[ky * 3 + kx] += hsum(pp + ky * WOC * WC * 3 * 16 +
-                                                        ((m * WC + k) * 3 + kx) * 16);
+                                dw[ky * 3 + kx] = hsum(pp + ky * WOC * WC * 3 * 16 +
+                                                       ((m * WC + k) * 3 + kx) * 16);
                 }
         }
+    (void)tid;
 }
 
 typedef struct {
     float *dweight;
     const dw_job *j;
-    int nt;
 } dwsum_job;
 
-/* dweight += the threads' private sums, 4096 elements per item */
-static void dwsum_task(void *ctx, long k, int tid)
+/* dweight's block of group g += its items' slots, in item order */
+static void dwsum_task(void *ctx, long g, int tid)
 {
     const dwsum_job *s = ctx;
     const dw_job *j = s->j;
-    size_t lo = (size_t)k * 4096, hi = NN_MIN(j->dwn, lo + 4096);
+    int go = (int)(g / j->ngc), gc = (int)(g % j->ngc);
+    int oc0 = go * GOC, noc = NN_MIN(GOC, j->OC - oc0);
+    int c0 = gc * GC, nc = NN_MIN(GC, j->C - c0);
     (void)tid;
-    for (int t = 0; t < s->nt; t++)
-        if (j->zeroed[t]) {
-            const float *p = j->priv + (size_t)t * (j->dwn + j->partn);
-            for (size_t i = lo; i < hi; i++)
-                s->dweight[i] += p[i];
-        }
+    for (int m = 0; m < noc; m++)
+        for (int k = 0; k < nc; k++)
+            for (int q = 0; q < j->KK; q++) {
+                float acc = 0;
+                for (long it = g; it < j->nitems; it += j->groups)
+                    acc += j->slots[(size_t)it * j->gsz + ((size_t)m * GC + k) * j->KK + q];
+                s->dweight[((long)(oc0 + m) * j->C + c0 + k) * j->KK + q] += acc;
+            }
 }
 
-/* dweight (OC, C1+C2, K, K) += sum over the batch. Items: (group of 16
- * output x 16 input channels, images [b0, b0 + ipi), vectors [v0, v0 +
- * vpart)); enough of them for the threads to balance, small images together. */
-static void dw_loop_at(float *priv, float *dweight, const float *dout, const float *in1, int C1,
+/* The work plan of dw for these sizes: items of (group, images, pixels),
+ * enough of them to balance two to four threads, small images together. It
+ * does not depend on the thread count, so neither do the results. */
+static void dw_plan(dw_job *j, int C1, int C2, int B, int H, int W, int OC, int K)
+{
+    const long want = 8;
+    j->C1 = C1, j->C2 = C2, j->C = C1 + C2, j->OC = OC, j->B = B, j->K = K, j->KK = K * K;
+    j->HW = (long)H * W, j->nvec = j->HW / 16;
+    j->ngo = (OC + GOC - 1) / GOC, j->ngc = (j->C + GC - 1) / GC;
+    j->groups = (long)j->ngo * j->ngc;
+    j->ipi = j->nvec >= 64 ? 1 : B, j->parts = 1;
+    while (j->groups * ((B + j->ipi - 1) / j->ipi) * j->parts < want) {
+        if (j->ipi > 1)
+            j->ipi = (j->ipi + 1) / 2;
+        else if (j->nvec / (j->parts * 2) >= 64)
+            j->parts *= 2;
+        else
+            break;
+    }
+    j->vpart = (j->nvec + j->parts - 1) / j->parts;
+    j->nitems = j->groups * ((B + j->ipi - 1) / j->ipi) * j->parts;
+    j->gsz = (size_t)GOC * GC * j->KK;
+    j->partn = (size_t)GOC * GC * j->KK * 16;
+    for (int s = 0; s < 9; s++)
+        j->off[s] = K == 3 ? (long)(s / 3 - 1) * W + (s % 3 - 1) : 0;
+}
+
+/* floats of work space dw_loop_at needs */
+static size_t dw_space(int C1, int C2, int B, int H, int W, int OC, int K)
+{
+    dw_job j;
+    dw_plan(&j, C1, C2, B, H, W, OC, K);
+    return (size_t)j.nitems * j.gsz + (size_t)nn_threads() * j.partn;
+}
+
+/* dweight (OC, C1+C2, K, K) += sum over the batch, with the work space at buf. */
+static void dw_loop_at(float *buf, float *dweight, const float *dout, const float *in1, int C1,
                        const float *in2, int C2, int B, int H, int W, int OC, int K,
-                       const uint16_t *masks);
+                       const uint16_t *masks)
+{
+    dw_job j = {.dout = dout, .in1 = in1, .in2 = in2, .masks = masks};
+    dw_plan(&j, C1, C2, B, H, W, OC, K);
+    j.slots = buf;
+    j.part = buf + (size_t)j.nitems * j.gsz;
+    nn_parallel(j.nitems, dw_task, &j);
+    dwsum_job s = {dweight, &j};
+    nn_parallel(j.groups, dwsum_task, &s);
+}
 
 static void dw_loop(float *dweight, const float *dout, const float *in1, int C1, const float *in2,
                     int C2, int B, int H, int W, int OC, int K, const uint16_t *masks)
 {
-    size_t n = (size_t)nn_threads() * ((size_t)OC * (C1 + C2) * K * K + (size_t)GOC * GC * K * K * 16);
-    float *priv = nn_scratch(n * sizeof(float));
-    if (priv)
-        dw_loop_at(priv, dweight, dout, in1, C1, in2, C2, B, H, W, OC, K, masks);
-}
-
-/* As dw_loop, with the per-thread buffers at priv. */
-static void dw_loop_at(float *priv, float *dweight, const float *dout, const float *in1, int C1,
-                       const float *in2, int C2, int B, int H, int W, int OC, int K,
-                       const uint16_t *masks)
-{
-    dw_job j = {.dout = dout, .in1 = in1, .in2 = in2, .C1 = C1, .C2 = C2, .C = C1 + C2,
-                .OC = OC, .B = B, .K = K, .KK = K * K, .masks = masks};
-    int nt = nn_threads();
-    char zeroed[64] = {0};
-    j.HW = (long)H * W, j.nvec = j.HW / 16;
-    j.ngo = (OC + GOC - 1) / GOC, j.ngc = (j.C + GC - 1) / GC;
-    j.groups = (long)j.ngo * j.ngc;
-    long want = 4L * nt;
-    j.ipi = j.nvec >= 64 ? 1 : B, j.parts = 1;
-    while (j.groups * ((B + j.ipi - 1) / j.ipi) * j.parts < want) {
-        if (j.ipi > 1)
-            j.ipi = (j.ipi + 1) / 2;
-        else if (j.nvec / (j.parts * 2) >= 64)
-            j.parts *= 2;
-        else
-            break;
-    }
-    j.vpart = (j.nvec + j.parts - 1) / j.parts;
-    j.dwn = (size_t)OC * j.C * j.KK;
-    j.partn = (size_t)GOC * GC * j.KK * 16;
-    j.priv = priv;
-    j.zeroed = zeroed;
-    if (!j.priv || nt > 64)
-        return;
-    for (int s = 0; s < 9; s++)
-        j.off[s] = K == 3 ? (long)(s / 3 - 1) * W + (s % 3 - 1) : 0;
-    nn_parallel(j.groups * ((B + j.ipi - 1) / j.ipi) * j.parts, dw_task, &j);
-    dwsum_job s = {dweight, &j, nt};
-    nn_parallel(((long)j.dwn + 4095) / 4096, dwsum_task, &s);
+    float *buf = nn_scratch(dw_space(C1, C2, B, H, W, OC, K) * sizeof(float));
+    if (buf)
+        dw_loop_at(buf, dweight, dout, in1, C1, in2, C2, B, H, W, OC, K, masks);
 }
 
 /* ---- backward: weights, as one GEMM over the batch (small planes) ---- */
@@ -659,11 +668,12 @@ static int dw_gemm(float *dweight, const float *dout, const float *in1, int C1, 
     return 0;
 }
 
-static size_t scratch_bytes(int C, int OC, int KK, int B, long HW, int nt)
+static size_t scratch_bytes(int C1, int C2, int OC, int K, int B, int H, int W)
 {
-    size_t dw = (size_t)nt * ((size_t)OC * C * KK + (size_t)GOC * GC * KK * 16);
-    size_t dwg = ((size_t)OC + 9 * (size_t)C) * B * HW;
-    size_t dx = (size_t)((C + MR - 1) / MR) * MR * OC * KK;
+    int C = C1 + C2;
+    size_t dw = dw_space(C1, C2, B, H, W, OC, K);
+    size_t dwg = ((size_t)OC + 9 * (size_t)C) * B * H * W;
+    size_t dx = (size_t)((C + MR - 1) / MR) * MR * OC * K * K;
     return NN_MAX(NN_MAX(dw, dwg), dx) * sizeof(float);
 }
 
@@ -678,7 +688,7 @@ int convd_backward(float *dinp1, float *dinp2, float *dweight, const float *dout
         return -1;
     /* scratch for both passes up front: after dW has been added, failing
      * would make the caller's fallback add it twice */
-    if (!nn_scratch(scratch_bytes(C, OC, KK, B, HW, nn_threads())))
+    if (!nn_scratch(scratch_bytes(C1, C2, OC, K, B, H, W)))
         return -1;
     if (dweight) {
         if (K == 3 && HW <= DWGEMM_MAX)
@@ -754,7 +764,7 @@ int convd_convt_backward(float *dinp, float *dweight, const float *dout, const f
     long P = (long)H * W;
     size_t tn = (size_t)B * 4 * OC * P;
     size_t wn = NN_MAX((size_t)((C + MR - 1) / MR) * MR * 4 * OC,
-                       (size_t)nn_threads() * ((size_t)C * 4 * OC + (size_t)GOC * GC * 16));
+                       dw_space(4 * OC, 0, B, H, W, C, 1));
     float *t;
     if (!usable(H, W, 1) || C % WOC || !(t = nn_scratch((tn + wn) * sizeof(float))))
         return -1;
