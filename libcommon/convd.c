@@ -240,11 +240,19 @@ static void fwd_loop(float *out, const float *in1, int C1, const float *in2, int
     int C = C1 + C2;
     j.HW = (long)H * W, j.nvec = j.HW / 16, j.nq = B * j.nvec;
     j.nocb = (OC + MR - 1) / MR;
-    /* about 256 KB of input rows per span, in whole tiles */
-    long span = (256L << 10) / ((long)C * (K == 3 ? 3 : 1) * 64);
-    j.qspan = NN_MAX(NVF, NN_MIN(96, span / NVF * NVF));
+    if ((double)OC * C * K * K > (double)B * C * j.HW) {
+        /* more weights than input (small planes, many channels): one span of
+         * all pixels, so that each weight panel is read once; items are
+         * groups of 2 output blocks */
+        j.qspan = j.nq;
+        j.ocg = NN_MIN(j.nocb, 2);
+    } else {
+        /* about 256 KB of input rows per span, in whole tiles */
+        long span = (256L << 10) / ((long)C * (K == 3 ? 3 : 1) * 64);
+        j.qspan = NN_MAX(NVF, NN_MIN(96, span / NVF * NVF));
+        j.ocg = NN_MAX(1, NN_MIN(j.nocb, 8)); /* 64 output channels per item */
+    }
     j.nspan = (j.nq + j.qspan - 1) / j.qspan;
-    j.ocg = NN_MAX(1, NN_MIN(j.nocb, 8)); /* 64 output channels per item */
     j.ngrp = (j.nocb + j.ocg - 1) / j.ocg;
     /* (streaming stores need 64-byte aligned vectors: planes of 16k floats are) */
     j.stream = (double)B * OC * j.HW * sizeof(float) > stream_min() && !((uintptr_t)out & 63);
@@ -273,14 +281,20 @@ static void pack_task(void *ctx, long ob, int tid)
     for (int m = 0; m < MR; m++)
         row[m] = ob * MR + m < j->OC ? j->weight + (ob * MR + m) * rowlen : NULL;
     float *d = j->wp + ob * rowlen * MR;
-    for (long k = 0; k < rowlen; k++, d += MR) {
-        if ((k & 15) == 0)
-            for (int m = 0; m < MR; m++)
-                if (row[m])
+    if (row[MR - 1]) { /* a full block, branch-free */
+        for (long k = 0; k < rowlen; k++, d += MR) {
+            if ((k & 15) == 0)
+                for (int m = 0; m < MR; m++)
                     _mm_prefetch((const char *)(row[m] + k + 64), _MM_HINT_T0);
+#pragma GCC unroll 8
+            for (int m = 0; m < MR; m++)
+                d[m] = row[m][k];
+        }
+        return;
+    }
+    for (long k = 0; k < rowlen; k++, d += MR)
         for (int m = 0; m < MR; m++)
             d[m] = row[m] ? row[m][k] : 0.0f;
-    }
 }
 
 static void pack_weights(float *wp, const float *weight, int OC, int C, int KK)
@@ -302,6 +316,17 @@ static void pack_t_task(void *ctx, long ib, int tid)
         const float *src = j->weight + ((long)o * j->C + j->i0 + ib * MR) * KK;
         float *d = j->wp + (ib * j->OC + o) * KK * MR;
         _mm_prefetch((const char *)(src + (long)4 * j->C * KK), _MM_HINT_T0);
+        if (mr == MR && KK == 9) {
+            /* the common case, branch-free: d[s][m] = src[m][8 - s] */
+#pragma GCC unroll 8
+            for (int m = 0; m < MR; m++) {
+                const float *r = src + m * 9;
+#pragma GCC unroll 9
+                for (int s = 0; s < 9; s++)
+                    d[s * MR + m] = r[8 - s];
+            }
+            continue;
+        }
         for (int s = 0; s < KK; s++)
             for (int m = 0; m < MR; m++)
                 d[s * MR + m] = m < mr ? src[m * KK + KK - 1 - s] : 0.0f;
