@@ -98,7 +98,8 @@ int ckpt_put_tensor(ckpt_writer *w, const char *name, dtype dt, int rank, const 
     if (!(e->name = strdup(name)))
         return err_set("out of memory");
     e->dt = dt, e->rank = rank, e->data = data;
-    memcpy(e->shape, shape, (size_t)rank * sizeof *shape);
+    if (rank)
+        memcpy(e->shape, shape, (size_t)rank * sizeof *shape);
     e->nbytes = (size_t)n * dtype_size(dt);
     w->n++;
     return 0;
@@ -209,7 +210,7 @@ static int write_all(int fd, const void *p, size_t n)
 
 int ckpt_write(ckpt_writer *w, const char *path)
 {
-    mval h;
+    mval h = {0};
     char *buf = NULL;
     size_t len = 0, cap = 0, off = 0;
     tmpfile_t *t;
@@ -405,7 +406,7 @@ static int cmp_begin(const void *a, const void *b)
 ckpt *ckpt_open(const char *path)
 {
     ckpt *c = calloc(1, sizeof *c);
-    mval h;
+    mval h = {0};
     uint64_t L = 0;
     mval_set_nil(&h);
     if (!c || !(c->path = strdup(path))) {
