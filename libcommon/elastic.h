@@ -94,8 +94,14 @@ int64_t elastic_regions_prune(int32_t *rq, int32_t *rp, int64_t n, int64_t K, in
 
 /* Draw b, c, g, n (in that order, four uniforms from r). */
 void elastic_jitter_draw(elastic_jitter *j, const elastic_jitter_params *p, rng *r);
-/* img[i] = c * gam(img[i]) + b + n * e_i, gam(v) = v^g for v > 0 else v,
- * e_i standard normal drawn from r in order (only when n > 0). */
+/* img[i] = c * gam(img[i]) + b + n * e_i in float, gam(v) = v^g for v > 0
+ * else v. v^g is evaluated as 2^(g log2 v) by polynomials in float (relative
+ * error about (1 + |g log2 v|) 6e-8: below 2e-6 for results in [2^-20,
+ * 2^20]; 0 when the result is below 2^-126). e_i is standard
+ * normal, drawn only when n > 0, by Marsaglia's polar method in float: pairs
+ * u, v = 2 rng_uniformf(r) - 1 until 0 < q = u^2 + v^2 < 1, giving
+ * u sqrt(-2 ln q / q) then v sqrt(-2 ln q / q) (the last pixel of an odd
+ * count drops the second). */
 void elastic_jitter_apply(float *img, int64_t n, const elastic_jitter *j, rng *r);
 
 #endif

@@ -89,7 +89,7 @@ static void test_blur_naive(void **state)
 {
     (void)state;
     static const double sigmas[] = {0.3, 1, 2.5, 4, 13};
-    const int64_t Y = 23, X = 41;
+    const int64_t Y = 23, X = 77; /* two 32-wide blocks and a tail */
     float *a = malloc(Y * X * sizeof *a), *b = malloc(Y * X * sizeof *b);
     double *ref = malloc(Y * X * sizeof *ref);
     rng r;
@@ -102,7 +102,7 @@ static void test_blur_naive(void **state)
         assert_int_equal(elastic_blur(b, Y, X, sigmas[s]), 0);
         for (int64_t i = 0; i < Y * X; i++)
             worst = fmax(worst, fabs(b[i] - ref[i]));
-        print_message("blur sigma %g (radius %d, more than the 23 rows at 13): largest |fast - naive| %.3g (tol 1e-6)\n",
+        print_message("blur sigma %g (radius %d, beyond the 23 rows at 13): largest |fast - naive| %.3g (tol 1e-6)\n",
                       sigmas[s], elastic_gauss_radius(sigmas[s]), worst);
         assert_true(worst < 1e-6);
     }
@@ -174,6 +174,69 @@ static void test_regions_prune_naive(void **state)
     free(p);
     free(q0);
     free(p0);
+}
+
+/* gamma against powf (relative 1e-6) over the float range that matters,
+ * subnormals included; the noise is standard normal (moments on 2^20
+ * samples) and follows the stream regardless of the 1024-pixel chunking. */
+static void test_jitter_kernels(void **state)
+{
+    (void)state;
+    const int64_t n = 1 << 20;
+    float *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b);
+    static const double gs[] = {0.5, 0.83, 1.2, 2.0};
+    double worst = 0, worst_all = 0, m1 = 0, m2 = 0, m4 = 0;
+    elastic_jitter j;
+    rng r;
+    rng_seed(&r, 4, 0);
+    for (int gi = 0; gi < 4; gi++) {
+        for (int64_t i = 0; i < n; i++) {
+            /* log-uniform over 2^-140 .. 2^20, plus zeros and negatives */
+            a[i] = i % 97 == 0 ? 0.0f : i % 89 == 0 ? -0.25f : exp2f(-140.0f + 160.0f * rng_uniformf(&r));
+            b[i] = a[i];
+        }
+        j = (elastic_jitter){0, 1, gs[gi], 0};
+        elastic_jitter_apply(b, n, &j, &r);
+        for (int64_t i = 0; i < n; i++) {
+            double want = a[i] > 0 ? pow((double)a[i], gs[gi]) : a[i];
+            if (want < 0x1.0p-126) /* flushed below the normal range */
+                assert_true(b[i] == 0.0f || fabs(b[i] - want) <= 0x1.0p-126);
+            else if (want >= 0x1.0p-20 && want <= 0x1.0p20)
+                worst = fmax(worst, fabs(b[i] - want) / fabs(want));
+            else
+                worst_all = fmax(worst_all, fabs(b[i] - want) / fabs(want));
+        }
+    }
+    /* v^g = 2^y in float: an absolute error of y of |y| 2^-24 is a relative
+     * error of ln 2 |y| 2^-24 in the result, which grows with |y|. */
+    print_message("gamma: largest relative error against pow %.3g for results in [2^-20, 2^20] (tol 2e-6), "
+                  "%.3g down to 2^-126 and up to 2^40 (tol 2e-5)\n", worst, worst_all);
+    assert_true(worst < 2e-6);
+    assert_true(worst_all < 2e-5);
+
+    for (int64_t i = 0; i < n; i++)
+        a[i] = 0;
+    j = (elastic_jitter){0, 1, 1, 1};
+    rng_seed(&r, 5, 0);
+    elastic_jitter_apply(a, n - 1, &j, &r); /* odd count */
+    for (int64_t i = 0; i < n - 1; i++) {
+        m1 += a[i];
+        m2 += (double)a[i] * a[i];
+        m4 += (double)a[i] * a[i] * a[i] * a[i];
+    }
+    m1 /= n - 1;
+    m2 /= n - 1;
+    m4 /= n - 1;
+    print_message("noise: mean %.4f, variance %.4f, 4th moment %.3f (0, 1, 3)\n", m1, m2, m4);
+    assert_true(fabs(m1) < 0.005 && fabs(m2 - 1) < 0.01 && fabs(m4 - 3) < 0.05);
+    /* a short image draws the first values of the same stream */
+    rng_seed(&r, 5, 0);
+    for (int64_t i = 0; i < 3000; i++)
+        b[i] = 0;
+    elastic_jitter_apply(b, 3000, &j, &r);
+    assert_memory_equal(a, b, 3000 * sizeof *a);
+    free(a);
+    free(b);
 }
 
 /* ---- the filter against scipy ---- */
@@ -448,6 +511,7 @@ int main(void)
         cmocka_unit_test(test_blur_naive),
         cmocka_unit_test(test_blur_scipy),
         cmocka_unit_test(test_regions_prune_naive),
+        cmocka_unit_test(test_jitter_kernels),
         cmocka_unit_test(test_warp_equals_scipy),
         cmocka_unit_test(test_strong_field_exact),
         cmocka_unit_test(test_field_in_hard_coordinates),
