@@ -413,6 +413,19 @@ static void test_real_data_regions(void **state)
     check(tmp("rp.fr"), tmp("realall.fr"), tmp("rf.fr"), "--labels --tol 1e-5");
 }
 
+/* -o on a named pipe writes into it (a temporary renamed over it would
+ * replace the pipe, as it once replaced /dev/null). */
+static void test_output_to_fifo(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_sh("mkfifo %s", tmp("fifo")), 0);
+    assert_int_equal(tu_sh("cat %s > %s & elastic-aug --seed 5 --labels -i %s -o %s; rc=$?; wait; exit $rc",
+                           tmp("fifo"), tmp("fifo.out"), s128, tmp("fifo")), 0);
+    assert_int_equal(tu_sh("test -p %s", tmp("fifo")), 0);
+    assert_int_equal(tu_sh("elastic-aug --seed 5 --labels -i %s -o %s && cmp -s %s %s", s128, tmp("file.out"),
+                           tmp("fifo.out"), tmp("file.out")), 0);
+}
+
 /* ---- bad input ---- */
 
 static void write_frame(const char *path, frame *f)
@@ -519,6 +532,7 @@ int main(void)
         cmocka_unit_test(test_seed_reproducible),
         cmocka_unit_test(test_epochs),
         cmocka_unit_test(test_real_data_regions),
+        cmocka_unit_test(test_output_to_fifo),
         cmocka_unit_test(test_bad_input),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
