@@ -60,9 +60,9 @@ def main():
     same = ["--rotate", "0", "--scale", "0", "--brightness", "0", "--contrast", "0", "--gamma", "0", "--noise", "0"]
 
     def run(threads, extra):
-        env = dict(os.environ, OMP_NUM_THREADS=str(threads))
-        cmd = [aug, "--seed", "1", "--alpha", str(ALPHA), "--sigma", str(SIGMA), "--epochs", str(epochs),
-               "-i", slices, "-o", "/dev/null"] + extra
+        env = dict(os.environ)
+        cmd = [aug, "--seed", "1", "--threads", str(threads), "--alpha", str(ALPHA), "--sigma", str(SIGMA),
+               "--epochs", str(epochs), "-i", slices, "-o", "/dev/null"] + extra
         return best(lambda: subprocess.run(cmd, env=env, check=True)) / (n * epochs)
 
     print("slices: %d real slices of %dx%d (%s), alpha %g, sigma %g; best of %d runs each" %

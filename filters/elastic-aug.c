@@ -7,15 +7,16 @@
  * `label_p` with --labels), with meta `K` updated after the regions that
  * vanish under the warp are dropped from both maps.
  *
- * Records are processed in small batches, one record per thread, and
- * written in input order; every random number of record (epoch, index)
- * comes from rng streams seeded by (seed, epoch, index), so the output does
- * not depend on the number of threads.
+ * Threads: the main thread reads and writes (in input order) while worker
+ * threads warp one record each, through a ring of 2T+1 slots; every random
+ * number of record (epoch, index) comes from rng streams seeded by (seed,
+ * epoch, index), so the output does not depend on the number of threads.
  */
 #include <getopt.h>
 #include <malloc.h>
 #include <math.h>
-#include <omp.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +60,7 @@ static void usage(void)
            "      --seed N            seed of every random draw (default: random, logged with -v)\n"
            "      --field-out FILE    write each record's field (sample coordinates) as frames\n"
            "      --field-in FILE     use the fields of FILE instead of drawing them\n"
+           "      --threads N         worker threads (default: the CPUs this process may use)\n"
            "\n"
            "Common:\n"
            "  -q, --quiet             errors only\n"
@@ -71,14 +73,14 @@ static void usage(void)
 
 enum {
     OPT_ALPHA = 0x100, OPT_SIGMA, OPT_ROTATE, OPT_SCALE, OPT_SHIFT, OPT_BRIGHTNESS, OPT_CONTRAST,
-    OPT_GAMMA, OPT_NOISE, OPT_MIN_PIXELS, OPT_LABELS, OPT_EPOCHS, OPT_SEED, OPT_FIELD_OUT, OPT_FIELD_IN
+    OPT_GAMMA, OPT_NOISE, OPT_MIN_PIXELS, OPT_LABELS, OPT_EPOCHS, OPT_SEED, OPT_FIELD_OUT, OPT_FIELD_IN, OPT_THREADS
 };
 
 static struct {
     const char *input, *output, *field_out, *field_in;
     elastic_params field;
     elastic_jitter_params jitter;
-    int64_t min_pixels, epochs;
+    int64_t min_pixels, epochs, threads;
     uint64_t seed;
     int labels;
 } opt = {
@@ -97,6 +99,7 @@ typedef struct {
     int64_t epoch, index;
     int has_field;
     int failed;
+    int done;         /* set by the worker under the pool lock */
     char err[512];
 } job;
 
@@ -353,6 +356,151 @@ _Noreturn static void fail(const char *msg)
     die(1, "%s", msg);
 }
 
+/* ---- reading, and the worker pool ---- */
+
+/* The next record to warp, across epochs: 1, or 0 at the end of the last
+ * epoch. Failures exit. */
+static int next_record(job *jb)
+{
+    static int64_t epoch, index;
+    for (;;) {
+        int r = stream_in_next(in, &jb->f);
+        if (r < 0)
+            fail(err_get());
+        if (r > 0)
+            break;
+        log_info("epoch %lld: %lld records", (long long)epoch, (long long)index);
+        if (++epoch >= opt.epochs)
+            return 0;
+        index = 0;
+        if (stream_in_rewind(in))
+            fail(err_get());
+    }
+    jb->epoch = epoch;
+    jb->index = index++;
+    jb->has_field = 0;
+    jb->done = 0;
+    if (fin) {
+        int r = stream_in_next(fin, &jb->field);
+        if (r < 0)
+            fail(err_get());
+        if (r == 0) {
+            char msg[512];
+            snprintf(msg, sizeof msg, "%s: has %lld field records, fewer than the records to warp", opt.field_in,
+                     (long long)stream_in_count(fin));
+            fail(msg);
+        }
+        jb->has_field = 1;
+    }
+    return 1;
+}
+
+/* Slot s % nslots holds record s. Records [written, nread) are in flight;
+ * workers take them in order from `taken`. */
+static struct {
+    job *slots;
+    int64_t nslots, nread, taken;
+    int stop;
+    pthread_mutex_t mu;
+    pthread_cond_t work, done;
+} pool = {.mu = PTHREAD_MUTEX_INITIALIZER, .work = PTHREAD_COND_INITIALIZER, .done = PTHREAD_COND_INITIALIZER};
+
+static void *worker(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&pool.mu);
+    for (;;) {
+        job *jb;
+        while (!pool.stop && pool.taken == pool.nread)
+            pthread_cond_wait(&pool.work, &pool.mu);
+        if (pool.taken == pool.nread)
+            break;
+        jb = &pool.slots[pool.taken++ % pool.nslots];
+        pthread_mutex_unlock(&pool.mu);
+        run_job(jb);
+        pthread_mutex_lock(&pool.mu);
+        jb->done = 1;
+        pthread_cond_broadcast(&pool.done);
+    }
+    pthread_mutex_unlock(&pool.mu);
+    return NULL;
+}
+
+static void write_job(job *jb)
+{
+    if (jb->failed)
+        fail(jb->err);
+    if (stream_out_write(out, &jb->f))
+        fail(err_get());
+    if (fout && stream_out_write(fout, &jb->field))
+        fail(err_get());
+    frame_free(&jb->f);
+    if (jb->has_field || fout)
+        frame_free(&jb->field);
+}
+
+/* Warp every record with T workers (T = 1: in this thread). */
+static void run_all(int T)
+{
+    pthread_t *tid;
+    int64_t written = 0;
+    int eof = 0;
+    if (T == 1) {
+        job jb;
+        while (next_record(&jb)) {
+            run_job(&jb);
+            write_job(&jb);
+        }
+        return;
+    }
+    pool.nslots = 2 * T + 1;
+    if (!(pool.slots = calloc((size_t)pool.nslots, sizeof *pool.slots)) || !(tid = calloc((size_t)T, sizeof *tid)))
+        fail("out of memory");
+    for (int t = 0; t < T; t++)
+        if (pthread_create(&tid[t], NULL, worker, NULL))
+            fail("cannot start a worker thread");
+    for (;;) {
+        job *jb;
+        /* Fill free slots (no worker touches slots at or beyond nread). */
+        while (!eof && pool.nread - written < pool.nslots) {
+            if (!next_record(&pool.slots[pool.nread % pool.nslots])) {
+                eof = 1;
+                break;
+            }
+            pthread_mutex_lock(&pool.mu);
+            pool.nread++;
+            pthread_cond_signal(&pool.work);
+            pthread_mutex_unlock(&pool.mu);
+        }
+        if (written == pool.nread)
+            break;
+        jb = &pool.slots[written % pool.nslots];
+        pthread_mutex_lock(&pool.mu);
+        while (!jb->done)
+            pthread_cond_wait(&pool.done, &pool.mu);
+        pthread_mutex_unlock(&pool.mu);
+        write_job(jb);
+        written++;
+    }
+    pthread_mutex_lock(&pool.mu);
+    pool.stop = 1;
+    pthread_cond_broadcast(&pool.work);
+    pthread_mutex_unlock(&pool.mu);
+    for (int t = 0; t < T; t++)
+        pthread_join(tid[t], NULL);
+    free(tid);
+    free(pool.slots);
+}
+
+/* CPUs this process may run on. */
+static int cpu_count(void)
+{
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
+        return CPU_COUNT(&set);
+    return 1;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -373,12 +521,12 @@ int main(int argc, char **argv)
         {"seed", required_argument, 0, OPT_SEED},
         {"field-out", required_argument, 0, OPT_FIELD_OUT},
         {"field-in", required_argument, 0, OPT_FIELD_IN},
+        {"threads", required_argument, 0, OPT_THREADS},
         {"help", no_argument, 0, 'h'},
         OPT_COMMON_LONG,
         {0, 0, 0, 0},
     };
-    int c, have_seed = 0, nth, B;
-    job *jobs;
+    int c, have_seed = 0;
     mval params;
 
     filter_init(argc, argv);
@@ -412,6 +560,7 @@ int main(int argc, char **argv)
         }
         case OPT_FIELD_OUT: opt.field_out = optarg; break;
         case OPT_FIELD_IN: opt.field_in = optarg; break;
+        case OPT_THREADS: opt.threads = inum("--threads", optarg, 1, 256, "a thread count"); break;
         case 'h': usage(); return 0;
         default: usage_error("unknown option");
         }
@@ -440,62 +589,7 @@ int main(int argc, char **argv)
         fail(err_get());
     mval_free(&params);
 
-    nth = omp_get_max_threads();
-    B = nth > 1 ? 2 * nth : 1;
-    if (!(jobs = calloc((size_t)B, sizeof *jobs)))
-        fail("out of memory");
-
-    for (int64_t epoch = 0; epoch < opt.epochs; epoch++) {
-        int64_t index = 0;
-        int done = 0;
-        if (epoch > 0 && stream_in_rewind(in))
-            fail(err_get());
-        while (!done) {
-            int nb = 0;
-            while (nb < B) {
-                job *jb = &jobs[nb];
-                int r = stream_in_next(in, &jb->f);
-                if (r < 0)
-                    fail(err_get());
-                if (r == 0) {
-                    done = 1;
-                    break;
-                }
-                jb->epoch = epoch;
-                jb->index = index++;
-                jb->has_field = 0;
-                if (fin) {
-                    r = stream_in_next(fin, &jb->field);
-                    if (r < 0)
-                        fail(err_get());
-                    if (r == 0) {
-                        char msg[512];
-                        snprintf(msg, sizeof msg, "%s: has %lld field records, fewer than the records to warp",
-                                 opt.field_in, (long long)stream_in_count(fin));
-                        fail(msg);
-                    }
-                    jb->has_field = 1;
-                }
-                nb++;
-            }
-#pragma omp parallel for schedule(dynamic, 1) if (nb > 1)
-            for (int j = 0; j < nb; j++)
-                run_job(&jobs[j]);
-            for (int j = 0; j < nb; j++) {
-                job *jb = &jobs[j];
-                if (jb->failed)
-                    fail(jb->err);
-                if (stream_out_write(out, &jb->f))
-                    fail(err_get());
-                if (fout && stream_out_write(fout, &jb->field))
-                    fail(err_get());
-                frame_free(&jb->f);
-                if (jb->has_field || fout)
-                    frame_free(&jb->field);
-            }
-        }
-        log_info("epoch %lld: %lld records", (long long)epoch, (long long)index);
-    }
+    run_all(opt.threads ? (int)opt.threads : cpu_count());
     if (fin) {
         frame extra;
         int r = stream_in_next(fin, &extra);
@@ -511,7 +605,6 @@ int main(int argc, char **argv)
         stream_in_close(fin);
     }
     stream_in_close(in);
-    free(jobs);
     if (stream_out_end(out) || (fout && stream_out_end(fout)))
         fail(err_get());
     if (fout && stream_out_close(fout)) {

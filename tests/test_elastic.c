@@ -348,10 +348,16 @@ static void test_seed_reproducible(void **state)
 {
     (void)state;
     /* Bit-identical with the same seed, whatever the thread count. */
-    assert_int_equal(tu_sh("OMP_NUM_THREADS=1 elastic-aug --seed 5 --labels -i %s -o %s", s128, tmp("r1.fr")), 0);
-    assert_int_equal(tu_sh("OMP_NUM_THREADS=2 elastic-aug --seed 5 --labels -i %s -o %s", s128, tmp("r2.fr")), 0);
-    assert_int_equal(tu_sh("OMP_NUM_THREADS=3 elastic-aug --seed 5 --labels < %s > %s", s128, tmp("r3.fr")), 0);
+    assert_int_equal(tu_sh("elastic-aug --threads 1 --seed 5 --labels -i %s -o %s", s128, tmp("r1.fr")), 0);
+    assert_int_equal(tu_sh("elastic-aug --threads 2 --seed 5 --labels -i %s -o %s", s128, tmp("r2.fr")), 0);
+    assert_int_equal(tu_sh("elastic-aug --threads 3 --seed 5 --labels < %s > %s", s128, tmp("r3.fr")), 0);
     assert_int_equal(tu_sh("cmp -s %s %s && cmp -s %s %s", tmp("r1.fr"), tmp("r2.fr"), tmp("r1.fr"), tmp("r3.fr")), 0);
+    assert_int_equal(tu_sh("elastic-aug --threads 1 --epochs 3 --seed 5 -i %s -o %s --field-out %s", s128,
+                           tmp("r5.fr"), tmp("rf5.fr")), 0);
+    assert_int_equal(tu_sh("elastic-aug --threads 2 --epochs 3 --seed 5 -i %s -o %s --field-out %s", s128,
+                           tmp("r6.fr"), tmp("rf6.fr")), 0);
+    assert_int_equal(tu_sh("cmp -s %s %s && cmp -s %s %s", tmp("r5.fr"), tmp("r6.fr"), tmp("rf5.fr"), tmp("rf6.fr")),
+                     0);
     assert_int_equal(tu_sh("elastic-aug --seed 6 --labels -i %s -o %s", s128, tmp("r4.fr")), 0);
     assert_int_not_equal(tu_sh("cmp -s %s %s", tmp("r1.fr"), tmp("r4.fr")), 0);
 }
