@@ -90,7 +90,8 @@ deps-bench:
 # Every test is a cmocka program; they find the filters through LRCPIPE_BIN.
 check: deps-test
 	@$(MAKE) --no-print-directory all tests
-	@LRCPIPE_BIN=$(CURDIR)/$(BIN) LRCPIPE_ROOT=$(CURDIR) PYTHON=$(PYTHON) sh tools/run-tests.sh $(TESTS)
+	@mkdir -p $(BUILD)/tmp
+	@TMPDIR=$(CURDIR)/$(BUILD)/tmp LRCPIPE_BIN=$(CURDIR)/$(BIN) LRCPIPE_ROOT=$(CURDIR) PYTHON=$(PYTHON) SANITIZE=$(SANITIZE) sh tools/run-tests.sh $(TESTS)
 
 tests: $(TESTS)
 test: check
@@ -122,3 +123,7 @@ clean:
 	rm -rf build bin
 
 -include $(shell find build -name '*.d' 2>/dev/null)
+
+# ---- fuzzing (clang libFuzzer + ASan/UBSan); FUZZ_TIME seconds per target ----
+fuzz:
+	@sh tests/fuzz/run.sh $(FUZZ_TARGETS)

@@ -426,7 +426,7 @@ int main(int argc, char **argv)
             break;
         case OPT_SET_ID: opt.set_id = optarg; break;
         case 'h': usage(); return 0;
-        default: usage_error("unknown option");
+        default: usage_bad_option(argv);
         }
     }
     /* --name applies to every --from-* given before or after it. */
@@ -506,7 +506,6 @@ int main(int argc, char **argv)
             nsel++;
             keep_tensors(&f);
             if (out) {
-                f.seq = -1;
                 r = stream_out_write(out, &f) ? -1 : 1;
             } else if (opt.to_nifti || opt.to_npy) {
                 r = write_files(&f) ? -1 : 1;

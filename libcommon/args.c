@@ -1,6 +1,7 @@
 #include "args.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -152,7 +153,7 @@ void usage_error(const char *fmt, ...)
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "\nTry '%s --help'.\n", err_progname);
+    fprintf(stderr, " (see %s --help)\n", err_progname);
     exit(EXIT_USAGE);
 }
 
@@ -216,10 +217,18 @@ int opt_common(int c, const char *arg)
     }
 }
 
+void usage_bad_option(char **argv)
+{
+    if (optopt && optopt < 0x100)
+        usage_error("option -%c: unknown, or missing its value", optopt);
+    usage_error("option '%s': unknown, or missing or given an unwanted value", argv[optind - 1]);
+}
+
 void filter_init(int argc, char **argv)
 {
     (void)argc;
     err_init(argv[0]);
+    opterr = 0; /* getopt's messages become our one-line usage errors */
     if (frame_limits_default(&frame_default_limits))
         die(EXIT_USAGE, "%s", err_get());
 }

@@ -47,7 +47,10 @@ int opt_common(int c, const char *arg);
 _Noreturn void print_version(void);
 /* Usage error: "NAME: msg" + "Try 'NAME --help'." and exit 2. */
 _Noreturn void usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* Initialise err, limits from the environment (exit 2 on a bad value). */
+/* For getopt's '?': a one-line usage error naming the offending option. */
+_Noreturn void usage_bad_option(char **argv);
+/* Initialise err, limits from the environment (exit 2 on a bad value), and
+ * silence getopt's own messages (use usage_bad_option for '?'). */
 void filter_init(int argc, char **argv);
 
 #endif

@@ -412,6 +412,58 @@ int frame_scan(const char *buf, size_t len, size_t max_record, size_t *need)
     return pos <= len ? 0 : 1;
 }
 
+/* Best effort: the "seq" of a possibly truncated record, so that errors can
+ * name it. Walks the top-level map with frame_scan over each element. */
+int frame_peek_seq(const char *buf, size_t len, int64_t *seq)
+{
+    const unsigned char *p = (const unsigned char *)buf;
+    size_t pos, n, need;
+    if (len < 1)
+        return -1;
+    if ((p[0] & 0xf0) == 0x80) {
+        n = p[0] & 0x0f;
+        pos = 1;
+    } else if (p[0] == 0xde && len >= 3) {
+        n = (size_t)p[1] << 8 | p[2];
+        pos = 3;
+    } else {
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        int is_seq = len - pos >= 4 && !memcmp(p + pos, "\xa3seq", 4);
+        if (frame_scan(buf + pos, len - pos, len, &need))
+            return -1;
+        pos += need;
+        if (is_seq) {
+            unsigned char c;
+            if (pos >= len)
+                return -1;
+            c = p[pos];
+            if (c <= 0x7f) {
+                *seq = c;
+                return 0;
+            }
+            if (c >= 0xcc && c <= 0xd3) {
+                static const int w[] = {1, 2, 4, 8, 1, 2, 4, 8};
+                int k = w[c - 0xcc];
+                uint64_t v;
+                if (len - pos < (size_t)k + 1)
+                    return -1;
+                v = be(p + pos + 1, k);
+                if (c >= 0xd0) /* signed: sign-extend */
+                    v = (uint64_t)((int64_t)(v << (64 - 8 * k)) >> (64 - 8 * k));
+                *seq = (int64_t)v;
+                return 0;
+            }
+            return -1;
+        }
+        if (frame_scan(buf + pos, len - pos, len, &need))
+            return -1;
+        pos += need;
+    }
+    return -1;
+}
+
 /* ---- decoding ---- */
 
 static int key_is(const msgpack_object *k, const char *s)
@@ -599,6 +651,7 @@ static int decode_obj(const msgpack_object *root, const frame_limits *lim, frame
                 return err_set("'id' is not a string");
             if (memchr(s, '\0', n))
                 return err_set("'id' holds a NUL byte");
+            free(f->id); /* a repeated key: the last one wins */
             if (!(f->id = malloc(n + 1)))
                 return err_set("out of memory");
             memcpy(f->id, s, n);
@@ -621,6 +674,7 @@ static int decode_obj(const msgpack_object *root, const frame_limits *lim, frame
         } else if ((key_is(k, "producer") || key_is(k, "version")) && f->type == FRAME_START) {
             char **dst = key_is(k, "producer") ? &f->producer : &f->version;
             if (!obj_str(val, &s, &n) && !memchr(s, '\0', n)) {
+                free(*dst);
                 if (!(*dst = malloc(n + 1)))
                     return err_set("out of memory");
                 memcpy(*dst, s, n);

@@ -115,5 +115,8 @@ int frame_decode(const char *buf, size_t len, const frame_limits *lim, frame *f)
  * over-limit prefix. Used by byte-stream readers to find record boundaries
  * without parsing twice. */
 int frame_scan(const char *buf, size_t len, size_t max_record, size_t *need);
+/* The "seq" of a record of which only buf[0..len) arrived, when the bytes
+ * hold it: 0 and *seq set, else -1. For error messages only. */
+int frame_peek_seq(const char *buf, size_t len, int64_t *seq);
 
 #endif

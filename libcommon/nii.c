@@ -32,8 +32,8 @@ static int slurp(const char *path, char **out, size_t *outlen)
     gzbuffer(gz, 1 << 17);
     for (;;) {
         int n;
-        if (cap - len < (1u << 20)) {
-            size_t ncap = cap ? cap * 2 : (4u << 20);
+        if (cap - len < (1u << 16)) {
+            size_t ncap = cap ? cap * 2 : (1u << 18);
             char *nb;
             if (ncap > maxlen + (1u << 20))
                 ncap = maxlen + (1u << 20);
@@ -51,6 +51,7 @@ static int slurp(const char *path, char **out, size_t *outlen)
             cap = ncap;
         }
         n = gzread(gz, buf + len, (unsigned)((cap - len) > (1u << 30) ? (1u << 30) : (cap - len)));
+        /* (gzread fills as much as it can; a short read is not an error) */
         if (n < 0) {
             const char *msg = gzerror(gz, &errnum);
             err_set("%s: corrupt or truncated gzip data (%s)", path, msg);

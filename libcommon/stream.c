@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <zmq.h>
 
@@ -17,12 +18,49 @@
 /* ---------------------------------------------------------------- common */
 
 static void *zctx;
+static int zsockets; /* sockets of ours still open in zctx */
 
 void *stream_zmq_context(void)
 {
     if (!zctx)
         zctx = zmq_ctx_new();
     return zctx;
+}
+
+static void *zsocket(int type)
+{
+    void *s = stream_zmq_context() ? zmq_socket(zctx, type) : NULL;
+    if (s)
+        zsockets++;
+    return s;
+}
+
+/* Close a socket; closing the last one terminates the context, which is
+ * what makes a PUSH socket deliver its queue (for up to LRCPIPE_LINGER). */
+static void zclose(void *s, int discard)
+{
+    if (discard) {
+        int zero = 0;
+        zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof zero);
+    }
+    zmq_close(s);
+    if (--zsockets == 0 && zctx) {
+        while (zmq_ctx_term(zctx) < 0 && zmq_errno() == EINTR)
+            ;
+        zctx = NULL;
+    }
+}
+
+static int64_t upstream_end_count = -1; /* worker mode: the end record we received */
+
+int stream_worker_mode(void)
+{
+    static int mode = -1;
+    if (mode < 0) {
+        const char *s = getenv("LRCPIPE_WORKER");
+        mode = s && *s && strcmp(s, "0");
+    }
+    return mode;
 }
 
 int stream_is_zmq(const char *spec)
@@ -55,6 +93,11 @@ static int zmq_socket_setup(void *sock, const char *spec, int is_out)
     const char *ep = spec[0] == '@' ? spec + 1 : spec;
     zmq_setsockopt(sock, is_out ? ZMQ_SNDHWM : ZMQ_RCVHWM, &hwm, sizeof hwm);
     zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger);
+    {
+        /* Large kernel buffers: records are megabytes, loopback likes them. */
+        int kbuf = 4 << 20;
+        zmq_setsockopt(sock, is_out ? ZMQ_SNDBUF : ZMQ_RCVBUF, &kbuf, sizeof kbuf);
+    }
     zmq_setsockopt(sock, ZMQ_HEARTBEAT_IVL, &ivl, sizeof ivl);
     zmq_setsockopt(sock, ZMQ_HEARTBEAT_TIMEOUT, &hbto, sizeof hbto);
     if (timeout > 0 && is_out) {
@@ -82,6 +125,11 @@ struct stream_in {
     void *sock, *mon;
     zmq_msg_t msg;
     int have_msg, peers, peers_seen, got_end;
+    /* ZeroMQ gathering: which data seqs arrived (fan-in from several workers) */
+    uint8_t *seen_bits;
+    size_t seen_cap; /* bits */
+    int64_t seen, expect;
+    int grace_ms;
     int timeout_s;
     /* protocol */
     int64_t nrec;      /* records of any type read */
@@ -101,6 +149,7 @@ stream_in *stream_in_open(const char *spec)
     }
     frame_init(&in->startrec, FRAME_START);
     in->fd = -1;
+    in->expect = -1;
     in->name = strdup(strcmp(spec, "-") ? spec : "stdin");
     if (!in->name)
         goto oom;
@@ -108,15 +157,16 @@ stream_in *stream_in_open(const char *spec)
         char ep[128];
         in->is_zmq = 1;
         in->timeout_s = (int)env_long("LRCPIPE_TIMEOUT", 0, 0, 86400);
+        in->grace_ms = (int)env_long("LRCPIPE_GRACE", 3000, 0, 3600000);
         if (!stream_zmq_context())
             goto zfail;
-        in->sock = zmq_socket(zctx, ZMQ_PULL);
+        in->sock = zsocket(ZMQ_PULL);
         if (!in->sock)
             goto zfail;
         snprintf(ep, sizeof ep, "inproc://lrcpipe-monitor-%p", (void *)in);
         if (zmq_socket_monitor(in->sock, ep, ZMQ_EVENT_CONNECTED | ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED))
             goto zfail;
-        in->mon = zmq_socket(zctx, ZMQ_PAIR);
+        in->mon = zsocket(ZMQ_PAIR);
         if (!in->mon || zmq_connect(in->mon, ep))
             goto zfail;
         if (zmq_socket_setup(in->sock, spec, 0))
@@ -213,8 +263,12 @@ static int raw_bytes(stream_in *in, const char **buf, size_t *len)
                 goto short_read;
         }
         rc = frame_scan(in->buf + in->start, in->end - in->start, frame_default_limits.max_record, &need);
-        if (rc < 0)
+        if (rc < 0) {
+            int64_t seq;
+            if (frame_peek_seq(in->buf + in->start, in->end - in->start, &seq) == 0)
+                err_prefix("record seq %lld", (long long)seq);
             return -1;
+        }
         if (rc == 0) {
             *buf = in->buf + in->start;
             *len = need;
@@ -225,9 +279,14 @@ static int raw_bytes(stream_in *in, const char **buf, size_t *len)
 short_read:
     if (in->eof && in->end == in->start)
         return 0;
-    if (in->eof)
+    if (in->eof) {
+        int64_t seq;
+        if (frame_peek_seq(in->buf + in->start, in->end - in->start, &seq) == 0)
+            return err_set("truncated record (seq %lld): the stream ended inside it (%zu of at least %zu bytes)",
+                           (long long)seq, in->end - in->start, need);
         return err_set("truncated record: the stream ended inside a record (%zu of at least %zu bytes)",
                        in->end - in->start, need);
+    }
     return -1;
 }
 
@@ -250,6 +309,9 @@ static int in_recv_zmq(stream_in *in, int timeout_ms)
             } else if (e == ZMQ_EVENT_DISCONNECTED && in->peers > 0) {
                 in->peers--;
             }
+            log_debug("%s: %s, %d producers connected, %lld records so far", in->name,
+                      e == ZMQ_EVENT_DISCONNECTED ? "a producer disconnected" : "a producer connected", in->peers,
+                      (long long)in->nrec);
         }
         zmq_msg_close(&ev);
         zmq_msg_close(&addr);
@@ -266,11 +328,20 @@ static int in_recv_zmq(stream_in *in, int timeout_ms)
     return 0;
 }
 
+#define PEERS_GONE (-2)
+
+static double mono_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* 1 with a message, PEERS_GONE when every producer has disconnected and
+ * nothing is left to read, -1 on error or timeout. */
 static int raw_zmq(stream_in *in, const char **buf, size_t *len)
 {
-    double waited = 0;
-    if (in->got_end)
-        return 0;
+    double last = mono_now();
     for (;;) {
         int rc = in_recv_zmq(in, 200);
         if (rc < 0)
@@ -280,28 +351,84 @@ static int raw_zmq(stream_in *in, const char **buf, size_t *len)
             *len = zmq_msg_size(&in->msg);
             return 1;
         }
-        waited += 0.2;
-        if (in->peers_seen && in->peers == 0 && in->nrec > 0) {
-            /* Deliver anything that arrived before the disconnect. */
-            rc = in_recv_zmq(in, 500);
-            if (rc < 0)
-                return -1;
-            if (rc > 0) {
-                *buf = zmq_msg_data(&in->msg);
-                *len = zmq_msg_size(&in->msg);
-                return 1;
+        if (in->peers_seen && in->peers == 0) {
+            /* Every producer is gone. Deliver what arrived before, and give
+             * a late one (a worker still connecting) LRCPIPE_GRACE ms. */
+            double until = mono_now() + in->grace_ms / 1000.0;
+            while (in->peers == 0 && mono_now() < until) {
+                rc = in_recv_zmq(in, 100);
+                if (rc < 0)
+                    return -1;
+                if (rc > 0) {
+                    *buf = zmq_msg_data(&in->msg);
+                    *len = zmq_msg_size(&in->msg);
+                    return 1;
+                }
             }
-            return err_set("truncated stream: the producer disconnected before its end record "
-                           "(or sent a record larger than the cap)");
+            if (in->peers == 0)
+                return PEERS_GONE;
         }
-        if (in->timeout_s > 0 && waited >= in->timeout_s)
+        if (in->timeout_s > 0 && mono_now() - last >= in->timeout_s)
             return err_set("no record for %d s (LRCPIPE_TIMEOUT)", in->timeout_s);
     }
 }
 
+/* The error for a gathered stream that lacks records once every producer
+ * has gone: name the missing seqs. */
+static int missing_seqs(stream_in *in)
+{
+    char list[512];
+    size_t used = 0;
+    int64_t shown = 0;
+    list[0] = '\0';
+    for (int64_t q = 0; q < in->expect && shown < 20; q++)
+        if ((size_t)q >= in->seen_cap || !(in->seen_bits[q >> 3] & (1u << (q & 7)))) {
+            used += (size_t)snprintf(list + used, sizeof list - used, "%s%lld", shown ? ", " : "", (long long)q);
+            shown++;
+        }
+    return err_set("%s: %lld of %lld records never arrived (seq %s%s); a producer or worker died?", in->name,
+                   (long long)(in->expect - in->seen), (long long)in->expect, list,
+                   in->expect - in->seen > shown ? ", ..." : "");
+}
+
+/* Record seq as seen; 1 if it was new, 0 if a duplicate, -1 on error. */
+static int mark_seen(stream_in *in, int64_t seq)
+{
+    if (seq < 0)
+        return err_set("%s: a data record without seq over ZeroMQ (needed to gather several producers)", in->name);
+    if ((size_t)seq >= in->seen_cap) {
+        size_t cap = in->seen_cap ? in->seen_cap : 4096;
+        uint8_t *nb;
+        while (cap <= (size_t)seq)
+            cap *= 2;
+        if (cap > ((size_t)1 << 40) || !(nb = realloc(in->seen_bits, cap / 8)))
+            return err_set("%s: record seq %lld out of range", in->name, (long long)seq);
+        memset(nb + in->seen_cap / 8, 0, (cap - in->seen_cap) / 8);
+        in->seen_bits = nb;
+        in->seen_cap = cap;
+    }
+    if (in->seen_bits[seq >> 3] & (1u << (seq & 7)))
+        return 0;
+    in->seen_bits[seq >> 3] |= (uint8_t)(1u << (seq & 7));
+    in->seen++;
+    return 1;
+}
+
 int stream_in_raw(stream_in *in, const char **buf, size_t *len)
 {
-    int rc = in->is_zmq ? raw_zmq(in, buf, len) : raw_bytes(in, buf, len);
+    int rc;
+    if (in->is_zmq && in->got_end && in->seen == in->expect)
+        return 0;
+    rc = in->is_zmq ? raw_zmq(in, buf, len) : raw_bytes(in, buf, len);
+    if (rc == PEERS_GONE) {
+        if (stream_worker_mode())
+            return 0; /* a sibling worker got the end record */
+        if (in->got_end)
+            return missing_seqs(in);
+        return err_set("%s: truncated stream: the producer disconnected before its end record "
+                       "(or sent a record larger than the cap) after %lld records",
+                       in->name, (long long)in->nrec);
+    }
     if (rc < 0)
         return err_prefix("%s: after %lld records", in->name, (long long)in->nrec);
     if (rc > 0)
@@ -321,7 +448,7 @@ int64_t stream_in_count(const stream_in *in)
 
 static int missing_end(stream_in *in)
 {
-    if (in->in_segment)
+    if (in->in_segment && !in->got_end && !stream_worker_mode())
         log_warn("%s: stream ended after %lld data records without an end record "
                  "(the producer may have stopped early)",
                  in->name, (long long)in->seg_count);
@@ -346,6 +473,17 @@ int stream_in_next(stream_in *in, frame *f)
         }
         switch (f->type) {
         case FRAME_START:
+            if (in->is_zmq && (in->have_start || in->seen > 0)) {
+                /* Gathering: workers forward starts in any order; the first
+                 * one is the provenance, a late one is not a new stream. */
+                if (!in->have_start) {
+                    in->startrec = *f;
+                    in->have_start = 1;
+                } else {
+                    frame_free(f);
+                }
+                continue;
+            }
             if (in->in_segment && in->seg_count > 0) {
                 frame_free(f);
                 return err_set("%s: record %lld: a start record in the middle of a stream "
@@ -359,6 +497,32 @@ int stream_in_next(stream_in *in, frame *f)
             in->seg_count = 0;
             continue;
         case FRAME_END:
+            if (in->is_zmq) {
+                int64_t c = f->count;
+                frame_free(f);
+                if (stream_worker_mode()) {
+                    upstream_end_count = c;
+                    in->got_end = 1;
+                    in->in_segment = 0;
+                    in->expect = in->seen; /* a worker sees only its share */
+                    frame_init(f, FRAME_DATA);
+                    return 0;
+                }
+                if (in->got_end && c != in->expect)
+                    return err_set("%s: two end records disagree (%lld and %lld records)", in->name,
+                                   (long long)in->expect, (long long)c);
+                in->got_end = 1;
+                in->in_segment = 0;
+                in->expect = c;
+                if (in->seen > c)
+                    return err_set("%s: the end record counts %lld data records but %lld arrived", in->name,
+                                   (long long)c, (long long)in->seen);
+                if (in->seen == c) {
+                    frame_init(f, FRAME_DATA);
+                    return 0;
+                }
+                continue; /* the rest is still on its way from other workers */
+            }
             if (f->count != in->seg_count) {
                 int64_t c = f->count;
                 frame_free(f);
@@ -376,6 +540,23 @@ int stream_in_next(stream_in *in, frame *f)
             }
             continue;
         case FRAME_DATA:
+            if (in->is_zmq) {
+                int m = mark_seen(in, f->seq);
+                if (m < 0) {
+                    frame_free(f);
+                    return -1;
+                }
+                if (m == 0) {
+                    log_warn("%s: record seq %lld arrived twice; the copy is dropped", in->name, (long long)f->seq);
+                    frame_free(f);
+                    continue;
+                }
+                if (in->got_end && in->seen > in->expect) {
+                    frame_free(f);
+                    return err_set("%s: record seq %lld arrived after the end record counted %lld", in->name,
+                                   (long long)f->seq, (long long)in->expect);
+                }
+            }
             in->in_segment = 1;
             in->seg_count++;
             in->total++;
@@ -404,19 +585,15 @@ void stream_in_close(stream_in *in)
     if (in->have_msg)
         zmq_msg_close(&in->msg);
     if (in->sock) {
-        int zero = 0;
-        zmq_setsockopt(in->sock, ZMQ_LINGER, &zero, sizeof zero);
         zmq_socket_monitor(in->sock, NULL, 0);
-        zmq_close(in->sock);
+        zclose(in->sock, 1);
     }
-    if (in->mon) {
-        int zero = 0;
-        zmq_setsockopt(in->mon, ZMQ_LINGER, &zero, sizeof zero);
-        zmq_close(in->mon);
-    }
+    if (in->mon)
+        zclose(in->mon, 1);
     if (in->own_fd)
         close(in->fd);
     frame_free(&in->startrec);
+    free(in->seen_bits);
     free(in->buf);
     free(in->name);
     free(in);
@@ -442,6 +619,7 @@ stream_out *stream_out_open(const char *spec)
         return NULL;
     }
     out->fd = -1;
+    out->keep_seq = stream_worker_mode();
     out->name = strdup(strcmp(spec, "-") ? spec : "stdout");
     if (!out->name) {
         free(out);
@@ -450,7 +628,7 @@ stream_out *stream_out_open(const char *spec)
     }
     if (stream_is_zmq(spec)) {
         out->is_zmq = 1;
-        if (!stream_zmq_context() || !(out->sock = zmq_socket(zctx, ZMQ_PUSH))) {
+        if (!(out->sock = zsocket(ZMQ_PUSH))) {
             err_set("%s: ZeroMQ: %s", spec, zmq_strerror(zmq_errno()));
             goto fail;
         }
@@ -486,11 +664,8 @@ stream_out *stream_out_open(const char *spec)
     out->fd = tmpfile_fd(out->tmp);
     return out;
 fail:
-    if (out->sock) {
-        int zero = 0;
-        zmq_setsockopt(out->sock, ZMQ_LINGER, &zero, sizeof zero);
-        zmq_close(out->sock);
-    }
+    if (out->sock)
+        zclose(out->sock, 1);
     free(out->name);
     free(out);
     return NULL;
@@ -543,6 +718,38 @@ int stream_out_raw(stream_out *out, const char *buf, size_t len, int is_data)
     return 0;
 }
 
+static void free_msg_data(void *data, void *hint)
+{
+    (void)hint;
+    free(data);
+}
+
+/* Write out->buf; over ZeroMQ hand the buffer itself to the message
+ * (no copy of megabyte records) and start a fresh one. */
+static int write_own_buf(stream_out *out, int is_data)
+{
+    zmq_msg_t msg;
+    if (!out->is_zmq || out->buf.len < (1u << 16))
+        return stream_out_raw(out, out->buf.data, out->buf.len, is_data);
+    if (out->failed)
+        return err_set("%s: output already failed", out->name);
+    if (zmq_msg_init_data(&msg, out->buf.data, out->buf.len, free_msg_data, NULL))
+        return err_set("%s: ZeroMQ: %s", out->name, zmq_strerror(zmq_errno()));
+    memset(&out->buf, 0, sizeof out->buf);
+    while (zmq_msg_send(&msg, out->sock, 0) < 0) {
+        if (zmq_errno() == EINTR)
+            continue;
+        zmq_msg_close(&msg);
+        out->failed = 1;
+        if (zmq_errno() == EAGAIN)
+            return err_set("%s: no consumer took a record within LRCPIPE_TIMEOUT", out->name);
+        return err_set("%s: ZeroMQ send: %s", out->name, zmq_strerror(zmq_errno()));
+    }
+    if (is_data)
+        out->count++;
+    return 0;
+}
+
 int stream_out_start(stream_out *out, const mval *params)
 {
     frame f;
@@ -571,7 +778,7 @@ int stream_out_write(stream_out *out, frame *f)
         f->seq = seq;
     if (rc)
         return rc;
-    return stream_out_raw(out, out->buf.data, out->buf.len, 1);
+    return write_own_buf(out, 1);
 }
 
 int stream_out_end(stream_out *out)
@@ -579,6 +786,13 @@ int stream_out_end(stream_out *out)
     frame f;
     frame_init(&f, FRAME_END);
     f.count = out->count;
+    if (stream_worker_mode()) {
+        /* Only the worker that received the producer's end passes it on,
+         * with the producer's count: the sink gathers every worker's share. */
+        if (upstream_end_count < 0)
+            return 0;
+        f.count = upstream_end_count;
+    }
     if (frame_encode(&f, &out->buf))
         return -1;
     return stream_out_raw(out, out->buf.data, out->buf.len, 0);
@@ -597,7 +811,7 @@ int stream_out_close(stream_out *out)
     if (out->failed)
         err_set("%s: output failed", out->name);
     if (out->is_zmq) {
-        zmq_close(out->sock); /* blocks up to LRCPIPE_LINGER to deliver */
+        zclose(out->sock, 0); /* blocks up to LRCPIPE_LINGER to deliver */
     } else if (out->tmp) {
         if (rc == 0)
             rc = tmpfile_commit(out->tmp, 0);
@@ -619,14 +833,11 @@ void stream_out_abort(stream_out *out)
 {
     if (!out)
         return;
-    if (out->is_zmq) {
-        int zero = 0;
-        zmq_setsockopt(out->sock, ZMQ_LINGER, &zero, sizeof zero);
-        zmq_close(out->sock);
-    } else if (out->tmp) {
+    if (out->is_zmq)
+        zclose(out->sock, 1);
+    else if (out->tmp)
         tmpfile_abort(out->tmp);
-    } else if (out->own_fd) {
+    else if (out->own_fd)
         close(out->fd);
-    }
     out_free(out);
 }

@@ -25,7 +25,9 @@
  * Environment: LRCPIPE_HWM (ZeroMQ high-water mark in messages, default 4),
  * LRCPIPE_LINGER (ms a closing socket waits to deliver, default 120000),
  * LRCPIPE_TIMEOUT (seconds without progress before a ZeroMQ read or write
- * fails, default 0 = wait for ever), LRCPIPE_MAX_RECORD (see frame.h).
+ * fails, default 0 = wait for ever), LRCPIPE_GRACE (ms a ZeroMQ reader
+ * waits after its last producer disconnected, for a late one, before it calls
+ * the stream truncated; default 3000), LRCPIPE_MAX_RECORD (see frame.h).
  *
  * Not here: what a record means (frame.h); encryption (see zmq security in
  * the man pages, added by stream_set_curve()).
@@ -85,6 +87,22 @@ int stream_out_close(stream_out *out);
 void stream_out_abort(stream_out *out);
 
 /* Encode and write start/data/end in one call from a filter's loop. */
+
+/* Fan-out over ZeroMQ (DESIGN.md: a stage on several processes or hosts):
+ *
+ *   producer -o @tcp://0.0.0.0:5557  ->  N workers -i tcp://h:5557 -o tcp://h:5558
+ *                              ->  sink -i @tcp://0.0.0.0:5558
+ *
+ * A ZeroMQ reader gathers: it tracks the seq of every data record, drops a
+ * duplicate (with a warning), and ends when the end record has come and every
+ * seq below its count has arrived, in any order. If every producer
+ * disconnects first, it fails naming the missing seqs.
+ * Workers run with LRCPIPE_WORKER=1: their output keeps the input's seq, only
+ * the worker that received the producer's end record writes one (with the
+ * producer's count), and an input whose producer disconnects without an end
+ * record (a sibling got it) ends cleanly. Fan-out suits one-in, one-out
+ * stages (fz-superpixel, elastic-aug without --epochs). */
+int stream_worker_mode(void);
 
 /* ZeroMQ process-wide context (created on first use), for filters that open
  * other sockets. */

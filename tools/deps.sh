@@ -7,7 +7,7 @@
 set -eu
 build="gcc make pkg-config libnifti2-dev libmsgpack-dev libzmq3-dev libopenblas-dev libpng-dev zlib1g-dev gnuplot-nox"
 test="$build libcmocka-dev mandoc python3-numpy python3-scipy python3-skimage python3-msgpack python3-torch python3-nibabel"
-bench="$test libjemalloc2 hyperfine time"
+bench="$test libjemalloc2 hyperfine time bc"
 case "${1:-build}" in
   build) want=$build ;;
   test) want=$test ;;

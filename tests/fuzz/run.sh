@@ -1,0 +1,38 @@
+#!/bin/sh
+# Build the libFuzzer targets with clang (ASan + UBSan) and run each for
+# FUZZ_TIME seconds (default 60) on a seed corpus made from real files.
+#   sh tests/fuzz/run.sh [target...]
+set -eu
+root=$(cd "$(dirname "$0")/../.." && pwd)
+out=$root/build/fuzz
+time=${FUZZ_TIME:-60}
+mkdir -p "$out"
+cflags="-g -O1 -std=gnu11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+  -I$root/libcommon -I/usr/include/nifti $(pkg-config --cflags libzmq msgpack)"
+libs="$(pkg-config --libs libzmq msgpack) -lnifti2 -lznz -lz -lm"
+lib_src=$(ls "$root"/libcommon/*.c)
+# libcommon built once for fuzzing (instrumented, without the fuzzer main)
+if [ ! -f "$out/libcommon.a" ] || [ -n "$(find "$root/libcommon" -newer "$out/libcommon.a" -name '*.[ch]')" ]; then
+  rm -f "$out"/*.o
+  for f in $lib_src; do
+    clang $(echo "$cflags" | sed 's/-fsanitize=fuzzer,/-fsanitize=fuzzer-no-link,/') -fopenmp \
+      $(pkg-config --cflags openblas libpng) -c "$f" -o "$out/$(basename "$f" .c).o"
+  done
+  ar rcs "$out/libcommon.a" "$out"/*.o
+fi
+targets=${*:-"frame nifti parse"}
+for t in $targets; do
+  clang $cflags "$root/tests/fuzz/fuzz_$t.c" "$out/libcommon.a" $libs \
+    $(pkg-config --libs openblas libpng) -fopenmp -o "$out/fuzz_$t"
+  corpus=$out/corpus_$t
+  mkdir -p "$corpus"
+  case $t in
+    frame) [ -n "$(ls "$corpus")" ] || /usr/bin/python3 "$root/tests/py/badstreams.py" "$corpus" ;;
+    nifti) [ -n "$(ls "$corpus")" ] || /usr/bin/python3 "$root/tests/fuzz/seed_nifti.py" "$root/data/sample" "$corpus" ;;
+    parse) [ -n "$(ls "$corpus")" ] || { printf '2.5,1,1' > "$corpus/a"; printf '4G' > "$corpus/b";
+             cp "$root/data/sample/labels.json" "$corpus/c"; printf '3:9' > "$corpus/d"; } ;;
+  esac
+  echo "== fuzz_$t for $time s"
+  "$out/fuzz_$t" -max_total_time="$time" -rss_limit_mb=4096 -print_final_stats=1 "$corpus" 2>&1 |
+    grep -E "stat::number_of_executed_units|stat::peak_rss|ERROR|SUMMARY|crash-|timeout-" || true
+done
