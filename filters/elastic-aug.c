@@ -265,6 +265,7 @@ static int process(job *jb)
         if (jb->has_field)
             frame_free(g);
         frame_init(g, FRAME_DATA);
+        g->seq = f->seq;
         g->z = f->z;
         m = frame_meta(g);
         if ((f->id && frame_set_id(g, f->id)) || mval_put_i64(m, "epoch", jb->epoch) ||
@@ -360,6 +361,8 @@ _Noreturn static void fail(const char *msg)
 
 /* The next record to warp, across epochs: 1, or 0 at the end of the last
  * epoch. Failures exit. */
+static int worker_mode;
+
 static int next_record(job *jb)
 {
     static int64_t epoch, index;
@@ -377,7 +380,10 @@ static int next_record(job *jb)
             fail(err_get());
     }
     jb->epoch = epoch;
-    jb->index = index++;
+    /* A fan-out worker sees a share of the records: it keys the field by
+     * the producer's seq so that N workers draw what one process would. */
+    jb->index = worker_mode && jb->f.seq >= 0 ? jb->f.seq : index;
+    index++;
     jb->has_field = 0;
     jb->done = 0;
     if (fin) {
@@ -589,6 +595,7 @@ int main(int argc, char **argv)
         fail(err_get());
     mval_free(&params);
 
+    worker_mode = stream_worker_mode();
     run_all(opt.threads ? (int)opt.threads : cpu_count());
     if (fin) {
         frame extra;
