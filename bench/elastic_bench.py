@@ -62,8 +62,9 @@ def main():
     def run(threads, extra):
         env = dict(os.environ)
         cmd = [aug, "--seed", "1", "--threads", str(threads), "--alpha", str(ALPHA), "--sigma", str(SIGMA),
-               "--epochs", str(epochs), "-i", slices, "-o", "/dev/null"] + extra
-        return best(lambda: subprocess.run(cmd, env=env, check=True)) / (n * epochs)
+               "--epochs", str(epochs), "-i", slices] + extra
+        # stdout to the null device, not "-o /dev/null" (older stream code renamed a file over it)
+        return best(lambda: subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL)) / (n * epochs)
 
     print("slices: %d real slices of %dx%d (%s), alpha %g, sigma %g; best of %d runs each" %
           (n, shape[0], shape[1], os.path.basename(slices), ALPHA, SIGMA, REPS))

@@ -8,7 +8,7 @@
  * vanish under the warp are dropped from both maps.
  *
  * Threads: the main thread reads and writes (in input order) while worker
- * threads warp one record each, through a ring of 2T+1 slots; every random
+ * threads warp one record each, through a ring of T+2 slots; every random
  * number of record (epoch, index) comes from rng streams seeded by (seed,
  * epoch, index), so the output does not depend on the number of threads.
  */
@@ -459,7 +459,7 @@ static void run_all(int T)
         }
         return;
     }
-    pool.nslots = 2 * T + 1;
+    pool.nslots = T + 2; /* T warping, one being read, one being written */
     if (!(pool.slots = calloc((size_t)pool.nslots, sizeof *pool.slots)) || !(tid = calloc((size_t)T, sizeof *tid)))
         fail("out of memory");
     for (int t = 0; t < T; t++)
@@ -540,6 +540,9 @@ int main(int argc, char **argv)
      * the heap instead of mapping fresh (page-faulting) memory each time. */
     mallopt(M_MMAP_THRESHOLD, 256 << 20);
     mallopt(M_TRIM_THRESHOLD, 512 << 20);
+    /* One arena: workers allocate what the main thread frees, and per-thread
+     * arenas would give that memory back to the kernel each time. */
+    mallopt(M_ARENA_MAX, 1);
     while ((c = getopt_long(argc, argv, "i:o:qvh", longopts, NULL)) != -1) {
         if (opt_common(c, optarg))
             continue;
