@@ -3,6 +3,17 @@
 #include <math.h>
 #include <string.h>
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define ELASTIC_X86 1
+/* Hot loops are compiled twice; the loader picks AVX2 where the CPU has it.
+ * Neither variant uses FMA, so both give the same bits. */
+#define CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define ELASTIC_X86 0
+#define CLONES
+#endif
+
 #include "err.h"
 #include "tensor.h"
 
@@ -50,7 +61,7 @@ typedef float v8u __attribute__((vector_size(32), aligned(4)));
 /* out[x] = w[0] c[x] + sum_{k=1..r} w[k] (a_k[x] + b_k[x]), for x in [0, X):
  * rows a_k, b_k given as offsets from base (vertical pass) or as the
  * padded row itself (horizontal pass, stride 1). */
-__attribute__((target_clones("avx2", "default")))
+CLONES
 static void blur_vert_row(float *out, const float *in, int64_t X, const int64_t *lo, const int64_t *hi,
                           const float *w, int r, int64_t c)
 {
@@ -80,7 +91,7 @@ static void blur_vert_row(float *out, const float *in, int64_t X, const int64_t 
     }
 }
 
-__attribute__((target_clones("avx2", "default")))
+CLONES
 static void blur_line(float *out, const float *pad, int64_t X, const float *w, int r)
 {
     int64_t x = 0;
@@ -291,9 +302,9 @@ static float linear_slow(const float *in, int64_t Yi, int64_t Xi, double cy, dou
 }
 
 /* The products and sums are in scipy's order, without contraction to FMA
- * (this file is built for baseline x86-64, which has none). */
-void elastic_warp_linear(float *out, const float *in, int64_t Yi, int64_t Xi, const float *coords,
-                         int64_t n_out)
+ * (neither baseline x86-64 nor the avx2 target has FMA). */
+void elastic_warp_linear_ref(float *out, const float *in, int64_t Yi, int64_t Xi, const float *coords,
+                             int64_t n_out)
 {
     const float *cr = coords, *cc = coords + n_out;
     const double ylim = (double)(Yi - 1), xlim = (double)(Xi - 1);
@@ -317,7 +328,67 @@ void elastic_warp_linear(float *out, const float *in, int64_t Yi, int64_t Xi, co
     }
 }
 
-void elastic_warp_index(int32_t *idx, int64_t Yi, int64_t Xi, const float *coords, int64_t n_out)
+#if ELASTIC_X86
+/* Four pixels at a time in double lanes, the same operations in the same
+ * order as the loop above; a group with any pixel off the interior goes
+ * through that loop. Flat indices are int32 (the caller checks). */
+__attribute__((target("avx2")))
+static void warp_linear_avx2(float *out, const float *in, int64_t Yi, int64_t Xi, const float *coords, int64_t n_out)
+{
+    const float *cr = coords, *cc = coords + n_out;
+    const __m256d zero = _mm256_setzero_pd(), one = _mm256_set1_pd(1.0);
+    const __m256d ylim = _mm256_set1_pd((double)(Yi - 1)), xlim = _mm256_set1_pd((double)(Xi - 1));
+    const __m128i xs = _mm_set1_epi32((int32_t)Xi);
+    const float *in01 = in + 1, *in10 = in + Xi, *in11 = in + Xi + 1;
+    int64_t i = 0;
+    for (; i + 4 <= n_out; i += 4) {
+        __m256d cy = _mm256_cvtps_pd(_mm_loadu_ps(cr + i)), cx = _mm256_cvtps_pd(_mm_loadu_ps(cc + i));
+        __m256d ok = _mm256_and_pd(_mm256_and_pd(_mm256_cmp_pd(cy, zero, _CMP_GE_OQ), _mm256_cmp_pd(cy, ylim, _CMP_LT_OQ)),
+                                   _mm256_and_pd(_mm256_cmp_pd(cx, zero, _CMP_GE_OQ), _mm256_cmp_pd(cx, xlim, _CMP_LT_OQ)));
+        __m256d fy, fx, wy0, wx0, wy1, wx1, t;
+        __m128i idx;
+        if (_mm256_movemask_pd(ok) != 0xf) {
+            for (int l = 0; l < 4; l++) {
+                float c2[2] = {cr[i + l], cc[i + l]};
+                /* one pixel: coords laid out as [2, 1] */
+                elastic_warp_linear_ref(out + i + l, in, Yi, Xi, c2, 1);
+            }
+            continue;
+        }
+        fy = _mm256_floor_pd(cy);
+        fx = _mm256_floor_pd(cx);
+        wy0 = _mm256_sub_pd(one, _mm256_sub_pd(cy, fy));
+        wx0 = _mm256_sub_pd(one, _mm256_sub_pd(cx, fx));
+        wy1 = _mm256_sub_pd(one, wy0);
+        wx1 = _mm256_sub_pd(one, wx0);
+        idx = _mm_add_epi32(_mm_mullo_epi32(_mm256_cvttpd_epi32(fy), xs), _mm256_cvttpd_epi32(fx));
+        t = _mm256_add_pd(zero, _mm256_mul_pd(_mm256_mul_pd(_mm256_cvtps_pd(_mm_i32gather_ps(in, idx, 4)), wy0), wx0));
+        t = _mm256_add_pd(t, _mm256_mul_pd(_mm256_mul_pd(_mm256_cvtps_pd(_mm_i32gather_ps(in01, idx, 4)), wy0), wx1));
+        t = _mm256_add_pd(t, _mm256_mul_pd(_mm256_mul_pd(_mm256_cvtps_pd(_mm_i32gather_ps(in10, idx, 4)), wy1), wx0));
+        t = _mm256_add_pd(t, _mm256_mul_pd(_mm256_mul_pd(_mm256_cvtps_pd(_mm_i32gather_ps(in11, idx, 4)), wy1), wx1));
+        _mm_storeu_ps(out + i, _mm256_cvtpd_ps(t));
+    }
+    for (; i < n_out; i++) {
+        float c2[2] = {cr[i], cc[i]};
+        elastic_warp_linear_ref(out + i, in, Yi, Xi, c2, 1);
+    }
+}
+
+#endif
+
+void elastic_warp_linear(float *out, const float *in, int64_t Yi, int64_t Xi, const float *coords,
+                         int64_t n_out)
+{
+#if ELASTIC_X86
+    if (Yi * Xi + Xi + 1 <= INT32_MAX && __builtin_cpu_supports("avx2")) {
+        warp_linear_avx2(out, in, Yi, Xi, coords, n_out);
+        return;
+    }
+#endif
+    elastic_warp_linear_ref(out, in, Yi, Xi, coords, n_out);
+}
+
+void elastic_warp_index_ref(int32_t *idx, int64_t Yi, int64_t Xi, const float *coords, int64_t n_out)
 {
     const float *cr = coords, *cc = coords + n_out;
     const double ylim = (double)(Yi - 1), xlim = (double)(Xi - 1);
@@ -333,6 +404,50 @@ void elastic_warp_index(int32_t *idx, int64_t Yi, int64_t Xi, const float *coord
         }
         idx[i] = (int32_t)(y * Xi + x);
     }
+}
+
+#if ELASTIC_X86
+/* Four pixels at a time, as elastic_warp_linear's AVX2 loop. */
+__attribute__((target("avx2")))
+static void warp_index_avx2(int32_t *idx, int64_t Yi, int64_t Xi, const float *coords, int64_t n_out)
+{
+    const float *cr = coords, *cc = coords + n_out;
+    const __m256d zero = _mm256_setzero_pd(), half = _mm256_set1_pd(0.5);
+    const __m256d ylim = _mm256_set1_pd((double)(Yi - 1)), xlim = _mm256_set1_pd((double)(Xi - 1));
+    const __m128i xs = _mm_set1_epi32((int32_t)Xi);
+    int64_t i = 0;
+    for (; i + 4 <= n_out; i += 4) {
+        __m256d cy = _mm256_cvtps_pd(_mm_loadu_ps(cr + i)), cx = _mm256_cvtps_pd(_mm_loadu_ps(cc + i));
+        __m256d ok = _mm256_and_pd(_mm256_and_pd(_mm256_cmp_pd(cy, zero, _CMP_GE_OQ), _mm256_cmp_pd(cy, ylim, _CMP_LE_OQ)),
+                                   _mm256_and_pd(_mm256_cmp_pd(cx, zero, _CMP_GE_OQ), _mm256_cmp_pd(cx, xlim, _CMP_LE_OQ)));
+        if (_mm256_movemask_pd(ok) != 0xf) {
+            for (int l = 0; l < 4; l++) {
+                float c2[2] = {cr[i + l], cc[i + l]};
+                elastic_warp_index_ref(idx + i + l, Yi, Xi, c2, 1);
+            }
+            continue;
+        }
+        _mm_storeu_si128((__m128i *)(idx + i),
+                         _mm_add_epi32(_mm_mullo_epi32(_mm256_cvttpd_epi32(_mm256_floor_pd(_mm256_add_pd(cy, half))), xs),
+                                       _mm256_cvttpd_epi32(_mm256_floor_pd(_mm256_add_pd(cx, half)))));
+    }
+    for (; i < n_out; i++) {
+        float c2[2] = {cr[i], cc[i]};
+        elastic_warp_index_ref(idx + i, Yi, Xi, c2, 1);
+    }
+}
+
+#endif
+
+void elastic_warp_index(int32_t *idx, int64_t Yi, int64_t Xi, const float *coords, int64_t n_out)
+{
+#if ELASTIC_X86
+    if (Yi * Xi <= INT32_MAX && __builtin_cpu_supports("avx2")) {
+        warp_index_avx2(idx, Yi, Xi, coords, n_out);
+        return;
+    }
+#endif
+    elastic_warp_index_ref(idx, Yi, Xi, coords, n_out);
 }
 
 void elastic_gather(void *out, const void *in, const int32_t *idx, int64_t n, size_t elsize)
@@ -462,7 +577,7 @@ static inline __attribute__((always_inline)) v8 pow_pos8(v8 v, float g)
     return v8_sel(v > v8_set(0.0f), p, v);
 }
 
-__attribute__((target_clones("avx2", "default")))
+CLONES
 static void gamma_apply(float *img, int64_t n, float g)
 {
     int64_t i = 0;
@@ -480,7 +595,7 @@ static void gamma_apply(float *img, int64_t n, float g)
  * - 1 in order, kept when 0 < q = u^2 + v^2 < 1; each kept pair gives
  * u f, v f with f = sqrt(-2 ln q / q), ln q = ln 2 log2_8(q). The pairs are
  * found one by one, f is computed eight pairs at a time. npairs <= 512. */
-__attribute__((target_clones("avx2", "default")))
+CLONES
 static void normal_pairs(float *e, int npairs, uint64_t *s)
 {
     float u[512 + 8], v[512 + 8], q[512 + 8];

@@ -77,11 +77,15 @@ int64_t elastic_reflect_index(int64_t i, int64_t n);
 int elastic_field(float *coords, int64_t Y, int64_t X, const elastic_params *p, rng *r,
                   elastic_affine *drawn);
 
-/* Order-1 warp: out[n_out] from in[Yi, Xi] at coords [2, n_out]. */
+/* Order-1 warp: out[n_out] from in[Yi, Xi] at coords [2, n_out] (AVX2
+ * when the CPU has it; _ref is the portable loop, bit-identical). */
 void elastic_warp_linear(float *out, const float *in, int64_t Yi, int64_t Xi, const float *coords,
                          int64_t n_out);
+void elastic_warp_linear_ref(float *out, const float *in, int64_t Yi, int64_t Xi, const float *coords,
+                             int64_t n_out);
 /* Order-0 sampling positions: idx[n_out] (flat indices into [Yi, Xi]). */
 void elastic_warp_index(int32_t *idx, int64_t Yi, int64_t Xi, const float *coords, int64_t n_out);
+void elastic_warp_index_ref(int32_t *idx, int64_t Yi, int64_t Xi, const float *coords, int64_t n_out);
 /* out[i] = in[idx[i]] for elements of elsize bytes (1, 2, 4 or 8). */
 void elastic_gather(void *out, const void *in, const int32_t *idx, int64_t n, size_t elsize);
 

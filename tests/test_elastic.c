@@ -177,6 +177,47 @@ static void test_regions_prune_naive(void **state)
     free(p0);
 }
 
+/* The AVX2 warps against the portable loops (which the scipy tests below
+ * pin to map_coordinates): bit for bit, on coordinates inside, on and
+ * outside every edge, in groups of four that mix both. */
+static void test_warp_simd_equals_ref(void **state)
+{
+    (void)state;
+    const int64_t Y = 37, X = 53, n = 40001;
+    float *img = malloc(Y * X * sizeof *img), *co = malloc(2 * n * sizeof *co);
+    float *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b);
+    int32_t *ia = malloc(n * sizeof *ia), *ib = malloc(n * sizeof *ib);
+    int64_t inside = 0;
+    rng r;
+    rng_seed(&r, 17, 0);
+    for (int64_t i = 0; i < Y * X; i++)
+        img[i] = rng_uniformf(&r);
+    for (int64_t i = 0; i < n; i++) {
+        double u = rng_uniform(&r);
+        /* mostly inside, some on the last row/column, some far out */
+        co[i] = (float)(u < 0.8 ? (Y - 1) * rng_uniform(&r) : u < 0.85 ? (double)(Y - 1) : -2 * Y + 5 * Y * rng_uniform(&r));
+        u = rng_uniform(&r);
+        co[n + i] = (float)(u < 0.8 ? (X - 1) * rng_uniform(&r) : u < 0.85 ? (double)(X - 1) : -2 * X + 5 * X * rng_uniform(&r));
+        inside += co[i] >= 0 && co[i] < Y - 1 && co[n + i] >= 0 && co[n + i] < X - 1;
+    }
+    elastic_warp_linear(a, img, Y, X, co, n);
+    elastic_warp_linear_ref(b, img, Y, X, co, n);
+    assert_memory_equal(a, b, n * sizeof *a);
+    elastic_warp_index(ia, Y, X, co, n);
+    elastic_warp_index_ref(ib, Y, X, co, n);
+    assert_memory_equal(ia, ib, n * sizeof *ia);
+#if defined(__x86_64__)
+    print_message("warp: fast = portable on %lld points (%lld inside), AVX2 %s\n", (long long)n, (long long)inside,
+                  __builtin_cpu_supports("avx2") ? "used" : "absent");
+#endif
+    free(img);
+    free(co);
+    free(a);
+    free(b);
+    free(ia);
+    free(ib);
+}
+
 /* gamma against powf (relative 1e-6) over the float range that matters,
  * subnormals included; the noise is standard normal (moments on 2^20
  * samples) and follows the stream regardless of the 1024-pixel chunking. */
@@ -536,6 +577,7 @@ int main(void)
         cmocka_unit_test(test_blur_naive),
         cmocka_unit_test(test_blur_scipy),
         cmocka_unit_test(test_regions_prune_naive),
+        cmocka_unit_test(test_warp_simd_equals_ref),
         cmocka_unit_test(test_jitter_kernels),
         cmocka_unit_test(test_warp_equals_scipy),
         cmocka_unit_test(test_strong_field_exact),
