@@ -603,7 +603,7 @@ void stream_in_close(stream_in *in)
 
 struct stream_out {
     char *name;
-    int fd, is_zmq, own_fd; /* own_fd: a device or FIFO opened in place */
+    int fd, is_zmq;
     void *sock;
     tmpfile_t *tmp;
     frame_buf buf;
@@ -643,20 +643,6 @@ stream_out *stream_out_open(const char *spec)
         }
         out->fd = 1;
         return out;
-    }
-    {
-        /* A device or FIFO (/dev/null, a named pipe) is written in place:
-         * a temporary renamed over it would replace the device itself. */
-        struct stat st;
-        if (stat(spec, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
-            out->fd = open(spec, O_WRONLY | O_CLOEXEC);
-            if (out->fd < 0) {
-                err_set("%s: cannot open for writing:", spec);
-                goto fail;
-            }
-            out->own_fd = 1;
-            return out;
-        }
     }
     out->tmp = tmpfile_open(spec);
     if (!out->tmp)
@@ -817,9 +803,6 @@ int stream_out_close(stream_out *out)
             rc = tmpfile_commit(out->tmp, 0);
         else
             tmpfile_abort(out->tmp);
-    } else if (out->own_fd) {
-        if (close(out->fd) && rc == 0)
-            rc = err_set("%s: close:", out->name);
     } else if (out->fd == 1) {
         /* stdout stays open for the process; its final close is checked by
          * the filter's exit path (fclose of stdout is not enough for fd 1
@@ -837,7 +820,5 @@ void stream_out_abort(stream_out *out)
         zclose(out->sock, 1);
     else if (out->tmp)
         tmpfile_abort(out->tmp);
-    else if (out->own_fd)
-        close(out->fd);
     out_free(out);
 }

@@ -5,9 +5,7 @@
  *   "-"                      stdin / stdout
  *   a path                   a file (output is written to PATH.tmp.PID and
  *                            renamed on a clean close, so a failed run never
- *                            leaves a partial file under the final name);
- *                            an existing device or FIFO (/dev/null, a named
- *                            pipe) is opened and written in place
+ *                            leaves a partial file under the final name)
  *   "tcp://host:port", "ipc://path"   ZeroMQ: input is a PULL socket, output a
  *                            PUSH socket; they connect, or bind with a leading
  *                            "@" ("@tcp://0.0.0.0:5555" listens on every interface)
