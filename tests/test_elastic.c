@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "elastic.h"
 #include "err.h"
@@ -461,6 +462,22 @@ static void test_real_data_regions(void **state)
     check(tmp("rp.fr"), tmp("realall.fr"), tmp("rf.fr"), "--labels --tol 1e-5");
 }
 
+/* Behind the real fz-superpixel (once both are on one branch): a pipe of
+ * real processes, checked against scipy like the rest. */
+static void test_after_fz_superpixel(void **state)
+{
+    (void)state;
+    if (access(tu_bin("fz-superpixel"), X_OK)) {
+        print_message("fz-superpixel not built here: skipped\n");
+        skip();
+    }
+    assert_int_equal(tu_sh("frame-cat -t image -t label -o %s %s", tmp("plain.fr"), s200), 0);
+    assert_int_equal(tu_sh("fz-superpixel < %s > %s", tmp("plain.fr"), tmp("fz.fr")), 0);
+    assert_int_equal(tu_sh("fz-superpixel < %s | elastic-aug --seed 4 --labels --noise 0 --field-out %s > %s",
+                           tmp("plain.fr"), tmp("fzf.fr"), tmp("fzp.fr")), 0);
+    check(tmp("fzp.fr"), tmp("fz.fr"), tmp("fzf.fr"), "--labels --tol 1e-5");
+}
+
 /* -o on a named pipe writes into it (a temporary renamed over it would
  * replace the pipe, as it once replaced /dev/null). */
 static void test_output_to_fifo(void **state)
@@ -586,6 +603,7 @@ int main(void)
         cmocka_unit_test(test_seed_reproducible),
         cmocka_unit_test(test_epochs),
         cmocka_unit_test(test_real_data_regions),
+        cmocka_unit_test(test_after_fz_superpixel),
         cmocka_unit_test(test_output_to_fifo),
         cmocka_unit_test(test_bad_input),
     };

@@ -168,7 +168,7 @@ def cmd_check(argv):
         if len({a for a, _ in pairs_q}) != len(pairs_q) or len({b for _, b in pairs_q}) != len(pairs_q):
             print("pair %d: the renumbering is not one-to-one" % i)
             bad += 1
-        if p["meta"].get("note") != "passes through":
+        if any(p["meta"].get(key) != val for key, val in s["meta"].items() if key != "K"):
             print("pair %d: meta did not pass through" % i)
             bad += 1
         if labels and "label" in s["tensors"]:
