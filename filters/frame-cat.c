@@ -19,6 +19,7 @@
 #include "nii.h"
 #include "npy.h"
 #include "stream.h"
+#include "zsec.h"
 
 static void usage(void)
 {
@@ -48,6 +49,7 @@ static void usage(void)
            "      --from-npy FILE     make a frame from a .npy file (repeatable)\n"
            "      --name NAME         tensor name for --from-nifti/--from-npy (default image)\n"
            "      --set-id ID         id of frames made by --from-* (default: file name)\n"
+           "      --curve-keygen FILE write a new ZeroMQ CURVE key pair to FILE and FILE.pub\n"
            "\n"
            "Common:\n"
            "  -q, --quiet             errors only\n"
@@ -60,7 +62,7 @@ static void usage(void)
 
 enum {
     OPT_JSON = 0x100, OPT_NOSTATS, OPT_COUNT, OPT_ID, OPT_Z, OPT_SEQ, OPT_TO_NIFTI, OPT_TO_NPY,
-    OPT_FROM_NIFTI, OPT_LABEL, OPT_FROM_NPY, OPT_NAME, OPT_SET_ID
+    OPT_FROM_NIFTI, OPT_LABEL, OPT_FROM_NPY, OPT_NAME, OPT_SET_ID, OPT_KEYGEN
 };
 
 typedef struct {
@@ -368,6 +370,7 @@ int main(int argc, char **argv)
         {"from-npy", required_argument, 0, OPT_FROM_NPY},
         {"name", required_argument, 0, OPT_NAME},
         {"set-id", required_argument, 0, OPT_SET_ID},
+        {"curve-keygen", required_argument, 0, OPT_KEYGEN},
         {"help", no_argument, 0, 'h'},
         OPT_COMMON_LONG,
         {0, 0, 0, 0},
@@ -425,6 +428,10 @@ int main(int argc, char **argv)
                     opt.sources[i].name = name;
             break;
         case OPT_SET_ID: opt.set_id = optarg; break;
+        case OPT_KEYGEN:
+            if (zsec_keygen(optarg))
+                die_err(1);
+            return 0;
         case 'h': usage(); return 0;
         default: usage_bad_option(argv);
         }

@@ -14,6 +14,7 @@
 #include "args.h"
 #include "err.h"
 #include "tmpfile.h"
+#include "zsec.h"
 
 /* ---------------------------------------------------------------- common */
 
@@ -106,6 +107,8 @@ static int zmq_socket_setup(void *sock, const char *spec, int is_out)
     }
     if (!is_out)
         zmq_setsockopt(sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
+    if (zsec_apply(zctx, sock, spec[0] == '@'))
+        return -1;
     if (spec[0] == '@' ? zmq_bind(sock, ep) : zmq_connect(sock, ep))
         return err_set("%s %s: %s", spec[0] == '@' ? "cannot bind" : "cannot connect to", ep,
                        zmq_strerror(zmq_errno()));
@@ -164,7 +167,8 @@ stream_in *stream_in_open(const char *spec)
         if (!in->sock)
             goto zfail;
         snprintf(ep, sizeof ep, "inproc://lrcpipe-monitor-%p", (void *)in);
-        if (zmq_socket_monitor(in->sock, ep, ZMQ_EVENT_CONNECTED | ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED))
+        if (zmq_socket_monitor(in->sock, ep, ZMQ_EVENT_CONNECTED | ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED |
+                                                   ZMQ_EVENT_HANDSHAKE_SUCCEEDED))
             goto zfail;
         in->mon = zsocket(ZMQ_PAIR);
         if (!in->mon || zmq_connect(in->mon, ep))
@@ -230,13 +234,19 @@ static int in_reserve(stream_in *in, size_t want)
     return 0;
 }
 
-/* Read more bytes, at least until end - start >= want or EOF. */
+/* Read more bytes, at least until end - start >= want or EOF. The buffer
+ * grows with what actually arrives (at most doubling), not with what a
+ * record header claims, so a hostile length costs nothing until it is sent. */
 static int in_fill(stream_in *in, size_t want)
 {
-    if (in_reserve(in, want))
-        return -1;
     while (in->end - in->start < want) {
-        ssize_t n = read(in->fd, in->buf + in->end, in->cap - in->end);
+        size_t have = in->end - in->start;
+        size_t step = have < ((size_t)1 << 20) ? ((size_t)1 << 20) : have;
+        size_t target = want < have + step ? want : have + step;
+        ssize_t n;
+        if (in_reserve(in, target))
+            return -1;
+        n = read(in->fd, in->buf + in->end, in->cap - in->end);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -303,14 +313,15 @@ static int in_recv_zmq(stream_in *in, int timeout_ms)
         if (zmq_msg_recv(&ev, in->mon, 0) >= 6 && zmq_msg_more(&ev) && zmq_msg_recv(&addr, in->mon, 0) >= 0) {
             uint16_t e;
             memcpy(&e, zmq_msg_data(&ev), 2);
-            if (e == ZMQ_EVENT_CONNECTED || e == ZMQ_EVENT_ACCEPTED) {
+            /* A producer counts once its handshake succeeded: a client that
+             * CURVE refuses never makes the stream look finished. */
+            if (e == ZMQ_EVENT_CONNECTED || e == ZMQ_EVENT_ACCEPTED)
                 in->peers++;
-                in->peers_seen = 1;
-            } else if (e == ZMQ_EVENT_DISCONNECTED && in->peers > 0) {
+            else if (e == ZMQ_EVENT_DISCONNECTED && in->peers > 0)
                 in->peers--;
-            }
-            log_debug("%s: %s, %d producers connected, %lld records so far", in->name,
-                      e == ZMQ_EVENT_DISCONNECTED ? "a producer disconnected" : "a producer connected", in->peers,
+            else if (e == ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
+                in->peers_seen = 1;
+            log_debug("%s: event 0x%x, %d connections, %lld records so far", in->name, e, in->peers,
                       (long long)in->nrec);
         }
         zmq_msg_close(&ev);
@@ -609,6 +620,7 @@ struct stream_out {
     frame_buf buf;
     int64_t count;
     int keep_seq, failed;
+    int own_fd; /* a device or FIFO opened in place, closed by us */
 };
 
 stream_out *stream_out_open(const char *spec)
@@ -643,6 +655,19 @@ stream_out *stream_out_open(const char *spec)
         }
         out->fd = 1;
         return out;
+    }
+    {
+        /* A device or FIFO (-o /dev/null, a named pipe) is written in place:
+         * renaming a temporary onto it would replace the device node. */
+        struct stat st;
+        if (stat(spec, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
+            if ((out->fd = open(spec, O_WRONLY | O_CLOEXEC)) < 0) {
+                err_set("%s:", spec);
+                goto fail;
+            }
+            out->own_fd = 1;
+            return out;
+        }
     }
     out->tmp = tmpfile_open(spec);
     if (!out->tmp)
@@ -803,6 +828,9 @@ int stream_out_close(stream_out *out)
             rc = tmpfile_commit(out->tmp, 0);
         else
             tmpfile_abort(out->tmp);
+    } else if (out->own_fd) {
+        if (close(out->fd) && rc == 0)
+            rc = err_set("%s: close:", out->name);
     } else if (out->fd == 1) {
         /* stdout stays open for the process; its final close is checked by
          * the filter's exit path (fclose of stdout is not enough for fd 1
@@ -820,5 +848,7 @@ void stream_out_abort(stream_out *out)
         zclose(out->sock, 1);
     else if (out->tmp)
         tmpfile_abort(out->tmp);
+    else if (out->own_fd)
+        close(out->fd);
     out_free(out);
 }

@@ -84,6 +84,11 @@ static void test_record_over_cap(void **state)
     expect("frame-cat --max-record 4K big.frames", 1, "cap", NULL);
     expect("frame-cat --max-record 1M big.frames", 0, NULL, NULL);
     expect("LRCPIPE_MAX_RECORD=lots frame-cat big.frames", 2, "LRCPIPE_MAX_RECORD", NULL);
+    /* A header claiming 3 GiB: refused by a smaller cap before any allocation,
+     * and under the default cap the reader allocates only what arrives
+     * (a 512 MiB address-space limit would stop a 3 GiB buffer). */
+    expect("LRCPIPE_MAX_RECORD=1M frame-cat claim.frames", 1, "cap", NULL);
+    expect("ulimit -v 524288 && frame-cat claim.frames", 1, "truncated", NULL);
 }
 
 static void test_terminal_refused(void **state)

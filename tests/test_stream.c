@@ -264,11 +264,18 @@ static void test_fanout_three_workers(void **state)
         snprintf(path, sizeof path, "%s/many.frames", d);
         make_many(path, 3000);
     }
+    /* The producer binds first and waits on a FIFO; the data flows once all
+     * three workers are connected, so none of them waits for ever for a
+     * producer that has already gone. */
     rc = tu_sh_err(&err,
-                   "cd %s && { frame-cat -i @tcp://127.0.0.1:%d -o gathered.frames & s=$!; } && "
+                   "cd %s && rm -f fifo3 && mkfifo fifo3 && "
+                   "{ frame-cat -i @tcp://127.0.0.1:%d -o gathered.frames & s=$!; } && "
+                   "{ frame-cat -i fifo3 -o @tcp://127.0.0.1:%d & p=$!; } && "
                    "for w in 1 2 3; do LRCPIPE_WORKER=1 frame-cat -i tcp://127.0.0.1:%d -o tcp://127.0.0.1:%d & done; "
-                   "sleep 0.5; frame-cat many.frames -o @tcp://127.0.0.1:%d && wait $s && wait",
-                   d, p2, p1, p2, p1);
+                   "n=0; until [ $(ss -tn state established | grep -c '127.0.0.1:%d *$') -ge 3 ]; do sleep 0.1; "
+                   "n=$((n+1)); [ $n -lt 300 ] || exit 9; done; "
+                   "cat many.frames > fifo3 && wait $p && wait $s && wait",
+                   d, p2, p1, p1, p2, p1);
     if (rc)
         fail_msg("fan-out failed (%d): %s", rc, err);
     free(err);
@@ -319,6 +326,42 @@ static void test_fanout_worker_killed(void **state)
     (void)rc;
 }
 
+/* CURVE: an authorised client's stream arrives; a client with another key,
+ * or without CURVE, is refused and the server sees nothing. */
+static void test_curve_refuses_strangers(void **state)
+{
+    (void)state;
+    const char *d = tu_tmpdir();
+    int p = port_base() + 20;
+    char *err = NULL;
+    int rc = tu_sh("cd %s && mkdir -p curve && cd curve && frame-cat --curve-keygen server.key && "
+                   "frame-cat --curve-keygen client.key && frame-cat --curve-keygen rogue.key && "
+                   "echo client.key.pub > clients && ! frame-cat --curve-keygen client.key 2>/dev/null && "
+                   "test \"$(stat -c %%a server.key)\" = 600",
+                   d);
+    assert_int_equal(rc, 0);
+    rc = tu_sh_err(&err,
+                   "cd %s/curve && export LRCPIPE_CURVE_CLIENTS=clients; "
+                   "{ LRCPIPE_CURVE_KEY=server.key frame-cat -i @tcp://127.0.0.1:%d -o ok.frames & s=$!; } && "
+                   "LRCPIPE_CURVE_KEY=client.key LRCPIPE_CURVE_SERVER_KEY=server.key.pub "
+                   "frame-cat ../ref.frames -o tcp://127.0.0.1:%d && wait $s && cmp ok.frames ../ref.frames",
+                   d, p, p);
+    if (rc)
+        fail_msg("authorised client (%d): %s", rc, err);
+    free(err);
+    /* the stranger and the plain client time out; the server gets nothing */
+    rc = tu_sh("cd %s/curve && export LRCPIPE_CURVE_CLIENTS=clients; "
+               "{ LRCPIPE_TIMEOUT=4 LRCPIPE_CURVE_KEY=server.key frame-cat -i @tcp://127.0.0.1:%d -o bad.frames "
+               "2>server.err & s=$!; } && "
+               "! LRCPIPE_TIMEOUT=2 LRCPIPE_LINGER=0 LRCPIPE_CURVE_KEY=rogue.key LRCPIPE_CURVE_SERVER_KEY=server.key.pub "
+               "frame-cat ../ref.frames -o tcp://127.0.0.1:%d 2>/dev/null && "
+               "! LRCPIPE_TIMEOUT=1 LRCPIPE_LINGER=0 frame-cat ../ref.frames -o tcp://127.0.0.1:%d 2>/dev/null; "
+               "! wait $s && test ! -e bad.frames && grep -q 'refused a ZeroMQ client' server.err && "
+               "grep -q 'no record for 4 s' server.err",
+               d, p + 1, p + 1, p + 1);
+    assert_int_equal(rc, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -330,6 +373,7 @@ int main(void)
         cmocka_unit_test(test_python_reads_and_writes),
         cmocka_unit_test(test_fanout_three_workers),
         cmocka_unit_test(test_fanout_worker_killed),
+        cmocka_unit_test(test_curve_refuses_strangers),
     };
     err_init("test_stream");
     return cmocka_run_group_tests(tests, NULL, NULL);

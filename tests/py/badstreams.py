@@ -45,6 +45,10 @@ def main(d):
     write(os.path.join(d, "version.frames"), msgpack.packb({"v": 7, "type": "data", "seq": 0}))
     rng = np.random.default_rng(1)
     write(os.path.join(d, "garbage.frames"), START, GOOD[0], rng.integers(0, 256, 5000, np.uint8).tobytes())
+    # a record whose tensor claims 3 GiB and then the stream stops
+    head = rec(0, {"image": arr(np.zeros((4, 4), np.float32))})
+    claim = head[:head.index(b"data") + 4] + b"\xc6" + (3 << 30).to_bytes(4, "big")
+    write(os.path.join(d, "claim.frames"), START, claim + b"\0" * 1000)
     big = rec(0, {"image": arr(np.zeros((64, 64), np.float32))})
     write(os.path.join(d, "big.frames"), START, big, end(1))
 
