@@ -331,6 +331,38 @@ static void test_field_in_hard_coordinates(void **state)
     check(tmp("p4.fr"), s200, tmp("f4.fr"), "--min-pixels 1 --tol 0");
 }
 
+/* Degenerate slices (one row, one column, one pixel, 2x2) and a wide one:
+ * still exactly scipy's warp. */
+static void test_tiny_slices(void **state)
+{
+    (void)state;
+    static const int64_t shapes[][2] = {{1, 7}, {2, 2}, {3, 1}, {1, 1}, {5, 300}};
+    stream_out *o = stream_out_open(tmp("tiny.fr"));
+    rng r;
+    rng_seed(&r, 23, 0);
+    assert_non_null(o);
+    for (int k = 0; k < 5; k++) {
+        frame f;
+        tensor im, rg;
+        frame_init(&f, FRAME_DATA);
+        tensor_init2(&im, DT_F32, shapes[k][0], shapes[k][1]);
+        tensor_init2(&rg, DT_I32, shapes[k][0], shapes[k][1]);
+        for (size_t i = 0; i < tensor_numel(&im); i++) {
+            ((float *)im.data)[i] = rng_uniformf(&r);
+            ((int32_t *)rg.data)[i] = (int32_t)rng_below(&r, 4) - 1;
+        }
+        frame_tensor_add(&f, "image", &im);
+        frame_tensor_add(&f, "regions", &rg);
+        assert_int_equal(stream_out_write(o, &f), 0);
+        frame_free(&f);
+    }
+    assert_int_equal(stream_out_end(o), 0);
+    assert_int_equal(stream_out_close(o), 0);
+    assert_int_equal(tu_sh("elastic-aug --seed 2 --min-pixels 1 --alpha 5 --sigma 1 --shift 3 %s -i %s -o %s "
+                           "--field-out %s", NOJIT, tmp("tiny.fr"), tmp("tinyp.fr"), tmp("tinyf.fr")), 0);
+    check(tmp("tinyp.fr"), tmp("tiny.fr"), tmp("tinyf.fr"), "--min-pixels 1 --tol 0");
+}
+
 /* Read every data record of a stream; returns the count. */
 static int load(const char *path, frame **out)
 {
@@ -599,6 +631,7 @@ int main(void)
         cmocka_unit_test(test_warp_equals_scipy),
         cmocka_unit_test(test_strong_field_exact),
         cmocka_unit_test(test_field_in_hard_coordinates),
+        cmocka_unit_test(test_tiny_slices),
         cmocka_unit_test(test_field_roundtrip),
         cmocka_unit_test(test_seed_reproducible),
         cmocka_unit_test(test_epochs),
