@@ -13,6 +13,7 @@ already in memory; elastic-aug is timed as a whole process, frame decoding
 and encoding and start-up included, over EPOCHS passes of the file.
 """
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -48,6 +49,11 @@ def best(fn):
     return min(ts)
 
 
+def children_cpu():
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def main():
     aug, slices = sys.argv[1], sys.argv[2]
     epochs = int(sys.argv[3]) if len(sys.argv) > 3 else 4
@@ -55,7 +61,9 @@ def main():
     n = len(recs)
     shape = recs[0]["tensors"]["image"].shape
     rng = np.random.default_rng(0)
+    c0 = time.process_time()
     t_ref = best(lambda: [recipe(r["tensors"]["image"], r["tensors"]["regions"], rng) for r in recs]) / n
+    cpu_ref = (time.process_time() - c0) / (REPS * n)
 
     same = ["--rotate", "0", "--scale", "0", "--brightness", "0", "--contrast", "0", "--gamma", "0", "--noise", "0"]
 
@@ -64,17 +72,23 @@ def main():
         cmd = [aug, "--seed", "1", "--threads", str(threads), "--alpha", str(ALPHA), "--sigma", str(SIGMA),
                "--epochs", str(epochs), "-i", slices] + extra
         # stdout to the null device, not "-o /dev/null" (older stream code renamed a file over it)
-        return best(lambda: subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL)) / (n * epochs)
+        c0 = children_cpu()
+        wall = best(lambda: subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL)) / (n * epochs)
+        return wall, (children_cpu() - c0) / (REPS * n * epochs)
 
     print("slices: %d real slices of %dx%d (%s), alpha %g, sigma %g; best of %d runs each" %
           (n, shape[0], shape[1], os.path.basename(slices), ALPHA, SIGMA, REPS))
-    print("scipy recipe (gaussian_filter x2, map_coordinates order 1 + 0, bincount): %.2f ms/slice" % (t_ref * 1e3))
+    print("scipy recipe (gaussian_filter x2, map_coordinates order 1 + 0, bincount): %.2f ms/slice (CPU %.2f)" %
+          (t_ref * 1e3, cpu_ref * 1e3))
     rows = [("elastic-aug, the same work, 1 thread", run(1, same)),
             ("elastic-aug, the same work, 2 threads", run(2, same)),
             ("elastic-aug, defaults (+ affine, intensity jitter), 2 threads", run(2, []))]
-    for name, t in rows:
-        print("%-62s %7.2f ms/slice  %5.1fx the recipe's speed" % (name, t * 1e3, t_ref / t))
-    print("(elastic-aug times include process start-up and frame I/O, %d records per run)" % (n * epochs))
+    for name, (t, cpu) in rows:
+        print("%-62s %7.2f ms/slice  %5.1fx the recipe's speed  (CPU %.2f ms/slice, %.1fx)" %
+              (name, t * 1e3, t_ref / t, cpu * 1e3, cpu_ref / cpu))
+    print("(elastic-aug times include process start-up and frame I/O, %d records per run; CPU is the mean over"
+          " the runs, user + system of all threads, less sensitive to a loaded machine than the wall clock)" %
+          (n * epochs))
 
 
 if __name__ == "__main__":
