@@ -109,7 +109,7 @@ static void where(const frame *f, char *buf, size_t n)
     snprintf(buf, n, "record %lld (id %s, z %lld)", (long long)f->seq, f->id ? f->id : "-", (long long)f->z);
 }
 
-static int check_2d(const frame *f, const char *name, const tensor *t, const tensor *image)
+static int check_2d(const char *name, const tensor *t, const tensor *image)
 {
     char s1[64], s2[64];
     if (t->rank != 2 || t->shape[0] != image->shape[0] || t->shape[1] != image->shape[1])
@@ -133,7 +133,7 @@ static int region_count(const frame *f, const tensor *reg, int64_t *K)
             hi = r[i];
     }
     if (rc < 0)
-        return err_set("meta K: %s", err_get());
+        return -1; /* "meta 'K' must be an integer" */
     if (lo < -1)
         return err_set("'regions' holds %d (values must be -1 or 0..K-1)", (int)lo);
     if (rc == 1) {
@@ -143,6 +143,8 @@ static int region_count(const frame *f, const tensor *reg, int64_t *K)
     if (*K < 0 || hi >= *K)
         return err_set("'regions' holds %d but meta K is %lld (values must be -1 or 0..K-1)", (int)hi,
                        (long long)*K);
+    if ((uint64_t)*K > (uint64_t)n)
+        return err_set("meta K is %lld, more regions than the slice's %zu pixels", (long long)*K, n);
     return 0;
 }
 
@@ -202,12 +204,12 @@ static int process(job *jb)
                        tensor_shape_str(image, s1, sizeof s1));
     if (reg->dtype != DT_I32)
         return err_set("'regions' is %s, expected <i4", dtype_str(reg->dtype));
-    if (check_2d(f, "regions", reg, image))
+    if (check_2d("regions", reg, image))
         return -1;
     if (opt.labels && (lab = frame_tensor_get(f, "label"))) {
         if (lab->dtype == DT_F32 || lab->dtype == DT_F64)
             return err_set("'label' is %s, expected an integer map", dtype_str(lab->dtype));
-        if (check_2d(f, "label", lab, image))
+        if (check_2d("label", lab, image))
             return -1;
     }
     Y = image->shape[0];

@@ -589,6 +589,16 @@ static void test_bad_input(void **state)
     expect_fail(1, "meta K is 0", "elastic-aug --seed 1 -i %s -o %s", tmp("k.fr"), o);
 
     slice_frame(&f, 16, 16, 1, 16, 16);
+    mval_put_str(frame_meta(&f), "K", "many");
+    write_frame(tmp("kstr.fr"), &f);
+    expect_fail(1, "meta K", "elastic-aug --seed 1 -i %s -o %s", tmp("kstr.fr"), o);
+
+    slice_frame(&f, 16, 16, 1, 16, 16);
+    mval_put_i64(frame_meta(&f), "K", 1000000000000LL); /* would allocate terabytes of counters */
+    write_frame(tmp("khuge.fr"), &f);
+    expect_fail(1, "more regions than the slice's 256 pixels", "elastic-aug --seed 1 -i %s -o %s", tmp("khuge.fr"), o);
+
+    slice_frame(&f, 16, 16, 1, 16, 16);
     ((int32_t *)frame_tensor_get(&f, "regions")->data)[5] = -3;
     write_frame(tmp("neg.fr"), &f);
     expect_fail(1, "holds -3", "elastic-aug --seed 1 -i %s -o %s", tmp("neg.fr"), o);
