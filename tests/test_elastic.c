@@ -591,7 +591,7 @@ static void test_bad_input(void **state)
     slice_frame(&f, 16, 16, 1, 16, 16);
     mval_put_str(frame_meta(&f), "K", "many");
     write_frame(tmp("kstr.fr"), &f);
-    expect_fail(1, "meta K", "elastic-aug --seed 1 -i %s -o %s", tmp("kstr.fr"), o);
+    expect_fail(1, "meta 'K' must be an integer", "elastic-aug --seed 1 -i %s -o %s", tmp("kstr.fr"), o);
 
     slice_frame(&f, 16, 16, 1, 16, 16);
     mval_put_i64(frame_meta(&f), "K", 1000000000000LL); /* would allocate terabytes of counters */
