@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """Reference checks for elastic-aug (tests/test_elastic.c drives them).
 
-  slices OUT --ct CT [--seg SEG] --z Z1,Z2,.. [--size N]
-      real axial slices of a NIfTI CT (HU window [-1000, 1000] -> [0, 1]),
+  slices OUT [--size N] --ct CT [--seg SEG] --z Z1,Z2,.. [--ct CT2 ...]
+      real axial slices of NIfTI CTs (HU window [-1000, 1000] -> [0, 1]),
       optionally zoomed to N x N (order 1; labels order 0), with
       skimage.segmentation.felzenszwalb regions (the air around the body
       becomes -1), written as slice frames (image f4, regions i4, label u1,
@@ -68,12 +68,27 @@ def write_frames(path, recs):
 
 
 def cmd_slices(argv):
+    out, groups, size = argv[0], [], 0
+    for key, val in zip(argv[1::2], argv[2::2]):  # each --ct starts a group; --seg, --z belong to it
+        if key == "--ct":
+            groups.append({"--ct": val})
+        elif key == "--size":
+            size = int(val)
+        else:
+            groups[-1][key] = val
+    recs = []
+    for g in groups:
+        recs += volume_slices(g, size)
+    write_frames(out, recs)
+    print("%d slices, K %s" % (len(recs), [r["meta"]["K"] for r in recs]))
+    return 0
+
+
+def volume_slices(opts, size):
     import nibabel as nib
     from skimage.segmentation import felzenszwalb
-    out, opts = argv[0], dict(zip(argv[1::2], argv[2::2]))
     ct = np.asarray(nib.load(opts["--ct"]).dataobj).astype(np.float32)
     seg = np.asarray(nib.load(opts["--seg"]).dataobj).astype(np.uint8) if "--seg" in opts else None
-    size = int(opts.get("--size", 0))
     name = opts["--ct"].split("/")[-1].split("_")[0]
     recs = []
     for z in [int(v) for v in opts["--z"].split(",")]:
@@ -95,9 +110,7 @@ def cmd_slices(argv):
         if lab is not None:
             ts["label"] = lab
         recs.append({"id": name, "z": z, "meta": {"K": int(len(used)), "note": "passes through"}, "tensors": ts})
-    write_frames(out, recs)
-    print("%d slices, K %s" % (len(recs), [r["meta"]["K"] for r in recs]))
-    return 0
+    return recs
 
 
 def prune(rq, rp, K, m):
