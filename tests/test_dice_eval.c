@@ -481,7 +481,7 @@ static void test_frames_match_nifti(void **state)
         mval f = load_json_file(tmp(k ? "f2.json" : "f1.json"));
         int checked = 0;
         for (int c = 1; c <= 7; c++) {
-            char name[8];
+            char name[16];
             snprintf(name, sizeof name, "%d", c);
             const mval *a = entry(&n, "subj03", name), *b = entry(&f, "subj03", name);
             assert_non_null(a);
