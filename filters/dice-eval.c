@@ -79,6 +79,7 @@ typedef struct {
     double spacing[3];
     int has_spacing;
     int done;
+    int index;              /* position after sorting by id */
     segm_count_t cnt[SEGM_NLABELS];
     segm_surface_t *surf;   /* [SEGM_NLABELS] with --surface */
 } volume;
@@ -652,12 +653,7 @@ static void load_ignore(const char *path)
 
 static int ignored(const volume *v, int c)
 {
-    if (!ign_mask)
-        return 0;
-    for (int i = 0; i < nvols; i++)
-        if (vols[i] == v)
-            return ign_mask[i][c];
-    return 0;
+    return ign_mask ? ign_mask[v->index][c] : 0;
 }
 
 static void resolve_ignore(void)
@@ -1108,6 +1104,8 @@ int main(int argc, char **argv)
     if (!nvols)
         die(1, "no volumes to score (empty input)");
     qsort(vols, (size_t)nvols, sizeof *vols, cmp_vol);
+    for (int i = 0; i < nvols; i++)
+        vols[i]->index = i;
     validate_and_summarise();
 
     int pass = 1;
