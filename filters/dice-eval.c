@@ -74,6 +74,8 @@ typedef struct {
     char *id;
     int64_t Z, Y, X;        /* Y, X from the first tensor; Z: see zknown */
     int zknown;             /* Z from meta 'shape' or a volume record (1), else max z seen + 1 */
+    int64_t nexpect;        /* meta 'nslices': slices the producer sent (0: all Z) */
+    int64_t nz;             /* slices scored (stacked in z order) */
     int64_t nslots;
     uint8_t **sl[2];        /* [LAB|PRED][z]: Y*X bytes, NULL until seen */
     double spacing[3];
@@ -320,7 +322,7 @@ static int ignored(const volume *v, int c);
 /* Counts and surface metrics of a complete volume; ref/pred [Z, Y, X]. */
 static int score(volume *v, const uint8_t *ref, const uint8_t *pred)
 {
-    segm_count(v->cnt, ref, pred, v->Z, v->Y, v->X);
+    segm_count(v->cnt, ref, pred, v->nz, v->Y, v->X);
     if (opt.surface) {
         int labels[SEGM_NLABELS], n = 0, bad = 0;
         v->surf = calloc(SEGM_NLABELS, sizeof *v->surf);
@@ -336,7 +338,7 @@ static int score(volume *v, const uint8_t *ref, const uint8_t *pred)
         char msg[512] = "";
 #pragma omp parallel for schedule(dynamic, 1)
         for (int i = 0; i < n; i++) {
-            if (segm_surface(&v->surf[labels[i]], ref, pred, v->Z, v->Y, v->X, (uint8_t)labels[i],
+            if (segm_surface(&v->surf[labels[i]], ref, pred, v->nz, v->Y, v->X, (uint8_t)labels[i],
                              &v->cnt[labels[i]], v->spacing)) {
 #pragma omp critical
                 {
@@ -357,7 +359,7 @@ static int score(volume *v, const uint8_t *ref, const uint8_t *pred)
             if (!isnan(d) && !ignored(v, c))
                 sum += d, k++;
         }
-        log_info("volume %s: %lldx%lldx%lld, mean Dice %.4f over %d organs", v->id, (long long)v->Z,
+        log_info("volume %s: %lldx%lldx%lld, mean Dice %.4f over %d organs", v->id, (long long)v->nz,
                  (long long)v->Y, (long long)v->X, k ? sum / k : NAN, k);
     }
     return 0;
@@ -389,10 +391,20 @@ static void missing_list(const volume *v, int m, char *buf, size_t n)
         snprintf(buf + used, n - used, " and %d more ranges", more);
 }
 
+static int64_t count_slices(const volume *v, int m)
+{
+    int64_t n = 0;
+    for (int64_t z = 0; z < v->Z; z++)
+        n += v->sl[m][z] != NULL;
+    return n;
+}
+
 static int complete(const volume *v)
 {
     if (v->Z < 1 || v->Y < 0)
         return 0;
+    if (v->nexpect)
+        return count_slices(v, LAB) == v->nexpect && count_slices(v, PRED) == v->nexpect;
     for (int m = 0; m < 2; m++)
         for (int64_t z = 0; z < v->Z; z++)
             if (!v->sl[m][z])
@@ -400,20 +412,17 @@ static int complete(const volume *v)
     return 1;
 }
 
-static int finish(volume *v)
+/* Which slices are scored: all 0..Z-1, or with meta 'nslices' the nexpect
+ * slices the producer sent (slice-extract --every / --skip-empty), which
+ * must be the same for label and pred. */
+static int check_slices(volume *v)
 {
-    size_t plane = (size_t)(v->Y * v->X);
-    uint8_t *buf[2];
-    if (!complete(v)) {
-        char list[400];
-        for (int m = 0; m < 2; m++) {
-            int any = 0;
-            for (int64_t z = 0; z < v->Z && !any; z++)
-                any = v->sl[m][z] != NULL;
-            if (!any)
-                return err_set("volume %s: no '%s' at all (are the ids of the label and prediction streams the same?)",
-                               v->id, map_name[m]);
-        }
+    char list[400];
+    for (int m = 0; m < 2; m++)
+        if (!count_slices(v, m))
+            return err_set("volume %s: no '%s' at all (are the ids of the label and prediction streams the same?)",
+                           v->id, map_name[m]);
+    if (!v->nexpect) {
         for (int m = 0; m < 2; m++) {
             missing_list(v, m, list, sizeof list);
             if (list[0])
@@ -421,13 +430,50 @@ static int finish(volume *v)
                                v->id, map_name[m], strchr(list, ',') || strstr(list, "..") ? "s" : "", list,
                                (long long)v->Z - 1, v->zknown ? "" : ", the count from the largest z seen");
         }
+        return 0;
     }
     for (int m = 0; m < 2; m++) {
-        buf[m] = malloc(plane * (size_t)v->Z);
+        int64_t n = count_slices(v, m), bad = -1;
+        for (int64_t z = 0; z < v->Z && bad < 0; z++)
+            if (!v->sl[m][z] && v->sl[!m][z])
+                bad = z;
+        if (bad >= 0 || n != v->nexpect) {
+            char where[64] = "";
+            if (bad >= 0)
+                snprintf(where, sizeof where, "; missing z = %lld", (long long)bad);
+            return err_set("volume %s: '%s' has %lld of the %lld slices its producer sent (meta 'nslices')%s (missing slices are not scored as background)",
+                           v->id, map_name[m], (long long)n, (long long)v->nexpect, where);
+        }
+    }
+    if (opt.surface) {
+        int64_t first = -1, last = -1;
+        for (int64_t z = 0; z < v->Z; z++)
+            if (v->sl[LAB][z]) {
+                if (first < 0)
+                    first = z;
+                last = z;
+            }
+        if (last - first + 1 != v->nexpect)
+            return err_set("volume %s: the %lld slices sent are not contiguous (slice-extract --every?); surface distances need whole volumes",
+                           v->id, (long long)v->nexpect);
+    }
+    return 0;
+}
+
+static int finish(volume *v)
+{
+    size_t plane = (size_t)(v->Y * v->X);
+    uint8_t *buf[2];
+    if (check_slices(v))
+        return -1;
+    v->nz = count_slices(v, LAB);
+    for (int m = 0; m < 2; m++) {
+        buf[m] = malloc(plane * (size_t)v->nz);
         if (!buf[m])
             return err_set("out of memory");
-        for (int64_t z = 0; z < v->Z; z++)
-            memcpy(buf[m] + plane * (size_t)z, v->sl[m][z], plane);
+        for (int64_t z = 0, k = 0; z < v->Z; z++)
+            if (v->sl[m][z])
+                memcpy(buf[m] + plane * (size_t)k++, v->sl[m][z], plane);
     }
     free_slices(v);
     int rc = score(v, buf[LAB], buf[PRED]);
@@ -459,8 +505,22 @@ static int add_record(frame *f)
         for (int i = 0; i < 3; i++)
             if (sh[i] != floor(sh[i]) || sh[i] < 1 || sh[i] > MAX_Z)
                 return err_set("meta 'shape' must hold 3 positive integers");
-        if (set_z(v, (int64_t)sh[0], "meta 'shape'") || set_plane(v, (int64_t)sh[1], (int64_t)sh[2], "meta 'shape'"))
+        /* The volume's shape; slices may have been cropped or resized
+         * in-plane (slice-extract), so only Z is used. */
+        if (set_z(v, (int64_t)sh[0], "meta 'shape'"))
             return -1;
+    }
+    int64_t ns;
+    int rn = mval_get_i64(&f->meta, "nslices", &ns);
+    if (rn < 0)
+        return -1;
+    if (rn == 0) {
+        if (ns < 1 || ns > MAX_Z || (v->zknown && ns > v->Z))
+            return err_set("volume %s: meta 'nslices' %lld is not in 1..Z", v->id, (long long)ns);
+        if (v->nexpect && v->nexpect != ns)
+            return err_set("volume %s: meta 'nslices' %lld, earlier records %lld", v->id, (long long)ns,
+                           (long long)v->nexpect);
+        v->nexpect = ns;
     }
     int rsp = record_spacing(f, sp);
     if (rsp < 0)
@@ -590,6 +650,7 @@ static void read_nifti(void)
         v->Y = a.data.shape[1];
         v->X = a.data.shape[2];
         v->zknown = 1;
+        v->nz = v->Z;
         memcpy(v->spacing, a.spacing, sizeof v->spacing);
         v->has_spacing = 1;
         size_t n = tensor_numel(&a.data);
@@ -964,6 +1025,7 @@ static void print_json(int pass)
         mval_set_array(sh);
         for (int k = 0; k < 3; k++)
             mval_set_int(mval_push(sh), (int64_t)shape[k]);
+        mval_put_i64(v, "slices", vols[i]->nz);
         if (opt.surface)
             mval_put_f64v(v, "spacing", vols[i]->spacing, 3);
         orgs = mval_map_put(v, "organs");

@@ -436,6 +436,72 @@ static void test_conventions(void **state)
     free(err);
 }
 
+/* slice-extract's slices: meta 'shape' is the volume's [Z, Y, X] before the
+ * in-plane crop/resize, and 'nslices' how many slices it sent (--every,
+ * --skip-empty). */
+static void w_meta_rec(writer *w, int64_t z, const uint8_t *lab, const uint8_t *pred, int64_t nslices)
+{
+    const int64_t sl[2] = {CY, CX};
+    frame f;
+    tensor t;
+    frame_init(&f, FRAME_DATA);
+    frame_set_id(&f, "v1");
+    f.z = z;
+    tensor_init(&t, DT_U8, 2, sl);
+    memcpy(t.data, lab, CY * CX);
+    frame_tensor_add(&f, "label", &t);
+    if (pred) {
+        tensor_init(&t, DT_U8, 2, sl);
+        memcpy(t.data, pred, CY * CX);
+        frame_tensor_add(&f, "pred", &t);
+    }
+    mval *m = frame_meta(&f), *a = mval_map_put(m, "shape");
+    mval_set_array(a);
+    mval_set_int(mval_push(a), 2 * CZ);
+    mval_set_int(mval_push(a), 512);
+    mval_set_int(mval_push(a), 512);
+    mval_put_i64(m, "nslices", nslices);
+    const double sp[2] = {1, 1};
+    mval_put_f64v(m, "spacing", sp, 2);
+    if (stream_out_write(w->out, &f))
+        fail_msg("write: %s", err_get());
+    frame_free(&f);
+}
+
+static void test_slice_extract_meta(void **state)
+{
+    (void)state;
+    uint8_t l1[CN], p1[CN], l2[CN], p2[CN];
+    conventions_volumes(l1, p1, l2, p2);
+    writer w;
+    /* Every second slice of a volume of 2*CZ slices (slice-extract --every 2):
+     * scored over the CZ slices sent. */
+    w_open(&w, tmp("every.frames"));
+    for (int z = 0; z < CZ; z++)
+        w_meta_rec(&w, 2 * z, l1 + z * CY * CX, p1 + z * CY * CX, CZ);
+    w_close(&w);
+    assert_int_equal(tu_sh("dice-eval --json %s > %s", tmp("every.frames"), tmp("every.json")), 0);
+    mval doc = load_json_file(tmp("every.json"));
+    assert_true(num(entry(&doc, "v1", "1"), "dice") == 0.5);
+    assert_int_equal((int)num(&mval_map_get(&doc, "volumes")->a.v[0], "slices"), CZ);
+    mval_free(&doc);
+    /* ... but not for surface distances, which need contiguous slices. */
+    char cmd[1024], *err = NULL;
+    snprintf(cmd, sizeof cmd, "dice-eval --surface %s > /dev/null", tmp("every.frames"));
+    assert_int_equal(tu_sh_err(&err, "%s", cmd), 1);
+    assert_non_null(strstr(err, "not contiguous"));
+    free(err);
+    /* A slice the producer sent but whose prediction is lost. */
+    w_open(&w, tmp("lost.frames"));
+    for (int z = 0; z < CZ; z++)
+        w_meta_rec(&w, 2 * z, l1 + z * CY * CX, z == 1 ? NULL : p1 + z * CY * CX, CZ);
+    w_close(&w);
+    assert_int_equal(tu_sh_err(&err, "dice-eval %s > /dev/null", tmp("lost.frames")), 1);
+    if (!strstr(err, "volume v1: 'pred' has 3 of the 4 slices its producer sent (meta 'nslices'); missing z = 2"))
+        fail_msg("%s", err);
+    free(err);
+}
+
 /* ---- regrouping: slices, shuffled, one or two streams, vs NIfTI mode ---- */
 
 static void test_frames_match_nifti(void **state)
@@ -873,6 +939,7 @@ int main(void)
         cmocka_unit_test(test_counts_and_boxes),
         cmocka_unit_test(test_conventions),
         cmocka_unit_test(test_frames_match_nifti),
+        cmocka_unit_test(test_slice_extract_meta),
         cmocka_unit_test(test_reference_sample),
         cmocka_unit_test(test_reference_shared),
         cmocka_unit_test(test_reference_long),
