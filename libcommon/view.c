@@ -33,19 +33,20 @@ int view_grey(canvas *c, const float *img, int Y, int X, double lo, double hi, i
     return 0;
 }
 
+/* 1 if a 4-neighbour inside the grid has another value (the grid's edge is
+ * not a boundary: a region touching it is not outlined there). */
 static int edge4(const void *map, int isize, int Y, int X, int y, int x)
 {
-    /* Compare with the 4 neighbours; the picture's edge counts as different. */
-    if (y == 0 || x == 0 || y == Y - 1 || x == X - 1)
-        return 1;
+    size_t i = (size_t)y * X + x;
+#define DIFF(m) ((x > 0 && m[i - 1] != m[i]) || (x < X - 1 && m[i + 1] != m[i]) || \
+                 (y > 0 && m[i - X] != m[i]) || (y < Y - 1 && m[i + X] != m[i]))
     if (isize == 1) {
         const uint8_t *m = map;
-        size_t i = (size_t)y * X + x;
-        return m[i - 1] != m[i] || m[i + 1] != m[i] || m[i - X] != m[i] || m[i + X] != m[i];
+        return DIFF(m);
     }
     const int32_t *m = map;
-    size_t i = (size_t)y * X + x;
-    return m[i - 1] != m[i] || m[i + 1] != m[i] || m[i - X] != m[i] || m[i + X] != m[i];
+    return DIFF(m);
+#undef DIFF
 }
 
 static void paint(canvas *c, int x, int y, int zoom, uint32_t rgb, double alpha)

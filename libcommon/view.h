@@ -24,8 +24,8 @@
 int view_grey(canvas *c, const float *img, int Y, int X, double lo, double hi, int zoom);
 
 /* Blend label map lab [Y, X] onto c: value v > 0 in palette_label(v) with
- * opacity alpha; with outline, only the voxels with a 4-neighbour of
- * another value (or at the edge) are drawn, opaque. */
+ * opacity alpha; with outline, only the voxels with a 4-neighbour (inside
+ * the grid) of another value are drawn, opaque. */
 void view_labels(canvas *c, const uint8_t *lab, int Y, int X, int zoom, double alpha, int outline);
 
 /* Blend region map reg [Y, X] (values >= 0; < 0 = no region) onto c in
