@@ -14,11 +14,11 @@ tests and benchmark score.
       With crop (default, as MONAI's get_mask_edges(crop=True)) the work is
       done inside the bounding box of A|B; --no-crop works on the whole grid.
 
-  dice_ref.py perturb OUTDIR SEED SEG [SEG ...]
+  dice_ref.py perturb OUTDIR SEED [--only V,V...] SEG [SEG ...]
       For each label map write OUTDIR/{ref,shift,erode,dilate,flip}/ID_seg.nii.gz:
       a copy, shifted by a few voxels, each organ eroded or dilated (3x3x3),
       and ~1% of the voxels near the organs set to a random label
-      0..max label.
+      0..max label. --only makes only the variants named (and ref).
 """
 import json
 import os
@@ -78,30 +78,35 @@ def score(ref, pred, spacing, surface, crop, ignore=()):
     return out
 
 
-def perturb(outdir, seed, segs):
+def perturb(outdir, seed, segs, only=None):
     rng = np.random.default_rng(seed)
     ball = ndimage.generate_binary_structure(3, 3)
     for path in segs:
         img = nib.load(path)
         d = np.asarray(img.dataobj).astype(np.uint8)
         i = file_id(path)
+        want = lambda v: only is None or v in only
         variants = {"ref": d}
-        variants["shift"] = np.roll(d, (2, -1, 1), axis=(0, 1, 2))
-        ero = np.zeros_like(d)
-        dil = np.zeros_like(d)
-        for c in range(1, int(d.max()) + 1):
-            m = d == c
-            if not m.any():
-                continue
-            ero[ndimage.binary_erosion(m, ball)] = c
-            dil[ndimage.binary_dilation(m, ball) & (dil == 0)] = c
-        variants["erode"], variants["dilate"] = ero, dil
+        if want("shift"):
+            variants["shift"] = np.roll(d, (2, -1, 1), axis=(0, 1, 2))
+        if want("erode") or want("dilate"):
+            ero = np.zeros_like(d)
+            dil = np.zeros_like(d)
+            for c in range(1, int(d.max()) + 1):
+                m = d == c
+                if not m.any():
+                    continue
+                ero[ndimage.binary_erosion(m, ball)] = c
+                dil[ndimage.binary_dilation(m, ball) & (dil == 0)] = c
+            variants["erode"], variants["dilate"] = ero, dil
+        # the flips always draw from rng, so that --only does not change them
         flip = d.copy()
         near = ndimage.binary_dilation(d > 0, ball, iterations=2)
         idx = np.flatnonzero(near)
         pick = rng.choice(idx, size=max(1, idx.size // 100), replace=False)
         flip.flat[pick] = rng.integers(0, int(d.max()) + 1, size=pick.size)
-        variants["flip"] = flip
+        if want("flip"):
+            variants["flip"] = flip
         for k, v in variants.items():
             os.makedirs(os.path.join(outdir, k), exist_ok=True)
             nib.save(nib.Nifti1Image(v, img.affine, img.header), os.path.join(outdir, k, f"{i}_seg.nii.gz"))
@@ -109,7 +114,10 @@ def perturb(outdir, seed, segs):
 
 def main(argv):
     if argv[0] == "perturb":
-        perturb(argv[1], int(argv[2]), argv[3:])
+        segs, only = argv[3:], None
+        if segs and segs[0] == "--only":
+            only, segs = set(segs[1].split(",")), segs[2:]
+        perturb(argv[1], int(argv[2]), segs, only)
         return 0
     if argv[0] != "score":
         print("usage: dice_ref.py score|perturb ...", file=sys.stderr)
