@@ -593,6 +593,7 @@ struct stream_out {
     frame_buf buf;
     int64_t count;
     int keep_seq, failed;
+    int own_fd; /* a device or FIFO opened in place, closed by us */
 };
 
 stream_out *stream_out_open(const char *spec)
@@ -627,6 +628,19 @@ stream_out *stream_out_open(const char *spec)
         }
         out->fd = 1;
         return out;
+    }
+    {
+        /* A device or FIFO (-o /dev/null, a named pipe) is written in place:
+         * renaming a temporary onto it would replace the device node. */
+        struct stat st;
+        if (stat(spec, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
+            if ((out->fd = open(spec, O_WRONLY | O_CLOEXEC)) < 0) {
+                err_set("%s:", spec);
+                goto fail;
+            }
+            out->own_fd = 1;
+            return out;
+        }
     }
     out->tmp = tmpfile_open(spec);
     if (!out->tmp)
@@ -787,6 +801,9 @@ int stream_out_close(stream_out *out)
             rc = tmpfile_commit(out->tmp, 0);
         else
             tmpfile_abort(out->tmp);
+    } else if (out->own_fd) {
+        if (close(out->fd) && rc == 0)
+            rc = err_set("%s: close:", out->name);
     } else if (out->fd == 1) {
         /* stdout stays open for the process; its final close is checked by
          * the filter's exit path (fclose of stdout is not enough for fd 1
@@ -804,5 +821,7 @@ void stream_out_abort(stream_out *out)
         zclose(out->sock, 1);
     else if (out->tmp)
         tmpfile_abort(out->tmp);
+    else if (out->own_fd)
+        close(out->fd);
     out_free(out);
 }
