@@ -78,13 +78,13 @@ static void test_data_matches_scipy(void **state)
         const char *image, *label, *id, *spacing;
     } cases[] = {
         /* 3 mm isotropic abdomen, 117-class labels */
-        {"ct_other/ts01_ct.nii.gz", "ct_other/ts01_seg.nii.gz", "ts01_ct", "2.5,1,1"},
+        {"ct_other/ts01_ct.nii.gz", "ct_other/ts01_seg.nii.gz", "ts01_ct", "2.5,1.5,1.5"},
         /* 0.977 mm in-plane, 2 mm slices: downsampled in every axis */
         {"ct_other/ts02_ct.nii.gz", "ct_other/ts02_seg.nii.gz", "ts02_ct", "2.5,1,1"},
         /* coronal acquisition, 0.957 x 1.5 x 0.957 mm, no labels */
         {"ct_unlabeled/head01_ct.nii.gz", NULL, "head01_ct", "2.5,1,1"},
         /* 4.688 x 3.0 mm, non-integer ratios both ways */
-        {"ct/subj04_ct.nii.gz", "ct/subj04_seg.nii.gz", "subj04_ct", "2.2,3.3,0.9"},
+        {"ct/subj04_ct.nii.gz", "ct/subj04_seg.nii.gz", "subj04_ct", "2.2,3.3,1.7"},
     };
     char py[8192];
     size_t used;
@@ -341,6 +341,7 @@ static void test_bad_frames(void **state)
               tu_tmpdir(), tu_python()))
         fail_msg("could not write negsp.frames");
     expect("ct-resample -i negsp.frames > /dev/null", 1, "spacing", "not positive");
+    expect("ct-resample --to-original -i g.frames > /dev/null", 1, "no orig_affine", "--like");
     expect("slice-extract negsp.frames > /dev/null", 1, "spacing", "not positive");
 }
 
@@ -386,6 +387,21 @@ static void test_usage(void **state)
 
 /* Output to a FIFO is written in place (a temporary renamed onto it would
  * replace the FIFO). */
+/* One thread or all: the same bytes. */
+static void test_threads_identical(void **state)
+{
+    (void)state;
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd,
+             "ct-resample --threads 1 %s/subj16_ct.nii.gz --label %s/subj16_seg.nii.gz --spacing 2.5,1.5,1.5 "
+             "-o t1.frames && OMP_NUM_THREADS=2 ct-resample %s/subj16_ct.nii.gz --label %s/subj16_seg.nii.gz "
+             "--spacing 2.5,1.5,1.5 -o t2.frames && slice-extract --threads 1 t1.frames > t1s.frames && "
+             "slice-extract --threads 2 t2.frames > t2s.frames && "
+             PY " same t1.frames t2.frames + same t1s.frames t2s.frames",
+             tu_sample(), tu_sample(), tu_sample(), tu_sample(), PYARGS);
+    expect(cmd, 0, NULL, NULL);
+}
+
 static void test_fifo_output(void **state)
 {
     (void)state;
@@ -410,6 +426,7 @@ int main(void)
         cmocka_unit_test(test_bad_label),
         cmocka_unit_test(test_bad_frames),
         cmocka_unit_test(test_nifti_output),
+        cmocka_unit_test(test_threads_identical),
         cmocka_unit_test(test_fifo_output),
     };
     return cmocka_run_group_tests(tests, setup, NULL);

@@ -16,8 +16,7 @@ exits 1 when a check fails):
       codes CODES (e.g. PIL), optionally rotated by DEG degrees about z
       (an oblique affine).
   same FRAMES_A FRAMES_B
-      every tensor of the two single-volume streams bitwise equal, affines
-      within 1e-4 mm.
+      the same records (z, tensors bitwise equal, affines within 1e-4 mm).
   slices VOLFRAMES SLICEFRAMES LO,HI H,W THR MINBODY MODE
       recompute slice-extract with numpy/scipy (MODE crop or resize; resize
       via skimage.transform.resize) and compare every slice.
@@ -134,18 +133,20 @@ def cmd_reorient(src, dst, codes, deg=None):
 
 def cmd_same(a, b):
     ra, rb = read_frames(a), read_frames(b)
-    if len(ra) != 1 or len(rb) != 1:
-        fail("want one record each")
-    ta, tb = ra[0]["tensors"], rb[0]["tensors"]
-    if sorted(ta) != sorted(tb):
-        fail("tensors %s vs %s" % (sorted(ta), sorted(tb)))
-    for n in ta:
-        if ta[n].shape != tb[n].shape or ta[n].dtype != tb[n].dtype or not np.array_equal(ta[n], tb[n]):
-            fail("tensor %s differs" % n)
-    d = np.abs(np.array(ra[0]["meta"]["affine"]) - np.array(rb[0]["meta"]["affine"])).max()
-    print("tensors %s equal, affine max |diff| %.3g" % (sorted(ta), d))
-    if not d <= 1e-4:
-        fail("affines differ by %g" % d)
+    if len(ra) != len(rb) or not ra:
+        fail("%d records vs %d" % (len(ra), len(rb)))
+    worst = 0.0
+    for x, y in zip(ra, rb):
+        ta, tb = x["tensors"], y["tensors"]
+        if x["z"] != y["z"] or sorted(ta) != sorted(tb):
+            fail("record z=%s tensors %s vs z=%s %s" % (x["z"], sorted(ta), y["z"], sorted(tb)))
+        for n in ta:
+            if ta[n].shape != tb[n].shape or ta[n].dtype != tb[n].dtype or not np.array_equal(ta[n], tb[n]):
+                fail("z=%s: tensor %s differs" % (x["z"], n))
+        worst = max(worst, float(np.abs(np.array(x["meta"]["affine"]) - np.array(y["meta"]["affine"])).max()))
+    print("%d records: tensors bitwise equal, affine max |diff| %.3g" % (len(ra), worst))
+    if not worst <= 1e-4:
+        fail("affines differ by %g" % worst)
 
 
 def body_box(img2d, thr, minbody):
