@@ -133,6 +133,23 @@ static void test_reorient(void **state)
         fail_msg("reoriented volumes resampled differently");
 }
 
+/* NIfTI-2, and an unsigned type with scaling (scl_inter), give the same
+ * volume as the int16 NIfTI-1 original. */
+static void test_formats(void **state)
+{
+    (void)state;
+    const char *s = tu_sample();
+    if (tu_sh("cd %s && " PY " formats %s/subj27_ct.nii.gz n2.nii.gz u16.nii.gz", tu_tmpdir(), PYARGS, s))
+        fail_msg("could not write the NIfTI-2 / scaled copies");
+    sh_ok("ct-resample %s/subj27_ct.nii.gz --id v --spacing 3,2.5,2.5 -o f1.frames%s", s, "");
+    sh_ok("ct-resample n2.nii.gz --id v --spacing 3,2.5,2.5 -o f2.frames && "
+          "ct-resample u16.nii.gz --id v --spacing 3,2.5,2.5 -o f3.frames%s%s", "", "");
+    if (tu_sh("cd %s && " PY " same f1.frames f2.frames + same f1.frames f3.frames + "
+              "resample u16.nii.gz - f3.frames v 3,2.5,2.5 2",
+              tu_tmpdir(), PYARGS))
+        fail_msg("NIfTI-2 or scaled copy read differently");
+}
+
 /* ---- the way back ---- */
 
 static void test_roundtrip_sample(void **state)
@@ -417,6 +434,7 @@ int main(void)
         cmocka_unit_test(test_sample_matches_scipy),
         cmocka_unit_test(test_data_matches_scipy),
         cmocka_unit_test(test_reorient),
+        cmocka_unit_test(test_formats),
         cmocka_unit_test(test_roundtrip_sample),
         cmocka_unit_test(test_regroup_errors),
         cmocka_unit_test(test_slices_match_numpy),

@@ -15,6 +15,8 @@ exits 1 when a check fails):
       write IN with its voxel axes permuted/flipped to the nibabel axis
       codes CODES (e.g. PIL), optionally rotated by DEG degrees about z
       (an oblique affine).
+  formats IN OUT_NIFTI2 OUT_SCALED
+      IN written again as NIfTI-2, and as uint16 with scl_inter -1024.
   same FRAMES_A FRAMES_B
       the same records (z, tensors bitwise equal, affines within 1e-4 mm).
   slices VOLFRAMES SLICEFRAMES LO,HI H,W THR MINBODY MODE
@@ -129,6 +131,21 @@ def cmd_reorient(src, dst, codes, deg=None):
     out.set_qform(aff, 1)
     nib.save(out, dst)
     print("wrote %s: %s %s" % (dst, nib.aff2axcodes(aff), new.shape))
+
+
+def cmd_formats(src, out_n2, out_scaled):
+    """The same CT as NIfTI-2, and as uint16 with scl_slope 1, scl_inter -1024."""
+    img = nib.load(src)
+    d = np.asarray(img.dataobj)
+    n2 = nib.Nifti2Image(d, img.affine)
+    n2.set_qform(img.affine, 1)
+    nib.save(n2, out_n2)
+    sc = nib.Nifti1Image((d.astype(np.int32) + 1024).astype(np.uint16), img.affine)
+    sc.header.set_slope_inter(1.0, -1024.0)
+    nib.save(sc, out_scaled)
+    back = nib.load(out_scaled)
+    assert back.header.get_data_dtype() == np.uint16 and np.array_equal(back.get_fdata(), d)
+    print("wrote %s (NIfTI-2) and %s (uint16, scl_inter -1024)" % (out_n2, out_scaled))
 
 
 def cmd_same(a, b):
@@ -278,7 +295,7 @@ def cmd_bad(sample, out):
 if __name__ == "__main__":
     # Several commands in one run (the imports cost seconds): CMD ARGS + CMD ARGS ...
     cmds = {"resample": cmd_resample, "reorient": cmd_reorient, "same": cmd_same, "slices": cmd_slices,
-            "labels": cmd_labels, "bad": cmd_bad}
+            "labels": cmd_labels, "bad": cmd_bad, "formats": cmd_formats}
     words = sys.argv[1:]
     while words:
         n = words.index("+") if "+" in words else len(words)
