@@ -134,7 +134,10 @@ static int slice_volume(stream_out *out, frame *vol, int64_t *nout)
         tensor *t = &vol->tensors[i].t;
         if (t->rank == 3 && !tensor_same_shape(t, img))
             return err_set("tensor '%s' is not on the grid of 'image'", vol->tensors[i].name);
-        if (t->rank == 3 && !ctmeta_is_int(t->dtype) && t->dtype != DT_F32) {
+        /* The image is windowed in float whatever it came as (int16 HU from
+         * frame-cat --from-nifti); other tensors keep integer dtypes. */
+        if (t->rank == 3 && t->dtype != DT_F32 &&
+            (!ctmeta_is_int(t->dtype) || !strcmp(vol->tensors[i].name, "image"))) {
             tensor u;
             if (tensor_convert(&u, t, DT_F32))
                 return -1;

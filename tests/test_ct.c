@@ -207,7 +207,12 @@ static void test_slices_match_numpy(void **state)
            NULL);
     expect("slice-extract --preset head --resize --size 96,150 < v05.frames > r1.frames", 0, NULL, NULL);
     expect("slice-extract --resize --size 300,350 < v05.frames > r2.frames", 0, NULL, NULL);
+    /* straight from NIfTI: int16 HU at 5.078 x 5.078 x 2.5 mm */
+    sh_ok("frame-cat --from-nifti %s/subj05_ct.nii.gz --label %s/subj05_seg.nii.gz -o raw05.frames && "
+          "slice-extract -q --size 100,120 raw05.frames > c3.frames",
+          s, s);
     if (tu_sh("cd %s && " PY " slices v05.frames c1.frames -200,300 120,150 -500 100 crop"
+              " + slices raw05.frames c3.frames -160,240 100,120 -500 100 crop"
               " + slices v05.frames c2.frames -160,240 300,260 -300 500 crop"
               " + slices v05.frames r1.frames -500,1000 96,150 -500 100 resize"
               " + slices v05.frames r2.frames -160,240 300,350 -500 100 resize",
