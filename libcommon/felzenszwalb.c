@@ -1,0 +1,667 @@
+#include "felzenszwalb.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "err.h"
+#include "npcompat.h"
+
+/* An edge is coded as 4*p + f: anchor pixel p = r*W + c and family f
+ *   0 right       (r, c+1) - (r, c)
+ *   1 down        (r+1, c) - (r, c)
+ *   2 down-right  (r+1, c+1) - (r, c)
+ *   3 up-right    (r, c+1) - (r+1, c)
+ * The merge is symmetric in the two ends, so which is "a" does not matter. */
+
+struct fz_work {
+    int64_t cap_n, cap_e;
+    double *img;      /* (N) smoothed image */
+    double *tmp;      /* (N) Gaussian scratch */
+    double *wcode;    /* (4N) weight by edge code */
+    uint64_t *keys;   /* (E) float32 key << 32 | code, then scratch */
+    uint64_t *keys2;  /* (E) radix ping-pong */
+    double *sw;       /* (E) sorted weights */
+    int32_t *sc;      /* (E) sorted codes */
+    int32_t *parent;  /* (N) forest, parent[x] <= x, roots are the smallest pixel */
+    int32_t *size;    /* (N) segment size at roots */
+    float *thr;       /* (N) (float)(Int + k/size) at roots */
+    int32_t *mark;    /* (N) run check: stamp */
+    int32_t *partner; /* (N) run check: the other root */
+    int32_t stamp;
+    int64_t cap_run;  /* run check scratch, for runs of up to cap_run edges */
+    int32_t *run;     /* (8 cap_run) */
+    int64_t *runsz;   /* (2 cap_run) */
+    uint8_t *runflag; /* (2 cap_run) */
+};
+
+fz_work *fz_work_new(void)
+{
+    fz_work *w = calloc(1, sizeof *w);
+    if (!w)
+        err_set("out of memory");
+    return w;
+}
+
+static void work_release(fz_work *w)
+{
+    lrc_free(w->img);
+    lrc_free(w->tmp);
+    lrc_free(w->wcode);
+    lrc_free(w->keys);
+    lrc_free(w->keys2);
+    lrc_free(w->sw);
+    lrc_free(w->sc);
+    lrc_free(w->parent);
+    lrc_free(w->size);
+    lrc_free(w->thr);
+    lrc_free(w->mark);
+    lrc_free(w->partner);
+    free(w->run);
+    free(w->runsz);
+    free(w->runflag);
+    memset(w, 0, sizeof *w);
+}
+
+void fz_work_free(fz_work *w)
+{
+    if (!w)
+        return;
+    work_release(w);
+    free(w);
+}
+
+static int work_reserve(fz_work *w, int64_t n, int64_t e)
+{
+    size_t N, E;
+    if (n <= w->cap_n && e <= w->cap_e)
+        return 0;
+    work_release(w);
+    N = (size_t)n;
+    E = (size_t)(e > 0 ? e : 1);
+    w->img = lrc_alloc(N * sizeof *w->img);
+    w->tmp = lrc_alloc(N * sizeof *w->tmp);
+    w->wcode = lrc_alloc(4 * N * sizeof *w->wcode);
+    w->keys = lrc_alloc(E * sizeof *w->keys);
+    w->keys2 = lrc_alloc(E * sizeof *w->keys2);
+    w->sw = lrc_alloc(E * sizeof *w->sw);
+    w->sc = lrc_alloc(E * sizeof *w->sc);
+    w->parent = lrc_alloc(N * sizeof *w->parent);
+    w->size = lrc_alloc(N * sizeof *w->size);
+    w->thr = lrc_alloc(N * sizeof *w->thr);
+    w->mark = lrc_alloc(N * sizeof *w->mark);
+    w->partner = lrc_alloc(N * sizeof *w->partner);
+    if (!w->img || !w->tmp || !w->wcode || !w->keys || !w->keys2 || !w->sw || !w->sc ||
+        !w->parent || !w->size || !w->thr || !w->mark || !w->partner) {
+        work_release(w);
+        return err_set("out of memory for a %lld-pixel image", (long long)n);
+    }
+    w->cap_n = n;
+    w->cap_e = e;
+    return 0;
+}
+
+static int run_reserve(fz_work *w, int64_t m)
+{
+    if (m <= w->cap_run)
+        return 0;
+    m = m < 1024 ? 1024 : m + m / 2;
+    free(w->run);
+    free(w->runsz);
+    free(w->runflag);
+    w->run = malloc((size_t)m * 8 * sizeof *w->run);
+    w->runsz = malloc((size_t)m * 2 * sizeof *w->runsz);
+    w->runflag = malloc((size_t)m * 2);
+    if (!w->run || !w->runsz || !w->runflag) {
+        w->cap_run = 0;
+        return err_set("out of memory");
+    }
+    w->cap_run = m;
+    return 0;
+}
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+int fz_input_f64(double *out, const void *data, dtype dt, size_t n)
+{
+    switch (dt) {
+    case DT_F32:
+        for (size_t i = 0; i < n; i++)
+            out[i] = ((const float *)data)[i];
+        return 0;
+    case DT_F64:
+        memcpy(out, data, n * sizeof *out);
+        return 0;
+    case DT_U8:
+        for (size_t i = 0; i < n; i++)
+            out[i] = ((const uint8_t *)data)[i] * (1.0 / 255);
+        return 0;
+    case DT_I8:
+        for (size_t i = 0; i < n; i++)
+            out[i] = fmax(((const int8_t *)data)[i] * (1.0 / 127), -1.0);
+        return 0;
+    case DT_I16:
+        for (size_t i = 0; i < n; i++)
+            out[i] = fmax(((const int16_t *)data)[i] * (1.0 / 32767), -1.0);
+        return 0;
+    default:
+        return err_set("image dtype %s is not supported (float32, float64, uint8, int8, int16)",
+                       dtype_str(dt));
+    }
+}
+
+/* ---- edges ---- */
+
+static int64_t edge_count(int64_t H, int64_t W)
+{
+    return H * (W - 1) + (H - 1) * W + 2 * (H - 1) * (W - 1);
+}
+
+static inline double weight(double d)
+{
+    return sqrt(d * d); /* skimage: sqrt(sum over channels of d*d) */
+}
+
+static inline void code_ends(int32_t code, int64_t W, int32_t *a, int32_t *b)
+{
+    int32_t p = code >> 2;
+    switch (code & 3) {
+    case 0: *a = p + 1; *b = p; break;
+    case 1: *a = p + (int32_t)W; *b = p; break;
+    case 2: *a = p + (int32_t)W + 1; *b = p; break;
+    default: *a = p + 1; *b = p + (int32_t)W; break;
+    }
+}
+
+static inline uint32_t f32_key(double w)
+{
+    /* Rounding to float is monotone, and for w >= 0 the float's bits order
+     * like its value: equal doubles get equal keys, a < b gives key(a) <=
+     * key(b). */
+    float f = (float)w;
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u;
+}
+
+/* Weights by code, and keys[e] = key << 32 | code for the E valid edges. */
+static void build_edges(fz_work *w, int64_t H, int64_t W)
+{
+    const double *I = w->img;
+    double *wc = w->wcode;
+    uint64_t *k = w->keys;
+    for (int64_t r = 0; r < H; r++) {
+        for (int64_t c = 0; c < W; c++) {
+            int64_t p = r * W + c;
+            double x;
+            if (c + 1 < W) {
+                x = weight(I[p + 1] - I[p]);
+                wc[4 * p] = x;
+                *k++ = (uint64_t)f32_key(x) << 32 | (uint64_t)(4 * p);
+            }
+            if (r + 1 < H) {
+                x = weight(I[p + W] - I[p]);
+                wc[4 * p + 1] = x;
+                *k++ = (uint64_t)f32_key(x) << 32 | (uint64_t)(4 * p + 1);
+                if (c + 1 < W) {
+                    x = weight(I[p + W + 1] - I[p]);
+                    wc[4 * p + 2] = x;
+                    *k++ = (uint64_t)f32_key(x) << 32 | (uint64_t)(4 * p + 2);
+                    x = weight(I[p + W] - I[p + 1]);
+                    wc[4 * p + 3] = x;
+                    *k++ = (uint64_t)f32_key(x) << 32 | (uint64_t)(4 * p + 3);
+                }
+            }
+        }
+    }
+}
+
+static int cmp_key_hi(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a >> 32, y = *(const uint64_t *)b >> 32;
+    return (x > y) - (x < y);
+}
+
+/* LSD radix sort of keys[0..n) on their upper 32 bits (11 + 11 + 10 bit
+ * digits); passes whose digit is the same for every key are skipped. The
+ * result is in w->keys. */
+static void radix_sort_keys(fz_work *w, int64_t n)
+{
+    enum { B0 = 11, B1 = 11, B2 = 10 };
+    static const int shift[3] = {32, 32 + B0, 32 + B0 + B1};
+    static const uint32_t mask[3] = {(1u << B0) - 1, (1u << B1) - 1, (1u << B2) - 1};
+    size_t *hist = calloc(3u << 11, sizeof *hist);
+    uint64_t *src = w->keys, *dst = w->keys2;
+    if (!hist) {
+        /* No memory for 48 KiB: a comparison sort does the same job. */
+        qsort(src, (size_t)n, sizeof *src, cmp_key_hi);
+        return;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        uint64_t k = src[i];
+        hist[(k >> shift[0]) & mask[0]]++;
+        hist[2048 + ((k >> shift[1]) & mask[1])]++;
+        hist[4096 + ((k >> shift[2]) & mask[2])]++;
+    }
+    for (int d = 0; d < 3; d++) {
+        size_t *h = hist + 2048 * d, sum = 0;
+        int trivial = 0;
+        for (uint32_t b = 0; b <= mask[d]; b++) {
+            size_t c = h[b];
+            if (c == (size_t)n)
+                trivial = 1;
+            h[b] = sum;
+            sum += c;
+        }
+        if (trivial)
+            continue;
+        for (int64_t i = 0; i < n; i++) {
+            uint64_t k = src[i];
+            dst[h[(k >> shift[d]) & mask[d]]++] = k;
+        }
+        {
+            uint64_t *t = src;
+            src = dst;
+            dst = t;
+        }
+    }
+    if (src != w->keys)
+        memcpy(w->keys, src, (size_t)n * sizeof *src);
+    free(hist);
+}
+
+typedef struct {
+    double w;
+    int32_t c;
+} wc_pair;
+
+static int cmp_wc(const void *a, const void *b)
+{
+    double x = ((const wc_pair *)a)->w, y = ((const wc_pair *)b)->w;
+    return (x > y) - (x < y);
+}
+
+/* Sorted weights and codes from the radix-sorted keys: within a run of equal
+ * float32 keys the doubles may still differ; sort those runs by the double. */
+static int fast_order(fz_work *w, int64_t E)
+{
+    const uint64_t *k = w->keys;
+    double *sw = w->sw;
+    int32_t *sc = w->sc;
+    for (int64_t i = 0; i < E; i++) {
+        int32_t c = (int32_t)(uint32_t)k[i];
+        sc[i] = c;
+        sw[i] = w->wcode[c];
+    }
+    for (int64_t i = 0; i < E;) {
+        uint32_t key = (uint32_t)(k[i] >> 32);
+        int64_t j = i + 1, m;
+        int mixed = 0;
+        while (j < E && (uint32_t)(k[j] >> 32) == key) {
+            mixed |= sw[j] != sw[i];
+            j++;
+        }
+        m = j - i;
+        if (mixed) {
+            if (m <= 32) {
+                for (int64_t a = i + 1; a < j; a++) {
+                    double x = sw[a];
+                    int32_t c = sc[a];
+                    int64_t b = a;
+                    while (b > i && x < sw[b - 1]) {
+                        sw[b] = sw[b - 1];
+                        sc[b] = sc[b - 1];
+                        b--;
+                    }
+                    sw[b] = x;
+                    sc[b] = c;
+                }
+            } else {
+                wc_pair *t = malloc((size_t)m * sizeof *t);
+                if (!t)
+                    return err_set("out of memory");
+                for (int64_t a = 0; a < m; a++)
+                    t[a] = (wc_pair){sw[i + a], sc[i + a]};
+                qsort(t, (size_t)m, sizeof *t, cmp_wc);
+                for (int64_t a = 0; a < m; a++) {
+                    sw[i + a] = t[a].w;
+                    sc[i + a] = t[a].c;
+                }
+                free(t);
+            }
+        }
+        i = j;
+    }
+    return 0;
+}
+
+/* numpy's order: the costs in skimage's edge order (the four families one
+ * after the other, each in raster order of its anchor), np.argsort's
+ * introsort, and the codes and weights in that order. */
+static int exact_order(fz_work *w, int64_t H, int64_t W, int64_t E)
+{
+    double *cost = lrc_alloc((size_t)E * sizeof *cost);
+    int32_t *code = lrc_alloc((size_t)E * sizeof *code);
+    int32_t *idx = lrc_alloc((size_t)E * sizeof *idx);
+    int64_t e = 0;
+    int rc = -1;
+    if (!cost || !code || !idx) {
+        err_set("out of memory");
+        goto done;
+    }
+    for (int f = 0; f < 4; f++) {
+        int64_t rows = f == 0 ? H : H - 1, cols = f == 1 ? W : W - 1;
+        for (int64_t r = 0; r < rows; r++)
+            for (int64_t c = 0; c < cols; c++) {
+                int64_t cd = 4 * (r * W + c) + f;
+                cost[e] = w->wcode[cd];
+                code[e++] = (int32_t)cd;
+            }
+    }
+    if (npc_argsort(idx, cost, E))
+        goto done;
+    for (int64_t i = 0; i < E; i++) {
+        w->sw[i] = cost[idx[i]];
+        w->sc[i] = code[idx[i]];
+    }
+    rc = 0;
+done:
+    lrc_free(cost);
+    lrc_free(code);
+    lrc_free(idx);
+    return rc;
+}
+
+/* ---- union-find ---- */
+
+static inline int32_t find_root(int32_t *parent, int32_t x)
+{
+    /* Path halving keeps every pointer towards a smaller index, so the root
+     * stays the segment's smallest pixel, as in skimage's forest. */
+    while (parent[x] != x) {
+        parent[x] = parent[parent[x]];
+        x = parent[x];
+    }
+    return x;
+}
+
+/* Greedy pass: one edge. */
+static inline void merge_edge(fz_work *w, int64_t W, int32_t code, double x, double k)
+{
+    int32_t a, b, s0, s1, lo, hi;
+    float t0, t1;
+    code_ends(code, W, &a, &b);
+    s0 = find_root(w->parent, a);
+    s1 = find_root(w->parent, b);
+    if (s0 == s1)
+        return;
+    t0 = w->thr[s0];
+    t1 = w->thr[s1];
+    if (x < (double)(t0 < t1 ? t0 : t1)) {
+        lo = s0 < s1 ? s0 : s1;
+        hi = s0 < s1 ? s1 : s0;
+        w->parent[hi] = lo;
+        w->size[lo] += w->size[hi];
+        /* skimage: Int = w, threshold Int + k/size computed in double and
+         * stored in a C float */
+        w->thr[lo] = (float)(x + k / (double)w->size[lo]);
+    }
+}
+
+/* Minimum-size pass: one edge. */
+static inline void small_edge(fz_work *w, int64_t W, int32_t code, int64_t min_size)
+{
+    int32_t a, b, s0, s1, lo, hi;
+    code_ends(code, W, &a, &b);
+    s0 = find_root(w->parent, a);
+    s1 = find_root(w->parent, b);
+    if (s0 == s1)
+        return;
+    if (w->size[s0] < min_size || w->size[s1] < min_size) {
+        lo = s0 < s1 ? s0 : s1;
+        hi = s0 < s1 ? s1 : s0;
+        w->parent[hi] = lo;
+        w->size[lo] += w->size[hi];
+    }
+}
+
+/* Is the outcome of the edges sc[i..j) (all of weight x) the same in every
+ * order? Take the components their ends belong to now, and group them by
+ * the run's edges (connected groups). A group of two components decides
+ * once, whichever of its parallel edges comes first. A larger group is
+ * order-free when nothing in it can join now (joins are what change the
+ * state), or, in the greedy pass, when everything in it joins whatever the
+ * order: every component's threshold exceeds x now, and so does that of
+ * any union of them, whose threshold is at least (float)(x + k/S) with S the
+ * group's total size. Otherwise the order matters: returns 0.
+ * pass: 1 greedy (k), 2 minimum size (min_size). */
+static int run_order_free(fz_work *w, int64_t W, int64_t i, int64_t j, int pass, double x, double k,
+                          int64_t min_size)
+{
+    int32_t st = ++w->stamp;
+    int64_t m = j - i, nn = 0;
+    int32_t *es, *lp, *nroot;
+    int rc = 1;
+
+    if (run_reserve(w, m))
+        return -1;
+    es = w->run;             /* (2m) the two roots of each edge, -1 internal */
+    lp = w->run + 2 * m;     /* (2m) local union-find over the roots */
+    nroot = w->run + 4 * m;  /* (2m) root pixel of each local node */
+    for (int64_t e = 0; e < m; e++) {
+        int32_t a, b, s0, s1;
+        code_ends(w->sc[i + e], W, &a, &b);
+        s0 = find_root(w->parent, a);
+        s1 = find_root(w->parent, b);
+        if (s0 == s1) {
+            es[2 * e] = -1;
+            continue;
+        }
+        es[2 * e] = s0;
+        es[2 * e + 1] = s1;
+        for (int t = 0; t < 2; t++) {
+            int32_t r = t ? s1 : s0;
+            if (w->mark[r] != st) {
+                w->mark[r] = st;
+                w->partner[r] = (int32_t)nn;
+                lp[nn] = (int32_t)nn;
+                nroot[nn++] = r;
+            }
+        }
+        {
+            int32_t u = w->partner[s0], v = w->partner[s1];
+            while (lp[u] != u)
+                u = lp[u] = lp[lp[u]];
+            while (lp[v] != v)
+                v = lp[v] = lp[lp[v]];
+            if (u != v)
+                lp[u > v ? u : v] = u < v ? u : v;
+        }
+    }
+    if (nn == 0)
+        return 1;
+    {
+        /* Per group (indexed by its local root): nodes, total size, whether
+         * some edge can join now, whether every threshold exceeds x. */
+        int32_t *gn = w->run + 6 * m;       /* (2m) nodes */
+        int64_t *gs = w->runsz;             /* (2m) total size */
+        uint8_t *gjoin = w->runflag;        /* (2m) bit 0: can join, bit 1: a threshold <= x */
+        for (int64_t u = 0; u < nn; u++) {
+            int32_t r = (int32_t)u;
+            while (lp[r] != r)
+                r = lp[r];
+            lp[u] = r;
+            gn[u] = 0;
+            gs[u] = 0;
+            gjoin[u] = 0;
+        }
+        for (int64_t u = 0; u < nn; u++) {
+            int32_t g = lp[u], r = nroot[u];
+            gn[g]++;
+            gs[g] += w->size[r];
+            if (pass == 1 && !((double)w->thr[r] > x))
+                gjoin[g] |= 2;
+        }
+        for (int64_t e = 0; e < m; e++) {
+            int32_t s0 = es[2 * e], s1, g;
+            int can;
+            if (s0 < 0)
+                continue;
+            s1 = es[2 * e + 1];
+            g = lp[w->partner[s0]];
+            if (pass == 1) {
+                float t0 = w->thr[s0], t1 = w->thr[s1];
+                can = x < (double)(t0 < t1 ? t0 : t1);
+            } else {
+                can = w->size[s0] < min_size || w->size[s1] < min_size;
+            }
+            if (can)
+                gjoin[g] |= 1;
+        }
+        for (int64_t u = 0; u < nn && rc; u++) {
+            if (lp[u] != u || gn[u] <= 2 || !(gjoin[u] & 1))
+                continue;
+            if (pass == 1 && !(gjoin[u] & 2) && (double)(float)(x + k / (double)gs[u]) > x)
+                continue;
+            rc = 0;
+        }
+    }
+    return rc;
+}
+
+int64_t fz_segment(int32_t *labels, const double *img, int64_t H, int64_t W, const fz_params *p,
+                   fz_work *w, fz_stats *st)
+{
+    fz_stats s = {0};
+    int64_t N, E, K = 0;
+    double k, t0;
+    int exact;
+
+    if (H < 1 || W < 1 || H > FZ_MAX_PIXELS / W)
+        return err_set("image size %lldx%lld is outside 1x1 .. %lld pixels", (long long)H,
+                       (long long)W, (long long)FZ_MAX_PIXELS);
+    if (!(p->scale >= 0 && p->scale <= 1e30) || !(p->sigma >= 0 && p->sigma <= 1000) ||
+        p->min_size < 0)
+        return err_set("parameters out of range (scale %g, sigma %g, min_size %lld)", p->scale,
+                       p->sigma, (long long)p->min_size);
+    N = H * W;
+    E = edge_count(H, W);
+    for (int64_t i = 0; i < N; i++)
+        if (!isfinite(img[i]))
+            return err_set("pixel (%lld, %lld) is %s", (long long)(i / W), (long long)(i % W),
+                           isnan(img[i]) ? "NaN" : "infinite");
+    if (work_reserve(w, N, E))
+        return -1;
+
+    t0 = now();
+    if (npc_gaussian_filter2d(w->img, img, H, W, p->sigma, p->sigma, 4.0, w->tmp))
+        return -1;
+    s.t_smooth = now() - t0;
+
+    t0 = now();
+    build_edges(w, H, W);
+    exact = p->sort == FZ_SORT_EXACT;
+    if (exact) {
+        if (exact_order(w, H, W, E))
+            return -1;
+    } else {
+        radix_sort_keys(w, E);
+        if (fast_order(w, E))
+            return -1;
+    }
+    s.t_sort = now() - t0;
+
+    t0 = now();
+    k = p->scale / 255.0;
+    for (int64_t i = 0; i < N; i++) {
+        w->parent[i] = (int32_t)i;
+        w->size[i] = 1;
+        w->thr[i] = (float)(0.0 + k / 1.0);
+        w->mark[i] = 0;
+    }
+    w->stamp = 0;
+
+    /* Greedy pass. With k = 0 no threshold exceeds 0 and nothing joins. */
+    if (k > 0) {
+        /* Zero weights join whatever they touch when every threshold is > 0:
+         * the smallest possible one is (float)(k / N) with Int = 0. */
+        int zero_free = (float)(k / (double)N) > 0.0f;
+        for (int64_t i = 0; i < E;) {
+            double x = w->sw[i];
+            int64_t j = i + 1;
+            if (exact) {
+                merge_edge(w, W, w->sc[i], x, k);
+                i++;
+                continue;
+            }
+            while (j < E && w->sw[j] == x)
+                j++;
+            if (j - i > 1 && !(x == 0 && zero_free)) {
+                s.tie_runs++;
+                int free_ = run_order_free(w, W, i, j, 1, x, k, 0);
+                if (free_ < 0)
+                    return -1;
+                if (!free_) {
+                    if (exact_order(w, H, W, E))
+                        return -1;
+                    exact = 1;
+                    continue; /* redo from i, in numpy's order */
+                }
+            }
+            for (int64_t e = i; e < j; e++)
+                merge_edge(w, W, w->sc[e], x, k);
+            i = j;
+        }
+    }
+
+    /* Minimum-size pass over the same order; sizes are >= 1, so min_size <= 1
+     * joins nothing. */
+    if (p->min_size > 1) {
+        for (int64_t i = 0; i < E;) {
+            double x = w->sw[i];
+            int64_t j = i + 1;
+            if (exact) {
+                small_edge(w, W, w->sc[i], p->min_size);
+                i++;
+                continue;
+            }
+            while (j < E && w->sw[j] == x)
+                j++;
+            if (j - i > 1) {
+                if (x != 0)
+                    s.tie_runs++;
+                int free_ = run_order_free(w, W, i, j, 2, x, k, p->min_size);
+                if (free_ < 0)
+                    return -1;
+                if (!free_) {
+                    if (exact_order(w, H, W, E))
+                        return -1;
+                    exact = 1;
+                    continue;
+                }
+            }
+            for (int64_t e = i; e < j; e++)
+                small_edge(w, W, w->sc[e], p->min_size);
+            i = j;
+        }
+    }
+
+    /* Labels: a segment's root is its first pixel in raster order. */
+    for (int64_t i = 0; i < N; i++) {
+        int32_t r = find_root(w->parent, (int32_t)i);
+        labels[i] = r == i ? (int32_t)K++ : labels[r];
+    }
+    s.t_merge = now() - t0;
+    s.K = K;
+    s.edges = E;
+    s.exact_sort = exact;
+    if (st)
+        *st = s;
+    return K;
+}

@@ -1,0 +1,364 @@
+#include "npcompat.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+#include "tensor.h"
+
+/* ---- exp ---- */
+
+/* numpy 1.24 on AVX512_SKX CPUs calls Intel SVML's __svml_exp8 (the vector
+ * exp it bundles, BSD-licensed); this is that kernel's main path, one lane
+ * at a time, with its constants: x = (n + j/16) ln2 + r with n + j/16 =
+ * floor(16 x log2 e)/16, 2^(j/16) from a table, a degree-5 polynomial for
+ * e^r - 1, and vscalefpd's 2^floor(N). Checked against np.exp on 1.26
+ * million arguments in [-700, 700] (tests/test_npcompat.c keeps a smaller
+ * check). Arguments beyond |x| >= 707.7 take SVML's scalar callout, which is
+ * not transcribed: libm's exp stands in (a Gaussian kernel never gets there). */
+static const double exp_t16[16] = {
+    0x1.0000000000000p+0, 0x1.0b5586cf9890fp+0, 0x1.172b83c7d517bp+0, 0x1.2387a6e756238p+0,
+    0x1.306fe0a31b715p+0, 0x1.3dea64c123422p+0, 0x1.4bfdad5362a27p+0, 0x1.5ab07dd485429p+0,
+    0x1.6a09e667f3bcdp+0, 0x1.7a11473eb0187p+0, 0x1.8ace5422aa0dbp+0, 0x1.9c49182a3f090p+0,
+    0x1.ae89f995ad3adp+0, 0x1.c199bdd85529cp+0, 0x1.d5818dcfba487p+0, 0x1.ea4afa2a490dap+0,
+};
+
+double npc_exp_svml(double x)
+{
+    const double log2e = 0x1.71547652b82fep+0, shift = 0x1.8000000003ff0p+48;
+    const double l1 = 0x1.62e42fefa39efp-1, l2 = 0x1.abc9e3b39803fp-56;
+    double z, n, r, r2, r3, p45, p23, p01, p, t, res;
+    uint64_t ki;
+
+    if (!(fabs(x) < 0x1.61da04cbafe44p+9))
+        return exp(x);
+    /* SVML rounds this fma toward zero: undo a round-up, told by the sign
+     * of the exact residual (z and shift - z are exact). ulp(z) = 1/16. */
+    z = fma(x, log2e, shift);
+    if (fma(x, log2e, shift - z) < 0)
+        z -= 0x1p-4;
+    memcpy(&ki, &z, sizeof ki);
+    n = z - shift;
+    r = fma(-n, l1, x);
+    r = fma(-n, l2, r);
+    r2 = r * r;
+    p45 = fma(r, 0x1.72eb5ef0d213dp-10, 0x1.1106603d97c00p-7);
+    p23 = fma(r, 0x1.555564bb4f5f0p-5, 0x1.5555554b508a2p-3);
+    r3 = r * r2;
+    p01 = fma(r2, 0x1.0000000002622p-1, r);
+    p = fma(r2, p45, p23);
+    p = fma(r3, p, p01);
+    t = exp_t16[ki & 15];
+    res = fma(t, p, t);
+    return ldexp(res, (int)floor(n));
+}
+
+static int exp_mode = -1; /* -1 unknown, 0 libm, 1 SVML */
+
+int npc_exp_is_svml(void)
+{
+    if (exp_mode < 0) {
+#if defined(__x86_64__) && defined(__GNUC__)
+        __builtin_cpu_init();
+        exp_mode = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512cd") &&
+                   __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
+                   __builtin_cpu_supports("avx512vl");
+#else
+        exp_mode = 0;
+#endif
+    }
+    return exp_mode;
+}
+
+double npc_exp(double x)
+{
+    return npc_exp_is_svml() ? npc_exp_svml(x) : exp(x);
+}
+
+/* ---- sum ---- */
+
+static double pairwise_sum(const double *a, size_t n)
+{
+    if (n < 8) {
+        double res = -0.0;
+        for (size_t i = 0; i < n; i++)
+            res += a[i];
+        return res;
+    }
+    if (n <= 128) {
+        double r[8], res;
+        size_t i;
+        for (int j = 0; j < 8; j++)
+            r[j] = a[j];
+        for (i = 8; i < n - (n % 8); i += 8)
+            for (int j = 0; j < 8; j++)
+                r[j] += a[i + j];
+        res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+        for (; i < n; i++)
+            res += a[i];
+        return res;
+    }
+    {
+        size_t n2 = n / 2;
+        n2 -= n2 % 8;
+        return pairwise_sum(a, n2) + pairwise_sum(a + n2, n - n2);
+    }
+}
+
+double npc_sum(const double *a, size_t n)
+{
+    /* add.reduce starts from the identity 0.0 and adds the pairwise sum. */
+    return 0.0 + pairwise_sum(a, n);
+}
+
+/* ---- Gaussian ---- */
+
+int npc_gaussian_radius(double sigma, double truncate)
+{
+    return (int)(truncate * sigma + 0.5);
+}
+
+int npc_gaussian_kernel1d(double *w, double sigma, double truncate)
+{
+    int r = npc_gaussian_radius(sigma, truncate);
+    double c = -0.5 / (sigma * sigma), s;
+    for (int i = -r; i <= r; i++)
+        w[i + r] = npc_exp(c * (double)((int64_t)i * i));
+    s = npc_sum(w, (size_t)(2 * r + 1));
+    for (int i = 0; i <= 2 * r; i++)
+        w[i] = w[i] / s;
+    return r;
+}
+
+/* Half-sample symmetric extension ("reflect"): ... x1 x0 | x0 x1 ... */
+static int64_t reflect_index(int64_t i, int64_t n)
+{
+    int64_t p = 2 * n;
+    i %= p;
+    if (i < 0)
+        i += p;
+    return i < n ? i : p - 1 - i;
+}
+
+/* One 1-D pass along lines of length n, spaced `line` apart, elements `step`
+ * apart: out = x[c] w0 + sum_{j=r..1} (x[c-j] + x[c+j]) w_{-j}, as scipy's
+ * symmetric correlate1d. buf: n + 2r doubles. */
+static void correlate_lines(double *out, const double *in, int64_t nlines, int64_t line, int64_t n,
+                            int64_t step, const double *w, int r, double *buf)
+{
+    const double *fw = w + r; /* fw[-r..r] */
+    for (int64_t l = 0; l < nlines; l++) {
+        const double *src = in + l * line;
+        double *dst = out + l * line;
+        double *x = buf + r;
+        for (int64_t i = -r; i < n + r; i++)
+            x[i] = src[reflect_index(i, n) * step];
+        for (int64_t c = 0; c < n; c++) {
+            const double *xc = x + c;
+            double acc = xc[0] * fw[0];
+            for (int j = -r; j < 0; j++)
+                acc += (xc[j] + xc[-j]) * fw[j];
+            dst[c * step] = acc;
+        }
+    }
+}
+
+int npc_gaussian_filter2d(double *out, const double *in, int64_t H, int64_t W, double sigma_y,
+                          double sigma_x, double truncate, double *tmp)
+{
+    int ry = sigma_y > 1e-15 ? npc_gaussian_radius(sigma_y, truncate) : -1;
+    int rx = sigma_x > 1e-15 ? npc_gaussian_radius(sigma_x, truncate) : -1;
+    int rmax = ry > rx ? ry : rx;
+    int64_t nmax = H > W ? H : W;
+    double *wy = NULL, *wx = NULL, *buf = NULL, *mid = tmp;
+    int rc = -1;
+
+    if (ry < 0 && rx < 0) {
+        if (out != in)
+            memmove(out, in, (size_t)(H * W) * sizeof *out);
+        return 0;
+    }
+    wy = malloc((size_t)(2 * (ry > 0 ? ry : 0) + 1) * sizeof *wy);
+    wx = malloc((size_t)(2 * (rx > 0 ? rx : 0) + 1) * sizeof *wx);
+    buf = malloc((size_t)(nmax + 2 * rmax) * sizeof *buf);
+    if (!mid)
+        mid = malloc((size_t)(H * W) * sizeof *mid);
+    if (!wy || !wx || !buf || !mid) {
+        err_set("out of memory");
+        goto done;
+    }
+    if (ry >= 0)
+        npc_gaussian_kernel1d(wy, sigma_y, truncate);
+    if (rx >= 0)
+        npc_gaussian_kernel1d(wx, sigma_x, truncate);
+    if (ry >= 0 && rx >= 0) {
+        /* axis 0: W lines of length H, elements W apart */
+        correlate_lines(mid, in, W, 1, H, W, wy, ry, buf);
+        correlate_lines(out, mid, H, W, W, 1, wx, rx, buf);
+    } else if (ry >= 0) {
+        correlate_lines(mid, in, W, 1, H, W, wy, ry, buf);
+        memcpy(out, mid, (size_t)(H * W) * sizeof *out);
+    } else {
+        correlate_lines(mid, in, H, W, W, 1, wx, rx, buf);
+        memcpy(out, mid, (size_t)(H * W) * sizeof *out);
+    }
+    rc = 0;
+done:
+    free(wy);
+    free(wx);
+    free(buf);
+    if (mid != tmp)
+        free(mid);
+    return rc;
+}
+
+/* ---- argsort ---- */
+
+/* numpy's aquicksort_ moves indices and compares v[index]; carrying the key
+ * with its index performs the same comparisons and the same swaps, so the
+ * permutation is identical, with sequential instead of scattered reads. */
+typedef struct {
+    double v;
+    int32_t i;
+} kv;
+
+#define KV_SWAP(a, b)  \
+    do {               \
+        kv t_ = (a);   \
+        (a) = (b);     \
+        (b) = t_;      \
+    } while (0)
+
+static void aheapsort(kv *base, int64_t n)
+{
+    kv *a = base - 1; /* 1-based heap */
+    kv tmp;
+    int64_t i, j, l;
+    for (l = n >> 1; l > 0; --l) {
+        tmp = a[l];
+        for (i = l, j = l << 1; j <= n;) {
+            if (j < n && a[j].v < a[j + 1].v)
+                j += 1;
+            if (tmp.v < a[j].v) {
+                a[i] = a[j];
+                i = j;
+                j += j;
+            } else {
+                break;
+            }
+        }
+        a[i] = tmp;
+    }
+    for (; n > 1;) {
+        tmp = a[n];
+        a[n] = a[1];
+        n -= 1;
+        for (i = 1, j = 2; j <= n;) {
+            if (j < n && a[j].v < a[j + 1].v)
+                j++;
+            if (tmp.v < a[j].v) {
+                a[i] = a[j];
+                i = j;
+                j += j;
+            } else {
+                break;
+            }
+        }
+        a[i] = tmp;
+    }
+}
+
+static void aquicksort(kv *start, int64_t num)
+{
+    enum { SMALL = 15, STACK = 128 };
+    kv *pl = start, *pr = start + num - 1;
+    kv *stack[STACK], **sptr = stack;
+    kv *pm, *pi, *pj, *pk;
+    int depth[STACK], *psdepth = depth;
+    int cdepth = 0;
+    double vp;
+    for (uint64_t u = (uint64_t)num; u >>= 1;)
+        cdepth++;
+    cdepth *= 2;
+
+    for (;;) {
+        if (cdepth < 0) {
+            aheapsort(pl, pr - pl + 1);
+            goto stack_pop;
+        }
+        while ((pr - pl) > SMALL) {
+            pm = pl + ((pr - pl) >> 1);
+            if (pm->v < pl->v)
+                KV_SWAP(*pm, *pl);
+            if (pr->v < pm->v)
+                KV_SWAP(*pr, *pm);
+            if (pm->v < pl->v)
+                KV_SWAP(*pm, *pl);
+            vp = pm->v;
+            pi = pl;
+            pj = pr - 1;
+            KV_SWAP(*pm, *pj);
+            for (;;) {
+                do
+                    ++pi;
+                while (pi->v < vp);
+                do
+                    --pj;
+                while (vp < pj->v);
+                if (pi >= pj)
+                    break;
+                KV_SWAP(*pi, *pj);
+            }
+            pk = pr - 1;
+            KV_SWAP(*pi, *pk);
+            /* push the larger partition on the stack */
+            if (pi - pl < pr - pi) {
+                *sptr++ = pi + 1;
+                *sptr++ = pr;
+                pr = pi - 1;
+            } else {
+                *sptr++ = pl;
+                *sptr++ = pi - 1;
+                pl = pi + 1;
+            }
+            *psdepth++ = --cdepth;
+        }
+        /* insertion sort */
+        for (pi = pl + 1; pi <= pr; ++pi) {
+            kv vi = *pi;
+            pj = pi;
+            pk = pi - 1;
+            while (pj > pl && vi.v < pk->v)
+                *pj-- = *pk--;
+            *pj = vi;
+        }
+    stack_pop:
+        if (sptr == stack)
+            break;
+        pr = *(--sptr);
+        pl = *(--sptr);
+        cdepth = *(--psdepth);
+    }
+}
+
+int npc_argsort(int32_t *idx, const double *v, int64_t n)
+{
+    kv *a;
+    if (n <= 0)
+        return 0;
+    if (n > INT32_MAX)
+        return err_set("argsort: %lld elements is more than 2^31-1", (long long)n);
+    a = lrc_alloc((size_t)n * sizeof *a);
+    if (!a)
+        return err_set("out of memory");
+    for (int64_t i = 0; i < n; i++) {
+        a[i].v = v[i];
+        a[i].i = (int32_t)i;
+    }
+    aquicksort(a, n);
+    for (int64_t i = 0; i < n; i++)
+        idx[i] = a[i].i;
+    lrc_free(a);
+    return 0;
+}
