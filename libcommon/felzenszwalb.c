@@ -29,6 +29,7 @@ struct fz_work {
     float *thr;       /* (N) (float)(Int + k/size) at roots */
     int32_t *mark;    /* (N) run check: stamp */
     int32_t *partner; /* (N) run check: the other root */
+    uint8_t *small;   /* (N) minimum-size pass: pixel in a small component */
     int32_t stamp;
     int64_t cap_run;  /* run check scratch, for runs of up to cap_run edges */
     int32_t *run;     /* (8 cap_run) */
@@ -58,6 +59,7 @@ static void work_release(fz_work *w)
     lrc_free(w->thr);
     lrc_free(w->mark);
     lrc_free(w->partner);
+    lrc_free(w->small);
     free(w->run);
     free(w->runsz);
     free(w->runflag);
@@ -92,7 +94,8 @@ static int work_reserve(fz_work *w, int64_t n, int64_t e)
     w->thr = lrc_alloc(N * sizeof *w->thr);
     w->mark = lrc_alloc(N * sizeof *w->mark);
     w->partner = lrc_alloc(N * sizeof *w->partner);
-    if (!w->img || !w->tmp || !w->wcode || !w->keys || !w->keys2 || !w->sw || !w->sc ||
+    w->small = lrc_alloc(N);
+    if (!w->small || !w->img || !w->tmp || !w->wcode || !w->keys || !w->keys2 || !w->sw || !w->sc ||
         !w->parent || !w->size || !w->thr || !w->mark || !w->partner) {
         work_release(w);
         return err_set("out of memory for a %lld-pixel image", (long long)n);
@@ -432,105 +435,118 @@ static inline void small_edge(fz_work *w, int64_t W, int32_t code, int64_t min_s
 }
 
 /* Is the outcome of the edges sc[i..j) (all of weight x) the same in every
- * order? Take the components their ends belong to now, and group them by
- * the run's edges (connected groups). A group of two components decides
- * once, whichever of its parallel edges comes first. A larger group is
- * order-free when nothing in it can join now (joins are what change the
- * state), or, in the greedy pass, when everything in it joins whatever the
- * order: every component's threshold exceeds x now, and so does that of
- * any union of them, whose threshold is at least (float)(x + k/S) with S the
- * group's total size. Otherwise the order matters: returns 0.
- * pass: 1 greedy (k), 2 minimum size (min_size). */
+ * order? Returns 1 if so, 0 if the order may matter, -1 on error.
+ *
+ * An edge is inert when it cannot join in any order: in the greedy pass,
+ * when a component at one end has a threshold <= x (such a component
+ * cannot join during the run, so its threshold stays); in the minimum-size
+ * pass, when both components are already >= min_size (they only grow). The
+ * other edges are active; group the components by the active edges. A group
+ * of two components decides once, whichever of its parallel edges comes
+ * first. A larger group is order-free when every active edge in it joins
+ * whatever the order:
+ *   greedy pass: a union of its components has the threshold
+ *     (float)(x + k/size) >= (float)(x + k/S), S the group's total size, so
+ *     if that exceeds x, unions stay joinable and every active edge joins;
+ *   minimum-size pass: S < min_size (every union stays small), or every
+ *     active edge has a small end whose only neighbour in the group is the
+ *     other end (that end is still alone, and small, when the edge comes).
+ * Otherwise the order may matter. */
 static int run_order_free(fz_work *w, int64_t W, int64_t i, int64_t j, int pass, double x, double k,
                           int64_t min_size)
 {
     int32_t st = ++w->stamp;
-    int64_t m = j - i, nn = 0;
-    int32_t *es, *lp, *nroot;
+    int64_t m = j - i, nn = 0, na = 0;
+    int32_t *es, *lp, *nroot, *nb;
+    int64_t *gs;
+    uint8_t *multi;
     int rc = 1;
 
     if (run_reserve(w, m))
         return -1;
-    es = w->run;             /* (2m) the two roots of each edge, -1 internal */
-    lp = w->run + 2 * m;     /* (2m) local union-find over the roots */
-    nroot = w->run + 4 * m;  /* (2m) root pixel of each local node */
+    es = w->run;            /* (2m) the two local nodes of each active edge */
+    lp = w->run + 2 * m;    /* (2m) local union-find over the nodes */
+    nroot = w->run + 4 * m; /* (2m) the component (root pixel) of each node */
+    nb = w->run + 6 * m;    /* (2m) a neighbour of each node */
+    gs = w->runsz;          /* (2m) group sizes, at the group's local root */
+    multi = w->runflag;     /* (2m) node has two distinct neighbours */
     for (int64_t e = 0; e < m; e++) {
-        int32_t a, b, s0, s1;
+        int32_t a, b, s0, s1, u, v;
         code_ends(w->sc[i + e], W, &a, &b);
+        if (pass == 2 && !(w->small[a] | w->small[b]))
+            continue;
         s0 = find_root(w->parent, a);
         s1 = find_root(w->parent, b);
-        if (s0 == s1) {
-            es[2 * e] = -1;
+        if (s0 == s1)
             continue;
-        }
-        es[2 * e] = s0;
-        es[2 * e + 1] = s1;
+        if (pass == 1 ? !((double)w->thr[s0] > x && (double)w->thr[s1] > x)
+                      : !(w->size[s0] < min_size || w->size[s1] < min_size))
+            continue;
         for (int t = 0; t < 2; t++) {
             int32_t r = t ? s1 : s0;
             if (w->mark[r] != st) {
                 w->mark[r] = st;
                 w->partner[r] = (int32_t)nn;
                 lp[nn] = (int32_t)nn;
-                nroot[nn++] = r;
+                nroot[nn] = r;
+                nb[nn] = -1;
+                multi[nn++] = 0;
             }
         }
-        {
-            int32_t u = w->partner[s0], v = w->partner[s1];
-            while (lp[u] != u)
-                u = lp[u] = lp[lp[u]];
-            while (lp[v] != v)
-                v = lp[v] = lp[lp[v]];
-            if (u != v)
-                lp[u > v ? u : v] = u < v ? u : v;
-        }
+        u = w->partner[s0];
+        v = w->partner[s1];
+        es[2 * na] = u;
+        es[2 * na + 1] = v;
+        na++;
+        if (nb[u] < 0)
+            nb[u] = v;
+        else if (nb[u] != v)
+            multi[u] = 1;
+        if (nb[v] < 0)
+            nb[v] = u;
+        else if (nb[v] != u)
+            multi[v] = 1;
+        while (lp[u] != u)
+            u = lp[u] = lp[lp[u]];
+        while (lp[v] != v)
+            v = lp[v] = lp[lp[v]];
+        if (u != v)
+            lp[u > v ? u : v] = u < v ? u : v;
     }
-    if (nn == 0)
+    if (na <= 1)
         return 1;
-    {
-        /* Per group (indexed by its local root): nodes, total size, whether
-         * some edge can join now, whether every threshold exceeds x. */
-        int32_t *gn = w->run + 6 * m;       /* (2m) nodes */
-        int64_t *gs = w->runsz;             /* (2m) total size */
-        uint8_t *gjoin = w->runflag;        /* (2m) bit 0: can join, bit 1: a threshold <= x */
-        for (int64_t u = 0; u < nn; u++) {
-            int32_t r = (int32_t)u;
-            while (lp[r] != r)
-                r = lp[r];
-            lp[u] = r;
-            gn[u] = 0;
-            gs[u] = 0;
-            gjoin[u] = 0;
-        }
-        for (int64_t u = 0; u < nn; u++) {
-            int32_t g = lp[u], r = nroot[u];
-            gn[g]++;
-            gs[g] += w->size[r];
-            if (pass == 1 && !((double)w->thr[r] > x))
-                gjoin[g] |= 2;
-        }
-        for (int64_t e = 0; e < m; e++) {
-            int32_t s0 = es[2 * e], s1, g;
-            int can;
-            if (s0 < 0)
+    /* Groups: flatten the local union-find, total sizes at the roots. */
+    for (int64_t u = 0; u < nn; u++) {
+        int32_t r = (int32_t)u;
+        while (lp[r] != r)
+            r = lp[r];
+        lp[u] = r;
+        gs[u] = 0;
+    }
+    for (int64_t u = 0; u < nn; u++)
+        gs[lp[u]] += w->size[nroot[u]];
+    for (int64_t u = 0; u < nn; u++) {
+        /* a group of two nodes: its root's only neighbour is the other node */
+        if (lp[u] == u)
+            multi[u] |= 2 * (nb[u] >= 0 && !(multi[u] & 1) && !(multi[nb[u]] & 1) && nb[nb[u]] == u);
+    }
+    for (int64_t e = 0; e < na && rc; e++) {
+        int32_t u = es[2 * e], v = es[2 * e + 1], g = lp[u];
+        int64_t S = gs[g];
+        if (multi[g] & 2)
+            continue; /* two components */
+        if (pass == 1) {
+            if ((double)(float)(x + k / (double)S) > x)
                 continue;
-            s1 = es[2 * e + 1];
-            g = lp[w->partner[s0]];
-            if (pass == 1) {
-                float t0 = w->thr[s0], t1 = w->thr[s1];
-                can = x < (double)(t0 < t1 ? t0 : t1);
-            } else {
-                can = w->size[s0] < min_size || w->size[s1] < min_size;
-            }
-            if (can)
-                gjoin[g] |= 1;
-        }
-        for (int64_t u = 0; u < nn && rc; u++) {
-            if (lp[u] != u || gn[u] <= 2 || !(gjoin[u] & 1))
+        } else {
+            if (S < min_size)
                 continue;
-            if (pass == 1 && !(gjoin[u] & 2) && (double)(float)(x + k / (double)gs[u]) > x)
+            if (!(multi[u] & 1) && w->size[nroot[u]] < min_size)
                 continue;
-            rc = 0;
+            if (!(multi[v] & 1) && w->size[nroot[v]] < min_size)
+                continue;
         }
+        rc = 0;
     }
     return rc;
 }
@@ -541,7 +557,7 @@ int64_t fz_segment(int32_t *labels, const double *img, int64_t H, int64_t W, con
     fz_stats s = {0};
     int64_t N, E, K = 0;
     double k, t0;
-    int exact;
+    int exact, zero_free;
 
     if (H < 1 || W < 1 || H > FZ_MAX_PIXELS / W)
         return err_set("image size %lldx%lld is outside 1x1 .. %lld pixels", (long long)H,
@@ -587,11 +603,11 @@ int64_t fz_segment(int32_t *labels, const double *img, int64_t H, int64_t W, con
     }
     w->stamp = 0;
 
-    /* Greedy pass. With k = 0 no threshold exceeds 0 and nothing joins. */
+    /* Greedy pass. With k = 0 no threshold exceeds 0 and nothing joins.
+     * Zero weights join whatever they touch when every threshold is > 0:
+     * the smallest possible one is (float)(k / N) with Int = 0. */
+    zero_free = k > 0 && (float)(k / (double)N) > 0.0f;
     if (k > 0) {
-        /* Zero weights join whatever they touch when every threshold is > 0:
-         * the smallest possible one is (float)(k / N) with Int = 0. */
-        int zero_free = (float)(k / (double)N) > 0.0f;
         for (int64_t i = 0; i < E;) {
             double x = w->sw[i];
             int64_t j = i + 1;
@@ -603,9 +619,9 @@ int64_t fz_segment(int32_t *labels, const double *img, int64_t H, int64_t W, con
             while (j < E && w->sw[j] == x)
                 j++;
             if (j - i > 1 && !(x == 0 && zero_free)) {
+                int free_;
                 s.tie_runs++;
-                int free_ = run_order_free(w, W, i, j, 1, x, k, 0);
-                if (free_ < 0)
+                if ((free_ = run_order_free(w, W, i, j, 1, x, k, 0)) < 0)
                     return -1;
                 if (!free_) {
                     if (exact_order(w, H, W, E))
@@ -621,23 +637,36 @@ int64_t fz_segment(int32_t *labels, const double *img, int64_t H, int64_t W, con
     }
 
     /* Minimum-size pass over the same order; sizes are >= 1, so min_size <= 1
-     * joins nothing. */
+     * joins nothing. An edge between two components that are already big
+     * does nothing (they only grow): small[] flags the pixels of the small
+     * ones, so that most edges are passed over without a find. */
     if (p->min_size > 1) {
-        for (int64_t i = 0; i < E;) {
+        uint8_t *small = w->small;
+        int64_t nsmall = 0, i = 0;
+        for (int64_t q = 0; q < N; q++) {
+            small[q] = w->size[find_root(w->parent, (int32_t)q)] < p->min_size;
+            nsmall += small[q];
+        }
+        if (zero_free && !exact) /* every zero edge joined or was inside already */
+            while (i < E && w->sw[i] == 0)
+                i++;
+        while (nsmall && i < E) {
             double x = w->sw[i];
             int64_t j = i + 1;
             if (exact) {
-                small_edge(w, W, w->sc[i], p->min_size);
+                int32_t a, b;
+                code_ends(w->sc[i], W, &a, &b);
+                if (small[a] | small[b])
+                    small_edge(w, W, w->sc[i], p->min_size);
                 i++;
                 continue;
             }
             while (j < E && w->sw[j] == x)
                 j++;
             if (j - i > 1) {
-                if (x != 0)
-                    s.tie_runs++;
-                int free_ = run_order_free(w, W, i, j, 2, x, k, p->min_size);
-                if (free_ < 0)
+                int free_;
+                s.tie_runs++;
+                if ((free_ = run_order_free(w, W, i, j, 2, x, k, p->min_size)) < 0)
                     return -1;
                 if (!free_) {
                     if (exact_order(w, H, W, E))
@@ -646,8 +675,12 @@ int64_t fz_segment(int32_t *labels, const double *img, int64_t H, int64_t W, con
                     continue;
                 }
             }
-            for (int64_t e = i; e < j; e++)
-                small_edge(w, W, w->sc[e], p->min_size);
+            for (int64_t e = i; e < j; e++) {
+                int32_t a, b;
+                code_ends(w->sc[e], W, &a, &b);
+                if (small[a] | small[b])
+                    small_edge(w, W, w->sc[e], p->min_size);
+            }
             i = j;
         }
     }
