@@ -56,7 +56,7 @@ int main(int argc, char **argv)
                 die_err(1);
             if (st.t_smooth + st.t_sort + st.t_merge < best)
                 best = st.t_smooth + st.t_sort + st.t_merge;
-            exact = st.exact_sort;
+            exact = st.exact_sort != 0;
         }
         total += best;
         nexact += exact;

@@ -349,13 +349,13 @@ int main(int argc, char **argv)
                      j->f.id ? j->f.id : "-", (long long)j->f.z,
                      tensor_shape_str(frame_tensor_get(&j->f, "image"), shape, sizeof shape),
                      (long long)j->K, 1e3 * (j->st.t_smooth + j->st.t_sort + j->st.t_merge),
-                     j->st.exact_sort ? " (numpy's sort order needed)" : "");
+                     j->st.exact_sort == 2 ? ", numpy's order for all edges" : j->st.exact_sort ? ", numpy's order for some runs" : "");
         }
         if (j->f.seq < 0)
             j->f.seq = nrec; /* seq is kept as it came (fan-out workers), or numbered */
         nrec++;
         ksum += j->K;
-        nexact += j->st.exact_sort;
+        nexact += j->st.exact_sort != 0;
         tsum += j->st.t_smooth + j->st.t_sort + j->st.t_merge;
         if (stream_out_write(out, &j->f))
             fail(err_get());

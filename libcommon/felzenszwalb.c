@@ -31,6 +31,11 @@ struct fz_work {
     int32_t *partner; /* (N) run check: the other root */
     uint8_t *small;   /* (N) minimum-size pass: pixel in a small component */
     int32_t stamp;
+    int32_t da[4], db[4]; /* edge ends: a = p + da[family], b = p + db[family] */
+    int64_t cap_scost;  /* numpy's order: costs and codes in skimage's edge order */
+    double *scost;      /* (E) */
+    int32_t *scode;     /* (E) */
+    int have_scost;     /* made for the current image */
     int64_t cap_run;  /* run check scratch, for runs of up to cap_run edges */
     int32_t *run;     /* (8 cap_run) */
     int64_t *runsz;   /* (2 cap_run) */
@@ -60,6 +65,8 @@ static void work_release(fz_work *w)
     lrc_free(w->mark);
     lrc_free(w->partner);
     lrc_free(w->small);
+    lrc_free(w->scost);
+    lrc_free(w->scode);
     free(w->run);
     free(w->runsz);
     free(w->runflag);
@@ -161,6 +168,10 @@ int fz_input_f64(double *out, const void *data, dtype dt, size_t n)
 
 /* ---- edges ---- */
 
+/* Runs whose order matters that get numpy's order one at a time (about
+ * 2E element steps each); beyond that the whole introsort runs once. */
+#define FZ_PARTIAL_RUNS 6
+
 static int64_t edge_count(int64_t H, int64_t W)
 {
     return H * (W - 1) + (H - 1) * W + 2 * (H - 1) * (W - 1);
@@ -171,15 +182,13 @@ static inline double weight(double d)
     return sqrt(d * d); /* skimage: sqrt(sum over channels of d*d) */
 }
 
-static inline void code_ends(int32_t code, int64_t W, int32_t *a, int32_t *b)
+/* The two ends of an edge: p plus an offset by family, from a table (no
+ * branch on the family; w->da, w->db are set for the image's width). */
+static inline void code_ends(const fz_work *w, int32_t code, int32_t *a, int32_t *b)
 {
     int32_t p = code >> 2;
-    switch (code & 3) {
-    case 0: *a = p + 1; *b = p; break;
-    case 1: *a = p + (int32_t)W; *b = p; break;
-    case 2: *a = p + (int32_t)W + 1; *b = p; break;
-    default: *a = p + 1; *b = p + (int32_t)W; break;
-    }
+    *a = p + w->da[code & 3];
+    *b = p + w->db[code & 3];
 }
 
 static inline uint32_t f32_key(double w)
@@ -193,36 +202,42 @@ static inline uint32_t f32_key(double w)
     return u;
 }
 
-/* Weights by code, and keys[e] = key << 32 | code for the E valid edges. */
-static void build_edges(fz_work *w, int64_t H, int64_t W)
+/* Weights by code; the codes of zero-weight edges, in code order, at the
+ * front of sc (they come first in any order, and need no sorting: CT slices
+ * are mostly air, whose smoothed value is exactly 0); keys = key << 32 |
+ * code of the others. Returns the number of zero-weight edges. */
+static int64_t build_edges(fz_work *w, int64_t H, int64_t W)
 {
     const double *I = w->img;
     double *wc = w->wcode;
     uint64_t *k = w->keys;
+    int32_t *z = w->sc;
+#define EMIT(P, F, D)                                                 \
+    do {                                                              \
+        double x_ = weight(D);                                        \
+        int32_t c_ = (int32_t)(4 * (P) + (F));                        \
+        wc[c_] = x_;                                                  \
+        if (x_ == 0)                                                  \
+            *z++ = c_;                                                \
+        else                                                          \
+            *k++ = (uint64_t)f32_key(x_) << 32 | (uint64_t)(uint32_t)c_; \
+    } while (0)
     for (int64_t r = 0; r < H; r++) {
         for (int64_t c = 0; c < W; c++) {
             int64_t p = r * W + c;
-            double x;
-            if (c + 1 < W) {
-                x = weight(I[p + 1] - I[p]);
-                wc[4 * p] = x;
-                *k++ = (uint64_t)f32_key(x) << 32 | (uint64_t)(4 * p);
-            }
+            if (c + 1 < W)
+                EMIT(p, 0, I[p + 1] - I[p]);
             if (r + 1 < H) {
-                x = weight(I[p + W] - I[p]);
-                wc[4 * p + 1] = x;
-                *k++ = (uint64_t)f32_key(x) << 32 | (uint64_t)(4 * p + 1);
+                EMIT(p, 1, I[p + W] - I[p]);
                 if (c + 1 < W) {
-                    x = weight(I[p + W + 1] - I[p]);
-                    wc[4 * p + 2] = x;
-                    *k++ = (uint64_t)f32_key(x) << 32 | (uint64_t)(4 * p + 2);
-                    x = weight(I[p + W] - I[p + 1]);
-                    wc[4 * p + 3] = x;
-                    *k++ = (uint64_t)f32_key(x) << 32 | (uint64_t)(4 * p + 3);
+                    EMIT(p, 2, I[p + W + 1] - I[p]);
+                    EMIT(p, 3, I[p + W] - I[p + 1]);
                 }
             }
         }
     }
+#undef EMIT
+    return z - w->sc;
 }
 
 static int cmp_key_hi(const void *a, const void *b)
@@ -290,13 +305,17 @@ static int cmp_wc(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Sorted weights and codes from the radix-sorted keys: within a run of equal
- * float32 keys the doubles may still differ; sort those runs by the double. */
-static int fast_order(fz_work *w, int64_t E)
+/* Sorted weights and codes: the nz zero-weight edges already at the front
+ * of sc, then the E - nz radix-sorted keys; within a run of equal float32
+ * keys the doubles may still differ: sort those runs by the double. */
+static int fast_order(fz_work *w, int64_t nz, int64_t E)
 {
     const uint64_t *k = w->keys;
-    double *sw = w->sw;
-    int32_t *sc = w->sc;
+    double *sw = w->sw + nz;
+    int32_t *sc = w->sc + nz;
+    for (int64_t i = 0; i < nz; i++)
+        w->sw[i] = 0.0;
+    E -= nz;
     for (int64_t i = 0; i < E; i++) {
         int32_t c = (int32_t)(uint32_t)k[i];
         sc[i] = c;
@@ -344,41 +363,73 @@ static int fast_order(fz_work *w, int64_t E)
     return 0;
 }
 
-/* numpy's order: the costs in skimage's edge order (the four families one
- * after the other, each in raster order of its anchor), np.argsort's
- * introsort, and the codes and weights in that order. */
-static int exact_order(fz_work *w, int64_t H, int64_t W, int64_t E)
+/* numpy's order. skimage lists the costs family by family (right, down,
+ * down-right, up-right), each in raster order of its anchor, and sorts them
+ * with np.argsort. exact_order puts all E edges in that order;
+ * exact_run only the run at sorted positions [i, j), with the part of the
+ * introsort that decides those positions (npc_argsort_range). Both need
+ * the costs in skimage's order, made once per image (w->scost, w->scode). */
+static int skimage_costs(fz_work *w, int64_t H, int64_t W, int64_t E)
 {
-    double *cost = lrc_alloc((size_t)E * sizeof *cost);
-    int32_t *code = lrc_alloc((size_t)E * sizeof *code);
-    int32_t *idx = lrc_alloc((size_t)E * sizeof *idx);
     int64_t e = 0;
-    int rc = -1;
-    if (!cost || !code || !idx) {
-        err_set("out of memory");
-        goto done;
+    if (w->have_scost)
+        return 0;
+    if (E > w->cap_scost) {
+        lrc_free(w->scost);
+        lrc_free(w->scode);
+        w->scost = lrc_alloc((size_t)E * sizeof *w->scost);
+        w->scode = lrc_alloc((size_t)E * sizeof *w->scode);
+        w->cap_scost = w->scost && w->scode ? E : 0;
+        if (!w->cap_scost)
+            return err_set("out of memory");
     }
     for (int f = 0; f < 4; f++) {
         int64_t rows = f == 0 ? H : H - 1, cols = f == 1 ? W : W - 1;
         for (int64_t r = 0; r < rows; r++)
             for (int64_t c = 0; c < cols; c++) {
                 int64_t cd = 4 * (r * W + c) + f;
-                cost[e] = w->wcode[cd];
-                code[e++] = (int32_t)cd;
+                w->scost[e] = w->wcode[cd];
+                w->scode[e++] = (int32_t)cd;
             }
     }
-    if (npc_argsort(idx, cost, E))
-        goto done;
-    for (int64_t i = 0; i < E; i++) {
-        w->sw[i] = cost[idx[i]];
-        w->sc[i] = code[idx[i]];
+    w->have_scost = 1;
+    return 0;
+}
+
+static int exact_order(fz_work *w, int64_t H, int64_t W, int64_t E)
+{
+    int32_t *idx;
+    if (skimage_costs(w, H, W, E))
+        return -1;
+    if (!(idx = lrc_alloc((size_t)(E > 0 ? E : 1) * sizeof *idx)))
+        return err_set("out of memory");
+    if (npc_argsort(idx, w->scost, E)) {
+        lrc_free(idx);
+        return -1;
     }
-    rc = 0;
-done:
-    lrc_free(cost);
-    lrc_free(code);
+    for (int64_t i = 0; i < E; i++) {
+        w->sw[i] = w->scost[idx[i]];
+        w->sc[i] = w->scode[idx[i]];
+    }
     lrc_free(idx);
-    return rc;
+    return 0;
+}
+
+static int exact_run(fz_work *w, int64_t H, int64_t W, int64_t E, int64_t i, int64_t j)
+{
+    int32_t *idx;
+    if (skimage_costs(w, H, W, E))
+        return -1;
+    if (!(idx = lrc_alloc((size_t)(j - i) * sizeof *idx)))
+        return err_set("out of memory");
+    if (npc_argsort_range(idx, w->scost, E, i, j)) {
+        lrc_free(idx);
+        return -1;
+    }
+    for (int64_t t = 0; t < j - i; t++)
+        w->sc[i + t] = w->scode[idx[t]];
+    lrc_free(idx);
+    return 0;
 }
 
 /* ---- union-find ---- */
@@ -399,7 +450,7 @@ static inline void merge_edge(fz_work *w, int64_t W, int32_t code, double x, dou
 {
     int32_t a, b, s0, s1, lo, hi;
     float t0, t1;
-    code_ends(code, W, &a, &b);
+    code_ends(w, code, &a, &b);
     s0 = find_root(w->parent, a);
     s1 = find_root(w->parent, b);
     if (s0 == s1)
@@ -421,7 +472,7 @@ static inline void merge_edge(fz_work *w, int64_t W, int32_t code, double x, dou
 static inline void small_edge(fz_work *w, int64_t W, int32_t code, int64_t min_size)
 {
     int32_t a, b, s0, s1, lo, hi;
-    code_ends(code, W, &a, &b);
+    code_ends(w, code, &a, &b);
     s0 = find_root(w->parent, a);
     s1 = find_root(w->parent, b);
     if (s0 == s1)
@@ -472,7 +523,7 @@ static int run_order_free(fz_work *w, int64_t W, int64_t i, int64_t j, int pass,
     multi = w->runflag;     /* (2m) node has two distinct neighbours */
     for (int64_t e = 0; e < m; e++) {
         int32_t a, b, s0, s1, u, v;
-        code_ends(w->sc[i + e], W, &a, &b);
+        code_ends(w, w->sc[i + e], &a, &b);
         if (pass == 2 && !(w->small[a] | w->small[b]))
             continue;
         s0 = find_root(w->parent, a);
@@ -555,7 +606,7 @@ int64_t fz_segment(int32_t *labels, const double *img, int64_t H, int64_t W, con
                    fz_work *w, fz_stats *st)
 {
     fz_stats s = {0};
-    int64_t N, E, K = 0;
+    int64_t N, E, K = 0, nz;
     double k, t0;
     int exact, zero_free;
 
@@ -580,15 +631,20 @@ int64_t fz_segment(int32_t *labels, const double *img, int64_t H, int64_t W, con
         return -1;
     s.t_smooth = now() - t0;
 
+    /* right, down, down-right: (p + 1 | p + W | p + W + 1, p); up-right: (p + 1, p + W) */
+    w->da[0] = 1, w->da[1] = (int32_t)W, w->da[2] = (int32_t)W + 1, w->da[3] = 1;
+    w->db[0] = 0, w->db[1] = 0, w->db[2] = 0, w->db[3] = (int32_t)W;
+
     t0 = now();
-    build_edges(w, H, W);
+    w->have_scost = 0;
+    nz = build_edges(w, H, W);
     exact = p->sort == FZ_SORT_EXACT;
     if (exact) {
         if (exact_order(w, H, W, E))
             return -1;
     } else {
-        radix_sort_keys(w, E);
-        if (fast_order(w, E))
+        radix_sort_keys(w, E - nz);
+        if (fast_order(w, nz, E))
             return -1;
     }
     s.t_sort = now() - t0;
@@ -624,10 +680,16 @@ int64_t fz_segment(int32_t *labels, const double *img, int64_t H, int64_t W, con
                 if ((free_ = run_order_free(w, W, i, j, 1, x, k, 0)) < 0)
                     return -1;
                 if (!free_) {
-                    if (exact_order(w, H, W, E))
+                    /* numpy's order for this run only; after a few such
+                     * runs, sorting everything once is cheaper */
+                    if (++s.exact_runs > FZ_PARTIAL_RUNS) {
+                        if (exact_order(w, H, W, E))
+                            return -1;
+                        exact = 1;
+                        continue; /* redo from i, in numpy's order */
+                    }
+                    if (exact_run(w, H, W, E, i, j))
                         return -1;
-                    exact = 1;
-                    continue; /* redo from i, in numpy's order */
                 }
             }
             for (int64_t e = i; e < j; e++)
@@ -655,7 +717,7 @@ int64_t fz_segment(int32_t *labels, const double *img, int64_t H, int64_t W, con
             int64_t j = i + 1;
             if (exact) {
                 int32_t a, b;
-                code_ends(w->sc[i], W, &a, &b);
+                code_ends(w, w->sc[i], &a, &b);
                 if (small[a] | small[b])
                     small_edge(w, W, w->sc[i], p->min_size);
                 i++;
@@ -669,15 +731,19 @@ int64_t fz_segment(int32_t *labels, const double *img, int64_t H, int64_t W, con
                 if ((free_ = run_order_free(w, W, i, j, 2, x, k, p->min_size)) < 0)
                     return -1;
                 if (!free_) {
-                    if (exact_order(w, H, W, E))
+                    if (++s.exact_runs > FZ_PARTIAL_RUNS) {
+                        if (exact_order(w, H, W, E))
+                            return -1;
+                        exact = 1;
+                        continue;
+                    }
+                    if (exact_run(w, H, W, E, i, j))
                         return -1;
-                    exact = 1;
-                    continue;
                 }
             }
             for (int64_t e = i; e < j; e++) {
                 int32_t a, b;
-                code_ends(w->sc[e], W, &a, &b);
+                code_ends(w, w->sc[e], &a, &b);
                 if (small[a] | small[b])
                     small_edge(w, W, w->sc[e], p->min_size);
             }
@@ -693,7 +759,7 @@ int64_t fz_segment(int32_t *labels, const double *img, int64_t H, int64_t W, con
     s.t_merge = now() - t0;
     s.K = K;
     s.edges = E;
-    s.exact_sort = exact;
+    s.exact_sort = exact ? 2 : s.exact_runs > 0;
     if (st)
         *st = s;
     return K;

@@ -29,10 +29,12 @@
  * that join the same pair decide alike. Each run of two or more equal
  * weights is checked for this before it is applied, in both passes; a run
  * of zero weights in the first pass joins everything it touches (0 < k/|C|)
- * and needs no check. The first run that fails the check switches to the
- * exact order: the port of numpy's introsort (npc_argsort) runs once, and
- * the pass continues from that run in numpy's order. The result is the same
- * as sorting with numpy every time; FZ_SORT_EXACT forces the port (tests).
+ * and needs no check. A run that fails the check is put in numpy's order:
+ * the part of the port of numpy's introsort that decides those positions
+ * runs (npc_argsort_range), or, after a few such runs, the whole introsort
+ * once, and the rest of the slice follows numpy's order. The result is the
+ * same as sorting with numpy every time; FZ_SORT_EXACT forces the full
+ * port (tests).
  *
  * Not here: colour images (skimage takes the Euclidean norm over channels;
  * lrcpipe's slices are grey), the body mask and renumbering (fzregions.h),
@@ -62,8 +64,9 @@ typedef struct {
 typedef struct {
     int64_t K;          /* segments */
     int64_t edges;      /* edges of the graph */
-    int64_t tie_runs;   /* runs of >= 2 equal nonzero weights checked */
-    int exact_sort;     /* 1 if numpy's introsort order had to be used */
+    int64_t tie_runs;   /* runs of >= 2 equal weights checked */
+    int64_t exact_runs; /* runs whose order could matter */
+    int exact_sort;     /* numpy's order used: 0 never, 1 for some runs, 2 for all edges */
     double t_smooth, t_sort, t_merge; /* seconds (CLOCK_MONOTONIC) */
 } fz_stats;
 

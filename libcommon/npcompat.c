@@ -141,26 +141,53 @@ static int64_t reflect_index(int64_t i, int64_t n)
     return i < n ? i : p - 1 - i;
 }
 
-/* One 1-D pass along lines of length n, spaced `line` apart, elements `step`
- * apart: out = x[c] w0 + sum_{j=r..1} (x[c-j] + x[c+j]) w_{-j}, as scipy's
- * symmetric correlate1d. buf: n + 2r doubles. */
-static void correlate_lines(double *out, const double *in, int64_t nlines, int64_t line, int64_t n,
-                            int64_t step, const double *w, int r, double *buf)
+/* Both passes compute, for every output sample, scipy's symmetric
+ * correlation in scipy's order: out = x[c] w0, then for j = r..1
+ * out += (x[c-j] + x[c+j]) w_j (outermost first). The loops run over j
+ * outside and over samples inside, which changes the order of nothing but
+ * the memory accesses. */
+
+/* Along axis 0: out row y from input rows reflect(y +- j). acc: W doubles. */
+static void correlate_rows(double *out, const double *in, int64_t H, int64_t W, const double *w, int r,
+                           double *acc)
 {
-    const double *fw = w + r; /* fw[-r..r] */
-    for (int64_t l = 0; l < nlines; l++) {
-        const double *src = in + l * line;
-        double *dst = out + l * line;
-        double *x = buf + r;
-        for (int64_t i = -r; i < n + r; i++)
-            x[i] = src[reflect_index(i, n) * step];
-        for (int64_t c = 0; c < n; c++) {
-            const double *xc = x + c;
-            double acc = xc[0] * fw[0];
-            for (int j = -r; j < 0; j++)
-                acc += (xc[j] + xc[-j]) * fw[j];
-            dst[c * step] = acc;
+    const double *fw = w + r;
+    for (int64_t y = 0; y < H; y++) {
+        const double *xc = in + y * W;
+        for (int64_t c = 0; c < W; c++)
+            acc[c] = xc[c] * fw[0];
+        for (int j = r; j >= 1; j--) {
+            const double *lo = in + reflect_index(y - j, H) * W, *hi = in + reflect_index(y + j, H) * W;
+            double wj = fw[-j];
+            for (int64_t c = 0; c < W; c++)
+                acc[c] += (lo[c] + hi[c]) * wj;
         }
+        memcpy(out + y * W, acc, (size_t)W * sizeof *acc);
+    }
+}
+
+/* Along axis 1: each row extended by reflection into buf (W + 2r doubles),
+ * then correlated into acc (W doubles). */
+static void correlate_cols(double *out, const double *in, int64_t H, int64_t W, const double *w, int r,
+                           double *buf, double *acc)
+{
+    const double *fw = w + r;
+    double *x = buf + r;
+    for (int64_t y = 0; y < H; y++) {
+        const double *src = in + y * W;
+        memcpy(x, src, (size_t)W * sizeof *x);
+        for (int64_t i = 1; i <= r; i++) {
+            x[-i] = src[reflect_index(-i, W)];
+            x[W - 1 + i] = src[reflect_index(W - 1 + i, W)];
+        }
+        for (int64_t c = 0; c < W; c++)
+            acc[c] = x[c] * fw[0];
+        for (int j = r; j >= 1; j--) {
+            double wj = fw[-j];
+            for (int64_t c = 0; c < W; c++)
+                acc[c] += (x[c - j] + x[c + j]) * wj;
+        }
+        memcpy(out + y * W, acc, (size_t)W * sizeof *acc);
     }
 }
 
@@ -169,9 +196,7 @@ int npc_gaussian_filter2d(double *out, const double *in, int64_t H, int64_t W, d
 {
     int ry = sigma_y > 1e-15 ? npc_gaussian_radius(sigma_y, truncate) : -1;
     int rx = sigma_x > 1e-15 ? npc_gaussian_radius(sigma_x, truncate) : -1;
-    int rmax = ry > rx ? ry : rx;
-    int64_t nmax = H > W ? H : W;
-    double *wy = NULL, *wx = NULL, *buf = NULL, *mid = tmp;
+    double *wy = NULL, *wx = NULL, *buf = NULL, *acc = NULL, *mid = tmp;
     int rc = -1;
 
     if (ry < 0 && rx < 0) {
@@ -181,26 +206,23 @@ int npc_gaussian_filter2d(double *out, const double *in, int64_t H, int64_t W, d
     }
     wy = malloc((size_t)(2 * (ry > 0 ? ry : 0) + 1) * sizeof *wy);
     wx = malloc((size_t)(2 * (rx > 0 ? rx : 0) + 1) * sizeof *wx);
-    buf = malloc((size_t)(nmax + 2 * rmax) * sizeof *buf);
+    buf = malloc((size_t)(W + 2 * (rx > 0 ? rx : 0)) * sizeof *buf);
+    acc = malloc((size_t)W * sizeof *acc);
     if (!mid)
         mid = malloc((size_t)(H * W) * sizeof *mid);
-    if (!wy || !wx || !buf || !mid) {
+    if (!wy || !wx || !buf || !acc || !mid) {
         err_set("out of memory");
         goto done;
     }
-    if (ry >= 0)
+    if (ry >= 0) {
         npc_gaussian_kernel1d(wy, sigma_y, truncate);
-    if (rx >= 0)
+        correlate_rows(mid, in, H, W, wy, ry, acc);
+        in = mid;
+    }
+    if (rx >= 0) {
         npc_gaussian_kernel1d(wx, sigma_x, truncate);
-    if (ry >= 0 && rx >= 0) {
-        /* axis 0: W lines of length H, elements W apart */
-        correlate_lines(mid, in, W, 1, H, W, wy, ry, buf);
-        correlate_lines(out, mid, H, W, W, 1, wx, rx, buf);
-    } else if (ry >= 0) {
-        correlate_lines(mid, in, W, 1, H, W, wy, ry, buf);
-        memcpy(out, mid, (size_t)(H * W) * sizeof *out);
+        correlate_cols(out, in, H, W, wx, rx, buf, acc);
     } else {
-        correlate_lines(mid, in, H, W, W, 1, wx, rx, buf);
         memcpy(out, mid, (size_t)(H * W) * sizeof *out);
     }
     rc = 0;
@@ -208,6 +230,7 @@ done:
     free(wy);
     free(wx);
     free(buf);
+    free(acc);
     if (mid != tmp)
         free(mid);
     return rc;
@@ -269,7 +292,12 @@ static void aheapsort(kv *base, int64_t n)
     }
 }
 
-static void aquicksort(kv *start, int64_t num)
+/* numpy's aquicksort_, restricted to the subarrays that hold a final
+ * position in [lo, hi): a partition only moves elements inside its own
+ * subarray, so skipping the subarrays outside [lo, hi) leaves the content of
+ * [lo, hi) as the full sort makes it. lo = start, hi = start + num is the
+ * full sort. */
+static void aquicksort(kv *start, int64_t num, const kv *lo, const kv *hi)
 {
     enum { SMALL = 15, STACK = 128 };
     kv *pl = start, *pr = start + num - 1;
@@ -283,11 +311,14 @@ static void aquicksort(kv *start, int64_t num)
     cdepth *= 2;
 
     for (;;) {
+        if (!(pl < hi && pr >= lo))
+            goto stack_pop;
         if (cdepth < 0) {
             aheapsort(pl, pr - pl + 1);
             goto stack_pop;
         }
         while ((pr - pl) > SMALL) {
+            kv *a, *b, *c, *d;
             pm = pl + ((pr - pl) >> 1);
             if (pm->v < pl->v)
                 KV_SWAP(*pm, *pl);
@@ -312,17 +343,23 @@ static void aquicksort(kv *start, int64_t num)
             }
             pk = pr - 1;
             KV_SWAP(*pi, *pk);
-            /* push the larger partition on the stack */
-            if (pi - pl < pr - pi) {
-                *sptr++ = pi + 1;
-                *sptr++ = pr;
-                pr = pi - 1;
-            } else {
-                *sptr++ = pl;
-                *sptr++ = pi - 1;
-                pl = pi + 1;
+            /* numpy pushes the larger partition [a, b] and goes on with the
+             * smaller [c, d]; both get the depth --cdepth (the one it goes on
+             * with is not checked against it until it is popped again). */
+            if (pi - pl < pr - pi)
+                a = pi + 1, b = pr, c = pl, d = pi - 1;
+            else
+                a = pl, b = pi - 1, c = pi + 1, d = pr;
+            --cdepth;
+            if (a < hi && b >= lo) {
+                *sptr++ = a;
+                *sptr++ = b;
+                *psdepth++ = cdepth;
             }
-            *psdepth++ = --cdepth;
+            if (!(c < hi && d >= lo))
+                goto stack_pop;
+            pl = c;
+            pr = d;
         }
         /* insertion sort */
         for (pi = pl + 1; pi <= pr; ++pi) {
@@ -344,8 +381,16 @@ static void aquicksort(kv *start, int64_t num)
 
 int npc_argsort(int32_t *idx, const double *v, int64_t n)
 {
+    return npc_argsort_range(idx, v, n, 0, n);
+}
+
+int npc_argsort_range(int32_t *idx, const double *v, int64_t n, int64_t lo, int64_t hi)
+{
     kv *a;
-    if (n <= 0)
+    if (lo < 0 || hi > n || lo > hi)
+        return err_set("argsort: range [%lld, %lld) is outside [0, %lld)", (long long)lo, (long long)hi,
+                       (long long)n);
+    if (lo == hi)
         return 0;
     if (n > INT32_MAX)
         return err_set("argsort: %lld elements is more than 2^31-1", (long long)n);
@@ -356,9 +401,9 @@ int npc_argsort(int32_t *idx, const double *v, int64_t n)
         a[i].v = v[i];
         a[i].i = (int32_t)i;
     }
-    aquicksort(a, n);
-    for (int64_t i = 0; i < n; i++)
-        idx[i] = a[i].i;
+    aquicksort(a, n, a + lo, a + hi);
+    for (int64_t i = lo; i < hi; i++)
+        idx[i - lo] = a[i].i;
     lrc_free(a);
     return 0;
 }

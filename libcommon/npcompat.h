@@ -20,7 +20,8 @@
  *                      numpy's unstable introsort (median of 3, Hoare
  *                      partition, insertion sort below 16, heapsort when the
  *                      depth 2*floor(log2 n) runs out), so that ties come out
- *                      in numpy's order. NaN is not supported.
+ *                      in numpy's order. NaN is not supported. npc_argsort_range
+ *                      gives a slice of that order for a fraction of the work.
  *
  * Floating-point contraction must stay off for these to be exact: the build
  * uses no -march flags, so x86-64 code has no FMA instructions to contract
@@ -56,5 +57,9 @@ int npc_gaussian_filter2d(double *out, const double *in, int64_t H, int64_t W, d
 
 /* idx[0..n) = np.argsort(v[0..n)), n < 2^31. Returns 0 or -1 (out of memory). */
 int npc_argsort(int32_t *idx, const double *v, int64_t n);
+/* idx[0..hi-lo) = np.argsort(v)[lo:hi], running only the part of the
+ * introsort that decides those positions: about 2n element steps plus the
+ * sort of the range itself, instead of n log n. */
+int npc_argsort_range(int32_t *idx, const double *v, int64_t n, int64_t lo, int64_t hi);
 
 #endif

@@ -124,7 +124,7 @@ static void compare(const double *img, int64_t H, int64_t W, double scale, doubl
     K0 = naive(a, img, H, W, scale, sigma, min_size);
     K1 = fz_segment(b, img, H, W, &pa, wk, &st);
     t->cases++;
-    t->fallbacks += st.exact_sort;
+    t->fallbacks += st.exact_sort != 0;
     t->tie_runs += st.tie_runs;
     K2 = fz_segment(c, img, H, W, &pe, wk, NULL);
     if (K1 != K0 || K2 != K0 || memcmp(a, b, (size_t)N * sizeof *a) || memcmp(a, c, (size_t)N * sizeof *a)) {

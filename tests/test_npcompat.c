@@ -9,6 +9,7 @@
 #include "err.h"
 #include "npcompat.h"
 #include "npy.h"
+#include "rng.h"
 #include "testutil.h"
 
 static char dir[600];
@@ -141,6 +142,39 @@ static void test_argsort(void **state)
     }
 }
 
+/* A slice of the order from the partial introsort equals the same slice
+ * of the full one (itself equal to numpy's above), on tie-heavy arrays and
+ * ranges at the edges, inside runs of ties and across them. */
+static void test_argsort_range(void **state)
+{
+    (void)state;
+    rng r;
+    rng_seed(&r, 11, 0);
+    for (int it = 0; it < 60; it++) {
+        int64_t n = 1 + (int64_t)rng_below(&r, it < 30 ? 300 : 200000), lo, hi;
+        int levels = 1 + (int)rng_below(&r, it % 3 == 0 ? 3 : 50);
+        double *v = malloc((size_t)n * sizeof *v);
+        int32_t *full = malloc((size_t)n * sizeof *full), *part = malloc((size_t)n * sizeof *part);
+        for (int64_t i = 0; i < n; i++)
+            v[i] = (double)rng_below(&r, (uint64_t)levels);
+        assert_int_equal(npc_argsort(full, v, n), 0);
+        for (int k = 0; k < 8; k++) {
+            lo = (int64_t)rng_below(&r, (uint64_t)n);
+            hi = lo + 1 + (int64_t)rng_below(&r, (uint64_t)(k < 4 ? (n - lo) : (n - lo < 40 ? n - lo : 40)));
+            if (k == 0)
+                lo = 0;
+            if (k == 1)
+                hi = n;
+            assert_int_equal(npc_argsort_range(part, v, n, lo, hi), 0);
+            assert_memory_equal(part, full + lo, (size_t)(hi - lo) * sizeof *part);
+        }
+        free(v);
+        free(full);
+        free(part);
+    }
+    assert_int_equal(npc_argsort_range(NULL, NULL, 5, 3, 2), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -148,6 +182,7 @@ int main(void)
         cmocka_unit_test(test_kernel),
         cmocka_unit_test(test_gaussian_filter),
         cmocka_unit_test(test_argsort),
+        cmocka_unit_test(test_argsort_range),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
