@@ -36,6 +36,7 @@ struct fz_work {
     double *scost;      /* (E) */
     int32_t *scode;     /* (E) */
     int have_scost;     /* made for the current image */
+    npc_lazysort *lazy; /* numpy's introsort of scost, run as far as asked */
     int64_t cap_run;  /* run check scratch, for runs of up to cap_run edges */
     int32_t *run;     /* (8 cap_run) */
     int64_t *runsz;   /* (2 cap_run) */
@@ -67,6 +68,7 @@ static void work_release(fz_work *w)
     lrc_free(w->small);
     lrc_free(w->scost);
     lrc_free(w->scode);
+    npc_lazysort_free(w->lazy);
     free(w->run);
     free(w->runsz);
     free(w->runflag);
@@ -167,10 +169,6 @@ int fz_input_f64(double *out, const void *data, dtype dt, size_t n)
 }
 
 /* ---- edges ---- */
-
-/* Runs whose order matters that get numpy's order one at a time (about
- * 2E element steps each); beyond that the whole introsort runs once. */
-#define FZ_PARTIAL_RUNS 6
 
 static int64_t edge_count(int64_t H, int64_t W)
 {
@@ -420,9 +418,11 @@ static int exact_run(fz_work *w, int64_t H, int64_t W, int64_t E, int64_t i, int
     int32_t *idx;
     if (skimage_costs(w, H, W, E))
         return -1;
+    if (!w->lazy && !(w->lazy = npc_lazysort_new(w->scost, E)))
+        return -1;
     if (!(idx = lrc_alloc((size_t)(j - i) * sizeof *idx)))
         return err_set("out of memory");
-    if (npc_argsort_range(idx, w->scost, E, i, j)) {
+    if (npc_lazysort_range(w->lazy, idx, i, j)) {
         lrc_free(idx);
         return -1;
     }
@@ -485,6 +485,123 @@ static inline void small_edge(fz_work *w, int64_t W, int32_t code, int64_t min_s
     }
 }
 
+static int cmp_pair(const void *a, const void *b)
+{
+    const int32_t *x = a, *y = b;
+    return x[0] != y[0] ? (x[0] > y[0]) - (x[0] < y[0]) : (x[1] > y[1]) - (x[1] < y[1]);
+}
+
+/* The minimum-size pass's finer test, on the graph of the active edges
+ * (na edges es[2e], es[2e+1] over nn local nodes, group root lp[], group
+ * size gs[root], component nroot[]). When an edge (u, v) comes, u's
+ * component holds at most the nodes that u reaches without that edge:
+ * the whole group unless the edge is a bridge, else u's side of it. If one
+ * side is below min_size, that end is still small and the edge joins. If
+ * that holds for every edge, every edge joins in any order: 1, else 0
+ * (-1: out of memory). */
+static int bridges_all_small(const fz_work *w, const int32_t *es, int64_t na, int64_t nn, const int32_t *lp,
+                             const int64_t *gs, const int32_t *nroot, int64_t min_size)
+{
+    int32_t *pr = malloc((size_t)na * 2 * sizeof *pr), *off = calloc((size_t)nn + 1, sizeof *off);
+    int32_t *adj = malloc((size_t)na * 2 * sizeof *adj), *tin = malloc((size_t)nn * sizeof *tin);
+    int32_t *low = malloc((size_t)nn * sizeof *low), *par = malloc((size_t)nn * sizeof *par);
+    int32_t *it = malloc((size_t)nn * sizeof *it), *stk = malloc((size_t)nn * sizeof *stk);
+    int64_t *sub = malloc((size_t)nn * sizeof *sub), m = 0;
+    int32_t timer = 0;
+    int rc = 1;
+    if (!pr || !off || !adj || !tin || !low || !par || !it || !stk || !sub) {
+        rc = err_set("out of memory");
+        goto done;
+    }
+    /* distinct edges (parallel ones decide together) */
+    for (int64_t e = 0; e < na; e++) {
+        int32_t u = es[2 * e], v = es[2 * e + 1];
+        pr[2 * e] = u < v ? u : v;
+        pr[2 * e + 1] = u < v ? v : u;
+    }
+    qsort(pr, (size_t)na, 2 * sizeof *pr, cmp_pair);
+    for (int64_t e = 0; e < na; e++)
+        if (!m || pr[2 * e] != pr[2 * (m - 1)] || pr[2 * e + 1] != pr[2 * (m - 1) + 1]) {
+            pr[2 * m] = pr[2 * e];
+            pr[2 * m + 1] = pr[2 * e + 1];
+            m++;
+        }
+    for (int64_t e = 0; e < m; e++)
+        off[pr[2 * e] + 1]++, off[pr[2 * e + 1] + 1]++;
+    for (int64_t u = 0; u < nn; u++)
+        off[u + 1] += off[u];
+    for (int64_t u = 0; u < nn; u++)
+        it[u] = off[u];
+    for (int64_t e = 0; e < m; e++) {
+        adj[it[pr[2 * e]]++] = pr[2 * e + 1];
+        adj[it[pr[2 * e + 1]]++] = pr[2 * e];
+    }
+    /* iterative DFS: discovery time, low link, size of the DFS subtree */
+    for (int64_t u = 0; u < nn; u++)
+        tin[u] = -1;
+    for (int64_t r0 = 0; r0 < nn; r0++) {
+        int64_t top = 0;
+        if (tin[r0] >= 0)
+            continue;
+        tin[r0] = low[r0] = timer++;
+        par[r0] = -1;
+        sub[r0] = w->size[nroot[r0]];
+        it[r0] = off[r0];
+        stk[top++] = (int32_t)r0;
+        while (top > 0) {
+            int32_t u = stk[top - 1];
+            if (it[u] < off[u + 1]) {
+                int32_t v = adj[it[u]++];
+                if (v == par[u])
+                    continue;
+                if (tin[v] >= 0) {
+                    if (tin[v] < low[u])
+                        low[u] = tin[v];
+                } else {
+                    tin[v] = low[v] = timer++;
+                    par[v] = u;
+                    sub[v] = w->size[nroot[v]];
+                    it[v] = off[v];
+                    stk[top++] = v;
+                }
+            } else {
+                int32_t pu = par[u];
+                top--;
+                if (pu >= 0) {
+                    if (low[u] < low[pu])
+                        low[pu] = low[u];
+                    sub[pu] += sub[u];
+                    /* tree edge pu - u */
+                    if (low[u] > tin[pu]) { /* a bridge: sides sub[u] and S - sub[u] */
+                        int64_t S = gs[lp[u]];
+                        if (!(sub[u] < min_size || S - sub[u] < min_size))
+                            rc = 0;
+                    } else if (!(gs[lp[u]] < min_size)) {
+                        rc = 0;
+                    }
+                }
+            }
+        }
+    }
+    /* non-tree edges are never bridges: both sides are the whole group */
+    for (int64_t e = 0; e < m && rc; e++) {
+        int32_t u = pr[2 * e], v = pr[2 * e + 1];
+        if (par[v] != u && par[u] != v && !(gs[lp[u]] < min_size))
+            rc = 0;
+    }
+done:
+    free(pr);
+    free(off);
+    free(adj);
+    free(tin);
+    free(low);
+    free(par);
+    free(it);
+    free(stk);
+    free(sub);
+    return rc;
+}
+
 /* Is the outcome of the edges sc[i..j) (all of weight x) the same in every
  * order? Returns 1 if so, 0 if the order may matter, -1 on error.
  *
@@ -501,7 +618,9 @@ static inline void small_edge(fz_work *w, int64_t W, int32_t code, int64_t min_s
  *     if that exceeds x, unions stay joinable and every active edge joins;
  *   minimum-size pass: S < min_size (every union stays small), or every
  *     active edge has a small end whose only neighbour in the group is the
- *     other end (that end is still alone, and small, when the edge comes).
+ *     other end (that end is still alone, and small, when the edge comes),
+ *     or, more generally, every active edge is a bridge of the group with
+ *     one side below min_size (bridges_all_small).
  * Otherwise the order may matter. */
 static int run_order_free(fz_work *w, int64_t W, int64_t i, int64_t j, int pass, double x, double k,
                           int64_t min_size)
@@ -599,6 +718,8 @@ static int run_order_free(fz_work *w, int64_t W, int64_t i, int64_t j, int pass,
         }
         rc = 0;
     }
+    if (!rc && pass == 2)
+        rc = bridges_all_small(w, es, na, nn, lp, gs, nroot, min_size);
     return rc;
 }
 
@@ -637,6 +758,8 @@ int64_t fz_segment(int32_t *labels, const double *img, int64_t H, int64_t W, con
 
     t0 = now();
     w->have_scost = 0;
+    npc_lazysort_free(w->lazy);
+    w->lazy = NULL;
     nz = build_edges(w, H, W);
     exact = p->sort == FZ_SORT_EXACT;
     if (exact) {
@@ -680,14 +803,9 @@ int64_t fz_segment(int32_t *labels, const double *img, int64_t H, int64_t W, con
                 if ((free_ = run_order_free(w, W, i, j, 1, x, k, 0)) < 0)
                     return -1;
                 if (!free_) {
-                    /* numpy's order for this run only; after a few such
-                     * runs, sorting everything once is cheaper */
-                    if (++s.exact_runs > FZ_PARTIAL_RUNS) {
-                        if (exact_order(w, H, W, E))
-                            return -1;
-                        exact = 1;
-                        continue; /* redo from i, in numpy's order */
-                    }
+                    /* numpy's order for this run (the introsort goes on
+                     * from where the last such run left it) */
+                    s.exact_runs++;
                     if (exact_run(w, H, W, E, i, j))
                         return -1;
                 }
@@ -731,12 +849,7 @@ int64_t fz_segment(int32_t *labels, const double *img, int64_t H, int64_t W, con
                 if ((free_ = run_order_free(w, W, i, j, 2, x, k, p->min_size)) < 0)
                     return -1;
                 if (!free_) {
-                    if (++s.exact_runs > FZ_PARTIAL_RUNS) {
-                        if (exact_order(w, H, W, E))
-                            return -1;
-                        exact = 1;
-                        continue;
-                    }
+                    s.exact_runs++;
                     if (exact_run(w, H, W, E, i, j))
                         return -1;
                 }

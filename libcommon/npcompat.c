@@ -292,28 +292,58 @@ static void aheapsort(kv *base, int64_t n)
     }
 }
 
-/* numpy's aquicksort_, restricted to the subarrays that hold a final
- * position in [lo, hi): a partition only moves elements inside its own
- * subarray, so skipping the subarrays outside [lo, hi) leaves the content of
- * [lo, hi) as the full sort makes it. lo = start, hi = start + num is the
- * full sort. */
-static void aquicksort(kv *start, int64_t num, const kv *lo, const kv *hi)
+/* numpy's aquicksort_, run lazily: only the subarrays that hold a final
+ * position in a requested range [lo, hi) are partitioned; the others wait
+ * in a pending list with their depth. A partition moves elements only
+ * inside its own subarray, and numpy's result does not depend on the order
+ * in which disjoint subarrays are sorted, so each range comes out as the
+ * full sort leaves it, and all requests together cost at most one sort.
+ *
+ * numpy checks the depth (heapsort when it is used up) only for subarrays
+ * popped from its stack, not for the smaller side it goes on with after a
+ * partition; pending entries remember which kind they are. */
+typedef struct {
+    int64_t pl, pr; /* inclusive */
+    int depth, checked;
+} pend;
+
+struct npc_lazysort {
+    kv *a;
+    int64_t n;
+    pend *p;
+    int64_t np, cap;
+};
+
+static int pend_add(npc_lazysort *s, int64_t pl, int64_t pr, int depth, int checked)
+{
+    if (pr - pl < 1)
+        return 0; /* 0 or 1 element: nothing to do */
+    if (s->np == s->cap) {
+        int64_t cap = s->cap ? 2 * s->cap : 64;
+        pend *q = realloc(s->p, (size_t)cap * sizeof *q);
+        if (!q)
+            return err_set("out of memory");
+        s->p = q;
+        s->cap = cap;
+    }
+    s->p[s->np++] = (pend){pl, pr, depth, checked};
+    return 0;
+}
+
+/* Sort what of [pl, pr] lands in [lo, hi) (indices into s->a). */
+static int sort_part(npc_lazysort *s, pend e, int64_t lo, int64_t hi)
 {
     enum { SMALL = 15, STACK = 128 };
-    kv *pl = start, *pr = start + num - 1;
+    kv *base = s->a;
+    kv *pl = base + e.pl, *pr = base + e.pr, *plo = base + lo, *phi = base + hi;
     kv *stack[STACK], **sptr = stack;
     kv *pm, *pi, *pj, *pk;
     int depth[STACK], *psdepth = depth;
-    int cdepth = 0;
+    int cdepth = e.depth, checked = e.checked;
     double vp;
-    for (uint64_t u = (uint64_t)num; u >>= 1;)
-        cdepth++;
-    cdepth *= 2;
 
     for (;;) {
-        if (!(pl < hi && pr >= lo))
-            goto stack_pop;
-        if (cdepth < 0) {
+        if (checked && cdepth < 0) {
             aheapsort(pl, pr - pl + 1);
             goto stack_pop;
         }
@@ -343,21 +373,25 @@ static void aquicksort(kv *start, int64_t num, const kv *lo, const kv *hi)
             }
             pk = pr - 1;
             KV_SWAP(*pi, *pk);
-            /* numpy pushes the larger partition [a, b] and goes on with the
-             * smaller [c, d]; both get the depth --cdepth (the one it goes on
-             * with is not checked against it until it is popped again). */
+            /* numpy pushes the larger side [a, b] and goes on with the
+             * smaller [c, d]; both get the depth --cdepth */
             if (pi - pl < pr - pi)
                 a = pi + 1, b = pr, c = pl, d = pi - 1;
             else
                 a = pl, b = pi - 1, c = pi + 1, d = pr;
             --cdepth;
-            if (a < hi && b >= lo) {
+            if (a < phi && b >= plo) {
                 *sptr++ = a;
                 *sptr++ = b;
                 *psdepth++ = cdepth;
+            } else if (pend_add(s, a - base, b - base, cdepth, 1)) {
+                return -1;
             }
-            if (!(c < hi && d >= lo))
+            if (!(c < phi && d >= plo)) {
+                if (pend_add(s, c - base, d - base, cdepth, 0))
+                    return -1;
                 goto stack_pop;
+            }
             pl = c;
             pr = d;
         }
@@ -376,7 +410,68 @@ static void aquicksort(kv *start, int64_t num, const kv *lo, const kv *hi)
         pr = *(--sptr);
         pl = *(--sptr);
         cdepth = *(--psdepth);
+        checked = 1;
     }
+    return 0;
+}
+
+npc_lazysort *npc_lazysort_new(const double *v, int64_t n)
+{
+    npc_lazysort *s;
+    int depth = 0;
+    if (n < 0 || n > INT32_MAX) {
+        err_set("argsort: %lld elements is outside 0 .. 2^31-1", (long long)n);
+        return NULL;
+    }
+    s = calloc(1, sizeof *s);
+    if (!s || !(s->a = lrc_alloc((size_t)(n > 0 ? n : 1) * sizeof *s->a))) {
+        free(s);
+        err_set("out of memory");
+        return NULL;
+    }
+    s->n = n;
+    for (int64_t i = 0; i < n; i++) {
+        s->a[i].v = v[i];
+        s->a[i].i = (int32_t)i;
+    }
+    for (uint64_t u = (uint64_t)n; u >>= 1;)
+        depth++;
+    if (pend_add(s, 0, n - 1, 2 * depth, 1)) {
+        npc_lazysort_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+int npc_lazysort_range(npc_lazysort *s, int32_t *idx, int64_t lo, int64_t hi)
+{
+    if (lo < 0 || hi > s->n || lo > hi)
+        return err_set("argsort: range [%lld, %lld) is outside [0, %lld)", (long long)lo, (long long)hi,
+                       (long long)s->n);
+    /* Take out the pending subarrays that meet [lo, hi); sort_part may add
+     * new ones at the end, which do not meet it. */
+    for (int64_t k = 0; k < s->np;) {
+        pend e = s->p[k];
+        if (e.pl < hi && e.pr >= lo) {
+            s->p[k] = s->p[--s->np];
+            if (sort_part(s, e, lo, hi))
+                return -1;
+        } else {
+            k++;
+        }
+    }
+    for (int64_t i = lo; i < hi; i++)
+        idx[i - lo] = s->a[i].i;
+    return 0;
+}
+
+void npc_lazysort_free(npc_lazysort *s)
+{
+    if (!s)
+        return;
+    lrc_free(s->a);
+    free(s->p);
+    free(s);
 }
 
 int npc_argsort(int32_t *idx, const double *v, int64_t n)
@@ -386,24 +481,14 @@ int npc_argsort(int32_t *idx, const double *v, int64_t n)
 
 int npc_argsort_range(int32_t *idx, const double *v, int64_t n, int64_t lo, int64_t hi)
 {
-    kv *a;
+    npc_lazysort *s;
+    int rc;
     if (lo < 0 || hi > n || lo > hi)
         return err_set("argsort: range [%lld, %lld) is outside [0, %lld)", (long long)lo, (long long)hi,
                        (long long)n);
-    if (lo == hi)
-        return 0;
-    if (n > INT32_MAX)
-        return err_set("argsort: %lld elements is more than 2^31-1", (long long)n);
-    a = lrc_alloc((size_t)n * sizeof *a);
-    if (!a)
-        return err_set("out of memory");
-    for (int64_t i = 0; i < n; i++) {
-        a[i].v = v[i];
-        a[i].i = (int32_t)i;
-    }
-    aquicksort(a, n, a + lo, a + hi);
-    for (int64_t i = lo; i < hi; i++)
-        idx[i - lo] = a[i].i;
-    lrc_free(a);
-    return 0;
+    if (!(s = npc_lazysort_new(v, n)))
+        return -1;
+    rc = npc_lazysort_range(s, idx, lo, hi);
+    npc_lazysort_free(s);
+    return rc;
 }

@@ -61,5 +61,12 @@ int npc_argsort(int32_t *idx, const double *v, int64_t n);
  * introsort that decides those positions: about 2n element steps plus the
  * sort of the range itself, instead of n log n. */
 int npc_argsort_range(int32_t *idx, const double *v, int64_t n, int64_t lo, int64_t hi);
+/* The same, for several ranges of one array: each request sorts only what
+ * it needs of what the earlier ones left pending, so all of them together
+ * cost at most one full sort. new copies v. */
+typedef struct npc_lazysort npc_lazysort;
+npc_lazysort *npc_lazysort_new(const double *v, int64_t n);
+int npc_lazysort_range(npc_lazysort *s, int32_t *idx, int64_t lo, int64_t hi);
+void npc_lazysort_free(npc_lazysort *s);
 
 #endif

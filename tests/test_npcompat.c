@@ -158,6 +158,20 @@ static void test_argsort_range(void **state)
         for (int64_t i = 0; i < n; i++)
             v[i] = (double)rng_below(&r, (uint64_t)levels);
         assert_int_equal(npc_argsort(full, v, n), 0);
+        {
+            /* one lazy sort, many ranges in any order, then everything */
+            npc_lazysort *ls = npc_lazysort_new(v, n);
+            assert_non_null(ls);
+            for (int k = 0; k < 12; k++) {
+                lo = (int64_t)rng_below(&r, (uint64_t)n);
+                hi = lo + 1 + (int64_t)rng_below(&r, (uint64_t)(n - lo < 50 ? n - lo : 50));
+                assert_int_equal(npc_lazysort_range(ls, part, lo, hi), 0);
+                assert_memory_equal(part, full + lo, (size_t)(hi - lo) * sizeof *part);
+            }
+            assert_int_equal(npc_lazysort_range(ls, part, 0, n), 0);
+            assert_memory_equal(part, full, (size_t)n * sizeof *part);
+            npc_lazysort_free(ls);
+        }
         for (int k = 0; k < 8; k++) {
             lo = (int64_t)rng_below(&r, (uint64_t)n);
             hi = lo + 1 + (int64_t)rng_below(&r, (uint64_t)(k < 4 ? (n - lo) : (n - lo < 40 ? n - lo : 40)));
