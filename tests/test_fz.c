@@ -1,7 +1,7 @@
 /* fz-superpixel against scikit-image 0.19.3: identical label images for
  * sigma > 0 on real CT slices (the bundled sample always, ../shared/data when
- * present: 512x512, 108x256, 128x128, 101x122), the adjusted Rand index (and
- * equality) for sigma = 0, the body mask and --min-pixels against scipy.ndimage,
+ * present: 512x512, 108x256, 128x128, 101x122; more with LRCPIPE_LONG=1),
+ * the adjusted Rand index (and equality) for sigma = 0, the body mask and --min-pixels against scipy.ndimage,
  * threads and the exact sort giving the same bytes, pass-through of other
  * tensors and meta, and bad input. The reference runs in tests/py/fz_ref.py. */
 #include <math.h>
@@ -61,79 +61,58 @@ static const params sets[] = {
 };
 #define NSETS ((int)(sizeof sets / sizeof sets[0]))
 
-static void test_sample_identity(void **state)
+/* The bundled sample (always runs): identity for sigma > 0, ARI and
+ * equality for sigma = 0, and the body mask and --min-pixels against
+ * scipy.ndimage, in one reference run. */
+static void test_sample(void **state)
 {
     (void)state;
     static const char *specs[] = {
         "subj03_ct.nii.gz:48:-160:240", "subj16_ct.nii.gz:32:-500:500", "pre024_ct.nii.gz:64:-160:240",
-        "subj27_ct.nii.gz:80:-1000:1000",
+        "subj27_ct.nii.gz:80:-1000:1000", "subj28_ct.nii.gz:16:-160:240",
     };
+    static const params more[] = {
+        {"10", "0", "10", "", "--ari 0.99"},
+        {"100", "0", "50", "", "--ari 0.99"},
+        {"100", "0.8", "50", "--body", "--body 0.1"},
+        {"100", "0.8", "50", "--body --body-threshold 0.3 --min-pixels 40", "--body 0.3 --min-pixels 40"},
+        {"300", "0.8", "20", "--min-pixels 100", "--min-pixels 100"},
+    };
+    params all[NSETS + 5];
     char slices[600];
+    memcpy(all, sets, sizeof sets);
+    memcpy(all + NSETS, more, sizeof more);
     snprintf(slices, sizeof slices, "%s/sample.fr", tu_tmpdir());
-    make_slices(slices, tu_sample(), specs, 4);
-    check(slices, sets, NSETS);
+    make_slices(slices, tu_sample(), specs, 5);
+    check(slices, all, NSETS + 5);
 }
 
-/* sigma = 0: equal weights everywhere (the windowed HU values repeat), so
- * numpy's tie order decides; the introsort port should still match exactly,
- * and the adjusted Rand index must be >= 0.99 in any case. */
-static void test_sample_sigma0(void **state)
-{
-    (void)state;
-    static const char *specs[] = {"subj05_ct.nii.gz:48:-160:240", "pre012_ct.nii.gz:64:-500:500"};
-    static const params p[] = {{"10", "0", "10", "", "--ari 0.99"}, {"100", "0", "50", "", "--ari 0.99"}};
-    char slices[600];
-    snprintf(slices, sizeof slices, "%s/sample0.fr", tu_tmpdir());
-    make_slices(slices, tu_sample(), specs, 2);
-    check(slices, p, 2);
-}
-
-static void test_data_identity(void **state)
+/* ../shared/data: a 512x512 abdomen slice, 108x256 head, 128x128 head and
+ * neck, 101x122 pelvis; every parameter set, and sigma = 0. LRCPIPE_LONG=1
+ * adds more 512x512 slices. */
+static void test_data(void **state)
 {
     (void)state;
     TU_NEED_DATA();
     static const char *specs[] = {
         "ct_other/ts02_ct.nii.gz:5:-160:240",        /* 512x512 abdomen */
-        "ct_other/ts02_ct.nii.gz:15:-1000:1000",     /* 512x512, wide window */
         "ct_unlabeled/head01_ct.nii.gz:120:-160:240", /* 108x256 head */
         "ct/subj01_ct.nii.gz:30:-500:500",           /* 128x128 head and neck */
         "ct_partial/part010_ct.nii.gz:70:-160:240",  /* 128x128 */
         "ct_other/ts01_ct.nii.gz:40:-160:240",       /* 101x122 pelvis */
+        "ct_other/ts02_ct.nii.gz:15:-1000:1000",     /* long: 512x512, wide window */
+        "ct_other/ts02_ct.nii.gz:0:-160:240",
+        "ct_other/ts02_ct.nii.gz:19:-160:240",
+        "ct_unlabeled/head01_ct.nii.gz:60:-1000:1000",
     };
+    params all[NSETS + 1];
+    const char *lng = getenv("LRCPIPE_LONG");
     char slices[600];
+    memcpy(all, sets, sizeof sets);
+    all[NSETS] = (params){"10", "0", "10", "", "--ari 0.99"};
     snprintf(slices, sizeof slices, "%s/data.fr", tu_tmpdir());
-    make_slices(slices, tu_data(), specs, 6);
-    check(slices, sets, NSETS);
-}
-
-static void test_data_sigma0(void **state)
-{
-    (void)state;
-    TU_NEED_DATA();
-    static const char *specs[] = {"ct_other/ts02_ct.nii.gz:10:-160:240", "ct_unlabeled/head01_ct.nii.gz:100:-160:240",
-                                  "ct/subj01_ct.nii.gz:60:-500:500"};
-    static const params p = {"10", "0", "10", "", "--ari 0.99"};
-    char slices[600];
-    snprintf(slices, sizeof slices, "%s/data0.fr", tu_tmpdir());
-    make_slices(slices, tu_data(), specs, 3);
-    check(slices, &p, 1);
-}
-
-/* Body mask, --min-pixels and the renumbering against scipy.ndimage. */
-static void test_body_and_min_pixels(void **state)
-{
-    (void)state;
-    static const char *specs[] = {"subj03_ct.nii.gz:64:-160:240", "subj28_ct.nii.gz:16:-160:240",
-                                  "pre038_ct.nii.gz:48:-1000:1000"};
-    static const params p[] = {
-        {"100", "0.8", "50", "--body", "--body 0.1"},
-        {"100", "0.8", "50", "--body --body-threshold 0.3 --min-pixels 40", "--body 0.3 --min-pixels 40"},
-        {"300", "0.8", "20", "--min-pixels 100", "--min-pixels 100"},
-    };
-    char slices[600];
-    snprintf(slices, sizeof slices, "%s/body.fr", tu_tmpdir());
-    make_slices(slices, tu_sample(), specs, 3);
-    check(slices, p, 3);
+    make_slices(slices, tu_data(), specs, lng && !strcmp(lng, "1") ? 9 : 5);
+    check(slices, all, NSETS + 1);
 }
 
 static int same_file(const char *a, const char *b)
@@ -357,11 +336,8 @@ static void test_usage_status(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_sample_identity),
-        cmocka_unit_test(test_sample_sigma0),
-        cmocka_unit_test(test_data_identity),
-        cmocka_unit_test(test_data_sigma0),
-        cmocka_unit_test(test_body_and_min_pixels),
+        cmocka_unit_test(test_sample),
+        cmocka_unit_test(test_data),
         cmocka_unit_test(test_threads_and_exact_sort),
         cmocka_unit_test(test_pass_through),
         cmocka_unit_test(test_bad_input),
