@@ -15,6 +15,15 @@
  *   3 up-right    (r, c+1) - (r+1, c)
  * The merge is symmetric in the two ends, so which is "a" does not matter. */
 
+/* One pixel of the forest; what a merge reads of a root sits in the same
+ * cache line as its parent pointer. */
+typedef struct {
+    int32_t parent; /* parent <= pixel; a root is its segment's smallest pixel */
+    int32_t size;   /* segment size, at roots */
+    float thr;      /* (float)(Int + k/size), at roots */
+    int32_t pad;
+} fz_node;
+
 struct fz_work {
     int64_t cap_n, cap_e;
     double *img;      /* (N) smoothed image */
@@ -24,9 +33,7 @@ struct fz_work {
     uint64_t *keys2;  /* (E) radix ping-pong */
     double *sw;       /* (E) sorted weights */
     int32_t *sc;      /* (E) sorted codes */
-    int32_t *parent;  /* (N) forest, parent[x] <= x, roots are the smallest pixel */
-    int32_t *size;    /* (N) segment size at roots */
-    float *thr;       /* (N) (float)(Int + k/size) at roots */
+    fz_node *nd;      /* (N) the forest */
     int32_t *mark;    /* (N) run check: stamp */
     int32_t *partner; /* (N) run check: the other root */
     uint8_t *small;   /* (N) minimum-size pass: pixel in a small component */
@@ -37,6 +44,7 @@ struct fz_work {
     int32_t *scode;     /* (E) */
     int have_scost;     /* made for the current image */
     npc_lazysort *lazy; /* numpy's introsort of scost, run as far as asked */
+    int have_lazy;      /* lazy started on the current image */
     int64_t cap_run;  /* run check scratch, for runs of up to cap_run edges */
     int32_t *run;     /* (8 cap_run) */
     int64_t *runsz;   /* (2 cap_run) */
@@ -60,9 +68,7 @@ static void work_release(fz_work *w)
     lrc_free(w->keys2);
     lrc_free(w->sw);
     lrc_free(w->sc);
-    lrc_free(w->parent);
-    lrc_free(w->size);
-    lrc_free(w->thr);
+    lrc_free(w->nd);
     lrc_free(w->mark);
     lrc_free(w->partner);
     lrc_free(w->small);
@@ -98,14 +104,12 @@ static int work_reserve(fz_work *w, int64_t n, int64_t e)
     w->keys2 = lrc_alloc(E * sizeof *w->keys2);
     w->sw = lrc_alloc(E * sizeof *w->sw);
     w->sc = lrc_alloc(E * sizeof *w->sc);
-    w->parent = lrc_alloc(N * sizeof *w->parent);
-    w->size = lrc_alloc(N * sizeof *w->size);
-    w->thr = lrc_alloc(N * sizeof *w->thr);
+    w->nd = lrc_alloc(N * sizeof *w->nd);
     w->mark = lrc_alloc(N * sizeof *w->mark);
     w->partner = lrc_alloc(N * sizeof *w->partner);
     w->small = lrc_alloc(N);
     if (!w->small || !w->img || !w->tmp || !w->wcode || !w->keys || !w->keys2 || !w->sw || !w->sc ||
-        !w->parent || !w->size || !w->thr || !w->mark || !w->partner) {
+        !w->nd || !w->mark || !w->partner) {
         work_release(w);
         return err_set("out of memory for a %lld-pixel image", (long long)n);
     }
@@ -418,8 +422,11 @@ static int exact_run(fz_work *w, int64_t H, int64_t W, int64_t E, int64_t i, int
     int32_t *idx;
     if (skimage_costs(w, H, W, E))
         return -1;
-    if (!w->lazy && !(w->lazy = npc_lazysort_new(w->scost, E)))
-        return -1;
+    if (!w->have_lazy) {
+        if (!w->lazy ? !(w->lazy = npc_lazysort_new(w->scost, E)) : npc_lazysort_reset(w->lazy, w->scost, E))
+            return -1;
+        w->have_lazy = 1;
+    }
     if (!(idx = lrc_alloc((size_t)(j - i) * sizeof *idx)))
         return err_set("out of memory");
     if (npc_lazysort_range(w->lazy, idx, i, j)) {
@@ -434,13 +441,13 @@ static int exact_run(fz_work *w, int64_t H, int64_t W, int64_t E, int64_t i, int
 
 /* ---- union-find ---- */
 
-static inline int32_t find_root(int32_t *parent, int32_t x)
+static inline int32_t find_root(fz_node *nd, int32_t x)
 {
     /* Path halving keeps every pointer towards a smaller index, so the root
      * stays the segment's smallest pixel, as in skimage's forest. */
-    while (parent[x] != x) {
-        parent[x] = parent[parent[x]];
-        x = parent[x];
+    while (nd[x].parent != x) {
+        nd[x].parent = nd[nd[x].parent].parent;
+        x = nd[x].parent;
     }
     return x;
 }
@@ -451,20 +458,20 @@ static inline void merge_edge(fz_work *w, int64_t W, int32_t code, double x, dou
     int32_t a, b, s0, s1, lo, hi;
     float t0, t1;
     code_ends(w, code, &a, &b);
-    s0 = find_root(w->parent, a);
-    s1 = find_root(w->parent, b);
+    s0 = find_root(w->nd, a);
+    s1 = find_root(w->nd, b);
     if (s0 == s1)
         return;
-    t0 = w->thr[s0];
-    t1 = w->thr[s1];
+    t0 = w->nd[s0].thr;
+    t1 = w->nd[s1].thr;
     if (x < (double)(t0 < t1 ? t0 : t1)) {
         lo = s0 < s1 ? s0 : s1;
         hi = s0 < s1 ? s1 : s0;
-        w->parent[hi] = lo;
-        w->size[lo] += w->size[hi];
+        w->nd[hi].parent = lo;
+        w->nd[lo].size += w->nd[hi].size;
         /* skimage: Int = w, threshold Int + k/size computed in double and
          * stored in a C float */
-        w->thr[lo] = (float)(x + k / (double)w->size[lo]);
+        w->nd[lo].thr = (float)(x + k / (double)w->nd[lo].size);
     }
 }
 
@@ -473,15 +480,15 @@ static inline void small_edge(fz_work *w, int64_t W, int32_t code, int64_t min_s
 {
     int32_t a, b, s0, s1, lo, hi;
     code_ends(w, code, &a, &b);
-    s0 = find_root(w->parent, a);
-    s1 = find_root(w->parent, b);
+    s0 = find_root(w->nd, a);
+    s1 = find_root(w->nd, b);
     if (s0 == s1)
         return;
-    if (w->size[s0] < min_size || w->size[s1] < min_size) {
+    if (w->nd[s0].size < min_size || w->nd[s1].size < min_size) {
         lo = s0 < s1 ? s0 : s1;
         hi = s0 < s1 ? s1 : s0;
-        w->parent[hi] = lo;
-        w->size[lo] += w->size[hi];
+        w->nd[hi].parent = lo;
+        w->nd[lo].size += w->nd[hi].size;
     }
 }
 
@@ -545,7 +552,7 @@ static int bridges_all_small(const fz_work *w, const int32_t *es, int64_t na, in
             continue;
         tin[r0] = low[r0] = timer++;
         par[r0] = -1;
-        sub[r0] = w->size[nroot[r0]];
+        sub[r0] = w->nd[nroot[r0]].size;
         it[r0] = off[r0];
         stk[top++] = (int32_t)r0;
         while (top > 0) {
@@ -560,7 +567,7 @@ static int bridges_all_small(const fz_work *w, const int32_t *es, int64_t na, in
                 } else {
                     tin[v] = low[v] = timer++;
                     par[v] = u;
-                    sub[v] = w->size[nroot[v]];
+                    sub[v] = w->nd[nroot[v]].size;
                     it[v] = off[v];
                     stk[top++] = v;
                 }
@@ -645,12 +652,12 @@ static int run_order_free(fz_work *w, int64_t W, int64_t i, int64_t j, int pass,
         code_ends(w, w->sc[i + e], &a, &b);
         if (pass == 2 && !(w->small[a] | w->small[b]))
             continue;
-        s0 = find_root(w->parent, a);
-        s1 = find_root(w->parent, b);
+        s0 = find_root(w->nd, a);
+        s1 = find_root(w->nd, b);
         if (s0 == s1)
             continue;
-        if (pass == 1 ? !((double)w->thr[s0] > x && (double)w->thr[s1] > x)
-                      : !(w->size[s0] < min_size || w->size[s1] < min_size))
+        if (pass == 1 ? !((double)w->nd[s0].thr > x && (double)w->nd[s1].thr > x)
+                      : !(w->nd[s0].size < min_size || w->nd[s1].size < min_size))
             continue;
         for (int t = 0; t < 2; t++) {
             int32_t r = t ? s1 : s0;
@@ -694,7 +701,7 @@ static int run_order_free(fz_work *w, int64_t W, int64_t i, int64_t j, int pass,
         gs[u] = 0;
     }
     for (int64_t u = 0; u < nn; u++)
-        gs[lp[u]] += w->size[nroot[u]];
+        gs[lp[u]] += w->nd[nroot[u]].size;
     for (int64_t u = 0; u < nn; u++) {
         /* a group of two nodes: its root's only neighbour is the other node */
         if (lp[u] == u)
@@ -711,9 +718,9 @@ static int run_order_free(fz_work *w, int64_t W, int64_t i, int64_t j, int pass,
         } else {
             if (S < min_size)
                 continue;
-            if (!(multi[u] & 1) && w->size[nroot[u]] < min_size)
+            if (!(multi[u] & 1) && w->nd[nroot[u]].size < min_size)
                 continue;
-            if (!(multi[v] & 1) && w->size[nroot[v]] < min_size)
+            if (!(multi[v] & 1) && w->nd[nroot[v]].size < min_size)
                 continue;
         }
         rc = 0;
@@ -758,8 +765,7 @@ int64_t fz_segment(int32_t *labels, const double *img, int64_t H, int64_t W, con
 
     t0 = now();
     w->have_scost = 0;
-    npc_lazysort_free(w->lazy);
-    w->lazy = NULL;
+    w->have_lazy = 0;
     nz = build_edges(w, H, W);
     exact = p->sort == FZ_SORT_EXACT;
     if (exact) {
@@ -775,9 +781,9 @@ int64_t fz_segment(int32_t *labels, const double *img, int64_t H, int64_t W, con
     t0 = now();
     k = p->scale / 255.0;
     for (int64_t i = 0; i < N; i++) {
-        w->parent[i] = (int32_t)i;
-        w->size[i] = 1;
-        w->thr[i] = (float)(0.0 + k / 1.0);
+        w->nd[i].parent = (int32_t)i;
+        w->nd[i].size = 1;
+        w->nd[i].thr = (float)(0.0 + k / 1.0);
         w->mark[i] = 0;
     }
     w->stamp = 0;
@@ -824,7 +830,7 @@ int64_t fz_segment(int32_t *labels, const double *img, int64_t H, int64_t W, con
         uint8_t *small = w->small;
         int64_t nsmall = 0, i = 0;
         for (int64_t q = 0; q < N; q++) {
-            small[q] = w->size[find_root(w->parent, (int32_t)q)] < p->min_size;
+            small[q] = w->nd[find_root(w->nd, (int32_t)q)].size < p->min_size;
             nsmall += small[q];
         }
         if (zero_free && !exact) /* every zero edge joined or was inside already */
@@ -866,7 +872,7 @@ int64_t fz_segment(int32_t *labels, const double *img, int64_t H, int64_t W, con
 
     /* Labels: a segment's root is its first pixel in raster order. */
     for (int64_t i = 0; i < N; i++) {
-        int32_t r = find_root(w->parent, (int32_t)i);
+        int32_t r = find_root(w->nd, (int32_t)i);
         labels[i] = r == i ? (int32_t)K++ : labels[r];
     }
     s.t_merge = now() - t0;

@@ -309,7 +309,7 @@ typedef struct {
 
 struct npc_lazysort {
     kv *a;
-    int64_t n;
+    int64_t n, cap_a;
     pend *p;
     int64_t np, cap;
 };
@@ -415,28 +415,37 @@ static int sort_part(npc_lazysort *s, pend e, int64_t lo, int64_t hi)
     return 0;
 }
 
-npc_lazysort *npc_lazysort_new(const double *v, int64_t n)
+int npc_lazysort_reset(npc_lazysort *s, const double *v, int64_t n)
 {
-    npc_lazysort *s;
     int depth = 0;
-    if (n < 0 || n > INT32_MAX) {
-        err_set("argsort: %lld elements is outside 0 .. 2^31-1", (long long)n);
-        return NULL;
-    }
-    s = calloc(1, sizeof *s);
-    if (!s || !(s->a = lrc_alloc((size_t)(n > 0 ? n : 1) * sizeof *s->a))) {
-        free(s);
-        err_set("out of memory");
-        return NULL;
+    if (n < 0 || n > INT32_MAX)
+        return err_set("argsort: %lld elements is outside 0 .. 2^31-1", (long long)n);
+    if (n > s->cap_a) {
+        lrc_free(s->a);
+        s->cap_a = 0;
+        if (!(s->a = lrc_alloc((size_t)n * sizeof *s->a)))
+            return err_set("out of memory");
+        s->cap_a = n;
     }
     s->n = n;
+    s->np = 0;
     for (int64_t i = 0; i < n; i++) {
         s->a[i].v = v[i];
         s->a[i].i = (int32_t)i;
     }
     for (uint64_t u = (uint64_t)n; u >>= 1;)
         depth++;
-    if (pend_add(s, 0, n - 1, 2 * depth, 1)) {
+    return pend_add(s, 0, n - 1, 2 * depth, 1);
+}
+
+npc_lazysort *npc_lazysort_new(const double *v, int64_t n)
+{
+    npc_lazysort *s = calloc(1, sizeof *s);
+    if (!s) {
+        err_set("out of memory");
+        return NULL;
+    }
+    if (npc_lazysort_reset(s, v, n)) {
         npc_lazysort_free(s);
         return NULL;
     }

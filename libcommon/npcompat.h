@@ -66,6 +66,8 @@ int npc_argsort_range(int32_t *idx, const double *v, int64_t n, int64_t lo, int6
  * cost at most one full sort. new copies v. */
 typedef struct npc_lazysort npc_lazysort;
 npc_lazysort *npc_lazysort_new(const double *v, int64_t n);
+/* Start over on another array, keeping the memory. */
+int npc_lazysort_reset(npc_lazysort *s, const double *v, int64_t n);
 int npc_lazysort_range(npc_lazysort *s, int32_t *idx, int64_t lo, int64_t hi);
 void npc_lazysort_free(npc_lazysort *s);
 
