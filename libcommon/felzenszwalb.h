@@ -20,21 +20,21 @@
  *   7. labels 0..K-1 numbered by each segment's first pixel in raster order.
  *
  * The sort. skimage pays most of its time in np.argsort of ~4 edges per
- * pixel. Here the edges are sorted by a radix sort on a float32 key (equal
- * float32 keys refined by the float64 weight), which leaves ties in an
- * arbitrary order. The order within a run of equal weights matters only if
- * two of its edges touch a common component without joining the same pair
- * (they then compete for it); otherwise each edge's decision depends only on
- * its own two components, which no other edge of the run changes, and edges
- * that join the same pair decide alike. Each run of two or more equal
- * weights is checked for this before it is applied, in both passes; a run
- * of zero weights in the first pass joins everything it touches (0 < k/|C|)
- * and needs no check. A run that fails the check is put in numpy's order:
- * the part of the port of numpy's introsort that decides those positions
- * runs (npc_argsort_range), or, after a few such runs, the whole introsort
- * once, and the rest of the slice follows numpy's order. The result is the
- * same as sorting with numpy every time; FZ_SORT_EXACT forces the full
- * port (tests).
+ * pixel. Here the zero weights (air) come first as they are, and the others
+ * are sorted by a radix sort on a float32 key (equal float32 keys refined by
+ * the float64 weight), which leaves equal weights in an arbitrary order.
+ * Each run of two or more equal weights is checked before it is applied,
+ * in both passes (run_order_free in felzenszwalb.c): its order cannot matter
+ * when, leaving out the edges that cannot join in any order, its edges
+ * split into pairs of components that decide once, or into groups that join
+ * completely whatever the order. A run of zero weights in the first pass
+ * joins everything it touches (0 < k/|C|). A run that fails the check is put
+ * in numpy's order by the port of numpy's introsort, run lazily
+ * (npc_lazysort): only the partitions that decide that run's positions are
+ * done, and later runs take up what earlier ones left pending, so a slice
+ * never costs more than one full introsort. The result is the same as
+ * sorting with numpy every time; FZ_SORT_EXACT runs the whole introsort
+ * instead (tests, timing).
  *
  * Not here: colour images (skimage takes the Euclidean norm over channels;
  * lrcpipe's slices are grey), the body mask and renumbering (fzregions.h),
