@@ -453,7 +453,7 @@ static inline int32_t find_root(fz_node *nd, int32_t x)
 }
 
 /* Greedy pass: one edge. */
-static inline void merge_edge(fz_work *w, int64_t W, int32_t code, double x, double k)
+static inline void merge_edge(fz_work *w, int32_t code, double x, double k)
 {
     int32_t a, b, s0, s1, lo, hi;
     float t0, t1;
@@ -476,7 +476,7 @@ static inline void merge_edge(fz_work *w, int64_t W, int32_t code, double x, dou
 }
 
 /* Minimum-size pass: one edge. */
-static inline void small_edge(fz_work *w, int64_t W, int32_t code, int64_t min_size)
+static inline void small_edge(fz_work *w, int32_t code, int64_t min_size)
 {
     int32_t a, b, s0, s1, lo, hi;
     code_ends(w, code, &a, &b);
@@ -629,7 +629,7 @@ done:
  *     or, more generally, every active edge is a bridge of the group with
  *     one side below min_size (bridges_all_small).
  * Otherwise the order may matter. */
-static int run_order_free(fz_work *w, int64_t W, int64_t i, int64_t j, int pass, double x, double k,
+static int run_order_free(fz_work *w, int64_t i, int64_t j, int pass, double x, double k,
                           int64_t min_size)
 {
     int32_t st = ++w->stamp;
@@ -797,7 +797,7 @@ int64_t fz_segment(int32_t *labels, const double *img, int64_t H, int64_t W, con
             double x = w->sw[i];
             int64_t j = i + 1;
             if (exact) {
-                merge_edge(w, W, w->sc[i], x, k);
+                merge_edge(w, w->sc[i], x, k);
                 i++;
                 continue;
             }
@@ -806,7 +806,7 @@ int64_t fz_segment(int32_t *labels, const double *img, int64_t H, int64_t W, con
             if (j - i > 1 && !(x == 0 && zero_free)) {
                 int free_;
                 s.tie_runs++;
-                if ((free_ = run_order_free(w, W, i, j, 1, x, k, 0)) < 0)
+                if ((free_ = run_order_free(w, i, j, 1, x, k, 0)) < 0)
                     return -1;
                 if (!free_) {
                     /* numpy's order for this run (the introsort goes on
@@ -817,7 +817,7 @@ int64_t fz_segment(int32_t *labels, const double *img, int64_t H, int64_t W, con
                 }
             }
             for (int64_t e = i; e < j; e++)
-                merge_edge(w, W, w->sc[e], x, k);
+                merge_edge(w, w->sc[e], x, k);
             i = j;
         }
     }
@@ -843,7 +843,7 @@ int64_t fz_segment(int32_t *labels, const double *img, int64_t H, int64_t W, con
                 int32_t a, b;
                 code_ends(w, w->sc[i], &a, &b);
                 if (small[a] | small[b])
-                    small_edge(w, W, w->sc[i], p->min_size);
+                    small_edge(w, w->sc[i], p->min_size);
                 i++;
                 continue;
             }
@@ -852,7 +852,7 @@ int64_t fz_segment(int32_t *labels, const double *img, int64_t H, int64_t W, con
             if (j - i > 1) {
                 int free_;
                 s.tie_runs++;
-                if ((free_ = run_order_free(w, W, i, j, 2, x, k, p->min_size)) < 0)
+                if ((free_ = run_order_free(w, i, j, 2, x, k, p->min_size)) < 0)
                     return -1;
                 if (!free_) {
                     s.exact_runs++;
@@ -864,7 +864,7 @@ int64_t fz_segment(int32_t *labels, const double *img, int64_t H, int64_t W, con
                 int32_t a, b;
                 code_ends(w, w->sc[e], &a, &b);
                 if (small[a] | small[b])
-                    small_edge(w, W, w->sc[e], p->min_size);
+                    small_edge(w, w->sc[e], p->min_size);
             }
             i = j;
         }
