@@ -56,7 +56,7 @@ cat "$tmp/s.fr" "$tmp/s.fr" > "$tmp/s10.fr"
 best() { # best wall time in seconds of $reps runs of sh -c "$1"
   b=""
   for _ in $(seq "$reps"); do
-    t0=$(date +%s.%N); sh -c "$1" > /dev/null; t1=$(date +%s.%N)
+    t0=$(date +%s.%N); sh -c "$1" > "$tmp/out"; t1=$(date +%s.%N)
     b=$(awk -v a="$t0" -v c="$t1" -v b="$b" 'BEGIN { t = c - a; if (b == "" || t < b) b = t; print b }')
   done
   echo "$b"
@@ -65,7 +65,7 @@ fzs="$bin/fz-superpixel -q"
 tpy=$(best "'$py' '$root/bench/fz_skimage.py' pipe 100 0.8 50 < '$tmp/s20.fr'")
 t1=$(best "$fzs -j 1 < '$tmp/s20.fr'")
 t2=$(best "$fzs -j 2 < '$tmp/s20.fr'")
-tp=$(best "$fzs -j 1 < '$tmp/s10.fr' & $fzs -j 1 < '$tmp/s10.fr'; wait")
+tp=$(best "$fzs -j 1 < '$tmp/s10.fr' -o '$tmp/a.fr' & $fzs -j 1 < '$tmp/s10.fr' -o '$tmp/b.fr'; wait")
 echo "whole process, 20 slices: -j 1 $(ratio "$tpy" "$t1")x, -j 2 $(ratio "$tpy" "$t2")x faster than the Python" \
   "pipe ($t1 s, $t2 s vs $tpy s wall)"
 echo "two cores: -j 2 runs $(ratio "$t1" "$t2")x as fast as -j 1; two -j 1 processes on half the slices each" \

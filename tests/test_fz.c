@@ -265,7 +265,7 @@ static void test_bad_input(void **state)
     snprintf(p, sizeof p, "%s/noimg.fr", t);
     write_frames(p, f, 2);
     frame_free(&f[1]);
-    expect_error("no image", 1, "seq 1", "no 'image'", "fz-superpixel -j 2 -i %s > /dev/null", p);
+    expect_error("no image", 1, "seq 1", "no 'image'", "fz-superpixel -j 2 -i %s > \"$FZT/sink\"", p);
 
     /* a volume instead of a slice */
     frame_init(&f[1], FRAME_DATA);
@@ -275,18 +275,18 @@ static void test_bad_input(void **state)
     snprintf(p, sizeof p, "%s/vol.fr", t);
     write_frames(p, f, 2);
     frame_free(&f[1]);
-    expect_error("3-D", 1, "seq 1", "[2, 8, 8]", "fz-superpixel -i %s > /dev/null", p);
+    expect_error("3-D", 1, "seq 1", "[2, 8, 8]", "fz-superpixel -i %s > \"$FZT/sink\"", p);
 
     /* NaN and Inf */
     slice_frame(&f[1], 1, 8, 8, DT_F32);
     ((float *)frame_tensor_get(&f[1], "image")->data)[8 * 2 + 5] = NAN;
     snprintf(p, sizeof p, "%s/nan.fr", t);
     write_frames(p, f, 2);
-    expect_error("NaN", 1, "seq 1", "(2, 5) is NaN", "fz-superpixel -i %s > /dev/null", p);
+    expect_error("NaN", 1, "seq 1", "(2, 5) is NaN", "fz-superpixel -i %s > \"$FZT/sink\"", p);
     ((float *)frame_tensor_get(&f[1], "image")->data)[8 * 2 + 5] = -INFINITY;
     snprintf(p, sizeof p, "%s/inf.fr", t);
     write_frames(p, f, 2);
-    expect_error("Inf", 1, "seq 1", "infinite", "fz-superpixel -j 1 -i %s > /dev/null", p);
+    expect_error("Inf", 1, "seq 1", "infinite", "fz-superpixel -j 1 -i %s > \"$FZT/sink\"", p);
     frame_free(&f[1]);
 
     /* an unsupported dtype */
@@ -294,7 +294,7 @@ static void test_bad_input(void **state)
     snprintf(p, sizeof p, "%s/i32.fr", t);
     write_frames(p, f, 2);
     frame_free(&f[1]);
-    expect_error("int32", 1, "seq 1", "<i4", "fz-superpixel -i %s > /dev/null", p);
+    expect_error("int32", 1, "seq 1", "<i4", "fz-superpixel -i %s > \"$FZT/sink\"", p);
 
     /* an empty image */
     frame_init(&f[1], FRAME_DATA);
@@ -305,36 +305,43 @@ static void test_bad_input(void **state)
     write_frames(p, f, 2);
     frame_free(&f[1]);
     frame_free(&f[0]);
-    expect_error("empty", 1, "seq 1", "[0, 8]", "fz-superpixel -i %s > /dev/null", p);
+    expect_error("empty", 1, "seq 1", "[0, 8]", "fz-superpixel -i %s > \"$FZT/sink\"", p);
 
     /* not a frame stream */
     snprintf(p, sizeof p, "%s/junk.fr", t);
     tu_write(p, "\xc1\xc1\xc1junk", 7);
-    expect_error("junk", 1, "junk.fr", NULL, "fz-superpixel -i %s > /dev/null", p);
+    expect_error("junk", 1, "junk.fr", NULL, "fz-superpixel -i %s > \"$FZT/sink\"", p);
 
     /* parameters out of range are usage errors (exit 2) naming the option */
-    expect_error("scale", 2, "--scale", "-1", "fz-superpixel --scale -1 < /dev/null > /dev/null");
-    expect_error("sigma", 2, "--sigma", NULL, "fz-superpixel --sigma nan < /dev/null > /dev/null");
-    expect_error("min-size", 2, "--min-size", NULL, "fz-superpixel --min-size -3 < /dev/null > /dev/null");
-    expect_error("threads", 2, "--threads", NULL, "fz-superpixel --threads 0 < /dev/null > /dev/null");
+    expect_error("scale", 2, "--scale", "-1", "fz-superpixel --scale -1 < \"$FZT/empty\" > \"$FZT/sink\"");
+    expect_error("sigma", 2, "--sigma", NULL, "fz-superpixel --sigma nan < \"$FZT/empty\" > \"$FZT/sink\"");
+    expect_error("min-size", 2, "--min-size", NULL, "fz-superpixel --min-size -3 < \"$FZT/empty\" > \"$FZT/sink\"");
+    expect_error("threads", 2, "--threads", NULL, "fz-superpixel --threads 0 < \"$FZT/empty\" > \"$FZT/sink\"");
 }
 
 /* More usage errors, --help, --version, an empty stream. */
 static void test_usage_status(void **state)
 {
     (void)state;
-    assert_int_equal(tu_sh("fz-superpixel --sigma 1e9 < /dev/null > /dev/null 2>&1"), 2);
-    assert_int_equal(tu_sh("fz-superpixel --min-size x < /dev/null > /dev/null 2>&1"), 2);
-    assert_int_equal(tu_sh("fz-superpixel --min-pixels -1 < /dev/null > /dev/null 2>&1"), 2);
-    assert_int_equal(tu_sh("fz-superpixel extra < /dev/null > /dev/null 2>&1"), 2);
+    assert_int_equal(tu_sh("fz-superpixel --sigma 1e9 < \"$FZT/empty\" > \"$FZT/sink\" 2>&1"), 2);
+    assert_int_equal(tu_sh("fz-superpixel --min-size x < \"$FZT/empty\" > \"$FZT/sink\" 2>&1"), 2);
+    assert_int_equal(tu_sh("fz-superpixel --min-pixels -1 < \"$FZT/empty\" > \"$FZT/sink\" 2>&1"), 2);
+    assert_int_equal(tu_sh("fz-superpixel extra < \"$FZT/empty\" > \"$FZT/sink\" 2>&1"), 2);
     assert_int_equal(tu_sh("fz-superpixel --help | grep -q -- --min-pixels"), 0);
     assert_int_equal(tu_sh("fz-superpixel --version | grep -q lrcpipe"), 0);
     /* an empty stream is a clean end: start and end records, no data */
-    assert_int_equal(tu_sh("fz-superpixel < /dev/null | frame-cat --count | grep -qx 0"), 0);
+    assert_int_equal(tu_sh("fz-superpixel < \"$FZT/empty\" | frame-cat --count | grep -qx 0"), 0);
 }
 
 int main(void)
 {
+    /* Commands read an empty file and write to a scratch file rather than
+     * /dev/null, which a sandbox may have replaced by a regular file that
+     * other programs write into. */
+    char empty[600];
+    setenv("FZT", tu_tmpdir(), 1);
+    snprintf(empty, sizeof empty, "%s/empty", tu_tmpdir());
+    tu_write(empty, "", 0);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sample),
         cmocka_unit_test(test_data),
