@@ -415,10 +415,10 @@ static void test_threads_identical(void **state)
     (void)state;
     char cmd[2048];
     snprintf(cmd, sizeof cmd,
-             "ct-resample --threads 1 %s/subj16_ct.nii.gz --label %s/subj16_seg.nii.gz --spacing 2.5,1.5,1.5 "
+             "ct-resample --threads 1 %s/subj16_ct.nii.gz --label %s/subj16_seg.nii.gz --spacing 2.5,2,2 "
              "-o t1.frames && OMP_NUM_THREADS=2 ct-resample %s/subj16_ct.nii.gz --label %s/subj16_seg.nii.gz "
-             "--spacing 2.5,1.5,1.5 -o t2.frames && slice-extract --threads 1 t1.frames > t1s.frames && "
-             "slice-extract --threads 2 t2.frames > t2s.frames && "
+             "--spacing 2.5,2,2 -o t2.frames && slice-extract --threads 1 --size 256,256 t1.frames > t1s.frames && "
+             "slice-extract --threads 2 --size 256,256 t2.frames > t2s.frames && "
              PY " same t1.frames t2.frames + same t1s.frames t2s.frames",
              tu_sample(), tu_sample(), tu_sample(), tu_sample(), PYARGS);
     expect(cmd, 0, NULL, NULL);
