@@ -188,6 +188,15 @@ static void test_regroup_errors(void **state)
            "slice z=0 arrived twice", NULL);
     expect("frame-cat --from-nifti bad/seg_small.nii.gz | slice-regroup > /dev/null",
            1, "not a slice from slice-extract", NULL);
+    /* slices of two volumes interleaved (as fanned-out workers deliver
+     * them): both come back, equal to the volumes regrouped alone */
+    sh_ok("ct-resample --id other --spacing 2.5,4,4 %s/subj27_ct.nii.gz | slice-extract --size 128,128 > o.frames && "
+          "frame-cat -o a1.frames --z 0:50 sl.frames && frame-cat -o a2.frames --z 51: sl.frames && "
+          "frame-cat -o b1.frames --z 0:70 o.frames && frame-cat -o b2.frames --z 71: o.frames && "
+          "cat a1.frames b1.frames a2.frames b2.frames | slice-regroup | frame-cat --to-npy 'mix_%%i_%%n.npy' && "
+          "cat sl.frames o.frames | slice-regroup | frame-cat --to-npy 'seq_%%i_%%n.npy' && "
+          "for f in mix_*.npy; do cmp $f seq_${f#mix_} || exit 1; done && ls mix_*.npy | wc -l | grep -qx 3%s",
+          tu_sample(), "");
     /* the volume comes back whole with every 4th slice set */
     expect("slice-regroup sl.frames | frame-cat --no-stats | grep -q 'label      |u1  \\[128, 249, 249\\]'", 0, NULL,
            NULL);
