@@ -180,8 +180,11 @@ static int sink_put(sink *s, frame *f)
         }
         for (int i = 0; i < f->ntensors; i++) {
             char path[4096];
-            if (f->tensors[i].t.rank != 3)
+            if (f->tensors[i].t.rank != 3) {
+                log_warn("%s: tensor '%s' is not a [Z,Y,X] volume: not written as NIfTI", f->id ? f->id : "-",
+                         f->tensors[i].name);
                 continue;
+            }
             if (ctmeta_expand(s->pattern, f->id, f->tensors[i].name, path, sizeof path))
                 return -1;
             for (int k = 0; k < s->nwritten; k++)
