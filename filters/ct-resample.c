@@ -44,6 +44,8 @@ static void usage(void)
            "\n"
            "Resampling:\n"
            "  -s, --spacing D,H,W     target spacing in mm, depth,height,width (default 2.5,1,1)\n"
+           "      --fov               keep the field of view: round(n*s_in/s_out) voxels whose outer\n"
+           "                          edges meet the input's (default: first voxel centres coincide)\n"
            "      --labels-json FILE  class names by label value, put into meta 'classes'\n"
            "      --threads N         OpenMP threads (default: OMP_NUM_THREADS or all cores)\n"
            "\n"
@@ -66,7 +68,7 @@ static void usage(void)
            err_progname, err_progname);
 }
 
-enum { OPT_LABEL = 0x100, OPT_ID, OPT_KEEP_GOING, OPT_LABELS_JSON, OPT_THREADS, OPT_TO_ORIGINAL, OPT_LIKE };
+enum { OPT_LABEL = 0x100, OPT_ID, OPT_KEEP_GOING, OPT_LABELS_JSON, OPT_THREADS, OPT_TO_ORIGINAL, OPT_LIKE, OPT_FOV };
 
 typedef struct {
     char *id, *image, *label;
@@ -78,7 +80,7 @@ static struct {
     const char *label, *id, *input, *output, *labels_json, *like;
     const char **manifests, **files, **tensors;
     int nmanifests, nfiles, ntensors;
-    int keep_going, to_original;
+    int keep_going, to_original, fov;
 } opt = {.spacing = {2.5, 1, 1}};
 
 static void *push(void *arr, int *n, size_t elsize)
@@ -138,7 +140,7 @@ static int forward(frame *f, const mval *classes)
 {
     ctvol_info in;
     char b1[64], b2[64];
-    if (ctvol_to_spacing(f, opt.spacing, frame_default_limits.max_record, &in))
+    if (ctvol_to_spacing(f, opt.spacing, opt.fov, frame_default_limits.max_record, &in))
         return -1;
     if (classes && mval_copy(mval_map_put(frame_meta(f), "classes"), classes))
         return err_set("out of memory");
@@ -218,8 +220,10 @@ static int sink_open(sink *s, int argc, char **argv)
         mval_set_array(a);
         for (int i = 0; i < argc; i++)
             mval_set_str(mval_push(a), argv[i]);
-        if (!opt.to_original && !opt.like)
+        if (!opt.to_original && !opt.like) {
             mval_put_f64v(&p, "spacing", opt.spacing, 3);
+            mval_put_str(&p, "grid", opt.fov ? "fov" : "corner");
+        }
         rc = stream_out_start(s->out, &p);
         mval_free(&p);
         return rc;
@@ -358,6 +362,7 @@ int main(int argc, char **argv)
         {"keep-going", no_argument, 0, OPT_KEEP_GOING},
         {"spacing", required_argument, 0, 's'},
         {"labels-json", required_argument, 0, OPT_LABELS_JSON},
+        {"fov", no_argument, 0, OPT_FOV},
         {"threads", required_argument, 0, OPT_THREADS},
         {"to-original", no_argument, 0, OPT_TO_ORIGINAL},
         {"like", required_argument, 0, OPT_LIKE},
@@ -389,6 +394,7 @@ int main(int argc, char **argv)
         case OPT_KEEP_GOING: opt.keep_going = 1; break;
         case 's': opt_f64_list("--spacing", optarg, opt.spacing, 3, 1e-3, 1e3); break;
         case OPT_LABELS_JSON: opt.labels_json = optarg; break;
+        case OPT_FOV: opt.fov = 1; break;
         case OPT_THREADS: omp_set_num_threads((int)opt_i64("--threads", optarg, 1, 1024)); break;
         case OPT_TO_ORIGINAL: opt.to_original = 1; break;
         case OPT_LIKE: opt.like = optarg; break;
@@ -410,8 +416,8 @@ int main(int argc, char **argv)
     if (opt.to_original || opt.like) {
         if (opt.nfiles || opt.nmanifests || opt.label)
             usage_error("--to-original and --like read volume frames (-i), not NIfTI files or manifests");
-        if (opt.labels_json)
-            usage_error("--labels-json applies to the forward direction");
+        if (opt.labels_json || opt.fov)
+            usage_error("--labels-json and --fov apply to the forward direction");
     } else {
         if (opt.input && (opt.nfiles || opt.nmanifests))
             usage_error("give either -i (volume frames) or NIfTI files/--manifest, not both");

@@ -94,9 +94,9 @@ fail:
     return -1;
 }
 
-int ctvol_to_spacing(frame *f, const double spacing[3], size_t max_bytes, ctvol_info *info)
+int ctvol_to_spacing(frame *f, const double spacing[3], int fov, size_t max_bytes, ctvol_info *info)
 {
-    double A[16], Acan[16], Aout[16], D[16], sin[3], r[3];
+    double A[16], Acan[16], Aout[16], D[16], sin[3], r[3], off[3];
     int64_t ishape[3], cshape[3], oshape[3];
     int ornt[3][2];
     char code[4], b1[64], b2[64];
@@ -147,7 +147,8 @@ int ctvol_to_spacing(frame *f, const double spacing[3], size_t max_bytes, ctvol_
     nii_affine_spacing(Acan, sin);
     for (int d = 0; d < 3; d++) {
         r[d] = spacing[d] / sin[d];
-        oshape[d] = resample_grid_len(cshape[d], r[d]);
+        off[d] = fov ? (r[d] - 1) / 2 : 0;
+        oshape[d] = fov ? resample_fov_len(cshape[d], r[d]) : resample_grid_len(cshape[d], r[d]);
         if (oshape[d] < 1)
             return err_set("cannot resample spacing %g to %g", sin[d], spacing[d]);
     }
@@ -161,17 +162,19 @@ int ctvol_to_spacing(frame *f, const double spacing[3], size_t max_bytes, ctvol_
         if (tensor_init(&o, t->dtype, 3, oshape))
             return -1;
         if (ctmeta_is_int(t->dtype))
-            resample_nearest3(o.data, oshape, t->data, cshape, r, dtype_size(t->dtype));
+            resample_nearest3(o.data, oshape, t->data, cshape, r, off, dtype_size(t->dtype));
         else
-            resample_linear3_f32(o.data, oshape, t->data, cshape, r);
+            resample_linear3_f32(o.data, oshape, t->data, cshape, r, off);
         tensor_free(t);
         tensor_move(t, &o);
     }
-    /* Output voxel o sits at canonical voxel diag(r) o. */
+    /* Output voxel o sits at canonical voxel diag(r) o + off. */
     affine_eye(D);
     D[0] = r[2], D[5] = r[1], D[10] = r[0];
+    D[3] = off[2], D[7] = off[1], D[11] = off[0];
     affine_mul(Aout, Acan, D);
-    if (mval_put_f64v(m, "spacing", spacing, 3) || mval_put_f64v(m, "affine", Aout, 16))
+    if (mval_put_f64v(m, "spacing", spacing, 3) || mval_put_f64v(m, "affine", Aout, 16) ||
+        mval_put_str(m, "grid", fov ? "fov" : "corner"))
         return -1;
     if (info) {
         memcpy(info->in_shape, ishape, sizeof ishape);

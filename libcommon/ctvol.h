@@ -29,11 +29,13 @@ typedef struct {
  * spacing, source. f is uninitialised on entry, initialised on return. */
 int ctvol_from_nifti(frame *f, const char *id, const char *image, const char *label);
 
-/* Reorient to RAS+ and resample to spacing [dz,dy,dx]; meta spacing and
- * affine describe the new grid, orig_affine/orig_shape/orig_orient the
+/* Reorient to RAS+ and resample to spacing [dz,dy,dx] on the grid whose
+ * first voxel centres coincide with the input's, or with fov on the
+ * field-of-view grid (resample.h); meta spacing, affine and grid ("corner"
+ * or "fov") describe the new grid, orig_affine/orig_shape/orig_orient the
  * input's (unless already present). 'label' becomes uint8. max_bytes caps a
  * resampled tensor (0: no cap). */
-int ctvol_to_spacing(frame *f, const double spacing[3], size_t max_bytes, ctvol_info *info);
+int ctvol_to_spacing(frame *f, const double spacing[3], int fov, size_t max_bytes, ctvol_info *info);
 
 /* Onto the grid (affine, [Z,Y,X] shape) given, or with target NULL onto meta
  * orig_affine/orig_shape. Points less than one voxel outside the frame's grid

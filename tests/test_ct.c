@@ -129,8 +129,10 @@ static void test_reorient(void **state)
     sh_ok("ct-resample obl_ct.nii.gz --label obl_seg.nii.gz --spacing 2.5,2.5,2.5 -o obl.frames%s%s", "", "");
     expect("frame-cat --no-stats pil.frames | grep -q '\"orig_orient\": \"PIL\"'", 0, NULL, NULL);
     expect("frame-cat --no-stats obl.frames | grep -q '\"orig_orient\": \"LSA\"'", 0, NULL, NULL);
+    /* and the field-of-view grid on the oblique copy */
+    sh_ok("ct-resample obl_ct.nii.gz --label obl_seg.nii.gz --fov --spacing 2,3.3,2.7 -o fov.frames%s%s", "", "");
     if (tu_sh("cd %s && " PY " same ras.frames pil.frames + resample obl_ct.nii.gz obl_seg.nii.gz obl.frames obl_ct "
-              "2.5,2.5,2.5 2",
+              "2.5,2.5,2.5 2 + resample obl_ct.nii.gz obl_seg.nii.gz fov.frames obl_ct 2,3.3,2.7 3 fov",
               tu_tmpdir(), PYARGS))
         fail_msg("reoriented volumes resampled differently");
 }
@@ -159,14 +161,15 @@ static void test_roundtrip_sample(void **state)
     /* Every axis is upsampled or kept (r = s_out/s_in <= 1), so nearest there
      * and back returns each original voxel: the labels must come back
      * identical, through crop/pad, through resize, and for subj28 (3.0 mm
-     * slices to 2.5) with --skip-empty (no label lies outside the body). */
+     * slices to 2.5) on the field-of-view grid with --skip-empty (no label
+     * lies outside the body). */
     sh_ok("slice-extract --preset head < s03c.frames | slice-regroup | ct-resample --to-original -o back_%%n.nii.gz"
           "%s%s",
           "", "");
     sh_ok("slice-extract --resize --size 320,300 < s03c.frames | slice-regroup -t label | "
           "ct-resample --like %s/subj03_seg.nii.gz -o like%s.nii.gz",
           s, "");
-    sh_ok("ct-resample %s/subj28_ct.nii.gz --label %s/subj28_seg.nii.gz --spacing 2.5,2.5,2.5 | "
+    sh_ok("ct-resample %s/subj28_ct.nii.gz --label %s/subj28_seg.nii.gz --fov --spacing 2.5,2.5,2.5 | "
           "slice-extract --skip-empty | slice-regroup | ct-resample --to-original -t label -o s28back.nii.gz",
           s, s);
     if (tu_sh("cd %s && " PY " labels %s/subj03_seg.nii.gz back_label.nii.gz + labels %s/subj03_seg.nii.gz "

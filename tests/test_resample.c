@@ -1,6 +1,6 @@
 /* The kernels of ct-resample against naive loops: separable trilinear and
- * nearest on the j*r grid (random sizes from 1 voxel, random ratios both
- * ways), slice resizing, the any-grid resampler, and reorientation to RAS+
+ * nearest on the j*r grid and the field-of-view grid (random sizes from 1
+ * voxel, random ratios both ways), slice resizing, the any-grid resampler, and reorientation to RAS+
  * under all 48 axis permutations and flips. */
 #include <math.h>
 #include <stdlib.h>
@@ -60,6 +60,9 @@ static void test_grid_len(void **state)
     assert_int_equal(resample_grid_len(0, 1), -1);
     assert_int_equal(resample_grid_len(5, 0), -1);
     assert_int_equal(resample_grid_len(5, NAN), -1);
+    assert_int_equal(resample_fov_len(128, 1 / 3.906), 500);
+    assert_int_equal(resample_fov_len(128, 2.5 / 2.0), 102);
+    assert_int_equal(resample_fov_len(3, 10), 1);
 }
 
 static void test_linear_nearest_vs_naive(void **state)
@@ -70,14 +73,16 @@ static void test_linear_nearest_vs_naive(void **state)
     rng_seed(&r, 2, 0);
     for (int it = 0; it < 300; it++) {
         int64_t n[3], m[3];
-        double ratio[3];
+        double ratio[3], off[3];
+        int fov = it % 2; /* odd: the field-of-view grid */
         float *v, *o;
         uint8_t *lab, *lo;
         int16_t *l16, *o16;
         for (int d = 0; d < 3; d++) {
             n[d] = 1 + (int64_t)(rng_u32(&r) % 9);
             ratio[d] = it % 7 == 0 ? 1.0 : 0.2 + 2.3 * urand(&r);
-            m[d] = resample_grid_len(n[d], ratio[d]);
+            off[d] = (ratio[d] - 1) / 2;
+            m[d] = fov ? resample_fov_len(n[d], ratio[d]) : resample_grid_len(n[d], ratio[d]);
         }
         v = malloc(sizeof *v * (size_t)(n[0] * n[1] * n[2]));
         lab = malloc((size_t)(n[0] * n[1] * n[2]));
@@ -90,14 +95,18 @@ static void test_linear_nearest_vs_naive(void **state)
             lab[i] = (uint8_t)(rng_u32(&r) % 8);
             l16[i] = (int16_t)(rng_u32(&r) % 60000 - 30000);
         }
-        resample_linear3_f32(o, m, v, n, ratio);
-        resample_nearest3(lo, m, lab, n, ratio, 1);
-        resample_nearest3(o16, m, l16, n, ratio, 2);
+        resample_linear3_f32(o, m, v, n, ratio, fov ? off : NULL);
+        resample_nearest3(lo, m, lab, n, ratio, fov ? off : NULL, 1);
+        resample_nearest3(o16, m, l16, n, ratio, fov ? off : NULL, 2);
         for (int64_t k = 0; k < m[0]; k++)
             for (int64_t j = 0; j < m[1]; j++)
                 for (int64_t i = 0; i < m[2]; i++) {
-                    double z = (double)k * ratio[0], y = (double)j * ratio[1], x = (double)i * ratio[2];
-                    double want = naive_lin(v, n, z, y, x);
+                    double z = (double)k * ratio[0] + (fov ? off[0] : 0);
+                    double y = (double)j * ratio[1] + (fov ? off[1] : 0);
+                    double x = (double)i * ratio[2] + (fov ? off[2] : 0);
+                    double want;
+                    z = fmin(fmax(z, 0), n[0] - 1), y = fmin(fmax(y, 0), n[1] - 1), x = fmin(fmax(x, 0), n[2] - 1);
+                    want = naive_lin(v, n, z, y, x);
                     int64_t p = (k * m[1] + j) * m[2] + i;
                     int64_t q = ((int64_t)floor(z + 0.5) * n[1] + (int64_t)floor(y + 0.5)) * n[2] +
                                 (int64_t)floor(x + 0.5);
