@@ -120,6 +120,54 @@ static double raw_get(const void *p, int nt, size_t i)
     }
 }
 
+/* pixdim[1..3] of a raw header (swapped when the file's byte order differs).
+ * When the sform does not define the grid (sform_code <= 0), the qform or the
+ * pixdims themselves do, and a zero or negative spacing is an error (nibabel
+ * refuses it too); otherwise they are irrelevant and are made positive so
+ * that libnifti does not print warnings of its own. */
+static int check_pixdim(const char *path, int sform_code, double pd[3])
+{
+    for (int i = 0; i < 3; i++) {
+        if (sform_code <= 0 && !(pd[i] > 0 && isfinite(pd[i])))
+            return err_set("%s: voxel spacing pixdim[%d] is %g (zero or negative) and no sform overrides it", path,
+                           i + 1, pd[i]);
+        if (!(pd[i] > 0 && isfinite(pd[i])))
+            pd[i] = (isfinite(pd[i]) && pd[i] != 0) ? fabs(pd[i]) : 1;
+    }
+    return 0;
+}
+
+static float swapf(float f, int swap)
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    if (swap)
+        u = bswap32(u);
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+static double swapd(double d, int swap)
+{
+    uint64_t u;
+    memcpy(&u, &d, 8);
+    if (swap)
+        u = ((uint64_t)bswap32((uint32_t)u) << 32) | bswap32((uint32_t)(u >> 32));
+    memcpy(&d, &u, 8);
+    return d;
+}
+
+static int16_t swaps(int16_t v, int swap)
+{
+    uint16_t u = (uint16_t)v;
+    return swap ? (int16_t)((u >> 8) | (u << 8)) : v;
+}
+
+static int32_t swapi(int32_t v, int swap)
+{
+    return swap ? (int32_t)bswap32((uint32_t)v) : v;
+}
+
 void nii_free(nii_image *img)
 {
     tensor_free(&img->data);
@@ -161,6 +209,18 @@ int nii_read(const char *path, nii_image *img, int mode)
             return err_set("%s: not a single-file NIfTI-1 image (magic '%.3s'; .hdr/.img pairs are not supported)",
                            path, h.magic);
         }
+        {
+            int swap = sz != 348;
+            double pd[3];
+            for (int i = 0; i < 3; i++)
+                pd[i] = swapf(h.pixdim[i + 1], swap);
+            if (check_pixdim(path, swaps(h.sform_code, swap), pd)) {
+                free(buf);
+                return -1;
+            }
+            for (int i = 0; i < 3; i++)
+                h.pixdim[i + 1] = swapf((float)pd[i], swap);
+        }
         nifti_set_debug_level(0);
         nim = nifti_convert_n1hdr2nim(h, path);
     } else {
@@ -173,6 +233,18 @@ int nii_read(const char *path, nii_image *img, int mode)
         if (memcmp(h.magic, "n+2", 4)) {
             free(buf);
             return err_set("%s: not a single-file NIfTI-2 image", path);
+        }
+        {
+            int swap = sz != 540;
+            double pd[3];
+            for (int i = 0; i < 3; i++)
+                pd[i] = swapd(h.pixdim[i + 1], swap);
+            if (check_pixdim(path, swapi(h.sform_code, swap), pd)) {
+                free(buf);
+                return -1;
+            }
+            for (int i = 0; i < 3; i++)
+                h.pixdim[i + 1] = swapd(pd[i], swap);
         }
         nifti_set_debug_level(0);
         nim = nifti_convert_n2hdr2nim(h, path);

@@ -1,6 +1,7 @@
 #include "tmpfile.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,9 +60,33 @@ static void unlink_live(tmpfile_t *t)
         }
 }
 
-tmpfile_t *tmpfile_open(const char *path)
+/* An existing device or FIFO (/dev/null, a named pipe) is written in place:
+ * a temporary renamed over it would replace the device itself. */
+static tmpfile_t *open_in_place(const char *path)
 {
     tmpfile_t *t = calloc(1, sizeof *t);
+    if (!t || !(t->final = strdup(path))) {
+        free(t);
+        err_set("out of memory");
+        return NULL;
+    }
+    t->fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (t->fd < 0) {
+        err_set("%s: cannot open for writing:", path);
+        free(t->final);
+        free(t);
+        return NULL;
+    }
+    return t; /* t->tmp == NULL marks in-place */
+}
+
+tmpfile_t *tmpfile_open(const char *path)
+{
+    struct stat st;
+    tmpfile_t *t;
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))
+        return open_in_place(path);
+    t = calloc(1, sizeof *t);
     const char *slash = strrchr(path, '/');
     size_t dirlen = slash ? (size_t)(slash - path + 1) : 0;
     const char *base = slash ? slash + 1 : path;
@@ -107,7 +132,7 @@ int tmpfile_fd(const tmpfile_t *t)
 
 const char *tmpfile_path(const tmpfile_t *t)
 {
-    return t->tmp;
+    return t->tmp ? t->tmp : t->final;
 }
 
 static void destroy(tmpfile_t *t)
@@ -121,6 +146,12 @@ static void destroy(tmpfile_t *t)
 int tmpfile_commit(tmpfile_t *t, int do_fsync)
 {
     int rc = 0;
+    if (!t->tmp) {
+        if (close(t->fd) < 0)
+            rc = err_set("%s: close:", t->final);
+        destroy(t);
+        return rc;
+    }
     if (do_fsync && fsync(t->fd) < 0)
         rc = err_set("%s: fsync:", t->final);
     if (close(t->fd) < 0 && !rc)
@@ -138,6 +169,7 @@ void tmpfile_abort(tmpfile_t *t)
     if (!t)
         return;
     close(t->fd);
-    unlink(t->tmp);
+    if (t->tmp)
+        unlink(t->tmp);
     destroy(t);
 }

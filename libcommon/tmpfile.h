@@ -8,6 +8,10 @@
  * Temporaries that were neither committed nor aborted are removed at exit and
  * on SIGINT, SIGTERM, SIGHUP and SIGPIPE.
  *
+ * A path that exists and is neither a regular file nor a directory (a
+ * device such as /dev/null, a FIFO) is opened and written in place: renaming
+ * a temporary over it would replace the device with a regular file.
+ *
  * Not here: the content; callers write to tmpfile_fd() themselves.
  */
 #ifndef LRC_TMPFILE_H

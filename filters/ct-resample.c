@@ -1,0 +1,478 @@
+/*
+ * ct-resample — NIfTI CT volumes (and their label maps) to volume frames on
+ * a RAS+ grid at a target spacing; and the way back (--to-original, --like).
+ *
+ * Forward: each case (a NIfTI operand, a manifest row, or a volume frame on
+ * -i) is reoriented to RAS+ by axis permutation and flips, then
+ * resampled to --spacing: trilinear for the image, nearest for integer
+ * tensors such as the label map (libcommon/ctvol.h). One volume is in memory at a
+ * time. Backward: volume frames go back onto the grid they came from (or the
+ * grid of a reference NIfTI file), nearest for integer tensors.
+ */
+#include <getopt.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "affine.h"
+#include "args.h"
+#include "ctmeta.h"
+#include "ctvol.h"
+#include "err.h"
+#include "frame.h"
+#include "manifest.h"
+#include "nii.h"
+#include "stream.h"
+
+static void usage(void)
+{
+    printf("Usage: %s [OPTION]... [IMAGE.nii[.gz]]...\n"
+           "   or: %s --to-original | --like REF.nii.gz [OPTION]...\n"
+           "Reorient CT volumes to RAS+ and resample them to a common spacing, as volume frames;\n"
+           "or bring volume frames back onto their original grid.\n"
+           "\n"
+           "Input:\n"
+           "  IMAGE                   NIfTI-1/2 volumes (.nii, .nii.gz); id = file name without extension\n"
+           "  -m, --manifest FILE     CSV case list with columns id,image[,label] (repeatable)\n"
+           "      --label FILE        label map on the grid of the one IMAGE operand\n"
+           "      --id ID             id of the one IMAGE operand\n"
+           "  -i, --input SPEC        read volume frames (image [Z,Y,X], meta affine or spacing)\n"
+           "      --keep-going        report a case that cannot be read, go on with the others,\n"
+           "                          exit 1 at the end (default: stop at the first)\n"
+           "\n"
+           "Resampling:\n"
+           "  -s, --spacing D,H,W     target spacing in mm, depth,height,width (default 2.5,1,1)\n"
+           "      --fov               keep the field of view: round(n*s_in/s_out) voxels whose outer\n"
+           "                          edges meet the input's (default: first voxel centres coincide)\n"
+           "      --labels-json FILE  class names by label value, put into meta 'classes'\n"
+           "      --threads N         OpenMP threads (default: OMP_NUM_THREADS or all cores)\n"
+           "\n"
+           "Back to the original grid (reads volume frames from -i, default stdin):\n"
+           "      --to-original       onto meta orig_affine/orig_shape (written by the forward pass)\n"
+           "      --like REF          onto the grid of the NIfTI file REF\n"
+           "\n"
+           "Output:\n"
+           "  -o, --output SPEC       frames to SPEC (default stdout); a name ending in .nii or\n"
+           "                          .nii.gz writes NIfTI instead: %%i id, %%n tensor name, %%%% a\n"
+           "                          percent sign (e.g. 'out/%%i_%%n.nii.gz')\n"
+           "  -t, --tensor NAME       keep only these tensors (repeatable)\n"
+           "\n"
+           "Common:\n"
+           "  -q, --quiet             errors only\n"
+           "  -v, --verbose           more messages (repeatable)\n"
+           "      --max-record SIZE   refuse records larger than SIZE bytes (default 4G)\n"
+           "  -h, --help              this help\n"
+           "      --version           version\n",
+           err_progname, err_progname);
+}
+
+enum { OPT_LABEL = 0x100, OPT_ID, OPT_KEEP_GOING, OPT_LABELS_JSON, OPT_THREADS, OPT_TO_ORIGINAL, OPT_LIKE, OPT_FOV };
+
+typedef struct {
+    char *id, *image, *label;
+    char where[600]; /* "list.csv:7" for manifest rows, else "" */
+} ct_case;
+
+static struct {
+    double spacing[3];
+    const char *label, *id, *input, *output, *labels_json, *like;
+    const char **manifests, **files, **tensors;
+    int nmanifests, nfiles, ntensors;
+    int keep_going, to_original, fov;
+} opt = {.spacing = {2.5, 1, 1}};
+
+static void *push(void *arr, int *n, size_t elsize)
+{
+    char *p = realloc(arr, (size_t)(*n + 1) * elsize);
+    if (!p)
+        die(1, "out of memory");
+    memset(p + (size_t)*n * elsize, 0, elsize);
+    (*n)++;
+    return p;
+}
+
+static char *base_id(const char *path)
+{
+    const char *b = strrchr(path, '/');
+    char *id = strdup(b ? b + 1 : path);
+    static const char *exts[] = {".nii.gz", ".nii"};
+    if (!id)
+        die(1, "out of memory");
+    for (size_t i = 0; i < 2; i++) {
+        size_t n = strlen(id), e = strlen(exts[i]);
+        if (n > e && !strcmp(id + n - e, exts[i])) {
+            id[n - e] = '\0';
+            break;
+        }
+    }
+    return id;
+}
+
+/* ---- tensors ---- */
+
+static int wanted(const char *name)
+{
+    if (!opt.ntensors)
+        return 1;
+    for (int i = 0; i < opt.ntensors; i++)
+        if (!strcmp(opt.tensors[i], name))
+            return 1;
+    return 0;
+}
+
+static void keep_wanted(frame *f)
+{
+    for (int i = f->ntensors - 1; i >= 0; i--)
+        if (!wanted(f->tensors[i].name))
+            frame_tensor_del(f, f->tensors[i].name);
+}
+
+static const char *shape3(const int64_t *v, char *buf, size_t n)
+{
+    snprintf(buf, n, "[%lld, %lld, %lld]", (long long)v[0], (long long)v[1], (long long)v[2]);
+    return buf;
+}
+
+/* The forward pass on one frame, with its log line. */
+static int forward(frame *f, const mval *classes)
+{
+    ctvol_info in;
+    char b1[64], b2[64];
+    if (ctvol_to_spacing(f, opt.spacing, opt.fov, frame_default_limits.max_record, &in))
+        return -1;
+    if (classes && mval_copy(mval_map_put(frame_meta(f), "classes"), classes))
+        return err_set("out of memory");
+    log_info("%s: %s %s, %.4g x %.4g x %.4g mm -> %s", f->id ? f->id : "-", shape3(in.in_shape, b1, sizeof b1),
+             in.orient, in.in_spacing[0], in.in_spacing[1], in.in_spacing[2], shape3(in.out_shape, b2, sizeof b2));
+    return 0;
+}
+
+/* ---- output ---- */
+
+typedef struct {
+    stream_out *out;
+    const char *pattern;
+    char **written;
+    int nwritten;
+} sink;
+
+static int sink_put(sink *s, frame *f)
+{
+    keep_wanted(f);
+    if (s->out)
+        return stream_out_write(s->out, f);
+    {
+        double A[16];
+        int n3 = 0;
+        if (ctmeta_volume_affine(&f->meta, A))
+            return -1;
+        for (int i = 0; i < f->ntensors; i++)
+            n3 += f->tensors[i].t.rank == 3;
+        if (n3 == 0)
+            return err_set("no [Z,Y,X] tensor to write as NIfTI");
+        if (n3 > 1 && !strstr(s->pattern, "%n")) {
+            char names[256] = "";
+            for (int i = 0; i < f->ntensors; i++)
+                if (f->tensors[i].t.rank == 3 && strlen(names) + strlen(f->tensors[i].name) + 3 < sizeof names)
+                    strcat(strcat(names, names[0] ? ", " : ""), f->tensors[i].name);
+            return err_set("%s: the volume has tensors %s: put %%n in the output name or choose one with -t",
+                           s->pattern, names);
+        }
+        for (int i = 0; i < f->ntensors; i++) {
+            char path[4096];
+            if (f->tensors[i].t.rank != 3) {
+                log_warn("%s: tensor '%s' is not a [Z,Y,X] volume: not written as NIfTI", f->id ? f->id : "-",
+                         f->tensors[i].name);
+                continue;
+            }
+            if (ctmeta_expand(s->pattern, f->id, f->tensors[i].name, path, sizeof path))
+                return -1;
+            for (int k = 0; k < s->nwritten; k++)
+                if (!strcmp(s->written[k], path))
+                    return err_set("%s: written already for an earlier volume (put %%i in the output name)", path);
+            if (nii_write(path, &f->tensors[i].t, A))
+                return -1;
+            s->written = push(s->written, &s->nwritten, sizeof *s->written);
+            if (!(s->written[s->nwritten - 1] = strdup(path)))
+                return err_set("out of memory");
+            log_info("wrote %s", path);
+        }
+    }
+    return 0;
+}
+
+static int sink_open(sink *s, int argc, char **argv)
+{
+    memset(s, 0, sizeof *s);
+    if (opt.output && ctmeta_is_nifti_name(opt.output)) {
+        s->pattern = opt.output;
+        return 0;
+    }
+    if (!(s->out = stream_out_open(opt.output ? opt.output : "-")))
+        return -1;
+    {
+        mval p = {0}, *a;
+        int rc;
+        mval_set_map(&p);
+        a = mval_map_put(&p, "argv");
+        mval_set_array(a);
+        for (int i = 0; i < argc; i++)
+            mval_set_str(mval_push(a), argv[i]);
+        if (!opt.to_original && !opt.like) {
+            mval_put_f64v(&p, "spacing", opt.spacing, 3);
+            mval_put_str(&p, "grid", opt.fov ? "fov" : "corner");
+        }
+        rc = stream_out_start(s->out, &p);
+        mval_free(&p);
+        return rc;
+    }
+}
+
+static int sink_close(sink *s)
+{
+    int rc = 0;
+    if (s->out)
+        rc = stream_out_end(s->out) || stream_out_close(s->out) ? -1 : 0;
+    for (int i = 0; i < s->nwritten; i++)
+        free(s->written[i]);
+    free(s->written);
+    return rc;
+}
+
+static void sink_abort(sink *s)
+{
+    if (s->out)
+        stream_out_abort(s->out);
+    s->out = NULL;
+}
+
+/* ---- main ---- */
+
+static ct_case *collect_cases(int *ncases)
+{
+    ct_case *cases = NULL;
+    int n = 0;
+    for (int i = 0; i < opt.nfiles; i++) {
+        ct_case *c;
+        cases = push(cases, &n, sizeof *cases);
+        c = &cases[n - 1];
+        c->image = strdup(opt.files[i]);
+        c->id = opt.id ? strdup(opt.id) : base_id(opt.files[i]);
+        c->label = opt.label ? strdup(opt.label) : NULL;
+    }
+    for (int k = 0; k < opt.nmanifests; k++) {
+        manifest mf;
+        if (manifest_load(opt.manifests[k], &mf))
+            die_err(1);
+        for (size_t i = 0; i < mf.n; i++) {
+            ct_case *c;
+            for (int j = 0; j < n; j++)
+                if (!strcmp(cases[j].id, mf.cases[i].id))
+                    die(1, "%s:%d: id '%s' used twice (also by %s)", mf.path, mf.cases[i].line, mf.cases[i].id,
+                        cases[j].where[0] ? cases[j].where : cases[j].image);
+            cases = push(cases, &n, sizeof *cases);
+            c = &cases[n - 1];
+            c->id = mf.cases[i].id;
+            c->image = mf.cases[i].image;
+            c->label = mf.cases[i].label;
+            mf.cases[i].id = mf.cases[i].image = mf.cases[i].label = NULL;
+            snprintf(c->where, sizeof c->where, "%s:%d", mf.path, mf.cases[i].line);
+        }
+        manifest_free(&mf);
+    }
+    *ncases = n;
+    return cases;
+}
+
+/* Files that cannot be opened are reported before any output is written. */
+static int check_readable(const ct_case *c)
+{
+    const char *p[2] = {c->image, c->label};
+    for (int i = 0; i < 2; i++)
+        if (p[i] && access(p[i], R_OK)) {
+            if (c->where[0])
+                return err_set("%s: %s:", c->where, p[i]);
+            return err_set("%s:", p[i]);
+        }
+    return 0;
+}
+
+static int run_cases(sink *s, const ct_case *cases, int n, const mval *classes)
+{
+    int failed = 0;
+    for (int i = 0; i < n; i++) {
+        frame f;
+        int rc = check_readable(&cases[i]);
+        if (!rc) {
+            rc = ctvol_from_nifti(&f, cases[i].id, cases[i].image, cases[i].label);
+            if (!rc && forward(&f, classes))
+                rc = err_prefix("%s", cases[i].image);
+            if (!rc && sink_put(s, &f))
+                rc = -1;
+            frame_free(&f);
+        }
+        if (rc) {
+            if (cases[i].where[0] && !strstr(err_get(), cases[i].where))
+                err_prefix("%s", cases[i].where);
+            if (!opt.keep_going)
+                return -1;
+            log_warn("%s (case skipped)", err_get());
+            failed++;
+        }
+    }
+    if (failed)
+        return err_set("%d of %d cases failed (see above)", failed, n);
+    return 0;
+}
+
+static int run_frames(sink *s, const mval *classes, const double *ref_affine, const int64_t *ref_shape)
+{
+    stream_in *in = stream_in_open(opt.input ? opt.input : "-");
+    frame f;
+    int r;
+    if (!in)
+        return -1;
+    while ((r = stream_in_next(in, &f)) > 0) {
+        int rc = opt.to_original || opt.like
+                     ? ctvol_to_grid(&f, ref_affine, ref_shape, frame_default_limits.max_record)
+                     : forward(&f, classes);
+        if (rc)
+            err_prefix("%s: record seq %lld (id %s)", stream_in_name(in), (long long)f.seq, f.id ? f.id : "-");
+        else if (sink_put(s, &f))
+            rc = -1;
+        frame_free(&f);
+        if (rc) {
+            r = -1;
+            break;
+        }
+    }
+    stream_in_close(in);
+    return r < 0 ? -1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"manifest", required_argument, 0, 'm'},
+        {"label", required_argument, 0, OPT_LABEL},
+        {"id", required_argument, 0, OPT_ID},
+        {"input", required_argument, 0, 'i'},
+        {"keep-going", no_argument, 0, OPT_KEEP_GOING},
+        {"spacing", required_argument, 0, 's'},
+        {"labels-json", required_argument, 0, OPT_LABELS_JSON},
+        {"fov", no_argument, 0, OPT_FOV},
+        {"threads", required_argument, 0, OPT_THREADS},
+        {"to-original", no_argument, 0, OPT_TO_ORIGINAL},
+        {"like", required_argument, 0, OPT_LIKE},
+        {"output", required_argument, 0, 'o'},
+        {"tensor", required_argument, 0, 't'},
+        {"help", no_argument, 0, 'h'},
+        OPT_COMMON_LONG,
+        {0, 0, 0, 0},
+    };
+    mval classes = {0};
+    double ref_affine[16];
+    int64_t ref_shape[3];
+    ct_case *cases = NULL;
+    int ncases = 0, c, rc;
+    sink s;
+
+    filter_init(argc, argv);
+    while ((c = getopt_long(argc, argv, "m:i:s:o:t:qvh", longopts, NULL)) != -1) {
+        if (opt_common(c, optarg))
+            continue;
+        switch (c) {
+        case 'm':
+            opt.manifests = push(opt.manifests, &opt.nmanifests, sizeof *opt.manifests);
+            opt.manifests[opt.nmanifests - 1] = optarg;
+            break;
+        case OPT_LABEL: opt.label = optarg; break;
+        case OPT_ID: opt.id = optarg; break;
+        case 'i': opt.input = optarg; break;
+        case OPT_KEEP_GOING: opt.keep_going = 1; break;
+        case 's': opt_f64_list("--spacing", optarg, opt.spacing, 3, 1e-3, 1e3); break;
+        case OPT_LABELS_JSON: opt.labels_json = optarg; break;
+        case OPT_FOV: opt.fov = 1; break;
+        case OPT_THREADS: omp_set_num_threads((int)opt_i64("--threads", optarg, 1, 1024)); break;
+        case OPT_TO_ORIGINAL: opt.to_original = 1; break;
+        case OPT_LIKE: opt.like = optarg; break;
+        case 'o': opt.output = optarg; break;
+        case 't':
+            opt.tensors = push(opt.tensors, &opt.ntensors, sizeof *opt.tensors);
+            opt.tensors[opt.ntensors - 1] = optarg;
+            break;
+        case 'h': usage(); return 0;
+        default: usage_error("unknown option");
+        }
+    }
+    for (int i = optind; i < argc; i++) {
+        opt.files = push(opt.files, &opt.nfiles, sizeof *opt.files);
+        opt.files[opt.nfiles - 1] = argv[i];
+    }
+    if (opt.to_original && opt.like)
+        usage_error("give --to-original or --like, not both");
+    if (opt.to_original || opt.like) {
+        if (opt.nfiles || opt.nmanifests || opt.label)
+            usage_error("--to-original and --like read volume frames (-i), not NIfTI files or manifests");
+        if (opt.labels_json || opt.fov)
+            usage_error("--labels-json and --fov apply to the forward direction");
+    } else {
+        if (opt.input && (opt.nfiles || opt.nmanifests))
+            usage_error("give either -i (volume frames) or NIfTI files/--manifest, not both");
+        if ((opt.label || opt.id) && opt.nfiles != 1)
+            usage_error("--label and --id need exactly one IMAGE operand");
+    }
+    if (opt.keep_going && (opt.input || opt.to_original || opt.like || !(opt.nfiles || opt.nmanifests)))
+        usage_error("--keep-going applies to NIfTI files and manifests, not to a frame stream");
+
+    if (opt.labels_json && ctmeta_load_classes(opt.labels_json, &classes))
+        die_err(1);
+    if (opt.like) {
+        nii_image ref;
+        if (nii_read(opt.like, &ref, NII_NATIVE))
+            die_err(1);
+        memcpy(ref_affine, ref.affine, sizeof ref_affine);
+        memcpy(ref_shape, ref.data.shape, sizeof ref_shape);
+        nii_free(&ref);
+        if (affine_check(ref_affine))
+            die_errx(1, "%s", opt.like);
+    }
+    if (!opt.input && !opt.nfiles && !opt.nmanifests)
+        opt.input = "-";
+    if (!opt.input)
+        cases = collect_cases(&ncases);
+    if (!opt.input && !opt.keep_going)
+        for (int i = 0; i < ncases; i++)
+            if (check_readable(&cases[i]))
+                die_err(1);
+    if (sink_open(&s, argc, argv))
+        die_err(1);
+    if (opt.input || opt.to_original || opt.like)
+        rc = run_frames(&s, classes.kind == MV_ARRAY ? &classes : NULL, opt.like ? ref_affine : NULL, ref_shape);
+    else
+        rc = run_cases(&s, cases, ncases, classes.kind == MV_ARRAY ? &classes : NULL);
+    if (rc && !(opt.keep_going && s.out)) {
+        sink_abort(&s);
+        die_err(1);
+    }
+    if (rc) {
+        /* --keep-going: the good cases are written and the stream ends cleanly. */
+        char msg[4096];
+        snprintf(msg, sizeof msg, "%s", err_get());
+        if (sink_close(&s))
+            die_err(1);
+        die(1, "%s", msg);
+    }
+    if (sink_close(&s))
+        die_err(1);
+    for (int i = 0; i < ncases; i++) {
+        free(cases[i].id);
+        free(cases[i].image);
+        free(cases[i].label);
+    }
+    free(cases);
+    mval_free(&classes);
+    return 0;
+}

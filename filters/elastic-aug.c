@@ -1,0 +1,632 @@
+/*
+ * elastic-aug — the positive view of every slice and of its region map.
+ *
+ * Reads slice frames with `image` [Y,X] f32 and `regions` [Y,X] i32 (from
+ * fz-superpixel), draws one elastic field per record (libcommon/elastic.h),
+ * and writes pair frames: `image`, `regions`, `image_p`, `regions_p` (and
+ * `label_p` with --labels), with meta `K` updated after the regions that
+ * vanish under the warp are dropped from both maps.
+ *
+ * Threads: the main thread reads and writes (in input order) while worker
+ * threads warp one record each, through a ring of T+2 slots; every random
+ * number of record (epoch, index) comes from rng streams seeded by (seed,
+ * epoch, index), so the output does not depend on the number of threads.
+ */
+#include <getopt.h>
+#include <malloc.h>
+#include <math.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "args.h"
+#include "elastic.h"
+#include "err.h"
+#include "frame.h"
+#include "rng.h"
+#include "stream.h"
+
+static void usage(void)
+{
+    printf("Usage: %s [OPTION]...\n"
+           "Write the elastically warped positive view of every slice and of its region map.\n"
+           "\n"
+           "Input and output:\n"
+           "  -i, --input SPEC        slice frames with image and regions (default stdin)\n"
+           "  -o, --output SPEC       pair frames (default stdout)\n"
+           "\n"
+           "The field (pixels; see the man page for the exact formula):\n"
+           "      --alpha A           strength of the elastic displacement (default 34)\n"
+           "      --sigma S           smoothness: Gaussian sigma of the noise (default 4)\n"
+           "      --rotate DEG        random rotation in [-DEG, DEG] degrees (default 10)\n"
+           "      --scale F           random zoom in [1-F, 1+F] (default 0.1)\n"
+           "      --shift PX          random shift in [-PX, PX] per axis (default 0)\n"
+           "\n"
+           "Intensity jitter of image_p only:\n"
+           "      --brightness B      added offset in [-B, B] (default 0.05)\n"
+           "      --contrast C        factor in [1-C, 1+C] (default 0.1)\n"
+           "      --gamma G           exponent log-uniform in [1/(1+G), 1+G] (default 0.2)\n"
+           "      --noise N           Gaussian noise, std uniform in [0, N) (default 0.01)\n"
+           "\n"
+           "Regions and labels:\n"
+           "      --min-pixels N      drop regions with fewer pixels in either view (default 16)\n"
+           "      --labels            also warp `label` into `label_p` (nearest)\n"
+           "\n"
+           "Runs:\n"
+           "      --epochs E          read a seekable input E times, fresh fields each time (default 1)\n"
+           "      --seed N            seed of every random draw (default: random, logged with -v)\n"
+           "      --field-out FILE    write each record's field (sample coordinates) as frames\n"
+           "      --field-in FILE     use the fields of FILE instead of drawing them\n"
+           "      --threads N         worker threads (default: the CPUs this process may use)\n"
+           "\n"
+           "Common:\n"
+           "  -q, --quiet             errors only\n"
+           "  -v, --verbose           more messages (repeatable)\n"
+           "      --max-record SIZE   refuse records larger than SIZE bytes (default 4G)\n"
+           "  -h, --help              this help\n"
+           "      --version           version\n",
+           err_progname);
+}
+
+enum {
+    OPT_ALPHA = 0x100, OPT_SIGMA, OPT_ROTATE, OPT_SCALE, OPT_SHIFT, OPT_BRIGHTNESS, OPT_CONTRAST,
+    OPT_GAMMA, OPT_NOISE, OPT_MIN_PIXELS, OPT_LABELS, OPT_EPOCHS, OPT_SEED, OPT_FIELD_OUT, OPT_FIELD_IN, OPT_THREADS
+};
+
+static struct {
+    const char *input, *output, *field_out, *field_in;
+    elastic_params field;
+    elastic_jitter_params jitter;
+    int64_t min_pixels, epochs, threads;
+    uint64_t seed;
+    int labels;
+} opt = {
+    .input = "-",
+    .output = "-",
+    .field = {.alpha = 34, .sigma = 4, .rotate = 10, .scale = 0.1, .shift = 0},
+    .jitter = {.brightness = 0.05, .contrast = 0.1, .gamma = 0.2, .noise = 0.01},
+    .min_pixels = 16,
+    .epochs = 1,
+};
+
+/* One record in flight. */
+typedef struct {
+    frame f;          /* the slice in, the pair out */
+    frame field;      /* --field-in record, or the --field-out record */
+    int64_t epoch, index;
+    int has_field;
+    int failed;
+    int done;         /* set by the worker under the pool lock */
+    char err[512];
+} job;
+
+/* "record 12 (id subj01, z 40)" */
+static void where(const frame *f, char *buf, size_t n)
+{
+    snprintf(buf, n, "record %lld (id %s, z %lld)", (long long)f->seq, f->id ? f->id : "-", (long long)f->z);
+}
+
+static int check_2d(const char *name, const tensor *t, const tensor *image)
+{
+    char s1[64], s2[64];
+    if (t->rank != 2 || t->shape[0] != image->shape[0] || t->shape[1] != image->shape[1])
+        return err_set("'%s' has shape %s but 'image' has %s (same [Y, X] needed)", name,
+                       tensor_shape_str(t, s1, sizeof s1), tensor_shape_str(image, s2, sizeof s2));
+    return 0;
+}
+
+/* Number of regions: meta K when present, else max + 1; every value must lie
+ * in -1..K-1. */
+static int region_count(const frame *f, const tensor *reg, int64_t *K)
+{
+    const int32_t *r = reg->data;
+    size_t n = tensor_numel(reg);
+    int32_t lo = -1, hi = -1;
+    int rc = mval_get_i64(&f->meta, "K", K);
+    for (size_t i = 0; i < n; i++) {
+        if (r[i] < lo)
+            lo = r[i];
+        if (r[i] > hi)
+            hi = r[i];
+    }
+    if (rc < 0)
+        return -1; /* "meta 'K' must be an integer" */
+    if (lo < -1)
+        return err_set("'regions' holds %d (values must be -1 or 0..K-1)", (int)lo);
+    if (rc == 1) {
+        *K = (int64_t)hi + 1;
+        return 0;
+    }
+    if (*K < 0 || hi >= *K)
+        return err_set("'regions' holds %d but meta K is %lld (values must be -1 or 0..K-1)", (int)hi,
+                       (long long)*K);
+    if ((uint64_t)*K > (uint64_t)n)
+        return err_set("meta K is %lld, more regions than the slice's %zu pixels", (long long)*K, n);
+    return 0;
+}
+
+static int take_field(job *jb, int64_t Y, int64_t X, tensor *coords)
+{
+    tensor *t = frame_tensor_get(&jb->field, "field");
+    char s1[64];
+    const float *c;
+    if (!t)
+        return err_set("%s: field record %lld has no 'field' tensor", opt.field_in, (long long)jb->field.seq);
+    if (t->dtype != DT_F32 || t->rank != 3 || t->shape[0] != 2 || t->shape[1] != Y || t->shape[2] != X)
+        return err_set("%s: field record %lld is %s %s, the slice needs <f4 [2, %lld, %lld]", opt.field_in,
+                       (long long)jb->field.seq, dtype_str(t->dtype), tensor_shape_str(t, s1, sizeof s1),
+                       (long long)Y, (long long)X);
+    c = t->data;
+    for (size_t i = 0; i < tensor_numel(t); i++)
+        if (!isfinite(c[i]))
+            return err_set("%s: field record %lld holds a non-finite coordinate", opt.field_in,
+                           (long long)jb->field.seq);
+    frame_tensor_take(&jb->field, "field", coords);
+    return 0;
+}
+
+static int put_meta(mval *m, const elastic_affine *a, const elastic_jitter *j, int with_affine)
+{
+    if (with_affine) {
+        double sh[2] = {a->shift_r, a->shift_c};
+        if (mval_put_f64(m, "rotate", a->theta_deg) || mval_put_f64(m, "scale", a->scale) ||
+            mval_put_f64v(m, "shift", sh, 2))
+            return -1;
+    }
+    if (mval_put_f64(m, "brightness", j->b) || mval_put_f64(m, "contrast", j->c) ||
+        mval_put_f64(m, "gamma", j->g) || mval_put_f64(m, "noise", j->n))
+        return -1;
+    return 0;
+}
+
+static int process(job *jb)
+{
+    frame *f = &jb->f;
+    tensor *image = frame_tensor_get(f, "image"), *reg = frame_tensor_get(f, "regions"), *lab = NULL;
+    tensor coords = {0}, imp = {0}, regp = {0}, labp = {0};
+    int32_t *idx = NULL;
+    int64_t Y, X, n, K, Kn;
+    uint64_t stream = ((uint64_t)jb->epoch << 32) + (uint64_t)jb->index;
+    elastic_affine aff = {0};
+    elastic_jitter jit;
+    rng r;
+    char s1[64];
+
+    if (!image)
+        return err_set("no 'image' tensor (elastic-aug reads slice frames)");
+    if (!reg)
+        return err_set("no 'regions' tensor (run fz-superpixel first)");
+    if (image->dtype != DT_F32 || image->rank != 2)
+        return err_set("'image' is %s %s, expected <f4 [Y, X] (a slice)", dtype_str(image->dtype),
+                       tensor_shape_str(image, s1, sizeof s1));
+    if (reg->dtype != DT_I32)
+        return err_set("'regions' is %s, expected <i4", dtype_str(reg->dtype));
+    if (check_2d("regions", reg, image))
+        return -1;
+    if (opt.labels && (lab = frame_tensor_get(f, "label"))) {
+        if (lab->dtype == DT_F32 || lab->dtype == DT_F64)
+            return err_set("'label' is %s, expected an integer map", dtype_str(lab->dtype));
+        if (check_2d("label", lab, image))
+            return -1;
+    }
+    Y = image->shape[0];
+    X = image->shape[1];
+    n = Y * X;
+    if (n > INT32_MAX)
+        return err_set("slice of %lld pixels is too large (at most 2^31-1)", (long long)n);
+    if (region_count(f, reg, &K))
+        return -1;
+
+    if (jb->has_field) {
+        if (take_field(jb, Y, X, &coords))
+            return -1;
+    } else {
+        if (tensor_init3(&coords, DT_F32, 2, Y, X))
+            return -1;
+        rng_seed(&r, opt.seed, 2 * stream);
+        if (elastic_field(coords.data, Y, X, &opt.field, &r, &aff))
+            goto fail;
+    }
+
+    if (tensor_init2(&imp, DT_F32, Y, X) || tensor_init2(&regp, DT_I32, Y, X))
+        goto fail;
+    if (lab && tensor_init2(&labp, lab->dtype, Y, X))
+        goto fail;
+    if (!(idx = lrc_alloc((size_t)n * sizeof *idx))) {
+        err_set("out of memory");
+        goto fail;
+    }
+    elastic_warp_linear(imp.data, image->data, Y, X, coords.data, n);
+    elastic_warp_index(idx, Y, X, coords.data, n);
+    elastic_gather(regp.data, reg->data, idx, n, sizeof(int32_t));
+    if (lab)
+        elastic_gather(labp.data, lab->data, idx, n, dtype_size(lab->dtype));
+    lrc_free(idx);
+    idx = NULL;
+
+    rng_seed(&r, opt.seed, 2 * stream + 1);
+    elastic_jitter_draw(&jit, &opt.jitter, &r);
+    elastic_jitter_apply(imp.data, n, &jit, &r);
+
+    if ((Kn = elastic_regions_prune(reg->data, regp.data, n, K, opt.min_pixels)) < 0)
+        goto fail;
+
+    if (mval_put_i64(frame_meta(f), "K", Kn) || mval_put_i64(frame_meta(f), "epoch", jb->epoch))
+        goto fail;
+    if (frame_tensor_add(f, "image_p", &imp) || frame_tensor_add(f, "regions_p", &regp))
+        goto fail;
+    if (lab && frame_tensor_add(f, "label_p", &labp))
+        goto fail;
+
+    if (opt.field_out) {
+        frame *g = &jb->field;
+        mval *m;
+        if (jb->has_field)
+            frame_free(g);
+        frame_init(g, FRAME_DATA);
+        g->seq = f->seq;
+        g->z = f->z;
+        m = frame_meta(g);
+        if ((f->id && frame_set_id(g, f->id)) || mval_put_i64(m, "epoch", jb->epoch) ||
+            mval_put_i64(m, "index", jb->index) || put_meta(m, &aff, &jit, !jb->has_field) ||
+            frame_tensor_add(g, "field", &coords))
+            goto fail;
+    }
+    tensor_free(&coords);
+    return 0;
+fail:
+    lrc_free(idx);
+    tensor_free(&coords);
+    tensor_free(&imp);
+    tensor_free(&regp);
+    tensor_free(&labp);
+    return -1;
+}
+
+static void run_job(job *jb)
+{
+    jb->failed = 0;
+    if (process(jb)) {
+        char w[160];
+        where(&jb->f, w, sizeof w);
+        snprintf(jb->err, sizeof jb->err, "%s: %s", w, err_get());
+        jb->failed = 1;
+    }
+}
+
+static mval make_params(void)
+{
+    mval p = {0};
+    mval_set_map(&p);
+    mval_put_f64(&p, "alpha", opt.field.alpha);
+    mval_put_f64(&p, "sigma", opt.field.sigma);
+    mval_put_f64(&p, "rotate", opt.field.rotate);
+    mval_put_f64(&p, "scale", opt.field.scale);
+    mval_put_f64(&p, "shift", opt.field.shift);
+    mval_put_f64(&p, "brightness", opt.jitter.brightness);
+    mval_put_f64(&p, "contrast", opt.jitter.contrast);
+    mval_put_f64(&p, "gamma", opt.jitter.gamma);
+    mval_put_f64(&p, "noise", opt.jitter.noise);
+    mval_put_i64(&p, "min_pixels", opt.min_pixels);
+    mval_put_i64(&p, "epochs", opt.epochs);
+    /* As a string: msgpack ints are signed here and the seed is 64-bit. */
+    {
+        char s[32];
+        snprintf(s, sizeof s, "%llu", (unsigned long long)opt.seed);
+        mval_put_str(&p, "seed", s);
+    }
+    mval_put_i64(&p, "labels", opt.labels);
+    if (opt.field_in)
+        mval_put_str(&p, "field_in", opt.field_in);
+    return p;
+}
+
+/* A numeric option: one line and exit 2 when it is not a number in lo..hi
+ * (args.h's opt_f64 adds a second "Try --help" line). */
+static double num(const char *name, const char *s, double lo, double hi, const char *why)
+{
+    double v;
+    if (parse_f64(s, &v))
+        die(EXIT_USAGE, "option %s: %s", name, err_get());
+    if (v < lo || v > hi)
+        die(EXIT_USAGE, "option %s: %g is outside %g..%g (%s)", name, v, lo, hi, why);
+    return v;
+}
+
+static int64_t inum(const char *name, const char *s, int64_t lo, int64_t hi, const char *why)
+{
+    int64_t v;
+    if (parse_i64(s, &v))
+        die(EXIT_USAGE, "option %s: %s", name, err_get());
+    if (v < lo || v > hi)
+        die(EXIT_USAGE, "option %s: %lld is outside %lld..%lld (%s)", name, (long long)v, (long long)lo,
+            (long long)hi, why);
+    return v;
+}
+
+static stream_out *out, *fout;
+static stream_in *in, *fin;
+
+_Noreturn static void fail(const char *msg)
+{
+    if (out)
+        stream_out_abort(out);
+    if (fout)
+        stream_out_abort(fout);
+    die(1, "%s", msg);
+}
+
+/* ---- reading, and the worker pool ---- */
+
+/* The next record to warp, across epochs: 1, or 0 at the end of the last
+ * epoch. Failures exit. */
+static int worker_mode;
+
+static int next_record(job *jb)
+{
+    static int64_t epoch, index;
+    for (;;) {
+        int r = stream_in_next(in, &jb->f);
+        if (r < 0)
+            fail(err_get());
+        if (r > 0)
+            break;
+        log_info("epoch %lld: %lld records", (long long)epoch, (long long)index);
+        if (++epoch >= opt.epochs)
+            return 0;
+        index = 0;
+        if (stream_in_rewind(in))
+            fail(err_get());
+    }
+    jb->epoch = epoch;
+    /* A fan-out worker sees a share of the records: it keys the field by
+     * the producer's seq so that N workers draw what one process would. */
+    jb->index = worker_mode && jb->f.seq >= 0 ? jb->f.seq : index;
+    index++;
+    jb->has_field = 0;
+    jb->done = 0;
+    if (fin) {
+        int r = stream_in_next(fin, &jb->field);
+        if (r < 0)
+            fail(err_get());
+        if (r == 0) {
+            char msg[512];
+            snprintf(msg, sizeof msg, "%s: has %lld field records, fewer than the records to warp", opt.field_in,
+                     (long long)stream_in_count(fin));
+            fail(msg);
+        }
+        jb->has_field = 1;
+    }
+    return 1;
+}
+
+/* Slot s % nslots holds record s. Records [written, nread) are in flight;
+ * workers take them in order from `taken`. */
+static struct {
+    job *slots;
+    int64_t nslots, nread, taken;
+    int stop;
+    pthread_mutex_t mu;
+    pthread_cond_t work, done;
+} pool = {.mu = PTHREAD_MUTEX_INITIALIZER, .work = PTHREAD_COND_INITIALIZER, .done = PTHREAD_COND_INITIALIZER};
+
+static void *worker(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&pool.mu);
+    for (;;) {
+        job *jb;
+        while (!pool.stop && pool.taken == pool.nread)
+            pthread_cond_wait(&pool.work, &pool.mu);
+        if (pool.taken == pool.nread)
+            break;
+        jb = &pool.slots[pool.taken++ % pool.nslots];
+        pthread_mutex_unlock(&pool.mu);
+        run_job(jb);
+        pthread_mutex_lock(&pool.mu);
+        jb->done = 1;
+        pthread_cond_broadcast(&pool.done);
+    }
+    pthread_mutex_unlock(&pool.mu);
+    return NULL;
+}
+
+static void write_job(job *jb)
+{
+    if (jb->failed)
+        fail(jb->err);
+    if (stream_out_write(out, &jb->f))
+        fail(err_get());
+    if (fout && stream_out_write(fout, &jb->field))
+        fail(err_get());
+    frame_free(&jb->f);
+    if (jb->has_field || fout)
+        frame_free(&jb->field);
+}
+
+/* Warp every record with T workers (T = 1: in this thread). */
+static void run_all(int T)
+{
+    pthread_t *tid;
+    int64_t written = 0;
+    int eof = 0;
+    if (T == 1) {
+        job jb;
+        while (next_record(&jb)) {
+            run_job(&jb);
+            write_job(&jb);
+        }
+        return;
+    }
+    pool.nslots = T + 2; /* T warping, one being read, one being written */
+    if (!(pool.slots = calloc((size_t)pool.nslots, sizeof *pool.slots)) || !(tid = calloc((size_t)T, sizeof *tid)))
+        fail("out of memory");
+    for (int t = 0; t < T; t++)
+        if (pthread_create(&tid[t], NULL, worker, NULL))
+            fail("cannot start a worker thread");
+    for (;;) {
+        job *jb;
+        /* Fill free slots (no worker touches slots at or beyond nread). */
+        while (!eof && pool.nread - written < pool.nslots) {
+            if (!next_record(&pool.slots[pool.nread % pool.nslots])) {
+                eof = 1;
+                break;
+            }
+            pthread_mutex_lock(&pool.mu);
+            pool.nread++;
+            pthread_cond_signal(&pool.work);
+            pthread_mutex_unlock(&pool.mu);
+        }
+        if (written == pool.nread)
+            break;
+        jb = &pool.slots[written % pool.nslots];
+        pthread_mutex_lock(&pool.mu);
+        while (!jb->done)
+            pthread_cond_wait(&pool.done, &pool.mu);
+        pthread_mutex_unlock(&pool.mu);
+        write_job(jb);
+        written++;
+    }
+    pthread_mutex_lock(&pool.mu);
+    pool.stop = 1;
+    pthread_cond_broadcast(&pool.work);
+    pthread_mutex_unlock(&pool.mu);
+    for (int t = 0; t < T; t++)
+        pthread_join(tid[t], NULL);
+    free(tid);
+    free(pool.slots);
+}
+
+/* CPUs this process may run on. */
+static int cpu_count(void)
+{
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
+        return CPU_COUNT(&set);
+    return 1;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"input", required_argument, 0, 'i'},
+        {"output", required_argument, 0, 'o'},
+        {"alpha", required_argument, 0, OPT_ALPHA},
+        {"sigma", required_argument, 0, OPT_SIGMA},
+        {"rotate", required_argument, 0, OPT_ROTATE},
+        {"scale", required_argument, 0, OPT_SCALE},
+        {"shift", required_argument, 0, OPT_SHIFT},
+        {"brightness", required_argument, 0, OPT_BRIGHTNESS},
+        {"contrast", required_argument, 0, OPT_CONTRAST},
+        {"gamma", required_argument, 0, OPT_GAMMA},
+        {"noise", required_argument, 0, OPT_NOISE},
+        {"min-pixels", required_argument, 0, OPT_MIN_PIXELS},
+        {"labels", no_argument, 0, OPT_LABELS},
+        {"epochs", required_argument, 0, OPT_EPOCHS},
+        {"seed", required_argument, 0, OPT_SEED},
+        {"field-out", required_argument, 0, OPT_FIELD_OUT},
+        {"field-in", required_argument, 0, OPT_FIELD_IN},
+        {"threads", required_argument, 0, OPT_THREADS},
+        {"help", no_argument, 0, 'h'},
+        OPT_COMMON_LONG,
+        {0, 0, 0, 0},
+    };
+    int c, have_seed = 0;
+    mval params;
+
+    filter_init(argc, argv);
+    /* Every record allocates and frees the same few megabytes: keep them in
+     * the heap instead of mapping fresh (page-faulting) memory each time. */
+    mallopt(M_MMAP_THRESHOLD, 256 << 20);
+    mallopt(M_TRIM_THRESHOLD, 512 << 20);
+    /* One arena: workers allocate what the main thread frees, and per-thread
+     * arenas would give that memory back to the kernel each time. */
+    mallopt(M_ARENA_MAX, 1);
+    while ((c = getopt_long(argc, argv, "i:o:qvh", longopts, NULL)) != -1) {
+        if (opt_common(c, optarg))
+            continue;
+        switch (c) {
+        case 'i': opt.input = optarg; break;
+        case 'o': opt.output = optarg; break;
+        case OPT_ALPHA: opt.field.alpha = num("--alpha", optarg, 0, 1e6, "a displacement scale in pixels"); break;
+        case OPT_SIGMA: opt.field.sigma = num("--sigma", optarg, 0, 1000, "a Gaussian width in pixels"); break;
+        case OPT_ROTATE: opt.field.rotate = num("--rotate", optarg, 0, 180, "degrees"); break;
+        case OPT_SCALE: opt.field.scale = num("--scale", optarg, 0, 0.9, "zoom range 1-F..1+F"); break;
+        case OPT_SHIFT: opt.field.shift = num("--shift", optarg, 0, 1e6, "pixels"); break;
+        case OPT_BRIGHTNESS: opt.jitter.brightness = num("--brightness", optarg, 0, 1e6, "an offset range"); break;
+        case OPT_CONTRAST: opt.jitter.contrast = num("--contrast", optarg, 0, 1, "factor range 1-C..1+C"); break;
+        case OPT_GAMMA: opt.jitter.gamma = num("--gamma", optarg, 0, 100, "exponent range 1/(1+G)..1+G"); break;
+        case OPT_NOISE: opt.jitter.noise = num("--noise", optarg, 0, 1e6, "a standard deviation"); break;
+        case OPT_MIN_PIXELS: opt.min_pixels = inum("--min-pixels", optarg, 1, INT64_MAX, "a pixel count"); break;
+        case OPT_LABELS: opt.labels = 1; break;
+        case OPT_EPOCHS: opt.epochs = inum("--epochs", optarg, 1, 1 << 30, "passes over the input"); break;
+        case OPT_SEED: {
+            int64_t s = inum("--seed", optarg, 0, INT64_MAX, "a non-negative integer");
+            opt.seed = (uint64_t)s;
+            have_seed = 1;
+            break;
+        }
+        case OPT_FIELD_OUT: opt.field_out = optarg; break;
+        case OPT_FIELD_IN: opt.field_in = optarg; break;
+        case OPT_THREADS: opt.threads = inum("--threads", optarg, 1, 256, "a thread count"); break;
+        case 'h': usage(); return 0;
+        default: usage_error("unknown option");
+        }
+    }
+    if (optind < argc)
+        usage_error("unexpected argument '%s' (use -i for the input)", argv[optind]);
+    if (!have_seed) {
+        if (getrandom(&opt.seed, sizeof opt.seed, 0) != sizeof opt.seed)
+            die(1, "cannot draw a random seed (give --seed):");
+        opt.seed >>= 1; /* printable as a non-negative int64 for --seed */
+    }
+    log_info("seed %llu", (unsigned long long)opt.seed);
+
+    if (!(in = stream_in_open(opt.input)))
+        die_err(1);
+    if (opt.epochs > 1 && stream_in_rewind(in))
+        die_errx(1, "--epochs %lld", (long long)opt.epochs);
+    if (opt.field_in && !(fin = stream_in_open(opt.field_in)))
+        die_err(1);
+    if (!(out = stream_out_open(opt.output)))
+        die_err(1);
+    if (opt.field_out && !(fout = stream_out_open(opt.field_out)))
+        fail(err_get());
+    params = make_params();
+    if (stream_out_start(out, &params) || (fout && stream_out_start(fout, &params)))
+        fail(err_get());
+    mval_free(&params);
+
+    worker_mode = stream_worker_mode();
+    run_all(opt.threads ? (int)opt.threads : cpu_count());
+    if (fin) {
+        frame extra;
+        int r = stream_in_next(fin, &extra);
+        if (r < 0)
+            fail(err_get());
+        if (r > 0) {
+            char msg[512];
+            frame_free(&extra);
+            snprintf(msg, sizeof msg, "%s: has more field records than the %lld records warped", opt.field_in,
+                     (long long)stream_out_count(out));
+            fail(msg);
+        }
+        stream_in_close(fin);
+    }
+    stream_in_close(in);
+    if (stream_out_end(out) || (fout && stream_out_end(fout)))
+        fail(err_get());
+    if (fout && stream_out_close(fout)) {
+        fout = NULL;
+        fail(err_get());
+    }
+    fout = NULL;
+    if (stream_out_close(out)) {
+        out = NULL;
+        die_err(1);
+    }
+    return 0;
+}
