@@ -221,12 +221,7 @@ static void test_seed_reproducible(void **state)
                                run == 2 ? 8 : 7, tmp("s.st"), TINY, run >= 3 ? "--threads 2" : "", tmp("seed.fr"),
                                tmp("s.st"), tmp((const char *[]){"s0.st", "s1.st", "s2.st", "s3.st", "s4.st"}[run])),
                          0);
-    /* Two threads: the engine's conv2d_backward weight gradient is not yet
-     * deterministic with 2 threads (reported; one step changes only
-     * dec2.conv2.weight). Say so loudly until it is; then make it an assert. */
-    if (tu_sh("cmp -s %s %s", tmp("s3.st"), tmp("s4.st")))
-        print_message("WARNING: two runs with --threads 2 and the same seed differ (engine: thread-order "
-                      "dependent sums); one thread is bit-identical\n");
+    assert_int_equal(tu_sh("cmp -s %s %s", tmp("s3.st"), tmp("s4.st")), 0); /* two threads */
     assert_int_equal(tu_sh("cmp -s %s %s", tmp("s0.st"), tmp("s1.st")), 0);
     assert_int_not_equal(tu_sh("cmp -s %s %s", tmp("s0.st"), tmp("s2.st")), 0);
     assert_int_equal(ckpt_step_of(tmp("s0.st")), 6);
