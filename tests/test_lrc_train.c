@@ -478,8 +478,16 @@ static void test_real_run(void **state)
 {
     (void)state;
     const int lng = getenv("LRCPIPE_LONG") && *getenv("LRCPIPE_LONG") == '1';
-    /* the tests' commands time out after 300 s: the long run stays below */
-    const int npairs = lng ? 1500 : 400, steps = lng ? 600 : 200, size = lng ? 96 : 64, threads = lng ? 2 : 1;
+    /* the tests' commands time out after 300 s: the long run stays below; under
+     * the sanitizers (10x slower) a short run, whose loss has fallen less */
+#ifdef __SANITIZE_ADDRESS__
+    const int san = 1;
+#else
+    const int san = 0;
+#endif
+    const int npairs = lng ? 1500 : 400, steps = lng ? 600 : san ? 30 : 200, size = lng ? 96 : 64;
+    const int threads = lng ? 2 : 1, w = san ? 5 : 20;
+    const double min_drop = san ? 0.3 : 0.6;
     const char *widths = lng ? "16,32,64,128,256" : "8,16,32,64,64", *dim = lng ? "64" : "32";
     char line[256];
     mval recs[2000] = {{0}};
@@ -501,7 +509,6 @@ static void test_real_run(void **state)
     int n = read_log(tmp("real.jsonl"), recs, 2000);
     assert_int_equal(n, steps);
     double first = 0, last = 0;
-    const int w = 20;
     for (int i = 0; i < w; i++) {
         first += get_num(&recs[i], "loss") / w;
         last += get_num(&recs[n - 1 - i], "loss") / w;
@@ -513,7 +520,7 @@ static void test_real_run(void **state)
     print_message("real run: %d steps on %dx%d, loss %.4f (first %d steps) -> %.4f (last %d), %.0f%% of the way "
                   "to log 2\n",
                   steps, size, size, first, w, last, w, 100 * drop);
-    assert_true(drop > 0.6);
+    assert_true(drop > min_drop);
     /* region features of held-out slices: same region across views vs different regions */
     double s0, d0, t10, s1, d1, t11;
     for (int k = 0; k < 2; k++) {
