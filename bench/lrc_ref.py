@@ -2,7 +2,7 @@
 """The LRC training step in PyTorch, for bench/lrc.sh: the reference lrcpipe's
 lrc_trainer_step is measured against.
 
-Usage: lrc_ref.py PAIRS.msgpack BATCH STEPS REPS [WIDTHS D]
+Usage: lrc_ref.py PAIRS.msgpack BATCH STEPS REPS [THREADS [WIDTHS D]]
 
 The same step as libcommon/lrctrainer.c: both views of BATCH pairs through
 the U-Net of unet.h in one batch of 2*BATCH, N = 50 pixels drawn per region
@@ -14,7 +14,8 @@ the two memory layouts (NCHW and channels-last; oneDNN prefers the latter),
 and "layout NAME (both rates)".
 
 Run it as PyTorch is at its best on this machine (bench/lrc.sh does):
-OPENBLAS_NUM_THREADS=1, jemalloc preloaded, torch.set_num_threads(2).
+OPENBLAS_NUM_THREADS=1, jemalloc preloaded with
+MALLOC_CONF=dirty_decay_ms:-1,muzzy_decay_ms:-1, THREADS (default 2).
 """
 import sys
 import time
@@ -122,9 +123,10 @@ def batch_loss(f, samples, N, tau):
 
 def main():
     path, B, steps, reps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-    widths = tuple(int(v) for v in sys.argv[5].split(",")) if len(sys.argv) > 5 else (16, 32, 64, 128, 256)
-    D = int(sys.argv[6]) if len(sys.argv) > 6 else 64
-    torch.set_num_threads(2)
+    threads = int(sys.argv[5]) if len(sys.argv) > 5 else 2
+    widths = tuple(int(v) for v in sys.argv[6].split(",")) if len(sys.argv) > 6 else (16, 32, 64, 128, 256)
+    D = int(sys.argv[7]) if len(sys.argv) > 7 else 64
+    torch.set_num_threads(threads)
     pairs = read_pairs(path)
     regs = [(torch.from_numpy(p[2].astype(np.int64)), torch.from_numpy(p[3].astype(np.int64))) for p in pairs]
     imgs = [(torch.from_numpy(p[0]), torch.from_numpy(p[1])) for p in pairs]
