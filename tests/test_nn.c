@@ -10,6 +10,8 @@
 #include "err.h"
 #include "nn.h"
 #include "nnref.h"
+#include "optim.h"
+#include "param.h"
 #include "testutil.h"
 
 #define FWD_TOL 2e-5
@@ -363,11 +365,114 @@ static void norm_case(int gn, int B, int C, int HW, int G, int relu, uint64_t se
 static void test_norm(void **state)
 {
     (void)state;
-    norm_case(0, 2, 3, 20, 1, 0, 51);
-    norm_case(0, 3, 4, 12, 1, 1, 52);
-    norm_case(1, 2, 6, 10, 3, 0, 53);
-    norm_case(1, 2, 8, 9, 2, 1, 54);
-    norm_case(1, 1, 4, 16, 4, 1, 55);
+    for (int ii = 0; ii < n_isa; ii++) {
+        nn_set_isa(isa_list[ii]);
+        print_message("-- %s\n", nn_isa_name(nn_isa()));
+        norm_case(0, 2, 3, 20, 1, 0, 51);
+        norm_case(0, 3, 4, 12, 1, 1, 52);
+        norm_case(0, 2, 3, 1100, 1, 1, 56); /* vector paths, 1024-element chunks */
+        norm_case(1, 2, 6, 10, 3, 0, 53);
+        norm_case(1, 2, 8, 9, 2, 1, 54);
+        norm_case(1, 1, 4, 16, 4, 1, 55);
+        norm_case(1, 2, 4, 1040, 2, 1, 57);
+    }
+    nn_set_isa(isa_list[n_isa - 1]);
+}
+
+/* Optimiser updates on every instruction set against PyTorch's formulas in
+ * double (torch_ref.py checks torch.optim itself on the default one). */
+static void test_optim_isa(void **state)
+{
+    (void)state;
+    int n = 1000, steps = 4;
+    rng r;
+    rng_seed(&r, 81, 0);
+    double *p0 = dalloc(n), *g = dalloc((size_t)n * steps);
+    float *pf = falloc(n), *gf = falloc((size_t)n * steps);
+    rand_fill(p0, pf, n, 1, &r);
+    rand_fill(g, gf, (size_t)n * steps, 1, &r);
+    for (int kind = 0; kind < 3; kind++)
+        for (int nest = 0; nest <= (kind == 0); nest++) {
+            double lr = 0.01, wd = 1e-4, mom = 0.9, b1 = 0.9, b2 = 0.999, eps = 1e-8;
+            double *p = dalloc(n), *m = dalloc(n), *v = dalloc(n);
+            memcpy(p, p0, n * sizeof(double));
+            for (int t = 1; t <= steps; t++)
+                for (int i = 0; i < n; i++) {
+                    double gi = g[(long)(t - 1) * n + i];
+                    if (kind == 0) {
+                        gi += wd * p[i];
+                        m[i] = t == 1 ? gi : mom * m[i] + gi;
+                        p[i] -= lr * (nest ? gi + mom * m[i] : m[i]);
+                    } else {
+                        if (kind == 2)
+                            p[i] *= 1 - lr * wd;
+                        else
+                            gi += wd * p[i];
+                        m[i] = b1 * m[i] + (1 - b1) * gi;
+                        v[i] = b2 * v[i] + (1 - b2) * gi * gi;
+                        double bc1 = 1 - pow(b1, t), bc2 = 1 - pow(b2, t);
+                        p[i] -= lr / bc1 * m[i] / (sqrt(v[i]) / sqrt(bc2) + eps);
+                    }
+                }
+            for (int ii = 0; ii < n_isa; ii++) {
+                pblock pb;
+                optim_config oc;
+                int64_t shape[1] = {n};
+                nn_set_isa(isa_list[ii]);
+                pblock_init(&pb);
+                pblock_add(&pb, "p", PARAM_TRAIN, 1, shape);
+                assert_int_equal(pblock_alloc(&pb), 0);
+                memcpy(pb.data, pf, n * sizeof(float));
+                optim_config_default(&oc, (optim_kind)kind);
+                oc.nesterov = nest;
+                optim *o = optim_create(&oc, &pb);
+                for (int t = 0; t < steps; t++) {
+                    memcpy(pb.grad, gf + (long)t * n, n * sizeof(float));
+                    optim_step(o, lr);
+                }
+                double e = 0, moved = 0;
+                for (int i = 0; i < n; i++) {
+                    e = fmax(e, fabs(pb.data[i] - p[i]));
+                    moved = fmax(moved, fabs(p[i] - p0[i]));
+                }
+                /* float parameters near 1 carry ~1e-7 of rounding per step */
+                if (e > 2e-5 * moved + 1e-6)
+                    fail_msg("%s%s on %s: max |diff| %.3g of a move of %.3g",
+                             optim_kind_name((optim_kind)kind), nest ? " nesterov" : "",
+                             nn_isa_name(nn_isa()), e, moved);
+                optim_free(o);
+                pblock_free(&pb);
+            }
+            print_message("%s%s: every instruction set within 2e-5 of the move + 1e-6\n",
+                          optim_kind_name((optim_kind)kind), nest ? " nesterov" : "");
+            free(p), free(m), free(v);
+        }
+    nn_set_isa(isa_list[n_isa - 1]);
+    free(p0), free(g), free(pf), free(gf);
+}
+
+/* Learning-rate schedules: the formulas of optim.h at their corners. */
+static void test_schedules(void **state)
+{
+    (void)state;
+    sched_config c = {SCHED_COSINE, 0.1, 0.001, 110, 10, 0, 0};
+    assert_true(fabs(sched_lr(&c, 0) - 0.01) < 1e-12);      /* warm-up from lr / warmup */
+    assert_true(fabs(sched_lr(&c, 9) - 0.1) < 1e-12);       /* end of warm-up */
+    assert_true(fabs(sched_lr(&c, 10) - 0.1) < 1e-12);      /* cosine starts at base */
+    assert_true(fabs(sched_lr(&c, 60) - 0.0505) < 1e-12);   /* half way: the mean */
+    assert_true(fabs(sched_lr(&c, 110) - 0.001) < 1e-12);   /* the floor */
+    assert_true(fabs(sched_lr(&c, 500) - 0.001) < 1e-12);   /* and after */
+    sched_config st = {SCHED_STEP, 0.1, 0, 0, 0, 30, 0.1};
+    assert_true(fabs(sched_lr(&st, 29) - 0.1) < 1e-12);
+    assert_true(fabs(sched_lr(&st, 30) - 0.01) < 1e-12);
+    assert_true(fabs(sched_lr(&st, 65) - 0.001) < 1e-12);
+    sched_config k = {SCHED_CONST, 0.5, 0, 0, 0, 0, 0};
+    assert_true(sched_lr(&k, 12345) == 0.5);
+    sched_kind sk;
+    assert_int_equal(sched_kind_parse("cosine", &sk), 0);
+    assert_int_equal(sk, SCHED_COSINE);
+    assert_int_equal(sched_kind_parse("linear", &sk), -1);
+    assert_non_null(strstr(err_get(), "unknown schedule 'linear'"));
 }
 
 /* ---- relu, maxpool, concat, avgpool, add, linear ---- */
@@ -553,6 +658,7 @@ int main(void)
         cmocka_unit_test(test_conv_fd),         cmocka_unit_test(test_conv_naive),
         cmocka_unit_test(test_convt),           cmocka_unit_test(test_norm),
         cmocka_unit_test(test_misc),            cmocka_unit_test(test_maxpool_ties),
+        cmocka_unit_test(test_optim_isa),       cmocka_unit_test(test_schedules),
     };
     find_isas();
     setenv("LRCPIPE_STREAM_MIN", "100000", 1); /* outputs over 100 KB stream */
