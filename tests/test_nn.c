@@ -6,6 +6,8 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "err.h"
 #include "nn.h"
@@ -650,6 +652,21 @@ static void test_isa_and_threads(void **state)
     nn_set_threads(1);
     assert_int_equal(nn_threads(), 1);
     nn_set_threads(2);
+    /* a forked child (a filter's helper process) runs kernels and exits cleanly */
+    {
+        static float a[128 * 128], c[128 * 128];
+        for (int i = 0; i < 128 * 128; i++)
+            a[i] = 1;
+        nn_gemm(0, 0, 128, 128, 128, 1, a, 128, a, 128, 0, c, 128, 1);
+        pid_t p = fork();
+        if (p == 0) {
+            nn_gemm(0, 0, 128, 128, 128, 1, a, 128, a, 128, 0, c, 128, 1);
+            exit(c[0] == 128 ? 0 : 3); /* atexit handlers run: the pool's too */
+        }
+        int st = 0;
+        assert_true(p > 0 && waitpid(p, &st, 0) == p);
+        assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    }
 }
 
 int main(void)
