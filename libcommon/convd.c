@@ -676,15 +676,16 @@ static void dw_loop(float *dweight, const float *dout, const float *in1, int C1,
 typedef struct {
     float *dcat, *col;
     const float *dout, *in1, *in2;
-    int C1, C2, OC, B, H, W;
+    int C1, C2, OC, B, H, W, K;
 } dwg_job;
 
-/* item i < B: gather dout of image i; B <= i < 2B: im2col of image i - B */
+/* item i < B: gather dout of image i; B <= i < 2B: im2col of image i - B
+ * (for K = 1, its planes) */
 static void dwg_task(void *ctx, long i, int tid)
 {
     const dwg_job *j = ctx;
     long HW = (long)j->H * j->W, P = j->B * HW;
-    int C = j->C1 + j->C2;
+    int C = j->C1 + j->C2, KK = j->K * j->K;
     (void)tid;
     if (i < j->B) {
         for (int oc = 0; oc < j->OC; oc++)
@@ -696,33 +697,56 @@ static void dwg_task(void *ctx, long i, int tid)
     for (int c = 0; c < C; c++) {
         const float *src = c < j->C1 ? j->in1 + (b * j->C1 + c) * HW
                                      : j->in2 + (b * j->C2 + c - j->C1) * HW;
+        if (KK == 1) {
+            memcpy(j->col + (long)c * P + b * HW, src, HW * sizeof(float));
+            continue;
+        }
         for (int s = 0; s < 9; s++) {
             int dy = s / 3 - 1, dx = s % 3 - 1;
             float *dst = j->col + ((long)c * 9 + s) * P + b * HW;
-            for (int y = 0; y < j->H; y++)
-                for (int x = 0; x < j->W; x++) {
-                    int iy = y + dy, ix = x + dx;
-                    dst[(long)y * j->W + x] = iy >= 0 && iy < j->H && ix >= 0 && ix < j->W
-                                                  ? src[(long)iy * j->W + ix]
-                                                  : 0.0f;
+            for (int y = 0; y < j->H; y++) {
+                int iy = y + dy;
+                float *d = dst + (long)y * j->W;
+                if (iy < 0 || iy >= j->H) {
+                    memset(d, 0, (size_t)j->W * sizeof(float));
+                    continue;
                 }
+                const float *r = src + (long)iy * j->W;
+                int x0 = dx < 0 ? 1 : 0, x1 = dx > 0 ? j->W - 1 : j->W;
+                if (x0)
+                    d[0] = 0;
+                if (x1 < j->W)
+                    d[j->W - 1] = 0;
+                memcpy(d + x0, r + x0 + dx, (size_t)(x1 - x0) * sizeof(float));
+            }
         }
     }
 }
 
-static int dw_gemm(float *dweight, const float *dout, const float *in1, int C1, const float *in2,
-                   int C2, int B, int H, int W, int OC)
+static size_t dw_gemm_space(int C, int OC, int K, long P)
+{
+    return ((size_t)OC + (size_t)K * K * C) * P;
+}
+
+/* dweight (OC, C K K) += dout (OC, B HW) x im2col(cat[in1, in2]) (C K K, B HW)^T,
+ * the batch gathered into buf first (dw_gemm_space floats). */
+static void dw_gemm_at(float *buf, float *dweight, const float *dout, const float *in1, int C1,
+                       const float *in2, int C2, int B, int H, int W, int OC, int K)
 {
     long P = (long)B * H * W;
-    int C = C1 + C2;
-    float *buf = nn_scratch(((size_t)OC + 9 * (size_t)C) * P * sizeof(float));
+    int CK = (C1 + C2) * K * K;
+    dwg_job j = {buf, buf + (size_t)OC * P, dout, in1, in2, C1, C2, OC, B, H, W, K};
+    nn_parallel(2L * B, dwg_task, &j);
+    nn_gemm(0, 1, OC, CK, (int)P, 1.0f, j.dcat, (int)P, j.col, (int)P, 1.0f, dweight, CK, 1);
+}
+
+static int dw_gemm(float *dweight, const float *dout, const float *in1, int C1, const float *in2,
+                   int C2, int B, int H, int W, int OC, int K)
+{
+    float *buf = nn_scratch(dw_gemm_space(C1 + C2, OC, K, (long)B * H * W) * sizeof(float));
     if (!buf)
         return -1;
-    dwg_job j = {buf, buf + (size_t)OC * P, dout, in1, in2, C1, C2, OC, B, H, W};
-    nn_parallel(2L * B, dwg_task, &j);
-    /* dweight (OC, 9 C) += dcat (OC, P) col (9 C, P)^T */
-    nn_gemm(0, 1, OC, 9 * C, (int)P, 1.0f, j.dcat, (int)P, j.col, (int)P, 1.0f, dweight, 9 * C,
-            1);
+    dw_gemm_at(buf, dweight, dout, in1, C1, in2, C2, B, H, W, OC, K);
     return 0;
 }
 
@@ -730,7 +754,7 @@ static size_t scratch_bytes(int C1, int C2, int OC, int K, int B, int H, int W)
 {
     int C = C1 + C2;
     size_t dw = dw_space(C1, C2, B, H, W, OC, K);
-    size_t dwg = ((size_t)OC + 9 * (size_t)C) * B * H * W;
+    size_t dwg = dw_gemm_space(C, OC, K, (long)B * H * W);
     size_t dx = (size_t)((C + MR - 1) / MR) * MR * OC * K * K;
     return NN_MAX(NN_MAX(dw, dwg), dx) * sizeof(float);
 }
@@ -749,8 +773,8 @@ int convd_backward(float *dinp1, float *dinp2, float *dweight, const float *dout
     if (!nn_scratch(scratch_bytes(C1, C2, OC, K, B, H, W)))
         return -1;
     if (dweight) {
-        if (K == 3 && HW <= DWGEMM_MAX)
-            dw_gemm(dweight, dout, in1, C1, in2, C2, B, H, W, OC);
+        if (HW <= DWGEMM_MAX)
+            dw_gemm(dweight, dout, in1, C1, in2, C2, B, H, W, OC, K);
         else
             dw_loop(dweight, dout, in1, C1, in2, C2, B, H, W, OC, K, masks);
     }
@@ -822,14 +846,17 @@ int convd_convt_backward(float *dinp, float *dweight, const float *dout, const f
     long P = (long)H * W;
     size_t tn = (size_t)B * 4 * OC * P;
     size_t wn = NN_MAX((size_t)((C + MR - 1) / MR) * MR * 4 * OC,
-                       dw_space(4 * OC, 0, B, H, W, C, 1));
+                       NN_MAX(dw_space(4 * OC, 0, B, H, W, C, 1),
+                              dw_gemm_space(4 * OC, C, 1, (long)B * P)));
     float *t;
     if (!usable(H, W, 1) || C % WOC || !(t = nn_scratch((tn + wn) * sizeof(float))))
         return -1;
     ct_job j = {(float *)dout, t, NULL, H, W, OC, 1};
     nn_parallel((long)B * OC, ct_task, &j);
     /* dw_loop and the packed panel share the space after t, one at a time */
-    if (dweight)
+    if (dweight && P <= DWGEMM_MAX)
+        dw_gemm_at(t + tn, dweight, inp, t, 4 * OC, NULL, 0, B, H, W, C, 1);
+    else if (dweight)
         dw_loop_at(t + tn, dweight, inp, t, 4 * OC, NULL, 0, B, H, W, C, 1, NULL);
     if (dinp) {
         float *wp = t + tn;
