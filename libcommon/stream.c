@@ -89,7 +89,7 @@ static int zmq_socket_setup(void *sock, const char *spec, int is_out)
     int hwm = (int)env_long("LRCPIPE_HWM", 4, 1, 1000000);
     int linger = (int)env_long("LRCPIPE_LINGER", 120000, 0, 86400000);
     int timeout = (int)env_long("LRCPIPE_TIMEOUT", 0, 0, 86400);
-    int ivl = 1000, hbto = 10000;
+    int hb = (int)env_long("LRCPIPE_HEARTBEAT", 0, 0, 86400);
     int64_t maxmsg = (int64_t)frame_default_limits.max_record;
     const char *ep = spec[0] == '@' ? spec + 1 : spec;
     zmq_setsockopt(sock, is_out ? ZMQ_SNDHWM : ZMQ_RCVHWM, &hwm, sizeof hwm);
@@ -99,8 +99,14 @@ static int zmq_socket_setup(void *sock, const char *spec, int is_out)
         int kbuf = 4 << 20;
         zmq_setsockopt(sock, is_out ? ZMQ_SNDBUF : ZMQ_RCVBUF, &kbuf, sizeof kbuf);
     }
-    zmq_setsockopt(sock, ZMQ_HEARTBEAT_IVL, &ivl, sizeof ivl);
-    zmq_setsockopt(sock, ZMQ_HEARTBEAT_TIMEOUT, &hbto, sizeof hbto);
+    if (hb > 0) {
+        /* ZMTP heartbeats travel behind the data: a consumer that holds a
+         * full queue for longer than the timeout looks dead. So they are off
+         * unless asked for (hosts that may vanish without closing TCP). */
+        int ivl = hb * 1000 / 4 > 0 ? hb * 1000 / 4 : 1, to = hb * 1000;
+        zmq_setsockopt(sock, ZMQ_HEARTBEAT_IVL, &ivl, sizeof ivl);
+        zmq_setsockopt(sock, ZMQ_HEARTBEAT_TIMEOUT, &to, sizeof to);
+    }
     if (timeout > 0 && is_out) {
         int ms = timeout * 1000;
         zmq_setsockopt(sock, ZMQ_SNDTIMEO, &ms, sizeof ms);

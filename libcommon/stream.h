@@ -25,7 +25,11 @@
  * LRCPIPE_TIMEOUT (seconds without progress before a ZeroMQ read or write
  * fails, default 0 = wait for ever), LRCPIPE_GRACE (ms a ZeroMQ reader
  * waits after its last producer disconnected, for a late one, before it calls
- * the stream truncated; default 3000), LRCPIPE_MAX_RECORD (see frame.h).
+ * the stream truncated; default 3000), LRCPIPE_HEARTBEAT (seconds: ZeroMQ
+ * heartbeats declare a silent peer dead after this long; default 0 = off, as
+ * a killed process closes its TCP connections anyway; for links across hosts
+ * that may vanish, longer than any pause of the consumer), LRCPIPE_MAX_RECORD
+ * (see frame.h).
  *
  * Not here: what a record means (frame.h); encryption (see zmq security in
  * the man pages, added by stream_set_curve()).
