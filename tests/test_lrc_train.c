@@ -471,6 +471,33 @@ static void test_moco_log(void **state)
     }
 }
 
+/* The real pipeline in front: ct-resample | slice-extract | fz-superpixel |
+ * elastic-aug on a bundled volume, both methods train on its pairs, and
+ * every region arrives in both views (elastic-aug drops vanished ones). */
+static void test_real_filters_pipeline(void **state)
+{
+    (void)state;
+    mval recs[64] = {{0}};
+    assert_int_equal(tu_sh("ct-resample -q -s 2.5,4,4 %s/pre012_ct.nii.gz | slice-extract -q --size 64,64 --skip-empty "
+                           "--every 2 | fz-superpixel -q --body | elastic-aug -q --alpha 6 --rotate 5 --seed 1 > %s",
+                           tu_sample(), tmp("pipe.fr")),
+                     0);
+    assert_int_equal(tu_sh("lrc-train -q --method lrc --batch 4 --log %s -c %s %s -i %s", tmp("pipe.jsonl"),
+                           tmp("pipe.st"), TINY, tmp("pipe.fr")),
+                     0);
+    int n = read_log(tmp("pipe.jsonl"), recs, 64);
+    assert_true(n >= 3);
+    for (int i = 0; i < n; i++) {
+        assert_true(get_num(&recs[i], "regions") >= 2);
+        assert_true(get_num(&recs[i], "one_sided") == 0);
+        mval_free(&recs[i]);
+    }
+    assert_int_equal(tu_sh("lrc-train -q --method moco --batch 4 -c %s %s -i %s", tmp("pipe_moco.st"), TINY_MOCO,
+                           tmp("pipe.fr")),
+                     0);
+    assert_true(ckpt_step_of(tmp("pipe_moco.st")) >= 3);
+}
+
 /* The real thing, small: 64 x 64 crops of real CT slices (bundled sample),
  * Felzenszwalb regions and elastic warps from tests/py/make_pairs.py, a
  * narrow U-Net, a few hundred steps. LRCPIPE_LONG=1: more and larger. */
@@ -554,7 +581,8 @@ int main(void)
         cmocka_unit_test(test_resume_and_epochs), cmocka_unit_test(test_kill_and_resume),
         cmocka_unit_test(test_zmq_input),     cmocka_unit_test(test_both_methods_one_stream),
         cmocka_unit_test(test_embed),
-        cmocka_unit_test(test_moco_log),      cmocka_unit_test(test_real_run),
+        cmocka_unit_test(test_moco_log),      cmocka_unit_test(test_real_filters_pipeline),
+        cmocka_unit_test(test_real_run),
     };
     if (getenv("TEST_FILTER")) /* e.g. TEST_FILTER='test_embed' while debugging */
         cmocka_set_test_filter(getenv("TEST_FILTER"));
