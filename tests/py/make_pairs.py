@@ -1,8 +1,9 @@
 #!/usr/bin/python3
 """Pair frames for lrc-train's tests, from real CT slices (data/sample).
 
-A stand-in for `ct-resample | slice-extract | fz-superpixel | elastic-aug`
-so that lrc-train can be tested on its own: axial slices of the given NIfTI
+A stand-in for `ct-resample | slice-extract | fz-superpixel | elastic-aug`,
+written before those filters existed; bench/lrc.sh and bench/experiments use
+it (test_lrc_train's real run now uses the filters themselves): axial slices of the given NIfTI
 volumes, cropped to SIZE x SIZE around the body, HU window [-160, 240] -> [0, 1],
 scikit-image's felzenszwalb regions, and a Simard elastic warp (uniform
 [-1, 1] displacements, Gaussian sigma, times alpha; order 1 for the image,
