@@ -463,13 +463,31 @@ int64_t stream_in_count(const stream_in *in)
     return in->total;
 }
 
+/* The byte stream ended cleanly between records. Without an end record (or
+ * with no record at all) the producer stopped early: in a shell pipeline that
+ * is how a failed upstream stage shows, since sh has no pipefail. It is an
+ * error unless LRCPIPE_NO_END_OK=1 (streams from tools that write no end). */
 static int missing_end(stream_in *in)
 {
-    if (in->in_segment && !in->got_end && !stream_worker_mode())
-        log_warn("%s: stream ended after %lld data records without an end record "
-                 "(the producer may have stopped early)",
-                 in->name, (long long)in->seg_count);
-    return 0;
+    const char *ok = getenv("LRCPIPE_NO_END_OK");
+    int lenient = ok && *ok && strcmp(ok, "0");
+    if (stream_worker_mode() || in->got_end)
+        return 0;
+    if (in->nrec == 0) {
+        if (lenient)
+            return 0;
+        return err_set("%s: empty input, not even a start record (did the producer fail?)", in->name);
+    }
+    if (!in->in_segment)
+        return 0;
+    if (lenient) {
+        log_warn("%s: stream ended after %lld data records without an end record", in->name,
+                 (long long)in->seg_count);
+        return 0;
+    }
+    return err_set("%s: truncated stream: it ended after %lld data records without an end record "
+                   "(the producer stopped early; LRCPIPE_NO_END_OK=1 accepts it)",
+                   in->name, (long long)in->seg_count);
 }
 
 int stream_in_next(stream_in *in, frame *f)
@@ -480,7 +498,7 @@ int stream_in_next(stream_in *in, frame *f)
         int rc = stream_in_raw(in, &buf, &len);
         if (rc <= 0) {
             frame_init(f, FRAME_DATA);
-            return rc < 0 ? -1 : missing_end(in);
+            return rc < 0 ? -1 : missing_end(in) ? -1 : 0;
         }
         if (frame_decode(buf, len, &frame_default_limits, f)) {
             if (f->seq >= 0)

@@ -15,8 +15,10 @@
  * Stream protocol, checked by the reader: an optional `start` record, `data`
  * records, an `end` record whose count must equal the data records seen.
  * Byte streams may be concatenations of several such streams (cat a b). A byte
- * stream that stops after a complete record without `end` is accepted with a
- * warning (DESIGN.md: a clean end); EOF inside a record is an error. Over
+ * stream that stops without its `end` record, or holds no record at all, is an
+ * error (the producer stopped early: in a sh pipeline, which has no pipefail,
+ * this is how a failed upstream stage shows); LRCPIPE_NO_END_OK=1 accepts it
+ * with a warning. EOF inside a record is always an error. Over
  * ZeroMQ there is no EOF: the `end` record ends the stream, and a producer
  * that disconnects before sending it is an error.
  *

@@ -44,6 +44,16 @@ static void test_truncated(void **state)
     expect("test ! -e partial.frames && ls -a | grep -c tmp- | grep -qx 0", 0, NULL, NULL);
 }
 
+/* sh has no pipefail: a stage whose producer failed must fail itself. */
+static void test_missing_end(void **state)
+{
+    (void)state;
+    expect("false | frame-cat", 1, "empty input", NULL);
+    expect("cat noend.frames | frame-cat", 1, "without an end record", "3 data records");
+    expect("LRCPIPE_NO_END_OK=1 frame-cat -o fixed.frames noend.frames && frame-cat fixed.frames", 0, NULL, NULL);
+    expect("true | LRCPIPE_NO_END_OK=1 frame-cat --count", 0, NULL, NULL);
+}
+
 static void test_count_mismatch(void **state)
 {
     (void)state;
@@ -151,6 +161,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_good_stream),
         cmocka_unit_test(test_truncated),
+        cmocka_unit_test(test_missing_end),
         cmocka_unit_test(test_count_mismatch),
         cmocka_unit_test(test_shape_mismatch),
         cmocka_unit_test(test_unknown_dtype),

@@ -927,7 +927,7 @@ static void test_bad_input(void **state)
     expect_fail(1, "bad2.ignore:2: want 'ID ORGAN[,ORGAN]...'", cmd);
 
     /* Empty input, and usage errors. */
-    expect_fail(1, "no volumes to score", "dice-eval < /dev/null");
+    expect_fail(1, "empty input", "dice-eval < /dev/null");
     expect_fail(2, "--ref", "dice-eval --ref a.nii.gz");
     expect_fail(2, "not both", "dice-eval --tsv --json x");
     expect_fail(2, "--min-dice", "dice-eval --min-dice 1.5 x");

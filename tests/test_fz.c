@@ -329,8 +329,15 @@ static void test_usage_status(void **state)
     assert_int_equal(tu_sh("fz-superpixel extra < \"$FZT/empty\" > \"$FZT/sink\" 2>&1"), 2);
     assert_int_equal(tu_sh("fz-superpixel --help | grep -q -- --min-pixels"), 0);
     assert_int_equal(tu_sh("fz-superpixel --version | grep -q lrcpipe"), 0);
-    /* an empty stream is a clean end: start and end records, no data */
-    assert_int_equal(tu_sh("fz-superpixel < \"$FZT/empty\" | frame-cat --count | grep -qx 0"), 0);
+    /* no bytes at all is an error (the producer failed); a stream of no
+     * data records (start and end only) is a clean end */
+    assert_int_equal(tu_sh("fz-superpixel < \"$FZT/empty\" 2>\"$FZT/err\" > \"$FZT/sink\"; test $? = 1 && "
+                           "grep -q 'empty input' \"$FZT/err\""),
+                     0);
+    assert_int_equal(tu_sh("frame-cat --id none -o - \"$FZT/empty\" 2>/dev/null; "
+                           "LRCPIPE_NO_END_OK=1 frame-cat --id none -o \"$FZT/zero\" \"$FZT/empty\" && "
+                           "fz-superpixel < \"$FZT/zero\" | frame-cat --count | grep -qx 0"),
+                     0);
 }
 
 int main(void)

@@ -38,6 +38,7 @@ def main(d):
     write(os.path.join(d, "good.frames"), START, *GOOD, end(3))
     write(os.path.join(d, "truncated.frames"), START, GOOD[0], GOOD[1], GOOD[2][:len(GOOD[2]) // 2])
     write(os.path.join(d, "count.frames"), START, GOOD[0], GOOD[1], end(3))
+    write(os.path.join(d, "noend.frames"), START, *GOOD)
     write(os.path.join(d, "shape.frames"), START, GOOD[0], rec(1, {"image": arr(img, shape=[4, 5])}), end(2))
     write(os.path.join(d, "dtype.frames"), START, GOOD[0], rec(1, {"image": arr(img, type="<c8")}), end(2))
     write(os.path.join(d, "negdim.frames"), START, GOOD[0], rec(1, {"image": arr(img, shape=[-4, -4])}), end(2))
