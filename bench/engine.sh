@@ -5,8 +5,12 @@
 #
 # PyTorch runs at its best on this machine, as issue 6 asks: Debian's
 # python3-torch with OPENBLAS_NUM_THREADS=1, jemalloc preloaded and
-# torch.set_num_threads(2); and since its OpenMP threads spin-wait, each
-# round also tries OMP_WAIT_POLICY=PASSIVE and keeps the better of the two.
+# torch.set_num_threads(2); jemalloc with its decay off
+# (MALLOC_CONF=dirty_decay_ms:-1,muzzy_decay_ms:-1: page faults are so dear in
+# this VM that returning memory to the kernel made PyTorch's step several
+# times slower, as the lrc-train engineer found); and since its OpenMP threads
+# spin-wait, each round also tries OMP_WAIT_POLICY=PASSIVE and keeps the
+# better of the two.
 # lrcpipe and PyTorch alternate, ROUNDS times (default 2); each reports the
 # best of a few repetitions; the table shows the best of the rounds. GFLOP/s
 # counts 3x the forward convolution FLOPs (1.54 GFLOP per 128x128 image,
@@ -36,7 +40,7 @@ field() { # field NAME LINE
 }
 
 echo "U-Net training step (forward, backward, Adam), $threads threads, engine $(field isa "$("$step" 1 16 1 1 1)")"
-echo "PyTorch $("$py" -c 'import torch; print(torch.__version__)'): OPENBLAS_NUM_THREADS=1, jemalloc, set_num_threads($threads); best of default and OMP_WAIT_POLICY=PASSIVE"
+echo "PyTorch $("$py" -c 'import torch; print(torch.__version__)'): OPENBLAS_NUM_THREADS=1, jemalloc (decay off), set_num_threads($threads); best of default and OMP_WAIT_POLICY=PASSIVE"
 printf '%-12s %10s %8s %10s %8s %7s %10s %10s\n' setting "lrcpipe" "GFLOP/s" "PyTorch" "GFLOP/s" ratio "RSS ours" "RSS torch"
 printf '%-12s %10s %8s %10s %8s %7s %10s %10s\n' "" "img/s" "" "img/s" "" "" "MB" "MB"
 for s in $settings; do
@@ -52,11 +56,9 @@ for s in $settings; do
     fwd=$(field fwd_gflop "$out")
     rss_l=$(field maxrss_kb "$out")
     for policy in "" PASSIVE; do
-      if [ -n "$policy" ]; then
-        out=$(OMP_WAIT_POLICY=$policy OPENBLAS_NUM_THREADS=1 LD_PRELOAD=$jemalloc "$py" "$here/engine_torch.py" "$batch" "$size" "$steps" 3 "$threads" 40)
-      else
-        out=$(OPENBLAS_NUM_THREADS=1 LD_PRELOAD=$jemalloc "$py" "$here/engine_torch.py" "$batch" "$size" "$steps" 3 "$threads" 40)
-      fi
+      out=$(env ${policy:+OMP_WAIT_POLICY=$policy} OPENBLAS_NUM_THREADS=1 LD_PRELOAD=$jemalloc \
+            MALLOC_CONF=dirty_decay_ms:-1,muzzy_decay_ms:-1 \
+            "$py" "$here/engine_torch.py" "$batch" "$size" "$steps" 3 "$threads" 40)
       ips=$(field img_per_s "$out")
       [ -n "$ips" ] || { echo "engine.sh: PyTorch run failed: $out"; exit 1; }
       if awk "BEGIN{exit !($ips > $best_t)}"; then best_t=$ips; fi

@@ -9,7 +9,8 @@ would hand back), optimiser step, zero_grad. Prints one line:
     img_per_s=... maxrss_kb=...
 (the best of up to REPS runs of STEPS steps, after 2 warm-up steps, within
 BUDGET seconds (default 60) when the machine is slow). Run it as
-bench/engine.sh does: OPENBLAS_NUM_THREADS=1 and jemalloc preloaded.
+bench/engine.sh does: OPENBLAS_NUM_THREADS=1, jemalloc preloaded with
+MALLOC_CONF=dirty_decay_ms:-1,muzzy_decay_ms:-1.
 """
 import os
 import resource

@@ -808,7 +808,7 @@ typedef struct {
 static void ct_task(void *ctx, long i, int tid)
 {
     const ct_job *j = ctx;
-    const ew_ops *e = ew();
+    const nn_ew_ops *e = nn_ew();
     long b = i / j->OC, oc = i % j->OC, P = (long)j->H * j->W;
     float *o = j->o + i * 4 * P, *t = j->t + (b * j->OC + oc) * 4 * P;
     float bv = j->bias ? j->bias[oc] : 0.0f;

@@ -34,7 +34,7 @@ char *mlp_config_json(const mlp_config *c)
     mval_put_i64(&m, "in", c->in);
     mval_put_i64(&m, "hidden", c->hidden);
     mval_put_i64(&m, "out", c->out);
-    s = cfg_dump(&m);
+    s = nnb_cfg_dump(&m);
     mval_free(&m);
     return s;
 }
@@ -44,10 +44,10 @@ int mlp_config_parse(const char *json, mlp_config *c)
     static const char *const keys[] = {"in", "hidden", "out", NULL};
     mval m = {0};
     memset(c, 0, sizeof *c);
-    if (cfg_parse(json, &m, "mlp", keys))
+    if (nnb_cfg_parse(json, &m, "mlp", keys))
         return -1;
-    int rc = cfg_int(&m, "mlp", "in", &c->in) != 0 || cfg_int(&m, "mlp", "hidden", &c->hidden) != 0 ||
-             cfg_int(&m, "mlp", "out", &c->out) != 0;
+    int rc = nnb_cfg_int(&m, "mlp", "in", &c->in) != 0 || nnb_cfg_int(&m, "mlp", "hidden", &c->hidden) != 0 ||
+             nnb_cfg_int(&m, "mlp", "out", &c->out) != 0;
     mval_free(&m);
     if (rc)
         return err_set("mlp configuration: needs integers in, hidden, out");
@@ -88,7 +88,7 @@ void mlp_free(mlp *m)
     if (!m)
         return;
     pblock_free(&m->pb);
-    arena_free(&m->ar);
+    nnb_arena_free(&m->ar);
     free(m);
 }
 
@@ -104,10 +104,10 @@ pblock *mlp_params(mlp *m)
 
 static void bind(mlp *m, int N)
 {
-    m->x = arena_take(&m->ar, (size_t)N * m->cfg.in);
-    m->h = arena_take(&m->ar, (size_t)N * m->cfg.hidden);
-    m->dh = arena_take(&m->ar, (size_t)N * m->cfg.hidden);
-    m->o = arena_take(&m->ar, (size_t)N * m->cfg.out);
+    m->x = nnb_arena_take(&m->ar, (size_t)N * m->cfg.in);
+    m->h = nnb_arena_take(&m->ar, (size_t)N * m->cfg.hidden);
+    m->dh = nnb_arena_take(&m->ar, (size_t)N * m->cfg.hidden);
+    m->o = nnb_arena_take(&m->ar, (size_t)N * m->cfg.out);
 }
 
 const float *mlp_forward(mlp *m, const float *x, int N)
@@ -118,9 +118,9 @@ const float *mlp_forward(mlp *m, const float *x, int N)
         return NULL;
     }
     if (N != m->N) {
-        arena_count(&m->ar);
+        nnb_arena_count(&m->ar);
         bind(m, N);
-        if (arena_commit(&m->ar))
+        if (nnb_arena_commit(&m->ar))
             return NULL;
         bind(m, N);
         m->N = N;

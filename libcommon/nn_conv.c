@@ -169,7 +169,7 @@ static void bias_task(void *ctx, long oc, int tid)
     double s = 0;
     (void)tid;
     for (int b = 0; b < j->B; b++)
-        s += ew()->sum(j->dout + ((long)b * j->OC + oc) * j->P, j->P);
+        s += nn_ew()->sum(j->dout + ((long)b * j->OC + oc) * j->P, j->P);
     j->dbias[oc] += (float)s;
 }
 

@@ -64,9 +64,9 @@ static inline float __attribute__((vector_size(64))) sqrt_c(float __attribute__(
             ew_interleave##s, ew_deinterleave##s, ew_adam##s, ew_sgd##s                     \
     }
 
-static const ew_ops ops[3] = {OPS(_c), OPS(_avx2), OPS(_avx512)};
+static const nn_ew_ops ops[3] = {OPS(_c), OPS(_avx2), OPS(_avx512)};
 
-const ew_ops *ew(void)
+const nn_ew_ops *nn_ew(void)
 {
     return &ops[nn_isa_active()];
 }

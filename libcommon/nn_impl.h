@@ -65,8 +65,8 @@ typedef struct {
                  float decay, float b1, float b2, float step, float sbc2, float eps);
     void (*sgd)(float *p, const float *g, float *buf, long n, float wd, float mom, int first,
                 int nest, float lr);
-} ew_ops;
-const ew_ops *ew(void);
+} nn_ew_ops;
+const nn_ew_ops *nn_ew(void);
 
 /* Time spent per kind of work, when LRCPIPE_PROFILE is set in the
  * environment: a table on stderr at exit (wall time and share). */

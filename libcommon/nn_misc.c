@@ -19,7 +19,7 @@ typedef struct {
 static void ew_task(void *ctx, long k, int tid)
 {
     const ew_job *j = ctx;
-    const ew_ops *e = ew();
+    const nn_ew_ops *e = nn_ew();
     long o = k * CHUNK, len = NN_MIN(CHUNK, j->n - o);
     (void)tid;
     if (j->op == 0)
@@ -71,7 +71,7 @@ typedef struct {
 static void pool_fwd_task(void *ctx, long p, int tid)
 {
     const pool_job *j = ctx;
-    const ew_ops *e = ew();
+    const nn_ew_ops *e = nn_ew();
     int H = j->H, W = j->W, OH = H / 2, OW = W / 2;
     const float *x = j->inp + p * H * W;
     float *o = j->out + p * OH * OW;
@@ -90,7 +90,7 @@ void maxpool2x2_forward(float *out, const float *inp, int B, int C, int H, int W
 static void pool_bwd_task(void *ctx, long p, int tid)
 {
     const pool_job *j = ctx;
-    const ew_ops *e = ew();
+    const nn_ew_ops *e = nn_ew();
     int H = j->H, W = j->W, OH = H / 2, OW = W / 2;
     const float *x = j->inp + p * H * W, *o = j->pooled + p * OH * OW, *d = j->dout + p * OH * OW;
     float *dx = j->out + p * H * W;

@@ -35,7 +35,7 @@ static void fwd_sums_task(void *ctx, long p, int tid)
     double *s = j->sums + 2 * p;
     (void)tid;
     s[0] = s[1] = 0;
-    ew()->sums(j->x + p * j->HW, j->HW, j->m0[stat_of(j, p)], &s[0], &s[1]);
+    nn_ew()->sums(j->x + p * j->HW, j->HW, j->m0[stat_of(j, p)], &s[0], &s[1]);
 }
 
 static void affine_task(void *ctx, long p, int tid)
@@ -44,7 +44,7 @@ static void affine_task(void *ctx, long p, int tid)
     (void)tid;
     /* k1 = scale, k2 = shift, per channel (batch) or per (b, c) (group) */
     long k = j->per_group ? p : p % j->C;
-    ew()->affine(j->y + p * j->HW, j->x + p * j->HW, j->HW, j->k1[k], j->k2[k], j->relu);
+    nn_ew()->affine(j->y + p * j->HW, j->x + p * j->HW, j->HW, j->k1[k], j->k2[k], j->relu);
 }
 
 static void bwd_sums_task(void *ctx, long p, int tid)
@@ -55,7 +55,7 @@ static void bwd_sums_task(void *ctx, long p, int tid)
     (void)tid;
     s[0] = s[1] = 0;
     /* s[1] = sum g (x - mean): times rstd later */
-    ew()->gsums(j->dout + p * j->HW, j->relu ? j->out + p * j->HW : NULL, j->x + p * j->HW,
+    nn_ew()->gsums(j->dout + p * j->HW, j->relu ? j->out + p * j->HW : NULL, j->x + p * j->HW,
                 j->HW, j->mean[st], &s[0], &s[1]);
 }
 
@@ -64,7 +64,7 @@ static void bwd_apply_task(void *ctx, long p, int tid)
     const norm_job *j = ctx;
     long st = stat_of(j, p), k = j->per_group ? p : p % j->C;
     (void)tid;
-    ew()->gapply(j->y + p * j->HW, j->dout + p * j->HW, j->relu ? j->out + p * j->HW : NULL,
+    nn_ew()->gapply(j->y + p * j->HW, j->dout + p * j->HW, j->relu ? j->out + p * j->HW : NULL,
                  j->x + p * j->HW, j->HW, j->mean[st], j->k1[k], j->k2[k] * j->rstd[st],
                  j->k3[k]);
 }

@@ -12,7 +12,7 @@
 
 /* ---- arena ---- */
 
-float *arena_take(arena *a, size_t n)
+float *nnb_arena_take(arena *a, size_t n)
 {
     size_t bytes = (n * sizeof(float) + 63) & ~(size_t)63;
     float *p = a->counting ? NULL : (float *)(a->base + a->used);
@@ -20,13 +20,13 @@ float *arena_take(arena *a, size_t n)
     return p;
 }
 
-void arena_count(arena *a)
+void nnb_arena_count(arena *a)
 {
     a->counting = 1;
     a->used = 0;
 }
 
-int arena_commit(arena *a)
+int nnb_arena_commit(arena *a)
 {
     size_t need = a->used;
     if (need > a->cap) {
@@ -42,7 +42,7 @@ int arena_commit(arena *a)
     return 0;
 }
 
-void arena_free(arena *a)
+void nnb_arena_free(arena *a)
 {
     lrc_free(a->base);
     memset(a, 0, sizeof *a);
@@ -50,7 +50,7 @@ void arena_free(arena *a)
 
 /* ---- cbr ---- */
 
-int cbr_declare(cbr *c, pblock *pb, const char *prefix, const char *conv_name,
+int nnb_cbr_declare(cbr *c, pblock *pb, const char *prefix, const char *conv_name,
                 const char *norm_name, int cin1, int cin2, int cout, int K, int stride, int relu,
                 const normcfg *nc)
 {
@@ -80,7 +80,7 @@ int cbr_declare(cbr *c, pblock *pb, const char *prefix, const char *conv_name,
     return 0;
 }
 
-void cbr_init(const cbr *c, pblock *pb, rng *r)
+void nnb_cbr_init(const cbr *c, pblock *pb, rng *r)
 {
     nn_init_kaiming_normal(pblock_ptr(pb, c->iw), pb->e[c->iw].numel, c->cout * c->K * c->K, r);
     for (int i = 0; i < c->cout; i++) {
@@ -95,28 +95,28 @@ void cbr_init(const cbr *c, pblock *pb, rng *r)
         pblock_ptr(pb, c->inb)[0] = 0;
 }
 
-void cbr_bind(cbr *c, arena *a, int N, int H, int W)
+void nnb_cbr_bind(cbr *c, arena *a, int N, int H, int W)
 {
     int pad = c->K / 2;
     c->N = N, c->H = H, c->W = W;
     c->OH = conv_out_size(H, c->K, c->stride, pad);
     c->OW = conv_out_size(W, c->K, c->stride, pad);
-    c->z = arena_take(a, cbr_out_numel(c));
-    c->a = arena_take(a, cbr_out_numel(c));
+    c->z = nnb_arena_take(a, nnb_cbr_out_numel(c));
+    c->a = nnb_arena_take(a, nnb_cbr_out_numel(c));
     int ns = c->nc.kind == NORM_BATCH ? c->cout : N * c->nc.groups;
-    c->mean = arena_take(a, (size_t)ns);
-    c->rstd = arena_take(a, (size_t)ns);
+    c->mean = nnb_arena_take(a, (size_t)ns);
+    c->rstd = nnb_arena_take(a, (size_t)ns);
 }
 
-size_t cbr_out_numel(const cbr *c)
+size_t nnb_cbr_out_numel(const cbr *c)
 {
     return (size_t)c->N * c->cout * c->OH * c->OW;
 }
 
-void cbr_forward(cbr *c, pblock *pb, const float *in1, const float *in2, int training)
+void nnb_cbr_forward(cbr *c, pblock *pb, const float *in1, const float *in2, int training)
 {
     int HW = c->OH * c->OW;
-    double fl = cbr_flops(c, c->H, c->W) * c->N;
+    double fl = nnb_cbr_flops(c, c->H, c->W) * c->N;
     PROF_BEGIN;
     conv2d_cat_forward(c->z, in1, c->cin1, in2, c->cin2, pblock_ptr(pb, c->iw), NULL, c->N, c->H,
                        c->W, c->cout, c->K, c->stride, c->K / 2);
@@ -136,11 +136,11 @@ void cbr_forward(cbr *c, pblock *pb, const float *in1, const float *in2, int tra
     PROF_END(PROF_NORM_FWD, 0);
 }
 
-void cbr_backward(cbr *c, pblock *pb, float *da, float *din1, float *din2, const float *in1,
+void nnb_cbr_backward(cbr *c, pblock *pb, float *da, float *din1, float *din2, const float *in1,
                   const float *in2, int training)
 {
     int HW = c->OH * c->OW;
-    double fl = cbr_flops(c, c->H, c->W) * c->N;
+    double fl = nnb_cbr_flops(c, c->H, c->W) * c->N;
     PROF_BEGIN;
     if (c->nc.kind == NORM_BATCH) {
         if (training)
@@ -171,7 +171,7 @@ void cbr_backward(cbr *c, pblock *pb, float *da, float *din1, float *din2, const
     PROF_END(PROF_CONV_DX, fl);
 }
 
-double cbr_flops(const cbr *c, int H, int W)
+double nnb_cbr_flops(const cbr *c, int H, int W)
 {
     int pad = c->K / 2;
     double OH = conv_out_size(H, c->K, c->stride, pad), OW = conv_out_size(W, c->K, c->stride, pad);
@@ -180,7 +180,7 @@ double cbr_flops(const cbr *c, int H, int W)
 
 /* ---- up ---- */
 
-int up_declare(upconv *u, pblock *pb, const char *prefix, int cin, int cout)
+int nnb_up_declare(upconv *u, pblock *pb, const char *prefix, int cin, int cout)
 {
     char nm[PARAM_NAME_MAX];
     int64_t ws[4] = {cin, cout, 2, 2}, bs[1] = {cout};
@@ -195,20 +195,20 @@ int up_declare(upconv *u, pblock *pb, const char *prefix, int cin, int cout)
     return 0;
 }
 
-void up_init(const upconv *u, pblock *pb, rng *r)
+void nnb_up_init(const upconv *u, pblock *pb, rng *r)
 {
     /* PyTorch computes ConvTranspose2d's fan_in from weight dim 1: cout * 4 */
     nn_init_default(pblock_ptr(pb, u->iw), pb->e[u->iw].numel, u->cout * 4, r);
     nn_init_default(pblock_ptr(pb, u->ib), (size_t)u->cout, u->cout * 4, r);
 }
 
-void up_bind(upconv *u, arena *a, int N, int H, int W)
+void nnb_up_bind(upconv *u, arena *a, int N, int H, int W)
 {
     u->N = N, u->H = H, u->W = W;
-    u->u = arena_take(a, (size_t)N * u->cout * 4 * H * W);
+    u->u = nnb_arena_take(a, (size_t)N * u->cout * 4 * H * W);
 }
 
-void up_forward(upconv *u, pblock *pb, const float *in)
+void nnb_up_forward(upconv *u, pblock *pb, const float *in)
 {
     PROF_BEGIN;
     convt2x2_forward(u->u, in, pblock_ptr(pb, u->iw), pblock_ptr(pb, u->ib), u->N, u->cin, u->H,
@@ -216,7 +216,7 @@ void up_forward(upconv *u, pblock *pb, const float *in)
     PROF_END(PROF_UP_FWD, 8.0 * u->N * u->cin * u->cout * u->H * u->W);
 }
 
-void up_backward(upconv *u, pblock *pb, const float *du, float *din, const float *in)
+void nnb_up_backward(upconv *u, pblock *pb, const float *du, float *din, const float *in)
 {
     PROF_BEGIN;
     convt2x2_backward(din, pblock_grad(pb, u->iw), pblock_grad(pb, u->ib), du, in,
@@ -226,7 +226,7 @@ void up_backward(upconv *u, pblock *pb, const float *du, float *din, const float
 
 /* ---- decoder ---- */
 
-int dec_declare(decoder *d, pblock *pb, const int skip_ch[4], int bottom_ch, const int widths[4],
+int nnb_dec_declare(decoder *d, pblock *pb, const int skip_ch[4], int bottom_ch, const int widths[4],
                 int out_ch, const normcfg *nc)
 {
     char pre[16];
@@ -239,10 +239,10 @@ int dec_declare(decoder *d, pblock *pb, const int skip_ch[4], int bottom_ch, con
     for (int k = 3; k >= 0; k--) {
         int below = k == 3 ? bottom_ch : widths[k + 1];
         snprintf(pre, sizeof pre, "dec%d", k + 1);
-        if (up_declare(&d->up[k], pb, pre, below, widths[k]) ||
-            cbr_declare(&d->c1[k], pb, pre, "conv1", nrm1, skip_ch[k], widths[k], widths[k], 3, 1,
+        if (nnb_up_declare(&d->up[k], pb, pre, below, widths[k]) ||
+            nnb_cbr_declare(&d->c1[k], pb, pre, "conv1", nrm1, skip_ch[k], widths[k], widths[k], 3, 1,
                         1, nc) ||
-            cbr_declare(&d->c2[k], pb, pre, "conv2", nrm2, widths[k], 0, widths[k], 3, 1, 1, nc))
+            nnb_cbr_declare(&d->c2[k], pb, pre, "conv2", nrm2, widths[k], 0, widths[k], 3, 1, 1, nc))
             return -1;
     }
     int64_t hw[4] = {out_ch, widths[0], 1, 1}, hb[1] = {out_ch};
@@ -252,40 +252,40 @@ int dec_declare(decoder *d, pblock *pb, const int skip_ch[4], int bottom_ch, con
     return 0;
 }
 
-void dec_init(const decoder *d, pblock *pb, rng *r)
+void nnb_dec_init(const decoder *d, pblock *pb, rng *r)
 {
     for (int k = 3; k >= 0; k--) {
-        up_init(&d->up[k], pb, r);
-        cbr_init(&d->c1[k], pb, r);
-        cbr_init(&d->c2[k], pb, r);
+        nnb_up_init(&d->up[k], pb, r);
+        nnb_cbr_init(&d->c1[k], pb, r);
+        nnb_cbr_init(&d->c2[k], pb, r);
     }
     nn_init_default(pblock_ptr(pb, d->ihw), pb->e[d->ihw].numel, d->widths[0], r);
     nn_init_default(pblock_ptr(pb, d->ihb), (size_t)d->out_ch, d->widths[0], r);
 }
 
-void dec_bind(decoder *d, arena *a, int N, int H, int W)
+void nnb_dec_bind(decoder *d, arena *a, int N, int H, int W)
 {
     size_t gmax = 0;
     d->N = N, d->H = H, d->W = W;
     for (int k = 3; k >= 0; k--) {
         int h = H >> k, w = W >> k;
-        up_bind(&d->up[k], a, N, h / 2, w / 2);
-        cbr_bind(&d->c1[k], a, N, h, w);
-        cbr_bind(&d->c2[k], a, N, h, w);
+        nnb_up_bind(&d->up[k], a, N, h / 2, w / 2);
+        nnb_cbr_bind(&d->c1[k], a, N, h, w);
+        nnb_cbr_bind(&d->c2[k], a, N, h, w);
         gmax = NN_MAX(gmax, (size_t)N * d->widths[k] * h * w);
     }
-    d->f = arena_take(a, (size_t)N * d->out_ch * H * W);
-    d->gx = arena_take(a, gmax);
-    d->gy = arena_take(a, gmax);
+    d->f = nnb_arena_take(a, (size_t)N * d->out_ch * H * W);
+    d->gx = nnb_arena_take(a, gmax);
+    d->gy = nnb_arena_take(a, gmax);
 }
 
-void dec_forward(decoder *d, pblock *pb, const float *const skip[4], const float *bottom,
+void nnb_dec_forward(decoder *d, pblock *pb, const float *const skip[4], const float *bottom,
                  int training)
 {
     for (int k = 3; k >= 0; k--) {
-        up_forward(&d->up[k], pb, k == 3 ? bottom : d->c2[k + 1].a);
-        cbr_forward(&d->c1[k], pb, skip[k], d->up[k].u, training);
-        cbr_forward(&d->c2[k], pb, d->c1[k].a, NULL, training);
+        nnb_up_forward(&d->up[k], pb, k == 3 ? bottom : d->c2[k + 1].a);
+        nnb_cbr_forward(&d->c1[k], pb, skip[k], d->up[k].u, training);
+        nnb_cbr_forward(&d->c2[k], pb, d->c1[k].a, NULL, training);
     }
     PROF_BEGIN;
     conv2d_forward(d->f, d->c2[0].a, pblock_ptr(pb, d->ihw), pblock_ptr(pb, d->ihb), d->N,
@@ -293,7 +293,7 @@ void dec_forward(decoder *d, pblock *pb, const float *const skip[4], const float
     PROF_END(PROF_HEAD_FWD, 2.0 * d->N * d->H * d->W * d->widths[0] * d->out_ch);
 }
 
-void dec_backward(decoder *d, pblock *pb, const float *df, float *const dskip[4], float *dbottom,
+void nnb_dec_backward(decoder *d, pblock *pb, const float *df, float *const dskip[4], float *dbottom,
                   const float *const skip[4], const float *bottom, int training)
 {
     float *gx = d->gx, *gy = d->gy, *t;
@@ -303,27 +303,27 @@ void dec_backward(decoder *d, pblock *pb, const float *df, float *const dskip[4]
     PROF_END(PROF_HEAD_BWD, 4.0 * d->N * d->H * d->W * d->widths[0] * d->out_ch);
     for (int k = 0; k < 4; k++) {
         /* gx: gradient of c2[k].a */
-        cbr_backward(&d->c2[k], pb, gx, gy, NULL, d->c1[k].a, NULL, training);
-        cbr_backward(&d->c1[k], pb, gy, dskip[k], gx, skip[k], d->up[k].u, training);
-        up_backward(&d->up[k], pb, gx, k == 3 ? dbottom : gy, k == 3 ? bottom : d->c2[k + 1].a);
+        nnb_cbr_backward(&d->c2[k], pb, gx, gy, NULL, d->c1[k].a, NULL, training);
+        nnb_cbr_backward(&d->c1[k], pb, gy, dskip[k], gx, skip[k], d->up[k].u, training);
+        nnb_up_backward(&d->up[k], pb, gx, k == 3 ? dbottom : gy, k == 3 ? bottom : d->c2[k + 1].a);
         t = gx, gx = gy, gy = t;
     }
 }
 
-double dec_flops(const decoder *d, int H, int W)
+double nnb_dec_flops(const decoder *d, int H, int W)
 {
     double f = 0;
     for (int k = 0; k < 4; k++) {
         int h = H >> k, w = W >> k;
         f += 2.0 * d->up[k].cin * d->up[k].cout * 4 * (h / 2) * (w / 2);
-        f += cbr_flops(&d->c1[k], h, w) + cbr_flops(&d->c2[k], h, w);
+        f += nnb_cbr_flops(&d->c1[k], h, w) + nnb_cbr_flops(&d->c2[k], h, w);
     }
     return f + 2.0 * d->out_ch * d->widths[0] * H * W;
 }
 
 /* ---- configuration JSON ---- */
 
-int cfg_parse(const char *json, mval *m, const char *what, const char *const *allowed)
+int nnb_cfg_parse(const char *json, mval *m, const char *what, const char *const *allowed)
 {
     if (json_parse(json, strlen(json), m))
         return err_prefix("%s configuration", what);
@@ -345,7 +345,7 @@ int cfg_parse(const char *json, mval *m, const char *what, const char *const *al
     return 0;
 }
 
-int cfg_int(const mval *m, const char *what, const char *key, int *out)
+int nnb_cfg_int(const mval *m, const char *what, const char *key, int *out)
 {
     const mval *v = mval_map_get(m, key);
     if (!v)
@@ -356,7 +356,7 @@ int cfg_int(const mval *m, const char *what, const char *key, int *out)
     return 0;
 }
 
-int cfg_float(const mval *m, const char *what, const char *key, float *out)
+int nnb_cfg_float(const mval *m, const char *what, const char *key, float *out)
 {
     const mval *v = mval_map_get(m, key);
     double x;
@@ -368,7 +368,7 @@ int cfg_float(const mval *m, const char *what, const char *key, float *out)
     return 0;
 }
 
-int cfg_ints(const mval *m, const char *what, const char *key, int *out, int n)
+int nnb_cfg_ints(const mval *m, const char *what, const char *key, int *out, int n)
 {
     const mval *v = mval_map_get(m, key);
     if (!v)
@@ -384,12 +384,12 @@ int cfg_ints(const mval *m, const char *what, const char *key, int *out, int n)
     return 0;
 }
 
-const char *norm_name(norm_kind k)
+const char *nnb_norm_name(norm_kind k)
 {
     return k == NORM_GROUP ? "group" : "batch";
 }
 
-int cfg_norm(const mval *m, const char *what, const char *key, norm_kind *out)
+int nnb_cfg_norm(const mval *m, const char *what, const char *key, norm_kind *out)
 {
     const mval *v = mval_map_get(m, key);
     if (!v)
@@ -401,7 +401,7 @@ int cfg_norm(const mval *m, const char *what, const char *key, norm_kind *out)
     return err_set("%s configuration: '%s' must be \"batch\" or \"group\"", what, key);
 }
 
-void cfg_put_float(mval *m, const char *key, float v)
+void nnb_cfg_put_float(mval *m, const char *key, float v)
 {
     char t[32];
     for (int prec = 1; prec <= 9; prec++) {
@@ -412,7 +412,7 @@ void cfg_put_float(mval *m, const char *key, float v)
     mval_put_f64(m, key, strtod(t, NULL));
 }
 
-void cfg_put_ints(mval *m, const char *key, const int *v, int n)
+void nnb_cfg_put_ints(mval *m, const char *key, const int *v, int n)
 {
     mval *a = mval_map_put(m, key);
     if (!a)
@@ -425,7 +425,7 @@ void cfg_put_ints(mval *m, const char *key, const int *v, int n)
     }
 }
 
-char *cfg_dump(const mval *m)
+char *nnb_cfg_dump(const mval *m)
 {
     char *buf = NULL;
     size_t len = 0, cap = 0;

@@ -30,12 +30,12 @@ typedef struct {
 } arena;
 
 /* n floats, 64-byte aligned; during the counting pass returns NULL. */
-float *arena_take(arena *a, size_t n);
+float *nnb_arena_take(arena *a, size_t n);
 /* Start a counting pass; arena_commit allocates what was counted (reusing
  * the old block when large enough) and starts the assigning pass. */
-void arena_count(arena *a);
-int arena_commit(arena *a);
-void arena_free(arena *a);
+void nnb_arena_count(arena *a);
+int nnb_arena_commit(arena *a);
+void nnb_arena_free(arena *a);
 
 /* ---- normalisation settings shared by a model ---- */
 
@@ -61,18 +61,18 @@ typedef struct {
 
 /* Names: PREFIX.conv{idx}.weight, PREFIX.{bn|gn}{idx}.* ; or, if conv_name
  * is not NULL, PREFIX.CONV_NAME.weight and PREFIX.NORM_NAME.* */
-int cbr_declare(cbr *c, pblock *pb, const char *prefix, const char *conv_name,
+int nnb_cbr_declare(cbr *c, pblock *pb, const char *prefix, const char *conv_name,
                 const char *norm_name, int cin1, int cin2, int cout, int K, int stride, int relu,
                 const normcfg *nc);
-void cbr_init(const cbr *c, pblock *pb, rng *r);
-void cbr_bind(cbr *c, arena *a, int N, int H, int W);
-void cbr_forward(cbr *c, pblock *pb, const float *in1, const float *in2, int training);
+void nnb_cbr_init(const cbr *c, pblock *pb, rng *r);
+void nnb_cbr_bind(cbr *c, arena *a, int N, int H, int W);
+void nnb_cbr_forward(cbr *c, pblock *pb, const float *in1, const float *in2, int training);
 /* da: gradient of c->a (N, cout, OH, OW), overwritten with dz. din1, din2
  * written (NULL: not computed). */
-void cbr_backward(cbr *c, pblock *pb, float *da, float *din1, float *din2, const float *in1,
+void nnb_cbr_backward(cbr *c, pblock *pb, float *da, float *din1, float *din2, const float *in1,
                   const float *in2, int training);
-size_t cbr_out_numel(const cbr *c);
-double cbr_flops(const cbr *c, int H, int W); /* per image, forward */
+size_t nnb_cbr_out_numel(const cbr *c);
+double nnb_cbr_flops(const cbr *c, int H, int W); /* per image, forward */
 
 /* ---- ConvTranspose2d(cin, cout, 2, 2) with bias ---- */
 
@@ -83,11 +83,11 @@ typedef struct {
     int N, H, W;
 } upconv;
 
-int up_declare(upconv *u, pblock *pb, const char *prefix, int cin, int cout);
-void up_init(const upconv *u, pblock *pb, rng *r);
-void up_bind(upconv *u, arena *a, int N, int H, int W);
-void up_forward(upconv *u, pblock *pb, const float *in);
-void up_backward(upconv *u, pblock *pb, const float *du, float *din, const float *in);
+int nnb_up_declare(upconv *u, pblock *pb, const char *prefix, int cin, int cout);
+void nnb_up_init(const upconv *u, pblock *pb, rng *r);
+void nnb_up_bind(upconv *u, arena *a, int N, int H, int W);
+void nnb_up_forward(upconv *u, pblock *pb, const float *in);
+void nnb_up_backward(upconv *u, pblock *pb, const float *du, float *din, const float *in);
 
 /* ---- the U-Net decoder: 4 levels up, then a 1x1 head ---- */
 
@@ -104,32 +104,32 @@ typedef struct {
     int N, H, W;
 } decoder;
 
-int dec_declare(decoder *d, pblock *pb, const int skip_ch[4], int bottom_ch, const int widths[4],
+int nnb_dec_declare(decoder *d, pblock *pb, const int skip_ch[4], int bottom_ch, const int widths[4],
                 int out_ch, const normcfg *nc);
-void dec_init(const decoder *d, pblock *pb, rng *r);
-void dec_bind(decoder *d, arena *a, int N, int H, int W);
+void nnb_dec_init(const decoder *d, pblock *pb, rng *r);
+void nnb_dec_bind(decoder *d, arena *a, int N, int H, int W);
 /* skip[k] (N, skip_ch[k], H >> k, W >> k), bottom (N, bottom_ch, H/16, W/16). */
-void dec_forward(decoder *d, pblock *pb, const float *const skip[4], const float *bottom,
+void nnb_dec_forward(decoder *d, pblock *pb, const float *const skip[4], const float *bottom,
                  int training);
 /* dskip[k] and dbottom written (each shaped as its input). */
-void dec_backward(decoder *d, pblock *pb, const float *df, float *const dskip[4], float *dbottom,
+void nnb_dec_backward(decoder *d, pblock *pb, const float *df, float *const dskip[4], float *dbottom,
                   const float *const skip[4], const float *bottom, int training);
-double dec_flops(const decoder *d, int H, int W);
+double nnb_dec_flops(const decoder *d, int H, int W);
 
 /* ---- configuration JSON ---- */
 
 /* Parse json as an object whose keys are all in allowed (NULL-terminated).
  * what names the configuration in messages. */
-int cfg_parse(const char *json, mval *m, const char *what, const char *const *allowed);
+int nnb_cfg_parse(const char *json, mval *m, const char *what, const char *const *allowed);
 /* 0 found, 1 absent, -1 wrong type (err_set). */
-int cfg_int(const mval *m, const char *what, const char *key, int *out);
-int cfg_float(const mval *m, const char *what, const char *key, float *out);
-int cfg_ints(const mval *m, const char *what, const char *key, int *out, int n);
-int cfg_norm(const mval *m, const char *what, const char *key, norm_kind *out);
+int nnb_cfg_int(const mval *m, const char *what, const char *key, int *out);
+int nnb_cfg_float(const mval *m, const char *what, const char *key, float *out);
+int nnb_cfg_ints(const mval *m, const char *what, const char *key, int *out, int n);
+int nnb_cfg_norm(const mval *m, const char *what, const char *key, norm_kind *out);
 /* A float as the shortest decimal that reads back as the same float. */
-void cfg_put_float(mval *m, const char *key, float v);
-void cfg_put_ints(mval *m, const char *key, const int *v, int n);
-const char *norm_name(norm_kind k);
-char *cfg_dump(const mval *m); /* compact JSON, malloc'ed */
+void nnb_cfg_put_float(mval *m, const char *key, float v);
+void nnb_cfg_put_ints(mval *m, const char *key, const int *v, int n);
+const char *nnb_norm_name(norm_kind k);
+char *nnb_cfg_dump(const mval *m); /* compact JSON, malloc'ed */
 
 #endif

@@ -114,10 +114,10 @@ static void step_task(void *ctx, long k, int tid)
     float *p = o->pb->data + i, *g = o->pb->grad + i;
     (void)tid;
     if (c->kind == OPTIM_SGD)
-        ew()->sgd(p, g, o->state[0] ? o->state[0] + i : NULL, len, j->wd, (float)c->momentum,
+        nn_ew()->sgd(p, g, o->state[0] ? o->state[0] + i : NULL, len, j->wd, (float)c->momentum,
                   j->first, c->nesterov, j->lr);
     else
-        ew()->adam(p, g, o->state[0] + i, o->state[1] + i, len, j->wd,
+        nn_ew()->adam(p, g, o->state[0] + i, o->state[1] + i, len, j->wd,
                    c->kind == OPTIM_ADAMW, j->decay, (float)c->beta1, (float)c->beta2, j->step,
                    j->sbc2, (float)c->eps);
 }
@@ -183,7 +183,7 @@ char *optim_config_json(const optim_config *c)
         mval_put_f64(&m, "beta2", c->beta2);
         mval_put_f64(&m, "eps", c->eps);
     }
-    s = cfg_dump(&m);
+    s = nnb_cfg_dump(&m);
     mval_free(&m);
     return s;
 }
@@ -195,7 +195,7 @@ int optim_config_parse(const char *json, optim_config *c)
     mval m = {0};
     const char *k;
     int rc = 0;
-    if (cfg_parse(json, &m, "optimiser", keys))
+    if (nnb_cfg_parse(json, &m, "optimiser", keys))
         return -1;
     if (mval_get_str(&m, "kind", &k) != 0) {
         mval_free(&m);
@@ -208,7 +208,7 @@ int optim_config_parse(const char *json, optim_config *c)
              mval_get_f64(&m, "weight_decay", &c->weight_decay) < 0 ||
              mval_get_f64(&m, "momentum", &c->momentum) < 0 ||
              mval_get_f64(&m, "beta1", &c->beta1) < 0 || mval_get_f64(&m, "beta2", &c->beta2) < 0 ||
-             mval_get_f64(&m, "eps", &c->eps) < 0 || cfg_int(&m, "optimiser", "nesterov", &c->nesterov) < 0;
+             mval_get_f64(&m, "eps", &c->eps) < 0 || nnb_cfg_int(&m, "optimiser", "nesterov", &c->nesterov) < 0;
     } else
         rc = 1;
     mval_free(&m);

@@ -96,12 +96,12 @@ char *resnet_config_json(const resnet_config *c)
     mval_set_map(&m);
     mval_put_i64(&m, "in_ch", c->in_ch);
     mval_put_i64(&m, "depth", c->depth);
-    cfg_put_float(&m, "width", c->width);
-    mval_put_str(&m, "norm", norm_name(c->norm));
+    nnb_cfg_put_float(&m, "width", c->width);
+    mval_put_str(&m, "norm", nnb_norm_name(c->norm));
     mval_put_i64(&m, "groups", c->groups);
-    cfg_put_float(&m, "bn_momentum", c->bn_momentum);
-    cfg_put_float(&m, "eps", c->eps);
-    s = cfg_dump(&m);
+    nnb_cfg_put_float(&m, "bn_momentum", c->bn_momentum);
+    nnb_cfg_put_float(&m, "eps", c->eps);
+    s = nnb_cfg_dump(&m);
     mval_free(&m);
     return s;
 }
@@ -112,15 +112,15 @@ int resnet_config_parse(const char *json, resnet_config *c)
                                        "groups", "bn_momentum", "eps",   NULL};
     mval m = {0};
     resnet_config_default(c);
-    if (cfg_parse(json, &m, "resnet", keys))
+    if (nnb_cfg_parse(json, &m, "resnet", keys))
         return -1;
-    int rc = cfg_int(&m, "resnet", "in_ch", &c->in_ch) < 0 ||
-             cfg_int(&m, "resnet", "depth", &c->depth) < 0 ||
-             cfg_float(&m, "resnet", "width", &c->width) < 0 ||
-             cfg_norm(&m, "resnet", "norm", &c->norm) < 0 ||
-             cfg_int(&m, "resnet", "groups", &c->groups) < 0 ||
-             cfg_float(&m, "resnet", "bn_momentum", &c->bn_momentum) < 0 ||
-             cfg_float(&m, "resnet", "eps", &c->eps) < 0;
+    int rc = nnb_cfg_int(&m, "resnet", "in_ch", &c->in_ch) < 0 ||
+             nnb_cfg_int(&m, "resnet", "depth", &c->depth) < 0 ||
+             nnb_cfg_float(&m, "resnet", "width", &c->width) < 0 ||
+             nnb_cfg_norm(&m, "resnet", "norm", &c->norm) < 0 ||
+             nnb_cfg_int(&m, "resnet", "groups", &c->groups) < 0 ||
+             nnb_cfg_float(&m, "resnet", "bn_momentum", &c->bn_momentum) < 0 ||
+             nnb_cfg_float(&m, "resnet", "eps", &c->eps) < 0;
     mval_free(&m);
     return rc ? -1 : resnet_config_check(c);
 }
@@ -136,20 +136,20 @@ static int block_declare(rblock *b, pblock *pb, const char *pre, int cin, int w,
     b->cin = cin;
     if (!bott) {
         b->nconv = 2, b->cout = w;
-        if (cbr_declare(&b->c[0], pb, pre, "conv1", nn[0], cin, 0, w, 3, stride, 1, nc) ||
-            cbr_declare(&b->c[1], pb, pre, "conv2", nn[1], w, 0, w, 3, 1, 0, nc))
+        if (nnb_cbr_declare(&b->c[0], pb, pre, "conv1", nn[0], cin, 0, w, 3, stride, 1, nc) ||
+            nnb_cbr_declare(&b->c[1], pb, pre, "conv2", nn[1], w, 0, w, 3, 1, 0, nc))
             return -1;
     } else {
         b->nconv = 3, b->cout = 4 * w;
-        if (cbr_declare(&b->c[0], pb, pre, "conv1", nn[0], cin, 0, w, 1, 1, 1, nc) ||
-            cbr_declare(&b->c[1], pb, pre, "conv2", nn[1], w, 0, w, 3, stride, 1, nc) ||
-            cbr_declare(&b->c[2], pb, pre, "conv3", nn[2], w, 0, 4 * w, 1, 1, 0, nc))
+        if (nnb_cbr_declare(&b->c[0], pb, pre, "conv1", nn[0], cin, 0, w, 1, 1, 1, nc) ||
+            nnb_cbr_declare(&b->c[1], pb, pre, "conv2", nn[1], w, 0, w, 3, stride, 1, nc) ||
+            nnb_cbr_declare(&b->c[2], pb, pre, "conv3", nn[2], w, 0, 4 * w, 1, 1, 0, nc))
             return -1;
     }
     if (first) {
         b->has_ds = 1;
         snprintf(dpre, sizeof dpre, "%s.downsample", pre);
-        if (cbr_declare(&b->ds, pb, dpre, "0", "1", cin, 0, b->cout, 1, 2, 0, nc))
+        if (nnb_cbr_declare(&b->ds, pb, dpre, "0", "1", cin, 0, b->cout, 1, 2, 0, nc))
             return -1;
     }
     return 0;
@@ -172,7 +172,7 @@ resnet *resnet_create(const resnet_config *c, uint64_t seed)
     pblock_init(&r->pb);
     for (int s = 0; s < 5; s++)
         r->ch[s] = resnet_stage_channels(c, s);
-    if (cbr_declare(&r->stem, &r->pb, "", "conv1", c->norm == NORM_GROUP ? "gn1" : "bn1",
+    if (nnb_cbr_declare(&r->stem, &r->pb, "", "conv1", c->norm == NORM_GROUP ? "gn1" : "bn1",
                     c->in_ch, 0, r->ch[0], 3, 1, 1, &r->nc))
         goto fail;
     for (int s = 0; s < 4; s++) {
@@ -187,14 +187,14 @@ resnet *resnet_create(const resnet_config *c, uint64_t seed)
     if (pblock_alloc(&r->pb))
         goto fail;
     rng_seed(&rg, seed, 0x7265736e6574 /* "resnet" */);
-    cbr_init(&r->stem, &r->pb, &rg);
+    nnb_cbr_init(&r->stem, &r->pb, &rg);
     for (int s = 0; s < 4; s++)
         for (int b = 0; b < r->nblk[s]; b++) {
             rblock *k = &r->blk[s][b];
             for (int i = 0; i < k->nconv; i++)
-                cbr_init(&k->c[i], &r->pb, &rg);
+                nnb_cbr_init(&k->c[i], &r->pb, &rg);
             if (k->has_ds)
-                cbr_init(&k->ds, &r->pb, &rg);
+                nnb_cbr_init(&k->ds, &r->pb, &rg);
         }
     return r;
 fail:
@@ -207,7 +207,7 @@ void resnet_free(resnet *r)
     if (!r)
         return;
     pblock_free(&r->pb);
-    arena_free(&r->ar);
+    nnb_arena_free(&r->ar);
     free(r);
 }
 
@@ -230,28 +230,28 @@ static void bind_all(resnet *r, int N, int H, int W)
 {
     arena *a = &r->ar;
     size_t gmax = (size_t)N * r->ch[0] * H * W;
-    r->xin = arena_take(a, (size_t)N * r->cfg.in_ch * H * W);
-    cbr_bind(&r->stem, a, N, H, W);
+    r->xin = nnb_arena_take(a, (size_t)N * r->cfg.in_ch * H * W);
+    nnb_cbr_bind(&r->stem, a, N, H, W);
     for (int s = 0; s < 4; s++) {
         int h = H >> s, w = W >> s; /* the input resolution of layer s+1 */
         for (int b = 0; b < r->nblk[s]; b++) {
             rblock *k = &r->blk[s][b];
             int ih = b == 0 ? h : h / 2, iw = b == 0 ? w : w / 2;
-            cbr_bind(&k->c[0], a, N, ih, iw);
+            nnb_cbr_bind(&k->c[0], a, N, ih, iw);
             for (int i = 1; i < k->nconv; i++)
-                cbr_bind(&k->c[i], a, N, k->c[i - 1].OH, k->c[i - 1].OW);
+                nnb_cbr_bind(&k->c[i], a, N, k->c[i - 1].OH, k->c[i - 1].OW);
             if (k->has_ds)
-                cbr_bind(&k->ds, a, N, ih, iw);
-            k->y = arena_take(a, (size_t)N * k->cout * (h / 2) * (w / 2));
+                nnb_cbr_bind(&k->ds, a, N, ih, iw);
+            k->y = nnb_arena_take(a, (size_t)N * k->cout * (h / 2) * (w / 2));
             for (int i = 0; i < k->nconv; i++)
-                gmax = NN_MAX(gmax, cbr_out_numel(&k->c[i]));
+                gmax = NN_MAX(gmax, nnb_cbr_out_numel(&k->c[i]));
             gmax = NN_MAX(gmax, (size_t)N * k->cout * (h / 2) * (w / 2));
             gmax = NN_MAX(gmax, (size_t)N * k->cin * ih * iw);
         }
     }
-    r->pooled = arena_take(a, (size_t)N * r->ch[4]);
+    r->pooled = nnb_arena_take(a, (size_t)N * r->ch[4]);
     for (int i = 0; i < 4; i++)
-        r->g[i] = arena_take(a, gmax);
+        r->g[i] = nnb_arena_take(a, gmax);
 }
 
 static int ensure_bound(resnet *r, int N, int H, int W)
@@ -265,9 +265,9 @@ static int ensure_bound(resnet *r, int N, int H, int W)
     if (r->bound && r->N == N && r->H == H && r->W == W)
         return 0;
     r->bound = 0;
-    arena_count(&r->ar);
+    nnb_arena_count(&r->ar);
     bind_all(r, N, H, W);
-    if (arena_commit(&r->ar))
+    if (nnb_arena_commit(&r->ar))
         return -1;
     bind_all(r, N, H, W);
     r->N = N, r->H = H, r->W = W, r->bound = 1;
@@ -278,12 +278,12 @@ static void block_forward(rblock *k, pblock *pb, const float *x, int training)
 {
     const float *in = x;
     for (int i = 0; i < k->nconv; i++) {
-        cbr_forward(&k->c[i], pb, in, NULL, training);
+        nnb_cbr_forward(&k->c[i], pb, in, NULL, training);
         in = k->c[i].a;
     }
     if (k->has_ds)
-        cbr_forward(&k->ds, pb, x, NULL, training);
-    size_t n = cbr_out_numel(&k->c[k->nconv - 1]);
+        nnb_cbr_forward(&k->ds, pb, x, NULL, training);
+    size_t n = nnb_cbr_out_numel(&k->c[k->nconv - 1]);
     add_forward(k->y, k->c[k->nconv - 1].a, k->has_ds ? k->ds.a : x, n);
     relu_forward(k->y, k->y, n);
 }
@@ -295,7 +295,7 @@ const float *resnet_forward(resnet *r, const float *x, int N, int H, int W)
     if (ensure_bound(r, N, H, W))
         return NULL;
     memcpy(r->xin, x, (size_t)N * r->cfg.in_ch * H * W * sizeof(float));
-    cbr_forward(&r->stem, &r->pb, r->xin, NULL, r->training);
+    nnb_cbr_forward(&r->stem, &r->pb, r->xin, NULL, r->training);
     in = r->stem.a;
     for (int s = 0; s < 4; s++)
         for (int b = 0; b < r->nblk[s]; b++) {
@@ -320,18 +320,18 @@ const float *resnet_stage(const resnet *r, int s)
 static void block_backward(rblock *k, pblock *pb, const float *x, float *P, float *Q, float *t1,
                            float *t2, int training)
 {
-    size_t n = cbr_out_numel(&k->c[k->nconv - 1]);
+    size_t n = nnb_cbr_out_numel(&k->c[k->nconv - 1]);
     size_t nin = (size_t)k->c[0].N * k->cin * k->c[0].H * k->c[0].W;
     relu_backward(P, P, k->y, n);
     if (k->has_ds) {
         memcpy(t1, P, n * sizeof(float));
-        cbr_backward(&k->ds, pb, t1, Q, NULL, x, NULL, training);
+        nnb_cbr_backward(&k->ds, pb, t1, Q, NULL, x, NULL, training);
     } else
         memcpy(Q, P, n * sizeof(float));
     float *da = P, *bufs[2] = {t1, t2};
     for (int i = k->nconv - 1; i >= 0; i--) {
         float *din = bufs[(k->nconv - 1 - i) & 1];
-        cbr_backward(&k->c[i], pb, da, din, NULL, i == 0 ? x : k->c[i - 1].a, NULL, training);
+        nnb_cbr_backward(&k->c[i], pb, da, din, NULL, i == 0 ? x : k->c[i - 1].a, NULL, training);
         da = din;
     }
     add_inplace(Q, da, nin);
@@ -359,7 +359,7 @@ int resnet_backward(resnet *r, const float *dpooled, const float *const *dstage,
         if (dstage && dstage[s])
             add_inplace(A, dstage[s], (size_t)N * r->ch[s] * (H >> s) * (W >> s));
     }
-    cbr_backward(&r->stem, &r->pb, A, dx, NULL, r->xin, NULL, r->training);
+    nnb_cbr_backward(&r->stem, &r->pb, A, dx, NULL, r->xin, NULL, r->training);
     return 0;
 }
 
@@ -369,18 +369,18 @@ double resnet_flops(const resnet_config *c, int H, int W)
     double f;
     if (!r)
         return 0;
-    f = cbr_flops(&r->stem, H, W);
+    f = nnb_cbr_flops(&r->stem, H, W);
     for (int s = 0; s < 4; s++)
         for (int b = 0; b < r->nblk[s]; b++) {
             rblock *k = &r->blk[s][b];
             int h = b == 0 ? H >> s : H >> (s + 1), w = b == 0 ? W >> s : W >> (s + 1);
             for (int i = 0; i < k->nconv; i++) {
-                f += cbr_flops(&k->c[i], h, w);
+                f += nnb_cbr_flops(&k->c[i], h, w);
                 if (k->c[i].stride == 2)
                     h /= 2, w /= 2;
             }
             if (k->has_ds)
-                f += cbr_flops(&k->ds, b == 0 ? H >> s : h, b == 0 ? W >> s : w);
+                f += nnb_cbr_flops(&k->ds, b == 0 ? H >> s : h, b == 0 ? W >> s : w);
         }
     resnet_free(r);
     return f;
@@ -475,14 +475,14 @@ char *resdec_config_json(const resdec_config *c)
     mval m = {0};
     char *s;
     mval_set_map(&m);
-    cfg_put_ints(&m, "skip_ch", c->skip_ch, 5);
-    cfg_put_ints(&m, "dec_widths", c->dec_widths, 4);
+    nnb_cfg_put_ints(&m, "skip_ch", c->skip_ch, 5);
+    nnb_cfg_put_ints(&m, "dec_widths", c->dec_widths, 4);
     mval_put_i64(&m, "out_ch", c->out_ch);
-    mval_put_str(&m, "norm", norm_name(c->norm));
+    mval_put_str(&m, "norm", nnb_norm_name(c->norm));
     mval_put_i64(&m, "groups", c->groups);
-    cfg_put_float(&m, "bn_momentum", c->bn_momentum);
-    cfg_put_float(&m, "eps", c->eps);
-    s = cfg_dump(&m);
+    nnb_cfg_put_float(&m, "bn_momentum", c->bn_momentum);
+    nnb_cfg_put_float(&m, "eps", c->eps);
+    s = nnb_cfg_dump(&m);
     mval_free(&m);
     return s;
 }
@@ -495,15 +495,15 @@ int resdec_config_parse(const char *json, resdec_config *c)
     mval m = {0};
     resnet_config_default(&e);
     resdec_config_for(&e, c);
-    if (cfg_parse(json, &m, "resdec", keys))
+    if (nnb_cfg_parse(json, &m, "resdec", keys))
         return -1;
-    int rc = cfg_ints(&m, "resdec", "skip_ch", c->skip_ch, 5) < 0 ||
-             cfg_ints(&m, "resdec", "dec_widths", c->dec_widths, 4) < 0 ||
-             cfg_int(&m, "resdec", "out_ch", &c->out_ch) < 0 ||
-             cfg_norm(&m, "resdec", "norm", &c->norm) < 0 ||
-             cfg_int(&m, "resdec", "groups", &c->groups) < 0 ||
-             cfg_float(&m, "resdec", "bn_momentum", &c->bn_momentum) < 0 ||
-             cfg_float(&m, "resdec", "eps", &c->eps) < 0;
+    int rc = nnb_cfg_ints(&m, "resdec", "skip_ch", c->skip_ch, 5) < 0 ||
+             nnb_cfg_ints(&m, "resdec", "dec_widths", c->dec_widths, 4) < 0 ||
+             nnb_cfg_int(&m, "resdec", "out_ch", &c->out_ch) < 0 ||
+             nnb_cfg_norm(&m, "resdec", "norm", &c->norm) < 0 ||
+             nnb_cfg_int(&m, "resdec", "groups", &c->groups) < 0 ||
+             nnb_cfg_float(&m, "resdec", "bn_momentum", &c->bn_momentum) < 0 ||
+             nnb_cfg_float(&m, "resdec", "eps", &c->eps) < 0;
     mval_free(&m);
     return rc ? -1 : resdec_config_check(c);
 }
@@ -522,14 +522,14 @@ resdec *resdec_create(const resdec_config *c, uint64_t seed)
     d->training = 1;
     d->nc = (normcfg){c->norm, c->groups, c->bn_momentum, c->eps};
     pblock_init(&d->pb);
-    if (dec_declare(&d->dec, &d->pb, c->skip_ch, c->skip_ch[4], c->dec_widths, c->out_ch,
+    if (nnb_dec_declare(&d->dec, &d->pb, c->skip_ch, c->skip_ch[4], c->dec_widths, c->out_ch,
                     &d->nc) ||
         pblock_alloc(&d->pb)) {
         resdec_free(d);
         return NULL;
     }
     rng_seed(&r, seed, 0x726573646563 /* "resdec" */);
-    dec_init(&d->dec, &d->pb, &r);
+    nnb_dec_init(&d->dec, &d->pb, &r);
     return d;
 }
 
@@ -538,7 +538,7 @@ void resdec_free(resdec *d)
     if (!d)
         return;
     pblock_free(&d->pb);
-    arena_free(&d->ar);
+    nnb_arena_free(&d->ar);
     free(d);
 }
 
@@ -560,8 +560,8 @@ void resdec_set_training(resdec *d, int training)
 static void dbind(resdec *d, int N, int H, int W)
 {
     for (int s = 0; s < 5; s++)
-        d->dst[s] = arena_take(&d->ar, (size_t)N * d->cfg.skip_ch[s] * (H >> s) * (W >> s));
-    dec_bind(&d->dec, &d->ar, N, H, W);
+        d->dst[s] = nnb_arena_take(&d->ar, (size_t)N * d->cfg.skip_ch[s] * (H >> s) * (W >> s));
+    nnb_dec_bind(&d->dec, &d->ar, N, H, W);
 }
 
 const float *resdec_forward(resdec *d, const float *const stage[5], int N, int H, int W)
@@ -574,15 +574,15 @@ const float *resdec_forward(resdec *d, const float *const stage[5], int N, int H
     }
     if (!(d->bound && d->N == N && d->H == H && d->W == W)) {
         d->bound = 0;
-        arena_count(&d->ar);
+        nnb_arena_count(&d->ar);
         dbind(d, N, H, W);
-        if (arena_commit(&d->ar))
+        if (nnb_arena_commit(&d->ar))
             return NULL;
         dbind(d, N, H, W);
         d->N = N, d->H = H, d->W = W, d->bound = 1;
     }
     memcpy(d->stage, stage, sizeof d->stage);
-    dec_forward(&d->dec, &d->pb, stage, stage[4], d->training);
+    nnb_dec_forward(&d->dec, &d->pb, stage, stage[4], d->training);
     d->have_fwd = 1;
     return d->dec.f;
 }
@@ -591,7 +591,7 @@ int resdec_backward(resdec *d, const float *dfeat)
 {
     if (!d->have_fwd)
         return err_set("resdec: backward without a forward");
-    dec_backward(&d->dec, &d->pb, dfeat, d->dst, d->dst[4], d->stage, d->stage[4], d->training);
+    nnb_dec_backward(&d->dec, &d->pb, dfeat, d->dst, d->dst[4], d->stage, d->stage[4], d->training);
     return 0;
 }
 
@@ -603,7 +603,7 @@ const float *const *resdec_dstages(const resdec *d)
 double resdec_flops(const resdec_config *c, int H, int W)
 {
     resdec *d = resdec_create(c, 0);
-    double f = d ? dec_flops(&d->dec, H, W) : 0;
+    double f = d ? nnb_dec_flops(&d->dec, H, W) : 0;
     resdec_free(d);
     return f;
 }

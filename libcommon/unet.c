@@ -63,13 +63,13 @@ char *unet_config_json(const unet_config *c)
     char *s;
     mval_set_map(&m);
     mval_put_i64(&m, "in_ch", c->in_ch);
-    cfg_put_ints(&m, "widths", c->widths, 5);
+    nnb_cfg_put_ints(&m, "widths", c->widths, 5);
     mval_put_i64(&m, "out_ch", c->out_ch);
-    mval_put_str(&m, "norm", norm_name(c->norm));
+    mval_put_str(&m, "norm", nnb_norm_name(c->norm));
     mval_put_i64(&m, "groups", c->groups);
-    cfg_put_float(&m, "bn_momentum", c->bn_momentum);
-    cfg_put_float(&m, "eps", c->eps);
-    s = cfg_dump(&m);
+    nnb_cfg_put_float(&m, "bn_momentum", c->bn_momentum);
+    nnb_cfg_put_float(&m, "eps", c->eps);
+    s = nnb_cfg_dump(&m);
     mval_free(&m);
     return s;
 }
@@ -80,15 +80,15 @@ int unet_config_parse(const char *json, unet_config *c)
                                        "groups", "bn_momentum", "eps",    NULL};
     mval m = {0};
     unet_config_default(c);
-    if (cfg_parse(json, &m, "unet", keys))
+    if (nnb_cfg_parse(json, &m, "unet", keys))
         return -1;
-    int rc = cfg_int(&m, "unet", "in_ch", &c->in_ch) < 0 ||
-             cfg_ints(&m, "unet", "widths", c->widths, 5) < 0 ||
-             cfg_int(&m, "unet", "out_ch", &c->out_ch) < 0 ||
-             cfg_norm(&m, "unet", "norm", &c->norm) < 0 ||
-             cfg_int(&m, "unet", "groups", &c->groups) < 0 ||
-             cfg_float(&m, "unet", "bn_momentum", &c->bn_momentum) < 0 ||
-             cfg_float(&m, "unet", "eps", &c->eps) < 0;
+    int rc = nnb_cfg_int(&m, "unet", "in_ch", &c->in_ch) < 0 ||
+             nnb_cfg_ints(&m, "unet", "widths", c->widths, 5) < 0 ||
+             nnb_cfg_int(&m, "unet", "out_ch", &c->out_ch) < 0 ||
+             nnb_cfg_norm(&m, "unet", "norm", &c->norm) < 0 ||
+             nnb_cfg_int(&m, "unet", "groups", &c->groups) < 0 ||
+             nnb_cfg_float(&m, "unet", "bn_momentum", &c->bn_momentum) < 0 ||
+             nnb_cfg_float(&m, "unet", "eps", &c->eps) < 0;
     mval_free(&m);
     return rc ? -1 : unet_config_check(c);
 }
@@ -115,21 +115,21 @@ unet *unet_create(const unet_config *c, uint64_t seed)
             snprintf(pre, sizeof pre, "enc%d", l + 1);
         else
             snprintf(pre, sizeof pre, "mid");
-        if (cbr_declare(&u->c1[l], &u->pb, pre, "conv1", n1, in, 0, c->widths[l], 3, 1, 1,
+        if (nnb_cbr_declare(&u->c1[l], &u->pb, pre, "conv1", n1, in, 0, c->widths[l], 3, 1, 1,
                         &u->nc) ||
-            cbr_declare(&u->c2[l], &u->pb, pre, "conv2", n2, c->widths[l], 0, c->widths[l], 3, 1,
+            nnb_cbr_declare(&u->c2[l], &u->pb, pre, "conv2", n2, c->widths[l], 0, c->widths[l], 3, 1,
                         1, &u->nc))
             goto fail;
     }
-    if (dec_declare(&u->dec, &u->pb, c->widths, c->widths[4], c->widths, c->out_ch, &u->nc) ||
+    if (nnb_dec_declare(&u->dec, &u->pb, c->widths, c->widths[4], c->widths, c->out_ch, &u->nc) ||
         pblock_alloc(&u->pb))
         goto fail;
     rng_seed(&r, seed, 0x756e6574 /* "unet" */);
     for (int l = 0; l < 5; l++) {
-        cbr_init(&u->c1[l], &u->pb, &r);
-        cbr_init(&u->c2[l], &u->pb, &r);
+        nnb_cbr_init(&u->c1[l], &u->pb, &r);
+        nnb_cbr_init(&u->c2[l], &u->pb, &r);
     }
-    dec_init(&u->dec, &u->pb, &r);
+    nnb_dec_init(&u->dec, &u->pb, &r);
     return u;
 fail:
     unet_free(u);
@@ -141,7 +141,7 @@ void unet_free(unet *u)
     if (!u)
         return;
     pblock_free(&u->pb);
-    arena_free(&u->ar);
+    nnb_arena_free(&u->ar);
     free(u);
 }
 
@@ -164,21 +164,21 @@ static void bind_all(unet *u, int N, int H, int W)
 {
     arena *a = &u->ar;
     size_t gmax = 0;
-    u->xin = arena_take(a, (size_t)N * u->cfg.in_ch * H * W);
+    u->xin = nnb_arena_take(a, (size_t)N * u->cfg.in_ch * H * W);
     for (int l = 0; l < 5; l++) {
         int h = H >> l, w = W >> l;
-        cbr_bind(&u->c1[l], a, N, h, w);
-        cbr_bind(&u->c2[l], a, N, h, w);
+        nnb_cbr_bind(&u->c1[l], a, N, h, w);
+        nnb_cbr_bind(&u->c2[l], a, N, h, w);
         gmax = NN_MAX(gmax, (size_t)N * u->cfg.widths[l] * h * w);
         if (l < 4) {
-            u->pool[l] = arena_take(a, (size_t)N * u->cfg.widths[l] * (h / 2) * (w / 2));
-            u->gskip[l] = arena_take(a, (size_t)N * u->cfg.widths[l] * h * w);
+            u->pool[l] = nnb_arena_take(a, (size_t)N * u->cfg.widths[l] * (h / 2) * (w / 2));
+            u->gskip[l] = nnb_arena_take(a, (size_t)N * u->cfg.widths[l] * h * w);
         }
     }
-    u->gbottom = arena_take(a, (size_t)N * u->cfg.widths[4] * (H >> 4) * (W >> 4));
-    u->gx = arena_take(a, gmax);
-    u->gy = arena_take(a, gmax);
-    dec_bind(&u->dec, a, N, H, W);
+    u->gbottom = nnb_arena_take(a, (size_t)N * u->cfg.widths[4] * (H >> 4) * (W >> 4));
+    u->gx = nnb_arena_take(a, gmax);
+    u->gy = nnb_arena_take(a, gmax);
+    nnb_dec_bind(&u->dec, a, N, H, W);
 }
 
 static int check_shape(const char *who, int N, int H, int W, size_t maxch)
@@ -200,9 +200,9 @@ static int ensure_bound(unet *u, int N, int H, int W)
     if (u->bound && u->N == N && u->H == H && u->W == W)
         return 0;
     u->bound = 0;
-    arena_count(&u->ar);
+    nnb_arena_count(&u->ar);
     bind_all(u, N, H, W);
-    if (arena_commit(&u->ar))
+    if (nnb_arena_commit(&u->ar))
         return -1;
     bind_all(u, N, H, W);
     u->N = N, u->H = H, u->W = W, u->bound = 1;
@@ -217,8 +217,8 @@ const float *unet_forward(unet *u, const float *x, int N, int H, int W)
         return NULL;
     memcpy(u->xin, x, (size_t)N * u->cfg.in_ch * H * W * sizeof(float));
     for (int l = 0; l < 5; l++) {
-        cbr_forward(&u->c1[l], &u->pb, l == 0 ? u->xin : u->pool[l - 1], NULL, u->training);
-        cbr_forward(&u->c2[l], &u->pb, u->c1[l].a, NULL, u->training);
+        nnb_cbr_forward(&u->c1[l], &u->pb, l == 0 ? u->xin : u->pool[l - 1], NULL, u->training);
+        nnb_cbr_forward(&u->c2[l], &u->pb, u->c1[l].a, NULL, u->training);
         if (l < 4) {
             PROF_BEGIN;
             maxpool2x2_forward(u->pool[l], u->c2[l].a, N, u->cfg.widths[l], H >> l, W >> l);
@@ -226,7 +226,7 @@ const float *unet_forward(unet *u, const float *x, int N, int H, int W)
             skip[l] = u->c2[l].a;
         }
     }
-    dec_forward(&u->dec, &u->pb, skip, u->c2[4].a, u->training);
+    nnb_dec_forward(&u->dec, &u->pb, skip, u->c2[4].a, u->training);
     u->have_fwd = 1;
     return u->dec.f;
 }
@@ -240,13 +240,13 @@ int unet_backward(unet *u, const float *dfeat, float *dx)
         return err_set("unet: backward without a forward");
     for (int l = 0; l < 4; l++)
         skip[l] = u->c2[l].a;
-    dec_backward(&u->dec, &u->pb, dfeat, u->gskip, u->gbottom, skip, u->c2[4].a, u->training);
+    nnb_dec_backward(&u->dec, &u->pb, dfeat, u->gskip, u->gbottom, skip, u->c2[4].a, u->training);
     /* gx: gradient of c2[l].a */
     memcpy(gx, u->gbottom, (size_t)N * u->cfg.widths[4] * (H >> 4) * (W >> 4) * sizeof(float));
     for (int l = 4; l >= 0; l--) {
         const float *in = l == 0 ? u->xin : u->pool[l - 1];
-        cbr_backward(&u->c2[l], &u->pb, gx, gy, NULL, u->c1[l].a, NULL, u->training);
-        cbr_backward(&u->c1[l], &u->pb, gy, l == 0 ? dx : gx, NULL, in, NULL, u->training);
+        nnb_cbr_backward(&u->c2[l], &u->pb, gx, gy, NULL, u->c1[l].a, NULL, u->training);
+        nnb_cbr_backward(&u->c1[l], &u->pb, gy, l == 0 ? dx : gx, NULL, in, NULL, u->training);
         if (l == 0)
             break;
         /* gx holds the gradient of pool[l-1]; route it through the max pool */
@@ -281,7 +281,7 @@ size_t unet_arena_bytes(const unet_config *c, int N, int H, int W)
     size_t n;
     if (!u)
         return 0;
-    arena_count(&u->ar);
+    nnb_arena_count(&u->ar);
     bind_all(u, N, H, W);
     n = u->ar.used;
     unet_free(u);
