@@ -1,0 +1,31 @@
+#!/bin/sh
+# LRC training step: lrcpipe (bench/lrc_step.c -> lrctrainer.h) against the
+# same step in PyTorch (bench/lrc_ref.py), in one run, on the same pair frames
+# (real CT slices of the bundled sample, 128 x 128, Felzenszwalb regions,
+# elastic warps; tests/py/make_pairs.py), default U-Net (16-32-64-128-256,
+# D = 64), N = 50 samples per region, Adam. Pairs per second, best of
+# REPS runs of STEPS steps each, and their ratio.
+#
+# PyTorch is run at its best on this machine: OPENBLAS_NUM_THREADS=1, jemalloc
+# preloaded, torch.set_num_threads(2). lrcpipe uses 2 threads.
+# Environment: BATCHES (default "8"), STEPS (default 5), REPS (default 3).
+set -eu
+root=${LRCPIPE_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
+build=${LRCPIPE_BUILD:-$root/build/rel}
+py=${PYTHON:-/usr/bin/python3}
+steps=${STEPS:-5}
+reps=${REPS:-3}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+"$py" "$root/tests/py/make_pairs.py" "$tmp/pairs.fr" 64 128 1 "$root"/data/sample/pre0*_ct.nii.gz
+jemalloc=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2
+[ -f "$jemalloc" ] || { echo "jemalloc missing ($jemalloc): PyTorch would not be at its best"; jemalloc=; }
+echo "LRC step, 128x128, default U-Net, N=50, Adam; pairs/s (best of $reps x $steps steps); OPENBLAS_CORETYPE left as is"
+printf '%-8s %12s %12s %8s %10s\n' batch lrcpipe pytorch ratio "GFLOP/s"
+for b in ${BATCHES:-8}; do
+  ours=$("$build/bench/lrc_step" "$tmp/pairs.fr" "$b" "$steps" "$reps" 2)
+  o=$(echo "$ours" | awk '/pairs_per_s/ {print $2}')
+  g=$(echo "$ours" | awk '/gflops/ {print $2}')
+  t=$(OPENBLAS_NUM_THREADS=1 LD_PRELOAD=$jemalloc "$py" "$root/bench/lrc_ref.py" "$tmp/pairs.fr" "$b" "$steps" "$reps" | awk '/pairs_per_s/ {print $2}')
+  printf '%-8s %12s %12s %7.2fx %10s\n' "$b" "$o" "$t" "$(echo "$o $t" | awk '{print $1 / $2}')" "$g"
+done

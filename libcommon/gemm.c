@@ -1,0 +1,273 @@
+/* nn_gemm: single-precision matrix multiply with packed panels (Goto/BLIS
+ * loop order) and one micro-kernel per instruction set: AVX-512 12x32,
+ * AVX2+FMA 6x16, portable C 4x16. The kernels are compiled with target
+ * attributes, so the file builds with the project's default flags and the
+ * path is chosen at run time (nn_isa_active). */
+#include <immintrin.h>
+#include <omp.h>
+#include <string.h>
+
+#include "nn.h"
+#include "nn_impl.h"
+#include "tensor.h"
+
+#define KC 256
+#define MC 96
+#define NC 512
+#define MAXMR 12
+#define MAXNR 32
+
+/* acc (mr x nr) = a^T b over K, then C = alpha acc + beta C (beta 0: C ignored). */
+typedef void (*ukr_fn)(int K, const float *a, const float *b, float *c, long ldc, int mr, int nr,
+                       float alpha, float beta);
+
+static void ukr_c(int K, const float *a, const float *b, float *c, long ldc, int mr, int nr,
+                  float alpha, float beta)
+{
+    float acc[4][16] = {{0}};
+    for (int k = 0; k < K; k++) {
+        for (int i = 0; i < 4; i++)
+            for (int j = 0; j < 16; j++)
+                acc[i][j] += a[i] * b[j];
+        a += 4;
+        b += 16;
+    }
+    for (int i = 0; i < mr; i++)
+        for (int j = 0; j < nr; j++)
+            c[i * ldc + j] = alpha * acc[i][j] + (beta != 0 ? beta * c[i * ldc + j] : 0.0f);
+}
+
+__attribute__((target("avx2,fma"))) static void ukr_avx2(int K, const float *a, const float *b,
+                                                          float *c, long ldc, int mr, int nr,
+                                                          float alpha, float beta)
+{
+    __m256 acc[6][2];
+#pragma GCC unroll 6
+    for (int i = 0; i < 6; i++)
+        acc[i][0] = acc[i][1] = _mm256_setzero_ps();
+    for (int k = 0; k < K; k++) {
+        __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
+#pragma GCC unroll 6
+        for (int i = 0; i < 6; i++) {
+            __m256 ai = _mm256_broadcast_ss(a + i);
+            acc[i][0] = _mm256_fmadd_ps(ai, b0, acc[i][0]);
+            acc[i][1] = _mm256_fmadd_ps(ai, b1, acc[i][1]);
+        }
+        a += 6;
+        b += 16;
+    }
+    if (nr == 16) {
+        __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
+        for (int i = 0; i < mr; i++) {
+            float *ci = c + i * ldc;
+            __m256 r0 = _mm256_mul_ps(acc[i][0], va), r1 = _mm256_mul_ps(acc[i][1], va);
+            if (beta != 0) {
+                r0 = _mm256_fmadd_ps(vb, _mm256_loadu_ps(ci), r0);
+                r1 = _mm256_fmadd_ps(vb, _mm256_loadu_ps(ci + 8), r1);
+            }
+            _mm256_storeu_ps(ci, r0);
+            _mm256_storeu_ps(ci + 8, r1);
+        }
+    } else {
+        float t[16];
+        for (int i = 0; i < mr; i++) {
+            float *ci = c + i * ldc;
+            _mm256_storeu_ps(t, acc[i][0]);
+            _mm256_storeu_ps(t + 8, acc[i][1]);
+            for (int j = 0; j < nr; j++)
+                ci[j] = alpha * t[j] + (beta != 0 ? beta * ci[j] : 0.0f);
+        }
+    }
+}
+
+__attribute__((target("avx512f"))) static void ukr_avx512(int K, const float *a, const float *b,
+                                                           float *c, long ldc, int mr, int nr,
+                                                           float alpha, float beta)
+{
+    __m512 acc[12][2];
+#pragma GCC unroll 12
+    for (int i = 0; i < 12; i++)
+        acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+    for (int k = 0; k < K; k++) {
+        __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
+#pragma GCC unroll 12
+        for (int i = 0; i < 12; i++) {
+            __m512 ai = _mm512_set1_ps(a[i]);
+            acc[i][0] = _mm512_fmadd_ps(ai, b0, acc[i][0]);
+            acc[i][1] = _mm512_fmadd_ps(ai, b1, acc[i][1]);
+        }
+        a += 12;
+        b += 32;
+    }
+    __mmask16 m0 = nr >= 16 ? 0xffff : (__mmask16)((1u << nr) - 1);
+    __mmask16 m1 = nr >= 32 ? 0xffff : nr <= 16 ? 0 : (__mmask16)((1u << (nr - 16)) - 1);
+    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+    for (int i = 0; i < mr; i++) {
+        float *ci = c + i * ldc;
+        __m512 r0 = _mm512_mul_ps(acc[i][0], va), r1 = _mm512_mul_ps(acc[i][1], va);
+        if (beta != 0) {
+            r0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, ci), r0);
+            r1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, ci + 16), r1);
+        }
+        _mm512_mask_storeu_ps(ci, m0, r0);
+        _mm512_mask_storeu_ps(ci + 16, m1, r1);
+    }
+}
+
+typedef struct {
+    int mr, nr;
+    ukr_fn ukr;
+} gemm_kernel;
+
+static gemm_kernel kernel_for(int isa)
+{
+    switch (isa) {
+    case NN_ISA_AVX512:
+        return (gemm_kernel){12, 32, ukr_avx512};
+    case NN_ISA_AVX2:
+        return (gemm_kernel){6, 16, ukr_avx2};
+    default:
+        return (gemm_kernel){4, 16, ukr_c};
+    }
+}
+
+/* op(A) rows [i0, i0+mc), cols [k0, k0+kc) into MR-row panels, zero-padded. */
+static void pack_a(float *dst, int ta, const float *A, long lda, int i0, int mc, int k0, int kc,
+                   int MR)
+{
+    for (int ir = 0; ir < mc; ir += MR) {
+        int mr = NN_MIN(MR, mc - ir);
+        if (!ta) {
+            for (int i = 0; i < mr; i++) {
+                const float *src = A + (long)(i0 + ir + i) * lda + k0;
+                for (int k = 0; k < kc; k++)
+                    dst[k * MR + i] = src[k];
+            }
+        } else {
+            for (int k = 0; k < kc; k++) {
+                const float *src = A + (long)(k0 + k) * lda + i0 + ir;
+                for (int i = 0; i < mr; i++)
+                    dst[k * MR + i] = src[i];
+            }
+        }
+        if (mr < MR)
+            for (int k = 0; k < kc; k++)
+                for (int i = mr; i < MR; i++)
+                    dst[k * MR + i] = 0;
+        dst += (long)kc * MR;
+    }
+}
+
+/* op(B) rows [k0, k0+kc), cols [j0, j0+nc) into NR-column panels, zero-padded. */
+static void pack_b(float *dst, int tb, const float *B, long ldb, int k0, int kc, int j0, int nc,
+                   int NR)
+{
+    for (int jr = 0; jr < nc; jr += NR) {
+        int nr = NN_MIN(NR, nc - jr);
+        if (!tb) {
+            for (int k = 0; k < kc; k++) {
+                const float *src = B + (long)(k0 + k) * ldb + j0 + jr;
+                float *d = dst + k * NR;
+                int j = 0;
+                for (; j < nr; j++)
+                    d[j] = src[j];
+                for (; j < NR; j++)
+                    d[j] = 0;
+            }
+        } else {
+            for (int j = 0; j < nr; j++) {
+                const float *src = B + (long)(j0 + jr + j) * ldb + k0;
+                for (int k = 0; k < kc; k++)
+                    dst[k * NR + j] = src[k];
+            }
+            for (int j = nr; j < NR; j++)
+                for (int k = 0; k < kc; k++)
+                    dst[k * NR + j] = 0;
+        }
+        dst += (long)kc * NR;
+    }
+}
+
+static _Thread_local float *pack_buf;
+static _Thread_local size_t pack_n;
+
+static float *pack_space(size_t floats)
+{
+    if (floats > pack_n) {
+        lrc_free(pack_buf);
+        pack_buf = lrc_alloc(floats * sizeof(float));
+        pack_n = pack_buf ? floats : 0;
+    }
+    return pack_buf;
+}
+
+/* The serial GEMM on the block of C rows [m0, m1), columns [n0, n1). */
+static void gemm_block(gemm_kernel g, int ta, int tb, int m0, int m1, int n0, int n1, int K,
+                       float alpha, const float *A, long lda, const float *B, long ldb,
+                       float beta, float *C, long ldc)
+{
+    int M = m1 - m0, N = n1 - n0;
+    float *bp, *ap;
+    if (M <= 0 || N <= 0)
+        return;
+    if (K == 0) {
+        for (int i = m0; i < m1; i++)
+            for (int j = n0; j < n1; j++)
+                C[i * ldc + j] = beta != 0 ? beta * C[i * ldc + j] : 0.0f;
+        return;
+    }
+    size_t bsz = (size_t)KC * (NC + MAXNR), asz = (size_t)(MC + MAXMR) * KC;
+    bp = pack_space(bsz + asz);
+    if (!bp)
+        return; /* out of memory in a scratch of < 1 MB: nothing sensible to do */
+    ap = bp + bsz;
+    for (int jc = 0; jc < N; jc += NC) {
+        int nc = NN_MIN(NC, N - jc);
+        for (int pc = 0; pc < K; pc += KC) {
+            int kc = NN_MIN(KC, K - pc);
+            float bet = pc == 0 ? beta : 1.0f;
+            pack_b(bp, tb, B, ldb, pc, kc, n0 + jc, nc, g.nr);
+            for (int ic = 0; ic < M; ic += MC) {
+                int mc = NN_MIN(MC, M - ic);
+                pack_a(ap, ta, A, lda, m0 + ic, mc, pc, kc, g.mr);
+                for (int jr = 0; jr < nc; jr += g.nr) {
+                    int nr = NN_MIN(g.nr, nc - jr);
+                    for (int ir = 0; ir < mc; ir += g.mr) {
+                        int mr = NN_MIN(g.mr, mc - ir);
+                        g.ukr(kc, ap + (long)ir * kc, bp + (long)jr * kc,
+                              C + (long)(m0 + ic + ir) * ldc + n0 + jc + jr, ldc, mr, nr, alpha,
+                              bet);
+                    }
+                }
+            }
+        }
+    }
+}
+
+void nn_gemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+             const float *B, int ldb, float beta, float *C, int ldc, int threaded)
+{
+    gemm_kernel g = kernel_for(nn_isa_active());
+    int nt = threaded ? nn_threads() : 1;
+    double work = (double)M * N * K;
+    if (nt > 1 && work > 2e5 && !omp_in_parallel()) {
+        /* split the larger of M and N in whole kernel tiles */
+        int alongN = N >= M;
+        int units = alongN ? (N + g.nr - 1) / g.nr : (M + g.mr - 1) / g.mr;
+        if (units < nt)
+            nt = units;
+#pragma omp parallel num_threads(nt)
+        {
+            long lo, hi;
+            nn_split(units, omp_get_thread_num(), omp_get_num_threads(), &lo, &hi);
+            if (alongN)
+                gemm_block(g, ta, tb, 0, M, (int)NN_MIN(lo * g.nr, N), (int)NN_MIN(hi * g.nr, N),
+                           K, alpha, A, lda, B, ldb, beta, C, ldc);
+            else
+                gemm_block(g, ta, tb, (int)NN_MIN(lo * g.mr, M), (int)NN_MIN(hi * g.mr, M), 0, N,
+                           K, alpha, A, lda, B, ldb, beta, C, ldc);
+        }
+        return;
+    }
+    gemm_block(g, ta, tb, 0, M, 0, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}

@@ -1,0 +1,128 @@
+/* Engine settings (threads, instruction set), scratch memory and the
+ * initialisation schemes of nn.h. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "err.h"
+#include "nn.h"
+#include "nn_impl.h"
+#include "tensor.h"
+
+static int threads_set;
+static int isa_cur = -1;
+
+void nn_set_threads(int n)
+{
+    threads_set = n < 1 ? 1 : n;
+}
+
+int nn_threads(void)
+{
+    if (!threads_set) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        threads_set = n < 1 ? 1 : n > 256 ? 256 : (int)n;
+    }
+    return threads_set;
+}
+
+static int cpu_has(int isa)
+{
+    __builtin_cpu_init();
+    switch (isa) {
+    case NN_ISA_C:
+        return 1;
+    case NN_ISA_AVX2:
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case NN_ISA_AVX512:
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+               __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+               __builtin_cpu_supports("fma");
+    }
+    return 0;
+}
+
+const char *nn_isa_name(int isa)
+{
+    return isa == NN_ISA_AVX512 ? "avx512" : isa == NN_ISA_AVX2 ? "avx2" : "c";
+}
+
+int nn_isa_active(void)
+{
+    if (isa_cur < 0) {
+        const char *e = getenv("LRCPIPE_ISA");
+        int want = -1;
+        if (e && *e) {
+            for (int i = 0; i <= NN_ISA_AVX512; i++)
+                if (!strcmp(e, nn_isa_name(i)))
+                    want = i;
+        }
+        if (want >= 0 && cpu_has(want))
+            isa_cur = want;
+        else
+            isa_cur = cpu_has(NN_ISA_AVX512) ? NN_ISA_AVX512 : cpu_has(NN_ISA_AVX2) ? NN_ISA_AVX2
+                                                                                   : NN_ISA_C;
+    }
+    return isa_cur;
+}
+
+int nn_isa(void)
+{
+    return nn_isa_active();
+}
+
+int nn_set_isa(int isa)
+{
+    if (isa < NN_ISA_C || isa > NN_ISA_AVX512)
+        return err_set("unknown instruction set %d", isa);
+    if (!cpu_has(isa))
+        return err_set("this CPU has no %s", nn_isa_name(isa));
+    isa_cur = isa;
+    return 0;
+}
+
+static _Thread_local void *scratch_p;
+static _Thread_local size_t scratch_n;
+
+void *nn_scratch(size_t bytes)
+{
+    if (bytes <= scratch_n)
+        return scratch_p;
+    lrc_free(scratch_p);
+    scratch_n = 0;
+    bytes = (bytes + 4095) & ~(size_t)4095;
+    scratch_p = lrc_alloc(bytes);
+    if (scratch_p)
+        scratch_n = bytes;
+    return scratch_p;
+}
+
+void nn_scratch_release(void)
+{
+    lrc_free(scratch_p);
+    scratch_p = NULL;
+    scratch_n = 0;
+}
+
+void nn_init_uniform(float *w, size_t n, float bound, rng *r)
+{
+    for (size_t i = 0; i < n; i++)
+        w[i] = (float)((2 * rng_uniform(r) - 1) * bound);
+}
+
+void nn_init_normal(float *w, size_t n, float std, rng *r)
+{
+    for (size_t i = 0; i < n; i++)
+        w[i] = (float)(rng_normal(r) * std);
+}
+
+void nn_init_kaiming_normal(float *w, size_t n, int fan, rng *r)
+{
+    nn_init_normal(w, n, (float)sqrt(2.0 / (fan > 0 ? fan : 1)), r);
+}
+
+void nn_init_default(float *w, size_t n, int fan_in, rng *r)
+{
+    nn_init_uniform(w, n, (float)(1.0 / sqrt(fan_in > 0 ? fan_in : 1)), r);
+}
