@@ -4,7 +4,6 @@
  * attributes, so the file builds with the project's default flags and the
  * path is chosen at run time (nn_isa_active). */
 #include <immintrin.h>
-#include <omp.h>
 #include <string.h>
 
 #include "nn.h"
@@ -244,29 +243,45 @@ static void gemm_block(gemm_kernel g, int ta, int tb, int m0, int m1, int n0, in
     }
 }
 
+typedef struct {
+    gemm_kernel g;
+    int ta, tb, M, N, K, alongN;
+    long units_per_item;
+    float alpha, beta;
+    const float *A, *B;
+    float *C;
+    long lda, ldb, ldc;
+} gemm_job;
+
+static void gemm_task(void *ctx, long it, int tid)
+{
+    const gemm_job *j = ctx;
+    long lo = it * j->units_per_item, hi = lo + j->units_per_item;
+    (void)tid;
+    if (j->alongN)
+        gemm_block(j->g, j->ta, j->tb, 0, j->M, (int)NN_MIN(lo * j->g.nr, j->N),
+                   (int)NN_MIN(hi * j->g.nr, j->N), j->K, j->alpha, j->A, j->lda, j->B, j->ldb,
+                   j->beta, j->C, j->ldc);
+    else
+        gemm_block(j->g, j->ta, j->tb, (int)NN_MIN(lo * j->g.mr, j->M),
+                   (int)NN_MIN(hi * j->g.mr, j->M), 0, j->N, j->K, j->alpha, j->A, j->lda, j->B,
+                   j->ldb, j->beta, j->C, j->ldc);
+}
+
 void nn_gemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
              const float *B, int ldb, float beta, float *C, int ldc, int threaded)
 {
     gemm_kernel g = kernel_for(nn_isa_active());
     int nt = threaded ? nn_threads() : 1;
     double work = (double)M * N * K;
-    if (nt > 1 && work > 2e5 && !omp_in_parallel()) {
-        /* split the larger of M and N in whole kernel tiles */
-        int alongN = N >= M;
-        int units = alongN ? (N + g.nr - 1) / g.nr : (M + g.mr - 1) / g.mr;
-        if (units < nt)
-            nt = units;
-#pragma omp parallel num_threads(nt)
-        {
-            long lo, hi;
-            nn_split(units, omp_get_thread_num(), omp_get_num_threads(), &lo, &hi);
-            if (alongN)
-                gemm_block(g, ta, tb, 0, M, (int)NN_MIN(lo * g.nr, N), (int)NN_MIN(hi * g.nr, N),
-                           K, alpha, A, lda, B, ldb, beta, C, ldc);
-            else
-                gemm_block(g, ta, tb, (int)NN_MIN(lo * g.mr, M), (int)NN_MIN(hi * g.mr, M), 0, N,
-                           K, alpha, A, lda, B, ldb, beta, C, ldc);
-        }
+    if (nt > 1 && work > 2e5) {
+        /* split the larger of M and N in whole kernel tiles, a few items per thread */
+        gemm_job j = {g, ta, tb, M, N, K, N >= M, 0, alpha, beta, A, B, C, lda, ldb, ldc};
+        long units = j.alongN ? (N + g.nr - 1) / g.nr : (M + g.mr - 1) / g.mr;
+        long items = NN_MIN(units, 4L * nt);
+        j.units_per_item = (units + items - 1) / items;
+        items = (units + j.units_per_item - 1) / j.units_per_item;
+        nn_parallel(items, gemm_task, &j);
         return;
     }
     gemm_block(g, ta, tb, 0, M, 0, N, K, alpha, A, lda, B, ldb, beta, C, ldc);

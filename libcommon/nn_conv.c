@@ -2,7 +2,6 @@
  * the 2x2 stride-2 transposed convolution. The general path is im2col + GEMM
  * per image; 3x3 stride-1 convolutions take the direct kernels of conv3x3.c
  * when the instruction set has them. */
-#include <omp.h>
 #include <string.h>
 
 #include "nn.h"
@@ -105,6 +104,29 @@ static void conv_fwd_image(float *out, const float *in1, int C1, const float *in
                 out[(long)oc * P + p] += bias[oc];
 }
 
+typedef struct {
+    float *out;
+    const float *in1;
+    int C1;
+    const float *in2;
+    int C2;
+    const float *weight, *bias;
+    int H, W, OC, K, stride, pad, OH, OW;
+    long isz1, isz2, osz;
+    size_t colsz;
+} conv_img_job;
+
+/* One image per task, on the task's thread's scratch. */
+static void conv_img_task(void *ctx, long b, int tid)
+{
+    const conv_img_job *j = ctx;
+    float *col = j->colsz ? nn_scratch(j->colsz * sizeof(float)) : NULL;
+    (void)tid;
+    conv_fwd_image(j->out + b * j->osz, j->in1 + b * j->isz1, j->C1,
+                   j->in2 ? j->in2 + b * j->isz2 : NULL, j->C2, j->weight, j->bias, j->H, j->W,
+                   j->OC, j->K, j->stride, j->pad, j->OH, j->OW, col, 0);
+}
+
 int conv3x3_fwd_fast(float *out, const float *in1, int C1, const float *in2, int C2,
                      const float *weight, const float *bias, int B, int H, int W, int OC);
 int conv3x3_bwd_fast(float *dinp1, float *dinp2, float *dweight, const float *dout,
@@ -123,12 +145,9 @@ void conv2d_cat_forward(float *out, const float *inp1, int C1, const float *inp2
         conv3x3_fwd_fast(out, inp1, C1, inp2, C2, weight, bias, B, H, W, OC) == 0)
         return;
     if (B >= nt && nt > 1) {
-#pragma omp parallel for num_threads(nt) schedule(static)
-        for (int b = 0; b < B; b++) {
-            float *col = colsz ? nn_scratch(colsz * sizeof(float)) : NULL;
-            conv_fwd_image(out + b * osz, inp1 + b * isz1, C1, inp2 ? inp2 + b * isz2 : NULL, C2,
-                           weight, bias, H, W, OC, K, stride, pad, OH, OW, col, 0);
-        }
+        conv_img_job j = {out, inp1, C1, inp2, C2, weight, bias, H, W, OC, K, stride, pad,
+                          OH, OW, isz1, isz2, osz, colsz};
+        nn_parallel(B, conv_img_task, &j);
     } else {
         float *col = colsz ? nn_scratch(colsz * sizeof(float)) : NULL;
         for (int b = 0; b < B; b++)
@@ -219,37 +238,70 @@ void conv2d_backward(float *dinp, float *dweight, float *dbias, const float *dou
 
 /* ---- transposed convolution 2x2 / 2 ---- */
 
+typedef struct {
+    float *o;
+    float *t;
+    const float *bias;
+    int H, W, OC;
+} convt_job;
+
+/* out plane oc (2H, 2W) from t ((oc, dy, dx), H W) + bias */
+static void convt_scatter_task(void *ctx, long oc, int tid)
+{
+    const convt_job *j = ctx;
+    int H = j->H, W = j->W, OW = 2 * W;
+    long P = (long)H * W;
+    float bv = j->bias ? j->bias[oc] : 0.0f;
+    (void)tid;
+    for (int y = 0; y < H; y++)
+        for (int dy = 0; dy < 2; dy++) {
+            float *o = j->o + ((long)oc * 2 * H + 2 * y + dy) * OW;
+            const float *t0 = j->t + ((long)(oc * 4 + dy * 2) * P) + (long)y * W;
+            const float *t1 = t0 + P;
+            for (int x = 0; x < W; x++) {
+                o[2 * x] = t0[x] + bv;
+                o[2 * x + 1] = t1[x] + bv;
+            }
+        }
+}
+
+/* t ((oc, dy, dx), H W) from dout plane oc */
+static void convt_gather_task(void *ctx, long oc, int tid)
+{
+    const convt_job *j = ctx;
+    int H = j->H, W = j->W, OW = 2 * W;
+    long P = (long)H * W;
+    (void)tid;
+    for (int y = 0; y < H; y++)
+        for (int dy = 0; dy < 2; dy++) {
+            const float *o = j->o + ((long)oc * 2 * H + 2 * y + dy) * OW;
+            float *t0 = j->t + ((long)(oc * 4 + dy * 2) * P) + (long)y * W, *t1 = t0 + P;
+            for (int x = 0; x < W; x++) {
+                t0[x] = o[2 * x];
+                t1[x] = o[2 * x + 1];
+            }
+        }
+}
+
 void convt2x2_forward(float *out, const float *inp, const float *weight, const float *bias,
                       int B, int C, int H, int W, int OC)
 {
-    int P = H * W, OW = 2 * W;
+    int P = H * W;
     float *t = nn_scratch((size_t)OC * 4 * P * sizeof(float));
     for (int b = 0; b < B; b++) {
         const float *ib = inp + (long)b * C * P;
         float *ob = out + (long)b * OC * 4 * P;
         /* t ((oc, dy, dx), P) = weight^T ((oc,dy,dx), C) inp_b (C, P) */
         nn_gemm(1, 0, OC * 4, P, C, 1.0f, weight, OC * 4, ib, P, 0.0f, t, P, 1);
-#pragma omp parallel for num_threads(nn_threads()) schedule(static)
-        for (int oc = 0; oc < OC; oc++) {
-            float bv = bias ? bias[oc] : 0.0f;
-            for (int y = 0; y < H; y++)
-                for (int dy = 0; dy < 2; dy++) {
-                    float *o = ob + ((long)oc * 2 * H + 2 * y + dy) * OW;
-                    const float *t0 = t + ((long)(oc * 4 + dy * 2) * P) + (long)y * W;
-                    const float *t1 = t0 + P;
-                    for (int x = 0; x < W; x++) {
-                        o[2 * x] = t0[x] + bv;
-                        o[2 * x + 1] = t1[x] + bv;
-                    }
-                }
-        }
+        convt_job j = {ob, t, bias, H, W, OC};
+        nn_parallel(OC, convt_scatter_task, &j);
     }
 }
 
 void convt2x2_backward(float *dinp, float *dweight, float *dbias, const float *dout,
                        const float *inp, const float *weight, int B, int C, int H, int W, int OC)
 {
-    int P = H * W, OW = 2 * W;
+    int P = H * W;
     float *t = nn_scratch((size_t)OC * 4 * P * sizeof(float));
     if (dbias)
         bias_grad(dbias, dout, B, OC, 4 * P);
@@ -258,17 +310,8 @@ void convt2x2_backward(float *dinp, float *dweight, float *dbias, const float *d
     for (int b = 0; b < B; b++) {
         const float *db = dout + (long)b * OC * 4 * P;
         /* gather dt ((oc, dy, dx), P) from dout_b (OC, 2H, 2W) */
-#pragma omp parallel for num_threads(nn_threads()) schedule(static)
-        for (int oc = 0; oc < OC; oc++)
-            for (int y = 0; y < H; y++)
-                for (int dy = 0; dy < 2; dy++) {
-                    const float *o = db + ((long)oc * 2 * H + 2 * y + dy) * OW;
-                    float *t0 = t + ((long)(oc * 4 + dy * 2) * P) + (long)y * W, *t1 = t0 + P;
-                    for (int x = 0; x < W; x++) {
-                        t0[x] = o[2 * x];
-                        t1[x] = o[2 * x + 1];
-                    }
-                }
+        convt_job j = {(float *)db, t, NULL, H, W, OC};
+        nn_parallel(OC, convt_gather_task, &j);
         if (dweight) /* dweight (C, OC*4) += inp_b (C, P) dt^T */
             nn_gemm(0, 1, C, OC * 4, P, 1.0f, inp + (long)b * C * P, P, t, P, 1.0f, dweight,
                     OC * 4, 1);

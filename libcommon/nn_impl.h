@@ -18,6 +18,14 @@ int nn_isa_active(void);
  * takes scratch while using it. NULL on out of memory. */
 void *nn_scratch(size_t bytes);
 
+/* Run fn(ctx, i, tid) for i in [0, n) on nn_threads() threads (the caller is
+ * tid 0, others 1..T-1), items handed out one at a time; returns when all
+ * are done. From inside a task it runs serially. */
+typedef void (*nn_task_fn)(void *ctx, long i, int tid);
+void nn_parallel(long n, nn_task_fn fn, void *ctx);
+/* Threads nn_parallel uses (for per-thread buffers indexed by tid). */
+int nn_parallel_threads(void);
+
 /* Split n items into parts: [*lo, *hi) of part i of nparts. */
 static inline void nn_split(long n, int i, int nparts, long *lo, long *hi)
 {
@@ -25,6 +33,44 @@ static inline void nn_split(long n, int i, int nparts, long *lo, long *hi)
     *lo = i * q + (i < r ? i : r);
     *hi = *lo + q + (i < r);
 }
+
+/* Element-wise kernels for the active ISA (nn_elem.c; semantics in
+ * nn_elem_tmpl.h). */
+typedef struct {
+    void (*sums)(const float *x, long n, float m0, double *s, double *ss);
+    void (*affine)(float *out, const float *x, long n, float sc, float sh, int relu);
+    void (*gsums)(const float *dout, const float *out, const float *x, long n, float mean,
+                  double *sg, double *sgx);
+    void (*gapply)(float *dinp, const float *dout, const float *out, const float *x, long n,
+                   float mean, float k1, float k2, float k3);
+    void (*relu)(float *out, const float *x, long n);
+    void (*relu_bwd)(float *dinp, const float *dout, const float *out, long n);
+    void (*add)(float *out, const float *a, const float *b, long n);
+    double (*sum)(const float *x, long n);
+    void (*maxpool_row)(float *o, const float *r0, const float *r1, int ow);
+    void (*adam)(float *p, const float *g, float *m, float *v, long n, float wd, int decoupled,
+                 float decay, float b1, float b2, float step, float sbc2, float eps);
+    void (*sgd)(float *p, const float *g, float *buf, long n, float wd, float mom, int first,
+                int nest, float lr);
+} ew_ops;
+const ew_ops *ew(void);
+
+/* Time spent per kind of work, when LRCPIPE_PROFILE is set in the
+ * environment: a table on stderr at exit (wall time and share). */
+enum {
+    PROF_CONV_FWD, PROF_CONV_DW, PROF_CONV_DX, PROF_NORM_FWD, PROF_NORM_BWD, PROF_UP_FWD,
+    PROF_UP_BWD, PROF_HEAD_FWD, PROF_HEAD_BWD, PROF_POOL_FWD, PROF_POOL_BWD, PROF_OPTIM,
+    PROF_OTHER, PROF_N
+};
+extern int nn_prof_on;
+double nn_prof_now(void);
+void nn_prof_add(int what, double seconds, double flops);
+#define PROF_BEGIN double prof_t0_ = nn_prof_on ? nn_prof_now() : 0
+#define PROF_END(what, flops)                                                               \
+    do {                                                                                    \
+        if (nn_prof_on)                                                                     \
+            nn_prof_add(what, nn_prof_now() - prof_t0_, flops);                             \
+    } while (0)
 
 #define NN_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define NN_MAX(a, b) ((a) > (b) ? (a) : (b))

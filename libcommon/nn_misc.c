@@ -1,5 +1,4 @@
 /* Element-wise layers, pooling, concatenation and the linear layer of nn.h. */
-#include <omp.h>
 #include <string.h>
 
 #include "nn.h"
@@ -7,69 +6,95 @@
 
 #define PAR_MIN 32768 /* elements below which threads cost more than they give */
 
+/* Element-wise work in chunks of 16K elements (64 KB) over the pool. */
+#define CHUNK 16384L
+
+typedef struct {
+    int op; /* 0 relu, 1 relu backward, 2 add */
+    float *out;
+    const float *a, *b;
+    long n;
+} ew_job;
+
+static void ew_task(void *ctx, long k, int tid)
+{
+    const ew_job *j = ctx;
+    const ew_ops *e = ew();
+    long o = k * CHUNK, len = NN_MIN(CHUNK, j->n - o);
+    (void)tid;
+    if (j->op == 0)
+        e->relu(j->out + o, j->a + o, len);
+    else if (j->op == 1)
+        e->relu_bwd(j->out + o, j->a + o, j->b + o, len);
+    else
+        e->add(j->out + o, j->a + o, j->b + o, len);
+}
+
+static void ew_run(int op, float *out, const float *a, const float *b, size_t n)
+{
+    ew_job j = {op, out, a, b, (long)n};
+    long chunks = ((long)n + CHUNK - 1) / CHUNK;
+    if (n <= PAR_MIN) {
+        for (long k = 0; k < chunks; k++)
+            ew_task(&j, k, 0);
+        return;
+    }
+    nn_parallel(chunks, ew_task, &j);
+}
+
 void relu_forward(float *out, const float *inp, size_t n)
 {
-#pragma omp parallel for num_threads(nn_threads()) schedule(static) if (n > PAR_MIN)
-    for (size_t i = 0; i < n; i++)
-        out[i] = inp[i] > 0 ? inp[i] : 0.0f;
+    ew_run(0, out, inp, NULL, n);
 }
 
 void relu_backward(float *dinp, const float *dout, const float *out, size_t n)
 {
-#pragma omp parallel for num_threads(nn_threads()) schedule(static) if (n > PAR_MIN)
-    for (size_t i = 0; i < n; i++)
-        dinp[i] = out[i] > 0 ? dout[i] : 0.0f;
+    ew_run(1, dinp, dout, out, n);
 }
 
 void add_forward(float *out, const float *a, const float *b, size_t n)
 {
-#pragma omp parallel for num_threads(nn_threads()) schedule(static) if (n > PAR_MIN)
-    for (size_t i = 0; i < n; i++)
-        out[i] = a[i] + b[i];
+    ew_run(2, out, a, b, n);
 }
 
 void add_inplace(float *dst, const float *src, size_t n)
 {
-#pragma omp parallel for num_threads(nn_threads()) schedule(static) if (n > PAR_MIN)
-    for (size_t i = 0; i < n; i++)
-        dst[i] += src[i];
+    ew_run(2, dst, dst, src, n);
+}
+
+typedef struct {
+    float *out;
+    const float *inp, *dout, *pooled;
+    int H, W;
+} pool_job;
+
+static void pool_fwd_task(void *ctx, long p, int tid)
+{
+    const pool_job *j = ctx;
+    const ew_ops *e = ew();
+    int H = j->H, W = j->W, OH = H / 2, OW = W / 2;
+    const float *x = j->inp + p * H * W;
+    float *o = j->out + p * OH * OW;
+    (void)tid;
+    /* PyTorch's order: row-major in the window, first max wins, NaN wins */
+    for (int y = 0; y < OH; y++)
+        e->maxpool_row(o + (long)y * OW, x + (long)2 * y * W, x + (long)(2 * y + 1) * W, OW);
 }
 
 void maxpool2x2_forward(float *out, const float *inp, int B, int C, int H, int W)
 {
-    int OH = H / 2, OW = W / 2;
-    long planes = (long)B * C;
-#pragma omp parallel for num_threads(nn_threads()) schedule(static)
-    for (long p = 0; p < planes; p++) {
-        const float *x = inp + p * H * W;
-        float *o = out + p * OH * OW;
-        for (int y = 0; y < OH; y++) {
-            const float *r0 = x + (long)2 * y * W, *r1 = r0 + W;
-            for (int xo = 0; xo < OW; xo++) {
-                /* PyTorch's order: row-major in the window, first max wins, NaN wins */
-                float m = r0[2 * xo], v;
-                v = r0[2 * xo + 1];
-                if (v > m || v != v)
-                    m = v;
-                v = r1[2 * xo];
-                if (v > m || v != v)
-                    m = v;
-                v = r1[2 * xo + 1];
-                if (v > m || v != v)
-                    m = v;
-                o[(long)y * OW + xo] = m;
-            }
-        }
-    }
+    pool_job j = {out, inp, NULL, NULL, H, W};
+    nn_parallel((long)B * C, pool_fwd_task, &j);
 }
 
-void maxpool2x2_backward(float *dinp, const float *dout, const float *inp, const float *out,
-                         int B, int C, int H, int W)
+static void pool_bwd_task(void *ctx, long p, int tid)
 {
-    int OH = H / 2, OW = W / 2;
-    long planes = (long)B * C;
-#pragma omp parallel for num_threads(nn_threads()) schedule(static)
-    for (long p = 0; p < planes; p++) {
+    const pool_job *j = ctx;
+    int H = j->H, W = j->W, OH = H / 2, OW = W / 2;
+    float *dinp = j->out;
+    const float *inp = j->inp, *out = j->pooled, *dout = j->dout;
+    (void)tid;
+    {
         const float *x = inp + p * H * W;
         const float *o = out + p * OH * OW, *d = dout + p * OH * OW;
         float *dx = dinp + p * H * W;
@@ -90,6 +115,13 @@ void maxpool2x2_backward(float *dinp, const float *dout, const float *inp, const
             }
         }
     }
+}
+
+void maxpool2x2_backward(float *dinp, const float *dout, const float *inp, const float *out,
+                         int B, int C, int H, int W)
+{
+    pool_job j = {dinp, inp, dout, out, H, W};
+    nn_parallel((long)B * C, pool_bwd_task, &j);
 }
 
 void concat_forward(float *out, const float *a, const float *b, int B, int Ca, int Cb, int HW)

@@ -1,128 +1,129 @@
 /* Batch and group normalisation of nn.h (with optional fused ReLU).
- * Statistics are accumulated in double per (sample, channel) plane. */
+ *
+ * Each pass is split per (sample, channel) plane over the thread pool:
+ * statistics per plane (float vector partials, then double), combined per
+ * channel or group serially (cheap), then the element-wise map per plane. */
 #include <math.h>
-#include <omp.h>
 #include <string.h>
 
 #include "nn.h"
 #include "nn_impl.h"
 
-/* sum and sum of squared deviations from m of x[0..n) */
-static void plane_sums(const float *x, long n, double m, double *s, double *ss)
+typedef struct {
+    const float *x, *dout, *out;
+    float *y;
+    int C, HW, G;
+    double *sums;            /* per plane: 2 doubles */
+    const float *m0;         /* forward: per-channel shift; backward: mean per plane's stat */
+    const float *mean, *rstd; /* per channel (batch) or per (b, g) (group) */
+    const float *k1, *k2, *k3; /* per channel (batch) or per (b, c) (group) */
+    int per_group, relu;
+} norm_job;
+
+/* stat index of plane p = b C + c */
+static inline long stat_of(const norm_job *j, long p)
 {
-    float a[16] = {0}, q[16] = {0};
-    float mf = (float)m;
-    long i = 0;
-    for (; i + 16 <= n; i += 16)
-        for (int j = 0; j < 16; j++) {
-            float d = x[i + j] - mf;
-            a[j] += d;
-            q[j] += d * d;
-        }
-    double sa = 0, sq = 0;
-    for (; i < n; i++) {
-        double d = x[i] - mf;
-        sa += d;
-        sq += d * d;
-    }
-    for (int j = 0; j < 16; j++) {
-        sa += a[j];
-        sq += q[j];
-    }
-    *s += sa;
-    *ss += sq;
+    int c = (int)(p % j->C);
+    if (!j->per_group)
+        return c;
+    return (p / j->C) * j->G + c / (j->C / j->G);
 }
 
-/* out = relu?(x * sc + sh) over n */
-static void affine(float *out, const float *x, long n, float sc, float sh, int relu)
+static void fwd_sums_task(void *ctx, long p, int tid)
 {
-    if (relu)
-        for (long i = 0; i < n; i++) {
-            float v = x[i] * sc + sh;
-            out[i] = v > 0 ? v : 0;
-        }
-    else
-        for (long i = 0; i < n; i++)
-            out[i] = x[i] * sc + sh;
+    const norm_job *j = ctx;
+    double *s = j->sums + 2 * p;
+    (void)tid;
+    s[0] = s[1] = 0;
+    ew()->sums(j->x + p * j->HW, j->HW, j->m0[stat_of(j, p)], &s[0], &s[1]);
+}
+
+static void affine_task(void *ctx, long p, int tid)
+{
+    const norm_job *j = ctx;
+    (void)tid;
+    /* k1 = scale, k2 = shift, per channel (batch) or per (b, c) (group) */
+    long k = j->per_group ? p : p % j->C;
+    ew()->affine(j->y + p * j->HW, j->x + p * j->HW, j->HW, j->k1[k], j->k2[k], j->relu);
+}
+
+static void bwd_sums_task(void *ctx, long p, int tid)
+{
+    const norm_job *j = ctx;
+    double *s = j->sums + 2 * p;
+    long st = stat_of(j, p);
+    (void)tid;
+    s[0] = s[1] = 0;
+    /* s[1] = sum g (x - mean): times rstd later */
+    ew()->gsums(j->dout + p * j->HW, j->relu ? j->out + p * j->HW : NULL, j->x + p * j->HW,
+                j->HW, j->mean[st], &s[0], &s[1]);
+}
+
+static void bwd_apply_task(void *ctx, long p, int tid)
+{
+    const norm_job *j = ctx;
+    long st = stat_of(j, p), k = j->per_group ? p : p % j->C;
+    (void)tid;
+    ew()->gapply(j->y + p * j->HW, j->dout + p * j->HW, j->relu ? j->out + p * j->HW : NULL,
+                 j->x + p * j->HW, j->HW, j->mean[st], j->k1[k], j->k2[k] * j->rstd[st],
+                 j->k3[k]);
+}
+
+/* Work space: plane sums (B C x 2 doubles) and per-channel/plane floats. */
+static void *work(int B, int C, int nfloats_per, double **sums, float **f)
+{
+    size_t ns = (size_t)B * C * 2, nf = (size_t)nfloats_per * B * C;
+    char *w = nn_scratch(ns * sizeof(double) + nf * sizeof(float) + 64);
+    if (w) {
+        *sums = (double *)w;
+        *f = (float *)(w + ns * sizeof(double));
+    }
+    return w;
 }
 
 void batchnorm_forward(float *out, float *save_mean, float *save_rstd, float *running_mean,
                        float *running_var, const float *inp, const float *gamma, const float *beta,
                        int B, int C, int HW, float momentum, float eps, int training, int relu)
 {
-#pragma omp parallel for num_threads(nn_threads()) schedule(static)
+    double *sums;
+    float *f;
+    norm_job j = {.x = inp, .y = out, .C = C, .HW = HW, .relu = relu};
+    if (!work(B, C, 3, &sums, &f))
+        return;
+    float *m0 = f, *sc = f + C, *sh = f + 2 * C;
+    if (training) {
+        for (int c = 0; c < C; c++) /* shift by a value of the channel: small squares */
+            m0[c] = inp[(long)c * HW];
+        j.sums = sums, j.m0 = m0;
+        nn_parallel((long)B * C, fwd_sums_task, &j);
+    }
     for (int c = 0; c < C; c++) {
-        float mean, rstd;
+        double mu, var, n = (double)B * HW;
         if (training) {
-            double s = 0, ss = 0, n = (double)B * HW, m0;
-            /* shift by the first value to keep the squares small */
-            m0 = inp[(long)c * HW];
+            double s = 0, ss = 0;
             for (int b = 0; b < B; b++)
-                plane_sums(inp + ((long)b * C + c) * HW, HW, m0, &s, &ss);
-            double mu = m0 + s / n, var = ss / n - (s / n) * (s / n);
+                s += sums[2 * ((long)b * C + c)], ss += sums[2 * ((long)b * C + c) + 1];
+            mu = m0[c] + s / n, var = ss / n - (s / n) * (s / n);
             if (var < 0)
                 var = 0;
-            mean = (float)mu;
-            rstd = (float)(1.0 / sqrt(var + eps));
-            save_mean[c] = mean;
-            save_rstd[c] = rstd;
+            save_mean[c] = (float)mu;
+            save_rstd[c] = (float)(1.0 / sqrt(var + eps));
             if (running_mean)
                 running_mean[c] = (float)((1 - momentum) * running_mean[c] + momentum * mu);
             if (running_var)
                 running_var[c] = (float)((1 - momentum) * running_var[c] +
                                          momentum * var * (n > 1 ? n / (n - 1) : 1));
         } else {
-            mean = running_mean[c];
-            rstd = (float)(1.0 / sqrt((double)running_var[c] + eps));
+            mu = running_mean[c], var = running_var[c];
         }
-        float sc = gamma[c] * rstd, sh = beta[c] - mean * sc;
-        for (int b = 0; b < B; b++) {
-            long o = ((long)b * C + c) * HW;
-            affine(out + o, inp + o, HW, sc, sh, relu);
-        }
+        float rstd = (float)(1.0 / sqrt(var + eps));
+        if (training)
+            rstd = save_rstd[c];
+        sc[c] = gamma[c] * rstd;
+        sh[c] = beta[c] - (float)mu * sc[c];
     }
-}
-
-/* sums of g and g * xhat over a plane, with g = dout gated by out > 0 if relu */
-static void grad_sums(const float *dout, const float *out, const float *x, long n, float mean,
-                      float rstd, int relu, double *sg, double *sgx)
-{
-    float a[16] = {0}, q[16] = {0};
-    long i = 0;
-    for (; i + 16 <= n; i += 16)
-        for (int j = 0; j < 16; j++) {
-            float g = dout[i + j];
-            if (relu && !(out[i + j] > 0))
-                g = 0;
-            a[j] += g;
-            q[j] += g * (x[i + j] - mean) * rstd;
-        }
-    double s1 = 0, s2 = 0;
-    for (; i < n; i++) {
-        float g = dout[i];
-        if (relu && !(out[i] > 0))
-            g = 0;
-        s1 += g;
-        s2 += g * (x[i] - mean) * rstd;
-    }
-    for (int j = 0; j < 16; j++) {
-        s1 += a[j];
-        s2 += q[j];
-    }
-    *sg += s1;
-    *sgx += s2;
-}
-
-/* dinp = k1 * g + k2 * xhat + k3, g gated as in grad_sums */
-static void grad_apply(float *dinp, const float *dout, const float *out, const float *x, long n,
-                       float mean, float rstd, int relu, float k1, float k2, float k3)
-{
-    for (long i = 0; i < n; i++) {
-        float g = dout[i];
-        if (relu && !(out[i] > 0))
-            g = 0;
-        dinp[i] = k1 * g + k2 * (x[i] - mean) * rstd + k3;
-    }
+    j.k1 = sc, j.k2 = sh;
+    nn_parallel((long)B * C, affine_task, &j);
 }
 
 void batchnorm_backward(float *dinp, float *dgamma, float *dbeta, const float *dout,
@@ -130,58 +131,71 @@ void batchnorm_backward(float *dinp, float *dgamma, float *dbeta, const float *d
                         const float *save_rstd, const float *running_var, const float *gamma,
                         int B, int C, int HW, float eps, int training, int relu)
 {
-#pragma omp parallel for num_threads(nn_threads()) schedule(static)
+    double *sums;
+    float *f;
+    norm_job j = {.x = inp, .dout = dout, .out = out, .y = dinp, .C = C, .HW = HW, .relu = relu,
+                  .mean = save_mean};
+    if (!work(B, C, 4, &sums, &f))
+        return;
+    float *rstd = f, *k1 = f + C, *k2 = f + 2 * C, *k3 = f + 3 * C;
+    for (int c = 0; c < C; c++)
+        rstd[c] = save_rstd ? save_rstd[c] : (float)(1.0 / sqrt((double)running_var[c] + eps));
+    j.sums = sums, j.rstd = rstd;
+    nn_parallel((long)B * C, bwd_sums_task, &j);
     for (int c = 0; c < C; c++) {
-        float mean = save_mean[c];
-        float rstd = save_rstd ? save_rstd[c] : (float)(1.0 / sqrt((double)running_var[c] + eps));
         double sg = 0, sgx = 0, n = (double)B * HW;
-        for (int b = 0; b < B; b++) {
-            long o = ((long)b * C + c) * HW;
-            grad_sums(dout + o, relu ? out + o : NULL, inp + o, HW, mean, rstd, relu, &sg, &sgx);
-        }
+        for (int b = 0; b < B; b++)
+            sg += sums[2 * ((long)b * C + c)], sgx += sums[2 * ((long)b * C + c) + 1];
+        sgx *= rstd[c];
         if (dgamma)
             dgamma[c] += (float)sgx;
         if (dbeta)
             dbeta[c] += (float)sg;
-        if (!dinp)
-            continue;
         /* training: dx = gamma rstd (g - mean(g) - xhat mean(g xhat)) */
-        float k1 = gamma[c] * rstd;
-        float k2 = training ? (float)(-k1 * sgx / n) : 0.0f;
-        float k3 = training ? (float)(-k1 * sg / n) : 0.0f;
-        for (int b = 0; b < B; b++) {
-            long o = ((long)b * C + c) * HW;
-            grad_apply(dinp + o, dout + o, relu ? out + o : NULL, inp + o, HW, mean, rstd, relu,
-                       k1, k2, k3);
-        }
+        k1[c] = gamma[c] * rstd[c];
+        k2[c] = training ? (float)(-k1[c] * sgx / n) : 0.0f;
+        k3[c] = training ? (float)(-k1[c] * sg / n) : 0.0f;
     }
+    if (!dinp)
+        return;
+    j.k1 = k1, j.k2 = k2, j.k3 = k3;
+    nn_parallel((long)B * C, bwd_apply_task, &j);
 }
 
 void groupnorm_forward(float *out, float *save_mean, float *save_rstd, const float *inp,
                        const float *gamma, const float *beta, int B, int C, int HW, int G,
                        float eps, int relu)
 {
+    double *sums;
+    float *f;
     int cg = C / G;
-#pragma omp parallel for collapse(2) num_threads(nn_threads()) schedule(static)
+    norm_job j = {.x = inp, .y = out, .C = C, .HW = HW, .G = G, .relu = relu, .per_group = 1};
+    if (!work(B, C, 3, &sums, &f))
+        return;
+    float *m0 = f, *sc = f + (long)B * C, *sh = f + 2L * B * C;
+    for (int b = 0; b < B; b++)
+        for (int g = 0; g < G; g++)
+            m0[b * G + g] = inp[((long)b * C + (long)g * cg) * HW];
+    j.sums = sums, j.m0 = m0;
+    nn_parallel((long)B * C, fwd_sums_task, &j);
     for (int b = 0; b < B; b++)
         for (int g = 0; g < G; g++) {
-            const float *x = inp + ((long)b * C + (long)g * cg) * HW;
-            double s = 0, ss = 0, n = (double)cg * HW, m0 = x[0];
-            for (int c = 0; c < cg; c++)
-                plane_sums(x + (long)c * HW, HW, m0, &s, &ss);
-            double mu = m0 + s / n, var = ss / n - (s / n) * (s / n);
+            double s = 0, ss = 0, n = (double)cg * HW;
+            for (int c = g * cg; c < (g + 1) * cg; c++)
+                s += sums[2 * ((long)b * C + c)], ss += sums[2 * ((long)b * C + c) + 1];
+            double mu = m0[b * G + g] + s / n, var = ss / n - (s / n) * (s / n);
             if (var < 0)
                 var = 0;
             float mean = (float)mu, rstd = (float)(1.0 / sqrt(var + eps));
             save_mean[b * G + g] = mean;
             save_rstd[b * G + g] = rstd;
-            for (int c = 0; c < cg; c++) {
-                int ch = g * cg + c;
-                float sc = gamma[ch] * rstd, sh = beta[ch] - mean * sc;
-                long o = ((long)b * C + ch) * HW;
-                affine(out + o, inp + o, HW, sc, sh, relu);
+            for (int c = g * cg; c < (g + 1) * cg; c++) {
+                sc[(long)b * C + c] = gamma[c] * rstd;
+                sh[(long)b * C + c] = beta[c] - mean * gamma[c] * rstd;
             }
         }
+    j.k1 = sc, j.k2 = sh;
+    nn_parallel((long)B * C, affine_task, &j);
 }
 
 void groupnorm_backward(float *dinp, float *dgamma, float *dbeta, const float *dout,
@@ -189,27 +203,22 @@ void groupnorm_backward(float *dinp, float *dgamma, float *dbeta, const float *d
                         const float *save_rstd, const float *gamma, int B, int C, int HW, int G,
                         int relu)
 {
+    double *sums;
+    float *f;
     int cg = C / G;
-    /* per (b, c) sums of g and g xhat: dgamma/dbeta need them per channel,
-     * dinp needs sum over the group of gamma * those */
-    int nt = nn_threads();
-    double *sums = nn_scratch((size_t)B * C * 2 * sizeof(double));
-#pragma omp parallel for collapse(2) num_threads(nt) schedule(static)
-    for (int b = 0; b < B; b++)
-        for (int c = 0; c < C; c++) {
-            long o = ((long)b * C + c) * HW;
-            int g = c / cg;
-            double sg = 0, sgx = 0;
-            grad_sums(dout + o, relu ? out + o : NULL, inp + o, HW, save_mean[b * G + g],
-                      save_rstd[b * G + g], relu, &sg, &sgx);
-            sums[2 * ((long)b * C + c)] = sg;
-            sums[2 * ((long)b * C + c) + 1] = sgx;
-        }
+    norm_job j = {.x = inp, .dout = dout, .out = out, .y = dinp, .C = C, .HW = HW, .G = G,
+                  .relu = relu, .per_group = 1, .mean = save_mean, .rstd = save_rstd};
+    if (!work(B, C, 3, &sums, &f))
+        return;
+    float *k1 = f, *k2 = f + (long)B * C, *k3 = f + 2L * B * C;
+    j.sums = sums;
+    nn_parallel((long)B * C, bwd_sums_task, &j);
+    /* per plane: sums[0] = sum g, sums[1] = sum g (x - mean) */
     for (int c = 0; c < C; c++) {
         double a = 0, q = 0;
         for (int b = 0; b < B; b++) {
             a += sums[2 * ((long)b * C + c)];
-            q += sums[2 * ((long)b * C + c) + 1];
+            q += sums[2 * ((long)b * C + c) + 1] * save_rstd[b * G + c / cg];
         }
         if (dbeta)
             dbeta[c] += (float)a;
@@ -219,20 +228,20 @@ void groupnorm_backward(float *dinp, float *dgamma, float *dbeta, const float *d
     if (!dinp)
         return;
     /* dx = rstd (gamma g - mean_grp(gamma g) - xhat mean_grp(gamma g xhat)) */
-#pragma omp parallel for collapse(2) num_threads(nt) schedule(static)
     for (int b = 0; b < B; b++)
         for (int g = 0; g < G; g++) {
             double a = 0, q = 0, n = (double)cg * HW;
-            float mean = save_mean[b * G + g], rstd = save_rstd[b * G + g];
+            float rstd = save_rstd[b * G + g];
             for (int c = g * cg; c < (g + 1) * cg; c++) {
                 a += gamma[c] * sums[2 * ((long)b * C + c)];
-                q += gamma[c] * sums[2 * ((long)b * C + c) + 1];
+                q += gamma[c] * sums[2 * ((long)b * C + c) + 1] * rstd;
             }
             for (int c = g * cg; c < (g + 1) * cg; c++) {
-                long o = ((long)b * C + c) * HW;
-                float k1 = gamma[c] * rstd;
-                grad_apply(dinp + o, dout + o, relu ? out + o : NULL, inp + o, HW, mean, rstd,
-                           relu, k1, (float)(-rstd * q / n), (float)(-rstd * a / n));
+                k1[(long)b * C + c] = gamma[c] * rstd;
+                k2[(long)b * C + c] = (float)(-rstd * q / n); /* of xhat */
+                k3[(long)b * C + c] = (float)(-rstd * a / n);
             }
         }
+    j.k1 = k1, j.k2 = k2, j.k3 = k3;
+    nn_parallel((long)B * C, bwd_apply_task, &j);
 }

@@ -10,19 +10,72 @@
 #include "nn_impl.h"
 #include "tensor.h"
 
+#include <stdio.h>
+#include <time.h>
+
+int nn_prof_on = -1;
+static double prof_t[PROF_N], prof_f[PROF_N];
+static long prof_n[PROF_N];
+static const char *prof_names[PROF_N] = {
+    "conv3x3 forward", "conv3x3 backward dW", "conv3x3 backward dX", "norm forward",
+    "norm backward", "up-conv forward", "up-conv backward", "head forward", "head backward",
+    "max-pool forward", "max-pool backward", "optimiser", "other"};
+
+static clockid_t prof_clock = CLOCK_MONOTONIC;
+
+double nn_prof_now(void)
+{
+    struct timespec t;
+    clock_gettime(prof_clock, &t);
+    return t.tv_sec + 1e-9 * t.tv_nsec;
+}
+
+static void prof_report(void)
+{
+    double tot = 0;
+    for (int i = 0; i < PROF_N; i++)
+        tot += prof_t[i];
+    fprintf(stderr, "%-22s %10s %7s %8s %9s\n",
+            prof_clock == CLOCK_MONOTONIC ? "engine profile (wall)" : "engine profile (CPU)", "ms",
+            "share", "calls", "GFLOP/s");
+    for (int i = 0; i < PROF_N; i++)
+        if (prof_n[i])
+            fprintf(stderr, "%-22s %10.1f %6.1f%% %8ld %9.1f\n", prof_names[i], prof_t[i] * 1e3,
+                    100 * prof_t[i] / (tot > 0 ? tot : 1), prof_n[i],
+                    prof_f[i] > 0 ? prof_f[i] / prof_t[i] * 1e-9 : 0.0);
+    fprintf(stderr, "%-22s %10.1f\n", "total", tot * 1e3);
+}
+
+__attribute__((constructor)) static void prof_init(void)
+{
+    const char *e = getenv("LRCPIPE_PROFILE");
+    nn_prof_on = e && *e && strcmp(e, "0");
+    if (nn_prof_on && !strcmp(e, "cpu")) /* process CPU time: robust on a busy machine */
+        prof_clock = CLOCK_PROCESS_CPUTIME_ID;
+    if (nn_prof_on)
+        atexit(prof_report);
+}
+
+void nn_prof_add(int what, double seconds, double flops)
+{
+    prof_t[what] += seconds;
+    prof_f[what] += flops;
+    prof_n[what]++;
+}
+
 static int threads_set;
 static int isa_cur = -1;
 
 void nn_set_threads(int n)
 {
-    threads_set = n < 1 ? 1 : n;
+    threads_set = n < 1 ? 1 : n > 64 ? 64 : n;
 }
 
 int nn_threads(void)
 {
     if (!threads_set) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
-        threads_set = n < 1 ? 1 : n > 256 ? 256 : (int)n;
+        threads_set = n < 1 ? 1 : n > 64 ? 64 : (int)n;
     }
     return threads_set;
 }

@@ -1,7 +1,6 @@
 #include "optim.h"
 
 #include <math.h>
-#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -98,46 +97,42 @@ const optim_config *optim_get_config(const optim *o)
     return &o->cfg;
 }
 
+typedef struct {
+    const optim *o;
+    float lr, wd, decay, step, sbc2;
+    int first;
+} step_job;
+
+#define OCHUNK 65536L
+
+static void step_task(void *ctx, long k, int tid)
+{
+    const step_job *j = ctx;
+    const optim *o = j->o;
+    const optim_config *c = &o->cfg;
+    long i = k * OCHUNK, len = NN_MIN(OCHUNK, (long)o->pb->ntrain - i);
+    float *p = o->pb->data + i, *g = o->pb->grad + i;
+    (void)tid;
+    if (c->kind == OPTIM_SGD)
+        ew()->sgd(p, g, o->state[0] ? o->state[0] + i : NULL, len, j->wd, (float)c->momentum,
+                  j->first, c->nesterov, j->lr);
+    else
+        ew()->adam(p, g, o->state[0] + i, o->state[1] + i, len, j->wd,
+                   c->kind == OPTIM_ADAMW, j->decay, (float)c->beta1, (float)c->beta2, j->step,
+                   j->sbc2, (float)c->eps);
+}
+
 void optim_step(optim *o, double lr)
 {
     const optim_config *c = &o->cfg;
-    float *p = o->pb->data, *g = o->pb->grad;
-    long n = (long)o->pb->ntrain;
-    float wd = (float)c->weight_decay, flr = (float)lr;
+    PROF_BEGIN;
     o->t++;
-    if (c->kind == OPTIM_SGD) {
-        float mom = (float)c->momentum, *buf = o->state[0];
-        int first = o->t == 1, nest = c->nesterov;
-#pragma omp parallel for num_threads(nn_threads()) schedule(static) if (n > 65536)
-        for (long i = 0; i < n; i++) {
-            float d = g[i] + wd * p[i];
-            if (buf) {
-                float b = first ? d : mom * buf[i] + d;
-                buf[i] = b;
-                d = nest ? d + mom * b : b;
-            }
-            p[i] -= flr * d;
-        }
-        return;
-    }
-    /* Adam / AdamW, PyTorch's non-fused formulation */
-    float b1 = (float)c->beta1, b2 = (float)c->beta2, eps = (float)c->eps;
+    /* Adam's bias corrections in double, as PyTorch computes them */
     double bc1 = 1 - pow(c->beta1, (double)o->t), bc2 = 1 - pow(c->beta2, (double)o->t);
-    float step = (float)(lr / bc1), sbc2 = (float)sqrt(bc2);
-    float *m = o->state[0], *v = o->state[1];
-    int decoupled = c->kind == OPTIM_ADAMW;
-    float decay = (float)(1.0 - lr * c->weight_decay);
-#pragma omp parallel for num_threads(nn_threads()) schedule(static) if (n > 65536)
-    for (long i = 0; i < n; i++) {
-        float gi = g[i];
-        if (decoupled)
-            p[i] *= decay;
-        else
-            gi += wd * p[i];
-        m[i] = b1 * m[i] + (1 - b1) * gi;
-        v[i] = b2 * v[i] + (1 - b2) * gi * gi;
-        p[i] -= step * m[i] / (sqrtf(v[i]) / sbc2 + eps);
-    }
+    step_job j = {o, (float)lr, (float)c->weight_decay, (float)(1.0 - lr * c->weight_decay),
+                  (float)(lr / bc1), (float)sqrt(bc2), o->t == 1};
+    nn_parallel(((long)o->pb->ntrain + OCHUNK - 1) / OCHUNK, step_task, &j);
+    PROF_END(PROF_OPTIM, 0);
 }
 
 int64_t optim_steps(const optim *o)

@@ -220,7 +220,9 @@ const float *unet_forward(unet *u, const float *x, int N, int H, int W)
         cbr_forward(&u->c1[l], &u->pb, l == 0 ? u->xin : u->pool[l - 1], NULL, u->training);
         cbr_forward(&u->c2[l], &u->pb, u->c1[l].a, NULL, u->training);
         if (l < 4) {
+            PROF_BEGIN;
             maxpool2x2_forward(u->pool[l], u->c2[l].a, N, u->cfg.widths[l], H >> l, W >> l);
+            PROF_END(PROF_POOL_FWD, 0);
             skip[l] = u->c2[l].a;
         }
     }
@@ -250,8 +252,10 @@ int unet_backward(unet *u, const float *dfeat, float *dx)
         /* gx holds the gradient of pool[l-1]; route it through the max pool */
         int h = H >> (l - 1), w = W >> (l - 1);
         size_t n = (size_t)N * u->cfg.widths[l - 1] * h * w;
+        PROF_BEGIN;
         maxpool2x2_backward(gy, gx, u->c2[l - 1].a, u->pool[l - 1], N, u->cfg.widths[l - 1], h, w);
         add_inplace(gy, u->gskip[l - 1], n);
+        PROF_END(PROF_POOL_BWD, 0);
         t = gx, gx = gy, gy = t;
     }
     return 0;

@@ -176,6 +176,7 @@ static void test_conv_fd(void **state)
     conv_case(2, 4, 3, 4, 4, 3, 1, 1, 0, 0, 1, 15);
     conv_case(1, 2, 0, 8, 8, 3, 1, 2, 0, 0, 1, 16);
     conv_case(1, 2, 0, 9, 9, 3, 7, 2, 3, 1, 1, 17);
+    conv_case(2, 3, 2, 4, 8, 4, 3, 1, 1, 0, 1, 18); /* H W % 16 == 0: the direct kernels */
 }
 
 /* Larger shapes, the ones the models use (3x3 stride 1 takes the fast kernels). */

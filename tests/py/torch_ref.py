@@ -1,8 +1,14 @@
 """Check lrcpipe's models against PyTorch with the same weights.
 
-    torch_ref.py unet DIR     U-Net forward + backward (tests/test_models.c)
-    torch_ref.py resnet DIR   Eg + Dg + MLP head forward + backward
-    torch_ref.py optim DIR    optimiser updates on fixed gradients
+    torch_ref.py pick KIND:DIR:N:H:W ...
+        choose the input x (N, 1, H, W) of each check: of 12 random
+        candidates, the one whose ReLU inputs and max-pool windows are
+        farthest from a kink; writes DIR/x.safetensors with x and upstream
+        gradients dfeat (N, 64, H, W) and dz (N, 16). KIND: unet or resnet.
+    torch_ref.py check MODE:DIR ...
+        unet    U-Net forward + backward (tests/test_models.c)
+        resnet  Eg + Dg + MLP head forward + backward
+        optim   optimiser updates on fixed gradients
 
 DIR holds what the C test wrote: model.safetensors (the weights before the
 forward, written by ckpt.h) and out.safetensors (input, upstream gradient and
@@ -10,12 +16,13 @@ the C results). Prints the largest differences; exit status 1 when one is
 above its tolerance.
 
 Forward values: max |C - torch| <= 1e-4 of the tensor's largest magnitude.
-Gradients: ||C - torch|| <= 1e-2 ||torch|| (L2, per tensor). Why L2 and
-looser: a ReLU input within float rounding of 0 (one in ~10^6 activations)
-may fall on the other side of the kink in one engine; that element's
-gradient then differs by its whole contribution (a few % of a bias
-gradient's largest element). Real backward errors are O(1). The largest
-elementwise differences are printed too; without such a flip they are ~1e-5.
+Gradients: max |C - torch| <= 1e-3 of the tensor's largest magnitude.
+Why the input is picked: a ReLU input within float rounding of 0 (about one
+in 10^6 activations) may fall on the other side of the kink in either
+engine, and then that element's gradient differs by its whole contribution
+(several % of a bias gradient), which says nothing about either engine. So
+the check runs on an input whose every ReLU input is farthest from 0 and
+whose every max-pool window has the clearest winner, measured in PyTorch.
 """
 import json
 import os
@@ -27,7 +34,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from torch_models import MLP, ResDec, ResNet, UNet, load_safetensors  # noqa: E402
 
 FWD_TOL = 1e-4
-GRAD_TOL = 1e-2
+GRAD_TOL = 1e-3
 torch.set_num_threads(1)
 failed = []
 
@@ -51,8 +58,8 @@ def report(kind, results, tol):
     worst = max(results, key=lambda r: r[1][0]) if results else None
     if worst:
         name, (rel, ok, err, scale) = worst
-        print("%-10s %3d tensors, worst %-34s max |diff| %.3g of max %.3g = %.3g (tol %g%s)"
-              % (kind, len(results), name, err, scale, rel, tol, " in L2" if tol == GRAD_TOL else ""))
+        print("%-10s %3d tensors, worst %-34s max |diff| %.3g of max %.3g = %.3g (tol %g)"
+              % (kind, len(results), name, err, scale, rel, tol))
     for name, r in results:
         if not r[1]:
             print("  FAIL %s: %.3g" % (name, r[0]))
@@ -74,7 +81,7 @@ def load_model(path, prefix, meta, tensors):
 def compare_params(m, out, prefix, label):
     grads, bufs = [], []
     for n, p in m.named_parameters():
-        grads.append((prefix + n, cmp(prefix + n, out["grad." + prefix + n], p.grad, GRAD_TOL, True)))
+        grads.append((prefix + n, cmp(prefix + n, out["grad." + prefix + n], p.grad, GRAD_TOL)))
     for n, b in m.named_buffers():
         if n.endswith("num_batches_tracked"):
             if int(out["after." + prefix + n].item()) != int(b.item()):
@@ -95,7 +102,7 @@ def run_unet(d):
     f = m(x)
     f.backward(out["dfeat"])
     report("features", [("features", cmp("features", out["feat"], f, FWD_TOL))], FWD_TOL)
-    report("dx", [("dx", cmp("dx", out["dx"], x.grad, GRAD_TOL, True))], GRAD_TOL)
+    report("dx", [("dx", cmp("dx", out["dx"], x.grad, GRAD_TOL))], GRAD_TOL)
     compare_params(m, out, "", "unet")
 
 
@@ -116,7 +123,7 @@ def run_resnet(d):
     res.append(("feat", cmp("feat", out["feat"], feat, FWD_TOL)))
     res.append(("z", cmp("z", out["z"], z, FWD_TOL)))
     report("forward", res, FWD_TOL)
-    report("dx", [("dx", cmp("dx", out["dx"], x.grad, GRAD_TOL, True))], GRAD_TOL)
+    report("dx", [("dx", cmp("dx", out["dx"], x.grad, GRAD_TOL))], GRAD_TOL)
     compare_params(eg, out, "eg.", "Eg")
     compare_params(dg, out, "dg.", "Dg")
     compare_params(head, out, "head.", "head")
@@ -148,10 +155,76 @@ def run_optim(d):
             failed.append(opt)
 
 
+def kink_margin(forward):
+    """Smallest |ReLU input| and smallest top-2 gap of a max-pool window, each
+    relative to the std of its tensor, over one forward."""
+    import torch.nn.functional as F
+    margins = []
+    relu, pool = F.relu, F.max_pool2d
+
+    def relu_spy(x, *a, **k):
+        margins.append((x.abs().min() / (x.std() + 1e-12)).item())
+        return relu(x, *a, **k)
+
+    def pool_spy(x, k, *a, **kw):
+        n, c, h, w = x.shape
+        u = x.reshape(n, c, h // 2, 2, w // 2, 2).permute(0, 1, 2, 4, 3, 5).reshape(n, c, h // 2, w // 2, 4)
+        s = u.sort(dim=-1, descending=True).values
+        gap = s[..., 0] - s[..., 1]
+        # ties among ReLU zeros are harmless: the gradient dies at the ReLU either way
+        gap = torch.where(s[..., 0] > 0, gap, torch.full_like(gap, float("inf")))
+        margins.append((gap.min() / (x.std() + 1e-12)).item())
+        return pool(x, k, *a, **kw)
+
+    F.relu, F.max_pool2d = relu_spy, pool_spy
+    try:
+        with torch.no_grad():
+            forward()
+    finally:
+        F.relu, F.max_pool2d = relu, pool
+    return min(margins)
+
+
+def run_pick(d, kind, n, c, h, w, dd=64):
+    from torch_models import save_safetensors
+    tensors, meta = load_safetensors(os.path.join(d, "model.safetensors"))
+    if kind == "unet":
+        m = load_model(d, "", meta, tensors)
+        m.train(True)
+        fwd = lambda x: m(x)
+    else:
+        eg, dg, head = (load_model(d, p, meta, tensors) for p in ("eg.", "dg.", "head."))
+
+        def fwd(x):
+            st, pooled = eg(x)
+            return dg(st[:4], st[4]), head(pooled)
+    best = (-1, None)
+    for seed in range(12):
+        g = torch.Generator().manual_seed(seed)
+        x = torch.randn(n, c, h, w, generator=g)
+        mg = kink_margin(lambda: fwd(x))
+        if mg > best[0]:
+            best = (mg, x)
+    g = torch.Generator().manual_seed(1000)
+    out = {"x": best[1], "dfeat": torch.randn(n, dd, h, w, generator=g),
+           "dz": torch.randn(n, 16, generator=g)}
+    save_safetensors(os.path.join(d, "x.safetensors"), out)
+    print("picked the input whose ReLU inputs and pool windows are farthest from a kink: "
+          "margin %.2g std" % best[0])
+
+
 if __name__ == "__main__":
-    mode, d = sys.argv[1], sys.argv[2]
-    {"unet": run_unet, "resnet": run_resnet, "optim": run_optim}[mode](d)
+    # torch_ref.py pick KIND:DIR:N:H:W ...   |   torch_ref.py check MODE:DIR ...
+    what = sys.argv[1]
+    for spec in sys.argv[2:]:
+        f = spec.split(":")
+        if what == "pick":
+            print("%s: " % os.path.basename(f[1]), end="")
+            run_pick(f[1], f[0], int(f[2]), 1, int(f[3]), int(f[4]))
+        else:
+            print("== %s" % open(os.path.join(f[1], "title")).read().strip())
+            {"unet": run_unet, "resnet": run_resnet, "optim": run_optim}[f[0]](f[1])
     if failed:
         print("FAILED: " + ", ".join(failed[:10]))
         sys.exit(1)
-    print("all within tolerance")
+    print("all within tolerance" if what == "check" else "inputs picked")
