@@ -10,6 +10,7 @@
 #include "json.h"
 #include "nn.h"
 #include "rng.h"
+#include "segloss.h"
 
 typedef struct {
     char kind;    /* 'g' or 'l' */
@@ -348,6 +349,17 @@ int segnet_backward(segnet *s, const float *dlogits)
         }
     }
     s->fwd = 0;
+    return 0;
+}
+
+int segnet_predict(segnet *s, uint8_t *pred, const float *x, int N, int H, int W)
+{
+    const float *logits;
+    segnet_set_training(s, 0);
+    if (!(logits = segnet_forward(s, x, N, H, W)))
+        return -1;
+    s->fwd = 0;
+    segloss_argmax(pred, logits, N, s->C, H * W);
     return 0;
 }
 

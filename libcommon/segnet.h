@@ -104,6 +104,11 @@ const float *segnet_forward(segnet *s, const float *x, int N, int H, int W);
  * part's parameter gradients. 0 or -1. */
 int segnet_backward(segnet *s, const float *dlogits);
 
+/* Evaluation forward (running batch-norm statistics; the network is left
+ * in evaluation mode) and the class of every pixel: pred (N, H, W), the
+ * argmax of the logits, the first maximum on ties. 0 or -1. */
+int segnet_predict(segnet *s, uint8_t *pred, const float *x, int N, int H, int W);
+
 /* Forward FLOPs per H x W image (convolutions). */
 double segnet_flops(const segnet *s, int H, int W);
 
