@@ -1,11 +1,12 @@
 /* Per-layer speed of the engine's kernels on the default U-Net's shapes: a
  * developer's tool behind bench/engine.sh (which measures whole steps).
  *
- *   engine_layers [BATCH [SIZE [THREADS]]]
+ *   engine_layers [BATCH [SIZE [THREADS [COLD]]]]
  *
  * For each convolution shape of the U-Net at SIZE x SIZE: forward, backward
  * data and backward weights, in GFLOP/s of process CPU time (robust on a
- * shared machine: time spent preempted does not count) and of wall time. */
+ * shared machine: time spent preempted does not count) and of wall time.
+ * COLD = 1 evicts the caches before each call (as in a real step). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -39,6 +40,9 @@ int main(int argc, char **argv)
 {
     int B = argc > 1 ? atoi(argv[1]) : 2, S = argc > 2 ? atoi(argv[2]) : 128;
     int T = argc > 3 ? atoi(argv[3]) : 1;
+    int cold = argc > 4 ? atoi(argv[4]) : 0;
+    size_t flushn = 64u << 20 >> 2;
+    float *flush = calloc(flushn, sizeof(float));
     /* (C1, C2, OC, level): enc, mid, dec (C2 = the upsampled half of the concatenation) */
     static const int L[][4] = {{1, 0, 16, 0},    {16, 0, 16, 0},   {16, 0, 32, 1},
                                {32, 0, 32, 1},   {32, 0, 64, 2},   {64, 0, 64, 2},
@@ -65,6 +69,9 @@ int main(int argc, char **argv)
         int reps = (int)(2e9 / flops) + 2;
         for (int pass = 0; pass < 3; pass++)
             for (int k = 0; k < reps; k++) {
+                if (cold) /* evict the caches: the layer's data comes from memory, as in a step */
+                    for (size_t i = 0; i < flushn; i++)
+                        flush[i] += 1.0f;
                 double c0 = cpu(), w0 = wall();
                 if (pass == 0)
                     conv2d_cat_forward(o, i1, C1, i2, C2, w, NULL, B, H, W, OC, 3, 1, 1);

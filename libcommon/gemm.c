@@ -84,6 +84,11 @@ __attribute__((target("avx512f"))) static void ukr_avx512(int K, const float *a,
                                                            float alpha, float beta)
 {
     __m512 acc[12][2];
+    /* fetch the C tile while the loop runs: its rows are often 4 KB apart */
+    for (int i = 0; i < mr; i++) {
+        _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T0);
+        _mm_prefetch((const char *)(c + i * ldc + 16), _MM_HINT_T0);
+    }
 #pragma GCC unroll 12
     for (int i = 0; i < 12; i++)
         acc[i][0] = acc[i][1] = _mm512_setzero_ps();
@@ -131,58 +136,64 @@ static gemm_kernel kernel_for(int isa)
 }
 
 /* op(A) rows [i0, i0+mc), cols [k0, k0+kc) into MR-row panels, zero-padded. */
+/* dst[c * ds + r] = src[r * ss + c] for r < rows, c < cols: a transposing
+ * copy in 8 x 8 tiles, so that both sides stay within a few cache lines. */
+static void transpose_copy(float *dst, long ds, const float *src, long ss, int rows, int cols)
+{
+    for (int c0 = 0; c0 < cols; c0 += 8) {
+        int cn = NN_MIN(8, cols - c0);
+        for (int r0 = 0; r0 < rows; r0 += 8) {
+            int rn = NN_MIN(8, rows - r0);
+            if (rn == 8 && cn == 8) {
+                float t[8][8];
+                for (int r = 0; r < 8; r++)
+                    memcpy(t[r], src + (long)(r0 + r) * ss + c0, 8 * sizeof(float));
+                for (int c = 0; c < 8; c++)
+                    for (int r = 0; r < 8; r++)
+                        dst[(long)(c0 + c) * ds + r0 + r] = t[r][c];
+            } else {
+                for (int r = 0; r < rn; r++)
+                    for (int c = 0; c < cn; c++)
+                        dst[(long)(c0 + c) * ds + r0 + r] = src[(long)(r0 + r) * ss + c0 + c];
+            }
+        }
+    }
+}
+
+/* op(A) rows [i0, i0+mc), cols [k0, k0+kc) into MR-row panels [k][MR], zero-padded. */
 static void pack_a(float *dst, int ta, const float *A, long lda, int i0, int mc, int k0, int kc,
                    int MR)
 {
     for (int ir = 0; ir < mc; ir += MR) {
         int mr = NN_MIN(MR, mc - ir);
-        if (!ta) {
-            for (int i = 0; i < mr; i++) {
-                const float *src = A + (long)(i0 + ir + i) * lda + k0;
-                for (int k = 0; k < kc; k++)
-                    dst[k * MR + i] = src[k];
-            }
-        } else {
-            for (int k = 0; k < kc; k++) {
-                const float *src = A + (long)(k0 + k) * lda + i0 + ir;
-                for (int i = 0; i < mr; i++)
-                    dst[k * MR + i] = src[i];
-            }
-        }
+        if (!ta)
+            transpose_copy(dst, MR, A + (long)(i0 + ir) * lda + k0, lda, mr, kc);
+        else
+            for (int k = 0; k < kc; k++)
+                memcpy(dst + (long)k * MR, A + (long)(k0 + k) * lda + i0 + ir,
+                       (size_t)mr * sizeof(float));
         if (mr < MR)
             for (int k = 0; k < kc; k++)
-                for (int i = mr; i < MR; i++)
-                    dst[k * MR + i] = 0;
+                memset(dst + (long)k * MR + mr, 0, (size_t)(MR - mr) * sizeof(float));
         dst += (long)kc * MR;
     }
 }
 
-/* op(B) rows [k0, k0+kc), cols [j0, j0+nc) into NR-column panels, zero-padded. */
+/* op(B) rows [k0, k0+kc), cols [j0, j0+nc) into NR-column panels [k][NR], zero-padded. */
 static void pack_b(float *dst, int tb, const float *B, long ldb, int k0, int kc, int j0, int nc,
                    int NR)
 {
     for (int jr = 0; jr < nc; jr += NR) {
         int nr = NN_MIN(NR, nc - jr);
-        if (!tb) {
-            for (int k = 0; k < kc; k++) {
-                const float *src = B + (long)(k0 + k) * ldb + j0 + jr;
-                float *d = dst + k * NR;
-                int j = 0;
-                for (; j < nr; j++)
-                    d[j] = src[j];
-                for (; j < NR; j++)
-                    d[j] = 0;
-            }
-        } else {
-            for (int j = 0; j < nr; j++) {
-                const float *src = B + (long)(j0 + jr + j) * ldb + k0;
-                for (int k = 0; k < kc; k++)
-                    dst[k * NR + j] = src[k];
-            }
-            for (int j = nr; j < NR; j++)
-                for (int k = 0; k < kc; k++)
-                    dst[k * NR + j] = 0;
-        }
+        if (!tb)
+            for (int k = 0; k < kc; k++)
+                memcpy(dst + (long)k * NR, B + (long)(k0 + k) * ldb + j0 + jr,
+                       (size_t)nr * sizeof(float));
+        else
+            transpose_copy(dst, NR, B + (long)(j0 + jr) * ldb + k0, ldb, nr, kc);
+        if (nr < NR)
+            for (int k = 0; k < kc; k++)
+                memset(dst + (long)k * NR + nr, 0, (size_t)(NR - nr) * sizeof(float));
         dst += (long)kc * NR;
     }
 }

@@ -127,11 +127,6 @@ static void conv_img_task(void *ctx, long b, int tid)
                    j->OC, j->K, j->stride, j->pad, j->OH, j->OW, col, 0);
 }
 
-int conv3x3_fwd_fast(float *out, const float *in1, int C1, const float *in2, int C2,
-                     const float *weight, const float *bias, int B, int H, int W, int OC);
-int conv3x3_bwd_fast(float *dinp1, float *dinp2, float *dweight, const float *dout,
-                     const float *in1, int C1, const float *in2, int C2, const float *weight,
-                     int B, int H, int W, int OC);
 
 void conv2d_cat_forward(float *out, const float *inp1, int C1, const float *inp2, int C2,
                         const float *weight, const float *bias, int B, int H, int W, int OC, int K,
@@ -141,8 +136,8 @@ void conv2d_cat_forward(float *out, const float *inp1, int C1, const float *inp2
     long isz1 = (long)C1 * H * W, isz2 = (long)C2 * H * W, osz = (long)OC * OH * OW;
     size_t colsz = is_pointwise(K, stride, pad) ? 0 : (size_t)NN_MAX(C1, C2) * K * K * OH * OW;
     int nt = nn_threads();
-    if (K == 3 && stride == 1 && pad == 1 &&
-        conv3x3_fwd_fast(out, inp1, C1, inp2, C2, weight, bias, B, H, W, OC) == 0)
+    if (stride == 1 && pad == K / 2 &&
+        convd_forward(out, inp1, C1, inp2, C2, weight, bias, B, H, W, OC, K) == 0)
         return;
     if (B >= nt && nt > 1) {
         conv_img_job j = {out, inp1, C1, inp2, C2, weight, bias, H, W, OC, K, stride, pad,
@@ -164,15 +159,11 @@ void conv2d_forward(float *out, const float *inp, const float *weight, const flo
 
 static void bias_grad(float *dbias, const float *dout, int B, int OC, int P)
 {
+    const ew_ops *e = ew();
     for (int oc = 0; oc < OC; oc++) {
         double s = 0;
-        for (int b = 0; b < B; b++) {
-            const float *d = dout + ((long)b * OC + oc) * P;
-            float part = 0;
-            for (int p = 0; p < P; p++)
-                part += d[p];
-            s += part;
-        }
+        for (int b = 0; b < B; b++)
+            s += e->sum(dout + ((long)b * OC + oc) * P, P);
         dbias[oc] += (float)s;
     }
 }
@@ -191,8 +182,8 @@ void conv2d_cat_backward(float *dinp1, float *dinp2, float *dweight, float *dbia
     float *col = NULL;
     if (dbias)
         bias_grad(dbias, dout, B, OC, P);
-    if (K == 3 && stride == 1 && pad == 1 &&
-        conv3x3_bwd_fast(dinp1, dinp2, dweight, dout, inp1, C1, inp2, C2, weight, B, H, W, OC) ==
+    if (stride == 1 && pad == K / 2 &&
+        convd_backward(dinp1, dinp2, dweight, dout, inp1, C1, inp2, C2, weight, B, H, W, OC, K) ==
             0)
         return;
     if (!is_pointwise(K, stride, pad))
@@ -286,6 +277,8 @@ static void convt_gather_task(void *ctx, long oc, int tid)
 void convt2x2_forward(float *out, const float *inp, const float *weight, const float *bias,
                       int B, int C, int H, int W, int OC)
 {
+    if (convd_convt_forward(out, inp, weight, bias, B, C, H, W, OC) == 0)
+        return;
     int P = H * W;
     float *t = nn_scratch((size_t)OC * 4 * P * sizeof(float));
     for (int b = 0; b < B; b++) {
@@ -302,11 +295,13 @@ void convt2x2_backward(float *dinp, float *dweight, float *dbias, const float *d
                        const float *inp, const float *weight, int B, int C, int H, int W, int OC)
 {
     int P = H * W;
-    float *t = nn_scratch((size_t)OC * 4 * P * sizeof(float));
     if (dbias)
         bias_grad(dbias, dout, B, OC, 4 * P);
     if (!dweight && !dinp)
         return;
+    if (convd_convt_backward(dinp, dweight, dout, inp, weight, B, C, H, W, OC) == 0)
+        return;
+    float *t = nn_scratch((size_t)OC * 4 * P * sizeof(float));
     for (int b = 0; b < B; b++) {
         const float *db = dout + (long)b * OC * 4 * P;
         /* gather dt ((oc, dy, dx), P) from dout_b (OC, 2H, 2W) */

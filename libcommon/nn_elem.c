@@ -60,7 +60,8 @@ static inline float __attribute__((vector_size(64))) sqrt_c(float __attribute__(
 #define OPS(s)                                                                              \
     {                                                                                       \
         ew_sums##s, ew_affine##s, ew_gsums##s, ew_gapply##s, ew_relu##s, ew_relu_bwd##s,    \
-            ew_add##s, ew_sum##s, ew_maxpool_row##s, ew_adam##s, ew_sgd##s                  \
+            ew_add##s, ew_sum##s, ew_maxpool_row##s, ew_maxpool_bwd_row##s,                  \
+            ew_interleave##s, ew_deinterleave##s, ew_adam##s, ew_sgd##s                     \
     }
 
 static const ew_ops ops[3] = {OPS(_c), OPS(_avx2), OPS(_avx512)};

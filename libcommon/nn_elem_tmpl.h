@@ -216,6 +216,75 @@ static void FN(ew_maxpool_row)(float *o, const float *r0, const float *r1, int o
     }
 }
 
+/* One row pair of the 2x2 max-pool backward: each window's gradient g[x]
+ * goes to the first element equal to its maximum o[x] (NaN matching NaN),
+ * the other three get 0. */
+static void FN(ew_maxpool_bwd_row)(float *d0, float *d1, const float *r0, const float *r1,
+                                   const float *o, const float *g, int ow)
+{
+    int x = 0;
+    VI ev = {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30}, od = ev + 1;
+    VI lo = {0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23}, hi = lo + 8;
+    for (; x + 16 <= ow; x += 16) {
+        V a0 = FN(ld)(r0 + 2 * x), a1 = FN(ld)(r0 + 2 * x + 16);
+        V b0 = FN(ld)(r1 + 2 * x), b1 = FN(ld)(r1 + 2 * x + 16);
+        V p = __builtin_shuffle(a0, a1, ev), q = __builtin_shuffle(a0, a1, od);
+        V r = __builtin_shuffle(b0, b1, ev);
+        V m = FN(ld)(o + x), gv = FN(ld)(g + x);
+        VI mn = m != m;
+        VI e0 = (p == m) | (mn & (p != p));
+        VI e1 = ((q == m) | (mn & (q != q))) & ~e0;
+        VI e2 = ((r == m) | (mn & (r != r))) & ~(e0 | e1);
+        VI e3 = ~(e0 | e1 | e2);
+        V g0 = (V)((VI)gv & e0), g1 = (V)((VI)gv & e1), g2 = (V)((VI)gv & e2),
+          g3 = (V)((VI)gv & e3);
+        FN(st)(d0 + 2 * x, __builtin_shuffle(g0, g1, lo));
+        FN(st)(d0 + 2 * x + 16, __builtin_shuffle(g0, g1, hi));
+        FN(st)(d1 + 2 * x, __builtin_shuffle(g2, g3, lo));
+        FN(st)(d1 + 2 * x + 16, __builtin_shuffle(g2, g3, hi));
+    }
+    for (; x < ow; x++) {
+        float m = o[x], gx = g[x];
+        int k = r0[2 * x] == m || (m != m && r0[2 * x] != r0[2 * x])             ? 0
+                : r0[2 * x + 1] == m || (m != m && r0[2 * x + 1] != r0[2 * x + 1]) ? 1
+                : r1[2 * x] == m || (m != m && r1[2 * x] != r1[2 * x])           ? 2
+                                                                                 : 3;
+        d0[2 * x] = k == 0 ? gx : 0.0f;
+        d0[2 * x + 1] = k == 1 ? gx : 0.0f;
+        d1[2 * x] = k == 2 ? gx : 0.0f;
+        d1[2 * x + 1] = k == 3 ? gx : 0.0f;
+    }
+}
+
+/* out[2 i] = a[i] + c, out[2 i + 1] = b[i] + c for i < n */
+static void FN(ew_interleave)(float *out, const float *a, const float *b, int n, float c)
+{
+    int i = 0;
+    VI lo = {0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23}, hi = lo + 8;
+    V vc = FN(splat)(c);
+    for (; i + 16 <= n; i += 16) {
+        V x = FN(ld)(a + i) + vc, y = FN(ld)(b + i) + vc;
+        FN(st)(out + 2 * i, __builtin_shuffle(x, y, lo));
+        FN(st)(out + 2 * i + 16, __builtin_shuffle(x, y, hi));
+    }
+    for (; i < n; i++)
+        out[2 * i] = a[i] + c, out[2 * i + 1] = b[i] + c;
+}
+
+/* a[i] = in[2 i], b[i] = in[2 i + 1] for i < n */
+static void FN(ew_deinterleave)(float *a, float *b, const float *in, int n)
+{
+    int i = 0;
+    VI ev = {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30}, od = ev + 1;
+    for (; i + 16 <= n; i += 16) {
+        V x = FN(ld)(in + 2 * i), y = FN(ld)(in + 2 * i + 16);
+        FN(st)(a + i, __builtin_shuffle(x, y, ev));
+        FN(st)(b + i, __builtin_shuffle(x, y, od));
+    }
+    for (; i < n; i++)
+        a[i] = in[2 * i], b[i] = in[2 * i + 1];
+}
+
 /* Adam / AdamW over n elements (PyTorch's formulation, see optim.c); SQRT is
  * the copy's vector square root. */
 static void FN(ew_adam)(float *restrict p, const float *restrict g, float *restrict m,

@@ -48,6 +48,10 @@ typedef struct {
     void (*add)(float *out, const float *a, const float *b, long n);
     double (*sum)(const float *x, long n);
     void (*maxpool_row)(float *o, const float *r0, const float *r1, int ow);
+    void (*maxpool_bwd_row)(float *d0, float *d1, const float *r0, const float *r1,
+                            const float *o, const float *g, int ow);
+    void (*interleave)(float *out, const float *a, const float *b, int n, float c);
+    void (*deinterleave)(float *a, float *b, const float *in, int n);
     void (*adam)(float *p, const float *g, float *m, float *v, long n, float wd, int decoupled,
                  float decay, float b1, float b2, float step, float sbc2, float eps);
     void (*sgd)(float *p, const float *g, float *buf, long n, float wd, float mom, int first,
@@ -71,6 +75,21 @@ void nn_prof_add(int what, double seconds, double flops);
         if (nn_prof_on)                                                                     \
             nn_prof_add(what, nn_prof_now() - prof_t0_, flops);                             \
     } while (0)
+
+/* Direct AVX-512 convolutions (convd.c): K 1 or 3, stride 1, pad K/2, over
+ * cat[in1, in2]; -1 when not applicable (the caller takes im2col + GEMM).
+ * Backward: dinp written, dweight accumulated; any may be NULL. */
+int convd_forward(float *out, const float *in1, int C1, const float *in2, int C2,
+                  const float *weight, const float *bias, int B, int H, int W, int OC, int K);
+int convd_backward(float *dinp1, float *dinp2, float *dweight, const float *dout,
+                   const float *in1, int C1, const float *in2, int C2, const float *weight,
+                   int B, int H, int W, int OC, int K);
+/* ConvTranspose2d(C, OC, 2, 2) by the same kernels (convd.c); -1 when not
+ * applicable. Backward: dinp written, dweight accumulated (no bias). */
+int convd_convt_forward(float *out, const float *inp, const float *weight, const float *bias,
+                        int B, int C, int H, int W, int OC);
+int convd_convt_backward(float *dinp, float *dweight, const float *dout, const float *inp,
+                         const float *weight, int B, int C, int H, int W, int OC);
 
 #define NN_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define NN_MAX(a, b) ((a) > (b) ? (a) : (b))

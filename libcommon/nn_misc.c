@@ -90,31 +90,15 @@ void maxpool2x2_forward(float *out, const float *inp, int B, int C, int H, int W
 static void pool_bwd_task(void *ctx, long p, int tid)
 {
     const pool_job *j = ctx;
+    const ew_ops *e = ew();
     int H = j->H, W = j->W, OH = H / 2, OW = W / 2;
-    float *dinp = j->out;
-    const float *inp = j->inp, *out = j->pooled, *dout = j->dout;
+    const float *x = j->inp + p * H * W, *o = j->pooled + p * OH * OW, *d = j->dout + p * OH * OW;
+    float *dx = j->out + p * H * W;
     (void)tid;
-    {
-        const float *x = inp + p * H * W;
-        const float *o = out + p * OH * OW, *d = dout + p * OH * OW;
-        float *dx = dinp + p * H * W;
-        for (int y = 0; y < OH; y++) {
-            const float *r0 = x + (long)2 * y * W, *r1 = r0 + W;
-            float *d0 = dx + (long)2 * y * W, *d1 = d0 + W;
-            for (int xo = 0; xo < OW; xo++) {
-                float m = o[(long)y * OW + xo], g = d[(long)y * OW + xo];
-                /* the first element of the window that equals the max (or is NaN) */
-                int k = r0[2 * xo] == m || (m != m && r0[2 * xo] != r0[2 * xo])           ? 0
-                        : r0[2 * xo + 1] == m || (m != m && r0[2 * xo + 1] != r0[2 * xo + 1]) ? 1
-                        : r1[2 * xo] == m || (m != m && r1[2 * xo] != r1[2 * xo])         ? 2
-                                                                                          : 3;
-                d0[2 * xo] = k == 0 ? g : 0.0f;
-                d0[2 * xo + 1] = k == 1 ? g : 0.0f;
-                d1[2 * xo] = k == 2 ? g : 0.0f;
-                d1[2 * xo + 1] = k == 3 ? g : 0.0f;
-            }
-        }
-    }
+    for (int y = 0; y < OH; y++)
+        e->maxpool_bwd_row(dx + (long)2 * y * W, dx + (long)(2 * y + 1) * W,
+                           x + (long)2 * y * W, x + (long)(2 * y + 1) * W, o + (long)y * OW,
+                           d + (long)y * OW, OW);
 }
 
 void maxpool2x2_backward(float *dinp, const float *dout, const float *inp, const float *out,

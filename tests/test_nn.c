@@ -176,7 +176,10 @@ static void test_conv_fd(void **state)
     conv_case(2, 4, 3, 4, 4, 3, 1, 1, 0, 0, 1, 15);
     conv_case(1, 2, 0, 8, 8, 3, 1, 2, 0, 0, 1, 16);
     conv_case(1, 2, 0, 9, 9, 3, 7, 2, 3, 1, 1, 17);
-    conv_case(2, 3, 2, 4, 8, 4, 3, 1, 1, 0, 1, 18); /* H W % 16 == 0: the direct kernels */
+    /* H W % 16 == 0: the direct kernels (3x3 and 1x1, tiles across images) */
+    conv_case(2, 3, 2, 4, 8, 4, 3, 1, 1, 0, 1, 18);
+    conv_case(3, 4, 3, 4, 8, 8, 1, 1, 0, 1, 1, 19);
+    conv_case(3, 5, 0, 4, 4, 12, 3, 1, 1, 1, 1, 20);
 }
 
 /* Larger shapes, the ones the models use (3x3 stride 1 takes the fast kernels). */
@@ -193,6 +196,10 @@ static void test_conv_naive(void **state)
     conv_case(1, 7, 5, 5, 3, 9, 3, 1, 1, 1, 0, 28);
     conv_case(2, 16, 0, 64, 64, 16, 3, 1, 1, 0, 0, 29);
     conv_case(2, 16, 0, 16, 16, 64, 1, 1, 0, 1, 0, 30);
+    conv_case(3, 64, 0, 8, 8, 64, 1, 1, 0, 1, 0, 32);
+    conv_case(3, 96, 32, 8, 8, 128, 3, 1, 1, 0, 0, 33);
+    conv_case(5, 32, 0, 4, 12, 16, 3, 1, 1, 0, 0, 34);
+    conv_case(2, 16, 16, 64, 32, 16, 1, 1, 0, 0, 0, 35);
     conv_case(2, 32, 0, 16, 16, 64, 3, 2, 1, 0, 0, 31);
 }
 
@@ -253,6 +260,8 @@ static void test_convt(void **state)
     (void)state;
     convt_case(2, 3, 3, 4, 5, 1, 41);
     convt_case(2, 32, 8, 8, 16, 0, 42);
+    convt_case(3, 8, 4, 4, 24, 1, 43); /* the direct kernels, tiles across images */
+    convt_case(2, 6, 4, 8, 8, 0, 44);
 }
 
 /* ---- normalisation ---- */
@@ -480,6 +489,47 @@ static void test_misc(void **state)
     nn_set_isa(isa_list[n_isa - 1]);
 }
 
+/* Max pooling on rows long enough for the vector paths, with ties and NaN:
+ * against the plainest loop (PyTorch's rule: the first maximum in row-major
+ * window order takes the gradient; NaN wins). */
+static void test_maxpool_ties(void **state)
+{
+    (void)state;
+    int B = 2, C = 3, H = 6, W = 72, n = B * C * H * W, no = n / 4;
+    float *x = falloc(n), *o = falloc(no), *g = falloc(no), *d = falloc(n);
+    rng r;
+    rng_seed(&r, 71, 0);
+    for (int i = 0; i < n; i++)
+        x[i] = (float)(int)(rng_uniform(&r) * 4); /* 0..3: many ties */
+    x[5] = NAN, x[W + 9] = NAN;
+    for (int i = 0; i < no; i++)
+        g[i] = (float)(i + 1);
+    for (int ii = 0; ii < n_isa; ii++) {
+        nn_set_isa(isa_list[ii]);
+        maxpool2x2_forward(o, x, B, C, H, W);
+        maxpool2x2_backward(d, g, x, o, B, C, H, W);
+        for (int p = 0; p < B * C; p++)
+            for (int y = 0; y < H / 2; y++)
+                for (int xo = 0; xo < W / 2; xo++) {
+                    const float *w0 = x + ((long)p * H + 2 * y) * W + 2 * xo, *w1 = w0 + W;
+                    float v[4] = {w0[0], w0[1], w1[0], w1[1]}, m = v[0];
+                    int k = 0;
+                    for (int t = 1; t < 4; t++)
+                        if (v[t] > m || (v[t] != v[t] && m == m))
+                            m = v[t], k = t;
+                    long oi = ((long)p * (H / 2) + y) * (W / 2) + xo;
+                    assert_true(o[oi] == m || (m != m && o[oi] != o[oi]));
+                    float *dw0 = d + ((long)p * H + 2 * y) * W + 2 * xo, *dw1 = dw0 + W;
+                    float dv[4] = {dw0[0], dw0[1], dw1[0], dw1[1]};
+                    for (int t = 0; t < 4; t++)
+                        assert_true(dv[t] == (t == k ? g[oi] : 0.0f));
+                }
+    }
+    print_message("max pool with ties and NaN: ok on every instruction set\n");
+    nn_set_isa(isa_list[n_isa - 1]);
+    free(x), free(o), free(g), free(d);
+}
+
 static void test_isa_and_threads(void **state)
 {
     (void)state;
@@ -499,7 +549,7 @@ int main(void)
         cmocka_unit_test(test_isa_and_threads), cmocka_unit_test(test_gemm),
         cmocka_unit_test(test_conv_fd),         cmocka_unit_test(test_conv_naive),
         cmocka_unit_test(test_convt),           cmocka_unit_test(test_norm),
-        cmocka_unit_test(test_misc),
+        cmocka_unit_test(test_misc),            cmocka_unit_test(test_maxpool_ties),
     };
     find_isas();
     return cmocka_run_group_tests(tests, NULL, NULL);
