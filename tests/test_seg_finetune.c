@@ -168,6 +168,18 @@ static void test_real_run(void **state)
     assert_non_null(strstr(ckpt_meta(c, "classes"), "Mandible"));
     ckpt_close(c);
     assert_int_equal(step_of(tmp("run.st")), 60);
+    /* the validation Dice is dice-eval's overall mean on the best network's
+     * predictions of the validation volumes */
+    assert_int_equal(tu_sh("frame-cat -q --id subj27 --id subj28 %s -o - | seg-finetune --predict %s | "
+                           "slice-regroup -t label -t pred | dice-eval --tsv --digits 12 | "
+                           "awk -F'\\t' '$1 == \"*\" && $2 == \"*\" && $4 == \"mean\" {print $5}' > %s",
+                           tmp("all.fr"), tmp("best.st"), tmp("mean.txt")),
+                     0);
+    char *m = tu_read(tmp("mean.txt"), NULL);
+    assert_non_null(m);
+    print_message("dice-eval's mean of the best network: %s", m);
+    assert_true(fabs(strtod(m, NULL) - best) < 1e-9);
+    free(m);
 }
 
 /* ---- predict -> slice-regroup -> dice-eval ---- */
@@ -229,12 +241,22 @@ static void test_predict_chain(void **state)
         }
     assert_non_null(strstr(t, "*\t*\t"));
     free(t);
-    /* a predicted volume has the label's shape */
-    assert_int_equal(tu_sh("seg-finetune --predict %s < %s | slice-regroup -t label -t pred | "
-                           "frame-cat --json --no-stats | grep -c '\"pred\": {\"dtype\": \"|u1\", \"shape\": \\[64, "
-                           "[0-9]*, [0-9]*\\]' | grep -qx 2",
-                           tmp("p.st"), tmp("test.fr")),
+    /* regrouped, each predicted volume has its label's shape */
+    assert_int_equal(tu_sh("seg-finetune --predict %s < %s | slice-regroup -t label -t pred > %s", tmp("p.st"),
+                           tmp("test.fr"), tmp("vol.fr")),
                      0);
+    a = stream_in_open(tmp("vol.fr"));
+    n = 0;
+    while (stream_in_next(a, &fa) > 0) {
+        const tensor *p = frame_tensor_get(&fa, "pred"), *l = frame_tensor_get(&fa, "label");
+        assert_non_null(p);
+        assert_int_equal(p->rank, 3);
+        assert_true(tensor_same_shape(p, l));
+        frame_free(&fa);
+        n++;
+    }
+    stream_in_close(a);
+    assert_int_equal(n, 2);
 }
 
 /* ---- resume ---- */
@@ -274,7 +296,7 @@ static void test_kill_resume(void **state)
     (void)state;
     char cmd[2048];
     snprintf(cmd, sizeof cmd,
-             "seg-finetune -q -i %s --cases %s --batch 8 --steps 300 --save-every 7 --log-every 1 --seed 4 " TINY,
+             "seg-finetune -q -i %s --cases %s --batch 2 --steps 120 --save-every 7 --log-every 1 --seed 4 " TINY,
              tmp("all.fr"), sample("train.txt"));
     int rc = tu_sh("%s -c %s --log %s & pid=$!; "
                    "for i in $(seq 1 600); do [ \"$(cat %s 2>/dev/null | wc -l)\" -ge 30 ] && break; sleep 0.05; done; "
@@ -284,7 +306,7 @@ static void test_kill_resume(void **state)
     int64_t s = step_of(tmp("k.st"));
     print_message("killed after %d log lines; checkpoint at step %lld\n", tu_count_lines(tu_read(tmp("k.jsonl"), NULL)),
                   (long long)s);
-    assert_true(s >= 28 && s < 300 && s % 7 == 0);
+    assert_true(s >= 28 && s < 120 && s % 7 == 0);
     assert_int_not_equal(tu_sh("ls -a %s | grep -q 'k.st.*tmp'", tu_tmpdir()), 0);
     assert_int_equal(tu_sh("%s -c %s --log %s --resume", cmd, tmp("k.st"), tmp("k.jsonl")), 0);
     assert_int_equal(tu_sh("%s -c %s", cmd, tmp("kref.st")), 0);
@@ -293,17 +315,55 @@ static void test_kill_resume(void **state)
 
 /* ---- seeds ---- */
 
+/* The same seed gives the same checkpoint, another seed another one; with
+ * one thread bit for bit. With two, the engine's weight-gradient kernel
+ * (convd.c) sums per-thread partials of dynamically claimed items, so the
+ * rounding depends on the scheduling: the difference is reported, and must
+ * stay at rounding level. */
+static void run_seed(const char *out, int seed, int threads)
+{
+    assert_int_equal(tu_sh("seg-finetune -q -i %s --cases %s -c %s --steps 3 --batch 4 --seed %d "
+                           "--widths 4,8,8,8,8 --dim 8 --width 0.0625 --threads %d",
+                           tmp("all.fr"), sample("train.txt"), out, seed, threads),
+                     0);
+}
+
+static double max_diff(const char *a, const char *b)
+{
+    ckpt *ca = ckpt_open(a), *cb = ckpt_open(b);
+    double m = 0;
+    assert_non_null(ca);
+    assert_non_null(cb);
+    for (int i = 0; i < ckpt_ntensors(ca); i++) {
+        tensor ta, tb;
+        const char *name = ckpt_tensor_name(ca, i);
+        assert_int_equal(ckpt_get_tensor(ca, name, &ta), 0);
+        assert_int_equal(ckpt_get_tensor(cb, name, &tb), 0);
+        if (ta.dtype != DT_F32)
+            continue;
+        for (size_t k = 0; k < tensor_numel(&ta); k++)
+            m = fmax(m, fabs((double)((float *)ta.data)[k] - ((float *)tb.data)[k]));
+    }
+    ckpt_close(ca);
+    ckpt_close(cb);
+    return m;
+}
+
 static void test_seeds(void **state)
 {
     (void)state;
-    for (int run = 0; run < 3; run++)
-        assert_int_equal(tu_sh("seg-finetune -q -i %s --cases %s -c %s --steps 3 --batch 4 --seed %d "
-                               "--widths 4,8,8,8,8 --dim 8 --width 0.0625 --threads 2",
-                               tmp("all.fr"), sample("train.txt"), tmp(run == 0 ? "s0.st" : run == 1 ? "s1.st" : "s2.st"),
-                               run == 2 ? 8 : 7),
-                         0);
+    run_seed(tmp("s0.st"), 7, 1);
+    run_seed(tmp("s1.st"), 7, 1);
+    run_seed(tmp("s2.st"), 8, 1);
     same_tensors(tmp("s0.st"), tmp("s1.st"));
-    assert_int_not_equal(tu_sh("cmp -s %s %s", tmp("s0.st"), tmp("s2.st")), 0);
+    double other = max_diff(tmp("s0.st"), tmp("s2.st"));
+    assert_true(other > 1e-3);
+    run_seed(tmp("t0.st"), 7, 2);
+    run_seed(tmp("t1.st"), 7, 2);
+    double d2 = max_diff(tmp("t0.st"), tmp("t1.st"));
+    print_message("same seed, 2 threads: max difference %.3g (%s); another seed: %.3g\n", d2,
+                  d2 == 0 ? "bit-identical" : "the engine's threads are not deterministic", other);
+    assert_true(d2 < 1e-5);
 }
 
 /* ---- pre-trained parts from real lrc-train checkpoints ---- */
@@ -370,8 +430,8 @@ static void test_pretrained(void **state)
     ckpt *c = ckpt_open(tmp("gl.st"));
     assert_non_null(c);
     assert_string_equal(ckpt_meta(c, "arch"), "global+local");
-    assert_non_null(strstr(ckpt_meta(c, "unet.config"), "\"widths\":[4,8,8,8,8]"));
-    assert_non_null(strstr(ckpt_meta(c, "eg.config"), "\"width\":0.0625"));
+    assert_non_null(strstr(ckpt_meta(c, "unet.config"), "\"widths\": [4, 8, 8, 8, 8]"));
+    assert_non_null(strstr(ckpt_meta(c, "eg.config"), "\"width\": 0.0625"));
     assert_string_equal(ckpt_meta(c, "init_local"), tmp("lrc.st"));
     ckpt_close(c);
     c = ckpt_open(tmp("gg.st"));
