@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "ckpt.h"
+#include "npy.h"
 #include "err.h"
 #include "nn.h"
 #include "rng.h"
@@ -422,6 +423,75 @@ static void test_ckpt_roundtrip(void **state)
     ckpt_close(c);
 }
 
+/* A fine-tuned checkpoint loads into the PyTorch twin of the network
+ * (tests/py/segnet_torch.py, load_state_dict strict) and gives the same
+ * logits in evaluation mode, for every architecture, after two training
+ * steps (so that batch norm's running statistics are not the initial ones).
+ * Tolerance: 1e-4 of the largest logit (float32, different summation). */
+static void test_torch(void **state)
+{
+    (void)state;
+    const int N = 2, H = 32, W = 48, C = 5;
+    const size_t px = (size_t)N * H * W;
+    float x[2 * 32 * 48];
+    uint8_t y[2 * 32 * 48];
+    float *lg[4];
+    char args[4096];
+    int len = 0;
+    fill(x, px, 21);
+    for (size_t i = 0; i < px; i++)
+        y[i] = (uint8_t)((i / 5 + i / 97) % C);
+    tensor tx;
+    tensor_init4(&tx, DT_F32, N, 1, H, W);
+    memcpy(tx.data, x, sizeof x);
+    assert_int_equal(npy_write(tmp("x.npy"), &tx), 0);
+    tensor_free(&tx);
+    for (int a = SEG_GL; a <= SEG_L; a++) {
+        segnet_config cfg;
+        optim_config oc;
+        segloss_config lc;
+        segloss_stats st;
+        char name[32];
+        tiny(&cfg, (segnet_arch)a, C);
+        cfg.local.widths[4] = 16;
+        segtrain_optim_default(&oc);
+        segloss_config_default(&lc);
+        segtrain *t = segtrain_create(segnet_create(&cfg, NULL, 30 + a), &oc, &lc);
+        for (int k = 0; k < 2; k++)
+            assert_int_equal(segtrain_step(t, x, y, N, H, W, 1e-2, &st), 0);
+        ckpt_writer *w = ckpt_writer_new();
+        assert_int_equal(segtrain_ckpt_put(w, t), 0);
+        snprintf(name, sizeof name, "torch%d.st", a);
+        write_ckpt(w, tmp(name));
+        segnet_set_training(segtrain_net(t), 0);
+        lg[a] = malloc(px * C * sizeof(float));
+        memcpy(lg[a], segnet_forward(segtrain_net(t), x, N, H, W), px * C * sizeof(float));
+        segtrain_free(t);
+        len += snprintf(args + len, sizeof args - (size_t)len, " %s %s", tmp(name), tmp("x.npy"));
+        snprintf(name, sizeof name, "out%d.npy", a);
+        len += snprintf(args + len, sizeof args - (size_t)len, " %s", tmp(name));
+    }
+    assert_int_equal(tu_sh("'%s' '%s/tests/py/segnet_torch.py' check%s", tu_python(), tu_root(), args), 0);
+    for (int a = SEG_GL; a <= SEG_L; a++) {
+        char name[32];
+        tensor ref;
+        snprintf(name, sizeof name, "out%d.npy", a);
+        assert_int_equal(npy_read(tmp(name), &ref), 0);
+        assert_int_equal((int)tensor_numel(&ref), (int)(px * C));
+        double maxd = 0, maxv = 0;
+        for (size_t i = 0; i < px * C; i++) {
+            double r = ((float *)ref.data)[i];
+            maxd = fmax(maxd, fabs(r - lg[a][i]));
+            maxv = fmax(maxv, fabs(r));
+        }
+        print_message("%-14s logits vs PyTorch: max |diff| %.3g of %.3g\n", segnet_arch_name((segnet_arch)a), maxd,
+                      maxv);
+        assert_true(maxv > 0 && maxd <= 1e-4 * maxv);
+        tensor_free(&ref);
+        free(lg[a]);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -430,6 +500,7 @@ int main(void)
         cmocka_unit_test(test_concat_order),
         cmocka_unit_test(test_pretrained),
         cmocka_unit_test(test_ckpt_roundtrip),
+        cmocka_unit_test(test_torch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
