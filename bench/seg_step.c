@@ -43,7 +43,7 @@ int main(int argc, char **argv)
     nc.classes = argc > 7 ? atoi(argv[7]) : 8;
     segtrain_optim_default(&oc);
     segloss_config_default(&lc);
-    lc.ce_weight = 1;
+    lc.ce_weight = 0;
     segtrain *t = segtrain_create(segnet_create(&nc, NULL, 1), &oc, &lc);
     if (!t)
         die_err(1);
