@@ -570,7 +570,7 @@ static void progress(meter *m, double loss)
 {
     char line[256], eta[32];
     trainlog *t = &S.tl;
-    double now = trainlog_elapsed(t);
+    double now = trainlog_now(); /* trainlog keeps last_print on this clock */
     if (log_level < 1)
         return;
     if (!t->tty && log_level < 3 && now - t->last_print < 30 && S.step != S.total)
