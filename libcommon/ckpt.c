@@ -98,7 +98,8 @@ int ckpt_put_tensor(ckpt_writer *w, const char *name, dtype dt, int rank, const 
     if (!(e->name = strdup(name)))
         return err_set("out of memory");
     e->dt = dt, e->rank = rank, e->data = data;
-    memcpy(e->shape, shape, (size_t)rank * sizeof *shape);
+    if (rank)
+        memcpy(e->shape, shape, (size_t)rank * sizeof *shape);
     e->nbytes = (size_t)n * dtype_size(dt);
     w->n++;
     return 0;

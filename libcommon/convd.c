@@ -40,6 +40,17 @@
 
 
 #define MR 8  /* output channels per forward micro-kernel */
+/* Outputs larger than this (bytes) bypass the caches; LRCPIPE_STREAM_MIN
+ * overrides it (the tests use it to exercise the path on small shapes). */
+static double stream_min(void)
+{
+    static double v = -1;
+    if (v < 0) {
+        const char *e = getenv("LRCPIPE_STREAM_MIN");
+        v = e && *e ? atof(e) : 16.0 * (1 << 20);
+    }
+    return v;
+}
 #define NVF 3 /* pixel vectors per forward micro-kernel */
 
 /* ---- masks, cached per plane geometry ---- */
@@ -99,7 +110,7 @@ static const uint16_t *masks_for(int H, int W)
     for (int c = 0; c < C; c++) {                                                           \
         const long co = (long)c * HW;                                                       \
         const float *wc = wp + (long)c * KK * MR;                                           \
-        if (pf) /* the rows of the tile after next */                                       \
+        if (pf & 1) /* the rows of the tile after next */                                   \
             for (int r = KK / 2 - KK / 3; r < KK; r += 3)                                   \
                 for (int l = 0; l < 3; l++)                                                 \
                     _mm_prefetch((const char *)(in[0] + co + off[r] + 96 + 16 * l),         \
@@ -151,8 +162,14 @@ typedef struct {
         _Pragma("GCC unroll 8") for (int m = 0; m < MR; m++) if (m < mr)                    \
         {                                                                                   \
             __m512 b = _mm512_set1_ps(bias ? bias[m] : 0.0f);                               \
+            /* a large output streams past the caches (no read for ownership) */            \
             _Pragma("GCC unroll 3") for (int v = 0; v < NV; v++)                            \
-                _mm512_storeu_ps(t->out[v] + m * HW, _mm512_add_ps(acc[m][v], b));          \
+            {                                                                               \
+                if (pf & 2)                                                                 \
+                    _mm512_stream_ps(t->out[v] + m * HW, _mm512_add_ps(acc[m][v], b));      \
+                else                                                                        \
+                    _mm512_storeu_ps(t->out[v] + m * HW, _mm512_add_ps(acc[m][v], b));      \
+            }                                                                               \
         }                                                                                   \
     }
 
@@ -171,7 +188,7 @@ static const fwd_ukr_fn fwd_ukr1[4] = {NULL, fwd_ukr1_1, fwd_ukr2_1, fwd_ukr3_1}
 typedef struct {
     float *out;
     const float *in1, *in2, *wp, *bias;
-    int C1, C2, OC, KK, nocb, ocg, ngrp;
+    int C1, C2, OC, KK, nocb, ocg, ngrp, stream;
     long HW, nvec, nq, qspan, nspan;
     const uint16_t *masks;
     long off[9];
@@ -204,7 +221,7 @@ static void fwd_task(void *ctx, long it, int tid)
                 t.mk[v] = j->KK == 9 ? j->masks + pv * 9 : ones;
             }
             ukr[nv](&t, j->C1, j->C2, HW, w, j->off, mr, j->bias ? j->bias + oc0 : NULL,
-                    ob == g * j->ocg);
+                    (ob == g * j->ocg) | (j->stream << 1));
         }
     }
 }
@@ -229,39 +246,72 @@ static void fwd_loop(float *out, const float *in1, int C1, const float *in2, int
     j.nspan = (j.nq + j.qspan - 1) / j.qspan;
     j.ocg = NN_MAX(1, NN_MIN(j.nocb, 8)); /* 64 output channels per item */
     j.ngrp = (j.nocb + j.ocg - 1) / j.ocg;
+    /* (streaming stores need 64-byte aligned vectors: planes of 16k floats are) */
+    j.stream = (double)B * OC * j.HW * sizeof(float) > stream_min() && !((uintptr_t)out & 63);
     for (int s = 0; s < 9; s++)
         j.off[s] = K == 3 ? (long)(s / 3 - 1) * W + (s % 3 - 1) : 0;
     nn_parallel(j.nspan * j.ngrp, fwd_task, &j);
+    if (j.stream)
+        _mm_sfence();
 }
 
-/* wp [ceil(OC/MR)][C][KK][MR] from weight (OC, C, K, K). */
+typedef struct {
+    float *wp;
+    const float *weight;
+    int OC, C, KK, i0, ni;
+} pack_job;
+
+/* Block ob of wp [ceil(OC/MR)][C][KK][MR] from weight (OC, C, K, K): MR
+ * weight rows read side by side (prefetched: the weights come cold from
+ * memory after the optimiser step). */
+static void pack_task(void *ctx, long ob, int tid)
+{
+    const pack_job *j = ctx;
+    long rowlen = (long)j->C * j->KK;
+    const float *row[MR];
+    (void)tid;
+    for (int m = 0; m < MR; m++)
+        row[m] = ob * MR + m < j->OC ? j->weight + (ob * MR + m) * rowlen : NULL;
+    float *d = j->wp + ob * rowlen * MR;
+    for (long k = 0; k < rowlen; k++, d += MR) {
+        if ((k & 15) == 0)
+            for (int m = 0; m < MR; m++)
+                if (row[m])
+                    _mm_prefetch((const char *)(row[m] + k + 64), _MM_HINT_T0);
+        for (int m = 0; m < MR; m++)
+            d[m] = row[m] ? row[m][k] : 0.0f;
+    }
+}
+
 static void pack_weights(float *wp, const float *weight, int OC, int C, int KK)
 {
-    int nocb = (OC + MR - 1) / MR;
-    for (int ob = 0; ob < nocb; ob++)
-        for (int c = 0; c < C; c++)
-            for (int s = 0; s < KK; s++)
-                for (int m = 0; m < MR; m++) {
-                    int oc = ob * MR + m;
-                    wp[(((long)ob * C + c) * KK + s) * MR + m] =
-                        oc < OC ? weight[((long)oc * C + c) * KK + s] : 0.0f;
-                }
+    pack_job j = {wp, weight, OC, C, KK, 0, 0};
+    nn_parallel((OC + MR - 1) / MR, pack_task, &j);
 }
 
-/* The panel of the backward-data "convolution" for input channels
- * [i0, i0 + ni) of weight (OC, C, K, K): transposed and rotated by 180
- * degrees, wp [ceil(ni/MR)][OC][KK][MR]. */
+/* Block ib of the backward-data panel for input channels [i0, i0 + ni) of
+ * weight (OC, C, K, K): transposed and rotated by 180 degrees,
+ * wp [ceil(ni/MR)][OC][KK][MR]. For each (block, o) the source is MR x KK
+ * consecutive floats of row o. */
+static void pack_t_task(void *ctx, long ib, int tid)
+{
+    const pack_job *j = ctx;
+    int KK = j->KK, mr = (int)NN_MIN(MR, j->ni - ib * MR);
+    (void)tid;
+    for (int o = 0; o < j->OC; o++) {
+        const float *src = j->weight + ((long)o * j->C + j->i0 + ib * MR) * KK;
+        float *d = j->wp + (ib * j->OC + o) * KK * MR;
+        _mm_prefetch((const char *)(src + (long)4 * j->C * KK), _MM_HINT_T0);
+        for (int s = 0; s < KK; s++)
+            for (int m = 0; m < MR; m++)
+                d[s * MR + m] = m < mr ? src[m * KK + KK - 1 - s] : 0.0f;
+    }
+}
+
 static void pack_weights_t(float *wp, const float *weight, int OC, int C, int KK, int i0, int ni)
 {
-    int nb = (ni + MR - 1) / MR;
-    for (int ib = 0; ib < nb; ib++)
-        for (int o = 0; o < OC; o++)
-            for (int s = 0; s < KK; s++)
-                for (int m = 0; m < MR; m++) {
-                    int i = ib * MR + m;
-                    wp[(((long)ib * OC + o) * KK + s) * MR + m] =
-                        i < ni ? weight[((long)o * C + i0 + i) * KK + KK - 1 - s] : 0.0f;
-                }
+    pack_job j = {wp, weight, OC, C, KK, i0, ni};
+    nn_parallel((ni + MR - 1) / MR, pack_t_task, &j);
 }
 
 static int usable(int H, int W, int K)
@@ -292,6 +342,12 @@ int convd_forward(float *out, const float *in1, int C1, const float *in2, int C2
 #define WC1 4 /* input channels per 1x1 dW micro-kernel */
 #define GOC 16
 #define GC 16
+#ifndef DWGEMM_MAX
+#define DWGEMM_MAX 255
+#endif
+#ifndef DWCHUNK
+#define DWCHUNK 32
+#endif
 
 /* Partial sums part (WOC x WC x 3 vectors, kernel row ky) += over vectors
  * [v0, v1) of nimg images, for NC (1 or WC) input channels x0, x1; pfd/pfx:
@@ -315,11 +371,11 @@ int convd_forward(float *out, const float *in1, int C1, const float *in2, int C2
                 for (long v = v0; v < v1; v++) {                                            \
                     if (pfd)                                                                \
                         for (int m = 0; m < WOC; m++)                                       \
-                            _mm_prefetch((const char *)(d + m * HW + 16 * (v + 64)),        \
+                            _mm_prefetch((const char *)(d + m * HW + 16 * (v + DWCHUNK)),        \
                                          _MM_HINT_T0);                                      \
                     if (pfx)                                                                \
                         for (int c = 0; c < NC; c++)                                        \
-                            _mm_prefetch((const char *)(xs[c] + 16 * (v + 64)),             \
+                            _mm_prefetch((const char *)(xs[c] + 16 * (v + DWCHUNK)),             \
                                          _MM_HINT_T0);                                      \
                 }                                                                           \
             for (long v = v0; v < v1; v++) {                                                \
@@ -366,10 +422,10 @@ __attribute__((target("avx512f"))) static void dw1_ukr(float *part, const float 
             __m512 dv[WOC];
             if (pfd)
                 for (int m = 0; m < WOC; m++)
-                    _mm_prefetch((const char *)(d + m * HW + 16 * (v + 64)), _MM_HINT_T0);
+                    _mm_prefetch((const char *)(d + m * HW + 16 * (v + DWCHUNK)), _MM_HINT_T0);
             if (pfx)
                 for (int c = 0; c < WC1; c++)
-                    _mm_prefetch((const char *)(xs[c] + 16 * (v + 64)), _MM_HINT_T0);
+                    _mm_prefetch((const char *)(xs[c] + 16 * (v + DWCHUNK)), _MM_HINT_T0);
 #pragma GCC unroll 4
             for (int m = 0; m < WOC; m++)
                 dv[m] = _mm512_loadu_ps(d + m * HW + 16 * v);
@@ -432,9 +488,9 @@ static void dw_task(void *ctx, long it, int tid)
     int c0 = gc * GC, nc = NN_MIN(GC, C - c0);
     size_t tsz = (size_t)KK * WOC * wc * 16; /* floats of one tile's partials */
     memset(part, 0, j->partn * sizeof(float));
-    /* chunks of 64 vectors keep the rows of the group in L2 */
-    for (long cv = v0; cv < v1; cv += 64) {
-        long cv1 = NN_MIN(v1, cv + 64);
+    /* chunks of DWCHUNK vectors keep the rows of the group in L1/L2 */
+    for (long cv = v0; cv < v1; cv += DWCHUNK) {
+        long cv1 = NN_MIN(v1, cv + DWCHUNK);
         for (int om = 0; om < noc; om += WOC)
             for (int cm = 0; cm < nc; cm += wc) {
                 const float *xs[WC1];
@@ -472,6 +528,27 @@ static void dw_task(void *ctx, long it, int tid)
                                 dw[ky * 3 + kx] += hsum(pp + ky * WOC * WC * 3 * 16 +
                                                         ((m * WC + k) * 3 + kx) * 16);
                 }
+        }
+}
+
+typedef struct {
+    float *dweight;
+    const dw_job *j;
+    int nt;
+} dwsum_job;
+
+/* dweight += the threads' private sums, 4096 elements per item */
+static void dwsum_task(void *ctx, long k, int tid)
+{
+    const dwsum_job *s = ctx;
+    const dw_job *j = s->j;
+    size_t lo = (size_t)k * 4096, hi = NN_MIN(j->dwn, lo + 4096);
+    (void)tid;
+    for (int t = 0; t < s->nt; t++)
+        if (j->zeroed[t]) {
+            const float *p = j->priv + (size_t)t * (j->dwn + j->partn);
+            for (size_t i = lo; i < hi; i++)
+                s->dweight[i] += p[i];
         }
 }
 
@@ -523,12 +600,8 @@ static void dw_loop_at(float *priv, float *dweight, const float *dout, const flo
     for (int s = 0; s < 9; s++)
         j.off[s] = K == 3 ? (long)(s / 3 - 1) * W + (s % 3 - 1) : 0;
     nn_parallel(j.groups * ((B + j.ipi - 1) / j.ipi) * j.parts, dw_task, &j);
-    for (int t = 0; t < nt; t++) {
-        const float *p = j.priv + (size_t)t * (j.dwn + j.partn);
-        if (zeroed[t])
-            for (size_t i = 0; i < j.dwn; i++)
-                dweight[i] += p[i];
-    }
+    dwsum_job s = {dweight, &j, nt};
+    nn_parallel(((long)j.dwn + 4095) / 4096, dwsum_task, &s);
 }
 
 /* ---- backward: weights, as one GEMM over the batch (small planes) ---- */
@@ -608,7 +681,7 @@ int convd_backward(float *dinp1, float *dinp2, float *dweight, const float *dout
     if (!nn_scratch(scratch_bytes(C, OC, KK, B, HW, nn_threads())))
         return -1;
     if (dweight) {
-        if (K == 3 && HW < 256)
+        if (K == 3 && HW <= DWGEMM_MAX)
             dw_gemm(dweight, dout, in1, C1, in2, C2, B, H, W, OC);
         else
             dw_loop(dweight, dout, in1, C1, in2, C2, B, H, W, OC, K, masks);

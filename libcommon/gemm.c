@@ -211,6 +211,13 @@ static float *pack_space(size_t floats)
     return pack_buf;
 }
 
+void nn_gemm_release(void)
+{
+    lrc_free(pack_buf);
+    pack_buf = NULL;
+    pack_n = 0;
+}
+
 /* The serial GEMM on the block of C rows [m0, m1), columns [n0, n1). */
 static void gemm_block(gemm_kernel g, int ta, int tb, int m0, int m1, int n0, int n1, int K,
                        float alpha, const float *A, long lda, const float *B, long ldb,

@@ -24,10 +24,12 @@
  *
  * Speed: the functions pick a kernel at run time: AVX-512, AVX2+FMA or
  * portable C (nn_isa()); results of the paths agree to float rounding (the
- * tests check each against naive loops). They use nn_threads() threads
- * (OpenMP) inside each call; call them from one thread at a time per
- * process (scratch memory is per calling thread and reused, never freed per
- * call).
+ * tests check each against naive loops). 3x3 and 1x1 stride-1 convolutions
+ * and the transposed convolution run direct AVX-512 kernels (convd.c);
+ * others im2col + the engine's GEMM. They use nn_threads() threads (the
+ * engine's own pool, not OpenMP: see nn_pool.c) inside each call; call them
+ * from one thread at a time per process (scratch memory is per calling
+ * thread and reused, never freed per call).
  *
  * Not here: models (unet.h, resnet.h, mlp.h), losses, optimisers (optim.h).
  */
@@ -41,9 +43,10 @@
 
 /* ---- engine settings ---------------------------------------------------- */
 
-/* Threads used inside each kernel call (>= 1). The default is the number of
+/* Threads used inside each kernel call (1..64). The default is the number of
  * online CPUs. Filters map --threads N to this. OpenBLAS is not used by the
- * kernels, so there is no oversubscription between the two. */
+ * kernels, so there is no oversubscription between the two; a trainer that
+ * calls cblas itself should keep OpenBLAS at 1 thread. */
 void nn_set_threads(int n);
 int nn_threads(void);
 
@@ -161,7 +164,8 @@ void add_inplace(float *dst, const float *src, size_t n);
 
 /* 2x2 max pooling, stride 2: out (B, C, H/2, W/2), inp (B, C, H, W), H and W even.
  * Backward routes each gradient to the first maximum of its window (PyTorch's
- * tie rule), found again from inp and out; dinp (B, C, H, W) written. */
+ * tie rule; with NaN, the first NaN), found again from inp and out; dinp
+ * (B, C, H, W) written. */
 void maxpool2x2_forward(float *out, const float *inp, int B, int C, int H, int W);
 void maxpool2x2_backward(float *dinp, const float *dout, const float *inp, const float *out,
                          int B, int C, int H, int W);

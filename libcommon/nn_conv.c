@@ -157,15 +157,26 @@ void conv2d_forward(float *out, const float *inp, const float *weight, const flo
     conv2d_cat_forward(out, inp, C, NULL, 0, weight, bias, B, H, W, OC, K, stride, pad);
 }
 
+typedef struct {
+    float *dbias;
+    const float *dout;
+    int B, OC, P;
+} bias_job;
+
+static void bias_task(void *ctx, long oc, int tid)
+{
+    const bias_job *j = ctx;
+    double s = 0;
+    (void)tid;
+    for (int b = 0; b < j->B; b++)
+        s += ew()->sum(j->dout + ((long)b * j->OC + oc) * j->P, j->P);
+    j->dbias[oc] += (float)s;
+}
+
 static void bias_grad(float *dbias, const float *dout, int B, int OC, int P)
 {
-    const ew_ops *e = ew();
-    for (int oc = 0; oc < OC; oc++) {
-        double s = 0;
-        for (int b = 0; b < B; b++)
-            s += e->sum(dout + ((long)b * OC + oc) * P, P);
-        dbias[oc] += (float)s;
-    }
+    bias_job j = {dbias, dout, B, OC, P};
+    nn_parallel(OC, bias_task, &j);
 }
 
 void conv2d_cat_backward(float *dinp1, float *dinp2, float *dweight, float *dbias,

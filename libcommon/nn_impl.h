@@ -26,6 +26,15 @@ void nn_parallel(long n, nn_task_fn fn, void *ctx);
 /* Threads nn_parallel uses (for per-thread buffers indexed by tid). */
 int nn_parallel_threads(void);
 
+/* A large block (activations, scratch): 2 MB aligned and advised for huge
+ * pages when 4 MB or more. Freed with lrc_free. */
+void *nn_alloc_big(size_t bytes);
+
+/* Free the calling thread's scratch and GEMM packing buffers (a pool
+ * worker does it when it ends). */
+void nn_thread_release(void);
+void nn_gemm_release(void);
+
 /* Split n items into parts: [*lo, *hi) of part i of nparts. */
 static inline void nn_split(long n, int i, int nparts, long *lo, long *hi)
 {

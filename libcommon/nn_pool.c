@@ -86,9 +86,17 @@ static void work(int tid)
     }
 }
 
+static void *worker_loop(int tid);
+
 static void *worker(void *arg)
 {
-    int tid = (int)(intptr_t)arg;
+    void *r = worker_loop((int)(intptr_t)arg);
+    nn_thread_release(); /* this thread's scratch and packing buffers */
+    return r;
+}
+
+static void *worker_loop(int tid)
+{
     uint32_t seen = atomic_load(&P.wake);
     for (;;) {
         int spins = 0;

@@ -32,7 +32,7 @@ int arena_commit(arena *a)
     if (need > a->cap) {
         lrc_free(a->base);
         a->cap = 0;
-        a->base = lrc_alloc(need ? need : 64);
+        a->base = nn_alloc_big(need ? need : 64);
         if (!a->base)
             return err_set("out of memory allocating %zu MB of activations", need >> 20);
         a->cap = need;

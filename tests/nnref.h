@@ -22,11 +22,14 @@ static double *dalloc(size_t n)
     return p;
 }
 
+/* 64-byte aligned, as the engine's own buffers are (free() releases it) */
 static float *falloc(size_t n)
 {
-    float *p = calloc(n ? n : 1, sizeof(float));
-    if (!p)
+    void *p = NULL;
+    size_t bytes = ((n ? n : 1) * sizeof(float) + 63) & ~(size_t)63;
+    if (posix_memalign(&p, 64, bytes))
         abort();
+    memset(p, 0, bytes);
     return p;
 }
 

@@ -186,6 +186,9 @@ static void test_conv_fd(void **state)
 static void test_conv_naive(void **state)
 {
     (void)state;
+    /* streamed (non-temporal) stores of large outputs: small here */
+    conv_case(2, 16, 0, 32, 32, 16, 3, 1, 1, 1, 0, 36);
+    conv_case(2, 16, 16, 16, 32, 32, 3, 1, 1, 0, 0, 37);
     conv_case(2, 1, 0, 32, 32, 16, 3, 1, 1, 0, 0, 21);
     conv_case(2, 16, 0, 32, 48, 16, 3, 1, 1, 0, 0, 22);
     conv_case(3, 16, 16, 32, 32, 16, 3, 1, 1, 0, 0, 23);
@@ -552,5 +555,6 @@ int main(void)
         cmocka_unit_test(test_misc),            cmocka_unit_test(test_maxpool_ties),
     };
     find_isas();
+    setenv("LRCPIPE_STREAM_MIN", "100000", 1); /* outputs over 100 KB stream */
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
