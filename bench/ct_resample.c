@@ -42,7 +42,7 @@ int main(int argc, char **argv)
         die_err(1);
     for (int i = 0; i < reps; i++) {
         double t0 = omp_get_wtime(), t;
-        resample_linear3_f32(out.data, oshape, can.data, can.shape, r);
+        resample_linear3_f32(out.data, oshape, can.data, can.shape, r, NULL);
         t = omp_get_wtime() - t0;
         if (t < best)
             best = t;

@@ -3,14 +3,13 @@
  * a RAS+ grid at a target spacing; and the way back (--to-original, --like).
  *
  * Forward: each case (a NIfTI operand, a manifest row, or a volume frame on
- * -i) is reoriented to RAS+ by axis permutation and flips (orient.h), then
+ * -i) is reoriented to RAS+ by axis permutation and flips, then
  * resampled to --spacing: trilinear for the image, nearest for integer
- * tensors such as the label map (resample.h). One volume is in memory at a
+ * tensors such as the label map (libcommon/ctvol.h). One volume is in memory at a
  * time. Backward: volume frames go back onto the grid they came from (or the
  * grid of a reference NIfTI file), nearest for integer tensors.
  */
 #include <getopt.h>
-#include <math.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,12 +19,11 @@
 #include "affine.h"
 #include "args.h"
 #include "ctmeta.h"
+#include "ctvol.h"
 #include "err.h"
 #include "frame.h"
 #include "manifest.h"
 #include "nii.h"
-#include "orient.h"
-#include "resample.h"
 #include "stream.h"
 
 static void usage(void)
@@ -46,6 +44,8 @@ static void usage(void)
            "\n"
            "Resampling:\n"
            "  -s, --spacing D,H,W     target spacing in mm, depth,height,width (default 2.5,1,1)\n"
+           "      --fov               keep the field of view: round(n*s_in/s_out) voxels whose outer\n"
+           "                          edges meet the input's (default: first voxel centres coincide)\n"
            "      --labels-json FILE  class names by label value, put into meta 'classes'\n"
            "      --threads N         OpenMP threads (default: OMP_NUM_THREADS or all cores)\n"
            "\n"
@@ -68,7 +68,7 @@ static void usage(void)
            err_progname, err_progname);
 }
 
-enum { OPT_LABEL = 0x100, OPT_ID, OPT_KEEP_GOING, OPT_LABELS_JSON, OPT_THREADS, OPT_TO_ORIGINAL, OPT_LIKE };
+enum { OPT_LABEL = 0x100, OPT_ID, OPT_KEEP_GOING, OPT_LABELS_JSON, OPT_THREADS, OPT_TO_ORIGINAL, OPT_LIKE, OPT_FOV };
 
 typedef struct {
     char *id, *image, *label;
@@ -80,7 +80,7 @@ static struct {
     const char *label, *id, *input, *output, *labels_json, *like;
     const char **manifests, **files, **tensors;
     int nmanifests, nfiles, ntensors;
-    int keep_going, to_original;
+    int keep_going, to_original, fov;
 } opt = {.spacing = {2.5, 1, 1}};
 
 static void *push(void *arr, int *n, size_t elsize)
@@ -129,249 +129,23 @@ static void keep_wanted(frame *f)
             frame_tensor_del(f, f->tensors[i].name);
 }
 
-/* Label maps become uint8; a value that is not an integer in 0..255 is an error. */
-static int label_to_u8(tensor *t, const char *what)
+static const char *shape3(const int64_t *v, char *buf, size_t n)
 {
-    tensor u;
-    size_t n = tensor_numel(t);
-    if (t->dtype == DT_U8)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        double v = tensor_get(t, i);
-        if (!(v >= 0 && v <= 255 && v == floor(v)))
-            return err_set("%s: label value %g (voxel %zu) is not an integer in 0..255", what, v, i);
-    }
-    if (tensor_convert(&u, t, DT_U8))
-        return -1;
-    tensor_free(t);
-    tensor_move(t, &u);
-    return 0;
-}
-
-static int to_f32(tensor *t)
-{
-    tensor u;
-    if (t->dtype == DT_F32)
-        return 0;
-    if (tensor_convert(&u, t, DT_F32))
-        return -1;
-    tensor_free(t);
-    tensor_move(t, &u);
-    return 0;
-}
-
-static const char *shape3(const int64_t *s, char *buf, size_t n)
-{
-    snprintf(buf, n, "[%lld, %lld, %lld]", (long long)s[0], (long long)s[1], (long long)s[2]);
+    snprintf(buf, n, "[%lld, %lld, %lld]", (long long)v[0], (long long)v[1], (long long)v[2]);
     return buf;
 }
 
-/* ---- forward ---- */
-
-/* Reorient and resample every rank-3 tensor of f (all on the grid of
- * 'image'); update meta. */
-static int resample_frame(frame *f, const mval *classes)
+/* The forward pass on one frame, with its log line. */
+static int forward(frame *f, const mval *classes)
 {
-    double A[16], Acan[16], Aout[16], D[16], sin[3], r[3];
-    int64_t ishape[3], cshape[3], oshape[3];
-    int ornt[3][2];
-    char code[4], b1[64], b2[64];
-    tensor *img = frame_tensor_get(f, "image");
-    mval *m = frame_meta(f);
-    size_t maxb = frame_default_limits.max_record;
-
-    if (!img)
-        return err_set("no 'image' tensor");
-    if (img->rank != 3)
-        return err_set("'image' has rank %d, want a [Z,Y,X] volume", img->rank);
-    for (int d = 0; d < 3; d++)
-        if (img->shape[d] < 1)
-            return err_set("'image' has an empty dimension %s", shape3(img->shape, b1, sizeof b1));
-    memcpy(ishape, img->shape, sizeof ishape);
-    for (int i = 0; i < f->ntensors; i++) {
-        tensor *t = &f->tensors[i].t;
-        if (t->rank == 3 && memcmp(t->shape, ishape, sizeof ishape))
-            return err_set("tensor '%s' %s is not on the grid of 'image' %s", f->tensors[i].name,
-                           shape3(t->shape, b1, sizeof b1), shape3(ishape, b2, sizeof b2));
-    }
-    if (ctmeta_volume_affine(&f->meta, A) || orient_ras(ornt, A))
-        return -1;
-    orient_code(code, ornt);
-    if (!mval_map_get(m, "orig_affine")) {
-        if (mval_put_f64v(m, "orig_affine", A, 16) || ctmeta_put_i64v(m, "orig_shape", ishape, 3) ||
-            mval_put_str(m, "orig_orient", code))
-            return -1;
-    }
-    for (int i = 0; i < f->ntensors; i++) {
-        tensor *t = &f->tensors[i].t, can;
-        if (t->rank != 3)
-            continue;
-        if (!strcmp(f->tensors[i].name, "label") && label_to_u8(t, "label"))
-            return -1;
-        if (!ctmeta_is_int(t->dtype) && to_f32(t))
-            return -1;
-        if (orient_apply(&can, Acan, t, A, ornt))
-            return -1;
-        tensor_free(t);
-        tensor_move(t, &can);
-    }
-    img = frame_tensor_get(f, "image");
-    memcpy(cshape, img->shape, sizeof cshape);
-    nii_affine_spacing(Acan, sin);
-    for (int d = 0; d < 3; d++) {
-        r[d] = opt.spacing[d] / sin[d];
-        oshape[d] = resample_grid_len(cshape[d], r[d]);
-        if (oshape[d] < 1)
-            return err_set("cannot resample spacing %g to %g", sin[d], opt.spacing[d]);
-    }
-    if (shape_numel_checked(3, oshape, 4, maxb) < 0)
-        return err_set("the resampled volume %s would exceed %zu bytes (use a coarser --spacing or --max-record)",
-                       shape3(oshape, b1, sizeof b1), maxb);
-    for (int i = 0; i < f->ntensors; i++) {
-        tensor *t = &f->tensors[i].t, o;
-        if (t->rank != 3)
-            continue;
-        if (tensor_init(&o, t->dtype, 3, oshape))
-            return -1;
-        if (ctmeta_is_int(t->dtype))
-            resample_nearest3(o.data, oshape, t->data, cshape, r, dtype_size(t->dtype));
-        else
-            resample_linear3_f32(o.data, oshape, t->data, cshape, r);
-        tensor_free(t);
-        tensor_move(t, &o);
-    }
-    /* Output voxel o sits at canonical voxel diag(r) o. */
-    affine_eye(D);
-    D[0] = r[2], D[5] = r[1], D[10] = r[0];
-    affine_mul(Aout, Acan, D);
-    if (mval_put_f64v(m, "spacing", opt.spacing, 3) || mval_put_f64v(m, "affine", Aout, 16))
-        return -1;
-    if (classes && mval_copy(mval_map_put(m, "classes"), classes))
-        return err_set("out of memory");
-    log_info("%s: %s %s, %.4g x %.4g x %.4g mm -> %s", f->id ? f->id : "-", shape3(ishape, b1, sizeof b1), code,
-             sin[0], sin[1], sin[2], shape3(oshape, b2, sizeof b2));
-    return 0;
-}
-
-/* A frame from a NIfTI image (and label map). */
-static int load_case(const ct_case *c, frame *f)
-{
-    nii_image img, lab;
-    mval *m;
-    frame_init(f, FRAME_DATA);
-    if (frame_set_id(f, c->id))
-        return -1;
-    f->z = -1;
-    if (nii_read(c->image, &img, NII_F32))
-        return -1;
-    m = frame_meta(f);
-    if (mval_put_f64v(m, "affine", img.affine, 16) || mval_put_f64v(m, "spacing", img.spacing, 3) ||
-        mval_put_str(m, "source", c->image)) {
-        nii_free(&img);
-        return -1;
-    }
-    if (affine_check(img.affine)) {
-        nii_free(&img);
-        return err_prefix("%s", c->image);
-    }
-    if (c->label) {
-        char b1[64], b2[64];
-        if (nii_read(c->label, &lab, NII_NATIVE)) {
-            nii_free(&img);
-            return -1;
-        }
-        if (!tensor_same_shape(&lab.data, &img.data)) {
-            err_set("%s: label map grid %s differs from the image %s %s (resample it onto the image first)",
-                    c->label, shape3(lab.data.shape, b1, sizeof b1), c->image,
-                    shape3(img.data.shape, b2, sizeof b2));
-            nii_free(&img);
-            nii_free(&lab);
-            return -1;
-        }
-        /* Same tolerance as nibabel's allclose on float32 sform rows. */
-        if (!affine_close(lab.affine, img.affine, 1e-4)) {
-            err_set("%s: label map affine differs from the image %s (same voxel counts, different placement)",
-                    c->label, c->image);
-            nii_free(&img);
-            nii_free(&lab);
-            return -1;
-        }
-        if (label_to_u8(&lab.data, c->label)) {
-            nii_free(&img);
-            nii_free(&lab);
-            return -1;
-        }
-        frame_tensor_add(f, "label", &lab.data);
-    }
-    frame_tensor_add(f, "image", &img.data);
-    return 0;
-}
-
-/* ---- backward ---- */
-
-static int restore_frame(frame *f, const double *ref_affine, const int64_t *ref_shape)
-{
-    double A[16], At[16], Ainv[16], M[16], sp[3];
-    int64_t shape[3], tshape[3];
-    int have = 0;
+    ctvol_info in;
     char b1[64], b2[64];
-    mval *m = frame_meta(f);
-    if (ctmeta_volume_affine(&f->meta, A))
+    if (ctvol_to_spacing(f, opt.spacing, opt.fov, frame_default_limits.max_record, &in))
         return -1;
-    if (ref_affine) {
-        memcpy(At, ref_affine, sizeof At);
-        memcpy(tshape, ref_shape, sizeof tshape);
-    } else {
-        int r1 = mval_get_f64v(m, "orig_affine", At, 16), r2;
-        if (r1 < 0)
-            return -1;
-        r2 = ctmeta_get_i64v(m, "orig_shape", tshape, 3);
-        if (r2 < 0)
-            return -1;
-        if (r1 || r2)
-            return err_set("meta has no orig_affine/orig_shape (not made by ct-resample? use --like REF.nii.gz)");
-        if (affine_check(At))
-            return err_prefix("meta 'orig_affine'");
-        for (int d = 0; d < 3; d++)
-            if (tshape[d] < 1 || tshape[d] > 1000000)
-                return err_set("meta 'orig_shape' %s is not a volume shape", shape3(tshape, b1, sizeof b1));
-    }
-    if (affine_inv(Ainv, A))
-        return err_prefix("meta 'affine'");
-    affine_mul(M, Ainv, At);
-    for (int i = 0; i < f->ntensors; i++) {
-        tensor *t = &f->tensors[i].t;
-        if (t->rank != 3)
-            continue;
-        if (have && memcmp(t->shape, shape, sizeof shape))
-            return err_set("tensor '%s' %s is not on the grid of the others %s", f->tensors[i].name,
-                           shape3(t->shape, b1, sizeof b1), shape3(shape, b2, sizeof b2));
-        memcpy(shape, t->shape, sizeof shape);
-        have = 1;
-    }
-    if (!have)
-        return err_set("no [Z,Y,X] tensor to bring back");
-    if (shape_numel_checked(3, tshape, 8, frame_default_limits.max_record) < 0)
-        return err_set("the target grid %s is too large", shape3(tshape, b1, sizeof b1));
-    for (int i = 0; i < f->ntensors; i++) {
-        tensor *t = &f->tensors[i].t, o;
-        if (t->rank != 3)
-            continue;
-        if (!ctmeta_is_int(t->dtype) && to_f32(t))
-            return -1;
-        if (tensor_init(&o, t->dtype, 3, tshape))
-            return -1;
-        if (ctmeta_is_int(t->dtype))
-            resample_affine_nearest(o.data, tshape, t->data, shape, M, dtype_size(t->dtype));
-        else
-            resample_affine_linear_f32(o.data, tshape, t->data, shape, M);
-        tensor_free(t);
-        tensor_move(t, &o);
-    }
-    nii_affine_spacing(At, sp);
-    if (mval_put_f64v(m, "affine", At, 16) || mval_put_f64v(m, "spacing", sp, 3))
-        return -1;
-    log_info("%s: %s -> %s", f->id ? f->id : "-", shape3(shape, b1, sizeof b1), shape3(tshape, b2, sizeof b2));
+    if (classes && mval_copy(mval_map_put(frame_meta(f), "classes"), classes))
+        return err_set("out of memory");
+    log_info("%s: %s %s, %.4g x %.4g x %.4g mm -> %s", f->id ? f->id : "-", shape3(in.in_shape, b1, sizeof b1),
+             in.orient, in.in_spacing[0], in.in_spacing[1], in.in_spacing[2], shape3(in.out_shape, b2, sizeof b2));
     return 0;
 }
 
@@ -408,8 +182,11 @@ static int sink_put(sink *s, frame *f)
         }
         for (int i = 0; i < f->ntensors; i++) {
             char path[4096];
-            if (f->tensors[i].t.rank != 3)
+            if (f->tensors[i].t.rank != 3) {
+                log_warn("%s: tensor '%s' is not a [Z,Y,X] volume: not written as NIfTI", f->id ? f->id : "-",
+                         f->tensors[i].name);
                 continue;
+            }
             if (ctmeta_expand(s->pattern, f->id, f->tensors[i].name, path, sizeof path))
                 return -1;
             for (int k = 0; k < s->nwritten; k++)
@@ -443,8 +220,10 @@ static int sink_open(sink *s, int argc, char **argv)
         mval_set_array(a);
         for (int i = 0; i < argc; i++)
             mval_set_str(mval_push(a), argv[i]);
-        if (!opt.to_original && !opt.like)
+        if (!opt.to_original && !opt.like) {
             mval_put_f64v(&p, "spacing", opt.spacing, 3);
+            mval_put_str(&p, "grid", opt.fov ? "fov" : "corner");
+        }
         rc = stream_out_start(s->out, &p);
         mval_free(&p);
         return rc;
@@ -527,8 +306,8 @@ static int run_cases(sink *s, const ct_case *cases, int n, const mval *classes)
         frame f;
         int rc = check_readable(&cases[i]);
         if (!rc) {
-            rc = load_case(&cases[i], &f);
-            if (!rc && resample_frame(&f, classes))
+            rc = ctvol_from_nifti(&f, cases[i].id, cases[i].image, cases[i].label);
+            if (!rc && forward(&f, classes))
                 rc = err_prefix("%s", cases[i].image);
             if (!rc && sink_put(s, &f))
                 rc = -1;
@@ -556,8 +335,9 @@ static int run_frames(sink *s, const mval *classes, const double *ref_affine, co
     if (!in)
         return -1;
     while ((r = stream_in_next(in, &f)) > 0) {
-        int rc = opt.to_original || opt.like ? restore_frame(&f, ref_affine, ref_shape)
-                                             : resample_frame(&f, classes);
+        int rc = opt.to_original || opt.like
+                     ? ctvol_to_grid(&f, ref_affine, ref_shape, frame_default_limits.max_record)
+                     : forward(&f, classes);
         if (rc)
             err_prefix("%s: record seq %lld (id %s)", stream_in_name(in), (long long)f.seq, f.id ? f.id : "-");
         else if (sink_put(s, &f))
@@ -582,6 +362,7 @@ int main(int argc, char **argv)
         {"keep-going", no_argument, 0, OPT_KEEP_GOING},
         {"spacing", required_argument, 0, 's'},
         {"labels-json", required_argument, 0, OPT_LABELS_JSON},
+        {"fov", no_argument, 0, OPT_FOV},
         {"threads", required_argument, 0, OPT_THREADS},
         {"to-original", no_argument, 0, OPT_TO_ORIGINAL},
         {"like", required_argument, 0, OPT_LIKE},
@@ -613,6 +394,7 @@ int main(int argc, char **argv)
         case OPT_KEEP_GOING: opt.keep_going = 1; break;
         case 's': opt_f64_list("--spacing", optarg, opt.spacing, 3, 1e-3, 1e3); break;
         case OPT_LABELS_JSON: opt.labels_json = optarg; break;
+        case OPT_FOV: opt.fov = 1; break;
         case OPT_THREADS: omp_set_num_threads((int)opt_i64("--threads", optarg, 1, 1024)); break;
         case OPT_TO_ORIGINAL: opt.to_original = 1; break;
         case OPT_LIKE: opt.like = optarg; break;
@@ -634,8 +416,8 @@ int main(int argc, char **argv)
     if (opt.to_original || opt.like) {
         if (opt.nfiles || opt.nmanifests || opt.label)
             usage_error("--to-original and --like read volume frames (-i), not NIfTI files or manifests");
-        if (opt.labels_json)
-            usage_error("--labels-json applies to the forward direction");
+        if (opt.labels_json || opt.fov)
+            usage_error("--labels-json and --fov apply to the forward direction");
     } else {
         if (opt.input && (opt.nfiles || opt.nmanifests))
             usage_error("give either -i (volume frames) or NIfTI files/--manifest, not both");

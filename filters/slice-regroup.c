@@ -176,8 +176,8 @@ static int add_slice(frame *f)
     for (int d = 0; d < 3; d++)
         if (shape[d] < 1)
             return err_set("meta 'shape' is not a volume shape");
-    if (box[2] < 1 || box[3] < 1)
-        return err_set("meta 'box' has an empty size");
+    if (box[2] < 1 || box[3] < 1 || shape_numel_checked(2, box + 2, 8, frame_default_limits.max_record) < 0)
+        return err_set("meta 'box' size %lld x %lld is empty or too large", (long long)box[2], (long long)box[3]);
     if (shape_numel_checked(3, shape, 8, frame_default_limits.max_record) < 0)
         return err_set("meta 'shape' [%lld, %lld, %lld] is too large", (long long)shape[0], (long long)shape[1],
                        (long long)shape[2]);

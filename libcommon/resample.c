@@ -24,17 +24,32 @@ int64_t resample_grid_len(int64_t n, double r)
     return k;
 }
 
-/* Linear index and weight of coordinate c in [0, n-1]: c = i0 + t, i1 = i0 + 1
+int64_t resample_fov_len(int64_t n, double r)
+{
+    double m;
+    if (n < 1 || !(r > 0) || !isfinite(r))
+        return -1;
+    m = floor((double)n / r + 0.5);
+    if (!(m < 9e15))
+        return -1;
+    return m < 1 ? 1 : (int64_t)m;
+}
+
+/* Coordinate of output sample j: off + j * r, clamped to [0, n-1] (only the
+ * field-of-view grid needs the clamp: it is scipy's mode='nearest'). */
+static double coord(int64_t j, double r, double off, int64_t n)
+{
+    double c = (double)j * r + off;
+    return c < 0 ? 0 : c > (double)(n - 1) ? (double)(n - 1) : c;
+}
+
+/* Linear index and weight of each output sample: c = i0 + t, i1 = i0 + 1
  * unless i0 is the last sample (t is 0 there). */
-static void lin_tab(int64_t *i0, double *t, int64_t m, double r, int64_t n)
+static void lin_tab(int64_t *i0, double *t, int64_t m, double r, double off, int64_t n)
 {
     for (int64_t j = 0; j < m; j++) {
-        double c = (double)j * r;
+        double c = coord(j, r, off, n);
         int64_t f = (int64_t)floor(c);
-        if (f > n - 1)
-            f = n - 1; /* cannot happen on a resample_grid_len grid */
-        if (f < 0)
-            f = 0;
         i0[j] = f;
         t[j] = c - (double)f;
         if (f == n - 1)
@@ -42,15 +57,16 @@ static void lin_tab(int64_t *i0, double *t, int64_t m, double r, int64_t n)
     }
 }
 
-static void near_tab(int64_t *idx, int64_t m, double r, int64_t n)
+static void near_tab(int64_t *idx, int64_t m, double r, double off, int64_t n)
 {
     for (int64_t j = 0; j < m; j++) {
-        int64_t f = (int64_t)floor((double)j * r + 0.5);
-        idx[j] = f < 0 ? 0 : f > n - 1 ? n - 1 : f;
+        int64_t f = (int64_t)floor(coord(j, r, off, n) + 0.5);
+        idx[j] = f > n - 1 ? n - 1 : f;
     }
 }
 
-void resample_linear3_f32(float *out, const int64_t os[3], const float *in, const int64_t is[3], const double r[3])
+void resample_linear3_f32(float *out, const int64_t os[3], const float *in, const int64_t is[3], const double r[3],
+                          const double off[3])
 {
     int64_t oz = os[0], oy = os[1], ox = os[2], ny = is[1], nx = is[2];
     int64_t *z0 = malloc(sizeof *z0 * (size_t)(oz + oy + ox));
@@ -59,9 +75,9 @@ void resample_linear3_f32(float *out, const int64_t os[3], const float *in, cons
     double *ty = tz + oz, *tx = ty + oy;
     if (!z0 || !tz)
         abort(); /* a few KB; out of memory here means nothing else works */
-    lin_tab(z0, tz, oz, r[0], is[0]);
-    lin_tab(y0, ty, oy, r[1], ny);
-    lin_tab(x0, tx, ox, r[2], nx);
+    lin_tab(z0, tz, oz, r[0], off ? off[0] : 0, is[0]);
+    lin_tab(y0, ty, oy, r[1], off ? off[1] : 0, ny);
+    lin_tab(x0, tx, ox, r[2], off ? off[2] : 0, nx);
     #pragma omp parallel
     {
         /* Per thread: two z-blended input rows (cached by row index) and the
@@ -126,16 +142,16 @@ void resample_linear3_f32(float *out, const int64_t os[3], const float *in, cons
     } while (0)
 
 void resample_nearest3(void *out, const int64_t os[3], const void *in, const int64_t is[3], const double r[3],
-                       size_t elsize)
+                       const double off[3], size_t elsize)
 {
     int64_t oz = os[0], oy = os[1], ox = os[2], ny = is[1], nx = is[2];
     int64_t *iz = malloc(sizeof *iz * (size_t)(oz + oy + ox));
     int64_t *iy = iz + oz, *ix = iy + oy;
     if (!iz)
         abort();
-    near_tab(iz, oz, r[0], is[0]);
-    near_tab(iy, oy, r[1], ny);
-    near_tab(ix, ox, r[2], nx);
+    near_tab(iz, oz, r[0], off ? off[0] : 0, is[0]);
+    near_tab(iy, oy, r[1], off ? off[1] : 0, ny);
+    near_tab(ix, ox, r[2], off ? off[2] : 0, nx);
     #pragma omp parallel for schedule(static)
     for (int64_t k = 0; k < oz; k++)
         for (int64_t j = 0; j < oy; j++) {

@@ -8,6 +8,10 @@
  * map_coordinates on x_in = j * r: order 1 (trilinear) for images, computed
  * separably in double and rounded once to float; order 0 (nearest) for
  * labels, index floor(x + 0.5) as scipy rounds (halves go up).
+ * The field-of-view grid (ct-resample --fov): resample_fov_len(n, r) =
+ * round(n / r) samples at x_in = j * r + off, off = (r - 1) / 2 (the outer
+ * edges of the first voxels coincide), coordinates outside [0, n-1] clamped
+ * to the edge (scipy's mode='nearest').
  *
  * Slices ([Y,X]): resizing with pixel-centre alignment, input coordinate
  * (u + 0.5) * n_in / n_out - 0.5 clamped to the edge, as
@@ -33,13 +37,16 @@
  * the result overflows. */
 int64_t resample_grid_len(int64_t n, double r);
 
-/* Trilinear: out [oz,oy,ox] from in [nz,ny,nx] at ratio r[3] = {rz, ry, rx};
- * out_shape must come from resample_grid_len(). */
+/* round(n / r), at least 1; -1 on a bad r. */
+int64_t resample_fov_len(int64_t n, double r);
+
+/* Trilinear: out [oz,oy,ox] from in [nz,ny,nx] at input coordinates
+ * off[d] + j * r[d] (off NULL: 0), clamped to [0, n-1]. */
 void resample_linear3_f32(float *out, const int64_t out_shape[3], const float *in, const int64_t in_shape[3],
-                          const double r[3]);
+                          const double r[3], const double off[3]);
 /* Nearest, any element size (1, 2, 4 or 8 bytes). */
 void resample_nearest3(void *out, const int64_t out_shape[3], const void *in, const int64_t in_shape[3],
-                       const double r[3], size_t elsize);
+                       const double r[3], const double off[3], size_t elsize);
 
 /* Slice resize [ny,nx] -> [oy,ox], pixel-centre aligned, edge clamped. */
 void resample_linear2_f32(float *out, int64_t oy, int64_t ox, const float *in, int64_t ny, int64_t nx);

@@ -6,11 +6,13 @@ Usage: ct_ref.py CMD ARGS [+ CMD ARGS]...
 Subcommands (each prints what it compared and the largest difference, and
 exits 1 when a check fails):
 
-  resample IMAGE LABEL|- FRAMES ID D,H,W [STEP]
+  resample IMAGE LABEL|- FRAMES ID D,H,W [STEP [fov]]
       nibabel as_closest_canonical + scipy.ndimage.map_coordinates (order 1
       for the image, order 0 for the label) on x_in = j * s_out / s_in,
       n_out = floor((n - 1) * s_in / s_out) + 1, against the record ID of
-      FRAMES, on every STEP-th output plane (default 1: all) and the last. Image within 1e-3 HU, label identical, affine within 1e-6.
+      FRAMES, on every STEP-th output plane (default 1: all) and the last.
+      With fov: the field-of-view grid, n_out = round(n * s_in / s_out),
+      x_in = j * r + (r - 1) / 2, mode='nearest'. Image within 1e-3 HU, label identical, affine within 1e-6.
   reorient IN OUT CODES [DEG]
       write IN with its voxel axes permuted/flipped to the nibabel axis
       codes CODES (e.g. PIL), optionally rotated by DEG degrees about z
@@ -61,19 +63,19 @@ def canonical_zyx(path):
     return data.transpose(2, 1, 0), img.affine
 
 
-def map_grid(vol, ratios, shape, order, planes):
-    """map_coordinates on the grid x_in = j * r, for the output planes listed."""
+def map_grid(vol, ratios, shape, order, planes, offs=(0.0, 0.0, 0.0), mode="constant"):
+    """map_coordinates on the grid x_in = j * r + off, for the output planes listed."""
     out = np.empty((len(planes),) + tuple(shape[1:]), dtype=np.float64)
-    cy = np.arange(shape[1]) * ratios[1]
-    cx = np.arange(shape[2]) * ratios[2]
+    cy = np.arange(shape[1]) * ratios[1] + offs[1]
+    cx = np.arange(shape[2]) * ratios[2] + offs[2]
     yy, xx = np.meshgrid(cy, cx, indexing="ij")
     for i, k in enumerate(planes):
-        zz = np.full_like(yy, k * ratios[0])
-        out[i] = ndi.map_coordinates(vol, [zz, yy, xx], order=order, mode="constant", cval=0.0)
+        zz = np.full_like(yy, k * ratios[0] + offs[0])
+        out[i] = ndi.map_coordinates(vol, [zz, yy, xx], order=order, mode=mode, cval=0.0)
     return out
 
 
-def cmd_resample(image, label, frames, vid, spacing, step="1"):
+def cmd_resample(image, label, frames, vid, spacing, step="1", grid="corner"):
     s_out = [float(v) for v in spacing.split(",")]
     recs = [r for r in read_frames(frames) if r.get("id") == vid]
     if len(recs) != 1:
@@ -83,18 +85,27 @@ def cmd_resample(image, label, frames, vid, spacing, step="1"):
     zooms_xyz = np.sqrt((aff[:3, :3] ** 2).sum(0))
     s_in = zooms_xyz[::-1]
     ratios = [s_out[d] / s_in[d] for d in range(3)]
-    shape = tuple(int(np.floor((vol.shape[d] - 1) * s_in[d] / s_out[d])) + 1 for d in range(3))
+    if grid == "fov":
+        # n_out = round(n * s_in / s_out), x_in = j * r + (r - 1) / 2, edges clamped
+        shape = tuple(max(1, int(np.floor(vol.shape[d] / ratios[d] + 0.5))) for d in range(3))
+        offs = [(ratios[d] - 1) / 2 for d in range(3)]
+        mode = "nearest"
+    else:
+        shape = tuple(int(np.floor((vol.shape[d] - 1) * s_in[d] / s_out[d])) + 1 for d in range(3))
+        offs, mode = [0.0, 0.0, 0.0], "constant"
     got = rec["tensors"]["image"]
     if got.shape != shape:
         fail("image shape %s, reference %s" % (got.shape, shape))
     # Every step-th output plane, and always the last one (the edge of the grid).
     planes = sorted(set(range(0, shape[0], int(step))) | {shape[0] - 1})
-    ref = map_grid(vol, ratios, shape, 1, planes)
+    ref = map_grid(vol, ratios, shape, 1, planes, offs, mode)
     diff = np.abs(got[planes].astype(np.float64) - ref).max()
     print("%s: image %s, %d planes: max |diff| = %.3g HU (tolerance 1e-3)" % (vid, shape, len(planes), diff))
     if not diff <= 1e-3:
         fail("image differs from scipy by %g HU" % diff)
-    raff = aff @ np.diag([ratios[2], ratios[1], ratios[0], 1.0])
+    D = np.diag([ratios[2], ratios[1], ratios[0], 1.0])
+    D[:3, 3] = offs[::-1]
+    raff = aff @ D
     gaff = np.array(rec["meta"]["affine"]).reshape(4, 4)
     adiff = np.abs(gaff - raff).max()
     print("%s: affine max |diff| = %.3g" % (vid, adiff))
@@ -104,7 +115,7 @@ def cmd_resample(image, label, frames, vid, spacing, step="1"):
         fail("meta spacing %s" % rec["meta"]["spacing"])
     if label != "-":
         lvol, laff = canonical_zyx(label)
-        lref = map_grid(lvol, ratios, shape, 0, planes).astype(np.uint8)
+        lref = map_grid(lvol, ratios, shape, 0, planes, offs, mode).astype(np.uint8)
         lgot = rec["tensors"]["label"][planes]
         if lgot.dtype != np.uint8:
             fail("label dtype %s" % lgot.dtype)
