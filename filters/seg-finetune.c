@@ -880,6 +880,7 @@ static int predict(int argc, char **argv)
     if (rc < 0)
         predict_die("%s", err_get());
     flush_batch();
+    log_info("%lld slices predicted with %s", (long long)stream_out_count(P.out), opt.predict);
     rc = stream_out_end(P.out) || stream_out_close(P.out);
     P.out = NULL;
     if (rc)
@@ -1037,10 +1038,14 @@ int main(int argc, char **argv)
     if (opt.threads)
         nn_set_threads((int)opt.threads);
     if (opt.predict) {
-        if (opt.resume || opt.ckpt || opt.cases || opt.val_cases || opt.global || opt.global2 || opt.local)
-            usage_error("--predict takes no training options (-c, --resume, --cases, --val-cases, --global, ...)");
+        if (opt.resume || opt.ckpt || opt.cases || opt.val_cases || opt.val_input || opt.best || opt.log ||
+            opt.global || opt.global2 || opt.local)
+            usage_error("--predict takes no training options (-c, --resume, --cases, --val-cases, --best, --log, "
+                        "--global, ...)");
         return predict(argc, argv);
     }
+    if (strcmp(opt.output, "-"))
+        usage_error("-o is where --predict writes; training writes checkpoints (-c, --best)");
     if (!opt.ckpt)
         usage_error("no checkpoint file (-c FILE)");
     if (opt.global2) {

@@ -564,6 +564,7 @@ static void test_bad_input(void **state)
     FAIL(2, "--best needs validation volumes", "%s -i %s -c %s --best %s", run, tmp("ok.fr"), tmp("b.st"),
          tmp("bb.st"));
     FAIL(2, "option --empty-keep", "seg-finetune -c x --empty-keep 2");
+    FAIL(2, "-o is where --predict writes", "seg-finetune -c x -o y");
     FAIL(2, "option '--no-such-option': unknown", "seg-finetune -c x --no-such-option");
 #undef FAIL
 }
