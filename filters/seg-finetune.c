@@ -179,6 +179,8 @@ static struct {
     char *argv, *classes_json;
     trainlog tl;
     int64_t empty_total, empty_kept, skipped_records;
+    ckpt *c, *pre[3];          /* open checkpoints (reachable if an error ends the run) */
+    stream_in *in;
 } S = {.best_dice = NAN, .perm_epoch = -1};
 
 static void run_free(void)
@@ -211,7 +213,7 @@ static int role_of(const char *id, int from_val_input)
 
 static void read_input(const char *spec, int from_val_input)
 {
-    stream_in *in = stream_in_open(spec);
+    stream_in *in = S.in = stream_in_open(spec);
     frame f;
     int rc;
     if (!in)
@@ -232,6 +234,7 @@ static void read_input(const char *spec, int from_val_input)
     if (rc < 0)
         die_errx(1, "%s", stream_in_name(in));
     stream_in_close(in);
+    S.in = NULL;
 }
 
 static void load_data(void)
@@ -393,7 +396,7 @@ static void check_part_options(const segnet *net)
 static void make_trainer(void)
 {
     if (opt.resume) {
-        ckpt *c = ckpt_open(opt.ckpt);
+        ckpt *c = S.c = ckpt_open(opt.ckpt);
         const char *p;
         if (!c)
             die_errx(1, "--resume");
@@ -418,13 +421,14 @@ static void make_trainer(void)
             log_warn("--resume: %s was trained with --seed %s, this run has %lld", opt.ckpt, p,
                      (long long)opt.seed);
         ckpt_close(c);
+        S.c = NULL;
         log_info("resumed from %s at step %lld", opt.ckpt, (long long)S.step);
         return;
     }
     segnet_init init = {{NULL, NULL}, NULL};
-    init.global[0] = open_pretrained(opt.global, "--global");
-    init.global[1] = open_pretrained(opt.global2, "--global2");
-    init.local = open_pretrained(opt.local, "--local");
+    init.global[0] = S.pre[0] = open_pretrained(opt.global, "--global");
+    init.global[1] = S.pre[1] = open_pretrained(opt.global2, "--global2");
+    init.local = S.pre[2] = open_pretrained(opt.local, "--local");
     opt.net.classes = S.tr.C;
     segnet *net = segnet_create(&opt.net, &init, (uint64_t)opt.seed);
     if (!net) {
@@ -438,12 +442,13 @@ static void make_trainer(void)
             flag = "--local ";
         die(1, "%s%s", flag, err_get());
     }
-    for (int k = 0; k < 2; k++)
-        ckpt_close((ckpt *)init.global[k]);
-    ckpt_close((ckpt *)init.local);
-    check_part_options(net);
+    for (int k = 0; k < 3; k++) {
+        ckpt_close(S.pre[k]);
+        S.pre[k] = NULL;
+    }
     if (!(S.t = segtrain_create(net, &opt.opt, &opt.loss)))
         die_err(1);
+    check_part_options(segtrain_net(S.t));
 }
 
 /* ---- checkpoints ---- */
@@ -760,6 +765,7 @@ static int train(int argc, char **argv)
 /* ---- --predict ---- */
 
 static struct {
+    ckpt *c;
     segnet *net;
     stream_in *in;
     stream_out *out;
@@ -824,14 +830,14 @@ static void flush_batch(void)
 
 static int predict(int argc, char **argv)
 {
-    ckpt *c = ckpt_open(opt.predict);
     frame f;
     int rc;
-    if (!c)
+    if (!(P.c = ckpt_open(opt.predict)))
         die_errx(1, "--predict");
-    if (!(P.net = segnet_ckpt_load(c)))
+    if (!(P.net = segnet_ckpt_load(P.c)))
         die_errx(1, "--predict");
-    ckpt_close(c);
+    ckpt_close(P.c);
+    P.c = NULL;
     if (!(P.f = calloc((size_t)opt.batch, sizeof *P.f)))
         die(1, "out of memory");
     if (!(P.in = stream_in_open(opt.input)) || !(P.out = stream_out_open(opt.output)))

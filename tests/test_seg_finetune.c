@@ -304,8 +304,9 @@ static void test_kill_resume(void **state)
                    cmd, tmp("k.st"), tmp("k.jsonl"), tmp("k.jsonl"));
     assert_int_equal(rc, 0);
     int64_t s = step_of(tmp("k.st"));
-    print_message("killed after %d log lines; checkpoint at step %lld\n", tu_count_lines(tu_read(tmp("k.jsonl"), NULL)),
-                  (long long)s);
+    char *log = tu_read(tmp("k.jsonl"), NULL);
+    print_message("killed after %d log lines; checkpoint at step %lld\n", tu_count_lines(log), (long long)s);
+    free(log);
     assert_true(s >= 28 && s < 120 && s % 7 == 0);
     assert_int_not_equal(tu_sh("ls -a %s | grep -q 'k.st.*tmp'", tu_tmpdir()), 0);
     assert_int_equal(tu_sh("%s -c %s --log %s --resume", cmd, tmp("k.st"), tmp("k.jsonl")), 0);
