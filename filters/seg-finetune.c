@@ -705,7 +705,6 @@ static int train(int argc, char **argv)
     if (trainlog_open(&S.tl, opt.log, opt.resume))
         die_err(1);
     m.t_last = trainlog_elapsed(&S.tl);
-    int validated_last = 0;
     while (S.step < S.total) {
         const int B = (int)opt.batch;
         segloss_stats st;
@@ -734,17 +733,14 @@ static int train(int argc, char **argv)
         }
         if (m.n >= opt.log_every || S.step == S.total)
             log_train(&m, lr);
-        validated_last = 0;
         if (S.va.n && ((opt.val_every && S.step % opt.val_every == 0) || S.step == S.total)) {
             run_validation(&m);
-            validated_last = 1;
             m.t_last = trainlog_elapsed(&S.tl); /* validation is not a step */
         }
         progress(&m, st.loss);
         if (opt.save_every > 0 && S.step % opt.save_every == 0 && S.step != S.total)
             save();
     }
-    (void)validated_last;
     if (S.tl.tty && S.tl.drawn)
         trainlog_done(&S.tl);
     save();
