@@ -210,7 +210,7 @@ static int write_all(int fd, const void *p, size_t n)
 
 int ckpt_write(ckpt_writer *w, const char *path)
 {
-    mval h;
+    mval h = {0};
     char *buf = NULL;
     size_t len = 0, cap = 0, off = 0;
     tmpfile_t *t;
@@ -406,7 +406,7 @@ static int cmp_begin(const void *a, const void *b)
 ckpt *ckpt_open(const char *path)
 {
     ckpt *c = calloc(1, sizeof *c);
-    mval h;
+    mval h = {0};
     uint64_t L = 0;
     mval_set_nil(&h);
     if (!c || !(c->path = strdup(path))) {

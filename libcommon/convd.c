@@ -240,11 +240,19 @@ static void fwd_loop(float *out, const float *in1, int C1, const float *in2, int
     int C = C1 + C2;
     j.HW = (long)H * W, j.nvec = j.HW / 16, j.nq = B * j.nvec;
     j.nocb = (OC + MR - 1) / MR;
-    /* about 256 KB of input rows per span, in whole tiles */
-    long span = (256L << 10) / ((long)C * (K == 3 ? 3 : 1) * 64);
-    j.qspan = NN_MAX(NVF, NN_MIN(96, span / NVF * NVF));
+    if ((double)OC * C * K * K > (double)B * C * j.HW) {
+        /* more weights than input (small planes, many channels): one span of
+         * all pixels, so that each weight panel is read once; items are
+         * groups of 2 output blocks */
+        j.qspan = j.nq;
+        j.ocg = NN_MIN(j.nocb, 2);
+    } else {
+        /* about 256 KB of input rows per span, in whole tiles */
+        long span = (256L << 10) / ((long)C * (K == 3 ? 3 : 1) * 64);
+        j.qspan = NN_MAX(NVF, NN_MIN(96, span / NVF * NVF));
+        j.ocg = NN_MAX(1, NN_MIN(j.nocb, 8)); /* 64 output channels per item */
+    }
     j.nspan = (j.nq + j.qspan - 1) / j.qspan;
-    j.ocg = NN_MAX(1, NN_MIN(j.nocb, 8)); /* 64 output channels per item */
     j.ngrp = (j.nocb + j.ocg - 1) / j.ocg;
     /* (streaming stores need 64-byte aligned vectors: planes of 16k floats are) */
     j.stream = (double)B * OC * j.HW * sizeof(float) > stream_min() && !((uintptr_t)out & 63);
@@ -273,14 +281,20 @@ static void pack_task(void *ctx, long ob, int tid)
     for (int m = 0; m < MR; m++)
         row[m] = ob * MR + m < j->OC ? j->weight + (ob * MR + m) * rowlen : NULL;
     float *d = j->wp + ob * rowlen * MR;
-    for (long k = 0; k < rowlen; k++, d += MR) {
-        if ((k & 15) == 0)
-            for (int m = 0; m < MR; m++)
-                if (row[m])
+    if (row[MR - 1]) { /* a full block, branch-free */
+        for (long k = 0; k < rowlen; k++, d += MR) {
+            if ((k & 15) == 0)
+                for (int m = 0; m < MR; m++)
                     _mm_prefetch((const char *)(row[m] + k + 64), _MM_HINT_T0);
+#pragma GCC unroll 8
+            for (int m = 0; m < MR; m++)
+                d[m] = row[m][k];
+        }
+        return;
+    }
+    for (long k = 0; k < rowlen; k++, d += MR)
         for (int m = 0; m < MR; m++)
             d[m] = row[m] ? row[m][k] : 0.0f;
-    }
 }
 
 static void pack_weights(float *wp, const float *weight, int OC, int C, int KK)
@@ -302,6 +316,17 @@ static void pack_t_task(void *ctx, long ib, int tid)
         const float *src = j->weight + ((long)o * j->C + j->i0 + ib * MR) * KK;
         float *d = j->wp + (ib * j->OC + o) * KK * MR;
         _mm_prefetch((const char *)(src + (long)4 * j->C * KK), _MM_HINT_T0);
+        if (mr == MR && KK == 9) {
+            /* the common case, branch-free: d[s][m] = src[m][8 - s] */
+#pragma GCC unroll 8
+            for (int m = 0; m < MR; m++) {
+                const float *r = src + m * 9;
+#pragma GCC unroll 9
+                for (int s = 0; s < 9; s++)
+                    d[s * MR + m] = r[8 - s];
+            }
+            continue;
+        }
         for (int s = 0; s < KK; s++)
             for (int m = 0; m < MR; m++)
                 d[s * MR + m] = m < mr ? src[m * KK + KK - 1 - s] : 0.0f;
@@ -357,14 +382,15 @@ int convd_forward(float *out, const float *in1, int C1, const float *in2, int C2
     __attribute__((target("avx512f,avx512bw"))) static void dw_ukr##NC(                     \
         float *part, const float *d, const float *x0, const float *x1, long HW, long sd,    \
         long sx0, long sx1, int nimg, const uint16_t *masks, long v0, long v1, int ky,      \
-        const long *off, int pfd, int pfx)                                                  \
+        const long *off, int pfd, int pfx, int first)                                       \
     {                                                                                       \
         __m512 acc[WOC][NC][3];                                                             \
         const float *xs[2] = {x0, x1};                                                      \
         _Pragma("GCC unroll 4") for (int m = 0; m < WOC; m++)                               \
             _Pragma("GCC unroll 2") for (int c = 0; c < NC; c++)                            \
                 _Pragma("GCC unroll 3") for (int k = 0; k < 3; k++) acc[m][c][k] =          \
-                    _mm512_loadu_ps(part + ((m * WC + c) * 3 + k) * 16);                    \
+                    first ? _mm512_setzero_ps()                                             \
+                          : _mm512_loadu_ps(part + ((m * WC + c) * 3 + k) * 16);            \
         const long o[3] = {off[ky * 3], off[ky * 3 + 1], off[ky * 3 + 2]};                  \
         for (int img = 0; img < nimg; img++, d += sd, xs[0] += sx0, xs[1] += sx1) {        \
             if (pfd || pfx)                                                                 \
@@ -406,7 +432,7 @@ DW_UKR(2)
 __attribute__((target("avx512f"))) static void dw1_ukr(float *part, const float *d,
                                                        const float *const *xs0, long HW, long sd,
                                                        const long *sx, int nimg, long v0, long v1,
-                                                       int pfd, int pfx)
+                                                       int pfd, int pfx, int first)
 {
     __m512 acc[WOC][WC1];
     const float *xs[WC1];
@@ -416,7 +442,7 @@ __attribute__((target("avx512f"))) static void dw1_ukr(float *part, const float 
     for (int m = 0; m < WOC; m++)
 #pragma GCC unroll 4
         for (int c = 0; c < WC1; c++)
-            acc[m][c] = _mm512_loadu_ps(part + (m * WC1 + c) * 16);
+            acc[m][c] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(part + (m * WC1 + c) * 16);
     for (int img = 0; img < nimg; img++) {
         for (long v = v0; v < v1; v++) {
             __m512 dv[WOC];
@@ -448,18 +474,35 @@ __attribute__((target("avx512f"))) static void dw1_ukr(float *part, const float 
             _mm512_storeu_ps(part + (m * WC1 + c) * 16, acc[m][c]);
 }
 
-__attribute__((target("avx512f"))) static float hsum(const float *p)
+/* out[i] = sum of the 16 lanes of vector i of p, for 16 vectors: a
+ * transpose-and-add tree (45 instructions instead of 16 reductions of 8). */
+__attribute__((target("avx512f"))) static void hsum16(float *out, const float *p)
 {
-    return _mm512_reduce_add_ps(_mm512_loadu_ps(p));
+    __m512 x[8], y[4], z[2];
+    for (int i = 0; i < 8; i++) {
+        __m512 a = _mm512_loadu_ps(p + 32 * i), b = _mm512_loadu_ps(p + 32 * i + 16);
+        x[i] = _mm512_add_ps(_mm512_unpacklo_ps(a, b), _mm512_unpackhi_ps(a, b));
+    }
+    for (int i = 0; i < 4; i++) {
+        __m512d a = _mm512_castps_pd(x[2 * i]), b = _mm512_castps_pd(x[2 * i + 1]);
+        y[i] = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(a, b)),
+                             _mm512_castpd_ps(_mm512_unpackhi_pd(a, b)));
+    }
+    for (int i = 0; i < 2; i++)
+        z[i] = _mm512_add_ps(_mm512_shuffle_f32x4(y[2 * i], y[2 * i + 1], 0x88),
+                             _mm512_shuffle_f32x4(y[2 * i], y[2 * i + 1], 0xdd));
+    _mm512_storeu_ps(out, _mm512_add_ps(_mm512_shuffle_f32x4(z[0], z[1], 0x88),
+                                        _mm512_shuffle_f32x4(z[0], z[1], 0xdd)));
 }
 
 typedef struct {
     const float *dout, *in1, *in2;
+    float *dweight;
     int C1, C2, C, OC, B, K, KK, ngo, ngc;
-    long HW, nvec, groups, ipi, parts, vpart;
-    size_t dwn, partn;
-    float *priv;  /* per thread: private dW (dwn) + vector partials (partn) */
-    char *zeroed; /* per thread: private dW cleared yet */
+    long HW, nvec, groups, ipi, parts, vpart, nitems;
+    size_t gsz, partn;
+    float *slots; /* per item: its group's partial dW (gsz floats) */
+    float *part;  /* per thread: vector partials (partn floats) */
     const uint16_t *masks;
     long off[9];
 } dw_job;
@@ -470,24 +513,26 @@ static const float *plane(const dw_job *j, int b, int c)
                      : j->in2 + ((long)b * j->C2 + c - j->C1) * j->HW;
 }
 
+/* Item it: group g = it % groups (16 output x 16 input channels), images and
+ * pixels of part it / groups; its partial dW goes to slot it, whichever
+ * thread runs it, so that the sums do not depend on the scheduling. */
 static void dw_task(void *ctx, long it, int tid)
 {
     const dw_job *j = ctx;
     long HW = j->HW;
-    int C = j->C, OC = j->OC, KK = j->KK, wc = j->K == 3 ? WC : WC1;
-    float *mydw = j->priv + (size_t)tid * (j->dwn + j->partn), *part = mydw + j->dwn;
-    if (!j->zeroed[tid]) {
-        memset(mydw, 0, j->dwn * sizeof(float));
-        j->zeroed[tid] = 1;
-    }
+    int OC = j->OC, KK = j->KK, wc = j->K == 3 ? WC : WC1;
+    float *part = j->part + (size_t)tid * j->partn, *slot = j->slots + (size_t)it * j->gsz;
     long g = it % j->groups, rest = it / j->groups;
     int b0 = (int)((rest / j->parts) * j->ipi), nimg = (int)NN_MIN(j->ipi, j->B - b0);
     long v0 = (rest % j->parts) * j->vpart, v1 = NN_MIN(j->nvec, v0 + j->vpart);
     int go = (int)(g / j->ngc), gc = (int)(g % j->ngc);
     int oc0 = go * GOC, noc = NN_MIN(GOC, OC - oc0);
-    int c0 = gc * GC, nc = NN_MIN(GC, C - c0);
+    int c0 = gc * GC, nc = NN_MIN(GC, j->C - c0);
     size_t tsz = (size_t)KK * WOC * wc * 16; /* floats of one tile's partials */
-    memset(part, 0, j->partn * sizeof(float));
+    /* the first chunk's calls start from zero; tiles past noc / nc stay unset
+     * (and unused); clear them so that hsum16 reads no uninitialised floats */
+    if (noc < GOC || nc < GC)
+        memset(part, 0, j->partn * sizeof(float));
     /* chunks of DWCHUNK vectors keep the rows of the group in L1/L2 */
     for (long cv = v0; cv < v1; cv += DWCHUNK) {
         long cv1 = NN_MIN(v1, cv + DWCHUNK);
@@ -504,104 +549,126 @@ static void dw_task(void *ctx, long it, int tid)
                 const float *d = j->dout + ((long)b0 * OC + oc0 + om) * HW;
                 float *pp = part + ((size_t)(om / WOC) * (GC / wc) + cm / wc) * tsz;
                 if (KK == 1)
-                    dw1_ukr(pp, d, xs, HW, (long)OC * HW, sx, nimg, cv, cv1, cm == 0, om == 0);
+                    dw1_ukr(pp, d, xs, HW, (long)OC * HW, sx, nimg, cv, cv1, cm == 0, om == 0,
+                            cv == v0);
                 else
                     for (int ky = 0; ky < 3; ky++)
                         (ncc == 2 ? dw_ukr2 : dw_ukr1)(pp + ky * WOC * WC * 3 * 16, d, xs[0],
                                                        xs[1], HW, (long)OC * HW, sx[0], sx[1],
                                                        nimg, j->masks, cv, cv1, ky, j->off,
-                                                       ky == 0 && cm == 0, ky == 0 && om == 0);
+                                                       ky == 0 && cm == 0, ky == 0 && om == 0,
+                                                       cv == v0);
             }
     }
-    /* reduce the partials into this thread's dW */
+    /* reduce the partials (16 at a time, in place: vector i's sum lands in
+     * part[i]) and place them in the slot: [m < GOC][k < GC][KK] */
+    for (size_t i = 0; i < j->partn / 16; i += 16)
+        hsum16(part + i, part + 16 * i);
+    /* one item per group: straight into dweight (no other item touches the
+     * block); else into the item's slot, summed in item order later */
+    int direct = j->nitems == j->groups;
+    if (!direct)
+        memset(slot, 0, j->gsz * sizeof(float));
     for (int om = 0; om < noc; om += WOC)
         for (int cm = 0; cm < nc; cm += wc) {
-            float *pp = part + ((size_t)(om / WOC) * (GC / wc) + cm / wc) * tsz;
+            const float *ps = part + ((size_t)(om / WOC) * (GC / wc) + cm / wc) * (tsz / 16);
             for (int m = 0; m < WOC && om + m < noc; m++)
                 for (int k = 0; k < wc && cm + k < nc; k++) {
-                    float *dw = mydw + ((long)(oc0 + om + m) * C + c0 + cm + k) * KK;
+                    float *dw = direct ? j->dweight + ((long)(oc0 + om + m) * j->C + c0 + cm + k) * KK
+                                       : slot + ((size_t)(om + m) * GC + cm + k) * KK;
                     if (KK == 1)
-                        dw[0] += hsum(pp + (m * WC1 + k) * 16);
+                        dw[0] += ps[m * WC1 + k];
                     else
                         for (int ky = 0; ky < 3; ky++)
                             for (int kx = 0; kx < 3; kx++)
-                                dw[ky * 3 + kx] += hsum(pp + ky * WOC * WC * 3 * 16 +
-                                                        ((m * WC + k) * 3 + kx) * 16);
+                                dw[ky * 3 + kx] += ps[ky * WOC * WC * 3 + (m * WC + k) * 3 + kx];
                 }
         }
+    (void)tid;
 }
 
 typedef struct {
     float *dweight;
     const dw_job *j;
-    int nt;
 } dwsum_job;
 
-/* dweight += the threads' private sums, 4096 elements per item */
-static void dwsum_task(void *ctx, long k, int tid)
+/* dweight's block of group g += its items' slots, in item order */
+static void dwsum_task(void *ctx, long g, int tid)
 {
     const dwsum_job *s = ctx;
     const dw_job *j = s->j;
-    size_t lo = (size_t)k * 4096, hi = NN_MIN(j->dwn, lo + 4096);
+    int go = (int)(g / j->ngc), gc = (int)(g % j->ngc);
+    int oc0 = go * GOC, noc = NN_MIN(GOC, j->OC - oc0);
+    int c0 = gc * GC, nc = NN_MIN(GC, j->C - c0);
     (void)tid;
-    for (int t = 0; t < s->nt; t++)
-        if (j->zeroed[t]) {
-            const float *p = j->priv + (size_t)t * (j->dwn + j->partn);
-            for (size_t i = lo; i < hi; i++)
-                s->dweight[i] += p[i];
+    for (long it = g; it < j->nitems; it += j->groups) {
+        const float *slot = j->slots + (size_t)it * j->gsz;
+        for (int m = 0; m < noc; m++) {
+            float *dw = s->dweight + ((long)(oc0 + m) * j->C + c0) * j->KK;
+            const float *sl = slot + (size_t)m * GC * j->KK;
+            for (int q = 0; q < nc * j->KK; q++)
+                dw[q] += sl[q];
         }
+    }
 }
 
-/* dweight (OC, C1+C2, K, K) += sum over the batch. Items: (group of 16
- * output x 16 input channels, images [b0, b0 + ipi), vectors [v0, v0 +
- * vpart)); enough of them for the threads to balance, small images together. */
-static void dw_loop_at(float *priv, float *dweight, const float *dout, const float *in1, int C1,
+/* The work plan of dw for these sizes: items of (group, images, pixels),
+ * enough of them to balance two to four threads, small images together. It
+ * does not depend on the thread count, so neither do the results. */
+static void dw_plan(dw_job *j, int C1, int C2, int B, int H, int W, int OC, int K)
+{
+    const long want = 8;
+    j->C1 = C1, j->C2 = C2, j->C = C1 + C2, j->OC = OC, j->B = B, j->K = K, j->KK = K * K;
+    j->HW = (long)H * W, j->nvec = j->HW / 16;
+    j->ngo = (OC + GOC - 1) / GOC, j->ngc = (j->C + GC - 1) / GC;
+    j->groups = (long)j->ngo * j->ngc;
+    j->ipi = j->nvec >= 64 ? 1 : B, j->parts = 1;
+    while (j->groups * ((B + j->ipi - 1) / j->ipi) * j->parts < want) {
+        if (j->ipi > 1)
+            j->ipi = (j->ipi + 1) / 2;
+        else if (j->nvec / (j->parts * 2) >= 64)
+            j->parts *= 2;
+        else
+            break;
+    }
+    j->vpart = (j->nvec + j->parts - 1) / j->parts;
+    j->nitems = j->groups * ((B + j->ipi - 1) / j->ipi) * j->parts;
+    j->gsz = (size_t)GOC * GC * j->KK;
+    j->partn = (size_t)GOC * GC * j->KK * 16;
+    for (int s = 0; s < 9; s++)
+        j->off[s] = K == 3 ? (long)(s / 3 - 1) * W + (s % 3 - 1) : 0;
+}
+
+/* floats of work space dw_loop_at needs */
+static size_t dw_space(int C1, int C2, int B, int H, int W, int OC, int K)
+{
+    dw_job j;
+    dw_plan(&j, C1, C2, B, H, W, OC, K);
+    return (size_t)j.nitems * j.gsz + (size_t)nn_threads() * j.partn;
+}
+
+/* dweight (OC, C1+C2, K, K) += sum over the batch, with the work space at buf. */
+static void dw_loop_at(float *buf, float *dweight, const float *dout, const float *in1, int C1,
                        const float *in2, int C2, int B, int H, int W, int OC, int K,
-                       const uint16_t *masks);
+                       const uint16_t *masks)
+{
+    dw_job j = {.dout = dout, .in1 = in1, .in2 = in2, .dweight = dweight, .masks = masks};
+    dw_plan(&j, C1, C2, B, H, W, OC, K);
+    j.slots = buf;
+    j.part = buf + (size_t)j.nitems * j.gsz;
+    nn_parallel(j.nitems, dw_task, &j);
+    if (j.nitems > j.groups) {
+        dwsum_job s = {dweight, &j};
+        nn_parallel(j.groups, dwsum_task, &s);
+    }
+}
 
 static void dw_loop(float *dweight, const float *dout, const float *in1, int C1, const float *in2,
                     int C2, int B, int H, int W, int OC, int K, const uint16_t *masks)
 {
-    size_t n = (size_t)nn_threads() * ((size_t)OC * (C1 + C2) * K * K + (size_t)GOC * GC * K * K * 16);
-    float *priv = nn_scratch(n * sizeof(float));
-    if (priv)
-        dw_loop_at(priv, dweight, dout, in1, C1, in2, C2, B, H, W, OC, K, masks);
-}
-
-/* As dw_loop, with the per-thread buffers at priv. */
-static void dw_loop_at(float *priv, float *dweight, const float *dout, const float *in1, int C1,
-                       const float *in2, int C2, int B, int H, int W, int OC, int K,
-                       const uint16_t *masks)
-{
-    dw_job j = {.dout = dout, .in1 = in1, .in2 = in2, .C1 = C1, .C2 = C2, .C = C1 + C2,
-                .OC = OC, .B = B, .K = K, .KK = K * K, .masks = masks};
-    int nt = nn_threads();
-    char zeroed[64] = {0};
-    j.HW = (long)H * W, j.nvec = j.HW / 16;
-    j.ngo = (OC + GOC - 1) / GOC, j.ngc = (j.C + GC - 1) / GC;
-    j.groups = (long)j.ngo * j.ngc;
-    long want = 4L * nt;
-    j.ipi = j.nvec >= 64 ? 1 : B, j.parts = 1;
-    while (j.groups * ((B + j.ipi - 1) / j.ipi) * j.parts < want) {
-        if (j.ipi > 1)
-            j.ipi = (j.ipi + 1) / 2;
-        else if (j.nvec / (j.parts * 2) >= 64)
-            j.parts *= 2;
-        else
-            break;
-    }
-    j.vpart = (j.nvec + j.parts - 1) / j.parts;
-    j.dwn = (size_t)OC * j.C * j.KK;
-    j.partn = (size_t)GOC * GC * j.KK * 16;
-    j.priv = priv;
-    j.zeroed = zeroed;
-    if (!j.priv || nt > 64)
-        return;
-    for (int s = 0; s < 9; s++)
-        j.off[s] = K == 3 ? (long)(s / 3 - 1) * W + (s % 3 - 1) : 0;
-    nn_parallel(j.groups * ((B + j.ipi - 1) / j.ipi) * j.parts, dw_task, &j);
-    dwsum_job s = {dweight, &j, nt};
-    nn_parallel(((long)j.dwn + 4095) / 4096, dwsum_task, &s);
+    float *buf = nn_scratch(dw_space(C1, C2, B, H, W, OC, K) * sizeof(float));
+    if (buf)
+        dw_loop_at(buf, dweight, dout, in1, C1, in2, C2, B, H, W, OC, K, masks);
 }
 
 /* ---- backward: weights, as one GEMM over the batch (small planes) ---- */
@@ -609,15 +676,16 @@ static void dw_loop_at(float *priv, float *dweight, const float *dout, const flo
 typedef struct {
     float *dcat, *col;
     const float *dout, *in1, *in2;
-    int C1, C2, OC, B, H, W;
+    int C1, C2, OC, B, H, W, K;
 } dwg_job;
 
-/* item i < B: gather dout of image i; B <= i < 2B: im2col of image i - B */
+/* item i < B: gather dout of image i; B <= i < 2B: im2col of image i - B
+ * (for K = 1, its planes) */
 static void dwg_task(void *ctx, long i, int tid)
 {
     const dwg_job *j = ctx;
     long HW = (long)j->H * j->W, P = j->B * HW;
-    int C = j->C1 + j->C2;
+    int C = j->C1 + j->C2, KK = j->K * j->K;
     (void)tid;
     if (i < j->B) {
         for (int oc = 0; oc < j->OC; oc++)
@@ -629,41 +697,65 @@ static void dwg_task(void *ctx, long i, int tid)
     for (int c = 0; c < C; c++) {
         const float *src = c < j->C1 ? j->in1 + (b * j->C1 + c) * HW
                                      : j->in2 + (b * j->C2 + c - j->C1) * HW;
+        if (KK == 1) {
+            memcpy(j->col + (long)c * P + b * HW, src, HW * sizeof(float));
+            continue;
+        }
         for (int s = 0; s < 9; s++) {
             int dy = s / 3 - 1, dx = s % 3 - 1;
             float *dst = j->col + ((long)c * 9 + s) * P + b * HW;
-            for (int y = 0; y < j->H; y++)
-                for (int x = 0; x < j->W; x++) {
-                    int iy = y + dy, ix = x + dx;
-                    dst[(long)y * j->W + x] = iy >= 0 && iy < j->H && ix >= 0 && ix < j->W
-                                                  ? src[(long)iy * j->W + ix]
-                                                  : 0.0f;
+            for (int y = 0; y < j->H; y++) {
+                int iy = y + dy;
+                float *d = dst + (long)y * j->W;
+                if (iy < 0 || iy >= j->H) {
+                    memset(d, 0, (size_t)j->W * sizeof(float));
+                    continue;
                 }
+                const float *r = src + (long)iy * j->W;
+                int x0 = dx < 0 ? 1 : 0, x1 = dx > 0 ? j->W - 1 : j->W;
+                if (x0)
+                    d[0] = 0;
+                if (x1 < j->W)
+                    d[j->W - 1] = 0;
+                memcpy(d + x0, r + x0 + dx, (size_t)(x1 - x0) * sizeof(float));
+            }
         }
     }
 }
 
-static int dw_gemm(float *dweight, const float *dout, const float *in1, int C1, const float *in2,
-                   int C2, int B, int H, int W, int OC)
+static size_t dw_gemm_space(int C, int OC, int K, long P)
+{
+    return ((size_t)OC + (size_t)K * K * C) * P;
+}
+
+/* dweight (OC, C K K) += dout (OC, B HW) x im2col(cat[in1, in2]) (C K K, B HW)^T,
+ * the batch gathered into buf first (dw_gemm_space floats). */
+static void dw_gemm_at(float *buf, float *dweight, const float *dout, const float *in1, int C1,
+                       const float *in2, int C2, int B, int H, int W, int OC, int K)
 {
     long P = (long)B * H * W;
-    int C = C1 + C2;
-    float *buf = nn_scratch(((size_t)OC + 9 * (size_t)C) * P * sizeof(float));
+    int CK = (C1 + C2) * K * K;
+    dwg_job j = {buf, buf + (size_t)OC * P, dout, in1, in2, C1, C2, OC, B, H, W, K};
+    nn_parallel(2L * B, dwg_task, &j);
+    nn_gemm(0, 1, OC, CK, (int)P, 1.0f, j.dcat, (int)P, j.col, (int)P, 1.0f, dweight, CK, 1);
+}
+
+static int dw_gemm(float *dweight, const float *dout, const float *in1, int C1, const float *in2,
+                   int C2, int B, int H, int W, int OC, int K)
+{
+    float *buf = nn_scratch(dw_gemm_space(C1 + C2, OC, K, (long)B * H * W) * sizeof(float));
     if (!buf)
         return -1;
-    dwg_job j = {buf, buf + (size_t)OC * P, dout, in1, in2, C1, C2, OC, B, H, W};
-    nn_parallel(2L * B, dwg_task, &j);
-    /* dweight (OC, 9 C) += dcat (OC, P) col (9 C, P)^T */
-    nn_gemm(0, 1, OC, 9 * C, (int)P, 1.0f, j.dcat, (int)P, j.col, (int)P, 1.0f, dweight, 9 * C,
-            1);
+    dw_gemm_at(buf, dweight, dout, in1, C1, in2, C2, B, H, W, OC, K);
     return 0;
 }
 
-static size_t scratch_bytes(int C, int OC, int KK, int B, long HW, int nt)
+static size_t scratch_bytes(int C1, int C2, int OC, int K, int B, int H, int W)
 {
-    size_t dw = (size_t)nt * ((size_t)OC * C * KK + (size_t)GOC * GC * KK * 16);
-    size_t dwg = ((size_t)OC + 9 * (size_t)C) * B * HW;
-    size_t dx = (size_t)((C + MR - 1) / MR) * MR * OC * KK;
+    int C = C1 + C2;
+    size_t dw = dw_space(C1, C2, B, H, W, OC, K);
+    size_t dwg = dw_gemm_space(C, OC, K, (long)B * H * W);
+    size_t dx = (size_t)((C + MR - 1) / MR) * MR * OC * K * K;
     return NN_MAX(NN_MAX(dw, dwg), dx) * sizeof(float);
 }
 
@@ -678,11 +770,11 @@ int convd_backward(float *dinp1, float *dinp2, float *dweight, const float *dout
         return -1;
     /* scratch for both passes up front: after dW has been added, failing
      * would make the caller's fallback add it twice */
-    if (!nn_scratch(scratch_bytes(C, OC, KK, B, HW, nn_threads())))
+    if (!nn_scratch(scratch_bytes(C1, C2, OC, K, B, H, W)))
         return -1;
     if (dweight) {
-        if (K == 3 && HW <= DWGEMM_MAX)
-            dw_gemm(dweight, dout, in1, C1, in2, C2, B, H, W, OC);
+        if (HW <= DWGEMM_MAX)
+            dw_gemm(dweight, dout, in1, C1, in2, C2, B, H, W, OC, K);
         else
             dw_loop(dweight, dout, in1, C1, in2, C2, B, H, W, OC, K, masks);
     }
@@ -754,14 +846,17 @@ int convd_convt_backward(float *dinp, float *dweight, const float *dout, const f
     long P = (long)H * W;
     size_t tn = (size_t)B * 4 * OC * P;
     size_t wn = NN_MAX((size_t)((C + MR - 1) / MR) * MR * 4 * OC,
-                       (size_t)nn_threads() * ((size_t)C * 4 * OC + (size_t)GOC * GC * 16));
+                       NN_MAX(dw_space(4 * OC, 0, B, H, W, C, 1),
+                              dw_gemm_space(4 * OC, C, 1, (long)B * P)));
     float *t;
     if (!usable(H, W, 1) || C % WOC || !(t = nn_scratch((tn + wn) * sizeof(float))))
         return -1;
     ct_job j = {(float *)dout, t, NULL, H, W, OC, 1};
     nn_parallel((long)B * OC, ct_task, &j);
     /* dw_loop and the packed panel share the space after t, one at a time */
-    if (dweight)
+    if (dweight && P <= DWGEMM_MAX)
+        dw_gemm_at(t + tn, dweight, inp, t, 4 * OC, NULL, 0, B, H, W, C, 1);
+    else if (dweight)
         dw_loop_at(t + tn, dweight, inp, t, 4 * OC, NULL, 0, B, H, W, C, 1, NULL);
     if (dinp) {
         float *wp = t + tn;

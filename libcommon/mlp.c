@@ -28,7 +28,7 @@ int mlp_config_check(const mlp_config *c)
 
 char *mlp_config_json(const mlp_config *c)
 {
-    mval m;
+    mval m = {0};
     char *s;
     mval_set_map(&m);
     mval_put_i64(&m, "in", c->in);
@@ -42,7 +42,7 @@ char *mlp_config_json(const mlp_config *c)
 int mlp_config_parse(const char *json, mlp_config *c)
 {
     static const char *const keys[] = {"in", "hidden", "out", NULL};
-    mval m;
+    mval m = {0};
     memset(c, 0, sizeof *c);
     if (cfg_parse(json, &m, "mlp", keys))
         return -1;

@@ -131,9 +131,9 @@ void batchnorm_forward(float *out, float *save_mean, float *save_rstd, float *ru
                        int B, int C, int HW, float momentum, float eps, int training, int relu);
 /* Backward of batchnorm_forward. training = 1 uses save_mean/save_rstd
  * (the batch statistics' gradient included); training = 0 is the affine map
- * with running statistics (pass running_mean, and save_rstd = NULL with
- * running_var: the function derives rstd). relu = 1: out is the forward's
- * output and gates dout. dinp may alias dout. */
+ * with the running statistics: pass running_mean as save_mean, save_rstd =
+ * NULL and running_var (rstd is derived from it). relu = 1: out is the
+ * forward's output and gates dout. dinp may alias dout. */
 void batchnorm_backward(float *dinp, float *dgamma, float *dbeta, const float *dout,
                         const float *inp, const float *out, const float *save_mean,
                         const float *save_rstd, const float *running_var, const float *gamma,

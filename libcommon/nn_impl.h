@@ -78,6 +78,7 @@ enum {
 extern int nn_prof_on;
 double nn_prof_now(void);
 void nn_prof_add(int what, double seconds, double flops);
+void nn_prof_reset(void); /* e.g. after warm-up steps */
 #define PROF_BEGIN double prof_t0_ = nn_prof_on ? nn_prof_now() : 0
 #define PROF_END(what, flops)                                                               \
     do {                                                                                    \

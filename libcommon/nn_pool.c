@@ -135,6 +135,16 @@ static void pool_stop(void)
     P.nthreads = 0;
 }
 
+/* A forked child has no workers: start afresh there on first use. */
+static void pool_child(void)
+{
+    pthread_mutex_init(&P.lock, NULL);
+    P.nthreads = 0;
+    atomic_store(&P.stop, 0);
+    atomic_store(&P.sleepers, 0);
+    atomic_store(&P.caller_asleep, 0);
+}
+
 static void pool_start(int n)
 {
     static int atexit_done;
@@ -149,6 +159,7 @@ static void pool_start(int n)
     if (!atexit_done) {
         atexit_done = 1;
         atexit(pool_stop);
+        pthread_atfork(NULL, NULL, pool_child);
     }
 }
 

@@ -57,6 +57,13 @@ __attribute__((constructor)) static void prof_init(void)
         atexit(prof_report);
 }
 
+void nn_prof_reset(void)
+{
+    memset(prof_t, 0, sizeof prof_t);
+    memset(prof_f, 0, sizeof prof_f);
+    memset(prof_n, 0, sizeof prof_n);
+}
+
 void nn_prof_add(int what, double seconds, double flops)
 {
     prof_t[what] += seconds;

@@ -169,7 +169,7 @@ pblock *optim_pblock(const optim *o)
 
 char *optim_config_json(const optim_config *c)
 {
-    mval m;
+    mval m = {0};
     char *s;
     mval_set_map(&m);
     mval_put_str(&m, "kind", optim_kind_name(c->kind));
@@ -192,7 +192,7 @@ int optim_config_parse(const char *json, optim_config *c)
 {
     static const char *const keys[] = {"kind", "lr",    "weight_decay", "momentum", "nesterov",
                                        "beta1", "beta2", "eps",          NULL};
-    mval m;
+    mval m = {0};
     const char *k;
     int rc = 0;
     if (cfg_parse(json, &m, "optimiser", keys))

@@ -56,8 +56,9 @@ typedef struct {
     int n, cap;
     float *data;   /* numel floats, 64-byte aligned */
     float *grad;   /* ntrain floats, 64-byte aligned */
-    size_t ntrain; /* floats in trainable tensors */
-    size_t numel;  /* all floats */
+    size_t ntrain; /* floats of the trainable part, alignment padding included
+                    * (padding stays 0 under every optimiser) */
+    size_t numel;  /* all floats, padding included */
     int allocated;
 } pblock;
 
@@ -80,7 +81,8 @@ void pblock_zero_grad(pblock *pb);
 /* Copy every tensor's values from src, which must have the same names and
  * shapes in the same order (0, or -1 with err_set naming the first mismatch). */
 int pblock_copy(pblock *dst, const pblock *src);
-/* Number of trainable floats (what a user calls "the parameter count"). */
+/* Number of trainable values, without padding (what a user calls "the
+ * parameter count"). */
 size_t pblock_ntrain(const pblock *pb);
 
 #endif

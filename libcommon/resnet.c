@@ -91,7 +91,7 @@ int resnet_config_check(const resnet_config *c)
 
 char *resnet_config_json(const resnet_config *c)
 {
-    mval m;
+    mval m = {0};
     char *s;
     mval_set_map(&m);
     mval_put_i64(&m, "in_ch", c->in_ch);
@@ -110,7 +110,7 @@ int resnet_config_parse(const char *json, resnet_config *c)
 {
     static const char *const keys[] = {"in_ch",  "depth",       "width", "norm",
                                        "groups", "bn_momentum", "eps",   NULL};
-    mval m;
+    mval m = {0};
     resnet_config_default(c);
     if (cfg_parse(json, &m, "resnet", keys))
         return -1;
@@ -472,7 +472,7 @@ int resdec_config_check(const resdec_config *c)
 
 char *resdec_config_json(const resdec_config *c)
 {
-    mval m;
+    mval m = {0};
     char *s;
     mval_set_map(&m);
     cfg_put_ints(&m, "skip_ch", c->skip_ch, 5);
@@ -492,7 +492,7 @@ int resdec_config_parse(const char *json, resdec_config *c)
     static const char *const keys[] = {"skip_ch", "dec_widths",  "out_ch", "norm",
                                        "groups",  "bn_momentum", "eps",    NULL};
     resnet_config e;
-    mval m;
+    mval m = {0};
     resnet_config_default(&e);
     resdec_config_for(&e, c);
     if (cfg_parse(json, &m, "resdec", keys))

@@ -59,7 +59,7 @@ int unet_config_check(const unet_config *c)
 
 char *unet_config_json(const unet_config *c)
 {
-    mval m;
+    mval m = {0};
     char *s;
     mval_set_map(&m);
     mval_put_i64(&m, "in_ch", c->in_ch);
@@ -78,7 +78,7 @@ int unet_config_parse(const char *json, unet_config *c)
 {
     static const char *const keys[] = {"in_ch",  "widths",      "out_ch", "norm",
                                        "groups", "bn_momentum", "eps",    NULL};
-    mval m;
+    mval m = {0};
     unet_config_default(c);
     if (cfg_parse(json, &m, "unet", keys))
         return -1;

@@ -6,10 +6,14 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "err.h"
 #include "nn.h"
 #include "nnref.h"
+#include "optim.h"
+#include "param.h"
 #include "testutil.h"
 
 #define FWD_TOL 2e-5
@@ -363,11 +367,114 @@ static void norm_case(int gn, int B, int C, int HW, int G, int relu, uint64_t se
 static void test_norm(void **state)
 {
     (void)state;
-    norm_case(0, 2, 3, 20, 1, 0, 51);
-    norm_case(0, 3, 4, 12, 1, 1, 52);
-    norm_case(1, 2, 6, 10, 3, 0, 53);
-    norm_case(1, 2, 8, 9, 2, 1, 54);
-    norm_case(1, 1, 4, 16, 4, 1, 55);
+    for (int ii = 0; ii < n_isa; ii++) {
+        nn_set_isa(isa_list[ii]);
+        print_message("-- %s\n", nn_isa_name(nn_isa()));
+        norm_case(0, 2, 3, 20, 1, 0, 51);
+        norm_case(0, 3, 4, 12, 1, 1, 52);
+        norm_case(0, 2, 3, 1100, 1, 1, 56); /* vector paths, 1024-element chunks */
+        norm_case(1, 2, 6, 10, 3, 0, 53);
+        norm_case(1, 2, 8, 9, 2, 1, 54);
+        norm_case(1, 1, 4, 16, 4, 1, 55);
+        norm_case(1, 2, 4, 1040, 2, 1, 57);
+    }
+    nn_set_isa(isa_list[n_isa - 1]);
+}
+
+/* Optimiser updates on every instruction set against PyTorch's formulas in
+ * double (torch_ref.py checks torch.optim itself on the default one). */
+static void test_optim_isa(void **state)
+{
+    (void)state;
+    int n = 1000, steps = 4;
+    rng r;
+    rng_seed(&r, 81, 0);
+    double *p0 = dalloc(n), *g = dalloc((size_t)n * steps);
+    float *pf = falloc(n), *gf = falloc((size_t)n * steps);
+    rand_fill(p0, pf, n, 1, &r);
+    rand_fill(g, gf, (size_t)n * steps, 1, &r);
+    for (int kind = 0; kind < 3; kind++)
+        for (int nest = 0; nest <= (kind == 0); nest++) {
+            double lr = 0.01, wd = 1e-4, mom = 0.9, b1 = 0.9, b2 = 0.999, eps = 1e-8;
+            double *p = dalloc(n), *m = dalloc(n), *v = dalloc(n);
+            memcpy(p, p0, n * sizeof(double));
+            for (int t = 1; t <= steps; t++)
+                for (int i = 0; i < n; i++) {
+                    double gi = g[(long)(t - 1) * n + i];
+                    if (kind == 0) {
+                        gi += wd * p[i];
+                        m[i] = t == 1 ? gi : mom * m[i] + gi;
+                        p[i] -= lr * (nest ? gi + mom * m[i] : m[i]);
+                    } else {
+                        if (kind == 2)
+                            p[i] *= 1 - lr * wd;
+                        else
+                            gi += wd * p[i];
+                        m[i] = b1 * m[i] + (1 - b1) * gi;
+                        v[i] = b2 * v[i] + (1 - b2) * gi * gi;
+                        double bc1 = 1 - pow(b1, t), bc2 = 1 - pow(b2, t);
+                        p[i] -= lr / bc1 * m[i] / (sqrt(v[i]) / sqrt(bc2) + eps);
+                    }
+                }
+            for (int ii = 0; ii < n_isa; ii++) {
+                pblock pb;
+                optim_config oc;
+                int64_t shape[1] = {n};
+                nn_set_isa(isa_list[ii]);
+                pblock_init(&pb);
+                pblock_add(&pb, "p", PARAM_TRAIN, 1, shape);
+                assert_int_equal(pblock_alloc(&pb), 0);
+                memcpy(pb.data, pf, n * sizeof(float));
+                optim_config_default(&oc, (optim_kind)kind);
+                oc.nesterov = nest;
+                optim *o = optim_create(&oc, &pb);
+                for (int t = 0; t < steps; t++) {
+                    memcpy(pb.grad, gf + (long)t * n, n * sizeof(float));
+                    optim_step(o, lr);
+                }
+                double e = 0, moved = 0;
+                for (int i = 0; i < n; i++) {
+                    e = fmax(e, fabs(pb.data[i] - p[i]));
+                    moved = fmax(moved, fabs(p[i] - p0[i]));
+                }
+                /* float parameters near 1 carry ~1e-7 of rounding per step */
+                if (e > 2e-5 * moved + 1e-6)
+                    fail_msg("%s%s on %s: max |diff| %.3g of a move of %.3g",
+                             optim_kind_name((optim_kind)kind), nest ? " nesterov" : "",
+                             nn_isa_name(nn_isa()), e, moved);
+                optim_free(o);
+                pblock_free(&pb);
+            }
+            print_message("%s%s: every instruction set within 2e-5 of the move + 1e-6\n",
+                          optim_kind_name((optim_kind)kind), nest ? " nesterov" : "");
+            free(p), free(m), free(v);
+        }
+    nn_set_isa(isa_list[n_isa - 1]);
+    free(p0), free(g), free(pf), free(gf);
+}
+
+/* Learning-rate schedules: the formulas of optim.h at their corners. */
+static void test_schedules(void **state)
+{
+    (void)state;
+    sched_config c = {SCHED_COSINE, 0.1, 0.001, 110, 10, 0, 0};
+    assert_true(fabs(sched_lr(&c, 0) - 0.01) < 1e-12);      /* warm-up from lr / warmup */
+    assert_true(fabs(sched_lr(&c, 9) - 0.1) < 1e-12);       /* end of warm-up */
+    assert_true(fabs(sched_lr(&c, 10) - 0.1) < 1e-12);      /* cosine starts at base */
+    assert_true(fabs(sched_lr(&c, 60) - 0.0505) < 1e-12);   /* half way: the mean */
+    assert_true(fabs(sched_lr(&c, 110) - 0.001) < 1e-12);   /* the floor */
+    assert_true(fabs(sched_lr(&c, 500) - 0.001) < 1e-12);   /* and after */
+    sched_config st = {SCHED_STEP, 0.1, 0, 0, 0, 30, 0.1};
+    assert_true(fabs(sched_lr(&st, 29) - 0.1) < 1e-12);
+    assert_true(fabs(sched_lr(&st, 30) - 0.01) < 1e-12);
+    assert_true(fabs(sched_lr(&st, 65) - 0.001) < 1e-12);
+    sched_config k = {SCHED_CONST, 0.5, 0, 0, 0, 0, 0};
+    assert_true(sched_lr(&k, 12345) == 0.5);
+    sched_kind sk;
+    assert_int_equal(sched_kind_parse("cosine", &sk), 0);
+    assert_int_equal(sk, SCHED_COSINE);
+    assert_int_equal(sched_kind_parse("linear", &sk), -1);
+    assert_non_null(strstr(err_get(), "unknown schedule 'linear'"));
 }
 
 /* ---- relu, maxpool, concat, avgpool, add, linear ---- */
@@ -412,19 +519,20 @@ static void test_misc(void **state)
     (void)state;
     rng r;
     rng_seed(&r, 61, 0);
-    {
-        misccase c = {.B = 2, .C = 3, .H = 6, .W = 8};
-        size_t n = 2 * 3 * 6 * 8, no = n / 4;
+    for (int ii = 0; ii < n_isa; ii++) {
+        nn_set_isa(isa_list[ii]);
+        misccase c = {.B = 2, .C = 3, .H = 6, .W = 40}; /* 20 outputs a row: vector + tail */
+        size_t n = 2 * 3 * 6 * 40, no = n / 4;
         double *out = dalloc(n), *R = dalloc(n);
         float *fi = falloc(n), *fo = falloc(n), *fR = falloc(n), *gi = falloc(n);
         c.in = dalloc(n);
         rand_fill(c.in, fi, n, 1, &r);
         rand_fill(R, fR, n, 1, &r);
-        print_message("maxpool2x2, relu, avgpool B2 C3 6x8\n");
+        print_message("maxpool2x2, relu, avgpool B2 C3 6x40, %s\n", nn_isa_name(nn_isa()));
         maxpool_fwd_ref(&c, out);
-        maxpool2x2_forward(fo, fi, 2, 3, 6, 8);
+        maxpool2x2_forward(fo, fi, 2, 3, 6, 40);
         assert_true(max_rel_diff(fo, out, no) == 0);
-        maxpool2x2_backward(gi, fR, fi, fo, 2, 3, 6, 8);
+        maxpool2x2_backward(gi, fR, fi, fo, 2, 3, 6, 40);
         assert_true(fd_check("maxpool dinp", maxpool_fwd_ref, &c, out, no, R, c.in, n, gi, 400) <
                     GRAD_TOL);
         /* ties: the first maximum of the window takes the gradient (PyTorch) */
@@ -443,17 +551,17 @@ static void test_misc(void **state)
         relu_backward(fo, fR, fo, n); /* in place */
         assert_memory_equal(fo, gi, n * sizeof(float));
         avgpool_fwd_ref(&c, out);
-        avgpool_forward(fo, fi, 2, 3, 48);
+        avgpool_forward(fo, fi, 2, 3, 240);
         assert_true(max_rel_diff(fo, out, 6) < FWD_TOL);
-        avgpool_backward(gi, fR, 2, 3, 48);
+        avgpool_backward(gi, fR, 2, 3, 240);
         assert_true(fd_check("avgpool dinp", avgpool_fwd_ref, &c, out, 6, R, c.in, n, gi, 400) <
                     GRAD_TOL);
         /* concat and add: exact */
         float *cat = falloc(2 * n), *da = falloc(n), *db = falloc(n);
-        concat_forward(cat, fi, fR, 2, 3, 3, 48);
-        assert_memory_equal(cat + 3 * 48, fR, 3 * 48 * sizeof(float));
-        assert_memory_equal(cat + 6 * 48, fi + 3 * 48, 3 * 48 * sizeof(float));
-        concat_backward(da, db, cat, 2, 3, 3, 48);
+        concat_forward(cat, fi, fR, 2, 3, 3, 240);
+        assert_memory_equal(cat + 3 * 240, fR, 3 * 240 * sizeof(float));
+        assert_memory_equal(cat + 6 * 240, fi + 3 * 240, 3 * 240 * sizeof(float));
+        concat_backward(da, db, cat, 2, 3, 3, 240);
         assert_memory_equal(da, fi, n * sizeof(float));
         assert_memory_equal(db, fR, n * sizeof(float));
         add_forward(da, fi, fR, n);
@@ -544,6 +652,21 @@ static void test_isa_and_threads(void **state)
     nn_set_threads(1);
     assert_int_equal(nn_threads(), 1);
     nn_set_threads(2);
+    /* a forked child (a filter's helper process) runs kernels and exits cleanly */
+    {
+        static float a[128 * 128], c[128 * 128];
+        for (int i = 0; i < 128 * 128; i++)
+            a[i] = 1;
+        nn_gemm(0, 0, 128, 128, 128, 1, a, 128, a, 128, 0, c, 128, 1);
+        pid_t p = fork();
+        if (p == 0) {
+            nn_gemm(0, 0, 128, 128, 128, 1, a, 128, a, 128, 0, c, 128, 1);
+            exit(c[0] == 128 ? 0 : 3); /* atexit handlers run: the pool's too */
+        }
+        int st = 0;
+        assert_true(p > 0 && waitpid(p, &st, 0) == p);
+        assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    }
 }
 
 int main(void)
@@ -553,6 +676,7 @@ int main(void)
         cmocka_unit_test(test_conv_fd),         cmocka_unit_test(test_conv_naive),
         cmocka_unit_test(test_convt),           cmocka_unit_test(test_norm),
         cmocka_unit_test(test_misc),            cmocka_unit_test(test_maxpool_ties),
+        cmocka_unit_test(test_optim_isa),       cmocka_unit_test(test_schedules),
     };
     find_isas();
     setenv("LRCPIPE_STREAM_MIN", "100000", 1); /* outputs over 100 KB stream */
