@@ -7,7 +7,8 @@
 # REPS runs of STEPS steps each, and their ratio.
 #
 # PyTorch is run at its best on this machine: OPENBLAS_NUM_THREADS=1, jemalloc
-# preloaded, torch.set_num_threads(2). lrcpipe uses 2 threads.
+# preloaded, torch.set_num_threads(2), the faster of NCHW and channels-last.
+# lrcpipe uses 2 threads.
 # Environment: BATCHES (default "8"), STEPS (default 5), REPS (default 3).
 set -eu
 root=${LRCPIPE_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
@@ -20,12 +21,15 @@ trap 'rm -rf "$tmp"' EXIT
 "$py" "$root/tests/py/make_pairs.py" "$tmp/pairs.fr" 64 128 1 "$root"/data/sample/pre0*_ct.nii.gz
 jemalloc=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2
 [ -f "$jemalloc" ] || { echo "jemalloc missing ($jemalloc): PyTorch would not be at its best"; jemalloc=; }
-echo "LRC step, 128x128, default U-Net, N=50, Adam; pairs/s (best of $reps x $steps steps); OPENBLAS_CORETYPE left as is"
+echo "LRC step, 128x128, default U-Net, N=50, Adam; pairs/s (best of $reps x $steps steps); 2 threads each; OPENBLAS_CORETYPE left as is"
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg) (a loaded machine distorts both sides, threads most)"
 printf '%-8s %12s %12s %8s %10s\n' batch lrcpipe pytorch ratio "GFLOP/s"
 for b in ${BATCHES:-8}; do
   ours=$("$build/bench/lrc_step" "$tmp/pairs.fr" "$b" "$steps" "$reps" 2)
   o=$(echo "$ours" | awk '/pairs_per_s/ {print $2}')
   g=$(echo "$ours" | awk '/gflops/ {print $2}')
-  t=$(OPENBLAS_NUM_THREADS=1 LD_PRELOAD=$jemalloc "$py" "$root/bench/lrc_ref.py" "$tmp/pairs.fr" "$b" "$steps" "$reps" | awk '/pairs_per_s/ {print $2}')
-  printf '%-8s %12s %12s %7.2fx %10s\n' "$b" "$o" "$t" "$(echo "$o $t" | awk '{print $1 / $2}')" "$g"
+  theirs=$(OPENBLAS_NUM_THREADS=1 LD_PRELOAD=$jemalloc "$py" "$root/bench/lrc_ref.py" "$tmp/pairs.fr" "$b" "$steps" "$reps")
+  t=$(echo "$theirs" | awk '/pairs_per_s/ {print $2}')
+  printf '%-8s %12s %12s %7.2fx %10s   PyTorch %s\n' "$b" "$o" "$t" "$(echo "$o $t" | awk '{print $1 / $2}')" "$g" \
+    "$(echo "$theirs" | sed -n 's/^layout //p')"
 done

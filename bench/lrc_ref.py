@@ -6,10 +6,12 @@ Usage: lrc_ref.py PAIRS.msgpack BATCH STEPS REPS [WIDTHS D]
 
 The same step as libcommon/lrctrainer.c: both views of BATCH pairs through
 the U-Net of unet.h in one batch of 2*BATCH, N = 50 pixels drawn per region
-and view (vectorised: pixels sorted by label, one gather), region means,
+and view (vectorised: pixels sorted by label; one gather for the batch), region means,
 L2 normalisation, the local loss as printed in the paper (tau 0.1), backward,
 Adam (beta1 0.9, weight decay 1e-4). Prints the best pairs/s of REPS runs of
-STEPS steps (after one warm-up step), as "pairs_per_s X".
+STEPS steps (after one warm-up step), as "pairs_per_s X", for the better of
+the two memory layouts (NCHW and channels-last; oneDNN prefers the latter),
+and "layout NAME (both rates)".
 
 Run it as PyTorch is at its best on this machine (bench/lrc.sh does):
 OPENBLAS_NUM_THREADS=1, jemalloc preloaded, torch.set_num_threads(2).
@@ -88,13 +90,34 @@ def sample(reg, N, gen):
     return idx
 
 
-def lrc_loss(fq, fp, iq, ip, tau):
-    D = fq.shape[0]
-    q = F.normalize(fq.reshape(D, -1)[:, iq].mean(2).T, dim=1)
-    p = F.normalize(fp.reshape(D, -1)[:, ip].mean(2).T, dim=1)
+def lrc_loss_means(q, p, tau):
+    """The printed local loss per region, on raw means q, p [K, D]."""
+    q = F.normalize(q, dim=1)
+    p = F.normalize(p, dim=1)
     logits = torch.cat([q @ q.T, q @ p.T], 1) / tau
     K = q.shape[0]
     return (torch.logsumexp(logits, 1) - logits[torch.arange(K), K + torch.arange(K)]).mean()
+
+
+def batch_loss(f, samples, N, tau):
+    """f [2B, D, H, W]; samples[b] = (iq, ip) [K_b, N]. ONE gather for the
+    whole batch (f3[b, :, pixel]): per-view indexing (f[b][:, iq]) would make
+    autograd build a zero gradient of all of f for every pair."""
+    B2, D = f.shape[0], f.shape[1]
+    B = B2 // 2
+    f3 = f.reshape(B2, D, -1)
+    img, pix, ks = [], [], []
+    for b, (iq, ip) in enumerate(samples):
+        K = iq.shape[0]
+        ks.append(K)
+        img += [torch.full((K * N,), b), torch.full((K * N,), B + b)]
+        pix += [iq.reshape(-1), ip.reshape(-1)]
+    means = f3[torch.cat(img), :, torch.cat(pix)].reshape(-1, N, D).mean(1)  # [2 sum K, D]
+    loss, o = 0, 0
+    for K in ks:
+        loss = loss + lrc_loss_means(means[o : o + K], means[o + K : o + 2 * K], tau)
+        o += 2 * K
+    return loss / len(ks)
 
 
 def main():
@@ -102,39 +125,44 @@ def main():
     widths = tuple(int(v) for v in sys.argv[5].split(",")) if len(sys.argv) > 5 else (16, 32, 64, 128, 256)
     D = int(sys.argv[6]) if len(sys.argv) > 6 else 64
     torch.set_num_threads(2)
-    torch.manual_seed(0)
-    gen = torch.Generator().manual_seed(0)
     pairs = read_pairs(path)
-    net = UNet(widths, D)
-    opt = torch.optim.Adam(net.parameters(), lr=1e-3, betas=(0.9, 0.999), weight_decay=1e-4)
     regs = [(torch.from_numpy(p[2].astype(np.int64)), torch.from_numpy(p[3].astype(np.int64))) for p in pairs]
     imgs = [(torch.from_numpy(p[0]), torch.from_numpy(p[1])) for p in pairs]
-    k = 0
+    results = []
+    # oneDNN is much faster on channels-last tensors on this CPU; "at its best"
+    # means the better of the two layouts
+    for layout in ("nchw", "channels_last"):
+        torch.manual_seed(0)
+        gen = torch.Generator().manual_seed(0)
+        net = UNet(widths, D)
+        fmt = torch.channels_last if layout == "channels_last" else torch.contiguous_format
+        net = net.to(memory_format=fmt)
+        opt = torch.optim.Adam(net.parameters(), lr=1e-3, betas=(0.9, 0.999), weight_decay=1e-4)
+        k = 0
 
-    def step():
-        nonlocal k
-        sel = [(k + i) % len(pairs) for i in range(B)]
-        k += B
-        x = torch.stack([imgs[i][0] for i in sel] + [imgs[i][1] for i in sel])[:, None]
-        f = net(x)
-        loss = 0
-        for b, i in enumerate(sel):
-            iq, ip = sample(regs[i], 50, gen)
-            loss = loss + lrc_loss(f[b], f[B + b], iq, ip, 0.1)
-        loss = loss / B
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        return loss.item()
+        def step():
+            nonlocal k
+            sel = [(k + i) % len(pairs) for i in range(B)]
+            k += B
+            x = torch.stack([imgs[i][0] for i in sel] + [imgs[i][1] for i in sel])[:, None]
+            f = net(x.contiguous(memory_format=fmt))
+            loss = batch_loss(f, [sample(regs[i], 50, gen) for i in sel], 50, 0.1)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            return loss.item()
 
-    step()
-    best = 0
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        for _ in range(steps):
-            step()
-        best = max(best, B * steps / (time.perf_counter() - t0))
+        step()
+        best = 0
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            for _ in range(steps):
+                step()
+            best = max(best, B * steps / (time.perf_counter() - t0))
+        results.append((best, layout))
+    best, layout = max(results)
     print("pairs_per_s %.3f" % best)
+    print("layout %s (%s)" % (layout, ", ".join("%s %.3f" % (l, r) for r, l in results)))
 
 
 if __name__ == "__main__":

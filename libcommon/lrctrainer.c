@@ -4,7 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "enginefix.h"
 #include "err.h"
 #include "json.h"
 #include "tensor.h"
@@ -154,14 +153,12 @@ static char *lrc_meta_json(const lrc_trainer_config *c)
 
 int lrc_trainer_save(lrc_trainer *t, ckpt_writer *w)
 {
-    lrc_stack_scrub();
     char *cfg = unet_config_json(&t->c.net), *meta = lrc_meta_json(&t->c);
     int rc = -1;
     if (!cfg || !meta)
         err_set("out of memory");
-    else if (!ckpt_put_model(w, "", "unet", cfg, unet_params(t->net)) && (lrc_stack_scrub(), 1) &&
-             !ckpt_put_optim(w, "optim.", t->opt) && !ckpt_put_meta(w, "method", "lrc") &&
-             !ckpt_put_meta(w, "lrc", meta))
+    else if (!ckpt_put_model(w, "", "unet", cfg, unet_params(t->net)) && !ckpt_put_optim(w, "optim.", t->opt) &&
+             !ckpt_put_meta(w, "method", "lrc") && !ckpt_put_meta(w, "lrc", meta))
         rc = 0;
     free(cfg);
     free(meta);
@@ -173,7 +170,6 @@ int lrc_trainer_load(lrc_trainer *t, const ckpt *c)
     const char *m = ckpt_meta(c, "method");
     if (!m || strcmp(m, "lrc"))
         return err_set("%s: not an lrc-train --method lrc checkpoint (method %s)", ckpt_path(c), m ? m : "absent");
-    lrc_stack_scrub();
     char *cfg = unet_config_json(&t->c.net);
     if (!cfg)
         return err_set("out of memory");

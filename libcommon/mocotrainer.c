@@ -4,7 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "enginefix.h"
 #include "err.h"
 #include "mlp.h"
 #include "nn.h"
@@ -120,7 +119,6 @@ static int head_backward(head *h, const float *dout, float *dx)
 
 static int head_save(head *h, ckpt_writer *w, const char *prefix)
 {
-    lrc_stack_scrub();
     if (h->mlp)
         return mlp_ckpt_put(w, prefix, h->mlp);
     char *js = linear_json(h);
@@ -131,7 +129,6 @@ static int head_save(head *h, ckpt_writer *w, const char *prefix)
 
 static int head_load(head *h, const ckpt *c, const char *prefix)
 {
-    lrc_stack_scrub();
     if (h->mlp) {
         char *js = mlp_config_json(mlp_get_config(h->mlp));
         int rc = js ? ckpt_get_model(c, prefix, "mlp", js, mlp_params(h->mlp)) : err_set("out of memory");
@@ -326,7 +323,6 @@ static char *moco_meta_json(const moco_trainer_config *c)
 
 int moco_trainer_save(moco_trainer *t, ckpt_writer *w)
 {
-    lrc_stack_scrub();
     char *cfg = resnet_config_json(&t->c.enc), *meta = moco_meta_json(&t->c);
     int rc = -1;
     t->queue_ptr = t->queue.ptr;
@@ -334,8 +330,7 @@ int moco_trainer_save(moco_trainer *t, ckpt_writer *w)
         err_set("out of memory");
     else if (!ckpt_put_model(w, "", "resnet", cfg, resnet_params(t->enc)) && !head_save(&t->hq, w, "head.") &&
              !ckpt_put_model(w, "key.", "resnet", cfg, resnet_params(t->key)) && !head_save(&t->hk, w, "key_head.") &&
-             (lrc_stack_scrub(), !ckpt_put_optim(w, "optim.", t->opt_enc)) &&
-             (lrc_stack_scrub(), !ckpt_put_optim(w, "optim_head.", t->opt_head)) &&
+             !ckpt_put_optim(w, "optim.", t->opt_enc) && !ckpt_put_optim(w, "optim_head.", t->opt_head) &&
              !ckpt_put_tensor(w, "moco.queue", DT_F32, 2, (int64_t[]){t->queue.K, t->queue.C}, t->queue.data) &&
              !ckpt_put_tensor(w, "moco.queue_ptr", DT_I64, 0, (int64_t[]){0}, &t->queue_ptr) &&
              !ckpt_put_meta(w, "method", "moco") && !ckpt_put_meta(w, "moco", meta))
@@ -351,7 +346,6 @@ int moco_trainer_load(moco_trainer *t, const ckpt *c)
     tensor q, p;
     if (!m || strcmp(m, "moco"))
         return err_set("%s: not an lrc-train --method moco checkpoint (method %s)", ckpt_path(c), m ? m : "absent");
-    lrc_stack_scrub();
     char *cfg = resnet_config_json(&t->c.enc);
     if (!cfg)
         return err_set("out of memory");

@@ -288,19 +288,19 @@ static double *get_npy(const char *dir, const char *name, size_t n)
     return x;
 }
 
-/* The same features, regions and sample indices through PyTorch. */
+/* The same features, regions and sample indices through PyTorch (one
+ * Python process for the four variants). */
 static void test_vs_pytorch(void **state)
 {
     (void)state;
     enum { D = 16, H = 24, W = 20, HW = H * W, N = 50 };
-    char dir[1024];
+    char dir[4][1024], args[8192] = "";
     float *fq = malloc(sizeof(float) * D * HW), *fp = malloc(sizeof(float) * D * HW);
-    float *dfq = malloc(sizeof(float) * D * HW), *dfp = malloc(sizeof(float) * D * HW);
+    float *dfq[4], *dfp[4];
+    double loss[4];
     int32_t rq[HW], rp[HW];
     lrc_sample s;
     rng r;
-    snprintf(dir, sizeof dir, "%s/lrcref", tu_tmpdir());
-    assert_int_equal(tu_sh("mkdir -p '%s'", dir), 0);
     lrc_sample_init(&s);
     for (int i = 0; i < HW; i++) {
         int y = i / W, x = i % W;
@@ -314,45 +314,49 @@ static void test_vs_pytorch(void **state)
     assert_int_equal(s.nreg, 16);
     for (int v = 0; v < 4; v++) {
         const lrc_opts *o = &variants[v];
-        double loss, *rl, *rq_, *rp_, worst = 0, gmax = 0;
+        size_t used = strlen(args);
+        snprintf(dir[v], sizeof dir[v], "%s/lrcref%d", tu_tmpdir(), v);
+        assert_int_equal(tu_sh("mkdir -p '%s'", dir[v]), 0);
         fill_normalf(fq, D * HW, o->normalize ? 1.0 : 0.25, 50 + v);
         fill_normalf(fp, D * HW, o->normalize ? 1.0 : 0.25, 60 + v);
         for (int i = 0; i < D * HW; i++) /* correlated views */
             fp[i] = 0.6f * fq[i] + 0.4f * fp[i];
-        memset(dfq, 0, sizeof(float) * D * HW);
-        memset(dfp, 0, sizeof(float) * D * HW);
-        assert_int_equal(lrc_pair_loss(&loss, dfq, dfp, fq, fp, D, HW, &s, o, 1.0), 0);
-        put_npy(dir, "fq.npy", DT_F32, 3, (int64_t[]){D, H, W}, fq);
-        put_npy(dir, "fp.npy", DT_F32, 3, (int64_t[]){D, H, W}, fp);
-        put_npy(dir, "iq.npy", DT_I32, 2, (int64_t[]){s.nreg, N}, s.iq);
-        put_npy(dir, "ip.npy", DT_I32, 2, (int64_t[]){s.nreg, N}, s.ip);
-        assert_int_equal(tu_sh("'%s' '%s/tests/py/lrc_ref.py' lrc '%s' %.17g %d %d", tu_python(), tu_root(), dir,
-                               o->tau, o->normalize, o->exclude_self),
-                         0);
-        rl = get_npy(dir, "ref_loss.npy", 1);
-        rq_ = get_npy(dir, "ref_dfq.npy", D * HW);
-        rp_ = get_npy(dir, "ref_dfp.npy", D * HW);
+        dfq[v] = calloc(D * HW, sizeof(float));
+        dfp[v] = calloc(D * HW, sizeof(float));
+        assert_int_equal(lrc_pair_loss(&loss[v], dfq[v], dfp[v], fq, fp, D, HW, &s, o, 1.0), 0);
+        put_npy(dir[v], "fq.npy", DT_F32, 3, (int64_t[]){D, H, W}, fq);
+        put_npy(dir[v], "fp.npy", DT_F32, 3, (int64_t[]){D, H, W}, fp);
+        put_npy(dir[v], "iq.npy", DT_I32, 2, (int64_t[]){s.nreg, N}, s.iq);
+        put_npy(dir[v], "ip.npy", DT_I32, 2, (int64_t[]){s.nreg, N}, s.ip);
+        snprintf(args + used, sizeof args - used, " '%s' %.17g %d %d", dir[v], o->tau, o->normalize,
+                 o->exclude_self);
+    }
+    assert_int_equal(tu_sh("'%s' '%s/tests/py/lrc_ref.py' lrc%s", tu_python(), tu_root(), args), 0);
+    for (int v = 0; v < 4; v++) {
+        const lrc_opts *o = &variants[v];
+        double *rl = get_npy(dir[v], "ref_loss.npy", 1), *rq_ = get_npy(dir[v], "ref_dfq.npy", D * HW);
+        double *rp_ = get_npy(dir[v], "ref_dfp.npy", D * HW), worst = 0, gmax = 0;
         for (int i = 0; i < D * HW; i++)
             gmax = fmax(gmax, fmax(fabs(rq_[i]), fabs(rp_[i])));
         for (int i = 0; i < D * HW; i++) {
-            worst = fmax(worst, fabs(dfq[i] - rq_[i]) / gmax);
-            worst = fmax(worst, fabs(dfp[i] - rp_[i]) / gmax);
+            worst = fmax(worst, fabs(dfq[v][i] - rq_[i]) / gmax);
+            worst = fmax(worst, fabs(dfp[v][i] - rp_[i]) / gmax);
         }
-        double el = fabs(loss - rl[0]) / fabs(rl[0]);
+        double el = fabs(loss[v] - rl[0]) / fabs(rl[0]);
         print_message("vs PyTorch: tau %.1f normalize %d exclude_self %d: loss %.8f (ref %.8f, rel %.1e), "
                       "grad max |diff|/max|g| %.2e\n",
-                      o->tau, o->normalize, o->exclude_self, loss, rl[0], el, worst);
+                      o->tau, o->normalize, o->exclude_self, loss[v], rl[0], el, worst);
         assert_true(el < 1e-5);
         assert_true(worst < 1e-5);
         free(rl);
         free(rq_);
         free(rp_);
+        free(dfq[v]);
+        free(dfp[v]);
     }
     lrc_sample_free(&s);
     free(fq);
     free(fp);
-    free(dfq);
-    free(dfp);
 }
 
 static void test_sample_set(void **state)

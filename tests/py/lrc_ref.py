@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """Direct PyTorch re-computation of lrcpipe's losses, for tests/test_lrcloss.c.
 
-  lrc_ref.py lrc DIR TAU NORMALIZE EXCLUDE_SELF
-      reads DIR/fq.npy, fp.npy [D,H,W] f32, iq.npy, ip.npy [K,N] int32 (flat
+  lrc_ref.py lrc DIR TAU NORMALIZE EXCLUDE_SELF [DIR TAU NORMALIZE EXCLUDE_SELF]...
+      for each DIR: reads DIR/fq.npy, fp.npy [D,H,W] f32, iq.npy, ip.npy [K,N] int32 (flat
       pixel indices), writes DIR/ref_loss.npy [1], ref_dfq.npy, ref_dfp.npy
       (float64): the local loss per region, as the paper prints it, and its
       gradient by autograd.
@@ -61,7 +61,9 @@ def moco(d, tau):
 if __name__ == "__main__":
     torch.set_num_threads(1)
     if sys.argv[1] == "lrc":
-        lrc(sys.argv[2], float(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]))
+        a = sys.argv[2:]
+        for i in range(0, len(a), 4):
+            lrc(a[i], float(a[i + 1]), int(a[i + 2]), int(a[i + 3]))
     elif sys.argv[1] == "moco":
         moco(sys.argv[2], float(sys.argv[3]))
     else:

@@ -15,7 +15,10 @@ Usage: make_pairs.py OUT COUNT SIZE SEED VOLUME.nii.gz...
   cycling over the volumes' slices that hold enough body.
 Options via environment: ALPHA (px, default SIZE/16), SIGMA (px, default 4),
   SCALE (felzenszwalb scale, default 100), MINPIX (default 4),
-  SLICES_ONLY=1 writes slice frames (image, regions) instead of pairs.
+  SLICES_ONLY=1 writes slice frames (image, regions) instead of pairs,
+  LABELS=1 adds each volume's label map (VOLUME with _ct -> _seg) as
+  `label` [Y, X] uint8 (LABELLED=1: only slices with an organ), ALL=1 writes every usable slice once, in volume
+  order (COUNT is then ignored).
 """
 import os
 import sys
@@ -32,12 +35,14 @@ def arr(a):
     return {"nd": True, "type": a.dtype.str, "kind": b"", "shape": list(a.shape), "data": a.tobytes()}
 
 
-def slices(paths, size):
+def slices(paths, size, labels=False):
     """SIZE x SIZE crops of the axial slices at native resolution, centred on
     the body (HU > -500), where the body has at least min(SIZE^2 / 5, 819)
-    pixels (a fifth of a 64 x 64 crop: the 128^3 OpenKBP grids are ~4 mm)."""
+    pixels (a fifth of a 64 x 64 crop: the 128^3 OpenKBP grids are ~4 mm).
+    With labels, the same crop of VOLUME's _seg.nii.gz comes along (uint8)."""
     for path in paths:
         v = np.asarray(nib.load(path).dataobj).astype(np.float32)  # RAS+, axis 2 axial
+        lab = np.asarray(nib.load(path.replace("_ct.nii", "_seg.nii")).dataobj).astype(np.uint8) if labels else None
         vid = os.path.basename(path).split("_")[0]
         for z in range(v.shape[2]):
             s = v[:, :, z].T[::-1]  # [Y, X], anterior at the top
@@ -48,7 +53,10 @@ def slices(paths, size):
             y0 = min(max(cy - size // 2, 0), s.shape[0] - size)
             x0 = min(max(cx - size // 2, 0), s.shape[1] - size)
             s = s[y0 : y0 + size, x0 : x0 + size]
-            yield vid, z, np.clip((s + 160.0) / 400.0, 0, 1).astype(np.float32)
+            l = lab[:, :, z].T[::-1][y0 : y0 + size, x0 : x0 + size].copy() if labels else None
+            if labels and os.environ.get("LABELLED") == "1" and not l.any():
+                continue
+            yield vid, z, np.clip((s + 160.0) / 400.0, 0, 1).astype(np.float32), l
 
 
 def renumber(rq, rp, minpix):
@@ -86,16 +94,19 @@ def main():
     scale = float(os.environ.get("SCALE", 100))
     minpix = int(os.environ.get("MINPIX", 4))
     slices_only = os.environ.get("SLICES_ONLY") == "1"
+    labels = os.environ.get("LABELS") == "1"
     rng = np.random.default_rng(seed)
-    pool = list(slices(paths, size))
+    pool = list(slices(paths, size, labels))
     if not pool:
         sys.exit("make_pairs.py: no slice with enough body")
     order = rng.permutation(len(pool))
+    if os.environ.get("ALL") == "1":
+        order, count = np.arange(len(pool)), len(pool)
     f = sys.stdout.buffer if out == "-" else open(out, "wb")
     pk = msgpack.Packer(use_bin_type=True)
     f.write(pk.pack({"v": 1, "type": "start", "producer": "make_pairs.py", "version": "test", "params": {}}))
     for i in range(count):
-        vid, z, img = pool[order[i % len(pool)]]
+        vid, z, img, lab = pool[order[i % len(pool)]]
         reg = felzenszwalb(img.astype(np.float64), scale=scale, sigma=0.5, min_size=8).astype(np.int32)
         t = {}
         if slices_only:
@@ -105,6 +116,8 @@ def main():
             img_p, reg_p = warp(img, reg, alpha, sigma, rng)
             rq, rp, K = renumber(reg, reg_p, minpix)
             t = {"image": arr(img), "regions": arr(rq), "image_p": arr(img_p), "regions_p": arr(rp)}
+        if labels:
+            t["label"] = arr(lab)
         f.write(pk.pack({"v": 1, "type": "data", "id": vid, "seq": i, "z": z, "meta": {"K": K}, "tensors": t}))
     f.write(pk.pack({"v": 1, "type": "end", "count": count}))
     f.flush()
