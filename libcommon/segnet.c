@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "enginefix.h"
 #include "err.h"
 #include "json.h"
 #include "nn.h"
@@ -98,7 +97,6 @@ static int make_global(branch *b, const resnet_config *ec, const ckpt *pre, uint
     if (pre) {
         if (check_pretrained(pre, 'g'))
             return -1;
-        lrc_stack_scrub();
         if (!(b->enc = resnet_ckpt_load(pre, "")))
             return -1;
         if (resnet_get_config(b->enc)->in_ch != 1)
@@ -121,7 +119,6 @@ static int make_local(branch *b, const unet_config *uc, const ckpt *pre, uint64_
     if (pre) {
         if (check_pretrained(pre, 'l'))
             return -1;
-        lrc_stack_scrub();
         if (!(b->u = unet_ckpt_load(pre, "")))
             return -1;
         if (unet_get_config(b->u)->in_ch != 1)
@@ -383,11 +380,9 @@ int segnet_ckpt_put(ckpt_writer *w, const segnet *s)
     char js[96];
     for (int b = 0; b < s->nb; b++) {
         const branch *br = &s->br[b];
-        lrc_stack_scrub();
         if (br->kind == 'g') {
             if (resnet_ckpt_put(w, br->penc, br->enc))
                 return -1;
-            lrc_stack_scrub();
             if (resdec_ckpt_put(w, br->pdec, br->dec))
                 return -1;
         } else if (unet_ckpt_put(w, br->penc, br->u)) {
@@ -405,10 +400,8 @@ static int load_global(branch *b, const ckpt *c, int k)
     b->kind = 'g';
     b->penc = k ? "eg2." : "eg.";
     b->pdec = k ? "dg2." : "dg.";
-    lrc_stack_scrub();
     if (!(b->enc = resnet_ckpt_load(c, b->penc)))
         return -1;
-    lrc_stack_scrub();
     if (!(b->dec = resdec_ckpt_load(c, b->pdec)))
         return -1;
     b->ch = resdec_get_config(b->dec)->out_ch;
@@ -419,7 +412,6 @@ static int load_local(branch *b, const ckpt *c)
 {
     b->kind = 'l';
     b->penc = "unet.";
-    lrc_stack_scrub();
     if (!(b->u = unet_ckpt_load(c, b->penc)))
         return -1;
     b->ch = unet_get_config(b->u)->out_ch;

@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "enginefix.h"
 #include "err.h"
 
 #define MAXPARTS 8
@@ -118,7 +117,6 @@ int segtrain_ckpt_put(ckpt_writer *w, segtrain *t)
     if (segnet_ckpt_put(w, t->net))
         return -1;
     for (int i = 0; i < t->nparts; i++) {
-        lrc_stack_scrub();
         if (ckpt_put_optim(w, optim_prefix(t, i, buf, sizeof buf), t->opt[i]))
             return -1;
     }
@@ -133,7 +131,6 @@ segtrain *segtrain_ckpt_load(const ckpt *c, const optim_config *oc, const seglos
     if (!t)
         return NULL;
     for (int i = 0; i < t->nparts; i++) {
-        lrc_stack_scrub();
         if (ckpt_get_optim(c, optim_prefix(t, i, buf, sizeof buf), t->opt[i])) {
             segtrain_free(t);
             return NULL;
