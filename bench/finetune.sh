@@ -1,0 +1,33 @@
+#!/bin/sh
+# Fine-tuning step: lrcpipe (bench/seg_step.c -> segtrain.h: forward of the
+# two-branch network, soft Dice loss, backward, Adam) against the same step
+# in PyTorch (bench/seg_ref.py), in one run, on random slices, default
+# network (Eg ResNet-18 x 0.25 + Dg beside the U-Net 16..256, D = 64; 8
+# classes). Steps per second, best of REPS runs of STEPS steps each, and
+# their ratio; also lrcpipe's images/s, GFLOP/s and the loss's share.
+#
+# PyTorch is run at its best on this machine: OPENBLAS_NUM_THREADS=1, jemalloc
+# preloaded, torch.set_num_threads(2). lrcpipe uses 2 threads.
+# Environment: SIZES (default "96 128"), BATCH (8), ARCH (global+local),
+# STEPS (default 4), REPS (default 3).
+set -eu
+root=${LRCPIPE_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
+build=${LRCPIPE_BUILD:-$root/build/rel}
+py=${PYTHON:-/usr/bin/python3}
+steps=${STEPS:-4}
+reps=${REPS:-3}
+batch=${BATCH:-8}
+arch=${ARCH:-global+local}
+jemalloc=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2
+[ -f "$jemalloc" ] || { echo "jemalloc missing ($jemalloc): PyTorch would not be at its best"; jemalloc=; }
+echo "fine-tuning step, $arch, batch $batch, 8 classes, Dice loss, Adam; steps/s (best of $reps x $steps); OPENBLAS_CORETYPE left as is"
+printf '%-6s %10s %10s %8s %10s %9s %9s\n' size lrcpipe pytorch ratio "img/s" "GFLOP/s" "loss ms"
+for s in ${SIZES:-96 128}; do
+  ours=$("$build/bench/seg_step" "$arch" "$batch" "$s" "$steps" "$reps" 2)
+  o=$(echo "$ours" | tr ' ' '\n' | awk -F= '$1 == "steps_per_s" {print $2}')
+  i=$(echo "$ours" | tr ' ' '\n' | awk -F= '$1 == "img_per_s" {print $2}')
+  g=$(echo "$ours" | tr ' ' '\n' | awk -F= '$1 == "gflops" {print $2}')
+  l=$(echo "$ours" | tr ' ' '\n' | awk -F= '$1 == "ms_loss" {print $2}')
+  t=$(OPENBLAS_NUM_THREADS=1 LD_PRELOAD=$jemalloc "$py" "$root/bench/seg_ref.py" "$arch" "$batch" "$s" "$steps" "$reps" | awk '/steps_per_s/ {print $2}')
+  printf '%-6s %10s %10s %7.2fx %10s %9s %9s\n' "$s" "$o" "$t" "$(echo "$o $t" | awk '{print $1 / $2}')" "$i" "$g" "$l"
+done
