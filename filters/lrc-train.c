@@ -50,6 +50,7 @@ static void usage(void)
            "      --batch N           pairs per step (default 8)\n"
            "      --shuffle-buffer N  shuffle pairs through a buffer of N (default 64; 1 = off)\n"
            "      --steps N           stop after step N (default 0: when the input ends)\n"
+           "      --init              write the initialised model (step 0) and exit; reads no input\n"
            "      --epochs N          read a file input N times (default 1)\n"
            "      --lr X              learning rate (default 1e-3 lrc, 0.03 moco)\n"
            "      --schedule S        const, cosine (needs --steps) or step (default const)\n"
@@ -98,14 +99,14 @@ enum {
     OPT_METHOD = 0x100, OPT_RESUME, OPT_SAVE_EVERY, OPT_LOG, OPT_LOG_EVERY, OPT_BATCH, OPT_SHUFFLE, OPT_STEPS,
     OPT_EPOCHS, OPT_LR, OPT_SCHEDULE, OPT_WARMUP, OPT_MIN_LR, OPT_LR_STEP, OPT_LR_GAMMA, OPT_MOMENTUM, OPT_WD,
     OPT_SEED, OPT_THREADS, OPT_SAMPLES, OPT_TAU, OPT_NO_NORMALIZE, OPT_EXCLUDE_SELF, OPT_WIDTHS, OPT_DIM, OPT_NORM,
-    OPT_MOCO_VERSION, OPT_QUEUE, OPT_MOCO_M, OPT_EMBED_DIM, OPT_DEPTH, OPT_WIDTH, OPT_BN_SPLITS, OPT_EMBED
+    OPT_MOCO_VERSION, OPT_QUEUE, OPT_MOCO_M, OPT_EMBED_DIM, OPT_DEPTH, OPT_WIDTH, OPT_BN_SPLITS, OPT_EMBED, OPT_INIT
 };
 
 enum { M_LRC, M_MOCO };
 
 static struct {
     const char *input, *output, *ckpt, *log;
-    int method, resume, embed;
+    int method, resume, embed, init;
     int64_t save_every, log_every, batch, shuffle, steps, epochs, seed, threads;
     double lr, momentum, wd, tau;
     int have_lr, have_tau;
@@ -350,6 +351,12 @@ static int train(lrc_trainer_config *lc, moco_trainer_config *mc, int argc, char
         die_err(1);
     if (opt.resume)
         resume(r);
+    if (opt.init) { /* a baseline: the untrained model, as training would start */
+        if (save(r))
+            die_err(1);
+        train_free();
+        return 0;
+    }
     if (opt.steps && r->step >= opt.steps) {
         log_warn("the checkpoint is at step %lld, --steps is %lld: nothing to do", (long long)r->step,
                  (long long)opt.steps);
@@ -541,6 +548,7 @@ int main(int argc, char **argv)
         {"width", required_argument, 0, OPT_WIDTH},
         {"bn-splits", required_argument, 0, OPT_BN_SPLITS},
         {"embed", no_argument, 0, OPT_EMBED},
+        {"init", no_argument, 0, OPT_INIT},
         {"help", no_argument, 0, 'h'},
         OPT_COMMON_LONG,
         {0, 0, 0, 0},
@@ -631,6 +639,7 @@ int main(int argc, char **argv)
         case OPT_WIDTH: mc.enc.width = (float)opt_f64("--width", optarg, 1e-3, 4); break;
         case OPT_BN_SPLITS: mc.bn_splits = (int)opt_i64("--bn-splits", optarg, 1, 4096); break;
         case OPT_EMBED: opt.embed = 1; break;
+        case OPT_INIT: opt.init = 1; break;
         case 'h': usage(); return 0;
         default: usage_error("unknown option");
         }
@@ -648,6 +657,8 @@ int main(int argc, char **argv)
     }
     if (opt.method < 0)
         usage_error("no --method (lrc or moco)");
+    if (opt.init && opt.resume)
+        usage_error("--init and --resume exclude each other");
     if (opt.sched.kind == SCHED_COSINE && !opt.steps)
         usage_error("--schedule cosine needs --steps");
     if (opt.method == M_MOCO && mc.bn_splits > 1 && opt.batch % mc.bn_splits)

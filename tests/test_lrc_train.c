@@ -177,6 +177,7 @@ static void test_bad_input(void **state)
     expect_fail(2, "option --batch", "lrc-train --method lrc --batch 0 -c x < /dev/null");
     expect_fail(2, "no --method", "lrc-train -c x < /dev/null");
     expect_fail(2, "--batch 3 is not a multiple of --bn-splits 2", "lrc-train --method moco --batch 3 -c x < /dev/null");
+    expect_fail(2, "--init and --resume exclude each other", "lrc-train --method lrc --init --resume -c x < /dev/null");
 }
 
 static void test_bad_resume(void **state)
@@ -533,9 +534,10 @@ static void test_real_run(void **state)
                            spacing, tu_sample(), size, size, tmp("held.fr")),
                      0);
     /* the untrained network's features, for comparison */
-    assert_int_equal(tu_sh("lrc-train -q --method lrc -c %s --widths %s --dim %s < /dev/null", tmp("real0.st"),
+    assert_int_equal(tu_sh("lrc-train -q --method lrc --init -c %s --widths %s --dim %s", tmp("real0.st"),
                            widths, dim),
                      0);
+    assert_int_equal(ckpt_step_of(tmp("real0.st")), 0);
     assert_int_equal(tu_sh("elastic-aug -q --epochs %d --alpha 6 --rotate 5 --seed 1 < %s | lrc-train -q --method lrc "
                            "--batch 8 --steps %d --threads %d --log %s -c %s --widths %s --dim %s",
                            epochs, tmp("real_slices.fr"), steps, threads, tmp("real.jsonl"), tmp("real.st"), widths,

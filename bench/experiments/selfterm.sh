@@ -32,7 +32,7 @@ probe() { # CKPT NAME
   "$bin/lrc-train" --embed -c "$1" -i "$out/ptest.fr" -o "$out/etest.fr"
   printf '%-10s %s\n' "$2" "$("$py" "$root/bench/experiments/probe.py" "$out/etrain.fr" "$out/etest.fr")"
 }
-"$bin/lrc-train" -q --method lrc --widths "$widths" -c "$out/untrained.st" < /dev/null
+"$bin/lrc-train" -q --method lrc --init --widths "$widths" -c "$out/untrained.st"
 probe "$out/untrained.st" untrained
 for v in ${VARIANTS:-printed exclude}; do
   flag=; [ "$v" = exclude ] && flag=--exclude-self
