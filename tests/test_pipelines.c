@@ -1,0 +1,273 @@
+/* The pipeline scripts end to end (pipelines/), on the bundled sample at a
+ * tiny scale (32 x 32 slices, a few steps): every script runs as a user runs
+ * it, and its outputs are checked, not only its exit status. Checkpoints
+ * open and hold the models and steps asked for; predictions have the shape
+ * and ids of their labels; the Dice tables name every test volume and every
+ * organ; the experiment's table has every arm; the demo writes its table,
+ * checkpoints and PNG pictures. remote-preprocess runs its two sides as two
+ * process groups that meet only over ZeroMQ tcp on loopback. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ckpt.h"
+#include "err.h"
+#include "frame.h"
+#include "json.h"
+#include "stream.h"
+#include "testutil.h"
+
+static const char *tmp(const char *name)
+{
+    static char ring[8][1024];
+    static int k;
+    char *p = ring[k++ & 7];
+    snprintf(p, 1024, "%s/%s", tu_tmpdir(), name);
+    return p;
+}
+
+/* Run a pipeline script (pipelines/NAME ...) from the repository root, its
+ * stderr kept in tmp/NAME.err and shown when it fails. */
+static void script(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void script(const char *fmt, ...)
+{
+    char cmd[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    char *err = NULL;
+    int rc = tu_sh_err(&err, "cd %s && %s", tu_root(), cmd);
+    if (rc != 0) {
+        size_t n = strlen(err);
+        fail_msg("'%s': exit %d; stderr ends: %s", cmd, rc, n > 3000 ? err + n - 3000 : err);
+    }
+    free(err);
+}
+
+/* A checkpoint that opens, of the kind of model asked for, at step `step`. */
+static void check_ckpt(const char *path, const char *model, int64_t step)
+{
+    ckpt *c = ckpt_open(path);
+    if (!c)
+        fail_msg("%s: %s", path, err_get());
+    const char *m = ckpt_meta(c, "model");
+    if (model && (!m || strcmp(m, model)))
+        fail_msg("%s: model '%s', expected '%s'", path, m ? m : "(none)", model);
+    if (step >= 0 && ckpt_step(c) != step)
+        fail_msg("%s: step %lld, expected %lld", path, (long long)ckpt_step(c), (long long)step);
+    assert_true(ckpt_ntensors(c) > 10);
+    ckpt_close(c);
+}
+
+/* Every regrouped volume of pred.frames: `label` and `pred` of one shape,
+ * pred within the classes, ids exactly those of the case list. */
+static void check_predictions(const char *path, const char *const *ids, int nids, int nclasses)
+{
+    stream_in *in = stream_in_open(path);
+    frame f;
+    int seen[16] = {0}, n = 0, rc;
+    assert_non_null(in);
+    assert_true(nids <= 16);
+    while ((rc = stream_in_next(in, &f)) == 1) {
+        const tensor *l = frame_tensor_get(&f, "label"), *p = frame_tensor_get(&f, "pred");
+        assert_non_null(l);
+        assert_non_null(p);
+        assert_int_equal(p->dtype, DT_U8);
+        assert_int_equal(p->rank, 3);
+        assert_int_equal(l->rank, 3);
+        for (int d = 0; d < 3; d++)
+            assert_int_equal(p->shape[d], l->shape[d]);
+        const uint8_t *pv = p->data;
+        for (size_t i = 0; i < tensor_numel(p); i++)
+            assert_true(pv[i] < nclasses);
+        int k = 0;
+        while (k < nids && strcmp(ids[k], f.id))
+            k++;
+        if (k == nids)
+            fail_msg("%s: volume '%s' is not a test case", path, f.id);
+        seen[k]++;
+        n++;
+        frame_free(&f);
+    }
+    assert_int_equal(rc, 0);
+    stream_in_close(in);
+    assert_int_equal(n, nids);
+    for (int k = 0; k < nids; k++)
+        assert_int_equal(seen[k], 1);
+}
+
+/* dice.tsv of pipelines/evaluate: one row per (volume, organ) with a
+ * number in [0, 1] or nan; every test volume and organ present. */
+static void check_dice_tsv(const char *path, const char *const *ids, int nids, int norgans)
+{
+    char *text = tu_read(path, NULL), *save = NULL;
+    assert_non_null(text);
+    int rows = 0;
+    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        for (int k = 0; k < nids; k++)
+            if (!strncmp(line, ids[k], strlen(ids[k])) && line[strlen(ids[k])] == '\t')
+                rows++;
+    }
+    free(text);
+    if (rows < nids * norgans)
+        fail_msg("%s: %d rows of test volumes, expected %d (volumes x organs)", path, rows, nids * norgans);
+}
+
+static const char *const test_ids[] = {"subj27", "subj28"};
+#define NTEST 2
+#define NORGANS 7
+
+/* The small-scale options every stage shares. */
+#define PREP "--size 32 --spacing 2.5,5,5"
+
+static void test_prepare_pretrain_finetune_evaluate(void **state)
+{
+    (void)state;
+    const char *s = tu_sample();
+    char *text;
+    /* pretrain: both methods at once through tee, from the manifest */
+    script("pipelines/pretrain -o %s --steps 3 --batch 4 --size 32 --spacing 2.5,5,5 --every 3 --seed 1 "
+           "--epochs 50 %s/pretrain.csv",
+           tmp("pre"), s);
+    check_ckpt(tmp("pre/lrc.safetensors"), "unet", 3);
+    check_ckpt(tmp("pre/moco.safetensors"), "resnet", 3);
+    text = tu_read(tmp("pre/lrc.jsonl"), NULL);
+    assert_non_null(text);
+    assert_int_equal(tu_count_lines(text), 3);
+    free(text);
+
+    /* labelled slices, then fine-tuning from both pre-trained checkpoints */
+    script("pipelines/prepare " PREP " -o %s %s/manifest.csv", tmp("lab.frames"), s);
+    assert_int_equal(tu_sh("printf 'subj03\\nsubj05\\nsubj16\\n' > %s && printf 'subj27\\nsubj28\\n' > %s",
+                           tmp("train.txt"), tmp("test.txt")),
+                     0);
+    script("pipelines/finetune -o %s --cases %s --val-cases %s --global %s --local %s --steps 4 --seed 2 "
+           "--ft-args '--batch 4 --val-every 2' %s",
+           tmp("ft"), tmp("train.txt"), tmp("test.txt"), tmp("pre/moco.safetensors"), tmp("pre/lrc.safetensors"),
+           tmp("lab.frames"));
+    check_ckpt(tmp("ft/model.safetensors"), NULL, 4);
+    check_ckpt(tmp("ft/best.safetensors"), NULL, -1);
+
+    /* evaluate: predictions regrouped into volumes, scored, and as NIfTI */
+    script("pipelines/evaluate -c %s --cases %s -o %s --nifti %s > %s", tmp("ft/best.safetensors"),
+           tmp("test.txt"), tmp("ev"), tmp("lab.frames"), tmp("ev.out"));
+    check_predictions(tmp("ev/pred.frames"), test_ids, NTEST, NORGANS + 1);
+    check_dice_tsv(tmp("ev/dice.tsv"), test_ids, NTEST, NORGANS);
+    text = tu_read(tmp("ev/dice.txt"), NULL);
+    assert_non_null(text);
+    for (int k = 0; k < NTEST; k++)
+        assert_non_null(strstr(text, test_ids[k]));
+    assert_non_null(strstr(text, "Brainstem"));
+    free(text);
+    /* the NIfTI prediction lies on the original CT grid */
+    assert_int_equal(tu_sh("cd %s && %s -c 'import nibabel as nb, numpy as np; "
+                           "p = nb.load(\"ev/nifti/subj27_pred.nii.gz\"); c = nb.load(\"%s/subj27_ct.nii.gz\"); "
+                           "assert p.shape == c.shape, (p.shape, c.shape); "
+                           "assert np.allclose(p.affine, c.affine, atol=1e-3), (p.affine, c.affine); "
+                           "assert np.asarray(p.dataobj).max() <= 7'",
+                           tu_tmpdir(), tu_python(), s),
+                     0);
+}
+
+/* Preprocessing and training as two process groups that meet only over
+ * ZeroMQ tcp on loopback, as on two hosts. */
+static void test_remote_preprocess(void **state)
+{
+    (void)state;
+    int port = 20000 + (int)(getpid() % 20000);
+    script("pipelines/remote-preprocess serve -o %s --bind 127.0.0.1 --epochs 2 --seed 3 --size 32 "
+           "--spacing 2.5,5,5 --every 4 tcp://127.0.0.1:%d %s/pretrain.csv > %s 2>&1 & "
+           "pipelines/remote-preprocess train -o %s --batch 4 --threads 1 --train-args '--widths 8,16,16,32,32 --dim 16' "
+           "tcp://127.0.0.1:%d; rc=$?; wait $! || exit 1; exit $rc",
+           tmp("rserve"), port, tu_sample(), tmp("serve.log"), tmp("rtrain"), port);
+    check_ckpt(tmp("rtrain/lrc.safetensors"), "unet", -1);
+    ckpt *c = ckpt_open(tmp("rtrain/lrc.safetensors"));
+    assert_non_null(c);
+    const char *pairs = ckpt_meta(c, "pairs");
+    assert_non_null(pairs);
+    /* every pair of the two epochs reached the trainer: twice the slices */
+    stream_in *in = stream_in_open(tmp("rserve/slices.frames"));
+    frame f;
+    int n = 0, rc;
+    assert_non_null(in);
+    while ((rc = stream_in_next(in, &f)) == 1) {
+        n++;
+        frame_free(&f);
+    }
+    assert_int_equal(rc, 0);
+    stream_in_close(in);
+    print_message("remote: %d slices, 2 epochs, trainer saw %s pairs\n", n, pairs);
+    assert_int_equal(atoi(pairs), 2 * n);
+    ckpt_close(c);
+}
+
+/* The paper's protocol on a data directory laid out like ../shared/data,
+ * made of the sample's volumes, with a splits directory of its own. */
+static void test_experiment(void **state)
+{
+    (void)state;
+    const char *s = tu_sample();
+    assert_int_equal(tu_sh("d=%s && mkdir -p $d/ct $d/ct_pretrain $d/splits && cp %s/labels.json $d/ct/ && "
+                           "for i in subj03 subj05 subj16 subj27 subj28; do ln -s %s/${i}_ct.nii.gz %s/${i}_seg.nii.gz "
+                           "$d/ct/; done && for i in pre012 pre024 pre038 pre045; do ln -s %s/${i}_ct.nii.gz "
+                           "$d/ct_pretrain/; done && printf 'subj03\\nsubj05\\nsubj16\\n' > $d/splits/train3.txt && "
+                           "printf 'subj16\\n' > $d/splits/val.txt && printf 'subj27\\nsubj28\\n' > $d/splits/test.txt",
+                           tmp("exdata"), s, s, s, s),
+                     0);
+    script("pipelines/experiment -o %s --data %s --splits %s --xt 3 --seeds 2 --size 32 --batch 4 "
+           "--pretrain-steps 2 --finetune-steps 2 > %s",
+           tmp("ex"), tmp("exdata"), tmp("exdata/splits"), tmp("ex.out"));
+    char *table = tu_read(tmp("ex/table.txt"), NULL), *out = tu_read(tmp("ex.out"), NULL);
+    assert_non_null(table);
+    assert_non_null(out);
+    assert_string_equal(table, out);
+    /* every arm of Table 1 and the control of Table 2, every organ, the mean */
+    const char *want[] = {"random", "MoCo", "LRC", "MoCo + MoCo", "Brainstem", "Mandible", "mean", "paired"};
+    for (size_t i = 0; i < sizeof want / sizeof *want; i++)
+        if (!strcasestr(table, want[i]))
+            fail_msg("table.txt lacks '%s':\n%s", want[i], table);
+    print_message("%s", table);
+    free(table);
+    free(out);
+    for (int s2 = 1; s2 <= 2; s2++) {
+        char p[256];
+        snprintf(p, sizeof p, "ex/ft/xt3/moco+lrc/seed%d/eval/pred.frames", s2);
+        check_predictions(tmp(p), test_ids, NTEST, NORGANS + 1);
+    }
+}
+
+/* make demo's script at a few steps: its table, checkpoints and pictures. */
+static void test_demo(void **state)
+{
+    (void)state;
+    script("DEMO_PRETRAIN_STEPS=2 DEMO_FINETUNE_STEPS=2 pipelines/demo -o %s > %s", tmp("demo"), tmp("demo.out"));
+    char *out = tu_read(tmp("demo.out"), NULL);
+    assert_non_null(out);
+    print_message("%s", out);
+    assert_non_null(strcasestr(out, "w/o LRC"));
+    assert_non_null(strcasestr(out, "w/ LRC"));
+    assert_non_null(strstr(out, "Brainstem"));
+    free(out);
+    check_ckpt(tmp("demo/pretrain/lrc.safetensors"), "unet", 2);
+    check_ckpt(tmp("demo/pretrain/moco.safetensors"), "resnet", 2);
+    /* every picture decodes as a PNG */
+    assert_int_equal(tu_sh("cd %s/demo/pics && n=0 && for f in *.png; do "
+                           "test \"$(od -An -tx1 -N8 $f | tr -d ' ')\" = 89504e470d0a1a0a || exit 1; "
+                           "n=$((n + 1)); done && test $n -ge 5",
+                           tu_tmpdir()),
+                     0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_prepare_pretrain_finetune_evaluate),
+        cmocka_unit_test(test_remote_preprocess),
+        cmocka_unit_test(test_experiment),
+        cmocka_unit_test(test_demo),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
