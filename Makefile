@@ -38,7 +38,7 @@ OPT     := -O2
 endif
 
 CFLAGS  ?= $(OPT) -g
-WARN    := -Wall -Wextra -Wshadow -Wno-unused-parameter
+WARN    := -Wall -Wextra -Wshadow -Wno-unused-parameter -Wno-psabi
 ALL_CFLAGS := -std=gnu11 -D_GNU_SOURCE $(CFLAGS) $(WARN) $(SANFLAGS) -pthread -fopenmp -Ilibcommon \
               $(PKG_CFLAGS) $(BLAS_CFLAGS) $(NIFTI_CFLAGS) $(PNG_CFLAGS) -MMD -MP
 LDLIBS  := $(PKG_LIBS) $(NIFTI_LIBS) $(BLAS_LIBS) $(PNG_LIBS) -lm

@@ -7,7 +7,9 @@
 # their ratio; also lrcpipe's images/s, GFLOP/s and the loss's share.
 #
 # PyTorch is run at its best on this machine: OPENBLAS_NUM_THREADS=1, jemalloc
-# preloaded, torch.set_num_threads(2). lrcpipe uses 2 threads.
+# preloaded with its decay off (MALLOC_CONF=dirty_decay_ms:-1,muzzy_decay_ms:-1, as
+# bench/engine.sh and bench/lrc.sh: page faults are dear in this VM),
+# torch.set_num_threads(2). lrcpipe uses 2 threads.
 # Environment: SIZES (default "96 128"), BATCH (8), ARCH (global+local),
 # STEPS (default 4), REPS (default 3).
 set -eu
@@ -28,6 +30,6 @@ for s in ${SIZES:-96 128}; do
   i=$(echo "$ours" | tr ' ' '\n' | awk -F= '$1 == "img_per_s" {print $2}')
   g=$(echo "$ours" | tr ' ' '\n' | awk -F= '$1 == "gflops" {print $2}')
   l=$(echo "$ours" | tr ' ' '\n' | awk -F= '$1 == "ms_loss" {print $2}')
-  t=$(OPENBLAS_NUM_THREADS=1 LD_PRELOAD=$jemalloc "$py" "$root/bench/seg_ref.py" "$arch" "$batch" "$s" "$steps" "$reps" | awk '/steps_per_s/ {print $2}')
+  t=$(OPENBLAS_NUM_THREADS=1 LD_PRELOAD=$jemalloc MALLOC_CONF=dirty_decay_ms:-1,muzzy_decay_ms:-1 "$py" "$root/bench/seg_ref.py" "$arch" "$batch" "$s" "$steps" "$reps" | awk '/steps_per_s/ {print $2}')
   printf '%-6s %10s %10s %7.2fx %10s %9s %9s\n' "$s" "$o" "$t" "$(echo "$o $t" | awk '{print $1 / $2}')" "$i" "$g" "$l"
 done
