@@ -58,6 +58,54 @@ static void test_full_tmpfs(void **state)
     assert_int_equal(tu_sh("test -z \"$(ls -A %s)\"", mnt), 0);
 }
 
+/* A checkpoint that does not fit (the default U-Net's is about 8 MB, the
+ * tmpfs 1 MiB): lrc-train and seg-finetune say so in one line, exit 1, and
+ * leave neither a checkpoint nor a temporary behind; an older checkpoint
+ * under the final name stays whole. */
+static void test_full_tmpfs_checkpoint(void **state)
+{
+    (void)state;
+    char *err = NULL;
+    int rc;
+    if (!mnt[0]) {
+        print_message("cannot mount a tmpfs here (not root?): skipped\n");
+        skip();
+    }
+    rc = tu_sh_err(&err, "lrc-train --method lrc --init -c %s/lrc.safetensors", mnt);
+    print_message("lrc-train: exit %d: %s", rc, err);
+    assert_int_equal(rc, 1);
+    assert_non_null(strstr(err, "No space left on device"));
+    assert_int_equal(tu_count_lines(err), 1);
+    free(err);
+    assert_int_equal(tu_sh("test -z \"$(ls -A %s)\"", mnt), 0);
+
+    /* a small checkpoint fits; overwriting it with a large one fails and
+     * leaves the small one as it was */
+    assert_int_equal(tu_sh("lrc-train -q --method lrc --init --widths 4,4,4,4,4 --dim 4 -c %s/lrc.safetensors && "
+                           "cp %s/lrc.safetensors %s/small.safetensors",
+                           mnt, mnt, tu_tmpdir()),
+                     0);
+    rc = tu_sh_err(&err,
+                   "ct-resample -q -s 2.5,8,8 --label %s/subj03_seg.nii.gz %s/subj03_ct.nii.gz | "
+                   "slice-extract -q --size 32,32 --skip-empty | "
+                   "seg-finetune -q --classes 8 --steps 1 --batch 2 --threads 1 -c %s/lrc.safetensors",
+                   tu_sample(), tu_sample(), mnt);
+    print_message("seg-finetune: exit %d: %s", rc, err);
+    assert_int_equal(rc, 1);
+    assert_non_null(strstr(err, "No space left on device"));
+    assert_int_equal(tu_count_lines(err), 1);
+    free(err);
+    rc = tu_sh_err(&err, "lrc-train --method moco --init -c %s/lrc.safetensors", mnt);
+    print_message("lrc-train moco: exit %d: %s", rc, err);
+    assert_int_equal(rc, 1);
+    assert_non_null(strstr(err, "No space left on device"));
+    free(err);
+    assert_int_equal(tu_sh("cmp %s/lrc.safetensors %s/small.safetensors && test \"$(ls -A %s)\" = lrc.safetensors",
+                           mnt, tu_tmpdir(), mnt),
+                     0);
+    tu_sh("rm -f %s/lrc.safetensors", mnt);
+}
+
 static void test_dev_full(void **state)
 {
     (void)state;
@@ -75,6 +123,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_full_tmpfs),
+        cmocka_unit_test(test_full_tmpfs_checkpoint),
         cmocka_unit_test(test_dev_full),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
