@@ -4,6 +4,7 @@
 #include <nifti2_io.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -19,9 +20,13 @@ void nii_affine_spacing(const double a[16], double spacing[3])
     }
 }
 
-/* Read the whole (possibly gzipped) file; checks zlib's CRC at the end. */
+/* Read the whole (possibly gzipped) file; checks zlib's CRC at the end.
+ * Buffers start at the file's size (zlib's at most 128 KiB), so that a small
+ * file costs small allocations and a large one few reallocations. */
 static int slurp(const char *path, char **out, size_t *outlen)
 {
+    struct stat st;
+    size_t fsize = stat(path, &st) == 0 && st.st_size > 0 ? (size_t)st.st_size : 0;
     gzFile gz = gzopen(path, "rb");
     char *buf = NULL;
     size_t len = 0, cap = 0;
@@ -29,11 +34,11 @@ static int slurp(const char *path, char **out, size_t *outlen)
     int errnum;
     if (!gz)
         return err_set("%s:", path);
-    gzbuffer(gz, 1 << 17);
+    gzbuffer(gz, fsize < 8192 ? 8192 : fsize > (1u << 17) ? (1u << 17) : (unsigned)fsize);
     for (;;) {
         int n;
-        if (cap - len < (1u << 16)) {
-            size_t ncap = cap ? cap * 2 : (1u << 18);
+        if (cap - len < (cap < (1u << 18) ? 1 : (1u << 16))) {
+            size_t ncap = cap ? cap * 2 : fsize + 4096;
             char *nb;
             if (ncap > maxlen + (1u << 20))
                 ncap = maxlen + (1u << 20);
