@@ -217,6 +217,16 @@ int nii_read(const char *path, nii_image *img, int mode)
         {
             int swap = sz != 348;
             double pd[3];
+            /* libnifti decides byte order from dim[0] and then trusts it as
+             * the loop bound over dim[1..]: out of 0..7 it writes past its
+             * own stack (found by fuzz_nifti) */
+            int16_t d0 = h.dim[0];
+            if (d0 < 0 || d0 > 7)
+                d0 = (int16_t)__builtin_bswap16((uint16_t)d0);
+            if (d0 < 0 || d0 > 7) {
+                free(buf);
+                return err_set("%s: invalid NIfTI header (dim[0] = %d, not 0..7)", path, (int)h.dim[0]);
+            }
             for (int i = 0; i < 3; i++)
                 pd[i] = swapf(h.pixdim[i + 1], swap);
             if (check_pixdim(path, swaps(h.sform_code, swap), pd)) {
@@ -242,6 +252,12 @@ int nii_read(const char *path, nii_image *img, int mode)
         {
             int swap = sz != 540;
             double pd[3];
+            /* libnifti loops over dim[1..dim[0]] of its stack copy (see above) */
+            int64_t d0 = swap ? (int64_t)__builtin_bswap64((uint64_t)h.dim[0]) : h.dim[0];
+            if (d0 < 0 || d0 > 7) {
+                free(buf);
+                return err_set("%s: invalid NIfTI-2 header (dim[0] = %lld, not 0..7)", path, (long long)d0);
+            }
             for (int i = 0; i < 3; i++)
                 pd[i] = swapd(h.pixdim[i + 1], swap);
             if (check_pixdim(path, swapi(h.sform_code, swap), pd)) {
