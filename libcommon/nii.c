@@ -89,6 +89,22 @@ static uint32_t bswap32(uint32_t v)
     return (v >> 24) | ((v >> 8) & 0xff00) | ((v << 8) & 0xff0000) | (v << 24);
 }
 
+static int map_dtype(int nt, dtype *dt, int *widen);
+
+/* The checks libnifti's nifti_convert_n{1,2}hdr2nim make before it prints
+ * "** ERROR: ..." to stderr whatever its debug level: made here first, on
+ * the datatype and dim[1] in host byte order, so that an error stays one line. */
+static int nifti_pre_check(const char *path, int nt, int64_t dim1)
+{
+    dtype dt;
+    int widen;
+    if (map_dtype(nt, &dt, &widen))
+        return err_set("%s: unsupported NIfTI datatype %d (%s)", path, nt, nifti_datatype_string(nt));
+    if (dim1 <= 0)
+        return err_set("%s: invalid NIfTI header (dim[1] = %lld)", path, (long long)dim1);
+    return 0;
+}
+
 static int map_dtype(int nt, dtype *dt, int *widen)
 {
     *widen = 0;
@@ -227,6 +243,11 @@ int nii_read(const char *path, nii_image *img, int mode)
                 free(buf);
                 return err_set("%s: invalid NIfTI header (dim[0] = %d, not 0..7)", path, (int)h.dim[0]);
             }
+            /* what libnifti would refuse with its own message on stderr */
+            if (nifti_pre_check(path, swaps(h.datatype, d0 != h.dim[0]), swaps(h.dim[1], d0 != h.dim[0]))) {
+                free(buf);
+                return -1;
+            }
             for (int i = 0; i < 3; i++)
                 pd[i] = swapf(h.pixdim[i + 1], swap);
             if (check_pixdim(path, swaps(h.sform_code, swap), pd)) {
@@ -257,6 +278,11 @@ int nii_read(const char *path, nii_image *img, int mode)
             if (d0 < 0 || d0 > 7) {
                 free(buf);
                 return err_set("%s: invalid NIfTI-2 header (dim[0] = %lld, not 0..7)", path, (long long)d0);
+            }
+            if (nifti_pre_check(path, swaps(h.datatype, swap),
+                                swap ? (int64_t)__builtin_bswap64((uint64_t)h.dim[1]) : h.dim[1])) {
+                free(buf);
+                return -1;
             }
             for (int i = 0; i < 3; i++)
                 pd[i] = swapd(h.pixdim[i + 1], swap);

@@ -4,7 +4,8 @@
  *    out batch norm's num_batches_tracked, and an unpadded header: every
  *    tensor view is aligned for its dtype and holds the written values.
  *  - nii: a NIfTI-2 / NIfTI-1 header with dim[0] out of 0..7 (libnifti
- *    wrote past its stack): ct-resample exits 1 with one line naming dim[0]. */
+ *    wrote past its stack): ct-resample exits 1 with one line naming dim[0];
+ *    headers libnifti refuses with a message of its own: still one line. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -126,11 +127,41 @@ static void test_nifti_dim0(void **state)
     expect("ct-resample dim0_n1.nii", 1, "dim0_n1.nii", "dim[0]");
 }
 
+/* Headers libnifti refuses with its own "** ERROR" line on stderr (bad
+ * datatype, dim[1] <= 0): still exactly one line, ours. */
+static void test_nifti_one_line(void **state)
+{
+    (void)state;
+    char path[600];
+    unsigned char buf[352 + 64] = {0};
+    nifti_1_header h;
+    memset(&h, 0, sizeof h);
+    h.sizeof_hdr = 348;
+    memcpy(h.magic, "n+1", 4);
+    h.dim[0] = 3;
+    h.dim[1] = h.dim[2] = h.dim[3] = 2;
+    h.datatype = 0;
+    h.bitpix = 8;
+    h.vox_offset = 352;
+    h.pixdim[1] = h.pixdim[2] = h.pixdim[3] = 1;
+    memcpy(buf, &h, sizeof h);
+    snprintf(path, sizeof path, "%s/dt0.nii", tu_tmpdir());
+    assert_int_equal(tu_write(path, buf, sizeof buf), 0);
+    h.datatype = NIFTI_TYPE_UINT8;
+    h.dim[1] = 0;
+    memcpy(buf, &h, sizeof h);
+    snprintf(path, sizeof path, "%s/dim1.nii", tu_tmpdir());
+    assert_int_equal(tu_write(path, buf, sizeof buf), 0);
+    expect("ct-resample dt0.nii", 1, "dt0.nii", "datatype 0");
+    expect("ct-resample dim1.nii", 1, "dim1.nii", "dim[1]");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ckpt_aligned_views),
         cmocka_unit_test(test_nifti_dim0),
+        cmocka_unit_test(test_nifti_one_line),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
