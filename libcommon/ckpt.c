@@ -300,6 +300,7 @@ typedef struct {
     int rank;
     int64_t shape[TENSOR_MAX_RANK];
     size_t begin, end;
+    void *copy; /* the data, when misaligned in the file for its dtype */
 } rentry;
 
 struct ckpt {
@@ -320,8 +321,10 @@ void ckpt_close(ckpt *c)
 {
     if (!c)
         return;
-    for (int i = 0; i < c->n; i++)
+    for (int i = 0; i < c->n; i++) {
         free(c->e[i].name);
+        free(c->e[i].copy);
+    }
     free(c->e);
     free(c->file);
     free(c->path);
@@ -488,6 +491,21 @@ ckpt *ckpt_open(const char *path)
             goto fail;
         }
     }
+    /* Tensors are contiguous without padding, so one whose offset is not a
+     * multiple of its element size (an int64 after an odd number of float32s,
+     * which ckpt_write itself produces, or a header not padded to 8) would
+     * give a misaligned view: such data are copied to an aligned buffer. */
+    for (int i = 0; i < c->n; i++) {
+        rentry *e = &c->e[i];
+        const unsigned char *p = c->file + c->data0 + e->begin;
+        if (e->end == e->begin || (uintptr_t)p % dtype_size(e->dt) == 0)
+            continue;
+        if (!(e->copy = malloc(e->end - e->begin))) {
+            err_set("out of memory");
+            goto fail;
+        }
+        memcpy(e->copy, p, e->end - e->begin);
+    }
     {
         const char *fmt = ckpt_meta(c, "format"), *ver = ckpt_meta(c, "format_version");
         if (fmt && strcmp(fmt, CKPT_FORMAT)) {
@@ -530,6 +548,11 @@ const char *ckpt_tensor_name(const ckpt *c, int i)
     return i >= 0 && i < c->n ? c->e[i].name : NULL;
 }
 
+static const void *edata(const ckpt *c, const rentry *e)
+{
+    return e->copy ? e->copy : c->file + c->data0 + e->begin;
+}
+
 static const rentry *find(const ckpt *c, const char *name)
 {
     for (int i = 0; i < c->n; i++)
@@ -547,7 +570,7 @@ int ckpt_get_tensor(const ckpt *c, const char *name, tensor *view)
     view->dtype = e->dt;
     view->rank = e->rank;
     memcpy(view->shape, e->shape, sizeof e->shape);
-    view->data = c->file + c->data0 + e->begin;
+    view->data = (void *)edata(c, e);
     return 0;
 }
 
@@ -570,7 +593,7 @@ int ckpt_get_params(const ckpt *c, const char *prefix, pblock *pb)
         const unsigned char *src;
         if (!e)
             return err_set("%s: no tensor '%s' (not a checkpoint of this model?)", c->path, nm);
-        src = c->file + c->data0 + e->begin;
+        src = edata(c, e);
         if (pe->kind == PARAM_COUNT) {
             int64_t v;
             if (e->rank != 0 || (e->dt != DT_I64 && e->dt != DT_F32))
@@ -644,7 +667,7 @@ int ckpt_get_optim(const ckpt *c, const char *prefix, optim *o)
             if (e->dt != DT_F32 || e->end - e->begin != pe->numel * sizeof(float))
                 return err_set("%s: tensor '%s' does not match the parameter's shape", c->path,
                                key);
-            memcpy(dst + pe->offset, c->file + c->data0 + e->begin, pe->numel * sizeof(float));
+            memcpy(dst + pe->offset, edata(c, e), pe->numel * sizeof(float));
         }
     }
     snprintf(key, sizeof key, "%soptimizer_step", prefix);

@@ -4,6 +4,7 @@
 #include <nifti2_io.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -19,9 +20,13 @@ void nii_affine_spacing(const double a[16], double spacing[3])
     }
 }
 
-/* Read the whole (possibly gzipped) file; checks zlib's CRC at the end. */
+/* Read the whole (possibly gzipped) file; checks zlib's CRC at the end.
+ * Buffers start at the file's size (zlib's at most 128 KiB), so that a small
+ * file costs small allocations and a large one few reallocations. */
 static int slurp(const char *path, char **out, size_t *outlen)
 {
+    struct stat st;
+    size_t fsize = stat(path, &st) == 0 && st.st_size > 0 ? (size_t)st.st_size : 0;
     gzFile gz = gzopen(path, "rb");
     char *buf = NULL;
     size_t len = 0, cap = 0;
@@ -29,11 +34,11 @@ static int slurp(const char *path, char **out, size_t *outlen)
     int errnum;
     if (!gz)
         return err_set("%s:", path);
-    gzbuffer(gz, 1 << 17);
+    gzbuffer(gz, fsize < 8192 ? 8192 : fsize > (1u << 17) ? (1u << 17) : (unsigned)fsize);
     for (;;) {
         int n;
-        if (cap - len < (1u << 16)) {
-            size_t ncap = cap ? cap * 2 : (1u << 18);
+        if (cap - len < (cap < (1u << 18) ? 1 : (1u << 16))) {
+            size_t ncap = cap ? cap * 2 : fsize + 4096;
             char *nb;
             if (ncap > maxlen + (1u << 20))
                 ncap = maxlen + (1u << 20);
@@ -82,6 +87,22 @@ static int slurp(const char *path, char **out, size_t *outlen)
 static uint32_t bswap32(uint32_t v)
 {
     return (v >> 24) | ((v >> 8) & 0xff00) | ((v << 8) & 0xff0000) | (v << 24);
+}
+
+static int map_dtype(int nt, dtype *dt, int *widen);
+
+/* The checks libnifti's nifti_convert_n{1,2}hdr2nim make before it prints
+ * "** ERROR: ..." to stderr whatever its debug level: made here first, on
+ * the datatype and dim[1] in host byte order, so that an error stays one line. */
+static int nifti_pre_check(const char *path, int nt, int64_t dim1)
+{
+    dtype dt;
+    int widen;
+    if (map_dtype(nt, &dt, &widen))
+        return err_set("%s: unsupported NIfTI datatype %d (%s)", path, nt, nifti_datatype_string(nt));
+    if (dim1 <= 0)
+        return err_set("%s: invalid NIfTI header (dim[1] = %lld)", path, (long long)dim1);
+    return 0;
 }
 
 static int map_dtype(int nt, dtype *dt, int *widen)
@@ -212,6 +233,21 @@ int nii_read(const char *path, nii_image *img, int mode)
         {
             int swap = sz != 348;
             double pd[3];
+            /* libnifti decides byte order from dim[0] and then trusts it as
+             * the loop bound over dim[1..]: out of 0..7 it writes past its
+             * own stack (found by fuzz_nifti) */
+            int16_t d0 = h.dim[0];
+            if (d0 < 0 || d0 > 7)
+                d0 = (int16_t)__builtin_bswap16((uint16_t)d0);
+            if (d0 < 0 || d0 > 7) {
+                free(buf);
+                return err_set("%s: invalid NIfTI header (dim[0] = %d, not 0..7)", path, (int)h.dim[0]);
+            }
+            /* what libnifti would refuse with its own message on stderr */
+            if (nifti_pre_check(path, swaps(h.datatype, d0 != h.dim[0]), swaps(h.dim[1], d0 != h.dim[0]))) {
+                free(buf);
+                return -1;
+            }
             for (int i = 0; i < 3; i++)
                 pd[i] = swapf(h.pixdim[i + 1], swap);
             if (check_pixdim(path, swaps(h.sform_code, swap), pd)) {
@@ -237,6 +273,17 @@ int nii_read(const char *path, nii_image *img, int mode)
         {
             int swap = sz != 540;
             double pd[3];
+            /* libnifti loops over dim[1..dim[0]] of its stack copy (see above) */
+            int64_t d0 = swap ? (int64_t)__builtin_bswap64((uint64_t)h.dim[0]) : h.dim[0];
+            if (d0 < 0 || d0 > 7) {
+                free(buf);
+                return err_set("%s: invalid NIfTI-2 header (dim[0] = %lld, not 0..7)", path, (long long)d0);
+            }
+            if (nifti_pre_check(path, swaps(h.datatype, swap),
+                                swap ? (int64_t)__builtin_bswap64((uint64_t)h.dim[1]) : h.dim[1])) {
+                free(buf);
+                return -1;
+            }
             for (int i = 0; i < 3; i++)
                 pd[i] = swapd(h.pixdim[i + 1], swap);
             if (check_pixdim(path, swapi(h.sform_code, swap), pd)) {

@@ -1,0 +1,167 @@
+/* Regression tests for what the fuzz targets (tests/fuzz/) found in the
+ * readers: each case rebuilds the offending input and checks the fix.
+ *  - ckpt: an int64 after an odd number of float32s, as ckpt_write lays
+ *    out batch norm's num_batches_tracked, and an unpadded header: every
+ *    tensor view is aligned for its dtype and holds the written values.
+ *  - nii: a NIfTI-2 / NIfTI-1 header with dim[0] out of 0..7 (libnifti
+ *    wrote past its stack): ct-resample exits 1 with one line naming dim[0];
+ *    headers libnifti refuses with a message of its own: still one line. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <nifti1.h>
+#include <nifti2.h>
+
+#include "ckpt.h"
+#include "err.h"
+#include "testutil.h"
+
+static void expect(const char *cmd, int status, const char *n1, const char *n2)
+{
+    char *err = NULL;
+    int rc = tu_sh_err(&err, "cd %s && %s > out.txt", tu_tmpdir(), cmd);
+    if (rc != status)
+        fail_msg("'%s': status %d, want %d; stderr: %s", cmd, rc, status, err);
+    if (status != 0 && tu_count_lines(err) != 1)
+        fail_msg("'%s': want one line on stderr, got: %s", cmd, err);
+    if (n1 && !strstr(err, n1))
+        fail_msg("'%s': stderr lacks '%s': %s", cmd, n1, err);
+    if (n2 && !strstr(err, n2))
+        fail_msg("'%s': stderr lacks '%s': %s", cmd, n2, err);
+    free(err);
+}
+
+static void check_views(const char *path)
+{
+    ckpt *c = ckpt_open(path);
+    tensor v;
+    if (!c)
+        fail_msg("%s", err_get());
+    assert_int_equal(ckpt_get_tensor(c, "w", &v), 0);
+    assert_int_equal((uintptr_t)v.data % 4, 0);
+    assert_true(((const float *)v.data)[2] == 2.5f);
+    assert_int_equal(ckpt_get_tensor(c, "count", &v), 0);
+    assert_int_equal((uintptr_t)v.data % 8, 0);
+    assert_int_equal(*(const int64_t *)v.data, 1234567890123LL);
+    ckpt_close(c);
+}
+
+static void test_ckpt_aligned_views(void **state)
+{
+    (void)state;
+    char path[600];
+    float w[3] = {0.5f, 1.5f, 2.5f};
+    int64_t count = 1234567890123LL, shape[1] = {3};
+    ckpt_writer *wr = ckpt_writer_new();
+    /* 12 bytes of float32, then the int64 at data offset 12 */
+    assert_int_equal(ckpt_put_tensor(wr, "w", DT_F32, 1, shape, w), 0);
+    assert_int_equal(ckpt_put_tensor(wr, "count", DT_I64, 0, NULL, &count), 0);
+    snprintf(path, sizeof path, "%s/odd.st", tu_tmpdir());
+    assert_int_equal(ckpt_write(wr, path), 0);
+    ckpt_writer_free(wr);
+    check_views(path);
+
+    /* the same tensors behind an unpadded header (data at an odd offset) */
+    const char *h = "{\"w\": {\"dtype\": \"F32\", \"shape\": [3], \"data_offsets\": [0, 12]}, "
+                    "\"count\": {\"dtype\": \"I64\", \"shape\": [], \"data_offsets\": [12, 20]}}";
+    unsigned char buf[256];
+    uint64_t L = strlen(h);
+    memcpy(buf + 8, h, L);
+    while ((8 + L) % 8 != 1) /* JSON whitespace, so that the data start at an odd address */
+        buf[8 + L++] = ' ';
+    for (int i = 0; i < 8; i++)
+        buf[i] = (unsigned char)(L >> (8 * i));
+    memcpy(buf + 8 + L, w, 12);
+    memcpy(buf + 8 + L + 12, &count, 8);
+    snprintf(path, sizeof path, "%s/nopad.st", tu_tmpdir());
+    assert_int_equal(tu_write(path, buf, 8 + L + 20), 0);
+    check_views(path);
+}
+
+static void test_nifti_dim0(void **state)
+{
+    (void)state;
+    char path[600];
+    /* NIfTI-2, byte-swapped sizeof_hdr, dim[0] garbage (as the fuzzer's) */
+    {
+        unsigned char buf[sizeof(nifti_2_header) + 4 + 64] = {0};
+        nifti_2_header h;
+        memset(&h, 0, sizeof h);
+        h.sizeof_hdr = (int32_t)__builtin_bswap32(540);
+        memcpy(h.magic, "n+2\0\r\n\032\n", 8);
+        h.dim[0] = 0x18c61faf12624a77LL;
+        h.datatype = (int16_t)__builtin_bswap16(NIFTI_TYPE_UINT8);
+        h.bitpix = (int16_t)__builtin_bswap16(8);
+        h.dim[1] = h.dim[2] = h.dim[3] = (int64_t)__builtin_bswap64(2);
+        for (int i = 1; i <= 3; i++) { /* 1 mm, byte-swapped as the header */
+            double one = 1;
+            uint64_t u;
+            memcpy(&u, &one, 8);
+            u = __builtin_bswap64(u);
+            memcpy(&h.pixdim[i], &u, 8);
+        }
+        memcpy(buf, &h, sizeof h);
+        snprintf(path, sizeof path, "%s/dim0_n2.nii", tu_tmpdir());
+        assert_int_equal(tu_write(path, buf, sizeof buf), 0);
+    }
+    /* NIfTI-1, dim[0] out of range in either byte order */
+    {
+        unsigned char buf[352 + 64] = {0};
+        nifti_1_header h;
+        memset(&h, 0, sizeof h);
+        h.sizeof_hdr = 348;
+        memcpy(h.magic, "n+1", 4);
+        h.dim[0] = 0x2345;
+        h.dim[1] = h.dim[2] = h.dim[3] = 2;
+        h.datatype = NIFTI_TYPE_UINT8;
+        h.bitpix = 8;
+        h.vox_offset = 352;
+        h.pixdim[1] = h.pixdim[2] = h.pixdim[3] = 1;
+        memcpy(buf, &h, sizeof h);
+        snprintf(path, sizeof path, "%s/dim0_n1.nii", tu_tmpdir());
+        assert_int_equal(tu_write(path, buf, sizeof buf), 0);
+    }
+    expect("ct-resample dim0_n2.nii", 1, "dim0_n2.nii", "dim[0]");
+    expect("ct-resample dim0_n1.nii", 1, "dim0_n1.nii", "dim[0]");
+}
+
+/* Headers libnifti refuses with its own "** ERROR" line on stderr (bad
+ * datatype, dim[1] <= 0): still exactly one line, ours. */
+static void test_nifti_one_line(void **state)
+{
+    (void)state;
+    char path[600];
+    unsigned char buf[352 + 64] = {0};
+    nifti_1_header h;
+    memset(&h, 0, sizeof h);
+    h.sizeof_hdr = 348;
+    memcpy(h.magic, "n+1", 4);
+    h.dim[0] = 3;
+    h.dim[1] = h.dim[2] = h.dim[3] = 2;
+    h.datatype = 0;
+    h.bitpix = 8;
+    h.vox_offset = 352;
+    h.pixdim[1] = h.pixdim[2] = h.pixdim[3] = 1;
+    memcpy(buf, &h, sizeof h);
+    snprintf(path, sizeof path, "%s/dt0.nii", tu_tmpdir());
+    assert_int_equal(tu_write(path, buf, sizeof buf), 0);
+    h.datatype = NIFTI_TYPE_UINT8;
+    h.dim[1] = 0;
+    memcpy(buf, &h, sizeof h);
+    snprintf(path, sizeof path, "%s/dim1.nii", tu_tmpdir());
+    assert_int_equal(tu_write(path, buf, sizeof buf), 0);
+    expect("ct-resample dt0.nii", 1, "dt0.nii", "datatype 0");
+    expect("ct-resample dim1.nii", 1, "dim1.nii", "dim[1]");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_ckpt_aligned_views),
+        cmocka_unit_test(test_nifti_dim0),
+        cmocka_unit_test(test_nifti_one_line),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
