@@ -456,7 +456,6 @@ static _Noreturn void embed_die(const char *fmt, ...)
 static int embed(int argc, char **argv)
 {
     ckpt *c = ckpt_open(opt.ckpt);
-    unet_config cfg;
     const char *js, *kind;
     int rc;
     if (!c)
@@ -465,9 +464,7 @@ static int embed(int argc, char **argv)
         ckpt_close(c);
         die(1, "%s: holds no U-Net (an lrc-train --method lrc checkpoint is needed)", opt.ckpt);
     }
-    unet_config_default(&cfg);
-    if (unet_config_parse(js, &cfg) || !(E.u = unet_create(&cfg, 0)) ||
-        ckpt_get_model(c, "", "unet", NULL, unet_params(E.u))) {
+    if (!(E.u = unet_ckpt_load(c, ""))) {
         ckpt_close(c);
         die_errx(1, "%s", opt.ckpt);
     }

@@ -574,6 +574,19 @@ int ckpt_get_tensor(const ckpt *c, const char *name, tensor *view)
     return 0;
 }
 
+int ckpt_expect_shape(const ckpt *c, const char *prefix, const char *name, int64_t n0, int64_t n1)
+{
+    char full[512];
+    snprintf(full, sizeof full, "%s%s", prefix, name);
+    const rentry *e = find(c, full);
+    if (!e)
+        return err_set("%s: no tensor '%s' (the configuration in the file asks for it)", c->path, full);
+    if (e->rank < 2 || e->shape[0] != n0 || (n1 >= 0 && e->shape[1] != n1))
+        return err_set("%s: tensor '%s' does not have the %lld x %lld channels its configuration says", c->path,
+                       full, (long long)n0, (long long)n1);
+    return 0;
+}
+
 static void shape_str(char *b, size_t n, int rank, const int64_t *s)
 {
     size_t k = (size_t)snprintf(b, n, "[");

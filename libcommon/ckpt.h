@@ -91,6 +91,11 @@ const char *ckpt_tensor_name(const ckpt *c, int i);
 /* Look up a tensor: a view whose data points into c (valid until
  * ckpt_close; do not tensor_free it). -1 + err_set when absent. */
 int ckpt_get_tensor(const ckpt *c, const char *name, tensor *view);
+/* Check, before a model is allocated from a configuration read out of c,
+ * that tensor PREFIX + name exists with shape[0] == n0 and shape[1] == n1
+ * (n1 < 0: any): a file cannot then claim a model larger than the data it
+ * holds. -1 + err_set naming the tensor. */
+int ckpt_expect_shape(const ckpt *c, const char *prefix, const char *name, int64_t n0, int64_t n1);
 /* Copy PREFIX + name for every tensor of pb; each must exist with pb's
  * shape (F32, or I64 for PARAM_COUNT). Tensors of the file that pb lacks
  * are ignored. -1 + err_set naming the first missing or mismatched tensor. */

@@ -414,6 +414,16 @@ resnet *resnet_ckpt_load(const ckpt *c, const char *prefix)
         err_prefix("%s", ckpt_path(c));
         return NULL;
     }
+    /* the widths the configuration claims, against the file's own tensors,
+     * before anything of that size is allocated */
+    if (ckpt_expect_shape(c, prefix, "conv1.weight", resnet_stage_channels(&cfg, 0), cfg.in_ch))
+        return NULL;
+    for (int s = 0; s < 4; s++) {
+        char name[32];
+        snprintf(name, sizeof name, "layer%d.0.conv1.weight", s + 1);
+        if (ckpt_expect_shape(c, prefix, name, width_of(&cfg, 64 << s), resnet_stage_channels(&cfg, s)))
+            return NULL;
+    }
     if (!(r = resnet_create(&cfg, 0)))
         return NULL;
     if (ckpt_get_params(c, prefix, &r->pb)) {
@@ -636,6 +646,19 @@ resdec *resdec_ckpt_load(const ckpt *c, const char *prefix)
         err_prefix("%s", ckpt_path(c));
         return NULL;
     }
+    /* the widths the configuration claims, against the file's own tensors,
+     * before anything of that size is allocated */
+    for (int k = 0; k < 4; k++) {
+        char name[32];
+        snprintf(name, sizeof name, "dec%d.conv1.weight", k + 1);
+        if (ckpt_expect_shape(c, prefix, name, cfg.dec_widths[k], (int64_t)cfg.skip_ch[k] + cfg.dec_widths[k]))
+            return NULL;
+        snprintf(name, sizeof name, "dec%d.conv2.weight", k + 1);
+        if (ckpt_expect_shape(c, prefix, name, cfg.dec_widths[k], cfg.dec_widths[k]))
+            return NULL;
+    }
+    if (ckpt_expect_shape(c, prefix, "dec4.up.weight", cfg.skip_ch[4], cfg.dec_widths[3]))
+        return NULL;
     if (!(d = resdec_create(&cfg, 0)))
         return NULL;
     if (ckpt_get_params(c, prefix, &d->pb)) {

@@ -316,6 +316,14 @@ unet *unet_ckpt_load(const ckpt *c, const char *prefix)
         err_prefix("%s", ckpt_path(c));
         return NULL;
     }
+    /* the widths the configuration claims, against the file's own tensors,
+     * before anything of that size is allocated */
+    for (int l = 0; l < 5; l++) {
+        char name[32];
+        snprintf(name, sizeof name, l < 4 ? "enc%d.conv2.weight" : "mid.conv2.weight", l + 1);
+        if (ckpt_expect_shape(c, prefix, name, cfg.widths[l], cfg.widths[l]))
+            return NULL;
+    }
     if (!(u = unet_create(&cfg, 0)))
         return NULL;
     if (ckpt_get_model(c, prefix, "unet", NULL, &u->pb)) {

@@ -156,12 +156,48 @@ static void test_nifti_one_line(void **state)
     expect("ct-resample dim1.nii", 1, "dim1.nii", "dim[1]");
 }
 
+/* A checkpoint whose configuration claims a far larger model than the data
+ * it holds (widths of 4096 in a file of kilobytes): the loaders refuse it
+ * in one line before allocating that model (found reading the loaders: it
+ * would have allocated and initialised tens of GB first). */
+static void test_ckpt_config_claims_too_much(void **state)
+{
+    (void)state;
+    const char *fix =
+        "import json, struct, sys; b = open(sys.argv[1], 'rb').read(); n = struct.unpack('<Q', b[:8])[0]; "
+        "h = json.loads(b[8:8 + n]); m = h['__metadata__']; k = sys.argv[3]; c = json.loads(m[k]); "
+        "c[sys.argv[4]] = json.loads(sys.argv[5]); m[k] = json.dumps(c); "
+        "j = json.dumps(h).encode(); j += b' ' * ((8 - len(j) % 8) % 8); "
+        "open(sys.argv[2], 'wb').write(struct.pack('<Q', len(j)) + j + b[8 + n:])";
+    char cmd[2048];
+    assert_int_equal(tu_sh("cd %s && lrc-train -q --method lrc --init --widths 4,4,4,4,4 --dim 4 -c u.st && "
+                           "lrc-train -q --method moco --init --width 0.0625 -c r.st && "
+                           "ct-resample -q -s 2.5,8,8 --label %s/subj03_seg.nii.gz %s/subj03_ct.nii.gz | "
+                           "slice-extract -q --size 32,32 --skip-empty --every 4 > lab.fr",
+                           tu_tmpdir(), tu_sample(), tu_sample()),
+                     0);
+    snprintf(cmd, sizeof cmd, "cd %s && %s -c \"%s\" u.st ubig.st config widths '[4096, 4096, 4096, 4096, 4096]'",
+             tu_tmpdir(), tu_python(), fix);
+    assert_int_equal(tu_sh("%s", cmd), 0);
+    snprintf(cmd, sizeof cmd, "cd %s && %s -c \"%s\" r.st rbig.st config width 4.0", tu_tmpdir(), tu_python(), fix);
+    assert_int_equal(tu_sh("%s", cmd), 0);
+    expect("lrc-train --embed -c ubig.st < /dev/null", 1, "ubig.st", "enc1.conv2.weight");
+    expect("seg-finetune --classes 8 --local ubig.st --steps 1 -c x.st -i lab.fr", 1, "ubig.st", "enc1.conv2.weight");
+    expect("seg-finetune --classes 8 --global rbig.st --steps 1 -c x.st -i lab.fr", 1, "rbig.st", "conv1.weight");
+    expect("lrc-train --method moco --resume -c rbig.st < /dev/null", 1, "rbig.st", NULL);
+    /* the untouched files still load */
+    expect("seg-finetune -q --classes 8 --local u.st --global r.st --steps 1 --batch 2 --threads 1 -c x.st -i lab.fr && "
+           "seg-finetune --predict x.st -i lab.fr | frame-cat -t pred --no-stats | grep -q pred",
+           0, NULL, NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ckpt_aligned_views),
         cmocka_unit_test(test_nifti_dim0),
         cmocka_unit_test(test_nifti_one_line),
+        cmocka_unit_test(test_ckpt_config_claims_too_much),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
