@@ -243,8 +243,11 @@ int nii_read(const char *path, nii_image *img, int mode)
                 free(buf);
                 return err_set("%s: invalid NIfTI header (dim[0] = %d, not 0..7)", path, (int)h.dim[0]);
             }
-            /* what libnifti would refuse with its own message on stderr */
-            if (nifti_pre_check(path, swaps(h.datatype, d0 != h.dim[0]), swaps(h.dim[1], d0 != h.dim[0]))) {
+            /* what libnifti would refuse with its own message on stderr, in
+             * the byte order it will use: dim[0]'s, or sizeof_hdr's when
+             * dim[0] is 0 (its need_nhdr_swap) */
+            int hswap = h.dim[0] != 0 ? d0 != h.dim[0] : sz != 348;
+            if (nifti_pre_check(path, swaps(h.datatype, hswap), swaps(h.dim[1], hswap))) {
                 free(buf);
                 return -1;
             }

@@ -154,6 +154,17 @@ static void test_nifti_one_line(void **state)
     assert_int_equal(tu_write(path, buf, sizeof buf), 0);
     expect("ct-resample dt0.nii", 1, "dt0.nii", "datatype 0");
     expect("ct-resample dim1.nii", 1, "dim1.nii", "dim[1]");
+    /* dim[0] = 0: libnifti takes the byte order from sizeof_hdr (here big
+     * endian), so dim[1] must be checked in that order (bytes 80 01: 384
+     * little endian, negative big endian) */
+    assert_int_equal(tu_sh("cd %s && %s -c \"import struct; h = bytearray(352); struct.pack_into('>i', h, 0, 348); "
+                           "struct.pack_into('>8h', h, 40, 0, 0, 1, 1, 1, 1, 1, 1); h[42:44] = b'\\x80\\x01'; "
+                           "struct.pack_into('>2h', h, 70, 4, 16); struct.pack_into('>8f', h, 76, *[1.0] * 8); "
+                           "struct.pack_into('>f', h, 108, 352.0); h[344:348] = b'n+1\\0'; "
+                           "open('swap0.nii', 'wb').write(bytes(h))\"",
+                           tu_tmpdir(), tu_python()),
+                     0);
+    expect("ct-resample swap0.nii", 1, "swap0.nii", "dim[1]");
 }
 
 /* A checkpoint whose configuration claims a far larger model than the data
