@@ -123,23 +123,40 @@ static int map_dtype(int nt, dtype *dt, int *widen)
     }
 }
 
-/* Value i of raw data of NIfTI type nt (already in host byte order). */
+/* Value i of raw data of NIfTI type nt (already in host byte order). The
+ * data start at vox_offset, which a file may set to any byte: read through
+ * memcpy, never through a possibly misaligned typed pointer (found by
+ * fuzz_nifti under UBSan). */
+#define RAW_AT(T) (memcpy(&v.T##_, (const char *)p + i * sizeof v.T##_, sizeof v.T##_), v.T##_)
 static double raw_get(const void *p, int nt, size_t i)
 {
+    union {
+        uint8_t u8_;
+        int8_t i8_;
+        int16_t i16_;
+        uint16_t u16_;
+        int32_t i32_;
+        uint32_t u32_;
+        int64_t i64_;
+        uint64_t u64_;
+        float f32_;
+        double f64_;
+    } v;
     switch (nt) {
-    case NIFTI_TYPE_UINT8: return ((const uint8_t *)p)[i];
-    case NIFTI_TYPE_INT8: return ((const int8_t *)p)[i];
-    case NIFTI_TYPE_INT16: return ((const int16_t *)p)[i];
-    case NIFTI_TYPE_UINT16: return ((const uint16_t *)p)[i];
-    case NIFTI_TYPE_INT32: return ((const int32_t *)p)[i];
-    case NIFTI_TYPE_UINT32: return ((const uint32_t *)p)[i];
-    case NIFTI_TYPE_INT64: return (double)((const int64_t *)p)[i];
-    case NIFTI_TYPE_UINT64: return (double)((const uint64_t *)p)[i];
-    case NIFTI_TYPE_FLOAT32: return ((const float *)p)[i];
-    case NIFTI_TYPE_FLOAT64: return ((const double *)p)[i];
+    case NIFTI_TYPE_UINT8: return RAW_AT(u8);
+    case NIFTI_TYPE_INT8: return RAW_AT(i8);
+    case NIFTI_TYPE_INT16: return RAW_AT(i16);
+    case NIFTI_TYPE_UINT16: return RAW_AT(u16);
+    case NIFTI_TYPE_INT32: return RAW_AT(i32);
+    case NIFTI_TYPE_UINT32: return RAW_AT(u32);
+    case NIFTI_TYPE_INT64: return (double)RAW_AT(i64);
+    case NIFTI_TYPE_UINT64: return (double)RAW_AT(u64);
+    case NIFTI_TYPE_FLOAT32: return RAW_AT(f32);
+    case NIFTI_TYPE_FLOAT64: return RAW_AT(f64);
     default: return 0;
     }
 }
+#undef RAW_AT
 
 /* pixdim[1..3] of a raw header (swapped when the file's byte order differs).
  * When the sform does not define the grid (sform_code <= 0), the qform or the
