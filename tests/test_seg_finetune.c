@@ -289,7 +289,7 @@ static void test_resume_exact(void **state)
 }
 
 /* kill -9 while training: the checkpoint on disk is whole (never half
- * written, no temporary left), and --resume with the same command ends
+ * written), and --resume with the same command ends
  * with exactly the checkpoint of a run that was never interrupted. */
 static void test_kill_resume(void **state)
 {
@@ -308,7 +308,9 @@ static void test_kill_resume(void **state)
     print_message("killed after %d log lines; checkpoint at step %lld\n", tu_count_lines(log), (long long)s);
     free(log);
     assert_true(s >= 28 && s < 120 && s % 7 == 0);
-    assert_int_not_equal(tu_sh("ls -a %s | grep -q 'k.st.*tmp'", tu_tmpdir()), 0);
+    /* a kill -9 that lands during a save can leave that save's temporary
+     * (nothing runs after SIGKILL); the final name is never half written,
+     * which step_of above and the exact resume below prove */
     assert_int_equal(tu_sh("%s -c %s --log %s --resume", cmd, tmp("k.st"), tmp("k.jsonl")), 0);
     assert_int_equal(tu_sh("%s -c %s", cmd, tmp("kref.st")), 0);
     same_tensors(tmp("kref.st"), tmp("k.st"));
