@@ -14,97 +14,82 @@ static int setup(void **state)
 }
 
 /* Run frame-cat on a file; expect status, one stderr line holding every needle. */
-static void expect(const char *cmd, int status, const char *n1, const char *n2)
-{
-    char *err = NULL;
-    int rc = tu_sh_err(&err, "cd %s && %s > out.txt", tu_tmpdir(), cmd);
-    if (rc != status)
-        fail_msg("'%s': status %d, want %d; stderr: %s", cmd, rc, status, err);
-    if (status != 0 && tu_count_lines(err) != 1)
-        fail_msg("'%s': want one line on stderr, got: %s", cmd, err);
-    if (n1 && !strstr(err, n1))
-        fail_msg("'%s': stderr lacks '%s': %s", cmd, n1, err);
-    if (n2 && !strstr(err, n2))
-        fail_msg("'%s': stderr lacks '%s': %s", cmd, n2, err);
-    free(err);
-}
-
 static void test_good_stream(void **state)
 {
     (void)state;
-    expect("frame-cat good.frames", 0, NULL, NULL);
+    tu_expect("frame-cat good.frames", 0, NULL, NULL);
 }
 
 static void test_truncated(void **state)
 {
     (void)state;
-    expect("frame-cat truncated.frames", 1, "truncated", "seq 2");
+    tu_expect("frame-cat truncated.frames", 1, "truncated", "seq 2");
     /* through a pipe as well, and the frames output is not left behind */
-    expect("cat truncated.frames | frame-cat -o partial.frames", 1, "truncated", "seq 2");
-    expect("test ! -e partial.frames && ls -a | grep -c tmp- | grep -qx 0", 0, NULL, NULL);
+    tu_expect("cat truncated.frames | frame-cat -o partial.frames", 1, "truncated", "seq 2");
+    tu_expect("test ! -e partial.frames && ls -a | grep -c tmp- | grep -qx 0", 0, NULL, NULL);
 }
 
 /* sh has no pipefail: a stage whose producer failed must fail itself. */
 static void test_missing_end(void **state)
 {
     (void)state;
-    expect("false | frame-cat", 1, "empty input", NULL);
-    expect("cat noend.frames | frame-cat", 1, "without an end record", "3 data records");
-    expect("LRCPIPE_NO_END_OK=1 frame-cat -o fixed.frames noend.frames && frame-cat fixed.frames", 0, NULL, NULL);
-    expect("true | LRCPIPE_NO_END_OK=1 frame-cat --count", 0, NULL, NULL);
+    tu_expect("false | frame-cat", 1, "empty input", NULL);
+    tu_expect("cat noend.frames | frame-cat", 1, "without an end record", "3 data records");
+    tu_expect("LRCPIPE_NO_END_OK=1 frame-cat -o fixed.frames noend.frames && frame-cat fixed.frames", 0, NULL, NULL);
+    tu_expect("true | LRCPIPE_NO_END_OK=1 frame-cat --count", 0, NULL, NULL);
 }
 
 static void test_count_mismatch(void **state)
 {
     (void)state;
-    expect("frame-cat count.frames", 1, "counts 3 data records but 2 arrived", NULL);
+    tu_expect("frame-cat count.frames", 1, "counts 3 data records but 2 arrived", NULL);
 }
 
 static void test_shape_mismatch(void **state)
 {
     (void)state;
-    expect("frame-cat shape.frames", 1, "seq 1", "data holds");
+    tu_expect("frame-cat shape.frames", 1, "seq 1", "data holds");
 }
 
 static void test_unknown_dtype(void **state)
 {
     (void)state;
-    expect("frame-cat dtype.frames", 1, "seq 1", "unknown dtype '<c8'");
+    tu_expect("frame-cat dtype.frames", 1, "seq 1", "unknown dtype '<c8'");
 }
 
 static void test_negative_and_absurd_dims(void **state)
 {
     (void)state;
-    expect("frame-cat negdim.frames", 1, "seq 1", "negative dimension");
-    expect("frame-cat absurd.frames", 1, "seq 1", NULL);
+    tu_expect("frame-cat negdim.frames", 1, "seq 1", "negative dimension");
+    tu_expect("frame-cat absurd.frames", 1, "seq 1", NULL);
 }
 
 static void test_garbage(void **state)
 {
     (void)state;
-    expect("frame-cat garbage.frames", 1, "record", NULL);
-    expect("head -c 3000 /dev/urandom | frame-cat", 1, "stdin", NULL);
-    expect("frame-cat version.frames", 1, "version 7", NULL);
+    tu_expect("frame-cat garbage.frames", 1, "record", NULL);
+    tu_expect("head -c 3000 /dev/urandom | frame-cat", 1, "stdin", NULL);
+    tu_expect("frame-cat version.frames", 1, "version 7", NULL);
 }
 
 static void test_record_over_cap(void **state)
 {
     (void)state;
-    expect("LRCPIPE_MAX_RECORD=4096 frame-cat big.frames", 1, "cap", "seq 0");
-    expect("frame-cat --max-record 4K big.frames", 1, "cap", NULL);
-    expect("frame-cat --max-record 1M big.frames", 0, NULL, NULL);
-    expect("LRCPIPE_MAX_RECORD=lots frame-cat big.frames", 2, "LRCPIPE_MAX_RECORD", NULL);
+    tu_expect("LRCPIPE_MAX_RECORD=4096 frame-cat big.frames", 1, "cap", "seq 0");
+    tu_expect("frame-cat --max-record 4K big.frames", 1, "cap", NULL);
+    tu_expect("frame-cat --max-record 1M big.frames", 0, NULL, NULL);
+    tu_expect("LRCPIPE_MAX_RECORD=lots frame-cat big.frames", 2, "LRCPIPE_MAX_RECORD", NULL);
     /* A header claiming 3 GiB: refused by a smaller cap before any allocation,
      * and under the default cap the reader allocates only what arrives
      * (a 512 MiB address-space limit would stop a 3 GiB buffer). */
-    expect("LRCPIPE_MAX_RECORD=1M frame-cat claim.frames", 1, "cap", NULL);
+    tu_expect("LRCPIPE_MAX_RECORD=1M frame-cat claim.frames", 1, "cap", NULL);
 #ifdef __SANITIZE_ADDRESS__
     /* ASan reserves terabytes of shadow memory, so ulimit -v cannot be used:
      * its own allocation limit (a NULL return beyond 512 MiB) does the same. */
-    expect("ASAN_OPTIONS=max_allocation_size_mb=512:allocator_may_return_null=1 frame-cat claim.frames", 1,
+    tu_expect("ASAN_OPTIONS=max_allocation_size_mb=512:allocator_may_return_null=1 frame-cat claim.frames", 1,
            "truncated", NULL);
 #else
-    expect("ulimit -v 524288 && frame-cat claim.frames", 1, "truncated", NULL);
+    tu_expect("ulimit -v 524288 && frame-cat claim.frames", 1, "truncated", NULL);
 #endif
 }
 
@@ -127,9 +112,9 @@ static void test_terminal_refused(void **state)
 static void test_usage_errors(void **state)
 {
     (void)state;
-    expect("frame-cat --z 5:1 good.frames", 2, "empty range", NULL);
-    expect("frame-cat --bogus", 2, NULL, NULL);
-    expect("frame-cat no-such-file.frames", 1, "no-such-file.frames", "No such file");
+    tu_expect("frame-cat --z 5:1 good.frames", 2, "empty range", NULL);
+    tu_expect("frame-cat --bogus", 2, NULL, NULL);
+    tu_expect("frame-cat no-such-file.frames", 1, "no-such-file.frames", "No such file");
 }
 
 /* A producer killed in the middle of a record: the consumer reports a
@@ -147,7 +132,7 @@ static void test_killed_producer(void **state)
                  tu_python());
         snprintf(path, sizeof path, "%s/killed.sh", tu_tmpdir());
         assert_int_equal(tu_write(path, script, strlen(script)), 0);
-        expect("sh killed.sh 2>/dev/null; s=$?; cat fc.err >&2; exit $s", 1, "truncated", NULL);
+        tu_expect("sh killed.sh 2>/dev/null; s=$?; cat fc.err >&2; exit $s", 1, "truncated", NULL);
     }
     {
         int port = 30000 + (int)(getpid() % 20000);
@@ -158,8 +143,8 @@ static void test_killed_producer(void **state)
                  "{ frame-cat -i tcp://127.0.0.1:%d -o zmq.frames & c=$!; } && "
                  "exec 3>fifo && head -c 300 good.frames >&3 && sleep 1 && kill -9 $p && wait $c",
                  port, port);
-        expect(cmd, 1, "producer disconnected before its end record", NULL);
-        expect("test ! -e zmq.frames", 0, NULL, NULL);
+        tu_expect(cmd, 1, "producer disconnected before its end record", NULL);
+        tu_expect("test ! -e zmq.frames", 0, NULL, NULL);
     }
 }
 

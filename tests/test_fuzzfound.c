@@ -18,21 +18,6 @@
 #include "err.h"
 #include "testutil.h"
 
-static void expect(const char *cmd, int status, const char *n1, const char *n2)
-{
-    char *err = NULL;
-    int rc = tu_sh_err(&err, "cd %s && %s > out.txt", tu_tmpdir(), cmd);
-    if (rc != status)
-        fail_msg("'%s': status %d, want %d; stderr: %s", cmd, rc, status, err);
-    if (status != 0 && tu_count_lines(err) != 1)
-        fail_msg("'%s': want one line on stderr, got: %s", cmd, err);
-    if (n1 && !strstr(err, n1))
-        fail_msg("'%s': stderr lacks '%s': %s", cmd, n1, err);
-    if (n2 && !strstr(err, n2))
-        fail_msg("'%s': stderr lacks '%s': %s", cmd, n2, err);
-    free(err);
-}
-
 static void check_views(const char *path)
 {
     ckpt *c = ckpt_open(path);
@@ -123,8 +108,8 @@ static void test_nifti_dim0(void **state)
         snprintf(path, sizeof path, "%s/dim0_n1.nii", tu_tmpdir());
         assert_int_equal(tu_write(path, buf, sizeof buf), 0);
     }
-    expect("ct-resample dim0_n2.nii", 1, "dim0_n2.nii", "dim[0]");
-    expect("ct-resample dim0_n1.nii", 1, "dim0_n1.nii", "dim[0]");
+    tu_expect("ct-resample dim0_n2.nii", 1, "dim0_n2.nii", "dim[0]");
+    tu_expect("ct-resample dim0_n1.nii", 1, "dim0_n1.nii", "dim[0]");
 }
 
 /* Headers libnifti refuses with its own "** ERROR" line on stderr (bad
@@ -152,8 +137,8 @@ static void test_nifti_one_line(void **state)
     memcpy(buf, &h, sizeof h);
     snprintf(path, sizeof path, "%s/dim1.nii", tu_tmpdir());
     assert_int_equal(tu_write(path, buf, sizeof buf), 0);
-    expect("ct-resample dt0.nii", 1, "dt0.nii", "datatype 0");
-    expect("ct-resample dim1.nii", 1, "dim1.nii", "dim[1]");
+    tu_expect("ct-resample dt0.nii", 1, "dt0.nii", "datatype 0");
+    tu_expect("ct-resample dim1.nii", 1, "dim1.nii", "dim[1]");
     /* dim[0] = 0: libnifti takes the byte order from sizeof_hdr (here big
      * endian), so dim[1] must be checked in that order (bytes 80 01: 384
      * little endian, negative big endian) */
@@ -164,7 +149,7 @@ static void test_nifti_one_line(void **state)
                            "open('swap0.nii', 'wb').write(bytes(h))\"",
                            tu_tmpdir(), tu_python()),
                      0);
-    expect("ct-resample swap0.nii", 1, "swap0.nii", "dim[1]");
+    tu_expect("ct-resample swap0.nii", 1, "swap0.nii", "dim[1]");
 }
 
 /* A checkpoint whose configuration claims a far larger model than the data
@@ -192,12 +177,12 @@ static void test_ckpt_config_claims_too_much(void **state)
     assert_int_equal(tu_sh("%s", cmd), 0);
     snprintf(cmd, sizeof cmd, "cd %s && %s -c \"%s\" r.st rbig.st config width 4.0", tu_tmpdir(), tu_python(), fix);
     assert_int_equal(tu_sh("%s", cmd), 0);
-    expect("lrc-train --embed -c ubig.st < /dev/null", 1, "ubig.st", "enc1.conv2.weight");
-    expect("seg-finetune --classes 8 --local ubig.st --steps 1 -c x.st -i lab.fr", 1, "ubig.st", "enc1.conv2.weight");
-    expect("seg-finetune --classes 8 --global rbig.st --steps 1 -c x.st -i lab.fr", 1, "rbig.st", "conv1.weight");
-    expect("lrc-train --method moco --resume -c rbig.st < /dev/null", 1, "rbig.st", NULL);
+    tu_expect("lrc-train --embed -c ubig.st < /dev/null", 1, "ubig.st", "enc1.conv2.weight");
+    tu_expect("seg-finetune --classes 8 --local ubig.st --steps 1 -c x.st -i lab.fr", 1, "ubig.st", "enc1.conv2.weight");
+    tu_expect("seg-finetune --classes 8 --global rbig.st --steps 1 -c x.st -i lab.fr", 1, "rbig.st", "conv1.weight");
+    tu_expect("lrc-train --method moco --resume -c rbig.st < /dev/null", 1, "rbig.st", NULL);
     /* the untouched files still load */
-    expect("seg-finetune -q --classes 8 --local u.st --global r.st --steps 1 --batch 2 --threads 1 -c x.st -i lab.fr && "
+    tu_expect("seg-finetune -q --classes 8 --local u.st --global r.st --steps 1 --batch 2 --threads 1 -c x.st -i lab.fr && "
            "seg-finetune --predict x.st -i lab.fr | frame-cat -t pred --no-stats | grep -q pred",
            0, NULL, NULL);
 }

@@ -191,3 +191,20 @@ int tu_count_lines(const char *s)
         n += *s == '\n';
     return n;
 }
+
+/* Run CMD in the scratch directory (stdout to out.txt): its exit status must
+ * be `status`; when it fails, stderr must be one line naming n1 and n2. */
+void tu_expect(const char *cmd, int status, const char *n1, const char *n2)
+{
+    char *err = NULL;
+    int rc = tu_sh_err(&err, "cd %s && %s > out.txt", tu_tmpdir(), cmd);
+    if (rc != status)
+        fail_msg("'%s': status %d, want %d; stderr: %s", cmd, rc, status, err);
+    if (status != 0 && tu_count_lines(err) != 1)
+        fail_msg("'%s': want one line on stderr, got: %s", cmd, err);
+    if (n1 && !strstr(err, n1))
+        fail_msg("'%s': stderr lacks '%s': %s", cmd, n1, err);
+    if (n2 && !strstr(err, n2))
+        fail_msg("'%s': stderr lacks '%s': %s", cmd, n2, err);
+    free(err);
+}

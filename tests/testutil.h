@@ -33,6 +33,10 @@ int tu_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* As tu_sh, capturing stderr into *err (malloc'ed, NUL-terminated). */
 int tu_sh_err(char **err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Run CMD in tu_tmpdir() with stdout to out.txt: the exit status must be
+ * `status`, a failure's stderr one line, containing n1 and n2 when given. */
+void tu_expect(const char *cmd, int status, const char *n1, const char *n2);
+
 /* Whole file into memory (NUL-terminated); NULL if unreadable. */
 char *tu_read(const char *path, size_t *len);
 int tu_write(const char *path, const void *data, size_t len);
