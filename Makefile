@@ -44,7 +44,7 @@ ALL_CFLAGS := -std=gnu11 -D_GNU_SOURCE $(CFLAGS) $(WARN) $(SANFLAGS) -pthread -f
 LDLIBS  := $(PKG_LIBS) $(NIFTI_LIBS) $(BLAS_LIBS) $(PNG_LIBS) -lm
 ALL_LDFLAGS := $(LDFLAGS) $(SANFLAGS) -pthread -fopenmp
 
-LIB_SRC  := $(wildcard libcommon/*.c)
+LIB_SRC  := $(wildcard libcommon/*/*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 LIB      := $(BUILD)/libcommon.a
 FILTERS  := $(patsubst filters/%.c,%,$(wildcard filters/*.c))
@@ -56,7 +56,7 @@ BENCH_SRC := $(wildcard bench/*.c)
 BENCHES  := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 MANS     := $(wildcard man/*.1)
 
-.PHONY: all check test demo bench install uninstall clean deps deps-test deps-bench lint-man fuzz
+.PHONY: all check test demo bench install uninstall clean deps deps-test deps-bench lint-man lint-layers fuzz
 
 all: $(LIB) $(BINS)
 
@@ -89,6 +89,7 @@ deps-bench:
 # ---- tests ----
 # Every test is a cmocka program; they find the filters through LRCPIPE_BIN.
 check: deps-test
+	@sh tools/check-layers.sh
 	@$(MAKE) --no-print-directory all tests
 	@mkdir -p $(BUILD)/tmp
 	@TMPDIR=$(CURDIR)/$(BUILD)/tmp LRCPIPE_BIN=$(CURDIR)/$(BIN) LRCPIPE_ROOT=$(CURDIR) PYTHON=$(PYTHON) SANITIZE=$(SANITIZE) sh tools/run-tests.sh $(TESTS)
@@ -105,6 +106,10 @@ bench: deps-bench
 demo: deps
 	@$(MAKE) --no-print-directory all
 	@LRCPIPE_BIN=$(CURDIR)/$(BIN) sh pipelines/demo
+
+# ---- libcommon's layering (libcommon/README.md) ----
+lint-layers:
+	@sh tools/check-layers.sh
 
 # ---- man pages ----
 lint-man:

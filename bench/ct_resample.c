@@ -12,12 +12,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "args.h"
-#include "err.h"
-#include "nii.h"
-#include "npy.h"
-#include "orient.h"
-#include "resample.h"
+#include "cli/args.h"
+#include "core/err.h"
+#include "ct/orient.h"
+#include "ct/resample.h"
+#include "io/nii.h"
+#include "io/npy.h"
 
 int main(int argc, char **argv)
 {

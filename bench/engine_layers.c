@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "nn.h"
-#include "rng.h"
+#include "core/rng.h"
+#include "nn/nn.h"
 
 static double wall(void)
 {

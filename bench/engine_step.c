@@ -14,12 +14,13 @@
 #include <sys/resource.h>
 #include <time.h>
 
-#include "err.h"
-#include "nn.h"
-#include "nn_impl.h"
-#include "optim.h"
-#include "rng.h"
-#include "unet.h"
+#include "cli/args.h"
+#include "core/err.h"
+#include "core/rng.h"
+#include "models/unet.h"
+#include "nn/internal.h"
+#include "nn/nn.h"
+#include "nn/optim.h"
 
 static double now(void)
 {

@@ -2,7 +2,7 @@
 
     engine_torch.py BATCH SIZE STEPS REPS [THREADS [BUDGET]]
 
-Builds the same U-Net as libcommon/unet.h (tests/py/torch_models.py), Adam
+Builds the same U-Net as libcommon/models/unet.h (tests/py/torch_models.py), Adam
 (lr 1e-3, weight decay 1e-4, the paper's optimiser for El + Dl), and times
 full steps: forward, backward from a fixed upstream gradient (what a loss
 would hand back), optimiser step, zero_grad. Prints one line:

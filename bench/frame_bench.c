@@ -9,10 +9,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "args.h"
-#include "err.h"
-#include "frame.h"
-#include "stream.h"
+#include "cli/args.h"
+#include "core/err.h"
+#include "io/frame.h"
+#include "io/stream.h"
 
 static double now(void)
 {

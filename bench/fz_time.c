@@ -14,11 +14,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "args.h"
-#include "err.h"
-#include "felzenszwalb.h"
-#include "frame.h"
-#include "stream.h"
+#include "cli/args.h"
+#include "core/err.h"
+#include "image/felzenszwalb.h"
+#include "io/frame.h"
+#include "io/stream.h"
 
 #include <time.h>
 

@@ -4,7 +4,7 @@ lrc_trainer_step is measured against.
 
 Usage: lrc_ref.py PAIRS.msgpack BATCH STEPS REPS [THREADS [WIDTHS D]]
 
-The same step as libcommon/lrctrainer.c: both views of BATCH pairs through
+The same step as libcommon/pretrain/lrctrainer.c: both views of BATCH pairs through
 the U-Net of unet.h in one batch of 2*BATCH, N = 50 pixels drawn per region
 and view (vectorised: pixels sorted by label; one gather for the batch), region means,
 L2 normalisation, the local loss as printed in the paper (tau 0.1), backward,

@@ -10,12 +10,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "err.h"
-#include "lrcpair.h"
-#include "lrctrainer.h"
-#include "nn.h"
-#include "stream.h"
-#include "trainlog.h"
+#include "cli/args.h"
+#include "core/err.h"
+#include "io/stream.h"
+#include "nn/nn.h"
+#include "nn/trainlog.h"
+#include "pretrain/lrcpair.h"
+#include "pretrain/lrctrainer.h"
 
 int main(int argc, char **argv)
 {

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """The fine-tuning step in PyTorch, for bench/finetune.sh: the reference
-seg-finetune's step (libcommon/segtrain.c) is measured against.
+seg-finetune's step (libcommon/finetune/segtrain.c) is measured against.
 
 Usage: seg_ref.py ARCH BATCH SIZE STEPS REPS [CLASSES]
 

@@ -11,10 +11,11 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "err.h"
-#include "nn.h"
-#include "rng.h"
-#include "segtrain.h"
+#include "cli/args.h"
+#include "core/err.h"
+#include "core/rng.h"
+#include "finetune/segtrain.h"
+#include "nn/nn.h"
 
 static double now(void)
 {

@@ -5,7 +5,7 @@
  * Forward: each case (a NIfTI operand, a manifest row, or a volume frame on
  * -i) is reoriented to RAS+ by axis permutation and flips, then
  * resampled to --spacing: trilinear for the image, nearest for integer
- * tensors such as the label map (libcommon/ctvol.h). One volume is in memory at a
+ * tensors such as the label map (libcommon/ct/ctvol.h). One volume is in memory at a
  * time. Backward: volume frames go back onto the grid they came from (or the
  * grid of a reference NIfTI file), nearest for integer tensors.
  */
@@ -16,15 +16,15 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "affine.h"
-#include "args.h"
-#include "ctmeta.h"
-#include "ctvol.h"
-#include "err.h"
-#include "frame.h"
-#include "manifest.h"
-#include "nii.h"
-#include "stream.h"
+#include "cli/args.h"
+#include "core/err.h"
+#include "ct/affine.h"
+#include "ct/ctmeta.h"
+#include "ct/ctvol.h"
+#include "io/frame.h"
+#include "io/manifest.h"
+#include "io/nii.h"
+#include "io/stream.h"
 
 static void usage(void)
 {

@@ -7,7 +7,7 @@
  * volumes by id and z; they may come in different streams) or pairs of NIfTI
  * label maps. A volume whose slices are not all there is an error, never
  * scored as if the missing slices were background. The metrics themselves
- * are in libcommon/segmetric.c.
+ * are in libcommon/eval/segmetric.c.
  */
 #include <getopt.h>
 #include <malloc.h>
@@ -16,13 +16,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "args.h"
-#include "err.h"
-#include "frame.h"
-#include "json.h"
-#include "nii.h"
-#include "segmetric.h"
-#include "stream.h"
+#include "cli/args.h"
+#include "core/err.h"
+#include "core/json.h"
+#include "eval/segmetric.h"
+#include "io/frame.h"
+#include "io/nii.h"
+#include "io/stream.h"
 
 static void usage(void)
 {

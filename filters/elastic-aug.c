@@ -2,7 +2,7 @@
  * elastic-aug — the positive view of every slice and of its region map.
  *
  * Reads slice frames with `image` [Y,X] f32 and `regions` [Y,X] i32 (from
- * fz-superpixel), draws one elastic field per record (libcommon/elastic.h),
+ * fz-superpixel), draws one elastic field per record (libcommon/image/elastic.h),
  * and writes pair frames: `image`, `regions`, `image_p`, `regions_p` (and
  * `label_p` with --labels), with meta `K` updated after the regions that
  * vanish under the warp are dropped from both maps.
@@ -22,12 +22,12 @@
 #include <string.h>
 #include <sys/random.h>
 
-#include "args.h"
-#include "elastic.h"
-#include "err.h"
-#include "frame.h"
-#include "rng.h"
-#include "stream.h"
+#include "cli/args.h"
+#include "core/err.h"
+#include "core/rng.h"
+#include "image/elastic.h"
+#include "io/frame.h"
+#include "io/stream.h"
 
 static void usage(void)
 {

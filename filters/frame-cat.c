@@ -12,14 +12,14 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "args.h"
-#include "err.h"
-#include "frame.h"
-#include "json.h"
-#include "nii.h"
-#include "npy.h"
-#include "stream.h"
-#include "zsec.h"
+#include "cli/args.h"
+#include "core/err.h"
+#include "core/json.h"
+#include "io/frame.h"
+#include "io/nii.h"
+#include "io/npy.h"
+#include "io/stream.h"
+#include "io/zsec.h"
 
 static void usage(void)
 {

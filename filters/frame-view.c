@@ -17,17 +17,17 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "args.h"
-#include "canvas.h"
-#include "err.h"
-#include "font.h"
-#include "frame.h"
-#include "json.h"
-#include "kmeans.h"
-#include "palette.h"
-#include "plot.h"
-#include "stream.h"
-#include "view.h"
+#include "cli/args.h"
+#include "core/err.h"
+#include "core/json.h"
+#include "io/frame.h"
+#include "io/stream.h"
+#include "viz/canvas.h"
+#include "viz/font.h"
+#include "viz/kmeans.h"
+#include "viz/palette.h"
+#include "viz/plot.h"
+#include "viz/view.h"
 
 static void usage(void)
 {

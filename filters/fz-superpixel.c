@@ -2,8 +2,8 @@
  * fz-superpixel — Felzenszwalb regions of every slice, as scikit-image
  * computes them, added to the frame as `regions` (int32) with meta `K`.
  *
- * The segmentation is libcommon/felzenszwalb.c, the body mask and the
- * renumbering libcommon/fzregions.c; this file reads frames, runs slices on
+ * The segmentation is libcommon/image/felzenszwalb.c, the body mask and the
+ * renumbering libcommon/image/fzregions.c; this file reads frames, runs slices on
  * worker threads and writes the frames back in input order.
  */
 #include <getopt.h>
@@ -16,12 +16,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "args.h"
-#include "err.h"
-#include "felzenszwalb.h"
-#include "frame.h"
-#include "fzregions.h"
-#include "stream.h"
+#include "cli/args.h"
+#include "core/err.h"
+#include "image/felzenszwalb.h"
+#include "image/fzregions.h"
+#include "io/frame.h"
+#include "io/stream.h"
 
 static void usage(void)
 {

@@ -15,19 +15,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "args.h"
-#include "ckpt.h"
-#include "err.h"
-#include "frame.h"
-#include "json.h"
-#include "lrcpair.h"
-#include "lrctrainer.h"
-#include "mocotrainer.h"
-#include "nn.h"
-#include "shufbuf.h"
-#include "stream.h"
-#include "trainlog.h"
-#include "unet.h"
+#include "cli/args.h"
+#include "core/err.h"
+#include "core/json.h"
+#include "io/frame.h"
+#include "io/shufbuf.h"
+#include "io/stream.h"
+#include "models/unet.h"
+#include "nn/ckpt.h"
+#include "nn/nn.h"
+#include "nn/trainlog.h"
+#include "pretrain/lrcpair.h"
+#include "pretrain/lrctrainer.h"
+#include "pretrain/mocotrainer.h"
 
 static void usage(void)
 {

@@ -26,19 +26,19 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "args.h"
-#include "ckpt.h"
-#include "err.h"
-#include "frame.h"
-#include "json.h"
-#include "nn.h"
-#include "rng.h"
-#include "segdata.h"
-#include "segloss.h"
-#include "segnet.h"
-#include "segtrain.h"
-#include "stream.h"
-#include "trainlog.h"
+#include "cli/args.h"
+#include "core/err.h"
+#include "core/json.h"
+#include "core/rng.h"
+#include "finetune/segdata.h"
+#include "finetune/segloss.h"
+#include "finetune/segtrain.h"
+#include "io/frame.h"
+#include "io/stream.h"
+#include "models/segnet.h"
+#include "nn/ckpt.h"
+#include "nn/nn.h"
+#include "nn/trainlog.h"
 
 static void usage(void)
 {

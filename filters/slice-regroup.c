@@ -14,12 +14,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "args.h"
-#include "ctmeta.h"
-#include "err.h"
-#include "frame.h"
-#include "resample.h"
-#include "stream.h"
+#include "cli/args.h"
+#include "core/err.h"
+#include "ct/ctmeta.h"
+#include "ct/resample.h"
+#include "io/frame.h"
+#include "io/stream.h"
 
 static void usage(void)
 {

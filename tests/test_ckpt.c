@@ -10,16 +10,16 @@
 #include <stdint.h>
 #include <unistd.h>
 
-#include "ckpt.h"
-#include "err.h"
-#include "mlp.h"
-#include "mval.h"
-#include "nn.h"
-#include "optim.h"
-#include "resnet.h"
-#include "rng.h"
+#include "core/err.h"
+#include "core/mval.h"
+#include "core/rng.h"
+#include "models/mlp.h"
+#include "models/resnet.h"
+#include "models/unet.h"
+#include "nn/ckpt.h"
+#include "nn/nn.h"
+#include "nn/optim.h"
 #include "testutil.h"
-#include "unet.h"
 
 static float *randn(size_t n, float scale, uint64_t seed)
 {

@@ -10,14 +10,14 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "edt.h"
-#include "err.h"
-#include "frame.h"
-#include "json.h"
-#include "nii.h"
-#include "rng.h"
-#include "segmetric.h"
-#include "stream.h"
+#include "core/err.h"
+#include "core/json.h"
+#include "core/rng.h"
+#include "eval/edt.h"
+#include "eval/segmetric.h"
+#include "io/frame.h"
+#include "io/nii.h"
+#include "io/stream.h"
 #include "testutil.h"
 
 /* ---- kernels ---- */

@@ -1,4 +1,4 @@
-/* elastic-aug and libcommon/elastic: the blur against a naive loop and
+/* elastic-aug and libcommon/image/elastic: the blur against a naive loop and
  * scipy.ndimage.gaussian_filter, the warp against scipy's map_coordinates
  * (mode='reflect') on written fields, the region bookkeeping on real
  * slices, reproducibility, epochs, and bad input. */
@@ -9,12 +9,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "elastic.h"
-#include "err.h"
-#include "frame.h"
-#include "npy.h"
-#include "rng.h"
-#include "stream.h"
+#include "core/err.h"
+#include "core/rng.h"
+#include "image/elastic.h"
+#include "io/frame.h"
+#include "io/npy.h"
+#include "io/stream.h"
 #include "testutil.h"
 
 /* Slices of the bundled sample, made once: 128 px with labels, and 200 px. */

@@ -9,11 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "err.h"
-#include "felzenszwalb.h"
-#include "npcompat.h"
-#include "nii.h"
-#include "rng.h"
+#include "core/err.h"
+#include "core/rng.h"
+#include "image/felzenszwalb.h"
+#include "image/npcompat.h"
+#include "io/nii.h"
 #include "testutil.h"
 
 /* skimage's _felzenszwalb_cython, as written: costs per family, np.argsort,

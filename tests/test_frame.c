@@ -4,9 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "err.h"
-#include "frame.h"
-#include "rng.h"
+#include "core/err.h"
+#include "core/rng.h"
+#include "io/frame.h"
 #include "testutil.h"
 
 static void fill(tensor *t, uint64_t seed)

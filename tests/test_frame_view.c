@@ -9,17 +9,17 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "canvas.h"
-#include "err.h"
-#include "font.h"
-#include "frame.h"
-#include "kmeans.h"
-#include "nii.h"
-#include "npy.h"
-#include "palette.h"
-#include "rng.h"
-#include "stream.h"
+#include "core/err.h"
+#include "core/rng.h"
+#include "io/frame.h"
+#include "io/nii.h"
+#include "io/npy.h"
+#include "io/stream.h"
 #include "testutil.h"
+#include "viz/canvas.h"
+#include "viz/font.h"
+#include "viz/kmeans.h"
+#include "viz/palette.h"
 
 static const char *tmp(const char *name)
 {

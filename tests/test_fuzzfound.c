@@ -14,8 +14,8 @@
 #include <nifti1.h>
 #include <nifti2.h>
 
-#include "ckpt.h"
-#include "err.h"
+#include "core/err.h"
+#include "nn/ckpt.h"
 #include "testutil.h"
 
 static void check_views(const char *path)

@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "err.h"
-#include "frame.h"
+#include "core/err.h"
+#include "io/frame.h"
 #include "testutil.h"
 
 static const char *ref_py(void)

@@ -9,12 +9,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "ckpt.h"
-#include "err.h"
-#include "frame.h"
-#include "json.h"
-#include "rng.h"
-#include "stream.h"
+#include "core/err.h"
+#include "core/json.h"
+#include "core/rng.h"
+#include "io/frame.h"
+#include "io/stream.h"
+#include "nn/ckpt.h"
 #include "testutil.h"
 
 /* A tiny U-Net / ResNet so that a step takes milliseconds. One thread: on a

@@ -5,13 +5,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "err.h"
-#include "frame.h"
-#include "json.h"
-#include "lrcpair.h"
-#include "shufbuf.h"
+#include "core/err.h"
+#include "core/json.h"
+#include "io/frame.h"
+#include "io/shufbuf.h"
+#include "nn/trainlog.h"
+#include "pretrain/lrcpair.h"
 #include "testutil.h"
-#include "trainlog.h"
 
 static void add2(frame *f, const char *name, dtype dt, int H, int W, double v)
 {

@@ -7,10 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "err.h"
-#include "lrctrainer.h"
-#include "mocotrainer.h"
-#include "rng.h"
+#include "core/err.h"
+#include "core/rng.h"
+#include "pretrain/lrctrainer.h"
+#include "pretrain/mocotrainer.h"
 #include "testutil.h"
 
 /* Synthetic pairs: 8x8 blocks as regions, the positive shifted by one pixel. */

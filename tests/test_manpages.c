@@ -5,11 +5,45 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "testutil.h"
 
 static const char *sections[] = {"NAME", "SYNOPSIS", "DESCRIPTION", "OPTIONS", "STREAM FORMAT",
-                                 "EXIT STATUS", "ENVIRONMENT", "EXAMPLES", "SEE ALSO"};
+                                 "EXIT STATUS", "ENVIRONMENT", "EXAMPLES", "FILES", "SEE ALSO"};
+
+/* The FILES section names the filter's source and the library headers it
+ * uses: each must exist in the tree (a file moved without its page fails). */
+static void check_files(const char *name, const char *man)
+{
+    const char *p = strstr(man, ".SH FILES"), *end;
+    char path[1024], tok[256];
+    int n = 0;
+    assert_non_null(p);
+    end = strstr(p + 1, "\n.SH ");
+    if (!end)
+        end = p + strlen(p);
+    snprintf(path, sizeof path, "%s/filters/%s.c", tu_root(), name);
+    if (access(path, R_OK))
+        fail_msg("man/%s.1: FILES names filters/%s.c, which does not exist", name, name);
+    for (; p < end; p++) {
+        size_t k = 0;
+        const char *q = p;
+        while (q < end && k < sizeof tok - 1 && ((*q >= 'a' && *q <= 'z') || *q == '_' || *q == '/' || *q == '.'))
+            tok[k++] = *q++;
+        tok[k] = '\0';
+        if (k > 3 && strchr(tok, '/') && !strcmp(tok + k - 2, ".h") && strncmp(tok, "libcommon/", 10)) {
+            snprintf(path, sizeof path, "%s/libcommon/%s", tu_root(), tok);
+            if (access(path, R_OK))
+                fail_msg("man/%s.1: FILES names %s, not in libcommon/", name, tok);
+            n++;
+        }
+        if (k)
+            p = q;
+    }
+    if (!n)
+        fail_msg("man/%s.1: FILES names no library header", name);
+}
 
 static void check_filter(const char *name)
 {
@@ -38,6 +72,7 @@ static void check_filter(const char *name)
         if (!strstr(man, pat))
             fail_msg("man/%s.1 lacks section %s", name, sections[i]);
     }
+    check_files(name, man);
     /* every "--option" token of --help, as "\-\-option" in the page */
     for (char *p = help; (p = strstr(p, "--")); ) {
         char opt[64], esc[80];

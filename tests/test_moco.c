@@ -6,10 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "err.h"
-#include "moco.h"
-#include "npy.h"
-#include "rng.h"
+#include "core/err.h"
+#include "core/rng.h"
+#include "io/npy.h"
+#include "pretrain/moco.h"
 #include "testutil.h"
 
 static void fill_normalf(float *x, size_t n, double s, uint64_t seed)

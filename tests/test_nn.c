@@ -9,11 +9,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "err.h"
-#include "nn.h"
+#include "core/err.h"
+#include "nn/nn.h"
+#include "nn/optim.h"
+#include "nn/param.h"
 #include "nnref.h"
-#include "optim.h"
-#include "param.h"
 #include "testutil.h"
 
 #define FWD_TOL 2e-5

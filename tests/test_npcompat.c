@@ -6,10 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "err.h"
-#include "npcompat.h"
-#include "npy.h"
-#include "rng.h"
+#include "core/err.h"
+#include "core/rng.h"
+#include "image/npcompat.h"
+#include "io/npy.h"
 #include "testutil.h"
 
 static char dir[600];

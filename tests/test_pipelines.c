@@ -12,11 +12,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "ckpt.h"
-#include "err.h"
-#include "frame.h"
-#include "json.h"
-#include "stream.h"
+#include "core/err.h"
+#include "core/json.h"
+#include "io/frame.h"
+#include "io/stream.h"
+#include "nn/ckpt.h"
 #include "testutil.h"
 
 static const char *tmp(const char *name)

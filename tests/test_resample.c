@@ -6,10 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "affine.h"
-#include "orient.h"
-#include "resample.h"
-#include "rng.h"
+#include "core/rng.h"
+#include "ct/affine.h"
+#include "ct/orient.h"
+#include "ct/resample.h"
 #include "testutil.h"
 
 static double urand(rng *r)

@@ -10,12 +10,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "ckpt.h"
-#include "err.h"
-#include "frame.h"
-#include "json.h"
-#include "rng.h"
-#include "stream.h"
+#include "core/err.h"
+#include "core/json.h"
+#include "core/rng.h"
+#include "io/frame.h"
+#include "io/stream.h"
+#include "nn/ckpt.h"
 #include "testutil.h"
 
 /* A small network (about 10 ms a step at 64 x 64 on one core). */

@@ -7,10 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "err.h"
-#include "npy.h"
-#include "rng.h"
-#include "segloss.h"
+#include "core/err.h"
+#include "core/rng.h"
+#include "finetune/segloss.h"
+#include "io/npy.h"
+#include "nn/nn.h"
 #include "testutil.h"
 
 typedef struct {
@@ -194,7 +195,7 @@ static void test_counts(void **state)
     b.z[0 * 135 + 0] = 0, b.z[1 * 135 + 0] = 9, b.z[2 * 135 + 0] = 1, b.z[3 * 135 + 0] = 9, b.z[4 * 135] = 2;
     uint8_t pred[2 * 135];
     int64_t tp[5] = {0}, np[5] = {0}, nr[5] = {0};
-    segloss_argmax(pred, b.z, 2, 5, 135);
+    channel_argmax(pred, b.z, 2, 5, 135);
     assert_int_equal(pred[0], 1);
     for (int n = 0; n < 2; n++)
         for (int j = 0; j < 135; j++) {

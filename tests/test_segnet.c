@@ -9,13 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ckpt.h"
-#include "npy.h"
-#include "err.h"
-#include "nn.h"
-#include "rng.h"
-#include "segnet.h"
-#include "segtrain.h"
+#include "core/err.h"
+#include "core/rng.h"
+#include "finetune/segtrain.h"
+#include "io/npy.h"
+#include "models/segnet.h"
+#include "nn/ckpt.h"
+#include "nn/nn.h"
 #include "testutil.h"
 
 static const char *tmp(const char *name)

@@ -9,10 +9,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "err.h"
-#include "frame.h"
-#include "rng.h"
-#include "stream.h"
+#include "core/err.h"
+#include "core/rng.h"
+#include "io/frame.h"
+#include "io/stream.h"
 #include "testutil.h"
 
 #define NREC 12

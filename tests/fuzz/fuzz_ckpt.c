@@ -11,12 +11,12 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "ckpt.h"
-#include "lrctrainer.h"
-#include "mocotrainer.h"
-#include "resnet.h"
-#include "segnet.h"
-#include "unet.h"
+#include "models/resnet.h"
+#include "models/segnet.h"
+#include "models/unet.h"
+#include "nn/ckpt.h"
+#include "pretrain/lrctrainer.h"
+#include "pretrain/mocotrainer.h"
 
 static lrc_trainer *lrc;
 static moco_trainer *moco;

@@ -4,8 +4,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "frame.h"
-#include "nii.h"
+#include "io/frame.h"
+#include "io/nii.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

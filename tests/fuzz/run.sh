@@ -10,7 +10,7 @@ mkdir -p "$out"
 cflags="-g -O1 -std=gnu11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
   -I$root/libcommon -I/usr/include/nifti $(pkg-config --cflags libzmq msgpack)"
 libs="$(pkg-config --libs libzmq msgpack) -lnifti2 -lznz -lz -lm"
-lib_src=$(ls "$root"/libcommon/*.c)
+lib_src=$(ls "$root"/libcommon/*/*.c)
 # libcommon built once for fuzzing (instrumented, without the fuzzer main)
 if [ ! -f "$out/libcommon.a" ] || [ -n "$(find "$root/libcommon" -newer "$out/libcommon.a" -name '*.[ch]')" ]; then
   rm -f "$out"/*.o
@@ -19,9 +19,9 @@ if [ ! -f "$out/libcommon.a" ] || [ -n "$(find "$root/libcommon" -newer "$out/li
   for f in $lib_src; do
     # clang refuses some GCC vector code: outside an AVX target (elastic.c's
     # target_clones helpers) it is built for AVX2; GCC-only builtins
-    # (__builtin_shuffle in nn_elem.c) are built by gcc, uninstrumented (numeric
+    # (__builtin_shuffle in elem.c) are built by gcc, uninstrumented (numeric
     # kernels, no parser): said on stderr
-    o=$out/$(basename "$f" .c).o
+    o=$out/$(basename "$(dirname "$f")")_$(basename "$f" .c).o
     clang $libflags -c "$f" -o "$o" 2>/dev/null || clang $libflags -mavx2 -c "$f" -o "$o" 2>/dev/null || {
       echo "run.sh: $(basename "$f"): clang cannot build it; gcc, not instrumented" >&2
       gcc -O2 -g -std=gnu11 -D_GNU_SOURCE -fopenmp -I"$root/libcommon" -I/usr/include/nifti \

@@ -1,4 +1,4 @@
-"""PyTorch reference of seg-finetune's loss (libcommon/segloss.h).
+"""PyTorch reference of seg-finetune's loss (libcommon/finetune/segloss.h).
 
     segloss_ref.py DIR SMOOTH CE_WEIGHT [DIR SMOOTH CE_WEIGHT ...]
 

@@ -1,5 +1,5 @@
-"""PyTorch twin of seg-finetune's network (libcommon/segnet.h) and loss
-(libcommon/segloss.h), built on tests/py/torch_models.py.
+"""PyTorch twin of seg-finetune's network (libcommon/models/segnet.h) and loss
+(libcommon/finetune/segloss.h), built on tests/py/torch_models.py.
 
 A seg-finetune checkpoint loads into SegNet.from_checkpoint as it is
 (load_state_dict(strict=True) on the tensors without the "optim." prefix).

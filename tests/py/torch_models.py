@@ -1,4 +1,4 @@
-"""PyTorch twins of lrcpipe's models (libcommon/unet.h, resnet.h, mlp.h).
+"""PyTorch twins of lrcpipe's models (libcommon/models/unet.h, resnet.h, mlp.h).
 
 The modules have exactly the tensor names of the C models' checkpoints, so
 `model.load_state_dict(load_safetensors(path)[0], strict=True)` takes a file

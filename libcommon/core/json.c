@@ -1,0 +1,473 @@
+#include "core/json.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/err.h"
+
+#define JSON_MAX_DEPTH 64
+
+typedef struct {
+    const char *p, *start, *end;
+} parser;
+
+static int perr(parser *ps, const char *what)
+{
+    return err_set("JSON: %s at byte %td", what, ps->p - ps->start);
+}
+
+static void skip_ws(parser *ps)
+{
+    while (ps->p < ps->end && (*ps->p == ' ' || *ps->p == '\t' || *ps->p == '\n' || *ps->p == '\r'))
+        ps->p++;
+}
+
+static int hex4(parser *ps, unsigned *out)
+{
+    unsigned v = 0;
+    if (ps->end - ps->p < 4)
+        return perr(ps, "short \\u escape");
+    for (int i = 0; i < 4; i++) {
+        char c = *ps->p++;
+        v <<= 4;
+        if (c >= '0' && c <= '9')
+            v |= (unsigned)(c - '0');
+        else if (c >= 'a' && c <= 'f')
+            v |= (unsigned)(c - 'a' + 10);
+        else if (c >= 'A' && c <= 'F')
+            v |= (unsigned)(c - 'A' + 10);
+        else
+            return perr(ps, "bad \\u escape");
+    }
+    *out = v;
+    return 0;
+}
+
+static void put_utf8(char *o, size_t *n, unsigned cp)
+{
+    if (cp < 0x80) {
+        o[(*n)++] = (char)cp;
+    } else if (cp < 0x800) {
+        o[(*n)++] = (char)(0xC0 | (cp >> 6));
+        o[(*n)++] = (char)(0x80 | (cp & 0x3F));
+    } else if (cp < 0x10000) {
+        o[(*n)++] = (char)(0xE0 | (cp >> 12));
+        o[(*n)++] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        o[(*n)++] = (char)(0x80 | (cp & 0x3F));
+    } else {
+        o[(*n)++] = (char)(0xF0 | (cp >> 18));
+        o[(*n)++] = (char)(0x80 | ((cp >> 12) & 0x3F));
+        o[(*n)++] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        o[(*n)++] = (char)(0x80 | (cp & 0x3F));
+    }
+}
+
+/* Parse a string at ps->p (which points at the opening quote) into a malloc'ed buffer. */
+static int parse_string(parser *ps, char **out, size_t *outn)
+{
+    const char *q = ++ps->p;
+    size_t n = 0;
+    char *o;
+    /* Upper bound of decoded length: the raw span. */
+    while (q < ps->end && *q != '"') {
+        if (*q == '\\')
+            q++;
+        q++;
+    }
+    if (q >= ps->end)
+        return perr(ps, "unterminated string");
+    o = malloc((size_t)(q - ps->p) + 1);
+    if (!o)
+        return err_set("out of memory");
+    while (*ps->p != '"') {
+        unsigned char c = (unsigned char)*ps->p++;
+        if (c < 0x20) {
+            free(o);
+            return perr(ps, "control character in string");
+        }
+        if (c != '\\') {
+            o[n++] = (char)c;
+            continue;
+        }
+        c = (unsigned char)*ps->p++;
+        switch (c) {
+        case '"': o[n++] = '"'; break;
+        case '\\': o[n++] = '\\'; break;
+        case '/': o[n++] = '/'; break;
+        case 'b': o[n++] = '\b'; break;
+        case 'f': o[n++] = '\f'; break;
+        case 'n': o[n++] = '\n'; break;
+        case 'r': o[n++] = '\r'; break;
+        case 't': o[n++] = '\t'; break;
+        case 'u': {
+            unsigned cp, lo;
+            if (hex4(ps, &cp))
+                return free(o), -1;
+            if (cp >= 0xD800 && cp < 0xDC00) {
+                if (ps->end - ps->p < 6 || ps->p[0] != '\\' || ps->p[1] != 'u')
+                    return free(o), perr(ps, "lone surrogate");
+                ps->p += 2;
+                if (hex4(ps, &lo))
+                    return free(o), -1;
+                if (lo < 0xDC00 || lo > 0xDFFF)
+                    return free(o), perr(ps, "bad surrogate pair");
+                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+            }
+            put_utf8(o, &n, cp);
+            break;
+        }
+        default:
+            free(o);
+            return perr(ps, "bad escape");
+        }
+    }
+    ps->p++;
+    o[n] = '\0';
+    *out = o;
+    *outn = n;
+    return 0;
+}
+
+static int parse_value(parser *ps, mval *out, int depth);
+
+static int parse_number(parser *ps, mval *out)
+{
+    const char *s = ps->p;
+    int isfloat = 0;
+    char buf[64];
+    if (ps->p < ps->end && *ps->p == '-')
+        ps->p++;
+    if (ps->p >= ps->end || !(*ps->p >= '0' && *ps->p <= '9'))
+        return perr(ps, "bad number");
+    while (ps->p < ps->end && ((*ps->p >= '0' && *ps->p <= '9') || *ps->p == '.' || *ps->p == 'e' ||
+                               *ps->p == 'E' || *ps->p == '+' || *ps->p == '-')) {
+        if (*ps->p == '.' || *ps->p == 'e' || *ps->p == 'E')
+            isfloat = 1;
+        ps->p++;
+    }
+    if ((size_t)(ps->p - s) >= sizeof buf)
+        return perr(ps, "number too long");
+    memcpy(buf, s, (size_t)(ps->p - s));
+    buf[ps->p - s] = '\0';
+    errno = 0;
+    if (!isfloat) {
+        char *e;
+        long long v = strtoll(buf, &e, 10);
+        if (!*e && errno != ERANGE) {
+            mval_set_int(out, v);
+            return 0;
+        }
+    }
+    {
+        char *e;
+        double d = strtod(buf, &e);
+        if (*e)
+            return perr(ps, "bad number");
+        mval_set_float(out, d);
+    }
+    return 0;
+}
+
+static int lit(parser *ps, const char *word)
+{
+    size_t n = strlen(word);
+    if ((size_t)(ps->end - ps->p) < n || memcmp(ps->p, word, n))
+        return perr(ps, "unexpected token");
+    ps->p += n;
+    return 0;
+}
+
+static int parse_value(parser *ps, mval *out, int depth)
+{
+    if (depth > JSON_MAX_DEPTH)
+        return perr(ps, "nested too deep");
+    skip_ws(ps);
+    if (ps->p >= ps->end)
+        return perr(ps, "unexpected end");
+    switch (*ps->p) {
+    case '{':
+        ps->p++;
+        mval_set_map(out);
+        skip_ws(ps);
+        if (ps->p < ps->end && *ps->p == '}')
+            return ps->p++, 0;
+        for (;;) {
+            char *key;
+            size_t kn;
+            mval *slot;
+            skip_ws(ps);
+            if (ps->p >= ps->end || *ps->p != '"')
+                return perr(ps, "expected a string key");
+            if (parse_string(ps, &key, &kn))
+                return -1;
+            slot = mval_map_putn(out, key, kn);
+            free(key);
+            if (!slot)
+                return err_set("out of memory");
+            skip_ws(ps);
+            if (ps->p >= ps->end || *ps->p != ':')
+                return perr(ps, "expected ':'");
+            ps->p++;
+            if (parse_value(ps, slot, depth + 1))
+                return -1;
+            skip_ws(ps);
+            if (ps->p < ps->end && *ps->p == ',') {
+                ps->p++;
+                continue;
+            }
+            if (ps->p < ps->end && *ps->p == '}')
+                return ps->p++, 0;
+            return perr(ps, "expected ',' or '}'");
+        }
+    case '[':
+        ps->p++;
+        mval_set_array(out);
+        skip_ws(ps);
+        if (ps->p < ps->end && *ps->p == ']')
+            return ps->p++, 0;
+        for (;;) {
+            mval *slot = mval_push(out);
+            if (!slot)
+                return err_set("out of memory");
+            if (parse_value(ps, slot, depth + 1))
+                return -1;
+            skip_ws(ps);
+            if (ps->p < ps->end && *ps->p == ',') {
+                ps->p++;
+                continue;
+            }
+            if (ps->p < ps->end && *ps->p == ']')
+                return ps->p++, 0;
+            return perr(ps, "expected ',' or ']'");
+        }
+    case '"': {
+        char *s;
+        size_t n;
+        if (parse_string(ps, &s, &n))
+            return -1;
+        mval_free(out);
+        out->kind = MV_STR;
+        out->s.p = s;
+        out->s.n = n;
+        return 0;
+    }
+    case 't':
+        if (lit(ps, "true"))
+            return -1;
+        mval_set_bool(out, 1);
+        return 0;
+    case 'f':
+        if (lit(ps, "false"))
+            return -1;
+        mval_set_bool(out, 0);
+        return 0;
+    case 'n':
+        if (lit(ps, "null"))
+            return -1;
+        mval_set_nil(out);
+        return 0;
+    default:
+        return parse_number(ps, out);
+    }
+}
+
+int json_parse(const char *text, size_t len, mval *out)
+{
+    parser ps = {text, text, text + len};
+    memset(out, 0, sizeof *out);
+    if (parse_value(&ps, out, 0))
+        return mval_free(out), -1;
+    skip_ws(&ps);
+    if (ps.p != ps.end)
+        return mval_free(out), perr(&ps, "trailing characters");
+    return 0;
+}
+
+int json_load(const char *path, mval *out)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL;
+    size_t n = 0, cap = 0;
+    int rc;
+    if (!f)
+        return err_set("%s:", path);
+    for (;;) {
+        size_t got;
+        if (n == cap) {
+            char *nb;
+            cap = cap ? 2 * cap : 4096;
+            if (cap > (256u << 20)) {
+                fclose(f);
+                free(buf);
+                return err_set("%s: JSON file larger than 256 MiB", path);
+            }
+            nb = realloc(buf, cap);
+            if (!nb) {
+                fclose(f);
+                free(buf);
+                return err_set("out of memory");
+            }
+            buf = nb;
+        }
+        got = fread(buf + n, 1, cap - n, f);
+        n += got;
+        if (got == 0)
+            break;
+    }
+    if (ferror(f)) {
+        fclose(f);
+        free(buf);
+        return err_set("%s: read error", path);
+    }
+    fclose(f);
+    rc = json_parse(buf, n, out);
+    free(buf);
+    if (rc)
+        err_prefix("%s", path);
+    return rc;
+}
+
+typedef struct {
+    char **buf;
+    size_t *len, *cap;
+} sink;
+
+static int put(sink *s, const char *p, size_t n)
+{
+    if (*s->len + n + 1 > *s->cap) {
+        size_t cap = *s->cap ? *s->cap : 256;
+        char *nb;
+        while (cap < *s->len + n + 1)
+            cap *= 2;
+        nb = realloc(*s->buf, cap);
+        if (!nb)
+            return err_set("out of memory");
+        *s->buf = nb;
+        *s->cap = cap;
+    }
+    memcpy(*s->buf + *s->len, p, n);
+    *s->len += n;
+    (*s->buf)[*s->len] = '\0';
+    return 0;
+}
+
+static int puts_(sink *s, const char *p)
+{
+    return put(s, p, strlen(p));
+}
+
+static int put_string(sink *s, const char *p, size_t n)
+{
+    if (put(s, "\"", 1))
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)p[i];
+        char esc[8];
+        if (c == '"' || c == '\\') {
+            esc[0] = '\\';
+            esc[1] = (char)c;
+            if (put(s, esc, 2))
+                return -1;
+        } else if (c < 0x20) {
+            snprintf(esc, sizeof esc, "\\u%04x", c);
+            if (puts_(s, esc))
+                return -1;
+        } else if (put(s, (const char *)&p[i], 1)) {
+            return -1;
+        }
+    }
+    return put(s, "\"", 1);
+}
+
+static int newline(sink *s, int indent, int depth)
+{
+    if (indent < 0)
+        return 0;
+    if (put(s, "\n", 1))
+        return -1;
+    for (int i = 0; i < indent * depth; i++)
+        if (put(s, " ", 1))
+            return -1;
+    return 0;
+}
+
+static int dump(sink *s, const mval *v, int indent, int depth)
+{
+    char num[64];
+    switch (v->kind) {
+    case MV_NIL: return puts_(s, "null");
+    case MV_BOOL: return puts_(s, v->b ? "true" : "false");
+    case MV_INT:
+        snprintf(num, sizeof num, "%lld", (long long)v->i);
+        return puts_(s, num);
+    case MV_FLOAT:
+        if (!isfinite(v->f))
+            return puts_(s, isnan(v->f) ? "NaN" : v->f > 0 ? "Infinity" : "-Infinity");
+        snprintf(num, sizeof num, "%.17g", v->f);
+        /* Shortest form that reads back exactly. */
+        for (int prec = 1; prec <= 17; prec++) {
+            char t[64];
+            snprintf(t, sizeof t, "%.*g", prec, v->f);
+            if (strtod(t, NULL) == v->f) {
+                memcpy(num, t, sizeof t);
+                break;
+            }
+        }
+        if (!strpbrk(num, ".eEn"))
+            strcat(num, ".0");
+        return puts_(s, num);
+    case MV_STR: return put_string(s, v->s.p, v->s.n);
+    case MV_BIN:
+        snprintf(num, sizeof num, "{\"bin\": %zu}", v->s.n);
+        return puts_(s, num);
+    case MV_ARRAY:
+        if (put(s, "[", 1))
+            return -1;
+        for (size_t i = 0; i < v->a.n; i++) {
+            if (i && puts_(s, indent < 0 ? ", " : ","))
+                return -1;
+            /* Arrays of numbers stay on one line: affines and spacings read better. */
+            if (v->a.v[i].kind >= MV_STR && newline(s, indent, depth + 1))
+                return -1;
+            if (dump(s, &v->a.v[i], indent, depth + 1))
+                return -1;
+        }
+        if (v->a.n && v->a.v[v->a.n - 1].kind >= MV_STR && newline(s, indent, depth))
+            return -1;
+        return put(s, "]", 1);
+    case MV_MAP:
+        if (put(s, "{", 1))
+            return -1;
+        for (size_t i = 0; i < v->m.n; i++) {
+            if (i && puts_(s, indent < 0 ? ", " : ","))
+                return -1;
+            if (newline(s, indent, depth + 1) || put_string(s, v->m.k[i], strlen(v->m.k[i])) ||
+                puts_(s, ": ") || dump(s, &v->m.v[i], indent, depth + 1))
+                return -1;
+        }
+        if (v->m.n && newline(s, indent, depth))
+            return -1;
+        return put(s, "}", 1);
+    }
+    return -1;
+}
+
+int json_dump(const mval *v, int indent, char **buf, size_t *len, size_t *cap)
+{
+    sink s = {buf, len, cap};
+    return dump(&s, v, indent, 0);
+}
+
+int json_fprint(FILE *f, const mval *v, int indent)
+{
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    int rc = json_dump(v, indent, &buf, &len, &cap);
+    if (!rc && fwrite(buf, 1, len, f) != len)
+        rc = err_set("write error:");
+    free(buf);
+    return rc;
+}

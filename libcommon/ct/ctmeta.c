@@ -1,0 +1,144 @@
+#include "ct/ctmeta.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/err.h"
+#include "core/json.h"
+#include "ct/affine.h"
+#include "io/nii.h"
+
+int ctmeta_get_i64v(const mval *meta, const char *key, int64_t *out, size_t n)
+{
+    const mval *v = mval_map_get(meta, key);
+    if (!v)
+        return 1;
+    if (v->kind != MV_ARRAY || v->a.n != n)
+        return err_set("meta '%s' must be an array of %zu integers", key, n);
+    for (size_t i = 0; i < n; i++) {
+        const mval *e = &v->a.v[i];
+        if (e->kind == MV_INT)
+            out[i] = e->i;
+        else if (e->kind == MV_FLOAT && e->f == floor(e->f) && fabs(e->f) < 9e15)
+            out[i] = (int64_t)e->f;
+        else
+            return err_set("meta '%s' must be an array of %zu integers", key, n);
+    }
+    return 0;
+}
+
+int ctmeta_put_i64v(mval *meta, const char *key, const int64_t *v, size_t n)
+{
+    mval *a = mval_map_put(meta, key);
+    if (!a)
+        return err_set("out of memory");
+    mval_set_array(a);
+    for (size_t i = 0; i < n; i++) {
+        mval *e = mval_push(a);
+        if (!e)
+            return err_set("out of memory");
+        mval_set_int(e, v[i]);
+    }
+    return 0;
+}
+
+int ctmeta_volume_affine(const mval *meta, double affine[16])
+{
+    double sp[3];
+    int rc = mval_get_f64v(meta, "affine", affine, 16);
+    if (rc < 0)
+        return -1;
+    if (rc == 1) {
+        rc = mval_get_f64v(meta, "spacing", sp, 3);
+        if (rc < 0)
+            return -1;
+        if (rc == 1)
+            return err_set("meta has neither 'affine' nor 'spacing' (the volume's geometry is unknown)");
+        for (int i = 0; i < 3; i++)
+            if (!(sp[i] > 0) || !isfinite(sp[i]))
+                return err_set("meta 'spacing' [%g, %g, %g] is not positive", sp[0], sp[1], sp[2]);
+        affine_eye(affine);
+        affine[0] = sp[2];
+        affine[5] = sp[1];
+        affine[10] = sp[0];
+    }
+    if (affine_check(affine))
+        return err_prefix("meta 'affine'");
+    return 0;
+}
+
+int ctmeta_load_classes(const char *path, mval *classes)
+{
+    mval doc = {0};
+    const char *names[256];
+    int maxv = -1;
+    if (json_load(path, &doc))
+        return -1;
+    if (doc.kind != MV_MAP) {
+        mval_free(&doc);
+        return err_set("%s: want a JSON object {\"0\": \"background\", \"1\": ...}", path);
+    }
+    for (int i = 0; i < 256; i++)
+        names[i] = "";
+    for (size_t i = 0; i < doc.m.n; i++) {
+        const char *k = doc.m.k[i];
+        char *end;
+        long v = strtol(k, &end, 10);
+        if (!*k || *end || v < 0 || v > 255) {
+            mval_free(&doc);
+            return err_set("%s: key '%s' is not a label value 0..255", path, k);
+        }
+        if (doc.m.v[i].kind != MV_STR) {
+            mval_free(&doc);
+            return err_set("%s: the name of label %ld is not a string", path, v);
+        }
+        names[v] = doc.m.v[i].s.p;
+        if (v > maxv)
+            maxv = (int)v;
+    }
+    mval_set_array(classes);
+    for (int i = 0; i <= maxv; i++)
+        if (!mval_push(classes) || mval_set_str(&classes->a.v[i], names[i])) {
+            mval_free(&doc);
+            return err_set("out of memory");
+        }
+    mval_free(&doc);
+    return 0;
+}
+
+int ctmeta_expand(const char *pattern, const char *id, const char *name, char *out, size_t n)
+{
+    size_t used = 0;
+    for (const char *p = pattern; *p; p++) {
+        char tmp[2] = {*p, '\0'};
+        const char *s = tmp;
+        if (*p == '%') {
+            switch (*++p) {
+            case 'i': s = id ? id : "noid"; break;
+            case 'n': s = name; break;
+            case '%': s = "%"; break;
+            default: return err_set("output name '%s': unknown placeholder '%%%c' (use %%i, %%n, %%%%)", pattern,
+                                    *p ? *p : ' ');
+            }
+        }
+        if (used + strlen(s) >= n)
+            return err_set("output name '%s': too long", pattern);
+        memcpy(out + used, s, strlen(s));
+        used += strlen(s);
+    }
+    out[used] = '\0';
+    return 0;
+}
+
+int ctmeta_is_nifti_name(const char *path)
+{
+    size_t n = strlen(path);
+    return (n > 4 && !strcmp(path + n - 4, ".nii")) || (n > 7 && !strcmp(path + n - 7, ".nii.gz"));
+}
+
+int ctmeta_is_int(int dt)
+{
+    return dt != DT_F32 && dt != DT_F64;
+}

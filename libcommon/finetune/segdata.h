@@ -1,0 +1,85 @@
+/*
+ * segdata — the labelled slices a fine-tuning run holds in memory, grouped
+ * by volume, and the case lists that select them.
+ *
+ * A slice comes from a slice frame (slice-extract): `image` [Y, X] (any
+ * numeric dtype, converted to float32; NaN or Inf is an error) and `label`
+ * [Y, X] (an integer dtype, values 0..C-1), with the frame's `id` and `z`.
+ * All slices of a set share one shape. The class count C comes from the
+ * frames' meta `classes` (the names, by label value; every record that
+ * carries it must carry the same list) or, when the frames have none, from
+ * the caller (seg-finetune --classes); when both are given they must agree.
+ *
+ * Memory: 5 bytes per pixel (float image + uint8 label), in two arrays that
+ * grow by doubling. Volumes keep their slices sorted by z; a slice given
+ * twice (same id and z) is an error.
+ *
+ * Case lists: a text file, one volume id per line; blank lines and lines
+ * starting with '#' are skipped, surrounding white space is trimmed.
+ *
+ * Not here: batching and shuffling (seg-finetune.c), metrics (segmetric.h).
+ */
+#ifndef LRC_SEGDATA_H
+#define LRC_SEGDATA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "io/frame.h"
+
+typedef struct {
+    char *id;
+    int64_t n, cap;
+    int64_t *slice; /* indices into the set, sorted by z after segdata_finish */
+    int64_t seq0;   /* seq of its first record, for messages */
+} segvol;
+
+typedef struct {
+    int H, W;        /* 0 until the first slice */
+    int C;           /* classes (background included); 0 until known */
+    char **classes;  /* C names, or NULL when the frames carry none */
+    int64_t n, cap;  /* slices */
+    float *img;      /* (n, H, W) */
+    uint8_t *lab;    /* (n, H, W) */
+    int64_t *z;      /* (n) */
+    int32_t *vol;    /* (n) index into vols */
+    int32_t nvol, volcap;
+    segvol *vols;
+} segdata;
+
+/* classes: the class count the caller expects (0: take it from the frames). */
+void segdata_init(segdata *d, int classes);
+void segdata_free(segdata *d);
+
+/* Add the slice of a data record (the frame is not modified). 0, or -1 +
+ * err_set("record seq N (ID z Z): ...") for a missing or bad image or
+ * label, a shape different from the earlier slices', a label outside the
+ * classes, a duplicate slice, or an unknown class count. */
+int segdata_add(segdata *d, const frame *f);
+
+/* Sort every volume's slices by z and check for duplicates. */
+int segdata_finish(segdata *d);
+
+/* Index of a volume id, or -1. */
+int segdata_find(const segdata *d, const char *id);
+
+/* Whether slice i holds any organ (a label value >= 1). */
+int segdata_has_organ(const segdata *d, int64_t i);
+
+/* Copy the classes of d into e when e has none yet, else check that they
+ * agree (same count, and same names when both have names). */
+int segdata_same_classes(segdata *e, const segdata *d);
+
+/* ---- case lists ---- */
+
+typedef struct {
+    char **id;
+    int n;
+} caselist;
+
+/* 0, or -1 + err_set naming the file (unreadable, empty, an id listed twice). */
+int caselist_load(caselist *l, const char *path);
+void caselist_free(caselist *l);
+int caselist_has(const caselist *l, const char *id);
+
+#endif

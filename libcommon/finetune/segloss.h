@@ -1,0 +1,60 @@
+/*
+ * segloss — the fine-tuning loss of seg-finetune: soft Dice over the organ
+ * classes, optionally plus cross-entropy, with its gradient with respect to
+ * the logits; and the hard (argmax) overlap counts for a training Dice.
+ *
+ * Definition. logits z (N, C, H, W), labels y (N, H, W) in 0..C-1, class 0
+ * the background. p = softmax(z) over C at each pixel. The sums run over
+ * ALL pixels of ALL N images of the batch (per-batch Dice, as MONAI's
+ * DiceLoss(batch=True)):
+ *
+ *   I_c = sum p_c [y = c],  P_c = sum p_c,  G_c = sum [y = c]
+ *   D_c = (2 I_c + s) / (P_c + G_c + s)                 s = smooth (1)
+ *   L_dice = 1 - (1 / (C - 1)) sum_{c = 1..C-1} D_c      (background excluded)
+ *   L_ce   = -(1 / (N H W)) sum log p_{y}                (every class, mean)
+ *   L      = L_dice + ce_weight L_ce
+ *
+ * An organ absent from the batch's labels still counts: D_c = s / (P_c + s),
+ * which pulls its probabilities towards 0 (the loss then rewards predicting
+ * nothing there). Per-batch sums make small organs that are missing from
+ * single slices well defined. C = 1 (background only) is refused.
+ *
+ * The gradient is written (not accumulated) into dlogits, for the mean
+ * loss L as above (no further scaling by N). Accumulation is in double and
+ * single-threaded, so the result does not depend on the thread count.
+ *
+ * Not here: the network (segnet.h), 3-D metrics (segmetric.h).
+ */
+#ifndef LRC_SEGLOSS_H
+#define LRC_SEGLOSS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SEGLOSS_MAX_CLASSES 256
+
+typedef struct {
+    double smooth;    /* s: 1 */
+    double ce_weight; /* 0: Dice only (the paper's) */
+} segloss_config;
+
+void segloss_config_default(segloss_config *c);
+
+typedef struct {
+    double loss, dice_loss, ce; /* L, L_dice, L_ce (L_ce computed always) */
+    /* hard counts of the argmax prediction per class (first maximum wins) */
+    int64_t tp[SEGLOSS_MAX_CLASSES], npred[SEGLOSS_MAX_CLASSES], nref[SEGLOSS_MAX_CLASSES];
+} segloss_stats;
+
+/* The loss of logits (N, C, HW) against labels (N, HW) and its gradient
+ * dlogits (N, C, HW) (may be NULL: loss only). Labels >= C are an error
+ * (-1 + err_set naming the first such pixel's image and value). dlogits may
+ * not alias logits. */
+int segloss_dice(float *dlogits, segloss_stats *st, const float *logits, const uint8_t *label, int N, int C,
+                 int HW, const segloss_config *cfg);
+
+/* Mean hard Dice over organ classes 1..C-1 from stats, excluding classes in
+ * neither labels nor prediction; NaN when every class is excluded. */
+double segloss_hard_dice(const segloss_stats *st, int C);
+
+#endif

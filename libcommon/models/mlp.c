@@ -1,0 +1,186 @@
+#include "models/mlp.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/err.h"
+#include "nn/block.h"
+#include "nn/nn.h"
+
+struct mlp {
+    mlp_config cfg;
+    pblock pb;
+    int iw1, ib1, iw2, ib2;
+    arena ar;
+    float *x, *h, *o, *dh;
+    int N, have_fwd;
+};
+
+int mlp_config_check(const mlp_config *c)
+{
+    if (c->in < 1 || c->hidden < 1 || c->out < 1 || c->in > 65536 || c->hidden > 65536 ||
+        c->out > 65536)
+        return err_set("mlp: sizes %d -> %d -> %d out of range 1..65536", c->in, c->hidden,
+                       c->out);
+    return 0;
+}
+
+char *mlp_config_json(const mlp_config *c)
+{
+    mval m = {0};
+    char *s;
+    mval_set_map(&m);
+    mval_put_i64(&m, "in", c->in);
+    mval_put_i64(&m, "hidden", c->hidden);
+    mval_put_i64(&m, "out", c->out);
+    s = nnb_cfg_dump(&m);
+    mval_free(&m);
+    return s;
+}
+
+int mlp_config_parse(const char *json, mlp_config *c)
+{
+    static const char *const keys[] = {"in", "hidden", "out", NULL};
+    mval m = {0};
+    memset(c, 0, sizeof *c);
+    if (nnb_cfg_parse(json, &m, "mlp", keys))
+        return -1;
+    int rc = nnb_cfg_int(&m, "mlp", "in", &c->in) != 0 || nnb_cfg_int(&m, "mlp", "hidden", &c->hidden) != 0 ||
+             nnb_cfg_int(&m, "mlp", "out", &c->out) != 0;
+    mval_free(&m);
+    if (rc)
+        return err_set("mlp configuration: needs integers in, hidden, out");
+    return mlp_config_check(c);
+}
+
+mlp *mlp_create(const mlp_config *c, uint64_t seed)
+{
+    mlp *m;
+    rng r;
+    if (mlp_config_check(c))
+        return NULL;
+    if (!(m = calloc(1, sizeof *m))) {
+        err_set("out of memory");
+        return NULL;
+    }
+    m->cfg = *c;
+    pblock_init(&m->pb);
+    int64_t w1[2] = {c->hidden, c->in}, b1[1] = {c->hidden}, w2[2] = {c->out, c->hidden},
+            b2[1] = {c->out};
+    if ((m->iw1 = pblock_add(&m->pb, "fc1.weight", PARAM_TRAIN, 2, w1)) < 0 ||
+        (m->ib1 = pblock_add(&m->pb, "fc1.bias", PARAM_TRAIN, 1, b1)) < 0 ||
+        (m->iw2 = pblock_add(&m->pb, "fc2.weight", PARAM_TRAIN, 2, w2)) < 0 ||
+        (m->ib2 = pblock_add(&m->pb, "fc2.bias", PARAM_TRAIN, 1, b2)) < 0 || pblock_alloc(&m->pb)) {
+        mlp_free(m);
+        return NULL;
+    }
+    rng_seed(&r, seed, 0x6d6c70 /* "mlp" */);
+    nn_init_default(pblock_ptr(&m->pb, m->iw1), (size_t)c->hidden * c->in, c->in, &r);
+    nn_init_default(pblock_ptr(&m->pb, m->ib1), (size_t)c->hidden, c->in, &r);
+    nn_init_default(pblock_ptr(&m->pb, m->iw2), (size_t)c->out * c->hidden, c->hidden, &r);
+    nn_init_default(pblock_ptr(&m->pb, m->ib2), (size_t)c->out, c->hidden, &r);
+    return m;
+}
+
+void mlp_free(mlp *m)
+{
+    if (!m)
+        return;
+    pblock_free(&m->pb);
+    nnb_arena_free(&m->ar);
+    free(m);
+}
+
+const mlp_config *mlp_get_config(const mlp *m)
+{
+    return &m->cfg;
+}
+
+pblock *mlp_params(mlp *m)
+{
+    return &m->pb;
+}
+
+static void bind(mlp *m, int N)
+{
+    m->x = nnb_arena_take(&m->ar, (size_t)N * m->cfg.in);
+    m->h = nnb_arena_take(&m->ar, (size_t)N * m->cfg.hidden);
+    m->dh = nnb_arena_take(&m->ar, (size_t)N * m->cfg.hidden);
+    m->o = nnb_arena_take(&m->ar, (size_t)N * m->cfg.out);
+}
+
+const float *mlp_forward(mlp *m, const float *x, int N)
+{
+    m->have_fwd = 0;
+    if (N < 1) {
+        err_set("mlp: batch %d", N);
+        return NULL;
+    }
+    if (N != m->N) {
+        nnb_arena_count(&m->ar);
+        bind(m, N);
+        if (nnb_arena_commit(&m->ar))
+            return NULL;
+        bind(m, N);
+        m->N = N;
+    }
+    memcpy(m->x, x, (size_t)N * m->cfg.in * sizeof(float));
+    linear_forward(m->h, m->x, pblock_ptr(&m->pb, m->iw1), pblock_ptr(&m->pb, m->ib1), N,
+                   m->cfg.in, m->cfg.hidden);
+    relu_forward(m->h, m->h, (size_t)N * m->cfg.hidden);
+    linear_forward(m->o, m->h, pblock_ptr(&m->pb, m->iw2), pblock_ptr(&m->pb, m->ib2), N,
+                   m->cfg.hidden, m->cfg.out);
+    m->have_fwd = 1;
+    return m->o;
+}
+
+int mlp_backward(mlp *m, const float *dout, float *dx)
+{
+    pblock *pb = &m->pb;
+    if (!m->have_fwd)
+        return err_set("mlp: backward without a forward");
+    linear_backward(m->dh, pblock_grad(pb, m->iw2), pblock_grad(pb, m->ib2), dout, m->h,
+                    pblock_ptr(pb, m->iw2), m->N, m->cfg.hidden, m->cfg.out);
+    relu_backward(m->dh, m->dh, m->h, (size_t)m->N * m->cfg.hidden);
+    linear_backward(dx, pblock_grad(pb, m->iw1), pblock_grad(pb, m->ib1), m->dh, m->x,
+                    pblock_ptr(pb, m->iw1), m->N, m->cfg.in, m->cfg.hidden);
+    return 0;
+}
+
+int mlp_ckpt_put(ckpt_writer *w, const char *prefix, const mlp *m)
+{
+    char *js = mlp_config_json(&m->cfg);
+    int rc;
+    if (!js)
+        return -1;
+    rc = ckpt_put_model(w, prefix, "mlp", js, &m->pb);
+    free(js);
+    return rc;
+}
+
+mlp *mlp_ckpt_load(const ckpt *c, const char *prefix)
+{
+    char key[PARAM_NAME_MAX + 16];
+    const char *js;
+    mlp_config cfg;
+    mlp *m;
+    snprintf(key, sizeof key, "%sconfig", prefix);
+    if (ckpt_get_model(c, prefix, "mlp", NULL, NULL))
+        return NULL;
+    if (!(js = ckpt_meta(c, key))) {
+        err_set("%s: no '%s' metadata", ckpt_path(c), key);
+        return NULL;
+    }
+    if (mlp_config_parse(js, &cfg)) {
+        err_prefix("%s", ckpt_path(c));
+        return NULL;
+    }
+    if (!(m = mlp_create(&cfg, 0)))
+        return NULL;
+    if (ckpt_get_params(c, prefix, &m->pb)) {
+        mlp_free(m);
+        return NULL;
+    }
+    return m;
+}

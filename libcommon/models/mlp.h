@@ -1,0 +1,45 @@
+/*
+ * mlp — a two-layer perceptron head: Linear, ReLU, Linear (MoCo v2's
+ * projection head on Eg's pooled vector; the engine provides it so that the
+ * trainer only wires it up).
+ *
+ *   x (N, in) -> fc1 (in -> hidden, bias) -> ReLU -> fc2 (hidden -> out, bias)
+ *
+ * Tensor names: fc1.weight (hidden, in), fc1.bias (hidden), fc2.weight
+ * (out, hidden), fc2.bias (out); PyTorch's default initialisation.
+ * Arena, calls and gradient contract as unet.h.
+ *
+ * Not here: normalisation of the output (the loss does it).
+ */
+#ifndef LRC_MLP_H
+#define LRC_MLP_H
+
+#include <stdint.h>
+
+#include "nn/ckpt.h"
+#include "nn/param.h"
+
+typedef struct {
+    int in, hidden, out;
+} mlp_config;
+
+typedef struct mlp mlp;
+
+int mlp_config_check(const mlp_config *c);
+char *mlp_config_json(const mlp_config *c);
+int mlp_config_parse(const char *json, mlp_config *c);
+
+mlp *mlp_create(const mlp_config *c, uint64_t seed);
+void mlp_free(mlp *m);
+const mlp_config *mlp_get_config(const mlp *m);
+pblock *mlp_params(mlp *m);
+/* x (N, in) -> (N, out), owned by m. */
+const float *mlp_forward(mlp *m, const float *x, int N);
+/* Accumulates parameter gradients; writes dx (N, in) unless NULL. */
+int mlp_backward(mlp *m, const float *dout, float *dx);
+
+/* Checkpoints, as unet.h: kind "mlp". */
+int mlp_ckpt_put(ckpt_writer *w, const char *prefix, const mlp *m);
+mlp *mlp_ckpt_load(const ckpt *c, const char *prefix);
+
+#endif

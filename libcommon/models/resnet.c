@@ -1,0 +1,669 @@
+#include "models/resnet.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/err.h"
+#include "core/tensor.h"
+#include "nn/block.h"
+#include "nn/internal.h"
+
+/* ---- Eg ---- */
+
+typedef struct {
+    cbr c[3];  /* basic: c[0], c[1]; bottleneck: c[0..2] */
+    int nconv; /* 2 or 3 */
+    int has_ds;
+    cbr ds;  /* shortcut: 1x1 stride-2 conv + norm, no ReLU */
+    float *y; /* relu(main + shortcut) (N, cout, OH, OW) */
+    int cin, cout;
+} rblock;
+
+#define MAXBLOCKS 8
+
+struct resnet {
+    resnet_config cfg;
+    pblock pb;
+    normcfg nc;
+    cbr stem;
+    rblock blk[4][MAXBLOCKS];
+    int nblk[4];
+    int ch[5]; /* stage channels */
+    arena ar;
+    float *xin, *pooled, *g[4]; /* g: gradient work buffers of the largest activation */
+    int N, H, W, bound, have_fwd, training;
+};
+
+static const int layout_basic18[4] = {2, 2, 2, 2}, layout_346[4] = {3, 4, 6, 3};
+
+static int bottleneck(const resnet_config *c)
+{
+    return c->depth == 50;
+}
+
+static int width_of(const resnet_config *c, int base)
+{
+    int w = (int)lround(base * (double)c->width);
+    return w < 1 ? 1 : w;
+}
+
+int resnet_stage_channels(const resnet_config *c, int s)
+{
+    if (s == 0)
+        return width_of(c, 64);
+    return width_of(c, 64 << (s - 1)) * (bottleneck(c) ? 4 : 1);
+}
+
+void resnet_config_default(resnet_config *c)
+{
+    memset(c, 0, sizeof *c);
+    c->in_ch = 1;
+    c->depth = 18;
+    c->width = 0.25f;
+    c->norm = NORM_BATCH;
+    c->groups = 8;
+    c->bn_momentum = 0.1f;
+    c->eps = 1e-5f;
+}
+
+int resnet_config_check(const resnet_config *c)
+{
+    if (c->in_ch < 1 || c->in_ch > 4096)
+        return err_set("resnet: in_ch %d out of range 1..4096", c->in_ch);
+    if (c->depth != 18 && c->depth != 34 && c->depth != 50)
+        return err_set("resnet: depth %d (18, 34 or 50)", c->depth);
+    if (!(c->width > 0 && c->width <= 4))
+        return err_set("resnet: width multiplier %g out of range (0, 4]", (double)c->width);
+    if (c->norm != NORM_BATCH && c->norm != NORM_GROUP)
+        return err_set("resnet: unknown norm %d", (int)c->norm);
+    if (c->norm == NORM_GROUP)
+        for (int s = 1; s <= 4; s++) {
+            int w = width_of(c, 64 << (s - 1));
+            if (c->groups < 1 || w % c->groups || resnet_stage_channels(c, 0) % c->groups)
+                return err_set("resnet: %d groups do not divide the widths", c->groups);
+        }
+    if (!(c->bn_momentum >= 0 && c->bn_momentum <= 1) || !(c->eps > 0))
+        return err_set("resnet: bn_momentum must be in [0, 1] and eps positive");
+    return 0;
+}
+
+char *resnet_config_json(const resnet_config *c)
+{
+    mval m = {0};
+    char *s;
+    mval_set_map(&m);
+    mval_put_i64(&m, "in_ch", c->in_ch);
+    mval_put_i64(&m, "depth", c->depth);
+    nnb_cfg_put_float(&m, "width", c->width);
+    mval_put_str(&m, "norm", nnb_norm_name(c->norm));
+    mval_put_i64(&m, "groups", c->groups);
+    nnb_cfg_put_float(&m, "bn_momentum", c->bn_momentum);
+    nnb_cfg_put_float(&m, "eps", c->eps);
+    s = nnb_cfg_dump(&m);
+    mval_free(&m);
+    return s;
+}
+
+int resnet_config_parse(const char *json, resnet_config *c)
+{
+    static const char *const keys[] = {"in_ch",  "depth",       "width", "norm",
+                                       "groups", "bn_momentum", "eps",   NULL};
+    mval m = {0};
+    resnet_config_default(c);
+    if (nnb_cfg_parse(json, &m, "resnet", keys))
+        return -1;
+    int rc = nnb_cfg_int(&m, "resnet", "in_ch", &c->in_ch) < 0 ||
+             nnb_cfg_int(&m, "resnet", "depth", &c->depth) < 0 ||
+             nnb_cfg_float(&m, "resnet", "width", &c->width) < 0 ||
+             nnb_cfg_norm(&m, "resnet", "norm", &c->norm) < 0 ||
+             nnb_cfg_int(&m, "resnet", "groups", &c->groups) < 0 ||
+             nnb_cfg_float(&m, "resnet", "bn_momentum", &c->bn_momentum) < 0 ||
+             nnb_cfg_float(&m, "resnet", "eps", &c->eps) < 0;
+    mval_free(&m);
+    return rc ? -1 : resnet_config_check(c);
+}
+
+static int block_declare(rblock *b, pblock *pb, const char *pre, int cin, int w, int first,
+                         int bott, const normcfg *nc)
+{
+    int g = nc->kind == NORM_GROUP;
+    const char *nn[3] = {g ? "gn1" : "bn1", g ? "gn2" : "bn2", g ? "gn3" : "bn3"};
+    char dpre[96];
+    int stride = first ? 2 : 1;
+    memset(b, 0, sizeof *b);
+    b->cin = cin;
+    if (!bott) {
+        b->nconv = 2, b->cout = w;
+        if (nnb_cbr_declare(&b->c[0], pb, pre, "conv1", nn[0], cin, 0, w, 3, stride, 1, nc) ||
+            nnb_cbr_declare(&b->c[1], pb, pre, "conv2", nn[1], w, 0, w, 3, 1, 0, nc))
+            return -1;
+    } else {
+        b->nconv = 3, b->cout = 4 * w;
+        if (nnb_cbr_declare(&b->c[0], pb, pre, "conv1", nn[0], cin, 0, w, 1, 1, 1, nc) ||
+            nnb_cbr_declare(&b->c[1], pb, pre, "conv2", nn[1], w, 0, w, 3, stride, 1, nc) ||
+            nnb_cbr_declare(&b->c[2], pb, pre, "conv3", nn[2], w, 0, 4 * w, 1, 1, 0, nc))
+            return -1;
+    }
+    if (first) {
+        b->has_ds = 1;
+        snprintf(dpre, sizeof dpre, "%s.downsample", pre);
+        if (nnb_cbr_declare(&b->ds, pb, dpre, "0", "1", cin, 0, b->cout, 1, 2, 0, nc))
+            return -1;
+    }
+    return 0;
+}
+
+resnet *resnet_create(const resnet_config *c, uint64_t seed)
+{
+    resnet *r;
+    rng rg;
+    char pre[64];
+    if (resnet_config_check(c))
+        return NULL;
+    if (!(r = calloc(1, sizeof *r))) {
+        err_set("out of memory");
+        return NULL;
+    }
+    r->cfg = *c;
+    r->training = 1;
+    r->nc = (normcfg){c->norm, c->groups, c->bn_momentum, c->eps};
+    pblock_init(&r->pb);
+    for (int s = 0; s < 5; s++)
+        r->ch[s] = resnet_stage_channels(c, s);
+    if (nnb_cbr_declare(&r->stem, &r->pb, "", "conv1", c->norm == NORM_GROUP ? "gn1" : "bn1",
+                    c->in_ch, 0, r->ch[0], 3, 1, 1, &r->nc))
+        goto fail;
+    for (int s = 0; s < 4; s++) {
+        r->nblk[s] = c->depth == 18 ? layout_basic18[s] : layout_346[s];
+        for (int b = 0; b < r->nblk[s]; b++) {
+            snprintf(pre, sizeof pre, "layer%d.%d", s + 1, b);
+            if (block_declare(&r->blk[s][b], &r->pb, pre, b == 0 ? r->ch[s] : r->ch[s + 1],
+                              width_of(c, 64 << s), b == 0, bottleneck(c), &r->nc))
+                goto fail;
+        }
+    }
+    if (pblock_alloc(&r->pb))
+        goto fail;
+    rng_seed(&rg, seed, 0x7265736e6574 /* "resnet" */);
+    nnb_cbr_init(&r->stem, &r->pb, &rg);
+    for (int s = 0; s < 4; s++)
+        for (int b = 0; b < r->nblk[s]; b++) {
+            rblock *k = &r->blk[s][b];
+            for (int i = 0; i < k->nconv; i++)
+                nnb_cbr_init(&k->c[i], &r->pb, &rg);
+            if (k->has_ds)
+                nnb_cbr_init(&k->ds, &r->pb, &rg);
+        }
+    return r;
+fail:
+    resnet_free(r);
+    return NULL;
+}
+
+void resnet_free(resnet *r)
+{
+    if (!r)
+        return;
+    pblock_free(&r->pb);
+    nnb_arena_free(&r->ar);
+    free(r);
+}
+
+const resnet_config *resnet_get_config(const resnet *r)
+{
+    return &r->cfg;
+}
+
+pblock *resnet_params(resnet *r)
+{
+    return &r->pb;
+}
+
+void resnet_set_training(resnet *r, int training)
+{
+    r->training = training != 0;
+}
+
+static void bind_all(resnet *r, int N, int H, int W)
+{
+    arena *a = &r->ar;
+    size_t gmax = (size_t)N * r->ch[0] * H * W;
+    r->xin = nnb_arena_take(a, (size_t)N * r->cfg.in_ch * H * W);
+    nnb_cbr_bind(&r->stem, a, N, H, W);
+    for (int s = 0; s < 4; s++) {
+        int h = H >> s, w = W >> s; /* the input resolution of layer s+1 */
+        for (int b = 0; b < r->nblk[s]; b++) {
+            rblock *k = &r->blk[s][b];
+            int ih = b == 0 ? h : h / 2, iw = b == 0 ? w : w / 2;
+            nnb_cbr_bind(&k->c[0], a, N, ih, iw);
+            for (int i = 1; i < k->nconv; i++)
+                nnb_cbr_bind(&k->c[i], a, N, k->c[i - 1].OH, k->c[i - 1].OW);
+            if (k->has_ds)
+                nnb_cbr_bind(&k->ds, a, N, ih, iw);
+            k->y = nnb_arena_take(a, (size_t)N * k->cout * (h / 2) * (w / 2));
+            for (int i = 0; i < k->nconv; i++)
+                gmax = NN_MAX(gmax, nnb_cbr_out_numel(&k->c[i]));
+            gmax = NN_MAX(gmax, (size_t)N * k->cout * (h / 2) * (w / 2));
+            gmax = NN_MAX(gmax, (size_t)N * k->cin * ih * iw);
+        }
+    }
+    r->pooled = nnb_arena_take(a, (size_t)N * r->ch[4]);
+    for (int i = 0; i < 4; i++)
+        r->g[i] = nnb_arena_take(a, gmax);
+}
+
+static int ensure_bound(resnet *r, int N, int H, int W)
+{
+    if (N < 1 || H < 16 || W < 16 || H % 16 || W % 16)
+        return err_set("resnet: input %dx%d (batch %d): height and width must be multiples of 16 "
+                       "(at least 16), batch at least 1",
+                       H, W, N);
+    if ((double)N * NN_MAX(r->ch[0], r->ch[1] * 2) * H * W > 2147483647.0)
+        return err_set("resnet: batch %d of %dx%d is too large for one step", N, H, W);
+    if (r->bound && r->N == N && r->H == H && r->W == W)
+        return 0;
+    r->bound = 0;
+    nnb_arena_count(&r->ar);
+    bind_all(r, N, H, W);
+    if (nnb_arena_commit(&r->ar))
+        return -1;
+    bind_all(r, N, H, W);
+    r->N = N, r->H = H, r->W = W, r->bound = 1;
+    return 0;
+}
+
+static void block_forward(rblock *k, pblock *pb, const float *x, int training)
+{
+    const float *in = x;
+    for (int i = 0; i < k->nconv; i++) {
+        nnb_cbr_forward(&k->c[i], pb, in, NULL, training);
+        in = k->c[i].a;
+    }
+    if (k->has_ds)
+        nnb_cbr_forward(&k->ds, pb, x, NULL, training);
+    size_t n = nnb_cbr_out_numel(&k->c[k->nconv - 1]);
+    add_forward(k->y, k->c[k->nconv - 1].a, k->has_ds ? k->ds.a : x, n);
+    relu_forward(k->y, k->y, n);
+}
+
+const float *resnet_forward(resnet *r, const float *x, int N, int H, int W)
+{
+    const float *in;
+    r->have_fwd = 0;
+    if (ensure_bound(r, N, H, W))
+        return NULL;
+    memcpy(r->xin, x, (size_t)N * r->cfg.in_ch * H * W * sizeof(float));
+    nnb_cbr_forward(&r->stem, &r->pb, r->xin, NULL, r->training);
+    in = r->stem.a;
+    for (int s = 0; s < 4; s++)
+        for (int b = 0; b < r->nblk[s]; b++) {
+            block_forward(&r->blk[s][b], &r->pb, in, r->training);
+            in = r->blk[s][b].y;
+        }
+    avgpool_forward(r->pooled, in, N, r->ch[4], (H >> 4) * (W >> 4));
+    r->have_fwd = 1;
+    return r->pooled;
+}
+
+const float *resnet_stage(const resnet *r, int s)
+{
+    if (s < 0 || s > 4 || !r->bound)
+        return NULL;
+    if (s == 0)
+        return r->stem.a;
+    return r->blk[s - 1][r->nblk[s - 1] - 1].y;
+}
+
+/* dy in P (clobbered) -> dx written into Q; t1, t2 work buffers. */
+static void block_backward(rblock *k, pblock *pb, const float *x, float *P, float *Q, float *t1,
+                           float *t2, int training)
+{
+    size_t n = nnb_cbr_out_numel(&k->c[k->nconv - 1]);
+    size_t nin = (size_t)k->c[0].N * k->cin * k->c[0].H * k->c[0].W;
+    relu_backward(P, P, k->y, n);
+    if (k->has_ds) {
+        memcpy(t1, P, n * sizeof(float));
+        nnb_cbr_backward(&k->ds, pb, t1, Q, NULL, x, NULL, training);
+    } else
+        memcpy(Q, P, n * sizeof(float));
+    float *da = P, *bufs[2] = {t1, t2};
+    for (int i = k->nconv - 1; i >= 0; i--) {
+        float *din = bufs[(k->nconv - 1 - i) & 1];
+        nnb_cbr_backward(&k->c[i], pb, da, din, NULL, i == 0 ? x : k->c[i - 1].a, NULL, training);
+        da = din;
+    }
+    add_inplace(Q, da, nin);
+}
+
+int resnet_backward(resnet *r, const float *dpooled, const float *const *dstage, float *dx)
+{
+    int N = r->N, H = r->H, W = r->W;
+    float *A = r->g[0], *B = r->g[1], *t;
+    size_t n4 = (size_t)N * r->ch[4] * (H >> 4) * (W >> 4);
+    if (!r->have_fwd)
+        return err_set("resnet: backward without a forward");
+    if (dpooled)
+        avgpool_backward(A, dpooled, N, r->ch[4], (H >> 4) * (W >> 4));
+    else
+        memset(A, 0, n4 * sizeof(float));
+    if (dstage && dstage[4])
+        add_inplace(A, dstage[4], n4);
+    for (int s = 3; s >= 0; s--) {
+        for (int b = r->nblk[s] - 1; b >= 0; b--) {
+            const float *x = b > 0 ? r->blk[s][b - 1].y : s > 0 ? resnet_stage(r, s) : r->stem.a;
+            block_backward(&r->blk[s][b], &r->pb, x, A, B, r->g[2], r->g[3], r->training);
+            t = A, A = B, B = t;
+        }
+        if (dstage && dstage[s])
+            add_inplace(A, dstage[s], (size_t)N * r->ch[s] * (H >> s) * (W >> s));
+    }
+    nnb_cbr_backward(&r->stem, &r->pb, A, dx, NULL, r->xin, NULL, r->training);
+    return 0;
+}
+
+double resnet_flops(const resnet_config *c, int H, int W)
+{
+    resnet *r = resnet_create(c, 0);
+    double f;
+    if (!r)
+        return 0;
+    f = nnb_cbr_flops(&r->stem, H, W);
+    for (int s = 0; s < 4; s++)
+        for (int b = 0; b < r->nblk[s]; b++) {
+            rblock *k = &r->blk[s][b];
+            int h = b == 0 ? H >> s : H >> (s + 1), w = b == 0 ? W >> s : W >> (s + 1);
+            for (int i = 0; i < k->nconv; i++) {
+                f += nnb_cbr_flops(&k->c[i], h, w);
+                if (k->c[i].stride == 2)
+                    h /= 2, w /= 2;
+            }
+            if (k->has_ds)
+                f += nnb_cbr_flops(&k->ds, b == 0 ? H >> s : h, b == 0 ? W >> s : w);
+        }
+    resnet_free(r);
+    return f;
+}
+
+int resnet_ckpt_put(ckpt_writer *w, const char *prefix, const resnet *r)
+{
+    char *js = resnet_config_json(&r->cfg);
+    int rc;
+    if (!js)
+        return -1;
+    rc = ckpt_put_model(w, prefix, "resnet", js, &r->pb);
+    free(js);
+    return rc;
+}
+
+resnet *resnet_ckpt_load(const ckpt *c, const char *prefix)
+{
+    char key[PARAM_NAME_MAX + 16];
+    const char *js;
+    resnet_config cfg;
+    resnet *r;
+    snprintf(key, sizeof key, "%sconfig", prefix);
+    if (ckpt_get_model(c, prefix, "resnet", NULL, NULL))
+        return NULL;
+    if (!(js = ckpt_meta(c, key))) {
+        err_set("%s: no '%s' metadata", ckpt_path(c), key);
+        return NULL;
+    }
+    if (resnet_config_parse(js, &cfg)) {
+        err_prefix("%s", ckpt_path(c));
+        return NULL;
+    }
+    /* the widths the configuration claims, against the file's own tensors,
+     * before anything of that size is allocated */
+    if (ckpt_expect_shape(c, prefix, "conv1.weight", resnet_stage_channels(&cfg, 0), cfg.in_ch))
+        return NULL;
+    for (int s = 0; s < 4; s++) {
+        char name[32];
+        snprintf(name, sizeof name, "layer%d.0.conv1.weight", s + 1);
+        if (ckpt_expect_shape(c, prefix, name, width_of(&cfg, 64 << s), resnet_stage_channels(&cfg, s)))
+            return NULL;
+    }
+    if (!(r = resnet_create(&cfg, 0)))
+        return NULL;
+    if (ckpt_get_params(c, prefix, &r->pb)) {
+        resnet_free(r);
+        return NULL;
+    }
+    return r;
+}
+
+/* ---- Dg ---- */
+
+struct resdec {
+    resdec_config cfg;
+    pblock pb;
+    normcfg nc;
+    decoder dec;
+    arena ar;
+    float *dst[5];
+    const float *stage[5];
+    int N, H, W, bound, have_fwd, training;
+};
+
+void resdec_config_for(const resnet_config *e, resdec_config *c)
+{
+    static const int w[4] = {16, 32, 64, 128};
+    memset(c, 0, sizeof *c);
+    for (int s = 0; s < 5; s++)
+        c->skip_ch[s] = resnet_stage_channels(e, s);
+    memcpy(c->dec_widths, w, sizeof w);
+    c->out_ch = 64;
+    c->norm = e->norm;
+    c->groups = e->groups;
+    c->bn_momentum = e->bn_momentum;
+    c->eps = e->eps;
+}
+
+int resdec_config_check(const resdec_config *c)
+{
+    for (int s = 0; s < 5; s++)
+        if (c->skip_ch[s] < 1 || c->skip_ch[s] > 16384)
+            return err_set("resdec: skip_ch[%d] = %d out of range", s, c->skip_ch[s]);
+    for (int k = 0; k < 4; k++) {
+        if (c->dec_widths[k] < 1 || c->dec_widths[k] > 4096)
+            return err_set("resdec: dec_widths[%d] = %d out of range", k, c->dec_widths[k]);
+        if (c->norm == NORM_GROUP && (c->groups < 1 || c->dec_widths[k] % c->groups))
+            return err_set("resdec: %d groups do not divide width %d", c->groups,
+                           c->dec_widths[k]);
+    }
+    if (c->out_ch < 1 || c->out_ch > 4096)
+        return err_set("resdec: out_ch %d out of range", c->out_ch);
+    if ((c->norm != NORM_BATCH && c->norm != NORM_GROUP) ||
+        !(c->bn_momentum >= 0 && c->bn_momentum <= 1) || !(c->eps > 0))
+        return err_set("resdec: bad normalisation settings");
+    return 0;
+}
+
+char *resdec_config_json(const resdec_config *c)
+{
+    mval m = {0};
+    char *s;
+    mval_set_map(&m);
+    nnb_cfg_put_ints(&m, "skip_ch", c->skip_ch, 5);
+    nnb_cfg_put_ints(&m, "dec_widths", c->dec_widths, 4);
+    mval_put_i64(&m, "out_ch", c->out_ch);
+    mval_put_str(&m, "norm", nnb_norm_name(c->norm));
+    mval_put_i64(&m, "groups", c->groups);
+    nnb_cfg_put_float(&m, "bn_momentum", c->bn_momentum);
+    nnb_cfg_put_float(&m, "eps", c->eps);
+    s = nnb_cfg_dump(&m);
+    mval_free(&m);
+    return s;
+}
+
+int resdec_config_parse(const char *json, resdec_config *c)
+{
+    static const char *const keys[] = {"skip_ch", "dec_widths",  "out_ch", "norm",
+                                       "groups",  "bn_momentum", "eps",    NULL};
+    resnet_config e;
+    mval m = {0};
+    resnet_config_default(&e);
+    resdec_config_for(&e, c);
+    if (nnb_cfg_parse(json, &m, "resdec", keys))
+        return -1;
+    int rc = nnb_cfg_ints(&m, "resdec", "skip_ch", c->skip_ch, 5) < 0 ||
+             nnb_cfg_ints(&m, "resdec", "dec_widths", c->dec_widths, 4) < 0 ||
+             nnb_cfg_int(&m, "resdec", "out_ch", &c->out_ch) < 0 ||
+             nnb_cfg_norm(&m, "resdec", "norm", &c->norm) < 0 ||
+             nnb_cfg_int(&m, "resdec", "groups", &c->groups) < 0 ||
+             nnb_cfg_float(&m, "resdec", "bn_momentum", &c->bn_momentum) < 0 ||
+             nnb_cfg_float(&m, "resdec", "eps", &c->eps) < 0;
+    mval_free(&m);
+    return rc ? -1 : resdec_config_check(c);
+}
+
+resdec *resdec_create(const resdec_config *c, uint64_t seed)
+{
+    resdec *d;
+    rng r;
+    if (resdec_config_check(c))
+        return NULL;
+    if (!(d = calloc(1, sizeof *d))) {
+        err_set("out of memory");
+        return NULL;
+    }
+    d->cfg = *c;
+    d->training = 1;
+    d->nc = (normcfg){c->norm, c->groups, c->bn_momentum, c->eps};
+    pblock_init(&d->pb);
+    if (nnb_dec_declare(&d->dec, &d->pb, c->skip_ch, c->skip_ch[4], c->dec_widths, c->out_ch,
+                    &d->nc) ||
+        pblock_alloc(&d->pb)) {
+        resdec_free(d);
+        return NULL;
+    }
+    rng_seed(&r, seed, 0x726573646563 /* "resdec" */);
+    nnb_dec_init(&d->dec, &d->pb, &r);
+    return d;
+}
+
+void resdec_free(resdec *d)
+{
+    if (!d)
+        return;
+    pblock_free(&d->pb);
+    nnb_arena_free(&d->ar);
+    free(d);
+}
+
+const resdec_config *resdec_get_config(const resdec *d)
+{
+    return &d->cfg;
+}
+
+pblock *resdec_params(resdec *d)
+{
+    return &d->pb;
+}
+
+void resdec_set_training(resdec *d, int training)
+{
+    d->training = training != 0;
+}
+
+static void dbind(resdec *d, int N, int H, int W)
+{
+    for (int s = 0; s < 5; s++)
+        d->dst[s] = nnb_arena_take(&d->ar, (size_t)N * d->cfg.skip_ch[s] * (H >> s) * (W >> s));
+    nnb_dec_bind(&d->dec, &d->ar, N, H, W);
+}
+
+const float *resdec_forward(resdec *d, const float *const stage[5], int N, int H, int W)
+{
+    d->have_fwd = 0;
+    if (N < 1 || H < 16 || W < 16 || H % 16 || W % 16) {
+        err_set("resdec: input %dx%d (batch %d): height and width must be multiples of 16", H, W,
+                N);
+        return NULL;
+    }
+    if (!(d->bound && d->N == N && d->H == H && d->W == W)) {
+        d->bound = 0;
+        nnb_arena_count(&d->ar);
+        dbind(d, N, H, W);
+        if (nnb_arena_commit(&d->ar))
+            return NULL;
+        dbind(d, N, H, W);
+        d->N = N, d->H = H, d->W = W, d->bound = 1;
+    }
+    memcpy(d->stage, stage, sizeof d->stage);
+    nnb_dec_forward(&d->dec, &d->pb, stage, stage[4], d->training);
+    d->have_fwd = 1;
+    return d->dec.f;
+}
+
+int resdec_backward(resdec *d, const float *dfeat)
+{
+    if (!d->have_fwd)
+        return err_set("resdec: backward without a forward");
+    nnb_dec_backward(&d->dec, &d->pb, dfeat, d->dst, d->dst[4], d->stage, d->stage[4], d->training);
+    return 0;
+}
+
+const float *const *resdec_dstages(const resdec *d)
+{
+    return (const float *const *)d->dst;
+}
+
+double resdec_flops(const resdec_config *c, int H, int W)
+{
+    resdec *d = resdec_create(c, 0);
+    double f = d ? nnb_dec_flops(&d->dec, H, W) : 0;
+    resdec_free(d);
+    return f;
+}
+
+int resdec_ckpt_put(ckpt_writer *w, const char *prefix, const resdec *d)
+{
+    char *js = resdec_config_json(&d->cfg);
+    int rc;
+    if (!js)
+        return -1;
+    rc = ckpt_put_model(w, prefix, "resdec", js, &d->pb);
+    free(js);
+    return rc;
+}
+
+resdec *resdec_ckpt_load(const ckpt *c, const char *prefix)
+{
+    char key[PARAM_NAME_MAX + 16];
+    const char *js;
+    resdec_config cfg;
+    resdec *d;
+    snprintf(key, sizeof key, "%sconfig", prefix);
+    if (ckpt_get_model(c, prefix, "resdec", NULL, NULL))
+        return NULL;
+    if (!(js = ckpt_meta(c, key))) {
+        err_set("%s: no '%s' metadata", ckpt_path(c), key);
+        return NULL;
+    }
+    if (resdec_config_parse(js, &cfg)) {
+        err_prefix("%s", ckpt_path(c));
+        return NULL;
+    }
+    /* the widths the configuration claims, against the file's own tensors,
+     * before anything of that size is allocated */
+    for (int k = 0; k < 4; k++) {
+        char name[32];
+        snprintf(name, sizeof name, "dec%d.conv1.weight", k + 1);
+        if (ckpt_expect_shape(c, prefix, name, cfg.dec_widths[k], (int64_t)cfg.skip_ch[k] + cfg.dec_widths[k]))
+            return NULL;
+        snprintf(name, sizeof name, "dec%d.conv2.weight", k + 1);
+        if (ckpt_expect_shape(c, prefix, name, cfg.dec_widths[k], cfg.dec_widths[k]))
+            return NULL;
+    }
+    if (ckpt_expect_shape(c, prefix, "dec4.up.weight", cfg.skip_ch[4], cfg.dec_widths[3]))
+        return NULL;
+    if (!(d = resdec_create(&cfg, 0)))
+        return NULL;
+    if (ckpt_get_params(c, prefix, &d->pb)) {
+        resdec_free(d);
+        return NULL;
+    }
+    return d;
+}

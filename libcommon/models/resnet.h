@@ -1,0 +1,133 @@
+/*
+ * resnet — the global encoder Eg (a ResNet) and its U-Net-shaped decoder Dg.
+ *
+ * Eg keeps torchvision's ResNet layouts and names, with two changes for CT
+ * slices of 128-256 pixels and for a decoder that needs a full-resolution
+ * skip: the stem is a 3x3 stride-1 convolution (no 7x7/2, no max pool), and
+ * every stage, layer1 included, halves the resolution in its first block
+ * (stride-2 3x3 conv; a 1x1/2 conv + norm on the shortcut). Its five feature
+ * maps sit where the U-Net's are, so H and W must be multiples of 16:
+ *
+ *   stage 0  stem   conv3x3 (in -> c0) + norm + ReLU           H    x W
+ *   stage 1  layer1 blocks[0] blocks, width w1, stride 2        H/2
+ *   stage 2  layer2 width 2 w1                                  H/4
+ *   stage 3  layer3 width 4 w1                                  H/8
+ *   stage 4  layer4 width 8 w1                                  H/16
+ *   pooled   global average of stage 4                          (N, C4)
+ *
+ * depth 18: basic blocks [2 2 2 2]; 34: basic [3 4 6 3]; 50: bottleneck
+ * [3 4 6 3] (expansion 4: stage s has 4 x its width channels). Widths are
+ * torchvision's (64, 128, 256, 512) times `width` (rounded, >= 1): width 0.25
+ * gives ResNet-18 16-32-64-128 with c0 = 16, the U-Net's widths.
+ *
+ * Tensor names (torchvision's state_dict):
+ *   conv1.weight (c0, in, 3, 3), bn1.* (or gn1.*)
+ *   layer{s}.{b}.conv1.weight, layer{s}.{b}.bn1.*, .conv2.weight, .bn2.*
+ *   (bottleneck: + .conv3.weight, .bn3.*; conv1/conv3 are 1x1, the stride
+ *   sits on conv2 as in torchvision's "ResNet v1.5")
+ *   layer{s}.{b}.downsample.0.weight (1x1, stride 2), layer{s}.{b}.downsample.1.*
+ *   bn*.{weight,bias,running_mean,running_var,num_batches_tracked}; gn*.{weight,bias}
+ * Initialisation as torchvision: kaiming_normal_(fan_out, relu) convs, norm
+ * weight 1, bias 0.
+ *
+ * Dg (resdec_*) is a fresh U-Net decoder on Eg's stages: dec4 upsamples
+ * stage 4 (convT 2x2/2) and concatenates stage 3, ... dec1 concatenates
+ * stage 0; then a 1x1 head to out_ch channels. Its layers and names are the
+ * U-Net's decoder's (unet.h: decK.up.*, decK.conv{i}.weight, decK.bn{i}.*,
+ * head.*), with widths dec_widths[0..3] for dec1..dec4.
+ *
+ * Memory and calls as unet.h: forward allocates its arena once per shape;
+ * one forward, then at most one backward.
+ *
+ * Not here: the projection head of MoCo (mlp.h), losses, optimisers.
+ */
+#ifndef LRC_RESNET_H
+#define LRC_RESNET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "nn/ckpt.h"
+#include "nn/nn.h"
+#include "nn/param.h"
+
+typedef struct {
+    int in_ch;         /* 1 */
+    int depth;         /* 18, 34 or 50 */
+    float width;       /* multiplier of torchvision's widths, (0, 4] */
+    norm_kind norm;    /* NORM_BATCH or NORM_GROUP */
+    int groups;        /* GroupNorm groups (8) */
+    float bn_momentum; /* 0.1 */
+    float eps;         /* 1e-5 */
+} resnet_config;
+
+typedef struct resnet resnet;
+
+void resnet_config_default(resnet_config *c); /* ResNet-18, width 0.25, batch norm */
+int resnet_config_check(const resnet_config *c);
+char *resnet_config_json(const resnet_config *c);
+int resnet_config_parse(const char *json, resnet_config *c);
+/* Channels of stage s (0..4) for this configuration. */
+int resnet_stage_channels(const resnet_config *c, int s);
+
+resnet *resnet_create(const resnet_config *c, uint64_t seed);
+void resnet_free(resnet *r);
+const resnet_config *resnet_get_config(const resnet *r);
+pblock *resnet_params(resnet *r);
+void resnet_set_training(resnet *r, int training);
+
+/* x (N, in_ch, H, W), H and W multiples of 16. Returns the pooled vector
+ * (N, C4), owned by r; NULL + err_set on a bad shape. */
+const float *resnet_forward(resnet *r, const float *x, int N, int H, int W);
+/* Stage s (0..4) of the last forward: (N, C_s, H >> s, W >> s), owned by r. */
+const float *resnet_stage(const resnet *r, int s);
+/* Backward of the last forward. dpooled (N, C4) or NULL; dstage[s] (the
+ * shape of stage s) or NULL for each s, or dstage itself NULL: the gradients
+ * arriving at each output (they are summed). Accumulates parameter
+ * gradients; writes dx (N, in_ch, H, W) unless NULL. 0 or -1. */
+int resnet_backward(resnet *r, const float *dpooled, const float *const *dstage, float *dx);
+double resnet_flops(const resnet_config *c, int H, int W);
+
+/* ---- Dg: the U-Net decoder on Eg's stages ---- */
+
+typedef struct {
+    int skip_ch[5];    /* channels of stages 0..4 (resdec_config_for fills them) */
+    int dec_widths[4]; /* widths of dec1..dec4: 16 32 64 128 */
+    int out_ch;        /* 64 */
+    norm_kind norm;
+    int groups;
+    float bn_momentum, eps;
+} resdec_config;
+
+typedef struct resdec resdec;
+
+/* A decoder for encoder configuration e: skip_ch from e, U-Net widths, D = 64,
+ * e's norm. */
+void resdec_config_for(const resnet_config *e, resdec_config *c);
+int resdec_config_check(const resdec_config *c);
+char *resdec_config_json(const resdec_config *c);
+int resdec_config_parse(const char *json, resdec_config *c);
+
+resdec *resdec_create(const resdec_config *c, uint64_t seed);
+void resdec_free(resdec *d);
+const resdec_config *resdec_get_config(const resdec *d);
+pblock *resdec_params(resdec *d);
+void resdec_set_training(resdec *d, int training);
+
+/* stage[s] as resnet_stage(r, s) gives them (the decoder reads them again in
+ * backward: keep them unchanged). Returns the features (N, out_ch, H, W). */
+const float *resdec_forward(resdec *d, const float *const stage[5], int N, int H, int W);
+/* Accumulates parameter gradients and computes the gradients of the five
+ * stages, returned by resdec_dstages(d)[s] (owned by d), ready for
+ * resnet_backward(r, dpooled, resdec_dstages(d), dx). */
+int resdec_backward(resdec *d, const float *dfeat);
+const float *const *resdec_dstages(const resdec *d);
+double resdec_flops(const resdec_config *c, int H, int W);
+
+/* Checkpoints, as unet.h: kinds "resnet" and "resdec". */
+int resnet_ckpt_put(ckpt_writer *w, const char *prefix, const resnet *r);
+resnet *resnet_ckpt_load(const ckpt *c, const char *prefix);
+int resdec_ckpt_put(ckpt_writer *w, const char *prefix, const resdec *d);
+resdec *resdec_ckpt_load(const ckpt *c, const char *prefix);
+
+#endif

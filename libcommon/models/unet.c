@@ -1,0 +1,334 @@
+#include "models/unet.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/err.h"
+#include "core/tensor.h"
+#include "nn/block.h"
+#include "nn/internal.h"
+
+struct unet {
+    unet_config cfg;
+    pblock pb;
+    normcfg nc;
+    cbr c1[5], c2[5]; /* enc1..enc4, mid */
+    decoder dec;
+    arena ar;
+    float *xin;     /* copy of the last input (N, in_ch, H, W) */
+    float *pool[4]; /* maxpool of c2[l].a, the input of level l + 1 */
+    float *gskip[4];
+    float *gx, *gy, *gbottom;
+    int N, H, W, bound, have_fwd, training;
+};
+
+void unet_config_default(unet_config *c)
+{
+    static const int w[5] = {16, 32, 64, 128, 256};
+    memset(c, 0, sizeof *c);
+    c->in_ch = 1;
+    memcpy(c->widths, w, sizeof w);
+    c->out_ch = 64;
+    c->norm = NORM_BATCH;
+    c->groups = 8;
+    c->bn_momentum = 0.1f;
+    c->eps = 1e-5f;
+}
+
+int unet_config_check(const unet_config *c)
+{
+    if (c->in_ch < 1 || c->in_ch > 4096)
+        return err_set("unet: in_ch %d out of range 1..4096", c->in_ch);
+    if (c->out_ch < 1 || c->out_ch > 4096)
+        return err_set("unet: out_ch %d out of range 1..4096", c->out_ch);
+    for (int i = 0; i < 5; i++) {
+        if (c->widths[i] < 1 || c->widths[i] > 4096)
+            return err_set("unet: widths[%d] = %d out of range 1..4096", i, c->widths[i]);
+        if (c->norm == NORM_GROUP && (c->groups < 1 || c->widths[i] % c->groups))
+            return err_set("unet: %d groups do not divide width %d", c->groups, c->widths[i]);
+    }
+    if (c->norm != NORM_BATCH && c->norm != NORM_GROUP)
+        return err_set("unet: unknown norm %d", (int)c->norm);
+    if (!(c->bn_momentum >= 0 && c->bn_momentum <= 1))
+        return err_set("unet: bn_momentum must be in [0, 1]");
+    if (!(c->eps > 0))
+        return err_set("unet: eps must be positive");
+    return 0;
+}
+
+char *unet_config_json(const unet_config *c)
+{
+    mval m = {0};
+    char *s;
+    mval_set_map(&m);
+    mval_put_i64(&m, "in_ch", c->in_ch);
+    nnb_cfg_put_ints(&m, "widths", c->widths, 5);
+    mval_put_i64(&m, "out_ch", c->out_ch);
+    mval_put_str(&m, "norm", nnb_norm_name(c->norm));
+    mval_put_i64(&m, "groups", c->groups);
+    nnb_cfg_put_float(&m, "bn_momentum", c->bn_momentum);
+    nnb_cfg_put_float(&m, "eps", c->eps);
+    s = nnb_cfg_dump(&m);
+    mval_free(&m);
+    return s;
+}
+
+int unet_config_parse(const char *json, unet_config *c)
+{
+    static const char *const keys[] = {"in_ch",  "widths",      "out_ch", "norm",
+                                       "groups", "bn_momentum", "eps",    NULL};
+    mval m = {0};
+    unet_config_default(c);
+    if (nnb_cfg_parse(json, &m, "unet", keys))
+        return -1;
+    int rc = nnb_cfg_int(&m, "unet", "in_ch", &c->in_ch) < 0 ||
+             nnb_cfg_ints(&m, "unet", "widths", c->widths, 5) < 0 ||
+             nnb_cfg_int(&m, "unet", "out_ch", &c->out_ch) < 0 ||
+             nnb_cfg_norm(&m, "unet", "norm", &c->norm) < 0 ||
+             nnb_cfg_int(&m, "unet", "groups", &c->groups) < 0 ||
+             nnb_cfg_float(&m, "unet", "bn_momentum", &c->bn_momentum) < 0 ||
+             nnb_cfg_float(&m, "unet", "eps", &c->eps) < 0;
+    mval_free(&m);
+    return rc ? -1 : unet_config_check(c);
+}
+
+unet *unet_create(const unet_config *c, uint64_t seed)
+{
+    unet *u;
+    char pre[8];
+    rng r;
+    if (unet_config_check(c))
+        return NULL;
+    if (!(u = calloc(1, sizeof *u))) {
+        err_set("out of memory");
+        return NULL;
+    }
+    u->cfg = *c;
+    u->training = 1;
+    u->nc = (normcfg){c->norm, c->groups, c->bn_momentum, c->eps};
+    pblock_init(&u->pb);
+    const char *n1 = c->norm == NORM_BATCH ? "bn1" : "gn1", *n2 = c->norm == NORM_BATCH ? "bn2" : "gn2";
+    for (int l = 0; l < 5; l++) {
+        int in = l == 0 ? c->in_ch : c->widths[l - 1];
+        if (l < 4)
+            snprintf(pre, sizeof pre, "enc%d", l + 1);
+        else
+            snprintf(pre, sizeof pre, "mid");
+        if (nnb_cbr_declare(&u->c1[l], &u->pb, pre, "conv1", n1, in, 0, c->widths[l], 3, 1, 1,
+                        &u->nc) ||
+            nnb_cbr_declare(&u->c2[l], &u->pb, pre, "conv2", n2, c->widths[l], 0, c->widths[l], 3, 1,
+                        1, &u->nc))
+            goto fail;
+    }
+    if (nnb_dec_declare(&u->dec, &u->pb, c->widths, c->widths[4], c->widths, c->out_ch, &u->nc) ||
+        pblock_alloc(&u->pb))
+        goto fail;
+    rng_seed(&r, seed, 0x756e6574 /* "unet" */);
+    for (int l = 0; l < 5; l++) {
+        nnb_cbr_init(&u->c1[l], &u->pb, &r);
+        nnb_cbr_init(&u->c2[l], &u->pb, &r);
+    }
+    nnb_dec_init(&u->dec, &u->pb, &r);
+    return u;
+fail:
+    unet_free(u);
+    return NULL;
+}
+
+void unet_free(unet *u)
+{
+    if (!u)
+        return;
+    pblock_free(&u->pb);
+    nnb_arena_free(&u->ar);
+    free(u);
+}
+
+const unet_config *unet_get_config(const unet *u)
+{
+    return &u->cfg;
+}
+
+pblock *unet_params(unet *u)
+{
+    return &u->pb;
+}
+
+void unet_set_training(unet *u, int training)
+{
+    u->training = training != 0;
+}
+
+static void bind_all(unet *u, int N, int H, int W)
+{
+    arena *a = &u->ar;
+    size_t gmax = 0;
+    u->xin = nnb_arena_take(a, (size_t)N * u->cfg.in_ch * H * W);
+    for (int l = 0; l < 5; l++) {
+        int h = H >> l, w = W >> l;
+        nnb_cbr_bind(&u->c1[l], a, N, h, w);
+        nnb_cbr_bind(&u->c2[l], a, N, h, w);
+        gmax = NN_MAX(gmax, (size_t)N * u->cfg.widths[l] * h * w);
+        if (l < 4) {
+            u->pool[l] = nnb_arena_take(a, (size_t)N * u->cfg.widths[l] * (h / 2) * (w / 2));
+            u->gskip[l] = nnb_arena_take(a, (size_t)N * u->cfg.widths[l] * h * w);
+        }
+    }
+    u->gbottom = nnb_arena_take(a, (size_t)N * u->cfg.widths[4] * (H >> 4) * (W >> 4));
+    u->gx = nnb_arena_take(a, gmax);
+    u->gy = nnb_arena_take(a, gmax);
+    nnb_dec_bind(&u->dec, a, N, H, W);
+}
+
+static int check_shape(const char *who, int N, int H, int W, size_t maxch)
+{
+    if (N < 1 || H < 16 || W < 16 || H % 16 || W % 16)
+        return err_set("%s: input %dx%d (batch %d): height and width must be multiples of 16 "
+                       "(at least 16), batch at least 1",
+                       who, H, W, N);
+    if ((double)N * maxch * H * W > 2147483647.0)
+        return err_set("%s: batch %d of %dx%d is too large for one step", who, N, H, W);
+    return 0;
+}
+
+static int ensure_bound(unet *u, int N, int H, int W)
+{
+    size_t maxch = NN_MAX(u->cfg.out_ch, 2 * u->cfg.widths[0]);
+    if (check_shape("unet", N, H, W, maxch))
+        return -1;
+    if (u->bound && u->N == N && u->H == H && u->W == W)
+        return 0;
+    u->bound = 0;
+    nnb_arena_count(&u->ar);
+    bind_all(u, N, H, W);
+    if (nnb_arena_commit(&u->ar))
+        return -1;
+    bind_all(u, N, H, W);
+    u->N = N, u->H = H, u->W = W, u->bound = 1;
+    return 0;
+}
+
+const float *unet_forward(unet *u, const float *x, int N, int H, int W)
+{
+    const float *skip[4];
+    u->have_fwd = 0;
+    if (ensure_bound(u, N, H, W))
+        return NULL;
+    memcpy(u->xin, x, (size_t)N * u->cfg.in_ch * H * W * sizeof(float));
+    for (int l = 0; l < 5; l++) {
+        nnb_cbr_forward(&u->c1[l], &u->pb, l == 0 ? u->xin : u->pool[l - 1], NULL, u->training);
+        nnb_cbr_forward(&u->c2[l], &u->pb, u->c1[l].a, NULL, u->training);
+        if (l < 4) {
+            PROF_BEGIN;
+            maxpool2x2_forward(u->pool[l], u->c2[l].a, N, u->cfg.widths[l], H >> l, W >> l);
+            PROF_END(PROF_POOL_FWD, 0);
+            skip[l] = u->c2[l].a;
+        }
+    }
+    nnb_dec_forward(&u->dec, &u->pb, skip, u->c2[4].a, u->training);
+    u->have_fwd = 1;
+    return u->dec.f;
+}
+
+int unet_backward(unet *u, const float *dfeat, float *dx)
+{
+    const float *skip[4];
+    float *gx = u->gx, *gy = u->gy, *t;
+    int N = u->N, H = u->H, W = u->W;
+    if (!u->have_fwd)
+        return err_set("unet: backward without a forward");
+    for (int l = 0; l < 4; l++)
+        skip[l] = u->c2[l].a;
+    nnb_dec_backward(&u->dec, &u->pb, dfeat, u->gskip, u->gbottom, skip, u->c2[4].a, u->training);
+    /* gx: gradient of c2[l].a */
+    memcpy(gx, u->gbottom, (size_t)N * u->cfg.widths[4] * (H >> 4) * (W >> 4) * sizeof(float));
+    for (int l = 4; l >= 0; l--) {
+        const float *in = l == 0 ? u->xin : u->pool[l - 1];
+        nnb_cbr_backward(&u->c2[l], &u->pb, gx, gy, NULL, u->c1[l].a, NULL, u->training);
+        nnb_cbr_backward(&u->c1[l], &u->pb, gy, l == 0 ? dx : gx, NULL, in, NULL, u->training);
+        if (l == 0)
+            break;
+        /* gx holds the gradient of pool[l-1]; route it through the max pool */
+        int h = H >> (l - 1), w = W >> (l - 1);
+        size_t n = (size_t)N * u->cfg.widths[l - 1] * h * w;
+        PROF_BEGIN;
+        maxpool2x2_backward(gy, gx, u->c2[l - 1].a, u->pool[l - 1], N, u->cfg.widths[l - 1], h, w);
+        add_inplace(gy, u->gskip[l - 1], n);
+        PROF_END(PROF_POOL_BWD, 0);
+        t = gx, gx = gy, gy = t;
+    }
+    return 0;
+}
+
+double unet_flops(const unet_config *c, int H, int W)
+{
+    double f = 0;
+    for (int l = 0; l < 5; l++) {
+        double hw = (double)(H >> l) * (W >> l);
+        int in = l == 0 ? c->in_ch : c->widths[l - 1];
+        f += 2.0 * 9 * hw * (in * c->widths[l] + c->widths[l] * c->widths[l]);
+        if (l < 4) /* decoder level l: up from below, conv over the concatenation, conv */
+            f += 2.0 * hw * (c->widths[l + 1] * c->widths[l] +
+                             9 * (2 * c->widths[l] * c->widths[l] + c->widths[l] * c->widths[l]));
+    }
+    return f + 2.0 * H * W * c->widths[0] * c->out_ch;
+}
+
+size_t unet_arena_bytes(const unet_config *c, int N, int H, int W)
+{
+    unet *u = unet_create(c, 0);
+    size_t n;
+    if (!u)
+        return 0;
+    nnb_arena_count(&u->ar);
+    bind_all(u, N, H, W);
+    n = u->ar.used;
+    unet_free(u);
+    return n;
+}
+
+int unet_ckpt_put(ckpt_writer *w, const char *prefix, const unet *u)
+{
+    char *js = unet_config_json(&u->cfg);
+    int rc;
+    if (!js)
+        return -1;
+    rc = ckpt_put_model(w, prefix, "unet", js, &u->pb);
+    free(js);
+    return rc;
+}
+
+unet *unet_ckpt_load(const ckpt *c, const char *prefix)
+{
+    char key[PARAM_NAME_MAX + 16];
+    const char *js;
+    unet_config cfg;
+    unet *u;
+    snprintf(key, sizeof key, "%sconfig", prefix);
+    if (ckpt_get_model(c, prefix, "unet", NULL, NULL))
+        return NULL;
+    if (!(js = ckpt_meta(c, key))) {
+        err_set("%s: no '%s' metadata", ckpt_path(c), key);
+        return NULL;
+    }
+    if (unet_config_parse(js, &cfg)) {
+        err_prefix("%s", ckpt_path(c));
+        return NULL;
+    }
+    /* the widths the configuration claims, against the file's own tensors,
+     * before anything of that size is allocated */
+    for (int l = 0; l < 5; l++) {
+        char name[32];
+        snprintf(name, sizeof name, l < 4 ? "enc%d.conv2.weight" : "mid.conv2.weight", l + 1);
+        if (ckpt_expect_shape(c, prefix, name, cfg.widths[l], cfg.widths[l]))
+            return NULL;
+    }
+    if (!(u = unet_create(&cfg, 0)))
+        return NULL;
+    if (ckpt_get_model(c, prefix, "unet", NULL, &u->pb)) {
+        unet_free(u);
+        return NULL;
+    }
+    return u;
+}

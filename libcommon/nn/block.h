@@ -1,0 +1,135 @@
+/*
+ * block — the pieces the models are built from (internal to the engine):
+ * an activation arena, conv3x3 + norm + ReLU ("cbr"), the 2x2 transposed
+ * convolution ("up"), the U-Net decoder shared by unet.h's Dl and resnet.h's
+ * Dg, and the JSON helpers of the model configurations.
+ *
+ * Each piece declares its tensors in the model's pblock (declare), fills
+ * them (init), takes its activation buffers from the model's arena
+ * (bind, once per input shape), and runs forward / backward on raw pointers.
+ *
+ * Not here: public contracts (unet.h, resnet.h), whole models.
+ */
+#ifndef LRC_NNBLOCK_H
+#define LRC_NNBLOCK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/mval.h"
+#include "core/rng.h"
+#include "nn/nn.h"
+#include "nn/param.h"
+
+/* ---- arena: bump allocation, sized by a counting pass ---- */
+
+typedef struct {
+    char *base;
+    size_t used, cap;
+    int counting;
+} arena;
+
+/* n floats, 64-byte aligned; during the counting pass returns NULL. */
+float *nnb_arena_take(arena *a, size_t n);
+/* Start a counting pass; arena_commit allocates what was counted (reusing
+ * the old block when large enough) and starts the assigning pass. */
+void nnb_arena_count(arena *a);
+int nnb_arena_commit(arena *a);
+void nnb_arena_free(arena *a);
+
+/* ---- normalisation settings shared by a model ---- */
+
+typedef struct {
+    norm_kind kind;
+    int groups;
+    float momentum, eps;
+} normcfg;
+
+/* ---- conv3x3 (no bias) + norm + ReLU ---- */
+
+typedef struct {
+    int cin1, cin2, cout; /* input channels (cin2 > 0: the conv reads cat[in1, in2]) */
+    int K, stride;        /* 3x3 (1x1 for a bottleneck's convs), stride 1 or 2 */
+    int relu;
+    normcfg nc;
+    int iw, ig, ib, irm, irv, inb; /* pblock indices (irm.. -1 for group norm) */
+    /* arena (bind) */
+    float *z, *a;       /* conv output, normalised (+ReLU) output (N, cout, OH, OW) */
+    float *mean, *rstd; /* batch (cout) or group (N * groups) statistics */
+    int N, H, W, OH, OW;
+} cbr;
+
+/* Names: PREFIX.conv{idx}.weight, PREFIX.{bn|gn}{idx}.* ; or, if conv_name
+ * is not NULL, PREFIX.CONV_NAME.weight and PREFIX.NORM_NAME.* */
+int nnb_cbr_declare(cbr *c, pblock *pb, const char *prefix, const char *conv_name,
+                const char *norm_name, int cin1, int cin2, int cout, int K, int stride, int relu,
+                const normcfg *nc);
+void nnb_cbr_init(const cbr *c, pblock *pb, rng *r);
+void nnb_cbr_bind(cbr *c, arena *a, int N, int H, int W);
+void nnb_cbr_forward(cbr *c, pblock *pb, const float *in1, const float *in2, int training);
+/* da: gradient of c->a (N, cout, OH, OW), overwritten with dz. din1, din2
+ * written (NULL: not computed). */
+void nnb_cbr_backward(cbr *c, pblock *pb, float *da, float *din1, float *din2, const float *in1,
+                  const float *in2, int training);
+size_t nnb_cbr_out_numel(const cbr *c);
+double nnb_cbr_flops(const cbr *c, int H, int W); /* per image, forward */
+
+/* ---- ConvTranspose2d(cin, cout, 2, 2) with bias ---- */
+
+typedef struct {
+    int cin, cout;
+    int iw, ib;
+    float *u; /* (N, cout, 2H, 2W) */
+    int N, H, W;
+} upconv;
+
+int nnb_up_declare(upconv *u, pblock *pb, const char *prefix, int cin, int cout);
+void nnb_up_init(const upconv *u, pblock *pb, rng *r);
+void nnb_up_bind(upconv *u, arena *a, int N, int H, int W);
+void nnb_up_forward(upconv *u, pblock *pb, const float *in);
+void nnb_up_backward(upconv *u, pblock *pb, const float *du, float *din, const float *in);
+
+/* ---- the U-Net decoder: 4 levels up, then a 1x1 head ---- */
+
+typedef struct {
+    int skip_ch[4]; /* skips at 1/1, 1/2, 1/4, 1/8 of the input size */
+    int bottom_ch;  /* the input at 1/16 */
+    int widths[4];  /* dec1..dec4 */
+    int out_ch;
+    upconv up[4];
+    cbr c1[4], c2[4];
+    int ihw, ihb;              /* head */
+    float *f;                  /* head output (N, out_ch, H, W) */
+    float *gx, *gy;            /* gradient ping-pong buffers */
+    int N, H, W;
+} decoder;
+
+int nnb_dec_declare(decoder *d, pblock *pb, const int skip_ch[4], int bottom_ch, const int widths[4],
+                int out_ch, const normcfg *nc);
+void nnb_dec_init(const decoder *d, pblock *pb, rng *r);
+void nnb_dec_bind(decoder *d, arena *a, int N, int H, int W);
+/* skip[k] (N, skip_ch[k], H >> k, W >> k), bottom (N, bottom_ch, H/16, W/16). */
+void nnb_dec_forward(decoder *d, pblock *pb, const float *const skip[4], const float *bottom,
+                 int training);
+/* dskip[k] and dbottom written (each shaped as its input). */
+void nnb_dec_backward(decoder *d, pblock *pb, const float *df, float *const dskip[4], float *dbottom,
+                  const float *const skip[4], const float *bottom, int training);
+double nnb_dec_flops(const decoder *d, int H, int W);
+
+/* ---- configuration JSON ---- */
+
+/* Parse json as an object whose keys are all in allowed (NULL-terminated).
+ * what names the configuration in messages. */
+int nnb_cfg_parse(const char *json, mval *m, const char *what, const char *const *allowed);
+/* 0 found, 1 absent, -1 wrong type (err_set). */
+int nnb_cfg_int(const mval *m, const char *what, const char *key, int *out);
+int nnb_cfg_float(const mval *m, const char *what, const char *key, float *out);
+int nnb_cfg_ints(const mval *m, const char *what, const char *key, int *out, int n);
+int nnb_cfg_norm(const mval *m, const char *what, const char *key, norm_kind *out);
+/* A float as the shortest decimal that reads back as the same float. */
+void nnb_cfg_put_float(mval *m, const char *key, float v);
+void nnb_cfg_put_ints(mval *m, const char *key, const int *v, int n);
+const char *nnb_norm_name(norm_kind k);
+char *nnb_cfg_dump(const mval *m); /* compact JSON, malloc'ed */
+
+#endif

@@ -1,0 +1,198 @@
+/*
+ * nn — neural-network layer kernels, forward and backward (llm.c style).
+ *
+ * Free functions on raw float32 pointers, output first, then inputs, then
+ * sizes. Every activation is NCHW: (B, C, H, W) row-major, HW = H * W.
+ * Weights use PyTorch's layouts, so a checkpoint (ckpt.h) loads into torch
+ * as it is:
+ *   conv2d            weight (OC, C, K, K), bias (OC)
+ *   convt2x2          weight (C, OC, 2, 2), bias (OC)   (ConvTranspose2d)
+ *   linear            weight (OUT, IN),     bias (OUT)
+ *   batchnorm/groupnorm gamma = weight (C), beta = bias (C)
+ *
+ * Gradient contract:
+ *   - parameter gradients (dweight, dbias, dgamma, dbeta) ACCUMULATE (+=), so
+ *     several backward calls add up until pblock_zero_grad();
+ *   - input gradients (dinp) are WRITTEN (=), every element; where one tensor
+ *     feeds two consumers (residual add, skip connection) the caller adds.
+ *     This saves a memset pass over every activation gradient per step.
+ *   - any gradient pointer may be NULL: that gradient is not computed
+ *     (e.g. dinp of the first layer).
+ *   - backward functions read the forward's inputs/outputs as documented;
+ *     the caller keeps them.
+ * Except where stated, out must not alias inp.
+ *
+ * Speed: the functions pick a kernel at run time: AVX-512, AVX2+FMA or
+ * portable C (nn_isa()); results of the paths agree to float rounding (the
+ * tests check each against naive loops). 3x3 and 1x1 stride-1 convolutions
+ * and the transposed convolution run direct AVX-512 kernels (conv_direct.c);
+ * others im2col + the engine's GEMM. They use nn_threads() threads (the
+ * engine's own pool, not OpenMP: see threadpool.c) inside each call; call them
+ * from one thread at a time per process (scratch memory is per calling
+ * thread and reused, never freed per call).
+ *
+ * Not here: models (unet.h, resnet.h, mlp.h), losses, optimisers (optim.h).
+ */
+#ifndef LRC_NN_H
+#define LRC_NN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/rng.h"
+
+/* ---- engine settings ---------------------------------------------------- */
+
+/* Threads used inside each kernel call (1..64). The default is the number of
+ * online CPUs. Filters map --threads N to this. OpenBLAS is not used by the
+ * kernels, so there is no oversubscription between the two; a trainer that
+ * calls cblas itself should keep OpenBLAS at 1 thread. */
+void nn_set_threads(int n);
+int nn_threads(void);
+
+enum { NN_ISA_C = 0, NN_ISA_AVX2 = 1, NN_ISA_AVX512 = 2 };
+/* The instruction set in use: the best the CPU has, unless LRCPIPE_ISA=c|avx2|avx512
+ * in the environment or nn_set_isa() chose another. */
+int nn_isa(void);
+const char *nn_isa_name(int isa);
+/* Force a path (tests, benchmarks). -1 with err_set if the CPU lacks it. */
+int nn_set_isa(int isa);
+
+/* Normalisation layer of a model (unet.h, resnet.h). */
+typedef enum { NORM_BATCH = 0, NORM_GROUP = 1 } norm_kind;
+
+/* ---- initialisation (PyTorch's schemes) --------------------------------- */
+
+/* U(-bound, bound) */
+void nn_init_uniform(float *w, size_t n, float bound, rng *r);
+/* N(0, std) */
+void nn_init_normal(float *w, size_t n, float std, rng *r);
+/* kaiming_normal_(mode='fan_out', nonlinearity='relu'): std = sqrt(2 / fan_out),
+ * torchvision's choice for convolutions. */
+void nn_init_kaiming_normal(float *w, size_t n, int fan, rng *r);
+/* PyTorch's default for Conv/Linear weights and biases:
+ * U(-1/sqrt(fan_in), 1/sqrt(fan_in)). */
+void nn_init_default(float *w, size_t n, int fan_in, rng *r);
+
+/* ---- convolution --------------------------------------------------------- */
+
+/* Output size of a convolution along one axis. */
+static inline int conv_out_size(int in, int k, int stride, int pad)
+{
+    return (in + 2 * pad - k) / stride + 1;
+}
+
+/* 2D convolution, square kernel K (1, 3, 7 ...), zero padding, no dilation.
+ * out (B, OC, OH, OW), inp (B, C, H, W), weight (OC, C, K, K), bias (OC) or NULL.
+ * OH = conv_out_size(H, K, stride, pad), likewise OW. */
+void conv2d_forward(float *out, const float *inp, const float *weight, const float *bias,
+                    int B, int C, int H, int W, int OC, int K, int stride, int pad);
+/* dinp (B, C, H, W) written; dweight (OC, C, K, K), dbias (OC) accumulated.
+ * Needs dout (B, OC, OH, OW), inp (for dweight), weight (for dinp). */
+void conv2d_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+                     const float *inp, const float *weight,
+                     int B, int C, int H, int W, int OC, int K, int stride, int pad);
+
+/* The same convolution over the channel concatenation [inp1, inp2] without
+ * materialising it (a U-Net decoder's skip connection):
+ * inp1 (B, C1, H, W), inp2 (B, C2, H, W), weight (OC, C1 + C2, K, K).
+ * Backward writes dinp1 and dinp2 (either may be NULL). */
+void conv2d_cat_forward(float *out, const float *inp1, int C1, const float *inp2, int C2,
+                        const float *weight, const float *bias,
+                        int B, int H, int W, int OC, int K, int stride, int pad);
+void conv2d_cat_backward(float *dinp1, float *dinp2, float *dweight, float *dbias,
+                         const float *dout, const float *inp1, int C1, const float *inp2, int C2,
+                         const float *weight, int B, int H, int W, int OC, int K, int stride,
+                         int pad);
+
+/* Transposed convolution, kernel 2, stride 2 (ConvTranspose2d(C, OC, 2, 2)):
+ * out (B, OC, 2H, 2W), inp (B, C, H, W), weight (C, OC, 2, 2), bias (OC) or NULL. */
+void convt2x2_forward(float *out, const float *inp, const float *weight, const float *bias,
+                      int B, int C, int H, int W, int OC);
+void convt2x2_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+                       const float *inp, const float *weight, int B, int C, int H, int W, int OC);
+
+/* ---- normalisation --------------------------------------------------------- */
+
+/* Batch normalisation over (B, HW) per channel, as torch.nn.BatchNorm2d.
+ * training = 1: normalise with the batch mean and biased variance, write
+ *   save_mean (C) and save_rstd (C) = 1/sqrt(var + eps) for backward, and
+ *   update running_mean/running_var (C) with momentum m (PyTorch's 0.1):
+ *   r = (1 - m) r + m x, running_var taking the unbiased variance; either
+ *   running pointer may be NULL to skip the update.
+ * training = 0: normalise with running_mean/running_var (save_* untouched).
+ * relu = 1 applies ReLU to the result (fused; backward then needs `out`).
+ * out (B, C, HW), inp (B, C, HW); out may alias inp only when relu = 0 and
+ * no backward follows (inference). */
+void batchnorm_forward(float *out, float *save_mean, float *save_rstd, float *running_mean,
+                       float *running_var, const float *inp, const float *gamma, const float *beta,
+                       int B, int C, int HW, float momentum, float eps, int training, int relu);
+/* Backward of batchnorm_forward. training = 1 uses save_mean/save_rstd
+ * (the batch statistics' gradient included); training = 0 is the affine map
+ * with the running statistics: pass running_mean as save_mean, save_rstd =
+ * NULL and running_var (rstd is derived from it). relu = 1: out is the
+ * forward's output and gates dout. dinp may alias dout. */
+void batchnorm_backward(float *dinp, float *dgamma, float *dbeta, const float *dout,
+                        const float *inp, const float *out, const float *save_mean,
+                        const float *save_rstd, const float *running_var, const float *gamma,
+                        int B, int C, int HW, float eps, int training, int relu);
+
+/* Group normalisation (torch.nn.GroupNorm(G, C)): statistics per (sample,
+ * group of C/G channels); C % G == 0. save_mean, save_rstd (B, G).
+ * relu as for batchnorm. Same in training and inference. */
+void groupnorm_forward(float *out, float *save_mean, float *save_rstd, const float *inp,
+                       const float *gamma, const float *beta, int B, int C, int HW, int G,
+                       float eps, int relu);
+void groupnorm_backward(float *dinp, float *dgamma, float *dbeta, const float *dout,
+                        const float *inp, const float *out, const float *save_mean,
+                        const float *save_rstd, const float *gamma, int B, int C, int HW, int G,
+                        int relu);
+
+/* ---- element-wise, pooling, concatenation, linear ------------------------ */
+
+/* out = max(inp, 0); out may alias inp. */
+void relu_forward(float *out, const float *inp, size_t n);
+/* dinp = dout * (out > 0), from the forward's output; dinp may alias dout. */
+void relu_backward(float *dinp, const float *dout, const float *out, size_t n);
+
+/* out = a + b (residual connections); out may alias a or b. */
+void add_forward(float *out, const float *a, const float *b, size_t n);
+/* dst += src */
+void add_inplace(float *dst, const float *src, size_t n);
+
+/* 2x2 max pooling, stride 2: out (B, C, H/2, W/2), inp (B, C, H, W), H and W even.
+ * Backward routes each gradient to the first maximum of its window (PyTorch's
+ * tie rule; with NaN, the first NaN), found again from inp and out; dinp
+ * (B, C, H, W) written. */
+void maxpool2x2_forward(float *out, const float *inp, int B, int C, int H, int W);
+void maxpool2x2_backward(float *dinp, const float *dout, const float *inp, const float *out,
+                         int B, int C, int H, int W);
+
+/* Channel concatenation: out (B, Ca + Cb, HW) = [a (B, Ca, HW), b (B, Cb, HW)].
+ * Backward splits dout into da and db (written; either may be NULL). */
+void concat_forward(float *out, const float *a, const float *b, int B, int Ca, int Cb, int HW);
+void concat_backward(float *da, float *db, const float *dout, int B, int Ca, int Cb, int HW);
+
+/* Global average pooling: out (B, C) = mean over HW of inp (B, C, HW). */
+/* Argmax over C per pixel: pred (N, HW) from logits (N, C, HW), first
+ * maximum wins (numpy.argmax's rule). */
+void channel_argmax(uint8_t *pred, const float *logits, int N, int C, int HW);
+void avgpool_forward(float *out, const float *inp, int B, int C, int HW);
+void avgpool_backward(float *dinp, const float *dout, int B, int C, int HW);
+
+/* Linear layer: out (B, OUT) = inp (B, IN) weight^T + bias; weight (OUT, IN). */
+void linear_forward(float *out, const float *inp, const float *weight, const float *bias, int B,
+                    int IN, int OUT);
+void linear_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+                     const float *inp, const float *weight, int B, int IN, int OUT);
+
+/* ---- matrix multiply (what the kernels build on) ------------------------- */
+
+/* C (M, N) = alpha * op(A) op(B) + beta * C, row-major, op = transpose if
+ * ta / tb. op(A) is (M, K), op(B) is (K, N); lda, ldb, ldc are row strides.
+ * beta = 0 ignores C's old content (NaN included). Single-threaded unless
+ * threaded = 1 (then it splits over nn_threads()). */
+void nn_gemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+             const float *B, int ldb, float beta, float *C, int ldc, int threaded);
+
+#endif

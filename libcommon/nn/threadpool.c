@@ -1,0 +1,212 @@
+/* The engine's thread pool (nn_parallel in internal.h).
+ *
+ * Why not OpenMP: on a machine shared with other work, libgomp's threads
+ * spin at every barrier while the OS has preempted their partner, and a
+ * static split makes the whole step wait for the slowest thread. Here the
+ * items of a job are claimed one by one from a shared ticket, so a thread
+ * that runs gets through the items a preempted one did not take, and idle
+ * threads spin only briefly before sleeping on a futex.
+ *
+ * The ticket is one 64-bit word: generation (20 bits) | item count (20 bits)
+ * | next item (24 bits). A claim is a compare-and-swap on it, so a thread
+ * that wakes late, holding an old generation, claims nothing; and the job's
+ * function and context are read only after a successful claim, when the
+ * caller cannot replace the job (it waits for every claimed item).
+ */
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "nn/internal.h"
+#include "nn/nn.h"
+
+#define MAXT 64
+#define SPIN 4000 /* pause iterations before sleeping (tens of microseconds) */
+
+static struct {
+    pthread_mutex_t lock; /* creation and one job at a time */
+    int nthreads;         /* including the caller; 0: not started */
+    pthread_t th[MAXT];
+    _Atomic uint64_t ticket;
+    _Atomic uint32_t wake;     /* futex: bumped when a job is published */
+    _Atomic uint32_t done;     /* futex: items finished in this job */
+    _Atomic int stop;
+    _Atomic int sleepers;      /* workers asleep on wake */
+    _Atomic int caller_asleep; /* the caller asleep on done */
+    nn_task_fn fn;
+    void *ctx;
+    long base;                 /* items are base + k: jobs larger than 2^20 run in parts */
+} P = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+#define GEN(t) ((uint32_t)((t) >> 44))
+#define CNT(t) ((uint32_t)(((t) >> 24) & 0xfffff))
+#define NXT(t) ((uint32_t)((t)&0xffffff))
+#define MAXCNT 0xfffff
+
+static void futex_wait(_Atomic uint32_t *w, uint32_t val)
+{
+    syscall(SYS_futex, (uint32_t *)w, FUTEX_WAIT_PRIVATE, val, NULL, NULL, 0);
+}
+
+static void futex_wake(_Atomic uint32_t *w)
+{
+    syscall(SYS_futex, (uint32_t *)w, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+}
+
+static inline void cpu_relax(void)
+{
+    __builtin_ia32_pause();
+}
+
+static _Thread_local int in_task; /* nested nn_parallel runs serially */
+
+/* Claim and run items of the current job until none is left. */
+static void work(int tid)
+{
+    for (;;) {
+        uint64_t t = atomic_load_explicit(&P.ticket, memory_order_acquire);
+        if (NXT(t) >= CNT(t))
+            return;
+        if (!atomic_compare_exchange_weak_explicit(&P.ticket, &t, t + 1, memory_order_acq_rel,
+                                                   memory_order_acquire))
+            continue;
+        in_task = 1;
+        P.fn(P.ctx, P.base + NXT(t), tid);
+        in_task = 0;
+        uint32_t d = atomic_fetch_add(&P.done, 1) + 1;
+        if (d == CNT(t) && atomic_load(&P.caller_asleep))
+            futex_wake(&P.done);
+    }
+}
+
+static void *worker_loop(int tid);
+
+static void *worker(void *arg)
+{
+    void *r = worker_loop((int)(intptr_t)arg);
+    nn_thread_release(); /* this thread's scratch and packing buffers */
+    return r;
+}
+
+static void *worker_loop(int tid)
+{
+    uint32_t seen = atomic_load(&P.wake);
+    for (;;) {
+        int spins = 0;
+        uint32_t w;
+        while ((w = atomic_load_explicit(&P.wake, memory_order_acquire)) == seen) {
+            if (atomic_load(&P.stop))
+                return NULL;
+            if (++spins < SPIN) {
+                cpu_relax();
+                continue;
+            }
+            atomic_fetch_add(&P.sleepers, 1);
+            if (atomic_load(&P.wake) == seen && !atomic_load(&P.stop))
+                futex_wait(&P.wake, seen);
+            atomic_fetch_sub(&P.sleepers, 1);
+        }
+        seen = w;
+        if (atomic_load(&P.stop))
+            return NULL;
+        work(tid);
+    }
+}
+
+static void pool_stop(void)
+{
+    if (P.nthreads <= 1) {
+        P.nthreads = 0;
+        return;
+    }
+    atomic_store(&P.stop, 1);
+    atomic_fetch_add(&P.wake, 1);
+    futex_wake(&P.wake);
+    for (int i = 1; i < P.nthreads; i++)
+        pthread_join(P.th[i], NULL);
+    atomic_store(&P.stop, 0);
+    P.nthreads = 0;
+}
+
+/* A forked child has no workers: start afresh there on first use. */
+static void pool_child(void)
+{
+    pthread_mutex_init(&P.lock, NULL);
+    P.nthreads = 0;
+    atomic_store(&P.stop, 0);
+    atomic_store(&P.sleepers, 0);
+    atomic_store(&P.caller_asleep, 0);
+}
+
+static void pool_start(int n)
+{
+    static int atexit_done;
+    if (n > MAXT)
+        n = MAXT;
+    P.nthreads = 1;
+    for (int i = 1; i < n; i++) {
+        if (pthread_create(&P.th[i], NULL, worker, (void *)(intptr_t)i))
+            break; /* fewer threads: still correct */
+        P.nthreads = i + 1;
+    }
+    if (!atexit_done) {
+        atexit_done = 1;
+        atexit(pool_stop);
+        pthread_atfork(NULL, NULL, pool_child);
+    }
+}
+
+int nn_parallel_threads(void)
+{
+    return P.nthreads ? P.nthreads : nn_threads();
+}
+
+void nn_parallel(long n, nn_task_fn fn, void *ctx)
+{
+    int want = nn_threads();
+    if (n <= 0)
+        return;
+    if (want <= 1 || n == 1 || in_task) {
+        for (long i = 0; i < n; i++)
+            fn(ctx, i, 0);
+        return;
+    }
+    pthread_mutex_lock(&P.lock);
+    if (P.nthreads != want) {
+        pool_stop();
+        pool_start(want);
+    }
+    for (long base = 0; base < n; base += MAXCNT) {
+        uint32_t cnt = (uint32_t)(n - base > MAXCNT ? MAXCNT : n - base);
+        uint64_t t = atomic_load(&P.ticket);
+        uint64_t gen = (GEN(t) + 1) & 0xfffff;
+        P.fn = fn, P.ctx = ctx, P.base = base;
+        atomic_store_explicit(&P.done, 0, memory_order_relaxed);
+        atomic_store_explicit(&P.ticket, (gen << 44) | ((uint64_t)cnt << 24),
+                              memory_order_release);
+        atomic_fetch_add(&P.wake, 1);
+        if (atomic_load(&P.sleepers))
+            futex_wake(&P.wake);
+        work(0);
+        int spins = 0;
+        uint32_t d;
+        while ((d = atomic_load(&P.done)) < cnt) {
+            if (++spins < SPIN) {
+                cpu_relax();
+                continue;
+            }
+            atomic_store(&P.caller_asleep, 1);
+            if ((d = atomic_load(&P.done)) < cnt)
+                futex_wait(&P.done, d);
+            atomic_store(&P.caller_asleep, 0);
+        }
+    }
+    pthread_mutex_unlock(&P.lock);
+}

@@ -1,0 +1,111 @@
+#include "nn/trainlog.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/err.h"
+#include "core/json.h"
+
+double trainlog_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+int trainlog_open(trainlog *t, const char *path, int append)
+{
+    memset(t, 0, sizeof *t);
+    t->tty = isatty(2);
+    t->t0 = trainlog_now();
+    t->last_print = t->t0;
+    if (path) {
+        if (!(t->log = fopen(path, append ? "a" : "w")))
+            return err_set("%s:", path);
+        if (!(t->path = strdup(path))) {
+            fclose(t->log);
+            t->log = NULL;
+            return err_set("out of memory");
+        }
+    }
+    return 0;
+}
+
+double trainlog_elapsed(const trainlog *t)
+{
+    return trainlog_now() - t->t0;
+}
+
+int trainlog_write(trainlog *t, const mval *rec)
+{
+    if (!t->log)
+        return 0;
+    errno = 0;
+    if (json_fprint(t->log, rec, -1) || fputc('\n', t->log) == EOF || fflush(t->log))
+        return err_set("%s: write error:", t->path);
+    return 0;
+}
+
+const char *trainlog_fmt_secs(double s, char *buf, size_t n)
+{
+    long v = s < 0 ? 0 : (long)(s + 0.5);
+    if (v >= 3600)
+        snprintf(buf, n, "%ldh%02ldm", v / 3600, v / 60 % 60);
+    else if (v >= 60)
+        snprintf(buf, n, "%ldm%02lds", v / 60, v % 60);
+    else
+        snprintf(buf, n, "%lds", v);
+    return buf;
+}
+
+void trainlog_progress(trainlog *t, int64_t step, int64_t total, double loss, double rate, double per_step)
+{
+    char line[256], eta[32];
+    int n;
+    double now = trainlog_now();
+    if (log_level < 1)
+        return;
+    if (!t->tty && log_level < 3 && now - t->last_print < 30)
+        return;
+    t->last_print = now;
+    if (total > 0)
+        n = snprintf(line, sizeof line, "%s: step %lld/%lld  loss %.4f  %.1f pairs/s  ETA %s", err_progname,
+                     (long long)step, (long long)total, loss, rate,
+                     trainlog_fmt_secs((double)(total - step) * per_step, eta, sizeof eta));
+    else
+        n = snprintf(line, sizeof line, "%s: step %lld  loss %.4f  %.1f pairs/s  %s elapsed", err_progname,
+                     (long long)step, loss, rate, trainlog_fmt_secs(now - t->t0, eta, sizeof eta));
+    (void)n;
+    if (t->tty) {
+        fprintf(stderr, "\r%s\033[K", line);
+        t->drawn = 1;
+    } else {
+        fprintf(stderr, "%s\n", line);
+    }
+    fflush(stderr);
+}
+
+void trainlog_done(trainlog *t)
+{
+    if (t->drawn) {
+        fputc('\n', stderr);
+        t->drawn = 0;
+    }
+}
+
+int trainlog_close(trainlog *t)
+{
+    int rc = 0;
+    trainlog_done(t);
+    if (t->log && fclose(t->log)) {
+        err_set("%s: close:", t->path);
+        rc = -1;
+    }
+    free(t->path);
+    t->log = NULL;
+    t->path = NULL;
+    return rc;
+}
