@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "cli/args.h"
+#include "cli/filter.h"
 #include "core/err.h"
 #include "core/json.h"
 #include "eval/segmetric.h"
@@ -45,15 +46,9 @@ static void usage(void)
            "      --tsv               tab-separated values, one row per volume and organ\n"
            "      --json              one JSON document\n"
            "      --digits N          decimals in the table and TSV (default 4)\n"
-           "      --min-dice X        exit status 1 when the overall mean Dice is below X\n"
-           "\n"
-           "Common:\n"
-           "  -q, --quiet             errors only\n"
-           "  -v, --verbose           more messages (repeatable): one line per volume scored\n"
-           "      --max-record SIZE   refuse records larger than SIZE bytes (default 4G)\n"
-           "  -h, --help              this help\n"
-           "      --version           version\n",
+           "      --min-dice X        exit status 1 when the overall mean Dice is below X\n",
            err_progname, err_progname);
+    filter_usage_common("more messages (repeatable): one line per volume scored");
 }
 
 enum {

@@ -23,6 +23,7 @@
 #include <sys/random.h>
 
 #include "cli/args.h"
+#include "cli/filter.h"
 #include "core/err.h"
 #include "core/rng.h"
 #include "image/elastic.h"
@@ -60,15 +61,9 @@ static void usage(void)
            "      --seed N            seed of every random draw (default: random, logged with -v)\n"
            "      --field-out FILE    write each record's field (sample coordinates) as frames\n"
            "      --field-in FILE     use the fields of FILE instead of drawing them\n"
-           "      --threads N         worker threads (default: the CPUs this process may use)\n"
-           "\n"
-           "Common:\n"
-           "  -q, --quiet             errors only\n"
-           "  -v, --verbose           more messages (repeatable)\n"
-           "      --max-record SIZE   refuse records larger than SIZE bytes (default 4G)\n"
-           "  -h, --help              this help\n"
-           "      --version           version\n",
+           "      --threads N         worker threads (default: the CPUs this process may use)\n",
            err_progname);
+    filter_usage_common(NULL);
 }
 
 enum {

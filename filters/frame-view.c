@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 
 #include "cli/args.h"
+#include "cli/filter.h"
 #include "core/err.h"
 #include "core/json.h"
 #include "io/frame.h"
@@ -76,15 +77,9 @@ static void usage(void)
            "      --x KEY             x values (default step)\n"
            "      --y KEY             y values (repeatable; default loss)\n"
            "      --logy              logarithmic y axis\n"
-           "      --size WxH          picture size (default 800x500)\n"
-           "\n"
-           "Common:\n"
-           "  -q, --quiet             errors only\n"
-           "  -v, --verbose           name every file written (repeatable)\n"
-           "      --max-record SIZE   refuse records larger than SIZE bytes (default 4G)\n"
-           "  -h, --help              this help\n"
-           "      --version           version\n",
+           "      --size WxH          picture size (default 800x500)\n",
            err_progname, err_progname);
+    filter_usage_common("name every file written (repeatable)");
 }
 
 enum {

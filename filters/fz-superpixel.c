@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "cli/args.h"
+#include "cli/filter.h"
 #include "core/err.h"
 #include "image/felzenszwalb.h"
 #include "image/fzregions.h"
@@ -47,15 +48,9 @@ static void usage(void)
            "  -o, --output SPEC       write frames to SPEC (default stdout)\n"
            "  -j, --threads N         worker threads (default: the number of CPUs, at most 64)\n"
            "      --exact-sort        always sort edges with the port of numpy's introsort\n"
-           "                          (same result, slower; for testing)\n"
-           "\n"
-           "Common:\n"
-           "  -q, --quiet             errors only\n"
-           "  -v, --verbose           one line per slice (K, time); repeat for more\n"
-           "      --max-record SIZE   refuse records larger than SIZE bytes (default 4G)\n"
-           "  -h, --help              this help\n"
-           "      --version           version\n",
+           "                          (same result, slower; for testing)\n",
            err_progname);
+    filter_usage_common("one line per slice (K, time); repeat for more");
 }
 
 enum { OPT_SCALE = 0x100, OPT_SIGMA, OPT_MIN_SIZE, OPT_BODY, OPT_BODY_THR, OPT_MIN_PIXELS, OPT_EXACT };

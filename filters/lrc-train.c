@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "cli/args.h"
+#include "cli/filter.h"
 #include "core/err.h"
 #include "core/json.h"
 #include "io/frame.h"
@@ -84,15 +85,9 @@ static void usage(void)
            "Embedding (--embed):\n"
            "      --embed             read slice frames, add 'features' [D, Y, X] (and\n"
            "                          'features_p' for 'image_p') from the U-Net in CHECKPOINT\n"
-           "  -o, --output SPEC       frames out (default stdout)\n"
-           "\n"
-           "Common:\n"
-           "  -q, --quiet             errors only\n"
-           "  -v, --verbose           more messages (repeatable)\n"
-           "      --max-record SIZE   refuse records larger than SIZE bytes (default 4G)\n"
-           "  -h, --help              this help\n"
-           "      --version           version\n",
+           "  -o, --output SPEC       frames out (default stdout)\n",
            err_progname, err_progname);
+    filter_usage_common(NULL);
 }
 
 enum {

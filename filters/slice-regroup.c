@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "cli/args.h"
+#include "cli/filter.h"
 #include "core/err.h"
 #include "ct/ctmeta.h"
 #include "ct/resample.h"
@@ -29,14 +30,9 @@ static void usage(void)
            "  -i, --input SPEC        read slice frames from SPEC (repeatable, also operands;\n"
            "                          default stdin)\n"
            "  -o, --output SPEC       write volume frames to SPEC (default stdout)\n"
-           "  -t, --tensor NAME       regroup only these tensors (repeatable; default all [H,W] ones)\n"
-           "\n"
-           "  -q, --quiet             errors only\n"
-           "  -v, --verbose           more messages (repeatable)\n"
-           "      --max-record SIZE   refuse records larger than SIZE bytes (default 4G)\n"
-           "  -h, --help              this help\n"
-           "      --version           version\n",
+           "  -t, --tensor NAME       regroup only these tensors (repeatable; default all [H,W] ones)\n",
            err_progname);
+    filter_usage_common(NULL);
 }
 
 typedef struct {
@@ -56,8 +52,7 @@ typedef struct {
 } volume;
 
 static struct {
-    const char **inputs, **tensors;
-    int ninputs, ntensors;
+    strlist inputs, tensors;
     const char *output;
 } opt;
 
@@ -65,26 +60,6 @@ static volume *vols;
 static int nvols;
 static char **done; /* ids already written: a later slice of one is an error */
 static int ndone;
-
-static void *push(void *arr, int *n, size_t elsize)
-{
-    char *p = realloc(arr, (size_t)(*n + 1) * elsize);
-    if (!p)
-        die(1, "out of memory");
-    memset(p + (size_t)*n * elsize, 0, elsize);
-    (*n)++;
-    return p;
-}
-
-static int wanted(const char *name)
-{
-    if (!opt.ntensors)
-        return 1;
-    for (int i = 0; i < opt.ntensors; i++)
-        if (!strcmp(opt.tensors[i], name))
-            return 1;
-    return 0;
-}
 
 static void volume_free(volume *v)
 {
@@ -147,7 +122,7 @@ static volume *find_or_add(const frame *f, const int64_t shape[3], int64_t nslic
                     (long long)f->z);
             return NULL;
         }
-    vols = push(vols, &nvols, sizeof *vols);
+    vols = filter_push(vols, &nvols, sizeof *vols);
     v = &vols[nvols - 1];
     v->id = strdup(id);
     memcpy(v->shape, shape, sizeof v->shape);
@@ -161,7 +136,7 @@ static volume *find_or_add(const frame *f, const int64_t shape[3], int64_t nslic
     return v;
 }
 
-static int add_slice(frame *f)
+static int add_slice(frame *f, stream_in *in, void *ctx)
 {
     int64_t shape[3], box[4], nslices;
     int rc;
@@ -195,7 +170,7 @@ static int add_slice(frame *f)
         tensor *t = &f->tensors[i].t;
         const char *name = f->tensors[i].name;
         vtensor *vt = NULL;
-        if (!wanted(name))
+        if (!strlist_wants(&opt.tensors, name))
             continue;
         if (t->rank != 2) {
             /* Not a slice: kept as the first slice had it. */
@@ -217,7 +192,7 @@ static int add_slice(frame *f)
             if (!strcmp(v->t[k].name, name))
                 vt = &v->t[k];
         if (!vt) {
-            v->t = push(v->t, &v->nt, sizeof *v->t);
+            v->t = filter_push(v->t, &v->nt, sizeof *v->t);
             vt = &v->t[v->nt - 1];
             if (!(vt->name = strdup(name)) || tensor_init(&vt->vol, t->dtype, 3, shape))
                 return err_set("id %s: out of memory for tensor '%s' %s", v->id, name,
@@ -284,7 +259,7 @@ static int finish_complete(stream_out *out)
     for (int i = 0; i < nvols; i++)
         if (vols[i].received == vols[i].nslices) {
             int rc = emit(out, &vols[i]);
-            done = push(done, &ndone, sizeof *done);
+            done = filter_push(done, &ndone, sizeof *done);
             if (!(done[ndone - 1] = strdup(vols[i].id)))
                 return err_set("out of memory");
             volume_free(&vols[i]);
@@ -294,6 +269,12 @@ static int finish_complete(stream_out *out)
             i--;
         }
     return 0;
+}
+
+/* One slice record: file it, then write every volume it completes. */
+static int add_slice_complete(frame *f, stream_in *in, void *out)
+{
+    return add_slice(f, in, NULL) || finish_complete(out) ? -1 : 0;
 }
 
 static int report_incomplete(void)
@@ -323,74 +304,28 @@ int main(int argc, char **argv)
         if (opt_common(c, optarg))
             continue;
         switch (c) {
-        case 'i':
-            opt.inputs = push(opt.inputs, &opt.ninputs, sizeof *opt.inputs);
-            opt.inputs[opt.ninputs - 1] = optarg;
-            break;
+        case 'i': strlist_add(&opt.inputs, optarg); break;
         case 'o': opt.output = optarg; break;
-        case 't':
-            opt.tensors = push(opt.tensors, &opt.ntensors, sizeof *opt.tensors);
-            opt.tensors[opt.ntensors - 1] = optarg;
-            break;
+        case 't': strlist_add(&opt.tensors, optarg); break;
         case 'h': usage(); return 0;
         default: usage_error("unknown option");
         }
     }
-    for (int i = optind; i < argc; i++) {
-        opt.inputs = push(opt.inputs, &opt.ninputs, sizeof *opt.inputs);
-        opt.inputs[opt.ninputs - 1] = argv[i];
-    }
-    if (!opt.ninputs) {
-        opt.inputs = push(opt.inputs, &opt.ninputs, sizeof *opt.inputs);
-        opt.inputs[0] = "-";
-    }
-    if (!(out = stream_out_open(opt.output ? opt.output : "-")))
-        die_err(1);
-    {
-        mval p = {0}, *a;
-        mval_set_map(&p);
-        a = mval_map_put(&p, "argv");
-        mval_set_array(a);
-        for (int i = 0; i < argc; i++)
-            mval_set_str(mval_push(a), argv[i]);
-        rc = stream_out_start(out, &p);
-        mval_free(&p);
-    }
-    for (int k = 0; k < opt.ninputs && !rc; k++) {
-        stream_in *in = stream_in_open(opt.inputs[k]);
-        frame f;
-        int r;
-        if (!in) {
-            rc = -1;
-            break;
-        }
-        while ((r = stream_in_next(in, &f)) > 0) {
-            if (add_slice(&f) || finish_complete(out)) {
-                err_prefix("%s: record seq %lld (id %s, z %lld)", stream_in_name(in), (long long)f.seq,
-                           f.id ? f.id : "-", (long long)f.z);
-                r = -1;
-            }
-            frame_free(&f);
-            if (r < 0)
-                break;
-        }
-        if (r < 0)
-            rc = -1;
-        stream_in_close(in);
-    }
+    filter_inputs(&opt.inputs, optind, argc, argv);
+    mval params = filter_params(argc, argv);
+    out = filter_output(opt.output, &params);
+    mval_free(&params);
+    rc = filter_each_input(&opt.inputs, add_slice_complete, out);
     if (!rc && report_incomplete())
         rc = -1;
-    if (rc) {
-        stream_out_abort(out);
-        die_err(1);
-    }
-    if (stream_out_end(out) || stream_out_close(out))
-        die_err(1);
+    filter_output_done(out, rc);
     for (int i = 0; i < nvols; i++)
         volume_free(&vols[i]);
     free(vols);
     for (int i = 0; i < ndone; i++)
         free(done[i]);
     free(done);
+    strlist_free(&opt.inputs);
+    strlist_free(&opt.tensors);
     return 0;
 }
