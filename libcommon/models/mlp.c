@@ -150,32 +150,18 @@ int mlp_backward(mlp *m, const float *dout, float *dx)
 
 int mlp_ckpt_put(ckpt_writer *w, const char *prefix, const mlp *m)
 {
-    char *js = mlp_config_json(&m->cfg);
-    int rc;
-    if (!js)
-        return -1;
-    rc = ckpt_put_model(w, prefix, "mlp", js, &m->pb);
-    free(js);
-    return rc;
+    return ckpt_put_model_owned(w, prefix, "mlp", mlp_config_json(&m->cfg), &m->pb);
 }
 
 mlp *mlp_ckpt_load(const ckpt *c, const char *prefix)
 {
-    char key[PARAM_NAME_MAX + 16];
-    const char *js;
+    const char *js = ckpt_model_config(c, prefix, "mlp");
     mlp_config cfg;
     mlp *m;
-    snprintf(key, sizeof key, "%sconfig", prefix);
-    if (ckpt_get_model(c, prefix, "mlp", NULL, NULL))
+    if (!js)
         return NULL;
-    if (!(js = ckpt_meta(c, key))) {
-        err_set("%s: no '%s' metadata", ckpt_path(c), key);
-        return NULL;
-    }
-    if (mlp_config_parse(js, &cfg)) {
-        err_prefix("%s", ckpt_path(c));
-        return NULL;
-    }
+    if (mlp_config_parse(js, &cfg))
+        return ckpt_bad_config(c);
     if (!(m = mlp_create(&cfg, 0)))
         return NULL;
     if (ckpt_get_params(c, prefix, &m->pb)) {

@@ -388,32 +388,18 @@ double resnet_flops(const resnet_config *c, int H, int W)
 
 int resnet_ckpt_put(ckpt_writer *w, const char *prefix, const resnet *r)
 {
-    char *js = resnet_config_json(&r->cfg);
-    int rc;
-    if (!js)
-        return -1;
-    rc = ckpt_put_model(w, prefix, "resnet", js, &r->pb);
-    free(js);
-    return rc;
+    return ckpt_put_model_owned(w, prefix, "resnet", resnet_config_json(&r->cfg), &r->pb);
 }
 
 resnet *resnet_ckpt_load(const ckpt *c, const char *prefix)
 {
-    char key[PARAM_NAME_MAX + 16];
-    const char *js;
+    const char *js = ckpt_model_config(c, prefix, "resnet");
     resnet_config cfg;
     resnet *r;
-    snprintf(key, sizeof key, "%sconfig", prefix);
-    if (ckpt_get_model(c, prefix, "resnet", NULL, NULL))
+    if (!js)
         return NULL;
-    if (!(js = ckpt_meta(c, key))) {
-        err_set("%s: no '%s' metadata", ckpt_path(c), key);
-        return NULL;
-    }
-    if (resnet_config_parse(js, &cfg)) {
-        err_prefix("%s", ckpt_path(c));
-        return NULL;
-    }
+    if (resnet_config_parse(js, &cfg))
+        return ckpt_bad_config(c);
     /* the widths the configuration claims, against the file's own tensors,
      * before anything of that size is allocated */
     if (ckpt_expect_shape(c, prefix, "conv1.weight", resnet_stage_channels(&cfg, 0), cfg.in_ch))
@@ -620,32 +606,18 @@ double resdec_flops(const resdec_config *c, int H, int W)
 
 int resdec_ckpt_put(ckpt_writer *w, const char *prefix, const resdec *d)
 {
-    char *js = resdec_config_json(&d->cfg);
-    int rc;
-    if (!js)
-        return -1;
-    rc = ckpt_put_model(w, prefix, "resdec", js, &d->pb);
-    free(js);
-    return rc;
+    return ckpt_put_model_owned(w, prefix, "resdec", resdec_config_json(&d->cfg), &d->pb);
 }
 
 resdec *resdec_ckpt_load(const ckpt *c, const char *prefix)
 {
-    char key[PARAM_NAME_MAX + 16];
-    const char *js;
+    const char *js = ckpt_model_config(c, prefix, "resdec");
     resdec_config cfg;
     resdec *d;
-    snprintf(key, sizeof key, "%sconfig", prefix);
-    if (ckpt_get_model(c, prefix, "resdec", NULL, NULL))
+    if (!js)
         return NULL;
-    if (!(js = ckpt_meta(c, key))) {
-        err_set("%s: no '%s' metadata", ckpt_path(c), key);
-        return NULL;
-    }
-    if (resdec_config_parse(js, &cfg)) {
-        err_prefix("%s", ckpt_path(c));
-        return NULL;
-    }
+    if (resdec_config_parse(js, &cfg))
+        return ckpt_bad_config(c);
     /* the widths the configuration claims, against the file's own tensors,
      * before anything of that size is allocated */
     for (int k = 0; k < 4; k++) {

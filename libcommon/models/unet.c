@@ -290,32 +290,18 @@ size_t unet_arena_bytes(const unet_config *c, int N, int H, int W)
 
 int unet_ckpt_put(ckpt_writer *w, const char *prefix, const unet *u)
 {
-    char *js = unet_config_json(&u->cfg);
-    int rc;
-    if (!js)
-        return -1;
-    rc = ckpt_put_model(w, prefix, "unet", js, &u->pb);
-    free(js);
-    return rc;
+    return ckpt_put_model_owned(w, prefix, "unet", unet_config_json(&u->cfg), &u->pb);
 }
 
 unet *unet_ckpt_load(const ckpt *c, const char *prefix)
 {
-    char key[PARAM_NAME_MAX + 16];
-    const char *js;
+    const char *js = ckpt_model_config(c, prefix, "unet");
     unet_config cfg;
     unet *u;
-    snprintf(key, sizeof key, "%sconfig", prefix);
-    if (ckpt_get_model(c, prefix, "unet", NULL, NULL))
+    if (!js)
         return NULL;
-    if (!(js = ckpt_meta(c, key))) {
-        err_set("%s: no '%s' metadata", ckpt_path(c), key);
-        return NULL;
-    }
-    if (unet_config_parse(js, &cfg)) {
-        err_prefix("%s", ckpt_path(c));
-        return NULL;
-    }
+    if (unet_config_parse(js, &cfg))
+        return ckpt_bad_config(c);
     /* the widths the configuration claims, against the file's own tensors,
      * before anything of that size is allocated */
     for (int l = 0; l < 5; l++) {
