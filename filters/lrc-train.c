@@ -25,7 +25,7 @@
 #include "models/unet.h"
 #include "nn/ckpt.h"
 #include "nn/nn.h"
-#include "nn/trainlog.h"
+#include "nn/trainloop.h"
 #include "pretrain/lrcpair.h"
 #include "pretrain/lrctrainer.h"
 #include "pretrain/mocotrainer.h"
@@ -109,44 +109,30 @@ static struct {
 } opt = {.input = "-", .output = "-", .method = -1, .save_every = 500, .log_every = 1, .batch = 8,
          .shuffle = 64, .epochs = 1, .momentum = 0.9, .wd = 1e-4, .threads = 0};
 
-static char *argv_json(int argc, char **argv)
-{
-    mval a = {0};
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
-    mval_set_array(&a);
-    for (int i = 0; i < argc; i++)
-        mval_set_str(mval_push(&a), argv[i]);
-    if (json_dump(&a, -1, &buf, &len, &cap))
-        buf = NULL;
-    mval_free(&a);
-    return buf;
-}
-
 /* ---- the training run ---- */
 
 typedef struct {
     lrc_trainer *lrc;
     moco_trainer *moco;
-    int64_t step, pairs, skipped, epoch;
+    int64_t pairs, skipped, epoch;
     char *argv;
+    /* the last step's numbers, and sums over the steps since the last log line */
+    double lr, acc, regions, loss_sum, acc_sum, reg_sum;
+    int64_t nsteps, one_sided, step_one_sided, step_pairs;
 } run;
 
-static int save(run *r)
+static int save(trainloop *l, void *ctx)
 {
+    run *r = ctx;
     ckpt_writer *w = ckpt_writer_new();
     char num[32];
     int rc = -1;
     if (!w)
         return -1;
-    if ((r->lrc ? lrc_trainer_save(r->lrc, w) : moco_trainer_save(r->moco, w)) || ckpt_put_step(w, r->step))
+    if ((r->lrc ? lrc_trainer_save(r->lrc, w) : moco_trainer_save(r->moco, w)) || ckpt_put_step(w, l->step))
         goto out;
     snprintf(num, sizeof num, "%lld", (long long)r->pairs);
-    if (ckpt_put_meta(w, "pairs", num))
-        goto out;
-    snprintf(num, sizeof num, "%lld", (long long)opt.seed);
-    if (ckpt_put_meta(w, "seed", num) || ckpt_put_meta(w, "lrcpipe_version", LRCPIPE_VERSION) ||
-        (r->argv && ckpt_put_meta(w, "argv", r->argv)))
+    if (ckpt_put_meta(w, "pairs", num) || ckpt_put_provenance(w, opt.seed, r->argv))
         goto out;
     rc = ckpt_write(w, opt.ckpt);
 out:
@@ -154,7 +140,7 @@ out:
     return rc;
 }
 
-static void resume(run *r)
+static void resume(run *r, int64_t *step)
 {
     ckpt *c = ckpt_open(opt.ckpt);
     const char *p;
@@ -162,10 +148,10 @@ static void resume(run *r)
         die_errx(1, "--resume");
     if ((r->lrc ? lrc_trainer_load(r->lrc, c) : moco_trainer_load(r->moco, c)))
         die_errx(1, "--resume");
-    r->step = ckpt_step(c);
+    *step = ckpt_step(c);
     if ((p = ckpt_meta(c, "pairs")))
         r->pairs = strtoll(p, NULL, 10);
-    log_info("resumed from %s at step %lld", opt.ckpt, (long long)r->step);
+    log_info("resumed from %s at step %lld", opt.ckpt, (long long)*step);
     ckpt_close(c);
 }
 
@@ -231,92 +217,117 @@ static lrc_pair *next_pair(reader *rd, run *r, int *H, int *W)
     return NULL;
 }
 
-typedef struct {
-    trainlog tl;
-    double loss_sum, acc_sum, reg_sum, last_t, per_step;
-    int64_t nsteps, one_sided, last_pairs;
-} meter;
-
-static void after_step(run *r, meter *m, double lr, double loss, double acc, double regions, int one_sided,
-                       int npairs)
+/* One step's accounting: running sums, and a metrics line every --log-every steps. */
+static int log_step(trainloop *l, void *ctx, double loss)
 {
-    if (!isfinite(loss))
-        die(1, "step %lld: the loss is not finite (lower --lr?)", (long long)r->step);
-    double now = trainlog_elapsed(&m->tl), dt = now - m->last_t;
-    m->per_step = m->nsteps || r->step > 1 ? 0.9 * m->per_step + 0.1 * dt : dt;
-    if (m->per_step == 0)
-        m->per_step = dt;
-    m->loss_sum += loss;
-    m->acc_sum += acc;
-    m->reg_sum += regions;
-    m->one_sided += one_sided;
-    m->nsteps++;
-    double rate = m->per_step > 0 ? npairs / m->per_step : 0;
-    trainlog_progress(&m->tl, r->step, opt.steps, loss, rate, m->per_step);
-    if (m->nsteps >= opt.log_every) {
-        mval rec = {0};
-        mval_set_map(&rec);
-        mval_put_i64(&rec, "step", r->step);
-        mval_put_f64(&rec, "loss", m->loss_sum / m->nsteps);
-        mval_put_f64(&rec, "lr", lr);
-        mval_put_f64(&rec, "time", now);
-        mval_put_i64(&rec, "pairs", r->pairs);
-        mval_put_f64(&rec, "pairs_per_s", rate);
-        mval_put_i64(&rec, "epoch", r->epoch);
-        mval_put_i64(&rec, "skipped", r->skipped);
-        if (opt.method == M_LRC) {
-            mval_put_f64(&rec, "regions", m->reg_sum / m->nsteps);
-            mval_put_i64(&rec, "one_sided", m->one_sided);
-        } else {
-            mval_put_f64(&rec, "acc", m->acc_sum / m->nsteps);
-        }
-        if (trainlog_write(&m->tl, &rec))
-            die_err(1);
-        mval_free(&rec);
-        m->loss_sum = m->acc_sum = m->reg_sum = 0;
-        m->nsteps = 0;
+    run *r = ctx;
+    r->loss_sum += loss;
+    r->acc_sum += r->acc;
+    r->reg_sum += r->regions;
+    r->one_sided += r->step_one_sided;
+    if (++r->nsteps < opt.log_every)
+        return 0;
+    mval rec = {0};
+    mval_set_map(&rec);
+    mval_put_i64(&rec, "step", l->step);
+    mval_put_f64(&rec, "loss", r->loss_sum / r->nsteps);
+    mval_put_f64(&rec, "lr", r->lr);
+    mval_put_f64(&rec, "time", l->t_last);
+    mval_put_i64(&rec, "pairs", r->pairs);
+    mval_put_f64(&rec, "pairs_per_s", l->per_step > 0 ? r->step_pairs / l->per_step : 0);
+    mval_put_i64(&rec, "epoch", r->epoch);
+    mval_put_i64(&rec, "skipped", r->skipped);
+    if (opt.method == M_LRC) {
+        mval_put_f64(&rec, "regions", r->reg_sum / r->nsteps);
+        mval_put_i64(&rec, "one_sided", r->one_sided);
+    } else {
+        mval_put_f64(&rec, "acc", r->acc_sum / r->nsteps);
     }
-    m->last_t = now;
+    int rc = trainlog_write(&l->tl, &rec);
+    mval_free(&rec);
+    r->loss_sum = r->acc_sum = r->reg_sum = 0;
+    r->nsteps = 0;
+    return rc;
 }
 
-static void train_batch(run *r, meter *m, lrc_pair **batch, int n)
+static void progress(trainloop *l, void *ctx, double loss)
+{
+    const run *r = ctx;
+    trainlog_progress(&l->tl, l->step, opt.steps, loss, l->per_step > 0 ? r->step_pairs / l->per_step : 0,
+                      l->per_step);
+}
+
+/* Train on a batch: 1 when it made a step (*loss set), 0 when every pair of
+ * it was skipped. */
+static int train_batch(trainloop *l, run *r, lrc_pair **batch, int n, double *loss)
 {
     rng rs;
-    double lr = opt.sched.kind == SCHED_CONST ? opt.lr : sched_lr(&opt.sched, r->step);
-    rng_seed(&rs, (uint64_t)opt.seed, 0x100000000ULL + (uint64_t)r->step);
+    double lr = opt.sched.kind == SCHED_CONST ? opt.lr : sched_lr(&opt.sched, l->step);
+    rng_seed(&rs, (uint64_t)opt.seed, 0x100000000ULL + (uint64_t)l->step);
+    r->lr = lr;
     if (r->lrc) {
         lrc_step_stats st;
         if (lrc_trainer_step(r->lrc, batch, n, lr, &rs, &st))
-            die_errx(1, "step %lld", (long long)r->step + 1);
+            die_errx(1, "step %lld", (long long)l->step + 1);
         r->skipped += st.skipped;
         if (!st.pairs)
-            return;
-        r->step++;
-        r->pairs += st.pairs;
-        after_step(r, m, lr, st.loss, 0, st.regions, st.one_sided, st.pairs);
+            return 0;
+        *loss = st.loss;
+        r->acc = 0, r->regions = st.regions, r->step_one_sided = st.one_sided, r->step_pairs = st.pairs;
     } else {
         moco_step_stats st;
         if (moco_trainer_step(r->moco, batch, n, lr, &rs, &st))
-            die_errx(1, "step %lld", (long long)r->step + 1);
-        r->step++;
-        r->pairs += st.pairs;
-        after_step(r, m, lr, st.loss, st.acc, 0, 0, st.pairs);
+            die_errx(1, "step %lld", (long long)l->step + 1);
+        *loss = st.loss;
+        r->acc = st.acc, r->regions = 0, r->step_one_sided = 0, r->step_pairs = st.pairs;
     }
-    if (opt.save_every > 0 && r->step % opt.save_every == 0 && save(r))
-        die_err(1);
+    r->pairs += r->step_pairs;
+    return 1;
 }
 
 /* The whole state of a training run, at file scope so that everything it
  * holds stays reachable (and is freed by the OS) when an error ends the
  * process in the middle of a step. */
 static struct {
+    trainloop loop;
     run r;
-    meter m;
     reader rd;
     shufbuf sb;
     lrc_pair **batch;
-    int nb;
+    int nb, H, W, draining;
 } S;
+
+/* Pairs through the shuffle buffer into batches until a batch makes a step
+ * (1) or the data has ended (0). */
+static int step(trainloop *l, void *ctx, double *loss)
+{
+    run *r = ctx;
+    for (;;) {
+        lrc_pair *p = NULL;
+        if (!S.draining) {
+            lrc_pair *in = next_pair(&S.rd, r, &S.H, &S.W);
+            r->epoch = S.rd.epoch;
+            if (in)
+                p = shufbuf_put(&S.sb, in);
+            else
+                S.draining = 1;
+            if (!p && !S.draining)
+                continue;
+        }
+        if (S.draining && !(p = shufbuf_drain(&S.sb)) && !S.nb)
+            return 0;
+        if (p)
+            S.batch[S.nb++] = p;
+        if (S.nb == opt.batch || (!p && S.nb)) {
+            int took = train_batch(l, r, S.batch, S.nb, loss);
+            for (int i = 0; i < S.nb; i++)
+                lrc_pair_free(S.batch[i]);
+            S.nb = 0;
+            if (took)
+                return 1;
+        }
+    }
+}
 
 static void train_free(void)
 {
@@ -336,66 +347,47 @@ static void train_free(void)
 
 static int train(lrc_trainer_config *lc, moco_trainer_config *mc, int argc, char **argv)
 {
+    static const trainloop_fns fns = {.step = step, .log = log_step, .progress = progress, .save = save};
     run *r = &S.r;
-    int H = -1, W = -1, draining = 0;
+    trainloop *l = &S.loop;
+    S.H = S.W = -1;
     if (!(S.batch = calloc((size_t)opt.batch, sizeof *S.batch)))
         die(1, "out of memory");
-    r->argv = argv_json(argc, argv);
+    r->argv = json_strv(argv, argc);
     if (opt.method == M_LRC ? !(r->lrc = lrc_trainer_create(lc, (uint64_t)opt.seed))
                             : !(r->moco = moco_trainer_create(mc, (uint64_t)opt.seed)))
         die_err(1);
     if (opt.resume)
-        resume(r);
+        resume(r, &l->step);
     if (opt.init) { /* a baseline: the untrained model, as training would start */
-        if (save(r))
+        if (save(l, r))
             die_err(1);
         train_free();
         return 0;
     }
-    if (opt.steps && r->step >= opt.steps) {
-        log_warn("the checkpoint is at step %lld, --steps is %lld: nothing to do", (long long)r->step,
+    if (opt.steps && l->step >= opt.steps) {
+        log_warn("the checkpoint is at step %lld, --steps is %lld: nothing to do", (long long)l->step,
                  (long long)opt.steps);
         train_free();
         return 0;
     }
-    if (!(S.rd.in = stream_in_open(opt.input)) || trainlog_open(&S.m.tl, opt.log, opt.resume) ||
-        shufbuf_init(&S.sb, (int)opt.shuffle, (uint64_t)opt.seed, 1 + 2 * (uint64_t)r->step))
+    if (!(S.rd.in = stream_in_open(opt.input)) ||
+        shufbuf_init(&S.sb, (int)opt.shuffle, (uint64_t)opt.seed, 1 + 2 * (uint64_t)l->step))
         die_err(1);
-    const int64_t start_step = r->step;
-    while (!opt.steps || r->step < opt.steps) {
-        lrc_pair *p = NULL;
-        if (!draining) {
-            lrc_pair *in = next_pair(&S.rd, r, &H, &W);
-            r->epoch = S.rd.epoch;
-            if (in)
-                p = shufbuf_put(&S.sb, in);
-            else
-                draining = 1;
-            if (!p && !draining)
-                continue;
-        }
-        if (draining && !(p = shufbuf_drain(&S.sb)) && !S.nb)
-            break;
-        if (p)
-            S.batch[S.nb++] = p;
-        if (S.nb == opt.batch || (!p && S.nb)) {
-            train_batch(r, &S.m, S.batch, S.nb);
-            for (int i = 0; i < S.nb; i++)
-                lrc_pair_free(S.batch[i]);
-            S.nb = 0;
-        }
-    }
-    trainlog_done(&S.m.tl);
-    if (r->step == start_step)
+    l->log_path = opt.log;
+    l->append = opt.resume;
+    l->total = opt.steps;
+    l->save_every = opt.save_every;
+    if (trainloop_run(l, &fns, r))
+        die_err(1);
+    if (l->step == l->start_step)
         log_warn("no training step was taken (%lld pairs skipped): the checkpoint holds the %s model",
                  (long long)r->skipped, opt.resume ? "resumed" : "initial");
-    if (save(r))
-        die_err(1);
     if (log_level >= 1)
         fprintf(stderr, "%s: %lld steps, %lld pairs (%lld skipped with < 2 regions) in %.1f s; wrote %s\n",
-                err_progname, (long long)(r->step - start_step), (long long)r->pairs, (long long)r->skipped,
-                trainlog_elapsed(&S.m.tl), opt.ckpt);
-    if (trainlog_close(&S.m.tl))
+                err_progname, (long long)(l->step - l->start_step), (long long)r->pairs, (long long)r->skipped,
+                trainlog_elapsed(&l->tl), opt.ckpt);
+    if (trainloop_close(l))
         die_err(1);
     train_free();
     return 0;
@@ -470,7 +462,7 @@ static int embed(int argc, char **argv)
     mval params = {0};
     mval_set_map(&params);
     mval_put_str(&params, "checkpoint", opt.ckpt);
-    char *a = argv_json(argc, argv);
+    char *a = json_strv(argv, argc);
     if (a)
         mval_put_str(&params, "argv", a);
     free(a);

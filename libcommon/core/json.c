@@ -471,3 +471,19 @@ int json_fprint(FILE *f, const mval *v, int indent)
     free(buf);
     return rc;
 }
+
+char *json_strv(char *const *v, int n)
+{
+    mval a = {0};
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    mval_set_array(&a);
+    for (int i = 0; i < n; i++)
+        mval_set_str(mval_push(&a), v[i]);
+    if (json_dump(&a, -1, &buf, &len, &cap)) {
+        free(buf);
+        buf = NULL;
+    }
+    mval_free(&a);
+    return buf;
+}
