@@ -21,6 +21,7 @@
 #include "cli/filter.h"
 #include "core/err.h"
 #include "core/json.h"
+#include "io/labels.h"
 #include "io/frame.h"
 #include "io/stream.h"
 #include "viz/canvas.h"
@@ -308,20 +309,8 @@ static void adopt_names(const frame *f)
 
 static void load_labels_json(const char *path)
 {
-    mval doc = {0};
-    if (json_load(path, &doc))
+    if (labels_load(path, names, &nnames))
         die_err(1);
-    if (doc.kind != MV_MAP)
-        die(1, "%s: want an object {\"1\": \"name\", ...}", path);
-    for (size_t i = 0; i < doc.m.n; i++) {
-        int64_t v;
-        if (parse_i64(doc.m.k[i], &v) || v < 0 || v > 255 || doc.m.v[i].kind != MV_STR)
-            die(1, "%s: entry \"%s\": want a label value 0..255 mapped to a name", path, doc.m.k[i]);
-        names[v] = strdup(doc.m.v[i].s.p);
-        if (v + 1 > nnames)
-            nnames = (int)v + 1;
-    }
-    mval_free(&doc);
     names_fixed = 1;
 }
 

@@ -7,6 +7,7 @@
 
 #include "core/err.h"
 #include "core/json.h"
+#include "io/labels.h"
 #include "ct/affine.h"
 #include "io/nii.h"
 
@@ -71,40 +72,19 @@ int ctmeta_volume_affine(const mval *meta, double affine[16])
 
 int ctmeta_load_classes(const char *path, mval *classes)
 {
-    mval doc = {0};
-    const char *names[256];
-    int maxv = -1;
-    if (json_load(path, &doc))
+    char *names[LABELS_MAX] = {0};
+    int n = 0;
+    if (labels_load(path, names, &n)) {
+        labels_free(names);
         return -1;
-    if (doc.kind != MV_MAP) {
-        mval_free(&doc);
-        return err_set("%s: want a JSON object {\"0\": \"background\", \"1\": ...}", path);
-    }
-    for (int i = 0; i < 256; i++)
-        names[i] = "";
-    for (size_t i = 0; i < doc.m.n; i++) {
-        const char *k = doc.m.k[i];
-        char *end;
-        long v = strtol(k, &end, 10);
-        if (!*k || *end || v < 0 || v > 255) {
-            mval_free(&doc);
-            return err_set("%s: key '%s' is not a label value 0..255", path, k);
-        }
-        if (doc.m.v[i].kind != MV_STR) {
-            mval_free(&doc);
-            return err_set("%s: the name of label %ld is not a string", path, v);
-        }
-        names[v] = doc.m.v[i].s.p;
-        if (v > maxv)
-            maxv = (int)v;
     }
     mval_set_array(classes);
-    for (int i = 0; i <= maxv; i++)
-        if (!mval_push(classes) || mval_set_str(&classes->a.v[i], names[i])) {
-            mval_free(&doc);
+    for (int i = 0; i < n; i++)
+        if (!mval_push(classes) || mval_set_str(&classes->a.v[i], names[i] ? names[i] : "")) {
+            labels_free(names);
             return err_set("out of memory");
         }
-    mval_free(&doc);
+    labels_free(names);
     return 0;
 }
 
