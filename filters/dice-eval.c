@@ -20,7 +20,9 @@
 #include "cli/filter.h"
 #include "core/err.h"
 #include "core/json.h"
+#include "io/labels.h"
 #include "eval/segmetric.h"
+#include "eval/segreport.h"
 #include "io/frame.h"
 #include "io/nii.h"
 #include "io/stream.h"
@@ -57,28 +59,20 @@ enum {
 };
 
 /* Where a value of the table comes from. */
-typedef enum { ST_OK, ST_ABSENT, ST_MISSED, ST_SPURIOUS, ST_IGNORED } status_t;
-static const char *status_name[] = {"ok", "absent", "missed", "spurious", "ignored"};
-
 enum { LAB, PRED }; /* the two maps of a volume */
 static const char *map_name[] = {"label", "pred"};
 
 #define MAX_Z (1 << 20)
 
 typedef struct {
-    char *id;
-    int64_t Z, Y, X;        /* Y, X from the first tensor; Z: see zknown */
+    segr_volume r;          /* id, grid, counts: what is reported. Y, X from the
+                               first tensor; Z: see zknown */
     int zknown;             /* Z from meta 'shape' or a volume record (1), else max z seen + 1 */
     int64_t nexpect;        /* meta 'nslices': slices the producer sent (0: all Z) */
-    int64_t nz;             /* slices scored (stacked in z order) */
     int64_t nslots;
     uint8_t **sl[2];        /* [LAB|PRED][z]: Y*X bytes, NULL until seen */
-    double spacing[3];
     int has_spacing;
     int done;
-    int index;              /* position after sorting by id */
-    segm_count_t cnt[SEGM_NLABELS];
-    segm_surface_t *surf;   /* [SEGM_NLABELS] with --surface */
 } volume;
 
 static struct {
@@ -124,26 +118,8 @@ static char *xstrdup(const char *s)
 
 static int load_labels_json(const char *path)
 {
-    mval doc = {0};
-    if (json_load(path, &doc))
+    if (labels_load(path, cls.name, &cls.n))
         return -1;
-    if (doc.kind != MV_MAP) {
-        mval_free(&doc);
-        return err_set("%s: want an object {\"1\": \"name\", ...}", path);
-    }
-    for (size_t i = 0; i < doc.m.n; i++) {
-        int64_t v;
-        if (parse_i64(doc.m.k[i], &v) || v < 0 || v >= SEGM_NLABELS || doc.m.v[i].kind != MV_STR) {
-            err_set("%s: entry \"%s\": want a label value 0..255 mapped to a name", path, doc.m.k[i]);
-            mval_free(&doc);
-            return -1;
-        }
-        free(cls.name[v]);
-        cls.name[v] = xstrdup(doc.m.v[i].s.p);
-        if (v + 1 > cls.n)
-            cls.n = (int)v + 1;
-    }
-    mval_free(&doc);
     snprintf(cls.src, sizeof cls.src, "%s", path);
     return 0;
 }
@@ -175,31 +151,23 @@ static int check_classes(const frame *f)
     return 0;
 }
 
-static const char *class_name(int c, char *buf, size_t n)
-{
-    if (c < cls.n && cls.name[c])
-        return cls.name[c];
-    snprintf(buf, n, "%d", c);
-    return buf;
-}
-
 /* ---- volumes ---- */
 
 static volume *find_volume(const char *id, int create)
 {
     static volume *last;
-    if (last && !strcmp(last->id, id))
+    if (last && !strcmp(last->r.id, id))
         return last;
     for (int i = 0; i < nvols; i++)
-        if (!strcmp(vols[i]->id, id))
+        if (!strcmp(vols[i]->r.id, id))
             return last = vols[i];
     if (!create)
         return NULL;
     volume *v = calloc(1, sizeof *v);
     if (!v)
         die(1, "out of memory");
-    v->id = xstrdup(id);
-    v->Y = v->X = -1;
+    v->r.id = xstrdup(id);
+    v->r.Y = v->r.X = -1;
     vols = xrealloc(vols, sizeof *vols * (size_t)(nvols + 1));
     vols[nvols++] = v;
     return last = v;
@@ -240,19 +208,19 @@ static int to_labels(uint8_t *dst, const tensor *t, size_t n, const char *what)
 static int set_z(volume *v, int64_t Z, const char *why)
 {
     if (Z < 1 || Z > MAX_Z)
-        return err_set("volume %s: %s gives %lld slices", v->id, why, (long long)Z);
-    if (v->zknown && v->Z != Z)
-        return err_set("volume %s: %s gives %lld slices, earlier records %lld", v->id, why, (long long)Z,
-                       (long long)v->Z);
+        return err_set("volume %s: %s gives %lld slices", v->r.id, why, (long long)Z);
+    if (v->zknown && v->r.Z != Z)
+        return err_set("volume %s: %s gives %lld slices, earlier records %lld", v->r.id, why, (long long)Z,
+                       (long long)v->r.Z);
     if (!v->zknown) {
         /* Slices seen before must fit. */
         for (int m = 0; m < 2; m++)
             for (int64_t z = Z; z < v->nslots; z++)
                 if (v->sl[m][z])
-                    return err_set("volume %s: slice z=%lld is outside its %lld slices (%s)", v->id, (long long)z,
+                    return err_set("volume %s: slice z=%lld is outside its %lld slices (%s)", v->r.id, (long long)z,
                                    (long long)Z, why);
         v->zknown = 1;
-        v->Z = Z;
+        v->r.Z = Z;
         grow_slots(v, Z);
     }
     return 0;
@@ -260,14 +228,14 @@ static int set_z(volume *v, int64_t Z, const char *why)
 
 static int set_plane(volume *v, int64_t Y, int64_t X, const char *what)
 {
-    if (v->Y < 0) {
-        v->Y = Y;
-        v->X = X;
+    if (v->r.Y < 0) {
+        v->r.Y = Y;
+        v->r.X = X;
         return 0;
     }
-    if (v->Y != Y || v->X != X)
+    if (v->r.Y != Y || v->r.X != X)
         return err_set("volume %s: '%s' is %lldx%lld in-plane, earlier records of the volume %lldx%lld (different grids)",
-                       v->id, what, (long long)Y, (long long)X, (long long)v->Y, (long long)v->X);
+                       v->r.id, what, (long long)Y, (long long)X, (long long)v->r.Y, (long long)v->r.X);
     return 0;
 }
 
@@ -312,29 +280,27 @@ static void free_slices(volume *v)
 
 /* ---- scoring ---- */
 
-static int ignored(const volume *v, int c);
-
 /* Counts and surface metrics of a complete volume; ref/pred [Z, Y, X]. */
 static int score(volume *v, const uint8_t *ref, const uint8_t *pred)
 {
-    segm_count(v->cnt, ref, pred, v->nz, v->Y, v->X);
+    segm_count(v->r.cnt, ref, pred, v->r.nz, v->r.Y, v->r.X);
     if (opt.surface) {
         int labels[SEGM_NLABELS], n = 0, bad = 0;
-        v->surf = calloc(SEGM_NLABELS, sizeof *v->surf);
-        if (!v->surf)
+        v->r.surf = calloc(SEGM_NLABELS, sizeof *v->r.surf);
+        if (!v->r.surf)
             return err_set("out of memory");
         if (opt.has_spacing)
-            memcpy(v->spacing, opt.spacing, sizeof v->spacing);
+            memcpy(v->r.spacing, opt.spacing, sizeof v->r.spacing);
         else if (!v->has_spacing)
-            return err_set("volume %s: no voxel spacing in its meta or file (give --spacing DZ,DY,DX)", v->id);
+            return err_set("volume %s: no voxel spacing in its meta or file (give --spacing DZ,DY,DX)", v->r.id);
         for (int c = 1; c < SEGM_NLABELS; c++)
-            if ((v->cnt[c].nref || v->cnt[c].npred) && !ignored(v, c))
+            if (v->r.cnt[c].nref || v->r.cnt[c].npred)
                 labels[n++] = c;
         char msg[512] = "";
 #pragma omp parallel for schedule(dynamic, 1)
         for (int i = 0; i < n; i++) {
-            if (segm_surface(&v->surf[labels[i]], ref, pred, v->nz, v->Y, v->X, (uint8_t)labels[i],
-                             &v->cnt[labels[i]], v->spacing)) {
+            if (segm_surface(&v->r.surf[labels[i]], ref, pred, v->r.nz, v->r.Y, v->r.X, (uint8_t)labels[i],
+                             &v->r.cnt[labels[i]], v->r.spacing)) {
 #pragma omp critical
                 {
                     bad = 1;
@@ -343,19 +309,19 @@ static int score(volume *v, const uint8_t *ref, const uint8_t *pred)
             }
         }
         if (bad)
-            return err_set("volume %s: %s", v->id, msg);
+            return err_set("volume %s: %s", v->r.id, msg);
     }
     v->done = 1;
     if (log_level >= 2) {
         double sum = 0;
         int k = 0;
         for (int c = 1; c < SEGM_NLABELS; c++) {
-            double d = segm_dice(&v->cnt[c]);
-            if (!isnan(d) && !ignored(v, c))
+            double d = segm_dice(&v->r.cnt[c]);
+            if (!isnan(d))
                 sum += d, k++;
         }
-        log_info("volume %s: %lldx%lldx%lld, mean Dice %.4f over %d organs", v->id, (long long)v->nz,
-                 (long long)v->Y, (long long)v->X, k ? sum / k : NAN, k);
+        log_info("volume %s: %lldx%lldx%lld, mean Dice %.4f over %d organs", v->r.id, (long long)v->r.nz,
+                 (long long)v->r.Y, (long long)v->r.X, k ? sum / k : NAN, k);
     }
     return 0;
 }
@@ -366,11 +332,11 @@ static void missing_list(const volume *v, int m, char *buf, size_t n)
     size_t used = 0;
     int nranges = 0, more = 0;
     buf[0] = '\0';
-    for (int64_t z = 0; z < v->Z; z++) {
+    for (int64_t z = 0; z < v->r.Z; z++) {
         if (v->sl[m][z])
             continue;
         int64_t e = z;
-        while (e + 1 < v->Z && !v->sl[m][e + 1])
+        while (e + 1 < v->r.Z && !v->sl[m][e + 1])
             e++;
         if (nranges < 6) {
             int k = e > z ? snprintf(buf + used, n - used, "%s%lld..%lld", nranges ? ", " : "", (long long)z, (long long)e)
@@ -389,19 +355,19 @@ static void missing_list(const volume *v, int m, char *buf, size_t n)
 static int64_t count_slices(const volume *v, int m)
 {
     int64_t n = 0;
-    for (int64_t z = 0; z < v->Z; z++)
+    for (int64_t z = 0; z < v->r.Z; z++)
         n += v->sl[m][z] != NULL;
     return n;
 }
 
 static int complete(const volume *v)
 {
-    if (v->Z < 1 || v->Y < 0)
+    if (v->r.Z < 1 || v->r.Y < 0)
         return 0;
     if (v->nexpect)
         return count_slices(v, LAB) == v->nexpect && count_slices(v, PRED) == v->nexpect;
     for (int m = 0; m < 2; m++)
-        for (int64_t z = 0; z < v->Z; z++)
+        for (int64_t z = 0; z < v->r.Z; z++)
             if (!v->sl[m][z])
                 return 0;
     return 1;
@@ -416,20 +382,20 @@ static int check_slices(volume *v)
     for (int m = 0; m < 2; m++)
         if (!count_slices(v, m))
             return err_set("volume %s: no '%s' at all (are the ids of the label and prediction streams the same?)",
-                           v->id, map_name[m]);
+                           v->r.id, map_name[m]);
     if (!v->nexpect) {
         for (int m = 0; m < 2; m++) {
             missing_list(v, m, list, sizeof list);
             if (list[0])
                 return err_set("volume %s: '%s' missing for slice%s z = %s of 0..%lld%s (missing slices are not scored as background)",
-                               v->id, map_name[m], strchr(list, ',') || strstr(list, "..") ? "s" : "", list,
-                               (long long)v->Z - 1, v->zknown ? "" : ", the count from the largest z seen");
+                               v->r.id, map_name[m], strchr(list, ',') || strstr(list, "..") ? "s" : "", list,
+                               (long long)v->r.Z - 1, v->zknown ? "" : ", the count from the largest z seen");
         }
         return 0;
     }
     for (int m = 0; m < 2; m++) {
         int64_t n = count_slices(v, m), bad = -1;
-        for (int64_t z = 0; z < v->Z && bad < 0; z++)
+        for (int64_t z = 0; z < v->r.Z && bad < 0; z++)
             if (!v->sl[m][z] && v->sl[!m][z])
                 bad = z;
         if (bad >= 0 || n != v->nexpect) {
@@ -437,12 +403,12 @@ static int check_slices(volume *v)
             if (bad >= 0)
                 snprintf(where, sizeof where, "; missing z = %lld", (long long)bad);
             return err_set("volume %s: '%s' has %lld of the %lld slices its producer sent (meta 'nslices')%s (missing slices are not scored as background)",
-                           v->id, map_name[m], (long long)n, (long long)v->nexpect, where);
+                           v->r.id, map_name[m], (long long)n, (long long)v->nexpect, where);
         }
     }
     if (opt.surface) {
         int64_t first = -1, last = -1;
-        for (int64_t z = 0; z < v->Z; z++)
+        for (int64_t z = 0; z < v->r.Z; z++)
             if (v->sl[LAB][z]) {
                 if (first < 0)
                     first = z;
@@ -450,23 +416,23 @@ static int check_slices(volume *v)
             }
         if (last - first + 1 != v->nexpect)
             return err_set("volume %s: the %lld slices sent are not contiguous (slice-extract --every?); surface distances need whole volumes",
-                           v->id, (long long)v->nexpect);
+                           v->r.id, (long long)v->nexpect);
     }
     return 0;
 }
 
 static int finish(volume *v)
 {
-    size_t plane = (size_t)(v->Y * v->X);
+    size_t plane = (size_t)(v->r.Y * v->r.X);
     uint8_t *buf[2];
     if (check_slices(v))
         return -1;
-    v->nz = count_slices(v, LAB);
+    v->r.nz = count_slices(v, LAB);
     for (int m = 0; m < 2; m++) {
-        buf[m] = malloc(plane * (size_t)v->nz);
+        buf[m] = malloc(plane * (size_t)v->r.nz);
         if (!buf[m])
             return err_set("out of memory");
-        for (int64_t z = 0, k = 0; z < v->Z; z++)
+        for (int64_t z = 0, k = 0; z < v->r.Z; z++)
             if (v->sl[m][z])
                 memcpy(buf[m] + plane * (size_t)k++, v->sl[m][z], plane);
     }
@@ -490,7 +456,7 @@ static int add_record(frame *f)
         return -1;
     volume *v = find_volume(f->id, 1);
     if (v->done)
-        return err_set("volume %s: a record after the volume was complete (z=%lld given twice?)", v->id,
+        return err_set("volume %s: a record after the volume was complete (z=%lld given twice?)", v->r.id,
                        (long long)f->z);
     double sh[3], sp[3];
     int rs = mval_get_f64v(&f->meta, "shape", sh, 3);
@@ -510,10 +476,10 @@ static int add_record(frame *f)
     if (rn < 0)
         return -1;
     if (rn == 0) {
-        if (ns < 1 || ns > MAX_Z || (v->zknown && ns > v->Z))
-            return err_set("volume %s: meta 'nslices' %lld is not in 1..Z", v->id, (long long)ns);
+        if (ns < 1 || ns > MAX_Z || (v->zknown && ns > v->r.Z))
+            return err_set("volume %s: meta 'nslices' %lld is not in 1..Z", v->r.id, (long long)ns);
         if (v->nexpect && v->nexpect != ns)
-            return err_set("volume %s: meta 'nslices' %lld, earlier records %lld", v->id, (long long)ns,
+            return err_set("volume %s: meta 'nslices' %lld, earlier records %lld", v->r.id, (long long)ns,
                            (long long)v->nexpect);
         v->nexpect = ns;
     }
@@ -523,16 +489,16 @@ static int add_record(frame *f)
     if (rsp == 0) {
         if (v->has_spacing) {
             for (int i = 0; i < 3; i++)
-                if (fabs(sp[i] - v->spacing[i]) > 1e-6 * fabs(v->spacing[i]))
-                    return err_set("volume %s: spacing differs between its records", v->id);
+                if (fabs(sp[i] - v->r.spacing[i]) > 1e-6 * fabs(v->r.spacing[i]))
+                    return err_set("volume %s: spacing differs between its records", v->r.id);
         } else {
-            memcpy(v->spacing, sp, sizeof sp);
+            memcpy(v->r.spacing, sp, sizeof sp);
             v->has_spacing = 1;
         }
     }
     if (t[LAB] && t[PRED] && !tensor_same_shape(t[LAB], t[PRED])) {
         char s2[64];
-        return err_set("volume %s z=%lld: 'label' %s and 'pred' %s are on different grids", v->id, (long long)f->z,
+        return err_set("volume %s z=%lld: 'label' %s and 'pred' %s are on different grids", v->r.id, (long long)f->z,
                        tensor_shape_str(t[LAB], shp, sizeof shp), tensor_shape_str(t[PRED], s2, sizeof s2));
     }
     for (int m = 0; m < 2; m++) {
@@ -546,26 +512,26 @@ static int add_record(frame *f)
             z0 = 0;
             nz = x->shape[0];
         } else if (x->rank == 2 && f->z >= 0) {
-            if (f->z >= MAX_Z || (v->zknown && f->z >= v->Z))
-                return err_set("volume %s: slice z=%lld is outside its %lld slices", v->id, (long long)f->z,
-                               (long long)v->Z);
+            if (f->z >= MAX_Z || (v->zknown && f->z >= v->r.Z))
+                return err_set("volume %s: slice z=%lld is outside its %lld slices", v->r.id, (long long)f->z,
+                               (long long)v->r.Z);
             z0 = f->z;
             nz = 1;
         } else
-            return err_set("volume %s z=%lld: '%s' %s; want [Z,Y,X] with z = -1 or [Y,X] with z >= 0", v->id,
+            return err_set("volume %s z=%lld: '%s' %s; want [Z,Y,X] with z = -1 or [Y,X] with z >= 0", v->r.id,
                            (long long)f->z, map_name[m], tensor_shape_str(x, shp, sizeof shp));
         int64_t Y = x->shape[x->rank - 2], X = x->shape[x->rank - 1];
         if (Y < 1 || X < 1)
-            return err_set("volume %s: '%s' is empty", v->id, map_name[m]);
+            return err_set("volume %s: '%s' is empty", v->r.id, map_name[m]);
         if (set_plane(v, Y, X, map_name[m]))
             return -1;
         grow_slots(v, z0 + nz);
-        if (!v->zknown && z0 + nz > v->Z)
-            v->Z = z0 + nz;
+        if (!v->zknown && z0 + nz > v->r.Z)
+            v->r.Z = z0 + nz;
         size_t plane = (size_t)(Y * X);
         for (int64_t z = z0; z < z0 + nz; z++) {
             if (v->sl[m][z])
-                return err_set("volume %s: '%s' of slice z=%lld given twice", v->id, map_name[m], (long long)z);
+                return err_set("volume %s: '%s' of slice z=%lld given twice", v->r.id, map_name[m], (long long)z);
             v->sl[m][z] = malloc(plane);
             if (!v->sl[m][z])
                 return err_set("out of memory");
@@ -575,7 +541,7 @@ static int add_record(frame *f)
             one.shape[1] = X;
             one.data = (char *)x->data + plane * (size_t)(z - z0) * dtype_size(x->dtype);
             if (to_labels(v->sl[m][z], &one, plane, map_name[m]))
-                return err_prefix("volume %s z=%lld", v->id, (long long)z);
+                return err_prefix("volume %s z=%lld", v->r.id, (long long)z);
         }
     }
     if (v->zknown && complete(v))
@@ -641,12 +607,12 @@ static void read_nifti(void)
             die(1, "%s: volume id '%s' given twice", opt.refs[i], id);
         volume *v = find_volume(id, 1);
         free(id);
-        v->Z = a.data.shape[0];
-        v->Y = a.data.shape[1];
-        v->X = a.data.shape[2];
+        v->r.Z = a.data.shape[0];
+        v->r.Y = a.data.shape[1];
+        v->r.X = a.data.shape[2];
         v->zknown = 1;
-        v->nz = v->Z;
-        memcpy(v->spacing, a.spacing, sizeof v->spacing);
+        v->r.nz = v->r.Z;
+        memcpy(v->r.spacing, a.spacing, sizeof v->r.spacing);
         v->has_spacing = 1;
         size_t n = tensor_numel(&a.data);
         uint8_t *ref = malloc(n ? n : 1), *pred = malloc(n ? n : 1);
@@ -665,413 +631,35 @@ static void read_nifti(void)
     }
 }
 
-/* ---- ignore list ---- */
-
-typedef struct {
-    char *id, *organ;
-    int line;
-} ignore_entry;
-static ignore_entry *ign;
-static int nign;
-static uint8_t (*ign_mask)[SEGM_NLABELS]; /* per volume, after resolve_ignore() */
-
-static void load_ignore(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    char line[4096];
-    int ln = 0;
-    if (!f)
-        die(1, "%s:", path);
-    while (fgets(line, sizeof line, f)) {
-        ln++;
-        if (!strchr(line, '\n') && !feof(f))
-            die(1, "%s:%d: line too long", path, ln);
-        char *h = strchr(line, '#');
-        if (h)
-            *h = '\0';
-        char *save, *id = strtok_r(line, " \t\r\n", &save);
-        if (!id)
-            continue;
-        char *rest = strtok_r(NULL, "\r\n", &save);
-        int norg = 0;
-        for (char *o = rest ? strtok_r(rest, ", \t", &save) : NULL; o; o = strtok_r(NULL, ", \t", &save)) {
-            ign = xrealloc(ign, sizeof *ign * (size_t)(nign + 1));
-            ign[nign++] = (ignore_entry){xstrdup(id), xstrdup(o), ln};
-            norg++;
-        }
-        if (!norg)
-            die(1, "%s:%d: want 'ID ORGAN[,ORGAN]...', got only '%s'", path, ln, id);
-    }
-    if (ferror(f))
-        die(1, "%s: read error", path);
-    fclose(f);
-}
-
-static int ignored(const volume *v, int c)
-{
-    return ign_mask ? ign_mask[v->index][c] : 0;
-}
-
-static void resolve_ignore(void)
-{
-    if (!opt.ignore)
-        return;
-    ign_mask = calloc((size_t)nvols + 1, sizeof *ign_mask);
-    if (!ign_mask)
-        die(1, "out of memory");
-    for (int e = 0; e < nign; e++) {
-        int c = -1;
-        char buf[16];
-        for (int k = 1; k < SEGM_NLABELS && c < 0; k++)
-            if (!strcmp(class_name(k, buf, sizeof buf), ign[e].organ))
-                c = k;
-        if (c < 0) {
-            int64_t x;
-            if (!parse_i64(ign[e].organ, &x) && x >= 1 && x < SEGM_NLABELS && (!cls.n || x < cls.n))
-                c = (int)x;
-        }
-        if (c < 0)
-            die(1, "%s:%d: unknown organ '%s' (not in %s)", opt.ignore, ign[e].line, ign[e].organ,
-                cls.n ? cls.src : "label values 1..255");
-        int hit = 0;
-        for (int i = 0; i < nvols; i++)
-            if (!strcmp(vols[i]->id, ign[e].id)) {
-                ign_mask[i][c] = 1;
-                hit = 1;
-            }
-        if (!hit)
-            log_info("%s:%d: volume %s is not in the input", opt.ignore, ign[e].line, ign[e].id);
-    }
-}
-
 /* ---- results ---- */
 
-enum { M_DICE, M_HD95, M_ASSD, NMETRIC };
-static const char *metric_name[] = {"dice", "hd95", "assd"};
+static segreport rep;
 
-typedef struct {
-    double sum, sumsq, mean, std;
-    int64_t n, ninf;
-} stat_t;
-
-static status_t status_of(const volume *v, int c)
-{
-    if (ignored(v, c))
-        return ST_IGNORED;
-    const segm_count_t *k = &v->cnt[c];
-    if (!k->nref && !k->npred)
-        return ST_ABSENT;
-    if (!k->npred)
-        return ST_MISSED;
-    if (!k->nref)
-        return ST_SPURIOUS;
-    return ST_OK;
-}
-
-static double value_of(const volume *v, int c, int m)
-{
-    if (m == M_DICE)
-        return segm_dice(&v->cnt[c]);
-    return m == M_HD95 ? v->surf[c].hd95 : v->surf[c].assd;
-}
-
-/* Mean/std over the scored values: Dice of every non-ignored, non-absent
- * entry; HD95/ASSD of the finite ones (one-sided organs counted in ninf). */
-static void stat_add(stat_t *s, double x)
-{
-    if (isinf(x)) {
-        s->ninf++;
-        return;
-    }
-    s->sum += x;
-    s->sumsq += x * x;
-    s->n++;
-}
-
-static void stat_done(stat_t *s, const double *vals, size_t n)
-{
-    /* Two passes for the std, as numpy.std does (ddof = 0). */
-    s->mean = s->n ? s->sum / (double)s->n : NAN;
-    double acc = 0;
-    for (size_t i = 0; i < n; i++)
-        if (!isinf(vals[i]))
-            acc += (vals[i] - s->mean) * (vals[i] - s->mean);
-    s->std = s->n ? sqrt(acc / (double)s->n) : NAN;
-}
-
-static int nmetric(void)
-{
-    return opt.surface ? NMETRIC : 1;
-}
-
-static int *organs;
-static int norgans;
-static stat_t (*org_stat)[NMETRIC], all_stat[NMETRIC];
-
-static void validate_and_summarise(void)
+static void summarise(void)
 {
     /* Labels outside the class list. */
     for (int i = 0; i < nvols; i++)
         for (int c = cls.n ? cls.n : SEGM_NLABELS; c < SEGM_NLABELS; c++)
             for (int m = 0; m < 2; m++)
-                if (m == LAB ? vols[i]->cnt[c].nref : vols[i]->cnt[c].npred)
-                    die(1, "volume %s: '%s' has label value %d, outside the %d classes of %s (0..%d)", vols[i]->id,
+                if (m == LAB ? vols[i]->r.cnt[c].nref : vols[i]->r.cnt[c].npred)
+                    die(1, "volume %s: '%s' has label value %d, outside the %d classes of %s (0..%d)", vols[i]->r.id,
                         map_name[m], c, cls.n, cls.src, cls.n - 1);
-    resolve_ignore();
-    /* Organs shown: those some volume scores. */
-    organs = xrealloc(NULL, sizeof *organs * SEGM_NLABELS);
-    for (int c = 1; c < SEGM_NLABELS; c++) {
-        int any = 0;
-        for (int i = 0; i < nvols && !any; i++) {
-            status_t s = status_of(vols[i], c);
-            any = s == ST_OK || s == ST_MISSED || s == ST_SPURIOUS;
-        }
-        if (any)
-            organs[norgans++] = c;
-    }
-    org_stat = calloc((size_t)norgans + 1, sizeof *org_stat);
-    double *vals = xrealloc(NULL, sizeof *vals * (size_t)(nvols + 1));
-    double *allv = xrealloc(NULL, sizeof *allv * (size_t)(nvols + 1) * (size_t)(norgans + 1));
-    if (!org_stat)
-        die(1, "out of memory");
-    for (int m = 0; m < nmetric(); m++) {
-        size_t nall = 0;
-        for (int o = 0; o < norgans; o++) {
-            size_t nv = 0;
-            for (int i = 0; i < nvols; i++) {
-                status_t s = status_of(vols[i], organs[o]);
-                if (s == ST_ABSENT || s == ST_IGNORED)
-                    continue;
-                double x = value_of(vols[i], organs[o], m);
-                vals[nv++] = x;
-                allv[nall++] = x;
-                stat_add(&org_stat[o][m], x);
-                stat_add(&all_stat[m], x);
-            }
-            stat_done(&org_stat[o][m], vals, nv);
-        }
-        stat_done(&all_stat[m], allv, nall);
-    }
-    free(vals);
-    free(allv);
-}
-
-/* Mean of one volume's scored values of metric m (NaN if none). */
-static double volume_mean(const volume *v, int m)
-{
-    double s = 0;
-    int n = 0;
-    for (int o = 0; o < norgans; o++) {
-        status_t st = status_of(v, organs[o]);
-        if (st == ST_ABSENT || st == ST_IGNORED)
-            continue;
-        double x = value_of(v, organs[o], m);
-        if (isinf(x))
-            continue;
-        s += x;
-        n++;
-    }
-    return n ? s / n : NAN;
-}
-
-static const char *fmt_num(double x, char *buf, size_t n)
-{
-    if (isnan(x))
-        snprintf(buf, n, "-");
-    else if (isinf(x))
-        snprintf(buf, n, "inf");
-    else
-        snprintf(buf, n, "%.*f", opt.digits, x);
-    return buf;
-}
-
-static const char *cell(const volume *v, int c, int m, char *buf, size_t n)
-{
-    status_t s = status_of(v, c);
-    if (s == ST_IGNORED)
-        return "ign";
-    if (s == ST_ABSENT)
-        return "-";
-    return fmt_num(value_of(v, c, m), buf, n);
-}
-
-static void print_table(void)
-{
-    static const char *title[] = {"Dice", "HD95 (mm)", "ASSD (mm)"};
-    char buf[64], nb[16];
-    int idw = 6;
+    rep.vols = xrealloc(NULL, sizeof *rep.vols * (size_t)nvols);
     for (int i = 0; i < nvols; i++)
-        if ((int)strlen(vols[i]->id) > idw)
-            idw = (int)strlen(vols[i]->id);
-    int *w = xrealloc(NULL, sizeof *w * (size_t)(norgans + 1));
-    for (int o = 0; o < norgans; o++) {
-        w[o] = (int)strlen(class_name(organs[o], nb, sizeof nb));
-        if (w[o] < opt.digits + 4)
-            w[o] = opt.digits + 4;
-    }
-    for (int m = 0; m < nmetric(); m++) {
-        printf("%s per volume (-: organ in neither map, ign: ignored%s)\n", title[m],
-               m ? ", inf: organ in one map only" : "");
-        printf("%-*s", idw, "id");
-        for (int o = 0; o < norgans; o++)
-            printf("  %*s", w[o], class_name(organs[o], nb, sizeof nb));
-        printf("  %*s\n", opt.digits + 4, "mean");
-        for (int i = 0; i < nvols; i++) {
-            printf("%-*s", idw, vols[i]->id);
-            for (int o = 0; o < norgans; o++)
-                printf("  %*s", w[o], cell(vols[i], organs[o], m, buf, sizeof buf));
-            printf("  %*s\n", opt.digits + 4, fmt_num(volume_mean(vols[i], m), buf, sizeof buf));
-        }
-        printf("\n");
-    }
-    int ow = 7;
-    for (int o = 0; o < norgans; o++)
-        if ((int)strlen(class_name(organs[o], nb, sizeof nb)) > ow)
-            ow = (int)strlen(class_name(organs[o], nb, sizeof nb));
-    int nw = opt.digits + 5;
-    printf("Per organ (mean and standard deviation over volumes%s)\n",
-           opt.surface ? "; HD95/ASSD over the volumes where both maps have the organ" : "");
-    printf("%-*s  %5s  %*s  %*s", ow, "organ", "n", nw, "dice", nw, "std");
-    if (opt.surface)
-        printf("  %*s  %*s  %*s  %*s  %5s", nw, "hd95_mm", nw, "std", nw, "assd_mm", nw, "std", "inf");
-    printf("\n");
-    for (int o = 0; o <= norgans; o++) {
-        stat_t *s = o < norgans ? org_stat[o] : all_stat;
-        printf("%-*s  %5lld", ow, o < norgans ? class_name(organs[o], nb, sizeof nb) : "overall",
-               (long long)s[M_DICE].n);
-        printf("  %*s", nw, fmt_num(s[M_DICE].mean, buf, sizeof buf));
-        printf("  %*s", nw, fmt_num(s[M_DICE].std, buf, sizeof buf));
-        if (opt.surface) {
-            for (int m = M_HD95; m <= M_ASSD; m++) {
-                printf("  %*s", nw, fmt_num(s[m].mean, buf, sizeof buf));
-                printf("  %*s", nw, fmt_num(s[m].std, buf, sizeof buf));
-            }
-            printf("  %5lld", (long long)s[M_HD95].ninf);
-        }
-        printf("\n");
-    }
-    free(w);
-}
-
-static void print_tsv(void)
-{
-    char buf[64], nb[16];
-    printf("id\torgan\tlabel\tstatus\tdice");
-    if (opt.surface)
-        printf("\thd95_mm\tassd_mm");
-    printf("\n");
-    for (int i = 0; i < nvols; i++)
-        for (int o = 0; o < norgans; o++) {
-            int c = organs[o];
-            status_t s = status_of(vols[i], c);
-            printf("%s\t%s\t%d\t%s", vols[i]->id, class_name(c, nb, sizeof nb), c, status_name[s]);
-            for (int m = 0; m < nmetric(); m++) {
-                double x = s == ST_ABSENT || s == ST_IGNORED ? NAN : value_of(vols[i], c, m);
-                printf("\t%s", isnan(x) ? "nan" : fmt_num(x, buf, sizeof buf));
-            }
-            printf("\n");
-        }
-    /* Summary rows: id '*', status mean / std / n. */
-    for (int o = 0; o <= norgans; o++) {
-        stat_t *s = o < norgans ? org_stat[o] : all_stat;
-        const char *name = o < norgans ? class_name(organs[o], nb, sizeof nb) : "*";
-        char lab[16];
-        snprintf(lab, sizeof lab, o < norgans ? "%d" : "*", o < norgans ? organs[o] : 0);
-        for (int k = 0; k < 3; k++) {
-            printf("*\t%s\t%s\t%s", name, lab, k == 0 ? "mean" : k == 1 ? "std" : "n");
-            for (int m = 0; m < nmetric(); m++) {
-                if (k == 2)
-                    printf("\t%lld", (long long)s[m].n);
-                else {
-                    double x = k == 0 ? s[m].mean : s[m].std;
-                    printf("\t%s", isnan(x) ? "nan" : fmt_num(x, buf, sizeof buf));
-                }
-            }
-            printf("\n");
-        }
-    }
-}
-
-static void put_num(mval *map, const char *key, double x)
-{
-    if (isfinite(x))
-        mval_put_f64(map, key, x);
-    else
-        mval_set_nil(mval_map_put(map, key));
-}
-
-static void print_json(int pass)
-{
-    char nb[16];
-    mval doc = {0};
-    mval_set_map(&doc);
-    mval *names = mval_map_put(&doc, "organs");
-    mval_set_array(names);
-    for (int o = 0; o < norgans; o++)
-        mval_set_str(mval_push(names), class_name(organs[o], nb, sizeof nb));
-    mval *vs = mval_map_put(&doc, "volumes");
-    mval_set_array(vs);
-    for (int i = 0; i < nvols; i++) {
-        mval *v = mval_push(vs), *orgs;
-        mval_set_map(v);
-        mval_put_str(v, "id", vols[i]->id);
-        double shape[3] = {(double)vols[i]->Z, (double)vols[i]->Y, (double)vols[i]->X};
-        mval *sh = mval_map_put(v, "shape");
-        mval_set_array(sh);
-        for (int k = 0; k < 3; k++)
-            mval_set_int(mval_push(sh), (int64_t)shape[k]);
-        mval_put_i64(v, "slices", vols[i]->nz);
-        if (opt.surface)
-            mval_put_f64v(v, "spacing", vols[i]->spacing, 3);
-        orgs = mval_map_put(v, "organs");
-        mval_set_map(orgs);
-        for (int o = 0; o < norgans; o++) {
-            int c = organs[o];
-            status_t s = status_of(vols[i], c);
-            mval *e = mval_map_put(orgs, class_name(c, nb, sizeof nb));
-            mval_set_map(e);
-            mval_put_i64(e, "label", c);
-            mval_put_str(e, "status", status_name[s]);
-            mval_put_i64(e, "n_ref", vols[i]->cnt[c].nref);
-            mval_put_i64(e, "n_pred", vols[i]->cnt[c].npred);
-            mval_put_i64(e, "n_both", vols[i]->cnt[c].ntp);
-            for (int m = 0; m < nmetric(); m++)
-                put_num(e, metric_name[m], s == ST_ABSENT || s == ST_IGNORED ? NAN : value_of(vols[i], c, m));
-        }
-        for (int m = 0; m < nmetric(); m++) {
-            char key[32];
-            snprintf(key, sizeof key, "mean_%s", metric_name[m]);
-            put_num(v, key, volume_mean(vols[i], m));
-        }
-    }
-    mval *sum = mval_map_put(&doc, "summary");
-    mval_set_map(sum);
-    for (int o = 0; o <= norgans; o++) {
-        stat_t *s = o < norgans ? org_stat[o] : all_stat;
-        mval *e = mval_map_put(sum, o < norgans ? class_name(organs[o], nb, sizeof nb) : "overall");
-        mval_set_map(e);
-        for (int m = 0; m < nmetric(); m++) {
-            mval *x = mval_map_put(e, metric_name[m]);
-            mval_set_map(x);
-            put_num(x, "mean", s[m].mean);
-            put_num(x, "std", s[m].std);
-            mval_put_i64(x, "n", s[m].n);
-            if (m != M_DICE)
-                mval_put_i64(x, "n_inf", s[m].ninf);
-        }
-    }
-    if (opt.has_min_dice) {
-        mval_put_f64(&doc, "min_dice", opt.min_dice);
-        mval_set_bool(mval_map_put(&doc, "pass"), pass);
-    }
-    json_fprint(stdout, &doc, 1);
-    printf("\n");
-    mval_free(&doc);
+        rep.vols[i] = &vols[i]->r;
+    rep.nvols = nvols;
+    rep.surface = opt.surface;
+    rep.digits = opt.digits;
+    rep.names = cls.name;
+    rep.nnames = cls.n;
+    rep.names_src = cls.src;
+    if ((opt.ignore && segreport_ignore(&rep, opt.ignore)) || segreport_summarise(&rep))
+        die_err(1);
 }
 
 static int cmp_vol(const void *a, const void *b)
 {
-    return strcmp((*(volume *const *)a)->id, (*(volume *const *)b)->id);
+    return strcmp((*(volume *const *)a)->r.id, (*(volume *const *)b)->r.id);
 }
 
 int main(int argc, char **argv)
@@ -1151,8 +739,6 @@ int main(int argc, char **argv)
     }
     if (opt.labels_json && load_labels_json(opt.labels_json))
         die_err(1);
-    if (opt.ignore)
-        load_ignore(opt.ignore);
 
     if (opt.nrefs)
         read_nifti();
@@ -1161,25 +747,23 @@ int main(int argc, char **argv)
     if (!nvols)
         die(1, "no volumes to score (empty input)");
     qsort(vols, (size_t)nvols, sizeof *vols, cmp_vol);
-    for (int i = 0; i < nvols; i++)
-        vols[i]->index = i;
-    validate_and_summarise();
+    summarise();
 
     int pass = 1;
     if (opt.has_min_dice)
-        pass = all_stat[M_DICE].n > 0 && all_stat[M_DICE].mean >= opt.min_dice;
+        pass = rep.all[SEGR_DICE].n > 0 && rep.all[SEGR_DICE].mean >= opt.min_dice;
     if (opt.json)
-        print_json(pass);
+        segreport_json(&rep, stdout, opt.has_min_dice ? opt.min_dice : NAN, pass);
     else if (opt.tsv)
-        print_tsv();
+        segreport_tsv(&rep, stdout);
     else
-        print_table();
+        segreport_table(&rep, stdout);
     if (fflush(stdout) || ferror(stdout))
         die(1, "standard output: write error:");
     if (!pass) {
-        if (!all_stat[M_DICE].n)
+        if (!rep.all[SEGR_DICE].n)
             die(1, "no organ was scored, so the mean Dice is undefined (--min-dice %g)", opt.min_dice);
-        die(1, "mean Dice %.*f is below --min-dice %g", opt.digits, all_stat[M_DICE].mean, opt.min_dice);
+        die(1, "mean Dice %.*f is below --min-dice %g", opt.digits, rep.all[SEGR_DICE].mean, opt.min_dice);
     }
     return 0;
 }
