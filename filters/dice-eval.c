@@ -21,6 +21,7 @@
 #include "core/err.h"
 #include "core/json.h"
 #include "io/labels.h"
+#include "ct/slicegroup.h"
 #include "eval/segmetric.h"
 #include "eval/segreport.h"
 #include "io/frame.h"
@@ -62,22 +63,16 @@ enum {
 enum { LAB, PRED }; /* the two maps of a volume */
 static const char *map_name[] = {"label", "pred"};
 
-#define MAX_Z (1 << 20)
-
 typedef struct {
-    segr_volume r;          /* id, grid, counts: what is reported. Y, X from the
-                               first tensor; Z: see zknown */
-    int zknown;             /* Z from meta 'shape' or a volume record (1), else max z seen + 1 */
-    int64_t nexpect;        /* meta 'nslices': slices the producer sent (0: all Z) */
+    sg_volume g;            /* id, Z, the slices that came (slicegroup.h) */
+    segr_volume r;          /* what is reported; Y, X from the first tensor */
     int64_t nslots;
     uint8_t **sl[2];        /* [LAB|PRED][z]: Y*X bytes, NULL until seen */
     int has_spacing;
-    int done;
 } volume;
 
 static struct {
-    const char **inputs;
-    int ninputs;
+    strlist inputs;
     const char **refs, **preds;
     int nrefs, npreds;
     const char *labels_json, *ignore;
@@ -95,7 +90,8 @@ static struct {
     char src[512];  /* where the list came from, for messages */
 } cls;
 
-static volume **vols;
+static slicegroup group;   /* volumes being gathered */
+static volume **vols;      /* volumes scored */
 static int nvols;
 
 static void *xrealloc(void *p, size_t n)
@@ -153,24 +149,14 @@ static int check_classes(const frame *f)
 
 /* ---- volumes ---- */
 
-static volume *find_volume(const char *id, int create)
+static volume *get_volume(const char *id, int64_t z)
 {
-    static volume *last;
-    if (last && !strcmp(last->r.id, id))
-        return last;
-    for (int i = 0; i < nvols; i++)
-        if (!strcmp(vols[i]->r.id, id))
-            return last = vols[i];
-    if (!create)
-        return NULL;
-    volume *v = calloc(1, sizeof *v);
-    if (!v)
-        die(1, "out of memory");
-    v->r.id = xstrdup(id);
-    v->r.Y = v->r.X = -1;
-    vols = xrealloc(vols, sizeof *vols * (size_t)(nvols + 1));
-    vols[nvols++] = v;
-    return last = v;
+    volume *v = (volume *)slicegroup_get(&group, id, z);
+    if (v && !v->r.id) {
+        v->r.id = v->g.id;
+        v->r.Y = v->r.X = -1;
+    }
+    return v;
 }
 
 static void grow_slots(volume *v, int64_t n)
@@ -201,27 +187,6 @@ static int to_labels(uint8_t *dst, const tensor *t, size_t n, const char *what)
         if (x < 0 || x > 255)
             return err_set("'%s' has label value %.0f, outside 0..255", what, x);
         dst[i] = (uint8_t)x;
-    }
-    return 0;
-}
-
-static int set_z(volume *v, int64_t Z, const char *why)
-{
-    if (Z < 1 || Z > MAX_Z)
-        return err_set("volume %s: %s gives %lld slices", v->r.id, why, (long long)Z);
-    if (v->zknown && v->r.Z != Z)
-        return err_set("volume %s: %s gives %lld slices, earlier records %lld", v->r.id, why, (long long)Z,
-                       (long long)v->r.Z);
-    if (!v->zknown) {
-        /* Slices seen before must fit. */
-        for (int m = 0; m < 2; m++)
-            for (int64_t z = Z; z < v->nslots; z++)
-                if (v->sl[m][z])
-                    return err_set("volume %s: slice z=%lld is outside its %lld slices (%s)", v->r.id, (long long)z,
-                                   (long long)Z, why);
-        v->zknown = 1;
-        v->r.Z = Z;
-        grow_slots(v, Z);
     }
     return 0;
 }
@@ -267,23 +232,15 @@ static int record_spacing(const frame *f, double sp[3])
     return 1;
 }
 
-static void free_slices(volume *v)
-{
-    for (int m = 0; m < 2; m++) {
-        for (int64_t z = 0; z < v->nslots; z++)
-            free(v->sl[m] ? v->sl[m][z] : NULL);
-        free(v->sl[m]);
-        v->sl[m] = NULL;
-    }
-    v->nslots = 0;
-}
-
 /* ---- scoring ---- */
 
-/* Counts and surface metrics of a complete volume; ref/pred [Z, Y, X]. */
+/* Counts and surface metrics of a complete volume; ref/pred [Z, Y, X]. It
+ * joins the scored volumes. */
 static int score(volume *v, const uint8_t *ref, const uint8_t *pred)
 {
     segm_count(v->r.cnt, ref, pred, v->r.nz, v->r.Y, v->r.X);
+    vols = xrealloc(vols, sizeof *vols * (size_t)(nvols + 1));
+    vols[nvols++] = v;
     if (opt.surface) {
         int labels[SEGM_NLABELS], n = 0, bad = 0;
         v->r.surf = calloc(SEGM_NLABELS, sizeof *v->r.surf);
@@ -311,7 +268,6 @@ static int score(volume *v, const uint8_t *ref, const uint8_t *pred)
         if (bad)
             return err_set("volume %s: %s", v->r.id, msg);
     }
-    v->done = 1;
     if (log_level >= 2) {
         double sum = 0;
         int k = 0;
@@ -326,118 +282,81 @@ static int score(volume *v, const uint8_t *ref, const uint8_t *pred)
     return 0;
 }
 
-/* "3, 7..9, 12" for the missing slices of one map (at most 6 ranges). */
-static void missing_list(const volume *v, int m, char *buf, size_t n)
-{
-    size_t used = 0;
-    int nranges = 0, more = 0;
-    buf[0] = '\0';
-    for (int64_t z = 0; z < v->r.Z; z++) {
-        if (v->sl[m][z])
-            continue;
-        int64_t e = z;
-        while (e + 1 < v->r.Z && !v->sl[m][e + 1])
-            e++;
-        if (nranges < 6) {
-            int k = e > z ? snprintf(buf + used, n - used, "%s%lld..%lld", nranges ? ", " : "", (long long)z, (long long)e)
-                          : snprintf(buf + used, n - used, "%s%lld", nranges ? ", " : "", (long long)z);
-            if (k > 0 && (size_t)k < n - used)
-                used += (size_t)k;
-        } else
-            more++;
-        nranges++;
-        z = e;
-    }
-    if (more)
-        snprintf(buf + used, n - used, " and %d more ranges", more);
-}
-
-static int64_t count_slices(const volume *v, int m)
-{
-    int64_t n = 0;
-    for (int64_t z = 0; z < v->r.Z; z++)
-        n += v->sl[m][z] != NULL;
-    return n;
-}
-
-static int complete(const volume *v)
-{
-    if (v->r.Z < 1 || v->r.Y < 0)
-        return 0;
-    if (v->nexpect)
-        return count_slices(v, LAB) == v->nexpect && count_slices(v, PRED) == v->nexpect;
-    for (int m = 0; m < 2; m++)
-        for (int64_t z = 0; z < v->r.Z; z++)
-            if (!v->sl[m][z])
-                return 0;
-    return 1;
-}
-
 /* Which slices are scored: all 0..Z-1, or with meta 'nslices' the nexpect
  * slices the producer sent (slice-extract --every / --skip-empty), which
  * must be the same for label and pred. */
 static int check_slices(volume *v)
 {
+    const sg_volume *g = &v->g;
     char list[400];
     for (int m = 0; m < 2; m++)
-        if (!count_slices(v, m))
+        if (!g->nhave[m])
             return err_set("volume %s: no '%s' at all (are the ids of the label and prediction streams the same?)",
-                           v->r.id, map_name[m]);
-    if (!v->nexpect) {
+                           g->id, map_name[m]);
+    if (!g->nexpect) {
         for (int m = 0; m < 2; m++) {
-            missing_list(v, m, list, sizeof list);
+            sg_missing(g, m, list, sizeof list);
             if (list[0])
                 return err_set("volume %s: '%s' missing for slice%s z = %s of 0..%lld%s (missing slices are not scored as background)",
-                               v->r.id, map_name[m], strchr(list, ',') || strstr(list, "..") ? "s" : "", list,
-                               (long long)v->r.Z - 1, v->zknown ? "" : ", the count from the largest z seen");
+                               g->id, map_name[m], strchr(list, ',') || strstr(list, "..") ? "s" : "", list,
+                               (long long)g->Z - 1, g->zknown ? "" : ", the count from the largest z seen");
         }
         return 0;
     }
     for (int m = 0; m < 2; m++) {
-        int64_t n = count_slices(v, m), bad = -1;
-        for (int64_t z = 0; z < v->r.Z && bad < 0; z++)
-            if (!v->sl[m][z] && v->sl[!m][z])
+        int64_t bad = -1;
+        for (int64_t z = 0; z < g->Z && bad < 0; z++)
+            if (!g->have[m][z] && g->have[!m][z])
                 bad = z;
-        if (bad >= 0 || n != v->nexpect) {
+        if (bad >= 0 || g->nhave[m] != g->nexpect) {
             char where[64] = "";
             if (bad >= 0)
                 snprintf(where, sizeof where, "; missing z = %lld", (long long)bad);
             return err_set("volume %s: '%s' has %lld of the %lld slices its producer sent (meta 'nslices')%s (missing slices are not scored as background)",
-                           v->r.id, map_name[m], (long long)n, (long long)v->nexpect, where);
+                           g->id, map_name[m], (long long)g->nhave[m], (long long)g->nexpect, where);
         }
     }
     if (opt.surface) {
         int64_t first = -1, last = -1;
-        for (int64_t z = 0; z < v->r.Z; z++)
-            if (v->sl[LAB][z]) {
+        for (int64_t z = 0; z < g->Z; z++)
+            if (g->have[LAB][z]) {
                 if (first < 0)
                     first = z;
                 last = z;
             }
-        if (last - first + 1 != v->nexpect)
+        if (last - first + 1 != g->nexpect)
             return err_set("volume %s: the %lld slices sent are not contiguous (slice-extract --every?); surface distances need whole volumes",
-                           v->r.id, (long long)v->nexpect);
+                           g->id, (long long)g->nexpect);
     }
     return 0;
 }
 
+/* Stack the slices that came, in z order, and score them. */
 static int finish(volume *v)
 {
     size_t plane = (size_t)(v->r.Y * v->r.X);
     uint8_t *buf[2];
+    int rc;
     if (check_slices(v))
         return -1;
-    v->r.nz = count_slices(v, LAB);
+    v->r.Z = v->g.Z;
+    v->r.nz = v->g.nhave[LAB];
     for (int m = 0; m < 2; m++) {
         buf[m] = malloc(plane * (size_t)v->r.nz);
         if (!buf[m])
             return err_set("out of memory");
-        for (int64_t z = 0, k = 0; z < v->r.Z; z++)
-            if (v->sl[m][z])
+        for (int64_t z = 0, k = 0; z < v->nslots; z++)
+            if (v->sl[m][z]) {
                 memcpy(buf[m] + plane * (size_t)k++, v->sl[m][z], plane);
+                free(v->sl[m][z]);
+            }
+        free(v->sl[m]);
+        v->sl[m] = NULL;
     }
-    free_slices(v);
-    int rc = score(v, buf[LAB], buf[PRED]);
+    v->nslots = 0;
+    if (slicegroup_done(&group, &v->g))
+        return -1;
+    rc = score(v, buf[LAB], buf[PRED]);
     free(buf[LAB]);
     free(buf[PRED]);
     return rc;
@@ -454,35 +373,26 @@ static int add_record(frame *f)
         return err_set("volume %s z=%lld: neither 'label' nor 'pred'", f->id, (long long)f->z);
     if (check_classes(f))
         return -1;
-    volume *v = find_volume(f->id, 1);
-    if (v->done)
-        return err_set("volume %s: a record after the volume was complete (z=%lld given twice?)", v->r.id,
-                       (long long)f->z);
+    volume *v = get_volume(f->id, f->z);
+    if (!v)
+        return -1;
     double sh[3], sp[3];
     int rs = mval_get_f64v(&f->meta, "shape", sh, 3);
     if (rs < 0)
         return -1;
     if (rs == 0) {
         for (int i = 0; i < 3; i++)
-            if (sh[i] != floor(sh[i]) || sh[i] < 1 || sh[i] > MAX_Z)
+            if (sh[i] != floor(sh[i]) || sh[i] < 1 || sh[i] > SG_MAX_Z)
                 return err_set("meta 'shape' must hold 3 positive integers");
         /* The volume's shape; slices may have been cropped or resized
          * in-plane (slice-extract), so only Z is used. */
-        if (set_z(v, (int64_t)sh[0], "meta 'shape'"))
+        if (sg_set_z(&v->g, (int64_t)sh[0], "meta 'shape'"))
             return -1;
     }
     int64_t ns;
     int rn = mval_get_i64(&f->meta, "nslices", &ns);
-    if (rn < 0)
+    if (rn < 0 || (rn == 0 && sg_expect(&v->g, ns)))
         return -1;
-    if (rn == 0) {
-        if (ns < 1 || ns > MAX_Z || (v->zknown && ns > v->r.Z))
-            return err_set("volume %s: meta 'nslices' %lld is not in 1..Z", v->r.id, (long long)ns);
-        if (v->nexpect && v->nexpect != ns)
-            return err_set("volume %s: meta 'nslices' %lld, earlier records %lld", v->r.id, (long long)ns,
-                           (long long)v->nexpect);
-        v->nexpect = ns;
-    }
     int rsp = record_spacing(f, sp);
     if (rsp < 0)
         return -1;
@@ -507,14 +417,11 @@ static int add_record(frame *f)
         const tensor *x = t[m];
         int64_t z0, nz;
         if (x->rank == 3 && f->z < 0) {
-            if (set_z(v, x->shape[0], "a volume record"))
+            if (sg_set_z(&v->g, x->shape[0], "a volume record"))
                 return -1;
             z0 = 0;
             nz = x->shape[0];
         } else if (x->rank == 2 && f->z >= 0) {
-            if (f->z >= MAX_Z || (v->zknown && f->z >= v->r.Z))
-                return err_set("volume %s: slice z=%lld is outside its %lld slices", v->r.id, (long long)f->z,
-                               (long long)v->r.Z);
             z0 = f->z;
             nz = 1;
         } else
@@ -525,13 +432,11 @@ static int add_record(frame *f)
             return err_set("volume %s: '%s' is empty", v->r.id, map_name[m]);
         if (set_plane(v, Y, X, map_name[m]))
             return -1;
-        grow_slots(v, z0 + nz);
-        if (!v->zknown && z0 + nz > v->r.Z)
-            v->r.Z = z0 + nz;
         size_t plane = (size_t)(Y * X);
         for (int64_t z = z0; z < z0 + nz; z++) {
-            if (v->sl[m][z])
-                return err_set("volume %s: '%s' of slice z=%lld given twice", v->r.id, map_name[m], (long long)z);
+            if (sg_add(&group, &v->g, m, z))
+                return -1;
+            grow_slots(v, z + 1);
             v->sl[m][z] = malloc(plane);
             if (!v->sl[m][z])
                 return err_set("out of memory");
@@ -544,15 +449,15 @@ static int add_record(frame *f)
                 return err_prefix("volume %s z=%lld", v->r.id, (long long)z);
         }
     }
-    if (v->zknown && complete(v))
+    if (sg_complete(&group, &v->g))
         return finish(v);
     return 0;
 }
 
 static void read_frames(void)
 {
-    for (int i = 0; i < opt.ninputs; i++) {
-        stream_in *in = stream_in_open(opt.inputs[i]);
+    for (int i = 0; i < opt.inputs.n; i++) {
+        stream_in *in = stream_in_open(opt.inputs.v[i]);
         frame f;
         int r;
         if (!in)
@@ -566,8 +471,8 @@ static void read_frames(void)
             die_err(1);
         stream_in_close(in);
     }
-    for (int i = 0; i < nvols; i++)
-        if (!vols[i]->done && finish(vols[i]))
+    while (group.nvols)
+        if (finish((volume *)group.vols[0]))
             die_err(1);
 }
 
@@ -603,14 +508,13 @@ static void read_nifti(void)
                 die(1, "%s: voxel-to-world affine differs from the ground truth's (%s): different grids", opt.preds[i],
                     opt.refs[i]);
         char *id = nifti_id(opt.refs[i]);
-        if (find_volume(id, 0))
+        volume *v = get_volume(id, 0);
+        if (!v)
             die(1, "%s: volume id '%s' given twice", opt.refs[i], id);
-        volume *v = find_volume(id, 1);
         free(id);
         v->r.Z = a.data.shape[0];
         v->r.Y = a.data.shape[1];
         v->r.X = a.data.shape[2];
-        v->zknown = 1;
         v->r.nz = v->r.Z;
         memcpy(v->r.spacing, a.spacing, sizeof v->r.spacing);
         v->has_spacing = 1;
@@ -624,7 +528,7 @@ static void read_nifti(void)
             die(1, "%s: %s", opt.preds[i], err_get());
         nii_free(&a);
         nii_free(&b);
-        if (score(v, ref, pred))
+        if (slicegroup_done(&group, &v->g) || score(v, ref, pred))
             die_err(1);
         free(ref);
         free(pred);
@@ -682,6 +586,7 @@ int main(int argc, char **argv)
     };
     int c;
     filter_init(argc, argv);
+    slicegroup_init(&group, 2, map_name, sizeof(volume));
     /* The surface metrics allocate and free box-sized buffers per organ;
      * keep freed memory in the heap rather than returning it to the kernel
      * (mmap/trim), which made page faults a quarter of the run time. */
@@ -691,10 +596,7 @@ int main(int argc, char **argv)
         if (opt_common(c, optarg))
             continue;
         switch (c) {
-        case 'i':
-            opt.inputs = xrealloc(opt.inputs, sizeof *opt.inputs * (size_t)(opt.ninputs + 1));
-            opt.inputs[opt.ninputs++] = optarg;
-            break;
+        case 'i': strlist_add(&opt.inputs, optarg); break;
         case OPT_REF:
             opt.refs = xrealloc(opt.refs, sizeof *opt.refs * (size_t)(opt.nrefs + 1));
             opt.refs[opt.nrefs++] = optarg;
@@ -723,20 +625,15 @@ int main(int argc, char **argv)
         default: usage_error("unknown option");
         }
     }
-    for (int i = optind; i < argc; i++) {
-        opt.inputs = xrealloc(opt.inputs, sizeof *opt.inputs * (size_t)(opt.ninputs + 1));
-        opt.inputs[opt.ninputs++] = argv[i];
-    }
+    strlist_add_argv(&opt.inputs, optind, argc, argv);
     if (opt.tsv && opt.json)
         usage_error("give --tsv or --json, not both");
     if (opt.nrefs != opt.npreds)
         usage_error("--ref %s has no --pred", opt.refs[opt.nrefs - 1]);
-    if (opt.nrefs && opt.ninputs)
+    if (opt.nrefs && opt.inputs.n)
         usage_error("give frame inputs or --ref/--pred pairs, not both");
-    if (!opt.nrefs && !opt.ninputs) {
-        opt.inputs = xrealloc(opt.inputs, sizeof *opt.inputs);
-        opt.inputs[opt.ninputs++] = "-";
-    }
+    if (!opt.nrefs)
+        filter_inputs(&opt.inputs, argc, argc, argv);
     if (opt.labels_json && load_labels_json(opt.labels_json))
         die_err(1);
 

@@ -17,6 +17,8 @@
 #include "cli/args.h"
 #include "cli/filter.h"
 #include "core/err.h"
+#include "ct/slicegroup.h"
+#include "core/err.h"
 #include "ct/ctmeta.h"
 #include "ct/resample.h"
 #include "io/frame.h"
@@ -42,9 +44,9 @@ typedef struct {
 } vtensor;
 
 typedef struct {
-    char *id;
-    int64_t shape[3], nslices, received;
-    uint8_t *have;  /* [Z] */
+    sg_volume g;    /* id, the slices that came (slicegroup.h) */
+    int64_t shape[3];
+    int started;    /* shape, meta and extra set from the first slice */
     mval meta;      /* of the first slice */
     frame extra;    /* non-slice tensors of the first slice */
     vtensor *t;
@@ -56,15 +58,11 @@ static struct {
     const char *output;
 } opt;
 
-static volume *vols;
-static int nvols;
-static char **done; /* ids already written: a later slice of one is an error */
-static int ndone;
+static slicegroup group;
 
+/* What the volume holds besides its sg_volume. */
 static void volume_free(volume *v)
 {
-    free(v->id);
-    free(v->have);
     mval_free(&v->meta);
     frame_free(&v->extra);
     for (int i = 0; i < v->nt; i++) {
@@ -72,7 +70,8 @@ static void volume_free(volume *v)
         tensor_free(&v->t[i].vol);
     }
     free(v->t);
-    memset(v, 0, sizeof *v);
+    v->t = NULL;
+    v->nt = 0;
 }
 
 /* Place slice s [H,W] of box [y0,x0,h,w] into plane [Y,X]. */
@@ -105,38 +104,29 @@ static int place(void *plane, int64_t Y, int64_t X, const tensor *s, const int64
 
 static volume *find_or_add(const frame *f, const int64_t shape[3], int64_t nslices)
 {
-    const char *id = f->id ? f->id : "";
-    volume *v;
-    for (int i = 0; i < nvols; i++)
-        if (!strcmp(vols[i].id, id)) {
-            v = &vols[i];
-            if (memcmp(v->shape, shape, sizeof v->shape) || v->nslices != nslices) {
-                err_set("id %s: meta shape/nslices differ from the volume's earlier slices", id);
-                return NULL;
-            }
-            return v;
-        }
-    for (int i = 0; i < ndone; i++)
-        if (!strcmp(done[i], id)) {
-            err_set("id %s: slice z=%lld arrived after the volume was complete (the id occurs twice?)", id,
-                    (long long)f->z);
+    volume *v = (volume *)slicegroup_get(&group, f->id ? f->id : "", f->z);
+    if (!v)
+        return NULL;
+    if (v->started) {
+        if (memcmp(v->shape, shape, sizeof v->shape) || v->g.nexpect != nslices) {
+            err_set("id %s: meta shape/nslices differ from the volume's earlier slices", v->g.id);
             return NULL;
         }
-    vols = filter_push(vols, &nvols, sizeof *vols);
-    v = &vols[nvols - 1];
-    v->id = strdup(id);
+        return v;
+    }
+    v->started = 1;
     memcpy(v->shape, shape, sizeof v->shape);
-    v->nslices = nslices;
-    v->have = calloc((size_t)shape[0], 1);
     frame_init(&v->extra, FRAME_DATA);
-    if (!v->id || !v->have || mval_copy(&v->meta, &f->meta)) {
+    if (sg_set_z(&v->g, shape[0], "meta 'shape'") || sg_expect(&v->g, nslices))
+        return NULL;
+    if (mval_copy(&v->meta, &f->meta)) {
         err_set("out of memory");
         return NULL;
     }
     return v;
 }
 
-static int add_slice(frame *f, stream_in *in, void *ctx)
+static int add_slice(frame *f, volume **vp)
 {
     int64_t shape[3], box[4], nslices;
     int rc;
@@ -160,12 +150,10 @@ static int add_slice(frame *f, stream_in *in, void *ctx)
         return err_set("meta 'nslices' %lld is outside 1..%lld", (long long)nslices, (long long)shape[0]);
     if (f->z < 0 || f->z >= shape[0])
         return err_set("slice z=%lld is outside the volume's 0..%lld", (long long)f->z, (long long)shape[0] - 1);
-    if (!(v = find_or_add(f, shape, nslices)))
+    if (!(*vp = v = find_or_add(f, shape, nslices)))
         return -1;
-    if (v->have[f->z])
-        return err_set("id %s: slice z=%lld arrived twice", v->id, (long long)f->z);
-    v->have[f->z] = 1;
-    v->received++;
+    if (sg_add(&group, &v->g, 0, f->z))
+        return -1;
     for (int i = 0; i < f->ntensors; i++) {
         tensor *t = &f->tensors[i].t;
         const char *name = f->tensors[i].name;
@@ -195,11 +183,11 @@ static int add_slice(frame *f, stream_in *in, void *ctx)
             v->t = filter_push(v->t, &v->nt, sizeof *v->t);
             vt = &v->t[v->nt - 1];
             if (!(vt->name = strdup(name)) || tensor_init(&vt->vol, t->dtype, 3, shape))
-                return err_set("id %s: out of memory for tensor '%s' %s", v->id, name,
+                return err_set("id %s: out of memory for tensor '%s' %s", v->g.id, name,
                                tensor_shape_str(t, b1, sizeof b1));
         }
         if (vt->vol.dtype != t->dtype)
-            return err_set("id %s: tensor '%s' changes dtype between slices", v->id, name);
+            return err_set("id %s: tensor '%s' changes dtype between slices", v->g.id, name);
         if (place((char *)vt->vol.data + (size_t)(f->z * shape[1] * shape[2]) * dtype_size(t->dtype), shape[1],
                   shape[2], t, box))
             return -1;
@@ -215,15 +203,15 @@ static int emit(stream_out *out, volume *v)
     int rc;
     frame_init(&f, FRAME_DATA);
     f.z = -1;
-    if (frame_set_id(&f, v->id) || mval_copy(&f.meta, &v->meta)) {
+    if (frame_set_id(&f, v->g.id) || mval_copy(&f.meta, &v->meta)) {
         frame_free(&f);
         return err_set("out of memory");
     }
     for (int i = 0; i < v->nt; i++)
-        if (v->t[i].count != v->nslices) {
+        if (v->t[i].count != v->g.nexpect) {
             frame_free(&f);
-            return err_set("id %s: tensor '%s' is in %lld of the %lld slices", v->id, v->t[i].name,
-                           (long long)v->t[i].count, (long long)v->nslices);
+            return err_set("id %s: tensor '%s' is in %lld of the %lld slices", v->g.id, v->t[i].name,
+                           (long long)v->t[i].count, (long long)v->g.nexpect);
         }
     if ((rc = mval_get_f64v(&f.meta, "vol_spacing", vsp, 3)) < 0) {
         frame_free(&f);
@@ -247,43 +235,41 @@ static int emit(stream_out *out, volume *v)
             frame_free(&f);
             return -1;
         }
-    log_info("%s: %lld slices -> [%lld, %lld, %lld]", v->id, (long long)v->nslices, (long long)v->shape[0],
+    log_info("%s: %lld slices -> [%lld, %lld, %lld]", v->g.id, (long long)v->g.nexpect, (long long)v->shape[0],
              (long long)v->shape[1], (long long)v->shape[2]);
     rc = stream_out_write(out, &f);
     frame_free(&f);
     return rc;
 }
 
-static int finish_complete(stream_out *out)
+/* Write v if it is complete. */
+static int finish_complete(stream_out *out, volume *v)
 {
-    for (int i = 0; i < nvols; i++)
-        if (vols[i].received == vols[i].nslices) {
-            int rc = emit(out, &vols[i]);
-            done = filter_push(done, &ndone, sizeof *done);
-            if (!(done[ndone - 1] = strdup(vols[i].id)))
-                return err_set("out of memory");
-            volume_free(&vols[i]);
-            vols[i] = vols[--nvols];
-            if (rc)
-                return -1;
-            i--;
-        }
-    return 0;
+    int rc;
+    if (!sg_complete(&group, &v->g))
+        return 0;
+    rc = emit(out, v);
+    volume_free(v);
+    if (slicegroup_done(&group, &v->g))
+        rc = -1;
+    free(v);
+    return rc;
 }
 
 /* One slice record: file it, then write every volume it completes. */
 static int add_slice_complete(frame *f, stream_in *in, void *out)
 {
-    return add_slice(f, in, NULL) || finish_complete(out) ? -1 : 0;
+    volume *v;
+    return add_slice(f, &v) || finish_complete(out, v) ? -1 : 0;
 }
 
 static int report_incomplete(void)
 {
-    if (!nvols)
+    const sg_volume *v = group.nvols ? group.vols[0] : NULL;
+    if (!v)
         return 0;
-    return err_set("id %s: %lld of %lld slices arrived before the end of the stream%s", vols[0].id,
-                   (long long)vols[0].received, (long long)vols[0].nslices,
-                   nvols > 1 ? "; other volumes are incomplete too" : "");
+    return err_set("id %s: %lld of %lld slices arrived before the end of the stream%s", v->id, (long long)v->nhave[0],
+                   (long long)v->nexpect, group.nvols > 1 ? "; other volumes are incomplete too" : "");
 }
 
 int main(int argc, char **argv)
@@ -300,6 +286,7 @@ int main(int argc, char **argv)
     int c, rc = 0;
 
     filter_init(argc, argv);
+    slicegroup_init(&group, 1, NULL, sizeof(volume));
     while ((c = getopt_long(argc, argv, "i:o:t:qvh", longopts, NULL)) != -1) {
         if (opt_common(c, optarg))
             continue;
@@ -319,12 +306,9 @@ int main(int argc, char **argv)
     if (!rc && report_incomplete())
         rc = -1;
     filter_output_done(out, rc);
-    for (int i = 0; i < nvols; i++)
-        volume_free(&vols[i]);
-    free(vols);
-    for (int i = 0; i < ndone; i++)
-        free(done[i]);
-    free(done);
+    for (int i = 0; i < group.nvols; i++)
+        volume_free((volume *)group.vols[i]);
+    slicegroup_free(&group);
     strlist_free(&opt.inputs);
     strlist_free(&opt.tensors);
     return 0;
