@@ -21,6 +21,7 @@
 #include "core/err.h"
 #include "core/json.h"
 #include "io/labels.h"
+#include "ct/ctmeta.h"
 #include "ct/slicegroup.h"
 #include "eval/segmetric.h"
 #include "eval/segreport.h"
@@ -173,24 +174,6 @@ static void grow_slots(volume *v, int64_t n)
     v->nslots = cap;
 }
 
-/* Label values of t (any integer dtype, values 0..255) into dst[n]. */
-static int to_labels(uint8_t *dst, const tensor *t, size_t n, const char *what)
-{
-    if (t->dtype == DT_U8) {
-        memcpy(dst, t->data, n);
-        return 0;
-    }
-    if (t->dtype == DT_F32 || t->dtype == DT_F64)
-        return err_set("'%s' is %s; a label map must hold integers", what, dtype_name(t->dtype));
-    for (size_t i = 0; i < n; i++) {
-        double x = tensor_get(t, i);
-        if (x < 0 || x > 255)
-            return err_set("'%s' has label value %.0f, outside 0..255", what, x);
-        dst[i] = (uint8_t)x;
-    }
-    return 0;
-}
-
 static int set_plane(volume *v, int64_t Y, int64_t X, const char *what)
 {
     if (v->r.Y < 0) {
@@ -202,34 +185,6 @@ static int set_plane(volume *v, int64_t Y, int64_t X, const char *what)
         return err_set("volume %s: '%s' is %lldx%lld in-plane, earlier records of the volume %lldx%lld (different grids)",
                        v->r.id, what, (long long)Y, (long long)X, (long long)v->r.Y, (long long)v->r.X);
     return 0;
-}
-
-/* Voxel spacing of a record: meta 'spacing' [3], or [2] with dz from the
- * affine, or the affine alone. 1 if the record has none. */
-static int record_spacing(const frame *f, double sp[3])
-{
-    double aff[16], s2[2];
-    int ra = mval_get_f64v(&f->meta, "affine", aff, 16);
-    const mval *s = mval_map_get(&f->meta, "spacing");
-    if (ra < 0)
-        return -1;
-    if (s && s->kind == MV_ARRAY && s->a.n == 3)
-        return mval_get_f64v(&f->meta, "spacing", sp, 3);
-    if (s && s->kind == MV_ARRAY && s->a.n == 2 && ra == 0) {
-        if (mval_get_f64v(&f->meta, "spacing", s2, 2))
-            return -1;
-        nii_affine_spacing(aff, sp);
-        sp[1] = s2[0];
-        sp[2] = s2[1];
-        return 0;
-    }
-    if (s && (s->kind != MV_ARRAY || (s->a.n != 2 && s->a.n != 3)))
-        return err_set("meta 'spacing' must be an array of 2 or 3 numbers");
-    if (ra == 0) {
-        nii_affine_spacing(aff, sp);
-        return 0;
-    }
-    return 1;
 }
 
 /* ---- scoring ---- */
@@ -393,7 +348,7 @@ static int add_record(frame *f)
     int rn = mval_get_i64(&f->meta, "nslices", &ns);
     if (rn < 0 || (rn == 0 && sg_expect(&v->g, ns)))
         return -1;
-    int rsp = record_spacing(f, sp);
+    int rsp = ctmeta_spacing(&f->meta, sp);
     if (rsp < 0)
         return -1;
     if (rsp == 0) {
@@ -445,7 +400,7 @@ static int add_record(frame *f)
             one.shape[0] = Y;
             one.shape[1] = X;
             one.data = (char *)x->data + plane * (size_t)(z - z0) * dtype_size(x->dtype);
-            if (to_labels(v->sl[m][z], &one, plane, map_name[m]))
+            if (segm_labels(v->sl[m][z], &one, plane, map_name[m]))
                 return err_prefix("volume %s z=%lld", v->r.id, (long long)z);
         }
     }
@@ -522,9 +477,9 @@ static void read_nifti(void)
         uint8_t *ref = malloc(n ? n : 1), *pred = malloc(n ? n : 1);
         if (!ref || !pred)
             die(1, "out of memory");
-        if (to_labels(ref, &a.data, n, "label"))
+        if (segm_labels(ref, &a.data, n, "label"))
             die(1, "%s: %s", opt.refs[i], err_get());
-        if (to_labels(pred, &b.data, n, "pred"))
+        if (segm_labels(pred, &b.data, n, "pred"))
             die(1, "%s: %s", opt.preds[i], err_get());
         nii_free(&a);
         nii_free(&b);

@@ -122,3 +122,29 @@ int ctmeta_is_int(int dt)
 {
     return dt != DT_F32 && dt != DT_F64;
 }
+
+int ctmeta_spacing(const mval *meta, double sp[3])
+{
+    double aff[16], s2[2];
+    int ra = mval_get_f64v(meta, "affine", aff, 16);
+    const mval *s = mval_map_get(meta, "spacing");
+    if (ra < 0)
+        return -1;
+    if (s && s->kind == MV_ARRAY && s->a.n == 3)
+        return mval_get_f64v(meta, "spacing", sp, 3);
+    if (s && s->kind == MV_ARRAY && s->a.n == 2 && ra == 0) {
+        if (mval_get_f64v(meta, "spacing", s2, 2))
+            return -1;
+        nii_affine_spacing(aff, sp);
+        sp[1] = s2[0];
+        sp[2] = s2[1];
+        return 0;
+    }
+    if (s && (s->kind != MV_ARRAY || (s->a.n != 2 && s->a.n != 3)))
+        return err_set("meta 'spacing' must be an array of 2 or 3 numbers");
+    if (ra == 0) {
+        nii_affine_spacing(aff, sp);
+        return 0;
+    }
+    return 1;
+}

@@ -286,3 +286,20 @@ done:
     free(pa), free(pb), free(dist);
     return rc;
 }
+
+int segm_labels(uint8_t *dst, const tensor *t, size_t n, const char *what)
+{
+    if (t->dtype == DT_U8) {
+        memcpy(dst, t->data, n);
+        return 0;
+    }
+    if (t->dtype == DT_F32 || t->dtype == DT_F64)
+        return err_set("'%s' is %s; a label map must hold integers", what, dtype_name(t->dtype));
+    for (size_t i = 0; i < n; i++) {
+        double x = tensor_get(t, i);
+        if (x < 0 || x > 255)
+            return err_set("'%s' has label value %.0f, outside 0..255", what, x);
+        dst[i] = (uint8_t)x;
+    }
+    return 0;
+}

@@ -37,6 +37,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/tensor.h"
+
 #define SEGM_NLABELS 256
 
 typedef struct {
@@ -48,6 +50,10 @@ typedef struct {
  * label value 0..255 into out[256]. */
 void segm_count(segm_count_t out[SEGM_NLABELS], const uint8_t *ref, const uint8_t *pred, int64_t Z, int64_t Y,
                 int64_t X);
+
+/* Label values of t (any integer dtype, values 0..255) into dst[n]; what
+ * names the map in errors ("'pred' is f32; a label map must hold integers"). */
+int segm_labels(uint8_t *dst, const tensor *t, size_t n, const char *what);
 
 /* Dice from the counts; NaN when the label is in neither map. */
 double segm_dice(const segm_count_t *c);
