@@ -20,13 +20,14 @@
 #include "core/err.h"
 #include "core/json.h"
 #include "io/frame.h"
-#include "io/shufbuf.h"
 #include "io/stream.h"
 #include "models/unet.h"
 #include "nn/ckpt.h"
 #include "nn/nn.h"
 #include "nn/trainloop.h"
+#include "pretrain/embed.h"
 #include "pretrain/lrcpair.h"
+#include "pretrain/pairfeed.h"
 #include "pretrain/lrctrainer.h"
 #include "pretrain/mocotrainer.h"
 
@@ -121,6 +122,15 @@ typedef struct {
     int64_t nsteps, one_sided, step_one_sided, step_pairs;
 } run;
 
+/* The whole state of a training run, at file scope so that everything it
+ * holds stays reachable (and is freed by the OS) when an error ends the
+ * process in the middle of a step. */
+static struct {
+    trainloop loop;
+    run r;
+    pairfeed feed;
+} S;
+
 static int save(trainloop *l, void *ctx)
 {
     run *r = ctx;
@@ -155,68 +165,6 @@ static void resume(run *r, int64_t *step)
     ckpt_close(c);
 }
 
-/* Reads data records, going back to the start for each further epoch. */
-typedef struct {
-    stream_in *in;
-    int64_t epoch;
-    int ended;
-} reader;
-
-static int next_frame(reader *rd, frame *f)
-{
-    while (!rd->ended) {
-        int r = stream_in_next(rd->in, f);
-        if (r > 0)
-            return 1;
-        if (r < 0)
-            die_errx(1, "%s", stream_in_name(rd->in));
-        if (++rd->epoch >= opt.epochs) {
-            rd->ended = 1;
-            break;
-        }
-        if (stream_in_rewind(rd->in))
-            die_errx(1, "--epochs %lld", (long long)opt.epochs);
-        log_info("epoch %lld", (long long)rd->epoch + 1);
-    }
-    return 0;
-}
-
-/* The next usable pair, checked, or NULL at the end. */
-static lrc_pair *next_pair(reader *rd, run *r, int *H, int *W)
-{
-    frame f;
-    while (next_frame(rd, &f)) {
-        lrc_pair *p = lrc_pair_from_frame(&f, opt.method == M_LRC);
-        long long seq = (long long)f.seq;
-        frame_free(&f);
-        if (!p)
-            die_errx(1, "record seq %lld", seq);
-        if (*H < 0 && (p->H % 16 || p->W % 16)) {
-            int h = p->H, w = p->W;
-            lrc_pair_free(p);
-            die(1, "record seq %lld: images of %dx%d pixels; the networks need sides that are multiples of 16 "
-                   "(slice-extract --size)",
-                seq, h, w);
-        }
-        if (*H >= 0 && (p->H != *H || p->W != *W)) {
-            int h = p->H, w = p->W;
-            lrc_pair_free(p);
-            die(1, "record seq %lld: images of %dx%d pixels, earlier records are %dx%d (one size per run)", seq, h, w,
-                *H, *W);
-        }
-        *H = p->H;
-        *W = p->W;
-        if (opt.method == M_LRC && p->nreg < 2) {
-            r->skipped++;
-            log_info("record seq %lld: %d region(s) in both views, skipped", (long long)p->seq, p->nreg);
-            lrc_pair_free(p);
-            continue;
-        }
-        return p;
-    }
-    return NULL;
-}
-
 /* One step's accounting: running sums, and a metrics line every --log-every steps. */
 static int log_step(trainloop *l, void *ctx, double loss)
 {
@@ -236,7 +184,7 @@ static int log_step(trainloop *l, void *ctx, double loss)
     mval_put_i64(&rec, "pairs", r->pairs);
     mval_put_f64(&rec, "pairs_per_s", l->per_step > 0 ? r->step_pairs / l->per_step : 0);
     mval_put_i64(&rec, "epoch", r->epoch);
-    mval_put_i64(&rec, "skipped", r->skipped);
+    mval_put_i64(&rec, "skipped", r->skipped + S.feed.skipped);
     if (opt.method == M_LRC) {
         mval_put_f64(&rec, "regions", r->reg_sum / r->nsteps);
         mval_put_i64(&rec, "one_sided", r->one_sided);
@@ -285,62 +233,28 @@ static int train_batch(trainloop *l, run *r, lrc_pair **batch, int n, double *lo
     return 1;
 }
 
-/* The whole state of a training run, at file scope so that everything it
- * holds stays reachable (and is freed by the OS) when an error ends the
- * process in the middle of a step. */
-static struct {
-    trainloop loop;
-    run r;
-    reader rd;
-    shufbuf sb;
-    lrc_pair **batch;
-    int nb, H, W, draining;
-} S;
-
-/* Pairs through the shuffle buffer into batches until a batch makes a step
- * (1) or the data has ended (0). */
+/* Batches until one makes a step (1) or the data has ended (0). */
 static int step(trainloop *l, void *ctx, double *loss)
 {
     run *r = ctx;
-    for (;;) {
-        lrc_pair *p = NULL;
-        if (!S.draining) {
-            lrc_pair *in = next_pair(&S.rd, r, &S.H, &S.W);
-            r->epoch = S.rd.epoch;
-            if (in)
-                p = shufbuf_put(&S.sb, in);
-            else
-                S.draining = 1;
-            if (!p && !S.draining)
-                continue;
-        }
-        if (S.draining && !(p = shufbuf_drain(&S.sb)) && !S.nb)
-            return 0;
-        if (p)
-            S.batch[S.nb++] = p;
-        if (S.nb == opt.batch || (!p && S.nb)) {
-            int took = train_batch(l, r, S.batch, S.nb, loss);
-            for (int i = 0; i < S.nb; i++)
-                lrc_pair_free(S.batch[i]);
-            S.nb = 0;
-            if (took)
-                return 1;
-        }
+    lrc_pair **batch;
+    int n;
+    while ((n = pairfeed_next(&S.feed, &batch)) > 0) {
+        r->epoch = S.feed.epoch;
+        if (train_batch(l, r, batch, n, loss))
+            return 1;
     }
+    r->epoch = S.feed.epoch;
+    if (n < 0 && S.feed.rewind_failed)
+        die_errx(1, "--epochs %lld", (long long)opt.epochs);
+    return n;
 }
 
 static void train_free(void)
 {
-    for (int i = 0; i < S.nb; i++)
-        lrc_pair_free(S.batch[i]);
-    for (lrc_pair *p; (p = shufbuf_drain(&S.sb));)
-        lrc_pair_free(p);
-    shufbuf_free(&S.sb);
-    if (S.rd.in)
-        stream_in_close(S.rd.in);
+    pairfeed_close(&S.feed);
     lrc_trainer_free(S.r.lrc);
     moco_trainer_free(S.r.moco);
-    free(S.batch);
     free(S.r.argv);
     memset(&S, 0, sizeof S);
 }
@@ -350,9 +264,6 @@ static int train(lrc_trainer_config *lc, moco_trainer_config *mc, int argc, char
     static const trainloop_fns fns = {.step = step, .log = log_step, .progress = progress, .save = save};
     run *r = &S.r;
     trainloop *l = &S.loop;
-    S.H = S.W = -1;
-    if (!(S.batch = calloc((size_t)opt.batch, sizeof *S.batch)))
-        die(1, "out of memory");
     r->argv = json_strv(argv, argc);
     if (opt.method == M_LRC ? !(r->lrc = lrc_trainer_create(lc, (uint64_t)opt.seed))
                             : !(r->moco = moco_trainer_create(mc, (uint64_t)opt.seed)))
@@ -371,8 +282,8 @@ static int train(lrc_trainer_config *lc, moco_trainer_config *mc, int argc, char
         train_free();
         return 0;
     }
-    if (!(S.rd.in = stream_in_open(opt.input)) ||
-        shufbuf_init(&S.sb, (int)opt.shuffle, (uint64_t)opt.seed, 1 + 2 * (uint64_t)l->step))
+    if (pairfeed_open(&S.feed, opt.input, opt.epochs, (int)opt.batch, (int)opt.shuffle, (uint64_t)opt.seed,
+                      1 + 2 * (uint64_t)l->step, opt.method == M_LRC))
         die_err(1);
     l->log_path = opt.log;
     l->append = opt.resume;
@@ -382,10 +293,11 @@ static int train(lrc_trainer_config *lc, moco_trainer_config *mc, int argc, char
         die_err(1);
     if (l->step == l->start_step)
         log_warn("no training step was taken (%lld pairs skipped): the checkpoint holds the %s model",
-                 (long long)r->skipped, opt.resume ? "resumed" : "initial");
+                 (long long)(r->skipped + S.feed.skipped), opt.resume ? "resumed" : "initial");
     if (log_level >= 1)
         fprintf(stderr, "%s: %lld steps, %lld pairs (%lld skipped with < 2 regions) in %.1f s; wrote %s\n",
-                err_progname, (long long)(l->step - l->start_step), (long long)r->pairs, (long long)r->skipped,
+                err_progname, (long long)(l->step - l->start_step), (long long)r->pairs,
+                (long long)(r->skipped + S.feed.skipped),
                 trainlog_elapsed(&l->tl), opt.ckpt);
     if (trainloop_close(l))
         die_err(1);
@@ -394,30 +306,6 @@ static int train(lrc_trainer_config *lc, moco_trainer_config *mc, int argc, char
 }
 
 /* ---- --embed ---- */
-
-static int add_features(unet *u, frame *f, const char *from, const char *to)
-{
-    const tensor *im = frame_tensor_get(f, from);
-    char buf[64];
-    tensor x, feat;
-    if (!im)
-        return 0;
-    if (im->rank != 2)
-        return err_set("'%s' has shape %s, expected [Y, X]", from, tensor_shape_str(im, buf, sizeof buf));
-    if (im->shape[0] % 16 || im->shape[1] % 16 || im->shape[0] < 16 || im->shape[1] < 16 || im->shape[0] > 1 << 15 ||
-        im->shape[1] > 1 << 15)
-        return err_set("'%s' is %lldx%lld; the U-Net needs sides that are multiples of 16", from,
-                       (long long)im->shape[0], (long long)im->shape[1]);
-    if (tensor_convert(&x, im, DT_F32))
-        return -1;
-    const int H = (int)im->shape[0], W = (int)im->shape[1], D = unet_get_config(u)->out_ch;
-    const float *y = unet_forward(u, x.data, 1, H, W);
-    tensor_free(&x);
-    if (!y || tensor_init3(&feat, DT_F32, D, H, W))
-        return -1;
-    memcpy(feat.data, y, tensor_nbytes(&feat));
-    return frame_tensor_add(f, to, &feat);
-}
 
 /* As S for training: reachable when an error ends the process. */
 static struct {
@@ -442,21 +330,9 @@ static _Noreturn void embed_die(const char *fmt, ...)
 
 static int embed(int argc, char **argv)
 {
-    ckpt *c = ckpt_open(opt.ckpt);
-    const char *js, *kind;
     int rc;
-    if (!c)
+    if (!(E.u = embed_load(opt.ckpt)))
         die_err(1);
-    if (!(js = ckpt_meta(c, "config")) || !(kind = ckpt_meta(c, "model")) || strcmp(kind, "unet")) {
-        ckpt_close(c);
-        die(1, "%s: holds no U-Net (an lrc-train --method lrc checkpoint is needed)", opt.ckpt);
-    }
-    if (!(E.u = unet_ckpt_load(c, ""))) {
-        ckpt_close(c);
-        die_errx(1, "%s", opt.ckpt);
-    }
-    ckpt_close(c);
-    unet_set_training(E.u, 0);
     if (!(E.in = stream_in_open(opt.input)) || !(E.out = stream_out_open(opt.output)))
         die_err(1);
     mval params = {0};
@@ -474,7 +350,7 @@ static int embed(int argc, char **argv)
         long long seq = (long long)E.f.seq;
         if (!frame_tensor_get(&E.f, "image"))
             embed_die("record seq %lld: no 'image' tensor", seq);
-        if (add_features(E.u, &E.f, "image", "features") || add_features(E.u, &E.f, "image_p", "features_p"))
+        if (embed_frame(E.u, &E.f))
             embed_die("record seq %lld: %s", seq, err_get());
         E.f.seq = -1;
         if (stream_out_write(E.out, &E.f))
