@@ -15,7 +15,6 @@
 #include <getopt.h>
 #include <malloc.h>
 #include <math.h>
-#include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +23,7 @@
 
 #include "cli/args.h"
 #include "cli/filter.h"
+#include "core/recpool.h"
 #include "core/err.h"
 #include "core/rng.h"
 #include "image/elastic.h"
@@ -94,7 +94,6 @@ typedef struct {
     int64_t epoch, index;
     int has_field;
     int failed;
-    int done;         /* set by the worker under the pool lock */
     char err[512];
 } job;
 
@@ -281,8 +280,9 @@ fail:
     return -1;
 }
 
-static void run_job(job *jb)
+static void run_job(void *slot, int t, void *ctx)
 {
+    job *jb = slot;
     jb->failed = 0;
     if (process(jb)) {
         char w[160];
@@ -360,8 +360,9 @@ _Noreturn static void fail(const char *msg)
  * epoch. Failures exit. */
 static int worker_mode;
 
-static int next_record(job *jb)
+static int next_record(void *slot, void *ctx)
 {
+    job *jb = slot;
     static int64_t epoch, index;
     for (;;) {
         int r = stream_in_next(in, &jb->f);
@@ -382,7 +383,6 @@ static int next_record(job *jb)
     jb->index = worker_mode && jb->f.seq >= 0 ? jb->f.seq : index;
     index++;
     jb->has_field = 0;
-    jb->done = 0;
     if (fin) {
         int r = stream_in_next(fin, &jb->field);
         if (r < 0)
@@ -398,39 +398,9 @@ static int next_record(job *jb)
     return 1;
 }
 
-/* Slot s % nslots holds record s. Records [written, nread) are in flight;
- * workers take them in order from `taken`. */
-static struct {
-    job *slots;
-    int64_t nslots, nread, taken;
-    int stop;
-    pthread_mutex_t mu;
-    pthread_cond_t work, done;
-} pool = {.mu = PTHREAD_MUTEX_INITIALIZER, .work = PTHREAD_COND_INITIALIZER, .done = PTHREAD_COND_INITIALIZER};
-
-static void *worker(void *arg)
+static int write_job(void *slot, void *ctx)
 {
-    (void)arg;
-    pthread_mutex_lock(&pool.mu);
-    for (;;) {
-        job *jb;
-        while (!pool.stop && pool.taken == pool.nread)
-            pthread_cond_wait(&pool.work, &pool.mu);
-        if (pool.taken == pool.nread)
-            break;
-        jb = &pool.slots[pool.taken++ % pool.nslots];
-        pthread_mutex_unlock(&pool.mu);
-        run_job(jb);
-        pthread_mutex_lock(&pool.mu);
-        jb->done = 1;
-        pthread_cond_broadcast(&pool.done);
-    }
-    pthread_mutex_unlock(&pool.mu);
-    return NULL;
-}
-
-static void write_job(job *jb)
-{
+    job *jb = slot;
     if (jb->failed)
         fail(jb->err);
     if (stream_out_write(out, &jb->f))
@@ -440,59 +410,17 @@ static void write_job(job *jb)
     frame_free(&jb->f);
     if (jb->has_field || fout)
         frame_free(&jb->field);
+    return 0;
 }
 
 /* Warp every record with T workers (T = 1: in this thread). */
 static void run_all(int T)
 {
-    pthread_t *tid;
-    int64_t written = 0;
-    int eof = 0;
-    if (T == 1) {
-        job jb;
-        while (next_record(&jb)) {
-            run_job(&jb);
-            write_job(&jb);
-        }
-        return;
-    }
-    pool.nslots = T + 2; /* T warping, one being read, one being written */
-    if (!(pool.slots = calloc((size_t)pool.nslots, sizeof *pool.slots)) || !(tid = calloc((size_t)T, sizeof *tid)))
-        fail("out of memory");
-    for (int t = 0; t < T; t++)
-        if (pthread_create(&tid[t], NULL, worker, NULL))
-            fail("cannot start a worker thread");
-    for (;;) {
-        job *jb;
-        /* Fill free slots (no worker touches slots at or beyond nread). */
-        while (!eof && pool.nread - written < pool.nslots) {
-            if (!next_record(&pool.slots[pool.nread % pool.nslots])) {
-                eof = 1;
-                break;
-            }
-            pthread_mutex_lock(&pool.mu);
-            pool.nread++;
-            pthread_cond_signal(&pool.work);
-            pthread_mutex_unlock(&pool.mu);
-        }
-        if (written == pool.nread)
-            break;
-        jb = &pool.slots[written % pool.nslots];
-        pthread_mutex_lock(&pool.mu);
-        while (!jb->done)
-            pthread_cond_wait(&pool.done, &pool.mu);
-        pthread_mutex_unlock(&pool.mu);
-        write_job(jb);
-        written++;
-    }
-    pthread_mutex_lock(&pool.mu);
-    pool.stop = 1;
-    pthread_cond_broadcast(&pool.work);
-    pthread_mutex_unlock(&pool.mu);
-    for (int t = 0; t < T; t++)
-        pthread_join(tid[t], NULL);
-    free(tid);
-    free(pool.slots);
+    /* T warping, one being read, one being written */
+    recpool p = {.threads = T, .nslots = T + 2, .slot_size = sizeof(job), .read = next_record, .work = run_job,
+                 .write = write_job};
+    if (recpool_run(&p, NULL))
+        fail(err_get());
 }
 
 /* CPUs this process may run on. */
