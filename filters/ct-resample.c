@@ -330,9 +330,7 @@ int main(int argc, char **argv)
         {"like", required_argument, 0, OPT_LIKE},
         {"output", required_argument, 0, 'o'},
         {"tensor", required_argument, 0, 't'},
-        {"help", no_argument, 0, 'h'},
-        OPT_COMMON_LONG,
-        {0, 0, 0, 0},
+        FILTER_LONGOPTS_END,
     };
     mval classes = {0};
     double ref_affine[16];
@@ -342,9 +340,7 @@ int main(int argc, char **argv)
     sink s;
 
     filter_init(argc, argv);
-    while ((c = getopt_long(argc, argv, "m:i:s:o:t:qvh", longopts, NULL)) != -1) {
-        if (opt_common(c, optarg))
-            continue;
+    while ((c = filter_getopt(argc, argv, "m:i:s:o:t:qvh", longopts, usage)) != -1) {
         switch (c) {
         case 'm': strlist_add(&opt.manifests, optarg); break;
         case OPT_LABEL: opt.label = optarg; break;
@@ -359,8 +355,6 @@ int main(int argc, char **argv)
         case OPT_LIKE: opt.like = optarg; break;
         case 'o': opt.output = optarg; break;
         case 't': strlist_add(&opt.tensors, optarg); break;
-        case 'h': usage(); return 0;
-        default: usage_error("unknown option");
         }
     }
     strlist_add_argv(&opt.files, optind, argc, argv);

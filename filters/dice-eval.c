@@ -535,9 +535,7 @@ int main(int argc, char **argv)
         {"json", no_argument, 0, OPT_JSON},
         {"digits", required_argument, 0, OPT_DIGITS},
         {"min-dice", required_argument, 0, OPT_MIN_DICE},
-        {"help", no_argument, 0, 'h'},
-        OPT_COMMON_LONG,
-        {0, 0, 0, 0},
+        FILTER_LONGOPTS_END,
     };
     int c;
     filter_init(argc, argv);
@@ -547,9 +545,7 @@ int main(int argc, char **argv)
      * (mmap/trim), which made page faults a quarter of the run time. */
     mallopt(M_MMAP_THRESHOLD, 256 << 20);
     mallopt(M_TRIM_THRESHOLD, 512 << 20);
-    while ((c = getopt_long(argc, argv, "i:qvh", longopts, NULL)) != -1) {
-        if (opt_common(c, optarg))
-            continue;
+    while ((c = filter_getopt(argc, argv, "i:qvh", longopts, usage)) != -1) {
         switch (c) {
         case 'i': strlist_add(&opt.inputs, optarg); break;
         case OPT_REF:
@@ -576,8 +572,6 @@ int main(int argc, char **argv)
             opt.min_dice = opt_f64("--min-dice", optarg, 0, 1);
             opt.has_min_dice = 1;
             break;
-        case 'h': usage(); return 0;
-        default: usage_error("unknown option");
         }
     }
     strlist_add_argv(&opt.inputs, optind, argc, argv);

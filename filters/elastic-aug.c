@@ -453,9 +453,7 @@ int main(int argc, char **argv)
         {"field-out", required_argument, 0, OPT_FIELD_OUT},
         {"field-in", required_argument, 0, OPT_FIELD_IN},
         {"threads", required_argument, 0, OPT_THREADS},
-        {"help", no_argument, 0, 'h'},
-        OPT_COMMON_LONG,
-        {0, 0, 0, 0},
+        FILTER_LONGOPTS_END,
     };
     int c, have_seed = 0;
     mval params;
@@ -468,9 +466,7 @@ int main(int argc, char **argv)
     /* One arena: workers allocate what the main thread frees, and per-thread
      * arenas would give that memory back to the kernel each time. */
     mallopt(M_ARENA_MAX, 1);
-    while ((c = getopt_long(argc, argv, "i:o:qvh", longopts, NULL)) != -1) {
-        if (opt_common(c, optarg))
-            continue;
+    while ((c = filter_getopt(argc, argv, "i:o:qvh", longopts, usage)) != -1) {
         switch (c) {
         case 'i': opt.input = optarg; break;
         case 'o': opt.output = optarg; break;
@@ -495,8 +491,6 @@ int main(int argc, char **argv)
         case OPT_FIELD_OUT: opt.field_out = optarg; break;
         case OPT_FIELD_IN: opt.field_in = optarg; break;
         case OPT_THREADS: opt.threads = inum("--threads", optarg, 1, 256, "a thread count"); break;
-        case 'h': usage(); return 0;
-        default: usage_error("unknown option");
         }
     }
     if (optind < argc)

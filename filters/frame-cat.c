@@ -324,9 +324,7 @@ int main(int argc, char **argv)
         {"name", required_argument, 0, OPT_NAME},
         {"set-id", required_argument, 0, OPT_SET_ID},
         {"curve-keygen", required_argument, 0, OPT_KEYGEN},
-        {"help", no_argument, 0, 'h'},
-        OPT_COMMON_LONG,
-        {0, 0, 0, 0},
+        FILTER_LONGOPTS_END,
     };
     const char *name = "image";
     stream_out *out = NULL;
@@ -334,9 +332,7 @@ int main(int argc, char **argv)
     int c, rc = 0;
 
     filter_init(argc, argv);
-    while ((c = getopt_long(argc, argv, "i:o:t:qvh", longopts, NULL)) != -1) {
-        if (opt_common(c, optarg))
-            continue;
+    while ((c = filter_getopt(argc, argv, "i:o:t:qvh", longopts, usage)) != -1) {
         switch (c) {
         case 'i': strlist_add(&opt.inputs, optarg); break;
         case 'o': opt.output = optarg; break;
@@ -376,8 +372,6 @@ int main(int argc, char **argv)
             if (zsec_keygen(optarg))
                 die_err(1);
             return 0;
-        case 'h': usage(); return 0;
-        default: usage_bad_option(argv);
         }
     }
     /* --name applies to every --from-* given before or after it. */

@@ -529,15 +529,11 @@ int main(int argc, char **argv)
         {"logy", no_argument, 0, OPT_LOGY},
         {"size", required_argument, 0, OPT_SIZE},
         {"radiological", no_argument, 0, OPT_RADIO},
-        {"help", no_argument, 0, 'h'},
-        OPT_COMMON_LONG,
-        {0, 0, 0, 0},
+        FILTER_LONGOPTS_END,
     };
     int c;
     filter_init(argc, argv);
-    while ((c = getopt_long(argc, argv, "i:qvh", longopts, NULL)) != -1) {
-        if (opt_common(c, optarg))
-            continue;
+    while ((c = filter_getopt(argc, argv, "i:qvh", longopts, usage)) != -1) {
         switch (c) {
         case 'i': strlist_add(&opt.inputs, optarg); break;
         case OPT_PNG: opt.png = optarg; break;
@@ -601,8 +597,6 @@ int main(int argc, char **argv)
             opt.width = (int)wh[0], opt.height = (int)wh[1];
             break;
         }
-        case 'h': usage(); return 0;
-        default: usage_error("unknown option");
         }
     }
     strlist_add_argv(&opt.inputs, optind, argc, argv);

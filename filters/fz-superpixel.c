@@ -259,9 +259,7 @@ int main(int argc, char **argv)
         {"output", required_argument, 0, 'o'},
         {"threads", required_argument, 0, 'j'},
         {"exact-sort", no_argument, 0, OPT_EXACT},
-        {"help", no_argument, 0, 'h'},
-        OPT_COMMON_LONG,
-        {0, 0, 0, 0},
+        FILTER_LONGOPTS_END,
     };
     stream_in *in;
     worker_mem *mem;
@@ -273,9 +271,7 @@ int main(int argc, char **argv)
      * unmapping them, which costs page faults for each slice. */
     mallopt(M_MMAP_THRESHOLD, 256 << 20);
     mallopt(M_TRIM_THRESHOLD, 512 << 20);
-    while ((c = getopt_long(argc, argv, "i:o:j:qvh", longopts, NULL)) != -1) {
-        if (opt_common(c, optarg))
-            continue;
+    while ((c = filter_getopt(argc, argv, "i:o:j:qvh", longopts, usage)) != -1) {
         switch (c) {
         case OPT_SCALE: opt.fz.scale = opt_f64("--scale", optarg, 0, 1e30); break;
         case OPT_SIGMA: opt.fz.sigma = opt_f64("--sigma", optarg, 0, 1000); break;
@@ -287,8 +283,6 @@ int main(int argc, char **argv)
         case 'o': opt.output = optarg; break;
         case 'j': opt.threads = (int)opt_i64("--threads", optarg, 1, 64); break;
         case OPT_EXACT: opt.fz.sort = FZ_SORT_EXACT; break;
-        case 'h': usage(); return 0;
-        default: usage_error("unknown option");
         }
     }
     if (optind < argc)

@@ -409,9 +409,7 @@ int main(int argc, char **argv)
         {"bn-splits", required_argument, 0, OPT_BN_SPLITS},
         {"embed", no_argument, 0, OPT_EMBED},
         {"init", no_argument, 0, OPT_INIT},
-        {"help", no_argument, 0, 'h'},
-        OPT_COMMON_LONG,
-        {0, 0, 0, 0},
+        FILTER_LONGOPTS_END,
     };
     lrc_trainer_config lc;
     moco_trainer_config mc;
@@ -421,9 +419,7 @@ int main(int argc, char **argv)
     lrc_trainer_config_default(&lc);
     moco_trainer_config_default(&mc);
     opt.sched = (sched_config){.kind = SCHED_CONST, .step_size = 1000, .gamma = 0.1};
-    while ((c = getopt_long(argc, argv, "i:o:c:qvh", longopts, NULL)) != -1) {
-        if (opt_common(c, optarg))
-            continue;
+    while ((c = filter_getopt(argc, argv, "i:o:c:qvh", longopts, usage)) != -1) {
         switch (c) {
         case 'i': opt.input = optarg; break;
         case 'o': opt.output = optarg; break;
@@ -500,8 +496,6 @@ int main(int argc, char **argv)
         case OPT_BN_SPLITS: mc.bn_splits = (int)opt_i64("--bn-splits", optarg, 1, 4096); break;
         case OPT_EMBED: opt.embed = 1; break;
         case OPT_INIT: opt.init = 1; break;
-        case 'h': usage(); return 0;
-        default: usage_error("unknown option");
         }
     }
     if (optind < argc)

@@ -271,17 +271,13 @@ int main(int argc, char **argv)
         {"skip-empty", no_argument, 0, OPT_SKIP_EMPTY},
         {"every", required_argument, 0, OPT_EVERY},
         {"threads", required_argument, 0, OPT_THREADS},
-        {"help", no_argument, 0, 'h'},
-        OPT_COMMON_LONG,
-        {0, 0, 0, 0},
+        FILTER_LONGOPTS_END,
     };
     stream_out *out;
     int c, have_window = 0, have_preset = 0;
 
     filter_init(argc, argv);
-    while ((c = getopt_long(argc, argv, "i:o:w:qvh", longopts, NULL)) != -1) {
-        if (opt_common(c, optarg))
-            continue;
+    while ((c = filter_getopt(argc, argv, "i:o:w:qvh", longopts, usage)) != -1) {
         switch (c) {
         case 'i': strlist_add(&opt.inputs, optarg); break;
         case 'o': opt.output = optarg; break;
@@ -316,8 +312,6 @@ int main(int argc, char **argv)
         case OPT_SKIP_EMPTY: opt.skip_empty = 1; break;
         case OPT_EVERY: opt.every = opt_i64("--every", optarg, 1, 1000000); break;
         case OPT_THREADS: omp_set_num_threads((int)opt_i64("--threads", optarg, 1, 1024)); break;
-        case 'h': usage(); return 0;
-        default: usage_error("unknown option");
         }
     }
     if (have_window && have_preset)

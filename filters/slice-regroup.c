@@ -278,24 +278,18 @@ int main(int argc, char **argv)
         {"input", required_argument, 0, 'i'},
         {"output", required_argument, 0, 'o'},
         {"tensor", required_argument, 0, 't'},
-        {"help", no_argument, 0, 'h'},
-        OPT_COMMON_LONG,
-        {0, 0, 0, 0},
+        FILTER_LONGOPTS_END,
     };
     stream_out *out;
     int c, rc = 0;
 
     filter_init(argc, argv);
     slicegroup_init(&group, 1, NULL, sizeof(volume));
-    while ((c = getopt_long(argc, argv, "i:o:t:qvh", longopts, NULL)) != -1) {
-        if (opt_common(c, optarg))
-            continue;
+    while ((c = filter_getopt(argc, argv, "i:o:t:qvh", longopts, usage)) != -1) {
         switch (c) {
         case 'i': strlist_add(&opt.inputs, optarg); break;
         case 'o': opt.output = optarg; break;
         case 't': strlist_add(&opt.tensors, optarg); break;
-        case 'h': usage(); return 0;
-        default: usage_error("unknown option");
         }
     }
     filter_inputs(&opt.inputs, optind, argc, argv);

@@ -19,6 +19,25 @@ void filter_usage_common(const char *verbose)
            verbose ? verbose : "more messages (repeatable)");
 }
 
+int filter_getopt(int argc, char **argv, const char *shortopts, const struct option *longopts, void (*usage)(void))
+{
+    int c;
+    while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
+        if (opt_common(c, optarg))
+            continue;
+        if (c == 'h') {
+            usage();
+            if (fflush(stdout) || ferror(stdout))
+                exit(1);
+            exit(0);
+        }
+        if (c == '?' || c == ':')
+            usage_bad_option(argv);
+        return c;
+    }
+    return -1;
+}
+
 void *filter_push(void *arr, int *n, size_t elsize)
 {
     char *p = realloc(arr, (size_t)(*n + 1) * elsize);

@@ -14,6 +14,7 @@
 #ifndef LRC_FILTER_H
 #define LRC_FILTER_H
 
+#include <getopt.h>
 #include <stddef.h>
 
 #include "core/mval.h"
@@ -24,6 +25,16 @@
  * --help. verbose: what -v does for this filter (NULL: "more messages
  * (repeatable)"). */
 void filter_usage_common(const char *verbose);
+
+/* The end of every filter's long option table: --help and the options of
+ * OPT_COMMON_LONG (cli/args.h), then the terminator. */
+#define FILTER_LONGOPTS_END {"help", no_argument, 0, 'h'}, OPT_COMMON_LONG, {0, 0, 0, 0}
+
+/* The filter's next option from getopt_long. Handled here: the options
+ * every filter has (opt_common), -h/--help (usage() on stdout, then exit 0)
+ * and an unknown option or a missing value (a usage error naming it, exit
+ * 2). Returns the option, or -1 after the last (operands from optind). */
+int filter_getopt(int argc, char **argv, const char *shortopts, const struct option *longopts, void (*usage)(void));
 
 /* A list of strings from a repeatable option or the operands. */
 typedef struct {
