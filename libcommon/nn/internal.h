@@ -9,8 +9,10 @@
 
 #include <stddef.h>
 
-/* The active ISA (NN_ISA_*), cached; cheap to call. */
-int nn_isa_active(void);
+#include "core/isa.h"
+
+/* The active ISA (NN_ISA_*, core/isa.h chooses), cached; cheap to call. */
+static inline int nn_isa_active(void) { return isa_active(); }
 
 /* Scratch memory of the calling thread, at least bytes, 64-byte aligned, in
  * one of a few slots. The same buffer is returned on each call for a slot

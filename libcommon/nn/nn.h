@@ -39,6 +39,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/isa.h"
 #include "core/rng.h"
 
 /* ---- engine settings ---------------------------------------------------- */
@@ -50,9 +51,10 @@
 void nn_set_threads(int n);
 int nn_threads(void);
 
-enum { NN_ISA_C = 0, NN_ISA_AVX2 = 1, NN_ISA_AVX512 = 2 };
-/* The instruction set in use: the best the CPU has, unless LRCPIPE_ISA=c|avx2|avx512
- * in the environment or nn_set_isa() chose another. */
+enum { NN_ISA_C = ISA_C, NN_ISA_AVX2 = ISA_AVX2, NN_ISA_AVX512 = ISA_AVX512 };
+/* The instruction set in use, as core/isa.h chooses it for the whole
+ * library: the best the CPU has, unless LRCPIPE_ISA=c|avx2|avx512 in the
+ * environment or nn_set_isa() chose another. */
 int nn_isa(void);
 const char *nn_isa_name(int isa);
 /* Force a path (tests, benchmarks). -1 with err_set if the CPU lacks it. */
