@@ -76,7 +76,7 @@ typedef struct {
     char dir[512];
     int N, H, W;
     /* unet */
-    norm_kind norm;
+    nn_norm_kind norm;
     int training;
     unet *u;
     /* resnet */

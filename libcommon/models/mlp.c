@@ -12,7 +12,7 @@ struct mlp {
     mlp_config cfg;
     pblock pb;
     int iw1, ib1, iw2, ib2;
-    arena ar;
+    nnb_arena ar;
     float *x, *h, *o, *dh;
     int N, have_fwd;
 };

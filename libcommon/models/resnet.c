@@ -13,10 +13,10 @@
 /* ---- Eg ---- */
 
 typedef struct {
-    cbr c[3];  /* basic: c[0], c[1]; bottleneck: c[0..2] */
+    nnb_cbr c[3];  /* basic: c[0], c[1]; bottleneck: c[0..2] */
     int nconv; /* 2 or 3 */
     int has_ds;
-    cbr ds;  /* shortcut: 1x1 stride-2 conv + norm, no ReLU */
+    nnb_cbr ds;  /* shortcut: 1x1 stride-2 conv + norm, no ReLU */
     float *y; /* relu(main + shortcut) (N, cout, OH, OW) */
     int cin, cout;
 } rblock;
@@ -26,12 +26,12 @@ typedef struct {
 struct resnet {
     resnet_config cfg;
     pblock pb;
-    normcfg nc;
-    cbr stem;
+    nnb_normcfg nc;
+    nnb_cbr stem;
     rblock blk[4][MAXBLOCKS];
     int nblk[4];
     int ch[5]; /* stage channels */
-    arena ar;
+    nnb_arena ar;
     float *xin, *pooled, *g[4]; /* g: gradient work buffers of the largest activation */
     int N, H, W, bound, have_fwd, training;
 };
@@ -126,7 +126,7 @@ int resnet_config_parse(const char *json, resnet_config *c)
 }
 
 static int block_declare(rblock *b, pblock *pb, const char *pre, int cin, int w, int first,
-                         int bott, const normcfg *nc)
+                         int bott, const nnb_normcfg *nc)
 {
     int g = nc->kind == NORM_GROUP;
     const char *nn[3] = {g ? "gn1" : "bn1", g ? "gn2" : "bn2", g ? "gn3" : "bn3"};
@@ -168,7 +168,7 @@ resnet *resnet_create(const resnet_config *c, uint64_t seed)
     }
     r->cfg = *c;
     r->training = 1;
-    r->nc = (normcfg){c->norm, c->groups, c->bn_momentum, c->eps};
+    r->nc = (nnb_normcfg){c->norm, c->groups, c->bn_momentum, c->eps};
     pblock_init(&r->pb);
     for (int s = 0; s < 5; s++)
         r->ch[s] = resnet_stage_channels(c, s);
@@ -228,7 +228,7 @@ void resnet_set_training(resnet *r, int training)
 
 static void bind_all(resnet *r, int N, int H, int W)
 {
-    arena *a = &r->ar;
+    nnb_arena *a = &r->ar;
     size_t gmax = (size_t)N * r->ch[0] * H * W;
     r->xin = nnb_arena_take(a, (size_t)N * r->cfg.in_ch * H * W);
     nnb_cbr_bind(&r->stem, a, N, H, W);
@@ -424,9 +424,9 @@ resnet *resnet_ckpt_load(const ckpt *c, const char *prefix)
 struct resdec {
     resdec_config cfg;
     pblock pb;
-    normcfg nc;
-    decoder dec;
-    arena ar;
+    nnb_normcfg nc;
+    nnb_decoder dec;
+    nnb_arena ar;
     float *dst[5];
     const float *stage[5];
     int N, H, W, bound, have_fwd, training;
@@ -516,7 +516,7 @@ resdec *resdec_create(const resdec_config *c, uint64_t seed)
     }
     d->cfg = *c;
     d->training = 1;
-    d->nc = (normcfg){c->norm, c->groups, c->bn_momentum, c->eps};
+    d->nc = (nnb_normcfg){c->norm, c->groups, c->bn_momentum, c->eps};
     pblock_init(&d->pb);
     if (nnb_dec_declare(&d->dec, &d->pb, c->skip_ch, c->skip_ch[4], c->dec_widths, c->out_ch,
                     &d->nc) ||

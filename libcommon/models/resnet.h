@@ -55,7 +55,7 @@ typedef struct {
     int in_ch;         /* 1 */
     int depth;         /* 18, 34 or 50 */
     float width;       /* multiplier of torchvision's widths, (0, 4] */
-    norm_kind norm;    /* NORM_BATCH or NORM_GROUP */
+    nn_norm_kind norm;    /* NORM_BATCH or NORM_GROUP */
     int groups;        /* GroupNorm groups (8) */
     float bn_momentum; /* 0.1 */
     float eps;         /* 1e-5 */
@@ -94,7 +94,7 @@ typedef struct {
     int skip_ch[5];    /* channels of stages 0..4 (resdec_config_for fills them) */
     int dec_widths[4]; /* widths of dec1..dec4: 16 32 64 128 */
     int out_ch;        /* 64 */
-    norm_kind norm;
+    nn_norm_kind norm;
     int groups;
     float bn_momentum, eps;
 } resdec_config;

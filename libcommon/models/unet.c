@@ -12,10 +12,10 @@
 struct unet {
     unet_config cfg;
     pblock pb;
-    normcfg nc;
-    cbr c1[5], c2[5]; /* enc1..enc4, mid */
-    decoder dec;
-    arena ar;
+    nnb_normcfg nc;
+    nnb_cbr c1[5], c2[5]; /* enc1..enc4, mid */
+    nnb_decoder dec;
+    nnb_arena ar;
     float *xin;     /* copy of the last input (N, in_ch, H, W) */
     float *pool[4]; /* maxpool of c2[l].a, the input of level l + 1 */
     float *gskip[4];
@@ -106,7 +106,7 @@ unet *unet_create(const unet_config *c, uint64_t seed)
     }
     u->cfg = *c;
     u->training = 1;
-    u->nc = (normcfg){c->norm, c->groups, c->bn_momentum, c->eps};
+    u->nc = (nnb_normcfg){c->norm, c->groups, c->bn_momentum, c->eps};
     pblock_init(&u->pb);
     const char *n1 = c->norm == NORM_BATCH ? "bn1" : "gn1", *n2 = c->norm == NORM_BATCH ? "bn2" : "gn2";
     for (int l = 0; l < 5; l++) {
@@ -162,7 +162,7 @@ void unet_set_training(unet *u, int training)
 
 static void bind_all(unet *u, int N, int H, int W)
 {
-    arena *a = &u->ar;
+    nnb_arena *a = &u->ar;
     size_t gmax = 0;
     u->xin = nnb_arena_take(a, (size_t)N * u->cfg.in_ch * H * W);
     for (int l = 0; l < 5; l++) {

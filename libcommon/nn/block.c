@@ -12,7 +12,7 @@
 
 /* ---- arena ---- */
 
-float *nnb_arena_take(arena *a, size_t n)
+float *nnb_arena_take(nnb_arena *a, size_t n)
 {
     size_t bytes = (n * sizeof(float) + 63) & ~(size_t)63;
     float *p = a->counting ? NULL : (float *)(a->base + a->used);
@@ -20,13 +20,13 @@ float *nnb_arena_take(arena *a, size_t n)
     return p;
 }
 
-void nnb_arena_count(arena *a)
+void nnb_arena_count(nnb_arena *a)
 {
     a->counting = 1;
     a->used = 0;
 }
 
-int nnb_arena_commit(arena *a)
+int nnb_arena_commit(nnb_arena *a)
 {
     size_t need = a->used;
     if (need > a->cap) {
@@ -42,7 +42,7 @@ int nnb_arena_commit(arena *a)
     return 0;
 }
 
-void nnb_arena_free(arena *a)
+void nnb_arena_free(nnb_arena *a)
 {
     lrc_free(a->base);
     memset(a, 0, sizeof *a);
@@ -50,9 +50,9 @@ void nnb_arena_free(arena *a)
 
 /* ---- cbr ---- */
 
-int nnb_cbr_declare(cbr *c, pblock *pb, const char *prefix, const char *conv_name,
+int nnb_cbr_declare(nnb_cbr *c, pblock *pb, const char *prefix, const char *conv_name,
                 const char *norm_name, int cin1, int cin2, int cout, int K, int stride, int relu,
-                const normcfg *nc)
+                const nnb_normcfg *nc)
 {
     char nm[PARAM_NAME_MAX], cn[32], nn_[32];
     int64_t ws[4] = {cout, cin1 + cin2, K, K}, cs[1] = {cout};
@@ -80,7 +80,7 @@ int nnb_cbr_declare(cbr *c, pblock *pb, const char *prefix, const char *conv_nam
     return 0;
 }
 
-void nnb_cbr_init(const cbr *c, pblock *pb, rng *r)
+void nnb_cbr_init(const nnb_cbr *c, pblock *pb, rng *r)
 {
     nn_init_kaiming_normal(pblock_ptr(pb, c->iw), pb->e[c->iw].numel, c->cout * c->K * c->K, r);
     for (int i = 0; i < c->cout; i++) {
@@ -95,7 +95,7 @@ void nnb_cbr_init(const cbr *c, pblock *pb, rng *r)
         pblock_ptr(pb, c->inb)[0] = 0;
 }
 
-void nnb_cbr_bind(cbr *c, arena *a, int N, int H, int W)
+void nnb_cbr_bind(nnb_cbr *c, nnb_arena *a, int N, int H, int W)
 {
     int pad = c->K / 2;
     c->N = N, c->H = H, c->W = W;
@@ -108,12 +108,12 @@ void nnb_cbr_bind(cbr *c, arena *a, int N, int H, int W)
     c->rstd = nnb_arena_take(a, (size_t)ns);
 }
 
-size_t nnb_cbr_out_numel(const cbr *c)
+size_t nnb_cbr_out_numel(const nnb_cbr *c)
 {
     return (size_t)c->N * c->cout * c->OH * c->OW;
 }
 
-void nnb_cbr_forward(cbr *c, pblock *pb, const float *in1, const float *in2, int training)
+void nnb_cbr_forward(nnb_cbr *c, pblock *pb, const float *in1, const float *in2, int training)
 {
     int HW = c->OH * c->OW;
     double fl = nnb_cbr_flops(c, c->H, c->W) * c->N;
@@ -136,7 +136,7 @@ void nnb_cbr_forward(cbr *c, pblock *pb, const float *in1, const float *in2, int
     PROF_END(PROF_NORM_FWD, 0);
 }
 
-void nnb_cbr_backward(cbr *c, pblock *pb, float *da, float *din1, float *din2, const float *in1,
+void nnb_cbr_backward(nnb_cbr *c, pblock *pb, float *da, float *din1, float *din2, const float *in1,
                   const float *in2, int training)
 {
     int HW = c->OH * c->OW;
@@ -171,7 +171,7 @@ void nnb_cbr_backward(cbr *c, pblock *pb, float *da, float *din1, float *din2, c
     PROF_END(PROF_CONV_DX, fl);
 }
 
-double nnb_cbr_flops(const cbr *c, int H, int W)
+double nnb_cbr_flops(const nnb_cbr *c, int H, int W)
 {
     int pad = c->K / 2;
     double OH = conv_out_size(H, c->K, c->stride, pad), OW = conv_out_size(W, c->K, c->stride, pad);
@@ -180,7 +180,7 @@ double nnb_cbr_flops(const cbr *c, int H, int W)
 
 /* ---- up ---- */
 
-int nnb_up_declare(upconv *u, pblock *pb, const char *prefix, int cin, int cout)
+int nnb_up_declare(nnb_upconv *u, pblock *pb, const char *prefix, int cin, int cout)
 {
     char nm[PARAM_NAME_MAX];
     int64_t ws[4] = {cin, cout, 2, 2}, bs[1] = {cout};
@@ -195,20 +195,20 @@ int nnb_up_declare(upconv *u, pblock *pb, const char *prefix, int cin, int cout)
     return 0;
 }
 
-void nnb_up_init(const upconv *u, pblock *pb, rng *r)
+void nnb_up_init(const nnb_upconv *u, pblock *pb, rng *r)
 {
     /* PyTorch computes ConvTranspose2d's fan_in from weight dim 1: cout * 4 */
     nn_init_default(pblock_ptr(pb, u->iw), pb->e[u->iw].numel, u->cout * 4, r);
     nn_init_default(pblock_ptr(pb, u->ib), (size_t)u->cout, u->cout * 4, r);
 }
 
-void nnb_up_bind(upconv *u, arena *a, int N, int H, int W)
+void nnb_up_bind(nnb_upconv *u, nnb_arena *a, int N, int H, int W)
 {
     u->N = N, u->H = H, u->W = W;
     u->u = nnb_arena_take(a, (size_t)N * u->cout * 4 * H * W);
 }
 
-void nnb_up_forward(upconv *u, pblock *pb, const float *in)
+void nnb_up_forward(nnb_upconv *u, pblock *pb, const float *in)
 {
     PROF_BEGIN;
     convt2x2_forward(u->u, in, pblock_ptr(pb, u->iw), pblock_ptr(pb, u->ib), u->N, u->cin, u->H,
@@ -216,7 +216,7 @@ void nnb_up_forward(upconv *u, pblock *pb, const float *in)
     PROF_END(PROF_UP_FWD, 8.0 * u->N * u->cin * u->cout * u->H * u->W);
 }
 
-void nnb_up_backward(upconv *u, pblock *pb, const float *du, float *din, const float *in)
+void nnb_up_backward(nnb_upconv *u, pblock *pb, const float *du, float *din, const float *in)
 {
     PROF_BEGIN;
     convt2x2_backward(din, pblock_grad(pb, u->iw), pblock_grad(pb, u->ib), du, in,
@@ -226,8 +226,8 @@ void nnb_up_backward(upconv *u, pblock *pb, const float *du, float *din, const f
 
 /* ---- decoder ---- */
 
-int nnb_dec_declare(decoder *d, pblock *pb, const int skip_ch[4], int bottom_ch, const int widths[4],
-                int out_ch, const normcfg *nc)
+int nnb_dec_declare(nnb_decoder *d, pblock *pb, const int skip_ch[4], int bottom_ch, const int widths[4],
+                int out_ch, const nnb_normcfg *nc)
 {
     char pre[16];
     memset(d, 0, sizeof *d);
@@ -252,7 +252,7 @@ int nnb_dec_declare(decoder *d, pblock *pb, const int skip_ch[4], int bottom_ch,
     return 0;
 }
 
-void nnb_dec_init(const decoder *d, pblock *pb, rng *r)
+void nnb_dec_init(const nnb_decoder *d, pblock *pb, rng *r)
 {
     for (int k = 3; k >= 0; k--) {
         nnb_up_init(&d->up[k], pb, r);
@@ -263,7 +263,7 @@ void nnb_dec_init(const decoder *d, pblock *pb, rng *r)
     nn_init_default(pblock_ptr(pb, d->ihb), (size_t)d->out_ch, d->widths[0], r);
 }
 
-void nnb_dec_bind(decoder *d, arena *a, int N, int H, int W)
+void nnb_dec_bind(nnb_decoder *d, nnb_arena *a, int N, int H, int W)
 {
     size_t gmax = 0;
     d->N = N, d->H = H, d->W = W;
@@ -279,7 +279,7 @@ void nnb_dec_bind(decoder *d, arena *a, int N, int H, int W)
     d->gy = nnb_arena_take(a, gmax);
 }
 
-void nnb_dec_forward(decoder *d, pblock *pb, const float *const skip[4], const float *bottom,
+void nnb_dec_forward(nnb_decoder *d, pblock *pb, const float *const skip[4], const float *bottom,
                  int training)
 {
     for (int k = 3; k >= 0; k--) {
@@ -293,7 +293,7 @@ void nnb_dec_forward(decoder *d, pblock *pb, const float *const skip[4], const f
     PROF_END(PROF_HEAD_FWD, 2.0 * d->N * d->H * d->W * d->widths[0] * d->out_ch);
 }
 
-void nnb_dec_backward(decoder *d, pblock *pb, const float *df, float *const dskip[4], float *dbottom,
+void nnb_dec_backward(nnb_decoder *d, pblock *pb, const float *df, float *const dskip[4], float *dbottom,
                   const float *const skip[4], const float *bottom, int training)
 {
     float *gx = d->gx, *gy = d->gy, *t;
@@ -310,7 +310,7 @@ void nnb_dec_backward(decoder *d, pblock *pb, const float *df, float *const dski
     }
 }
 
-double nnb_dec_flops(const decoder *d, int H, int W)
+double nnb_dec_flops(const nnb_decoder *d, int H, int W)
 {
     double f = 0;
     for (int k = 0; k < 4; k++) {
@@ -384,12 +384,12 @@ int nnb_cfg_ints(const mval *m, const char *what, const char *key, int *out, int
     return 0;
 }
 
-const char *nnb_norm_name(norm_kind k)
+const char *nnb_norm_name(nn_norm_kind k)
 {
     return k == NORM_GROUP ? "group" : "batch";
 }
 
-int nnb_cfg_norm(const mval *m, const char *what, const char *key, norm_kind *out)
+int nnb_cfg_norm(const mval *m, const char *what, const char *key, nn_norm_kind *out)
 {
     const mval *v = mval_map_get(m, key);
     if (!v)

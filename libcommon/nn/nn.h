@@ -61,7 +61,7 @@ const char *nn_isa_name(int isa);
 int nn_set_isa(int isa);
 
 /* Normalisation layer of a model (unet.h, resnet.h). */
-typedef enum { NORM_BATCH = 0, NORM_GROUP = 1 } norm_kind;
+typedef enum { NORM_BATCH = 0, NORM_GROUP = 1 } nn_norm_kind;
 
 /* ---- initialisation (PyTorch's schemes) --------------------------------- */
 
