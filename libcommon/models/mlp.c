@@ -13,7 +13,9 @@ struct mlp {
     pblock pb;
     int iw1, ib1, iw2, ib2;
     nnb_arena ar;
-    float *x, *h, *o, *dh;
+    float *x;      /* copy of the last input (N, in) */
+    float *h, *dh; /* hidden layer after ReLU and its gradient (N, hidden) */
+    float *o;      /* output (N, out) */
     int N, have_fwd;
 };
 

@@ -30,9 +30,11 @@ struct resnet {
     nnb_cbr stem;
     rblock blk[4][MAXBLOCKS];
     int nblk[4];
-    int ch[5]; /* stage channels */
-    nnb_arena ar;
-    float *xin, *pooled, *g[4]; /* g: gradient work buffers of the largest activation */
+    int ch[5]; /* stage channels: ch[0] the stem's, ch[s+1] stage s's */
+    nnb_arena ar;   /* every buffer below, sized by the last bind */
+    float *xin;     /* copy of the last input (N, in_ch, H, W) */
+    float *pooled;  /* global average pool of the last stage (N, ch[4]) */
+    float *g[4];    /* gradient work buffers, each of the largest activation (N * C * h * w floats) */
     int N, H, W, bound, have_fwd, training;
 };
 
@@ -425,10 +427,10 @@ struct resdec {
     resdec_config cfg;
     pblock pb;
     nnb_normcfg nc;
-    nnb_decoder dec;
+    nnb_decoder dec;        /* up to features (N, out_ch, H, W) */
     nnb_arena ar;
-    float *dst[5];
-    const float *stage[5];
+    float *dst[5];          /* gradients of the encoder's stages: (N, skip_ch[s], H >> s, W >> s) */
+    const float *stage[5];  /* the encoder's stage outputs of the last forward, same shapes */
     int N, H, W, bound, have_fwd, training;
 };
 

@@ -13,13 +13,14 @@ struct unet {
     unet_config cfg;
     pblock pb;
     nnb_normcfg nc;
-    nnb_cbr c1[5], c2[5]; /* enc1..enc4, mid */
-    nnb_decoder dec;
-    nnb_arena ar;
-    float *xin;     /* copy of the last input (N, in_ch, H, W) */
-    float *pool[4]; /* maxpool of c2[l].a, the input of level l + 1 */
-    float *gskip[4];
-    float *gx, *gy, *gbottom;
+    nnb_cbr c1[5], c2[5]; /* enc1..enc4, mid; level l works at (H >> l, W >> l), widths[l] channels */
+    nnb_decoder dec;      /* up to features (N, out_ch, H, W) */
+    nnb_arena ar;         /* every buffer below, sized by the last bind */
+    float *xin;           /* copy of the last input (N, in_ch, H, W) */
+    float *pool[4];       /* maxpool of c2[l].a, the input of level l + 1: (N, widths[l], H >> (l+1), W >> (l+1)) */
+    float *gskip[4];      /* gradient of the skip c2[l].a from the decoder: (N, widths[l], H >> l, W >> l) */
+    float *gx, *gy;       /* gradient ping-pong, the largest level: (N, widths[l], H >> l, W >> l) */
+    float *gbottom;       /* gradient of mid's output: (N, widths[4], H >> 4, W >> 4) */
     int N, H, W, bound, have_fwd, training;
 };
 
@@ -220,9 +221,7 @@ const float *unet_forward(unet *u, const float *x, int N, int H, int W)
         nnb_cbr_forward(&u->c1[l], &u->pb, l == 0 ? u->xin : u->pool[l - 1], NULL, u->training);
         nnb_cbr_forward(&u->c2[l], &u->pb, u->c1[l].a, NULL, u->training);
         if (l < 4) {
-            PROF_BEGIN;
-            maxpool2x2_forward(u->pool[l], u->c2[l].a, N, u->cfg.widths[l], H >> l, W >> l);
-            PROF_END(PROF_POOL_FWD, 0);
+            PROF_CALL(PROF_POOL_FWD, 0, maxpool2x2_forward(u->pool[l], u->c2[l].a, N, u->cfg.widths[l], H >> l, W >> l));
             skip[l] = u->c2[l].a;
         }
     }
@@ -252,10 +251,9 @@ int unet_backward(unet *u, const float *dfeat, float *dx)
         /* gx holds the gradient of pool[l-1]; route it through the max pool */
         int h = H >> (l - 1), w = W >> (l - 1);
         size_t n = (size_t)N * u->cfg.widths[l - 1] * h * w;
-        PROF_BEGIN;
-        maxpool2x2_backward(gy, gx, u->c2[l - 1].a, u->pool[l - 1], N, u->cfg.widths[l - 1], h, w);
-        add_inplace(gy, u->gskip[l - 1], n);
-        PROF_END(PROF_POOL_BWD, 0);
+        PROF_CALL(PROF_POOL_BWD, 0,
+                  maxpool2x2_backward(gy, gx, u->c2[l - 1].a, u->pool[l - 1], N, u->cfg.widths[l - 1], h, w));
+        add_inplace(gy, u->gskip[l - 1], n); /* plus the skip connection's gradient */
         t = gx, gx = gy, gy = t;
     }
     return 0;

@@ -113,15 +113,10 @@ size_t nnb_cbr_out_numel(const nnb_cbr *c)
     return (size_t)c->N * c->cout * c->OH * c->OW;
 }
 
-void nnb_cbr_forward(nnb_cbr *c, pblock *pb, const float *in1, const float *in2, int training)
+/* z (N, cout, OH, OW) -> a: batch or group norm, then ReLU when asked. */
+static void cbr_norm_forward(nnb_cbr *c, pblock *pb, int training)
 {
     int HW = c->OH * c->OW;
-    double fl = nnb_cbr_flops(c, c->H, c->W) * c->N;
-    PROF_BEGIN;
-    conv2d_cat_forward(c->z, in1, c->cin1, in2, c->cin2, pblock_ptr(pb, c->iw), NULL, c->N, c->H,
-                       c->W, c->cout, c->K, c->stride, c->K / 2);
-    PROF_END(PROF_CONV_FWD, fl);
-    prof_t0_ = nn_prof_on ? nn_prof_now() : 0;
     if (c->nc.kind == NORM_BATCH) {
         batchnorm_forward(c->a, c->mean, c->rstd, pblock_ptr(pb, c->irm), pblock_ptr(pb, c->irv),
                           c->z, pblock_ptr(pb, c->ig), pblock_ptr(pb, c->ib), c->N, c->cout, HW,
@@ -133,15 +128,12 @@ void nnb_cbr_forward(nnb_cbr *c, pblock *pb, const float *in1, const float *in2,
                           pblock_ptr(pb, c->ib), c->N, c->cout, HW, c->nc.groups, c->nc.eps,
                           c->relu);
     }
-    PROF_END(PROF_NORM_FWD, 0);
 }
 
-void nnb_cbr_backward(nnb_cbr *c, pblock *pb, float *da, float *din1, float *din2, const float *in1,
-                  const float *in2, int training)
+/* da (gradient of a) -> dz in place, and the norm's parameter gradients. */
+static void cbr_norm_backward(nnb_cbr *c, pblock *pb, float *da, int training)
 {
     int HW = c->OH * c->OW;
-    double fl = nnb_cbr_flops(c, c->H, c->W) * c->N;
-    PROF_BEGIN;
     if (c->nc.kind == NORM_BATCH) {
         if (training)
             batchnorm_backward(da, pblock_grad(pb, c->ig), pblock_grad(pb, c->ib), da, c->z, c->a,
@@ -156,19 +148,32 @@ void nnb_cbr_backward(nnb_cbr *c, pblock *pb, float *da, float *din1, float *din
                            c->mean, c->rstd, pblock_ptr(pb, c->ig), c->N, c->cout, HW,
                            c->nc.groups, c->relu);
     }
-    PROF_END(PROF_NORM_BWD, 0);
-    prof_t0_ = nn_prof_on ? nn_prof_now() : 0;
-    conv2d_cat_backward(NULL, NULL, pblock_grad(pb, c->iw), NULL, da, in1, c->cin1, in2, c->cin2,
-                        pblock_ptr(pb, c->iw), c->N, c->H, c->W, c->cout, c->K, c->stride,
-                        c->K / 2);
-    PROF_END(PROF_CONV_DW, fl);
+}
+
+void nnb_cbr_forward(nnb_cbr *c, pblock *pb, const float *in1, const float *in2, int training)
+{
+    double fl = nnb_cbr_flops(c, c->H, c->W) * c->N;
+    PROF_CALL(PROF_CONV_FWD, fl,
+              conv2d_cat_forward(c->z, in1, c->cin1, in2, c->cin2, pblock_ptr(pb, c->iw), NULL, c->N, c->H,
+                                 c->W, c->cout, c->K, c->stride, c->K / 2));
+    PROF_CALL(PROF_NORM_FWD, 0, cbr_norm_forward(c, pb, training));
+}
+
+void nnb_cbr_backward(nnb_cbr *c, pblock *pb, float *da, float *din1, float *din2, const float *in1,
+                  const float *in2, int training)
+{
+    double fl = nnb_cbr_flops(c, c->H, c->W) * c->N;
+    PROF_CALL(PROF_NORM_BWD, 0, cbr_norm_backward(c, pb, da, training));
+    PROF_CALL(PROF_CONV_DW, fl,
+              conv2d_cat_backward(NULL, NULL, pblock_grad(pb, c->iw), NULL, da, in1, c->cin1, in2, c->cin2,
+                                  pblock_ptr(pb, c->iw), c->N, c->H, c->W, c->cout, c->K, c->stride,
+                                  c->K / 2));
     if (!din1 && !din2)
         return;
-    prof_t0_ = nn_prof_on ? nn_prof_now() : 0;
-    conv2d_cat_backward(din1, din2, NULL, NULL, da, in1, c->cin1, in2, c->cin2,
-                        pblock_ptr(pb, c->iw), c->N, c->H, c->W, c->cout, c->K, c->stride,
-                        c->K / 2);
-    PROF_END(PROF_CONV_DX, fl);
+    PROF_CALL(PROF_CONV_DX, fl,
+              conv2d_cat_backward(din1, din2, NULL, NULL, da, in1, c->cin1, in2, c->cin2,
+                                  pblock_ptr(pb, c->iw), c->N, c->H, c->W, c->cout, c->K, c->stride,
+                                  c->K / 2));
 }
 
 double nnb_cbr_flops(const nnb_cbr *c, int H, int W)
@@ -210,18 +215,16 @@ void nnb_up_bind(nnb_upconv *u, nnb_arena *a, int N, int H, int W)
 
 void nnb_up_forward(nnb_upconv *u, pblock *pb, const float *in)
 {
-    PROF_BEGIN;
-    convt2x2_forward(u->u, in, pblock_ptr(pb, u->iw), pblock_ptr(pb, u->ib), u->N, u->cin, u->H,
-                     u->W, u->cout);
-    PROF_END(PROF_UP_FWD, 8.0 * u->N * u->cin * u->cout * u->H * u->W);
+    PROF_CALL(PROF_UP_FWD, 8.0 * u->N * u->cin * u->cout * u->H * u->W,
+              convt2x2_forward(u->u, in, pblock_ptr(pb, u->iw), pblock_ptr(pb, u->ib), u->N, u->cin, u->H,
+                               u->W, u->cout));
 }
 
 void nnb_up_backward(nnb_upconv *u, pblock *pb, const float *du, float *din, const float *in)
 {
-    PROF_BEGIN;
-    convt2x2_backward(din, pblock_grad(pb, u->iw), pblock_grad(pb, u->ib), du, in,
-                      pblock_ptr(pb, u->iw), u->N, u->cin, u->H, u->W, u->cout);
-    PROF_END(PROF_UP_BWD, 16.0 * u->N * u->cin * u->cout * u->H * u->W);
+    PROF_CALL(PROF_UP_BWD, 16.0 * u->N * u->cin * u->cout * u->H * u->W,
+              convt2x2_backward(din, pblock_grad(pb, u->iw), pblock_grad(pb, u->ib), du, in,
+                                pblock_ptr(pb, u->iw), u->N, u->cin, u->H, u->W, u->cout));
 }
 
 /* ---- decoder ---- */
@@ -287,20 +290,18 @@ void nnb_dec_forward(nnb_decoder *d, pblock *pb, const float *const skip[4], con
         nnb_cbr_forward(&d->c1[k], pb, skip[k], d->up[k].u, training);
         nnb_cbr_forward(&d->c2[k], pb, d->c1[k].a, NULL, training);
     }
-    PROF_BEGIN;
-    conv2d_forward(d->f, d->c2[0].a, pblock_ptr(pb, d->ihw), pblock_ptr(pb, d->ihb), d->N,
-                   d->widths[0], d->H, d->W, d->out_ch, 1, 1, 0);
-    PROF_END(PROF_HEAD_FWD, 2.0 * d->N * d->H * d->W * d->widths[0] * d->out_ch);
+    PROF_CALL(PROF_HEAD_FWD, 2.0 * d->N * d->H * d->W * d->widths[0] * d->out_ch,
+              conv2d_forward(d->f, d->c2[0].a, pblock_ptr(pb, d->ihw), pblock_ptr(pb, d->ihb), d->N,
+                             d->widths[0], d->H, d->W, d->out_ch, 1, 1, 0));
 }
 
 void nnb_dec_backward(nnb_decoder *d, pblock *pb, const float *df, float *const dskip[4], float *dbottom,
                   const float *const skip[4], const float *bottom, int training)
 {
     float *gx = d->gx, *gy = d->gy, *t;
-    PROF_BEGIN;
-    conv2d_backward(gx, pblock_grad(pb, d->ihw), pblock_grad(pb, d->ihb), df, d->c2[0].a,
-                    pblock_ptr(pb, d->ihw), d->N, d->widths[0], d->H, d->W, d->out_ch, 1, 1, 0);
-    PROF_END(PROF_HEAD_BWD, 4.0 * d->N * d->H * d->W * d->widths[0] * d->out_ch);
+    PROF_CALL(PROF_HEAD_BWD, 4.0 * d->N * d->H * d->W * d->widths[0] * d->out_ch,
+              conv2d_backward(gx, pblock_grad(pb, d->ihw), pblock_grad(pb, d->ihb), df, d->c2[0].a,
+                              pblock_ptr(pb, d->ihw), d->N, d->widths[0], d->H, d->W, d->out_ch, 1, 1, 0));
     for (int k = 0; k < 4; k++) {
         /* gx: gradient of c2[k].a */
         nnb_cbr_backward(&d->c2[k], pb, gx, gy, NULL, d->c1[k].a, NULL, training);

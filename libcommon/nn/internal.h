@@ -84,9 +84,13 @@ extern int nn_prof_on;
 double nn_prof_now(void);
 void nn_prof_add(int what, double seconds, double flops);
 void nn_prof_reset(void); /* e.g. after warm-up steps */
-#define PROF_BEGIN double prof_t0_ = nn_prof_on ? nn_prof_now() : 0
-#define PROF_END(what, flops)                                                               \
+/* Run call (one expression: a kernel call) and, with LRCPIPE_PROFILE, add
+ * its time and flops to what; so profiling wraps a call and never sits
+ * between the lines of the math. */
+#define PROF_CALL(what, flops, call)                                                        \
     do {                                                                                    \
+        double prof_t0_ = nn_prof_on ? nn_prof_now() : 0;                                   \
+        call;                                                                               \
         if (nn_prof_on)                                                                     \
             nn_prof_add(what, nn_prof_now() - prof_t0_, flops);                             \
     } while (0)
