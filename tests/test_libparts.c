@@ -344,6 +344,23 @@ static void test_labels_and_json(void **state)
     assert_non_null(strstr(err_get(), "entry \"300\": want a label value 0..255"));
     assert_int_equal(tu_write(tmp("c.json"), "[1]", 3), 0);
     assert_int_equal(labels_load(tmp("c.json"), names, &n), -1);
+    /* the parser's lists and maps: empty, nested, and each bracket's error */
+    static const struct {
+        const char *text, *err;
+    } cases[] = {{"[]", NULL}, {"{}", NULL}, {"[1, [2, {\"a\": [3]}], 4]", NULL}, {"{\"a\": 1, \"b\": {}}", NULL},
+                 {"[1, 2", "expected ',' or ']' at byte 5"}, {"[1 2]", "expected ',' or ']' at byte 3"},
+                 {"{\"a\": 1 \"b\": 2}", "expected ',' or '}' at byte 8"}, {"{\"a\": [1}", "expected ',' or ']'"}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int rc = json_parse(cases[i].text, strlen(cases[i].text), &parsed);
+        assert_int_equal(rc, cases[i].err ? -1 : 0);
+        if (cases[i].err && !strstr(err_get(), cases[i].err))
+            fail_msg("%s: %s (want %s)", cases[i].text, err_get(), cases[i].err);
+        mval_free(&parsed);
+    }
+    assert_int_equal(json_parse("[[1], 2]", 8, &parsed), 0);
+    assert_int_equal((int)parsed.a.n, 2);
+    assert_int_equal((int)parsed.a.v[0].a.n, 1);
+    mval_free(&parsed);
     /* a command line as JSON, and back */
     char *argv[] = {"lrc-train", "--log", "a \"b\".jsonl", "-c", "x"};
     char *js = json_strv(argv, 5);
