@@ -6,8 +6,10 @@
  * Reads frames carrying `label` and `pred` (slices are regrouped into
  * volumes by id and z; they may come in different streams) or pairs of NIfTI
  * label maps. A volume whose slices are not all there is an error, never
- * scored as if the missing slices were background. The metrics themselves
- * are in libcommon/eval/segmetric.c.
+ * scored as if the missing slices were background. The rule of when a
+ * volume is complete is libcommon/ct/slicegroup.c's, the metrics are
+ * libcommon/eval/segmetric.c's, the statistics and the writers
+ * libcommon/eval/segreport.c's.
  */
 #include <getopt.h>
 #include <malloc.h>

@@ -8,7 +8,7 @@
  * vanish under the warp are dropped from both maps.
  *
  * Threads: the main thread reads and writes (in input order) while worker
- * threads warp one record each, through a ring of T+2 slots; every random
+ * threads warp one record each, T+2 records in flight (core/recpool.h); every random
  * number of record (epoch, index) comes from rng streams seeded by (seed,
  * epoch, index), so the output does not depend on the number of threads.
  */

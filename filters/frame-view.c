@@ -6,8 +6,10 @@
  * metrics logs.
  *
  * It writes files, not frames: standard output stays empty; -v names every
- * file written on standard error. Drawing is in libcommon (view, canvas,
- * plot, palette, font), K-means in kmeans.c.
+ * file written on standard error. The pictures are made in libcommon/viz:
+ * a record's panels (vslice), rows, grids and contact sheets (figure), file
+ * names (picfiles), curves from metrics logs (curves); drawing (view, canvas,
+ * plot, palette, font) and K-means (kmeans) under them.
  */
 #include <errno.h>
 #include <getopt.h>

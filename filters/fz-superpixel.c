@@ -4,7 +4,7 @@
  *
  * The segmentation is libcommon/image/felzenszwalb.c, the body mask and the
  * renumbering libcommon/image/fzregions.c; this file reads frames, runs slices on
- * worker threads and writes the frames back in input order.
+ * worker threads and writes the frames back in input order (core/recpool.h).
  */
 #include <getopt.h>
 #include <malloc.h>

@@ -4,9 +4,11 @@
  * moco), from a stream of pair frames; and --embed, the trained U-Net's
  * feature maps added to slice frames.
  *
- * The training steps are libcommon's (lrctrainer.h, mocotrainer.h); this
- * file reads, checks, shuffles and batches the pairs, schedules the learning
- * rate, logs, and writes checkpoints.
+ * The training steps are libcommon's (lrctrainer.h, mocotrainer.h), the
+ * pairs come checked, shuffled and batched from pairfeed.h, and the loop
+ * (steps, timing, log, saves) is nn/trainloop.h's; this file maps options
+ * to configurations, schedules the learning rate, says what goes in the
+ * metrics log and the checkpoint, and runs --embed (pretrain/embed.h).
  */
 #include <getopt.h>
 #include <math.h>

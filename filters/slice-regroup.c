@@ -5,8 +5,9 @@
  *
  * Each slice carries its volume's shape, the crop/pad box or resize it went
  * through and how many slices of its volume the stream holds (ctmeta.h). A
- * volume is written as soon as all its slices have arrived; slices of
- * several volumes may interleave (as fanned-out workers deliver them).
+ * volume is written as soon as all its slices have arrived (the rule is
+ * libcommon/ct/slicegroup.c's, shared with dice-eval); slices of several
+ * volumes may interleave (as fanned-out workers deliver them).
  */
 #include <getopt.h>
 #include <math.h>

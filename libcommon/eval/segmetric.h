@@ -28,7 +28,7 @@
  * in it, voxels just outside it are background in both maps, so erosion and
  * nearest-surface distances are the same as on the whole grid.
  *
- * Not here: class names, ignore lists, means over volumes (dice-eval does
+ * Not here: class names, ignore lists, means over volumes (segreport.h does
  * that), 2-D (per-slice) metrics, surface Dice / NSD.
  */
 #ifndef LRC_SEGMETRIC_H

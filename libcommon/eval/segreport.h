@@ -13,7 +13,7 @@
  * some volume scores.
  *
  * Not here: the counting and surface metrics themselves (segmetric.h),
- * gathering slices into volumes (dice-eval).
+ * gathering slices into volumes (ct/slicegroup.h).
  */
 #ifndef LRC_SEGREPORT_H
 #define LRC_SEGREPORT_H

@@ -10,7 +10,7 @@
  * the bitmap font at a scale of 2 on pictures wider than 600 pixels (else
  * 1) unless the style fixes one; light text on a dark ground.
  *
- * Not here: which panels a record gets (frame-view), drawing a map
+ * Not here: which panels a record gets (vslice.h), drawing a map
  * (view.h), file names and PNG files (canvas.h).
  */
 #ifndef LRC_FIGURE_H

@@ -7,7 +7,7 @@
  *
  * Errors name the record: "record seq S (id I): ...".
  *
- * Not here: which panels are drawn (frame-view), drawing (view.h).
+ * Not here: drawing (view.h), putting panels together (figure.h).
  */
 #ifndef LRC_VSLICE_H
 #define LRC_VSLICE_H
