@@ -19,6 +19,7 @@
 #include "ct/body.h"
 #include "ct/ctmeta.h"
 #include "ct/slicegroup.h"
+#include "eval/segmetric.h"
 #include "eval/segreport.h"
 #include "io/labels.h"
 #include "nn/nn.h"
@@ -413,6 +414,45 @@ static void test_segreport(void **state)
     assert_non_null(strstr(err_get(), "ign2:1: unknown organ 'Bones' (not in test)"));
 }
 
+/* ---- the one Dice count, against segm_count and a hand count ---- */
+
+static void test_dice_count(void **state)
+{
+    (void)state;
+    enum { Z = 3, Y = 5, X = 7, N = Z * Y * X };
+    uint8_t ref[N], pred[N];
+    int64_t tp[SEGM_NLABELS] = {0}, np[SEGM_NLABELS] = {0}, nr[SEGM_NLABELS] = {0};
+    segm_count_t cnt[SEGM_NLABELS];
+    double dice[4];
+    rng r;
+    rng_seed(&r, 9, 1);
+    for (int i = 0; i < N; i++) {
+        ref[i] = (uint8_t)(rng_u32(&r) % 3);
+        pred[i] = (uint8_t)(rng_u32(&r) % 3);
+    }
+    /* in two batches, as a trainer counts */
+    segm_tally(tp, np, nr, ref, pred, N / 2);
+    segm_tally(tp, np, nr, ref + N / 2, pred + N / 2, N - N / 2);
+    segm_count(cnt, ref, pred, Z, Y, X);
+    double mean = 0;
+    for (int c = 0; c < 3; c++) {
+        assert_int_equal(tp[c], cnt[c].ntp);
+        assert_int_equal(np[c], cnt[c].npred);
+        assert_int_equal(nr[c], cnt[c].nref);
+        if (c)
+            mean += segm_dice(&cnt[c]) / 2;
+    }
+    assert_true(fabs(segm_mean_dice(tp, np, nr, 4, dice) - mean) < 1e-15);
+    assert_true(isnan(dice[0]) && isnan(dice[3]));
+    /* labels 1 and 2: |A| 2 |B| 1 overlap 1 -> 2/3; |A| 0 |B| 1 -> 0 */
+    const uint8_t a[4] = {1, 1, 0, 0}, b[4] = {1, 0, 2, 0};
+    int64_t t2[SEGM_NLABELS] = {0}, p2[SEGM_NLABELS] = {0}, r2[SEGM_NLABELS] = {0};
+    segm_tally(t2, p2, r2, a, b, 4);
+    assert_true(fabs(segm_mean_dice(t2, p2, r2, 3, dice) - (2.0 / 3) / 2) < 1e-15);
+    assert_true(fabs(dice[1] - 2.0 / 3) < 1e-15 && dice[2] == 0);
+    assert_true(isnan(segm_mean_dice(t2, p2, r2, 1, NULL)));
+}
+
 /* ---- curves, picture names ---- */
 
 static void test_curves_and_names(void **state)
@@ -537,7 +577,7 @@ int main(void)
         cmocka_unit_test(test_trainloop),       cmocka_unit_test(test_body_components),
         cmocka_unit_test(test_labels_and_json), cmocka_unit_test(test_segreport),
         cmocka_unit_test(test_curves_and_names), cmocka_unit_test(test_isa_and_lists),
-        cmocka_unit_test(test_conv_fallback_note),
+        cmocka_unit_test(test_conv_fallback_note), cmocka_unit_test(test_dice_count),
     };
     err_init("test_libparts");
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -303,3 +303,31 @@ int segm_labels(uint8_t *dst, const tensor *t, size_t n, const char *what)
     }
     return 0;
 }
+
+void segm_tally(int64_t *tp, int64_t *npred, int64_t *nref, const uint8_t *ref, const uint8_t *pred, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        nref[ref[i]]++;
+        npred[pred[i]]++;
+        tp[ref[i]] += ref[i] == pred[i];
+    }
+}
+
+double segm_mean_dice(const int64_t *tp, const int64_t *npred, const int64_t *nref, int C, double *dice)
+{
+    double sum = 0;
+    int n = 0;
+    if (dice && C > 0)
+        dice[0] = NAN;
+    for (int c = 1; c < C; c++) {
+        int64_t den = npred[c] + nref[c];
+        double d = den ? 2.0 * (double)tp[c] / (double)den : NAN;
+        if (dice)
+            dice[c] = d;
+        if (!den)
+            continue;
+        sum += d;
+        n++;
+    }
+    return n ? sum / n : NAN;
+}

@@ -58,6 +58,16 @@ int segm_labels(uint8_t *dst, const tensor *t, size_t n, const char *what);
 /* Dice from the counts; NaN when the label is in neither map. */
 double segm_dice(const segm_count_t *c);
 
+/* The count every Dice of the project is made from, for batches of any
+ * shape: add to tp[v], npred[v], nref[v] (label value v, arrays of
+ * SEGM_NLABELS) the pixels of ref and pred [n] where both are v, pred is v,
+ * ref is v. segm_count() counts the same and adds the boxes. */
+void segm_tally(int64_t *tp, int64_t *npred, int64_t *nref, const uint8_t *ref, const uint8_t *pred, size_t n);
+/* Mean Dice 2 tp / (npred + nref) over labels 1..C-1 that are in either map
+ * (NaN when none is); with dice not NULL, each label's Dice into dice[c]
+ * (NaN for one in neither map, and for c = 0). */
+double segm_mean_dice(const int64_t *tp, const int64_t *npred, const int64_t *nref, int C, double *dice);
+
 typedef struct {
     double hd95, assd;          /* mm; NaN: in neither map; INFINITY: in one only */
     int64_t nsurf_ref, nsurf_pred;
