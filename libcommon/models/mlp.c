@@ -112,6 +112,11 @@ static void bind(mlp *m, int N)
     m->o = nnb_arena_take(&m->ar, (size_t)N * m->cfg.out);
 }
 
+static void bind_cb(void *m, int N, int H, int W)
+{
+    bind(m, N);
+}
+
 const float *mlp_forward(mlp *m, const float *x, int N)
 {
     m->have_fwd = 0;
@@ -120,11 +125,8 @@ const float *mlp_forward(mlp *m, const float *x, int N)
         return NULL;
     }
     if (N != m->N) {
-        nnb_arena_count(&m->ar);
-        bind(m, N);
-        if (nnb_arena_commit(&m->ar))
+        if (nnb_arena_bind(&m->ar, bind_cb, m, N, 1, 1))
             return NULL;
-        bind(m, N);
         m->N = N;
     }
     memcpy(m->x, x, (size_t)N * m->cfg.in * sizeof(float));

@@ -256,22 +256,20 @@ static void bind_all(resnet *r, int N, int H, int W)
         r->g[i] = nnb_arena_take(a, gmax);
 }
 
+static void bind_cb(void *r, int N, int H, int W)
+{
+    bind_all(r, N, H, W);
+}
+
 static int ensure_bound(resnet *r, int N, int H, int W)
 {
-    if (N < 1 || H < 16 || W < 16 || H % 16 || W % 16)
-        return err_set("resnet: input %dx%d (batch %d): height and width must be multiples of 16 "
-                       "(at least 16), batch at least 1",
-                       H, W, N);
-    if ((double)N * NN_MAX(r->ch[0], r->ch[1] * 2) * H * W > 2147483647.0)
-        return err_set("resnet: batch %d of %dx%d is too large for one step", N, H, W);
+    if (nnb_check_input("resnet", N, H, W, NN_MAX(r->ch[0], r->ch[1] * 2)))
+        return -1;
     if (r->bound && r->N == N && r->H == H && r->W == W)
         return 0;
     r->bound = 0;
-    nnb_arena_count(&r->ar);
-    bind_all(r, N, H, W);
-    if (nnb_arena_commit(&r->ar))
+    if (nnb_arena_bind(&r->ar, bind_cb, r, N, H, W))
         return -1;
-    bind_all(r, N, H, W);
     r->N = N, r->H = H, r->W = W, r->bound = 1;
     return 0;
 }
@@ -562,21 +560,20 @@ static void dbind(resdec *d, int N, int H, int W)
     nnb_dec_bind(&d->dec, &d->ar, N, H, W);
 }
 
+static void dbind_cb(void *d, int N, int H, int W)
+{
+    dbind(d, N, H, W);
+}
+
 const float *resdec_forward(resdec *d, const float *const stage[5], int N, int H, int W)
 {
     d->have_fwd = 0;
-    if (N < 1 || H < 16 || W < 16 || H % 16 || W % 16) {
-        err_set("resdec: input %dx%d (batch %d): height and width must be multiples of 16", H, W,
-                N);
+    if (nnb_check_input("resdec", N, H, W, 0))
         return NULL;
-    }
     if (!(d->bound && d->N == N && d->H == H && d->W == W)) {
         d->bound = 0;
-        nnb_arena_count(&d->ar);
-        dbind(d, N, H, W);
-        if (nnb_arena_commit(&d->ar))
+        if (nnb_arena_bind(&d->ar, dbind_cb, d, N, H, W))
             return NULL;
-        dbind(d, N, H, W);
         d->N = N, d->H = H, d->W = W, d->bound = 1;
     }
     memcpy(d->stage, stage, sizeof d->stage);

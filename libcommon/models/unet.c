@@ -182,30 +182,20 @@ static void bind_all(unet *u, int N, int H, int W)
     nnb_dec_bind(&u->dec, a, N, H, W);
 }
 
-static int check_shape(const char *who, int N, int H, int W, size_t maxch)
+static void bind_cb(void *u, int N, int H, int W)
 {
-    if (N < 1 || H < 16 || W < 16 || H % 16 || W % 16)
-        return err_set("%s: input %dx%d (batch %d): height and width must be multiples of 16 "
-                       "(at least 16), batch at least 1",
-                       who, H, W, N);
-    if ((double)N * maxch * H * W > 2147483647.0)
-        return err_set("%s: batch %d of %dx%d is too large for one step", who, N, H, W);
-    return 0;
+    bind_all(u, N, H, W);
 }
 
 static int ensure_bound(unet *u, int N, int H, int W)
 {
-    size_t maxch = NN_MAX(u->cfg.out_ch, 2 * u->cfg.widths[0]);
-    if (check_shape("unet", N, H, W, maxch))
+    if (nnb_check_input("unet", N, H, W, NN_MAX(u->cfg.out_ch, 2 * u->cfg.widths[0])))
         return -1;
     if (u->bound && u->N == N && u->H == H && u->W == W)
         return 0;
     u->bound = 0;
-    nnb_arena_count(&u->ar);
-    bind_all(u, N, H, W);
-    if (nnb_arena_commit(&u->ar))
+    if (nnb_arena_bind(&u->ar, bind_cb, u, N, H, W))
         return -1;
-    bind_all(u, N, H, W);
     u->N = N, u->H = H, u->W = W, u->bound = 1;
     return 0;
 }

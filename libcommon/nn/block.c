@@ -48,6 +48,27 @@ void nnb_arena_free(nnb_arena *a)
     memset(a, 0, sizeof *a);
 }
 
+int nnb_check_input(const char *who, int N, int H, int W, size_t maxch)
+{
+    if (N < 1 || H < 16 || W < 16 || H % 16 || W % 16)
+        return err_set("%s: input %dx%d (batch %d): height and width must be multiples of 16 "
+                       "(at least 16), batch at least 1",
+                       who, H, W, N);
+    if ((double)N * maxch * H * W > 2147483647.0)
+        return err_set("%s: batch %d of %dx%d is too large for one step", who, N, H, W);
+    return 0;
+}
+
+int nnb_arena_bind(nnb_arena *a, void (*bind)(void *m, int N, int H, int W), void *m, int N, int H, int W)
+{
+    nnb_arena_count(a);
+    bind(m, N, H, W);
+    if (nnb_arena_commit(a))
+        return -1;
+    bind(m, N, H, W);
+    return 0;
+}
+
 /* ---- cbr ---- */
 
 int nnb_cbr_declare(nnb_cbr *c, pblock *pb, const char *prefix, const char *conv_name,

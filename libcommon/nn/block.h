@@ -37,6 +37,17 @@ void nnb_arena_count(nnb_arena *a);
 int nnb_arena_commit(nnb_arena *a);
 void nnb_arena_free(nnb_arena *a);
 
+/* The check every model makes of its input: a batch of at least 1, sides
+ * that are multiples of 16 (four halvings) and at least 16, and at most
+ * 2^31 floats in the widest activation (maxch channels at full size).
+ * 0, or -1 + err_set naming who. */
+int nnb_check_input(const char *who, int N, int H, int W, size_t maxch);
+/* Take every buffer of model m for input (N, H, W) from a: bind(m, N, H, W)
+ * calls nnb_arena_take for each, and runs twice, counting then assigning
+ * (nnb_arena_count, nnb_arena_commit). 0, or -1 + err_set (out of memory;
+ * then no buffer is bound). */
+int nnb_arena_bind(nnb_arena *a, void (*bind)(void *m, int N, int H, int W), void *m, int N, int H, int W);
+
 /* ---- normalisation settings shared by a model ---- */
 
 typedef struct {
