@@ -85,24 +85,8 @@ mlp *mlp_create(const mlp_config *c, uint64_t seed)
     return m;
 }
 
-void mlp_free(mlp *m)
-{
-    if (!m)
-        return;
-    pblock_free(&m->pb);
-    nnb_arena_free(&m->ar);
-    free(m);
-}
-
-const mlp_config *mlp_get_config(const mlp *m)
-{
-    return &m->cfg;
-}
-
-pblock *mlp_params(mlp *m)
-{
-    return &m->pb;
-}
+/* mlp_free, mlp_get_config, mlp_params */
+NNB_MODEL_ACCESSORS(mlp)
 
 static void bind(mlp *m, int N)
 {

@@ -204,24 +204,8 @@ fail:
     return NULL;
 }
 
-void resnet_free(resnet *r)
-{
-    if (!r)
-        return;
-    pblock_free(&r->pb);
-    nnb_arena_free(&r->ar);
-    free(r);
-}
-
-const resnet_config *resnet_get_config(const resnet *r)
-{
-    return &r->cfg;
-}
-
-pblock *resnet_params(resnet *r)
-{
-    return &r->pb;
-}
+/* resnet_free, resnet_get_config, resnet_params */
+NNB_MODEL_ACCESSORS(resnet)
 
 void resnet_set_training(resnet *r, int training)
 {
@@ -529,24 +513,8 @@ resdec *resdec_create(const resdec_config *c, uint64_t seed)
     return d;
 }
 
-void resdec_free(resdec *d)
-{
-    if (!d)
-        return;
-    pblock_free(&d->pb);
-    nnb_arena_free(&d->ar);
-    free(d);
-}
-
-const resdec_config *resdec_get_config(const resdec *d)
-{
-    return &d->cfg;
-}
-
-pblock *resdec_params(resdec *d)
-{
-    return &d->pb;
-}
+/* resdec_free, resdec_get_config, resdec_params */
+NNB_MODEL_ACCESSORS(resdec)
 
 void resdec_set_training(resdec *d, int training)
 {

@@ -137,24 +137,8 @@ fail:
     return NULL;
 }
 
-void unet_free(unet *u)
-{
-    if (!u)
-        return;
-    pblock_free(&u->pb);
-    nnb_arena_free(&u->ar);
-    free(u);
-}
-
-const unet_config *unet_get_config(const unet *u)
-{
-    return &u->cfg;
-}
-
-pblock *unet_params(unet *u)
-{
-    return &u->pb;
-}
+/* unet_free, unet_get_config, unet_params */
+NNB_MODEL_ACCESSORS(unet)
 
 void unet_set_training(unet *u, int training)
 {

@@ -37,6 +37,21 @@ void nnb_arena_count(nnb_arena *a);
 int nnb_arena_commit(nnb_arena *a);
 void nnb_arena_free(nnb_arena *a);
 
+/* The accessors every model has, T_free, T_get_config and T_params, for a
+ * struct T with members cfg (a T_config), pb (its pblock) and ar (its
+ * arena), allocated with malloc. */
+#define NNB_MODEL_ACCESSORS(T)                                                                  \
+    void T##_free(T *m)                                                                         \
+    {                                                                                           \
+        if (!m)                                                                                 \
+            return;                                                                             \
+        pblock_free(&m->pb);                                                                    \
+        nnb_arena_free(&m->ar);                                                                 \
+        free(m);                                                                                \
+    }                                                                                           \
+    const T##_config *T##_get_config(const T *m) { return &m->cfg; }                           \
+    pblock *T##_params(T *m) { return &m->pb; }
+
 /* The check every model makes of its input: a batch of at least 1, sides
  * that are multiples of 16 (four halvings) and at least 16, and at most
  * 2^31 floats in the widest activation (maxch channels at full size).
