@@ -40,7 +40,8 @@ static void usage(void)
            "  -o, --output SPEC       pair frames (default stdout)\n"
            "\n"
            "The field (pixels; see the man page for the exact formula):\n"
-           "      --alpha A           strength of the elastic displacement (default 34)\n"
+           "      --alpha A[:B]       strength of the elastic displacement; A:B draws it per record\n"
+           "                          uniformly in [A, B) (default 34)\n"
            "      --sigma S           smoothness: Gaussian sigma of the noise (default 4)\n"
            "      --rotate DEG        random rotation in [-DEG, DEG] degrees (default 10)\n"
            "      --scale F           random zoom in [1-F, 1+F] (default 0.1)\n"
@@ -166,6 +167,8 @@ static int put_meta(mval *m, const elastic_affine *a, const elastic_jitter *j, i
 {
     if (with_affine) {
         double sh[2] = {a->shift_r, a->shift_c};
+        if (opt.field.alpha_max > opt.field.alpha && mval_put_f64(m, "alpha", a->alpha))
+            return -1;
         if (mval_put_f64(m, "rotate", a->theta_deg) || mval_put_f64(m, "scale", a->scale) ||
             mval_put_f64v(m, "shift", sh, 2))
             return -1;
@@ -297,6 +300,8 @@ static mval make_params(void)
     mval p = {0};
     mval_set_map(&p);
     mval_put_f64(&p, "alpha", opt.field.alpha);
+    if (opt.field.alpha_max > opt.field.alpha)
+        mval_put_f64(&p, "alpha_max", opt.field.alpha_max);
     mval_put_f64(&p, "sigma", opt.field.sigma);
     mval_put_f64(&p, "rotate", opt.field.rotate);
     mval_put_f64(&p, "scale", opt.field.scale);
@@ -470,7 +475,24 @@ int main(int argc, char **argv)
         switch (c) {
         case 'i': opt.input = optarg; break;
         case 'o': opt.output = optarg; break;
-        case OPT_ALPHA: opt.field.alpha = num("--alpha", optarg, 0, 1e6, "a displacement scale in pixels"); break;
+        case OPT_ALPHA: {
+            const char *colon = strchr(optarg, ':');
+            char lo[64];
+            if (!colon) {
+                opt.field.alpha = num("--alpha", optarg, 0, 1e6, "a displacement scale in pixels");
+                opt.field.alpha_max = 0;
+                break;
+            }
+            if ((size_t)(colon - optarg) >= sizeof lo)
+                usage_error("option --alpha: '%s' is not A or A:B", optarg);
+            memcpy(lo, optarg, (size_t)(colon - optarg));
+            lo[colon - optarg] = '\0';
+            opt.field.alpha = num("--alpha", lo, 0, 1e6, "a displacement scale in pixels");
+            opt.field.alpha_max = num("--alpha", colon + 1, 0, 1e6, "a displacement scale in pixels");
+            if (!(opt.field.alpha_max > opt.field.alpha))
+                usage_error("option --alpha: %s is not a range A:B with A < B", optarg);
+            break;
+        }
         case OPT_SIGMA: opt.field.sigma = num("--sigma", optarg, 0, 1000, "a Gaussian width in pixels"); break;
         case OPT_ROTATE: opt.field.rotate = num("--rotate", optarg, 0, 180, "degrees"); break;
         case OPT_SCALE: opt.field.scale = num("--scale", optarg, 0, 0.9, "zoom range 1-F..1+F"); break;

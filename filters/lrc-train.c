@@ -56,7 +56,8 @@ static void usage(void)
            "      --steps N           stop after step N (default 0: when the input ends)\n"
            "      --init              write the initialised model (step 0) and exit; reads no input\n"
            "      --epochs N          read a file input N times (default 1)\n"
-           "      --lr X              learning rate (default 1e-3 lrc, 0.03 moco)\n"
+           "      --lr X              learning rate (default 1e-3 lrc; moco 0.03 x batch / 256,\n"
+           "                          MoCo's 0.03 at batch 256 scaled by the linear rule)\n"
            "      --schedule S        const, cosine (needs --steps) or step (default const)\n"
            "      --warmup N          cosine: linear warm-up steps (default 0)\n"
            "      --min-lr X          cosine: final learning rate (default 0)\n"
@@ -523,6 +524,8 @@ int main(int argc, char **argv)
     optim_config *oc = opt.method == M_LRC ? &lc.opt : &mc.opt;
     if (opt.have_lr)
         oc->lr = opt.lr;
+    else if (opt.method == M_MOCO)
+        oc->lr = 0.03 * (double)opt.batch / 256; /* Goyal et al.'s linear scaling of MoCo's rate */
     oc->weight_decay = opt.wd;
     if (opt.method == M_LRC)
         oc->beta1 = opt.momentum;

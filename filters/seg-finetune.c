@@ -77,10 +77,13 @@ static void usage(void)
            "\n"
            "Training:\n"
            "      --batch N           slices per step (default 8)\n"
-           "      --steps N           train N steps in all (default: --epochs)\n"
-           "      --epochs N          passes over the training slices when --steps is not given\n"
-           "                          (default 10)\n"
-           "      --empty-keep F      fraction of organ-free training slices kept (default 0.25)\n"
+           "      --steps N           train N steps in all (default 2500, or --epochs)\n"
+           "      --epochs N          passes over the training slices instead of --steps\n"
+           "      --patience N        stop after N validations without a better Dice (default 0:\n"
+           "                          never; needs --val-cases)\n"
+           "      --empty-keep F      fraction of organ-free training slices kept (default 1)\n"
+           "      --shift N           move each training slice by random whole pixels in\n"
+           "                          [-N, N] in y and x (default 4; 0: off)\n"
            "      --lr X              learning rate (default 1e-3)\n"
            "      --schedule S        const, cosine or step (default const)\n"
            "      --warmup N          cosine: linear warm-up steps (default 0)\n"
@@ -89,9 +92,11 @@ static void usage(void)
            "      --lr-gamma X        step: decay factor (default 0.1)\n"
            "      --momentum X        Adam's beta1 (default 0.9)\n"
            "      --weight-decay X    (default 1e-4)\n"
-           "      --ce-weight X       add X times the cross-entropy to the Dice loss (default 0)\n"
+           "      --loss L            dice+ce (default: soft Dice + cross-entropy over every class,\n"
+           "                          background included) or dice (the paper's Dice alone)\n"
+           "      --ce-weight X       weight of the cross-entropy in dice+ce (default 1)\n"
            "      --dice-smooth S     smoothing term of the soft Dice (default 1)\n"
-           "      --val-every N       validate every N steps (default: once per epoch; 0: at the end)\n"
+           "      --val-every N       validate every N steps (default 250; 0: at the end)\n"
            "      --seed N            random seed (default 0): same seed and threads, same checkpoint\n"
            "      --threads N         threads of the engine (default: all cores)\n"
            "\n"
@@ -114,7 +119,7 @@ enum {
     OPT_CLASSES, OPT_ARCH, OPT_GLOBAL, OPT_GLOBAL2, OPT_LOCAL, OPT_WIDTHS, OPT_DIM, OPT_DEPTH, OPT_WIDTH, OPT_NORM,
     OPT_BATCH, OPT_STEPS, OPT_EPOCHS, OPT_EMPTY_KEEP, OPT_LR, OPT_SCHEDULE, OPT_WARMUP, OPT_MIN_LR, OPT_LR_STEP,
     OPT_LR_GAMMA, OPT_MOMENTUM, OPT_WD, OPT_CE_WEIGHT, OPT_DICE_SMOOTH, OPT_VAL_EVERY, OPT_SEED, OPT_THREADS,
-    OPT_PREDICT
+    OPT_PREDICT, OPT_LOSS, OPT_SHIFT, OPT_PATIENCE
 };
 
 static struct {
@@ -122,14 +127,16 @@ static struct {
     const char *global, *global2, *local;
     int resume, have_arch, have_unet_opts, have_enc_opts;
     int64_t save_every, log_every, classes, batch, steps, epochs, val_every, seed, threads;
-    int have_val_every;
+    int have_val_every, have_steps, have_epochs, have_ce_weight;
+    int64_t shift, patience;
+    const char *loss_name;
     double empty_keep;
     sched_config sched;
     segnet_config net;
     optim_config opt;
     segloss_config loss;
-} opt = {.input = "-", .output = "-", .save_every = 500, .log_every = 10, .batch = 8, .epochs = 10,
-         .empty_keep = 0.25};
+} opt = {.input = "-", .output = "-", .save_every = 500, .log_every = 10, .batch = 8, .steps = 2500,
+         .val_every = 250, .empty_keep = 1, .shift = 4, .loss_name = "dice+ce"};
 
 static char *argv_json(int argc, char **argv)
 {
@@ -174,6 +181,7 @@ static struct {
     uint8_t *y, *pred;         /* (B, H, W) */
     segtrain *t;
     int64_t step, start_step, total;
+    int stopped;               /* --patience ended the run before total */
     double best_dice;          /* NAN: none yet */
     int64_t best_step;
     char *argv, *classes_json;
@@ -688,8 +696,6 @@ static int train(int argc, char **argv)
     const int64_t per_epoch = (S.nidx + opt.batch - 1) / opt.batch;
     S.total = opt.steps ? opt.steps : opt.epochs * per_epoch;
     opt.sched.total_steps = S.total;
-    if (!opt.have_val_every)
-        opt.val_every = per_epoch;
     const size_t px = (size_t)S.tr.H * S.tr.W;
     if (!(S.perm = malloc((size_t)S.nidx * sizeof *S.perm)) || !(S.x = malloc(opt.batch * px * sizeof(float))) ||
         !(S.y = malloc(opt.batch * px)) || !(S.pred = malloc(opt.batch * px)))
@@ -708,10 +714,16 @@ static int train(int argc, char **argv)
     while (S.step < S.total) {
         const int B = (int)opt.batch;
         segloss_stats st;
+        rng r;
+        rng_seed(&r, (uint64_t)opt.seed, 0x5A1F7000ULL + (uint64_t)S.step);
         for (int k = 0; k < B; k++) {
             int64_t i = slice_at(S.step * B + k);
-            memcpy(S.x + k * px, S.tr.img + (size_t)i * px, px * sizeof(float));
-            memcpy(S.y + k * px, S.tr.lab + (size_t)i * px, px);
+            int dy = 0, dx = 0;
+            if (opt.shift) {
+                dy = (int)rng_below(&r, 2 * (uint64_t)opt.shift + 1) - (int)opt.shift;
+                dx = (int)rng_below(&r, 2 * (uint64_t)opt.shift + 1) - (int)opt.shift;
+            }
+            segdata_copy_shifted(S.x + k * px, S.y + k * px, &S.tr, i, dy, dx, 0.0f);
         }
         double lr = sched_lr(&opt.sched, S.step);
         if (segtrain_step(S.t, S.x, S.y, B, S.tr.H, S.tr.W, lr, &st))
@@ -736,6 +748,11 @@ static int train(int argc, char **argv)
         if (S.va.n && ((opt.val_every && S.step % opt.val_every == 0) || S.step == S.total)) {
             run_validation(&m);
             m.t_last = trainlog_elapsed(&S.tl); /* validation is not a step */
+            if (opt.patience && !isnan(S.best_dice) && S.step != S.total &&
+                S.step - S.best_step >= opt.patience * opt.val_every) {
+                S.stopped = 1;
+                break;
+            }
         }
         progress(&m, st.loss);
         if (opt.save_every > 0 && S.step % opt.save_every == 0 && S.step != S.total)
@@ -743,6 +760,19 @@ static int train(int argc, char **argv)
     }
     if (S.tl.tty && S.tl.drawn)
         trainlog_done(&S.tl);
+    if (S.stopped) {
+        mval rec = {0};
+        mval_set_map(&rec);
+        mval_put_i64(&rec, "step", S.step);
+        mval_put_str(&rec, "stopped", "patience");
+        mval_put_i64(&rec, "best_step", S.best_step);
+        mval_put_f64(&rec, "best_dice", S.best_dice);
+        if (trainlog_write(&S.tl, &rec))
+            die_err(1);
+        mval_free(&rec);
+        log_info("stopped at step %lld: no better validation Dice in %lld validations since step %lld", (long long)S.step,
+                 (long long)opt.patience, (long long)S.best_step);
+    }
     save();
     if (log_level >= 1) {
         fprintf(stderr, "%s: %lld steps in %.1f s (%.2f steps/s); wrote %s", err_progname,
@@ -937,6 +967,9 @@ int main(int argc, char **argv)
         {"seed", required_argument, 0, OPT_SEED},
         {"threads", required_argument, 0, OPT_THREADS},
         {"predict", required_argument, 0, OPT_PREDICT},
+        {"loss", required_argument, 0, OPT_LOSS},
+        {"shift", required_argument, 0, OPT_SHIFT},
+        {"patience", required_argument, 0, OPT_PATIENCE},
         {"help", no_argument, 0, 'h'},
         OPT_COMMON_LONG,
         {0, 0, 0, 0},
@@ -1008,8 +1041,21 @@ int main(int argc, char **argv)
             opt.have_unet_opts = opt.have_enc_opts = 1;
             break;
         case OPT_BATCH: opt.batch = opt_i64("--batch", optarg, 1, 4096); break;
-        case OPT_STEPS: opt.steps = opt_i64("--steps", optarg, 1, INT64_MAX / 8192); break;
-        case OPT_EPOCHS: opt.epochs = opt_i64("--epochs", optarg, 1, 1 << 30); break;
+        case OPT_STEPS:
+            opt.steps = opt_i64("--steps", optarg, 1, INT64_MAX / 8192);
+            opt.have_steps = 1;
+            break;
+        case OPT_EPOCHS:
+            opt.epochs = opt_i64("--epochs", optarg, 1, 1 << 30);
+            opt.have_epochs = 1;
+            break;
+        case OPT_PATIENCE: opt.patience = opt_i64("--patience", optarg, 0, INT64_MAX); break;
+        case OPT_SHIFT: opt.shift = opt_i64("--shift", optarg, 0, 1 << 20); break;
+        case OPT_LOSS:
+            if (strcmp(optarg, "dice") && strcmp(optarg, "dice+ce"))
+                usage_error("option --loss: '%s' is not dice or dice+ce", optarg);
+            opt.loss_name = optarg;
+            break;
         case OPT_EMPTY_KEEP: opt.empty_keep = opt_f64("--empty-keep", optarg, 0, 1); break;
         case OPT_LR: opt.opt.lr = opt_f64("--lr", optarg, 0, 1e3); break;
         case OPT_SCHEDULE:
@@ -1022,7 +1068,10 @@ int main(int argc, char **argv)
         case OPT_LR_GAMMA: opt.sched.gamma = opt_f64("--lr-gamma", optarg, 0, 1); break;
         case OPT_MOMENTUM: opt.opt.beta1 = opt_f64("--momentum", optarg, 0, 0.999999); break;
         case OPT_WD: opt.opt.weight_decay = opt_f64("--weight-decay", optarg, 0, 1); break;
-        case OPT_CE_WEIGHT: opt.loss.ce_weight = opt_f64("--ce-weight", optarg, 0, 1e6); break;
+        case OPT_CE_WEIGHT:
+            opt.loss.ce_weight = opt_f64("--ce-weight", optarg, 0, 1e6);
+            opt.have_ce_weight = 1;
+            break;
         case OPT_DICE_SMOOTH: opt.loss.smooth = opt_f64("--dice-smooth", optarg, 1e-12, 1e12); break;
         case OPT_VAL_EVERY:
             opt.val_every = opt_i64("--val-every", optarg, 0, INT64_MAX);
@@ -1037,6 +1086,18 @@ int main(int argc, char **argv)
     }
     if (optind < argc)
         usage_error("unexpected argument '%s'", argv[optind]);
+    if (opt.have_steps && opt.have_epochs)
+        usage_error("--steps and --epochs both say how long to train: give one");
+    if (opt.have_epochs)
+        opt.steps = 0;
+    if (!strcmp(opt.loss_name, "dice")) {
+        if (opt.have_ce_weight && opt.loss.ce_weight > 0)
+            usage_error("--ce-weight %g: --loss dice has no cross-entropy term (use --loss dice+ce)",
+                        opt.loss.ce_weight);
+        opt.loss.ce_weight = 0;
+    } else if (!opt.have_ce_weight) {
+        opt.loss.ce_weight = 1;
+    }
     if (opt.threads)
         nn_set_threads((int)opt.threads);
     if (opt.predict) {
@@ -1063,6 +1124,10 @@ int main(int argc, char **argv)
         usage_error("--global: --arch local has no global branch");
     if (opt.val_input && !opt.val_cases)
         usage_error("--val-input needs --val-cases (which volumes to read from it)");
+    if (opt.patience && !opt.val_cases)
+        usage_error("--patience needs validation volumes (--val-cases)");
+    if (opt.patience && !opt.val_every)
+        usage_error("--patience needs validation during training (--val-every N > 0)");
     if (opt.sched.kind == SCHED_COSINE && opt.sched.warmup_steps && opt.steps && opt.sched.warmup_steps >= opt.steps)
         usage_error("--warmup %lld is not below --steps %lld", (long long)opt.sched.warmup_steps,
                     (long long)opt.steps);

@@ -98,6 +98,42 @@ static void crop2(void *out, const void *in, int64_t ny, int64_t nx, const int64
     }
 }
 
+/* Labelled voxels (label != 0) that no output slice carries, apart from the
+ * slices --every leaves out on purpose: those outside the crop box of a
+ * written slice and those of slices left out for having no body. Said on
+ * stderr (a warning), so that a crop that cuts an organ is never silent. */
+static void label_loss(const frame *vol, const int64_t *area, const int64_t box[4])
+{
+    const tensor *t = NULL;
+    for (int i = 0; i < vol->ntensors; i++)
+        if (!strcmp(vol->tensors[i].name, "label") && vol->tensors[i].t.rank == 3)
+            t = &vol->tensors[i].t;
+    if (!t || opt.resize)
+        return;
+    const int64_t Z = t->shape[0], Y = t->shape[1], X = t->shape[2];
+    int64_t total = 0, cropped = 0, skipped = 0;
+    for (int64_t z = 0; z < Z; z++) {
+        int emitted = !(opt.skip_empty && !(area[z] >= opt.min_body));
+        for (int64_t y = 0; y < Y; y++)
+            for (int64_t x = 0; x < X; x++) {
+                if (tensor_get(t, (size_t)((z * Y + y) * X + x)) == 0)
+                    continue;
+                total++;
+                if (z % opt.every)
+                    continue;
+                if (!emitted)
+                    skipped++;
+                else if (y < box[0] || y >= box[0] + box[2] || x < box[1] || x >= box[1] + box[3])
+                    cropped++;
+            }
+    }
+    if (cropped + skipped)
+        log_warn("%s: %lld of %lld labelled voxels are in no output slice: %lld outside the %lldx%lld crop, "
+                 "%lld in slices left out for their body (--skip-empty, --min-body)",
+                 vol->id ? vol->id : "-", (long long)(cropped + skipped), (long long)total, (long long)cropped,
+                 (long long)box[2], (long long)box[3], (long long)skipped);
+}
+
 static int slice_volume(frame *vol, stream_in *in, void *ctx)
 {
     stream_out *out = ctx;
@@ -185,6 +221,7 @@ static int slice_volume(frame *vol, stream_in *in, void *ctx)
     for (int64_t z = 0; z < Z; z++)
         if (z % opt.every == 0 && (!opt.skip_empty || area[z] >= opt.min_body))
             nemit++;
+    label_loss(vol, area, box);
     log_info("%s: %lld slices, %lld with a body, %lld written; box y0=%lld x0=%lld %lldx%lld", vol->id ? vol->id : "-",
              (long long)Z, (long long)nbody, (long long)nemit, (long long)box[0], (long long)box[1],
              (long long)box[2], (long long)box[3]);

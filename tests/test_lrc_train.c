@@ -457,7 +457,7 @@ static void test_moco_log(void **state)
             double acc = get_num(&recs[i], "acc"), loss = get_num(&recs[i], "loss");
             assert_true(acc >= 0 && acc <= 1);
             assert_true(loss > 0 && loss < 20);
-            assert_true(get_num(&recs[i], "lr") == 0.03);
+            assert_true(get_num(&recs[i], "lr") == 0.03 * 4 / 256); /* the linear rule at batch 4 */
             mval_free(&recs[i]);
         }
         ckpt *c = ckpt_open(tmp("mo.st"));

@@ -236,17 +236,20 @@ static void test_experiment(void **state)
                            "printf 'subj27\\n' > $d/splits/val.txt && printf 'subj27\\nsubj28\\n' > $d/splits/test.txt",
                            tmp("exdata"), s, s, s, s),
                      0);
-    script("pipelines/experiment -o %s --data %s --splits %s --xt 3 --seeds %d --size 32 --batch 4 "
-           "--pretrain-steps 2 --finetune-steps 2 > %s",
-           tmp("ex"), tmp("exdata"), tmp("exdata/splits"), EX_SEEDS, tmp("ex.out"));
+    const char *args = "--data %s --splits %s --xt 3 --size 32 --batch 4 --lrc-steps 2 --moco-steps 2 "
+                       "--finetune-steps 2";
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "pipelines/experiment -o %%s --results %%s %s --seeds %%d --samples '10 50' --samples-xt 3 > %%s", args);
+    script(cmd, tmp("ex"), tmp("exres"), tmp("exdata"), tmp("exdata/splits"), EX_SEEDS, tmp("ex.out"));
     char *table = tu_read(tmp("ex/table.txt"), NULL), *out = tu_read(tmp("ex.out"), NULL);
     assert_non_null(table);
     assert_non_null(out);
     assert_string_equal(table, out);
-    /* every arm of Table 1 and the control of Table 2, every organ, the mean */
-    const char *want[] = {"random", "MoCo", "LRC", "MoCo + MoCo", "Brainstem", "Mandible", "mean", "paired"};
+    /* every arm of Table 1, the control of Table 2, Table 3, every organ, the mean */
+    const char *want[] = {"Random init", "w/o LRC", "w/ LRC", "Eg alone", "MoCo + MoCo", "Brainstem", "Mandible",
+                          "mean", "Paired", "Table 3", "N = 10", "N = 50", "hours"};
     for (size_t i = 0; i < sizeof want / sizeof *want; i++)
-        if (!strcasestr(table, want[i]))
+        if (!strstr(table, want[i]))
             fail_msg("table.txt lacks '%s':\n%s", want[i], table);
     print_message("%s", table);
     free(table);
@@ -255,7 +258,30 @@ static void test_experiment(void **state)
         char p[256];
         snprintf(p, sizeof p, "ex/ft/xt3/moco+lrc/seed%d/eval/pred.frames", s2);
         check_predictions(tmp(p), test_ids, NTEST, NORGANS + 1);
+        snprintf(p, sizeof p, "exres/xt3/moco+moco/seed%d/settings", s2);
+        char *set = tu_read(tmp(p), NULL);
+        assert_non_null(set);
+        assert_non_null(strstr(set, "width=0.34"));
+        free(set);
     }
+    /* a second run finds every result and redoes nothing */
+    snprintf(cmd, sizeof cmd, "pipelines/experiment -o %%s --results %%s %s --seeds %%d --samples '10 50' --samples-xt 3 2> %%s > /dev/null",
+             args);
+    script(cmd, tmp("ex"), tmp("exres"), tmp("exdata"), tmp("exdata/splits"), EX_SEEDS, tmp("ex2.err"));
+    char *err = tu_read(tmp("ex2.err"), NULL);
+    assert_non_null(strstr(err, "0 runs to do"));
+    assert_null(strstr(err, "pre-training:"));
+    free(err);
+    /* other pre-training settings: the cached checkpoint is refused, not reused */
+    char *msg = NULL;
+    snprintf(cmd, sizeof cmd, "LRCPIPE_BIN=%s %s/pipelines/experiment -o %s --results %s --data %s --splits %s "
+             "--xt 3 --size 32 --batch 4 --lrc-steps 3 --moco-steps 2 --finetune-steps 2 --seeds 1 --arms lrc",
+             tu_bindir(), tu_root(), tmp("ex"), tmp("exres"), tmp("exdata"), tmp("exdata/splits"));
+    assert_int_equal(tu_sh_err(&msg, "%s", cmd), 1);
+    assert_non_null(strstr(msg, "stale"));
+    assert_non_null(strstr(msg, "lrc.safetensors"));
+    assert_non_null(strstr(msg, "steps=3"));
+    free(msg);
 }
 
 /* make demo's script at a few steps: its table, checkpoints and pictures. */

@@ -348,3 +348,31 @@ int caselist_has(const caselist *l, const char *id)
             return 1;
     return 0;
 }
+
+void segdata_copy_shifted(float *x, uint8_t *y, const segdata *d, int64_t i, int dy, int dx, float fill)
+{
+    const int H = d->H, W = d->W;
+    const float *img = d->img + (size_t)i * H * W;
+    const uint8_t *lab = d->lab + (size_t)i * H * W;
+    /* columns c with 0 <= c + dx < W: [c0, c1) */
+    const int c0 = dx < 0 ? (-dx < W ? -dx : W) : 0, c1 = dx > 0 ? (W - dx > 0 ? W - dx : 0) : W;
+    for (int r = 0; r < H; r++) {
+        float *xr = x + (size_t)r * W;
+        uint8_t *yr = y + (size_t)r * W;
+        const int rs = r + dy;
+        if (rs < 0 || rs >= H || c0 >= c1) {
+            for (int c = 0; c < W; c++)
+                xr[c] = fill;
+            memset(yr, 0, (size_t)W);
+            continue;
+        }
+        for (int c = 0; c < c0; c++)
+            xr[c] = fill;
+        for (int c = c1; c < W; c++)
+            xr[c] = fill;
+        memset(yr, 0, (size_t)c0);
+        memset(yr + c1, 0, (size_t)(W - c1));
+        memcpy(xr + c0, img + (size_t)rs * W + c0 + dx, (size_t)(c1 - c0) * sizeof(float));
+        memcpy(yr + c0, lab + (size_t)rs * W + c0 + dx, (size_t)(c1 - c0));
+    }
+}

@@ -66,6 +66,12 @@ int segdata_find(const segdata *d, const char *id);
 /* Whether slice i holds any organ (a label value >= 1). */
 int segdata_has_organ(const segdata *d, int64_t i);
 
+/* Slice i of d into x (H, W) and y (H, W), translated by (dy, dx) pixels:
+ * x[r][c] = img[r + dy][c + dx] where that pixel exists, else fill (the
+ * image) and 0 (the label). dy = dx = 0 is a plain copy. This is the
+ * fine-tuning's augmentation: the crop window moved by a few pixels. */
+void segdata_copy_shifted(float *x, uint8_t *y, const segdata *d, int64_t i, int dy, int dx, float fill);
+
 /* Copy the classes of d into e when e has none yet, else check that they
  * agree (same count, and same names when both have names). */
 int segdata_same_classes(segdata *e, const segdata *d);

@@ -215,14 +215,15 @@ int elastic_field(float *coords, int64_t Y, int64_t X, const elastic_params *p, 
 {
     const int64_t n = Y * X;
     float *dr = coords, *dc = coords + n; /* displacements first, in place */
-    double th, s, tr, tc, ct, st, cr = (double)(Y - 1) / 2, cc = (double)(X - 1) / 2;
+    double th, s, tr, tc, ct, st, alpha, cr = (double)(Y - 1) / 2, cc = (double)(X - 1) / 2;
 
     th = p->rotate * (2 * rng_uniform(r) - 1) * (M_PI / 180);
     s = 1 + p->scale * (2 * rng_uniform(r) - 1);
     tr = p->shift * (2 * rng_uniform(r) - 1);
     tc = p->shift * (2 * rng_uniform(r) - 1);
+    alpha = p->alpha_max > p->alpha ? p->alpha + (p->alpha_max - p->alpha) * rng_uniform(r) : p->alpha;
     if (drawn)
-        *drawn = (elastic_affine){th * (180 / M_PI), s, tr, tc};
+        *drawn = (elastic_affine){th * (180 / M_PI), s, tr, tc, alpha};
     ct = cos(th) / s;
     st = sin(th) / s;
 
@@ -233,8 +234,8 @@ int elastic_field(float *coords, int64_t Y, int64_t X, const elastic_params *p, 
     for (int64_t y = 0; y < Y; y++)
         for (int64_t x = 0; x < X; x++) {
             int64_t i = y * X + x;
-            double a = (double)y - cr + p->alpha * (double)dr[i];
-            double b = (double)x - cc + p->alpha * (double)dc[i];
+            double a = (double)y - cr + alpha * (double)dr[i];
+            double b = (double)x - cc + alpha * (double)dc[i];
             dr[i] = (float)(cr + ct * a + st * b + tr);
             dc[i] = (float)(cc - st * a + ct * b + tc);
         }

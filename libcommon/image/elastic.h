@@ -40,13 +40,14 @@
 
 typedef struct {
     double alpha, sigma;   /* px; alpha = 0 disables the elastic part */
+    double alpha_max;      /* > alpha: alpha uniform in [alpha, alpha_max) per field */
     double rotate;         /* theta uniform in [-rotate, rotate] degrees */
     double scale;          /* s uniform in [1 - scale, 1 + scale], scale < 1 */
     double shift;          /* t_r, t_c uniform in [-shift, shift] px */
 } elastic_params;
 
 typedef struct {
-    double theta_deg, scale, shift_r, shift_c; /* what one field drew */
+    double theta_deg, scale, shift_r, shift_c, alpha; /* what one field drew */
 } elastic_affine;
 
 typedef struct {
@@ -71,8 +72,9 @@ int elastic_blur(float *a, int64_t Y, int64_t X, double sigma);
 /* Half-sample symmetric index into [0, n): the reflect extension. */
 int64_t elastic_reflect_index(int64_t i, int64_t n);
 
-/* Draw one field from r (draw order: theta, s, t_r, t_c, then Y*X values
- * of U_r row-major, then Y*X of U_c; each u = 2 * rng_uniformf - 1).
+/* Draw one field from r (draw order: theta, s, t_r, t_c, alpha when
+ * alpha_max > alpha (none otherwise), then Y*X values of U_r row-major,
+ * then Y*X of U_c; each u = 2 * rng_uniformf - 1).
  * coords: [2, Y, X]. drawn may be NULL. 0 or -1 (out of memory). */
 int elastic_field(float *coords, int64_t Y, int64_t X, const elastic_params *p, rng *r,
                   elastic_affine *drawn);
