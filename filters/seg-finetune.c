@@ -27,18 +27,23 @@
 #include <unistd.h>
 
 #include "cli/args.h"
+#include "cli/filter.h"
 #include "core/err.h"
 #include "core/json.h"
 #include "core/rng.h"
 #include "finetune/segdata.h"
+#include "eval/segmetric.h"
 #include "finetune/segloss.h"
+#include "finetune/segpredict.h"
+#include "finetune/segsample.h"
 #include "finetune/segtrain.h"
+#include "finetune/segval.h"
 #include "io/frame.h"
 #include "io/stream.h"
 #include "models/segnet.h"
 #include "nn/ckpt.h"
 #include "nn/nn.h"
-#include "nn/trainlog.h"
+#include "nn/trainloop.h"
 
 static void usage(void)
 {
@@ -103,15 +108,9 @@ static void usage(void)
            "Prediction:\n"
            "      --predict FILE      read slice frames, write them with 'pred' [Y, X] uint8 from the\n"
            "                          network in FILE (a seg-finetune checkpoint)\n"
-           "  -o, --output SPEC       frames out (default stdout)\n"
-           "\n"
-           "Common:\n"
-           "  -q, --quiet             errors only\n"
-           "  -v, --verbose           more messages (repeatable)\n"
-           "      --max-record SIZE   refuse records larger than SIZE bytes (default 4G)\n"
-           "  -h, --help              this help\n"
-           "      --version           version\n",
+           "  -o, --output SPEC       frames out (default stdout)\n",
            err_progname, err_progname);
+    filter_usage_common(NULL);
 }
 
 enum {
@@ -138,58 +137,24 @@ static struct {
 } opt = {.input = "-", .output = "-", .save_every = 500, .log_every = 10, .batch = 8, .steps = 2500,
          .val_every = 250, .empty_keep = 1, .shift = 4, .loss_name = "dice+ce"};
 
-static char *argv_json(int argc, char **argv)
-{
-    mval a = {0};
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
-    mval_set_array(&a);
-    for (int i = 0; i < argc; i++)
-        mval_set_str(mval_push(&a), argv[i]);
-    if (json_dump(&a, -1, &buf, &len, &cap))
-        buf = NULL;
-    mval_free(&a);
-    return buf;
-}
-
-/* A JSON array of strings (malloc'ed), or NULL. */
-static char *strv_json(char *const *v, int n)
-{
-    mval a = {0};
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
-    mval_set_array(&a);
-    for (int i = 0; i < n; i++)
-        mval_set_str(mval_push(&a), v[i]);
-    if (json_dump(&a, -1, &buf, &len, &cap))
-        buf = NULL;
-    mval_free(&a);
-    return buf;
-}
-
 /* ---- the training run: state at file scope, so that it stays reachable
  * when an error ends the process in the middle of a step ---- */
 
 static struct {
     segdata tr, va;            /* training and validation slices */
     caselist cases, val_cases;
-    int64_t *idx;              /* the training slices used (into tr), in canonical order */
-    int64_t nidx;
-    int64_t *perm;             /* the permutation of the current epoch */
-    int64_t perm_epoch;
+    segsample smp;             /* which training slices each step sees */
     float *x;                  /* (B, H, W) */
     uint8_t *y, *pred;         /* (B, H, W) */
     segtrain *t;
-    int64_t step, start_step, total;
-    int stopped;               /* --patience ended the run before total */
+    trainloop loop;            /* step, total, timing, the metrics log */
     double best_dice;          /* NAN: none yet */
     int64_t best_step;
     char *argv, *classes_json;
-    trainlog tl;
-    int64_t empty_total, empty_kept, skipped_records;
+    int64_t skipped_records;
     ckpt *c, *pre[3];          /* open checkpoints (reachable if an error ends the run) */
     stream_in *in;
-} S = {.best_dice = NAN, .perm_epoch = -1};
+} S = {.best_dice = NAN};
 
 static void run_free(void)
 {
@@ -197,8 +162,7 @@ static void run_free(void)
     segdata_free(&S.va);
     caselist_free(&S.cases);
     caselist_free(&S.val_cases);
-    free(S.idx);
-    free(S.perm);
+    segsample_free(&S.smp);
     free(S.x);
     free(S.y);
     free(S.pred);
@@ -207,151 +171,24 @@ static void run_free(void)
     free(S.classes_json);
 }
 
-/* Which set a volume id belongs to: 't', 'v' or 0 (neither). */
-static int role_of(const char *id, int from_val_input)
-{
-    if (from_val_input)
-        return caselist_has(&S.val_cases, id) ? 'v' : 0;
-    if (opt.cases ? caselist_has(&S.cases, id) : !caselist_has(&S.val_cases, id))
-        return 't';
-    if (!opt.val_input && caselist_has(&S.val_cases, id))
-        return 'v';
-    return 0;
-}
-
-static void read_input(const char *spec, int from_val_input)
-{
-    stream_in *in = S.in = stream_in_open(spec);
-    frame f;
-    int rc;
-    if (!in)
-        die_err(1);
-    while ((rc = stream_in_next(in, &f)) > 0) {
-        int role = f.id ? role_of(f.id, from_val_input) : 't';
-        if (!role) {
-            S.skipped_records++;
-            frame_free(&f);
-            continue;
-        }
-        if (segdata_add(role == 't' ? &S.tr : &S.va, &f)) {
-            frame_free(&f);
-            die_errx(1, "%s", stream_in_name(in));
-        }
-        frame_free(&f);
-    }
-    if (rc < 0)
-        die_errx(1, "%s", stream_in_name(in));
-    stream_in_close(in);
-    S.in = NULL;
-}
-
 static void load_data(void)
 {
-    segdata_init(&S.tr, (int)opt.classes);
-    segdata_init(&S.va, (int)opt.classes);
-    if (opt.cases && caselist_load(&S.cases, opt.cases))
-        die_errx(1, "--cases");
-    if (opt.val_cases && caselist_load(&S.val_cases, opt.val_cases))
-        die_errx(1, "--val-cases");
-    for (int i = 0; i < S.cases.n; i++)
-        if (caselist_has(&S.val_cases, S.cases.id[i]))
-            die(1, "volume '%s' is in both --cases %s and --val-cases %s (validation must be held out)",
-                S.cases.id[i], opt.cases, opt.val_cases);
-    read_input(opt.input, 0);
-    if (opt.val_input)
-        read_input(opt.val_input, 1);
-    if (segdata_finish(&S.tr))
-        die_errx(1, "%s", opt.input);
-    if (segdata_finish(&S.va))
-        die_errx(1, "%s", opt.val_input ? opt.val_input : opt.input);
-    for (int i = 0; i < S.cases.n; i++)
-        if (segdata_find(&S.tr, S.cases.id[i]) < 0)
-            die(1, "--cases %s: volume '%s' has no slices in %s", opt.cases, S.cases.id[i], opt.input);
-    for (int i = 0; i < S.val_cases.n; i++)
-        if (segdata_find(&S.va, S.val_cases.id[i]) < 0)
-            die(1, "--val-cases %s: volume '%s' has no slices in %s", opt.val_cases, S.val_cases.id[i],
-                opt.val_input ? opt.val_input : opt.input);
-    if (!S.tr.n)
-        die(1, "%s: no training slices (%lld records of other volumes)", opt.input, (long long)S.skipped_records);
-    if (S.va.n) {
-        if (S.va.H != S.tr.H || S.va.W != S.tr.W)
-            die(1, "validation slices are %dx%d, training slices %dx%d (one size per run)", S.va.H, S.va.W,
-                S.tr.H, S.tr.W);
-        if (segdata_same_classes(&S.va, &S.tr))
-            die_errx(1, "validation slices");
-    }
+    segdata_sets o = {opt.input, opt.val_input, opt.cases, opt.val_cases, (int)opt.classes};
+    if (segdata_read_sets(&S.tr, &S.va, &S.cases, &S.val_cases, &o, &S.skipped_records, &S.in))
+        die_err(1);
     if (S.skipped_records)
         log_info("%lld records of volumes in neither case list skipped", (long long)S.skipped_records);
 }
 
-/* FNV-1a of a string. */
-static uint64_t hash_str(const char *s)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h;
-}
-
-/* The training slices in canonical order (volume ids sorted, then z), every
- * organ-free slice kept with probability --empty-keep, drawn from (seed,
- * id, z) so that the choice depends neither on the input order nor on the
- * other slices. */
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(S.tr.vols[*(const int *)a].id, S.tr.vols[*(const int *)b].id);
-}
-
+/* The training slices (segsample.h's rule). */
 static void select_slices(void)
 {
-    int *order = malloc((size_t)S.tr.nvol * sizeof *order);
-    if (!order || !(S.idx = malloc((size_t)S.tr.n * sizeof *S.idx)))
-        die(1, "out of memory");
-    for (int v = 0; v < S.tr.nvol; v++)
-        order[v] = v;
-    qsort(order, (size_t)S.tr.nvol, sizeof *order, cmp_str);
-    for (int k = 0; k < S.tr.nvol; k++) {
-        const segvol *sv = &S.tr.vols[order[k]];
-        for (int64_t j = 0; j < sv->n; j++) {
-            int64_t i = sv->slice[j];
-            if (!segdata_has_organ(&S.tr, i)) {
-                rng r;
-                S.empty_total++;
-                rng_seed(&r, (uint64_t)opt.seed, hash_str(sv->id) ^ (0xE3B0C442ULL * (uint64_t)(S.tr.z[i] + 1)));
-                if (!(rng_uniform(&r) < opt.empty_keep))
-                    continue;
-                S.empty_kept++;
-            }
-            S.idx[S.nidx++] = i;
-        }
-    }
-    free(order);
-    if (!S.nidx)
-        die(1, "no training slice left: all %lld are organ-free and --empty-keep %g kept none",
-            (long long)S.empty_total, opt.empty_keep);
+    if (segsample_init(&S.smp, &S.tr, (uint64_t)opt.seed, opt.empty_keep))
+        die_err(1);
     log_info("%lld training slices of %d volumes (%lld of %lld organ-free slices kept), %lld validation slices "
              "of %d volumes, %d classes, %dx%d",
-             (long long)S.nidx, S.tr.nvol, (long long)S.empty_kept, (long long)S.empty_total, (long long)S.va.n,
-             S.va.nvol, S.tr.C, S.tr.H, S.tr.W);
-}
-
-/* Slice at position p of the endless sequence of epoch permutations. */
-static int64_t slice_at(int64_t p)
-{
-    int64_t e = p / S.nidx, k = p % S.nidx;
-    if (e != S.perm_epoch) {
-        rng r;
-        rng_seed(&r, (uint64_t)opt.seed, 0xE90C0000ULL + (uint64_t)e);
-        for (int64_t i = 0; i < S.nidx; i++)
-            S.perm[i] = S.idx[i];
-        for (int64_t i = S.nidx - 1; i > 0; i--) {
-            int64_t j = (int64_t)rng_below(&r, (uint64_t)i + 1), t = S.perm[i];
-            S.perm[i] = S.perm[j];
-            S.perm[j] = t;
-        }
-        S.perm_epoch = e;
-    }
-    return S.perm[k];
+             (long long)S.smp.n, S.tr.nvol, (long long)S.smp.empty_kept, (long long)S.smp.empty_total,
+             (long long)S.va.n, S.va.nvol, S.tr.C, S.tr.H, S.tr.W);
 }
 
 /* ---- network ---- */
@@ -416,21 +253,21 @@ static void make_trainer(void)
                 segnet_arch_name(segnet_get_arch(net)), segnet_arch_name(opt.net.arch));
         if (segnet_classes(net) != S.tr.C)
             die(1, "--resume: %s has %d classes, the slices %d", opt.ckpt, segnet_classes(net), S.tr.C);
-        S.step = ckpt_step(c);
+        S.loop.step = ckpt_step(c);
         if ((p = ckpt_meta(c, "best_dice")))
             S.best_dice = strtod(p, NULL);
         if ((p = ckpt_meta(c, "best_step")))
             S.best_step = strtoll(p, NULL, 10);
-        if ((p = ckpt_meta(c, "train_slices")) && strtoll(p, NULL, 10) != S.nidx)
+        if ((p = ckpt_meta(c, "train_slices")) && strtoll(p, NULL, 10) != S.smp.n)
             log_warn("--resume: %s was trained on %s slices, this input gives %lld: the order of the batches "
                      "is not the interrupted run's",
-                     opt.ckpt, p, (long long)S.nidx);
+                     opt.ckpt, p, (long long)S.smp.n);
         if ((p = ckpt_meta(c, "seed")) && strtoll(p, NULL, 10) != opt.seed)
             log_warn("--resume: %s was trained with --seed %s, this run has %lld", opt.ckpt, p,
                      (long long)opt.seed);
         ckpt_close(c);
         S.c = NULL;
-        log_info("resumed from %s at step %lld", opt.ckpt, (long long)S.step);
+        log_info("resumed from %s at step %lld", opt.ckpt, (long long)S.loop.step);
         return;
     }
     segnet_init init = {{NULL, NULL}, NULL};
@@ -464,17 +301,14 @@ static void make_trainer(void)
 static int put_common_meta(ckpt_writer *w)
 {
     char num[64];
-    snprintf(num, sizeof num, "%lld", (long long)opt.seed);
-    if (ckpt_put_meta(w, "seed", num) || ckpt_put_meta(w, "lrcpipe_version", LRCPIPE_VERSION))
-        return -1;
-    if (S.argv && ckpt_put_meta(w, "argv", S.argv))
+    if (ckpt_put_provenance(w, opt.seed, S.argv))
         return -1;
     if (S.classes_json && ckpt_put_meta(w, "classes", S.classes_json))
         return -1;
     snprintf(num, sizeof num, "%d", S.tr.C);
     if (ckpt_put_meta(w, "num_classes", num))
         return -1;
-    snprintf(num, sizeof num, "%lld", (long long)S.nidx);
+    snprintf(num, sizeof num, "%lld", (long long)S.smp.n);
     if (ckpt_put_meta(w, "train_slices", num))
         return -1;
     if ((opt.global && ckpt_put_meta(w, "init_global", opt.global)) ||
@@ -492,13 +326,14 @@ static int put_common_meta(ckpt_writer *w)
     return 0;
 }
 
-static void save(void)
+static int save(trainloop *l, void *ctx)
 {
     ckpt_writer *w = ckpt_writer_new();
-    if (!w || segtrain_ckpt_put(w, S.t) || ckpt_put_step(w, S.step) || put_common_meta(w) ||
+    if (!w || segtrain_ckpt_put(w, S.t) || ckpt_put_step(w, l->step) || put_common_meta(w) ||
         ckpt_write(w, opt.ckpt))
         die_err(1);
     ckpt_writer_free(w);
+    return 0;
 }
 
 static void save_best(double dice)
@@ -507,149 +342,95 @@ static void save_best(double dice)
     char num[64];
     snprintf(num, sizeof num, "%.17g", dice);
     if (!w || segnet_ckpt_put(w, segtrain_net(S.t)) || ckpt_put_meta(w, "method", "seg-finetune") ||
-        ckpt_put_step(w, S.step) || put_common_meta(w) || ckpt_put_meta(w, "val_dice", num) ||
+        ckpt_put_step(w, S.loop.step) || put_common_meta(w) || ckpt_put_meta(w, "val_dice", num) ||
         ckpt_write(w, opt.best))
         die_errx(1, "--best");
     ckpt_writer_free(w);
 }
 
-/* ---- validation: 3-D Dice per volume on the stacked validation slices ---- */
+/* ---- the steps, metrics and validation (nn/trainloop.h calls them) ---- */
 
-typedef struct {
-    double mean;       /* over every scored (volume, organ) */
-    double *organ;     /* C: mean per organ over volumes (NAN: never scored) */
-    int scored;
-} valres;
-
-static void validate(valres *res)
-{
-    const int C = S.tr.C, B = (int)opt.batch;
-    const size_t px = (size_t)S.tr.H * S.tr.W;
-    int64_t *tp = calloc((size_t)C, sizeof *tp), *np = calloc((size_t)C, sizeof *np),
-            *nr = calloc((size_t)C, sizeof *nr);
-    double *osum = calloc((size_t)C, sizeof *osum);
-    int *on = calloc((size_t)C, sizeof *on);
-    segnet *net = segtrain_net(S.t);
-    if (!tp || !np || !nr || !osum || !on || !(res->organ = calloc((size_t)C, sizeof *res->organ)))
-        die(1, "out of memory");
-    double sum = 0;
-    int n = 0;
-    for (int v = 0; v < S.va.nvol; v++) {
-        const segvol *sv = &S.va.vols[v];
-        memset(tp, 0, (size_t)C * sizeof *tp);
-        memset(np, 0, (size_t)C * sizeof *np);
-        memset(nr, 0, (size_t)C * sizeof *nr);
-        for (int64_t j0 = 0; j0 < sv->n; j0 += B) {
-            int m = (int)(sv->n - j0 < B ? sv->n - j0 : B);
-            for (int k = 0; k < m; k++)
-                memcpy(S.x + k * px, S.va.img + (size_t)sv->slice[j0 + k] * px, px * sizeof(float));
-            if (segnet_predict(net, S.pred, S.x, m, S.tr.H, S.tr.W))
-                die_errx(1, "validation");
-            for (int k = 0; k < m; k++) {
-                const uint8_t *ref = S.va.lab + (size_t)sv->slice[j0 + k] * px, *pr = S.pred + k * px;
-                for (size_t i = 0; i < px; i++) {
-                    nr[ref[i]]++;
-                    np[pr[i]]++;
-                    tp[ref[i]] += ref[i] == pr[i];
-                }
-            }
-        }
-        for (int c = 1; c < C; c++) {
-            if (!(nr[c] + np[c]))
-                continue; /* absent from both: excluded, as dice-eval does */
-            double d = 2.0 * (double)tp[c] / (double)(nr[c] + np[c]);
-            sum += d;
-            n++;
-            osum[c] += d;
-            on[c]++;
-        }
-    }
-    res->mean = n ? sum / n : NAN;
-    res->scored = n;
-    for (int c = 0; c < C; c++)
-        res->organ[c] = c && on[c] ? osum[c] / on[c] : NAN;
-    free(tp), free(np), free(nr), free(osum), free(on);
-}
-
-/* ---- progress and metrics ---- */
-
-typedef struct {
-    double loss, dice_loss, ce, t_last, per_step;
+/* Sums over the steps since the last metrics line. */
+static struct {
+    double loss, dice_loss, ce, lr;
     int64_t n, tp[SEGLOSS_MAX_CLASSES], np[SEGLOSS_MAX_CLASSES], nr[SEGLOSS_MAX_CLASSES];
-    double last_val;
-} meter;
+    double last_val;           /* the last validation Dice, for the progress line */
+    segloss_stats st;          /* the last step's */
+} M;
 
-static void progress(meter *m, double loss)
+static double epoch_of(int64_t step)
 {
-    char line[256], eta[32];
-    trainlog *t = &S.tl;
-    double now = trainlog_now(); /* trainlog keeps last_print on this clock */
-    if (log_level < 1)
-        return;
-    if (!t->tty && log_level < 3 && now - t->last_print < 30 && S.step != S.total)
-        return;
-    t->last_print = now;
-    int k = snprintf(line, sizeof line, "%s: step %lld/%lld  loss %.4f  %.2f steps/s", err_progname,
-                     (long long)S.step, (long long)S.total, loss, m->per_step > 0 ? 1 / m->per_step : 0.0);
-    if (!isnan(m->last_val) && k < (int)sizeof line)
-        k += snprintf(line + k, sizeof line - (size_t)k, "  val %.4f", m->last_val);
-    if (k < (int)sizeof line)
-        snprintf(line + k, sizeof line - (size_t)k, "  ETA %s",
-                 trainlog_fmt_secs(m->per_step * (double)(S.total - S.step), eta, sizeof eta));
-    if (t->tty) {
-        fprintf(stderr, "\r%s\033[K", line);
-        t->drawn = 1;
-    } else {
-        fprintf(stderr, "%s\n", line);
-    }
+    return (double)step * (double)opt.batch / (double)S.smp.n;
 }
 
-static void log_train(meter *m, double lr)
+static int step(trainloop *l, void *ctx, double *loss)
 {
+    const int B = (int)opt.batch;
+    segsample_batch(&S.smp, S.x, S.y, l->step, B, (int)opt.shift);
+    M.lr = sched_lr(&opt.sched, l->step);
+    if (segtrain_step(S.t, S.x, S.y, B, S.tr.H, S.tr.W, M.lr, &M.st))
+        die_errx(1, "step %lld", (long long)l->step + 1);
+    *loss = M.st.loss;
+    return 1;
+}
+
+static int log_step(trainloop *l, void *ctx, double loss)
+{
+    M.loss += M.st.loss;
+    M.dice_loss += M.st.dice_loss;
+    M.ce += M.st.ce;
+    M.n++;
+    for (int c = 0; c < S.tr.C; c++) {
+        M.tp[c] += M.st.tp[c];
+        M.np[c] += M.st.npred[c];
+        M.nr[c] += M.st.nref[c];
+    }
+    if (M.n < opt.log_every && l->step != l->total)
+        return 0;
     mval rec = {0};
-    segloss_stats st;
-    memcpy(st.tp, m->tp, sizeof st.tp);
-    memcpy(st.npred, m->np, sizeof st.npred);
-    memcpy(st.nref, m->nr, sizeof st.nref);
     mval_set_map(&rec);
-    mval_put_i64(&rec, "step", S.step);
-    mval_put_f64(&rec, "epoch", (double)S.step * (double)opt.batch / (double)S.nidx);
-    mval_put_f64(&rec, "loss", m->loss / m->n);
-    mval_put_f64(&rec, "dice_loss", m->dice_loss / m->n);
-    mval_put_f64(&rec, "ce", m->ce / m->n);
-    double d = segloss_hard_dice(&st, S.tr.C);
+    mval_put_i64(&rec, "step", l->step);
+    mval_put_f64(&rec, "epoch", epoch_of(l->step));
+    mval_put_f64(&rec, "loss", M.loss / M.n);
+    mval_put_f64(&rec, "dice_loss", M.dice_loss / M.n);
+    mval_put_f64(&rec, "ce", M.ce / M.n);
+    double d = segm_mean_dice(M.tp, M.np, M.nr, S.tr.C, NULL);
     if (!isnan(d))
         mval_put_f64(&rec, "train_dice", d);
-    mval_put_f64(&rec, "lr", lr);
-    mval_put_f64(&rec, "time", trainlog_elapsed(&S.tl));
-    mval_put_f64(&rec, "steps_per_s", m->per_step > 0 ? 1 / m->per_step : 0);
-    if (trainlog_write(&S.tl, &rec))
+    mval_put_f64(&rec, "lr", M.lr);
+    mval_put_f64(&rec, "time", trainlog_elapsed(&l->tl));
+    mval_put_f64(&rec, "steps_per_s", l->per_step > 0 ? 1 / l->per_step : 0);
+    if (trainlog_write(&l->tl, &rec))
         die_err(1);
     mval_free(&rec);
-    m->loss = m->dice_loss = m->ce = 0;
-    m->n = 0;
-    memset(m->tp, 0, sizeof m->tp);
-    memset(m->np, 0, sizeof m->np);
-    memset(m->nr, 0, sizeof m->nr);
+    M.loss = M.dice_loss = M.ce = 0;
+    M.n = 0;
+    memset(M.tp, 0, sizeof M.tp);
+    memset(M.np, 0, sizeof M.np);
+    memset(M.nr, 0, sizeof M.nr);
+    return 0;
 }
 
-static void run_validation(meter *m)
+/* Validation, the best checkpoint, and early stopping (1) after --patience
+ * validations without a better Dice. */
+static int validate(trainloop *l, void *ctx)
 {
-    valres res;
-    double t0 = trainlog_elapsed(&S.tl);
-    validate(&res);
+    segval_result res;
+    double t0 = trainlog_elapsed(&l->tl);
+    if (segval_run(&res, segtrain_net(S.t), &S.va, (int)opt.batch, S.x, S.pred))
+        die_errx(1, "validation");
     int better = !isnan(res.mean) && (isnan(S.best_dice) || res.mean > S.best_dice);
     if (better) {
         S.best_dice = res.mean;
-        S.best_step = S.step;
+        S.best_step = l->step;
         if (opt.best)
             save_best(res.mean);
     }
-    m->last_val = res.mean;
+    M.last_val = res.mean;
     mval rec = {0}, *org;
     mval_set_map(&rec);
-    mval_put_i64(&rec, "step", S.step);
-    mval_put_f64(&rec, "epoch", (double)S.step * (double)opt.batch / (double)S.nidx);
+    mval_put_i64(&rec, "step", l->step);
+    mval_put_f64(&rec, "epoch", epoch_of(l->step));
     if (!isnan(res.mean))
         mval_put_f64(&rec, "val_dice", res.mean);
     org = mval_map_put(&rec, "val_organs");
@@ -667,191 +448,111 @@ static void run_validation(meter *m)
         mval_put_f64(&rec, "best_dice", S.best_dice);
         mval_put_i64(&rec, "best_step", S.best_step);
     }
-    mval_put_f64(&rec, "val_seconds", trainlog_elapsed(&S.tl) - t0);
-    mval_put_f64(&rec, "time", trainlog_elapsed(&S.tl));
-    if (trainlog_write(&S.tl, &rec))
+    mval_put_f64(&rec, "val_seconds", trainlog_elapsed(&l->tl) - t0);
+    mval_put_f64(&rec, "time", trainlog_elapsed(&l->tl));
+    if (trainlog_write(&l->tl, &rec))
         die_err(1);
     mval_free(&rec);
-    free(res.organ);
+    segval_free(&res);
     if (log_level >= 2) {
-        if (S.tl.tty && S.tl.drawn)
-            fputc('\n', stderr), S.tl.drawn = 0;
-        fprintf(stderr, "%s: step %lld: validation Dice %.4f%s\n", err_progname, (long long)S.step, res.mean,
+        if (l->tl.tty && l->tl.drawn)
+            fputc('\n', stderr), l->tl.drawn = 0;
+        fprintf(stderr, "%s: step %lld: validation Dice %.4f%s\n", err_progname, (long long)l->step, res.mean,
                 better ? " (best)" : "");
     }
+    return opt.patience && !isnan(S.best_dice) && l->step != l->total &&
+           l->step - S.best_step >= opt.patience * opt.val_every;
+}
+
+static void progress(trainloop *l, void *ctx, double loss)
+{
+    trainlog_line p = {l->step, l->total, loss, l->per_step > 0 ? 1 / l->per_step : 0.0, "steps/s", 2,
+                       l->per_step, M.last_val, 1};
+    trainlog_show(&l->tl, &p);
+}
+
+/* A run that --patience stopped says so in the log. */
+static int finish(trainloop *l, void *ctx)
+{
+    if (!l->stopped)
+        return 0;
+    mval rec = {0};
+    mval_set_map(&rec);
+    mval_put_i64(&rec, "step", l->step);
+    mval_put_str(&rec, "stopped", "patience");
+    mval_put_i64(&rec, "best_step", S.best_step);
+    mval_put_f64(&rec, "best_dice", S.best_dice);
+    if (trainlog_write(&l->tl, &rec))
+        die_err(1);
+    mval_free(&rec);
+    log_info("stopped at step %lld: no better validation Dice in %lld validations since step %lld", (long long)l->step,
+             (long long)opt.patience, (long long)S.best_step);
+    return 0;
 }
 
 static int train(int argc, char **argv)
 {
-    meter m;
-    memset(&m, 0, sizeof m);
-    m.last_val = NAN;
-    S.argv = argv_json(argc, argv);
+    trainloop_fns fns = {.step = step, .log = log_step, .progress = progress, .save = save, .finish = finish};
+    trainloop *l = &S.loop;
+    M.last_val = NAN;
+    S.argv = json_strv(argv, argc);
     load_data();
     if (S.tr.classes)
-        S.classes_json = strv_json(S.tr.classes, S.tr.C);
+        S.classes_json = json_strv(S.tr.classes, S.tr.C);
     if (opt.best && !S.va.n)
         usage_error("--best needs validation volumes (--val-cases)");
     select_slices();
-    const int64_t per_epoch = (S.nidx + opt.batch - 1) / opt.batch;
-    S.total = opt.steps ? opt.steps : opt.epochs * per_epoch;
-    opt.sched.total_steps = S.total;
+    const int64_t per_epoch = (S.smp.n + opt.batch - 1) / opt.batch;
+    l->total = opt.steps ? opt.steps : opt.epochs * per_epoch;
+    opt.sched.total_steps = l->total;
     const size_t px = (size_t)S.tr.H * S.tr.W;
-    if (!(S.perm = malloc((size_t)S.nidx * sizeof *S.perm)) || !(S.x = malloc(opt.batch * px * sizeof(float))) ||
-        !(S.y = malloc(opt.batch * px)) || !(S.pred = malloc(opt.batch * px)))
+    if (!(S.x = malloc(opt.batch * px * sizeof(float))) || !(S.y = malloc(opt.batch * px)) ||
+        !(S.pred = malloc(opt.batch * px)))
         die(1, "out of memory");
     make_trainer();
-    S.start_step = S.step;
-    if (S.step >= S.total) {
-        log_warn("the checkpoint is at step %lld, the run has %lld steps: nothing to do", (long long)S.step,
-                 (long long)S.total);
+    if (l->step >= l->total) {
+        log_warn("the checkpoint is at step %lld, the run has %lld steps: nothing to do", (long long)l->step,
+                 (long long)l->total);
         run_free();
         return 0;
     }
-    if (trainlog_open(&S.tl, opt.log, opt.resume))
+    if (S.va.n)
+        fns.validate = validate;
+    l->log_path = opt.log;
+    l->append = opt.resume;
+    l->save_every = opt.save_every;
+    l->val_every = opt.val_every;
+    if (trainloop_run(l, &fns, NULL))
         die_err(1);
-    m.t_last = trainlog_elapsed(&S.tl);
-    while (S.step < S.total) {
-        const int B = (int)opt.batch;
-        segloss_stats st;
-        rng r;
-        rng_seed(&r, (uint64_t)opt.seed, 0x5A1F7000ULL + (uint64_t)S.step);
-        for (int k = 0; k < B; k++) {
-            int64_t i = slice_at(S.step * B + k);
-            int dy = 0, dx = 0;
-            if (opt.shift) {
-                dy = (int)rng_below(&r, 2 * (uint64_t)opt.shift + 1) - (int)opt.shift;
-                dx = (int)rng_below(&r, 2 * (uint64_t)opt.shift + 1) - (int)opt.shift;
-            }
-            segdata_copy_shifted(S.x + k * px, S.y + k * px, &S.tr, i, dy, dx, 0.0f);
-        }
-        double lr = sched_lr(&opt.sched, S.step);
-        if (segtrain_step(S.t, S.x, S.y, B, S.tr.H, S.tr.W, lr, &st))
-            die_errx(1, "step %lld", (long long)S.step + 1);
-        if (!isfinite(st.loss))
-            die(1, "step %lld: the loss is not finite (lower --lr?)", (long long)S.step + 1);
-        S.step++;
-        double now = trainlog_elapsed(&S.tl), dt = now - m.t_last;
-        m.t_last = now;
-        m.per_step = S.step - S.start_step > 1 ? 0.9 * m.per_step + 0.1 * dt : dt;
-        m.loss += st.loss;
-        m.dice_loss += st.dice_loss;
-        m.ce += st.ce;
-        m.n++;
-        for (int c = 0; c < S.tr.C; c++) {
-            m.tp[c] += st.tp[c];
-            m.np[c] += st.npred[c];
-            m.nr[c] += st.nref[c];
-        }
-        if (m.n >= opt.log_every || S.step == S.total)
-            log_train(&m, lr);
-        if (S.va.n && ((opt.val_every && S.step % opt.val_every == 0) || S.step == S.total)) {
-            run_validation(&m);
-            m.t_last = trainlog_elapsed(&S.tl); /* validation is not a step */
-            if (opt.patience && !isnan(S.best_dice) && S.step != S.total &&
-                S.step - S.best_step >= opt.patience * opt.val_every) {
-                S.stopped = 1;
-                break;
-            }
-        }
-        progress(&m, st.loss);
-        if (opt.save_every > 0 && S.step % opt.save_every == 0 && S.step != S.total)
-            save();
-    }
-    if (S.tl.tty && S.tl.drawn)
-        trainlog_done(&S.tl);
-    if (S.stopped) {
-        mval rec = {0};
-        mval_set_map(&rec);
-        mval_put_i64(&rec, "step", S.step);
-        mval_put_str(&rec, "stopped", "patience");
-        mval_put_i64(&rec, "best_step", S.best_step);
-        mval_put_f64(&rec, "best_dice", S.best_dice);
-        if (trainlog_write(&S.tl, &rec))
-            die_err(1);
-        mval_free(&rec);
-        log_info("stopped at step %lld: no better validation Dice in %lld validations since step %lld", (long long)S.step,
-                 (long long)opt.patience, (long long)S.best_step);
-    }
-    save();
     if (log_level >= 1) {
         fprintf(stderr, "%s: %lld steps in %.1f s (%.2f steps/s); wrote %s", err_progname,
-                (long long)(S.step - S.start_step), trainlog_elapsed(&S.tl),
-                (double)(S.step - S.start_step) / trainlog_elapsed(&S.tl), opt.ckpt);
+                (long long)(l->step - l->start_step), trainlog_elapsed(&l->tl),
+                (double)(l->step - l->start_step) / trainlog_elapsed(&l->tl), opt.ckpt);
         if (!isnan(S.best_dice))
             fprintf(stderr, "; best validation Dice %.4f at step %lld", S.best_dice, (long long)S.best_step);
         fputc('\n', stderr);
     }
-    if (trainlog_close(&S.tl))
+    if (trainloop_close(l))
         die_err(1);
     run_free();
     return 0;
 }
 
-/* ---- --predict ---- */
+/* ---- --predict (segpredict.h) ---- */
 
 static struct {
     ckpt *c;
     segnet *net;
     stream_in *in;
     stream_out *out;
-    frame *f;
-    int nf;
-    float *x;
-    uint8_t *pred;
-    size_t cap;
+    segpredict sp;
 } P;
 
-static _Noreturn void predict_die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static _Noreturn void predict_die(const char *fmt, ...)
+static _Noreturn void predict_die(void)
 {
-    char msg[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
     if (P.out)
         stream_out_abort(P.out);
-    die(1, "%s", msg);
-}
-
-static void flush_batch(void)
-{
-    if (!P.nf)
-        return;
-    const tensor *im = frame_tensor_get(&P.f[0], "image");
-    const int H = (int)im->shape[0], W = (int)im->shape[1];
-    const size_t px = (size_t)H * W;
-    if ((size_t)P.nf * px > P.cap) {
-        free(P.x);
-        free(P.pred);
-        P.cap = (size_t)P.nf * px;
-        if (!(P.x = malloc(P.cap * sizeof(float))) || !(P.pred = malloc(P.cap)))
-            predict_die("out of memory");
-    }
-    for (int k = 0; k < P.nf; k++) {
-        const tensor *t = frame_tensor_get(&P.f[k], "image");
-        for (size_t i = 0; i < px; i++) {
-            double v = tensor_get(t, i);
-            if (!isfinite(v))
-                predict_die("record seq %lld: 'image' holds a NaN or infinite value", (long long)P.f[k].seq);
-            P.x[k * px + i] = (float)v;
-        }
-    }
-    if (segnet_predict(P.net, P.pred, P.x, P.nf, H, W))
-        predict_die("%s", err_get());
-    for (int k = 0; k < P.nf; k++) {
-        tensor t;
-        if (tensor_init2(&t, DT_U8, H, W))
-            predict_die("%s", err_get());
-        memcpy(t.data, P.pred + k * px, px);
-        if (frame_tensor_add(&P.f[k], "pred", &t))
-            predict_die("%s", err_get());
-        if (stream_out_write(P.out, &P.f[k]))
-            predict_die("%s", err_get());
-        frame_free(&P.f[k]);
-    }
-    P.nf = 0;
+    die_err(1);
 }
 
 static int predict(int argc, char **argv)
@@ -864,64 +565,33 @@ static int predict(int argc, char **argv)
         die_errx(1, "--predict");
     ckpt_close(P.c);
     P.c = NULL;
-    if (!(P.f = calloc((size_t)opt.batch, sizeof *P.f)))
-        die(1, "out of memory");
-    if (!(P.in = stream_in_open(opt.input)) || !(P.out = stream_out_open(opt.output)))
+    if (!(P.in = stream_in_open(opt.input)) || !(P.out = stream_out_open(opt.output)) ||
+        segpredict_init(&P.sp, P.net, P.out, (int)opt.batch))
         die_err(1);
     mval params = {0};
     mval_set_map(&params);
     mval_put_str(&params, "checkpoint", opt.predict);
-    char *a = argv_json(argc, argv);
+    char *a = json_strv(argv, argc);
     if (a)
         mval_put_str(&params, "argv", a);
     free(a);
     rc = stream_out_start(P.out, &params);
     mval_free(&params);
     if (rc)
-        predict_die("%s", err_get());
-    while ((rc = stream_in_next(P.in, &f)) > 0) {
-        const tensor *im = frame_tensor_get(&f, "image");
-        char buf[64];
-        long long seq = (long long)f.seq;
-        if (!im) {
-            frame_free(&f);
-            predict_die("record seq %lld: no 'image' tensor", seq);
-        }
-        if (im->rank != 2) {
-            tensor_shape_str(im, buf, sizeof buf);
-            frame_free(&f);
-            predict_die("record seq %lld: 'image' has shape %s, expected [Y, X] (slice frames: slice-extract)", seq,
-                        buf);
-        }
-        const int64_t H = im->shape[0], W = im->shape[1];
-        if (H < 16 || W < 16 || H % 16 || W % 16 || H > 8192 || W > 8192) {
-            frame_free(&f);
-            predict_die("record seq %lld: a slice of %lldx%lld pixels; the network needs sides that are multiples "
-                        "of 16 (slice-extract --size)",
-                        seq, (long long)H, (long long)W);
-        }
-        if (P.nf) {
-            const tensor *t0 = frame_tensor_get(&P.f[0], "image");
-            if (t0->shape[0] != H || t0->shape[1] != W)
-                flush_batch();
-        }
-        P.f[P.nf++] = f;
-        if (P.nf == opt.batch)
-            flush_batch();
-    }
-    if (rc < 0)
-        predict_die("%s", err_get());
-    flush_batch();
+        predict_die();
+    while ((rc = stream_in_next(P.in, &f)) > 0)
+        if (segpredict_add(&P.sp, &f))
+            predict_die();
+    if (rc < 0 || segpredict_flush(&P.sp))
+        predict_die();
     log_info("%lld slices predicted with %s", (long long)stream_out_count(P.out), opt.predict);
     rc = stream_out_end(P.out) || stream_out_close(P.out);
     P.out = NULL;
     if (rc)
         die_err(1);
     stream_in_close(P.in);
+    segpredict_free(&P.sp);
     segnet_free(P.net);
-    free(P.f);
-    free(P.x);
-    free(P.pred);
     return 0;
 }
 
@@ -970,9 +640,7 @@ int main(int argc, char **argv)
         {"loss", required_argument, 0, OPT_LOSS},
         {"shift", required_argument, 0, OPT_SHIFT},
         {"patience", required_argument, 0, OPT_PATIENCE},
-        {"help", no_argument, 0, 'h'},
-        OPT_COMMON_LONG,
-        {0, 0, 0, 0},
+        FILTER_LONGOPTS_END,
     };
     int c;
 
@@ -981,9 +649,7 @@ int main(int argc, char **argv)
     segtrain_optim_default(&opt.opt);
     segloss_config_default(&opt.loss);
     opt.sched = (sched_config){.kind = SCHED_CONST, .step_size = 1000, .gamma = 0.1};
-    while ((c = getopt_long(argc, argv, "i:o:c:qvh", longopts, NULL)) != -1) {
-        if (opt_common(c, optarg))
-            continue;
+    while ((c = filter_getopt(argc, argv, "i:o:c:qvh", longopts, usage)) != -1) {
         switch (c) {
         case 'i': opt.input = optarg; break;
         case 'o': opt.output = optarg; break;
@@ -1080,8 +746,6 @@ int main(int argc, char **argv)
         case OPT_SEED: opt.seed = opt_i64("--seed", optarg, 0, INT64_MAX); break;
         case OPT_THREADS: opt.threads = opt_i64("--threads", optarg, 1, 1024); break;
         case OPT_PREDICT: opt.predict = optarg; break;
-        case 'h': usage(); return 0;
-        default: usage_bad_option(argv);
         }
     }
     if (optind < argc)

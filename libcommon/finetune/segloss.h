@@ -54,7 +54,8 @@ int segloss_dice(float *dlogits, segloss_stats *st, const float *logits, const u
                  int HW, const segloss_config *cfg);
 
 /* Mean hard Dice over organ classes 1..C-1 from stats, excluding classes in
- * neither labels nor prediction; NaN when every class is excluded. */
+ * neither labels nor prediction; NaN when every class is excluded. The
+ * counts are eval/segmetric.h's (segm_tally, segm_mean_dice). */
 double segloss_hard_dice(const segloss_stats *st, int C);
 
 #endif

@@ -14,6 +14,7 @@ int trainloop_run(trainloop *l, const trainloop_fns *f, void *ctx)
     if (trainlog_open(&l->tl, l->log_path, l->append))
         return -1;
     l->start_step = l->step;
+    l->stopped = 0;
     l->per_step = 0;
     l->t_last = trainlog_elapsed(&l->tl);
     while (!l->total || l->step < l->total) {
@@ -33,9 +34,14 @@ int trainloop_run(trainloop *l, const trainloop_fns *f, void *ctx)
         if (f->log && f->log(l, ctx, loss))
             return -1;
         if (f->validate && (due(l->step, l->val_every) || l->step == l->total)) {
-            if (f->validate(l, ctx))
+            int v = f->validate(l, ctx);
+            if (v < 0)
                 return -1;
             l->t_last = trainlog_elapsed(&l->tl); /* validation is not a step */
+            if (v > 0) {
+                l->stopped = 1;
+                break;
+            }
         }
         if (f->progress)
             f->progress(l, ctx, loss);
@@ -46,6 +52,8 @@ int trainloop_run(trainloop *l, const trainloop_fns *f, void *ctx)
             return -1;
     }
     trainlog_done(&l->tl);
+    if (f->finish && f->finish(l, ctx))
+        return -1;
     return f->save(l, ctx);
 }
 

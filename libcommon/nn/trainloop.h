@@ -33,13 +33,18 @@ typedef struct {
      * line when due. 0 or -1. */
     int (*log)(trainloop *l, void *ctx, double loss);
     /* Validation (NULL: none), when l->val_every divides the step and at
-     * the last step of a known total. 0 or -1. Its time is not a step's. */
+     * the last step of a known total. 0, 1 to stop the run here (early
+     * stopping: l->stopped is set; no progress line or save for this step
+     * but the final one), or -1. Its time is not a step's. */
     int (*validate)(trainloop *l, void *ctx);
     /* The progress line after each step (NULL: trainlog_progress with the
      * rate in steps/s). */
     void (*progress)(trainloop *l, void *ctx, double loss);
     /* Write the checkpoint for l->step. 0 or -1. */
     int (*save)(trainloop *l, void *ctx);
+    /* After the last step, before the final save (NULL: nothing): a last
+     * log line, say. 0 or -1. */
+    int (*finish)(trainloop *l, void *ctx);
 } trainloop_fns;
 
 struct trainloop {
@@ -52,6 +57,7 @@ struct trainloop {
     int64_t step;          /* where the run starts (a resumed checkpoint's step) */
     /* kept by the loop */
     int64_t start_step;    /* step when trainloop_run began */
+    int stopped;           /* validate() ended the run before total */
     double per_step;       /* smoothed seconds per step */
     double t_last;         /* trainlog_elapsed() at the end of the last step */
     trainlog tl;
