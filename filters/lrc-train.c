@@ -138,14 +138,12 @@ static int save(trainloop *l, void *ctx)
 {
     run *r = ctx;
     ckpt_writer *w = ckpt_writer_new();
-    char num[32];
     int rc = -1;
     if (!w)
         return -1;
     if ((r->lrc ? lrc_trainer_save(r->lrc, w) : moco_trainer_save(r->moco, w)) || ckpt_put_step(w, l->step))
         goto out;
-    snprintf(num, sizeof num, "%lld", (long long)r->pairs);
-    if (ckpt_put_meta(w, "pairs", num) || ckpt_put_provenance(w, opt.seed, r->argv))
+    if (ckpt_put_metaf(w, "pairs", "%lld", (long long)r->pairs) || ckpt_put_provenance(w, opt.seed, r->argv))
         goto out;
     rc = ckpt_write(w, opt.ckpt);
 out:

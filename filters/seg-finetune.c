@@ -36,6 +36,7 @@
 #include "finetune/segloss.h"
 #include "finetune/segpredict.h"
 #include "finetune/segsample.h"
+#include "finetune/segsetup.h"
 #include "finetune/segtrain.h"
 #include "finetune/segval.h"
 #include "io/frame.h"
@@ -152,7 +153,6 @@ static struct {
     int64_t best_step;
     char *argv, *classes_json;
     int64_t skipped_records;
-    ckpt *c, *pre[3];          /* open checkpoints (reachable if an error ends the run) */
     stream_in *in;
 } S = {.best_dice = NAN};
 
@@ -191,138 +191,36 @@ static void select_slices(void)
              (long long)S.va.n, S.va.nvol, S.tr.C, S.tr.H, S.tr.W);
 }
 
-/* ---- network ---- */
-
-static ckpt *open_pretrained(const char *path, const char *flag)
-{
-    ckpt *c;
-    if (!path)
-        return NULL;
-    if (!(c = ckpt_open(path)))
-        die_errx(1, "%s", flag);
-    return c;
-}
-
-static int same_json(char *a, char *b)
-{
-    int same = a && b && !strcmp(a, b);
-    free(a);
-    free(b);
-    return same;
-}
-
-/* With a pre-trained part, the options that describe a random one must not
- * ask for another configuration than the checkpoint's. */
-static void check_part_options(const segnet *net)
-{
-    for (int b = 0; b < segnet_nbranch(net); b++) {
-        const char *path = segnet_branch_kind(net, b) == 'l' ? opt.local : b ? opt.global2 : opt.global;
-        const char *flag = segnet_branch_kind(net, b) == 'l' ? "--local" : b ? "--global2" : "--global";
-        if (!path)
-            continue;
-        if (segnet_branch_kind(net, b) == 'l' && opt.have_unet_opts) {
-            char *want = unet_config_json(&opt.net.local), *have = unet_config_json(unet_get_config(segnet_unet(net)));
-            if (!same_json(want, have))
-                die(1, "%s %s: its U-Net's configuration differs from --widths/--dim/--norm (leave them out "
-                       "to take the checkpoint's)",
-                    flag, path);
-        }
-        if (segnet_branch_kind(net, b) == 'g' && opt.have_enc_opts) {
-            char *want = resnet_config_json(&opt.net.enc),
-                 *have = resnet_config_json(resnet_get_config(segnet_encoder(net, b)));
-            if (!same_json(want, have))
-                die(1, "%s %s: its encoder's configuration differs from --depth/--width/--norm (leave them out "
-                       "to take the checkpoint's)",
-                    flag, path);
-        }
-    }
-}
+/* ---- network (segsetup.h) ---- */
 
 static void make_trainer(void)
 {
-    if (opt.resume) {
-        ckpt *c = S.c = ckpt_open(opt.ckpt);
-        const char *p;
-        if (!c)
-            die_errx(1, "--resume");
-        if (!(S.t = segtrain_ckpt_load(c, &opt.opt, &opt.loss)))
-            die_errx(1, "--resume");
-        segnet *net = segtrain_net(S.t);
-        if (opt.have_arch && segnet_get_arch(net) != opt.net.arch)
-            die(1, "--resume: %s holds a %s network, --arch asks for %s", opt.ckpt,
-                segnet_arch_name(segnet_get_arch(net)), segnet_arch_name(opt.net.arch));
-        if (segnet_classes(net) != S.tr.C)
-            die(1, "--resume: %s has %d classes, the slices %d", opt.ckpt, segnet_classes(net), S.tr.C);
-        S.loop.step = ckpt_step(c);
-        if ((p = ckpt_meta(c, "best_dice")))
-            S.best_dice = strtod(p, NULL);
-        if ((p = ckpt_meta(c, "best_step")))
-            S.best_step = strtoll(p, NULL, 10);
-        if ((p = ckpt_meta(c, "train_slices")) && strtoll(p, NULL, 10) != S.smp.n)
-            log_warn("--resume: %s was trained on %s slices, this input gives %lld: the order of the batches "
-                     "is not the interrupted run's",
-                     opt.ckpt, p, (long long)S.smp.n);
-        if ((p = ckpt_meta(c, "seed")) && strtoll(p, NULL, 10) != opt.seed)
-            log_warn("--resume: %s was trained with --seed %s, this run has %lld", opt.ckpt, p,
-                     (long long)opt.seed);
-        ckpt_close(c);
-        S.c = NULL;
-        log_info("resumed from %s at step %lld", opt.ckpt, (long long)S.loop.step);
-        return;
-    }
-    segnet_init init = {{NULL, NULL}, NULL};
-    init.global[0] = S.pre[0] = open_pretrained(opt.global, "--global");
-    init.global[1] = S.pre[1] = open_pretrained(opt.global2, "--global2");
-    init.local = S.pre[2] = open_pretrained(opt.local, "--local");
-    opt.net.classes = S.tr.C;
-    segnet *net = segnet_create(&opt.net, &init, (uint64_t)opt.seed);
-    if (!net) {
-        const char *flag = "";
-        /* name the flag whose file the message is about */
-        if (opt.global && strstr(err_get(), opt.global))
-            flag = "--global ";
-        else if (opt.global2 && strstr(err_get(), opt.global2))
-            flag = "--global2 ";
-        else if (opt.local && strstr(err_get(), opt.local))
-            flag = "--local ";
-        die(1, "%s%s", flag, err_get());
-    }
-    for (int k = 0; k < 3; k++) {
-        ckpt_close(S.pre[k]);
-        S.pre[k] = NULL;
-    }
-    if (!(S.t = segtrain_create(net, &opt.opt, &opt.loss)))
+    segsetup o = {opt.resume ? opt.ckpt : NULL, opt.global, opt.global2, opt.local, opt.net, opt.have_arch,
+                  opt.have_unet_opts, opt.have_enc_opts, opt.opt, opt.loss, opt.seed, S.tr.C, S.smp.n};
+    segsetup_state st;
+    if (!(S.t = segsetup_trainer(&o, &st)))
         die_err(1);
-    check_part_options(segtrain_net(S.t));
+    S.loop.step = st.step;
+    if (opt.resume) {
+        S.best_dice = st.best_dice;
+        S.best_step = st.best_step;
+    }
 }
 
 /* ---- checkpoints ---- */
 
 static int put_common_meta(ckpt_writer *w)
 {
-    char num[64];
-    if (ckpt_put_provenance(w, opt.seed, S.argv))
-        return -1;
-    if (S.classes_json && ckpt_put_meta(w, "classes", S.classes_json))
-        return -1;
-    snprintf(num, sizeof num, "%d", S.tr.C);
-    if (ckpt_put_meta(w, "num_classes", num))
-        return -1;
-    snprintf(num, sizeof num, "%lld", (long long)S.smp.n);
-    if (ckpt_put_meta(w, "train_slices", num))
+    if (ckpt_put_provenance(w, opt.seed, S.argv) || (S.classes_json && ckpt_put_meta(w, "classes", S.classes_json)) ||
+        ckpt_put_metaf(w, "num_classes", "%d", S.tr.C) || ckpt_put_metaf(w, "train_slices", "%lld", (long long)S.smp.n))
         return -1;
     if ((opt.global && ckpt_put_meta(w, "init_global", opt.global)) ||
         (opt.global2 && ckpt_put_meta(w, "init_global2", opt.global2)) ||
         (opt.local && ckpt_put_meta(w, "init_local", opt.local)))
         return -1;
-    if (!isnan(S.best_dice)) {
-        snprintf(num, sizeof num, "%.17g", S.best_dice);
-        if (ckpt_put_meta(w, "best_dice", num))
-            return -1;
-        snprintf(num, sizeof num, "%lld", (long long)S.best_step);
-        if (ckpt_put_meta(w, "best_step", num))
-            return -1;
-    }
+    if (!isnan(S.best_dice) && (ckpt_put_metaf(w, "best_dice", "%.17g", S.best_dice) ||
+                                ckpt_put_metaf(w, "best_step", "%lld", (long long)S.best_step)))
+        return -1;
     return 0;
 }
 
@@ -339,10 +237,8 @@ static int save(trainloop *l, void *ctx)
 static void save_best(double dice)
 {
     ckpt_writer *w = ckpt_writer_new();
-    char num[64];
-    snprintf(num, sizeof num, "%.17g", dice);
     if (!w || segnet_ckpt_put(w, segtrain_net(S.t)) || ckpt_put_meta(w, "method", "seg-finetune") ||
-        ckpt_put_step(w, S.loop.step) || put_common_meta(w) || ckpt_put_meta(w, "val_dice", num) ||
+        ckpt_put_step(w, S.loop.step) || put_common_meta(w) || ckpt_put_metaf(w, "val_dice", "%.17g", dice) ||
         ckpt_write(w, opt.best))
         die_errx(1, "--best");
     ckpt_writer_free(w);
@@ -352,10 +248,10 @@ static void save_best(double dice)
 
 /* Sums over the steps since the last metrics line. */
 static struct {
-    double loss, dice_loss, ce, lr;
-    int64_t n, tp[SEGLOSS_MAX_CLASSES], np[SEGLOSS_MAX_CLASSES], nr[SEGLOSS_MAX_CLASSES];
+    segloss_meter m;
+    double lr;                 /* the last step's */
+    segloss_stats st;
     double last_val;           /* the last validation Dice, for the progress line */
-    segloss_stats st;          /* the last step's */
 } M;
 
 static double epoch_of(int64_t step)
@@ -376,38 +272,20 @@ static int step(trainloop *l, void *ctx, double *loss)
 
 static int log_step(trainloop *l, void *ctx, double loss)
 {
-    M.loss += M.st.loss;
-    M.dice_loss += M.st.dice_loss;
-    M.ce += M.st.ce;
-    M.n++;
-    for (int c = 0; c < S.tr.C; c++) {
-        M.tp[c] += M.st.tp[c];
-        M.np[c] += M.st.npred[c];
-        M.nr[c] += M.st.nref[c];
-    }
-    if (M.n < opt.log_every && l->step != l->total)
+    segloss_meter_add(&M.m, &M.st, S.tr.C);
+    if (M.m.n < opt.log_every && l->step != l->total)
         return 0;
     mval rec = {0};
     mval_set_map(&rec);
     mval_put_i64(&rec, "step", l->step);
     mval_put_f64(&rec, "epoch", epoch_of(l->step));
-    mval_put_f64(&rec, "loss", M.loss / M.n);
-    mval_put_f64(&rec, "dice_loss", M.dice_loss / M.n);
-    mval_put_f64(&rec, "ce", M.ce / M.n);
-    double d = segm_mean_dice(M.tp, M.np, M.nr, S.tr.C, NULL);
-    if (!isnan(d))
-        mval_put_f64(&rec, "train_dice", d);
+    segloss_meter_record(&M.m, &rec, S.tr.C);
     mval_put_f64(&rec, "lr", M.lr);
     mval_put_f64(&rec, "time", trainlog_elapsed(&l->tl));
     mval_put_f64(&rec, "steps_per_s", l->per_step > 0 ? 1 / l->per_step : 0);
     if (trainlog_write(&l->tl, &rec))
         die_err(1);
     mval_free(&rec);
-    M.loss = M.dice_loss = M.ce = 0;
-    M.n = 0;
-    memset(M.tp, 0, sizeof M.tp);
-    memset(M.np, 0, sizeof M.np);
-    memset(M.nr, 0, sizeof M.nr);
     return 0;
 }
 
@@ -427,23 +305,11 @@ static int validate(trainloop *l, void *ctx)
             save_best(res.mean);
     }
     M.last_val = res.mean;
-    mval rec = {0}, *org;
+    mval rec = {0};
     mval_set_map(&rec);
     mval_put_i64(&rec, "step", l->step);
     mval_put_f64(&rec, "epoch", epoch_of(l->step));
-    if (!isnan(res.mean))
-        mval_put_f64(&rec, "val_dice", res.mean);
-    org = mval_map_put(&rec, "val_organs");
-    mval_set_map(org);
-    for (int c = 1; c < S.tr.C; c++) {
-        char name[32];
-        if (isnan(res.organ[c]))
-            continue;
-        if (!S.tr.classes)
-            snprintf(name, sizeof name, "%d", c);
-        mval_put_f64(org, S.tr.classes ? S.tr.classes[c] : name, res.organ[c]);
-    }
-    mval_put_i64(&rec, "val_scored", res.scored);
+    segval_record(&rec, &res, S.tr.classes, S.tr.C);
     if (!isnan(S.best_dice)) {
         mval_put_f64(&rec, "best_dice", S.best_dice);
         mval_put_i64(&rec, "best_step", S.best_step);

@@ -151,3 +151,27 @@ double segloss_hard_dice(const segloss_stats *st, int C)
 {
     return segm_mean_dice(st->tp, st->npred, st->nref, C < SEGLOSS_MAX_CLASSES ? C : SEGLOSS_MAX_CLASSES, NULL);
 }
+
+void segloss_meter_add(segloss_meter *m, const segloss_stats *st, int C)
+{
+    m->loss += st->loss;
+    m->dice_loss += st->dice_loss;
+    m->ce += st->ce;
+    m->n++;
+    for (int c = 0; c < C; c++) {
+        m->tp[c] += st->tp[c];
+        m->npred[c] += st->npred[c];
+        m->nref[c] += st->nref[c];
+    }
+}
+
+void segloss_meter_record(segloss_meter *m, mval *rec, int C)
+{
+    mval_put_f64(rec, "loss", m->loss / m->n);
+    mval_put_f64(rec, "dice_loss", m->dice_loss / m->n);
+    mval_put_f64(rec, "ce", m->ce / m->n);
+    double d = segm_mean_dice(m->tp, m->npred, m->nref, C, NULL);
+    if (!isnan(d))
+        mval_put_f64(rec, "train_dice", d);
+    memset(m, 0, sizeof *m);
+}

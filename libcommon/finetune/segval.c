@@ -1,6 +1,7 @@
 #include "finetune/segval.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -55,4 +56,22 @@ void segval_free(segval_result *res)
 {
     free(res->organ);
     res->organ = NULL;
+}
+
+void segval_record(mval *rec, const segval_result *res, char *const *classes, int C)
+{
+    mval *org;
+    if (!isnan(res->mean))
+        mval_put_f64(rec, "val_dice", res->mean);
+    org = mval_map_put(rec, "val_organs");
+    mval_set_map(org);
+    for (int c = 1; c < C; c++) {
+        char name[32];
+        if (isnan(res->organ[c]))
+            continue;
+        if (!classes)
+            snprintf(name, sizeof name, "%d", c);
+        mval_put_f64(org, classes ? classes[c] : name, res->organ[c]);
+    }
+    mval_put_i64(rec, "val_scored", res->scored);
 }

@@ -12,6 +12,7 @@
 
 #include <stdint.h>
 
+#include "core/mval.h"
 #include "finetune/segdata.h"
 #include "models/segnet.h"
 
@@ -26,5 +27,9 @@ typedef struct {
  * + err_set. */
 int segval_run(segval_result *res, segnet *net, const segdata *va, int B, float *x, uint8_t *pred);
 void segval_free(segval_result *res);
+/* Put the result in a metrics-log record: "val_dice" (when scored),
+ * "val_organs" {name or label value: Dice} of the organs scored, and
+ * "val_scored". classes: C names by label value, or NULL. */
+void segval_record(mval *rec, const segval_result *res, char *const *classes, int C);
 
 #endif

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -162,11 +163,19 @@ int ckpt_put_model_owned(ckpt_writer *w, const char *prefix, const char *kind, c
     return rc;
 }
 
+int ckpt_put_metaf(ckpt_writer *w, const char *key, const char *fmt, ...)
+{
+    char value[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(value, sizeof value, fmt, ap);
+    va_end(ap);
+    return ckpt_put_meta(w, key, value);
+}
+
 int ckpt_put_provenance(ckpt_writer *w, int64_t seed, const char *argv_json)
 {
-    char num[32];
-    snprintf(num, sizeof num, "%lld", (long long)seed);
-    if (ckpt_put_meta(w, "seed", num) || ckpt_put_meta(w, "lrcpipe_version", LRCPIPE_VERSION))
+    if (ckpt_put_metaf(w, "seed", "%lld", (long long)seed) || ckpt_put_meta(w, "lrcpipe_version", LRCPIPE_VERSION))
         return -1;
     return argv_json ? ckpt_put_meta(w, "argv", argv_json) : 0;
 }

@@ -77,6 +77,8 @@ int ckpt_put_provenance(ckpt_writer *w, int64_t seed, const char *argv_json);
 int ckpt_put_optim(ckpt_writer *w, const char *prefix, const optim *o);
 /* Metadata string (copied); replaces an earlier value of key. */
 int ckpt_put_meta(ckpt_writer *w, const char *key, const char *value);
+/* As ckpt_put_meta with the value formatted (a number, say: "%lld", "%.17g"). */
+int ckpt_put_metaf(ckpt_writer *w, const char *key, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 int ckpt_put_step(ckpt_writer *w, int64_t step);
 /* Write the file atomically. 0, or -1 + err_set naming path. */
 int ckpt_write(ckpt_writer *w, const char *path);
