@@ -2,7 +2,8 @@
  * whatever the threads' timing), the slice grouping rule, the training-loop
  * driver, the body's components against a naive flood fill, the labels
  * file, the results of dice-eval's report, metrics-log curves, picture file
- * names, the instruction-set choice and the filter skeleton's lists. */
+ * names, the instruction-set choice, the filter skeleton's lists, the one
+ * Dice count and the fine-tuning's sampling and meter. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,8 @@
 #include "ct/slicegroup.h"
 #include "eval/segmetric.h"
 #include "eval/segreport.h"
+#include "finetune/segloss.h"
+#include "finetune/segsample.h"
 #include "io/labels.h"
 #include "nn/nn.h"
 #include "nn/trainloop.h"
@@ -453,6 +456,98 @@ static void test_dice_count(void **state)
     assert_true(isnan(segm_mean_dice(t2, p2, r2, 1, NULL)));
 }
 
+/* ---- the fine-tuning's sampling: a function of (seed, step) only ---- */
+
+static void add_slice(segdata *d, const char *id, int z, int organ)
+{
+    frame f;
+    tensor im, lab;
+    frame_init(&f, FRAME_DATA);
+    frame_set_id(&f, id);
+    f.z = z;
+    tensor_init2(&im, DT_F32, 16, 16);
+    tensor_init2(&lab, DT_U8, 16, 16);
+    for (int i = 0; i < 256; i++) {
+        ((float *)im.data)[i] = (float)(z * 1000 + i);
+        ((uint8_t *)lab.data)[i] = organ && i % 7 == 0 ? (uint8_t)organ : 0;
+    }
+    frame_tensor_add(&f, "image", &im);
+    frame_tensor_add(&f, "label", &lab);
+    assert_int_equal(segdata_add(d, &f), 0);
+    frame_free(&f);
+}
+
+static void test_segsample(void **state)
+{
+    (void)state;
+    segdata d;
+    segsample s, t;
+    float x1[4 * 256], x2[4 * 256];
+    uint8_t y1[4 * 256], y2[4 * 256];
+    segdata_init(&d, 3);
+    /* input order: b before a, z out of order */
+    add_slice(&d, "b", 2, 1), add_slice(&d, "b", 0, 0), add_slice(&d, "b", 1, 2);
+    add_slice(&d, "a", 5, 1), add_slice(&d, "a", 4, 0);
+    assert_int_equal(segdata_finish(&d), 0);
+    assert_int_equal(segsample_init(&s, &d, 7, 1.0), 0);
+    assert_int_equal(s.n, 5);
+    assert_int_equal(s.empty_total, 2);
+    /* canonical order: volume ids sorted, then z */
+    static const int64_t want_z[5] = {4, 5, 0, 1, 2};
+    for (int k = 0; k < 5; k++)
+        assert_int_equal(d.z[s.idx[k]], want_z[k]);
+    /* every epoch a permutation of the slices */
+    for (int e = 0; e < 3; e++) {
+        int seen[5] = {0};
+        for (int k = 0; k < 5; k++)
+            for (int m = 0; m < 5; m++)
+                seen[m] += segsample_at(&s, e * 5 + k) == s.idx[m];
+        for (int m = 0; m < 5; m++)
+            assert_int_equal(seen[m], 1);
+    }
+    /* batch 3 of a fresh sampler is the one after batches 0..2 */
+    assert_int_equal(segsample_init(&t, &d, 7, 1.0), 0);
+    for (int step = 0; step < 3; step++)
+        segsample_batch(&s, x1, y1, step, 4, 2);
+    segsample_batch(&s, x1, y1, 3, 4, 2);
+    segsample_batch(&t, x2, y2, 3, 4, 2);
+    assert_memory_equal(x1, x2, sizeof x1);
+    assert_memory_equal(y1, y2, sizeof y1);
+    segsample_free(&t);
+    segsample_free(&s);
+    /* organ-free slices left out, and none left is an error */
+    assert_int_equal(segsample_init(&s, &d, 7, 0.0), 0);
+    assert_int_equal(s.n, 3);
+    assert_int_equal(s.empty_kept, 0);
+    segsample_free(&s);
+    segdata_free(&d);
+    segdata_init(&d, 3);
+    add_slice(&d, "c", 0, 0);
+    assert_int_equal(segdata_finish(&d), 0);
+    assert_int_equal(segsample_init(&s, &d, 7, 0.0), -1);
+    assert_non_null(strstr(err_get(), "no training slice left"));
+    segsample_free(&s);
+    segdata_free(&d);
+
+    /* the training meter: means of the losses, Dice of all the pixels */
+    segloss_meter m = {0};
+    segloss_stats st = {0};
+    mval rec = {0};
+    double v;
+    st.loss = 1, st.dice_loss = 0.5, st.ce = 0.25, st.tp[1] = 1, st.npred[1] = 2, st.nref[1] = 2;
+    segloss_meter_add(&m, &st, 3);
+    st.loss = 3, st.tp[1] = 3, st.npred[1] = 3, st.nref[1] = 5;
+    segloss_meter_add(&m, &st, 3);
+    mval_set_map(&rec);
+    segloss_meter_record(&m, &rec, 3);
+    assert_int_equal(mval_get_f64(&rec, "loss", &v), 0);
+    assert_true(v == 2);
+    assert_int_equal(mval_get_f64(&rec, "train_dice", &v), 0);
+    assert_true(fabs(v - 8.0 / 12) < 1e-15);
+    assert_int_equal(m.n, 0);
+    mval_free(&rec);
+}
+
 /* ---- curves, picture names ---- */
 
 static void test_curves_and_names(void **state)
@@ -578,6 +673,7 @@ int main(void)
         cmocka_unit_test(test_labels_and_json), cmocka_unit_test(test_segreport),
         cmocka_unit_test(test_curves_and_names), cmocka_unit_test(test_isa_and_lists),
         cmocka_unit_test(test_conv_fallback_note), cmocka_unit_test(test_dice_count),
+        cmocka_unit_test(test_segsample),
     };
     err_init("test_libparts");
     return cmocka_run_group_tests(tests, NULL, NULL);
