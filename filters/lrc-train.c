@@ -19,6 +19,7 @@
 
 #include "cli/args.h"
 #include "cli/filter.h"
+#include "cli/trainopts.h"
 #include "core/err.h"
 #include "core/json.h"
 #include "io/frame.h"
@@ -95,23 +96,21 @@ static void usage(void)
 }
 
 enum {
-    OPT_METHOD = 0x100, OPT_RESUME, OPT_SAVE_EVERY, OPT_LOG, OPT_LOG_EVERY, OPT_BATCH, OPT_SHUFFLE, OPT_STEPS,
-    OPT_EPOCHS, OPT_LR, OPT_SCHEDULE, OPT_WARMUP, OPT_MIN_LR, OPT_LR_STEP, OPT_LR_GAMMA, OPT_MOMENTUM, OPT_WD,
-    OPT_SEED, OPT_THREADS, OPT_SAMPLES, OPT_TAU, OPT_NO_NORMALIZE, OPT_EXCLUDE_SELF, OPT_WIDTHS, OPT_DIM, OPT_NORM,
-    OPT_MOCO_VERSION, OPT_QUEUE, OPT_MOCO_M, OPT_EMBED_DIM, OPT_DEPTH, OPT_WIDTH, OPT_BN_SPLITS, OPT_EMBED, OPT_INIT
+    OPT_METHOD = 0x100, OPT_SHUFFLE, OPT_STEPS, OPT_EPOCHS, OPT_SAMPLES, OPT_TAU, OPT_NO_NORMALIZE, OPT_EXCLUDE_SELF,
+    OPT_MOCO_VERSION, OPT_QUEUE, OPT_MOCO_M, OPT_EMBED_DIM, OPT_BN_SPLITS, OPT_EMBED, OPT_INIT
 };
 
 enum { M_LRC, M_MOCO };
 
 static struct {
-    const char *input, *output, *ckpt, *log;
-    int method, resume, embed, init;
-    int64_t save_every, log_every, batch, shuffle, steps, epochs, seed, threads;
-    double lr, momentum, wd, tau;
-    int have_lr, have_tau;
+    const char *input, *output, *ckpt;
+    int method, embed, init;
+    int64_t shuffle, steps, epochs;
+    double tau;
+    int have_tau;
+    trainopts t;       /* the options every trainer has (cli/trainopts.h) */
     sched_config sched;
-} opt = {.input = "-", .output = "-", .method = -1, .save_every = 500, .log_every = 1, .batch = 8,
-         .shuffle = 64, .epochs = 1, .momentum = 0.9, .wd = 1e-4, .threads = 0};
+} opt = {.input = "-", .output = "-", .method = -1, .shuffle = 64, .epochs = 1};
 
 /* ---- the training run ---- */
 
@@ -143,7 +142,7 @@ static int save(trainloop *l, void *ctx)
         return -1;
     if ((r->lrc ? lrc_trainer_save(r->lrc, w) : moco_trainer_save(r->moco, w)) || ckpt_put_step(w, l->step))
         goto out;
-    if (ckpt_put_metaf(w, "pairs", "%lld", (long long)r->pairs) || ckpt_put_provenance(w, opt.seed, r->argv))
+    if (ckpt_put_metaf(w, "pairs", "%lld", (long long)r->pairs) || ckpt_put_provenance(w, opt.t.seed, r->argv))
         goto out;
     rc = ckpt_write(w, opt.ckpt);
 out:
@@ -174,7 +173,7 @@ static int log_step(trainloop *l, void *ctx, double loss)
     r->acc_sum += r->acc;
     r->reg_sum += r->regions;
     r->one_sided += r->step_one_sided;
-    if (++r->nsteps < opt.log_every)
+    if (++r->nsteps < opt.t.log_every)
         return 0;
     mval rec = {0};
     mval_set_map(&rec);
@@ -211,8 +210,8 @@ static void progress(trainloop *l, void *ctx, double loss)
 static int train_batch(trainloop *l, run *r, lrc_pair **batch, int n, double *loss)
 {
     rng rs;
-    double lr = opt.sched.kind == SCHED_CONST ? opt.lr : sched_lr(&opt.sched, l->step);
-    rng_seed(&rs, (uint64_t)opt.seed, 0x100000000ULL + (uint64_t)l->step);
+    double lr = opt.sched.kind == SCHED_CONST ? opt.t.lr : sched_lr(&opt.sched, l->step);
+    rng_seed(&rs, (uint64_t)opt.t.seed, 0x100000000ULL + (uint64_t)l->step);
     r->lr = lr;
     if (r->lrc) {
         lrc_step_stats st;
@@ -266,10 +265,10 @@ static int train(lrc_trainer_config *lc, moco_trainer_config *mc, int argc, char
     run *r = &S.r;
     trainloop *l = &S.loop;
     r->argv = json_strv(argv, argc);
-    if (opt.method == M_LRC ? !(r->lrc = lrc_trainer_create(lc, (uint64_t)opt.seed))
-                            : !(r->moco = moco_trainer_create(mc, (uint64_t)opt.seed)))
+    if (opt.method == M_LRC ? !(r->lrc = lrc_trainer_create(lc, (uint64_t)opt.t.seed))
+                            : !(r->moco = moco_trainer_create(mc, (uint64_t)opt.t.seed)))
         die_err(1);
-    if (opt.resume)
+    if (opt.t.resume)
         resume(r, &l->step);
     if (opt.init) { /* a baseline: the untrained model, as training would start */
         if (save(l, r))
@@ -283,18 +282,18 @@ static int train(lrc_trainer_config *lc, moco_trainer_config *mc, int argc, char
         train_free();
         return 0;
     }
-    if (pairfeed_open(&S.feed, opt.input, opt.epochs, (int)opt.batch, (int)opt.shuffle, (uint64_t)opt.seed,
+    if (pairfeed_open(&S.feed, opt.input, opt.epochs, (int)opt.t.batch, (int)opt.shuffle, (uint64_t)opt.t.seed,
                       1 + 2 * (uint64_t)l->step, opt.method == M_LRC))
         die_err(1);
-    l->log_path = opt.log;
-    l->append = opt.resume;
+    l->log_path = opt.t.log;
+    l->append = opt.t.resume;
     l->total = opt.steps;
-    l->save_every = opt.save_every;
+    l->save_every = opt.t.save_every;
     if (trainloop_run(l, &fns, r))
         die_err(1);
     if (l->step == l->start_step)
         log_warn("no training step was taken (%lld pairs skipped): the checkpoint holds the %s model",
-                 (long long)(r->skipped + S.feed.skipped), opt.resume ? "resumed" : "initial");
+                 (long long)(r->skipped + S.feed.skipped), opt.t.resume ? "resumed" : "initial");
     if (log_level >= 1)
         fprintf(stderr, "%s: %lld steps, %lld pairs (%lld skipped with < 2 regions) in %.1f s; wrote %s\n",
                 err_progname, (long long)(l->step - l->start_step), (long long)r->pairs,
@@ -375,41 +374,22 @@ int main(int argc, char **argv)
         {"input", required_argument, 0, 'i'},
         {"output", required_argument, 0, 'o'},
         {"checkpoint", required_argument, 0, 'c'},
-        {"resume", no_argument, 0, OPT_RESUME},
-        {"save-every", required_argument, 0, OPT_SAVE_EVERY},
-        {"log", required_argument, 0, OPT_LOG},
-        {"log-every", required_argument, 0, OPT_LOG_EVERY},
         {"method", required_argument, 0, OPT_METHOD},
-        {"batch", required_argument, 0, OPT_BATCH},
         {"shuffle-buffer", required_argument, 0, OPT_SHUFFLE},
         {"steps", required_argument, 0, OPT_STEPS},
         {"epochs", required_argument, 0, OPT_EPOCHS},
-        {"lr", required_argument, 0, OPT_LR},
-        {"schedule", required_argument, 0, OPT_SCHEDULE},
-        {"warmup", required_argument, 0, OPT_WARMUP},
-        {"min-lr", required_argument, 0, OPT_MIN_LR},
-        {"lr-step", required_argument, 0, OPT_LR_STEP},
-        {"lr-gamma", required_argument, 0, OPT_LR_GAMMA},
-        {"momentum", required_argument, 0, OPT_MOMENTUM},
-        {"weight-decay", required_argument, 0, OPT_WD},
-        {"seed", required_argument, 0, OPT_SEED},
-        {"threads", required_argument, 0, OPT_THREADS},
         {"samples", required_argument, 0, OPT_SAMPLES},
         {"tau", required_argument, 0, OPT_TAU},
         {"no-normalize", no_argument, 0, OPT_NO_NORMALIZE},
         {"exclude-self", no_argument, 0, OPT_EXCLUDE_SELF},
-        {"widths", required_argument, 0, OPT_WIDTHS},
-        {"dim", required_argument, 0, OPT_DIM},
-        {"norm", required_argument, 0, OPT_NORM},
         {"moco-version", required_argument, 0, OPT_MOCO_VERSION},
         {"queue", required_argument, 0, OPT_QUEUE},
         {"moco-m", required_argument, 0, OPT_MOCO_M},
         {"embed-dim", required_argument, 0, OPT_EMBED_DIM},
-        {"depth", required_argument, 0, OPT_DEPTH},
-        {"width", required_argument, 0, OPT_WIDTH},
         {"bn-splits", required_argument, 0, OPT_BN_SPLITS},
         {"embed", no_argument, 0, OPT_EMBED},
         {"init", no_argument, 0, OPT_INIT},
+        TRAINOPTS_LONG,
         FILTER_LONGOPTS_END,
     };
     lrc_trainer_config lc;
@@ -419,16 +399,15 @@ int main(int argc, char **argv)
     filter_init(argc, argv);
     lrc_trainer_config_default(&lc);
     moco_trainer_config_default(&mc);
-    opt.sched = (sched_config){.kind = SCHED_CONST, .step_size = 1000, .gamma = 0.1};
+    trainopts_default(&opt.t);
+    opt.t.log_every = 1;
     while ((c = filter_getopt(argc, argv, "i:o:c:qvh", longopts, usage)) != -1) {
+        if (trainopt(c, optarg, &opt.t))
+            continue;
         switch (c) {
         case 'i': opt.input = optarg; break;
         case 'o': opt.output = optarg; break;
         case 'c': opt.ckpt = optarg; break;
-        case OPT_RESUME: opt.resume = 1; break;
-        case OPT_SAVE_EVERY: opt.save_every = opt_i64("--save-every", optarg, 0, INT64_MAX); break;
-        case OPT_LOG: opt.log = optarg; break;
-        case OPT_LOG_EVERY: opt.log_every = opt_i64("--log-every", optarg, 1, INT64_MAX); break;
         case OPT_METHOD:
             if (!strcmp(optarg, "lrc"))
                 opt.method = M_LRC;
@@ -437,26 +416,9 @@ int main(int argc, char **argv)
             else
                 usage_error("option --method: '%s' is not lrc or moco", optarg);
             break;
-        case OPT_BATCH: opt.batch = opt_i64("--batch", optarg, 1, 4096); break;
         case OPT_SHUFFLE: opt.shuffle = opt_i64("--shuffle-buffer", optarg, 0, 1 << 20); break;
         case OPT_STEPS: opt.steps = opt_i64("--steps", optarg, 0, INT64_MAX); break;
         case OPT_EPOCHS: opt.epochs = opt_i64("--epochs", optarg, 1, INT64_MAX); break;
-        case OPT_LR:
-            opt.lr = opt_f64("--lr", optarg, 0, 1e3);
-            opt.have_lr = 1;
-            break;
-        case OPT_SCHEDULE:
-            if (sched_kind_parse(optarg, &opt.sched.kind))
-                usage_error("option --schedule: '%s' is not const, cosine or step", optarg);
-            break;
-        case OPT_WARMUP: opt.sched.warmup_steps = opt_i64("--warmup", optarg, 0, INT64_MAX); break;
-        case OPT_MIN_LR: opt.sched.min_lr = opt_f64("--min-lr", optarg, 0, 1e3); break;
-        case OPT_LR_STEP: opt.sched.step_size = opt_i64("--lr-step", optarg, 1, INT64_MAX); break;
-        case OPT_LR_GAMMA: opt.sched.gamma = opt_f64("--lr-gamma", optarg, 0, 1); break;
-        case OPT_MOMENTUM: opt.momentum = opt_f64("--momentum", optarg, 0, 0.999999); break;
-        case OPT_WD: opt.wd = opt_f64("--weight-decay", optarg, 0, 1); break;
-        case OPT_SEED: opt.seed = opt_i64("--seed", optarg, 0, INT64_MAX); break;
-        case OPT_THREADS: opt.threads = opt_i64("--threads", optarg, 1, 1024); break;
         case OPT_SAMPLES: lc.samples = (int)opt_i64("--samples", optarg, 1, 1 << 20); break;
         case OPT_TAU:
             opt.tau = opt_f64("--tau", optarg, 1e-4, 1e4);
@@ -464,36 +426,10 @@ int main(int argc, char **argv)
             break;
         case OPT_NO_NORMALIZE: lc.loss.normalize = 0; break;
         case OPT_EXCLUDE_SELF: lc.loss.exclude_self = 1; break;
-        case OPT_WIDTHS: {
-            int64_t w[5];
-            if (parse_i64_list(optarg, w, 5))
-                usage_error("option --widths: %s (five widths, e.g. 16,32,64,128,256)", err_get());
-            for (int i = 0; i < 5; i++) {
-                if (w[i] < 1 || w[i] > 4096)
-                    usage_error("option --widths: %lld is out of range [1, 4096]", (long long)w[i]);
-                lc.net.widths[i] = (int)w[i];
-            }
-            break;
-        }
-        case OPT_DIM: lc.net.out_ch = (int)opt_i64("--dim", optarg, 1, 4096); break;
-        case OPT_NORM:
-            if (!strcmp(optarg, "batch"))
-                lc.net.norm = mc.enc.norm = NORM_BATCH;
-            else if (!strcmp(optarg, "group"))
-                lc.net.norm = mc.enc.norm = NORM_GROUP;
-            else
-                usage_error("option --norm: '%s' is not batch or group", optarg);
-            break;
         case OPT_MOCO_VERSION: mc.version = (int)opt_i64("--moco-version", optarg, 1, 2); break;
         case OPT_QUEUE: mc.queue = (int)opt_i64("--queue", optarg, 1, 1 << 24); break;
         case OPT_MOCO_M: mc.m = opt_f64("--moco-m", optarg, 0, 1); break;
         case OPT_EMBED_DIM: mc.dim = (int)opt_i64("--embed-dim", optarg, 1, 65536); break;
-        case OPT_DEPTH:
-            mc.enc.depth = (int)opt_i64("--depth", optarg, 18, 50);
-            if (mc.enc.depth != 18 && mc.enc.depth != 34 && mc.enc.depth != 50)
-                usage_error("option --depth: %d is not 18, 34 or 50", mc.enc.depth);
-            break;
-        case OPT_WIDTH: mc.enc.width = (float)opt_f64("--width", optarg, 1e-3, 4); break;
         case OPT_BN_SPLITS: mc.bn_splits = (int)opt_i64("--bn-splits", optarg, 1, 4096); break;
         case OPT_EMBED: opt.embed = 1; break;
         case OPT_INIT: opt.init = 1; break;
@@ -501,35 +437,49 @@ int main(int argc, char **argv)
     }
     if (optind < argc)
         usage_error("unexpected argument '%s'", argv[optind]);
+    opt.sched = (sched_config){.kind = SCHED_CONST, .warmup_steps = opt.t.warmup, .min_lr = opt.t.min_lr,
+                               .step_size = opt.t.lr_step, .gamma = opt.t.lr_gamma};
+    if (opt.t.schedule && sched_kind_parse(opt.t.schedule, &opt.sched.kind))
+        usage_error("option --schedule: '%s' is not const, cosine or step", opt.t.schedule);
+    if (opt.t.have_widths)
+        memcpy(lc.net.widths, opt.t.widths, sizeof lc.net.widths);
+    if (opt.t.have_dim)
+        lc.net.out_ch = opt.t.dim;
+    if (opt.t.norm)
+        lc.net.norm = mc.enc.norm = strcmp(opt.t.norm, "group") ? NORM_BATCH : NORM_GROUP;
+    if (opt.t.have_depth)
+        mc.enc.depth = opt.t.depth;
+    if (opt.t.have_width)
+        mc.enc.width = (float)opt.t.width;
     if (!opt.ckpt)
         usage_error("no checkpoint file (-c FILE)");
-    if (opt.threads)
-        nn_set_threads((int)opt.threads);
+    if (opt.t.threads)
+        nn_set_threads((int)opt.t.threads);
     if (opt.embed) {
-        if (opt.method >= 0 || opt.resume)
+        if (opt.method >= 0 || opt.t.resume)
             usage_error("--embed takes no --method or --resume");
         return embed(argc, argv);
     }
     if (opt.method < 0)
         usage_error("no --method (lrc or moco)");
-    if (opt.init && opt.resume)
+    if (opt.init && opt.t.resume)
         usage_error("--init and --resume exclude each other");
     if (opt.sched.kind == SCHED_COSINE && !opt.steps)
         usage_error("--schedule cosine needs --steps");
-    if (opt.method == M_MOCO && mc.bn_splits > 1 && opt.batch % mc.bn_splits)
-        usage_error("--batch %lld is not a multiple of --bn-splits %d", (long long)opt.batch, mc.bn_splits);
+    if (opt.method == M_MOCO && mc.bn_splits > 1 && opt.t.batch % mc.bn_splits)
+        usage_error("--batch %lld is not a multiple of --bn-splits %d", (long long)opt.t.batch, mc.bn_splits);
 
     optim_config *oc = opt.method == M_LRC ? &lc.opt : &mc.opt;
-    if (opt.have_lr)
-        oc->lr = opt.lr;
+    if (opt.t.have_lr)
+        oc->lr = opt.t.lr;
     else if (opt.method == M_MOCO)
-        oc->lr = 0.03 * (double)opt.batch / 256; /* Goyal et al.'s linear scaling of MoCo's rate */
-    oc->weight_decay = opt.wd;
+        oc->lr = 0.03 * (double)opt.t.batch / 256; /* Goyal et al.'s linear scaling of MoCo's rate */
+    oc->weight_decay = opt.t.weight_decay;
     if (opt.method == M_LRC)
-        oc->beta1 = opt.momentum;
+        oc->beta1 = opt.t.momentum;
     else
-        oc->momentum = opt.momentum;
-    opt.lr = oc->lr;
+        oc->momentum = opt.t.momentum;
+    opt.t.lr = oc->lr;
     opt.sched.base_lr = oc->lr;
     opt.sched.total_steps = opt.steps;
     if (opt.have_tau) {

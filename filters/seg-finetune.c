@@ -28,6 +28,7 @@
 
 #include "cli/args.h"
 #include "cli/filter.h"
+#include "cli/trainopts.h"
 #include "core/err.h"
 #include "core/json.h"
 #include "core/rng.h"
@@ -115,18 +116,17 @@ static void usage(void)
 }
 
 enum {
-    OPT_CASES = 0x100, OPT_VAL_CASES, OPT_VAL_INPUT, OPT_BEST, OPT_RESUME, OPT_SAVE_EVERY, OPT_LOG, OPT_LOG_EVERY,
-    OPT_CLASSES, OPT_ARCH, OPT_GLOBAL, OPT_GLOBAL2, OPT_LOCAL, OPT_WIDTHS, OPT_DIM, OPT_DEPTH, OPT_WIDTH, OPT_NORM,
-    OPT_BATCH, OPT_STEPS, OPT_EPOCHS, OPT_EMPTY_KEEP, OPT_LR, OPT_SCHEDULE, OPT_WARMUP, OPT_MIN_LR, OPT_LR_STEP,
-    OPT_LR_GAMMA, OPT_MOMENTUM, OPT_WD, OPT_CE_WEIGHT, OPT_DICE_SMOOTH, OPT_VAL_EVERY, OPT_SEED, OPT_THREADS,
-    OPT_PREDICT, OPT_LOSS, OPT_SHIFT, OPT_PATIENCE
+    OPT_CASES = 0x100, OPT_VAL_CASES, OPT_VAL_INPUT, OPT_BEST, OPT_CLASSES, OPT_ARCH, OPT_GLOBAL, OPT_GLOBAL2,
+    OPT_LOCAL, OPT_STEPS, OPT_EPOCHS, OPT_EMPTY_KEEP, OPT_CE_WEIGHT, OPT_DICE_SMOOTH, OPT_VAL_EVERY, OPT_PREDICT,
+    OPT_LOSS, OPT_SHIFT, OPT_PATIENCE
 };
 
 static struct {
-    const char *input, *output, *ckpt, *best, *log, *cases, *val_cases, *val_input, *predict;
+    const char *input, *output, *ckpt, *best, *cases, *val_cases, *val_input, *predict;
     const char *global, *global2, *local;
-    int resume, have_arch, have_unet_opts, have_enc_opts;
-    int64_t save_every, log_every, classes, batch, steps, epochs, val_every, seed, threads;
+    int have_arch, have_unet_opts, have_enc_opts;
+    int64_t classes, steps, epochs, val_every;
+    trainopts t;       /* the options every trainer has (cli/trainopts.h) */
     int have_val_every, have_steps, have_epochs, have_ce_weight;
     int64_t shift, patience;
     const char *loss_name;
@@ -135,8 +135,8 @@ static struct {
     segnet_config net;
     optim_config opt;
     segloss_config loss;
-} opt = {.input = "-", .output = "-", .save_every = 500, .log_every = 10, .batch = 8, .steps = 2500,
-         .val_every = 250, .empty_keep = 1, .shift = 4, .loss_name = "dice+ce"};
+} opt = {.input = "-", .output = "-", .steps = 2500, .val_every = 250, .empty_keep = 1, .shift = 4,
+         .loss_name = "dice+ce"};
 
 /* ---- the training run: state at file scope, so that it stays reachable
  * when an error ends the process in the middle of a step ---- */
@@ -183,7 +183,7 @@ static void load_data(void)
 /* The training slices (segsample.h's rule). */
 static void select_slices(void)
 {
-    if (segsample_init(&S.smp, &S.tr, (uint64_t)opt.seed, opt.empty_keep))
+    if (segsample_init(&S.smp, &S.tr, (uint64_t)opt.t.seed, opt.empty_keep))
         die_err(1);
     log_info("%lld training slices of %d volumes (%lld of %lld organ-free slices kept), %lld validation slices "
              "of %d volumes, %d classes, %dx%d",
@@ -195,13 +195,13 @@ static void select_slices(void)
 
 static void make_trainer(void)
 {
-    segsetup o = {opt.resume ? opt.ckpt : NULL, opt.global, opt.global2, opt.local, opt.net, opt.have_arch,
-                  opt.have_unet_opts, opt.have_enc_opts, opt.opt, opt.loss, opt.seed, S.tr.C, S.smp.n};
+    segsetup o = {opt.t.resume ? opt.ckpt : NULL, opt.global, opt.global2, opt.local, opt.net, opt.have_arch,
+                  opt.have_unet_opts, opt.have_enc_opts, opt.opt, opt.loss, opt.t.seed, S.tr.C, S.smp.n};
     segsetup_state st;
     if (!(S.t = segsetup_trainer(&o, &st)))
         die_err(1);
     S.loop.step = st.step;
-    if (opt.resume) {
+    if (opt.t.resume) {
         S.best_dice = st.best_dice;
         S.best_step = st.best_step;
     }
@@ -211,7 +211,7 @@ static void make_trainer(void)
 
 static int put_common_meta(ckpt_writer *w)
 {
-    if (ckpt_put_provenance(w, opt.seed, S.argv) || (S.classes_json && ckpt_put_meta(w, "classes", S.classes_json)) ||
+    if (ckpt_put_provenance(w, opt.t.seed, S.argv) || (S.classes_json && ckpt_put_meta(w, "classes", S.classes_json)) ||
         ckpt_put_metaf(w, "num_classes", "%d", S.tr.C) || ckpt_put_metaf(w, "train_slices", "%lld", (long long)S.smp.n))
         return -1;
     if ((opt.global && ckpt_put_meta(w, "init_global", opt.global)) ||
@@ -256,12 +256,12 @@ static struct {
 
 static double epoch_of(int64_t step)
 {
-    return (double)step * (double)opt.batch / (double)S.smp.n;
+    return (double)step * (double)opt.t.batch / (double)S.smp.n;
 }
 
 static int step(trainloop *l, void *ctx, double *loss)
 {
-    const int B = (int)opt.batch;
+    const int B = (int)opt.t.batch;
     segsample_batch(&S.smp, S.x, S.y, l->step, B, (int)opt.shift);
     M.lr = sched_lr(&opt.sched, l->step);
     if (segtrain_step(S.t, S.x, S.y, B, S.tr.H, S.tr.W, M.lr, &M.st))
@@ -273,7 +273,7 @@ static int step(trainloop *l, void *ctx, double *loss)
 static int log_step(trainloop *l, void *ctx, double loss)
 {
     segloss_meter_add(&M.m, &M.st, S.tr.C);
-    if (M.m.n < opt.log_every && l->step != l->total)
+    if (M.m.n < opt.t.log_every && l->step != l->total)
         return 0;
     mval rec = {0};
     mval_set_map(&rec);
@@ -295,7 +295,7 @@ static int validate(trainloop *l, void *ctx)
 {
     segval_result res;
     double t0 = trainlog_elapsed(&l->tl);
-    if (segval_run(&res, segtrain_net(S.t), &S.va, (int)opt.batch, S.x, S.pred))
+    if (segval_run(&res, segtrain_net(S.t), &S.va, (int)opt.t.batch, S.x, S.pred))
         die_errx(1, "validation");
     int better = !isnan(res.mean) && (isnan(S.best_dice) || res.mean > S.best_dice);
     if (better) {
@@ -368,12 +368,12 @@ static int train(int argc, char **argv)
     if (opt.best && !S.va.n)
         usage_error("--best needs validation volumes (--val-cases)");
     select_slices();
-    const int64_t per_epoch = (S.smp.n + opt.batch - 1) / opt.batch;
+    const int64_t per_epoch = (S.smp.n + opt.t.batch - 1) / opt.t.batch;
     l->total = opt.steps ? opt.steps : opt.epochs * per_epoch;
     opt.sched.total_steps = l->total;
     const size_t px = (size_t)S.tr.H * S.tr.W;
-    if (!(S.x = malloc(opt.batch * px * sizeof(float))) || !(S.y = malloc(opt.batch * px)) ||
-        !(S.pred = malloc(opt.batch * px)))
+    if (!(S.x = malloc(opt.t.batch * px * sizeof(float))) || !(S.y = malloc(opt.t.batch * px)) ||
+        !(S.pred = malloc(opt.t.batch * px)))
         die(1, "out of memory");
     make_trainer();
     if (l->step >= l->total) {
@@ -384,9 +384,9 @@ static int train(int argc, char **argv)
     }
     if (S.va.n)
         fns.validate = validate;
-    l->log_path = opt.log;
-    l->append = opt.resume;
-    l->save_every = opt.save_every;
+    l->log_path = opt.t.log;
+    l->append = opt.t.resume;
+    l->save_every = opt.t.save_every;
     l->val_every = opt.val_every;
     if (trainloop_run(l, &fns, NULL))
         die_err(1);
@@ -432,7 +432,7 @@ static int predict(int argc, char **argv)
     ckpt_close(P.c);
     P.c = NULL;
     if (!(P.in = stream_in_open(opt.input)) || !(P.out = stream_out_open(opt.output)) ||
-        segpredict_init(&P.sp, P.net, P.out, (int)opt.batch))
+        segpredict_init(&P.sp, P.net, P.out, (int)opt.t.batch))
         die_err(1);
     mval params = {0};
     mval_set_map(&params);
@@ -471,41 +471,22 @@ int main(int argc, char **argv)
         {"val-cases", required_argument, 0, OPT_VAL_CASES},
         {"val-input", required_argument, 0, OPT_VAL_INPUT},
         {"best", required_argument, 0, OPT_BEST},
-        {"resume", no_argument, 0, OPT_RESUME},
-        {"save-every", required_argument, 0, OPT_SAVE_EVERY},
-        {"log", required_argument, 0, OPT_LOG},
-        {"log-every", required_argument, 0, OPT_LOG_EVERY},
         {"classes", required_argument, 0, OPT_CLASSES},
         {"arch", required_argument, 0, OPT_ARCH},
         {"global", required_argument, 0, OPT_GLOBAL},
         {"global2", required_argument, 0, OPT_GLOBAL2},
         {"local", required_argument, 0, OPT_LOCAL},
-        {"widths", required_argument, 0, OPT_WIDTHS},
-        {"dim", required_argument, 0, OPT_DIM},
-        {"depth", required_argument, 0, OPT_DEPTH},
-        {"width", required_argument, 0, OPT_WIDTH},
-        {"norm", required_argument, 0, OPT_NORM},
-        {"batch", required_argument, 0, OPT_BATCH},
         {"steps", required_argument, 0, OPT_STEPS},
         {"epochs", required_argument, 0, OPT_EPOCHS},
         {"empty-keep", required_argument, 0, OPT_EMPTY_KEEP},
-        {"lr", required_argument, 0, OPT_LR},
-        {"schedule", required_argument, 0, OPT_SCHEDULE},
-        {"warmup", required_argument, 0, OPT_WARMUP},
-        {"min-lr", required_argument, 0, OPT_MIN_LR},
-        {"lr-step", required_argument, 0, OPT_LR_STEP},
-        {"lr-gamma", required_argument, 0, OPT_LR_GAMMA},
-        {"momentum", required_argument, 0, OPT_MOMENTUM},
-        {"weight-decay", required_argument, 0, OPT_WD},
         {"ce-weight", required_argument, 0, OPT_CE_WEIGHT},
         {"dice-smooth", required_argument, 0, OPT_DICE_SMOOTH},
         {"val-every", required_argument, 0, OPT_VAL_EVERY},
-        {"seed", required_argument, 0, OPT_SEED},
-        {"threads", required_argument, 0, OPT_THREADS},
         {"predict", required_argument, 0, OPT_PREDICT},
         {"loss", required_argument, 0, OPT_LOSS},
         {"shift", required_argument, 0, OPT_SHIFT},
         {"patience", required_argument, 0, OPT_PATIENCE},
+        TRAINOPTS_LONG,
         FILTER_LONGOPTS_END,
     };
     int c;
@@ -514,8 +495,10 @@ int main(int argc, char **argv)
     segnet_config_default(&opt.net);
     segtrain_optim_default(&opt.opt);
     segloss_config_default(&opt.loss);
-    opt.sched = (sched_config){.kind = SCHED_CONST, .step_size = 1000, .gamma = 0.1};
+    trainopts_default(&opt.t);
     while ((c = filter_getopt(argc, argv, "i:o:c:qvh", longopts, usage)) != -1) {
+        if (trainopt(c, optarg, &opt.t))
+            continue;
         switch (c) {
         case 'i': opt.input = optarg; break;
         case 'o': opt.output = optarg; break;
@@ -524,10 +507,6 @@ int main(int argc, char **argv)
         case OPT_VAL_CASES: opt.val_cases = optarg; break;
         case OPT_VAL_INPUT: opt.val_input = optarg; break;
         case OPT_BEST: opt.best = optarg; break;
-        case OPT_RESUME: opt.resume = 1; break;
-        case OPT_SAVE_EVERY: opt.save_every = opt_i64("--save-every", optarg, 0, INT64_MAX); break;
-        case OPT_LOG: opt.log = optarg; break;
-        case OPT_LOG_EVERY: opt.log_every = opt_i64("--log-every", optarg, 1, INT64_MAX); break;
         case OPT_CLASSES: opt.classes = opt_i64("--classes", optarg, 2, 256); break;
         case OPT_ARCH:
             if (segnet_arch_parse(optarg, &opt.net.arch))
@@ -537,42 +516,6 @@ int main(int argc, char **argv)
         case OPT_GLOBAL: opt.global = optarg; break;
         case OPT_GLOBAL2: opt.global2 = optarg; break;
         case OPT_LOCAL: opt.local = optarg; break;
-        case OPT_WIDTHS: {
-            int64_t w[5];
-            if (parse_i64_list(optarg, w, 5))
-                usage_error("option --widths: %s (five widths, e.g. 16,32,64,128,256)", err_get());
-            for (int i = 0; i < 5; i++) {
-                if (w[i] < 1 || w[i] > 4096)
-                    usage_error("option --widths: %lld is out of range [1, 4096]", (long long)w[i]);
-                opt.net.local.widths[i] = (int)w[i];
-            }
-            opt.have_unet_opts = 1;
-            break;
-        }
-        case OPT_DIM:
-            opt.net.local.out_ch = (int)opt_i64("--dim", optarg, 1, 4096);
-            opt.have_unet_opts = 1;
-            break;
-        case OPT_DEPTH:
-            opt.net.enc.depth = (int)opt_i64("--depth", optarg, 18, 50);
-            if (opt.net.enc.depth != 18 && opt.net.enc.depth != 34 && opt.net.enc.depth != 50)
-                usage_error("option --depth: %d is not 18, 34 or 50", opt.net.enc.depth);
-            opt.have_enc_opts = 1;
-            break;
-        case OPT_WIDTH:
-            opt.net.enc.width = (float)opt_f64("--width", optarg, 1e-3, 4);
-            opt.have_enc_opts = 1;
-            break;
-        case OPT_NORM:
-            if (!strcmp(optarg, "batch"))
-                opt.net.local.norm = opt.net.enc.norm = NORM_BATCH;
-            else if (!strcmp(optarg, "group"))
-                opt.net.local.norm = opt.net.enc.norm = NORM_GROUP;
-            else
-                usage_error("option --norm: '%s' is not batch or group", optarg);
-            opt.have_unet_opts = opt.have_enc_opts = 1;
-            break;
-        case OPT_BATCH: opt.batch = opt_i64("--batch", optarg, 1, 4096); break;
         case OPT_STEPS:
             opt.steps = opt_i64("--steps", optarg, 1, INT64_MAX / 8192);
             opt.have_steps = 1;
@@ -589,17 +532,6 @@ int main(int argc, char **argv)
             opt.loss_name = optarg;
             break;
         case OPT_EMPTY_KEEP: opt.empty_keep = opt_f64("--empty-keep", optarg, 0, 1); break;
-        case OPT_LR: opt.opt.lr = opt_f64("--lr", optarg, 0, 1e3); break;
-        case OPT_SCHEDULE:
-            if (sched_kind_parse(optarg, &opt.sched.kind))
-                usage_error("option --schedule: '%s' is not const, cosine or step", optarg);
-            break;
-        case OPT_WARMUP: opt.sched.warmup_steps = opt_i64("--warmup", optarg, 0, INT64_MAX); break;
-        case OPT_MIN_LR: opt.sched.min_lr = opt_f64("--min-lr", optarg, 0, 1e3); break;
-        case OPT_LR_STEP: opt.sched.step_size = opt_i64("--lr-step", optarg, 1, INT64_MAX); break;
-        case OPT_LR_GAMMA: opt.sched.gamma = opt_f64("--lr-gamma", optarg, 0, 1); break;
-        case OPT_MOMENTUM: opt.opt.beta1 = opt_f64("--momentum", optarg, 0, 0.999999); break;
-        case OPT_WD: opt.opt.weight_decay = opt_f64("--weight-decay", optarg, 0, 1); break;
         case OPT_CE_WEIGHT:
             opt.loss.ce_weight = opt_f64("--ce-weight", optarg, 0, 1e6);
             opt.have_ce_weight = 1;
@@ -609,13 +541,33 @@ int main(int argc, char **argv)
             opt.val_every = opt_i64("--val-every", optarg, 0, INT64_MAX);
             opt.have_val_every = 1;
             break;
-        case OPT_SEED: opt.seed = opt_i64("--seed", optarg, 0, INT64_MAX); break;
-        case OPT_THREADS: opt.threads = opt_i64("--threads", optarg, 1, 1024); break;
         case OPT_PREDICT: opt.predict = optarg; break;
         }
     }
     if (optind < argc)
         usage_error("unexpected argument '%s'", argv[optind]);
+    opt.sched = (sched_config){.kind = SCHED_CONST, .warmup_steps = opt.t.warmup, .min_lr = opt.t.min_lr,
+                               .step_size = opt.t.lr_step, .gamma = opt.t.lr_gamma};
+    if (opt.t.schedule && sched_kind_parse(opt.t.schedule, &opt.sched.kind))
+        usage_error("option --schedule: '%s' is not const, cosine or step", opt.t.schedule);
+    if (opt.t.have_lr)
+        opt.opt.lr = opt.t.lr;
+    if (opt.t.have_momentum)
+        opt.opt.beta1 = opt.t.momentum;
+    if (opt.t.have_wd)
+        opt.opt.weight_decay = opt.t.weight_decay;
+    if (opt.t.have_widths)
+        memcpy(opt.net.local.widths, opt.t.widths, sizeof opt.net.local.widths);
+    if (opt.t.have_dim)
+        opt.net.local.out_ch = opt.t.dim;
+    if (opt.t.norm)
+        opt.net.local.norm = opt.net.enc.norm = strcmp(opt.t.norm, "group") ? NORM_BATCH : NORM_GROUP;
+    if (opt.t.have_depth)
+        opt.net.enc.depth = opt.t.depth;
+    if (opt.t.have_width)
+        opt.net.enc.width = (float)opt.t.width;
+    opt.have_unet_opts = opt.t.have_widths || opt.t.have_dim || opt.t.norm;
+    opt.have_enc_opts = opt.t.have_depth || opt.t.have_width || opt.t.norm;
     if (opt.have_steps && opt.have_epochs)
         usage_error("--steps and --epochs both say how long to train: give one");
     if (opt.have_epochs)
@@ -628,10 +580,10 @@ int main(int argc, char **argv)
     } else if (!opt.have_ce_weight) {
         opt.loss.ce_weight = 1;
     }
-    if (opt.threads)
-        nn_set_threads((int)opt.threads);
+    if (opt.t.threads)
+        nn_set_threads((int)opt.t.threads);
     if (opt.predict) {
-        if (opt.resume || opt.ckpt || opt.cases || opt.val_cases || opt.val_input || opt.best || opt.log ||
+        if (opt.t.resume || opt.ckpt || opt.cases || opt.val_cases || opt.val_input || opt.best || opt.t.log ||
             opt.global || opt.global2 || opt.local)
             usage_error("--predict takes no training options (-c, --resume, --cases, --val-cases, --best, --log, "
                         "--global, ...)");
