@@ -302,13 +302,9 @@ int ckpt_write(ckpt_writer *w, const char *path)
         int bad = write_all(fd, lenb, 8) || write_all(fd, buf, len);
         for (int i = 0; i < w->n && !bad; i++)
             bad = write_all(fd, w->e[i].data, w->e[i].nbytes);
-        if (bad) {
-            err_set("%s: write error:", path);
-            tmpfile_abort(t);
-            goto out;
-        }
-        if (tmpfile_commit(t, 1)) {
-            err_prefix("%s", path);
+        if (tmpfile_finish(t, !bad, path, 1)) {
+            if (!bad)
+                err_prefix("%s", path);
             goto out;
         }
     }
