@@ -44,9 +44,10 @@
 /* ---- engine settings ---------------------------------------------------- */
 
 /* Threads used inside each kernel call (1..64). The default is the number of
- * online CPUs. Filters map --threads N to this. OpenBLAS is not used by the
- * kernels, so there is no oversubscription between the two; a trainer that
- * calls cblas itself should keep OpenBLAS at 1 thread. */
+ * online CPUs. Filters map --threads N to this. No BLAS library is used by
+ * the kernels or the trainers (MoCo's queue products run on nn_gemm), so
+ * results depend on the instruction set alone, not on the CPU model a BLAS
+ * would recognise, nor on the thread count. */
 void nn_set_threads(int n);
 int nn_threads(void);
 
