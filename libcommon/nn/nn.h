@@ -59,6 +59,14 @@ const char *nn_isa_name(int isa);
 /* Force a path (tests, benchmarks). -1 with err_set if the CPU lacks it. */
 int nn_set_isa(int isa);
 
+/* Winograd F(2x2, 3x3) for the 3x3 stride-1 convolutions (AVX-512 only):
+ * mode 0 off, 1 where it is faster than the direct kernels (the default),
+ * 2 on every one (tests); LRCPIPE_WINOGRAD=0|1|2 in the environment or
+ * nn_set_winograd(). Its results differ from the direct kernels' by float
+ * rounding (tests/test_nn.c bounds the difference). */
+void nn_set_winograd(int mode);
+int nn_winograd(void);
+
 /* Normalisation layer of a model (unet.h, resnet.h). */
 typedef enum { NORM_BATCH = 0, NORM_GROUP = 1 } norm_kind;
 
