@@ -215,8 +215,10 @@ static void test_conv_naive(void **state)
 /* Winograd's result and the direct kernels' against the naive double loops:
  * forward, dX (both halves of a concatenation, each alone and together) and
  * dW; its error bounded by WG_TOL of the largest value, and printed beside
- * the direct kernels' own. */
-#define WG_TOL 4e-6
+ * the direct kernels' own. F(4x4, 3x3) in float: about 1e-5 at 256 input
+ * channels, ten times the direct kernels' (its transforms' coefficients run
+ * to 8 and 1/24). */
+#define WG_TOL 5e-5
 
 typedef struct {
     double wg, direct;
@@ -308,6 +310,7 @@ static void test_winograd(void **state)
     wg_case(2, 64, 64, 8, 8, 64, 1, 55);
     wg_case(2, 128, 0, 4, 4, 96, 0, 56);
     wg_case(1, 16, 16, 33, 31, 8, 0, 57);
+    wg_case(2, 128, 128, 8, 8, 32, 1, 58);  /* the error grows with the channels */
     nn_set_winograd(1);
     nn_set_isa(isa_list[n_isa - 1]);
 }

@@ -1,29 +1,30 @@
-/* Winograd's F(2x2, 3x3) for the 3x3, stride-1, pad-1 convolutions (Lavin &
+/* Winograd's F(4x4, 3x3) for the 3x3, stride-1, pad-1 convolutions (Lavin &
  * Gray 2016), forward and both backward passes, on AVX-512.
  *
- * The output is cut into 2x2 tiles; tile t reads the 4x4 input patch d
+ * The output is cut into 4x4 tiles; tile t reads the 6x6 input patch d
  * around it and
- *   y = A^T [ U (.) V ] A,   U = G g G^T (4x4 per (oc, c)),  V = B^T d B,
- * summed over input channels: for each of the 16 positions xi of the 4x4
+ *   y = A^T [ U (.) V ] A,   U = G g G^T (6x6 per (oc, c)),  V = B^T d B,
+ * summed over input channels: for each of the 36 positions xi of the 6x6
  * transform domain one GEMM  M[xi] (OC, T) = U[xi] (OC, C) V[xi] (C, T),
- * over all T tiles of the batch. 16 multiplications per 4 outputs instead of
- * 36: 2.25x fewer FLOPs, paid for by the transforms, which read and write
- * 4x the input and output; so it wins where channels are many and planes
- * small, and conv.c takes it only there (wg_wanted).
+ * over all T tiles of the batch. 36 multiplications per 16 outputs instead
+ * of 144: 4x fewer FLOPs, paid for by the transforms, which read and write
+ * 2.25x the input and output; so it wins where channels are many, and
+ * conv.c takes it only there (wg_wanted). Interpolation points 0, +-1, +-2.
  *
  *   backward dX  the same forward on dY with the weights transposed and
  *                rotated by 180 degrees (a correlation with the flipped
  *                kernel), U' = G rot(g)^T G^T.
  *   backward dW  by the chain rule through the same transforms: dU[xi]
- *                (OC, C) = sum_t (A dY A^T)[xi] (OC, t) V[xi] (C, t), 16 GEMMs
+ *                (OC, C) = sum_t (A dY A^T)[xi] (OC, t) V[xi] (C, t), 36 GEMMs
  *                over the tiles, then dW = G^T dU G.
  *
  * Transforms are vectorised over 16 tiles of a tile row; each row of the
- * input is first split into its even and odd columns, so every operand is a
- * contiguous load. Each output element comes from one work item and each
- * GEMM runs serially inside its item, so results do not depend on the
- * thread count. The error against direct convolution is that of a few more
- * float additions (coefficients 1 and 1/2): tests/test_nn.c bounds it.
+ * input is first split into its four column phases (x[4k + q]), so every
+ * operand is a contiguous load. Each output element comes from one work
+ * item and each GEMM runs serially inside its item, so results do not
+ * depend on the thread count. The error against direct convolution grows
+ * with the transforms' coefficients (up to 8 and 1/24): tests/test_nn.c
+ * measures and bounds it.
  *
  * Modes (nn_set_winograd, LRCPIPE_WINOGRAD): 0 off, 1 where faster than
  * the direct kernels (the default), 2 on every such convolution (tests).
@@ -53,6 +54,8 @@ int nn_winograd(void)
 }
 
 #define WG_MAXW 1024 /* widest row the transforms take (stack buffers) */
+#define NX 36         /* positions of the 6x6 transform domain */
+#define QB 528        /* floats of a phase buffer: WG_MAXW / 4 + 1, rounded up to 16, + 16 */
 
 typedef struct {
     int B, C1, C2, C, OC, H, W, nty, ntx, ntxp;
@@ -61,7 +64,7 @@ typedef struct {
 
 static wg_shape shape_of(int B, int C1, int C2, int H, int W, int OC)
 {
-    wg_shape s = {B, C1, C2, C1 + C2, OC, H, W, (H + 1) / 2, (W + 1) / 2, 0, 0};
+    wg_shape s = {B, C1, C2, C1 + C2, OC, H, W, (H + 3) / 4, (W + 3) / 4, 0, 0};
     s.ntxp = (s.ntx + 15) / 16 * 16;
     s.T = (long)B * s.nty * s.ntx;
     return s;
@@ -72,20 +75,69 @@ static inline __mmask16 mask_n(long n)
     return n >= 16 ? 0xffff : n <= 0 ? 0 : (__mmask16)((1u << n) - 1);
 }
 
-/* even (x[2k]) and odd (x[2k+1]) columns of a row of w floats, k < n,
- * zero past the row */
-__attribute__((target("avx512f"))) static void split_row(float *ev, float *od, const float *x,
-                                                         int w, int n)
+#define V(x) _mm512_set1_ps(x)
+
+/* the four column phases of a row of w floats: p[q][k] = x[4k + q], k < n
+ * (rounded up to 16), zero past the row */
+__attribute__((target("avx512f"))) static void split4(float *const p[4], const float *x, int w,
+                                                      int n)
 {
     const __m512i ie = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     const __m512i io = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
     for (int k = 0; k < n; k += 16) {
-        long left = w - 2L * k;
-        __m512 a = _mm512_maskz_loadu_ps(mask_n(left), x + 2 * k);
-        __m512 b = _mm512_maskz_loadu_ps(mask_n(left - 16), x + 2 * k + 16);
-        _mm512_storeu_ps(ev + k, _mm512_permutex2var_ps(a, ie, b));
-        _mm512_storeu_ps(od + k, _mm512_permutex2var_ps(a, io, b));
+        long left = w - 4L * k;
+        __m512 a = _mm512_maskz_loadu_ps(mask_n(left), x + 4 * k);
+        __m512 b = _mm512_maskz_loadu_ps(mask_n(left - 16), x + 4 * k + 16);
+        __m512 c = _mm512_maskz_loadu_ps(mask_n(left - 32), x + 4 * k + 32);
+        __m512 d = _mm512_maskz_loadu_ps(mask_n(left - 48), x + 4 * k + 48);
+        /* x[2s], x[2s + 1] for s < 16, then for 16 <= s < 32 */
+        __m512 e0 = _mm512_permutex2var_ps(a, ie, b), o0 = _mm512_permutex2var_ps(a, io, b);
+        __m512 e1 = _mm512_permutex2var_ps(c, ie, d), o1 = _mm512_permutex2var_ps(c, io, d);
+        _mm512_storeu_ps(p[0] + k, _mm512_permutex2var_ps(e0, ie, e1));
+        _mm512_storeu_ps(p[2] + k, _mm512_permutex2var_ps(e0, io, e1));
+        _mm512_storeu_ps(p[1] + k, _mm512_permutex2var_ps(o0, ie, o1));
+        _mm512_storeu_ps(p[3] + k, _mm512_permutex2var_ps(o0, io, o1));
     }
+}
+
+/* The 1-D transforms, on 16 tiles at once. */
+
+/* B^T: 6 values of the input patch -> 6 */
+__attribute__((target("avx512f"))) static inline void bt6(__m512 r[6], const __m512 d[6])
+{
+    __m512 a = _mm512_sub_ps(d[4], d[2]), b = _mm512_sub_ps(d[3], d[1]);
+    __m512 c = _mm512_add_ps(d[3], d[4]), e = _mm512_add_ps(d[1], d[2]);
+    __m512 f = _mm512_sub_ps(d[4], d[3]), g = _mm512_sub_ps(d[1], d[2]);
+    r[0] = _mm512_fmadd_ps(V(4), d[0], _mm512_fmadd_ps(V(-5), d[2], d[4]));
+    r[1] = _mm512_fmadd_ps(V(-4), e, c);
+    r[2] = _mm512_fmadd_ps(V(4), g, f);
+    r[3] = _mm512_fmadd_ps(V(2), b, a);
+    r[4] = _mm512_fmadd_ps(V(-2), b, a);
+    r[5] = _mm512_fmadd_ps(V(4), d[1], _mm512_fmadd_ps(V(-5), d[3], d[5]));
+}
+
+/* A^T: 6 values of the transform domain -> 4 outputs */
+__attribute__((target("avx512f"))) static inline void at6(__m512 o[4], const __m512 v[6])
+{
+    __m512 p = _mm512_add_ps(v[1], v[2]), m = _mm512_sub_ps(v[1], v[2]);
+    __m512 P = _mm512_add_ps(v[3], v[4]), M = _mm512_sub_ps(v[3], v[4]);
+    o[0] = _mm512_add_ps(_mm512_add_ps(v[0], p), P);
+    o[1] = _mm512_fmadd_ps(V(2), M, m);
+    o[2] = _mm512_fmadd_ps(V(4), P, p);
+    o[3] = _mm512_add_ps(_mm512_fmadd_ps(V(8), M, m), v[5]);
+}
+
+/* A: 4 values of dY -> 6 of the transform domain */
+__attribute__((target("avx512f"))) static inline void a4(__m512 o[6], const __m512 v[4])
+{
+    __m512 s = _mm512_add_ps(v[0], v[2]), t = _mm512_add_ps(v[1], v[3]);
+    __m512 S = _mm512_fmadd_ps(V(4), v[2], v[0]), T = _mm512_fmadd_ps(V(8), v[3], _mm512_add_ps(v[1], v[1]));
+    o[0] = v[0];
+    o[1] = _mm512_add_ps(s, t);
+    o[2] = _mm512_sub_ps(s, t);
+    o[3] = _mm512_add_ps(S, T);
+    o[4] = _mm512_sub_ps(S, T);
+    o[5] = v[3];
 }
 
 /* ---- input transform: V[xi][c][t] = (B^T d B)[xi] ---- */
@@ -93,28 +145,28 @@ __attribute__((target("avx512f"))) static void split_row(float *ev, float *od, c
 typedef struct {
     wg_shape s;
     const float *in1, *in2; /* (B, C1, H, W), (B, C2, H, W) */
-    const float *w;         /* weights to transform (OC, C, 3, 3) */
-    float *V;               /* [16][C][T] */
-    float *rbuf;            /* per thread: rows -1 .. 2 nty of d B, 4 x ntxp each */
+    float *V;               /* [36][C][T] */
+    float *rbuf;            /* per thread: rows -1 .. 4 nty of d B, 6 x ntxp each */
     size_t rbn;
 } in_job;
 
-/* (d B) of one input row for every tile column: with d_j = x[2tx - 1 + j],
- * r0 = d0 - d2, r1 = d1 + d2, r2 = d2 - d1, r3 = d1 - d3; r is [4][ntxp]. */
+/* (d B) of one input row for every tile column, d_j = x[4tx - 1 + j]; r is
+ * [6][ntxp]. */
 __attribute__((target("avx512f"))) static void row_db(float *r, const float *x, int W, int ntx,
                                                       int ntxp)
 {
-    float ev[WG_MAXW / 2 + 32], ob[WG_MAXW / 2 + 48];
-    /* ob[k] = x[2k - 1]: the odd columns shifted by one, ob[0] = 0 (col -1) */
-    split_row(ev, ob + 1, x, W, ntx + 1);
-    ob[0] = 0;
+    float p0[QB], p1[QB], p2[QB], p3[QB + 1];
+    /* p3 shifted by one: p3[k] = x[4k - 1], p3[0] = 0 (column -1) */
+    split4((float *const[4]){p0, p1, p2, p3 + 1}, x, W, ntx + 1);
+    p3[0] = 0;
     for (int k = 0; k < ntxp; k += 16) {
-        __m512 e0 = _mm512_loadu_ps(ev + k), e1 = _mm512_loadu_ps(ev + k + 1);
-        __m512 o0 = _mm512_loadu_ps(ob + k), o1 = _mm512_loadu_ps(ob + k + 1);
-        _mm512_storeu_ps(r + k, _mm512_sub_ps(o0, o1));
-        _mm512_storeu_ps(r + ntxp + k, _mm512_add_ps(e0, o1));
-        _mm512_storeu_ps(r + 2 * ntxp + k, _mm512_sub_ps(o1, e0));
-        _mm512_storeu_ps(r + 3 * ntxp + k, _mm512_sub_ps(e0, e1));
+        __m512 d[6] = {_mm512_loadu_ps(p3 + k),     _mm512_loadu_ps(p0 + k),
+                       _mm512_loadu_ps(p1 + k),     _mm512_loadu_ps(p2 + k),
+                       _mm512_loadu_ps(p3 + k + 1), _mm512_loadu_ps(p0 + k + 1)};
+        __m512 o[6];
+        bt6(o, d);
+        for (int j = 0; j < 6; j++)
+            _mm512_storeu_ps(r + j * ntxp + k, o[j]);
     }
 }
 
@@ -123,55 +175,57 @@ __attribute__((target("avx512f"))) static void in_task(void *ctx, long it, int t
     const in_job *j = ctx;
     const wg_shape *s = &j->s;
     int b = (int)(it / s->C), c = (int)(it % s->C), ntxp = s->ntxp;
-    long HW = (long)s->H * s->W;
+    long HW = (long)s->H * s->W, xs = 6L * s->C * s->T; /* xi + 6: the next row of the 6x6 */
     const float *x = c < s->C1 ? j->in1 + ((long)b * s->C1 + c) * HW
                                : j->in2 + ((long)b * s->C2 + c - s->C1) * HW;
     float *R = j->rbuf + (size_t)tid * j->rbn;
-    /* row y of the image (y from -1 to 2 nty) at R + (y + 1) 4 ntxp */
-    for (int y = -1; y <= 2 * s->nty; y++) {
-        float *r = R + (size_t)(y + 1) * 4 * ntxp;
+    size_t rs = (size_t)6 * ntxp; /* floats per image row in R */
+    /* image row y (from -1 to 4 nty) at R + (y + 1) rs */
+    for (int y = -1; y <= 4 * s->nty; y++) {
+        float *r = R + (size_t)(y + 1) * rs;
         if (y < 0 || y >= s->H)
-            memset(r, 0, 4 * ntxp * sizeof(float));
+            memset(r, 0, rs * sizeof(float));
         else
             row_db(r, x + (long)y * s->W, s->W, s->ntx, ntxp);
     }
     for (int ty = 0; ty < s->nty; ty++) {
-        const float *r0 = R + (size_t)(2 * ty) * 4 * ntxp; /* image rows 2ty-1 .. 2ty+2 */
-        const float *r1 = r0 + 4 * ntxp, *r2 = r1 + 4 * ntxp, *r3 = r2 + 4 * ntxp;
+        const float *r0 = R + (size_t)(4 * ty) * rs; /* image rows 4ty-1 .. 4ty+4 */
         long t0 = ((long)b * s->nty + ty) * s->ntx;
         for (int tx = 0; tx < s->ntx; tx += 16) {
             __mmask16 m = mask_n(s->ntx - tx);
-            for (int jj = 0; jj < 4; jj++) {
-                __m512 a0 = _mm512_loadu_ps(r0 + jj * ntxp + tx);
-                __m512 a1 = _mm512_loadu_ps(r1 + jj * ntxp + tx);
-                __m512 a2 = _mm512_loadu_ps(r2 + jj * ntxp + tx);
-                __m512 a3 = _mm512_loadu_ps(r3 + jj * ntxp + tx);
+            for (int jj = 0; jj < 6; jj++) {
+                __m512 d[6], o[6];
+                for (int i = 0; i < 6; i++)
+                    d[i] = _mm512_loadu_ps(r0 + i * rs + (size_t)jj * ntxp + tx);
+                bt6(o, d);
                 float *v = j->V + ((long)jj * s->C + c) * s->T + t0 + tx;
-                long xs = 4L * s->C * s->T; /* from row i to i + 1 of the transform */
-                _mm512_mask_storeu_ps(v, m, _mm512_sub_ps(a0, a2));
-                _mm512_mask_storeu_ps(v + xs, m, _mm512_add_ps(a1, a2));
-                _mm512_mask_storeu_ps(v + 2 * xs, m, _mm512_sub_ps(a2, a1));
-                _mm512_mask_storeu_ps(v + 3 * xs, m, _mm512_sub_ps(a1, a3));
+                for (int i = 0; i < 6; i++)
+                    _mm512_mask_storeu_ps(v + i * xs, m, o[i]);
             }
         }
     }
 }
 
-static void input_transform(float *V, float *rbuf, const float *in1, const float *in2,
+static void input_transform(float *Vt, float *rbuf, const float *in1, const float *in2,
                             const wg_shape *s)
 {
-    in_job j = {*s, in1, in2, NULL, V, rbuf, (size_t)(2 * s->nty + 2) * 4 * s->ntxp};
+    in_job j = {*s, in1, in2, Vt, rbuf, (size_t)(4 * s->nty + 2) * 6 * s->ntxp};
     nn_parallel((long)s->B * s->C, in_task, &j);
 }
 
 static size_t rbuf_floats(const wg_shape *s)
 {
-    return (size_t)nn_threads() * (2 * s->nty + 2) * 4 * s->ntxp;
+    return (size_t)nn_threads() * (4 * s->nty + 2) * 6 * s->ntxp;
 }
 
 /* ---- weight transforms ---- */
 
-static const float Gm[4][3] = {{1, 0, 0}, {0.5f, 0.5f, 0.5f}, {0.5f, -0.5f, 0.5f}, {0, 0, 1}};
+static const float Gm[6][3] = {{1.0f / 4, 0, 0},
+                               {-1.0f / 6, -1.0f / 6, -1.0f / 6},
+                               {-1.0f / 6, 1.0f / 6, -1.0f / 6},
+                               {1.0f / 24, 1.0f / 12, 1.0f / 6},
+                               {1.0f / 24, -1.0f / 12, 1.0f / 6},
+                               {0, 0, 1}};
 
 typedef struct {
     float *U;
@@ -184,45 +238,41 @@ typedef struct {
 __attribute__((target("avx512f"))) static void g_transform(float *dst, long xs, const float *g0,
                                                            __m512i idx, __mmask16 m, int flip)
 {
-    const __m512 h = _mm512_set1_ps(0.5f);
-    __m512 g[9], t[4][3];
+    __m512 g[9], t[6][3];
     for (int k = 0; k < 9; k++)
         g[flip ? 8 - k : k] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, idx, g0 + k, 4);
-    for (int k = 0; k < 3; k++) { /* t = G g: rows of the kernel combined */
-        __m512 a = g[k], b = g[3 + k], c = g[6 + k], ac = _mm512_add_ps(a, c);
-        t[0][k] = a;
-        t[1][k] = _mm512_mul_ps(h, _mm512_add_ps(ac, b));
-        t[2][k] = _mm512_mul_ps(h, _mm512_sub_ps(ac, b));
-        t[3][k] = c;
-    }
-    for (int i = 0; i < 4; i++) { /* (G g) G^T */
-        __m512 a = t[i][0], b = t[i][1], c = t[i][2], ac = _mm512_add_ps(a, c);
-        _mm512_mask_storeu_ps(dst + (4 * i) * xs, m, a);
-        _mm512_mask_storeu_ps(dst + (4 * i + 1) * xs, m, _mm512_mul_ps(h, _mm512_add_ps(ac, b)));
-        _mm512_mask_storeu_ps(dst + (4 * i + 2) * xs, m, _mm512_mul_ps(h, _mm512_sub_ps(ac, b)));
-        _mm512_mask_storeu_ps(dst + (4 * i + 3) * xs, m, c);
-    }
+    for (int i = 0; i < 6; i++) /* t = G g */
+        for (int k = 0; k < 3; k++)
+            t[i][k] = _mm512_fmadd_ps(V(Gm[i][0]), g[k],
+                                      _mm512_fmadd_ps(V(Gm[i][1]), g[3 + k],
+                                                      _mm512_mul_ps(V(Gm[i][2]), g[6 + k])));
+    for (int i = 0; i < 6; i++) /* (G g) G^T */
+        for (int l = 0; l < 6; l++)
+            _mm512_mask_storeu_ps(
+                dst + (6 * i + l) * xs, m,
+                _mm512_fmadd_ps(V(Gm[l][0]), t[i][0],
+                                _mm512_fmadd_ps(V(Gm[l][1]), t[i][1],
+                                                _mm512_mul_ps(V(Gm[l][2]), t[i][2]))));
 }
+
+static const int lane_idx[16] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
 
 /* forward: U[xi][oc][c] = (G g G^T)[xi], g = w[oc][c]; 16 c at a time */
 __attribute__((target("avx512f"))) static void wt_task(void *ctx, long oc, int tid)
 {
     const wt_job *j = ctx;
-    const __m512i lane9 = _mm512_mullo_epi32(
-        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32(9));
+    __m512i lanes = _mm512_mullo_epi32(_mm512_loadu_si512(lane_idx), _mm512_set1_epi32(9));
     (void)tid;
     for (int c = 0; c < j->C; c += 16)
-        g_transform(j->U + (long)oc * j->C + c, (long)j->OC * j->C, j->w + ((long)oc * j->C + c) * 9,
-                    lane9, mask_n(j->C - c), 0);
+        g_transform(j->U + oc * j->C + c, (long)j->OC * j->C, j->w + (oc * j->C + c) * 9, lanes,
+                    mask_n(j->C - c), 0);
 }
 
 /* backward dX: U[xi][c - C0][oc] = (G rot180(g) G^T)[xi], g = w[oc][c]; 16 oc at a time */
 __attribute__((target("avx512f"))) static void wtf_task(void *ctx, long cc, int tid)
 {
     const wt_job *j = ctx;
-    const __m512i lanes = _mm512_mullo_epi32(
-        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-        _mm512_set1_epi32(9 * j->C));
+    __m512i lanes = _mm512_mullo_epi32(_mm512_loadu_si512(lane_idx), _mm512_set1_epi32(9 * j->C));
     long c = j->C0 + cc;
     (void)tid;
     for (int oc = 0; oc < j->OC; oc += 16)
@@ -230,7 +280,7 @@ __attribute__((target("avx512f"))) static void wtf_task(void *ctx, long cc, int 
                     lanes, mask_n(j->OC - oc), 1);
 }
 
-/* ---- the 16 GEMMs ---- */
+/* ---- the 36 GEMMs ---- */
 
 typedef struct {
     int ta, tb, M, N, K;
@@ -238,11 +288,11 @@ typedef struct {
     float *Cm;
     long sa, sb, sc; /* strides between the xi's */
     int lda, ldb, ldc;
-} gemm16_job;
+} gemmx_job;
 
-static void gemm16_task(void *ctx, long x, int tid)
+static void gemmx_task(void *ctx, long x, int tid)
 {
-    const gemm16_job *j = ctx;
+    const gemmx_job *j = ctx;
     (void)tid;
     nn_gemm(j->ta, j->tb, j->M, j->N, j->K, 1.0f, j->A + x * j->sa, j->lda, j->B + x * j->sb,
             j->ldb, 0.0f, j->Cm + x * j->sc, j->ldc, 0);
@@ -252,9 +302,9 @@ static void gemm16_task(void *ctx, long x, int tid)
 
 typedef struct {
     wg_shape s;
-    const float *M; /* [16][NO][T] */
+    const float *M; /* [36][NO][T] */
     int NO;         /* output channels in M */
-    float *o1, *o2; /* (B, N1, H, W), (B, NO - N1, H, W); either NULL: not wanted */
+    float *o1, *o2; /* (B, N1, H, W), (B, NO - N1, H, W) */
     int N1;
     const float *bias;
 } out_job;
@@ -275,26 +325,31 @@ __attribute__((target("avx512f"))) static void out_task(void *ctx, long it, int 
         const float *mp = j->M + (long)oc * s->T + ((long)b * s->nty + ty) * s->ntx;
         for (int tx = 0; tx < s->ntx; tx += 16) {
             __mmask16 mk = mask_n(s->ntx - tx);
-            __m512 m[16];
-            for (int x = 0; x < 16; x++)
-                m[x] = _mm512_maskz_loadu_ps(mk, mp + x * xs + tx);
-            __m512 sr[4], ur[4]; /* rows of A^T M */
-            for (int l = 0; l < 4; l++) {
-                sr[l] = _mm512_add_ps(_mm512_add_ps(m[l], m[4 + l]), m[8 + l]);
-                ur[l] = _mm512_sub_ps(_mm512_sub_ps(m[4 + l], m[8 + l]), m[12 + l]);
+            __m512 z[6][4], y[4][4];
+            for (int i = 0; i < 6; i++) { /* rows of M, each through A^T */
+                __m512 m[6];
+                for (int l = 0; l < 6; l++)
+                    m[l] = _mm512_maskz_loadu_ps(mk, mp + (6 * i + l) * xs + tx);
+                at6(z[i], m);
             }
-            __m512 y[2][2] = {
-                {_mm512_add_ps(_mm512_add_ps(_mm512_add_ps(sr[0], sr[1]), sr[2]), bv),
-                 _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(sr[1], sr[2]), sr[3]), bv)},
-                {_mm512_add_ps(_mm512_add_ps(_mm512_add_ps(ur[0], ur[1]), ur[2]), bv),
-                 _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(ur[1], ur[2]), ur[3]), bv)}};
-            long left = W - 2L * tx;
-            for (int a = 0; a < 2 && 2 * ty + a < s->H; a++) {
-                float *row = o + (long)(2 * ty + a) * W + 2 * tx;
-                _mm512_mask_storeu_ps(row, mask_n(left),
-                                      _mm512_permutex2var_ps(y[a][0], ilo, y[a][1]));
-                _mm512_mask_storeu_ps(row + 16, mask_n(left - 16),
-                                      _mm512_permutex2var_ps(y[a][0], ihi, y[a][1]));
+            for (int c = 0; c < 4; c++) { /* then the columns */
+                __m512 v[6] = {z[0][c], z[1][c], z[2][c], z[3][c], z[4][c], z[5][c]}, r[4];
+                at6(r, v);
+                for (int a = 0; a < 4; a++)
+                    y[a][c] = _mm512_add_ps(r[a], bv);
+            }
+            long left = W - 4L * tx;
+            for (int a = 0; a < 4 && 4 * ty + a < s->H; a++) {
+                /* interleave the 4 columns of 16 tiles: row[4 t + c] = y[a][c][t] */
+                __m512 e0 = _mm512_permutex2var_ps(y[a][0], ilo, y[a][2]);
+                __m512 e1 = _mm512_permutex2var_ps(y[a][0], ihi, y[a][2]);
+                __m512 f0 = _mm512_permutex2var_ps(y[a][1], ilo, y[a][3]);
+                __m512 f1 = _mm512_permutex2var_ps(y[a][1], ihi, y[a][3]);
+                float *row = o + (long)(4 * ty + a) * W + 4 * tx;
+                _mm512_mask_storeu_ps(row, mask_n(left), _mm512_permutex2var_ps(e0, ilo, f0));
+                _mm512_mask_storeu_ps(row + 16, mask_n(left - 16), _mm512_permutex2var_ps(e0, ihi, f0));
+                _mm512_mask_storeu_ps(row + 32, mask_n(left - 32), _mm512_permutex2var_ps(e1, ilo, f1));
+                _mm512_mask_storeu_ps(row + 48, mask_n(left - 48), _mm512_permutex2var_ps(e1, ihi, f1));
             }
         }
     }
@@ -305,7 +360,7 @@ __attribute__((target("avx512f"))) static void out_task(void *ctx, long it, int 
 typedef struct {
     wg_shape s;
     const float *dout; /* (B, OC, H, W) */
-    float *Gd;         /* [16][OC][T] */
+    float *Gd;         /* [36][OC][T] */
 } dy_job;
 
 __attribute__((target("avx512f"))) static void dy_task(void *ctx, long it, int tid)
@@ -315,65 +370,74 @@ __attribute__((target("avx512f"))) static void dy_task(void *ctx, long it, int t
     int b = (int)(it / s->OC), oc = (int)(it % s->OC), W = s->W;
     long HW = (long)s->H * W, xs = (long)s->OC * s->T;
     const float *d = j->dout + ((long)b * s->OC + oc) * HW;
-    float ev[2][WG_MAXW / 2 + 32], od[2][WG_MAXW / 2 + 32];
+    float ph[4][4][QB]; /* [row a of the tile][phase l][tile] */
     (void)tid;
     for (int ty = 0; ty < s->nty; ty++) {
-        for (int a = 0; a < 2; a++) {
-            if (2 * ty + a < s->H)
-                split_row(ev[a], od[a], d + (long)(2 * ty + a) * W, W, s->ntx);
-            else {
-                memset(ev[a], 0, s->ntxp * sizeof(float));
-                memset(od[a], 0, s->ntxp * sizeof(float));
-            }
+        for (int a = 0; a < 4; a++) {
+            if (4 * ty + a < s->H)
+                split4((float *const[4]){ph[a][0], ph[a][1], ph[a][2], ph[a][3]},
+                       d + (long)(4 * ty + a) * W, W, s->ntx);
+            else
+                for (int l = 0; l < 4; l++)
+                    memset(ph[a][l], 0, s->ntxp * sizeof(float));
         }
         float *g = j->Gd + (long)oc * s->T + ((long)b * s->nty + ty) * s->ntx;
         for (int tx = 0; tx < s->ntx; tx += 16) {
             __mmask16 mk = mask_n(s->ntx - tx);
-            __m512 dy[2][2] = {{_mm512_loadu_ps(ev[0] + tx), _mm512_loadu_ps(od[0] + tx)},
-                               {_mm512_loadu_ps(ev[1] + tx), _mm512_loadu_ps(od[1] + tx)}};
-            __m512 w[4][2]; /* A dY */
-            for (int l = 0; l < 2; l++) {
-                w[0][l] = dy[0][l];
-                w[1][l] = _mm512_add_ps(dy[0][l], dy[1][l]);
-                w[2][l] = _mm512_sub_ps(dy[0][l], dy[1][l]);
-                w[3][l] = _mm512_sub_ps(_mm512_setzero_ps(), dy[1][l]);
+            __m512 w[4][6]; /* w[l] = A (column l of the tile) */
+            for (int l = 0; l < 4; l++) {
+                __m512 v[4];
+                for (int a = 0; a < 4; a++)
+                    v[a] = _mm512_loadu_ps(ph[a][l] + tx);
+                a4(w[l], v);
             }
-            for (int i = 0; i < 4; i++) { /* (A dY) A^T */
-                float *gi = g + 4L * i * xs + tx;
-                _mm512_mask_storeu_ps(gi, mk, w[i][0]);
-                _mm512_mask_storeu_ps(gi + xs, mk, _mm512_add_ps(w[i][0], w[i][1]));
-                _mm512_mask_storeu_ps(gi + 2 * xs, mk, _mm512_sub_ps(w[i][0], w[i][1]));
-                _mm512_mask_storeu_ps(gi + 3 * xs, mk, _mm512_sub_ps(_mm512_setzero_ps(), w[i][1]));
+            for (int i = 0; i < 6; i++) { /* (A dY) A^T: row i of the result */
+                __m512 v[4] = {w[0][i], w[1][i], w[2][i], w[3][i]}, r[6];
+                a4(r, v);
+                for (int l = 0; l < 6; l++)
+                    _mm512_mask_storeu_ps(g + (6 * i + l) * xs + tx, mk, r[l]);
             }
         }
     }
 }
 
-/* dW[oc][c] += G^T dU G, dU [16][OC][C] */
+/* dW[oc][c] += G^T dU G, dU [36][OC][C]; 16 c at a time */
 typedef struct {
     float *dw;
     const float *dU;
     int OC, C;
 } dwt_job;
 
-static void dwt_task(void *ctx, long oc, int tid)
+__attribute__((target("avx512f"))) static void dwt_task(void *ctx, long oc, int tid)
 {
     const dwt_job *j = ctx;
     long xs = (long)j->OC * j->C;
+    __m512i lanes = _mm512_mullo_epi32(_mm512_loadu_si512(lane_idx), _mm512_set1_epi32(9));
     (void)tid;
-    for (int c = 0; c < j->C; c++) {
-        float u[4][4], t[3][4];
-        for (int x = 0; x < 16; x++)
-            u[x / 4][x % 4] = j->dU[x * xs + (long)oc * j->C + c];
-        for (int a = 0; a < 3; a++) /* G^T u */
-            for (int l = 0; l < 4; l++)
-                t[a][l] = Gm[0][a] * u[0][l] + Gm[1][a] * u[1][l] + Gm[2][a] * u[2][l] +
-                          Gm[3][a] * u[3][l];
-        float *dw = j->dw + ((long)oc * j->C + c) * 9;
-        for (int a = 0; a < 3; a++) /* (G^T u) G */
-            for (int k = 0; k < 3; k++)
-                dw[a * 3 + k] += t[a][0] * Gm[0][k] + t[a][1] * Gm[1][k] + t[a][2] * Gm[2][k] +
-                                 t[a][3] * Gm[3][k];
+    for (int c = 0; c < j->C; c += 16) {
+        __mmask16 m = mask_n(j->C - c);
+        __m512 t[3][6];
+        for (int l = 0; l < 6; l++) { /* G^T u, column l */
+            __m512 u[6];
+            for (int i = 0; i < 6; i++)
+                u[i] = _mm512_maskz_loadu_ps(m, j->dU + (6 * i + l) * xs + oc * j->C + c);
+            for (int a = 0; a < 3; a++) {
+                __m512 acc = _mm512_mul_ps(V(Gm[0][a]), u[0]);
+                for (int i = 1; i < 6; i++)
+                    acc = _mm512_fmadd_ps(V(Gm[i][a]), u[i], acc);
+                t[a][l] = acc;
+            }
+        }
+        float *dw = j->dw + (oc * j->C + c) * 9;
+        for (int a = 0; a < 3; a++) /* (G^T u) G, added into dW */
+            for (int k = 0; k < 3; k++) {
+                __m512 acc = _mm512_mul_ps(V(Gm[0][k]), t[a][0]);
+                for (int l = 1; l < 6; l++)
+                    acc = _mm512_fmadd_ps(V(Gm[l][k]), t[a][l], acc);
+                float *p = dw + a * 3 + k;
+                __m512 old = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, lanes, p, 4);
+                _mm512_mask_i32scatter_ps(p, m, lanes, _mm512_add_ps(old, acc), 4);
+            }
     }
 }
 
@@ -391,7 +455,7 @@ int wg_forward(float *out, const float *in1, int C1, const float *in2, int C2,
     if (!wg_usable(H, W))
         return -1;
     wg_shape s = shape_of(B, C1, C2, H, W, OC);
-    size_t nu = (size_t)16 * OC * s.C, nv = (size_t)16 * s.C * s.T, nm = (size_t)16 * OC * s.T;
+    size_t nu = (size_t)NX * OC * s.C, nv = (size_t)NX * s.C * s.T, nm = (size_t)NX * OC * s.T;
     float *U = nn_scratch((nu + nv + nm + rbuf_floats(&s)) * sizeof(float));
     if (!U)
         return -1;
@@ -399,9 +463,9 @@ int wg_forward(float *out, const float *in1, int C1, const float *in2, int C2,
     wt_job wj = {U, weight, OC, s.C, 0, 0};
     nn_parallel(OC, wt_task, &wj);
     input_transform(V, rbuf, in1, in2, &s);
-    gemm16_job gj = {0, 0, OC, (int)s.T, s.C, U, V, M, (long)OC * s.C, (long)s.C * s.T,
+    gemmx_job gj = {0, 0, OC, (int)s.T, s.C, U, V, M, (long)OC * s.C, (long)s.C * s.T,
                      (long)OC * s.T, s.C, (int)s.T, (int)s.T};
-    nn_parallel(16, gemm16_task, &gj);
+    nn_parallel(NX, gemmx_task, &gj);
     out_job oj = {s, M, OC, out, NULL, OC, bias};
     nn_parallel((long)B * OC, out_task, &oj);
     return 0;
@@ -417,8 +481,8 @@ int wg_backward(float *dinp1, float *dinp2, float *dweight, const float *dout, c
     int C = s.C;
     /* dW: V (C) + Gd (OC) + dU; dX: U' + V (OC) + M (C): the larger, up front
      * (failing after dW was added would make the caller add it twice) */
-    size_t ndw = (size_t)16 * (C + OC) * s.T + (size_t)16 * OC * C;
-    size_t ndx = (size_t)16 * C * OC + (size_t)16 * (OC + C) * s.T;
+    size_t ndw = (size_t)NX * (C + OC) * s.T + (size_t)NX * OC * C;
+    size_t ndx = (size_t)NX * C * OC + (size_t)NX * (OC + C) * s.T;
     wg_shape sd = shape_of(B, OC, 0, H, W, C); /* dY as the input, C outputs */
     size_t nr = NN_MAX(rbuf_floats(&s), rbuf_floats(&sd));
     float *buf = nn_scratch((NN_MAX(ndw, ndx) + nr) * sizeof(float));
@@ -426,14 +490,14 @@ int wg_backward(float *dinp1, float *dinp2, float *dweight, const float *dout, c
         return -1;
     float *rbuf = buf + NN_MAX(ndw, ndx);
     if (dweight) {
-        float *V = buf, *Gd = V + (size_t)16 * C * s.T, *dU = Gd + (size_t)16 * OC * s.T;
+        float *V = buf, *Gd = V + (size_t)NX * C * s.T, *dU = Gd + (size_t)NX * OC * s.T;
         input_transform(V, rbuf, in1, in2, &s);
         dy_job yj = {s, dout, Gd};
         nn_parallel((long)B * OC, dy_task, &yj);
         /* dU[xi] (OC, C) = Gd[xi] (OC, T) V[xi] (C, T)^T */
-        gemm16_job gj = {0, 1, OC, C, (int)s.T, Gd, V, dU, (long)OC * s.T, (long)C * s.T,
+        gemmx_job gj = {0, 1, OC, C, (int)s.T, Gd, V, dU, (long)OC * s.T, (long)C * s.T,
                          (long)OC * C, (int)s.T, (int)s.T, C};
-        nn_parallel(16, gemm16_task, &gj);
+        nn_parallel(NX, gemmx_task, &gj);
         dwt_job tj = {dweight, dU, OC, C};
         nn_parallel(OC, dwt_task, &tj);
     }
@@ -442,13 +506,13 @@ int wg_backward(float *dinp1, float *dinp2, float *dweight, const float *dout, c
         int c0 = dinp1 ? 0 : C1, nc = (dinp1 ? C1 : 0) + (dinp2 ? C2 : 0);
         if (nc == 0)
             return 0;
-        float *U = buf, *V = U + (size_t)16 * nc * OC, *M = V + (size_t)16 * OC * sd.T;
+        float *U = buf, *V = U + (size_t)NX * nc * OC, *M = V + (size_t)NX * OC * sd.T;
         wt_job wj = {U, weight, OC, C, c0, nc};
         nn_parallel(nc, wtf_task, &wj);
         input_transform(V, rbuf, dout, NULL, &sd);
-        gemm16_job gj = {0, 0, nc, (int)sd.T, OC, U, V, M, (long)nc * OC, (long)OC * sd.T,
+        gemmx_job gj = {0, 0, nc, (int)sd.T, OC, U, V, M, (long)nc * OC, (long)OC * sd.T,
                          (long)nc * sd.T, OC, (int)sd.T, (int)sd.T};
-        nn_parallel(16, gemm16_task, &gj);
+        nn_parallel(NX, gemmx_task, &gj);
         /* M's rows: [0, C1 - c0) to dinp1 (when c0 = 0), the rest to dinp2 */
         int n1 = c0 == 0 ? NN_MIN(C1, nc) : 0;
         out_job oj = {sd, M, nc, dinp1, dinp2, n1, NULL};
@@ -457,14 +521,17 @@ int wg_backward(float *dinp1, float *dinp2, float *dweight, const float *dout, c
     return 0;
 }
 
-/* Where F(2x2, 3x3) beats the direct kernels (measured layer by layer, CPU
- * time, on AVX-512 Zen 4): 5-10 % faster at 16x16 with 128 channels or
- * more; at par on 8x8, slower on larger planes with fewer channels, where
- * the transforms' memory traffic costs more than the FLOPs saved. */
+/* Where F(4x4, 3x3) beats the direct kernels, measured layer by layer
+ * (process CPU time of forward + dX + dW, paired runs, batch 8, AVX-512 Zen
+ * 4): 0.57-0.77x the time on 16x16 to 64x64 planes with 64 to 256
+ * channels, 0.94x with 32 + 64; slower (1.1x) at 32 -> 32 on 64x64, where
+ * the transforms' memory traffic outweighs the FLOPs saved, and at par on
+ * 8x8, where a tile row fills 2 of a vector's 16 lanes and the weights'
+ * transforms dominate. */
 int wg_wanted(int B, int C, int H, int W, int OC)
 {
     (void)B;
     if (nn_winograd() != 1)
         return nn_winograd() == 2;
-    return C >= 128 && OC >= 128 && (long)H * W >= 256 && (long)H * W <= 512;
+    return (long)H * W >= 256 && C >= 32 && OC >= 32 && C + OC >= 96;
 }
