@@ -55,7 +55,7 @@ int nn_winograd(void)
 
 #define WG_MAXW 1024 /* widest row the transforms take (stack buffers) */
 #define NX 36         /* positions of the 6x6 transform domain */
-#define QB 528        /* floats of a phase buffer: WG_MAXW / 4 + 1, rounded up to 16, + 16 */
+#define QB 288        /* floats of a phase buffer: WG_MAXW / 4 + 1, rounded up to 16, + 16 */
 
 typedef struct {
     int B, C1, C2, C, OC, H, W, nty, ntx, ntxp;
@@ -257,27 +257,29 @@ __attribute__((target("avx512f"))) static void g_transform(float *dst, long xs, 
 
 static const int lane_idx[16] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
 
-/* forward: U[xi][oc][c] = (G g G^T)[xi], g = w[oc][c]; 16 c at a time */
-__attribute__((target("avx512f"))) static void wt_task(void *ctx, long oc, int tid)
+/* The GEMMs take U transposed (K rows of M floats), which their packing
+ * copies row by row. */
+
+/* forward: U[xi][c][oc] = (G g G^T)[xi], g = w[oc][c]; 16 oc at a time */
+__attribute__((target("avx512f"))) static void wt_task(void *ctx, long c, int tid)
+{
+    const wt_job *j = ctx;
+    __m512i lanes = _mm512_mullo_epi32(_mm512_loadu_si512(lane_idx), _mm512_set1_epi32(9 * j->C));
+    (void)tid;
+    for (int oc = 0; oc < j->OC; oc += 16)
+        g_transform(j->U + c * j->OC + oc, (long)j->C * j->OC, j->w + ((long)oc * j->C + c) * 9,
+                    lanes, mask_n(j->OC - oc), 0);
+}
+
+/* backward dX: U[xi][oc][c - C0] = (G rot180(g) G^T)[xi], g = w[oc][c]; 16 c at a time */
+__attribute__((target("avx512f"))) static void wtf_task(void *ctx, long oc, int tid)
 {
     const wt_job *j = ctx;
     __m512i lanes = _mm512_mullo_epi32(_mm512_loadu_si512(lane_idx), _mm512_set1_epi32(9));
     (void)tid;
-    for (int c = 0; c < j->C; c += 16)
-        g_transform(j->U + oc * j->C + c, (long)j->OC * j->C, j->w + (oc * j->C + c) * 9, lanes,
-                    mask_n(j->C - c), 0);
-}
-
-/* backward dX: U[xi][c - C0][oc] = (G rot180(g) G^T)[xi], g = w[oc][c]; 16 oc at a time */
-__attribute__((target("avx512f"))) static void wtf_task(void *ctx, long cc, int tid)
-{
-    const wt_job *j = ctx;
-    __m512i lanes = _mm512_mullo_epi32(_mm512_loadu_si512(lane_idx), _mm512_set1_epi32(9 * j->C));
-    long c = j->C0 + cc;
-    (void)tid;
-    for (int oc = 0; oc < j->OC; oc += 16)
-        g_transform(j->U + cc * j->OC + oc, (long)j->NC * j->OC, j->w + ((long)oc * j->C + c) * 9,
-                    lanes, mask_n(j->OC - oc), 1);
+    for (int cc = 0; cc < j->NC; cc += 16)
+        g_transform(j->U + oc * j->NC + cc, (long)j->OC * j->NC,
+                    j->w + ((long)oc * j->C + j->C0 + cc) * 9, lanes, mask_n(j->NC - cc), 1);
 }
 
 /* ---- the 36 GEMMs ---- */
@@ -461,10 +463,10 @@ int wg_forward(float *out, const float *in1, int C1, const float *in2, int C2,
         return -1;
     float *V = U + nu, *M = V + nv, *rbuf = M + nm;
     wt_job wj = {U, weight, OC, s.C, 0, 0};
-    nn_parallel(OC, wt_task, &wj);
+    nn_parallel(s.C, wt_task, &wj);
     input_transform(V, rbuf, in1, in2, &s);
-    gemmx_job gj = {0, 0, OC, (int)s.T, s.C, U, V, M, (long)OC * s.C, (long)s.C * s.T,
-                     (long)OC * s.T, s.C, (int)s.T, (int)s.T};
+    gemmx_job gj = {1, 0, OC, (int)s.T, s.C, U, V, M, (long)OC * s.C, (long)s.C * s.T,
+                     (long)OC * s.T, OC, (int)s.T, (int)s.T};
     nn_parallel(NX, gemmx_task, &gj);
     out_job oj = {s, M, OC, out, NULL, OC, bias};
     nn_parallel((long)B * OC, out_task, &oj);
@@ -508,10 +510,10 @@ int wg_backward(float *dinp1, float *dinp2, float *dweight, const float *dout, c
             return 0;
         float *U = buf, *V = U + (size_t)NX * nc * OC, *M = V + (size_t)NX * OC * sd.T;
         wt_job wj = {U, weight, OC, C, c0, nc};
-        nn_parallel(nc, wtf_task, &wj);
+        nn_parallel(OC, wtf_task, &wj);
         input_transform(V, rbuf, dout, NULL, &sd);
-        gemmx_job gj = {0, 0, nc, (int)sd.T, OC, U, V, M, (long)nc * OC, (long)OC * sd.T,
-                         (long)nc * sd.T, OC, (int)sd.T, (int)sd.T};
+        gemmx_job gj = {1, 0, nc, (int)sd.T, OC, U, V, M, (long)nc * OC, (long)OC * sd.T,
+                         (long)nc * sd.T, nc, (int)sd.T, (int)sd.T};
         nn_parallel(NX, gemmx_task, &gj);
         /* M's rows: [0, C1 - c0) to dinp1 (when c0 = 0), the rest to dinp2 */
         int n1 = c0 == 0 ? NN_MIN(C1, nc) : 0;
