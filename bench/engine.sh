@@ -42,7 +42,8 @@ field() { # field NAME LINE
   echo "$2" | tr ' ' '\n' | sed -n "s/^$1=//p"
 }
 
-echo "U-Net training step (forward, backward, Adam), $threads threads, engine $(field isa "$("$step" 1 16 1 1 1)")"
+probe=$("$step" 1 16 1 1 1)
+echo "U-Net training step (forward, backward, Adam), $threads threads, engine $(field isa "$probe"), Winograd mode $(field winograd "$probe") (LRCPIPE_WINOGRAD: 0 off, 1 where faster)"
 echo "load average at the start: $(cut -d' ' -f1-3 /proc/loadavg); FMA peak on $threads threads: $peak GFLOP/s (bench/fma_peak, this run)"
 echo "PyTorch $("$py" -c 'import torch; print(torch.__version__)'): OPENBLAS_NUM_THREADS=1, jemalloc (decay off), set_num_threads($threads); best of default and OMP_WAIT_POLICY=PASSIVE"
 printf '%-12s %10s %8s %6s %10s %8s %6s %7s %10s %10s\n' setting "lrcpipe" "GFLOP/s" "peak" "PyTorch" "GFLOP/s" "peak" ratio "RSS ours" "RSS torch"
