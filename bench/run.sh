@@ -13,18 +13,21 @@ echo "lrcpipe benchmarks, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(grep -m
 echo "OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset}"
 load=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "load average at the start: $load"
-# idle: the last minute's load under a quarter of a core, and the CPU time of
-# the last second (from /proc/stat) under 10 % busy
-busy=$(awk '/^cpu / {print $2+$3+$4+$7+$8, $5+$6}' /proc/stat; sleep 1; awk '/^cpu / {print $2+$3+$4+$7+$8, $5+$6}' /proc/stat)
-busy=$(echo $busy | awk '{b = $3 - $1; i = $4 - $2; printf "%.0f", b + i > 0 ? 100 * b / (b + i) : 0}')
-if awk -v l="${load%% *}" -v b="$busy" 'BEGIN{exit !(l > 0.25 || b > 10)}'; then
-  echo "WARNING: the machine is not idle (load ${load%% *}, ${busy} % of the CPU busy in the last second):"
-  echo "WARNING: timings, ratios and fractions of peak below are distorted; rerun on an idle machine"
+# idle: under 10 % of the CPU busy over 3 seconds (/proc/stat; the load
+# average lags, and right after make has built the benchmarks it is high on
+# an idle machine)
+cpu() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8, $5 + $6}' /proc/stat; }
+busy=$( (cpu; sleep 3; cpu) | tr '\n' ' ' | awk '{b = $3 - $1; i = $4 - $2; printf "%.0f", (b + i > 0 ? 100 * b / (b + i) : 0)}')
+echo "CPU busy over the last 3 s: ${busy} %"
+if [ "$busy" -gt 10 ]; then
+  echo "WARNING: the machine is not idle: timings, ratios and fractions of peak below are distorted;"
+  echo "WARNING: rerun on an idle machine"
 fi
 if [ -x "$build/bench/fma_peak" ]; then
-  LRCPIPE_PEAK=$("$build/bench/fma_peak" 1 2 | sed -n 's/^threads=\([0-9]*\) gflops=\([0-9.]*\) isa=\(.*\)/\1:\2/p' | tr '\n' ' ')
+  peak=$("$build/bench/fma_peak" 1 2)
+  LRCPIPE_PEAK=$(echo "$peak" | sed -n 's/^threads=\([0-9]*\) gflops=\([0-9.]*\) .*/\1:\2/p' | tr '\n' ' ')
   export LRCPIPE_PEAK
-  echo "FMA peak ($("$build/bench/fma_peak" 1 | sed -n 's/.*isa=//p'), register-only loop), GFLOP/s by threads: $LRCPIPE_PEAK"
+  echo "FMA peak ($(echo "$peak" | sed -n '1s/.*isa=//p'), register-only loop), GFLOP/s by threads: $LRCPIPE_PEAK"
 fi
 for s in "$here"/*.sh; do
   name=$(basename "$s" .sh)
