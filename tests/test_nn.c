@@ -212,8 +212,8 @@ static void test_conv_naive(void **state)
 
 /* ---- Winograd F(2x2, 3x3) ---- */
 
-/* Winograd's result and the direct kernels' against the naive double loops:
- * forward, dX (both halves of a concatenation, each alone and together) and
+/* Winograd's result (fused where the sizes allow it, and unfused) and the
+ * direct kernels' against the naive double loops: forward, dX (both halves of a concatenation, each alone and together) and
  * dW; its error bounded by WG_TOL of the largest value, and printed beside
  * the direct kernels' own. F(4x4, 3x3) in float: about 1e-5 at 256 input
  * channels, ten times the direct kernels' (its transforms' coefficients run
@@ -240,7 +240,7 @@ static void wg_case(int B, int C1, int C2, int H, int W, int OC, int bias, uint6
     double *in1 = dalloc(n1), *in2 = dalloc(n2), *w = dalloc(nw), *b = dalloc(OC), *R = dalloc(no);
     double *out = dalloc(no), *d1 = dalloc(n1), *d2 = dalloc(n2), *dw = dalloc(nw);
     float *fi1 = falloc(n1), *fi2 = falloc(n2), *fw = falloc(nw), *fb = falloc(OC), *fR = falloc(no);
-    float *fo[3] = {falloc(no), falloc(no), NULL}, *g1 = falloc(n1), *g2 = falloc(n2);
+    float *fo[3] = {falloc(no), falloc(no), falloc(no)}, *g1 = falloc(n1), *g2 = falloc(n2);
     float *gw = falloc(nw);
     errpair ef = {0, 0}, ex = {0, 0}, ew = {0, 0};
     rng r;
@@ -253,9 +253,11 @@ static void wg_case(int B, int C1, int C2, int H, int W, int OC, int bias, uint6
     ref_conv(out, in1, C1, in2, C2, w, bias ? b : NULL, B, H, W, OC, 3, 1, 1);
     memset(dw, 0, nw * sizeof(double));
     ref_conv_backward(d1, d2, dw, NULL, R, in1, C1, in2, C2, w, B, H, W, OC, 3, 1, 1);
-    for (int k = 0; k < 2; k++) {
-        int mode = k ? 0 : 2;
+    /* Winograd fused (where it applies), unfused, then the direct kernels */
+    for (int k = 0; k < 3; k++) {
+        int mode = k == 2 ? 0 : 2;
         nn_set_winograd(mode);
+        nn_set_winograd_fused(k == 0);
         conv2d_cat_forward(fo[k], fi1, C1, C2 ? fi2 : NULL, C2, fw, bias ? fb : NULL, B, H, W,
                            OC, 3, 1, 1);
         wg_track(&ef, mode, max_rel_diff(fo[k], out, no));
@@ -281,8 +283,9 @@ static void wg_case(int B, int C1, int C2, int H, int W, int OC, int bias, uint6
             gw[i] -= 1;
         wg_track(&ew, mode, max_rel_diff(gw, dw, nw));
     }
+    nn_set_winograd_fused(1);
     /* the Winograd path ran: its rounding differs from the direct kernels' */
-    assert_true(memcmp(fo[0], fo[1], no * sizeof(float)) != 0);
+    assert_true(memcmp(fo[1], fo[2], no * sizeof(float)) != 0);
     /* one thread gives the same bits as several (the same seed, the same model) */
     int nt0 = nn_threads();
     nn_set_winograd(2);
@@ -312,7 +315,7 @@ static void wg_case(int B, int C1, int C2, int H, int W, int OC, int bias, uint6
     assert_true(ex.wg < WG_TOL);
     assert_true(ew.wg < WG_TOL);
     free(in1), free(in2), free(w), free(b), free(R), free(out), free(d1), free(d2), free(dw);
-    free(fi1), free(fi2), free(fw), free(fb), free(fR), free(fo[0]), free(fo[1]), free(g1);
+    free(fi1), free(fi2), free(fw), free(fb), free(fR), free(fo[0]), free(fo[1]), free(fo[2]), free(g1);
     free(g2), free(gw);
 }
 

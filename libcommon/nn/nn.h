@@ -66,6 +66,11 @@ int nn_set_isa(int isa);
  * rounding (tests/test_nn.c bounds the difference). */
 void nn_set_winograd(int mode);
 int nn_winograd(void);
+/* Small convolutions run Winograd fused, one tile row at a time in the
+ * cache; nn_set_winograd_fused(0) or LRCPIPE_WINOGRAD_FUSED=0 makes them
+ * take the unfused path (tests compare the two). */
+void nn_set_winograd_fused(int on);
+int nn_winograd_fused(void);
 
 /* Normalisation layer of a model (unet.h, resnet.h). */
 typedef enum { NORM_BATCH = 0, NORM_GROUP = 1 } norm_kind;
