@@ -24,8 +24,10 @@
  *
  * Speed: the functions pick a kernel at run time: AVX-512, AVX2+FMA or
  * portable C (nn_isa()); results of the paths agree to float rounding (the
- * tests check each against naive loops). 3x3 and 1x1 stride-1 convolutions
- * and the transposed convolution run direct AVX-512 kernels (conv_direct.c);
+ * tests check each against naive loops). 3x3 stride-1 convolutions with
+ * enough channels on planes of 16x16 or more run Winograd's F(4x4, 3x3)
+ * (winograd.c, nn_set_winograd), other 3x3 and 1x1 stride-1 convolutions
+ * and the transposed convolution direct AVX-512 kernels (conv_direct.c);
  * others im2col + the engine's GEMM. They use nn_threads() threads (the
  * engine's own pool, not OpenMP: see threadpool.c) inside each call; call them
  * from one thread at a time per process (scratch memory is per calling
