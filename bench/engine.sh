@@ -15,7 +15,9 @@
 # best of a few repetitions; the table shows the best of the rounds. GFLOP/s
 # counts 3x the forward convolution FLOPs (1.54 GFLOP per 128x128 image,
 # unet_flops()); "peak" is that as a fraction of the machine's FMA peak on the
-# same threads, measured in this run (bench/fma_peak, peak.sh).
+# same threads, measured in this run (bench/fma_peak, peak.sh). The FLOPs are
+# those of direct convolution on both sides: where Winograd does fewer, the
+# rate (and its fraction of the peak) is an effective one.
 # RSS is each process's peak resident memory (getrusage). OPENBLAS_CORETYPE
 # is left as the environment has it.
 #
