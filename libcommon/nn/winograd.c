@@ -94,26 +94,36 @@ static inline __mmask16 mask_n(long n)
 
 #define V(x) _mm512_set1_ps(x)
 
-/* the four column phases of a row of w floats: p[q][k] = x[4k + q], k < n
- * (rounded up to 16), zero past the row */
-__attribute__((target("avx512f"))) static void split4(float *const p[4], const float *x, int w,
-                                                      int n)
+/* the four column phases of 64 floats of a row of w from 4k: p[q][l] =
+ * x[4 (k + l) + q], zero past the row */
+__attribute__((target("avx512f"))) static inline void phases(__m512 p[4], const float *x, int w,
+                                                             int k)
 {
     const __m512i ie = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     const __m512i io = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    long left = w - 4L * k;
+    __m512 a = _mm512_maskz_loadu_ps(mask_n(left), x + 4 * k);
+    __m512 b = _mm512_maskz_loadu_ps(mask_n(left - 16), x + 4 * k + 16);
+    __m512 c = _mm512_maskz_loadu_ps(mask_n(left - 32), x + 4 * k + 32);
+    __m512 d = _mm512_maskz_loadu_ps(mask_n(left - 48), x + 4 * k + 48);
+    /* x[2s], x[2s + 1] for s < 16, then for 16 <= s < 32 */
+    __m512 e0 = _mm512_permutex2var_ps(a, ie, b), o0 = _mm512_permutex2var_ps(a, io, b);
+    __m512 e1 = _mm512_permutex2var_ps(c, ie, d), o1 = _mm512_permutex2var_ps(c, io, d);
+    p[0] = _mm512_permutex2var_ps(e0, ie, e1);
+    p[2] = _mm512_permutex2var_ps(e0, io, e1);
+    p[1] = _mm512_permutex2var_ps(o0, ie, o1);
+    p[3] = _mm512_permutex2var_ps(o0, io, o1);
+}
+
+/* the same for k < n (rounded up to 16) into arrays p[q] */
+__attribute__((target("avx512f"))) static void split4(float *const p[4], const float *x, int w,
+                                                      int n)
+{
     for (int k = 0; k < n; k += 16) {
-        long left = w - 4L * k;
-        __m512 a = _mm512_maskz_loadu_ps(mask_n(left), x + 4 * k);
-        __m512 b = _mm512_maskz_loadu_ps(mask_n(left - 16), x + 4 * k + 16);
-        __m512 c = _mm512_maskz_loadu_ps(mask_n(left - 32), x + 4 * k + 32);
-        __m512 d = _mm512_maskz_loadu_ps(mask_n(left - 48), x + 4 * k + 48);
-        /* x[2s], x[2s + 1] for s < 16, then for 16 <= s < 32 */
-        __m512 e0 = _mm512_permutex2var_ps(a, ie, b), o0 = _mm512_permutex2var_ps(a, io, b);
-        __m512 e1 = _mm512_permutex2var_ps(c, ie, d), o1 = _mm512_permutex2var_ps(c, io, d);
-        _mm512_storeu_ps(p[0] + k, _mm512_permutex2var_ps(e0, ie, e1));
-        _mm512_storeu_ps(p[2] + k, _mm512_permutex2var_ps(e0, io, e1));
-        _mm512_storeu_ps(p[1] + k, _mm512_permutex2var_ps(o0, ie, o1));
-        _mm512_storeu_ps(p[3] + k, _mm512_permutex2var_ps(o0, io, o1));
+        __m512 v[4];
+        phases(v, x, w, k);
+        for (int q = 0; q < 4; q++)
+            _mm512_storeu_ps(p[q] + k, v[q]);
     }
 }
 
@@ -168,19 +178,22 @@ typedef struct {
 } in_job;
 
 /* (d B) of one input row for every tile column, d_j = x[4tx - 1 + j]; r is
- * [6][ntxp]. */
+ * [6][ntxp]. The phases stay in registers: d0 (column 4tx - 1) is phase 3
+ * moved up one lane, d5 (column 4tx + 4) phase 0 moved down one. */
 __attribute__((target("avx512f"))) static void row_db(float *r, const float *x, int W, int ntx,
                                                       int ntxp)
 {
-    float p0[QB], p1[QB], p2[QB], p3[QB + 1];
-    /* p3 shifted by one: p3[k] = x[4k - 1], p3[0] = 0 (column -1) */
-    split4((float *const[4]){p0, p1, p2, p3 + 1}, x, W, ntx + 1);
-    p3[0] = 0;
+    __m512i prev3 = _mm512_setzero_si512();
+    (void)ntx;
     for (int k = 0; k < ntxp; k += 16) {
-        __m512 d[6] = {_mm512_loadu_ps(p3 + k),     _mm512_loadu_ps(p0 + k),
-                       _mm512_loadu_ps(p1 + k),     _mm512_loadu_ps(p2 + k),
-                       _mm512_loadu_ps(p3 + k + 1), _mm512_loadu_ps(p0 + k + 1)};
-        __m512 o[6];
+        __m512 p[4], o[6];
+        phases(p, x, W, k);
+        long nx = 4L * (k + 16); /* column 4tx + 4 of the chunk's last tile */
+        __m512i next0 = _mm512_castps_si512(_mm512_set1_ps(nx < W ? x[nx] : 0.0f));
+        __m512i p0 = _mm512_castps_si512(p[0]), p3 = _mm512_castps_si512(p[3]);
+        __m512 d[6] = {_mm512_castsi512_ps(_mm512_alignr_epi32(p3, prev3, 15)), p[0], p[1], p[2],
+                       p[3], _mm512_castsi512_ps(_mm512_alignr_epi32(next0, p0, 1))};
+        prev3 = p3;
         bt6(o, d);
         for (int j = 0; j < 6; j++)
             _mm512_storeu_ps(r + j * ntxp + k, o[j]);
