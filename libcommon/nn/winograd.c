@@ -461,43 +461,69 @@ typedef struct {
     wg_shape s;
     const float *dout; /* (B, OC, H, W) */
     float *Gd;         /* [36][OC][T] */
+    float *rbuf;       /* per thread, rbn floats (small planes) */
+    size_t rbn;
 } dy_job;
+
+/* (A dY A^T)[xi] of 16 tiles (lanes in mk) to g + xi xs; dY[4 ty + a][4 tx
+ * + l] of the tiles at ph + a as + l ls */
+__attribute__((target("avx512f"))) static void dy_tiles(float *g, long xs, __mmask16 mk,
+                                                        const float *ph, long as, long ls)
+{
+    __m512 w[4][6]; /* w[l] = A (column l of the tile) */
+    for (int l = 0; l < 4; l++) {
+        __m512 v[4];
+        for (int a = 0; a < 4; a++)
+            v[a] = _mm512_maskz_loadu_ps(mk, ph + a * as + l * ls);
+        a4(w[l], v);
+    }
+    for (int i = 0; i < 6; i++) { /* (A dY) A^T: row i of the result */
+        __m512 v[4] = {w[0][i], w[1][i], w[2][i], w[3][i]}, r[6];
+        a4(r, v);
+        for (int l = 0; l < 6; l++)
+            _mm512_mask_storeu_ps(g + (6 * i + l) * xs, mk, r[l]);
+    }
+}
 
 __attribute__((target("avx512f"))) static void dy_task(void *ctx, long it, int tid)
 {
     const dy_job *j = ctx;
     const wg_shape *s = &j->s;
-    int b = (int)(it / s->OC), oc = (int)(it % s->OC), W = s->W;
+    int b = (int)(it / s->OC), oc = (int)(it % s->OC), W = s->W, ntx = s->ntx;
     long HW = (long)s->H * W, xs = (long)s->OC * s->T;
     const float *d = j->dout + ((long)b * s->OC + oc) * HW;
+    if (flat_ok(s)) {
+        /* small planes: P[a][l][t] over the plane's tiles, then 16 tiles of
+         * several tile rows at a time (as in_flat) */
+        long ps = (long)flat_plane(s), npl = (long)s->nty * ntx;
+        float *P = j->rbuf + (size_t)tid * j->rbn;
+        for (int ty = 0; ty < s->nty; ty++)
+            for (int a = 0; a < 4; a++) {
+                __m512 ph[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(),
+                                _mm512_setzero_ps()};
+                if (4 * ty + a < s->H)
+                    phases(ph, d + (long)(4 * ty + a) * W, W, 0);
+                for (int l = 0; l < 4; l++)
+                    _mm512_mask_storeu_ps(P + (a * 4 + l) * ps + (long)ty * ntx, mask_n(ntx), ph[l]);
+            }
+        float *g = j->Gd + (long)oc * s->T + b * npl;
+        for (long t = 0; t < npl; t += 16)
+            dy_tiles(g + t, xs, mask_n(npl - t), P + t, 4 * ps, ps);
+        return;
+    }
     float ph[4][4][QB]; /* [row a of the tile][phase l][tile] */
-    (void)tid;
     for (int ty = 0; ty < s->nty; ty++) {
         for (int a = 0; a < 4; a++) {
             if (4 * ty + a < s->H)
                 split4((float *const[4]){ph[a][0], ph[a][1], ph[a][2], ph[a][3]},
-                       d + (long)(4 * ty + a) * W, W, s->ntx);
+                       d + (long)(4 * ty + a) * W, W, ntx);
             else
                 for (int l = 0; l < 4; l++)
                     memset(ph[a][l], 0, s->ntxp * sizeof(float));
         }
-        float *g = j->Gd + (long)oc * s->T + ((long)b * s->nty + ty) * s->ntx;
-        for (int tx = 0; tx < s->ntx; tx += 16) {
-            __mmask16 mk = mask_n(s->ntx - tx);
-            __m512 w[4][6]; /* w[l] = A (column l of the tile) */
-            for (int l = 0; l < 4; l++) {
-                __m512 v[4];
-                for (int a = 0; a < 4; a++)
-                    v[a] = _mm512_loadu_ps(ph[a][l] + tx);
-                a4(w[l], v);
-            }
-            for (int i = 0; i < 6; i++) { /* (A dY) A^T: row i of the result */
-                __m512 v[4] = {w[0][i], w[1][i], w[2][i], w[3][i]}, r[6];
-                a4(r, v);
-                for (int l = 0; l < 6; l++)
-                    _mm512_mask_storeu_ps(g + (6 * i + l) * xs + tx, mk, r[l]);
-            }
-        }
+        float *g = j->Gd + (long)oc * s->T + ((long)b * s->nty + ty) * ntx;
+        for (int tx = 0; tx < ntx; tx += 16)
+            dy_tiles(g + tx, xs, mask_n(ntx - tx), &ph[0][0][tx], 4 * QB, QB);
     }
 }
 
@@ -806,7 +832,7 @@ int wg_backward(float *dinp1, float *dinp2, float *dweight, const float *dout, c
     if (dweight) {
         float *V = buf, *Gd = V + (size_t)NX * C * s.T, *dU = Gd + (size_t)NX * OC * s.T;
         input_transform(V, rbuf, in1, in2, &s);
-        dy_job yj = {s, dout, Gd};
+        dy_job yj = {s, dout, Gd, rbuf, rbuf_per_thread(&s)};
         nn_parallel((long)B * OC, dy_task, &yj);
         /* dU[xi] (OC, C) = Gd[xi] (OC, T) V[xi] (C, T)^T */
         gemmx_job gj = {0, 1, OC, C, (int)s.T, Gd, V, dU, (long)OC * s.T, (long)C * s.T,
