@@ -18,16 +18,24 @@
  *                (OC, C) = sum_t (A dY A^T)[xi] (OC, t) V[xi] (C, t), 36 GEMMs
  *                over the tiles, then dW = G^T dU G.
  *
- * Transforms are vectorised over 16 tiles of a tile row; each row of the
- * input is first split into its four column phases (x[4k + q]), so every
- * operand is a contiguous load. Each output element comes from one work
- * item and each GEMM runs serially inside its item, so results do not
- * depend on the thread count. The error against direct convolution grows
- * with the transforms' coefficients (up to 8 and 1/24): tests/test_nn.c
- * measures and bounds it.
+ * Two ways to run it. Unfused: each phase over the whole batch (input
+ * transform, 36 GEMMs on the engine's nn_gemm, output transform), the
+ * transformed tensors in scratch memory. Fused (few channels, where those
+ * would go out to memory and back): one tile row of one image at a time,
+ * all in the core's L2 (fz_*).
+ *
+ * Transforms are vectorised over 16 tiles of a tile row (over the whole
+ * plane's tiles when a row has at most 4); each row of the input is split
+ * into its four column phases (x[4k + q]) by permutes, so every operand is a
+ * vector. Each output element comes from one work item and each GEMM runs
+ * serially inside its item, so results do not depend on the thread count.
+ * The error against direct convolution grows with the transforms'
+ * coefficients (up to 8 and 1/24): tests/test_nn.c measures and bounds it.
  *
  * Modes (nn_set_winograd, LRCPIPE_WINOGRAD): 0 off, 1 where faster than
  * the direct kernels (the default), 2 on every such convolution (tests).
+ * Not here: 8x8 and smaller planes, or 16 channels, where the direct
+ * kernels are faster (wg_wanted says why); strides other than 1.
  */
 #include <immintrin.h>
 #include <stdlib.h>
@@ -72,7 +80,7 @@ int nn_winograd(void)
 
 #define WG_MAXW 1024 /* widest row the transforms take (stack buffers) */
 #define NX 36         /* positions of the 6x6 transform domain */
-#define QB 288        /* floats of a phase buffer: WG_MAXW / 4 + 1, rounded up to 16, + 16 */
+#define QB 272        /* floats of a phase buffer: WG_MAXW / 4 rounded up to 16, + 16 */
 
 typedef struct {
     int B, C1, C2, C, OC, H, W, nty, ntx, ntxp;
