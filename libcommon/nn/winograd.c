@@ -770,7 +770,10 @@ static size_t fz_work(const wg_shape *s, int NO)
  * 64 on 32x32 (516 KB), 1.06x at 64 -> 64 on 32x32 (885 KB). */
 static int fz_wanted(const wg_shape *s, int NO)
 {
-    return nn_winograd_fused() && 4.0 * (NX * (double)s->C * NO + fz_work(s, NO)) <= 768 << 10;
+    /* a tile row of fewer than 8 tiles would leave most of the micro-kernel's
+     * lanes idle (16x16 planes: 2x slower than unfused) */
+    return nn_winograd_fused() && s->ntx >= 8 &&
+           4.0 * (NX * (double)s->C * NO + fz_work(s, NO)) <= 768 << 10;
 }
 
 /* out = the convolution of s's input with U [36][C][NO], fused */
