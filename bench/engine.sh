@@ -14,7 +14,10 @@
 # lrcpipe and PyTorch alternate, ROUNDS times (default 2); each reports the
 # best of a few repetitions; the table shows the best of the rounds. GFLOP/s
 # counts 3x the forward convolution FLOPs (1.54 GFLOP per 128x128 image,
-# unet_flops()).
+# unet_flops()); "peak" is that as a fraction of the machine's FMA peak on the
+# same threads, measured in this run (bench/fma_peak, peak.sh). The FLOPs are
+# those of direct convolution on both sides: where Winograd does fewer, the
+# rate (and its fraction of the peak) is an effective one.
 # RSS is each process's peak resident memory (getrusage). OPENBLAS_CORETYPE
 # is left as the environment has it.
 #
@@ -34,15 +37,19 @@ threads=${THREADS:-2}
 [ -x "$step" ] || { echo "engine.sh: $step missing (make bench builds it)"; exit 1; }
 "$py" -c "import torch" 2>/dev/null || { echo "engine.sh: $py has no torch (Debian python3-torch)"; exit 1; }
 [ -r "$jemalloc" ] || { echo "engine.sh: $jemalloc missing (Debian libjemalloc2)"; exit 1; }
+. "$here/peak.sh"
+peak=$(peak_gflops "$threads")
 
 field() { # field NAME LINE
   echo "$2" | tr ' ' '\n' | sed -n "s/^$1=//p"
 }
 
-echo "U-Net training step (forward, backward, Adam), $threads threads, engine $(field isa "$("$step" 1 16 1 1 1)")"
+probe=$("$step" 1 16 1 1 1)
+echo "U-Net training step (forward, backward, Adam), $threads threads, engine $(field isa "$probe"), Winograd mode $(field winograd "$probe") (LRCPIPE_WINOGRAD: 0 off, 1 where faster)"
+echo "load average at the start: $(cut -d' ' -f1-3 /proc/loadavg); FMA peak on $threads threads: $peak GFLOP/s (bench/fma_peak, this run)"
 echo "PyTorch $("$py" -c 'import torch; print(torch.__version__)'): OPENBLAS_NUM_THREADS=1, jemalloc (decay off), set_num_threads($threads); best of default and OMP_WAIT_POLICY=PASSIVE"
-printf '%-12s %10s %8s %10s %8s %7s %10s %10s\n' setting "lrcpipe" "GFLOP/s" "PyTorch" "GFLOP/s" ratio "RSS ours" "RSS torch"
-printf '%-12s %10s %8s %10s %8s %7s %10s %10s\n' "" "img/s" "" "img/s" "" "" "MB" "MB"
+printf '%-12s %10s %8s %6s %10s %8s %6s %7s %10s %10s\n' setting "lrcpipe" "GFLOP/s" "peak" "PyTorch" "GFLOP/s" "peak" ratio "RSS ours" "RSS torch"
+printf '%-12s %10s %8s %6s %10s %8s %6s %7s %10s %10s\n' "" "img/s" "" "" "img/s" "" "" "" "MB" "MB"
 for s in $settings; do
   size=${s%:*} batch=${s#*:}
   steps=$(( size == 256 ? 2 : 4 ))
@@ -65,8 +72,8 @@ for s in $settings; do
       rss_t=$(field maxrss_kb "$out")
     done
   done
-  awk -v s="${size}x${size} b$batch" -v l="$best_l" -v gl="$gf_l" -v t="$best_t" -v rl="$rss_l" -v rt="$rss_t" -v f="$fwd" 'BEGIN{
+  awk -v s="${size}x${size} b$batch" -v l="$best_l" -v gl="$gf_l" -v t="$best_t" -v rl="$rss_l" -v rt="$rss_t" -v f="$fwd" -v pk="$peak" 'BEGIN{
     gt = t * 3 * f;
-    printf "%-12s %10.2f %8.1f %10.2f %8.1f %6.2fx %10.0f %10.0f\n", s, l, gl, t, gt, l / t, rl / 1024, rt / 1024 }'
+    printf "%-12s %10.2f %8.1f %5.0f%% %10.2f %8.1f %5.0f%% %6.2fx %10.0f %10.0f\n", s, l, gl, (pk > 0 ? 100 * gl / pk : 0), t, gt, (pk > 0 ? 100 * gt / pk : 0), l / t, rl / 1024, rt / 1024 }'
 done
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) (a shared machine: compare the ratios)"

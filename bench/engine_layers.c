@@ -6,12 +6,15 @@
  * For each convolution shape of the U-Net at SIZE x SIZE: forward, backward
  * data and backward weights, in GFLOP/s of process CPU time (robust on a
  * shared machine: time spent preempted does not count) and of wall time.
- * COLD = 1 evicts the caches before each call (as in a real step). */
+ * COLD = 1 evicts the caches before each call (as in a real step). The last
+ * column says which kernel the engine takes for the layer (LRCPIPE_WINOGRAD
+ * chooses: 0 none, 2 everywhere). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
 #include "core/rng.h"
+#include "nn/internal.h"
 #include "nn/nn.h"
 
 static double wall(void)
@@ -55,8 +58,8 @@ int main(int argc, char **argv)
     rng_seed(&r, 1, 0);
     printf("batch %d, %dx%d, %d threads, %s; GFLOP/s by CPU time (wall)\n", B, S, S, T,
            nn_isa_name(nn_isa()));
-    printf("%-16s %8s %16s %16s %16s\n", "C1+C2 -> OC", "HxW", "forward", "backward dX",
-           "backward dW");
+    printf("%-16s %8s %16s %16s %16s  %s\n", "C1+C2 -> OC", "HxW", "forward", "backward dX",
+           "backward dW", "kernel");
     for (size_t l = 0; l < sizeof L / sizeof L[0]; l++) {
         int C1 = L[l][0], C2 = L[l][1], OC = L[l][2], H = S >> L[l][3], W = H;
         size_t ni1 = (size_t)B * C1 * H * W, ni2 = (size_t)B * C2 * H * W,
@@ -97,7 +100,7 @@ int main(int argc, char **argv)
             totw[p] += bestw[p];
         }
         totf += flops;
-        printf("\n");
+        printf("  %s\n", wg_wanted(B, C1 + C2, H, W, OC) && wg_usable(H, W) ? "winograd" : "direct");
         free(i1), free(i2), free(w), free(o), free(d1), free(d2), free(dw);
     }
     printf("%-25s", "all 3x3 layers");

@@ -5,7 +5,7 @@
  * A step is what a trainer does: zero the gradients, forward, backward from a
  * fixed upstream gradient (what a loss would hand back), optimiser step (Adam,
  * lr 1e-3, weight decay 1e-4, like the PyTorch side). Prints one line:
- *   img_per_s=... gflops=... maxrss_kb=... isa=... fwd_gflop=...
+ *   img_per_s=... gflops=... maxrss_kb=... isa=... fwd_gflop=... winograd=MODE
  * (the best of up to REPS runs of STEPS steps, after 2 warm-up steps, within
  * BUDGET seconds (default 60) when the machine is slow; GFLOP/s counts 3x the
  * forward convolution FLOPs per image, as the issue does). */
@@ -76,9 +76,9 @@ int main(int argc, char **argv)
     }
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    printf("img_per_s=%.3f gflops=%.1f maxrss_kb=%ld isa=%s fwd_gflop=%.4f\n", best,
+    printf("img_per_s=%.3f gflops=%.1f maxrss_kb=%ld isa=%s fwd_gflop=%.4f winograd=%d\n", best,
            best * 3 * unet_flops(&cfg, S, S) * 1e-9, ru.ru_maxrss, nn_isa_name(nn_isa()),
-           unet_flops(&cfg, S, S) * 1e-9);
+           unet_flops(&cfg, S, S) * 1e-9, nn_winograd());
     optim_free(o);
     unet_free(u);
     free(x), free(df);

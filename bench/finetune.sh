@@ -4,7 +4,9 @@
 # in PyTorch (bench/seg_ref.py), in one run, on random slices, default
 # network (Eg ResNet-18 x 0.25 + Dg beside the U-Net 16..256, D = 64; 8
 # classes). Steps per second, best of REPS runs of STEPS steps each, and
-# their ratio; also lrcpipe's images/s, GFLOP/s and the loss's share.
+# their ratio; also lrcpipe's images/s, GFLOP/s, that as a fraction of the
+# FMA peak on 2 threads measured in this run (bench/fma_peak, peak.sh), and
+# the loss's share.
 #
 # PyTorch is run at its best on this machine: OPENBLAS_NUM_THREADS=1, jemalloc
 # preloaded with its decay off (MALLOC_CONF=dirty_decay_ms:-1,muzzy_decay_ms:-1, as
@@ -22,8 +24,11 @@ batch=${BATCH:-8}
 arch=${ARCH:-global+local}
 jemalloc=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2
 [ -f "$jemalloc" ] || { echo "jemalloc missing ($jemalloc): PyTorch would not be at its best"; jemalloc=; }
+. "$root/bench/peak.sh"
+peak=$(peak_gflops 2)
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg); FMA peak on 2 threads: $peak GFLOP/s (bench/fma_peak, this run)"
 echo "fine-tuning step, $arch, batch $batch, 8 classes, Dice loss, Adam; steps/s (best of $reps x $steps); OPENBLAS_CORETYPE left as is"
-printf '%-6s %10s %10s %8s %10s %9s %9s\n' size lrcpipe pytorch ratio "img/s" "GFLOP/s" "loss ms"
+printf '%-6s %10s %10s %8s %10s %9s %6s %9s\n' size lrcpipe pytorch ratio "img/s" "GFLOP/s" peak "loss ms"
 for s in ${SIZES:-96 128}; do
   ours=$("$build/bench/seg_step" "$arch" "$batch" "$s" "$steps" "$reps" 2)
   o=$(echo "$ours" | tr ' ' '\n' | awk -F= '$1 == "steps_per_s" {print $2}')
@@ -31,5 +36,6 @@ for s in ${SIZES:-96 128}; do
   g=$(echo "$ours" | tr ' ' '\n' | awk -F= '$1 == "gflops" {print $2}')
   l=$(echo "$ours" | tr ' ' '\n' | awk -F= '$1 == "ms_loss" {print $2}')
   t=$(OPENBLAS_NUM_THREADS=1 LD_PRELOAD=$jemalloc MALLOC_CONF=dirty_decay_ms:-1,muzzy_decay_ms:-1 "$py" "$root/bench/seg_ref.py" "$arch" "$batch" "$s" "$steps" "$reps" | awk '/steps_per_s/ {print $2}')
-  printf '%-6s %10s %10s %7.2fx %10s %9s %9s\n' "$s" "$o" "$t" "$(echo "$o $t" | awk '{print $1 / $2}')" "$i" "$g" "$l"
+  printf '%-6s %10s %10s %7.2fx %10s %9s %5.0f%% %9s\n' "$s" "$o" "$t" "$(echo "$o $t" | awk '{print $1 / $2}')" "$i" "$g" \
+    "$(echo "$g $peak" | awk '{print ($2 > 0 ? 100 * $1 / $2 : 0)}')" "$l"
 done

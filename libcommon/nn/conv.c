@@ -1,6 +1,7 @@
 /* Convolutions of nn.h: conv2d (also over a two-tensor concatenation) and
  * the 2x2 stride-2 transposed convolution. The general path is im2col + GEMM
- * per image; 3x3 stride-1 convolutions take the direct kernels of conv_direct.c
+ * per image; 3x3 stride-1 convolutions take Winograd's F(2x2, 3x3)
+ * (winograd.c) where it is faster, else the direct kernels of conv_direct.c,
  * when the instruction set has them. */
 #include <string.h>
 
@@ -152,6 +153,9 @@ void conv2d_cat_forward(float *out, const float *inp1, int C1, const float *inp2
     long isz1 = (long)C1 * H * W, isz2 = (long)C2 * H * W, osz = (long)OC * OH * OW;
     size_t colsz = is_pointwise(K, stride, pad) ? 0 : (size_t)NN_MAX(C1, C2) * K * K * OH * OW;
     int nt = nn_threads();
+    if (K == 3 && stride == 1 && pad == 1 && wg_wanted(B, C1 + C2, H, W, OC) &&
+        wg_forward(out, inp1, C1, inp2, C2, weight, bias, B, H, W, OC) == 0)
+        return;
     if (stride == 1 && pad == K / 2) {
         if (conv_direct_forward(out, inp1, C1, inp2, C2, weight, bias, B, H, W, OC, K) == 0)
             return;
@@ -211,6 +215,9 @@ void conv2d_cat_backward(float *dinp1, float *dinp2, float *dweight, float *dbia
     float *col = NULL;
     if (dbias)
         bias_grad(dbias, dout, B, OC, P);
+    if (K == 3 && stride == 1 && pad == 1 && wg_wanted(B, C1 + C2, H, W, OC) &&
+        wg_backward(dinp1, dinp2, dweight, dout, inp1, C1, inp2, C2, weight, B, H, W, OC) == 0)
+        return;
     if (stride == 1 && pad == K / 2) {
         if (conv_direct_backward(dinp1, dinp2, dweight, dout, inp1, C1, inp2, C2, weight, B, H, W, OC, K) == 0)
             return;

@@ -135,10 +135,9 @@ static gemm_kernel kernel_for(int isa)
     }
 }
 
-/* op(A) rows [i0, i0+mc), cols [k0, k0+kc) into MR-row panels, zero-padded. */
 /* dst[c * ds + r] = src[r * ss + c] for r < rows, c < cols: a transposing
  * copy in 8 x 8 tiles, so that both sides stay within a few cache lines. */
-static void transpose_copy(float *dst, long ds, const float *src, long ss, int rows, int cols)
+static void transpose_copy_c(float *dst, long ds, const float *src, long ss, int rows, int cols)
 {
     for (int c0 = 0; c0 < cols; c0 += 8) {
         int cn = NN_MIN(8, cols - c0);
@@ -158,6 +157,58 @@ static void transpose_copy(float *dst, long ds, const float *src, long ss, int r
             }
         }
     }
+}
+
+/* The same in 16 x 16 blocks of AVX-512 registers (unpacks, then 128-bit
+ * lane shuffles); partial blocks by masked loads and stores. The GEMMs of
+ * dW (both operands reduced along their rows) spend their packing here. */
+__attribute__((target("avx512f"))) static void transpose_copy_avx512(float *dst, long ds,
+                                                                     const float *src, long ss,
+                                                                     int rows, int cols)
+{
+    for (int r0 = 0; r0 < rows; r0 += 16) {
+        int rn = NN_MIN(16, rows - r0);
+        __mmask16 mr = rn == 16 ? 0xffff : (__mmask16)((1u << rn) - 1);
+        for (int c0 = 0; c0 < cols; c0 += 16) {
+            int cn = NN_MIN(16, cols - c0);
+            __mmask16 mc = cn == 16 ? 0xffff : (__mmask16)((1u << cn) - 1);
+            __m512 r[16], t[16], u[16];
+            for (int i = 0; i < 16; i++)
+                r[i] = i < rn ? _mm512_maskz_loadu_ps(mc, src + (long)(r0 + i) * ss + c0)
+                              : _mm512_setzero_ps();
+            for (int i = 0; i < 16; i += 2) {
+                t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+                t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+            }
+            for (int i = 0; i < 16; i += 4) { /* u[i + k], 128-bit lane L: rows i..i+3 of column 4L + k */
+                __m512d a = _mm512_castps_pd(t[i]), b = _mm512_castps_pd(t[i + 2]);
+                __m512d c = _mm512_castps_pd(t[i + 1]), d = _mm512_castps_pd(t[i + 3]);
+                u[i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, b));
+                u[i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, b));
+                u[i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(c, d));
+                u[i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(c, d));
+            }
+            for (int k = 0; k < 4; k++) {
+                __m512 x0 = _mm512_shuffle_f32x4(u[k], u[4 + k], 0x44);
+                __m512 x1 = _mm512_shuffle_f32x4(u[k], u[4 + k], 0xee);
+                __m512 y0 = _mm512_shuffle_f32x4(u[8 + k], u[12 + k], 0x44);
+                __m512 y1 = _mm512_shuffle_f32x4(u[8 + k], u[12 + k], 0xee);
+                __m512 col[4] = {_mm512_shuffle_f32x4(x0, y0, 0x88), _mm512_shuffle_f32x4(x0, y0, 0xdd),
+                                 _mm512_shuffle_f32x4(x1, y1, 0x88), _mm512_shuffle_f32x4(x1, y1, 0xdd)};
+                for (int L = 0; L < 4; L++)
+                    if (4 * L + k < cn)
+                        _mm512_mask_storeu_ps(dst + (long)(c0 + 4 * L + k) * ds + r0, mr, col[L]);
+            }
+        }
+    }
+}
+
+static void transpose_copy(float *dst, long ds, const float *src, long ss, int rows, int cols)
+{
+    if (nn_isa_active() == NN_ISA_AVX512)
+        transpose_copy_avx512(dst, ds, src, ss, rows, cols);
+    else
+        transpose_copy_c(dst, ds, src, ss, rows, cols);
 }
 
 /* op(A) rows [i0, i0+mc), cols [k0, k0+kc) into MR-row panels [k][MR], zero-padded. */

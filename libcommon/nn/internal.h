@@ -110,6 +110,17 @@ int conv_direct_convt_forward(float *out, const float *inp, const float *weight,
 int conv_direct_convt_backward(float *dinp, float *dweight, const float *dout, const float *inp,
                          const float *weight, int B, int C, int H, int W, int OC);
 
+/* Winograd F(2x2, 3x3) for 3x3 stride-1 pad-1 convolutions over cat[in1,
+ * in2] (winograd.c), AVX-512: -1 when switched off (nn_winograd) or not
+ * applicable. wg_wanted: where it beats the direct kernels (conv.c asks). */
+int wg_usable(int H, int W);
+int wg_wanted(int B, int C, int H, int W, int OC);
+int wg_forward(float *out, const float *in1, int C1, const float *in2, int C2,
+               const float *weight, const float *bias, int B, int H, int W, int OC);
+int wg_backward(float *dinp1, float *dinp2, float *dweight, const float *dout, const float *in1,
+                int C1, const float *in2, int C2, const float *weight, int B, int H, int W,
+                int OC);
+
 #define NN_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define NN_MAX(a, b) ((a) > (b) ? (a) : (b))
 

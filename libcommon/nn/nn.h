@@ -24,8 +24,10 @@
  *
  * Speed: the functions pick a kernel at run time: AVX-512, AVX2+FMA or
  * portable C (nn_isa()); results of the paths agree to float rounding (the
- * tests check each against naive loops). 3x3 and 1x1 stride-1 convolutions
- * and the transposed convolution run direct AVX-512 kernels (conv_direct.c);
+ * tests check each against naive loops). 3x3 stride-1 convolutions with
+ * enough channels on planes of 16x16 or more run Winograd's F(4x4, 3x3)
+ * (winograd.c, nn_set_winograd), other 3x3 and 1x1 stride-1 convolutions
+ * and the transposed convolution direct AVX-512 kernels (conv_direct.c);
  * others im2col + the engine's GEMM. They use nn_threads() threads (the
  * engine's own pool, not OpenMP: see threadpool.c) inside each call; call them
  * from one thread at a time per process (scratch memory is per calling
@@ -45,9 +47,10 @@
 /* ---- engine settings ---------------------------------------------------- */
 
 /* Threads used inside each kernel call (1..64). The default is the number of
- * online CPUs. Filters map --threads N to this. OpenBLAS is not used by the
- * kernels, so there is no oversubscription between the two; a trainer that
- * calls cblas itself should keep OpenBLAS at 1 thread. */
+ * online CPUs. Filters map --threads N to this. No BLAS library is used by
+ * the kernels or the trainers (MoCo's queue products run on nn_gemm), so
+ * results depend on the instruction set alone, not on the CPU model a BLAS
+ * would recognise, nor on the thread count. */
 void nn_set_threads(int n);
 int nn_threads(void);
 
@@ -59,6 +62,19 @@ int nn_isa(void);
 const char *nn_isa_name(int isa);
 /* Force a path (tests, benchmarks). -1 with err_set if the CPU lacks it. */
 int nn_set_isa(int isa);
+
+/* Winograd F(2x2, 3x3) for the 3x3 stride-1 convolutions (AVX-512 only):
+ * mode 0 off, 1 where it is faster than the direct kernels (the default),
+ * 2 on every one (tests); LRCPIPE_WINOGRAD=0|1|2 in the environment or
+ * nn_set_winograd(). Its results differ from the direct kernels' by float
+ * rounding (tests/test_nn.c bounds the difference). */
+void nn_set_winograd(int mode);
+int nn_winograd(void);
+/* Small convolutions run Winograd fused, one tile row at a time in the
+ * cache; nn_set_winograd_fused(0) or LRCPIPE_WINOGRAD_FUSED=0 makes them
+ * take the unfused path (tests compare the two). */
+void nn_set_winograd_fused(int on);
+int nn_winograd_fused(void);
 
 /* Normalisation layer of a model (unet.h, resnet.h). */
 typedef enum { NORM_BATCH = 0, NORM_GROUP = 1 } nn_norm_kind;

@@ -1,12 +1,12 @@
 #include "pretrain/moco.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/err.h"
 #include "core/tensor.h"
+#include "nn/nn.h"
 
 #define MOCO_NORM_EPS 1e-12f
 
@@ -94,8 +94,11 @@ int moco_infonce(double *loss, double *acc, float *dq, const float *q, const flo
     if (!neg)
         return err_set("out of memory (InfoNCE logits %d x %d)", B, Kq);
     const double it = 1.0 / tau;
-    /* neg = q queue^T / tau */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, Kq, C, (float)it, q, C, queue, C, 0.0f, neg, Kq);
+    /* neg = q queue^T / tau, on the engine's GEMM: its sums do not depend on
+     * the thread count, nor on which CPU a BLAS library recognises, so the
+     * same seed gives the same model on any machine with the same
+     * instruction set */
+    nn_gemm(0, 1, B, Kq, C, (float)it, q, C, queue, C, 0.0f, neg, Kq, 1);
     double total = 0;
     int hits = 0;
     for (int b = 0; b < B; b++) {
@@ -130,8 +133,7 @@ int moco_infonce(double *loss, double *acc, float *dq, const float *q, const flo
         }
     }
     if (dq)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, C, Kq, (float)(scale / B * it), neg, Kq, queue, C,
-                    1.0f, dq, C);
+        nn_gemm(0, 0, B, C, Kq, (float)(scale / B * it), neg, Kq, queue, C, 1.0f, dq, C, 1);
     *loss = total / B;
     if (acc)
         *acc = (double)hits / B;
