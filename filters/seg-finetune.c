@@ -102,7 +102,7 @@ static void usage(void)
            "      --loss L            dice+ce (default: soft Dice + cross-entropy over every class,\n"
            "                          background included) or dice (the paper's Dice alone)\n"
            "      --ce-weight X       weight of the cross-entropy in dice+ce (default 1)\n"
-           "      --dice-smooth S     smoothing term of the soft Dice (default 1)\n"
+           "      --dice-smooth S     smoothing term of the soft Dice (default 1e-5)\n"
            "      --val-every N       validate every N steps (default 250; 0: at the end)\n"
            "      --seed N            random seed (default 0): same seed and threads, same checkpoint\n"
            "      --threads N         threads of the engine (default: all cores)\n"

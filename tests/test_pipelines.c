@@ -282,6 +282,24 @@ static void test_experiment(void **state)
     assert_non_null(strstr(msg, "lrc.safetensors"));
     assert_non_null(strstr(msg, "steps=3"));
     free(msg);
+    /* the PyTorch reference of the random arm: its own column and its paired
+     * difference with lrcpipe's random arm (the random runs are reused) */
+    snprintf(cmd, sizeof cmd, "pipelines/experiment -o %%s --results %%s %s --seeds 1 --arms 'random torch' 2> %%s > /dev/null",
+             args);
+    script(cmd, tmp("ex"), tmp("exres"), tmp("exdata"), tmp("exdata/splits"), tmp("ex3.err"));
+    err = tu_read(tmp("ex3.err"), NULL);
+    assert_non_null(strstr(err, "1 runs to do, 1 already"));
+    free(err);
+    table = tu_read(tmp("ex/table.txt"), NULL);
+    assert_non_null(table);
+    assert_non_null(strstr(table, "PyTorch ref."));
+    assert_non_null(strstr(table, "PyTorch reference -> lrcpipe, random init:"));
+    free(table);
+    char *set = tu_read(tmp("exres/xt3/torch/seed1/settings"), NULL);
+    assert_non_null(set);
+    assert_non_null(strstr(set, "ft_ref.py"));
+    free(set);
+    check_dice_tsv(tmp("exres/xt3/torch/seed1/dice.tsv"), test_ids, NTEST, NORGANS - 2);
 }
 
 /* make demo's script at a few steps: its table, checkpoints and pictures. */

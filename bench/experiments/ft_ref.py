@@ -8,7 +8,7 @@ The recipe (seg-finetune's defaults, written here independently):
             the same module lrcpipe's checkpoints load into);
   loss      cross-entropy over all C classes (background included, mean over
             pixels) + 1 - soft Dice averaged over the organs 1..C-1, with the
-            Dice's sums over the batch and the pixels (smooth 1);
+            Dice's sums over the batch and the pixels (smooth 1e-5);
   optimiser Adam, lr 1e-3 constant, weight decay 1e-4 (L2 in the gradient);
   data      every slice of the --cases volumes, batch 8, a fresh random
             permutation each epoch, each slice moved by whole pixels in
@@ -23,7 +23,7 @@ as JSON lines (DIR/train.jsonl).
 
     ft_ref.py --frames F --cases TRAIN --val-cases VAL --test-cases TEST -o DIR
               [--steps 2500] [--seed 1] [--shift 4] [--batch 8] [--val-every 250]
-              [--threads 1]
+              [--threads 1] [--smooth 1e-5]
 """
 import argparse
 import json
@@ -78,7 +78,7 @@ class Net(nn.Module):
         return self.head(self.unet(x))
 
 
-def loss_fn(z, y, C, smooth=1.0):
+def loss_fn(z, y, C, smooth=1e-5):
     p = torch.softmax(z, 1)
     oh = F.one_hot(y, C).permute(0, 3, 1, 2).to(z.dtype)
     dims = (0, 2, 3)
@@ -139,6 +139,7 @@ def main():
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--val-every", type=int, default=250)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--smooth", type=float, default=1e-5)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
@@ -167,7 +168,7 @@ def main():
             xb.append(x)
             yb.append(y)
         z = net(torch.from_numpy(np.stack(xb)[:, None]))
-        loss = loss_fn(z, torch.from_numpy(np.stack(yb)), C)
+        loss = loss_fn(z, torch.from_numpy(np.stack(yb)), C, a.smooth)
         opt.zero_grad()
         loss.backward()
         opt.step()

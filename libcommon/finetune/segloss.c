@@ -11,7 +11,7 @@
 
 void segloss_config_default(segloss_config *c)
 {
-    c->smooth = 1.0;
+    c->smooth = 1e-5;
     c->ce_weight = 0.0;
 }
 
