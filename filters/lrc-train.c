@@ -25,17 +25,18 @@
 #include "nn/ckpt.h"
 #include "nn/nn.h"
 #include "nn/trainlog.h"
+#include "pretrain/egtrainer.h"
 #include "pretrain/lrcpair.h"
 #include "pretrain/lrctrainer.h"
 #include "pretrain/mocotrainer.h"
 
 static void usage(void)
 {
-    printf("Usage: %s --method lrc|moco -c CHECKPOINT [OPTION]...\n"
+    printf("Usage: %s --method lrc|moco|rotation -c CHECKPOINT [OPTION]...\n"
            "       %s --embed -c CHECKPOINT [-i INPUT] [-o OUTPUT]\n"
            "Pre-train LRC's U-Net with the local region contrast loss (lrc), or its\n"
-           "global encoder with MoCo (moco), from pair frames; or add the trained\n"
-           "U-Net's features to slice frames (--embed).\n"
+           "global encoder with MoCo (moco) or rotation prediction (rotation), from\n"
+           "pair frames; or add the trained U-Net's features to slice frames (--embed).\n"
            "\n"
            "Input and output:\n"
            "  -i, --input SPEC        pair frames (file, '-', tcp://, ipc://, '@' binds; default stdin)\n"
@@ -46,13 +47,14 @@ static void usage(void)
            "      --log-every N       a metrics line every N steps, loss averaged (default 1)\n"
            "\n"
            "Training:\n"
-           "      --method M          lrc (U-Net, local loss, Adam) or moco (Eg, InfoNCE, SGD)\n"
+           "      --method M          lrc (U-Net, local loss, Adam), or a global method training\n"
+           "                          Eg with SGD: moco or rotation\n"
            "      --batch N           pairs per step (default 8)\n"
            "      --shuffle-buffer N  shuffle pairs through a buffer of N (default 64; 1 = off)\n"
            "      --steps N           stop after step N (default 0: when the input ends)\n"
            "      --init              write the initialised model (step 0) and exit; reads no input\n"
            "      --epochs N          read a file input N times (default 1)\n"
-           "      --lr X              learning rate (default 1e-3 lrc, 0.03 moco)\n"
+           "      --lr X              learning rate (default 1e-3 lrc, 0.03 moco, 0.1 rotation)\n"
            "      --schedule S        const, cosine (needs --steps) or step (default const)\n"
            "      --warmup N          cosine: linear warm-up steps (default 0)\n"
            "      --min-lr X          cosine: final learning rate (default 0)\n"
@@ -72,13 +74,13 @@ static void usage(void)
            "      --dim D             feature channels D (default 64)\n"
            "      --norm N            batch or group (default batch)\n"
            "\n"
-           "Global branch (--method moco):\n"
+           "Global branch (--method moco, rotation):\n"
            "      --moco-version V    1 (linear head) or 2 (MLP head; default)\n"
            "      --queue N           negatives in the queue (default 4096)\n"
            "      --moco-m X          key encoder momentum (default 0.999)\n"
            "      --embed-dim N       embedding dimensions (default 128)\n"
-           "      --depth N           ResNet depth 18, 34 or 50 (default 18)\n"
-           "      --width X           ResNet width multiplier (default 0.25)\n"
+           "      --depth N           ResNet depth 18, 34 or 50 (default 18; every global method)\n"
+           "      --width X           ResNet width multiplier (default 0.25; every global method)\n"
            "      --bn-splits G       shuffle-BN sub-batches (default 2; 1 = off)\n"
            "\n"
            "Embedding (--embed):\n"
@@ -102,10 +104,10 @@ enum {
     OPT_MOCO_VERSION, OPT_QUEUE, OPT_MOCO_M, OPT_EMBED_DIM, OPT_DEPTH, OPT_WIDTH, OPT_BN_SPLITS, OPT_EMBED, OPT_INIT
 };
 
-enum { M_LRC, M_MOCO };
+enum { M_LRC, M_MOCO, M_EG }; /* M_EG: a method of egtrainer.h, named by opt.eg */
 
 static struct {
-    const char *input, *output, *ckpt, *log;
+    const char *input, *output, *ckpt, *log, *eg;
     int method, resume, embed, init;
     int64_t save_every, log_every, batch, shuffle, steps, epochs, seed, threads;
     double lr, momentum, wd, tau;
@@ -133,6 +135,7 @@ static char *argv_json(int argc, char **argv)
 typedef struct {
     lrc_trainer *lrc;
     moco_trainer *moco;
+    eg_trainer *eg;
     int64_t step, pairs, skipped, epoch;
     char *argv;
 } run;
@@ -144,7 +147,8 @@ static int save(run *r)
     int rc = -1;
     if (!w)
         return -1;
-    if ((r->lrc ? lrc_trainer_save(r->lrc, w) : moco_trainer_save(r->moco, w)) || ckpt_put_step(w, r->step))
+    if ((r->lrc ? lrc_trainer_save(r->lrc, w) : r->eg ? eg_trainer_save(r->eg, w) : moco_trainer_save(r->moco, w)) ||
+        ckpt_put_step(w, r->step))
         goto out;
     snprintf(num, sizeof num, "%lld", (long long)r->pairs);
     if (ckpt_put_meta(w, "pairs", num))
@@ -165,7 +169,7 @@ static void resume(run *r)
     const char *p;
     if (!c)
         die_errx(1, "--resume");
-    if ((r->lrc ? lrc_trainer_load(r->lrc, c) : moco_trainer_load(r->moco, c)))
+    if ((r->lrc ? lrc_trainer_load(r->lrc, c) : r->eg ? eg_trainer_load(r->eg, c) : moco_trainer_load(r->moco, c)))
         die_errx(1, "--resume");
     r->step = ckpt_step(c);
     if ((p = ckpt_meta(c, "pairs")))
@@ -273,7 +277,7 @@ static void after_step(run *r, meter *m, double lr, double loss, double acc, dou
             mval_put_f64(&rec, "regions", m->reg_sum / m->nsteps);
             mval_put_i64(&rec, "one_sided", m->one_sided);
         } else {
-            mval_put_f64(&rec, "acc", m->acc_sum / m->nsteps);
+            mval_put_f64(&rec, opt.method == M_EG ? eg_method_metric(opt.eg) : "acc", m->acc_sum / m->nsteps);
         }
         if (trainlog_write(&m->tl, &rec))
             die_err(1);
@@ -299,6 +303,13 @@ static void train_batch(run *r, meter *m, lrc_pair **batch, int n)
         r->step++;
         r->pairs += st.pairs;
         after_step(r, m, lr, st.loss, 0, st.regions, st.one_sided, st.pairs);
+    } else if (r->eg) {
+        eg_stats st;
+        if (eg_trainer_step(r->eg, batch, n, lr, &rs, &st))
+            die_errx(1, "step %lld", (long long)r->step + 1);
+        r->step++;
+        r->pairs += st.pairs;
+        after_step(r, m, lr, st.loss, st.metric, 0, 0, st.pairs);
     } else {
         moco_step_stats st;
         if (moco_trainer_step(r->moco, batch, n, lr, &rs, &st))
@@ -334,20 +345,22 @@ static void train_free(void)
         stream_in_close(S.rd.in);
     lrc_trainer_free(S.r.lrc);
     moco_trainer_free(S.r.moco);
+    eg_trainer_free(S.r.eg);
     free(S.batch);
     free(S.r.argv);
     memset(&S, 0, sizeof S);
 }
 
-static int train(lrc_trainer_config *lc, moco_trainer_config *mc, int argc, char **argv)
+static int train(lrc_trainer_config *lc, moco_trainer_config *mc, eg_config *ec, int argc, char **argv)
 {
     run *r = &S.r;
     int H = -1, W = -1, draining = 0;
     if (!(S.batch = calloc((size_t)opt.batch, sizeof *S.batch)))
         die(1, "out of memory");
     r->argv = argv_json(argc, argv);
-    if (opt.method == M_LRC ? !(r->lrc = lrc_trainer_create(lc, (uint64_t)opt.seed))
-                            : !(r->moco = moco_trainer_create(mc, (uint64_t)opt.seed)))
+    if (opt.method == M_LRC    ? !(r->lrc = lrc_trainer_create(lc, (uint64_t)opt.seed))
+        : opt.method == M_EG ? !(r->eg = eg_trainer_create(opt.eg, ec, (uint64_t)opt.seed))
+                             : !(r->moco = moco_trainer_create(mc, (uint64_t)opt.seed)))
         die_err(1);
     if (opt.resume)
         resume(r);
@@ -552,11 +565,13 @@ int main(int argc, char **argv)
     };
     lrc_trainer_config lc;
     moco_trainer_config mc;
+    eg_config ec;
     int c;
 
     filter_init(argc, argv);
     lrc_trainer_config_default(&lc);
     moco_trainer_config_default(&mc);
+    eg_config_default(&ec);
     opt.sched = (sched_config){.kind = SCHED_CONST, .step_size = 1000, .gamma = 0.1};
     while ((c = getopt_long(argc, argv, "i:o:c:qvh", longopts, NULL)) != -1) {
         if (opt_common(c, optarg))
@@ -574,8 +589,10 @@ int main(int argc, char **argv)
                 opt.method = M_LRC;
             else if (!strcmp(optarg, "moco"))
                 opt.method = M_MOCO;
+            else if (eg_method_known(optarg))
+                opt.method = M_EG, opt.eg = optarg;
             else
-                usage_error("option --method: '%s' is not lrc or moco", optarg);
+                usage_error("option --method: '%s' is not lrc, moco, %s", optarg, eg_method_names());
             break;
         case OPT_BATCH: opt.batch = opt_i64("--batch", optarg, 1, 4096); break;
         case OPT_SHUFFLE: opt.shuffle = opt_i64("--shuffle-buffer", optarg, 0, 1 << 20); break;
@@ -618,9 +635,9 @@ int main(int argc, char **argv)
         case OPT_DIM: lc.net.out_ch = (int)opt_i64("--dim", optarg, 1, 4096); break;
         case OPT_NORM:
             if (!strcmp(optarg, "batch"))
-                lc.net.norm = mc.enc.norm = NORM_BATCH;
+                lc.net.norm = mc.enc.norm = ec.enc.norm = NORM_BATCH;
             else if (!strcmp(optarg, "group"))
-                lc.net.norm = mc.enc.norm = NORM_GROUP;
+                lc.net.norm = mc.enc.norm = ec.enc.norm = NORM_GROUP;
             else
                 usage_error("option --norm: '%s' is not batch or group", optarg);
             break;
@@ -632,8 +649,9 @@ int main(int argc, char **argv)
             mc.enc.depth = (int)opt_i64("--depth", optarg, 18, 50);
             if (mc.enc.depth != 18 && mc.enc.depth != 34 && mc.enc.depth != 50)
                 usage_error("option --depth: %d is not 18, 34 or 50", mc.enc.depth);
+            ec.enc.depth = mc.enc.depth;
             break;
-        case OPT_WIDTH: mc.enc.width = (float)opt_f64("--width", optarg, 1e-3, 4); break;
+        case OPT_WIDTH: ec.enc.width = mc.enc.width = (float)opt_f64("--width", optarg, 1e-3, 4); break;
         case OPT_BN_SPLITS: mc.bn_splits = (int)opt_i64("--bn-splits", optarg, 1, 4096); break;
         case OPT_EMBED: opt.embed = 1; break;
         case OPT_INIT: opt.init = 1; break;
@@ -653,7 +671,7 @@ int main(int argc, char **argv)
         return embed(argc, argv);
     }
     if (opt.method < 0)
-        usage_error("no --method (lrc or moco)");
+        usage_error("no --method (lrc, moco, %s)", eg_method_names());
     if (opt.init && opt.resume)
         usage_error("--init and --resume exclude each other");
     if (opt.sched.kind == SCHED_COSINE && !opt.steps)
@@ -661,9 +679,12 @@ int main(int argc, char **argv)
     if (opt.method == M_MOCO && mc.bn_splits > 1 && opt.batch % mc.bn_splits)
         usage_error("--batch %lld is not a multiple of --bn-splits %d", (long long)opt.batch, mc.bn_splits);
 
-    optim_config *oc = opt.method == M_LRC ? &lc.opt : &mc.opt;
+    optim_config *oc = opt.method == M_LRC ? &lc.opt : opt.method == M_EG ? &ec.opt : &mc.opt;
     if (opt.have_lr)
         oc->lr = opt.lr;
+    else if (opt.method == M_EG)
+        oc->lr = eg_method_lr(opt.eg);
+    ec.total_steps = opt.steps;
     oc->weight_decay = opt.wd;
     if (opt.method == M_LRC)
         oc->beta1 = opt.momentum;
@@ -680,5 +701,7 @@ int main(int argc, char **argv)
         usage_error("%s", err_get());
     if (opt.method == M_MOCO && resnet_config_check(&mc.enc))
         usage_error("%s", err_get());
-    return train(&lc, &mc, argc, argv);
+    if (opt.method == M_EG && resnet_config_check(&ec.enc))
+        usage_error("%s", err_get());
+    return train(&lc, &mc, &ec, argc, argv);
 }

@@ -34,12 +34,11 @@ def load(path):
     return np.concatenate(fs).astype(np.float32), np.concatenate(ls).astype(np.int64)
 
 
-def main():
+def fit_and_score(xtr, ytr, xte, yte, iters=300):
+    """The probe on per-pixel features xtr (n, D) and labels ytr (n), scored
+    on xte, yte: "dice MEAN o1 ... o7"."""
     torch.manual_seed(0)
     torch.set_num_threads(2)
-    iters = int(sys.argv[3]) if len(sys.argv) > 3 else 300
-    xtr, ytr = load(sys.argv[1])
-    xte, yte = load(sys.argv[2])
     org = np.flatnonzero(ytr > 0)
     bg = np.flatnonzero(ytr == 0)
     bg = np.random.default_rng(0).choice(bg, min(len(bg), 10 * len(org)), replace=False)
@@ -65,7 +64,14 @@ def main():
         a, b = pred == c, yte == c
         den = int(a.sum() + b.sum())
         d.append(2 * int((a & b).sum()) / den if den else float("nan"))
-    print("dice %.4f " % np.nanmean(d) + " ".join("%.3f" % v for v in d))
+    return "dice %.4f " % np.nanmean(d) + " ".join("%.3f" % v for v in d)
+
+
+def main():
+    iters = int(sys.argv[3]) if len(sys.argv) > 3 else 300
+    xtr, ytr = load(sys.argv[1])
+    xte, yte = load(sys.argv[2])
+    print(fit_and_score(xtr, ytr, xte, yte, iters))
 
 
 if __name__ == "__main__":

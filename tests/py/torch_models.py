@@ -199,3 +199,28 @@ class MLP(nn.Module):
 
     def forward(self, x):
         return self.fc2(F.relu(self.fc1(x)))
+
+
+class Projector(nn.Module):
+    """projector.h: Linear (+ BatchNorm1d) (+ ReLU) layers, fc{i}/bn{i} (fc/bn for one layer)."""
+
+    def __init__(self, cfg):
+        super().__init__()
+        d, self.cfg = cfg["dims"], cfg
+        self.n = len(d) - 1
+        for i in range(self.n):
+            s = "" if self.n == 1 else str(i + 1)
+            setattr(self, "fc" + s, nn.Linear(d[i], d[i + 1], bias=bool(cfg["bias"][i])))
+            if cfg["bn"][i]:
+                setattr(self, "bn" + s, nn.BatchNorm1d(d[i + 1], eps=cfg["eps"], momentum=cfg["bn_momentum"],
+                                                       affine=cfg["bn"][i] == 1))
+
+    def forward(self, x):
+        for i in range(self.n):
+            s = "" if self.n == 1 else str(i + 1)
+            x = getattr(self, "fc" + s)(x)
+            if self.cfg["bn"][i]:
+                x = getattr(self, "bn" + s)(x)
+            if self.cfg["relu"][i]:
+                x = F.relu(x)
+        return x

@@ -1,0 +1,424 @@
+/* The global pre-training methods of egtrainer.h (rotation, relloc, byol,
+ * simsiam) as library code: each method's loss, metric, gradients and
+ * batch-norm buffers against PyTorch on the same batch and weights
+ * (tests/py/eg_ref.py), the gradients against finite differences through
+ * the whole step, and what each method adds (rotations, patch geometry,
+ * moving average, stop-gradient). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/err.h"
+#include "core/rng.h"
+#include "models/projector.h"
+#include "nn/ckpt.h"
+#include "pretrain/egtrainer.h"
+#include "pretrain/rotation.h"
+#include "testutil.h"
+
+/* A slice-like image: smooth blobs of random intensity plus noise; the
+ * positive view shifted by one pixel and slightly brighter. */
+static lrc_pair *make_pair(int H, int W, uint64_t seed)
+{
+    lrc_pair *p = calloc(1, sizeof *p);
+    rng r;
+    rng_seed(&r, seed, 0);
+    p->H = H;
+    p->W = W;
+    p->xq = malloc(sizeof(float) * H * W);
+    p->xp = malloc(sizeof(float) * H * W);
+    double cy[4], cx[4], a[4];
+    for (int k = 0; k < 4; k++)
+        cy[k] = rng_uniform(&r) * H, cx[k] = rng_uniform(&r) * W, a[k] = rng_uniform(&r);
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++) {
+            double v = 0.1 * rng_normal(&r);
+            for (int k = 0; k < 4; k++)
+                v += a[k] * exp(-((y - cy[k]) * (y - cy[k]) + (x - cx[k]) * (x - cx[k])) / (0.05 * H * W));
+            p->xq[y * W + x] = (float)v;
+        }
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++)
+            p->xp[y * W + x] = 1.1f * p->xq[y * W + (x ? x - 1 : 0)];
+    return p;
+}
+
+/* A narrow Eg (ResNet-18 x 1/16: C4 = 32) and small heads. */
+static void tiny_config(eg_config *c)
+{
+    eg_config_default(c);
+    c->enc.width = 0.0625f;
+    c->dim = 16;
+    c->hidden = 24;
+    c->pred_dim = 8;
+    c->patch = 16, c->gap = 4, c->jitter = 3;
+}
+
+static eg_trainer *tiny(const char *method, uint64_t seed)
+{
+    eg_config c;
+    tiny_config(&c);
+    eg_trainer *t = eg_trainer_create(method, &c, seed);
+    if (!t)
+        fail_msg("%s: %s", method, err_get());
+    return t;
+}
+
+static double grad_loss(eg_trainer *t, lrc_pair **pairs, int B, eg_stats *st)
+{
+    eg_stats s;
+    rng r;
+    rng_seed(&r, 77, 0); /* the same draws every time (relloc's patches) */
+    if (eg_trainer_grad(t, pairs, B, &r, st ? st : &s))
+        fail_msg("%s", err_get());
+    return st ? st->loss : s.loss;
+}
+
+static void put_pair_images(ckpt_writer *w, lrc_pair **pairs, int B, float *buf)
+{
+    const int H = pairs[0]->H, W = pairs[0]->W;
+    const size_t HW = (size_t)H * W;
+    for (int b = 0; b < B; b++) {
+        memcpy(buf + b * HW, pairs[b]->xq, HW * sizeof(float));
+        memcpy(buf + (B + b) * HW, pairs[b]->xp, HW * sizeof(float));
+    }
+    assert_int_equal(ckpt_put_tensor(w, "xq", DT_F32, 3, (int64_t[]){B, H, W}, buf), 0);
+    assert_int_equal(ckpt_put_tensor(w, "xp", DT_F32, 3, (int64_t[]){B, H, W}, buf + B * HW), 0);
+}
+
+/* Every trained tensor's gradient and every buffer, as eg_ref.py reads them. */
+static void put_parts(ckpt_writer *w, eg_trainer *t)
+{
+    char name[256];
+    for (int i = 0; i < eg_trainer_nparts(t); i++) {
+        const char *prefix;
+        int trained;
+        pblock *pb = eg_trainer_part(t, i, &prefix, &trained);
+        for (int k = 0; k < pb->n; k++) {
+            const param_entry *e = &pb->e[k];
+            if (e->kind == PARAM_TRAIN && !trained)
+                continue;
+            snprintf(name, sizeof name, "%s.%s%s", e->kind == PARAM_TRAIN ? "grad" : "after", prefix, e->name);
+            const float *data = e->kind == PARAM_TRAIN ? pb->grad + e->offset : pb->data + e->offset;
+            assert_int_equal(ckpt_put_tensor(w, name, DT_F32, e->rank, e->shape, data), 0);
+        }
+    }
+}
+
+/* Loss, metric, gradients and buffers of one step against PyTorch. extra
+ * adds what the method's reference needs (relloc's positions). */
+static void check_vs_torch(const char *method, int B, int H, void (*extra)(ckpt_writer *, lrc_pair **, int, float *))
+{
+    char dir[1024], path[1200];
+    eg_trainer *t = tiny(method, 3);
+    lrc_pair *pairs[8];
+    float *buf = malloc(sizeof(float) * 2 * B * H * H), extra_buf[64];
+    eg_stats st;
+    for (int b = 0; b < B; b++)
+        pairs[b] = make_pair(H, H, 100 + b);
+    snprintf(dir, sizeof dir, "%s/ref_%s", tu_tmpdir(), method);
+    assert_int_equal(tu_sh("mkdir -p '%s'", dir), 0);
+    ckpt_writer *w = ckpt_writer_new();
+    assert_int_equal(eg_trainer_save(t, w), 0);
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    if (ckpt_write(w, path))
+        fail_msg("%s", err_get());
+    ckpt_writer_free(w);
+    grad_loss(t, pairs, B, &st);
+    double loss = st.loss, metric = st.metric;
+    w = ckpt_writer_new();
+    put_pair_images(w, pairs, B, buf);
+    put_parts(w, t);
+    assert_int_equal(ckpt_put_tensor(w, "loss", DT_F64, 1, (int64_t[]){1}, &loss), 0);
+    assert_int_equal(ckpt_put_tensor(w, "metric", DT_F64, 1, (int64_t[]){1}, &metric), 0);
+    if (extra)
+        extra(w, pairs, B, extra_buf);
+    snprintf(path, sizeof path, "%s/out.safetensors", dir);
+    if (ckpt_write(w, path))
+        fail_msg("%s", err_get());
+    ckpt_writer_free(w);
+    assert_int_equal(tu_sh("'%s' '%s/tests/py/eg_ref.py' %s '%s'", tu_python(), tu_root(), method, dir), 0);
+    for (int b = 0; b < B; b++)
+        lrc_pair_free(pairs[b]);
+    free(buf);
+    eg_trainer_free(t);
+}
+
+/* The gradient of the step's loss along each trained part's first and last
+ * tensors, v = g / |g|, against Richardson-extrapolated central differences
+ * of the loss (as test_lrctrainer does: three step sizes, the closest counts). */
+static void check_fd(const char *method, int B, int H)
+{
+    eg_trainer *t = tiny(method, 5);
+    lrc_pair *pairs[8];
+    for (int b = 0; b < B; b++)
+        pairs[b] = make_pair(H, H, 200 + b);
+    double L0 = grad_loss(t, pairs, B, NULL), worst = 0;
+    int checked = 0;
+    for (int i = 0; i < eg_trainer_nparts(t); i++) {
+        const char *prefix;
+        int trained;
+        pblock *pb = eg_trainer_part(t, i, &prefix, &trained);
+        if (!trained)
+            continue;
+        float *g = malloc(sizeof(float) * pb->ntrain);
+        memcpy(g, pb->grad, sizeof(float) * pb->ntrain);
+        int first = 0, last = 0;
+        for (int k = 0; k < pb->n; k++)
+            if (pb->e[k].kind == PARAM_TRAIN)
+                last = k;
+        for (int which = 0; which < 2; which++) {
+            const param_entry *e = &pb->e[which ? last : first];
+            float *wt = pb->data + e->offset, *keep = malloc(sizeof(float) * e->numel);
+            const float *gt = g + e->offset;
+            double gn = 0, wn = 0;
+            for (size_t k = 0; k < e->numel; k++)
+                gn += (double)gt[k] * gt[k], wn += (double)wt[k] * wt[k];
+            gn = sqrt(gn);
+            memcpy(keep, wt, sizeof(float) * e->numel);
+            double fd = 0, e_rel = INFINITY;
+            for (int hs = 0; hs < 3; hs++) {
+                double h = (double[]){1e-3, 3e-3, 1e-2}[hs] * fmax(sqrt(wn / e->numel), 1e-2), l[4];
+                for (int k = 0; k < 4; k++) {
+                    double step = (k & 1 ? -h : h) / (k < 2 ? 1 : 2);
+                    for (size_t j = 0; j < e->numel; j++)
+                        wt[j] = keep[j] + (float)(step * gt[j] / gn);
+                    l[k] = grad_loss(t, pairs, B, NULL);
+                }
+                double f1 = (l[0] - l[1]) / (2 * h), f2 = (l[2] - l[3]) / h, f = (4 * f2 - f1) / 3;
+                if (fabs(f - gn) / gn < e_rel)
+                    e_rel = fabs(f - gn) / gn, fd = f;
+            }
+            memcpy(wt, keep, sizeof(float) * e->numel);
+            free(keep);
+            print_message("%s %s%-22s |g| %.6e, directional fd %.6e, rel %.1e\n", method, prefix, e->name, gn, fd,
+                          e_rel);
+            worst = fmax(worst, e_rel);
+            checked++;
+        }
+        free(g);
+    }
+    print_message("%s: loss %.6f, %d tensors, max rel diff %.2e\n", method, L0, checked, worst);
+    assert_true(worst < 1e-2);
+    for (int b = 0; b < B; b++)
+        lrc_pair_free(pairs[b]);
+    eg_trainer_free(t);
+}
+
+/* ---- projector ---- */
+
+static void test_projector_fd(void **state)
+{
+    (void)state;
+    proj_config c = {.dims = {6}};
+    proj_config_add(&c, 5, 1, PROJ_BN, 1);
+    proj_config_add(&c, 4, 0, PROJ_BN_PLAIN, 0);
+    proj_config_add(&c, 3, 1, PROJ_NO_BN, 1);
+    enum { N = 5 };
+    projector *p = proj_create(&c, 1);
+    assert_non_null(p);
+    float x[N * 6], w[N * 3], dx[N * 6];
+    rng r;
+    rng_seed(&r, 4, 0);
+    for (int i = 0; i < N * 6; i++)
+        x[i] = (float)rng_normal(&r);
+    for (int i = 0; i < N * 3; i++)
+        w[i] = (float)rng_normal(&r);
+    pblock *pb = proj_params(p);
+    pblock_zero_grad(pb);
+    assert_non_null(proj_forward(p, x, N));
+    assert_int_equal(proj_backward(p, w, dx), 0);
+    /* L = sum w . out; input gradient and every trainable value by central differences */
+    double worst = 0, gmax = 0;
+    for (size_t i = 0; i < pb->ntrain; i++)
+        gmax = fmax(gmax, fabs(pb->grad[i]));
+    for (int pass = 0; pass < 2; pass++) {
+        size_t n = pass ? pb->ntrain : (size_t)N * 6;
+        float *v = pass ? pb->data : x, *gr = pass ? pb->grad : dx;
+        for (size_t i = 0; i < n; i++) {
+            float keep = v[i];
+            double l[2];
+            for (int k = 0; k < 2; k++) {
+                v[i] = keep + (k ? -1e-2f : 1e-2f);
+                const float *o = proj_forward(p, x, N);
+                l[k] = 0;
+                for (int j = 0; j < N * 3; j++)
+                    l[k] += (double)w[j] * o[j];
+            }
+            v[i] = keep;
+            double fd = (l[0] - l[1]) / 2e-2;
+            worst = fmax(worst, fabs(fd - gr[i]) / fmax(gmax, 1));
+        }
+    }
+    print_message("projector (BN, plain BN, no BN): grad vs fd max |diff| %.2e\n", worst);
+    assert_true(worst < 2e-3);
+    /* names: fc1, bn1 (affine), fc2 without bias, bn2 without weight */
+    assert_true(pblock_find(pb, "fc1.bias") >= 0 && pblock_find(pb, "bn1.weight") >= 0);
+    assert_true(pblock_find(pb, "fc2.bias") < 0 && pblock_find(pb, "bn2.weight") < 0);
+    assert_true(pblock_find(pb, "bn2.running_mean") >= 0 && pblock_find(pb, "fc3.bias") >= 0);
+    /* one sample cannot be batch-normalised */
+    assert_null(proj_forward(p, x, 1));
+    proj_free(p);
+    /* a single layer is named fc */
+    proj_config one = {.dims = {6}};
+    proj_config_add(&one, 4, 1, PROJ_NO_BN, 0);
+    p = proj_create(&one, 1);
+    assert_true(pblock_find(proj_params(p), "fc.weight") >= 0);
+    char *js = proj_config_json(&one);
+    proj_config back;
+    assert_int_equal(proj_config_parse(js, &back), 0);
+    assert_memory_equal(&back, &one, sizeof one);
+    free(js);
+    assert_int_equal(proj_config_parse("{\"dims\":[3]}", &back), -1);
+    proj_free(p);
+}
+
+static void test_softmax_xent(void **state)
+{
+    (void)state;
+    enum { N = 3, K = 4 };
+    float l[N * K], d[N * K];
+    int lab[N] = {0, 3, 1};
+    double loss, acc, lp, lm, a;
+    rng r;
+    rng_seed(&r, 8, 0);
+    for (int i = 0; i < N * K; i++)
+        l[i] = (float)rng_normal(&r);
+    l[1 * K + 3] = 5; /* sample 1 right, others by chance */
+    eg_softmax_xent(&loss, &acc, d, l, lab, N, K);
+    double worst = 0;
+    for (int i = 0; i < N * K; i++) {
+        float keep = l[i], tmp[N * K];
+        l[i] = keep + 1e-2f;
+        eg_softmax_xent(&lp, &a, tmp, l, lab, N, K);
+        l[i] = keep - 1e-2f;
+        eg_softmax_xent(&lm, &a, tmp, l, lab, N, K);
+        l[i] = keep;
+        worst = fmax(worst, fabs((lp - lm) / 2e-2 - d[i]));
+    }
+    print_message("cross-entropy %.5f acc %.3f, grad vs fd %.2e\n", loss, acc, worst);
+    assert_true(worst < 1e-4);
+    assert_true(acc >= 1.0 / 3 - 1e-12);
+}
+
+/* ---- rotation ---- */
+
+static void test_rotation_rot90(void **state)
+{
+    (void)state;
+    enum { S = 5 };
+    float a[S * S], b[S * S], c[S * S];
+    for (int i = 0; i < S * S; i++)
+        a[i] = (float)i;
+    rotation_rot90(b, a, S, 1); /* counter-clockwise: the top row is the old right column */
+    for (int x = 0; x < S; x++)
+        assert_true(b[x] == a[x * S + S - 1]);
+    rotation_rot90(c, a, S, 2);
+    for (int i = 0; i < S * S; i++)
+        assert_true(c[i] == a[S * S - 1 - i]);
+    memcpy(c, a, sizeof a); /* four quarter turns: the identity */
+    for (int k = 0; k < 4; k++) {
+        rotation_rot90(b, c, S, 1);
+        memcpy(c, b, sizeof b);
+    }
+    assert_memory_equal(c, a, sizeof a);
+    rotation_rot90(b, a, S, 3);
+    rotation_rot90(c, b, S, 1);
+    assert_memory_equal(c, a, sizeof a);
+}
+
+static void test_rotation_vs_torch(void **state)
+{
+    (void)state;
+    check_vs_torch("rotation", 2, 32, NULL);
+}
+
+static void test_rotation_fd(void **state)
+{
+    (void)state;
+    check_fd("rotation", 2, 32);
+}
+
+static void test_rotation_learns(void **state)
+{
+    (void)state;
+    /* a few steps on a fixed batch: the loss falls from about log 4; not square: an error */
+    eg_trainer *t = tiny("rotation", 1);
+    enum { B = 4 };
+    lrc_pair *pairs[B];
+    eg_stats st;
+    rng r;
+    rng_seed(&r, 1, 0);
+    for (int b = 0; b < B; b++)
+        pairs[b] = make_pair(32, 32, 300 + b);
+    double first = 0;
+    for (int s = 0; s < 30; s++) {
+        assert_int_equal(eg_trainer_step(t, pairs, B, 0.05, &r, &st), 0);
+        if (!s)
+            first = st.loss;
+    }
+    print_message("rotation on a fixed batch: loss %.4f -> %.4f, acc %.2f\n", first, st.loss, st.metric);
+    assert_true(fabs(first - log(4.0)) < 0.5);
+    assert_true(st.loss < 0.5 * first);
+    lrc_pair *odd = make_pair(32, 48, 9);
+    assert_int_equal(eg_trainer_step(t, &odd, 1, 0.05, &r, &st), -1);
+    assert_non_null(strstr(err_get(), "square"));
+    lrc_pair_free(odd);
+    for (int b = 0; b < B; b++)
+        lrc_pair_free(pairs[b]);
+    eg_trainer_free(t);
+}
+
+/* ---- checkpoints ---- */
+
+static void test_save_load(void **state)
+{
+    (void)state;
+    static const char *const methods[] = {"rotation"};
+    char path[1024];
+    for (size_t m = 0; m < sizeof methods / sizeof methods[0]; m++) {
+        eg_trainer *a = tiny(methods[m], 1), *b = tiny(methods[m], 2);
+        lrc_pair *pairs[2] = {make_pair(64, 64, 1), make_pair(64, 64, 2)};
+        eg_stats sa, sb;
+        rng r;
+        rng_seed(&r, 3, 0);
+        assert_int_equal(eg_trainer_step(a, pairs, 2, 0.01, &r, &sa), 0);
+        snprintf(path, sizeof path, "%s/%s.st", tu_tmpdir(), methods[m]);
+        ckpt_writer *w = ckpt_writer_new();
+        assert_int_equal(eg_trainer_save(a, w), 0);
+        assert_int_equal(ckpt_write(w, path), 0);
+        ckpt_writer_free(w);
+        ckpt *c = ckpt_open(path);
+        assert_non_null(c);
+        assert_int_equal(eg_trainer_load(b, c), 0);
+        ckpt_close(c);
+        /* the same next step, bit for bit */
+        rng_seed(&r, 4, 0);
+        assert_int_equal(eg_trainer_step(a, pairs, 2, 0.01, &r, &sa), 0);
+        rng_seed(&r, 4, 0);
+        assert_int_equal(eg_trainer_step(b, pairs, 2, 0.01, &r, &sb), 0);
+        assert_true(sa.loss == sb.loss && sa.metric == sb.metric);
+        for (int i = 0; i < eg_trainer_nparts(a); i++) {
+            pblock *pa = eg_trainer_part(a, i, NULL, NULL), *pb = eg_trainer_part(b, i, NULL, NULL);
+            assert_memory_equal(pa->data, pb->data, pa->numel * sizeof(float));
+        }
+        for (int i = 0; i < 2; i++)
+            lrc_pair_free(pairs[i]);
+        eg_trainer_free(a);
+        eg_trainer_free(b);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_projector_fd),   cmocka_unit_test(test_softmax_xent),
+        cmocka_unit_test(test_rotation_rot90), cmocka_unit_test(test_rotation_vs_torch),
+        cmocka_unit_test(test_rotation_fd),    cmocka_unit_test(test_rotation_learns),
+        cmocka_unit_test(test_save_load),
+    };
+    if (getenv("TEST_FILTER"))
+        cmocka_set_test_filter(getenv("TEST_FILTER"));
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
