@@ -15,6 +15,7 @@
 #include "nn/ckpt.h"
 #include "pretrain/egtrainer.h"
 #include "pretrain/rotation.h"
+#include "pretrain/siamese.h"
 #include "testutil.h"
 
 /* A slice-like image: smooth blobs of random intensity plus noise; the
@@ -147,8 +148,11 @@ static void check_vs_torch(const char *method, int B, int H, void (*extra)(ckpt_
 
 /* The gradient of the step's loss along each trained part's first and last
  * tensors, v = g / |g|, against Richardson-extrapolated central differences
- * of the loss (as test_lrctrainer does: three step sizes, the closest counts). */
-static void check_fd(const char *method, int B, int H)
+ * of the loss (as test_lrctrainer does: three step sizes, the closest counts).
+ * Parts in the bit mask `stopped` see the loss through a stop-gradient as
+ * well (SimSiam's targets): there the full derivative, which the differences
+ * measure, must differ from the gradient. */
+static void check_fd(const char *method, int B, int H, unsigned stopped)
 {
     eg_trainer *t = tiny(method, 5);
     lrc_pair *pairs[8];
@@ -192,8 +196,12 @@ static void check_fd(const char *method, int B, int H)
             }
             memcpy(wt, keep, sizeof(float) * e->numel);
             free(keep);
-            print_message("%s %s%-22s |g| %.6e, directional fd %.6e, rel %.1e\n", method, prefix, e->name, gn, fd,
-                          e_rel);
+            print_message("%s %s%-22s |g| %.6e, directional fd %.6e, rel %.1e%s\n", method, prefix, e->name, gn, fd,
+                          e_rel, stopped >> i & 1 ? " (stop-gradient: must differ)" : "");
+            if (stopped >> i & 1) {
+                assert_true(e_rel > 5e-2);
+                continue;
+            }
             worst = fmax(worst, e_rel);
             checked++;
         }
@@ -337,7 +345,7 @@ static void test_rotation_vs_torch(void **state)
 static void test_rotation_fd(void **state)
 {
     (void)state;
-    check_fd("rotation", 2, 32);
+    check_fd("rotation", 2, 32, 0);
 }
 
 static void test_rotation_learns(void **state)
@@ -370,12 +378,75 @@ static void test_rotation_learns(void **state)
     eg_trainer_free(t);
 }
 
+/* ---- BYOL and SimSiam ---- */
+
+static void test_cross_cos(void **state)
+{
+    (void)state;
+    enum { B = 3, D = 5, N = 2 * B };
+    float p[N * D], z[N * D], dp[N * D] = {0}, tmp[N * D];
+    rng r;
+    rng_seed(&r, 21, 0);
+    for (int i = 0; i < N * D; i++)
+        p[i] = (float)rng_normal(&r), z[i] = (float)rng_normal(&r);
+    double c, cp, cm, worst = 0;
+    assert_int_equal(siam_cross_cos(&c, dp, p, z, B, D, -4.0), 0);
+    /* by hand: row i against row (i + B) mod 2B */
+    double want = 0;
+    for (int i = 0; i < N; i++) {
+        const float *a = p + i * D, *b = z + ((i + B) % N) * D;
+        double ab = 0, aa = 0, bb = 0;
+        for (int d = 0; d < D; d++)
+            ab += a[d] * b[d], aa += a[d] * a[d], bb += b[d] * b[d];
+        want += ab / sqrt(aa * bb) / N;
+    }
+    assert_true(fabs(c - want) < 1e-6);
+    for (int i = 0; i < N * D; i++) {
+        float keep = p[i];
+        p[i] = keep + 1e-2f;
+        siam_cross_cos(&cp, NULL, p, z, B, D, 1);
+        p[i] = keep - 1e-2f;
+        siam_cross_cos(&cm, NULL, p, z, B, D, 1);
+        p[i] = keep;
+        worst = fmax(worst, fabs(-4 * (cp - cm) / 2e-2 - dp[i]));
+        (void)tmp;
+    }
+    print_message("cross-view cosine %.5f, grad vs fd %.2e\n", c, worst);
+    assert_true(worst < 1e-4);
+    /* the collapse indicator: 0 for one vector, about 1/sqrt(D) for random ones */
+    for (int i = 0; i < N * D; i++)
+        z[i] = (float)(1 + i % D);
+    assert_true(siam_norm_std(z, N, D) < 1e-7);
+    enum { M = 4000, E = 16 };
+    float *big = malloc(sizeof(float) * M * E);
+    for (int i = 0; i < M * E; i++)
+        big[i] = (float)rng_normal(&r);
+    double sd = siam_norm_std(big, M, E);
+    print_message("std of %d random unit vectors in %d dims: %.4f (1/sqrt(D) = %.4f)\n", M, E, sd, 1 / sqrt(E));
+    assert_true(fabs(sd - 1 / sqrt(E)) < 0.01);
+    free(big);
+}
+
+static void test_simsiam_vs_torch(void **state)
+{
+    (void)state;
+    check_vs_torch("simsiam", 3, 32, NULL);
+}
+
+/* Only the predictor sees the loss through p alone; Eg and the projector
+ * also reach the targets, whose gradient is stopped. */
+static void test_simsiam_fd(void **state)
+{
+    (void)state;
+    check_fd("simsiam", 3, 32, 1u << 0 | 1u << 1);
+}
+
 /* ---- checkpoints ---- */
 
 static void test_save_load(void **state)
 {
     (void)state;
-    static const char *const methods[] = {"rotation"};
+    static const char *const methods[] = {"rotation", "simsiam"};
     char path[1024];
     for (size_t m = 0; m < sizeof methods / sizeof methods[0]; m++) {
         eg_trainer *a = tiny(methods[m], 1), *b = tiny(methods[m], 2);
@@ -416,7 +487,8 @@ int main(void)
         cmocka_unit_test(test_projector_fd),   cmocka_unit_test(test_softmax_xent),
         cmocka_unit_test(test_rotation_rot90), cmocka_unit_test(test_rotation_vs_torch),
         cmocka_unit_test(test_rotation_fd),    cmocka_unit_test(test_rotation_learns),
-        cmocka_unit_test(test_save_load),
+        cmocka_unit_test(test_cross_cos),      cmocka_unit_test(test_simsiam_vs_torch),
+        cmocka_unit_test(test_simsiam_fd),     cmocka_unit_test(test_save_load),
     };
     if (getenv("TEST_FILTER"))
         cmocka_set_test_filter(getenv("TEST_FILTER"));

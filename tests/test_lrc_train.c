@@ -22,12 +22,12 @@
  * for each other; test_seed_reproducible also runs two. */
 #define TINY "--widths 4,8,8,8,8 --dim 8 --threads 1"
 #define TINY_MOCO "--depth 18 --width 0.0625 --embed-dim 16 --queue 64 --threads 1"
-#define TINY_EG "--depth 18 --width 0.0625 --threads 1"
+#define TINY_EG "--depth 18 --width 0.0625 --embed-dim 16 --hidden 24 --pred-dim 8 --threads 1"
 
 /* The global methods of egtrainer.h, with the name of their metric in the log. */
 static const struct {
     const char *name, *metric;
-} eg_methods[] = {{"rotation", "acc"}};
+} eg_methods[] = {{"rotation", "acc"}, {"simsiam", "std"}};
 enum { N_EG = sizeof eg_methods / sizeof eg_methods[0] };
 
 enum {

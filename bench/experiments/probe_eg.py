@@ -53,16 +53,25 @@ def load_eg(path):
     return eg.eval()
 
 
-def features(eg, x):
-    out = []
+def features(eg, x, y, keep_all):
+    """(features, labels) chunks of 32 slices; for training (keep_all 0) only
+    the organ pixels and 10 times as many background ones (as the probe
+    keeps), so that the hypercolumns of every pixel never sit in memory."""
+    rng = np.random.default_rng(0)
+    HW = x.shape[1] * x.shape[2]
     with torch.no_grad():
         for i in range(0, len(x), 32):
             xb = torch.from_numpy(x[i : i + 32])[:, None]
+            yb = y[i * HW : (i + len(xb)) * HW]
             stages, _ = eg(xb)
             H, W = xb.shape[2:]
             f = torch.cat([F.interpolate(s, size=(H, W), mode="bilinear", align_corners=False) for s in stages], 1)
-            out.append(f.permute(0, 2, 3, 1).reshape(-1, f.shape[1]).numpy())
-    return np.concatenate(out)
+            f = f.permute(0, 2, 3, 1).reshape(-1, f.shape[1]).numpy()
+            if not keep_all:
+                org, bg = np.flatnonzero(yb > 0), np.flatnonzero(yb == 0)
+                sel = np.sort(np.concatenate([org, rng.choice(bg, min(len(bg), 10 * len(org)), replace=False)]))
+                f, yb = f[sel], yb[sel]
+            yield f, yb
 
 
 def main():
@@ -71,7 +80,9 @@ def main():
     iters = int(sys.argv[4]) if len(sys.argv) > 4 else 300
     xtr, ytr = load_slices(sys.argv[2])
     xte, yte = load_slices(sys.argv[3])
-    print(fit_and_score(features(eg, xtr), ytr, features(eg, xte), yte, iters))
+    tr = list(features(eg, xtr, ytr, 0))
+    print(fit_and_score(np.concatenate([f for f, _ in tr]), np.concatenate([l for _, l in tr]),
+                        features(eg, xte, yte, 1), iters))
 
 
 if __name__ == "__main__":

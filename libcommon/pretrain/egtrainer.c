@@ -9,7 +9,7 @@
 #include "core/tensor.h"
 #include "pretrain/moco.h"
 
-static const eg_ops *const methods[] = {&eg_rotation_ops};
+static const eg_ops *const methods[] = {&eg_rotation_ops, &eg_simsiam_ops};
 enum { NMETHODS = sizeof methods / sizeof methods[0] };
 
 static const eg_ops *find(const char *name)
@@ -246,6 +246,19 @@ void eg_softmax_xent(double *loss, double *acc, float *dlogits, const float *log
     }
     *loss = total / N;
     *acc = (double)hits / N;
+}
+
+/* x = [xq..., xp...] (2B, 1, H, W) */
+float *eg_two_views(eg_trainer *t, lrc_pair *const *pairs, int B)
+{
+    const size_t HW = (size_t)pairs[0]->H * pairs[0]->W;
+    float *x = eg_input(t, 2 * (size_t)B * HW);
+    if (x)
+        for (int b = 0; b < B; b++) {
+            memcpy(x + b * HW, pairs[b]->xq, HW * sizeof(float));
+            memcpy(x + (B + b) * HW, pairs[b]->xp, HW * sizeof(float));
+        }
+    return x;
 }
 
 int eg_check_batch(lrc_pair *const *pairs, int B)

@@ -156,6 +156,9 @@ void eg_softmax_xent(double *loss, double *acc, float *dlogits, const float *log
  * lrc-train's reader checks, again for library callers). */
 int eg_check_batch(lrc_pair *const *pairs, int B);
 
-extern const eg_ops eg_rotation_ops;
+/* The batch buffer filled with both views, [xq_1..xq_B, xp_1..xp_B]. */
+float *eg_two_views(eg_trainer *t, lrc_pair *const *pairs, int B);
+
+extern const eg_ops eg_rotation_ops, eg_simsiam_ops;
 
 #endif

@@ -16,7 +16,7 @@ sample off when two logits are within float rounding). Gradients: L2 norm of
 the difference <= 1e-3 of the L2 norm of torch's gradient, per tensor (a
 ReLU input within rounding of zero can flip its single element either way;
 the norm over a tensor is not at the mercy of one element). Buffers:
-max |diff| <= 1e-4 of the largest magnitude.
+max |diff| <= 1e-4 of the largest magnitude (at least 1e-3).
 """
 import os
 import sys
@@ -70,7 +70,9 @@ def run(method, d):
                 if int(out[key].item()) != int(buf.item()):
                     failed.append(key)
                 continue
-            rel = (out[key].double() - buf.double()).abs().max().item() / (buf.double().abs().max().item() + 1e-12)
+            # floor 1e-3: a batch norm after a batch norm without affine (SimSiam's predictor
+            # reads a zero-mean z) has running means of pure rounding noise
+            rel = (out[key].double() - buf.double()).abs().max().item() / max(buf.double().abs().max().item(), 1e-3)
             nb += 1
             worst_b = max(worst_b, (rel, prefix + name))
             if rel > BUF_TOL:
