@@ -45,8 +45,6 @@ def main():
         opts = {p: torch.optim.SGD(parts[p].parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4) for p in trained}
         g = torch.Generator().manual_seed(0)
         xq, xp = torch.rand(B, S, S, generator=g), torch.rand(B, S, S, generator=g)
-        if fmt is torch.channels_last:  # the 4-d batches the step builds inherit nothing: convert the model only
-            pass
         P = cfg.get("patch_px", 0)
 
         def step():

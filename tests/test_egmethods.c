@@ -14,6 +14,7 @@
 #include "models/projector.h"
 #include "nn/ckpt.h"
 #include "pretrain/egtrainer.h"
+#include "pretrain/byol.h"
 #include "pretrain/rotation.h"
 #include "pretrain/siamese.h"
 #include "testutil.h"
@@ -147,7 +148,8 @@ static void check_vs_torch(const char *method, int B, int H, void (*extra)(ckpt_
 }
 
 /* The gradient of the step's loss along each trained part's first and last
- * tensors, v = g / |g|, against Richardson-extrapolated central differences
+ * weight matrices or kernels, v = g / |g| (biases before a batch norm have
+ * a gradient of 0), against Richardson-extrapolated central differences
  * of the loss (as test_lrctrainer does: three step sizes, the closest counts).
  * Parts in the bit mask `stopped` see the loss through a stop-gradient as
  * well (SimSiam's targets): there the full derivative, which the differences
@@ -168,11 +170,13 @@ static void check_fd(const char *method, int B, int H, unsigned stopped)
             continue;
         float *g = malloc(sizeof(float) * pb->ntrain);
         memcpy(g, pb->grad, sizeof(float) * pb->ntrain);
-        int first = 0, last = 0;
+        int first = -1, last = 0;
         for (int k = 0; k < pb->n; k++)
-            if (pb->e[k].kind == PARAM_TRAIN)
+            if (pb->e[k].kind == PARAM_TRAIN && pb->e[k].rank >= 2) {
+                first = first < 0 ? k : first;
                 last = k;
-        for (int which = 0; which < 2; which++) {
+            }
+        for (int which = 0; which < (first == last ? 1 : 2); which++) {
             const param_entry *e = &pb->e[which ? last : first];
             float *wt = pb->data + e->offset, *keep = malloc(sizeof(float) * e->numel);
             const float *gt = g + e->offset;
@@ -441,12 +445,93 @@ static void test_simsiam_fd(void **state)
     check_fd("simsiam", 3, 32, 1u << 0 | 1u << 1);
 }
 
+static void test_byol_vs_torch(void **state)
+{
+    (void)state;
+    check_vs_torch("byol", 3, 32, NULL);
+}
+
+/* The targets come from the target network, whose weights the loss's
+ * online gradient does not touch: every trained part agrees. */
+static void test_byol_fd(void **state)
+{
+    (void)state;
+    check_fd("byol", 3, 32, 0);
+}
+
+/* The target network: a copy at the start, never trained by gradient, then
+ * xi <- tau_k xi + (1 - tau_k) theta after each step with tau_k rising from
+ * tau_base to 1 over the run; its batch-norm statistics its own. */
+static void test_byol_ema(void **state)
+{
+    (void)state;
+    assert_true(byol_tau(0.996, 0, 100) == 0.996);
+    assert_true(fabs(byol_tau(0.996, 50, 100) - 0.998) < 1e-12);
+    assert_true(byol_tau(0.996, 100, 100) == 1.0 && byol_tau(0.996, 500, 100) == 1.0);
+    assert_true(byol_tau(0.99, 7, 0) == 0.99);
+    eg_config c;
+    tiny_config(&c);
+    c.total_steps = 4;
+    c.ema = 0.9; /* large steps of the average, easy to see */
+    eg_trainer *t = eg_trainer_create("byol", &c, 2);
+    assert_non_null(t);
+    enum { B = 3 };
+    lrc_pair *pairs[B];
+    for (int b = 0; b < B; b++)
+        pairs[b] = make_pair(32, 32, 400 + b);
+    pblock *on = eg_trainer_part(t, 0, NULL, NULL), *tg = eg_trainer_part(t, 3, NULL, NULL);
+    pblock *onp = eg_trainer_part(t, 1, NULL, NULL), *tgp = eg_trainer_part(t, 4, NULL, NULL);
+    const char *prefix;
+    int trained;
+    eg_trainer_part(t, 3, &prefix, &trained);
+    assert_string_equal(prefix, "target.");
+    assert_false(trained);
+    assert_memory_equal(on->data, tg->data, on->numel * sizeof(float)); /* a copy at the start */
+    assert_memory_equal(onp->data, tgp->data, onp->numel * sizeof(float));
+    float *before = malloc(sizeof(float) * tg->numel), *online = malloc(sizeof(float) * on->numel);
+    /* batch-norm buffers: the target's follow its own forwards. At step 0 both
+     * networks see the same batch with the same weights, so a marked target
+     * buffer must become 0.9 marker + (online after - 0.9 online before); an
+     * average of the online buffers would give tau marker + (1 - tau) online. */
+    int irm = pblock_find(tg, "bn1.running_mean");
+    assert_true(irm >= 0);
+    float *trm = pblock_ptr(tg, irm), *orm = pblock_ptr(on, irm), o0 = orm[0];
+    trm[0] = 123;
+    rng r;
+    rng_seed(&r, 1, 0);
+    for (int k = 0; k < 3; k++) {
+        eg_stats st;
+        memcpy(before, tg->data, sizeof(float) * tg->numel);
+        assert_int_equal(eg_trainer_step(t, pairs, B, 0.05, &r, &st), 0);
+        memcpy(online, on->data, sizeof(float) * on->numel);
+        double tau = byol_tau(0.9, k, 4), worst = 0, moved = 0;
+        for (size_t i = 0; i < on->ntrain; i++) {
+            double want = tau * before[i] + (1 - tau) * online[i];
+            worst = fmax(worst, fabs(tg->data[i] - want));
+            moved = fmax(moved, fabs(tg->data[i] - before[i]));
+        }
+        print_message("byol step %d: tau %.6f, target moved %.3g, max |target - (tau xi + (1-tau) theta)| %.2g\n", k,
+                      tau, moved, worst);
+        assert_true(worst < 1e-6 && moved > 1e-4);
+        if (k == 0) {
+            double want = 0.9 * 123 + (orm[0] - 0.9 * o0);
+            print_message("target bn1.running_mean[0] %.6f, its own forward's %.6f\n", trm[0], want);
+            assert_true(fabs(trm[0] - want) < 1e-4);
+        }
+    }
+    free(before);
+    free(online);
+    for (int b = 0; b < B; b++)
+        lrc_pair_free(pairs[b]);
+    eg_trainer_free(t);
+}
+
 /* ---- checkpoints ---- */
 
 static void test_save_load(void **state)
 {
     (void)state;
-    static const char *const methods[] = {"rotation", "simsiam"};
+    static const char *const methods[] = {"rotation", "simsiam", "byol"};
     char path[1024];
     for (size_t m = 0; m < sizeof methods / sizeof methods[0]; m++) {
         eg_trainer *a = tiny(methods[m], 1), *b = tiny(methods[m], 2);
@@ -488,7 +573,9 @@ int main(void)
         cmocka_unit_test(test_rotation_rot90), cmocka_unit_test(test_rotation_vs_torch),
         cmocka_unit_test(test_rotation_fd),    cmocka_unit_test(test_rotation_learns),
         cmocka_unit_test(test_cross_cos),      cmocka_unit_test(test_simsiam_vs_torch),
-        cmocka_unit_test(test_simsiam_fd),     cmocka_unit_test(test_save_load),
+        cmocka_unit_test(test_simsiam_fd),     cmocka_unit_test(test_byol_vs_torch),
+        cmocka_unit_test(test_byol_fd),        cmocka_unit_test(test_byol_ema),
+        cmocka_unit_test(test_save_load),
     };
     if (getenv("TEST_FILTER"))
         cmocka_set_test_filter(getenv("TEST_FILTER"));

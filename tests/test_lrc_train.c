@@ -27,7 +27,7 @@
 /* The global methods of egtrainer.h, with the name of their metric in the log. */
 static const struct {
     const char *name, *metric;
-} eg_methods[] = {{"rotation", "acc"}, {"simsiam", "std"}};
+} eg_methods[] = {{"rotation", "acc"}, {"byol", "std"}, {"simsiam", "std"}};
 enum { N_EG = sizeof eg_methods / sizeof eg_methods[0] };
 
 enum {
