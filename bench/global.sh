@@ -28,7 +28,7 @@ jemalloc=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2
 echo "global methods' steps, ${size}x${size}, batch $batch, default Eg and heads, SGD; pairs/s (best of $reps x $steps steps); $threads thread(s) each"
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg) (a loaded machine distorts both sides)"
 printf '%-10s %10s %10s %8s\n' method lrcpipe pytorch ratio
-for m in ${METHODS:-rotation byol simsiam}; do
+for m in ${METHODS:-rotation relloc byol simsiam}; do
   "$bin/lrc-train" -q --method "$m" --init -c "$tmp/$m.st"
   o=$("$build/bench/global_step" "$m" "$batch" "$size" "$steps" "$reps" "$threads" | awk '/pairs_per_s/ {print $2}')
   theirs=$(OPENBLAS_NUM_THREADS=1 LD_PRELOAD=$jemalloc MALLOC_CONF=dirty_decay_ms:-1,muzzy_decay_ms:-1 \

@@ -26,7 +26,7 @@ import time
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "py"))
-from eg_torch import load_parts, step_loss  # noqa: E402
+from eg_torch import load_parts, relloc_geom, step_loss  # noqa: E402
 
 
 def main():
@@ -45,19 +45,20 @@ def main():
         opts = {p: torch.optim.SGD(parts[p].parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4) for p in trained}
         g = torch.Generator().manual_seed(0)
         xq, xp = torch.rand(B, S, S, generator=g), torch.rand(B, S, S, generator=g)
-        P = cfg.get("patch_px", 0)
+        P, G, J = relloc_geom(cfg["patch"], cfg["gap"], cfg["jitter"], S, S) if method == "relloc" else (0, 0, 0)
 
         def step():
             pos = None
-            if method == "relloc":
-                span = S - 3 * P - 2 * cfg["gap_px"]
+            if method == "relloc":  # relloc.h's draw
+                E, step_ = 3 * P + 2 * G, P + G
                 pos = torch.zeros(B, 5, dtype=torch.long)
                 for b in range(B):
-                    oy, ox = (int(v) for v in torch.randint(0, span + 1, (2,), generator=g))
+                    oy, ox = (int(v) for v in torch.randint(J, S - E - J + 1, (2,), generator=g))
                     lab = int(torch.randint(0, 8, (1,), generator=g))
                     cy, cx = divmod(lab + (lab >= 4), 3)
-                    pos[b] = torch.tensor([lab, oy + (P + cfg["gap_px"]), ox + (P + cfg["gap_px"]),
-                                           oy + cy * (P + cfg["gap_px"]), ox + cx * (P + cfg["gap_px"])])
+                    jit = [int(v) for v in torch.randint(-J, J + 1, (4,), generator=g)]
+                    pos[b] = torch.tensor([lab, oy + step_ + jit[0], ox + step_ + jit[1],
+                                           oy + cy * step_ + jit[2], ox + cx * step_ + jit[3]])
             loss = step_loss(method, parts, xq, xp, pos, P)[0]
             for o in opts.values():
                 o.zero_grad(set_to_none=False)

@@ -32,12 +32,12 @@
 
 static void usage(void)
 {
-    printf("Usage: %s --method lrc|moco|rotation|byol|simsiam -c CHECKPOINT [OPTION]...\n"
+    printf("Usage: %s --method lrc|moco|rotation|relloc|byol|simsiam -c CHECKPOINT [OPTION]...\n"
            "       %s --embed -c CHECKPOINT [-i INPUT] [-o OUTPUT]\n"
            "Pre-train LRC's U-Net with the local region contrast loss (lrc), or its\n"
-           "global encoder with MoCo (moco), rotation prediction (rotation), BYOL (byol)\n"
-           "or SimSiam (simsiam), from pair frames; or add the trained U-Net's features\n"
-           "to slice frames (--embed).\n"
+           "global encoder with MoCo (moco), rotation prediction (rotation), relative\n"
+           "patch location (relloc), BYOL (byol) or SimSiam (simsiam), from pair frames;\n"
+           "or add the trained U-Net's features to slice frames (--embed).\n"
            "\n"
            "Input and output:\n"
            "  -i, --input SPEC        pair frames (file, '-', tcp://, ipc://, '@' binds; default stdin)\n"
@@ -49,14 +49,14 @@ static void usage(void)
            "\n"
            "Training:\n"
            "      --method M          lrc (U-Net, local loss, Adam), or a global method training\n"
-           "                          Eg with SGD: moco, rotation, byol or simsiam\n"
+           "                          Eg with SGD: moco, rotation, relloc, byol or simsiam\n"
            "      --batch N           pairs per step (default 8)\n"
            "      --shuffle-buffer N  shuffle pairs through a buffer of N (default 64; 1 = off)\n"
            "      --steps N           stop after step N (default 0: when the input ends)\n"
            "      --init              write the initialised model (step 0) and exit; reads no input\n"
            "      --epochs N          read a file input N times (default 1)\n"
            "      --lr X              learning rate (default 1e-3 lrc, 0.03 moco, 0.1 rotation,\n"
-           "                          0.05 byol and simsiam)\n"
+           "                          0.05 relloc, byol and simsiam)\n"
            "      --schedule S        const, cosine (needs --steps) or step (default const)\n"
            "      --warmup N          cosine: linear warm-up steps (default 0)\n"
            "      --min-lr X          cosine: final learning rate (default 0)\n"
@@ -76,13 +76,18 @@ static void usage(void)
            "      --dim D             feature channels D (default 64)\n"
            "      --norm N            batch or group (default batch)\n"
            "\n"
-           "Global branch (--method moco, rotation, byol, simsiam):\n"
+           "Global branch (--method moco, rotation, relloc, byol, simsiam):\n"
            "      --moco-version V    1 (linear head) or 2 (MLP head; default)\n"
            "      --queue N           negatives in the queue (default 4096)\n"
            "      --moco-m X          key encoder momentum (default 0.999)\n"
            "      --embed-dim N       embedding dimensions (default 128 moco, 256 byol, C4 simsiam)\n"
-           "      --hidden N          hidden width of byol's MLPs (default 2 C4) and simsiam's\n"
-           "                          projector (default C4); C4: Eg's pooled width\n"
+           "      --hidden N          hidden width of byol's MLPs (default 2 C4), simsiam's\n"
+           "                          projector and relloc's classifier (default C4); C4: Eg's\n"
+           "                          pooled width\n"
+           "      --patch N           relloc: patch side, a multiple of 16 (default: the largest\n"
+           "                          with 4 patches within the slice)\n"
+           "      --gap N             relloc: gap between patches (default patch / 2)\n"
+           "      --jitter N          relloc: largest jitter of a patch (default 7/96 of the patch)\n"
            "      --ema X             byol: base rate of the target's moving average (default\n"
            "                          0.996), rising to 1 over --steps\n"
            "      --pred-dim N        simsiam: predictor bottleneck (default embed-dim / 4)\n"
@@ -109,7 +114,7 @@ enum {
     OPT_METHOD = 0x100, OPT_RESUME, OPT_SAVE_EVERY, OPT_LOG, OPT_LOG_EVERY, OPT_BATCH, OPT_SHUFFLE, OPT_STEPS,
     OPT_EPOCHS, OPT_LR, OPT_SCHEDULE, OPT_WARMUP, OPT_MIN_LR, OPT_LR_STEP, OPT_LR_GAMMA, OPT_MOMENTUM, OPT_WD,
     OPT_SEED, OPT_THREADS, OPT_SAMPLES, OPT_TAU, OPT_NO_NORMALIZE, OPT_EXCLUDE_SELF, OPT_WIDTHS, OPT_DIM, OPT_NORM,
-    OPT_MOCO_VERSION, OPT_QUEUE, OPT_MOCO_M, OPT_EMBED_DIM, OPT_HIDDEN, OPT_PRED_DIM, OPT_EMA, OPT_NO_FIX_PRED_LR, OPT_DEPTH, OPT_WIDTH, OPT_BN_SPLITS, OPT_EMBED, OPT_INIT
+    OPT_MOCO_VERSION, OPT_QUEUE, OPT_MOCO_M, OPT_EMBED_DIM, OPT_HIDDEN, OPT_PRED_DIM, OPT_EMA, OPT_PATCH, OPT_GAP, OPT_JITTER, OPT_NO_FIX_PRED_LR, OPT_DEPTH, OPT_WIDTH, OPT_BN_SPLITS, OPT_EMBED, OPT_INIT
 };
 
 enum { M_LRC, M_MOCO, M_EG }; /* M_EG: a method of egtrainer.h, named by opt.eg */
@@ -565,6 +570,9 @@ int main(int argc, char **argv)
         {"hidden", required_argument, 0, OPT_HIDDEN},
         {"pred-dim", required_argument, 0, OPT_PRED_DIM},
         {"ema", required_argument, 0, OPT_EMA},
+        {"patch", required_argument, 0, OPT_PATCH},
+        {"gap", required_argument, 0, OPT_GAP},
+        {"jitter", required_argument, 0, OPT_JITTER},
         {"no-fix-pred-lr", no_argument, 0, OPT_NO_FIX_PRED_LR},
         {"depth", required_argument, 0, OPT_DEPTH},
         {"width", required_argument, 0, OPT_WIDTH},
@@ -659,6 +667,9 @@ int main(int argc, char **argv)
         case OPT_EMBED_DIM: ec.dim = mc.dim = (int)opt_i64("--embed-dim", optarg, 1, 65536); break;
         case OPT_HIDDEN: ec.hidden = (int)opt_i64("--hidden", optarg, 1, 65536); break;
         case OPT_EMA: ec.ema = opt_f64("--ema", optarg, 0, 1); break;
+        case OPT_PATCH: ec.patch = (int)opt_i64("--patch", optarg, 16, 1 << 15); break;
+        case OPT_GAP: ec.gap = (int)opt_i64("--gap", optarg, 0, 1 << 15); break;
+        case OPT_JITTER: ec.jitter = (int)opt_i64("--jitter", optarg, 0, 1 << 15); break;
         case OPT_PRED_DIM: ec.pred_dim = (int)opt_i64("--pred-dim", optarg, 1, 65536); break;
         case OPT_NO_FIX_PRED_LR: ec.fix_pred_lr = 0; break;
         case OPT_DEPTH:

@@ -15,6 +15,7 @@
 #include "nn/ckpt.h"
 #include "pretrain/egtrainer.h"
 #include "pretrain/byol.h"
+#include "pretrain/relloc.h"
 #include "pretrain/rotation.h"
 #include "pretrain/siamese.h"
 #include "testutil.h"
@@ -382,6 +383,83 @@ static void test_rotation_learns(void **state)
     eg_trainer_free(t);
 }
 
+/* ---- relative location ---- */
+
+static void test_relloc_geometry(void **state)
+{
+    (void)state;
+    static const int sizes[][4] = {/* S: P G J */ {64, 16, 8, 0}, {96, 16, 8, 1}, {128, 32, 16, 0},
+                                   {256, 64, 32, 0}, {512, 128, 64, 0}, {200, 48, 24, 4}};
+    relloc_geom g;
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        int S = sizes[i][0];
+        assert_int_equal(relloc_geom_for(&g, -1, -1, -1, S, S), 0);
+        if (g.patch != sizes[i][1] || g.gap != sizes[i][2] || g.jitter != sizes[i][3])
+            fail_msg("%d px: patch %d gap %d jitter %d, want %d %d %d", S, g.patch, g.gap, g.jitter, sizes[i][1],
+                     sizes[i][2], sizes[i][3]);
+    }
+    assert_int_equal(relloc_geom_for(&g, -1, -1, -1, 48, 48), -1); /* no 16-pixel grid with gaps fits */
+    assert_int_equal(relloc_geom_for(&g, 24, -1, -1, 128, 128), -1);
+    assert_non_null(strstr(err_get(), "multiple of 16"));
+    assert_int_equal(relloc_geom_for(&g, 32, 16, 8, 128, 128), -1);
+    assert_non_null(strstr(err_get(), "does not fit"));
+    /* draws: inside the slice, the neighbour where its label says (up to the
+     * jitter), every label about as often */
+    assert_int_equal(relloc_geom_for(&g, 16, 6, 3, 80, 96), 0);
+    rng r;
+    rng_seed(&r, 5, 0);
+    int count[8] = {0}, jmax = 0;
+    enum { DRAWS = 16000 };
+    for (int k = 0; k < DRAWS; k++) {
+        int d[5];
+        relloc_draw(&g, 80, 96, &r, d);
+        assert_true(d[0] >= 0 && d[0] < 8);
+        count[d[0]]++;
+        for (int p = 0; p < 2; p++)
+            assert_true(d[1 + 2 * p] >= 0 && d[1 + 2 * p] + 16 <= 80 && d[2 + 2 * p] >= 0 && d[2 + 2 * p] + 16 <= 96);
+        int cell = d[0] < 4 ? d[0] : d[0] + 1, dy = (cell / 3 - 1) * 22, dx = (cell % 3 - 1) * 22;
+        int ey = abs(d[3] - d[1] - dy), ex = abs(d[4] - d[2] - dx);
+        assert_true(ey <= 6 && ex <= 6);
+        jmax = ey > jmax ? ey : jmax;
+    }
+    assert_int_equal(jmax, 6); /* both jitters reach 3 */
+    for (int l = 0; l < 8; l++)
+        assert_true(abs(count[l] - DRAWS / 8) < 200);
+}
+
+/* relloc's reference needs the patches: the same draws as the step's (the
+ * rng of grad_loss), and the patch side. */
+static void relloc_extra(ckpt_writer *w, lrc_pair **pairs, int B, float *buf)
+{
+    eg_config c;
+    relloc_geom g;
+    rng r;
+    tiny_config(&c);
+    assert_int_equal(relloc_geom_for(&g, c.patch, c.gap, c.jitter, pairs[0]->H, pairs[0]->W), 0);
+    rng_seed(&r, 77, 0);
+    for (int b = 0; b < B; b++) {
+        int d[5];
+        relloc_draw(&g, pairs[0]->H, pairs[0]->W, &r, d);
+        for (int k = 0; k < 5; k++)
+            buf[5 * b + k] = (float)d[k];
+    }
+    buf[5 * B] = (float)g.patch;
+    assert_int_equal(ckpt_put_tensor(w, "pos", DT_F32, 2, (int64_t[]){B, 5}, buf), 0);
+    assert_int_equal(ckpt_put_tensor(w, "patch", DT_F32, 1, (int64_t[]){1}, buf + 5 * B), 0);
+}
+
+static void test_relloc_vs_torch(void **state)
+{
+    (void)state;
+    check_vs_torch("relloc", 6, 64, relloc_extra);
+}
+
+static void test_relloc_fd(void **state)
+{
+    (void)state;
+    check_fd("relloc", 4, 64, 0);
+}
+
 /* ---- BYOL and SimSiam ---- */
 
 static void test_cross_cos(void **state)
@@ -531,7 +609,7 @@ static void test_byol_ema(void **state)
 static void test_save_load(void **state)
 {
     (void)state;
-    static const char *const methods[] = {"rotation", "simsiam", "byol"};
+    static const char *const methods[] = {"rotation", "relloc", "simsiam", "byol"};
     char path[1024];
     for (size_t m = 0; m < sizeof methods / sizeof methods[0]; m++) {
         eg_trainer *a = tiny(methods[m], 1), *b = tiny(methods[m], 2);
@@ -572,7 +650,8 @@ int main(void)
         cmocka_unit_test(test_projector_fd),   cmocka_unit_test(test_softmax_xent),
         cmocka_unit_test(test_rotation_rot90), cmocka_unit_test(test_rotation_vs_torch),
         cmocka_unit_test(test_rotation_fd),    cmocka_unit_test(test_rotation_learns),
-        cmocka_unit_test(test_cross_cos),      cmocka_unit_test(test_simsiam_vs_torch),
+        cmocka_unit_test(test_relloc_geometry), cmocka_unit_test(test_relloc_vs_torch),
+        cmocka_unit_test(test_relloc_fd),      cmocka_unit_test(test_cross_cos),      cmocka_unit_test(test_simsiam_vs_torch),
         cmocka_unit_test(test_simsiam_fd),     cmocka_unit_test(test_byol_vs_torch),
         cmocka_unit_test(test_byol_fd),        cmocka_unit_test(test_byol_ema),
         cmocka_unit_test(test_save_load),

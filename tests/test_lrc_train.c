@@ -27,7 +27,7 @@
 /* The global methods of egtrainer.h, with the name of their metric in the log. */
 static const struct {
     const char *name, *metric;
-} eg_methods[] = {{"rotation", "acc"}, {"byol", "std"}, {"simsiam", "std"}};
+} eg_methods[] = {{"rotation", "acc"}, {"relloc", "acc"}, {"byol", "std"}, {"simsiam", "std"}};
 enum { N_EG = sizeof eg_methods / sizeof eg_methods[0] };
 
 enum {
@@ -572,9 +572,10 @@ static void test_global_kill_and_resume(void **state)
 {
     (void)state;
     char st[64];
-    write_pairs(tmp("gk.fr"), 8, 32, 32, P_NO_END, 13);
-    write_pairs(tmp("gk1.fr"), 8, 32, 32, 0, 13);
-    write_pairs(tmp("gk2.fr"), 8, 32, 32, 0, 14);
+    /* 64 x 64: relloc's smallest grid (three 16-pixel patches and two gaps) */
+    write_pairs(tmp("gk.fr"), 8, 64, 64, P_NO_END, 13);
+    write_pairs(tmp("gk1.fr"), 8, 64, 64, 0, 13);
+    write_pairs(tmp("gk2.fr"), 8, 64, 64, 0, 14);
     assert_int_equal(tu_sh("frame-cat -q %s %s -o %s", tmp("gk1.fr"), tmp("gk2.fr"), tmp("gk12.fr")), 0);
     for (int m = 0; m < N_EG; m++) {
         const char *M = eg_methods[m].name;

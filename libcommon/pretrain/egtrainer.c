@@ -9,7 +9,7 @@
 #include "core/tensor.h"
 #include "pretrain/moco.h"
 
-static const eg_ops *const methods[] = {&eg_rotation_ops, &eg_byol_ops, &eg_simsiam_ops};
+static const eg_ops *const methods[] = {&eg_rotation_ops, &eg_relloc_ops, &eg_byol_ops, &eg_simsiam_ops};
 enum { NMETHODS = sizeof methods / sizeof methods[0] };
 
 static const eg_ops *find(const char *name)

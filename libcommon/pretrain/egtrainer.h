@@ -159,6 +159,6 @@ int eg_check_batch(lrc_pair *const *pairs, int B);
 /* The batch buffer filled with both views, [xq_1..xq_B, xp_1..xp_B]. */
 float *eg_two_views(eg_trainer *t, lrc_pair *const *pairs, int B);
 
-extern const eg_ops eg_rotation_ops, eg_byol_ops, eg_simsiam_ops;
+extern const eg_ops eg_rotation_ops, eg_relloc_ops, eg_byol_ops, eg_simsiam_ops;
 
 #endif

@@ -44,6 +44,16 @@ def norm_std(z):
     return F.normalize(z, dim=1).std(0).mean()
 
 
+def relloc_geom(patch, gap, jitter, H, W):
+    """relloc.h's geometry: (patch, gap, jitter), -1 = the default for H x W."""
+    S = min(H, W)
+    P = patch if patch >= 0 else 16 * (S // 64)
+    G = gap if gap >= 0 else P // 2
+    room = (S - 3 * P - 2 * G) // 2
+    J = jitter if jitter >= 0 else max(0, min(int(round(7 * P / 96)), room))
+    return P, G, J
+
+
 def step_loss(method, parts, xq, xp, pos=None, P=None):
     """(loss, metric, samples the metric counts) of one step on xq, xp (B, H, W).
     relloc: pos (B, 5) = label, centre y, x, neighbour y, x; P the patch side."""
