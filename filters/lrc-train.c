@@ -94,6 +94,8 @@ static void usage(void)
            "      --no-fix-pred-lr    simsiam: the predictor follows the schedule too\n"
            "      --depth N           ResNet depth 18, 34 or 50 (default 18; every global method)\n"
            "      --width X           ResNet width multiplier (default 0.25; every global method)\n"
+           "      --stem S            3x3 (default: stride 1, stages at 1/1..1/16) or torchvision\n"
+           "                          (7x7/2 and a max pool: stages at 1/2..1/32, sides multiples of 32)\n"
            "      --bn-splits G       shuffle-BN sub-batches (default 2; 1 = off)\n"
            "\n"
            "Embedding (--embed):\n"
@@ -114,7 +116,7 @@ enum {
     OPT_METHOD = 0x100, OPT_RESUME, OPT_SAVE_EVERY, OPT_LOG, OPT_LOG_EVERY, OPT_BATCH, OPT_SHUFFLE, OPT_STEPS,
     OPT_EPOCHS, OPT_LR, OPT_SCHEDULE, OPT_WARMUP, OPT_MIN_LR, OPT_LR_STEP, OPT_LR_GAMMA, OPT_MOMENTUM, OPT_WD,
     OPT_SEED, OPT_THREADS, OPT_SAMPLES, OPT_TAU, OPT_NO_NORMALIZE, OPT_EXCLUDE_SELF, OPT_WIDTHS, OPT_DIM, OPT_NORM,
-    OPT_MOCO_VERSION, OPT_QUEUE, OPT_MOCO_M, OPT_EMBED_DIM, OPT_HIDDEN, OPT_PRED_DIM, OPT_EMA, OPT_PATCH, OPT_GAP, OPT_JITTER, OPT_NO_FIX_PRED_LR, OPT_DEPTH, OPT_WIDTH, OPT_BN_SPLITS, OPT_EMBED, OPT_INIT
+    OPT_MOCO_VERSION, OPT_QUEUE, OPT_MOCO_M, OPT_EMBED_DIM, OPT_HIDDEN, OPT_PRED_DIM, OPT_EMA, OPT_PATCH, OPT_GAP, OPT_JITTER, OPT_STEM, OPT_NO_FIX_PRED_LR, OPT_DEPTH, OPT_WIDTH, OPT_BN_SPLITS, OPT_EMBED, OPT_INIT
 };
 
 enum { M_LRC, M_MOCO, M_EG }; /* M_EG: a method of egtrainer.h, named by opt.eg */
@@ -571,6 +573,7 @@ int main(int argc, char **argv)
         {"pred-dim", required_argument, 0, OPT_PRED_DIM},
         {"ema", required_argument, 0, OPT_EMA},
         {"patch", required_argument, 0, OPT_PATCH},
+        {"stem", required_argument, 0, OPT_STEM},
         {"gap", required_argument, 0, OPT_GAP},
         {"jitter", required_argument, 0, OPT_JITTER},
         {"no-fix-pred-lr", no_argument, 0, OPT_NO_FIX_PRED_LR},
@@ -667,6 +670,11 @@ int main(int argc, char **argv)
         case OPT_EMBED_DIM: ec.dim = mc.dim = (int)opt_i64("--embed-dim", optarg, 1, 65536); break;
         case OPT_HIDDEN: ec.hidden = (int)opt_i64("--hidden", optarg, 1, 65536); break;
         case OPT_EMA: ec.ema = opt_f64("--ema", optarg, 0, 1); break;
+        case OPT_STEM:
+            if (resnet_stem_parse(optarg, &mc.enc.stem))
+                usage_error("option --stem: '%s' is not 3x3 or torchvision", optarg);
+            ec.enc.stem = mc.enc.stem;
+            break;
         case OPT_PATCH: ec.patch = (int)opt_i64("--patch", optarg, 16, 1 << 15); break;
         case OPT_GAP: ec.gap = (int)opt_i64("--gap", optarg, 0, 1 << 15); break;
         case OPT_JITTER: ec.jitter = (int)opt_i64("--jitter", optarg, 0, 1 << 15); break;

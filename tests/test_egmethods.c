@@ -12,6 +12,7 @@
 #include "core/err.h"
 #include "core/rng.h"
 #include "models/projector.h"
+#include "models/segnet.h"
 #include "nn/ckpt.h"
 #include "pretrain/egtrainer.h"
 #include "pretrain/byol.h"
@@ -626,6 +627,20 @@ static void test_save_load(void **state)
         ckpt *c = ckpt_open(path);
         assert_non_null(c);
         assert_int_equal(eg_trainer_load(b, c), 0);
+        /* seg-finetune --global takes any method's Eg: the same weights */
+        segnet_config sc;
+        segnet_config_default(&sc);
+        sc.arch = SEG_G;
+        segnet_init init = {{c, NULL}, NULL};
+        segnet *sn = segnet_create(&sc, &init, 1);
+        if (!sn)
+            fail_msg("%s: %s", methods[m], err_get());
+        const char *pre;
+        pblock *eg = eg_trainer_part(b, 0, NULL, NULL), *sg = segnet_part(sn, 0, &pre);
+        assert_string_equal(pre, "eg.");
+        assert_int_equal(sg->numel, eg->numel);
+        assert_memory_equal(sg->data, eg->data, eg->numel * sizeof(float));
+        segnet_free(sn);
         ckpt_close(c);
         /* the same next step, bit for bit */
         rng_seed(&r, 4, 0);
