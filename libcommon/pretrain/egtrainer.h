@@ -108,7 +108,7 @@ typedef struct {
 } eg_part;
 
 #define EG_MAX_PARTS 6
-#define EG_SCRATCH 4
+#define EG_SCRATCH 6
 
 struct eg_trainer {
     const struct eg_ops *ops;
@@ -145,7 +145,7 @@ int eg_copy_part(eg_trainer *t, int dst, int src);
 void eg_ema_part(eg_trainer *t, int dst, int src, double m);
 /* The batch buffer, at least n floats. NULL + err_set. */
 float *eg_input(eg_trainer *t, size_t n);
-/* Work buffer `slot` (0..EG_SCRATCH-1), at least n floats, zeroed. */
+/* Work buffer `slot` (0..EG_SCRATCH-1), at least n floats (or ints), zeroed. */
 float *eg_scratch(eg_trainer *t, int slot, size_t n);
 /* Softmax cross-entropy of logits (N, K) against labels (N), mean over N:
  * *loss, *acc (fraction whose first maximum is the label), and

@@ -9,7 +9,7 @@
 #include "pretrain/egtrainer.h"
 
 enum { ENC, HEAD };
-enum { S_CAT, S_DLOGITS, S_DCAT, S_DPOOLED };
+enum { S_CAT, S_DLOGITS, S_DCAT, S_DPOOLED, S_LABELS };
 
 int relloc_geom_for(relloc_geom *g, int patch, int gap, int jitter, int H, int W)
 {
@@ -80,8 +80,8 @@ static int rel_grad(eg_trainer *t, lrc_pair *const *pairs, int B, rng *r, eg_sta
     float *x = eg_input(t, 2 * (size_t)B * PP), *cat = eg_scratch(t, S_CAT, (size_t)B * 2 * C4),
           *dlogits = eg_scratch(t, S_DLOGITS, (size_t)B * 8), *dcat = eg_scratch(t, S_DCAT, (size_t)B * 2 * C4),
           *dpooled = eg_scratch(t, S_DPOOLED, (size_t)B * 2 * C4);
-    int labels[B];
-    if (!x || !cat || !dlogits || !dcat || !dpooled)
+    int *labels = (int *)eg_scratch(t, S_LABELS, (size_t)B);
+    if (!x || !cat || !dlogits || !dcat || !dpooled || !labels)
         return -1;
     for (int b = 0; b < B; b++) {
         int d[5];
