@@ -3,9 +3,9 @@ weights: saved with torch.save, converted by tools/pth2safetensors.py, and
 its forward on a grey input (the slice repeated on the three channels) for
 the C test to compare with (tests/test_torchvision.c).
 
-    torchvision_ref.py DIR ARCH H W
+    torchvision_ref.py DIR ARCH:H:W ...
 
-writes DIR/ARCH.safetensors (the converted state dict, batch-norm running
+for each ARCH (resnet18, resnet34, resnet50) writes DIR/ARCH.safetensors (the converted state dict, batch-norm running
 statistics and affine parameters drawn at random so that evaluation mode
 says something), DIR/ARCH_x.safetensors (x (2, 1, H, W)), and
 DIR/ARCH_eval.safetensors, DIR/ARCH_train.safetensors: stage0 (ReLU after
@@ -38,8 +38,7 @@ def stages(m, x):
     return out
 
 
-def main():
-    d, arch, H, W = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+def make(d, arch, H, W):
     torch.manual_seed(0)
     torch.set_num_threads(2)
     m = getattr(torchvision.models, arch)(weights=None)
@@ -73,6 +72,12 @@ def main():
         torch.save(sd, os.path.join(d, "broken.pth"))
         convert(os.path.join(d, "broken.pth"), os.path.join(d, "broken.safetensors"))
     os.remove(pth)
+
+
+def main():
+    for spec in sys.argv[2:]:
+        arch, H, W = spec.split(":")
+        make(sys.argv[1], arch, int(H), int(W))
 
 
 if __name__ == "__main__":
