@@ -56,7 +56,7 @@ static void usage(void)
            "      --init              write the initialised model (step 0) and exit; reads no input\n"
            "      --epochs N          read a file input N times (default 1)\n"
            "      --lr X              learning rate (default 1e-3 lrc, 0.03 moco, 0.1 rotation,\n"
-           "                          0.05 relloc, byol and simsiam)\n"
+           "                          0.01 relloc, 0.05 byol and simsiam)\n"
            "      --schedule S        const, cosine (needs --steps) or step (default const)\n"
            "      --warmup N          cosine: linear warm-up steps (default 0)\n"
            "      --min-lr X          cosine: final learning rate (default 0)\n"

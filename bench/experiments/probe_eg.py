@@ -7,7 +7,9 @@ for the U-Net.
 Usage: probe_eg.py CKPT TRAIN.fr TEST.fr [ITERS]
   TRAIN, TEST: slice frames with `image` and `label` [Y, X]. Eg runs in
   evaluation mode (PyTorch twin, tests/py/torch_models.py, the checkpoint's
-  weights); its five stages are upsampled bilinearly to Y x X and
+  weights) with its batch-norm statistics recomputed on TRAIN's slices
+  (PROBE_BN=checkpoint keeps the checkpoint's: an untrained encoder's are
+  then 0 and 1, which alone makes trained ones look better); its five stages are upsampled bilinearly to Y x X and
   concatenated (a hypercolumn per pixel: 16+16+32+64+128 = 256 values for
   ResNet-18 x 0.25), then probe.py's per-pixel linear classifier is fitted
   and scored. Prints "dice MEAN o1 ... o7".
@@ -53,6 +55,22 @@ def load_eg(path):
     return eg.eval()
 
 
+def calibrate(eg, x):
+    """Batch-norm running statistics recomputed on x (a cumulative average over
+    batches of 32, no weight changes): the untrained encoder's are the initial
+    0 and 1, a trained one's follow its last steps. With every encoder measured
+    on the probe's own slices, the probe compares the weights alone."""
+    for m in eg.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.reset_running_stats()
+            m.momentum = None
+    eg.train()
+    with torch.no_grad():
+        for i in range(0, len(x), 32):
+            eg(torch.from_numpy(x[i : i + 32])[:, None])
+    eg.eval()
+
+
 def features(eg, x, y, keep_all):
     """(features, labels) chunks of 32 slices; for training (keep_all 0) only
     the organ pixels and 10 times as many background ones (as the probe
@@ -80,6 +98,8 @@ def main():
     iters = int(sys.argv[4]) if len(sys.argv) > 4 else 300
     xtr, ytr = load_slices(sys.argv[2])
     xte, yte = load_slices(sys.argv[3])
+    if os.environ.get("PROBE_BN", "calibrate") == "calibrate":
+        calibrate(eg, xtr)
     tr = list(features(eg, xtr, ytr, 0))
     print(fit_and_score(np.concatenate([f for f, _ in tr]), np.concatenate([l for _, l in tr]),
                         features(eg, xte, yte, 1), iters))

@@ -121,5 +121,5 @@ static char *rel_json(const eg_trainer *t)
 }
 
 const eg_ops eg_relloc_ops = {
-    .name = "relloc", .metric = "acc", .lr = 0.05, .init = rel_init, .grad = rel_grad, .json = rel_json,
+    .name = "relloc", .metric = "acc", .lr = 0.01, .init = rel_init, .grad = rel_grad, .json = rel_json,
 };
