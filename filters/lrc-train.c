@@ -28,6 +28,7 @@
 #include "nn/ckpt.h"
 #include "nn/nn.h"
 #include "nn/trainloop.h"
+#include "pretrain/egtrainer.h"
 #include "pretrain/embed.h"
 #include "pretrain/lrcpair.h"
 #include "pretrain/pairfeed.h"
@@ -36,11 +37,12 @@
 
 static void usage(void)
 {
-    printf("Usage: %s --method lrc|moco -c CHECKPOINT [OPTION]...\n"
+    printf("Usage: %s --method lrc|moco|rotation|relloc|byol|simsiam -c CHECKPOINT [OPTION]...\n"
            "       %s --embed -c CHECKPOINT [-i INPUT] [-o OUTPUT]\n"
            "Pre-train LRC's U-Net with the local region contrast loss (lrc), or its\n"
-           "global encoder with MoCo (moco), from pair frames; or add the trained\n"
-           "U-Net's features to slice frames (--embed).\n"
+           "global encoder with MoCo (moco), rotation prediction (rotation), relative\n"
+           "patch location (relloc), BYOL (byol) or SimSiam (simsiam), from pair frames;\n"
+           "or add the trained U-Net's features to slice frames (--embed).\n"
            "\n"
            "Input and output:\n"
            "  -i, --input SPEC        pair frames (file, '-', tcp://, ipc://, '@' binds; default stdin)\n"
@@ -51,14 +53,16 @@ static void usage(void)
            "      --log-every N       a metrics line every N steps, loss averaged (default 1)\n"
            "\n"
            "Training:\n"
-           "      --method M          lrc (U-Net, local loss, Adam) or moco (Eg, InfoNCE, SGD)\n"
+           "      --method M          lrc (U-Net, local loss, Adam), or a global method training\n"
+           "                          Eg with SGD: moco, rotation, relloc, byol or simsiam\n"
            "      --batch N           pairs per step (default 8)\n"
            "      --shuffle-buffer N  shuffle pairs through a buffer of N (default 64; 1 = off)\n"
            "      --steps N           stop after step N (default 0: when the input ends)\n"
            "      --init              write the initialised model (step 0) and exit; reads no input\n"
            "      --epochs N          read a file input N times (default 1)\n"
            "      --lr X              learning rate (default 1e-3 lrc; moco 0.03 x batch / 256,\n"
-           "                          MoCo's 0.03 at batch 256 scaled by the linear rule)\n"
+           "                          MoCo's 0.03 at batch 256 scaled by the linear rule;\n"
+           "                          0.1 rotation, 0.01 relloc, 0.05 byol and simsiam)\n"
            "      --schedule S        const, cosine (needs --steps) or step (default const)\n"
            "      --warmup N          cosine: linear warm-up steps (default 0)\n"
            "      --min-lr X          cosine: final learning rate (default 0)\n"
@@ -78,13 +82,26 @@ static void usage(void)
            "      --dim D             feature channels D (default 64)\n"
            "      --norm N            batch or group (default batch)\n"
            "\n"
-           "Global branch (--method moco):\n"
+           "Global branch (--method moco, rotation, relloc, byol, simsiam):\n"
            "      --moco-version V    1 (linear head) or 2 (MLP head; default)\n"
            "      --queue N           negatives in the queue (default 4096)\n"
            "      --moco-m X          key encoder momentum (default 0.999)\n"
-           "      --embed-dim N       embedding dimensions (default 128)\n"
-           "      --depth N           ResNet depth 18, 34 or 50 (default 18)\n"
-           "      --width X           ResNet width multiplier (default 0.25)\n"
+           "      --embed-dim N       embedding dimensions (default 128 moco, 256 byol, C4 simsiam)\n"
+           "      --hidden N          hidden width of byol's MLPs (default 2 C4), simsiam's\n"
+           "                          projector and relloc's classifier (default C4); C4: Eg's\n"
+           "                          pooled width\n"
+           "      --patch N           relloc: patch side, a multiple of 16 (default: the largest\n"
+           "                          with 4 patches within the slice)\n"
+           "      --gap N             relloc: gap between patches (default patch / 2)\n"
+           "      --jitter N          relloc: largest jitter of a patch (default 7/96 of the patch)\n"
+           "      --ema X             byol: base rate of the target's moving average (default\n"
+           "                          0.996), rising to 1 over --steps\n"
+           "      --pred-dim N        simsiam: predictor bottleneck (default embed-dim / 4)\n"
+           "      --no-fix-pred-lr    simsiam: the predictor follows the schedule too\n"
+           "      --depth N           ResNet depth 18, 34 or 50 (default 18; every global method)\n"
+           "      --width X           ResNet width multiplier (default 0.25; every global method)\n"
+           "      --stem S            3x3 (default: stride 1, stages at 1/1..1/16) or torchvision\n"
+           "                          (7x7/2 and a max pool: stages at 1/2..1/32, sides multiples of 32)\n"
            "      --bn-splits G       shuffle-BN sub-batches (default 2; 1 = off)\n"
            "\n"
            "Embedding (--embed):\n"
@@ -97,13 +114,14 @@ static void usage(void)
 
 enum {
     OPT_METHOD = 0x100, OPT_SHUFFLE, OPT_STEPS, OPT_EPOCHS, OPT_SAMPLES, OPT_TAU, OPT_NO_NORMALIZE, OPT_EXCLUDE_SELF,
-    OPT_MOCO_VERSION, OPT_QUEUE, OPT_MOCO_M, OPT_EMBED_DIM, OPT_BN_SPLITS, OPT_EMBED, OPT_INIT
+    OPT_MOCO_VERSION, OPT_QUEUE, OPT_MOCO_M, OPT_EMBED_DIM, OPT_HIDDEN, OPT_PRED_DIM, OPT_EMA, OPT_PATCH, OPT_GAP,
+    OPT_JITTER, OPT_STEM, OPT_NO_FIX_PRED_LR, OPT_BN_SPLITS, OPT_EMBED, OPT_INIT
 };
 
-enum { M_LRC, M_MOCO };
+enum { M_LRC, M_MOCO, M_EG }; /* M_EG: a method of egtrainer.h, named by opt.eg */
 
 static struct {
-    const char *input, *output, *ckpt;
+    const char *input, *output, *ckpt, *eg;
     int method, embed, init;
     int64_t shuffle, steps, epochs;
     double tau;
@@ -117,6 +135,7 @@ static struct {
 typedef struct {
     lrc_trainer *lrc;
     moco_trainer *moco;
+    eg_trainer *eg;
     int64_t pairs, skipped, epoch;
     char *argv;
     /* the last step's numbers, and sums over the steps since the last log line */
@@ -140,7 +159,8 @@ static int save(trainloop *l, void *ctx)
     int rc = -1;
     if (!w)
         return -1;
-    if ((r->lrc ? lrc_trainer_save(r->lrc, w) : moco_trainer_save(r->moco, w)) || ckpt_put_step(w, l->step))
+    if ((r->lrc ? lrc_trainer_save(r->lrc, w) : r->eg ? eg_trainer_save(r->eg, w) : moco_trainer_save(r->moco, w)) ||
+        ckpt_put_step(w, l->step))
         goto out;
     if (ckpt_put_metaf(w, "pairs", "%lld", (long long)r->pairs) || ckpt_put_provenance(w, opt.t.seed, r->argv))
         goto out;
@@ -156,7 +176,7 @@ static void resume(run *r, int64_t *step)
     const char *p;
     if (!c)
         die_errx(1, "--resume");
-    if ((r->lrc ? lrc_trainer_load(r->lrc, c) : moco_trainer_load(r->moco, c)))
+    if ((r->lrc ? lrc_trainer_load(r->lrc, c) : r->eg ? eg_trainer_load(r->eg, c) : moco_trainer_load(r->moco, c)))
         die_errx(1, "--resume");
     *step = ckpt_step(c);
     if ((p = ckpt_meta(c, "pairs")))
@@ -189,7 +209,7 @@ static int log_step(trainloop *l, void *ctx, double loss)
         mval_put_f64(&rec, "regions", r->reg_sum / r->nsteps);
         mval_put_i64(&rec, "one_sided", r->one_sided);
     } else {
-        mval_put_f64(&rec, "acc", r->acc_sum / r->nsteps);
+        mval_put_f64(&rec, opt.method == M_EG ? eg_method_metric(opt.eg) : "acc", r->acc_sum / r->nsteps);
     }
     int rc = trainlog_write(&l->tl, &rec);
     mval_free(&rec);
@@ -222,6 +242,12 @@ static int train_batch(trainloop *l, run *r, lrc_pair **batch, int n, double *lo
             return 0;
         *loss = st.loss;
         r->acc = 0, r->regions = st.regions, r->step_one_sided = st.one_sided, r->step_pairs = st.pairs;
+    } else if (r->eg) {
+        eg_stats st;
+        if (eg_trainer_step(r->eg, batch, n, lr, &rs, &st))
+            die_errx(1, "step %lld", (long long)l->step + 1);
+        *loss = st.loss;
+        r->acc = st.metric, r->regions = 0, r->step_one_sided = 0, r->step_pairs = st.pairs;
     } else {
         moco_step_stats st;
         if (moco_trainer_step(r->moco, batch, n, lr, &rs, &st))
@@ -255,18 +281,20 @@ static void train_free(void)
     pairfeed_close(&S.feed);
     lrc_trainer_free(S.r.lrc);
     moco_trainer_free(S.r.moco);
+    eg_trainer_free(S.r.eg);
     free(S.r.argv);
     memset(&S, 0, sizeof S);
 }
 
-static int train(lrc_trainer_config *lc, moco_trainer_config *mc, int argc, char **argv)
+static int train(lrc_trainer_config *lc, moco_trainer_config *mc, eg_config *ec, int argc, char **argv)
 {
     static const trainloop_fns fns = {.step = step, .log = log_step, .progress = progress, .save = save};
     run *r = &S.r;
     trainloop *l = &S.loop;
     r->argv = json_strv(argv, argc);
-    if (opt.method == M_LRC ? !(r->lrc = lrc_trainer_create(lc, (uint64_t)opt.t.seed))
-                            : !(r->moco = moco_trainer_create(mc, (uint64_t)opt.t.seed)))
+    if (opt.method == M_LRC    ? !(r->lrc = lrc_trainer_create(lc, (uint64_t)opt.t.seed))
+        : opt.method == M_EG ? !(r->eg = eg_trainer_create(opt.eg, ec, (uint64_t)opt.t.seed))
+                             : !(r->moco = moco_trainer_create(mc, (uint64_t)opt.t.seed)))
         die_err(1);
     if (opt.t.resume)
         resume(r, &l->step);
@@ -386,6 +414,14 @@ int main(int argc, char **argv)
         {"queue", required_argument, 0, OPT_QUEUE},
         {"moco-m", required_argument, 0, OPT_MOCO_M},
         {"embed-dim", required_argument, 0, OPT_EMBED_DIM},
+        {"hidden", required_argument, 0, OPT_HIDDEN},
+        {"pred-dim", required_argument, 0, OPT_PRED_DIM},
+        {"ema", required_argument, 0, OPT_EMA},
+        {"patch", required_argument, 0, OPT_PATCH},
+        {"stem", required_argument, 0, OPT_STEM},
+        {"gap", required_argument, 0, OPT_GAP},
+        {"jitter", required_argument, 0, OPT_JITTER},
+        {"no-fix-pred-lr", no_argument, 0, OPT_NO_FIX_PRED_LR},
         {"bn-splits", required_argument, 0, OPT_BN_SPLITS},
         {"embed", no_argument, 0, OPT_EMBED},
         {"init", no_argument, 0, OPT_INIT},
@@ -394,11 +430,13 @@ int main(int argc, char **argv)
     };
     lrc_trainer_config lc;
     moco_trainer_config mc;
+    eg_config ec;
     int c;
 
     filter_init(argc, argv);
     lrc_trainer_config_default(&lc);
     moco_trainer_config_default(&mc);
+    eg_config_default(&ec);
     trainopts_default(&opt.t);
     opt.t.log_every = 1;
     while ((c = filter_getopt(argc, argv, "i:o:c:qvh", longopts, usage)) != -1) {
@@ -413,8 +451,10 @@ int main(int argc, char **argv)
                 opt.method = M_LRC;
             else if (!strcmp(optarg, "moco"))
                 opt.method = M_MOCO;
+            else if (eg_method_known(optarg))
+                opt.method = M_EG, opt.eg = optarg;
             else
-                usage_error("option --method: '%s' is not lrc or moco", optarg);
+                usage_error("option --method: '%s' is not lrc, moco, %s", optarg, eg_method_names());
             break;
         case OPT_SHUFFLE: opt.shuffle = opt_i64("--shuffle-buffer", optarg, 0, 1 << 20); break;
         case OPT_STEPS: opt.steps = opt_i64("--steps", optarg, 0, INT64_MAX); break;
@@ -429,7 +469,19 @@ int main(int argc, char **argv)
         case OPT_MOCO_VERSION: mc.version = (int)opt_i64("--moco-version", optarg, 1, 2); break;
         case OPT_QUEUE: mc.queue = (int)opt_i64("--queue", optarg, 1, 1 << 24); break;
         case OPT_MOCO_M: mc.m = opt_f64("--moco-m", optarg, 0, 1); break;
-        case OPT_EMBED_DIM: mc.dim = (int)opt_i64("--embed-dim", optarg, 1, 65536); break;
+        case OPT_EMBED_DIM: ec.dim = mc.dim = (int)opt_i64("--embed-dim", optarg, 1, 65536); break;
+        case OPT_HIDDEN: ec.hidden = (int)opt_i64("--hidden", optarg, 1, 65536); break;
+        case OPT_EMA: ec.ema = opt_f64("--ema", optarg, 0, 1); break;
+        case OPT_STEM:
+            if (resnet_stem_parse(optarg, &mc.enc.stem))
+                usage_error("option --stem: '%s' is not 3x3 or torchvision", optarg);
+            ec.enc.stem = mc.enc.stem;
+            break;
+        case OPT_PATCH: ec.patch = (int)opt_i64("--patch", optarg, 16, 1 << 15); break;
+        case OPT_GAP: ec.gap = (int)opt_i64("--gap", optarg, 0, 1 << 15); break;
+        case OPT_JITTER: ec.jitter = (int)opt_i64("--jitter", optarg, 0, 1 << 15); break;
+        case OPT_PRED_DIM: ec.pred_dim = (int)opt_i64("--pred-dim", optarg, 1, 65536); break;
+        case OPT_NO_FIX_PRED_LR: ec.fix_pred_lr = 0; break;
         case OPT_BN_SPLITS: mc.bn_splits = (int)opt_i64("--bn-splits", optarg, 1, 4096); break;
         case OPT_EMBED: opt.embed = 1; break;
         case OPT_INIT: opt.init = 1; break;
@@ -446,11 +498,11 @@ int main(int argc, char **argv)
     if (opt.t.have_dim)
         lc.net.out_ch = opt.t.dim;
     if (opt.t.norm)
-        lc.net.norm = mc.enc.norm = strcmp(opt.t.norm, "group") ? NORM_BATCH : NORM_GROUP;
+        lc.net.norm = mc.enc.norm = ec.enc.norm = strcmp(opt.t.norm, "group") ? NORM_BATCH : NORM_GROUP;
     if (opt.t.have_depth)
-        mc.enc.depth = opt.t.depth;
+        mc.enc.depth = ec.enc.depth = opt.t.depth;
     if (opt.t.have_width)
-        mc.enc.width = (float)opt.t.width;
+        ec.enc.width = mc.enc.width = (float)opt.t.width;
     if (!opt.ckpt)
         usage_error("no checkpoint file (-c FILE)");
     if (opt.t.threads)
@@ -461,7 +513,7 @@ int main(int argc, char **argv)
         return embed(argc, argv);
     }
     if (opt.method < 0)
-        usage_error("no --method (lrc or moco)");
+        usage_error("no --method (lrc, moco, %s)", eg_method_names());
     if (opt.init && opt.t.resume)
         usage_error("--init and --resume exclude each other");
     if (opt.sched.kind == SCHED_COSINE && !opt.steps)
@@ -469,11 +521,14 @@ int main(int argc, char **argv)
     if (opt.method == M_MOCO && mc.bn_splits > 1 && opt.t.batch % mc.bn_splits)
         usage_error("--batch %lld is not a multiple of --bn-splits %d", (long long)opt.t.batch, mc.bn_splits);
 
-    optim_config *oc = opt.method == M_LRC ? &lc.opt : &mc.opt;
+    optim_config *oc = opt.method == M_LRC ? &lc.opt : opt.method == M_EG ? &ec.opt : &mc.opt;
     if (opt.t.have_lr)
         oc->lr = opt.t.lr;
     else if (opt.method == M_MOCO)
         oc->lr = 0.03 * (double)opt.t.batch / 256; /* Goyal et al.'s linear scaling of MoCo's rate */
+    else if (opt.method == M_EG)
+        oc->lr = eg_method_lr(opt.eg);
+    ec.total_steps = opt.steps;
     oc->weight_decay = opt.t.weight_decay;
     if (opt.method == M_LRC)
         oc->beta1 = opt.t.momentum;
@@ -490,5 +545,7 @@ int main(int argc, char **argv)
         usage_error("%s", err_get());
     if (opt.method == M_MOCO && resnet_config_check(&mc.enc))
         usage_error("%s", err_get());
-    return train(&lc, &mc, argc, argv);
+    if (opt.method == M_EG && resnet_config_check(&ec.enc))
+        usage_error("%s", err_get());
+    return train(&lc, &mc, &ec, argc, argv);
 }

@@ -50,10 +50,15 @@ void nnb_arena_free(nnb_arena *a)
 
 int nnb_check_input(const char *who, int N, int H, int W, size_t maxch)
 {
-    if (N < 1 || H < 16 || W < 16 || H % 16 || W % 16)
-        return err_set("%s: input %dx%d (batch %d): height and width must be multiples of 16 "
-                       "(at least 16), batch at least 1",
-                       who, H, W, N);
+    return nnb_check_input_unit(who, N, H, W, maxch, 16);
+}
+
+int nnb_check_input_unit(const char *who, int N, int H, int W, size_t maxch, int unit)
+{
+    if (N < 1 || H < unit || W < unit || H % unit || W % unit)
+        return err_set("%s: input %dx%d (batch %d): height and width must be multiples of %d "
+                       "(at least %d), batch at least 1",
+                       who, H, W, N, unit, unit);
     if ((double)N * maxch * H * W > 2147483647.0)
         return err_set("%s: batch %d of %dx%d is too large for one step", who, N, H, W);
     return 0;

@@ -57,6 +57,9 @@ void nnb_arena_free(nnb_arena *a);
  * 2^31 floats in the widest activation (maxch channels at full size).
  * 0, or -1 + err_set naming who. */
 int nnb_check_input(const char *who, int N, int H, int W, size_t maxch);
+/* the same for models whose input must be a multiple of `unit` (a
+ * torchvision stem: 32) */
+int nnb_check_input_unit(const char *who, int N, int H, int W, size_t maxch, int unit);
 /* Take every buffer of model m for input (N, H, W) from a: bind(m, N, H, W)
  * calls nnb_arena_take for each, and runs twice, counting then assigning
  * (nnb_arena_count, nnb_arena_commit). 0, or -1 + err_set (out of memory;

@@ -186,6 +186,19 @@ void maxpool2x2_forward(float *out, const float *inp, int B, int C, int H, int W
 void maxpool2x2_backward(float *dinp, const float *dout, const float *inp, const float *out,
                          int B, int C, int H, int W);
 
+/* 3x3 max pooling, stride 2, padding 1 (torchvision's ResNet stem):
+ * out (B, C, OH, OW), OH = (H - 1) / 2 + 1, likewise OW. Backward routes each
+ * gradient to the first maximum of its window in row-major order (PyTorch's
+ * rule; padding never wins), found again from inp; dinp written. */
+void maxpool3x3s2_forward(float *out, const float *inp, int B, int C, int H, int W);
+void maxpool3x3s2_backward(float *dinp, const float *dout, const float *inp, int B, int C, int H, int W);
+
+/* 2x bilinear up-sampling, as F.interpolate(scale_factor=2, mode="bilinear",
+ * align_corners=False): out (B, C, 2H, 2W) from inp (B, C, H, W). Backward
+ * writes dinp (B, C, H, W) from dout (B, C, 2H, 2W). */
+void upsample2x_forward(float *out, const float *inp, int B, int C, int H, int W);
+void upsample2x_backward(float *dinp, const float *dout, int B, int C, int H, int W);
+
 /* Channel concatenation: out (B, Ca + Cb, HW) = [a (B, Ca, HW), b (B, Cb, HW)].
  * Backward splits dout into da and db (written; either may be NULL). */
 void concat_forward(float *out, const float *a, const float *b, int B, int Ca, int Cb, int HW);
