@@ -528,7 +528,7 @@ int main(int argc, char **argv)
     sink s;
 
     filter_init(argc, argv);
-    while ((c = getopt_long(argc, argv, "m:i:s:o:t:qvh", longopts, NULL)) != -1) {
+    while ((c = opt_next(argc, argv, "m:i:s:o:t:qvh", longopts)) != -1) {
         if (opt_common(c, optarg))
             continue;
         switch (c) {
@@ -552,7 +552,7 @@ int main(int argc, char **argv)
             opt.tensors[opt.ntensors - 1] = optarg;
             break;
         case 'h': usage(); return 0;
-        default: usage_error("unknown option");
+        default: usage_bad_option(argv);
         }
     }
     for (int i = optind; i < argc; i++) {

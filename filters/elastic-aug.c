@@ -550,7 +550,7 @@ int main(int argc, char **argv)
     /* One arena: workers allocate what the main thread frees, and per-thread
      * arenas would give that memory back to the kernel each time. */
     mallopt(M_ARENA_MAX, 1);
-    while ((c = getopt_long(argc, argv, "i:o:qvh", longopts, NULL)) != -1) {
+    while ((c = opt_next(argc, argv, "i:o:qvh", longopts)) != -1) {
         if (opt_common(c, optarg))
             continue;
         switch (c) {
@@ -595,7 +595,7 @@ int main(int argc, char **argv)
         case OPT_FIELD_IN: opt.field_in = optarg; break;
         case OPT_THREADS: opt.threads = inum("--threads", optarg, 1, 256, "a thread count"); break;
         case 'h': usage(); return 0;
-        default: usage_error("unknown option");
+        default: usage_bad_option(argv);
         }
     }
     if (optind < argc)

@@ -426,7 +426,7 @@ int main(int argc, char **argv)
     int c, rc = 0;
 
     filter_init(argc, argv);
-    while ((c = getopt_long(argc, argv, "i:o:t:qvh", longopts, NULL)) != -1) {
+    while ((c = opt_next(argc, argv, "i:o:t:qvh", longopts)) != -1) {
         if (opt_common(c, optarg))
             continue;
         switch (c) {

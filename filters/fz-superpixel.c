@@ -258,7 +258,7 @@ int main(int argc, char **argv)
      * unmapping them, which costs page faults for each slice. */
     mallopt(M_MMAP_THRESHOLD, 256 << 20);
     mallopt(M_TRIM_THRESHOLD, 512 << 20);
-    while ((c = getopt_long(argc, argv, "i:o:j:qvh", longopts, NULL)) != -1) {
+    while ((c = opt_next(argc, argv, "i:o:j:qvh", longopts)) != -1) {
         if (opt_common(c, optarg))
             continue;
         switch (c) {
@@ -273,7 +273,7 @@ int main(int argc, char **argv)
         case 'j': opt.threads = (int)opt_i64("--threads", optarg, 1, 64); break;
         case OPT_EXACT: opt.fz.sort = FZ_SORT_EXACT; break;
         case 'h': usage(); return 0;
-        default: usage_error("unknown option");
+        default: usage_bad_option(argv);
         }
     }
     if (optind < argc)

@@ -332,7 +332,7 @@ int main(int argc, char **argv)
     int64_t nslices = 0;
 
     filter_init(argc, argv);
-    while ((c = getopt_long(argc, argv, "i:o:w:qvh", longopts, NULL)) != -1) {
+    while ((c = opt_next(argc, argv, "i:o:w:qvh", longopts)) != -1) {
         if (opt_common(c, optarg))
             continue;
         switch (c) {
@@ -373,7 +373,7 @@ int main(int argc, char **argv)
         case OPT_EVERY: opt.every = opt_i64("--every", optarg, 1, 1000000); break;
         case OPT_THREADS: omp_set_num_threads((int)opt_i64("--threads", optarg, 1, 1024)); break;
         case 'h': usage(); return 0;
-        default: usage_error("unknown option");
+        default: usage_bad_option(argv);
         }
     }
     if (have_window && have_preset)

@@ -319,7 +319,7 @@ int main(int argc, char **argv)
     int c, rc = 0;
 
     filter_init(argc, argv);
-    while ((c = getopt_long(argc, argv, "i:o:t:qvh", longopts, NULL)) != -1) {
+    while ((c = opt_next(argc, argv, "i:o:t:qvh", longopts)) != -1) {
         if (opt_common(c, optarg))
             continue;
         switch (c) {
@@ -333,7 +333,7 @@ int main(int argc, char **argv)
             opt.tensors[opt.ntensors - 1] = optarg;
             break;
         case 'h': usage(); return 0;
-        default: usage_error("unknown option");
+        default: usage_bad_option(argv);
         }
     }
     for (int i = optind; i < argc; i++) {
