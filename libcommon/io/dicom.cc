@@ -3,10 +3,12 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <dcmtk/config/osconfig.h>
 #include <dcmtk/dcmdata/dcdict.h>
-#include <dcmtk/dcmdata/dcistrmb.h>
 #include <dcmtk/dcmdata/dcrledrg.h>
 #include <dcmtk/dcmdata/dctk.h>
 #include <dcmtk/dcmjpeg/djdecode.h>
@@ -42,11 +44,22 @@ int dcm_sniff(const unsigned char *head, size_t n)
     return n >= 132 && !memcmp(head + 128, "DICM", 4);
 }
 
+/* The element of an attribute lrcpipe reads, if its value is small: a
+ * hostile length would otherwise be allocated when the value is loaded. */
+static DcmElement *small(DcmItem *ds, const DcmTagKey &key)
+{
+    DcmElement *el = NULL;
+    if (ds->findAndGetElement(key, el).bad() || !el || el->getLength() > 1024)
+        return NULL;
+    return el;
+}
+
 static void get_str(DcmItem *ds, const DcmTagKey &key, char *out, size_t n)
 {
-    const char *s = NULL;
+    DcmElement *el = small(ds, key);
+    char *s = NULL;
     out[0] = '\0';
-    if (ds->findAndGetString(key, s).good() && s) {
+    if (el && el->getString(s).good() && s) {
         size_t len = strnlen(s, n - 1);
         memcpy(out, s, len);
         out[len] = '\0';
@@ -57,12 +70,13 @@ static void get_str(DcmItem *ds, const DcmTagKey &key, char *out, size_t n)
 
 static int get_int(DcmItem *ds, const DcmTagKey &key, int dflt)
 {
+    DcmElement *el = small(ds, key);
     Uint16 u;
     Sint32 s;
     /* US (Rows, BitsAllocated ...) or IS (SeriesNumber, NumberOfFrames ...) */
-    if (ds->findAndGetUint16(key, u).good())
+    if (el && el->getUint16(u).good())
         return u;
-    if (ds->findAndGetSint32(key, s).good())
+    if (el && el->getSint32(s).good())
         return s;
     return dflt;
 }
@@ -70,9 +84,10 @@ static int get_int(DcmItem *ds, const DcmTagKey &key, int dflt)
 /* n finite values of a DS/FD attribute; 1 if all present, else 0. */
 static int get_f64v(DcmItem *ds, const DcmTagKey &key, double *v, int n)
 {
+    DcmElement *el = small(ds, key);
     for (int i = 0; i < n; i++) {
         Float64 x;
-        if (ds->findAndGetFloat64(key, x, (unsigned long)i).bad() || !isfinite(x))
+        if (!el || el->getFloat64(x, (unsigned long)i).bad() || !isfinite(x))
             return 0;
         v[i] = x;
     }
@@ -123,7 +138,9 @@ static int looks_dicom(DcmFileFormat &ff, const dcm_info *info)
     return ff.getMetaInfo()->card() > 0 || info->sop_class[0] || info->has_pixels;
 }
 
-static int decode(DcmFileFormat &ff, const dcm_info *info, float *out)
+/* file_size: the bytes the file holds, which the pixel data cannot exceed
+ * (a hostile length would otherwise be allocated before the read fails). */
+static int decode(DcmFileFormat &ff, const dcm_info *info, float *out, size_t file_size)
 {
     DcmDataset *ds = ff.getDataset();
     DcmXfer xf(ds->getOriginalXfer());
@@ -149,6 +166,7 @@ static int decode(DcmFileFormat &ff, const dcm_info *info, float *out)
     if (!isfinite(info->slope) || !isfinite(info->inter) || info->slope == 0)
         return err_set("rescale slope %g, intercept %g", info->slope, info->inter);
     if (xf.isEncapsulated()) {
+        /* the encapsulated fragments are checked against the file by DCMTK's reader */
         if (ds->chooseRepresentation(EXS_LittleEndianExplicit, NULL).bad() ||
             !ds->canWriteXfer(EXS_LittleEndianExplicit))
             return err_set("cannot decode pixel data in transfer syntax %s (%s)", xf.getXferName(), xf.getXferID());
@@ -158,6 +176,8 @@ static int decode(DcmFileFormat &ff, const dcm_info *info, float *out)
     bytes = info->bits_alloc / 8;
     {
         Uint32 len = el->getLength();
+        if (!xf.isEncapsulated() && len != DCM_UndefinedLength && (size_t)len > file_size)
+            return err_set("pixel data of %lu bytes in a file of %zu", (unsigned long)len, file_size);
         if (len == DCM_UndefinedLength || (size_t)len / (size_t)bytes < npix)
             return err_set("pixel data holds %lu bytes, %d x %d pixels of %d bits need %zu", (unsigned long)len,
                            info->rows, info->cols, info->bits_alloc, npix * (size_t)bytes);
@@ -223,6 +243,12 @@ int dcm_read_info(const char *path, dcm_info *info)
     return looks_dicom(ff, info) ? 1 : 0;
 }
 
+static size_t file_size(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) ? 0 : (size_t)st.st_size;
+}
+
 int dcm_read_pixels(const char *path, const dcm_info *info, float *out)
 {
     DcmFileFormat ff;
@@ -234,36 +260,44 @@ int dcm_read_pixels(const char *path, const dcm_info *info, float *out)
     fill_info(ff, &now);
     if (now.rows != info->rows || now.cols != info->cols || now.bits_alloc != info->bits_alloc)
         return err_set("%s: changed while it was read", path);
-    if (decode(ff, &now, out))
+    if (decode(ff, &now, out, file_size(path)))
         return err_prefix("%s", path);
     return 0;
 }
 
 int dcm_read_mem(const void *buf, size_t n, dcm_info *info, float *out, size_t max_pixels)
 {
+    /* through a memory file, so that DCMTK reads it as it reads files:
+     * values larger than 4 KB stay unread until asked for */
     DcmFileFormat ff;
-    DcmInputBufferStream in;
-    OFCondition c;
+    char path[64];
+    int fd, rc = 1;
     if (dcm_ready())
         return -1;
-    in.setBuffer(buf, (offile_off_t)n);
-    in.setEos();
-    ff.transferInit();
-    c = ff.read(in, EXS_Unknown, EGL_noChange, DCM_MaxReadLength);
-    ff.transferEnd();
-    if (c.bad()) {
-        if (dcm_sniff((const unsigned char *)buf, n))
-            return err_set("unreadable DICOM data: %s", c.text());
-        return 0;
+    if ((fd = memfd_create("dicom", MFD_CLOEXEC)) < 0)
+        return err_set("memfd_create:");
+    for (size_t done = 0; done < n;) {
+        ssize_t w = write(fd, (const char *)buf + done, n - done);
+        if (w <= 0) {
+            close(fd);
+            return err_set("memfd write:");
+        }
+        done += (size_t)w;
     }
-    fill_info(ff, info);
-    if (!looks_dicom(ff, info))
-        return 0;
-    if (out) {
-        if ((size_t)info->rows * (size_t)info->cols > max_pixels)
-            return err_set("image of %d x %d pixels is larger than the cap", info->rows, info->cols);
-        if (decode(ff, info, out))
-            return -1;
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    if (read_file(ff, path, 4096)) {
+        rc = dcm_sniff((const unsigned char *)buf, n) ? err_prefix("unreadable DICOM data") : 0;
+        if (!rc)
+            err_clear();
+    } else {
+        fill_info(ff, info);
+        if (!looks_dicom(ff, info))
+            rc = 0;
+        else if (out && (size_t)info->rows * (size_t)info->cols > max_pixels)
+            rc = err_set("image of %d x %d pixels is larger than the cap", info->rows, info->cols);
+        else if (out && decode(ff, info, out, n))
+            rc = -1;
     }
-    return 1;
+    close(fd);
+    return rc;
 }
