@@ -28,6 +28,7 @@ static void usage(void)
 {
     printf("Usage: %s [OPTION]... [INPUT]...\n"
            "   or: %s [OPTION]... --ref REF.nii.gz --pred PRED.nii.gz [--ref ... --pred ...]\n"
+           "   or: %s [OPTION]... REF.nii.gz PRED.nii.gz\n"
            "Score predicted label maps against ground truth: 3-D Dice per volume and organ.\n"
            "\n"
            "Input:\n"
@@ -42,6 +43,8 @@ static void usage(void)
            "\n"
            "Metrics and output:\n"
            "      --surface           also HD95 and ASSD in mm\n"
+           "      --nsd MM            also the normalised surface Dice at a tolerance of MM mm\n"
+           "                          (implies --surface)\n"
            "      --tsv               tab-separated values, one row per volume and organ\n"
            "      --json              one JSON document\n"
            "      --digits N          decimals in the table and TSV (default 4)\n"
@@ -53,12 +56,12 @@ static void usage(void)
            "      --max-record SIZE   refuse records larger than SIZE bytes (default 4G)\n"
            "  -h, --help              this help\n"
            "      --version           version\n",
-           err_progname, err_progname);
+           err_progname, err_progname, err_progname);
 }
 
 enum {
     OPT_REF = 0x100, OPT_PRED, OPT_LABELS, OPT_IGNORE, OPT_SPACING, OPT_SURFACE, OPT_TSV, OPT_JSON, OPT_DIGITS,
-    OPT_MIN_DICE
+    OPT_MIN_DICE, OPT_NSD
 };
 
 /* Where a value of the table comes from. */
@@ -95,6 +98,7 @@ static struct {
     double spacing[3];
     int has_spacing;
     int surface, tsv, json, digits;
+    double nsd; /* tolerance in mm; 0: no NSD */
     double min_dice;
     int has_min_dice;
 } opt = {.digits = 4};
@@ -338,8 +342,8 @@ static int score(volume *v, const uint8_t *ref, const uint8_t *pred)
         char msg[512] = "";
 #pragma omp parallel for schedule(dynamic, 1)
         for (int i = 0; i < n; i++) {
-            if (segm_surface(&v->surf[labels[i]], ref, pred, v->nz, v->Y, v->X, (uint8_t)labels[i],
-                             &v->cnt[labels[i]], v->spacing)) {
+            if (segm_surface_tol(&v->surf[labels[i]], ref, pred, v->nz, v->Y, v->X, (uint8_t)labels[i],
+                                 &v->cnt[labels[i]], v->spacing, opt.nsd > 0 ? opt.nsd : NAN)) {
 #pragma omp critical
                 {
                     bad = 1;
@@ -751,8 +755,8 @@ static void resolve_ignore(void)
 
 /* ---- results ---- */
 
-enum { M_DICE, M_HD95, M_ASSD, NMETRIC };
-static const char *metric_name[] = {"dice", "hd95", "assd"};
+enum { M_DICE, M_HD95, M_ASSD, M_NSD, NMETRIC };
+static const char *metric_name[] = {"dice", "hd95", "assd", "nsd"};
 
 typedef struct {
     double sum, sumsq, mean, std;
@@ -777,7 +781,7 @@ static double value_of(const volume *v, int c, int m)
 {
     if (m == M_DICE)
         return segm_dice(&v->cnt[c]);
-    return m == M_HD95 ? v->surf[c].hd95 : v->surf[c].assd;
+    return m == M_HD95 ? v->surf[c].hd95 : m == M_ASSD ? v->surf[c].assd : v->surf[c].nsd;
 }
 
 /* Mean/std over the scored values: Dice of every non-ignored, non-absent
@@ -806,7 +810,7 @@ static void stat_done(stat_t *s, const double *vals, size_t n)
 
 static int nmetric(void)
 {
-    return opt.surface ? NMETRIC : 1;
+    return opt.surface ? opt.nsd > 0 ? NMETRIC : M_NSD : 1;
 }
 
 static int *organs;
@@ -902,9 +906,11 @@ static const char *cell(const volume *v, int c, int m, char *buf, size_t n)
 
 static void print_table(void)
 {
-    static const char *title[] = {"Dice", "HD95 (mm)", "ASSD (mm)"};
+    char nsd_title[64];
+    const char *title[] = {"Dice", "HD95 (mm)", "ASSD (mm)", nsd_title};
     char buf[64], nb[16];
     int idw = 6;
+    snprintf(nsd_title, sizeof nsd_title, "NSD at %g mm", opt.nsd);
     for (int i = 0; i < nvols; i++)
         if ((int)strlen(vols[i]->id) > idw)
             idw = (int)strlen(vols[i]->id);
@@ -916,7 +922,7 @@ static void print_table(void)
     }
     for (int m = 0; m < nmetric(); m++) {
         printf("%s per volume (-: organ in neither map, ign: ignored%s)\n", title[m],
-               m ? ", inf: organ in one map only" : "");
+               m == M_HD95 || m == M_ASSD ? ", inf: organ in one map only" : "");
         printf("%-*s", idw, "id");
         for (int o = 0; o < norgans; o++)
             printf("  %*s", w[o], class_name(organs[o], nb, sizeof nb));
@@ -939,6 +945,8 @@ static void print_table(void)
     printf("%-*s  %5s  %*s  %*s", ow, "organ", "n", nw, "dice", nw, "std");
     if (opt.surface)
         printf("  %*s  %*s  %*s  %*s  %5s", nw, "hd95_mm", nw, "std", nw, "assd_mm", nw, "std", "inf");
+    if (opt.nsd > 0)
+        printf("  %*s  %*s", nw, "nsd", nw, "std");
     printf("\n");
     for (int o = 0; o <= norgans; o++) {
         stat_t *s = o < norgans ? org_stat[o] : all_stat;
@@ -953,6 +961,10 @@ static void print_table(void)
             }
             printf("  %5lld", (long long)s[M_HD95].ninf);
         }
+        if (opt.nsd > 0) {
+            printf("  %*s", nw, fmt_num(s[M_NSD].mean, buf, sizeof buf));
+            printf("  %*s", nw, fmt_num(s[M_NSD].std, buf, sizeof buf));
+        }
         printf("\n");
     }
     free(w);
@@ -964,6 +976,8 @@ static void print_tsv(void)
     printf("id\torgan\tlabel\tstatus\tdice");
     if (opt.surface)
         printf("\thd95_mm\tassd_mm");
+    if (opt.nsd > 0)
+        printf("\tnsd");
     printf("\n");
     for (int i = 0; i < nvols; i++)
         for (int o = 0; o < norgans; o++) {
@@ -1010,6 +1024,8 @@ static void print_json(int pass)
     char nb[16];
     mval doc = {0};
     mval_set_map(&doc);
+    if (opt.nsd > 0)
+        mval_put_f64(&doc, "nsd_mm", opt.nsd);
     mval *names = mval_map_put(&doc, "organs");
     mval_set_array(names);
     for (int o = 0; o < norgans; o++)
@@ -1074,6 +1090,12 @@ static void print_json(int pass)
     mval_free(&doc);
 }
 
+static int is_nifti_name(const char *p)
+{
+    size_t n = strlen(p);
+    return (n > 4 && !strcmp(p + n - 4, ".nii")) || (n > 7 && !strcmp(p + n - 7, ".nii.gz"));
+}
+
 static int cmp_vol(const void *a, const void *b)
 {
     return strcmp((*(volume *const *)a)->id, (*(volume *const *)b)->id);
@@ -1093,6 +1115,7 @@ int main(int argc, char **argv)
         {"json", no_argument, 0, OPT_JSON},
         {"digits", required_argument, 0, OPT_DIGITS},
         {"min-dice", required_argument, 0, OPT_MIN_DICE},
+        {"nsd", required_argument, 0, OPT_NSD},
         {"help", no_argument, 0, 'h'},
         OPT_COMMON_LONG,
         {0, 0, 0, 0},
@@ -1104,7 +1127,7 @@ int main(int argc, char **argv)
      * (mmap/trim), which made page faults a quarter of the run time. */
     mallopt(M_MMAP_THRESHOLD, 256 << 20);
     mallopt(M_TRIM_THRESHOLD, 512 << 20);
-    while ((c = getopt_long(argc, argv, "i:qvh", longopts, NULL)) != -1) {
+    while ((c = opt_next(argc, argv, "i:qvh", longopts)) != -1) {
         if (opt_common(c, optarg))
             continue;
         switch (c) {
@@ -1129,6 +1152,10 @@ int main(int argc, char **argv)
             opt.has_spacing = 1;
             break;
         case OPT_SURFACE: opt.surface = 1; break;
+        case OPT_NSD:
+            opt.nsd = opt_f64("--nsd", optarg, 1e-6, 1e6);
+            opt.surface = 1;
+            break;
         case OPT_TSV: opt.tsv = 1; break;
         case OPT_JSON: opt.json = 1; break;
         case OPT_DIGITS: opt.digits = (int)opt_i64("--digits", optarg, 0, 17); break;
@@ -1137,7 +1164,23 @@ int main(int argc, char **argv)
             opt.has_min_dice = 1;
             break;
         case 'h': usage(); return 0;
-        default: usage_error("unknown option");
+        default: usage_bad_option(argv);
+        }
+    }
+    {
+        /* two NIfTI operands: ref then pred, as plastimatch dice takes them */
+        int nnii = 0;
+        for (int i = optind; i < argc; i++)
+            nnii += is_nifti_name(argv[i]);
+        if (nnii == 2 && argc - optind == 2 && !opt.nrefs && !opt.ninputs) {
+            opt.refs = xrealloc(NULL, sizeof *opt.refs);
+            opt.preds = xrealloc(NULL, sizeof *opt.preds);
+            opt.refs[0] = argv[optind];
+            opt.preds[0] = argv[optind + 1];
+            opt.nrefs = opt.npreds = 1;
+            optind = argc;
+        } else if (nnii) {
+            usage_error("NIfTI operands: two are read as REF PRED; for more pairs give --ref A --pred B for each");
         }
     }
     for (int i = optind; i < argc; i++) {

@@ -1053,7 +1053,7 @@ int main(int argc, char **argv)
     };
     int c;
     filter_init(argc, argv);
-    while ((c = getopt_long(argc, argv, "i:qvh", longopts, NULL)) != -1) {
+    while ((c = opt_next(argc, argv, "i:qvh", longopts)) != -1) {
         if (opt_common(c, optarg))
             continue;
         switch (c) {
@@ -1120,7 +1120,7 @@ int main(int argc, char **argv)
             break;
         }
         case 'h': usage(); return 0;
-        default: usage_error("unknown option");
+        default: usage_bad_option(argv);
         }
     }
     for (int i = optind; i < argc; i++)

@@ -29,6 +29,9 @@
 #include "pretrain/lrctrainer.h"
 #include "pretrain/mocotrainer.h"
 
+/* --tensorboard DIR (the event files beside --log) */
+static const char *tensorboard;
+
 static void usage(void)
 {
     printf("Usage: %s --method lrc|moco -c CHECKPOINT [OPTION]...\n"
@@ -43,6 +46,7 @@ static void usage(void)
            "      --resume            continue training from FILE (model, optimiser, step)\n"
            "      --save-every N      write the checkpoint every N steps (default 500) and at the end\n"
            "      --log FILE          metrics, one JSON object per line (appended on --resume)\n"
+           "      --tensorboard DIR   the same metrics as TensorBoard event files in DIR\n"
            "      --log-every N       a metrics line every N steps, loss averaged (default 1)\n"
            "\n"
            "Training:\n"
@@ -97,7 +101,7 @@ static void usage(void)
 }
 
 enum {
-    OPT_METHOD = 0x100, OPT_RESUME, OPT_SAVE_EVERY, OPT_LOG, OPT_LOG_EVERY, OPT_BATCH, OPT_SHUFFLE, OPT_STEPS,
+    OPT_TENSORBOARD = 0x180, OPT_METHOD = 0x100, OPT_RESUME, OPT_SAVE_EVERY, OPT_LOG, OPT_LOG_EVERY, OPT_BATCH, OPT_SHUFFLE, OPT_STEPS,
     OPT_EPOCHS, OPT_LR, OPT_SCHEDULE, OPT_WARMUP, OPT_MIN_LR, OPT_LR_STEP, OPT_LR_GAMMA, OPT_MOMENTUM, OPT_WD,
     OPT_SEED, OPT_THREADS, OPT_SAMPLES, OPT_TAU, OPT_NO_NORMALIZE, OPT_EXCLUDE_SELF, OPT_WIDTHS, OPT_DIM, OPT_NORM,
     OPT_MOCO_VERSION, OPT_QUEUE, OPT_MOCO_M, OPT_EMBED_DIM, OPT_DEPTH, OPT_WIDTH, OPT_BN_SPLITS, OPT_EMBED, OPT_INIT
@@ -365,6 +369,7 @@ static int train(lrc_trainer_config *lc, moco_trainer_config *mc, int argc, char
         return 0;
     }
     if (!(S.rd.in = stream_in_open(opt.input)) || trainlog_open(&S.m.tl, opt.log, opt.resume) ||
+        (tensorboard && trainlog_tensorboard(&S.m.tl, tensorboard)) ||
         shufbuf_init(&S.sb, (int)opt.shuffle, (uint64_t)opt.seed, 1 + 2 * (uint64_t)r->step))
         die_err(1);
     const int64_t start_step = r->step;
@@ -515,6 +520,7 @@ int main(int argc, char **argv)
         {"resume", no_argument, 0, OPT_RESUME},
         {"save-every", required_argument, 0, OPT_SAVE_EVERY},
         {"log", required_argument, 0, OPT_LOG},
+        {"tensorboard", required_argument, 0, OPT_TENSORBOARD},
         {"log-every", required_argument, 0, OPT_LOG_EVERY},
         {"method", required_argument, 0, OPT_METHOD},
         {"batch", required_argument, 0, OPT_BATCH},
@@ -559,7 +565,7 @@ int main(int argc, char **argv)
     lrc_trainer_config_default(&lc);
     moco_trainer_config_default(&mc);
     opt.sched = (sched_config){.kind = SCHED_CONST, .step_size = 1000, .gamma = 0.1};
-    while ((c = getopt_long(argc, argv, "i:o:c:qvh", longopts, NULL)) != -1) {
+    while ((c = opt_next(argc, argv, "i:o:c:qvh", longopts)) != -1) {
         if (opt_common(c, optarg))
             continue;
         switch (c) {
@@ -569,6 +575,7 @@ int main(int argc, char **argv)
         case OPT_RESUME: opt.resume = 1; break;
         case OPT_SAVE_EVERY: opt.save_every = opt_i64("--save-every", optarg, 0, INT64_MAX); break;
         case OPT_LOG: opt.log = optarg; break;
+        case OPT_TENSORBOARD: tensorboard = optarg; break;
         case OPT_LOG_EVERY: opt.log_every = opt_i64("--log-every", optarg, 1, INT64_MAX); break;
         case OPT_METHOD:
             if (!strcmp(optarg, "lrc"))
@@ -639,7 +646,7 @@ int main(int argc, char **argv)
         case OPT_EMBED: opt.embed = 1; break;
         case OPT_INIT: opt.init = 1; break;
         case 'h': usage(); return 0;
-        default: usage_error("unknown option");
+        default: usage_bad_option(argv);
         }
     }
     if (optind < argc)

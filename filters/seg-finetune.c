@@ -40,6 +40,9 @@
 #include "nn/nn.h"
 #include "nn/trainlog.h"
 
+/* --tensorboard DIR (the event files beside --log) */
+static const char *tensorboard;
+
 static void usage(void)
 {
     printf("Usage: %s -c CHECKPOINT [--cases FILE] [--val-cases FILE] [OPTION]...\n"
@@ -60,6 +63,7 @@ static void usage(void)
            "      --resume            continue training from FILE exactly (network, Adam, step)\n"
            "      --save-every N      write the checkpoint every N steps (default 500) and at the end\n"
            "      --log FILE          metrics, one JSON object per line (appended on --resume)\n"
+           "      --tensorboard DIR   the same metrics as TensorBoard event files in DIR\n"
            "      --log-every N       a training metrics line every N steps (default 10)\n"
            "      --classes N         classes, background included, when the frames carry no\n"
            "                          meta 'classes'\n"
@@ -115,7 +119,7 @@ static void usage(void)
 }
 
 enum {
-    OPT_CASES = 0x100, OPT_VAL_CASES, OPT_VAL_INPUT, OPT_BEST, OPT_RESUME, OPT_SAVE_EVERY, OPT_LOG, OPT_LOG_EVERY,
+    OPT_TENSORBOARD = 0x180, OPT_CASES = 0x100, OPT_VAL_CASES, OPT_VAL_INPUT, OPT_BEST, OPT_RESUME, OPT_SAVE_EVERY, OPT_LOG, OPT_LOG_EVERY,
     OPT_CLASSES, OPT_ARCH, OPT_GLOBAL, OPT_GLOBAL2, OPT_LOCAL, OPT_WIDTHS, OPT_DIM, OPT_DEPTH, OPT_WIDTH, OPT_NORM,
     OPT_BATCH, OPT_STEPS, OPT_EPOCHS, OPT_EMPTY_KEEP, OPT_LR, OPT_SCHEDULE, OPT_WARMUP, OPT_MIN_LR, OPT_LR_STEP,
     OPT_LR_GAMMA, OPT_MOMENTUM, OPT_WD, OPT_CE_WEIGHT, OPT_DICE_SMOOTH, OPT_VAL_EVERY, OPT_SEED, OPT_THREADS,
@@ -708,7 +712,7 @@ static int train(int argc, char **argv)
         run_free();
         return 0;
     }
-    if (trainlog_open(&S.tl, opt.log, opt.resume))
+    if (trainlog_open(&S.tl, opt.log, opt.resume) || (tensorboard && trainlog_tensorboard(&S.tl, tensorboard)))
         die_err(1);
     m.t_last = trainlog_elapsed(&S.tl);
     while (S.step < S.total) {
@@ -938,6 +942,7 @@ int main(int argc, char **argv)
         {"resume", no_argument, 0, OPT_RESUME},
         {"save-every", required_argument, 0, OPT_SAVE_EVERY},
         {"log", required_argument, 0, OPT_LOG},
+        {"tensorboard", required_argument, 0, OPT_TENSORBOARD},
         {"log-every", required_argument, 0, OPT_LOG_EVERY},
         {"classes", required_argument, 0, OPT_CLASSES},
         {"arch", required_argument, 0, OPT_ARCH},
@@ -981,7 +986,7 @@ int main(int argc, char **argv)
     segtrain_optim_default(&opt.opt);
     segloss_config_default(&opt.loss);
     opt.sched = (sched_config){.kind = SCHED_CONST, .step_size = 1000, .gamma = 0.1};
-    while ((c = getopt_long(argc, argv, "i:o:c:qvh", longopts, NULL)) != -1) {
+    while ((c = opt_next(argc, argv, "i:o:c:qvh", longopts)) != -1) {
         if (opt_common(c, optarg))
             continue;
         switch (c) {
@@ -995,6 +1000,7 @@ int main(int argc, char **argv)
         case OPT_RESUME: opt.resume = 1; break;
         case OPT_SAVE_EVERY: opt.save_every = opt_i64("--save-every", optarg, 0, INT64_MAX); break;
         case OPT_LOG: opt.log = optarg; break;
+        case OPT_TENSORBOARD: tensorboard = optarg; break;
         case OPT_LOG_EVERY: opt.log_every = opt_i64("--log-every", optarg, 1, INT64_MAX); break;
         case OPT_CLASSES: opt.classes = opt_i64("--classes", optarg, 2, 256); break;
         case OPT_ARCH:

@@ -71,6 +71,29 @@ static void test_trainlog_roundtrip(void **state)
         fail_msg("a corrupted event file was read back");
 }
 
+/* The filters: lrc-train (MoCo, cheap) and seg-finetune with validation,
+ * each event file read back with exactly its JSON Lines' numbers. */
+static void test_filters(void **state)
+{
+    (void)state;
+    if (tu_sh("cd %s && ct-resample -q %s/subj03_ct.nii.gz --label %s/subj03_seg.nii.gz --id a --spacing 2.5,8,8 "
+              "-o - | slice-extract -q --size 32,32 --every 6 > a.fr && "
+              "ct-resample -q %s/subj05_ct.nii.gz --label %s/subj05_seg.nii.gz --id b --spacing 2.5,8,8 -o - | "
+              "slice-extract -q --size 32,32 --every 6 > b.fr && cat a.fr b.fr > ab.fr && echo b > val.txt && "
+              "echo a > train.txt && fz-superpixel -q --body < a.fr | elastic-aug -q --seed 1 | "
+              "lrc-train -q --method moco --steps 5 --log moco.jsonl --tensorboard tb/moco -c moco.st && "
+              "LRCPIPE_NO_END_OK=1 seg-finetune -q -i ab.fr --classes 8 --cases train.txt --val-cases val.txt --steps 4 "
+              "--val-every 2 --log-every 1 --widths 4,4,8,8,8 --threads 1 --seed 1 --log ft.jsonl "
+              "--tensorboard tb/ft -c ft.st && "
+              "%s %s/tests/py/tfevents_read.py compare tb/moco moco.jsonl > moco.txt && "
+              "%s %s/tests/py/tfevents_read.py compare tb/ft ft.jsonl > ft.txt && "
+              "grep -q 'pairs_per_s' moco.txt && grep -q ' lr ' moco.txt && grep -q 'val_dice' ft.txt && "
+              "grep -q 'steps_per_s' ft.txt",
+              tu_tmpdir(), tu_sample(), tu_sample(), tu_sample(), tu_sample(), tu_python(), tu_root(), tu_python(),
+              tu_root()))
+        fail_msg("lrc-train or seg-finetune --tensorboard: the event files do not match the logs");
+}
+
 static void test_open_errors(void **state)
 {
     tfevents w;
@@ -90,6 +113,7 @@ int main(void)
         cmocka_unit_test(test_crc),
         cmocka_unit_test(test_trainlog_roundtrip),
         cmocka_unit_test(test_open_errors),
+        cmocka_unit_test(test_filters),
     };
     err_init("test_tfevents");
     return cmocka_run_group_tests(tests, NULL, NULL);
