@@ -5,6 +5,12 @@ reads them with), from a crop of a real CT of the bundled sample; the NIfTI
 file holds the same voxels with the affine the DICOM geometry defines
 (LPS -> RAS: x and y negated), written with nibabel.
 
+  dicom_series.py --sample SAMPLE OUT
+writes OUT/IM0001.dcm ...: slices 56 to 71 of the sample's subj03 CT as a
+DICOM CT series the way scanners store it (rows towards posterior, columns
+towards the patient's left, slices towards superior), RLE Lossless; this is
+data/sample/dicom/subj03.
+
   dicom_series.py SAMPLE OUT
 writes under OUT:
   axial/       standard axial series, slices in increasing z, stored as
@@ -121,7 +127,24 @@ def nifti(path, vol, lps):
     nib.save(img, path)
 
 
+def sample_series(sample, out):
+    img = nib.load(os.path.join(sample, "subj03_ct.nii.gz"))
+    v = np.asarray(img.dataobj).astype(np.int16)[:, :, 56:72]  # RAS x, y, z
+    ras = img.affine.copy()
+    ras[:3, 3] = (img.affine @ np.array([0, 0, 56, 1.0]))[:3]
+    # DICOM order: column i towards L (x reversed), row j towards P (y reversed)
+    d = np.ascontiguousarray(v[::-1, ::-1, :])
+    n = v.shape[0] - 1
+    lps = np.diag([-1.0, -1.0, 1.0, 1.0]) @ ras @ np.array(
+        [[-1, 0, 0, n], [0, -1, 0, n], [0, 0, 1, 0], [0, 0, 0, 1.0]])
+    os.makedirs(out, exist_ok=True)
+    series(os.path.dirname(out) or ".", os.path.basename(out), d, lps, signed=False, rle=True, number=2)
+
+
 def main():
+    if sys.argv[1] == "--sample":
+        sample_series(sys.argv[2], sys.argv[3])
+        return
     sample, out = sys.argv[1], sys.argv[2]
     os.makedirs(out, exist_ok=True)
     v = crop(sample)
