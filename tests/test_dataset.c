@@ -2,7 +2,8 @@
  * of every layout and every bad entry, and ct-resample on data sets laid
  * out from the bundled sample (the volumes it writes are byte for byte those
  * of the CSV manifest naming the same files; the labels map becomes meta
- * classes). */
+ * classes); and a data set, like a DICOM series, through pipelines/prepare
+ * into pre-training and fine-tuning. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -143,12 +144,44 @@ static void test_layouts(void **state)
               "msd/bad2.json", "at byte 25");
 }
 
+/* A DICOM series (the sample's, with a NIfTI label map on its grid) and
+ * the Decathlon layout each go through pipelines/prepare into a
+ * pre-training (lrc-train) and a fine-tuning (seg-finetune) run. */
+static void test_prepare_and_train(void **state)
+{
+    char *err = NULL;
+    (void)state;
+    if (tu_sh_err(&err, "cd %s && %s -c \"import nibabel as nib, numpy as np\n"
+              "s = nib.load('%s/subj03_seg.nii.gz'); A = s.affine.copy()\n"
+              "A[:3, 3] = (s.affine @ [0, 0, 56, 1])[:3]\n"
+              "F = np.array([[-1, 0, 0, 127], [0, -1, 0, 127], [0, 0, 1, 0], [0, 0, 0, 1.0]])\n"
+              "d = np.asarray(s.dataobj)[::-1, ::-1, 56:72]\n"
+              "nib.save(nib.Nifti1Image(np.ascontiguousarray(d), A @ F), 'lab03.nii.gz')\" && "
+              "printf 'id,image,label\\nd03,%s/dicom/subj03,lab03.nii.gz\\n' > dcm.csv && "
+              "cp %s/labels.json . && echo d03 > dcm.cases && printf 'subj03\\nsubj05\\n' > dataset.cases && "
+              "for m in dcm.csv msd/dataset.json; do n=$(basename $m .csv | sed 's/.json//'); "
+              "pipelines=%s/pipelines; "
+              "$pipelines/prepare --size 32 --spacing 2.5,5,5 -o $n.lab.fr $m > /dev/null 2>&1 && "
+              "$pipelines/prepare --size 32 --spacing 2.5,5,5 --regions --no-labels -o $n.pre.fr $m "
+              "> /dev/null 2>&1 && elastic-aug -q --seed 1 -i $n.pre.fr | lrc-train -q --method lrc --steps 2 "
+              "--batch 4 --widths 4,4,8,8,8 --dim 4 -c $n.lrc.st && "
+              "frame-cat --json --no-stats $n.lab.fr | grep -q '\"label\"' && "
+              "frame-cat --json --no-stats $n.lab.fr | grep -q '\"classes\": \\[\"background\", \"Brainstem\"' && "
+              "seg-finetune -q -i $n.lab.fr --cases $n.cases --steps 2 --batch 4 --local $n.lrc.st "
+              "-c $n.ft.st || exit 1; done",
+              tu_tmpdir(), tu_python(), tu_sample(), tu_sample(), tu_sample(), tu_root()))
+        fail_msg("a DICOM series or a dataset.json did not go through prepare, lrc-train and seg-finetune: %s",
+                 err);
+    free(err);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_msd),
         cmocka_unit_test(test_parse_bad),
         cmocka_unit_test(test_layouts),
+        cmocka_unit_test(test_prepare_and_train),
     };
     err_init("test_dataset");
     return cmocka_run_group_tests(tests, setup, NULL);

@@ -22,30 +22,30 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     if (r == 1 || dcm_read_mem(data, size, &info, NULL, 0) == 1) {
         dicom_series s;
-        dcm_info in[3];
-        char *paths[3] = {"a", "b", "c"};
         double A[16], sp[3], nrm[3];
         int64_t shape[3];
         memset(&s, 0, sizeof s);
-        for (int k = 0; k < 3; k++)
-            in[k] = info;
+        /* the module owns and reorders these arrays */
+        s.n = 3;
+        s.paths = malloc(3 * sizeof *s.paths);
+        s.info = malloc(3 * sizeof *s.info);
+        if (!s.paths || !s.info)
+            abort();
         nrm[0] = info.iop[1] * info.iop[5] - info.iop[2] * info.iop[4];
         nrm[1] = info.iop[2] * info.iop[3] - info.iop[0] * info.iop[5];
         nrm[2] = info.iop[0] * info.iop[4] - info.iop[1] * info.iop[3];
-        for (int k = 0; k < 3; k++)
+        for (int k = 0; k < 3; k++) {
+            char name[2] = {(char)('a' + k), 0};
+            s.paths[k] = strdup(name);
+            s.info[k] = info;
             for (int i = 0; i < 3; i++)
-                in[k].ipp[i] += nrm[i] * (2 - k) * 1.5 + (k == 2 ? info.spacing[0] * 0.1 * (i == 0) : 0);
-        s.n = 3;
-        s.paths = paths;
-        s.info = in;
-        /* geometry reorders s.paths/s.info into new arrays on success */
-        if (dicomvol_geometry(&s, A, shape, sp) == 0) {
+                s.info[k].ipp[i] += nrm[i] * (2 - k) * 1.5 + (k == 2 ? info.spacing[0] * 0.1 * (i == 0) : 0);
+        }
+        if (dicomvol_geometry(&s, A, shape, sp) == 0)
             for (int i = 0; i < 16; i++)
                 if (!isfinite(A[i]))
                     abort();
-            free(s.paths);
-            free(s.info);
-        }
+        dicomvol_series_free(&s);
     }
     return 0;
 }

@@ -10,7 +10,7 @@ time=${FUZZ_TIME:-60}
 mkdir -p "$out"
 cflags="-g -O1 -std=gnu11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
   -I$root/libcommon -I/usr/include/nifti $(pkg-config --cflags libzmq msgpack)"
-libs="$(pkg-config --libs libzmq msgpack dcmtk) -lnifti2 -lznz -lz -lstdc++ -lm"
+libs="$(pkg-config --libs libzmq msgpack) $(pkg-config --libs dcmtk 2>/dev/null) -lnifti2 -lznz -lz -lstdc++ -lm"
 lib_src=$(ls "$root"/libcommon/*/*.c "$root"/libcommon/*/*.cc)
 # libcommon built once for fuzzing (instrumented, without the fuzzer main)
 if [ ! -f "$out/libcommon.a" ] || [ -n "$(find "$root/libcommon" -newer "$out/libcommon.a" \( -name '*.[ch]' -o -name '*.cc' \))" ]; then
@@ -25,7 +25,7 @@ if [ ! -f "$out/libcommon.a" ] || [ -n "$(find "$root/libcommon" -newer "$out/li
     o=$out/$(basename "$(dirname "$f")")_$(basename "${f%.cc}" .c).o
     case $f in
       *.cc) clang++ $(echo "$libflags" | sed 's/-std=gnu11/-std=gnu++17/; s/-fopenmp//') \
-              $(pkg-config --cflags dcmtk) -c "$f" -o "$o"; continue ;;
+              $(pkg-config --cflags dcmtk 2>/dev/null) -c "$f" -o "$o"; continue ;;
     esac
     clang $libflags -c "$f" -o "$o" 2>/dev/null || clang $libflags -mavx2 -c "$f" -o "$o" 2>/dev/null || {
       echo "run.sh: $(basename "$f"): clang cannot build it; gcc, not instrumented" >&2
@@ -64,7 +64,7 @@ for t in $targets; do
   esac
   limit="-max_total_time=$time"
   [ -n "${FUZZ_RUNS:-}" ] && limit="-runs=$FUZZ_RUNS"
-  echo "== fuzz_$t (${FUZZ_RUNS:+$FUZZ_RUNS runs}${FUZZ_RUNS:-$time s})"
+  echo "== fuzz_$t (${FUZZ_RUNS:-$time s}${FUZZ_RUNS:+ runs})"
   "$out/fuzz_$t" $limit -rss_limit_mb=4096 -print_final_stats=1 -artifact_prefix="$out/" $extra "$corpus" 2>&1 |
     grep -E "stat::number_of_executed_units|stat::peak_rss|ERROR|runtime error|SUMMARY|crash-|timeout-|slow-unit|oom-" || true
 done
