@@ -41,15 +41,19 @@ static void test_examples(void **state)
                        "cd %s && mkdir -p run-%s && cd run-%s && "
                        "for f in %s/* %s/.[!.]*; do case ${f##*/} in build|bin|out|.git|'.[!.]*') ;; "
                        "*) ln -s \"$f\" . ;; esac; done && "
-                       "PATH=%s:%s/py:$PATH bash -e -c 'step() { printf \"%%s\\n\" \"$1\" > ../%s.step; }; . ../%s' "
+                       "PATH=%s:%s/py:$PATH bash -e -c 'step() { printf \"%%s\\n\" \"$1\" > ../%s.step; "
+                       "echo \"== example $1\" >&2; }; . ../%s' "
                        "> ../%s.out",
                        dir, script, script, tu_root(), tu_root(), tu_bindir(), dir, script, script, script);
         if (rc) {
-            char p[4200], *step;
+            char p[4400], *step;
             snprintf(p, sizeof p, "%s/%s.step", dir, script);
             step = tu_read(p, NULL);
+            const char *from = err ? err : "";
+            for (const char *q = from; (q = strstr(q, "== example ")); q++)
+                from = q; /* this example's stderr only */
             print_error("example %s failed (status %d); its stderr ends:\n%s\n", step ? strtok(step, "\n") : script,
-                        rc, err ? err + (strlen(err) > 3000 ? strlen(err) - 3000 : 0) : "");
+                        rc, from + (strlen(from) > 3000 ? strlen(from) - 3000 : 0));
             free(step);
             failed++;
         }
