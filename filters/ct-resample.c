@@ -619,6 +619,11 @@ int main(int argc, char **argv)
         free(cases[i].id);
         free(cases[i].image);
         free(cases[i].label);
+        /* a folder's series share one set, on consecutive cases */
+        if (cases[i].dicom && (i + 1 == ncases || cases[i + 1].dicom != cases[i].dicom)) {
+            dicomvol_set_free(cases[i].dicom);
+            free(cases[i].dicom);
+        }
     }
     free(cases);
     mval_free(&classes);

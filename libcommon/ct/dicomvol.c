@@ -166,7 +166,8 @@ int dicomvol_scan(const char *path, dicom_set *set)
         return err_set("%s:", path);
     if (S_ISDIR(st.st_mode) ? walk(path, 0, &l) : pathlist_add(&l, path))
         goto fail;
-    qsort(l.v, l.n, sizeof *l.v, cmp_str);
+    if (l.n)
+        qsort(l.v, l.n, sizeof *l.v, cmp_str);
     for (size_t i = 0; i < l.n; i++) {
         dcm_info info;
         int r = dcm_read_info(l.v[i], &info);

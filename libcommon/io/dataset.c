@@ -190,7 +190,7 @@ static int folder_cases(manifest *m, size_t *cap, const char *dir, const char *i
         n++;
     }
     closedir(d);
-    if (!rc)
+    if (!rc && n)
         qsort(names, n, sizeof *names, cmp_str);
     for (size_t i = 0; i < n && !rc; i++) {
         char where[80], id[256], rel[600];
