@@ -9,7 +9,8 @@ same files from the repository itself:
 
   tools/openkbp.py fetch DIR           download the repository archive at the
                                        commit the data came from into DIR
-                                       (about 700 MB; only when you run it)
+                                       (several hundred MB, about 2 GB of
+                                       CSV unpacked; only when you run it)
   tools/openkbp.py convert SRC OUT [--set sample|data] [--cases FILE]
                                        convert the patients of SRC (the
                                        unpacked repository, or its
