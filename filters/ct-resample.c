@@ -266,39 +266,12 @@ static void sink_abort(sink *s)
 
 /* ---- main ---- */
 
-/* The DICOM series a path names: every series under a folder, or the
- * series of one DICOM file among the files of its folder. */
+/* The DICOM series a path names (dicomvol_scan); where: a manifest line. */
 static dicom_set *scan_dicom(const char *path, const char *where)
 {
     dicom_set *set = malloc(sizeof *set);
-    struct stat st;
-    dcm_info one;
     if (!set)
         die(1, "out of memory");
-    if (!stat(path, &st) && S_ISREG(st.st_mode)) {
-        char dir[4096];
-        const char *slash = strrchr(path, '/');
-        int k = 0;
-        if (dcm_read_info(path, &one) <= 0) {
-            if (where[0])
-                die_errx(1, "%s", where);
-            die_err(1);
-        }
-        snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) : 1, slash ? path : ".");
-        if (dicomvol_scan(dir, set)) {
-            if (where[0])
-                die_errx(1, "%s", where);
-            die_err(1);
-        }
-        for (int i = 0; i < set->n; i++) {
-            if (!strcmp(set->series[i].uid, one.series_uid))
-                set->series[k++] = set->series[i];
-            else
-                dicomvol_series_free(&set->series[i]);
-        }
-        set->n = k;
-        return set;
-    }
     if (dicomvol_scan(path, set)) {
         if (where[0])
             die_errx(1, "%s", where);

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli/args.h"
@@ -356,8 +357,18 @@ static int make_frame(const source *src, frame *f)
 static int put_dicom_frames(const source *src, stream_out *out)
 {
     dicom_set set;
-    char *base = base_id(src->path);
+    struct stat st;
+    char *base;
     int rc = 0;
+    if (!stat(src->path, &st) && S_ISREG(st.st_mode)) {
+        /* a file stands for its series: the id is its folder's name */
+        char dir[4096];
+        const char *slash = strrchr(src->path, '/');
+        snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - src->path) : 1, slash ? src->path : ".");
+        base = base_id(strcmp(dir, ".") ? dir : "dicom");
+    } else {
+        base = base_id(src->path);
+    }
     if (dicomvol_scan(src->path, &set)) {
         free(base);
         return -1;

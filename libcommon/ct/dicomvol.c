@@ -157,7 +157,39 @@ void dicomvol_set_free(dicom_set *set)
     memset(set, 0, sizeof *set);
 }
 
+static int scan_all(const char *path, dicom_set *set);
+
 int dicomvol_scan(const char *path, dicom_set *set)
+{
+    struct stat st;
+    dcm_info one;
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
+    int k = 0, r;
+    memset(set, 0, sizeof *set);
+    if (stat(path, &st))
+        return err_set("%s:", path);
+    if (!S_ISREG(st.st_mode))
+        return scan_all(path, set);
+    /* one file: its series, among the files of its folder */
+    if ((r = dcm_read_info(path, &one)) <= 0)
+        return r < 0 ? -1 : err_set("%s: not a DICOM file", path);
+    if (!one.has_pixels)
+        return err_set("%s: a DICOM object without pixels (SOP class %s), not an image", path, one.sop_class);
+    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) : 1, slash ? path : ".");
+    if (scan_all(dir, set))
+        return -1;
+    for (int i = 0; i < set->n; i++) {
+        if (!strcmp(set->series[i].uid, one.series_uid))
+            set->series[k++] = set->series[i];
+        else
+            dicomvol_series_free(&set->series[i]);
+    }
+    set->n = k;
+    return 0;
+}
+
+static int scan_all(const char *path, dicom_set *set)
 {
     pathlist l = {0};
     struct stat st;

@@ -52,11 +52,12 @@ typedef struct {
  * cheap test callers use to choose between NIfTI and DICOM). */
 int dicomvol_is_dicom_path(const char *path);
 
-/* Every DICOM image under path, grouped into series ordered by
+/* Every DICOM image under path (a folder), grouped into series ordered by
  * SeriesNumber, then UID. Files that are not DICOM, and DICOM objects
  * without pixels (DICOMDIR, RTSTRUCT, SR), are skipped and counted; a
  * DICOM file that cannot be parsed is an error naming it. No image at all
- * is an error. set is initialised on success. */
+ * is an error. A path that is one DICOM file stands for its series: the
+ * files of its folder that belong to it. set is initialised on success. */
 int dicomvol_scan(const char *path, dicom_set *set);
 void dicomvol_set_free(dicom_set *set);
 /* One series' paths and infos (the set's array is the set's). */
