@@ -26,8 +26,9 @@ PNG_CFLAGS  := $(shell $(PKG_CONFIG) --cflags libpng 2>/dev/null)
 PNG_LIBS    := $(shell $(PKG_CONFIG) --libs libpng 2>/dev/null || echo -lpng)
 # DCMTK (C++) reads DICOM behind libcommon/io/dicom.h; only the libraries used
 # are linked (Debian links with --as-needed).
-DCMTK_CFLAGS := $(shell $(PKG_CONFIG) --cflags dcmtk 2>/dev/null)
-DCMTK_LIBS  := $(shell $(PKG_CONFIG) --libs dcmtk 2>/dev/null || echo -ldcmjpls -ldcmtkcharls -ldcmjpeg -lijg8 -lijg12 -lijg16 -ldcmimgle -ldcmdata -loflog -lofstd) -lstdc++
+# DCMTK's free codecs have no JPEG 2000: OpenJPEG decodes it.
+DCMTK_CFLAGS := $(shell $(PKG_CONFIG) --cflags dcmtk 2>/dev/null) $(shell $(PKG_CONFIG) --cflags libopenjp2 2>/dev/null || echo -I/usr/include/openjpeg-2.5)
+DCMTK_LIBS  := $(shell $(PKG_CONFIG) --libs dcmtk 2>/dev/null || echo -ldcmjpls -ldcmtkcharls -ldcmjpeg -lijg8 -lijg12 -lijg16 -ldcmimgle -ldcmdata -loflog -lofstd) -lopenjp2 -lstdc++
 
 ifeq ($(SANITIZE),1)
 BUILD   := build/san

@@ -2,7 +2,8 @@
  * tests/py/dicom_series.py writes with pydicom from a crop of real CT, each
  * beside the NIfTI of the same volume (nibabel): voxel for voxel the same
  * after ct-resample, in three orientations (one flipped and written feet
- * first in shuffled file order) and in a compressed transfer syntax; the
+ * first in shuffled file order) and in two compressed transfer syntaxes
+ * (RLE through DCMTK, JPEG 2000 through OpenJPEG); the
  * one-line refusals (mixed series, gantry tilt, a missing and a duplicate
  * slice); several series under one folder; and the geometry module on
  * hand-made slice attributes. */
@@ -35,7 +36,7 @@ static void test_same_as_nifti(void **state)
 {
     static const char *pairs[][2] = {
         {"axial", "axial.nii.gz"}, {"flipped", "flipped.nii.gz"},
-        {"coronal", "coronal.nii.gz"}, {"rle", "axial.nii.gz"},
+        {"coronal", "coronal.nii.gz"}, {"rle", "axial.nii.gz"}, {"j2k", "axial.nii.gz"},
     };
     static const char *spacings[] = {"2.5,1,1", "1.7,0.9,1.3"};
     (void)state;

@@ -10,10 +10,12 @@
 #include <dcmtk/config/osconfig.h>
 #include <dcmtk/dcmdata/dcdict.h>
 #include <dcmtk/dcmdata/dcrledrg.h>
+#include <dcmtk/dcmdata/dcpxitem.h>
 #include <dcmtk/dcmdata/dctk.h>
 #include <dcmtk/dcmjpeg/djdecode.h>
 #include <dcmtk/dcmjpls/djdecode.h>
 #include <dcmtk/oflog/oflog.h>
+#include <openjpeg.h>
 
 #include "io/dicom.h"
 extern "C" {
@@ -138,6 +140,136 @@ static int looks_dicom(DcmFileFormat &ff, const dcm_info *info)
     return ff.getMetaInfo()->card() > 0 || info->sop_class[0] || info->has_pixels;
 }
 
+/* ---- JPEG 2000 through OpenJPEG (DCMTK's free codecs have none) ---- */
+
+typedef struct {
+    const unsigned char *p;
+    size_t n, at;
+} membuf;
+
+static OPJ_SIZE_T mem_read(void *out, OPJ_SIZE_T n, void *user)
+{
+    membuf *m = (membuf *)user;
+    size_t k = m->n - m->at < n ? m->n - m->at : n;
+    if (k == 0)
+        return (OPJ_SIZE_T)-1;
+    memcpy(out, m->p + m->at, k);
+    m->at += k;
+    return k;
+}
+
+static OPJ_OFF_T mem_skip(OPJ_OFF_T n, void *user)
+{
+    membuf *m = (membuf *)user;
+    if (n < 0 || (size_t)n > m->n - m->at)
+        return -1;
+    m->at += (size_t)n;
+    return n;
+}
+
+static OPJ_BOOL mem_seek(OPJ_OFF_T to, void *user)
+{
+    membuf *m = (membuf *)user;
+    if (to < 0 || (size_t)to > m->n)
+        return OPJ_FALSE;
+    m->at = (size_t)to;
+    return OPJ_TRUE;
+}
+
+static void opj_quiet(const char *msg, void *user)
+{
+    (void)msg, (void)user;
+}
+
+/* One frame's codestream (the fragments after the offset table, joined),
+ * decoded into out with the rescale applied. */
+static int decode_j2k(DcmElement *el, E_TransferSyntax xs, const dcm_info *info, float *out, size_t file_size)
+{
+    DcmPixelData *pd = OFstatic_cast(DcmPixelData *, el);
+    DcmPixelSequence *seq = NULL;
+    unsigned char *cs = NULL;
+    size_t n = 0, npix = (size_t)info->rows * (size_t)info->cols;
+    opj_codec_t *codec = NULL;
+    opj_stream_t *st = NULL;
+    opj_image_t *img = NULL;
+    opj_dparameters_t par;
+    membuf m;
+    int rc = -1;
+    if (pd->getEncapsulatedRepresentation(xs, NULL, seq).bad() || !seq)
+        return err_set("JPEG 2000 pixel data without fragments");
+    for (unsigned long i = 1; i < seq->card(); i++) {
+        DcmPixelItem *it = NULL;
+        Uint8 *b = NULL;
+        Uint32 len;
+        unsigned char *grown;
+        if (seq->getItem(it, i).bad() || !it)
+            break;
+        len = it->getLength();
+        if (len == DCM_UndefinedLength || (size_t)len > file_size || n + len > file_size) {
+            free(cs);
+            return err_set("a JPEG 2000 fragment of %lu bytes in a file of %zu", (unsigned long)len, file_size);
+        }
+        if (len == 0)
+            continue;
+        if (it->getUint8Array(b).bad() || !b || !(grown = (unsigned char *)realloc(cs, n + len))) {
+            free(cs);
+            return err_set("cannot read the JPEG 2000 fragments");
+        }
+        cs = grown;
+        memcpy(cs + n, b, len);
+        n += len;
+    }
+    if (n < 4) {
+        free(cs);
+        return err_set("no JPEG 2000 codestream");
+    }
+    m.p = cs;
+    m.n = n;
+    m.at = 0;
+    /* a raw codestream (FF 4F FF 51) as DICOM has it, else a JP2 file */
+    codec = opj_create_decompress(cs[0] == 0xff && cs[1] == 0x4f ? OPJ_CODEC_J2K : OPJ_CODEC_JP2);
+    opj_set_info_handler(codec, opj_quiet, NULL);
+    opj_set_warning_handler(codec, opj_quiet, NULL);
+    opj_set_error_handler(codec, opj_quiet, NULL);
+    opj_set_default_decoder_parameters(&par);
+    st = opj_stream_default_create(OPJ_TRUE);
+    if (!codec || !st || !opj_setup_decoder(codec, &par)) {
+        err_set("JPEG 2000 decoder set-up failed");
+        goto done;
+    }
+    opj_stream_set_user_data(st, &m, NULL);
+    opj_stream_set_user_data_length(st, n);
+    opj_stream_set_read_function(st, mem_read);
+    opj_stream_set_skip_function(st, mem_skip);
+    opj_stream_set_seek_function(st, mem_seek);
+    if (!opj_read_header(st, codec, &img) || !img) {
+        err_set("JPEG 2000 header unreadable");
+        goto done;
+    }
+    if (img->numcomps != 1 || img->comps[0].w != (OPJ_UINT32)info->cols ||
+        img->comps[0].h != (OPJ_UINT32)info->rows || img->comps[0].dx != 1 || img->comps[0].dy != 1) {
+        err_set("JPEG 2000 image of %u component(s), %u x %u, where the header says 1, %d x %d", img->numcomps,
+                img->numcomps ? img->comps[0].w : 0, img->numcomps ? img->comps[0].h : 0, info->cols, info->rows);
+        goto done;
+    }
+    if (!opj_decode(codec, st, img) || !opj_end_decompress(codec, st) || !img->comps[0].data) {
+        err_set("JPEG 2000 data undecodable");
+        goto done;
+    }
+    for (size_t k = 0; k < npix; k++)
+        out[k] = (float)((double)img->comps[0].data[k] * info->slope + info->inter);
+    rc = 0;
+done:
+    if (img)
+        opj_image_destroy(img);
+    if (st)
+        opj_stream_destroy(st);
+    if (codec)
+        opj_destroy_codec(codec);
+    free(cs);
+    return rc;
+}
+
 /* file_size: the bytes the file holds, which the pixel data cannot exceed
  * (a hostile length would otherwise be allocated before the read fails). */
 static int decode(DcmFileFormat &ff, const dcm_info *info, float *out, size_t file_size)
@@ -165,8 +297,12 @@ static int decode(DcmFileFormat &ff, const dcm_info *info, float *out, size_t fi
                        info->bits_stored, info->high_bit);
     if (!isfinite(info->slope) || !isfinite(info->inter) || info->slope == 0)
         return err_set("rescale slope %g, intercept %g", info->slope, info->inter);
+    if (xf.getXfer() == EXS_JPEG2000LosslessOnly || xf.getXfer() == EXS_JPEG2000) {
+        if (ds->findAndGetElement(DCM_PixelData, el).bad() || !el)
+            return err_set("no pixel data");
+        return decode_j2k(el, xf.getXfer(), info, out, file_size);
+    }
     if (xf.isEncapsulated()) {
-        /* the encapsulated fragments are checked against the file by DCMTK's reader */
         if (ds->chooseRepresentation(EXS_LittleEndianExplicit, NULL).bad() ||
             !ds->canWriteXfer(EXS_LittleEndianExplicit))
             return err_set("cannot decode pixel data in transfer syntax %s (%s)", xf.getXferName(), xf.getXferID());

@@ -7,11 +7,12 @@
  * API, so either needs this shim. DCMTK is the one Debian keeps patched
  * (bookworm's 3.6.7 has had four security updates for parser CVEs, GDCM's
  * 3.0.21 none since January 2023), its parser is the reference PACS
- * implementation, and it decodes the transfer syntaxes CT arrives in (JPEG
- * baseline and lossless, JPEG-LS, RLE) once its codecs are registered.
- * GDCM's extras (IPPSorter, JPEG 2000) are not needed: the geometry is
- * checked by ct/dicomvol.h with its own messages, and a JPEG 2000 file is an
- * error naming its transfer syntax.
+ * implementation, and it decodes JPEG baseline and lossless, JPEG-LS and
+ * RLE once its codecs are registered. Its free codecs lack JPEG 2000, which
+ * real CT uses (TotalSegmentator's example series is JPEG 2000 Lossless):
+ * those fragments go to OpenJPEG (libopenjp2, also patched in bookworm).
+ * GDCM's IPPSorter is not needed: the geometry is checked by ct/dicomvol.h
+ * with its own messages.
  *
  * A file is read whole (from a path or from memory); nothing is trusted:
  * pixel counts are checked against Rows x Columns, the bit layout against

@@ -10,7 +10,7 @@ time=${FUZZ_TIME:-60}
 mkdir -p "$out"
 cflags="-g -O1 -std=gnu11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
   -I$root/libcommon -I/usr/include/nifti $(pkg-config --cflags libzmq msgpack)"
-libs="$(pkg-config --libs libzmq msgpack) $(pkg-config --libs dcmtk 2>/dev/null) -lnifti2 -lznz -lz -lstdc++ -lm"
+libs="$(pkg-config --libs libzmq msgpack) $(pkg-config --libs dcmtk 2>/dev/null) -lopenjp2 -lnifti2 -lznz -lz -lstdc++ -lm"
 lib_src=$(ls "$root"/libcommon/*/*.c "$root"/libcommon/*/*.cc)
 # libcommon built once for fuzzing (instrumented, without the fuzzer main)
 if [ ! -f "$out/libcommon.a" ] || [ -n "$(find "$root/libcommon" -newer "$out/libcommon.a" \( -name '*.[ch]' -o -name '*.cc' \))" ]; then
@@ -25,7 +25,7 @@ if [ ! -f "$out/libcommon.a" ] || [ -n "$(find "$root/libcommon" -newer "$out/li
     o=$out/$(basename "$(dirname "$f")")_$(basename "${f%.cc}" .c).o
     case $f in
       *.cc) clang++ $(echo "$libflags" | sed 's/-std=gnu11/-std=gnu++17/; s/-fopenmp//') \
-              $(pkg-config --cflags dcmtk 2>/dev/null) -c "$f" -o "$o"; continue ;;
+              $(pkg-config --cflags dcmtk libopenjp2 2>/dev/null || echo -I/usr/include/openjpeg-2.5) -c "$f" -o "$o"; continue ;;
     esac
     clang $libflags -c "$f" -o "$o" 2>/dev/null || clang $libflags -mavx2 -c "$f" -o "$o" 2>/dev/null || {
       echo "run.sh: $(basename "$f"): clang cannot build it; gcc, not instrumented" >&2
@@ -50,7 +50,7 @@ for t in $targets; do
     ckpt) [ -n "$(ls "$corpus")" ] || { [ -x "$root/bin/seg-finetune" ] || make -C "$root" -s -j2 all;
             /usr/bin/python3 "$root/tests/fuzz/seed_ckpt.py" "$root" "$corpus"; } ;;
     dicom) [ -n "$(ls "$corpus")" ] || { /usr/bin/python3 "$root/tests/py/dicom_series.py" "$root/data/sample" \
-             "$out/dicom_seed" 2>/dev/null && for d in axial flipped rle mixed; do
+             "$out/dicom_seed" 2>/dev/null && for d in axial flipped rle j2k mixed; do
              cp "$out/dicom_seed/$d/$(ls "$out/dicom_seed/$d" | head -1)" "$corpus/$d.dcm"; done &&
              cp "$out/dicom_seed/multi/DICOMDIR" "$corpus/"; } ;;
     dataset) [ -n "$(ls "$corpus")" ] || { printf '%s' '{"name": "HaN", "labels": {"0": "background", "1": "Brainstem"}, "training": [{"image": "./imagesTr/a.nii.gz", "label": "./labelsTr/a.nii.gz"}], "test": ["./imagesTs/b.nii.gz"]}' > "$corpus/msd";

@@ -20,6 +20,8 @@ writes under OUT:
                instance numbers decreasing with z; signed int16; flipped.nii.gz
   coronal/     a coronal stack (normal towards posterior); coronal.nii.gz
   rle/         the axial series in RLE Lossless (a compressed syntax)
+  j2k/         the axial series in JPEG 2000 Lossless (codestreams made by
+               OpenJPEG's opj_compress from 16-bit PGM files)
   multi/       two series (SeriesNumber 3 and 7) in two sub-folders, plus a
                text file and a DICOMDIR-like object without pixels
   mixed/       one slice with fewer columns
@@ -29,13 +31,16 @@ writes under OUT:
 """
 import os
 import random
+import subprocess
 import sys
+import tempfile
 
 import nibabel as nib
 import numpy as np
 import pydicom
 from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, RLELossless, generate_uid
+from pydicom.encaps import encapsulate
+from pydicom.uid import JPEG2000Lossless, ExplicitVRLittleEndian, RLELossless, generate_uid
 
 CT_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
 FRAME_OF_REF = {}
@@ -51,7 +56,19 @@ def fmt(x):
     return "%.6f" % x
 
 
-def write_slice(path, pix, ipp, iop, spacing, series_uid, study_uid, number, inst, signed=True, rle=False):
+def j2k(stored):
+    """a lossless JPEG 2000 codestream of a uint16 image, by opj_compress"""
+    with tempfile.TemporaryDirectory() as d:
+        pgm, out = os.path.join(d, "x.pgm"), os.path.join(d, "x.j2k")
+        with open(pgm, "wb") as f:
+            f.write(b"P5\n%d %d\n65535\n" % (stored.shape[1], stored.shape[0]))
+            f.write(stored.astype(">u2").tobytes())
+        subprocess.run(["opj_compress", "-n", "3", "-i", pgm, "-o", out], check=True, stdout=subprocess.DEVNULL)
+        return open(out, "rb").read()
+
+
+def write_slice(path, pix, ipp, iop, spacing, series_uid, study_uid, number, inst, signed=True, rle=False,
+                jpeg2000=False):
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = CT_STORAGE
     meta.MediaStorageSOPInstanceUID = generate_uid()
@@ -91,11 +108,16 @@ def write_slice(path, pix, ipp, iop, spacing, series_uid, study_uid, number, ins
     ds.PixelData = stored.tobytes()
     if rle:
         ds.compress(RLELossless, stored)
+    if jpeg2000:
+        ds.file_meta.TransferSyntaxUID = JPEG2000Lossless
+        ds.PixelData = encapsulate([j2k(stored)])
+        ds["PixelData"].is_undefined_length = True
+        ds["PixelData"].VR = "OB"
     ds.save_as(path, write_like_original=False)
 
 
 def series(out, name, vol, lps, order=None, names=None, signed=True, rle=False, number=1,
-           study=None, edit=None):
+           study=None, edit=None, jpeg2000=False):
     """vol [x, y, z] in DICOM order (x = column, y = row, z = slice);
     lps the 4x4 voxel -> LPS affine. Writes one file per slice."""
     d = os.path.join(out, name)
@@ -115,7 +137,7 @@ def series(out, name, vol, lps, order=None, names=None, signed=True, rle=False, 
         if edit:
             pix, ipp = edit(k, pix, ipp)
         write_slice(os.path.join(d, fname), np.ascontiguousarray(pix), ipp, iop, spacing, uid, study,
-                    number, n + 1, signed=signed, rle=rle)
+                    number, n + 1, signed=signed, rle=rle, jpeg2000=jpeg2000)
     return d
 
 
@@ -155,6 +177,7 @@ def main():
     series(out, "axial", v, lps, signed=False)
     nifti(os.path.join(out, "axial.nii.gz"), v, lps)
     series(out, "rle", v, lps, signed=False, rle=True)
+    series(out, "j2k", v, lps, signed=False, jpeg2000=True)
 
     # flipped: columns towards R, rows towards A; written feet first
     lpsf = np.array([[-0.75, 0, 0, 12.5], [0, -1.25, 0, -30.0], [0, 0, 2.5, -101.25], [0, 0, 0, 1]])
