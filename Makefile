@@ -24,6 +24,11 @@ NIFTI_CFLAGS := -I/usr/include/nifti
 NIFTI_LIBS  := -lnifti2 -lznz -lz
 PNG_CFLAGS  := $(shell $(PKG_CONFIG) --cflags libpng 2>/dev/null)
 PNG_LIBS    := $(shell $(PKG_CONFIG) --libs libpng 2>/dev/null || echo -lpng)
+# DCMTK (C++) reads DICOM behind libcommon/io/dicom.h; only the libraries used
+# are linked (Debian links with --as-needed).
+# DCMTK's free codecs have no JPEG 2000: OpenJPEG decodes it.
+DCMTK_CFLAGS := $(shell $(PKG_CONFIG) --cflags dcmtk 2>/dev/null) $(shell $(PKG_CONFIG) --cflags libopenjp2 2>/dev/null || echo -I/usr/include/openjpeg-2.5)
+DCMTK_LIBS  := $(shell $(PKG_CONFIG) --libs dcmtk 2>/dev/null || echo -ldcmjpls -ldcmtkcharls -ldcmjpeg -lijg8 -lijg12 -lijg16 -ldcmimgle -ldcmdata -loflog -lofstd) -lopenjp2 -lstdc++
 
 ifeq ($(SANITIZE),1)
 BUILD   := build/san
@@ -41,11 +46,13 @@ CFLAGS  ?= $(OPT) -g
 WARN    := -Wall -Wextra -Wshadow -Wno-unused-parameter -Wno-psabi
 ALL_CFLAGS := -std=gnu11 -D_GNU_SOURCE $(CFLAGS) $(WARN) $(SANFLAGS) -pthread -fopenmp -Ilibcommon \
               $(PKG_CFLAGS) $(BLAS_CFLAGS) $(NIFTI_CFLAGS) $(PNG_CFLAGS) -MMD -MP
-LDLIBS  := $(PKG_LIBS) $(NIFTI_LIBS) $(BLAS_LIBS) $(PNG_LIBS) -lm
+ALL_CXXFLAGS := -std=gnu++17 -D_GNU_SOURCE $(CFLAGS) $(WARN) $(SANFLAGS) -pthread -Ilibcommon $(DCMTK_CFLAGS) -MMD -MP
+LDLIBS  := $(PKG_LIBS) $(NIFTI_LIBS) $(BLAS_LIBS) $(PNG_LIBS) $(DCMTK_LIBS) -lm
 ALL_LDFLAGS := $(LDFLAGS) $(SANFLAGS) -pthread -fopenmp
 
 LIB_SRC  := $(wildcard libcommon/*/*.c)
-LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+LIB_CXX  := $(wildcard libcommon/*/*.cc)
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(LIB_CXX:%.cc=$(BUILD)/%.o)
 LIB      := $(BUILD)/libcommon.a
 FILTERS  := $(patsubst filters/%.c,%,$(wildcard filters/*.c))
 BINS     := $(FILTERS:%=$(BIN)/%)
@@ -63,6 +70,10 @@ all: $(LIB) $(BINS)
 $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/%.o: %.cc
+	@mkdir -p $(@D)
+	$(CXX) $(ALL_CXXFLAGS) -c -o $@ $<
 
 $(LIB): $(LIB_OBJ)
 	@rm -f $@

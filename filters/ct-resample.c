@@ -1,9 +1,10 @@
 /*
- * ct-resample — NIfTI CT volumes (and their label maps) to volume frames on
- * a RAS+ grid at a target spacing; and the way back (--to-original, --like).
+ * ct-resample — NIfTI CT volumes or DICOM series (and their label maps) to
+ * volume frames on a RAS+ grid at a target spacing; and the way back
+ * (--to-original, --like).
  *
- * Forward: each case (a NIfTI operand, a manifest row, or a volume frame on
- * -i) is reoriented to RAS+ by axis permutation and flips, then
+ * Forward: each case (a NIfTI operand, a DICOM series found under a folder
+ * operand, a manifest row, or a volume frame on -i) is reoriented to RAS+ by axis permutation and flips, then
  * resampled to --spacing: trilinear for the image, nearest for integer
  * tensors such as the label map (libcommon/ct/ctvol.h). One volume is in memory at a
  * time. Backward: volume frames go back onto the grid they came from (or the
@@ -14,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli/args.h"
@@ -22,6 +24,7 @@
 #include "ct/affine.h"
 #include "ct/ctmeta.h"
 #include "ct/ctvol.h"
+#include "ct/dicomvol.h"
 #include "io/frame.h"
 #include "io/manifest.h"
 #include "io/nii.h"
@@ -29,14 +32,18 @@
 
 static void usage(void)
 {
-    printf("Usage: %s [OPTION]... [IMAGE.nii[.gz]]...\n"
+    printf("Usage: %s [OPTION]... [IMAGE.nii[.gz] | DICOM-DIR]...\n"
            "   or: %s --to-original | --like REF.nii.gz [OPTION]...\n"
            "Reorient CT volumes to RAS+ and resample them to a common spacing, as volume frames;\n"
            "or bring volume frames back onto their original grid.\n"
            "\n"
            "Input:\n"
            "  IMAGE                   NIfTI-1/2 volumes (.nii, .nii.gz); id = file name without extension\n"
-           "  -m, --manifest FILE     CSV case list with columns id,image[,label] (repeatable)\n"
+           "  DICOM-DIR               a folder of DICOM files, searched recursively: one case per series\n"
+           "                          (id = folder name, or NAME_sN by SeriesNumber when it holds several);\n"
+           "                          a DICOM file stands for its series in its folder\n"
+           "  -m, --manifest FILE     case list (repeatable): CSV with columns id,image[,label], or a\n"
+           "                          Decathlon/nnU-Net dataset.json (training, then test cases)\n"
            "      --label FILE        label map on the grid of the one IMAGE operand\n"
            "      --id ID             id of the one IMAGE operand\n"
            "  -i, --input SPEC        read volume frames (image [Z,Y,X], meta affine or spacing)\n"
@@ -68,6 +75,8 @@ enum { OPT_LABEL = 0x100, OPT_ID, OPT_KEEP_GOING, OPT_LABELS_JSON, OPT_THREADS, 
 typedef struct {
     char *id, *image, *label;
     char where[600]; /* "list.csv:7" for manifest rows, else "" */
+    dicom_set *dicom; /* a DICOM image: the set its series is in (shared) */
+    int series;
 } ct_case;
 
 static struct {
@@ -79,12 +88,19 @@ static struct {
 
 static char *base_id(const char *path)
 {
-    const char *b = strrchr(path, '/');
-    char *id = strdup(b ? b + 1 : path);
-    static const char *exts[] = {".nii.gz", ".nii"};
+    char trimmed[4096];
+    const char *b;
+    char *id;
+    size_t len = strlen(path);
+    while (len > 1 && path[len - 1] == '/') /* a folder given as DIR/ */
+        len--;
+    snprintf(trimmed, sizeof trimmed, "%.*s", (int)len, path);
+    b = strrchr(trimmed, '/');
+    id = strdup(b ? b + 1 : trimmed);
+    static const char *exts[] = {".nii.gz", ".nii", ".dcm"};
     if (!id)
         die(1, "out of memory");
-    for (size_t i = 0; i < 2; i++) {
+    for (size_t i = 0; i < 3; i++) {
         size_t n = strlen(id), e = strlen(exts[i]);
         if (n > e && !strcmp(id + n - e, exts[i])) {
             id[n - e] = '\0';
@@ -212,27 +228,119 @@ static void sink_abort(sink *s)
 
 /* ---- main ---- */
 
-static ct_case *collect_cases(int *ncases)
+/* The DICOM series a path names (dicomvol_scan); where: a manifest line. */
+static dicom_set *scan_dicom(const char *path, const char *where)
+{
+    dicom_set *set = malloc(sizeof *set);
+    if (!set)
+        die(1, "out of memory");
+    if (dicomvol_scan(path, set)) {
+        if (where[0])
+            die_errx(1, "%s", where);
+        die_err(1);
+    }
+    if (set->skipped)
+        log_info("%s: %d file%s that are not DICOM images skipped", path, set->skipped, set->skipped == 1 ? "" : "s");
+    return set;
+}
+
+static void add_dicom_cases(ct_case **cases, int *n, const char *path, const char *id, const char *label)
+{
+    dicom_set *set = scan_dicom(path, "");
+    struct stat st;
+    char *base;
+    if (!id && !stat(path, &st) && S_ISREG(st.st_mode)) {
+        /* a file stands for its series: the id is its folder's name */
+        char dir[4096];
+        const char *slash = strrchr(path, '/');
+        snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) : 1, slash ? path : ".");
+        base = base_id(strcmp(dir, ".") ? dir : "dicom");
+    } else {
+        base = id ? strdup(id) : base_id(path);
+    }
+    if (!base)
+        die(1, "out of memory");
+    if (label && set->n > 1)
+        usage_error("--label: %s holds %d DICOM series; give the folder of one", path, set->n);
+    for (int s = 0; s < set->n; s++) {
+        char sid[600];
+        ct_case *c;
+        dicomvol_series_id(set, s, base, sid, sizeof sid);
+        *cases = filter_push(*cases, n, sizeof **cases);
+        c = &(*cases)[*n - 1];
+        c->image = strdup(path);
+        c->id = strdup(sid);
+        c->label = label ? strdup(label) : NULL;
+        c->dicom = set;
+        c->series = s;
+        if (!c->image || !c->id)
+            die(1, "out of memory");
+    }
+    free(base);
+}
+
+/* A dataset.json's label names as meta classes: the first manifest that
+ * has them gives them, a later one must agree (--labels-json overrides). */
+static void manifest_classes(const manifest *mf, mval *classes, const char **from)
+{
+    mval c = {0};
+    if (!mf->nclasses || opt.labels_json)
+        return;
+    mval_set_array(&c);
+    for (int i = 0; i < mf->nclasses; i++) {
+        mval *e = mval_push(&c);
+        if (!e || mval_set_str(e, mf->classes[i]))
+            die(1, "out of memory");
+    }
+    if (classes->kind == MV_NIL) {
+        *classes = c;
+        *from = mf->path;
+        return;
+    }
+    {
+        int same = classes->a.n == c.a.n;
+        for (size_t i = 0; same && i < c.a.n; i++)
+            same = !strcmp(classes->a.v[i].s.p, c.a.v[i].s.p);
+        mval_free(&c);
+        if (!same)
+            die(1, "%s: its labels differ from those of %s (give --labels-json)", mf->path, *from);
+    }
+}
+
+static ct_case *collect_cases(int *ncases, mval *classes)
 {
     ct_case *cases = NULL;
+    const char *classes_from = NULL;
     int n = 0;
     for (int i = 0; i < opt.files.n; i++) {
         ct_case *c;
+        if (dicomvol_is_dicom_path(opt.files.v[i])) {
+            add_dicom_cases(&cases, &n, opt.files.v[i], opt.id, opt.label);
+            continue;
+        }
         cases = filter_push(cases, &n, sizeof *cases);
         c = &cases[n - 1];
         c->image = strdup(opt.files.v[i]);
         c->id = opt.id ? strdup(opt.id) : base_id(opt.files.v[i]);
         c->label = opt.label ? strdup(opt.label) : NULL;
     }
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < i; j++)
+            if (!strcmp(cases[i].id, cases[j].id))
+                die(1, "%s: id '%s' used twice (also by %s): give the operands distinct names", cases[i].image,
+                    cases[i].id, cases[j].image);
     for (int k = 0; k < opt.manifests.n; k++) {
         manifest mf;
         if (manifest_load(opt.manifests.v[k], &mf))
             die_err(1);
+        manifest_classes(&mf, classes, &classes_from);
+        if (classes_from == mf.path)
+            classes_from = opt.manifests.v[k];
         for (size_t i = 0; i < mf.n; i++) {
             ct_case *c;
             for (int j = 0; j < n; j++)
                 if (!strcmp(cases[j].id, mf.cases[i].id))
-                    die(1, "%s:%d: id '%s' used twice (also by %s)", mf.path, mf.cases[i].line, mf.cases[i].id,
+                    die(1, "%s:%s: id '%s' used twice (also by %s)", mf.path, mf.cases[i].where, mf.cases[i].id,
                         cases[j].where[0] ? cases[j].where : cases[j].image);
             cases = filter_push(cases, &n, sizeof *cases);
             c = &cases[n - 1];
@@ -240,7 +348,13 @@ static ct_case *collect_cases(int *ncases)
             c->image = mf.cases[i].image;
             c->label = mf.cases[i].label;
             mf.cases[i].id = mf.cases[i].image = mf.cases[i].label = NULL;
-            snprintf(c->where, sizeof c->where, "%s:%d", mf.path, mf.cases[i].line);
+            snprintf(c->where, sizeof c->where, "%s:%s", mf.path, mf.cases[i].where);
+            if (dicomvol_is_dicom_path(c->image)) {
+                c->dicom = scan_dicom(c->image, c->where);
+                if (c->dicom->n > 1)
+                    die(1, "%s: %s holds %d DICOM series; name the folder of one series per case", c->where,
+                        c->image, c->dicom->n);
+            }
         }
         manifest_free(&mf);
     }
@@ -268,7 +382,14 @@ static int run_cases(sink *s, const ct_case *cases, int n, const mval *classes)
         frame f;
         int rc = check_readable(&cases[i]);
         if (!rc) {
-            rc = ctvol_from_nifti(&f, cases[i].id, cases[i].image, cases[i].label);
+            if (cases[i].dicom) {
+                rc = dicomvol_read(&f, cases[i].id, &cases[i].dicom->series[cases[i].series], cases[i].image,
+                                   frame_default_limits.max_record);
+                if (!rc && cases[i].label)
+                    rc = ctvol_add_label(&f, cases[i].label, cases[i].image);
+            } else {
+                rc = ctvol_from_nifti(&f, cases[i].id, cases[i].image, cases[i].label);
+            }
             if (!rc && forward(&f, classes))
                 rc = err_prefix("%s", cases[i].image);
             if (!rc && sink_put(s, &f))
@@ -389,7 +510,7 @@ int main(int argc, char **argv)
     if (!opt.input && !opt.files.n && !opt.manifests.n)
         opt.input = "-";
     if (!opt.input)
-        cases = collect_cases(&ncases);
+        cases = collect_cases(&ncases, &classes);
     if (!opt.input && !opt.keep_going)
         for (int i = 0; i < ncases; i++)
             if (check_readable(&cases[i]))
@@ -418,6 +539,11 @@ int main(int argc, char **argv)
         free(cases[i].id);
         free(cases[i].image);
         free(cases[i].label);
+        /* a folder's series share one set, on consecutive cases */
+        if (cases[i].dicom && (i + 1 == ncases || cases[i + 1].dicom != cases[i].dicom)) {
+            dicomvol_set_free(cases[i].dicom);
+            free(cases[i].dicom);
+        }
     }
     free(cases);
     mval_free(&classes);

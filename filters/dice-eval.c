@@ -35,6 +35,7 @@ static void usage(void)
 {
     printf("Usage: %s [OPTION]... [INPUT]...\n"
            "   or: %s [OPTION]... --ref REF.nii.gz --pred PRED.nii.gz [--ref ... --pred ...]\n"
+           "   or: %s [OPTION]... REF.nii.gz PRED.nii.gz\n"
            "Score predicted label maps against ground truth: 3-D Dice per volume and organ.\n"
            "\n"
            "Input:\n"
@@ -49,17 +50,19 @@ static void usage(void)
            "\n"
            "Metrics and output:\n"
            "      --surface           also HD95 and ASSD in mm\n"
+           "      --nsd MM            also the normalised surface Dice at a tolerance of MM mm\n"
+           "                          (implies --surface)\n"
            "      --tsv               tab-separated values, one row per volume and organ\n"
            "      --json              one JSON document\n"
            "      --digits N          decimals in the table and TSV (default 4)\n"
            "      --min-dice X        exit status 1 when the overall mean Dice is below X\n",
-           err_progname, err_progname);
+           err_progname, err_progname, err_progname);
     filter_usage_common("more messages (repeatable): one line per volume scored");
 }
 
 enum {
     OPT_REF = 0x100, OPT_PRED, OPT_LABELS, OPT_IGNORE, OPT_SPACING, OPT_SURFACE, OPT_TSV, OPT_JSON, OPT_DIGITS,
-    OPT_MIN_DICE
+    OPT_MIN_DICE, OPT_NSD
 };
 
 /* Where a value of the table comes from. */
@@ -82,6 +85,7 @@ static struct {
     double spacing[3];
     int has_spacing;
     int surface, tsv, json, digits;
+    double nsd; /* tolerance in mm; 0: no NSD */
     double min_dice;
     int has_min_dice;
 } opt = {.digits = 4};
@@ -213,8 +217,8 @@ static int score(volume *v, const uint8_t *ref, const uint8_t *pred)
         char msg[512] = "";
 #pragma omp parallel for schedule(dynamic, 1)
         for (int i = 0; i < n; i++) {
-            if (segm_surface(&v->r.surf[labels[i]], ref, pred, v->r.nz, v->r.Y, v->r.X, (uint8_t)labels[i],
-                             &v->r.cnt[labels[i]], v->r.spacing)) {
+            if (segm_surface_tol(&v->r.surf[labels[i]], ref, pred, v->r.nz, v->r.Y, v->r.X, (uint8_t)labels[i],
+                                 &v->r.cnt[labels[i]], v->r.spacing, opt.nsd > 0 ? opt.nsd : NAN)) {
 #pragma omp critical
                 {
                     bad = 1;
@@ -510,12 +514,19 @@ static void summarise(void)
         rep.vols[i] = &vols[i]->r;
     rep.nvols = nvols;
     rep.surface = opt.surface;
+    rep.nsd = opt.nsd;
     rep.digits = opt.digits;
     rep.names = cls.name;
     rep.nnames = cls.n;
     rep.names_src = cls.src;
     if ((opt.ignore && segreport_ignore(&rep, opt.ignore)) || segreport_summarise(&rep))
         die_err(1);
+}
+
+static int is_nifti_name(const char *p)
+{
+    size_t n = strlen(p);
+    return (n > 4 && !strcmp(p + n - 4, ".nii")) || (n > 7 && !strcmp(p + n - 7, ".nii.gz"));
 }
 
 static int cmp_vol(const void *a, const void *b)
@@ -537,6 +548,7 @@ int main(int argc, char **argv)
         {"json", no_argument, 0, OPT_JSON},
         {"digits", required_argument, 0, OPT_DIGITS},
         {"min-dice", required_argument, 0, OPT_MIN_DICE},
+        {"nsd", required_argument, 0, OPT_NSD},
         FILTER_LONGOPTS_END,
     };
     int c;
@@ -567,6 +579,10 @@ int main(int argc, char **argv)
             opt.has_spacing = 1;
             break;
         case OPT_SURFACE: opt.surface = 1; break;
+        case OPT_NSD:
+            opt.nsd = opt_f64("--nsd", optarg, 1e-6, 1e6);
+            opt.surface = 1;
+            break;
         case OPT_TSV: opt.tsv = 1; break;
         case OPT_JSON: opt.json = 1; break;
         case OPT_DIGITS: opt.digits = (int)opt_i64("--digits", optarg, 0, 17); break;
@@ -574,6 +590,22 @@ int main(int argc, char **argv)
             opt.min_dice = opt_f64("--min-dice", optarg, 0, 1);
             opt.has_min_dice = 1;
             break;
+        }
+    }
+    {
+        /* two NIfTI operands: ref then pred, as plastimatch dice takes them */
+        int nnii = 0;
+        for (int i = optind; i < argc; i++)
+            nnii += is_nifti_name(argv[i]);
+        if (nnii == 2 && argc - optind == 2 && !opt.nrefs && !opt.inputs.n) {
+            opt.refs = xrealloc(NULL, sizeof *opt.refs);
+            opt.preds = xrealloc(NULL, sizeof *opt.preds);
+            opt.refs[0] = argv[optind];
+            opt.preds[0] = argv[optind + 1];
+            opt.nrefs = opt.npreds = 1;
+            optind = argc;
+        } else if (nnii) {
+            usage_error("NIfTI operands: two are read as REF PRED; for more pairs give --ref A --pred B for each");
         }
     }
     strlist_add_argv(&opt.inputs, optind, argc, argv);

@@ -3,19 +3,23 @@
  *
  * Reads frame streams (stdin, files, ZeroMQ), and either prints each record
  * as text (default), passes the selected records on as frames (-o), writes
- * tensors as NIfTI or .npy files, or turns NIfTI / .npy files into frames.
+ * tensors as NIfTI or .npy files, or turns NIfTI / .npy files and DICOM
+ * series into frames.
  */
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli/args.h"
 #include "cli/filter.h"
 #include "core/err.h"
 #include "core/json.h"
+#include "ct/ctvol.h"
+#include "ct/dicomvol.h"
 #include "io/frame.h"
 #include "io/nii.h"
 #include "io/npy.h"
@@ -46,7 +50,9 @@ static void usage(void)
            "                          %%s seq, %%z z, %%%% a percent sign (e.g. out/%%i_%%n.nii.gz)\n"
            "      --to-npy PATTERN    write every tensor as .npy (same placeholders)\n"
            "      --from-nifti FILE   make a volume frame from a NIfTI file (repeatable)\n"
-           "      --label FILE        add a NIfTI label map to the preceding --from-nifti frame\n"
+           "      --from-dicom DIR    make a volume frame (float32, rescaled) from each DICOM series\n"
+           "                          under DIR (id: DIR's name, NAME_sN when it holds several)\n"
+           "      --label FILE        add a NIfTI label map to the preceding --from-nifti/--from-dicom\n"
            "      --from-npy FILE     make a frame from a .npy file (repeatable)\n"
            "      --name NAME         tensor name for --from-nifti/--from-npy (default image)\n"
            "      --set-id ID         id of frames made by --from-* (default: file name)\n"
@@ -57,13 +63,13 @@ static void usage(void)
 
 enum {
     OPT_JSON = 0x100, OPT_NOSTATS, OPT_COUNT, OPT_ID, OPT_Z, OPT_SEQ, OPT_TO_NIFTI, OPT_TO_NPY,
-    OPT_FROM_NIFTI, OPT_LABEL, OPT_FROM_NPY, OPT_NAME, OPT_SET_ID, OPT_KEYGEN
+    OPT_FROM_NIFTI, OPT_LABEL, OPT_FROM_NPY, OPT_NAME, OPT_SET_ID, OPT_KEYGEN, OPT_FROM_DICOM
 };
 
 typedef struct {
     const char *path;
     const char *label;
-    int npy;
+    int npy, dicom;
     const char *name; /* tensor name at the time the option was given */
 } source;
 
@@ -248,8 +254,15 @@ static int write_files(frame *f)
 
 static char *base_id(const char *path)
 {
-    const char *b = strrchr(path, '/');
-    char *id = strdup(b ? b + 1 : path);
+    char trimmed[4096];
+    size_t len = strlen(path);
+    const char *b;
+    char *id;
+    while (len > 1 && path[len - 1] == '/') /* a folder given as DIR/ */
+        len--;
+    snprintf(trimmed, sizeof trimmed, "%.*s", (int)len, path);
+    b = strrchr(trimmed, '/');
+    id = strdup(b ? b + 1 : trimmed);
     static const char *exts[] = {".nii.gz", ".nii", ".npy"};
     if (!id)
         die(1, "out of memory");
@@ -304,6 +317,48 @@ static int make_frame(const source *src, frame *f)
     return 0;
 }
 
+/* One frame per DICOM series under src->path. */
+static int put_dicom_frames(const source *src, stream_out *out)
+{
+    dicom_set set;
+    struct stat st;
+    char *base;
+    int rc = 0;
+    if (!stat(src->path, &st) && S_ISREG(st.st_mode)) {
+        /* a file stands for its series: the id is its folder's name */
+        char dir[4096];
+        const char *slash = strrchr(src->path, '/');
+        snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - src->path) : 1, slash ? src->path : ".");
+        base = base_id(strcmp(dir, ".") ? dir : "dicom");
+    } else {
+        base = base_id(src->path);
+    }
+    if (dicomvol_scan(src->path, &set)) {
+        free(base);
+        return -1;
+    }
+    if (src->label && set.n > 1)
+        rc = err_set("--label: %s holds %d DICOM series; give the folder of one", src->path, set.n);
+    for (int i = 0; i < set.n && !rc; i++) {
+        char id[600];
+        frame f;
+        dicomvol_series_id(&set, i, opt.set_id ? opt.set_id : base, id, sizeof id);
+        rc = dicomvol_read(&f, id, &set.series[i], src->path, frame_default_limits.max_record);
+        if (!rc && src->label)
+            rc = ctvol_add_label(&f, src->label, src->path);
+        if (!rc && strcmp(src->name, "image")) {
+            tensor t;
+            rc = frame_tensor_take(&f, "image", &t) ? -1 : frame_tensor_add(&f, src->name, &t);
+        }
+        if (!rc)
+            rc = stream_out_write(out, &f);
+        frame_free(&f);
+    }
+    dicomvol_set_free(&set);
+    free(base);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -319,6 +374,7 @@ int main(int argc, char **argv)
         {"to-nifti", required_argument, 0, OPT_TO_NIFTI},
         {"to-npy", required_argument, 0, OPT_TO_NPY},
         {"from-nifti", required_argument, 0, OPT_FROM_NIFTI},
+        {"from-dicom", required_argument, 0, OPT_FROM_DICOM},
         {"label", required_argument, 0, OPT_LABEL},
         {"from-npy", required_argument, 0, OPT_FROM_NPY},
         {"name", required_argument, 0, OPT_NAME},
@@ -353,12 +409,13 @@ int main(int argc, char **argv)
         case OPT_TO_NPY: opt.to_npy = optarg; break;
         case OPT_FROM_NIFTI:
         case OPT_FROM_NPY:
+        case OPT_FROM_DICOM:
             opt.sources = filter_push(opt.sources, &opt.nsources, sizeof *opt.sources);
-            opt.sources[opt.nsources - 1] = (source){optarg, NULL, c == OPT_FROM_NPY, name};
+            opt.sources[opt.nsources - 1] = (source){optarg, NULL, c == OPT_FROM_NPY, c == OPT_FROM_DICOM, name};
             break;
         case OPT_LABEL:
             if (!opt.nsources || opt.sources[opt.nsources - 1].npy)
-                usage_error("--label must follow a --from-nifti");
+                usage_error("--label must follow a --from-nifti or --from-dicom");
             opt.sources[opt.nsources - 1].label = optarg;
             break;
         case OPT_NAME:
@@ -379,7 +436,7 @@ int main(int argc, char **argv)
         opt.sources[i].name = name;
     strlist_add_argv(&opt.inputs, optind, argc, argv);
     if (opt.nsources && opt.inputs.n)
-        usage_error("give either --from-nifti/--from-npy or frame inputs, not both");
+        usage_error("give either --from-nifti/--from-npy/--from-dicom or frame inputs, not both");
     if (opt.nsources && !opt.output)
         opt.output = "-";
     if (!opt.nsources)
@@ -397,6 +454,13 @@ int main(int argc, char **argv)
         mval_free(&params);
         for (int i = 0; i < opt.nsources; i++) {
             frame f;
+            if (opt.sources[i].dicom) {
+                if (put_dicom_frames(&opt.sources[i], out)) {
+                    stream_out_abort(out);
+                    die_err(1);
+                }
+                continue;
+            }
             if (make_frame(&opt.sources[i], &f)) {
                 stream_out_abort(out);
                 die_err(1);

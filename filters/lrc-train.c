@@ -35,6 +35,7 @@
 #include "pretrain/lrctrainer.h"
 #include "pretrain/mocotrainer.h"
 
+
 static void usage(void)
 {
     printf("Usage: %s --method lrc|moco|rotation|relloc|byol|simsiam -c CHECKPOINT [OPTION]...\n"
@@ -50,6 +51,7 @@ static void usage(void)
            "      --resume            continue training from FILE (model, optimiser, step)\n"
            "      --save-every N      write the checkpoint every N steps (default 500) and at the end\n"
            "      --log FILE          metrics, one JSON object per line (appended on --resume)\n"
+           "      --tensorboard DIR   the same metrics as TensorBoard event files in DIR\n"
            "      --log-every N       a metrics line every N steps, loss averaged (default 1)\n"
            "\n"
            "Training:\n"
@@ -314,6 +316,7 @@ static int train(lrc_trainer_config *lc, moco_trainer_config *mc, eg_config *ec,
                       1 + 2 * (uint64_t)l->step, opt.method == M_LRC))
         die_err(1);
     l->log_path = opt.t.log;
+    l->tensorboard = opt.t.tensorboard;
     l->append = opt.t.resume;
     l->total = opt.steps;
     l->save_every = opt.t.save_every;

@@ -47,6 +47,7 @@
 #include "nn/nn.h"
 #include "nn/trainloop.h"
 
+
 static void usage(void)
 {
     printf("Usage: %s -c CHECKPOINT [--cases FILE] [--val-cases FILE] [OPTION]...\n"
@@ -67,6 +68,7 @@ static void usage(void)
            "      --resume            continue training from FILE exactly (network, Adam, step)\n"
            "      --save-every N      write the checkpoint every N steps (default 500) and at the end\n"
            "      --log FILE          metrics, one JSON object per line (appended on --resume)\n"
+           "      --tensorboard DIR   the same metrics as TensorBoard event files in DIR\n"
            "      --log-every N       a training metrics line every N steps (default 10)\n"
            "      --classes N         classes, background included, when the frames carry no\n"
            "                          meta 'classes'\n"
@@ -387,6 +389,7 @@ static int train(int argc, char **argv)
     if (S.va.n)
         fns.validate = validate;
     l->log_path = opt.t.log;
+    l->tensorboard = opt.t.tensorboard;
     l->append = opt.t.resume;
     l->save_every = opt.t.save_every;
     l->val_every = opt.val_every;

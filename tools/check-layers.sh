@@ -21,7 +21,7 @@ for dir in "$lib"/*/; do
     bad=1
     continue
   fi
-  for f in "$dir"*.c "$dir"*.h; do
+  for f in "$dir"*.c "$dir"*.cc "$dir"*.h; do
     [ -e "$f" ] || continue
     rel=libcommon/$d/$(basename "$f")
     # includes of other library folders

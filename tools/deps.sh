@@ -3,16 +3,19 @@
 #   deps.sh build   what `make` and `make demo` need
 #   deps.sh test    + what `make check` needs (reference implementations)
 #   deps.sh bench   + what `make bench` needs
+#   deps.sh data    what tools/openkbp.py needs (Python 3, NumPy, nibabel)
 # As root it runs apt-get; otherwise it lists the missing packages and fails.
 set -eu
-build="gcc make pkg-config libnifti2-dev libmsgpack-dev libzmq3-dev libopenblas-dev libpng-dev zlib1g-dev gnuplot-nox"
-test="$build libcmocka-dev mandoc python3-numpy python3-scipy python3-skimage python3-msgpack python3-torch python3-torchvision python3-nibabel plastimatch"
+build="gcc g++ make pkg-config libdcmtk-dev libopenjp2-7-dev libnifti2-dev libmsgpack-dev libzmq3-dev libopenblas-dev libpng-dev zlib1g-dev gnuplot-nox"
+test="$build libcmocka-dev mandoc python3-numpy python3-scipy python3-skimage python3-msgpack python3-torch python3-torchvision python3-nibabel python3-pydicom libopenjp2-tools plastimatch"
 bench="$test libjemalloc2 hyperfine time bc"
+data="python3-numpy python3-nibabel"
 case "${1:-build}" in
   build) want=$build ;;
   test) want=$test ;;
   bench) want=$bench ;;
-  *) echo "deps.sh: unknown set '$1' (build, test, bench)" >&2; exit 2 ;;
+  data) want=$data ;;
+  *) echo "deps.sh: unknown set '$1' (build, test, bench, data)" >&2; exit 2 ;;
 esac
 missing=""
 for p in $want; do

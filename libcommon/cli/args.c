@@ -83,11 +83,114 @@ int opt_common(int c, const char *arg)
     }
 }
 
+static const char *opt_short;
+static const struct option *opt_long;
+
+int opt_next(int argc, char **argv, const char *shortopts, const struct option *longopts)
+{
+    int c;
+    opt_short = shortopts;
+    opt_long = longopts;
+    c = getopt_long(argc, argv, shortopts, longopts, NULL);
+    if (c == '?' || c == ':')
+        usage_bad_option(argv);
+    return c;
+}
+
+/* Damerau-Levenshtein (optimal string alignment) distance, capped. */
+static int edit_distance(const char *a, const char *b)
+{
+    int la = (int)strlen(a), lb = (int)strlen(b), d[34][34];
+    if (la > 32 || lb > 32)
+        return 99;
+    for (int i = 0; i <= la; i++)
+        d[i][0] = i;
+    for (int j = 0; j <= lb; j++)
+        d[0][j] = j;
+    for (int i = 1; i <= la; i++)
+        for (int j = 1; j <= lb; j++) {
+            int cost = a[i - 1] != b[j - 1], v = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < v)
+                v = d[i][j - 1] + 1;
+            if (d[i - 1][j - 1] + cost < v)
+                v = d[i - 1][j - 1] + cost;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < v)
+                v = d[i - 2][j - 2] + 1;
+            d[i][j] = v;
+        }
+    return d[la][lb];
+}
+
+void opt_bad_message(char *buf, size_t n, char **argv, const char *shortopts, const struct option *longopts)
+{
+    const char *arg = optind > 0 ? argv[optind - 1] : NULL;
+    char name[128];
+    if (!arg || strncmp(arg, "--", 2)) {
+        /* a short option: optopt is the letter */
+        const char *known = optopt > 0 && optopt < 0x100 && shortopts ? strchr(shortopts, optopt) : NULL;
+        if (known && optopt != ':')
+            snprintf(buf, n, "option '-%c': needs a value", optopt);
+        else if (optopt > 0 && optopt < 0x100)
+            snprintf(buf, n, "option '-%c': unknown", optopt);
+        else
+            snprintf(buf, n, "option '%s': unknown", arg ? arg : "?");
+        return;
+    }
+    snprintf(name, sizeof name, "%.*s", (int)strcspn(arg + 2, "="), arg + 2);
+    if (longopts) {
+        const struct option *exact = NULL;
+        int nprefix = 0;
+        char list[256] = "";
+        for (const struct option *o = longopts; o->name; o++) {
+            if (!strcmp(o->name, name))
+                exact = o;
+            else if (*name && !strncmp(o->name, name, strlen(name))) {
+                nprefix++;
+                if (strlen(list) + strlen(o->name) + 5 < sizeof list)
+                    strcat(strcat(strcat(list, nprefix > 1 ? ", " : ""), "--"), o->name);
+            }
+        }
+        if (exact || nprefix == 1) {
+            /* known (or a unique abbreviation): its value is what is wrong */
+            const struct option *o = exact;
+            for (const struct option *p = longopts; !o && p->name; p++)
+                if (!strncmp(p->name, name, strlen(name)))
+                    o = p;
+            if (o->has_arg == no_argument)
+                snprintf(buf, n, "option '--%s': takes no value", o->name);
+            else
+                snprintf(buf, n, "option '--%s': needs a value", o->name);
+            return;
+        }
+        if (nprefix > 1) {
+            snprintf(buf, n, "option '--%s': ambiguous (%s)", name, list);
+            return;
+        }
+        {
+            const struct option *best = NULL;
+            int bd = 99;
+            for (const struct option *o = longopts; o->name; o++) {
+                int dd = edit_distance(name, o->name);
+                if (dd < bd) {
+                    bd = dd;
+                    best = o;
+                }
+            }
+            /* a likely typo: a letter or two off, not a different word */
+            if (best && bd <= 2 && 2 * bd < (int)strlen(name)) {
+                snprintf(buf, n, "option '--%s': unknown; did you mean '--%s'?", name, best->name);
+                return;
+            }
+        }
+    }
+    snprintf(buf, n, "option '--%s': unknown", name);
+}
+
 void usage_bad_option(char **argv)
 {
-    if (optopt && optopt < 0x100)
-        usage_error("option -%c: unknown, or missing its value", optopt);
-    usage_error("option '%s': unknown, or missing or given an unwanted value", argv[optind - 1]);
+    char msg[512];
+    opt_bad_message(msg, sizeof msg, argv, opt_short, opt_long);
+    usage_error("%s", msg);
 }
 
 /* LRCPIPE_MAX_RECORD (bytes, K/M/G suffixes, default 4G) and LRCPIPE_MAX_RANK

@@ -44,8 +44,18 @@ int opt_common(int c, const char *arg);
 _Noreturn void print_version(void);
 /* Usage error: "NAME: msg" + "Try 'NAME --help'." and exit 2. */
 _Noreturn void usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* For getopt's '?': a one-line usage error naming the offending option. */
+/* getopt_long for filters: an unknown option, an option missing its value
+ * or given one it does not take, and an ambiguous abbreviation end the
+ * program here (usage_bad_option), so the switch after it never sees '?'.
+ * Otherwise returns what getopt_long returns. */
+struct option;
+int opt_next(int argc, char **argv, const char *shortopts, const struct option *longopts);
+/* For getopt's '?': a one-line usage error naming the offending option,
+ * "option '--spacng': unknown; did you mean '--spacing'?", from the
+ * tables the last opt_next call was given. */
 _Noreturn void usage_bad_option(char **argv);
+/* The message usage_bad_option prints, for getopt's state now (tests). */
+void opt_bad_message(char *buf, size_t n, char **argv, const char *shortopts, const struct option *longopts);
 /* Initialise err, limits from the environment (exit 2 on a bad value), and
  * silence getopt's own messages (use usage_bad_option for '?'). */
 void filter_init(int argc, char **argv);

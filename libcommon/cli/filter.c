@@ -22,7 +22,9 @@ void filter_usage_common(const char *verbose)
 int filter_getopt(int argc, char **argv, const char *shortopts, const struct option *longopts, void (*usage)(void))
 {
     int c;
-    while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
+    /* opt_next names a bad option (unknown, a value missing or given to an
+     * option that takes none) in a one-line usage error */
+    while ((c = opt_next(argc, argv, shortopts, longopts)) != -1) {
         if (opt_common(c, optarg))
             continue;
         if (c == 'h') {
@@ -31,8 +33,6 @@ int filter_getopt(int argc, char **argv, const char *shortopts, const struct opt
                 exit(1);
             exit(0);
         }
-        if (c == '?' || c == ':')
-            usage_bad_option(argv);
         return c;
     }
     return -1;

@@ -24,6 +24,7 @@ int trainopt(int c, const char *arg, trainopts *t)
     case TOPT_RESUME: t->resume = 1; break;
     case TOPT_SAVE_EVERY: t->save_every = opt_i64("--save-every", arg, 0, INT64_MAX); break;
     case TOPT_LOG: t->log = arg; break;
+    case TOPT_TENSORBOARD: t->tensorboard = arg; break;
     case TOPT_LOG_EVERY: t->log_every = opt_i64("--log-every", arg, 1, INT64_MAX); break;
     case TOPT_BATCH: t->batch = opt_i64("--batch", arg, 1, 4096); break;
     case TOPT_SEED: t->seed = opt_i64("--seed", arg, 0, INT64_MAX); break;

@@ -21,12 +21,13 @@
 enum {
     TOPT_RESUME = 0x200, TOPT_SAVE_EVERY, TOPT_LOG, TOPT_LOG_EVERY, TOPT_BATCH, TOPT_SEED, TOPT_THREADS, TOPT_LR,
     TOPT_MOMENTUM, TOPT_WD, TOPT_SCHEDULE, TOPT_WARMUP, TOPT_MIN_LR, TOPT_LR_STEP, TOPT_LR_GAMMA, TOPT_WIDTHS,
-    TOPT_DIM, TOPT_DEPTH, TOPT_WIDTH, TOPT_NORM
+    TOPT_DIM, TOPT_DEPTH, TOPT_WIDTH, TOPT_NORM, TOPT_TENSORBOARD
 };
 
 #define TRAINOPTS_LONG                                                                                  \
     {"resume", no_argument, 0, TOPT_RESUME}, {"save-every", required_argument, 0, TOPT_SAVE_EVERY},     \
         {"log", required_argument, 0, TOPT_LOG}, {"log-every", required_argument, 0, TOPT_LOG_EVERY},   \
+        {"tensorboard", required_argument, 0, TOPT_TENSORBOARD},                                        \
         {"batch", required_argument, 0, TOPT_BATCH}, {"seed", required_argument, 0, TOPT_SEED},         \
         {"threads", required_argument, 0, TOPT_THREADS}, {"lr", required_argument, 0, TOPT_LR},         \
         {"momentum", required_argument, 0, TOPT_MOMENTUM},                                              \
@@ -41,6 +42,7 @@ typedef struct {
     int resume;
     int64_t save_every, log_every, batch, seed, threads; /* threads 0: not given */
     const char *log;
+    const char *tensorboard;       /* --tensorboard DIR (NULL: not given) */
     double lr, momentum, weight_decay;
     int have_lr, have_momentum, have_wd;
     const char *schedule;          /* as given (NULL: not given); the filter parses it */

@@ -133,6 +133,121 @@ static int parse_string(parser *ps, char **out, size_t *outn)
 
 static int parse_value(parser *ps, mval *out, int depth);
 
+/* Objects of more than a few keys find duplicates through a hash of their
+ * keys (index + 1 per slot, 0 empty) rather than a scan per key: a
+ * checkpoint header has hundreds of keys. A duplicate key keeps its place
+ * and takes the later value, as mval_map_putn does. */
+#define OBJECT_SCAN_KEYS 16
+
+static uint32_t key_hash(const char *k, size_t n)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)k[i]) * 16777619u;
+    return h;
+}
+
+typedef struct {
+    uint32_t *slot;
+    size_t cap; /* a power of two, at least twice the keys */
+} keyhash;
+
+static int keyhash_build(keyhash *h, const mval *map, size_t want)
+{
+    size_t cap = 64;
+    while (cap < 2 * want)
+        cap *= 2;
+    free(h->slot);
+    if (!(h->slot = calloc(cap, sizeof *h->slot)))
+        return -1;
+    h->cap = cap;
+    for (size_t i = 0; i < map->m.n; i++) {
+        const char *k = map->m.k[i];
+        size_t j = key_hash(k, strlen(k)) & (cap - 1);
+        while (h->slot[j])
+            j = (j + 1) & (cap - 1);
+        h->slot[j] = (uint32_t)i + 1;
+    }
+    return 0;
+}
+
+static mval *object_slot(mval *out, keyhash *h, char *key, size_t kn)
+{
+    size_t j;
+    mval *slot;
+    if (out->m.n < OBJECT_SCAN_KEYS && !h->slot) {
+        slot = mval_map_putn(out, key, kn);
+        free(key);
+        return slot;
+    }
+    if ((!h->slot || 2 * (out->m.n + 1) > h->cap) && keyhash_build(h, out, out->m.n + 1)) {
+        free(key);
+        return NULL;
+    }
+    for (j = key_hash(key, kn) & (h->cap - 1); h->slot[j]; j = (j + 1) & (h->cap - 1)) {
+        size_t i = h->slot[j] - 1;
+        if (strlen(out->m.k[i]) == kn && !memcmp(out->m.k[i], key, kn)) {
+            free(key);
+            mval_free(&out->m.v[i]);
+            return &out->m.v[i];
+        }
+    }
+    if (!(slot = mval_map_push_owned(out, key)))
+        return NULL;
+    h->slot[j] = (uint32_t)out->m.n; /* its index + 1 */
+    return slot;
+}
+
+static int parse_object(parser *ps, mval *out, int depth)
+{
+    keyhash h = {0};
+    int rc = -1;
+    ps->p++;
+    mval_set_map(out);
+    skip_ws(ps);
+    if (ps->p < ps->end && *ps->p == '}')
+        return ps->p++, 0;
+    for (;;) {
+        char *key;
+        size_t kn;
+        mval *slot;
+        skip_ws(ps);
+        if (ps->p >= ps->end || *ps->p != '"') {
+            perr(ps, "expected a string key");
+            break;
+        }
+        if (parse_string(ps, &key, &kn))
+            break;
+        if (!(slot = object_slot(out, &h, key, kn))) {
+            err_set("out of memory");
+            break;
+        }
+        skip_ws(ps);
+        if (ps->p >= ps->end || *ps->p != ':') {
+            perr(ps, "expected ':'");
+            break;
+        }
+        ps->p++;
+        if (parse_value(ps, slot, depth + 1))
+            break;
+        skip_ws(ps);
+        if (ps->p < ps->end && *ps->p == ',') {
+            ps->p++;
+            continue;
+        }
+        if (ps->p < ps->end && *ps->p == '}') {
+            ps->p++;
+            rc = 0;
+        } else {
+            perr(ps, "expected ',' or '}'");
+        }
+        break;
+    }
+    free(h.slot);
+    return rc;
+}
+
+
 static int parse_number(parser *ps, mval *out)
 {
     const char *s = ps->p;
@@ -206,33 +321,7 @@ static int parse_value(parser *ps, mval *out, int depth)
         return perr(ps, "unexpected end");
     switch (*ps->p) {
     case '{':
-        ps->p++;
-        mval_set_map(out);
-        skip_ws(ps);
-        if (ps->p < ps->end && *ps->p == '}')
-            return ps->p++, 0;
-        for (;;) {
-            char *key;
-            size_t kn;
-            mval *slot;
-            skip_ws(ps);
-            if (ps->p >= ps->end || *ps->p != '"')
-                return perr(ps, "expected a string key");
-            if (parse_string(ps, &key, &kn))
-                return -1;
-            slot = mval_map_putn(out, key, kn);
-            free(key);
-            if (!slot)
-                return err_set("out of memory");
-            skip_ws(ps);
-            if (ps->p >= ps->end || *ps->p != ':')
-                return perr(ps, "expected ':'");
-            ps->p++;
-            if (parse_value(ps, slot, depth + 1))
-                return -1;
-            if ((more = next_item(ps, '}')) <= 0)
-                return more;
-        }
+        return parse_object(ps, out, depth);
     case '[':
         ps->p++;
         mval_set_array(out);

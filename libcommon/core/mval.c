@@ -162,6 +162,23 @@ mval *mval_map_get(const mval *map, const char *key)
     return map_find(map, key, strlen(key));
 }
 
+static int map_grow(mval *map)
+{
+    if (map->m.n == map->m.cap) {
+        size_t cap = map->m.cap ? 2 * map->m.cap : 8;
+        char **nk = realloc(map->m.k, cap * sizeof *nk);
+        if (!nk)
+            return -1;
+        map->m.k = nk;
+        mval *nv = realloc(map->m.v, cap * sizeof *nv);
+        if (!nv)
+            return -1;
+        map->m.v = nv;
+        map->m.cap = cap;
+    }
+    return 0;
+}
+
 mval *mval_map_putn(mval *map, const char *key, size_t keylen)
 {
     mval *slot;
@@ -173,24 +190,20 @@ mval *mval_map_putn(mval *map, const char *key, size_t keylen)
         mval_free(slot);
         return slot;
     }
-    if (map->m.n == map->m.cap) {
-        size_t cap = map->m.cap ? 2 * map->m.cap : 8;
-        char **nk = realloc(map->m.k, cap * sizeof *nk);
-        if (!nk)
-            return NULL;
-        map->m.k = nk;
-        mval *nv = realloc(map->m.v, cap * sizeof *nv);
-        if (!nv)
-            return NULL;
-        map->m.v = nv;
-        map->m.cap = cap;
-    }
-    k = malloc(keylen + 1);
-    if (!k)
+    if (!(k = malloc(keylen + 1)))
         return NULL;
     memcpy(k, key, keylen);
     k[keylen] = '\0';
-    map->m.k[map->m.n] = k;
+    return mval_map_push_owned(map, k);
+}
+
+mval *mval_map_push_owned(mval *map, char *key)
+{
+    if (map->kind != MV_MAP || map_grow(map)) {
+        free(key);
+        return NULL;
+    }
+    map->m.k[map->m.n] = key;
     memset(&map->m.v[map->m.n], 0, sizeof(mval));
     return &map->m.v[map->m.n++];
 }

@@ -62,6 +62,11 @@ mval *mval_push(mval *arr);
 mval *mval_map_get(const mval *map, const char *key);
 mval *mval_map_put(mval *map, const char *key);
 mval *mval_map_putn(mval *map, const char *key, size_t keylen);
+/* Append key (malloc'ed, NUL-terminated; the map takes it over) without
+ * looking for it: for callers that know it is new (the JSON parser, which
+ * finds duplicates of large objects by hashing). NULL on out-of-memory
+ * (key freed). */
+mval *mval_map_push_owned(mval *map, char *key);
 int mval_map_del(mval *map, const char *key);
 
 /* Numeric reading of INT or FLOAT: 0 on success. */

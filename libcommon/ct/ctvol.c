@@ -49,7 +49,7 @@ static const char *shape3(const int64_t *s, char *buf, size_t n)
 
 int ctvol_from_nifti(frame *f, const char *id, const char *image, const char *label)
 {
-    nii_image img, lab;
+    nii_image img;
     mval *m;
     frame_init(f, FRAME_DATA);
     f->z = -1;
@@ -63,33 +63,40 @@ int ctvol_from_nifti(frame *f, const char *id, const char *image, const char *la
     }
     m = frame_meta(f);
     if (mval_put_f64v(m, "affine", img.affine, 16) || mval_put_f64v(m, "spacing", img.spacing, 3) ||
-        mval_put_str(m, "source", image)) {
+        mval_put_str(m, "source", image) || frame_tensor_add(f, "image", &img.data)) {
         nii_free(&img);
         return -1;
     }
-    if (label) {
-        char b1[64], b2[64];
-        if (nii_read(label, &lab, NII_NATIVE)) {
-            nii_free(&img);
-            return -1;
-        }
-        if (!tensor_same_shape(&lab.data, &img.data)) {
-            err_set("%s: label map grid %s differs from the image %s %s (resample it onto the image first)", label,
-                    shape3(lab.data.shape, b1, sizeof b1), image, shape3(img.data.shape, b2, sizeof b2));
-            goto fail;
-        }
-        /* nibabel's allclose-like tolerance on float32 sform rows */
-        if (!affine_close(lab.affine, img.affine, 1e-4)) {
-            err_set("%s: label map affine differs from the image %s (same voxel counts, different placement)",
-                    label, image);
-            goto fail;
-        }
-        if (ctvol_label_u8(&lab.data, label) || frame_tensor_add(f, "label", &lab.data))
-            goto fail;
+    return label ? ctvol_add_label(f, label, image) : 0;
+}
+
+int ctvol_add_label(frame *f, const char *label, const char *image)
+{
+    nii_image lab;
+    char b1[64], b2[64];
+    double A[16];
+    tensor *img = frame_tensor_get(f, "image");
+    if (!img || img->rank != 3)
+        return err_set("%s: no [Z,Y,X] image to put the label map beside", image);
+    if (ctmeta_volume_affine(&f->meta, A))
+        return err_prefix("%s", image);
+    if (nii_read(label, &lab, NII_NATIVE))
+        return -1;
+    if (!tensor_same_shape(&lab.data, img)) {
+        err_set("%s: label map grid %s differs from the image %s %s (resample it onto the image first)", label,
+                shape3(lab.data.shape, b1, sizeof b1), image, shape3(img->shape, b2, sizeof b2));
+        goto fail;
     }
-    return frame_tensor_add(f, "image", &img.data);
+    /* nibabel's allclose-like tolerance on float32 sform rows */
+    if (!affine_close(lab.affine, A, 1e-4)) {
+        err_set("%s: label map affine differs from the image %s (same voxel counts, different placement)", label,
+                image);
+        goto fail;
+    }
+    if (ctvol_label_u8(&lab.data, label) || frame_tensor_add(f, "label", &lab.data))
+        goto fail;
+    return 0;
 fail:
-    nii_free(&img);
     nii_free(&lab);
     return -1;
 }

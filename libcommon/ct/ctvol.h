@@ -29,6 +29,11 @@ typedef struct {
  * spacing, source. f is uninitialised on entry, initialised on return. */
 int ctvol_from_nifti(frame *f, const char *id, const char *image, const char *label);
 
+/* Add a NIfTI label map (uint8) to a volume frame that has an 'image'; it
+ * must be on the frame's grid (shape, and meta affine within 1e-4). image
+ * names the frame's source in messages. */
+int ctvol_add_label(frame *f, const char *label, const char *image);
+
 /* Reorient to RAS+ and resample to spacing [dz,dy,dx] on the grid whose
  * first voxel centres coincide with the input's, or with fov on the
  * field-of-view grid (resample.h); meta spacing, affine and grid ("corner"

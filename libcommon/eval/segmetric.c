@@ -230,7 +230,14 @@ done:
 int segm_surface(segm_surface_t *out, const uint8_t *ref, const uint8_t *pred, int64_t Z, int64_t Y, int64_t X,
                  uint8_t c, const segm_count_t *box, const double spacing[3])
 {
+    return segm_surface_tol(out, ref, pred, Z, Y, X, c, box, spacing, NAN);
+}
+
+int segm_surface_tol(segm_surface_t *out, const uint8_t *ref, const uint8_t *pred, int64_t Z, int64_t Y, int64_t X,
+                     uint8_t c, const segm_count_t *box, const double spacing[3], double nsd_tol)
+{
     memset(out, 0, sizeof *out);
+    out->nsd = NAN;
     if (!box->nref && !box->npred) {
         out->hd95 = out->assd = NAN;
         return 0;
@@ -252,6 +259,8 @@ int segm_surface(segm_surface_t *out, const uint8_t *ref, const uint8_t *pred, i
     out->nsurf_pred = nb;
     if (!na || !nb) {
         out->hd95 = out->assd = INFINITY;
+        if (!isnan(nsd_tol))
+            out->nsd = 0;
         rc = 0;
         goto done;
     }
@@ -272,10 +281,14 @@ int segm_surface(segm_surface_t *out, const uint8_t *ref, const uint8_t *pred, i
     } else if (edt_dists(dab, dba, pa, na, pb, nb, dims, spacing))
         goto done;
     long double sum = 0;
+    int64_t within = 0;
     for (int64_t i = 0; i < na + nb; i++) {
         dist[i] = sqrt(dist[i]);
         sum += dist[i];
+        within += dist[i] <= nsd_tol; /* false for a NaN tolerance */
     }
+    if (!isnan(nsd_tol))
+        out->nsd = (double)within / (double)(na + nb);
     /* ASSD: NumPy sums the concatenation pairwise; a long double running sum
      * is within an ulp of it (and of the exact sum). */
     out->assd = (double)(sum / (long double)(na + nb));

@@ -21,6 +21,10 @@
  *   ASSD = (sum D_BA + sum D_AB) / (|S(B)| + |S(A)|).
  *   Both are NaN when A and B are both empty and INFINITY when exactly one
  *   of them is (MONAI's choice).
+ *   NSD at tolerance t mm (normalised surface Dice, Nikolov et al. 2021, as
+ *   MONAI's compute_surface_dice counts it, voxels not surfels):
+ *     (|{d in D_AB : d <= t}| + |{d in D_BA : d <= t}|) / (|S(A)| + |S(B)|);
+ *   NaN when both are empty, 0 when exactly one is.
  *
  * Speed: segm_count() makes one pass over the grid for the counts of every
  * label value and the bounding box of A u B; the surface metrics then work
@@ -29,7 +33,7 @@
  * nearest-surface distances are the same as on the whole grid.
  *
  * Not here: class names, ignore lists, means over volumes (segreport.h does
- * that), 2-D (per-slice) metrics, surface Dice / NSD.
+ * that), 2-D (per-slice) metrics, surfel-area weighted surface Dice.
  */
 #ifndef LRC_SEGMETRIC_H
 #define LRC_SEGMETRIC_H
@@ -70,6 +74,7 @@ double segm_mean_dice(const int64_t *tp, const int64_t *npred, const int64_t *nr
 
 typedef struct {
     double hd95, assd;          /* mm; NaN: in neither map; INFINITY: in one only */
+    double nsd;                 /* NSD at the tolerance asked for (NaN when none was) */
     int64_t nsurf_ref, nsurf_pred;
 } segm_surface_t;
 
@@ -78,6 +83,9 @@ typedef struct {
  * err_set() (out of memory). */
 int segm_surface(segm_surface_t *out, const uint8_t *ref, const uint8_t *pred, int64_t Z, int64_t Y, int64_t X,
                  uint8_t c, const segm_count_t *box, const double spacing[3]);
+/* The same, and the NSD at tolerance nsd_tol mm (NaN: no NSD). */
+int segm_surface_tol(segm_surface_t *out, const uint8_t *ref, const uint8_t *pred, int64_t Z, int64_t Y, int64_t X,
+                     uint8_t c, const segm_count_t *box, const double spacing[3], double nsd_tol);
 
 /* The q-th percentile (0..100) of v[0..n) as numpy.percentile(v, q) computes
  * it with method="linear" (NumPy 1.22+: virtual index n*q/100 + (1 - q/100) - 1,

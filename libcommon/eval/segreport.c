@@ -10,7 +10,7 @@
 #include "core/parse.h"
 
 static const char *status_name[] = {"ok", "absent", "missed", "spurious", "ignored"};
-static const char *metric_name[] = {"dice", "hd95", "assd"};
+static const char *metric_name[] = {"dice", "hd95", "assd", "nsd"};
 
 segr_status segreport_status(const segr_volume *v, int c)
 {
@@ -43,12 +43,12 @@ static double value_of(const segr_volume *v, int c, int m)
 {
     if (m == SEGR_DICE)
         return segm_dice(&v->cnt[c]);
-    return m == SEGR_HD95 ? v->surf[c].hd95 : v->surf[c].assd;
+    return m == SEGR_HD95 ? v->surf[c].hd95 : m == SEGR_ASSD ? v->surf[c].assd : v->surf[c].nsd;
 }
 
 static int nmetric(const segreport *r)
 {
-    return r->surface ? SEGR_NMETRIC : 1;
+    return r->surface ? r->nsd > 0 ? SEGR_NMETRIC : SEGR_NSD : 1;
 }
 
 /* ---- the ignore list ---- */
@@ -223,7 +223,8 @@ static const char *cell(const segreport *r, const segr_volume *v, int c, int m, 
 
 void segreport_table(const segreport *r, FILE *out)
 {
-    static const char *title[] = {"Dice", "HD95 (mm)", "ASSD (mm)"};
+    char nsd_title[64];
+    const char *title[] = {"Dice", "HD95 (mm)", "ASSD (mm)", nsd_title};
     const int digits = r->digits;
     char buf[64], nb[16];
     int idw = 6, w[SEGM_NLABELS];
@@ -235,9 +236,10 @@ void segreport_table(const segreport *r, FILE *out)
         if (w[o] < digits + 4)
             w[o] = digits + 4;
     }
+    snprintf(nsd_title, sizeof nsd_title, "NSD at %g mm", r->nsd);
     for (int m = 0; m < nmetric(r); m++) {
         fprintf(out, "%s per volume (-: organ in neither map, ign: ignored%s)\n", title[m],
-                m ? ", inf: organ in one map only" : "");
+                m == SEGR_HD95 || m == SEGR_ASSD ? ", inf: organ in one map only" : "");
         fprintf(out, "%-*s", idw, "id");
         for (int o = 0; o < r->norgans; o++)
             fprintf(out, "  %*s", w[o], segreport_class_name(r, r->organs[o], nb, sizeof nb));
@@ -260,6 +262,8 @@ void segreport_table(const segreport *r, FILE *out)
     fprintf(out, "%-*s  %5s  %*s  %*s", ow, "organ", "n", nw, "dice", nw, "std");
     if (r->surface)
         fprintf(out, "  %*s  %*s  %*s  %*s  %5s", nw, "hd95_mm", nw, "std", nw, "assd_mm", nw, "std", "inf");
+    if (nmetric(r) > SEGR_NSD)
+        fprintf(out, "  %*s  %*s", nw, "nsd", nw, "std");
     fprintf(out, "\n");
     for (int o = 0; o <= r->norgans; o++) {
         const segr_stat *s = o < r->norgans ? r->org[o] : r->all;
@@ -273,6 +277,10 @@ void segreport_table(const segreport *r, FILE *out)
                 fprintf(out, "  %*s", nw, fmt_num(r, s[m].std, buf, sizeof buf));
             }
             fprintf(out, "  %5lld", (long long)s[SEGR_HD95].ninf);
+        }
+        if (nmetric(r) > SEGR_NSD) {
+            fprintf(out, "  %*s", nw, fmt_num(r, s[SEGR_NSD].mean, buf, sizeof buf));
+            fprintf(out, "  %*s", nw, fmt_num(r, s[SEGR_NSD].std, buf, sizeof buf));
         }
         fprintf(out, "\n");
     }
@@ -290,6 +298,8 @@ void segreport_tsv(const segreport *r, FILE *out)
     fprintf(out, "id\torgan\tlabel\tstatus\tdice");
     if (r->surface)
         fprintf(out, "\thd95_mm\tassd_mm");
+    if (nmetric(r) > SEGR_NSD)
+        fprintf(out, "\tnsd");
     fprintf(out, "\n");
     for (int i = 0; i < r->nvols; i++)
         for (int o = 0; o < r->norgans; o++) {
@@ -371,6 +381,8 @@ int segreport_json(const segreport *r, FILE *out, double min_dice, int pass)
     mval doc = {0};
     int rc;
     mval_set_map(&doc);
+    if (nmetric(r) > SEGR_NSD)
+        mval_put_f64(&doc, "nsd_mm", r->nsd);
     mval *names = mval_map_put(&doc, "organs");
     mval_set_array(names);
     for (int o = 0; o < r->norgans; o++)
@@ -391,7 +403,7 @@ int segreport_json(const segreport *r, FILE *out, double min_dice, int pass)
             put_num(x, "mean", s[m].mean);
             put_num(x, "std", s[m].std);
             mval_put_i64(x, "n", s[m].n);
-            if (m != SEGR_DICE)
+            if (m == SEGR_HD95 || m == SEGR_ASSD)
                 mval_put_i64(x, "n_inf", s[m].ninf);
         }
     }

@@ -24,7 +24,7 @@
 #include "eval/segmetric.h"
 
 typedef enum { SEGR_OK, SEGR_ABSENT, SEGR_MISSED, SEGR_SPURIOUS, SEGR_IGNORED } segr_status;
-enum { SEGR_DICE, SEGR_HD95, SEGR_ASSD, SEGR_NMETRIC };
+enum { SEGR_DICE, SEGR_HD95, SEGR_ASSD, SEGR_NSD, SEGR_NMETRIC };
 
 /* What is reported of one volume. */
 typedef struct {
@@ -47,6 +47,8 @@ typedef struct {
     segr_volume **vols;              /* in the order to report */
     int nvols;
     int surface;                     /* HD95 and ASSD too */
+    double nsd;                      /* with surface: NSD at this tolerance in mm too (0: no NSD;
+                                      * the volumes' surf[].nsd hold it) */
     int digits;                      /* decimals in the table and TSV */
     char **names;                    /* class names by value (NULL entries: the value) */
     int nnames;                      /* 0: no class list */

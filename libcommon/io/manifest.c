@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "io/dataset.h"
 
 #define MANIFEST_MAX_FIELDS 64
 
@@ -85,6 +86,9 @@ void manifest_free(manifest *m)
         free(m->cases[i].image);
         free(m->cases[i].label);
     }
+    for (int i = 0; i < m->nclasses; i++)
+        free(m->classes[i]);
+    free(m->classes);
     free(m->cases);
     free(m->path);
     memset(m, 0, sizeof *m);
@@ -100,6 +104,16 @@ int manifest_load(const char *path, manifest *m)
     memset(m, 0, sizeof *m);
     if (!f)
         return err_set("%s:", path);
+    {
+        int ch;
+        while ((ch = getc(f)) == ' ' || ch == '\t' || ch == '\n' || ch == '\r')
+            ;
+        if (ch == '{') {
+            fclose(f);
+            return dataset_load(path, m);
+        }
+        rewind(f);
+    }
     m->path = strdup(path);
     dir = strdup(path);
     if (!m->path || !dir)
@@ -188,6 +202,7 @@ int manifest_load(const char *path, manifest *m)
             manifest_case *c = &m->cases[m->n];
             memset(c, 0, sizeof *c);
             c->line = lineno;
+            snprintf(c->where, sizeof c->where, "%d", lineno);
             c->id = strdup(fields[col_id]);
             c->image = resolve(dir, fields[col_image]);
             if (col_label >= 0 && *fields[col_label])

@@ -12,6 +12,9 @@
  *
  * Errors name the file and line: "list.csv:7: 2 fields, want 3".
  *
+ * A file whose first non-blank byte is '{' is a Decathlon / nnU-Net
+ * dataset.json instead (io/dataset.h): its cases and its label names.
+ *
  * Not here: reading the volumes (nii.h); checking that the files exist
  * (callers do, so that they can name the line).
  */
@@ -24,13 +27,16 @@ typedef struct {
     char *id;
     char *image; /* resolved path */
     char *label; /* resolved path, NULL when empty */
-    int line;    /* 1-based line number in the file */
+    int line;    /* 1-based line number in the file (0 in a dataset.json) */
+    char where[80]; /* where the case is named: "7" (the line), "training[3]" */
 } manifest_case;
 
 typedef struct {
     char *path;
     manifest_case *cases;
     size_t n;
+    char **classes; /* dataset.json: label names by value ("" for gaps), else NULL */
+    int nclasses;
 } manifest;
 
 int manifest_load(const char *path, manifest *m);

@@ -15,6 +15,7 @@
 #include "core/parse.h"
 #include "core/tmpfile.h"
 #include "core/version.h"
+#include "io/sniff.h"
 #include "io/zsec.h"
 
 /* ---------------------------------------------------------------- common */
@@ -142,6 +143,9 @@ struct stream_in {
     int grace_ms;
     int timeout_s;
     /* protocol */
+    unsigned char head[1024]; /* a byte stream's first bytes, to name a file that is not frames */
+    size_t headn;
+    int head_done;
     int64_t nrec;      /* records of any type read */
     int64_t seg_count; /* data records in the current segment */
     int64_t total;     /* data records returned */
@@ -268,9 +272,45 @@ static int in_fill(stream_in *in, size_t want)
     return 0;
 }
 
+/* A stream whose first bytes are another format (NIfTI, DICOM, .npy ...)
+ * is named as such: with its first byte not a msgpack map, at once; else
+ * when its first record fails. */
+static int keep_head(stream_in *in)
+{
+    if (in->head_done)
+        return 0;
+    in->head_done = 1;
+    if (in_fill(in, 1))
+        return -1;
+    if (!sniff_is_frame_start((unsigned char *)in->buf + in->start, in->end - in->start) &&
+        in_fill(in, sizeof in->head))
+        return -1;
+    in->headn = in->end - in->start < sizeof in->head ? in->end - in->start : sizeof in->head;
+    memcpy(in->head, in->buf + in->start, in->headn);
+    if (in->headn && !sniff_is_frame_start(in->head, in->headn)) {
+        char what[300];
+        if (sniff_describe(in->head, in->headn, what, sizeof what))
+            return err_set("%s", what);
+    }
+    return 0;
+}
+
+/* The first record failed: 1 with the file's format named when it is a
+ * known one, else 0 (the error stays). */
+static int name_head(stream_in *in)
+{
+    char what[300];
+    if (in->is_zmq || in->nrec > 1 || !in->headn || !sniff_describe(in->head, in->headn, what, sizeof what))
+        return 0;
+    err_set("%s: %s", in->name, what);
+    return 1;
+}
+
 static int raw_bytes(stream_in *in, const char **buf, size_t *len)
 {
     size_t need = 1;
+    if (in->nrec == 0 && keep_head(in))
+        return -1;
     for (;;) {
         int rc;
         if (in->end - in->start < need) {
@@ -447,8 +487,11 @@ int stream_in_raw(stream_in *in, const char **buf, size_t *len)
                        "(or sent a record larger than the cap) after %lld records",
                        in->name, (long long)in->nrec);
     }
-    if (rc < 0)
+    if (rc < 0) {
+        if (in->nrec == 0 && name_head(in))
+            return -1;
         return err_prefix("%s: after %lld records", in->name, (long long)in->nrec);
+    }
     if (rc > 0)
         in->nrec++;
     return rc;
@@ -502,6 +545,8 @@ int stream_in_next(stream_in *in, frame *f)
             return rc < 0 ? -1 : missing_end(in) ? -1 : 0;
         }
         if (frame_decode(buf, len, &frame_default_limits, f)) {
+            if (name_head(in))
+                return -1;
             if (f->seq >= 0)
                 return err_prefix("%s: record %lld (seq %lld)", in->name, (long long)in->nrec - 1,
                                   (long long)f->seq);

@@ -335,7 +335,8 @@ struct ckpt {
     size_t size, data0;
     rentry *e;
     int n;
-    mval meta; /* map of strings */
+    int *byname; /* indices of e sorted by name: lookups by bsearch */
+    mval meta;   /* map of strings */
 };
 
 const char *ckpt_path(const ckpt *c)
@@ -352,6 +353,7 @@ void ckpt_close(ckpt *c)
         free(c->e[i].copy);
     }
     free(c->e);
+    free(c->byname);
     free(c->file);
     free(c->path);
     mval_free(&c->meta);
@@ -430,6 +432,12 @@ static int cmp_begin(const void *a, const void *b)
 {
     const rentry *x = a, *y = b;
     return x->begin < y->begin ? -1 : x->begin > y->begin;
+}
+
+static int cmp_byname(const void *a, const void *b, void *arg)
+{
+    const ckpt *c = arg;
+    return strcmp(c->e[*(const int *)a].name, c->e[*(const int *)b].name);
 }
 
 ckpt *ckpt_open(const char *path)
@@ -532,6 +540,13 @@ ckpt *ckpt_open(const char *path)
         }
         memcpy(e->copy, p, e->end - e->begin);
     }
+    if (!(c->byname = malloc((c->n ? c->n : 1) * sizeof *c->byname))) {
+        err_set("out of memory");
+        goto fail;
+    }
+    for (int i = 0; i < c->n; i++)
+        c->byname[i] = i;
+    qsort_r(c->byname, (size_t)c->n, sizeof *c->byname, cmp_byname, c);
     {
         const char *fmt = ckpt_meta(c, "format"), *ver = ckpt_meta(c, "format_version");
         if (fmt && strcmp(fmt, CKPT_FORMAT)) {
@@ -581,9 +596,16 @@ static const void *edata(const ckpt *c, const rentry *e)
 
 static const rentry *find(const ckpt *c, const char *name)
 {
-    for (int i = 0; i < c->n; i++)
-        if (!strcmp(c->e[i].name, name))
-            return &c->e[i];
+    int lo = 0, hi = c->n - 1;
+    while (lo <= hi) {
+        int mid = lo + (hi - lo) / 2, d = strcmp(c->e[c->byname[mid]].name, name);
+        if (!d)
+            return &c->e[c->byname[mid]];
+        if (d < 0)
+            lo = mid + 1;
+        else
+            hi = mid - 1;
+    }
     return NULL;
 }
 

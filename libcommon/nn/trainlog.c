@@ -40,8 +40,90 @@ double trainlog_elapsed(const trainlog *t)
     return trainlog_now() - t->t0;
 }
 
+int trainlog_tensorboard(trainlog *t, const char *dir)
+{
+    return tfevents_open(&t->tb, dir);
+}
+
+typedef struct {
+    char **tags;
+    float *values;
+    int n, cap;
+} scalars;
+
+static int scalars_add(scalars *s, const char *tag, double v)
+{
+    if (s->n == s->cap) {
+        int cap = s->cap ? 2 * s->cap : 16;
+        char **t = realloc(s->tags, (size_t)cap * sizeof *t);
+        float *f;
+        if (!t)
+            return err_set("out of memory");
+        s->tags = t;
+        if (!(f = realloc(s->values, (size_t)cap * sizeof *f)))
+            return err_set("out of memory");
+        s->values = f;
+        s->cap = cap;
+    }
+    if (!(s->tags[s->n] = strdup(tag)))
+        return err_set("out of memory");
+    s->values[s->n++] = (float)v;
+    return 0;
+}
+
+/* every number under v, tagged by its path of keys */
+static int flatten(scalars *s, const char *prefix, const mval *v, int depth)
+{
+    char tag[512];
+    double x;
+    if (depth > 4)
+        return 0;
+    if (v->kind == MV_INT || v->kind == MV_FLOAT) {
+        mval_num(v, &x);
+        return scalars_add(s, prefix, x);
+    }
+    if (v->kind == MV_MAP) {
+        for (size_t i = 0; i < v->m.n; i++) {
+            if (depth == 0 && !strcmp(v->m.k[i], "step"))
+                continue;
+            snprintf(tag, sizeof tag, "%s%s%s", prefix, depth ? "/" : "", v->m.k[i]);
+            if (flatten(s, tag, &v->m.v[i], depth + 1))
+                return -1;
+        }
+    } else if (v->kind == MV_ARRAY) {
+        for (size_t i = 0; i < v->a.n; i++) {
+            snprintf(tag, sizeof tag, "%s/%zu", prefix, i);
+            if (flatten(s, tag, &v->a.v[i], depth + 1))
+                return -1;
+        }
+    }
+    return 0;
+}
+
+static int write_tensorboard(trainlog *t, const mval *rec)
+{
+    scalars s = {0};
+    int64_t step;
+    int rc;
+    struct timespec ts;
+    if (mval_get_i64(rec, "step", &step) != 0)
+        return 0;
+    rc = flatten(&s, "", rec, 0);
+    clock_gettime(CLOCK_REALTIME, &ts);
+    if (!rc && s.n)
+        rc = tfevents_write(&t->tb, (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec, step, s.n,
+                            (const char *const *)s.tags, s.values);
+    for (int i = 0; i < s.n; i++)
+        free(s.tags[i]);
+    free(s.tags);
+    free(s.values);
+    return rc;
+}
+
 int trainlog_write(trainlog *t, const mval *rec)
 {
+    if (t->tb.f && write_tensorboard(t, rec))
+        return -1;
     if (!t->log)
         return 0;
     errno = 0;
@@ -120,5 +202,7 @@ int trainlog_close(trainlog *t)
     free(t->path);
     t->log = NULL;
     t->path = NULL;
+    if (tfevents_close(&t->tb))
+        rc = -1;
     return rc;
 }

@@ -12,6 +12,12 @@
  * and flushes it, so that a killed run leaves whole lines (tail -f works).
  * The keys are the trainer's; lrc-train(1) documents them.
  *
+ * TensorBoard: after trainlog_tensorboard(), every record written also
+ * becomes one event (tfevents.h) at its "step": each number in it a scalar
+ * tagged by its key ("loss", "lr"), numbers in a nested object or list
+ * tagged "key/name" or "key/i" ("val_organs/Brainstem"). Records without an
+ * integer "step" are not sent there.
+ *
  * Not here: what is measured (the trainer computes it).
  */
 #ifndef LRC_TRAINLOG_H
@@ -21,6 +27,7 @@
 #include <stdio.h>
 
 #include "core/mval.h"
+#include "nn/tfevents.h"
 
 typedef struct {
     FILE *log;         /* NULL: no metrics file */
@@ -29,6 +36,7 @@ typedef struct {
     double t0;         /* trainlog_now() at open */
     double last_print; /* when the last non-terminal line was printed */
     int drawn;         /* a terminal line is on screen */
+    tfevents tb;       /* tb.f NULL: no TensorBoard files */
 } trainlog;
 
 /* Monotonic seconds. */
@@ -37,6 +45,8 @@ double trainlog_now(void);
 /* Open: path NULL = no metrics file; append 1 keeps earlier lines (resume).
  * 0, or -1 with err_set naming the file. */
 int trainlog_open(trainlog *t, const char *path, int append);
+/* Also write TensorBoard event files into dir (after trainlog_open). */
+int trainlog_tensorboard(trainlog *t, const char *dir);
 /* Seconds since trainlog_open. */
 double trainlog_elapsed(const trainlog *t);
 /* One JSON line; 0 or -1 (write error, err_set). */

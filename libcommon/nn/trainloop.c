@@ -11,7 +11,8 @@ static int due(int64_t step, int64_t every)
 
 int trainloop_run(trainloop *l, const trainloop_fns *f, void *ctx)
 {
-    if (trainlog_open(&l->tl, l->log_path, l->append))
+    if (trainlog_open(&l->tl, l->log_path, l->append) ||
+        (l->tensorboard && trainlog_tensorboard(&l->tl, l->tensorboard)))
         return -1;
     l->start_step = l->step;
     l->stopped = 0;

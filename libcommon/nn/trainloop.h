@@ -51,6 +51,7 @@ struct trainloop {
     /* set by the caller */
     const char *log_path;  /* metrics log (NULL: none) */
     int append;            /* keep the log's earlier lines (a resumed run) */
+    const char *tensorboard; /* a folder for TensorBoard event files too (NULL: none) */
     int64_t total;         /* stop at this step (0: when step() says the data ended) */
     int64_t save_every;    /* checkpoint every N steps (0: only at the end) */
     int64_t val_every;     /* validate every N steps (0: only at the last step of a known total) */
