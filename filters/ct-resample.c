@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "cli/args.h"
+#include "cli/filter.h"
 #include "core/err.h"
 #include "ct/affine.h"
 #include "ct/ctmeta.h"
@@ -57,15 +58,9 @@ static void usage(void)
            "  -o, --output SPEC       frames to SPEC (default stdout); a name ending in .nii or\n"
            "                          .nii.gz writes NIfTI instead: %%i id, %%n tensor name, %%%% a\n"
            "                          percent sign (e.g. 'out/%%i_%%n.nii.gz')\n"
-           "  -t, --tensor NAME       keep only these tensors (repeatable)\n"
-           "\n"
-           "Common:\n"
-           "  -q, --quiet             errors only\n"
-           "  -v, --verbose           more messages (repeatable)\n"
-           "      --max-record SIZE   refuse records larger than SIZE bytes (default 4G)\n"
-           "  -h, --help              this help\n"
-           "      --version           version\n",
+           "  -t, --tensor NAME       keep only these tensors (repeatable)\n",
            err_progname, err_progname);
+    filter_usage_common(NULL);
 }
 
 enum { OPT_LABEL = 0x100, OPT_ID, OPT_KEEP_GOING, OPT_LABELS_JSON, OPT_THREADS, OPT_TO_ORIGINAL, OPT_LIKE, OPT_FOV };
@@ -78,20 +73,9 @@ typedef struct {
 static struct {
     double spacing[3];
     const char *label, *id, *input, *output, *labels_json, *like;
-    const char **manifests, **files, **tensors;
-    int nmanifests, nfiles, ntensors;
+    strlist manifests, files, tensors;
     int keep_going, to_original, fov;
 } opt = {.spacing = {2.5, 1, 1}};
-
-static void *push(void *arr, int *n, size_t elsize)
-{
-    char *p = realloc(arr, (size_t)(*n + 1) * elsize);
-    if (!p)
-        die(1, "out of memory");
-    memset(p + (size_t)*n * elsize, 0, elsize);
-    (*n)++;
-    return p;
-}
 
 static char *base_id(const char *path)
 {
@@ -111,23 +95,6 @@ static char *base_id(const char *path)
 }
 
 /* ---- tensors ---- */
-
-static int wanted(const char *name)
-{
-    if (!opt.ntensors)
-        return 1;
-    for (int i = 0; i < opt.ntensors; i++)
-        if (!strcmp(opt.tensors[i], name))
-            return 1;
-    return 0;
-}
-
-static void keep_wanted(frame *f)
-{
-    for (int i = f->ntensors - 1; i >= 0; i--)
-        if (!wanted(f->tensors[i].name))
-            frame_tensor_del(f, f->tensors[i].name);
-}
 
 static const char *shape3(const int64_t *v, char *buf, size_t n)
 {
@@ -160,7 +127,7 @@ typedef struct {
 
 static int sink_put(sink *s, frame *f)
 {
-    keep_wanted(f);
+    filter_keep_tensors(f, &opt.tensors);
     if (s->out)
         return stream_out_write(s->out, f);
     {
@@ -194,7 +161,7 @@ static int sink_put(sink *s, frame *f)
                     return err_set("%s: written already for an earlier volume (put %%i in the output name)", path);
             if (nii_write(path, &f->tensors[i].t, A))
                 return -1;
-            s->written = push(s->written, &s->nwritten, sizeof *s->written);
+            s->written = filter_push(s->written, &s->nwritten, sizeof *s->written);
             if (!(s->written[s->nwritten - 1] = strdup(path)))
                 return err_set("out of memory");
             log_info("wrote %s", path);
@@ -213,13 +180,8 @@ static int sink_open(sink *s, int argc, char **argv)
     if (!(s->out = stream_out_open(opt.output ? opt.output : "-")))
         return -1;
     {
-        mval p = {0}, *a;
+        mval p = filter_params(argc, argv);
         int rc;
-        mval_set_map(&p);
-        a = mval_map_put(&p, "argv");
-        mval_set_array(a);
-        for (int i = 0; i < argc; i++)
-            mval_set_str(mval_push(a), argv[i]);
         if (!opt.to_original && !opt.like) {
             mval_put_f64v(&p, "spacing", opt.spacing, 3);
             mval_put_str(&p, "grid", opt.fov ? "fov" : "corner");
@@ -254,17 +216,17 @@ static ct_case *collect_cases(int *ncases)
 {
     ct_case *cases = NULL;
     int n = 0;
-    for (int i = 0; i < opt.nfiles; i++) {
+    for (int i = 0; i < opt.files.n; i++) {
         ct_case *c;
-        cases = push(cases, &n, sizeof *cases);
+        cases = filter_push(cases, &n, sizeof *cases);
         c = &cases[n - 1];
-        c->image = strdup(opt.files[i]);
-        c->id = opt.id ? strdup(opt.id) : base_id(opt.files[i]);
+        c->image = strdup(opt.files.v[i]);
+        c->id = opt.id ? strdup(opt.id) : base_id(opt.files.v[i]);
         c->label = opt.label ? strdup(opt.label) : NULL;
     }
-    for (int k = 0; k < opt.nmanifests; k++) {
+    for (int k = 0; k < opt.manifests.n; k++) {
         manifest mf;
-        if (manifest_load(opt.manifests[k], &mf))
+        if (manifest_load(opt.manifests.v[k], &mf))
             die_err(1);
         for (size_t i = 0; i < mf.n; i++) {
             ct_case *c;
@@ -272,7 +234,7 @@ static ct_case *collect_cases(int *ncases)
                 if (!strcmp(cases[j].id, mf.cases[i].id))
                     die(1, "%s:%d: id '%s' used twice (also by %s)", mf.path, mf.cases[i].line, mf.cases[i].id,
                         cases[j].where[0] ? cases[j].where : cases[j].image);
-            cases = push(cases, &n, sizeof *cases);
+            cases = filter_push(cases, &n, sizeof *cases);
             c = &cases[n - 1];
             c->id = mf.cases[i].id;
             c->image = mf.cases[i].image;
@@ -368,9 +330,7 @@ int main(int argc, char **argv)
         {"like", required_argument, 0, OPT_LIKE},
         {"output", required_argument, 0, 'o'},
         {"tensor", required_argument, 0, 't'},
-        {"help", no_argument, 0, 'h'},
-        OPT_COMMON_LONG,
-        {0, 0, 0, 0},
+        FILTER_LONGOPTS_END,
     };
     mval classes = {0};
     double ref_affine[16];
@@ -380,14 +340,9 @@ int main(int argc, char **argv)
     sink s;
 
     filter_init(argc, argv);
-    while ((c = getopt_long(argc, argv, "m:i:s:o:t:qvh", longopts, NULL)) != -1) {
-        if (opt_common(c, optarg))
-            continue;
+    while ((c = filter_getopt(argc, argv, "m:i:s:o:t:qvh", longopts, usage)) != -1) {
         switch (c) {
-        case 'm':
-            opt.manifests = push(opt.manifests, &opt.nmanifests, sizeof *opt.manifests);
-            opt.manifests[opt.nmanifests - 1] = optarg;
-            break;
+        case 'm': strlist_add(&opt.manifests, optarg); break;
         case OPT_LABEL: opt.label = optarg; break;
         case OPT_ID: opt.id = optarg; break;
         case 'i': opt.input = optarg; break;
@@ -399,32 +354,24 @@ int main(int argc, char **argv)
         case OPT_TO_ORIGINAL: opt.to_original = 1; break;
         case OPT_LIKE: opt.like = optarg; break;
         case 'o': opt.output = optarg; break;
-        case 't':
-            opt.tensors = push(opt.tensors, &opt.ntensors, sizeof *opt.tensors);
-            opt.tensors[opt.ntensors - 1] = optarg;
-            break;
-        case 'h': usage(); return 0;
-        default: usage_error("unknown option");
+        case 't': strlist_add(&opt.tensors, optarg); break;
         }
     }
-    for (int i = optind; i < argc; i++) {
-        opt.files = push(opt.files, &opt.nfiles, sizeof *opt.files);
-        opt.files[opt.nfiles - 1] = argv[i];
-    }
+    strlist_add_argv(&opt.files, optind, argc, argv);
     if (opt.to_original && opt.like)
         usage_error("give --to-original or --like, not both");
     if (opt.to_original || opt.like) {
-        if (opt.nfiles || opt.nmanifests || opt.label)
+        if (opt.files.n || opt.manifests.n || opt.label)
             usage_error("--to-original and --like read volume frames (-i), not NIfTI files or manifests");
         if (opt.labels_json || opt.fov)
             usage_error("--labels-json and --fov apply to the forward direction");
     } else {
-        if (opt.input && (opt.nfiles || opt.nmanifests))
+        if (opt.input && (opt.files.n || opt.manifests.n))
             usage_error("give either -i (volume frames) or NIfTI files/--manifest, not both");
-        if ((opt.label || opt.id) && opt.nfiles != 1)
+        if ((opt.label || opt.id) && opt.files.n != 1)
             usage_error("--label and --id need exactly one IMAGE operand");
     }
-    if (opt.keep_going && (opt.input || opt.to_original || opt.like || !(opt.nfiles || opt.nmanifests)))
+    if (opt.keep_going && (opt.input || opt.to_original || opt.like || !(opt.files.n || opt.manifests.n)))
         usage_error("--keep-going applies to NIfTI files and manifests, not to a frame stream");
 
     if (opt.labels_json && ctmeta_load_classes(opt.labels_json, &classes))
@@ -439,7 +386,7 @@ int main(int argc, char **argv)
         if (affine_check(ref_affine))
             die_errx(1, "%s", opt.like);
     }
-    if (!opt.input && !opt.nfiles && !opt.nmanifests)
+    if (!opt.input && !opt.files.n && !opt.manifests.n)
         opt.input = "-";
     if (!opt.input)
         cases = collect_cases(&ncases);

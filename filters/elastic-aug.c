@@ -8,14 +8,13 @@
  * vanish under the warp are dropped from both maps.
  *
  * Threads: the main thread reads and writes (in input order) while worker
- * threads warp one record each, through a ring of T+2 slots; every random
+ * threads warp one record each, T+2 records in flight (core/recpool.h); every random
  * number of record (epoch, index) comes from rng streams seeded by (seed,
  * epoch, index), so the output does not depend on the number of threads.
  */
 #include <getopt.h>
 #include <malloc.h>
 #include <math.h>
-#include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +22,8 @@
 #include <sys/random.h>
 
 #include "cli/args.h"
+#include "cli/filter.h"
+#include "core/recpool.h"
 #include "core/err.h"
 #include "core/rng.h"
 #include "image/elastic.h"
@@ -61,15 +62,9 @@ static void usage(void)
            "      --seed N            seed of every random draw (default: random, logged with -v)\n"
            "      --field-out FILE    write each record's field (sample coordinates) as frames\n"
            "      --field-in FILE     use the fields of FILE instead of drawing them\n"
-           "      --threads N         worker threads (default: the CPUs this process may use)\n"
-           "\n"
-           "Common:\n"
-           "  -q, --quiet             errors only\n"
-           "  -v, --verbose           more messages (repeatable)\n"
-           "      --max-record SIZE   refuse records larger than SIZE bytes (default 4G)\n"
-           "  -h, --help              this help\n"
-           "      --version           version\n",
+           "      --threads N         worker threads (default: the CPUs this process may use)\n",
            err_progname);
+    filter_usage_common(NULL);
 }
 
 enum {
@@ -100,7 +95,6 @@ typedef struct {
     int64_t epoch, index;
     int has_field;
     int failed;
-    int done;         /* set by the worker under the pool lock */
     char err[512];
 } job;
 
@@ -289,8 +283,9 @@ fail:
     return -1;
 }
 
-static void run_job(job *jb)
+static void run_job(void *slot, int t, void *ctx)
 {
+    job *jb = slot;
     jb->failed = 0;
     if (process(jb)) {
         char w[160];
@@ -370,8 +365,9 @@ _Noreturn static void fail(const char *msg)
  * epoch. Failures exit. */
 static int worker_mode;
 
-static int next_record(job *jb)
+static int next_record(void *slot, void *ctx)
 {
+    job *jb = slot;
     static int64_t epoch, index;
     for (;;) {
         int r = stream_in_next(in, &jb->f);
@@ -392,7 +388,6 @@ static int next_record(job *jb)
     jb->index = worker_mode && jb->f.seq >= 0 ? jb->f.seq : index;
     index++;
     jb->has_field = 0;
-    jb->done = 0;
     if (fin) {
         int r = stream_in_next(fin, &jb->field);
         if (r < 0)
@@ -408,39 +403,9 @@ static int next_record(job *jb)
     return 1;
 }
 
-/* Slot s % nslots holds record s. Records [written, nread) are in flight;
- * workers take them in order from `taken`. */
-static struct {
-    job *slots;
-    int64_t nslots, nread, taken;
-    int stop;
-    pthread_mutex_t mu;
-    pthread_cond_t work, done;
-} pool = {.mu = PTHREAD_MUTEX_INITIALIZER, .work = PTHREAD_COND_INITIALIZER, .done = PTHREAD_COND_INITIALIZER};
-
-static void *worker(void *arg)
+static int write_job(void *slot, void *ctx)
 {
-    (void)arg;
-    pthread_mutex_lock(&pool.mu);
-    for (;;) {
-        job *jb;
-        while (!pool.stop && pool.taken == pool.nread)
-            pthread_cond_wait(&pool.work, &pool.mu);
-        if (pool.taken == pool.nread)
-            break;
-        jb = &pool.slots[pool.taken++ % pool.nslots];
-        pthread_mutex_unlock(&pool.mu);
-        run_job(jb);
-        pthread_mutex_lock(&pool.mu);
-        jb->done = 1;
-        pthread_cond_broadcast(&pool.done);
-    }
-    pthread_mutex_unlock(&pool.mu);
-    return NULL;
-}
-
-static void write_job(job *jb)
-{
+    job *jb = slot;
     if (jb->failed)
         fail(jb->err);
     if (stream_out_write(out, &jb->f))
@@ -450,59 +415,17 @@ static void write_job(job *jb)
     frame_free(&jb->f);
     if (jb->has_field || fout)
         frame_free(&jb->field);
+    return 0;
 }
 
 /* Warp every record with T workers (T = 1: in this thread). */
 static void run_all(int T)
 {
-    pthread_t *tid;
-    int64_t written = 0;
-    int eof = 0;
-    if (T == 1) {
-        job jb;
-        while (next_record(&jb)) {
-            run_job(&jb);
-            write_job(&jb);
-        }
-        return;
-    }
-    pool.nslots = T + 2; /* T warping, one being read, one being written */
-    if (!(pool.slots = calloc((size_t)pool.nslots, sizeof *pool.slots)) || !(tid = calloc((size_t)T, sizeof *tid)))
-        fail("out of memory");
-    for (int t = 0; t < T; t++)
-        if (pthread_create(&tid[t], NULL, worker, NULL))
-            fail("cannot start a worker thread");
-    for (;;) {
-        job *jb;
-        /* Fill free slots (no worker touches slots at or beyond nread). */
-        while (!eof && pool.nread - written < pool.nslots) {
-            if (!next_record(&pool.slots[pool.nread % pool.nslots])) {
-                eof = 1;
-                break;
-            }
-            pthread_mutex_lock(&pool.mu);
-            pool.nread++;
-            pthread_cond_signal(&pool.work);
-            pthread_mutex_unlock(&pool.mu);
-        }
-        if (written == pool.nread)
-            break;
-        jb = &pool.slots[written % pool.nslots];
-        pthread_mutex_lock(&pool.mu);
-        while (!jb->done)
-            pthread_cond_wait(&pool.done, &pool.mu);
-        pthread_mutex_unlock(&pool.mu);
-        write_job(jb);
-        written++;
-    }
-    pthread_mutex_lock(&pool.mu);
-    pool.stop = 1;
-    pthread_cond_broadcast(&pool.work);
-    pthread_mutex_unlock(&pool.mu);
-    for (int t = 0; t < T; t++)
-        pthread_join(tid[t], NULL);
-    free(tid);
-    free(pool.slots);
+    /* T warping, one being read, one being written */
+    recpool p = {.threads = T, .nslots = T + 2, .slot_size = sizeof(job), .read = next_record, .work = run_job,
+                 .write = write_job};
+    if (recpool_run(&p, NULL))
+        fail(err_get());
 }
 
 /* CPUs this process may run on. */
@@ -535,9 +458,7 @@ int main(int argc, char **argv)
         {"field-out", required_argument, 0, OPT_FIELD_OUT},
         {"field-in", required_argument, 0, OPT_FIELD_IN},
         {"threads", required_argument, 0, OPT_THREADS},
-        {"help", no_argument, 0, 'h'},
-        OPT_COMMON_LONG,
-        {0, 0, 0, 0},
+        FILTER_LONGOPTS_END,
     };
     int c, have_seed = 0;
     mval params;
@@ -550,9 +471,7 @@ int main(int argc, char **argv)
     /* One arena: workers allocate what the main thread frees, and per-thread
      * arenas would give that memory back to the kernel each time. */
     mallopt(M_ARENA_MAX, 1);
-    while ((c = getopt_long(argc, argv, "i:o:qvh", longopts, NULL)) != -1) {
-        if (opt_common(c, optarg))
-            continue;
+    while ((c = filter_getopt(argc, argv, "i:o:qvh", longopts, usage)) != -1) {
         switch (c) {
         case 'i': opt.input = optarg; break;
         case 'o': opt.output = optarg; break;
@@ -594,8 +513,6 @@ int main(int argc, char **argv)
         case OPT_FIELD_OUT: opt.field_out = optarg; break;
         case OPT_FIELD_IN: opt.field_in = optarg; break;
         case OPT_THREADS: opt.threads = inum("--threads", optarg, 1, 256, "a thread count"); break;
-        case 'h': usage(); return 0;
-        default: usage_error("unknown option");
         }
     }
     if (optind < argc)

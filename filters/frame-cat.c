@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cli/args.h"
+#include "cli/filter.h"
 #include "core/err.h"
 #include "core/json.h"
 #include "io/frame.h"
@@ -49,15 +50,9 @@ static void usage(void)
            "      --from-npy FILE     make a frame from a .npy file (repeatable)\n"
            "      --name NAME         tensor name for --from-nifti/--from-npy (default image)\n"
            "      --set-id ID         id of frames made by --from-* (default: file name)\n"
-           "      --curve-keygen FILE write a new ZeroMQ CURVE key pair to FILE and FILE.pub\n"
-           "\n"
-           "Common:\n"
-           "  -q, --quiet             errors only\n"
-           "  -v, --verbose           more messages (repeatable)\n"
-           "      --max-record SIZE   refuse records larger than SIZE bytes (default 4G)\n"
-           "  -h, --help              this help\n"
-           "      --version           version\n",
+           "      --curve-keygen FILE write a new ZeroMQ CURVE key pair to FILE and FILE.pub\n",
            err_progname);
+    filter_usage_common(NULL);
 }
 
 enum {
@@ -73,58 +68,27 @@ typedef struct {
 } source;
 
 static struct {
-    const char **inputs;
-    int ninputs;
+    strlist inputs;
     const char *output;
     int json, stats, count_only;
-    const char **ids;
-    int nids;
+    strlist ids;
     int64_t zlo, zhi, seqlo, seqhi;
-    const char **tensors;
-    int ntensors;
+    strlist tensors;
     const char *to_nifti, *to_npy;
     source *sources;
     int nsources;
     const char *set_id;
 } opt = {.stats = 1, .zlo = INT64_MIN, .zhi = INT64_MAX, .seqlo = INT64_MIN, .seqhi = INT64_MAX};
 
-static void *push(void *arr, int *n, size_t elsize)
-{
-    char *p = realloc(arr, (size_t)(*n + 1) * elsize);
-    if (!p)
-        die(1, "out of memory");
-    memset(p + (size_t)*n * elsize, 0, elsize);
-    (*n)++;
-    return p;
-}
-
 static int selected(const frame *f)
 {
-    if (opt.nids) {
-        int hit = 0;
-        for (int i = 0; i < opt.nids && !hit; i++)
-            hit = f->id && !strcmp(f->id, opt.ids[i]);
-        if (!hit)
-            return 0;
-    }
+    if (opt.ids.n && !(f->id && strlist_wants(&opt.ids, f->id)))
+        return 0;
     if (f->z < opt.zlo || f->z > opt.zhi)
         return 0;
     if (f->seq < opt.seqlo || f->seq > opt.seqhi)
         return 0;
     return 1;
-}
-
-static void keep_tensors(frame *f)
-{
-    if (!opt.ntensors)
-        return;
-    for (int i = f->ntensors - 1; i >= 0; i--) {
-        int keep = 0;
-        for (int j = 0; j < opt.ntensors && !keep; j++)
-            keep = !strcmp(f->tensors[i].name, opt.tensors[j]);
-        if (!keep)
-            frame_tensor_del(f, f->tensors[i].name);
-    }
 }
 
 /* ---- text output ---- */
@@ -340,17 +304,6 @@ static int make_frame(const source *src, frame *f)
     return 0;
 }
 
-static mval make_params(int argc, char **argv)
-{
-    mval p = {0}, *a;
-    mval_set_map(&p);
-    a = mval_map_put(&p, "argv");
-    mval_set_array(a);
-    for (int i = 0; i < argc; i++)
-        mval_set_str(mval_push(a), argv[i]);
-    return p;
-}
-
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -371,9 +324,7 @@ int main(int argc, char **argv)
         {"name", required_argument, 0, OPT_NAME},
         {"set-id", required_argument, 0, OPT_SET_ID},
         {"curve-keygen", required_argument, 0, OPT_KEYGEN},
-        {"help", no_argument, 0, 'h'},
-        OPT_COMMON_LONG,
-        {0, 0, 0, 0},
+        FILTER_LONGOPTS_END,
     };
     const char *name = "image";
     stream_out *out = NULL;
@@ -381,22 +332,14 @@ int main(int argc, char **argv)
     int c, rc = 0;
 
     filter_init(argc, argv);
-    while ((c = getopt_long(argc, argv, "i:o:t:qvh", longopts, NULL)) != -1) {
-        if (opt_common(c, optarg))
-            continue;
+    while ((c = filter_getopt(argc, argv, "i:o:t:qvh", longopts, usage)) != -1) {
         switch (c) {
-        case 'i':
-            opt.inputs = push(opt.inputs, &opt.ninputs, sizeof *opt.inputs);
-            opt.inputs[opt.ninputs - 1] = optarg;
-            break;
+        case 'i': strlist_add(&opt.inputs, optarg); break;
         case 'o': opt.output = optarg; break;
         case OPT_JSON: opt.json = 1; break;
         case OPT_NOSTATS: opt.stats = 0; break;
         case OPT_COUNT: opt.count_only = 1; break;
-        case OPT_ID:
-            opt.ids = push(opt.ids, &opt.nids, sizeof *opt.ids);
-            opt.ids[opt.nids - 1] = optarg;
-            break;
+        case OPT_ID: strlist_add(&opt.ids, optarg); break;
         case OPT_Z:
             if (parse_i64_range(optarg, &opt.zlo, &opt.zhi))
                 usage_error("option --z: %s", err_get());
@@ -405,15 +348,12 @@ int main(int argc, char **argv)
             if (parse_i64_range(optarg, &opt.seqlo, &opt.seqhi))
                 usage_error("option --seq: %s", err_get());
             break;
-        case 't':
-            opt.tensors = push(opt.tensors, &opt.ntensors, sizeof *opt.tensors);
-            opt.tensors[opt.ntensors - 1] = optarg;
-            break;
+        case 't': strlist_add(&opt.tensors, optarg); break;
         case OPT_TO_NIFTI: opt.to_nifti = optarg; break;
         case OPT_TO_NPY: opt.to_npy = optarg; break;
         case OPT_FROM_NIFTI:
         case OPT_FROM_NPY:
-            opt.sources = push(opt.sources, &opt.nsources, sizeof *opt.sources);
+            opt.sources = filter_push(opt.sources, &opt.nsources, sizeof *opt.sources);
             opt.sources[opt.nsources - 1] = (source){optarg, NULL, c == OPT_FROM_NPY, name};
             break;
         case OPT_LABEL:
@@ -432,25 +372,18 @@ int main(int argc, char **argv)
             if (zsec_keygen(optarg))
                 die_err(1);
             return 0;
-        case 'h': usage(); return 0;
-        default: usage_bad_option(argv);
         }
     }
     /* --name applies to every --from-* given before or after it. */
     for (int i = 0; i < opt.nsources; i++)
         opt.sources[i].name = name;
-    for (int i = optind; i < argc; i++) {
-        opt.inputs = push(opt.inputs, &opt.ninputs, sizeof *opt.inputs);
-        opt.inputs[opt.ninputs - 1] = argv[i];
-    }
-    if (opt.nsources && opt.ninputs)
+    strlist_add_argv(&opt.inputs, optind, argc, argv);
+    if (opt.nsources && opt.inputs.n)
         usage_error("give either --from-nifti/--from-npy or frame inputs, not both");
     if (opt.nsources && !opt.output)
         opt.output = "-";
-    if (!opt.nsources && !opt.ninputs) {
-        opt.inputs = push(opt.inputs, &opt.ninputs, sizeof *opt.inputs);
-        opt.inputs[0] = "-";
-    }
+    if (!opt.nsources)
+        filter_inputs(&opt.inputs, argc, argc, argv);
 
     if (opt.output) {
         if (!(out = stream_out_open(opt.output)))
@@ -458,7 +391,7 @@ int main(int argc, char **argv)
     }
 
     if (opt.nsources) {
-        mval params = make_params(argc, argv);
+        mval params = filter_params(argc, argv);
         if (stream_out_start(out, &params))
             die_err(1);
         mval_free(&params);
@@ -479,8 +412,8 @@ int main(int argc, char **argv)
         return 0;
     }
 
-    for (int k = 0; k < opt.ninputs && !rc; k++) {
-        stream_in *in = stream_in_open(opt.inputs[k]);
+    for (int k = 0; k < opt.inputs.n && !rc; k++) {
+        stream_in *in = stream_in_open(opt.inputs.v[k]);
         const frame *last_start = NULL;
         frame f;
         int r;
@@ -511,7 +444,7 @@ int main(int argc, char **argv)
                 continue;
             }
             nsel++;
-            keep_tensors(&f);
+            filter_keep_tensors(&f, &opt.tensors);
             if (out) {
                 r = stream_out_write(out, &f) ? -1 : 1;
             } else if (opt.to_nifti || opt.to_npy) {

@@ -4,12 +4,11 @@
  *
  * The segmentation is libcommon/image/felzenszwalb.c, the body mask and the
  * renumbering libcommon/image/fzregions.c; this file reads frames, runs slices on
- * worker threads and writes the frames back in input order.
+ * worker threads and writes the frames back in input order (core/recpool.h).
  */
 #include <getopt.h>
 #include <malloc.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +16,8 @@
 #include <unistd.h>
 
 #include "cli/args.h"
+#include "cli/filter.h"
+#include "core/recpool.h"
 #include "core/err.h"
 #include "image/felzenszwalb.h"
 #include "image/fzregions.h"
@@ -47,15 +48,9 @@ static void usage(void)
            "  -o, --output SPEC       write frames to SPEC (default stdout)\n"
            "  -j, --threads N         worker threads (default: the number of CPUs, at most 64)\n"
            "      --exact-sort        always sort edges with the port of numpy's introsort\n"
-           "                          (same result, slower; for testing)\n"
-           "\n"
-           "Common:\n"
-           "  -q, --quiet             errors only\n"
-           "  -v, --verbose           one line per slice (K, time); repeat for more\n"
-           "      --max-record SIZE   refuse records larger than SIZE bytes (default 4G)\n"
-           "  -h, --help              this help\n"
-           "      --version           version\n",
+           "                          (same result, slower; for testing)\n",
            err_progname);
+    filter_usage_common("one line per slice (K, time); repeat for more");
 }
 
 enum { OPT_SCALE = 0x100, OPT_SIGMA, OPT_MIN_SIZE, OPT_BODY, OPT_BODY_THR, OPT_MIN_PIXELS, OPT_EXACT };
@@ -82,7 +77,6 @@ typedef struct {
     char msg[512];
     int64_t K;
     fz_stats st;
-    int done;
 } job;
 
 typedef struct {
@@ -165,38 +159,6 @@ static int process(job *j, worker_mem *m)
     return 0;
 }
 
-/* ---- worker threads: jobs in a ring, written in input order ---- */
-
-static struct {
-    pthread_mutex_t mu;
-    pthread_cond_t work, done;
-    job *ring;
-    int64_t cap, head, tail, next; /* written < head <= taken < next <= tail */
-    int quit;
-} pool = {.mu = PTHREAD_MUTEX_INITIALIZER, .work = PTHREAD_COND_INITIALIZER, .done = PTHREAD_COND_INITIALIZER};
-
-static void *worker(void *arg)
-{
-    worker_mem *m = arg;
-    for (;;) {
-        job *j;
-        pthread_mutex_lock(&pool.mu);
-        while (pool.next == pool.tail && !pool.quit)
-            pthread_cond_wait(&pool.work, &pool.mu);
-        if (pool.next == pool.tail) {
-            pthread_mutex_unlock(&pool.mu);
-            return NULL;
-        }
-        j = &pool.ring[pool.next++ % pool.cap];
-        pthread_mutex_unlock(&pool.mu);
-        process(j, m);
-        pthread_mutex_lock(&pool.mu);
-        j->done = 1;
-        pthread_cond_broadcast(&pool.done);
-        pthread_mutex_unlock(&pool.mu);
-    }
-}
-
 static mval make_params(const frame *upstream)
 {
     mval p = {0};
@@ -228,6 +190,62 @@ _Noreturn static void fail(const char *msg)
     die(1, "%s", msg);
 }
 
+/* ---- the records, through the record pool (recpool.h) ---- */
+
+static struct {
+    stream_in *in;
+    worker_mem *mem;
+    int started;
+    int64_t nrec, ksum, nexact;
+    double tsum;
+} run;
+
+static int read_job(void *slot, void *ctx)
+{
+    job *j = slot;
+    int r = stream_in_next(run.in, &j->f);
+    if (r < 0)
+        fail(err_get());
+    if (!run.started) {
+        mval params = make_params(stream_in_start(run.in));
+        if (stream_out_start(out, &params))
+            fail(err_get());
+        mval_free(&params);
+        run.started = 1;
+    }
+    return r;
+}
+
+static void work_job(void *slot, int t, void *ctx)
+{
+    process(slot, &run.mem[t]);
+}
+
+static int write_job(void *slot, void *ctx)
+{
+    job *j = slot;
+    if (j->rc)
+        fail(j->msg);
+    if (log_level >= 2) {
+        char shape[64];
+        log_info("seq %lld id %s z %lld: %s, K=%lld, %.1f ms%s", (long long)j->f.seq,
+                 j->f.id ? j->f.id : "-", (long long)j->f.z,
+                 tensor_shape_str(frame_tensor_get(&j->f, "image"), shape, sizeof shape),
+                 (long long)j->K, 1e3 * (j->st.t_smooth + j->st.t_sort + j->st.t_merge),
+                 j->st.exact_sort == 2 ? ", numpy's order for all edges" : j->st.exact_sort ? ", numpy's order for some runs" : "");
+    }
+    if (j->f.seq < 0)
+        j->f.seq = run.nrec; /* seq is kept as it came (fan-out workers), or numbered */
+    run.nrec++;
+    run.ksum += j->K;
+    run.nexact += j->st.exact_sort != 0;
+    run.tsum += j->st.t_smooth + j->st.t_sort + j->st.t_merge;
+    if (stream_out_write(out, &j->f))
+        fail(err_get());
+    frame_free(&j->f);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -241,16 +259,11 @@ int main(int argc, char **argv)
         {"output", required_argument, 0, 'o'},
         {"threads", required_argument, 0, 'j'},
         {"exact-sort", no_argument, 0, OPT_EXACT},
-        {"help", no_argument, 0, 'h'},
-        OPT_COMMON_LONG,
-        {0, 0, 0, 0},
+        FILTER_LONGOPTS_END,
     };
     stream_in *in;
     worker_mem *mem;
-    pthread_t *tids = NULL;
-    int c, started = 0, eof = 0;
-    int64_t nrec = 0, ksum = 0, nexact = 0;
-    double tsum = 0;
+    int c;
 
     filter_init(argc, argv);
     /* Every slice allocates and frees the same few megabytes (decoded image,
@@ -258,9 +271,7 @@ int main(int argc, char **argv)
      * unmapping them, which costs page faults for each slice. */
     mallopt(M_MMAP_THRESHOLD, 256 << 20);
     mallopt(M_TRIM_THRESHOLD, 512 << 20);
-    while ((c = getopt_long(argc, argv, "i:o:j:qvh", longopts, NULL)) != -1) {
-        if (opt_common(c, optarg))
-            continue;
+    while ((c = filter_getopt(argc, argv, "i:o:j:qvh", longopts, usage)) != -1) {
         switch (c) {
         case OPT_SCALE: opt.fz.scale = opt_f64("--scale", optarg, 0, 1e30); break;
         case OPT_SIGMA: opt.fz.sigma = opt_f64("--sigma", optarg, 0, 1000); break;
@@ -272,8 +283,6 @@ int main(int argc, char **argv)
         case 'o': opt.output = optarg; break;
         case 'j': opt.threads = (int)opt_i64("--threads", optarg, 1, 64); break;
         case OPT_EXACT: opt.fz.sort = FZ_SORT_EXACT; break;
-        case 'h': usage(); return 0;
-        default: usage_error("unknown option");
         }
     }
     if (optind < argc)
@@ -289,92 +298,18 @@ int main(int argc, char **argv)
         die_err(1);
     stream_out_keep_seq(out, 1);
 
-    mem = calloc((size_t)opt.threads, sizeof *mem);
-    pool.cap = 2 * opt.threads;
-    pool.ring = calloc((size_t)pool.cap, sizeof *pool.ring);
-    if (!mem || !pool.ring)
+    run.in = in;
+    run.mem = mem = calloc((size_t)opt.threads, sizeof *mem);
+    if (!mem)
         fail("out of memory");
     for (int t = 0; t < opt.threads; t++)
         if (!(mem[t].fz = fz_work_new()))
             fail(err_get());
-    if (opt.threads > 1) {
-        tids = calloc((size_t)opt.threads, sizeof *tids);
-        if (!tids)
-            fail("out of memory");
-        for (int t = 0; t < opt.threads; t++)
-            if (pthread_create(&tids[t], NULL, worker, &mem[t]))
-                fail("cannot start a worker thread");
-    }
-
-    for (;;) {
-        job *j;
-        /* Fill the ring. */
-        while (!eof && pool.tail - pool.head < pool.cap) {
-            int r;
-            j = &pool.ring[pool.tail % pool.cap];
-            memset(j, 0, sizeof *j);
-            r = stream_in_next(in, &j->f);
-            if (r < 0)
-                fail(err_get());
-            if (!started) {
-                mval params = make_params(stream_in_start(in));
-                if (stream_out_start(out, &params))
-                    fail(err_get());
-                mval_free(&params);
-                started = 1;
-            }
-            if (r == 0) {
-                eof = 1;
-                break;
-            }
-            if (opt.threads == 1) {
-                process(j, &mem[0]);
-                j->done = 1;
-                pool.tail++;
-                pool.next++;
-                break;
-            }
-            pthread_mutex_lock(&pool.mu);
-            pool.tail++;
-            pthread_cond_signal(&pool.work);
-            pthread_mutex_unlock(&pool.mu);
-        }
-        if (pool.head == pool.tail)
-            break;
-        /* Write the oldest job when it is done. */
-        j = &pool.ring[pool.head % pool.cap];
-        pthread_mutex_lock(&pool.mu);
-        while (!j->done)
-            pthread_cond_wait(&pool.done, &pool.mu);
-        pthread_mutex_unlock(&pool.mu);
-        if (j->rc)
-            fail(j->msg);
-        if (log_level >= 2) {
-            char shape[64];
-            log_info("seq %lld id %s z %lld: %s, K=%lld, %.1f ms%s", (long long)j->f.seq,
-                     j->f.id ? j->f.id : "-", (long long)j->f.z,
-                     tensor_shape_str(frame_tensor_get(&j->f, "image"), shape, sizeof shape),
-                     (long long)j->K, 1e3 * (j->st.t_smooth + j->st.t_sort + j->st.t_merge),
-                     j->st.exact_sort == 2 ? ", numpy's order for all edges" : j->st.exact_sort ? ", numpy's order for some runs" : "");
-        }
-        if (j->f.seq < 0)
-            j->f.seq = nrec; /* seq is kept as it came (fan-out workers), or numbered */
-        nrec++;
-        ksum += j->K;
-        nexact += j->st.exact_sort != 0;
-        tsum += j->st.t_smooth + j->st.t_sort + j->st.t_merge;
-        if (stream_out_write(out, &j->f))
+    {
+        recpool p = {.threads = opt.threads, .nslots = 2 * opt.threads, .slot_size = sizeof(job),
+                     .read = read_job, .work = work_job, .write = write_job};
+        if (recpool_run(&p, NULL))
             fail(err_get());
-        frame_free(&j->f);
-        pool.head++;
-    }
-    if (tids) {
-        pthread_mutex_lock(&pool.mu);
-        pool.quit = 1;
-        pthread_cond_broadcast(&pool.work);
-        pthread_mutex_unlock(&pool.mu);
-        for (int t = 0; t < opt.threads; t++)
-            pthread_join(tids[t], NULL);
     }
     if (stream_out_end(out)) {
         fail(err_get());
@@ -385,17 +320,15 @@ int main(int argc, char **argv)
     }
     out = NULL;
     stream_in_close(in);
-    if (nrec)
-        log_info("%lld slices, mean K %.1f, %.2f ms per slice of compute%s", (long long)nrec,
-                 (double)ksum / (double)nrec, 1e3 * tsum / (double)nrec,
-                 nexact ? ", numpy's sort order needed for some" : "");
+    if (run.nrec)
+        log_info("%lld slices, mean K %.1f, %.2f ms per slice of compute%s", (long long)run.nrec,
+                 (double)run.ksum / (double)run.nrec, 1e3 * run.tsum / (double)run.nrec,
+                 run.nexact ? ", numpy's sort order needed for some" : "");
     for (int t = 0; t < opt.threads; t++) {
         fz_work_free(mem[t].fz);
         free(mem[t].img);
         free(mem[t].mask);
     }
     free(mem);
-    free(pool.ring);
-    free(tids);
     return 0;
 }

@@ -4,9 +4,11 @@
  * moco), from a stream of pair frames; and --embed, the trained U-Net's
  * feature maps added to slice frames.
  *
- * The training steps are libcommon's (lrctrainer.h, mocotrainer.h); this
- * file reads, checks, shuffles and batches the pairs, schedules the learning
- * rate, logs, and writes checkpoints.
+ * The training steps are libcommon's (lrctrainer.h, mocotrainer.h), the
+ * pairs come checked, shuffled and batched from pairfeed.h, and the loop
+ * (steps, timing, log, saves) is nn/trainloop.h's; this file maps options
+ * to configurations, schedules the learning rate, says what goes in the
+ * metrics log and the checkpoint, and runs --embed (pretrain/embed.h).
  */
 #include <getopt.h>
 #include <math.h>
@@ -16,26 +18,31 @@
 #include <string.h>
 
 #include "cli/args.h"
+#include "cli/filter.h"
+#include "cli/trainopts.h"
 #include "core/err.h"
 #include "core/json.h"
 #include "io/frame.h"
-#include "io/shufbuf.h"
 #include "io/stream.h"
 #include "models/unet.h"
 #include "nn/ckpt.h"
 #include "nn/nn.h"
-#include "nn/trainlog.h"
+#include "nn/trainloop.h"
+#include "pretrain/egtrainer.h"
+#include "pretrain/embed.h"
 #include "pretrain/lrcpair.h"
+#include "pretrain/pairfeed.h"
 #include "pretrain/lrctrainer.h"
 #include "pretrain/mocotrainer.h"
 
 static void usage(void)
 {
-    printf("Usage: %s --method lrc|moco -c CHECKPOINT [OPTION]...\n"
+    printf("Usage: %s --method lrc|moco|rotation|relloc|byol|simsiam -c CHECKPOINT [OPTION]...\n"
            "       %s --embed -c CHECKPOINT [-i INPUT] [-o OUTPUT]\n"
            "Pre-train LRC's U-Net with the local region contrast loss (lrc), or its\n"
-           "global encoder with MoCo (moco), from pair frames; or add the trained\n"
-           "U-Net's features to slice frames (--embed).\n"
+           "global encoder with MoCo (moco), rotation prediction (rotation), relative\n"
+           "patch location (relloc), BYOL (byol) or SimSiam (simsiam), from pair frames;\n"
+           "or add the trained U-Net's features to slice frames (--embed).\n"
            "\n"
            "Input and output:\n"
            "  -i, --input SPEC        pair frames (file, '-', tcp://, ipc://, '@' binds; default stdin)\n"
@@ -46,14 +53,16 @@ static void usage(void)
            "      --log-every N       a metrics line every N steps, loss averaged (default 1)\n"
            "\n"
            "Training:\n"
-           "      --method M          lrc (U-Net, local loss, Adam) or moco (Eg, InfoNCE, SGD)\n"
+           "      --method M          lrc (U-Net, local loss, Adam), or a global method training\n"
+           "                          Eg with SGD: moco, rotation, relloc, byol or simsiam\n"
            "      --batch N           pairs per step (default 8)\n"
            "      --shuffle-buffer N  shuffle pairs through a buffer of N (default 64; 1 = off)\n"
            "      --steps N           stop after step N (default 0: when the input ends)\n"
            "      --init              write the initialised model (step 0) and exit; reads no input\n"
            "      --epochs N          read a file input N times (default 1)\n"
            "      --lr X              learning rate (default 1e-3 lrc; moco 0.03 x batch / 256,\n"
-           "                          MoCo's 0.03 at batch 256 scaled by the linear rule)\n"
+           "                          MoCo's 0.03 at batch 256 scaled by the linear rule;\n"
+           "                          0.1 rotation, 0.01 relloc, 0.05 byol and simsiam)\n"
            "      --schedule S        const, cosine (needs --steps) or step (default const)\n"
            "      --warmup N          cosine: linear warm-up steps (default 0)\n"
            "      --min-lr X          cosine: final learning rate (default 0)\n"
@@ -73,86 +82,87 @@ static void usage(void)
            "      --dim D             feature channels D (default 64)\n"
            "      --norm N            batch or group (default batch)\n"
            "\n"
-           "Global branch (--method moco):\n"
+           "Global branch (--method moco, rotation, relloc, byol, simsiam):\n"
            "      --moco-version V    1 (linear head) or 2 (MLP head; default)\n"
            "      --queue N           negatives in the queue (default 4096)\n"
            "      --moco-m X          key encoder momentum (default 0.999)\n"
-           "      --embed-dim N       embedding dimensions (default 128)\n"
-           "      --depth N           ResNet depth 18, 34 or 50 (default 18)\n"
-           "      --width X           ResNet width multiplier (default 0.25)\n"
+           "      --embed-dim N       embedding dimensions (default 128 moco, 256 byol, C4 simsiam)\n"
+           "      --hidden N          hidden width of byol's MLPs (default 2 C4), simsiam's\n"
+           "                          projector and relloc's classifier (default C4); C4: Eg's\n"
+           "                          pooled width\n"
+           "      --patch N           relloc: patch side, a multiple of 16 (default: the largest\n"
+           "                          with 4 patches within the slice)\n"
+           "      --gap N             relloc: gap between patches (default patch / 2)\n"
+           "      --jitter N          relloc: largest jitter of a patch (default 7/96 of the patch)\n"
+           "      --ema X             byol: base rate of the target's moving average (default\n"
+           "                          0.996), rising to 1 over --steps\n"
+           "      --pred-dim N        simsiam: predictor bottleneck (default embed-dim / 4)\n"
+           "      --no-fix-pred-lr    simsiam: the predictor follows the schedule too\n"
+           "      --depth N           ResNet depth 18, 34 or 50 (default 18; every global method)\n"
+           "      --width X           ResNet width multiplier (default 0.25; every global method)\n"
+           "      --stem S            3x3 (default: stride 1, stages at 1/1..1/16) or torchvision\n"
+           "                          (7x7/2 and a max pool: stages at 1/2..1/32, sides multiples of 32)\n"
            "      --bn-splits G       shuffle-BN sub-batches (default 2; 1 = off)\n"
            "\n"
            "Embedding (--embed):\n"
            "      --embed             read slice frames, add 'features' [D, Y, X] (and\n"
            "                          'features_p' for 'image_p') from the U-Net in CHECKPOINT\n"
-           "  -o, --output SPEC       frames out (default stdout)\n"
-           "\n"
-           "Common:\n"
-           "  -q, --quiet             errors only\n"
-           "  -v, --verbose           more messages (repeatable)\n"
-           "      --max-record SIZE   refuse records larger than SIZE bytes (default 4G)\n"
-           "  -h, --help              this help\n"
-           "      --version           version\n",
+           "  -o, --output SPEC       frames out (default stdout)\n",
            err_progname, err_progname);
+    filter_usage_common(NULL);
 }
 
 enum {
-    OPT_METHOD = 0x100, OPT_RESUME, OPT_SAVE_EVERY, OPT_LOG, OPT_LOG_EVERY, OPT_BATCH, OPT_SHUFFLE, OPT_STEPS,
-    OPT_EPOCHS, OPT_LR, OPT_SCHEDULE, OPT_WARMUP, OPT_MIN_LR, OPT_LR_STEP, OPT_LR_GAMMA, OPT_MOMENTUM, OPT_WD,
-    OPT_SEED, OPT_THREADS, OPT_SAMPLES, OPT_TAU, OPT_NO_NORMALIZE, OPT_EXCLUDE_SELF, OPT_WIDTHS, OPT_DIM, OPT_NORM,
-    OPT_MOCO_VERSION, OPT_QUEUE, OPT_MOCO_M, OPT_EMBED_DIM, OPT_DEPTH, OPT_WIDTH, OPT_BN_SPLITS, OPT_EMBED, OPT_INIT
+    OPT_METHOD = 0x100, OPT_SHUFFLE, OPT_STEPS, OPT_EPOCHS, OPT_SAMPLES, OPT_TAU, OPT_NO_NORMALIZE, OPT_EXCLUDE_SELF,
+    OPT_MOCO_VERSION, OPT_QUEUE, OPT_MOCO_M, OPT_EMBED_DIM, OPT_HIDDEN, OPT_PRED_DIM, OPT_EMA, OPT_PATCH, OPT_GAP,
+    OPT_JITTER, OPT_STEM, OPT_NO_FIX_PRED_LR, OPT_BN_SPLITS, OPT_EMBED, OPT_INIT
 };
 
-enum { M_LRC, M_MOCO };
+enum { M_LRC, M_MOCO, M_EG }; /* M_EG: a method of egtrainer.h, named by opt.eg */
 
 static struct {
-    const char *input, *output, *ckpt, *log;
-    int method, resume, embed, init;
-    int64_t save_every, log_every, batch, shuffle, steps, epochs, seed, threads;
-    double lr, momentum, wd, tau;
-    int have_lr, have_tau;
+    const char *input, *output, *ckpt, *eg;
+    int method, embed, init;
+    int64_t shuffle, steps, epochs;
+    double tau;
+    int have_tau;
+    trainopts t;       /* the options every trainer has (cli/trainopts.h) */
     sched_config sched;
-} opt = {.input = "-", .output = "-", .method = -1, .save_every = 500, .log_every = 1, .batch = 8,
-         .shuffle = 64, .epochs = 1, .momentum = 0.9, .wd = 1e-4, .threads = 0};
-
-static char *argv_json(int argc, char **argv)
-{
-    mval a = {0};
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
-    mval_set_array(&a);
-    for (int i = 0; i < argc; i++)
-        mval_set_str(mval_push(&a), argv[i]);
-    if (json_dump(&a, -1, &buf, &len, &cap))
-        buf = NULL;
-    mval_free(&a);
-    return buf;
-}
+} opt = {.input = "-", .output = "-", .method = -1, .shuffle = 64, .epochs = 1};
 
 /* ---- the training run ---- */
 
 typedef struct {
     lrc_trainer *lrc;
     moco_trainer *moco;
-    int64_t step, pairs, skipped, epoch;
+    eg_trainer *eg;
+    int64_t pairs, skipped, epoch;
     char *argv;
+    /* the last step's numbers, and sums over the steps since the last log line */
+    double lr, acc, regions, loss_sum, acc_sum, reg_sum;
+    int64_t nsteps, one_sided, step_one_sided, step_pairs;
 } run;
 
-static int save(run *r)
+/* The whole state of a training run, at file scope so that everything it
+ * holds stays reachable (and is freed by the OS) when an error ends the
+ * process in the middle of a step. */
+static struct {
+    trainloop loop;
+    run r;
+    pairfeed feed;
+} S;
+
+static int save(trainloop *l, void *ctx)
 {
+    run *r = ctx;
     ckpt_writer *w = ckpt_writer_new();
-    char num[32];
     int rc = -1;
     if (!w)
         return -1;
-    if ((r->lrc ? lrc_trainer_save(r->lrc, w) : moco_trainer_save(r->moco, w)) || ckpt_put_step(w, r->step))
+    if ((r->lrc ? lrc_trainer_save(r->lrc, w) : r->eg ? eg_trainer_save(r->eg, w) : moco_trainer_save(r->moco, w)) ||
+        ckpt_put_step(w, l->step))
         goto out;
-    snprintf(num, sizeof num, "%lld", (long long)r->pairs);
-    if (ckpt_put_meta(w, "pairs", num))
-        goto out;
-    snprintf(num, sizeof num, "%lld", (long long)opt.seed);
-    if (ckpt_put_meta(w, "seed", num) || ckpt_put_meta(w, "lrcpipe_version", LRCPIPE_VERSION) ||
-        (r->argv && ckpt_put_meta(w, "argv", r->argv)))
+    if (ckpt_put_metaf(w, "pairs", "%lld", (long long)r->pairs) || ckpt_put_provenance(w, opt.t.seed, r->argv))
         goto out;
     rc = ckpt_write(w, opt.ckpt);
 out:
@@ -160,278 +170,170 @@ out:
     return rc;
 }
 
-static void resume(run *r)
+static void resume(run *r, int64_t *step)
 {
     ckpt *c = ckpt_open(opt.ckpt);
     const char *p;
     if (!c)
         die_errx(1, "--resume");
-    if ((r->lrc ? lrc_trainer_load(r->lrc, c) : moco_trainer_load(r->moco, c)))
+    if ((r->lrc ? lrc_trainer_load(r->lrc, c) : r->eg ? eg_trainer_load(r->eg, c) : moco_trainer_load(r->moco, c)))
         die_errx(1, "--resume");
-    r->step = ckpt_step(c);
+    *step = ckpt_step(c);
     if ((p = ckpt_meta(c, "pairs")))
         r->pairs = strtoll(p, NULL, 10);
-    log_info("resumed from %s at step %lld", opt.ckpt, (long long)r->step);
+    log_info("resumed from %s at step %lld", opt.ckpt, (long long)*step);
     ckpt_close(c);
 }
 
-/* Reads data records, going back to the start for each further epoch. */
-typedef struct {
-    stream_in *in;
-    int64_t epoch;
-    int ended;
-} reader;
-
-static int next_frame(reader *rd, frame *f)
+/* One step's accounting: running sums, and a metrics line every --log-every steps. */
+static int log_step(trainloop *l, void *ctx, double loss)
 {
-    while (!rd->ended) {
-        int r = stream_in_next(rd->in, f);
-        if (r > 0)
-            return 1;
-        if (r < 0)
-            die_errx(1, "%s", stream_in_name(rd->in));
-        if (++rd->epoch >= opt.epochs) {
-            rd->ended = 1;
-            break;
-        }
-        if (stream_in_rewind(rd->in))
-            die_errx(1, "--epochs %lld", (long long)opt.epochs);
-        log_info("epoch %lld", (long long)rd->epoch + 1);
+    run *r = ctx;
+    r->loss_sum += loss;
+    r->acc_sum += r->acc;
+    r->reg_sum += r->regions;
+    r->one_sided += r->step_one_sided;
+    if (++r->nsteps < opt.t.log_every)
+        return 0;
+    mval rec = {0};
+    mval_set_map(&rec);
+    mval_put_i64(&rec, "step", l->step);
+    mval_put_f64(&rec, "loss", r->loss_sum / r->nsteps);
+    mval_put_f64(&rec, "lr", r->lr);
+    mval_put_f64(&rec, "time", l->t_last);
+    mval_put_i64(&rec, "pairs", r->pairs);
+    mval_put_f64(&rec, "pairs_per_s", l->per_step > 0 ? r->step_pairs / l->per_step : 0);
+    mval_put_i64(&rec, "epoch", r->epoch);
+    mval_put_i64(&rec, "skipped", r->skipped + S.feed.skipped);
+    if (opt.method == M_LRC) {
+        mval_put_f64(&rec, "regions", r->reg_sum / r->nsteps);
+        mval_put_i64(&rec, "one_sided", r->one_sided);
+    } else {
+        mval_put_f64(&rec, opt.method == M_EG ? eg_method_metric(opt.eg) : "acc", r->acc_sum / r->nsteps);
     }
-    return 0;
+    int rc = trainlog_write(&l->tl, &rec);
+    mval_free(&rec);
+    r->loss_sum = r->acc_sum = r->reg_sum = 0;
+    r->nsteps = 0;
+    return rc;
 }
 
-/* The next usable pair, checked, or NULL at the end. */
-static lrc_pair *next_pair(reader *rd, run *r, int *H, int *W)
+static void progress(trainloop *l, void *ctx, double loss)
 {
-    frame f;
-    while (next_frame(rd, &f)) {
-        lrc_pair *p = lrc_pair_from_frame(&f, opt.method == M_LRC);
-        long long seq = (long long)f.seq;
-        frame_free(&f);
-        if (!p)
-            die_errx(1, "record seq %lld", seq);
-        if (*H < 0 && (p->H % 16 || p->W % 16)) {
-            int h = p->H, w = p->W;
-            lrc_pair_free(p);
-            die(1, "record seq %lld: images of %dx%d pixels; the networks need sides that are multiples of 16 "
-                   "(slice-extract --size)",
-                seq, h, w);
-        }
-        if (*H >= 0 && (p->H != *H || p->W != *W)) {
-            int h = p->H, w = p->W;
-            lrc_pair_free(p);
-            die(1, "record seq %lld: images of %dx%d pixels, earlier records are %dx%d (one size per run)", seq, h, w,
-                *H, *W);
-        }
-        *H = p->H;
-        *W = p->W;
-        if (opt.method == M_LRC && p->nreg < 2) {
-            r->skipped++;
-            log_info("record seq %lld: %d region(s) in both views, skipped", (long long)p->seq, p->nreg);
-            lrc_pair_free(p);
-            continue;
-        }
-        return p;
-    }
-    return NULL;
+    const run *r = ctx;
+    trainlog_progress(&l->tl, l->step, opt.steps, loss, l->per_step > 0 ? r->step_pairs / l->per_step : 0,
+                      l->per_step);
 }
 
-typedef struct {
-    trainlog tl;
-    double loss_sum, acc_sum, reg_sum, last_t, per_step;
-    int64_t nsteps, one_sided, last_pairs;
-} meter;
-
-static void after_step(run *r, meter *m, double lr, double loss, double acc, double regions, int one_sided,
-                       int npairs)
-{
-    if (!isfinite(loss))
-        die(1, "step %lld: the loss is not finite (lower --lr?)", (long long)r->step);
-    double now = trainlog_elapsed(&m->tl), dt = now - m->last_t;
-    m->per_step = m->nsteps || r->step > 1 ? 0.9 * m->per_step + 0.1 * dt : dt;
-    if (m->per_step == 0)
-        m->per_step = dt;
-    m->loss_sum += loss;
-    m->acc_sum += acc;
-    m->reg_sum += regions;
-    m->one_sided += one_sided;
-    m->nsteps++;
-    double rate = m->per_step > 0 ? npairs / m->per_step : 0;
-    trainlog_progress(&m->tl, r->step, opt.steps, loss, rate, m->per_step);
-    if (m->nsteps >= opt.log_every) {
-        mval rec = {0};
-        mval_set_map(&rec);
-        mval_put_i64(&rec, "step", r->step);
-        mval_put_f64(&rec, "loss", m->loss_sum / m->nsteps);
-        mval_put_f64(&rec, "lr", lr);
-        mval_put_f64(&rec, "time", now);
-        mval_put_i64(&rec, "pairs", r->pairs);
-        mval_put_f64(&rec, "pairs_per_s", rate);
-        mval_put_i64(&rec, "epoch", r->epoch);
-        mval_put_i64(&rec, "skipped", r->skipped);
-        if (opt.method == M_LRC) {
-            mval_put_f64(&rec, "regions", m->reg_sum / m->nsteps);
-            mval_put_i64(&rec, "one_sided", m->one_sided);
-        } else {
-            mval_put_f64(&rec, "acc", m->acc_sum / m->nsteps);
-        }
-        if (trainlog_write(&m->tl, &rec))
-            die_err(1);
-        mval_free(&rec);
-        m->loss_sum = m->acc_sum = m->reg_sum = 0;
-        m->nsteps = 0;
-    }
-    m->last_t = now;
-}
-
-static void train_batch(run *r, meter *m, lrc_pair **batch, int n)
+/* Train on a batch: 1 when it made a step (*loss set), 0 when every pair of
+ * it was skipped. */
+static int train_batch(trainloop *l, run *r, lrc_pair **batch, int n, double *loss)
 {
     rng rs;
-    double lr = opt.sched.kind == SCHED_CONST ? opt.lr : sched_lr(&opt.sched, r->step);
-    rng_seed(&rs, (uint64_t)opt.seed, 0x100000000ULL + (uint64_t)r->step);
+    double lr = opt.sched.kind == SCHED_CONST ? opt.t.lr : sched_lr(&opt.sched, l->step);
+    rng_seed(&rs, (uint64_t)opt.t.seed, 0x100000000ULL + (uint64_t)l->step);
+    r->lr = lr;
     if (r->lrc) {
         lrc_step_stats st;
         if (lrc_trainer_step(r->lrc, batch, n, lr, &rs, &st))
-            die_errx(1, "step %lld", (long long)r->step + 1);
+            die_errx(1, "step %lld", (long long)l->step + 1);
         r->skipped += st.skipped;
         if (!st.pairs)
-            return;
-        r->step++;
-        r->pairs += st.pairs;
-        after_step(r, m, lr, st.loss, 0, st.regions, st.one_sided, st.pairs);
+            return 0;
+        *loss = st.loss;
+        r->acc = 0, r->regions = st.regions, r->step_one_sided = st.one_sided, r->step_pairs = st.pairs;
+    } else if (r->eg) {
+        eg_stats st;
+        if (eg_trainer_step(r->eg, batch, n, lr, &rs, &st))
+            die_errx(1, "step %lld", (long long)l->step + 1);
+        *loss = st.loss;
+        r->acc = st.metric, r->regions = 0, r->step_one_sided = 0, r->step_pairs = st.pairs;
     } else {
         moco_step_stats st;
         if (moco_trainer_step(r->moco, batch, n, lr, &rs, &st))
-            die_errx(1, "step %lld", (long long)r->step + 1);
-        r->step++;
-        r->pairs += st.pairs;
-        after_step(r, m, lr, st.loss, st.acc, 0, 0, st.pairs);
+            die_errx(1, "step %lld", (long long)l->step + 1);
+        *loss = st.loss;
+        r->acc = st.acc, r->regions = 0, r->step_one_sided = 0, r->step_pairs = st.pairs;
     }
-    if (opt.save_every > 0 && r->step % opt.save_every == 0 && save(r))
-        die_err(1);
+    r->pairs += r->step_pairs;
+    return 1;
 }
 
-/* The whole state of a training run, at file scope so that everything it
- * holds stays reachable (and is freed by the OS) when an error ends the
- * process in the middle of a step. */
-static struct {
-    run r;
-    meter m;
-    reader rd;
-    shufbuf sb;
+/* Batches until one makes a step (1) or the data has ended (0). */
+static int step(trainloop *l, void *ctx, double *loss)
+{
+    run *r = ctx;
     lrc_pair **batch;
-    int nb;
-} S;
+    int n;
+    while ((n = pairfeed_next(&S.feed, &batch)) > 0) {
+        r->epoch = S.feed.epoch;
+        if (train_batch(l, r, batch, n, loss))
+            return 1;
+    }
+    r->epoch = S.feed.epoch;
+    if (n < 0 && S.feed.rewind_failed)
+        die_errx(1, "--epochs %lld", (long long)opt.epochs);
+    return n;
+}
 
 static void train_free(void)
 {
-    for (int i = 0; i < S.nb; i++)
-        lrc_pair_free(S.batch[i]);
-    for (lrc_pair *p; (p = shufbuf_drain(&S.sb));)
-        lrc_pair_free(p);
-    shufbuf_free(&S.sb);
-    if (S.rd.in)
-        stream_in_close(S.rd.in);
+    pairfeed_close(&S.feed);
     lrc_trainer_free(S.r.lrc);
     moco_trainer_free(S.r.moco);
-    free(S.batch);
+    eg_trainer_free(S.r.eg);
     free(S.r.argv);
     memset(&S, 0, sizeof S);
 }
 
-static int train(lrc_trainer_config *lc, moco_trainer_config *mc, int argc, char **argv)
+static int train(lrc_trainer_config *lc, moco_trainer_config *mc, eg_config *ec, int argc, char **argv)
 {
+    static const trainloop_fns fns = {.step = step, .log = log_step, .progress = progress, .save = save};
     run *r = &S.r;
-    int H = -1, W = -1, draining = 0;
-    if (!(S.batch = calloc((size_t)opt.batch, sizeof *S.batch)))
-        die(1, "out of memory");
-    r->argv = argv_json(argc, argv);
-    if (opt.method == M_LRC ? !(r->lrc = lrc_trainer_create(lc, (uint64_t)opt.seed))
-                            : !(r->moco = moco_trainer_create(mc, (uint64_t)opt.seed)))
+    trainloop *l = &S.loop;
+    r->argv = json_strv(argv, argc);
+    if (opt.method == M_LRC    ? !(r->lrc = lrc_trainer_create(lc, (uint64_t)opt.t.seed))
+        : opt.method == M_EG ? !(r->eg = eg_trainer_create(opt.eg, ec, (uint64_t)opt.t.seed))
+                             : !(r->moco = moco_trainer_create(mc, (uint64_t)opt.t.seed)))
         die_err(1);
-    if (opt.resume)
-        resume(r);
+    if (opt.t.resume)
+        resume(r, &l->step);
     if (opt.init) { /* a baseline: the untrained model, as training would start */
-        if (save(r))
+        if (save(l, r))
             die_err(1);
         train_free();
         return 0;
     }
-    if (opt.steps && r->step >= opt.steps) {
-        log_warn("the checkpoint is at step %lld, --steps is %lld: nothing to do", (long long)r->step,
+    if (opt.steps && l->step >= opt.steps) {
+        log_warn("the checkpoint is at step %lld, --steps is %lld: nothing to do", (long long)l->step,
                  (long long)opt.steps);
         train_free();
         return 0;
     }
-    if (!(S.rd.in = stream_in_open(opt.input)) || trainlog_open(&S.m.tl, opt.log, opt.resume) ||
-        shufbuf_init(&S.sb, (int)opt.shuffle, (uint64_t)opt.seed, 1 + 2 * (uint64_t)r->step))
+    if (pairfeed_open(&S.feed, opt.input, opt.epochs, (int)opt.t.batch, (int)opt.shuffle, (uint64_t)opt.t.seed,
+                      1 + 2 * (uint64_t)l->step, opt.method == M_LRC))
         die_err(1);
-    const int64_t start_step = r->step;
-    while (!opt.steps || r->step < opt.steps) {
-        lrc_pair *p = NULL;
-        if (!draining) {
-            lrc_pair *in = next_pair(&S.rd, r, &H, &W);
-            r->epoch = S.rd.epoch;
-            if (in)
-                p = shufbuf_put(&S.sb, in);
-            else
-                draining = 1;
-            if (!p && !draining)
-                continue;
-        }
-        if (draining && !(p = shufbuf_drain(&S.sb)) && !S.nb)
-            break;
-        if (p)
-            S.batch[S.nb++] = p;
-        if (S.nb == opt.batch || (!p && S.nb)) {
-            train_batch(r, &S.m, S.batch, S.nb);
-            for (int i = 0; i < S.nb; i++)
-                lrc_pair_free(S.batch[i]);
-            S.nb = 0;
-        }
-    }
-    trainlog_done(&S.m.tl);
-    if (r->step == start_step)
+    l->log_path = opt.t.log;
+    l->append = opt.t.resume;
+    l->total = opt.steps;
+    l->save_every = opt.t.save_every;
+    if (trainloop_run(l, &fns, r))
+        die_err(1);
+    if (l->step == l->start_step)
         log_warn("no training step was taken (%lld pairs skipped): the checkpoint holds the %s model",
-                 (long long)r->skipped, opt.resume ? "resumed" : "initial");
-    if (save(r))
-        die_err(1);
+                 (long long)(r->skipped + S.feed.skipped), opt.t.resume ? "resumed" : "initial");
     if (log_level >= 1)
         fprintf(stderr, "%s: %lld steps, %lld pairs (%lld skipped with < 2 regions) in %.1f s; wrote %s\n",
-                err_progname, (long long)(r->step - start_step), (long long)r->pairs, (long long)r->skipped,
-                trainlog_elapsed(&S.m.tl), opt.ckpt);
-    if (trainlog_close(&S.m.tl))
+                err_progname, (long long)(l->step - l->start_step), (long long)r->pairs,
+                (long long)(r->skipped + S.feed.skipped),
+                trainlog_elapsed(&l->tl), opt.ckpt);
+    if (trainloop_close(l))
         die_err(1);
     train_free();
     return 0;
 }
 
 /* ---- --embed ---- */
-
-static int add_features(unet *u, frame *f, const char *from, const char *to)
-{
-    const tensor *im = frame_tensor_get(f, from);
-    char buf[64];
-    tensor x, feat;
-    if (!im)
-        return 0;
-    if (im->rank != 2)
-        return err_set("'%s' has shape %s, expected [Y, X]", from, tensor_shape_str(im, buf, sizeof buf));
-    if (im->shape[0] % 16 || im->shape[1] % 16 || im->shape[0] < 16 || im->shape[1] < 16 || im->shape[0] > 1 << 15 ||
-        im->shape[1] > 1 << 15)
-        return err_set("'%s' is %lldx%lld; the U-Net needs sides that are multiples of 16", from,
-                       (long long)im->shape[0], (long long)im->shape[1]);
-    if (tensor_convert(&x, im, DT_F32))
-        return -1;
-    const int H = (int)im->shape[0], W = (int)im->shape[1], D = unet_get_config(u)->out_ch;
-    const float *y = unet_forward(u, x.data, 1, H, W);
-    tensor_free(&x);
-    if (!y || tensor_init3(&feat, DT_F32, D, H, W))
-        return -1;
-    memcpy(feat.data, y, tensor_nbytes(&feat));
-    return frame_tensor_add(f, to, &feat);
-}
 
 /* As S for training: reachable when an error ends the process. */
 static struct {
@@ -456,27 +358,15 @@ static _Noreturn void embed_die(const char *fmt, ...)
 
 static int embed(int argc, char **argv)
 {
-    ckpt *c = ckpt_open(opt.ckpt);
-    const char *js, *kind;
     int rc;
-    if (!c)
+    if (!(E.u = embed_load(opt.ckpt)))
         die_err(1);
-    if (!(js = ckpt_meta(c, "config")) || !(kind = ckpt_meta(c, "model")) || strcmp(kind, "unet")) {
-        ckpt_close(c);
-        die(1, "%s: holds no U-Net (an lrc-train --method lrc checkpoint is needed)", opt.ckpt);
-    }
-    if (!(E.u = unet_ckpt_load(c, ""))) {
-        ckpt_close(c);
-        die_errx(1, "%s", opt.ckpt);
-    }
-    ckpt_close(c);
-    unet_set_training(E.u, 0);
     if (!(E.in = stream_in_open(opt.input)) || !(E.out = stream_out_open(opt.output)))
         die_err(1);
     mval params = {0};
     mval_set_map(&params);
     mval_put_str(&params, "checkpoint", opt.ckpt);
-    char *a = argv_json(argc, argv);
+    char *a = json_strv(argv, argc);
     if (a)
         mval_put_str(&params, "argv", a);
     free(a);
@@ -488,7 +378,7 @@ static int embed(int argc, char **argv)
         long long seq = (long long)E.f.seq;
         if (!frame_tensor_get(&E.f, "image"))
             embed_die("record seq %lld: no 'image' tensor", seq);
-        if (add_features(E.u, &E.f, "image", "features") || add_features(E.u, &E.f, "image_p", "features_p"))
+        if (embed_frame(E.u, &E.f))
             embed_die("record seq %lld: %s", seq, err_get());
         E.f.seq = -1;
         if (stream_out_write(E.out, &E.f))
@@ -512,92 +402,63 @@ int main(int argc, char **argv)
         {"input", required_argument, 0, 'i'},
         {"output", required_argument, 0, 'o'},
         {"checkpoint", required_argument, 0, 'c'},
-        {"resume", no_argument, 0, OPT_RESUME},
-        {"save-every", required_argument, 0, OPT_SAVE_EVERY},
-        {"log", required_argument, 0, OPT_LOG},
-        {"log-every", required_argument, 0, OPT_LOG_EVERY},
         {"method", required_argument, 0, OPT_METHOD},
-        {"batch", required_argument, 0, OPT_BATCH},
         {"shuffle-buffer", required_argument, 0, OPT_SHUFFLE},
         {"steps", required_argument, 0, OPT_STEPS},
         {"epochs", required_argument, 0, OPT_EPOCHS},
-        {"lr", required_argument, 0, OPT_LR},
-        {"schedule", required_argument, 0, OPT_SCHEDULE},
-        {"warmup", required_argument, 0, OPT_WARMUP},
-        {"min-lr", required_argument, 0, OPT_MIN_LR},
-        {"lr-step", required_argument, 0, OPT_LR_STEP},
-        {"lr-gamma", required_argument, 0, OPT_LR_GAMMA},
-        {"momentum", required_argument, 0, OPT_MOMENTUM},
-        {"weight-decay", required_argument, 0, OPT_WD},
-        {"seed", required_argument, 0, OPT_SEED},
-        {"threads", required_argument, 0, OPT_THREADS},
         {"samples", required_argument, 0, OPT_SAMPLES},
         {"tau", required_argument, 0, OPT_TAU},
         {"no-normalize", no_argument, 0, OPT_NO_NORMALIZE},
         {"exclude-self", no_argument, 0, OPT_EXCLUDE_SELF},
-        {"widths", required_argument, 0, OPT_WIDTHS},
-        {"dim", required_argument, 0, OPT_DIM},
-        {"norm", required_argument, 0, OPT_NORM},
         {"moco-version", required_argument, 0, OPT_MOCO_VERSION},
         {"queue", required_argument, 0, OPT_QUEUE},
         {"moco-m", required_argument, 0, OPT_MOCO_M},
         {"embed-dim", required_argument, 0, OPT_EMBED_DIM},
-        {"depth", required_argument, 0, OPT_DEPTH},
-        {"width", required_argument, 0, OPT_WIDTH},
+        {"hidden", required_argument, 0, OPT_HIDDEN},
+        {"pred-dim", required_argument, 0, OPT_PRED_DIM},
+        {"ema", required_argument, 0, OPT_EMA},
+        {"patch", required_argument, 0, OPT_PATCH},
+        {"stem", required_argument, 0, OPT_STEM},
+        {"gap", required_argument, 0, OPT_GAP},
+        {"jitter", required_argument, 0, OPT_JITTER},
+        {"no-fix-pred-lr", no_argument, 0, OPT_NO_FIX_PRED_LR},
         {"bn-splits", required_argument, 0, OPT_BN_SPLITS},
         {"embed", no_argument, 0, OPT_EMBED},
         {"init", no_argument, 0, OPT_INIT},
-        {"help", no_argument, 0, 'h'},
-        OPT_COMMON_LONG,
-        {0, 0, 0, 0},
+        TRAINOPTS_LONG,
+        FILTER_LONGOPTS_END,
     };
     lrc_trainer_config lc;
     moco_trainer_config mc;
+    eg_config ec;
     int c;
 
     filter_init(argc, argv);
     lrc_trainer_config_default(&lc);
     moco_trainer_config_default(&mc);
-    opt.sched = (sched_config){.kind = SCHED_CONST, .step_size = 1000, .gamma = 0.1};
-    while ((c = getopt_long(argc, argv, "i:o:c:qvh", longopts, NULL)) != -1) {
-        if (opt_common(c, optarg))
+    eg_config_default(&ec);
+    trainopts_default(&opt.t);
+    opt.t.log_every = 1;
+    while ((c = filter_getopt(argc, argv, "i:o:c:qvh", longopts, usage)) != -1) {
+        if (trainopt(c, optarg, &opt.t))
             continue;
         switch (c) {
         case 'i': opt.input = optarg; break;
         case 'o': opt.output = optarg; break;
         case 'c': opt.ckpt = optarg; break;
-        case OPT_RESUME: opt.resume = 1; break;
-        case OPT_SAVE_EVERY: opt.save_every = opt_i64("--save-every", optarg, 0, INT64_MAX); break;
-        case OPT_LOG: opt.log = optarg; break;
-        case OPT_LOG_EVERY: opt.log_every = opt_i64("--log-every", optarg, 1, INT64_MAX); break;
         case OPT_METHOD:
             if (!strcmp(optarg, "lrc"))
                 opt.method = M_LRC;
             else if (!strcmp(optarg, "moco"))
                 opt.method = M_MOCO;
+            else if (eg_method_known(optarg))
+                opt.method = M_EG, opt.eg = optarg;
             else
-                usage_error("option --method: '%s' is not lrc or moco", optarg);
+                usage_error("option --method: '%s' is not lrc, moco, %s", optarg, eg_method_names());
             break;
-        case OPT_BATCH: opt.batch = opt_i64("--batch", optarg, 1, 4096); break;
         case OPT_SHUFFLE: opt.shuffle = opt_i64("--shuffle-buffer", optarg, 0, 1 << 20); break;
         case OPT_STEPS: opt.steps = opt_i64("--steps", optarg, 0, INT64_MAX); break;
         case OPT_EPOCHS: opt.epochs = opt_i64("--epochs", optarg, 1, INT64_MAX); break;
-        case OPT_LR:
-            opt.lr = opt_f64("--lr", optarg, 0, 1e3);
-            opt.have_lr = 1;
-            break;
-        case OPT_SCHEDULE:
-            if (sched_kind_parse(optarg, &opt.sched.kind))
-                usage_error("option --schedule: '%s' is not const, cosine or step", optarg);
-            break;
-        case OPT_WARMUP: opt.sched.warmup_steps = opt_i64("--warmup", optarg, 0, INT64_MAX); break;
-        case OPT_MIN_LR: opt.sched.min_lr = opt_f64("--min-lr", optarg, 0, 1e3); break;
-        case OPT_LR_STEP: opt.sched.step_size = opt_i64("--lr-step", optarg, 1, INT64_MAX); break;
-        case OPT_LR_GAMMA: opt.sched.gamma = opt_f64("--lr-gamma", optarg, 0, 1); break;
-        case OPT_MOMENTUM: opt.momentum = opt_f64("--momentum", optarg, 0, 0.999999); break;
-        case OPT_WD: opt.wd = opt_f64("--weight-decay", optarg, 0, 1); break;
-        case OPT_SEED: opt.seed = opt_i64("--seed", optarg, 0, INT64_MAX); break;
-        case OPT_THREADS: opt.threads = opt_i64("--threads", optarg, 1, 1024); break;
         case OPT_SAMPLES: lc.samples = (int)opt_i64("--samples", optarg, 1, 1 << 20); break;
         case OPT_TAU:
             opt.tau = opt_f64("--tau", optarg, 1e-4, 1e4);
@@ -605,74 +466,75 @@ int main(int argc, char **argv)
             break;
         case OPT_NO_NORMALIZE: lc.loss.normalize = 0; break;
         case OPT_EXCLUDE_SELF: lc.loss.exclude_self = 1; break;
-        case OPT_WIDTHS: {
-            int64_t w[5];
-            if (parse_i64_list(optarg, w, 5))
-                usage_error("option --widths: %s (five widths, e.g. 16,32,64,128,256)", err_get());
-            for (int i = 0; i < 5; i++) {
-                if (w[i] < 1 || w[i] > 4096)
-                    usage_error("option --widths: %lld is out of range [1, 4096]", (long long)w[i]);
-                lc.net.widths[i] = (int)w[i];
-            }
-            break;
-        }
-        case OPT_DIM: lc.net.out_ch = (int)opt_i64("--dim", optarg, 1, 4096); break;
-        case OPT_NORM:
-            if (!strcmp(optarg, "batch"))
-                lc.net.norm = mc.enc.norm = NORM_BATCH;
-            else if (!strcmp(optarg, "group"))
-                lc.net.norm = mc.enc.norm = NORM_GROUP;
-            else
-                usage_error("option --norm: '%s' is not batch or group", optarg);
-            break;
         case OPT_MOCO_VERSION: mc.version = (int)opt_i64("--moco-version", optarg, 1, 2); break;
         case OPT_QUEUE: mc.queue = (int)opt_i64("--queue", optarg, 1, 1 << 24); break;
         case OPT_MOCO_M: mc.m = opt_f64("--moco-m", optarg, 0, 1); break;
-        case OPT_EMBED_DIM: mc.dim = (int)opt_i64("--embed-dim", optarg, 1, 65536); break;
-        case OPT_DEPTH:
-            mc.enc.depth = (int)opt_i64("--depth", optarg, 18, 50);
-            if (mc.enc.depth != 18 && mc.enc.depth != 34 && mc.enc.depth != 50)
-                usage_error("option --depth: %d is not 18, 34 or 50", mc.enc.depth);
+        case OPT_EMBED_DIM: ec.dim = mc.dim = (int)opt_i64("--embed-dim", optarg, 1, 65536); break;
+        case OPT_HIDDEN: ec.hidden = (int)opt_i64("--hidden", optarg, 1, 65536); break;
+        case OPT_EMA: ec.ema = opt_f64("--ema", optarg, 0, 1); break;
+        case OPT_STEM:
+            if (resnet_stem_parse(optarg, &mc.enc.stem))
+                usage_error("option --stem: '%s' is not 3x3 or torchvision", optarg);
+            ec.enc.stem = mc.enc.stem;
             break;
-        case OPT_WIDTH: mc.enc.width = (float)opt_f64("--width", optarg, 1e-3, 4); break;
+        case OPT_PATCH: ec.patch = (int)opt_i64("--patch", optarg, 16, 1 << 15); break;
+        case OPT_GAP: ec.gap = (int)opt_i64("--gap", optarg, 0, 1 << 15); break;
+        case OPT_JITTER: ec.jitter = (int)opt_i64("--jitter", optarg, 0, 1 << 15); break;
+        case OPT_PRED_DIM: ec.pred_dim = (int)opt_i64("--pred-dim", optarg, 1, 65536); break;
+        case OPT_NO_FIX_PRED_LR: ec.fix_pred_lr = 0; break;
         case OPT_BN_SPLITS: mc.bn_splits = (int)opt_i64("--bn-splits", optarg, 1, 4096); break;
         case OPT_EMBED: opt.embed = 1; break;
         case OPT_INIT: opt.init = 1; break;
-        case 'h': usage(); return 0;
-        default: usage_error("unknown option");
         }
     }
     if (optind < argc)
         usage_error("unexpected argument '%s'", argv[optind]);
+    opt.sched = (sched_config){.kind = SCHED_CONST, .warmup_steps = opt.t.warmup, .min_lr = opt.t.min_lr,
+                               .step_size = opt.t.lr_step, .gamma = opt.t.lr_gamma};
+    if (opt.t.schedule && sched_kind_parse(opt.t.schedule, &opt.sched.kind))
+        usage_error("option --schedule: '%s' is not const, cosine or step", opt.t.schedule);
+    if (opt.t.have_widths)
+        memcpy(lc.net.widths, opt.t.widths, sizeof lc.net.widths);
+    if (opt.t.have_dim)
+        lc.net.out_ch = opt.t.dim;
+    if (opt.t.norm)
+        lc.net.norm = mc.enc.norm = ec.enc.norm = strcmp(opt.t.norm, "group") ? NORM_BATCH : NORM_GROUP;
+    if (opt.t.have_depth)
+        mc.enc.depth = ec.enc.depth = opt.t.depth;
+    if (opt.t.have_width)
+        ec.enc.width = mc.enc.width = (float)opt.t.width;
     if (!opt.ckpt)
         usage_error("no checkpoint file (-c FILE)");
-    if (opt.threads)
-        nn_set_threads((int)opt.threads);
+    if (opt.t.threads)
+        nn_set_threads((int)opt.t.threads);
     if (opt.embed) {
-        if (opt.method >= 0 || opt.resume)
+        if (opt.method >= 0 || opt.t.resume)
             usage_error("--embed takes no --method or --resume");
         return embed(argc, argv);
     }
     if (opt.method < 0)
-        usage_error("no --method (lrc or moco)");
-    if (opt.init && opt.resume)
+        usage_error("no --method (lrc, moco, %s)", eg_method_names());
+    if (opt.init && opt.t.resume)
         usage_error("--init and --resume exclude each other");
     if (opt.sched.kind == SCHED_COSINE && !opt.steps)
         usage_error("--schedule cosine needs --steps");
-    if (opt.method == M_MOCO && mc.bn_splits > 1 && opt.batch % mc.bn_splits)
-        usage_error("--batch %lld is not a multiple of --bn-splits %d", (long long)opt.batch, mc.bn_splits);
+    if (opt.method == M_MOCO && mc.bn_splits > 1 && opt.t.batch % mc.bn_splits)
+        usage_error("--batch %lld is not a multiple of --bn-splits %d", (long long)opt.t.batch, mc.bn_splits);
 
-    optim_config *oc = opt.method == M_LRC ? &lc.opt : &mc.opt;
-    if (opt.have_lr)
-        oc->lr = opt.lr;
+    optim_config *oc = opt.method == M_LRC ? &lc.opt : opt.method == M_EG ? &ec.opt : &mc.opt;
+    if (opt.t.have_lr)
+        oc->lr = opt.t.lr;
     else if (opt.method == M_MOCO)
-        oc->lr = 0.03 * (double)opt.batch / 256; /* Goyal et al.'s linear scaling of MoCo's rate */
-    oc->weight_decay = opt.wd;
+        oc->lr = 0.03 * (double)opt.t.batch / 256; /* Goyal et al.'s linear scaling of MoCo's rate */
+    else if (opt.method == M_EG)
+        oc->lr = eg_method_lr(opt.eg);
+    ec.total_steps = opt.steps;
+    oc->weight_decay = opt.t.weight_decay;
     if (opt.method == M_LRC)
-        oc->beta1 = opt.momentum;
+        oc->beta1 = opt.t.momentum;
     else
-        oc->momentum = opt.momentum;
-    opt.lr = oc->lr;
+        oc->momentum = opt.t.momentum;
+    opt.t.lr = oc->lr;
     opt.sched.base_lr = oc->lr;
     opt.sched.total_steps = opt.steps;
     if (opt.have_tau) {
@@ -683,5 +545,7 @@ int main(int argc, char **argv)
         usage_error("%s", err_get());
     if (opt.method == M_MOCO && resnet_config_check(&mc.enc))
         usage_error("%s", err_get());
-    return train(&lc, &mc, argc, argv);
+    if (opt.method == M_EG && resnet_config_check(&ec.enc))
+        usage_error("%s", err_get());
+    return train(&lc, &mc, &ec, argc, argv);
 }

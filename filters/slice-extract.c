@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "cli/args.h"
+#include "cli/filter.h"
 #include "core/err.h"
 #include "ct/body.h"
 #include "ct/ctmeta.h"
@@ -39,21 +40,15 @@ static void usage(void)
            "                          (default 100)\n"
            "      --skip-empty        leave out slices without a body\n"
            "      --every N           keep only slices z = 0, N, 2N, ... (default 1)\n"
-           "      --threads N         OpenMP threads for the body search (default: all cores)\n"
-           "\n"
-           "  -q, --quiet             errors only\n"
-           "  -v, --verbose           more messages (repeatable)\n"
-           "      --max-record SIZE   refuse records larger than SIZE bytes (default 4G)\n"
-           "  -h, --help              this help\n"
-           "      --version           version\n",
+           "      --threads N         OpenMP threads for the body search (default: all cores)\n",
            err_progname);
+    filter_usage_common(NULL);
 }
 
 enum { OPT_PRESET = 0x100, OPT_SIZE, OPT_RESIZE, OPT_BODY_THR, OPT_MIN_BODY, OPT_SKIP_EMPTY, OPT_EVERY, OPT_THREADS };
 
 static struct {
-    const char **inputs;
-    int ninputs;
+    strlist inputs;
     const char *output;
     double window[2];
     int64_t size[2];
@@ -66,16 +61,6 @@ static const struct {
     const char *name;
     double lo, hi;
 } presets[] = {{"soft", -160, 240}, {"abdomen", -160, 240}, {"head", -500, 1000}};
-
-static void *push(void *arr, int *n, size_t elsize)
-{
-    char *p = realloc(arr, (size_t)(*n + 1) * elsize);
-    if (!p)
-        die(1, "out of memory");
-    memset(p + (size_t)*n * elsize, 0, elsize);
-    (*n)++;
-    return p;
-}
 
 /* floor(a / 2) for any sign. */
 static int64_t half_floor(int64_t a)
@@ -149,8 +134,9 @@ static void label_loss(const frame *vol, const int64_t *area, const int64_t box[
                  (long long)box[2], (long long)box[3], (long long)skipped);
 }
 
-static int slice_volume(stream_out *out, frame *vol, int64_t *nout)
+static int slice_volume(frame *vol, stream_in *in, void *ctx)
 {
+    stream_out *out = ctx;
     tensor *img = frame_tensor_get(vol, "image");
     int64_t Z, Y, X, H = opt.size[0], W = opt.size[1], bb[4] = {0, 0, 0, 0}, box[4];
     int64_t *area, nbody = 0, nemit = 0;
@@ -303,7 +289,6 @@ static int slice_volume(stream_out *out, frame *vol, int64_t *nout)
         if (!rc && stream_out_write(out, &s))
             rc = -1;
         frame_free(&s);
-        (*nout)++;
     }
     free(area);
     return rc;
@@ -323,23 +308,15 @@ int main(int argc, char **argv)
         {"skip-empty", no_argument, 0, OPT_SKIP_EMPTY},
         {"every", required_argument, 0, OPT_EVERY},
         {"threads", required_argument, 0, OPT_THREADS},
-        {"help", no_argument, 0, 'h'},
-        OPT_COMMON_LONG,
-        {0, 0, 0, 0},
+        FILTER_LONGOPTS_END,
     };
     stream_out *out;
-    int c, rc = 0, have_window = 0, have_preset = 0;
-    int64_t nslices = 0;
+    int c, have_window = 0, have_preset = 0;
 
     filter_init(argc, argv);
-    while ((c = getopt_long(argc, argv, "i:o:w:qvh", longopts, NULL)) != -1) {
-        if (opt_common(c, optarg))
-            continue;
+    while ((c = filter_getopt(argc, argv, "i:o:w:qvh", longopts, usage)) != -1) {
         switch (c) {
-        case 'i':
-            opt.inputs = push(opt.inputs, &opt.ninputs, sizeof *opt.inputs);
-            opt.inputs[opt.ninputs - 1] = optarg;
-            break;
+        case 'i': strlist_add(&opt.inputs, optarg); break;
         case 'o': opt.output = optarg; break;
         case 'w':
             opt_f64_list("--window", optarg, opt.window, 2, -1e6, 1e6);
@@ -372,63 +349,16 @@ int main(int argc, char **argv)
         case OPT_SKIP_EMPTY: opt.skip_empty = 1; break;
         case OPT_EVERY: opt.every = opt_i64("--every", optarg, 1, 1000000); break;
         case OPT_THREADS: omp_set_num_threads((int)opt_i64("--threads", optarg, 1, 1024)); break;
-        case 'h': usage(); return 0;
-        default: usage_error("unknown option");
         }
     }
     if (have_window && have_preset)
         usage_error("give --window or --preset, not both");
-    for (int i = optind; i < argc; i++) {
-        opt.inputs = push(opt.inputs, &opt.ninputs, sizeof *opt.inputs);
-        opt.inputs[opt.ninputs - 1] = argv[i];
-    }
-    if (!opt.ninputs) {
-        opt.inputs = push(opt.inputs, &opt.ninputs, sizeof *opt.inputs);
-        opt.inputs[0] = "-";
-    }
-    if (!(out = stream_out_open(opt.output ? opt.output : "-")))
-        die_err(1);
-    {
-        mval p = {0}, *a;
-        mval_set_map(&p);
-        a = mval_map_put(&p, "argv");
-        mval_set_array(a);
-        for (int i = 0; i < argc; i++)
-            mval_set_str(mval_push(a), argv[i]);
-        mval_put_f64v(&p, "window", opt.window, 2);
-        rc = stream_out_start(out, &p);
-        mval_free(&p);
-        if (rc) {
-            stream_out_abort(out);
-            die_err(1);
-        }
-    }
-    for (int k = 0; k < opt.ninputs && !rc; k++) {
-        stream_in *in = stream_in_open(opt.inputs[k]);
-        frame f;
-        int r;
-        if (!in) {
-            rc = -1;
-            break;
-        }
-        while ((r = stream_in_next(in, &f)) > 0) {
-            if (slice_volume(out, &f, &nslices)) {
-                err_prefix("%s: record seq %lld (id %s)", stream_in_name(in), (long long)f.seq, f.id ? f.id : "-");
-                r = -1;
-            }
-            frame_free(&f);
-            if (r < 0)
-                break;
-        }
-        if (r < 0)
-            rc = -1;
-        stream_in_close(in);
-    }
-    if (rc) {
-        stream_out_abort(out);
-        die_err(1);
-    }
-    if (stream_out_end(out) || stream_out_close(out))
-        die_err(1);
+    filter_inputs(&opt.inputs, optind, argc, argv);
+    mval params = filter_params(argc, argv);
+    mval_put_f64v(&params, "window", opt.window, 2);
+    out = filter_output(opt.output, &params);
+    mval_free(&params);
+    filter_output_done(out, filter_each_input(&opt.inputs, slice_volume, out));
+    strlist_free(&opt.inputs);
     return 0;
 }

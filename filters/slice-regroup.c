@@ -5,8 +5,9 @@
  *
  * Each slice carries its volume's shape, the crop/pad box or resize it went
  * through and how many slices of its volume the stream holds (ctmeta.h). A
- * volume is written as soon as all its slices have arrived; slices of
- * several volumes may interleave (as fanned-out workers deliver them).
+ * volume is written as soon as all its slices have arrived (the rule is
+ * libcommon/ct/slicegroup.c's, shared with dice-eval); slices of several
+ * volumes may interleave (as fanned-out workers deliver them).
  */
 #include <getopt.h>
 #include <math.h>
@@ -15,6 +16,9 @@
 #include <string.h>
 
 #include "cli/args.h"
+#include "cli/filter.h"
+#include "core/err.h"
+#include "ct/slicegroup.h"
 #include "core/err.h"
 #include "ct/ctmeta.h"
 #include "ct/resample.h"
@@ -29,14 +33,9 @@ static void usage(void)
            "  -i, --input SPEC        read slice frames from SPEC (repeatable, also operands;\n"
            "                          default stdin)\n"
            "  -o, --output SPEC       write volume frames to SPEC (default stdout)\n"
-           "  -t, --tensor NAME       regroup only these tensors (repeatable; default all [H,W] ones)\n"
-           "\n"
-           "  -q, --quiet             errors only\n"
-           "  -v, --verbose           more messages (repeatable)\n"
-           "      --max-record SIZE   refuse records larger than SIZE bytes (default 4G)\n"
-           "  -h, --help              this help\n"
-           "      --version           version\n",
+           "  -t, --tensor NAME       regroup only these tensors (repeatable; default all [H,W] ones)\n",
            err_progname);
+    filter_usage_common(NULL);
 }
 
 typedef struct {
@@ -46,9 +45,9 @@ typedef struct {
 } vtensor;
 
 typedef struct {
-    char *id;
-    int64_t shape[3], nslices, received;
-    uint8_t *have;  /* [Z] */
+    sg_volume g;    /* id, the slices that came (slicegroup.h) */
+    int64_t shape[3];
+    int started;    /* shape, meta and extra set from the first slice */
     mval meta;      /* of the first slice */
     frame extra;    /* non-slice tensors of the first slice */
     vtensor *t;
@@ -56,40 +55,15 @@ typedef struct {
 } volume;
 
 static struct {
-    const char **inputs, **tensors;
-    int ninputs, ntensors;
+    strlist inputs, tensors;
     const char *output;
 } opt;
 
-static volume *vols;
-static int nvols;
-static char **done; /* ids already written: a later slice of one is an error */
-static int ndone;
+static slicegroup group;
 
-static void *push(void *arr, int *n, size_t elsize)
-{
-    char *p = realloc(arr, (size_t)(*n + 1) * elsize);
-    if (!p)
-        die(1, "out of memory");
-    memset(p + (size_t)*n * elsize, 0, elsize);
-    (*n)++;
-    return p;
-}
-
-static int wanted(const char *name)
-{
-    if (!opt.ntensors)
-        return 1;
-    for (int i = 0; i < opt.ntensors; i++)
-        if (!strcmp(opt.tensors[i], name))
-            return 1;
-    return 0;
-}
-
+/* What the volume holds besides its sg_volume. */
 static void volume_free(volume *v)
 {
-    free(v->id);
-    free(v->have);
     mval_free(&v->meta);
     frame_free(&v->extra);
     for (int i = 0; i < v->nt; i++) {
@@ -97,7 +71,8 @@ static void volume_free(volume *v)
         tensor_free(&v->t[i].vol);
     }
     free(v->t);
-    memset(v, 0, sizeof *v);
+    v->t = NULL;
+    v->nt = 0;
 }
 
 /* Place slice s [H,W] of box [y0,x0,h,w] into plane [Y,X]. */
@@ -130,38 +105,29 @@ static int place(void *plane, int64_t Y, int64_t X, const tensor *s, const int64
 
 static volume *find_or_add(const frame *f, const int64_t shape[3], int64_t nslices)
 {
-    const char *id = f->id ? f->id : "";
-    volume *v;
-    for (int i = 0; i < nvols; i++)
-        if (!strcmp(vols[i].id, id)) {
-            v = &vols[i];
-            if (memcmp(v->shape, shape, sizeof v->shape) || v->nslices != nslices) {
-                err_set("id %s: meta shape/nslices differ from the volume's earlier slices", id);
-                return NULL;
-            }
-            return v;
-        }
-    for (int i = 0; i < ndone; i++)
-        if (!strcmp(done[i], id)) {
-            err_set("id %s: slice z=%lld arrived after the volume was complete (the id occurs twice?)", id,
-                    (long long)f->z);
+    volume *v = (volume *)slicegroup_get(&group, f->id ? f->id : "", f->z);
+    if (!v)
+        return NULL;
+    if (v->started) {
+        if (memcmp(v->shape, shape, sizeof v->shape) || v->g.nexpect != nslices) {
+            err_set("id %s: meta shape/nslices differ from the volume's earlier slices", v->g.id);
             return NULL;
         }
-    vols = push(vols, &nvols, sizeof *vols);
-    v = &vols[nvols - 1];
-    v->id = strdup(id);
+        return v;
+    }
+    v->started = 1;
     memcpy(v->shape, shape, sizeof v->shape);
-    v->nslices = nslices;
-    v->have = calloc((size_t)shape[0], 1);
     frame_init(&v->extra, FRAME_DATA);
-    if (!v->id || !v->have || mval_copy(&v->meta, &f->meta)) {
+    if (sg_set_z(&v->g, shape[0], "meta 'shape'") || sg_expect(&v->g, nslices))
+        return NULL;
+    if (mval_copy(&v->meta, &f->meta)) {
         err_set("out of memory");
         return NULL;
     }
     return v;
 }
 
-static int add_slice(frame *f)
+static int add_slice(frame *f, volume **vp)
 {
     int64_t shape[3], box[4], nslices;
     int rc;
@@ -185,17 +151,15 @@ static int add_slice(frame *f)
         return err_set("meta 'nslices' %lld is outside 1..%lld", (long long)nslices, (long long)shape[0]);
     if (f->z < 0 || f->z >= shape[0])
         return err_set("slice z=%lld is outside the volume's 0..%lld", (long long)f->z, (long long)shape[0] - 1);
-    if (!(v = find_or_add(f, shape, nslices)))
+    if (!(*vp = v = find_or_add(f, shape, nslices)))
         return -1;
-    if (v->have[f->z])
-        return err_set("id %s: slice z=%lld arrived twice", v->id, (long long)f->z);
-    v->have[f->z] = 1;
-    v->received++;
+    if (sg_add(&group, &v->g, 0, f->z))
+        return -1;
     for (int i = 0; i < f->ntensors; i++) {
         tensor *t = &f->tensors[i].t;
         const char *name = f->tensors[i].name;
         vtensor *vt = NULL;
-        if (!wanted(name))
+        if (!strlist_wants(&opt.tensors, name))
             continue;
         if (t->rank != 2) {
             /* Not a slice: kept as the first slice had it. */
@@ -217,14 +181,14 @@ static int add_slice(frame *f)
             if (!strcmp(v->t[k].name, name))
                 vt = &v->t[k];
         if (!vt) {
-            v->t = push(v->t, &v->nt, sizeof *v->t);
+            v->t = filter_push(v->t, &v->nt, sizeof *v->t);
             vt = &v->t[v->nt - 1];
             if (!(vt->name = strdup(name)) || tensor_init(&vt->vol, t->dtype, 3, shape))
-                return err_set("id %s: out of memory for tensor '%s' %s", v->id, name,
+                return err_set("id %s: out of memory for tensor '%s' %s", v->g.id, name,
                                tensor_shape_str(t, b1, sizeof b1));
         }
         if (vt->vol.dtype != t->dtype)
-            return err_set("id %s: tensor '%s' changes dtype between slices", v->id, name);
+            return err_set("id %s: tensor '%s' changes dtype between slices", v->g.id, name);
         if (place((char *)vt->vol.data + (size_t)(f->z * shape[1] * shape[2]) * dtype_size(t->dtype), shape[1],
                   shape[2], t, box))
             return -1;
@@ -240,15 +204,15 @@ static int emit(stream_out *out, volume *v)
     int rc;
     frame_init(&f, FRAME_DATA);
     f.z = -1;
-    if (frame_set_id(&f, v->id) || mval_copy(&f.meta, &v->meta)) {
+    if (frame_set_id(&f, v->g.id) || mval_copy(&f.meta, &v->meta)) {
         frame_free(&f);
         return err_set("out of memory");
     }
     for (int i = 0; i < v->nt; i++)
-        if (v->t[i].count != v->nslices) {
+        if (v->t[i].count != v->g.nexpect) {
             frame_free(&f);
-            return err_set("id %s: tensor '%s' is in %lld of the %lld slices", v->id, v->t[i].name,
-                           (long long)v->t[i].count, (long long)v->nslices);
+            return err_set("id %s: tensor '%s' is in %lld of the %lld slices", v->g.id, v->t[i].name,
+                           (long long)v->t[i].count, (long long)v->g.nexpect);
         }
     if ((rc = mval_get_f64v(&f.meta, "vol_spacing", vsp, 3)) < 0) {
         frame_free(&f);
@@ -272,37 +236,41 @@ static int emit(stream_out *out, volume *v)
             frame_free(&f);
             return -1;
         }
-    log_info("%s: %lld slices -> [%lld, %lld, %lld]", v->id, (long long)v->nslices, (long long)v->shape[0],
+    log_info("%s: %lld slices -> [%lld, %lld, %lld]", v->g.id, (long long)v->g.nexpect, (long long)v->shape[0],
              (long long)v->shape[1], (long long)v->shape[2]);
     rc = stream_out_write(out, &f);
     frame_free(&f);
     return rc;
 }
 
-static int finish_complete(stream_out *out)
+/* Write v if it is complete. */
+static int finish_complete(stream_out *out, volume *v)
 {
-    for (int i = 0; i < nvols; i++)
-        if (vols[i].received == vols[i].nslices) {
-            int rc = emit(out, &vols[i]);
-            done = push(done, &ndone, sizeof *done);
-            if (!(done[ndone - 1] = strdup(vols[i].id)))
-                return err_set("out of memory");
-            volume_free(&vols[i]);
-            vols[i] = vols[--nvols];
-            if (rc)
-                return -1;
-            i--;
-        }
-    return 0;
+    int rc;
+    if (!sg_complete(&group, &v->g))
+        return 0;
+    rc = emit(out, v);
+    volume_free(v);
+    if (slicegroup_done(&group, &v->g))
+        rc = -1;
+    free(v);
+    return rc;
+}
+
+/* One slice record: file it, then write every volume it completes. */
+static int add_slice_complete(frame *f, stream_in *in, void *out)
+{
+    volume *v;
+    return add_slice(f, &v) || finish_complete(out, v) ? -1 : 0;
 }
 
 static int report_incomplete(void)
 {
-    if (!nvols)
+    const sg_volume *v = group.nvols ? group.vols[0] : NULL;
+    if (!v)
         return 0;
-    return err_set("id %s: %lld of %lld slices arrived before the end of the stream%s", vols[0].id,
-                   (long long)vols[0].received, (long long)vols[0].nslices,
-                   nvols > 1 ? "; other volumes are incomplete too" : "");
+    return err_set("id %s: %lld of %lld slices arrived before the end of the stream%s", v->id, (long long)v->nhave[0],
+                   (long long)v->nexpect, group.nvols > 1 ? "; other volumes are incomplete too" : "");
 }
 
 int main(int argc, char **argv)
@@ -311,86 +279,32 @@ int main(int argc, char **argv)
         {"input", required_argument, 0, 'i'},
         {"output", required_argument, 0, 'o'},
         {"tensor", required_argument, 0, 't'},
-        {"help", no_argument, 0, 'h'},
-        OPT_COMMON_LONG,
-        {0, 0, 0, 0},
+        FILTER_LONGOPTS_END,
     };
     stream_out *out;
     int c, rc = 0;
 
     filter_init(argc, argv);
-    while ((c = getopt_long(argc, argv, "i:o:t:qvh", longopts, NULL)) != -1) {
-        if (opt_common(c, optarg))
-            continue;
+    slicegroup_init(&group, 1, NULL, sizeof(volume));
+    while ((c = filter_getopt(argc, argv, "i:o:t:qvh", longopts, usage)) != -1) {
         switch (c) {
-        case 'i':
-            opt.inputs = push(opt.inputs, &opt.ninputs, sizeof *opt.inputs);
-            opt.inputs[opt.ninputs - 1] = optarg;
-            break;
+        case 'i': strlist_add(&opt.inputs, optarg); break;
         case 'o': opt.output = optarg; break;
-        case 't':
-            opt.tensors = push(opt.tensors, &opt.ntensors, sizeof *opt.tensors);
-            opt.tensors[opt.ntensors - 1] = optarg;
-            break;
-        case 'h': usage(); return 0;
-        default: usage_error("unknown option");
+        case 't': strlist_add(&opt.tensors, optarg); break;
         }
     }
-    for (int i = optind; i < argc; i++) {
-        opt.inputs = push(opt.inputs, &opt.ninputs, sizeof *opt.inputs);
-        opt.inputs[opt.ninputs - 1] = argv[i];
-    }
-    if (!opt.ninputs) {
-        opt.inputs = push(opt.inputs, &opt.ninputs, sizeof *opt.inputs);
-        opt.inputs[0] = "-";
-    }
-    if (!(out = stream_out_open(opt.output ? opt.output : "-")))
-        die_err(1);
-    {
-        mval p = {0}, *a;
-        mval_set_map(&p);
-        a = mval_map_put(&p, "argv");
-        mval_set_array(a);
-        for (int i = 0; i < argc; i++)
-            mval_set_str(mval_push(a), argv[i]);
-        rc = stream_out_start(out, &p);
-        mval_free(&p);
-    }
-    for (int k = 0; k < opt.ninputs && !rc; k++) {
-        stream_in *in = stream_in_open(opt.inputs[k]);
-        frame f;
-        int r;
-        if (!in) {
-            rc = -1;
-            break;
-        }
-        while ((r = stream_in_next(in, &f)) > 0) {
-            if (add_slice(&f) || finish_complete(out)) {
-                err_prefix("%s: record seq %lld (id %s, z %lld)", stream_in_name(in), (long long)f.seq,
-                           f.id ? f.id : "-", (long long)f.z);
-                r = -1;
-            }
-            frame_free(&f);
-            if (r < 0)
-                break;
-        }
-        if (r < 0)
-            rc = -1;
-        stream_in_close(in);
-    }
+    filter_inputs(&opt.inputs, optind, argc, argv);
+    mval params = filter_params(argc, argv);
+    out = filter_output(opt.output, &params);
+    mval_free(&params);
+    rc = filter_each_input(&opt.inputs, add_slice_complete, out);
     if (!rc && report_incomplete())
         rc = -1;
-    if (rc) {
-        stream_out_abort(out);
-        die_err(1);
-    }
-    if (stream_out_end(out) || stream_out_close(out))
-        die_err(1);
-    for (int i = 0; i < nvols; i++)
-        volume_free(&vols[i]);
-    free(vols);
-    for (int i = 0; i < ndone; i++)
-        free(done[i]);
-    free(done);
+    filter_output_done(out, rc);
+    for (int i = 0; i < group.nvols; i++)
+        volume_free((volume *)group.vols[i]);
+    slicegroup_free(&group);
+    strlist_free(&opt.inputs);
+    strlist_free(&opt.tensors);
     return 0;
 }

@@ -22,6 +22,13 @@
  * for each other; test_seed_reproducible also runs two. */
 #define TINY "--widths 4,8,8,8,8 --dim 8 --threads 1"
 #define TINY_MOCO "--depth 18 --width 0.0625 --embed-dim 16 --queue 64 --threads 1"
+#define TINY_EG "--depth 18 --width 0.0625 --embed-dim 16 --hidden 24 --pred-dim 8 --threads 1"
+
+/* The global methods of egtrainer.h, with the name of their metric in the log. */
+static const struct {
+    const char *name, *metric;
+} eg_methods[] = {{"rotation", "acc"}, {"relloc", "acc"}, {"byol", "std"}, {"simsiam", "std"}};
+enum { N_EG = sizeof eg_methods / sizeof eg_methods[0] };
 
 enum {
     P_NO_REGIONS_P = 1, /* drop regions_p */
@@ -172,7 +179,7 @@ static void test_bad_input(void **state)
 
     /* usage errors: exit 2 */
     expect_fail(2, "no checkpoint file", "lrc-train --method lrc < /dev/null");
-    expect_fail(2, "option --method: 'simclr' is not lrc or moco", "lrc-train --method simclr -c x < /dev/null");
+    expect_fail(2, "option --method: 'simclr' is not lrc, moco, rotation", "lrc-train --method simclr -c x < /dev/null");
     expect_fail(2, "--schedule cosine needs --steps", "lrc-train --method lrc --schedule cosine -c x < /dev/null");
     expect_fail(2, "option --batch", "lrc-train --method lrc --batch 0 -c x < /dev/null");
     expect_fail(2, "no --method", "lrc-train -c x < /dev/null");
@@ -499,6 +506,111 @@ static void test_real_filters_pipeline(void **state)
     assert_true(ckpt_step_of(tmp("pipe_moco.st")) >= 3);
 }
 
+/* Every tensor of two checkpoints equal, bit for bit (the metadata holds
+ * the command lines, which differ). */
+static void assert_same_tensors(const char *a, const char *b)
+{
+    ckpt *ca = ckpt_open(a), *cb = ckpt_open(b);
+    assert_non_null(ca);
+    assert_non_null(cb);
+    assert_int_equal(ckpt_ntensors(ca), ckpt_ntensors(cb));
+    for (int i = 0; i < ckpt_ntensors(ca); i++) {
+        tensor ta, tb;
+        const char *name = ckpt_tensor_name(ca, i);
+        assert_int_equal(ckpt_get_tensor(ca, name, &ta), 0);
+        assert_int_equal(ckpt_get_tensor(cb, name, &tb), 0);
+        assert_int_equal(tensor_nbytes(&ta), tensor_nbytes(&tb));
+        if (memcmp(ta.data, tb.data, tensor_nbytes(&ta)))
+            fail_msg("%s and %s differ in %s", a, b, name);
+    }
+    ckpt_close(ca);
+    ckpt_close(cb);
+}
+
+/* The global methods through the real filters (a bundled volume at 64 x 64):
+ * each trains, logs its metric, and writes Eg under torchvision's names
+ * where seg-finetune --global finds it. */
+static void test_global_methods(void **state)
+{
+    (void)state;
+    mval recs[64] = {{0}};
+    char name[64];
+    assert_int_equal(tu_sh("ct-resample -q -s 2.5,4,4 %s/pre024_ct.nii.gz | slice-extract -q --size 64,64 --skip-empty "
+                           "--every 3 | fz-superpixel -q --body | elastic-aug -q --alpha 6 --rotate 5 --seed 1 > %s",
+                           tu_sample(), tmp("eg.fr")),
+                     0);
+    for (int m = 0; m < N_EG; m++) {
+        snprintf(name, sizeof name, "eg_%s.st", eg_methods[m].name);
+        assert_int_equal(tu_sh("lrc-train -q --method %s --batch 4 --steps 4 --log %s -c %s %s -i %s",
+                               eg_methods[m].name, tmp("eg.jsonl"), tmp(name), TINY_EG, tmp("eg.fr")),
+                         0);
+        int n = read_log(tmp("eg.jsonl"), recs, 64);
+        assert_int_equal(n, 4);
+        for (int i = 0; i < n; i++) {
+            double v = get_num(&recs[i], eg_methods[m].metric), loss = get_num(&recs[i], "loss");
+            if (!(v >= 0 && v <= 1 && isfinite(loss)))
+                fail_msg("%s: step %d: loss %g, %s %g", eg_methods[m].name, i + 1, loss, eg_methods[m].metric, v);
+            mval_free(&recs[i]);
+        }
+        assert_int_equal(tu_sh("rm %s", tmp("eg.jsonl")), 0);
+        ckpt *c = ckpt_open(tmp(name));
+        tensor t;
+        assert_non_null(c);
+        assert_string_equal(ckpt_meta(c, "method"), eg_methods[m].name);
+        assert_string_equal(ckpt_meta(c, "model"), "resnet");
+        assert_int_equal(ckpt_get_tensor(c, "layer4.1.conv2.weight", &t), 0);
+        assert_int_equal(ckpt_step(c), 4);
+        ckpt_close(c);
+    }
+}
+
+/* kill -9 during a run of each global method: the checkpoint is whole and
+ * resumes; and a run resumed at a step boundary ends bit-identical to one
+ * that was not interrupted (optimiser, heads, target network, schedules and
+ * batch-norm statistics all restored). */
+static void test_global_kill_and_resume(void **state)
+{
+    (void)state;
+    char st[64];
+    /* 64 x 64: relloc's smallest grid (three 16-pixel patches and two gaps) */
+    write_pairs(tmp("gk.fr"), 8, 64, 64, P_NO_END, 13);
+    write_pairs(tmp("gk1.fr"), 8, 64, 64, 0, 13);
+    write_pairs(tmp("gk2.fr"), 8, 64, 64, 0, 14);
+    assert_int_equal(tu_sh("frame-cat -q %s %s -o %s", tmp("gk1.fr"), tmp("gk2.fr"), tmp("gk12.fr")), 0);
+    for (int m = 0; m < N_EG; m++) {
+        const char *M = eg_methods[m].name;
+        snprintf(st, sizeof st, "gk_%s.st", M);
+        /* in the scratch directory: more names than tmp()'s ring holds */
+        int rc = tu_sh("cd %s && rm -f gk.fifo gk.jsonl && mkfifo gk.fifo && { (cat gk.fr; exec sleep 60) > gk.fifo & "
+                       "prod=$!; lrc-train -q --method %s --batch 2 --shuffle-buffer 0 --save-every 2 --log gk.jsonl "
+                       "-c %s %s < gk.fifo & pid=$!; "
+                       "for i in $(seq 1 300); do [ \"$(cat gk.jsonl 2>/dev/null | wc -l)\" = 4 ] && break; sleep 0.1; "
+                       "done; sleep 0.3; kill -9 $pid; kill $prod; wait; exit 0; }",
+                       tu_tmpdir(), M, st, TINY_EG);
+        assert_int_equal(rc, 0);
+        assert_int_equal(ckpt_step_of(tmp(st)), 4);
+        assert_int_equal(tu_sh("lrc-train -q --method %s --batch 2 --steps 6 --resume -c %s %s -i %s", M, tmp(st),
+                               TINY_EG, tmp("gk1.fr")),
+                         0);
+        assert_int_equal(ckpt_step_of(tmp(st)), 6);
+        /* interrupted at step 2 (the first input ends) vs straight through */
+        assert_int_equal(tu_sh("lrc-train -q --method %s --batch 4 --shuffle-buffer 0 --steps 4 --seed 3 -c %s %s -i %s "
+                               "&& lrc-train -q --method %s --batch 4 --shuffle-buffer 0 --steps 4 --seed 3 --resume "
+                               "-c %s %s -i %s && lrc-train -q --method %s --batch 4 --shuffle-buffer 0 --steps 4 "
+                               "--seed 3 -c %s %s -i %s",
+                               M, tmp("gA.st"), TINY_EG, tmp("gk1.fr"), M, tmp("gA.st"), TINY_EG, tmp("gk2.fr"), M,
+                               tmp("gB.st"), TINY_EG, tmp("gk12.fr")),
+                         0);
+        assert_int_equal(ckpt_step_of(tmp("gA.st")), 4);
+        assert_same_tensors(tmp("gA.st"), tmp("gB.st"));
+    }
+    /* another method's checkpoint, or other settings, are refused */
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "lrc-train --method moco --resume -c %s %s -i %s", tmp("gB.st"), TINY_MOCO,
+             tmp("gk1.fr"));
+    expect_fail(1, "not an lrc-train --method moco checkpoint", cmd);
+}
+
 /* The real thing, small: the whole front of the pipeline on the bundled
  * sample's unlabeled volumes (ct-resample to 4 mm, 64 x 64 slices around the
  * body, Felzenszwalb regions, elastic-aug drawing fresh warps each epoch)
@@ -592,6 +704,7 @@ int main(void)
         cmocka_unit_test(test_zmq_input),     cmocka_unit_test(test_both_methods_one_stream),
         cmocka_unit_test(test_embed),
         cmocka_unit_test(test_moco_log),      cmocka_unit_test(test_real_filters_pipeline),
+        cmocka_unit_test(test_global_methods), cmocka_unit_test(test_global_kill_and_resume),
         cmocka_unit_test(test_real_run),
     };
     if (getenv("TEST_FILTER")) /* e.g. TEST_FILTER='test_embed' while debugging */

@@ -76,11 +76,11 @@ typedef struct {
     char dir[512];
     int N, H, W;
     /* unet */
-    norm_kind norm;
+    nn_norm_kind norm;
     int training;
     unet *u;
     /* resnet */
-    int depth;
+    int depth, stem;
     resnet *eg;
     resdec *dg;
     mlp *head;
@@ -129,6 +129,7 @@ static void prepare(tcase *c)
         resdec_config dc;
         resnet_config_default(&rc);
         rc.depth = c->depth;
+        rc.stem = c->stem;
         rc.width = c->depth == 50 ? 0.125f : 0.25f;
         resdec_config_for(&rc, &dc);
         int C4 = resnet_stage_channels(&rc, 4);
@@ -140,8 +141,8 @@ static void prepare(tcase *c)
         assert_int_equal(resnet_ckpt_put(w, "eg.", c->eg), 0);
         assert_int_equal(resdec_ckpt_put(w, "dg.", c->dg), 0);
         assert_int_equal(mlp_ckpt_put(w, "head.", c->head), 0);
-        title(c, "resnet-%d width %g + decoder + mlp head, batch %d, %dx%d", c->depth,
-              (double)rc.width, c->N, c->H, c->W);
+        title(c, "resnet-%d width %g, %s stem + decoder + mlp head, batch %d, %dx%d", c->depth,
+              (double)rc.width, resnet_stem_name(c->stem), c->N, c->H, c->W);
     } else {
         title(c, "optimisers on fixed gradients");
     }
@@ -212,8 +213,9 @@ static void compute_resnet(tcase *c)
     for (int s = 0; s < 5; s++) {
         char nm[16];
         snprintf(nm, sizeof nm, "stage%d", s);
-        put(w, nm, st[s], 4, (int64_t)N, (int64_t)resnet_stage_channels(rc, s), (int64_t)(H >> s),
-            (int64_t)(W >> s));
+        int sh = resnet_stage_shift(rc, s);
+        put(w, nm, st[s], 4, (int64_t)N, (int64_t)resnet_stage_channels(rc, s), (int64_t)(H >> sh),
+            (int64_t)(W >> sh));
     }
     put_grads(w, "eg.", resnet_params(c->eg));
     put_grads(w, "dg.", resdec_params(c->dg));
@@ -284,6 +286,9 @@ static void test_against_torch(void **state)
         {.kind = "unet", .N = 1, .H = 32, .W = 32, .norm = NORM_BATCH, .training = 0},
         {.kind = "resnet", .N = 2, .H = 32, .W = 32, .depth = 18},
         {.kind = "resnet", .N = 2, .H = 32, .W = 32, .depth = 50},
+        /* torchvision's stem (7x7/2, max pool 3x3/2) and the decoder's 2x up-sampling */
+        {.kind = "resnet", .N = 2, .H = 64, .W = 96, .depth = 18, .stem = RESNET_STEM_TORCHVISION},
+        {.kind = "resnet", .N = 2, .H = 64, .W = 64, .depth = 50, .stem = RESNET_STEM_TORCHVISION},
         {.kind = "optim"},
     };
     int n = (int)(sizeof cases / sizeof cases[0]);

@@ -6,7 +6,7 @@
 # As root it runs apt-get; otherwise it lists the missing packages and fails.
 set -eu
 build="gcc make pkg-config libnifti2-dev libmsgpack-dev libzmq3-dev libopenblas-dev libpng-dev zlib1g-dev gnuplot-nox"
-test="$build libcmocka-dev mandoc python3-numpy python3-scipy python3-skimage python3-msgpack python3-torch python3-nibabel plastimatch"
+test="$build libcmocka-dev mandoc python3-numpy python3-scipy python3-skimage python3-msgpack python3-torch python3-torchvision python3-nibabel plastimatch"
 bench="$test libjemalloc2 hyperfine time bc"
 case "${1:-build}" in
   build) want=$build ;;

@@ -34,20 +34,19 @@ def load(path):
     return np.concatenate(fs).astype(np.float32), np.concatenate(ls).astype(np.int64)
 
 
-def main():
+def fit_and_score(xtr, ytr, test, iters=300):
+    """The probe on per-pixel features xtr (n, D) and labels ytr (n), scored
+    on test, an iterable of (features, labels) chunks (all pixels pooled):
+    "dice MEAN o1 ... o7"."""
     torch.manual_seed(0)
     torch.set_num_threads(2)
-    iters = int(sys.argv[3]) if len(sys.argv) > 3 else 300
-    xtr, ytr = load(sys.argv[1])
-    xte, yte = load(sys.argv[2])
     org = np.flatnonzero(ytr > 0)
     bg = np.flatnonzero(ytr == 0)
     bg = np.random.default_rng(0).choice(bg, min(len(bg), 10 * len(org)), replace=False)
     keep = np.sort(np.concatenate([org, bg]))
     xtr, ytr = xtr[keep], ytr[keep]
     mu, sd = xtr.mean(0), xtr.std(0) + 1e-6
-    xtr, xte = torch.tensor((xtr - mu) / sd), torch.tensor((xte - mu) / sd)
-    ytr, yte = torch.tensor(ytr), torch.tensor(yte)
+    xtr, ytr = torch.tensor((xtr - mu) / sd), torch.tensor(ytr)
     C = 8
     counts = torch.bincount(ytr, minlength=C).float()
     w = torch.where(counts > 0, counts.sum() / (C * counts.clamp(min=1)), torch.zeros(C))
@@ -58,14 +57,23 @@ def main():
         loss = F.cross_entropy(lin(xtr), ytr, weight=w)
         loss.backward()
         opt.step()
+    inter, npred, nlab = np.zeros(C), np.zeros(C), np.zeros(C)
     with torch.no_grad():
-        pred = lin(xte).argmax(1)
-    d = []
-    for c in range(1, C):
-        a, b = pred == c, yte == c
-        den = int(a.sum() + b.sum())
-        d.append(2 * int((a & b).sum()) / den if den else float("nan"))
-    print("dice %.4f " % np.nanmean(d) + " ".join("%.3f" % v for v in d))
+        for xte, yte in test:
+            pred = lin(torch.tensor((xte - mu) / sd)).argmax(1).numpy()
+            for c in range(1, C):
+                a, b = pred == c, yte == c
+                inter[c] += (a & b).sum()
+                npred[c] += a.sum()
+                nlab[c] += b.sum()
+    d = [2 * inter[c] / (npred[c] + nlab[c]) if npred[c] + nlab[c] else float("nan") for c in range(1, C)]
+    return "dice %.4f " % np.nanmean(d) + " ".join("%.3f" % v for v in d)
+
+
+def main():
+    iters = int(sys.argv[3]) if len(sys.argv) > 3 else 300
+    xtr, ytr = load(sys.argv[1])
+    print(fit_and_score(xtr, ytr, [load(sys.argv[2])], iters))
 
 
 if __name__ == "__main__":

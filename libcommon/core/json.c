@@ -180,8 +180,25 @@ static int lit(parser *ps, const char *word)
     return 0;
 }
 
+/* After an item of an object or array: a ',' (1: another item follows), the
+ * closing bracket (0: the end) or an error (-1). */
+static int next_item(parser *ps, char close)
+{
+    skip_ws(ps);
+    if (ps->p < ps->end && *ps->p == ',') {
+        ps->p++;
+        return 1;
+    }
+    if (ps->p < ps->end && *ps->p == close) {
+        ps->p++;
+        return 0;
+    }
+    return perr(ps, close == '}' ? "expected ',' or '}'" : "expected ',' or ']'");
+}
+
 static int parse_value(parser *ps, mval *out, int depth)
 {
+    int more;
     if (depth > JSON_MAX_DEPTH)
         return perr(ps, "nested too deep");
     skip_ws(ps);
@@ -213,14 +230,8 @@ static int parse_value(parser *ps, mval *out, int depth)
             ps->p++;
             if (parse_value(ps, slot, depth + 1))
                 return -1;
-            skip_ws(ps);
-            if (ps->p < ps->end && *ps->p == ',') {
-                ps->p++;
-                continue;
-            }
-            if (ps->p < ps->end && *ps->p == '}')
-                return ps->p++, 0;
-            return perr(ps, "expected ',' or '}'");
+            if ((more = next_item(ps, '}')) <= 0)
+                return more;
         }
     case '[':
         ps->p++;
@@ -234,14 +245,8 @@ static int parse_value(parser *ps, mval *out, int depth)
                 return err_set("out of memory");
             if (parse_value(ps, slot, depth + 1))
                 return -1;
-            skip_ws(ps);
-            if (ps->p < ps->end && *ps->p == ',') {
-                ps->p++;
-                continue;
-            }
-            if (ps->p < ps->end && *ps->p == ']')
-                return ps->p++, 0;
-            return perr(ps, "expected ',' or ']'");
+            if ((more = next_item(ps, ']')) <= 0)
+                return more;
         }
     case '"': {
         char *s;
@@ -470,4 +475,20 @@ int json_fprint(FILE *f, const mval *v, int indent)
         rc = err_set("write error:");
     free(buf);
     return rc;
+}
+
+char *json_strv(char *const *v, int n)
+{
+    mval a = {0};
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    mval_set_array(&a);
+    for (int i = 0; i < n; i++)
+        mval_set_str(mval_push(&a), v[i]);
+    if (json_dump(&a, -1, &buf, &len, &cap)) {
+        free(buf);
+        buf = NULL;
+    }
+    mval_free(&a);
+    return buf;
 }

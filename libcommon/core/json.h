@@ -24,6 +24,9 @@ int json_load(const char *path, mval *out);
 /* Append JSON for v to a malloc'ed buffer; buf, len and cap are updated.
  * indent < 0: compact; otherwise pretty with that many spaces per level. */
 int json_dump(const mval *v, int indent, char **buf, size_t *len, size_t *cap);
+/* A compact JSON array of the n strings v (malloc'ed), or NULL when out of
+ * memory: a command line for a checkpoint's "argv", a class list. */
+char *json_strv(char *const *v, int n);
 /* Write JSON to f; returns 0 or -1. */
 int json_fprint(FILE *f, const mval *v, int indent);
 

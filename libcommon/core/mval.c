@@ -271,11 +271,20 @@ int mval_get_str(const mval *map, const char *key, const char **out)
     return 0;
 }
 
-int mval_put_f64v(mval *map, const char *key, const double *vals, size_t n)
+/* The slot of key in map, or NULL with err_set (out of memory). */
+static mval *put_slot(mval *map, const char *key)
 {
     mval *slot = mval_map_put(map, key);
     if (!slot)
-        return err_set("out of memory");
+        err_set("out of memory");
+    return slot;
+}
+
+int mval_put_f64v(mval *map, const char *key, const double *vals, size_t n)
+{
+    mval *slot = put_slot(map, key);
+    if (!slot)
+        return -1;
     mval_set_array(slot);
     for (size_t i = 0; i < n; i++) {
         mval *e = mval_push(slot);
@@ -288,35 +297,27 @@ int mval_put_f64v(mval *map, const char *key, const double *vals, size_t n)
 
 int mval_put_i64(mval *map, const char *key, int64_t i)
 {
-    mval *slot = mval_map_put(map, key);
-    if (!slot)
-        return err_set("out of memory");
-    mval_set_int(slot, i);
-    return 0;
+    mval *slot = put_slot(map, key);
+    return slot ? (mval_set_int(slot, i), 0) : -1;
 }
 
 int mval_put_f64(mval *map, const char *key, double f)
 {
-    mval *slot = mval_map_put(map, key);
-    if (!slot)
-        return err_set("out of memory");
-    mval_set_float(slot, f);
-    return 0;
+    mval *slot = put_slot(map, key);
+    return slot ? (mval_set_float(slot, f), 0) : -1;
 }
 
 int mval_put_str(mval *map, const char *key, const char *s)
 {
-    mval *slot = mval_map_put(map, key);
-    if (!slot)
-        return err_set("out of memory");
-    return mval_set_str(slot, s);
+    mval *slot = put_slot(map, key);
+    return slot ? mval_set_str(slot, s) : -1;
 }
 
 int mval_put_strv(mval *map, const char *key, const char *const *s, size_t n)
 {
-    mval *slot = mval_map_put(map, key);
+    mval *slot = put_slot(map, key);
     if (!slot)
-        return err_set("out of memory");
+        return -1;
     mval_set_array(slot);
     for (size_t i = 0; i < n; i++) {
         mval *e = mval_push(slot);

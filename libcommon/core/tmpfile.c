@@ -173,3 +173,13 @@ void tmpfile_abort(tmpfile_t *t)
         unlink(t->tmp);
     destroy(t);
 }
+
+int tmpfile_finish(tmpfile_t *t, int ok, const char *path, int do_fsync)
+{
+    if (!ok) {
+        err_set("%s: write error:", path);
+        tmpfile_abort(t);
+        return -1;
+    }
+    return tmpfile_commit(t, do_fsync);
+}

@@ -26,5 +26,9 @@ const char *tmpfile_path(const tmpfile_t *t); /* the temporary's name */
 int tmpfile_commit(tmpfile_t *t, int do_fsync);
 /* Close and remove; frees t. */
 void tmpfile_abort(tmpfile_t *t);
+/* The end of every atomic write: when ok, commit (tmpfile_commit with
+ * do_fsync); else abort with err_set "PATH: write error: <errno>".
+ * Frees t. 0 or -1. */
+int tmpfile_finish(tmpfile_t *t, int ok, const char *path, int do_fsync);
 
 #endif

@@ -1,12 +1,11 @@
 #include "ct/body.h"
 
-int64_t body_find(int64_t box[4], const float *img, int64_t ny, int64_t nx, float thr, int32_t *work)
+#include <stddef.h>
+
+int64_t body_components(int32_t *lab, int64_t ny, int64_t nx, int32_t *stack, int64_t box[4], int32_t *id)
 {
-    int32_t *lab = work, *stack = work + ny * nx;
     int64_t n = ny * nx, best = 0;
     int32_t next = 0;
-    for (int64_t i = 0; i < n; i++)
-        lab[i] = img[i] > thr ? -1 : 0; /* -1: foreground not yet labelled */
     for (int64_t s = 0; s < n; s++) {
         int64_t top = 0, count = 0, y0, x0, y1, x1;
         if (lab[s] != -1)
@@ -31,7 +30,17 @@ int64_t body_find(int64_t box[4], const float *img, int64_t ny, int64_t nx, floa
         if (count > best) {
             best = count;
             box[0] = y0, box[1] = x0, box[2] = y1, box[3] = x1;
+            if (id)
+                *id = next;
         }
     }
     return best;
+}
+
+int64_t body_find(int64_t box[4], const float *img, int64_t ny, int64_t nx, float thr, int32_t *work)
+{
+    int64_t n = ny * nx;
+    for (int64_t i = 0; i < n; i++)
+        work[i] = img[i] > thr ? -1 : 0; /* -1: foreground not yet labelled */
+    return body_components(work, ny, nx, work + n, box, NULL);
 }

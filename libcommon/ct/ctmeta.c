@@ -7,6 +7,7 @@
 
 #include "core/err.h"
 #include "core/json.h"
+#include "io/labels.h"
 #include "ct/affine.h"
 #include "io/nii.h"
 
@@ -71,40 +72,19 @@ int ctmeta_volume_affine(const mval *meta, double affine[16])
 
 int ctmeta_load_classes(const char *path, mval *classes)
 {
-    mval doc = {0};
-    const char *names[256];
-    int maxv = -1;
-    if (json_load(path, &doc))
+    char *names[LABELS_MAX] = {0};
+    int n = 0;
+    if (labels_load(path, names, &n)) {
+        labels_free(names);
         return -1;
-    if (doc.kind != MV_MAP) {
-        mval_free(&doc);
-        return err_set("%s: want a JSON object {\"0\": \"background\", \"1\": ...}", path);
-    }
-    for (int i = 0; i < 256; i++)
-        names[i] = "";
-    for (size_t i = 0; i < doc.m.n; i++) {
-        const char *k = doc.m.k[i];
-        char *end;
-        long v = strtol(k, &end, 10);
-        if (!*k || *end || v < 0 || v > 255) {
-            mval_free(&doc);
-            return err_set("%s: key '%s' is not a label value 0..255", path, k);
-        }
-        if (doc.m.v[i].kind != MV_STR) {
-            mval_free(&doc);
-            return err_set("%s: the name of label %ld is not a string", path, v);
-        }
-        names[v] = doc.m.v[i].s.p;
-        if (v > maxv)
-            maxv = (int)v;
     }
     mval_set_array(classes);
-    for (int i = 0; i <= maxv; i++)
-        if (!mval_push(classes) || mval_set_str(&classes->a.v[i], names[i])) {
-            mval_free(&doc);
+    for (int i = 0; i < n; i++)
+        if (!mval_push(classes) || mval_set_str(&classes->a.v[i], names[i] ? names[i] : "")) {
+            labels_free(names);
             return err_set("out of memory");
         }
-    mval_free(&doc);
+    labels_free(names);
     return 0;
 }
 
@@ -141,4 +121,30 @@ int ctmeta_is_nifti_name(const char *path)
 int ctmeta_is_int(int dt)
 {
     return dt != DT_F32 && dt != DT_F64;
+}
+
+int ctmeta_spacing(const mval *meta, double sp[3])
+{
+    double aff[16], s2[2];
+    int ra = mval_get_f64v(meta, "affine", aff, 16);
+    const mval *s = mval_map_get(meta, "spacing");
+    if (ra < 0)
+        return -1;
+    if (s && s->kind == MV_ARRAY && s->a.n == 3)
+        return mval_get_f64v(meta, "spacing", sp, 3);
+    if (s && s->kind == MV_ARRAY && s->a.n == 2 && ra == 0) {
+        if (mval_get_f64v(meta, "spacing", s2, 2))
+            return -1;
+        nii_affine_spacing(aff, sp);
+        sp[1] = s2[0];
+        sp[2] = s2[1];
+        return 0;
+    }
+    if (s && (s->kind != MV_ARRAY || (s->a.n != 2 && s->a.n != 3)))
+        return err_set("meta 'spacing' must be an array of 2 or 3 numbers");
+    if (ra == 0) {
+        nii_affine_spacing(aff, sp);
+        return 0;
+    }
+    return 1;
 }

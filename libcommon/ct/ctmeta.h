@@ -38,6 +38,10 @@ int ctmeta_put_i64v(mval *meta, const char *key, const int64_t *v, size_t n);
  * diagonal from meta "spacing" [dz,dy,dx]; checked (finite, invertible,
  * positive spacing). -1 with err_set() naming what is wrong or missing. */
 int ctmeta_volume_affine(const mval *meta, double affine[16]);
+/* Voxel spacing [dz, dy, dx] of a record's meta: 'spacing' [3]; or [2] (a
+ * slice's in-plane spacing) with dz from 'affine'; or 'affine' alone. 0, 1
+ * when the meta has none, -1 + err_set when 'spacing' is malformed. */
+int ctmeta_spacing(const mval *meta, double sp[3]);
 
 /* Class names from a labels JSON file {"0": "background", "1": ...} into an
  * MV_ARRAY of strings indexed by value (gaps become ""). Values 0..255. */

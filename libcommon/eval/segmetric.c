@@ -286,3 +286,48 @@ done:
     free(pa), free(pb), free(dist);
     return rc;
 }
+
+int segm_labels(uint8_t *dst, const tensor *t, size_t n, const char *what)
+{
+    if (t->dtype == DT_U8) {
+        memcpy(dst, t->data, n);
+        return 0;
+    }
+    if (t->dtype == DT_F32 || t->dtype == DT_F64)
+        return err_set("'%s' is %s; a label map must hold integers", what, dtype_name(t->dtype));
+    for (size_t i = 0; i < n; i++) {
+        double x = tensor_get(t, i);
+        if (x < 0 || x > 255)
+            return err_set("'%s' has label value %.0f, outside 0..255", what, x);
+        dst[i] = (uint8_t)x;
+    }
+    return 0;
+}
+
+void segm_tally(int64_t *tp, int64_t *npred, int64_t *nref, const uint8_t *ref, const uint8_t *pred, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        nref[ref[i]]++;
+        npred[pred[i]]++;
+        tp[ref[i]] += ref[i] == pred[i];
+    }
+}
+
+double segm_mean_dice(const int64_t *tp, const int64_t *npred, const int64_t *nref, int C, double *dice)
+{
+    double sum = 0;
+    int n = 0;
+    if (dice && C > 0)
+        dice[0] = NAN;
+    for (int c = 1; c < C; c++) {
+        int64_t den = npred[c] + nref[c];
+        double d = den ? 2.0 * (double)tp[c] / (double)den : NAN;
+        if (dice)
+            dice[c] = d;
+        if (!den)
+            continue;
+        sum += d;
+        n++;
+    }
+    return n ? sum / n : NAN;
+}

@@ -28,7 +28,7 @@
  * in it, voxels just outside it are background in both maps, so erosion and
  * nearest-surface distances are the same as on the whole grid.
  *
- * Not here: class names, ignore lists, means over volumes (dice-eval does
+ * Not here: class names, ignore lists, means over volumes (segreport.h does
  * that), 2-D (per-slice) metrics, surface Dice / NSD.
  */
 #ifndef LRC_SEGMETRIC_H
@@ -36,6 +36,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "core/tensor.h"
 
 #define SEGM_NLABELS 256
 
@@ -49,8 +51,22 @@ typedef struct {
 void segm_count(segm_count_t out[SEGM_NLABELS], const uint8_t *ref, const uint8_t *pred, int64_t Z, int64_t Y,
                 int64_t X);
 
+/* Label values of t (any integer dtype, values 0..255) into dst[n]; what
+ * names the map in errors ("'pred' is f32; a label map must hold integers"). */
+int segm_labels(uint8_t *dst, const tensor *t, size_t n, const char *what);
+
 /* Dice from the counts; NaN when the label is in neither map. */
 double segm_dice(const segm_count_t *c);
+
+/* The count every Dice of the project is made from, for batches of any
+ * shape: add to tp[v], npred[v], nref[v] (label value v, arrays of
+ * SEGM_NLABELS) the pixels of ref and pred [n] where both are v, pred is v,
+ * ref is v. segm_count() counts the same and adds the boxes. */
+void segm_tally(int64_t *tp, int64_t *npred, int64_t *nref, const uint8_t *ref, const uint8_t *pred, size_t n);
+/* Mean Dice 2 tp / (npred + nref) over labels 1..C-1 that are in either map
+ * (NaN when none is); with dice not NULL, each label's Dice into dice[c]
+ * (NaN for one in neither map, and for c = 0). */
+double segm_mean_dice(const int64_t *tp, const int64_t *npred, const int64_t *nref, int C, double *dice);
 
 typedef struct {
     double hd95, assd;          /* mm; NaN: in neither map; INFINITY: in one only */

@@ -376,3 +376,80 @@ void segdata_copy_shifted(float *x, uint8_t *y, const segdata *d, int64_t i, int
         memcpy(yr + c0, lab + (size_t)rs * W + c0 + dx, (size_t)(c1 - c0));
     }
 }
+
+/* Which set a volume id belongs to: 't', 'v' or 0 (neither). */
+static int role_of(const char *id, int from_val_input, const caselist *cases, const caselist *val,
+                   const segdata_sets *o)
+{
+    if (from_val_input)
+        return caselist_has(val, id) ? 'v' : 0;
+    if (o->cases ? caselist_has(cases, id) : !caselist_has(val, id))
+        return 't';
+    if (!o->val_input && caselist_has(val, id))
+        return 'v';
+    return 0;
+}
+
+static int read_input(segdata *tr, segdata *va, const caselist *cases, const caselist *val, const segdata_sets *o,
+                      int from_val_input, int64_t *skipped, stream_in **inp)
+{
+    stream_in *in = *inp = stream_in_open(from_val_input ? o->val_input : o->input);
+    frame f;
+    int rc;
+    if (!in)
+        return -1;
+    while ((rc = stream_in_next(in, &f)) > 0) {
+        int role = f.id ? role_of(f.id, from_val_input, cases, val, o) : 't';
+        if (role && segdata_add(role == 't' ? tr : va, &f)) {
+            frame_free(&f);
+            return err_prefix("%s", stream_in_name(in));
+        }
+        *skipped += !role;
+        frame_free(&f);
+    }
+    if (rc < 0)
+        return err_prefix("%s", stream_in_name(in));
+    stream_in_close(in);
+    *inp = NULL;
+    return 0;
+}
+
+int segdata_read_sets(segdata *tr, segdata *va, caselist *cases, caselist *val, const segdata_sets *o,
+                      int64_t *skipped, stream_in **in)
+{
+    const char *val_from = o->val_input ? o->val_input : o->input;
+    segdata_init(tr, o->classes);
+    segdata_init(va, o->classes);
+    *skipped = 0;
+    if (o->cases && caselist_load(cases, o->cases))
+        return err_prefix("--cases");
+    if (o->val_cases && caselist_load(val, o->val_cases))
+        return err_prefix("--val-cases");
+    for (int i = 0; i < cases->n; i++)
+        if (caselist_has(val, cases->id[i]))
+            return err_set("volume '%s' is in both --cases %s and --val-cases %s (validation must be held out)",
+                           cases->id[i], o->cases, o->val_cases);
+    if (read_input(tr, va, cases, val, o, 0, skipped, in) ||
+        (o->val_input && read_input(tr, va, cases, val, o, 1, skipped, in)))
+        return -1;
+    if (segdata_finish(tr))
+        return err_prefix("%s", o->input);
+    if (segdata_finish(va))
+        return err_prefix("%s", val_from);
+    for (int i = 0; i < cases->n; i++)
+        if (segdata_find(tr, cases->id[i]) < 0)
+            return err_set("--cases %s: volume '%s' has no slices in %s", o->cases, cases->id[i], o->input);
+    for (int i = 0; i < val->n; i++)
+        if (segdata_find(va, val->id[i]) < 0)
+            return err_set("--val-cases %s: volume '%s' has no slices in %s", o->val_cases, val->id[i], val_from);
+    if (!tr->n)
+        return err_set("%s: no training slices (%lld records of other volumes)", o->input, (long long)*skipped);
+    if (va->n) {
+        if (va->H != tr->H || va->W != tr->W)
+            return err_set("validation slices are %dx%d, training slices %dx%d (one size per run)", va->H, va->W,
+                           tr->H, tr->W);
+        if (segdata_same_classes(va, tr))
+            return err_prefix("validation slices");
+    }
+    return 0;
+}

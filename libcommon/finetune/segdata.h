@@ -17,7 +17,12 @@
  * Case lists: a text file, one volume id per line; blank lines and lines
  * starting with '#' are skipped, surrounding white space is trimmed.
  *
- * Not here: batching and shuffling (seg-finetune.c), metrics (segmetric.h).
+ * A run's sets (segdata_read_sets): the training volumes are those of the
+ * --cases list (every volume not held out for validation when there is
+ * none), the validation volumes those of the --val-cases list, read from
+ * the same input or from their own.
+ *
+ * Not here: batching and shuffling (segsample.h), metrics (segmetric.h).
  */
 #ifndef LRC_SEGDATA_H
 #define LRC_SEGDATA_H
@@ -26,6 +31,7 @@
 #include <stdint.h>
 
 #include "io/frame.h"
+#include "io/stream.h"
 
 typedef struct {
     char *id;
@@ -87,5 +93,25 @@ typedef struct {
 int caselist_load(caselist *l, const char *path);
 void caselist_free(caselist *l);
 int caselist_has(const caselist *l, const char *id);
+
+/* ---- a run's training and validation sets ---- */
+
+typedef struct {
+    const char *input;       /* the slices */
+    const char *val_input;   /* the validation volumes' slices (NULL: input) */
+    const char *cases;       /* the training volumes' list file (NULL: every volume not in val_cases) */
+    const char *val_cases;   /* the validation volumes' list file (NULL: none) */
+    int classes;             /* the class count expected (0: from the frames) */
+} segdata_sets;
+
+/* Read the training slices into tr and the validation slices into va, both
+ * initialised and finished here, and check them: a volume in both lists,
+ * a listed volume with no slices, validation slices of another size or
+ * other classes are errors. Records of volumes in neither set are counted
+ * in *skipped. *in is the stream being read (for the caller to reach when
+ * an error ends the process; NULL after). 0, or -1 + err_set naming the
+ * option, file or stream. */
+int segdata_read_sets(segdata *tr, segdata *va, caselist *cases, caselist *val_cases, const segdata_sets *o,
+                      int64_t *skipped, stream_in **in);
 
 #endif

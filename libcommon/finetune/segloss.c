@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "eval/segmetric.h"
 
 #define TILE 64
 
@@ -51,6 +52,7 @@ int segloss_dice(float *dlogits, segloss_stats *st, const float *logits, const u
     double a[SEGLOSS_MAX_CLASSES] = {0}, b[SEGLOSS_MAX_CLASSES] = {0};
     float pbuf[SEGLOSS_MAX_CLASSES * TILE];
     float mx[TILE], lse[TILE];
+    uint8_t best[TILE]; /* argmax of a tile's pixels */
     double ce = 0;
     if (C < 2 || C > SEGLOSS_MAX_CLASSES)
         return err_set("segloss: %d classes (2..%d: background and at least one organ)", C, SEGLOSS_MAX_CLASSES);
@@ -82,19 +84,18 @@ int segloss_dice(float *dlogits, segloss_stats *st, const float *logits, const u
                 I[c] += si;
             }
             for (int j = 0; j < m; j++) {
-                int y = yn[j0 + j], best = 0;
+                int y = yn[j0 + j], k = 0;
                 float bz = zn[j0 + j];
                 for (int c = 1; c < C; c++) {
                     float v = zn[(size_t)c * HW + j0 + j];
                     if (v > bz)
-                        bz = v, best = c;
+                        bz = v, k = c;
                 }
+                best[j] = (uint8_t)k;
                 /* log p_y = z_y - max - log sum exp(z - max) */
                 ce -= (double)(zn[(size_t)y * HW + j0 + j] - mx[j] - lse[j]);
-                st->nref[y]++;
-                st->npred[best]++;
-                st->tp[y] += best == y;
             }
+            segm_tally(st->tp, st->npred, st->nref, yn + j0, best, (size_t)m);
         }
     }
     const double npix = (double)N * HW, s = cfg->smooth, K = C - 1;
@@ -148,14 +149,29 @@ int segloss_dice(float *dlogits, segloss_stats *st, const float *logits, const u
 
 double segloss_hard_dice(const segloss_stats *st, int C)
 {
-    double sum = 0;
-    int n = 0;
-    for (int c = 1; c < C && c < SEGLOSS_MAX_CLASSES; c++) {
-        int64_t den = st->npred[c] + st->nref[c];
-        if (!den)
-            continue;
-        sum += 2.0 * (double)st->tp[c] / (double)den;
-        n++;
+    return segm_mean_dice(st->tp, st->npred, st->nref, C < SEGLOSS_MAX_CLASSES ? C : SEGLOSS_MAX_CLASSES, NULL);
+}
+
+void segloss_meter_add(segloss_meter *m, const segloss_stats *st, int C)
+{
+    m->loss += st->loss;
+    m->dice_loss += st->dice_loss;
+    m->ce += st->ce;
+    m->n++;
+    for (int c = 0; c < C; c++) {
+        m->tp[c] += st->tp[c];
+        m->npred[c] += st->npred[c];
+        m->nref[c] += st->nref[c];
     }
-    return n ? sum / n : NAN;
+}
+
+void segloss_meter_record(segloss_meter *m, mval *rec, int C)
+{
+    mval_put_f64(rec, "loss", m->loss / m->n);
+    mval_put_f64(rec, "dice_loss", m->dice_loss / m->n);
+    mval_put_f64(rec, "ce", m->ce / m->n);
+    double d = segm_mean_dice(m->tp, m->npred, m->nref, C, NULL);
+    if (!isnan(d))
+        mval_put_f64(rec, "train_dice", d);
+    memset(m, 0, sizeof *m);
 }

@@ -38,6 +38,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/mval.h"
+
 #define SEGLOSS_MAX_CLASSES 256
 
 typedef struct {
@@ -61,7 +63,23 @@ int segloss_dice(float *dlogits, segloss_stats *st, const float *logits, const u
                  int HW, const segloss_config *cfg);
 
 /* Mean hard Dice over organ classes 1..C-1 from stats, excluding classes in
- * neither labels nor prediction; NaN when every class is excluded. */
+ * neither labels nor prediction; NaN when every class is excluded. The
+ * counts are eval/segmetric.h's (segm_tally, segm_mean_dice). */
 double segloss_hard_dice(const segloss_stats *st, int C);
+
+/* Running means of a training run's steps between two metrics-log lines:
+ * the losses averaged, the pixel counts summed (so train_dice is the Dice
+ * of all the interval's pixels). */
+typedef struct {
+    double loss, dice_loss, ce;
+    int64_t n;
+    int64_t tp[SEGLOSS_MAX_CLASSES], npred[SEGLOSS_MAX_CLASSES], nref[SEGLOSS_MAX_CLASSES];
+} segloss_meter;
+
+/* Add a step's stats (C classes). */
+void segloss_meter_add(segloss_meter *m, const segloss_stats *st, int C);
+/* Put "loss", "dice_loss", "ce" and (when defined) "train_dice" in a
+ * metrics-log record, then start a new interval. */
+void segloss_meter_record(segloss_meter *m, mval *rec, int C);
 
 #endif

@@ -15,6 +15,7 @@
 #endif
 
 #include "core/err.h"
+#include "core/isa.h"
 #include "core/tensor.h"
 
 /* ---------------------------------------------------------------- blur */
@@ -381,7 +382,7 @@ void elastic_warp_linear(float *out, const float *in, int64_t Yi, int64_t Xi, co
                          int64_t n_out)
 {
 #if ELASTIC_X86
-    if (Yi * Xi + Xi + 1 <= INT32_MAX && __builtin_cpu_supports("avx2")) {
+    if (Yi * Xi + Xi + 1 <= INT32_MAX && isa_active() >= ISA_AVX2) {
         warp_linear_avx2(out, in, Yi, Xi, coords, n_out);
         return;
     }
@@ -443,7 +444,7 @@ static void warp_index_avx2(int32_t *idx, int64_t Yi, int64_t Xi, const float *c
 void elastic_warp_index(int32_t *idx, int64_t Yi, int64_t Xi, const float *coords, int64_t n_out)
 {
 #if ELASTIC_X86
-    if (Yi * Xi <= INT32_MAX && __builtin_cpu_supports("avx2")) {
+    if (Yi * Xi <= INT32_MAX && isa_active() >= ISA_AVX2) {
         warp_index_avx2(idx, Yi, Xi, coords, n_out);
         return;
     }

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "ct/body.h"
 
 /* The 4-neighbours of p in an H x W grid; returns how many. */
 static int neighbours(int32_t p, int64_t H, int64_t W, int32_t nb[4])
@@ -23,8 +24,8 @@ static int neighbours(int32_t p, int64_t H, int64_t W, int32_t nb[4])
 
 int64_t fz_body_mask(uint8_t *mask, const double *img, int64_t H, int64_t W, double thr)
 {
-    int64_t n = H * W, best = 0, count = 0;
-    int32_t best_id = 0, ncomp = 0;
+    int64_t n = H * W, best, count = 0, box[4];
+    int32_t best_id = 0;
     int32_t *comp = malloc((size_t)(n > 0 ? n : 1) * sizeof *comp);   /* component id, 0 none */
     int32_t *stack = malloc((size_t)(n > 0 ? n : 1) * sizeof *stack);
     if (!comp || !stack) {
@@ -32,30 +33,10 @@ int64_t fz_body_mask(uint8_t *mask, const double *img, int64_t H, int64_t W, dou
         free(stack);
         return err_set("out of memory");
     }
-    /* Components of the pixels above thr; remember the largest (the first
-     * one in raster order among equals). */
-    memset(comp, 0, (size_t)n * sizeof *comp);
-    for (int64_t i = 0; i < n; i++) {
-        int64_t size = 0, top = 0;
-        if (!(img[i] > thr) || comp[i])
-            continue;
-        comp[i] = ++ncomp;
-        stack[top++] = (int32_t)i;
-        while (top > 0) {
-            int32_t p = stack[--top], nb[4];
-            int k = neighbours(p, H, W, nb);
-            size++;
-            for (int j = 0; j < k; j++)
-                if (!comp[nb[j]] && img[nb[j]] > thr) {
-                    comp[nb[j]] = ncomp;
-                    stack[top++] = nb[j];
-                }
-        }
-        if (size > best) {
-            best = size;
-            best_id = ncomp;
-        }
-    }
+    /* Components of the pixels above thr and the largest (ct/body.h's rule). */
+    for (int64_t i = 0; i < n; i++)
+        comp[i] = img[i] > thr ? -1 : 0;
+    best = body_components(comp, H, W, stack, box, &best_id);
     /* Background: everything else, flooded from the border; the body is
      * what it does not reach. */
     {

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "core/isa.h"
 #include "core/tensor.h"
 
 /* ---- exp ---- */
@@ -59,14 +60,11 @@ static int exp_mode = -1; /* -1 unknown, 0 libm, 1 SVML */
 int npc_exp_is_svml(void)
 {
     if (exp_mode < 0) {
-#if defined(__x86_64__) && defined(__GNUC__)
-        __builtin_cpu_init();
-        exp_mode = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512cd") &&
-                   __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
-                   __builtin_cpu_supports("avx512vl");
-#else
-        exp_mode = 0;
-#endif
+        /* NumPy takes SVML's exp on AVX512_SKX CPUs, libm's elsewhere,
+         * by what the CPU has: so does this, to give NumPy's bits on this
+         * machine whatever LRCPIPE_ISA forces for the SIMD paths (with
+         * LRCPIPE_ISA=c following it would differ from NumPy here). */
+        exp_mode = isa_cpu_has(ISA_AVX512);
     }
     return exp_mode;
 }

@@ -480,40 +480,33 @@ int nii_write(const char *path, const tensor *t, const double affine[16])
     gz = plen > 3 && !strcmp(path + plen - 3, ".gz");
     if (!(tf = tmpfile_open(path)))
         return -1;
-    {
-        size_t nbytes = tensor_nbytes(t);
-        const char *p = t->data;
-        int ok = 1;
-        if (gz) {
-            int fd2 = dup(tmpfile_fd(tf));
-            gzFile g = fd2 >= 0 ? gzdopen(fd2, "wb6") : NULL;
-            if (!g) {
-                if (fd2 >= 0)
-                    close(fd2);
-                ok = 0;
-            } else {
-                ok = gzwrite(g, &h, sizeof h) == (int)sizeof h && gzwrite(g, ext, 4) == 4;
-                while (ok && nbytes) {
-                    unsigned chunk = nbytes > (1u << 30) ? (1u << 30) : (unsigned)nbytes;
-                    ok = gzwrite(g, p, chunk) == (int)chunk;
-                    p += chunk;
-                    nbytes -= chunk;
-                }
-                if (gzclose(g) != Z_OK)
-                    ok = 0;
-            }
+    size_t nbytes = tensor_nbytes(t);
+    const char *p = t->data;
+    int ok = 1;
+    if (gz) {
+        int fd2 = dup(tmpfile_fd(tf));
+        gzFile g = fd2 >= 0 ? gzdopen(fd2, "wb6") : NULL;
+        if (!g) {
+            if (fd2 >= 0)
+                close(fd2);
+            ok = 0;
         } else {
-            FILE *f = fdopen(dup(tmpfile_fd(tf)), "wb");
-            ok = f && fwrite(&h, sizeof h, 1, f) == 1 && fwrite(ext, 4, 1, f) == 1 &&
-                 (nbytes == 0 || fwrite(p, nbytes, 1, f) == 1);
-            if (f && fclose(f))
+            ok = gzwrite(g, &h, sizeof h) == (int)sizeof h && gzwrite(g, ext, 4) == 4;
+            while (ok && nbytes) {
+                unsigned chunk = nbytes > (1u << 30) ? (1u << 30) : (unsigned)nbytes;
+                ok = gzwrite(g, p, chunk) == (int)chunk;
+                p += chunk;
+                nbytes -= chunk;
+            }
+            if (gzclose(g) != Z_OK)
                 ok = 0;
         }
-        if (!ok) {
-            err_set("%s: write error:", path);
-            tmpfile_abort(tf);
-            return -1;
-        }
+    } else {
+        FILE *f = fdopen(dup(tmpfile_fd(tf)), "wb");
+        ok = f && fwrite(&h, sizeof h, 1, f) == 1 && fwrite(ext, 4, 1, f) == 1 &&
+             (nbytes == 0 || fwrite(p, nbytes, 1, f) == 1);
+        if (f && fclose(f))
+            ok = 0;
     }
-    return tmpfile_commit(tf, 0);
+    return tmpfile_finish(tf, ok, path, 0);
 }

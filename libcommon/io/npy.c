@@ -160,10 +160,5 @@ int npy_write(const char *path, const tensor *t)
         ok = fwrite(t->data, tensor_nbytes(t), 1, f) == 1;
     if (f && fclose(f))
         ok = 0;
-    if (!ok) {
-        err_set("%s: write error:", path);
-        tmpfile_abort(tf);
-        return -1;
-    }
-    return tmpfile_commit(tf, 0);
+    return tmpfile_finish(tf, ok, path, 0);
 }

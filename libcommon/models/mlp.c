@@ -12,8 +12,10 @@ struct mlp {
     mlp_config cfg;
     pblock pb;
     int iw1, ib1, iw2, ib2;
-    arena ar;
-    float *x, *h, *o, *dh;
+    nnb_arena ar;
+    float *x;      /* copy of the last input (N, in) */
+    float *h, *dh; /* hidden layer after ReLU and its gradient (N, hidden) */
+    float *o;      /* output (N, out) */
     int N, have_fwd;
 };
 
@@ -83,24 +85,8 @@ mlp *mlp_create(const mlp_config *c, uint64_t seed)
     return m;
 }
 
-void mlp_free(mlp *m)
-{
-    if (!m)
-        return;
-    pblock_free(&m->pb);
-    nnb_arena_free(&m->ar);
-    free(m);
-}
-
-const mlp_config *mlp_get_config(const mlp *m)
-{
-    return &m->cfg;
-}
-
-pblock *mlp_params(mlp *m)
-{
-    return &m->pb;
-}
+/* mlp_free, mlp_get_config, mlp_params */
+NNB_MODEL_ACCESSORS(mlp)
 
 static void bind(mlp *m, int N)
 {
@@ -108,6 +94,11 @@ static void bind(mlp *m, int N)
     m->h = nnb_arena_take(&m->ar, (size_t)N * m->cfg.hidden);
     m->dh = nnb_arena_take(&m->ar, (size_t)N * m->cfg.hidden);
     m->o = nnb_arena_take(&m->ar, (size_t)N * m->cfg.out);
+}
+
+static void bind_cb(void *m, int N, int H, int W)
+{
+    bind(m, N);
 }
 
 const float *mlp_forward(mlp *m, const float *x, int N)
@@ -118,11 +109,8 @@ const float *mlp_forward(mlp *m, const float *x, int N)
         return NULL;
     }
     if (N != m->N) {
-        nnb_arena_count(&m->ar);
-        bind(m, N);
-        if (nnb_arena_commit(&m->ar))
+        if (nnb_arena_bind(&m->ar, bind_cb, m, N, 1, 1))
             return NULL;
-        bind(m, N);
         m->N = N;
     }
     memcpy(m->x, x, (size_t)N * m->cfg.in * sizeof(float));
@@ -150,32 +138,18 @@ int mlp_backward(mlp *m, const float *dout, float *dx)
 
 int mlp_ckpt_put(ckpt_writer *w, const char *prefix, const mlp *m)
 {
-    char *js = mlp_config_json(&m->cfg);
-    int rc;
-    if (!js)
-        return -1;
-    rc = ckpt_put_model(w, prefix, "mlp", js, &m->pb);
-    free(js);
-    return rc;
+    return ckpt_put_model_owned(w, prefix, "mlp", mlp_config_json(&m->cfg), &m->pb);
 }
 
 mlp *mlp_ckpt_load(const ckpt *c, const char *prefix)
 {
-    char key[PARAM_NAME_MAX + 16];
-    const char *js;
+    const char *js = ckpt_model_config(c, prefix, "mlp");
     mlp_config cfg;
     mlp *m;
-    snprintf(key, sizeof key, "%sconfig", prefix);
-    if (ckpt_get_model(c, prefix, "mlp", NULL, NULL))
+    if (!js)
         return NULL;
-    if (!(js = ckpt_meta(c, key))) {
-        err_set("%s: no '%s' metadata", ckpt_path(c), key);
-        return NULL;
-    }
-    if (mlp_config_parse(js, &cfg)) {
-        err_prefix("%s", ckpt_path(c));
-        return NULL;
-    }
+    if (mlp_config_parse(js, &cfg))
+        return ckpt_bad_config(c);
     if (!(m = mlp_create(&cfg, 0)))
         return NULL;
     if (ckpt_get_params(c, prefix, &m->pb)) {

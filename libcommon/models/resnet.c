@@ -13,10 +13,10 @@
 /* ---- Eg ---- */
 
 typedef struct {
-    cbr c[3];  /* basic: c[0], c[1]; bottleneck: c[0..2] */
+    nnb_cbr c[3];  /* basic: c[0], c[1]; bottleneck: c[0..2] */
     int nconv; /* 2 or 3 */
     int has_ds;
-    cbr ds;  /* shortcut: 1x1 stride-2 conv + norm, no ReLU */
+    nnb_cbr ds;  /* shortcut: 1x1 conv (the block's stride) + norm, no ReLU */
     float *y; /* relu(main + shortcut) (N, cout, OH, OW) */
     int cin, cout;
 } rblock;
@@ -26,13 +26,17 @@ typedef struct {
 struct resnet {
     resnet_config cfg;
     pblock pb;
-    normcfg nc;
-    cbr stem;
+    nnb_normcfg nc;
+    nnb_cbr stem;
     rblock blk[4][MAXBLOCKS];
     int nblk[4];
-    int ch[5]; /* stage channels */
-    arena ar;
-    float *xin, *pooled, *g[4]; /* g: gradient work buffers of the largest activation */
+    int ch[5]; /* stage channels: ch[0] the stem's, ch[s+1] stage s's */
+    int tv;    /* the torchvision stem: conv1 7x7/2, max pool 3x3/2, layer1 at stride 1 */
+    nnb_arena ar;   /* every buffer below, sized by the last bind */
+    float *xin;     /* copy of the last input (N, in_ch, H, W) */
+    float *mp;      /* the torchvision stem's max pool output */
+    float *pooled;  /* global average pool of the last stage (N, ch[4]) */
+    float *g[4];    /* gradient work buffers, each of the largest activation (N * C * h * w floats) */
     int N, H, W, bound, have_fwd, training;
 };
 
@@ -56,6 +60,35 @@ int resnet_stage_channels(const resnet_config *c, int s)
     return width_of(c, 64 << (s - 1)) * (bottleneck(c) ? 4 : 1);
 }
 
+static int layer_stride(const resnet_config *c, int s)
+{
+    return c->stem == RESNET_STEM_TORCHVISION && s == 0 ? 1 : 2;
+}
+
+int resnet_stage_shift(const resnet_config *c, int s)
+{
+    return c->stem == RESNET_STEM_TORCHVISION ? s + 1 : s;
+}
+
+int resnet_input_unit(const resnet_config *c)
+{
+    return c->stem == RESNET_STEM_TORCHVISION ? 32 : 16;
+}
+
+const char *resnet_stem_name(int stem)
+{
+    return stem == RESNET_STEM_TORCHVISION ? "torchvision" : "3x3";
+}
+
+int resnet_stem_parse(const char *s, int *stem)
+{
+    if (!strcmp(s, "3x3"))
+        return *stem = RESNET_STEM_3X3, 0;
+    if (!strcmp(s, "torchvision"))
+        return *stem = RESNET_STEM_TORCHVISION, 0;
+    return err_set("'%s' is not a ResNet stem (3x3 or torchvision)", s);
+}
+
 void resnet_config_default(resnet_config *c)
 {
     memset(c, 0, sizeof *c);
@@ -72,6 +105,8 @@ int resnet_config_check(const resnet_config *c)
 {
     if (c->in_ch < 1 || c->in_ch > 4096)
         return err_set("resnet: in_ch %d out of range 1..4096", c->in_ch);
+    if (c->stem != RESNET_STEM_3X3 && c->stem != RESNET_STEM_TORCHVISION)
+        return err_set("resnet: unknown stem %d", c->stem);
     if (c->depth != 18 && c->depth != 34 && c->depth != 50)
         return err_set("resnet: depth %d (18, 34 or 50)", c->depth);
     if (!(c->width > 0 && c->width <= 4))
@@ -95,6 +130,8 @@ char *resnet_config_json(const resnet_config *c)
     char *s;
     mval_set_map(&m);
     mval_put_i64(&m, "in_ch", c->in_ch);
+    if (c->stem != RESNET_STEM_3X3) /* absent: the default, as checkpoints before the option */
+        mval_put_str(&m, "stem", resnet_stem_name(c->stem));
     mval_put_i64(&m, "depth", c->depth);
     nnb_cfg_put_float(&m, "width", c->width);
     mval_put_str(&m, "norm", nnb_norm_name(c->norm));
@@ -108,12 +145,17 @@ char *resnet_config_json(const resnet_config *c)
 
 int resnet_config_parse(const char *json, resnet_config *c)
 {
-    static const char *const keys[] = {"in_ch",  "depth",       "width", "norm",
+    static const char *const keys[] = {"in_ch",  "stem",        "depth", "width", "norm",
                                        "groups", "bn_momentum", "eps",   NULL};
     mval m = {0};
+    const mval *st;
     resnet_config_default(c);
     if (nnb_cfg_parse(json, &m, "resnet", keys))
         return -1;
+    if ((st = mval_map_get(&m, "stem")) && (st->kind != MV_STR || resnet_stem_parse(st->s.p, &c->stem))) {
+        mval_free(&m);
+        return err_set("resnet configuration: 'stem' must be \"3x3\" or \"torchvision\"");
+    }
     int rc = nnb_cfg_int(&m, "resnet", "in_ch", &c->in_ch) < 0 ||
              nnb_cfg_int(&m, "resnet", "depth", &c->depth) < 0 ||
              nnb_cfg_float(&m, "resnet", "width", &c->width) < 0 ||
@@ -125,13 +167,14 @@ int resnet_config_parse(const char *json, resnet_config *c)
     return rc ? -1 : resnet_config_check(c);
 }
 
-static int block_declare(rblock *b, pblock *pb, const char *pre, int cin, int w, int first,
-                         int bott, const normcfg *nc)
+/* A block of width w; stride 1 or 2 (the first block of a halving layer);
+ * the shortcut gets a convolution when the stride or the width changes. */
+static int block_declare(rblock *b, pblock *pb, const char *pre, int cin, int w, int stride,
+                         int bott, const nnb_normcfg *nc)
 {
     int g = nc->kind == NORM_GROUP;
     const char *nn[3] = {g ? "gn1" : "bn1", g ? "gn2" : "bn2", g ? "gn3" : "bn3"};
     char dpre[96];
-    int stride = first ? 2 : 1;
     memset(b, 0, sizeof *b);
     b->cin = cin;
     if (!bott) {
@@ -146,10 +189,10 @@ static int block_declare(rblock *b, pblock *pb, const char *pre, int cin, int w,
             nnb_cbr_declare(&b->c[2], pb, pre, "conv3", nn[2], w, 0, 4 * w, 1, 1, 0, nc))
             return -1;
     }
-    if (first) {
+    if (stride != 1 || cin != b->cout) {
         b->has_ds = 1;
         snprintf(dpre, sizeof dpre, "%s.downsample", pre);
-        if (nnb_cbr_declare(&b->ds, pb, dpre, "0", "1", cin, 0, b->cout, 1, 2, 0, nc))
+        if (nnb_cbr_declare(&b->ds, pb, dpre, "0", "1", cin, 0, b->cout, 1, stride, 0, nc))
             return -1;
     }
     return 0;
@@ -168,19 +211,20 @@ resnet *resnet_create(const resnet_config *c, uint64_t seed)
     }
     r->cfg = *c;
     r->training = 1;
-    r->nc = (normcfg){c->norm, c->groups, c->bn_momentum, c->eps};
+    r->nc = (nnb_normcfg){c->norm, c->groups, c->bn_momentum, c->eps};
     pblock_init(&r->pb);
     for (int s = 0; s < 5; s++)
         r->ch[s] = resnet_stage_channels(c, s);
+    r->tv = c->stem == RESNET_STEM_TORCHVISION;
     if (nnb_cbr_declare(&r->stem, &r->pb, "", "conv1", c->norm == NORM_GROUP ? "gn1" : "bn1",
-                    c->in_ch, 0, r->ch[0], 3, 1, 1, &r->nc))
+                    c->in_ch, 0, r->ch[0], r->tv ? 7 : 3, r->tv ? 2 : 1, 1, &r->nc))
         goto fail;
     for (int s = 0; s < 4; s++) {
         r->nblk[s] = c->depth == 18 ? layout_basic18[s] : layout_346[s];
         for (int b = 0; b < r->nblk[s]; b++) {
             snprintf(pre, sizeof pre, "layer%d.%d", s + 1, b);
             if (block_declare(&r->blk[s][b], &r->pb, pre, b == 0 ? r->ch[s] : r->ch[s + 1],
-                              width_of(c, 64 << s), b == 0, bottleneck(c), &r->nc))
+                              width_of(c, 64 << s), b == 0 ? layer_stride(c, s) : 1, bottleneck(c), &r->nc))
                 goto fail;
         }
     }
@@ -202,24 +246,8 @@ fail:
     return NULL;
 }
 
-void resnet_free(resnet *r)
-{
-    if (!r)
-        return;
-    pblock_free(&r->pb);
-    nnb_arena_free(&r->ar);
-    free(r);
-}
-
-const resnet_config *resnet_get_config(const resnet *r)
-{
-    return &r->cfg;
-}
-
-pblock *resnet_params(resnet *r)
-{
-    return &r->pb;
-}
+/* resnet_free, resnet_get_config, resnet_params */
+NNB_MODEL_ACCESSORS(resnet)
 
 void resnet_set_training(resnet *r, int training)
 {
@@ -228,48 +256,53 @@ void resnet_set_training(resnet *r, int training)
 
 static void bind_all(resnet *r, int N, int H, int W)
 {
-    arena *a = &r->ar;
+    nnb_arena *a = &r->ar;
     size_t gmax = (size_t)N * r->ch[0] * H * W;
     r->xin = nnb_arena_take(a, (size_t)N * r->cfg.in_ch * H * W);
     nnb_cbr_bind(&r->stem, a, N, H, W);
+    int h = r->stem.OH, w = r->stem.OW; /* the input resolution of the next layer */
+    r->mp = NULL;
+    if (r->tv) {
+        h = (h - 1) / 2 + 1, w = (w - 1) / 2 + 1;
+        r->mp = nnb_arena_take(a, (size_t)N * r->ch[0] * h * w);
+    }
     for (int s = 0; s < 4; s++) {
-        int h = H >> s, w = W >> s; /* the input resolution of layer s+1 */
+        int st = layer_stride(&r->cfg, s), oh = h / st, ow = w / st;
         for (int b = 0; b < r->nblk[s]; b++) {
             rblock *k = &r->blk[s][b];
-            int ih = b == 0 ? h : h / 2, iw = b == 0 ? w : w / 2;
+            int ih = b == 0 ? h : oh, iw = b == 0 ? w : ow;
             nnb_cbr_bind(&k->c[0], a, N, ih, iw);
             for (int i = 1; i < k->nconv; i++)
                 nnb_cbr_bind(&k->c[i], a, N, k->c[i - 1].OH, k->c[i - 1].OW);
             if (k->has_ds)
                 nnb_cbr_bind(&k->ds, a, N, ih, iw);
-            k->y = nnb_arena_take(a, (size_t)N * k->cout * (h / 2) * (w / 2));
+            k->y = nnb_arena_take(a, (size_t)N * k->cout * oh * ow);
             for (int i = 0; i < k->nconv; i++)
                 gmax = NN_MAX(gmax, nnb_cbr_out_numel(&k->c[i]));
-            gmax = NN_MAX(gmax, (size_t)N * k->cout * (h / 2) * (w / 2));
+            gmax = NN_MAX(gmax, (size_t)N * k->cout * oh * ow);
             gmax = NN_MAX(gmax, (size_t)N * k->cin * ih * iw);
         }
+        h = oh, w = ow;
     }
     r->pooled = nnb_arena_take(a, (size_t)N * r->ch[4]);
     for (int i = 0; i < 4; i++)
         r->g[i] = nnb_arena_take(a, gmax);
 }
 
+static void bind_cb(void *r, int N, int H, int W)
+{
+    bind_all(r, N, H, W);
+}
+
 static int ensure_bound(resnet *r, int N, int H, int W)
 {
-    if (N < 1 || H < 16 || W < 16 || H % 16 || W % 16)
-        return err_set("resnet: input %dx%d (batch %d): height and width must be multiples of 16 "
-                       "(at least 16), batch at least 1",
-                       H, W, N);
-    if ((double)N * NN_MAX(r->ch[0], r->ch[1] * 2) * H * W > 2147483647.0)
-        return err_set("resnet: batch %d of %dx%d is too large for one step", N, H, W);
+    if (nnb_check_input_unit("resnet", N, H, W, NN_MAX(r->ch[0], r->ch[1] * 2), resnet_input_unit(&r->cfg)))
+        return -1;
     if (r->bound && r->N == N && r->H == H && r->W == W)
         return 0;
     r->bound = 0;
-    nnb_arena_count(&r->ar);
-    bind_all(r, N, H, W);
-    if (nnb_arena_commit(&r->ar))
+    if (nnb_arena_bind(&r->ar, bind_cb, r, N, H, W))
         return -1;
-    bind_all(r, N, H, W);
     r->N = N, r->H = H, r->W = W, r->bound = 1;
     return 0;
 }
@@ -297,12 +330,16 @@ const float *resnet_forward(resnet *r, const float *x, int N, int H, int W)
     memcpy(r->xin, x, (size_t)N * r->cfg.in_ch * H * W * sizeof(float));
     nnb_cbr_forward(&r->stem, &r->pb, r->xin, NULL, r->training);
     in = r->stem.a;
+    if (r->tv) {
+        maxpool3x3s2_forward(r->mp, in, N, r->ch[0], r->stem.OH, r->stem.OW);
+        in = r->mp;
+    }
     for (int s = 0; s < 4; s++)
         for (int b = 0; b < r->nblk[s]; b++) {
             block_forward(&r->blk[s][b], &r->pb, in, r->training);
             in = r->blk[s][b].y;
         }
-    avgpool_forward(r->pooled, in, N, r->ch[4], (H >> 4) * (W >> 4));
+    avgpool_forward(r->pooled, in, N, r->ch[4], (H >> resnet_stage_shift(&r->cfg, 4)) * (W >> resnet_stage_shift(&r->cfg, 4)));
     r->have_fwd = 1;
     return r->pooled;
 }
@@ -339,25 +376,30 @@ static void block_backward(rblock *k, pblock *pb, const float *x, float *P, floa
 
 int resnet_backward(resnet *r, const float *dpooled, const float *const *dstage, float *dx)
 {
-    int N = r->N, H = r->H, W = r->W;
+    int N = r->N, H = r->H, W = r->W, s4 = resnet_stage_shift(&r->cfg, 4);
     float *A = r->g[0], *B = r->g[1], *t;
-    size_t n4 = (size_t)N * r->ch[4] * (H >> 4) * (W >> 4);
+    size_t n4 = (size_t)N * r->ch[4] * (H >> s4) * (W >> s4);
     if (!r->have_fwd)
         return err_set("resnet: backward without a forward");
     if (dpooled)
-        avgpool_backward(A, dpooled, N, r->ch[4], (H >> 4) * (W >> 4));
+        avgpool_backward(A, dpooled, N, r->ch[4], (H >> s4) * (W >> s4));
     else
         memset(A, 0, n4 * sizeof(float));
     if (dstage && dstage[4])
         add_inplace(A, dstage[4], n4);
     for (int s = 3; s >= 0; s--) {
         for (int b = r->nblk[s] - 1; b >= 0; b--) {
-            const float *x = b > 0 ? r->blk[s][b - 1].y : s > 0 ? resnet_stage(r, s) : r->stem.a;
+            const float *x = b > 0 ? r->blk[s][b - 1].y : s > 0 ? resnet_stage(r, s) : r->tv ? r->mp : r->stem.a;
             block_backward(&r->blk[s][b], &r->pb, x, A, B, r->g[2], r->g[3], r->training);
             t = A, A = B, B = t;
         }
+        if (s == 0 && r->tv) { /* A: the max pool's output gradient */
+            maxpool3x3s2_backward(B, A, r->stem.a, N, r->ch[0], r->stem.OH, r->stem.OW);
+            t = A, A = B, B = t;
+        }
+        int sh = resnet_stage_shift(&r->cfg, s);
         if (dstage && dstage[s])
-            add_inplace(A, dstage[s], (size_t)N * r->ch[s] * (H >> s) * (W >> s));
+            add_inplace(A, dstage[s], (size_t)N * r->ch[s] * (H >> sh) * (W >> sh));
     }
     nnb_cbr_backward(&r->stem, &r->pb, A, dx, NULL, r->xin, NULL, r->training);
     return 0;
@@ -370,50 +412,39 @@ double resnet_flops(const resnet_config *c, int H, int W)
     if (!r)
         return 0;
     f = nnb_cbr_flops(&r->stem, H, W);
-    for (int s = 0; s < 4; s++)
+    int lh = r->tv ? H >> 2 : H, lw = r->tv ? W >> 2 : W; /* the input of layer s + 1 */
+    for (int s = 0; s < 4; s++) {
         for (int b = 0; b < r->nblk[s]; b++) {
             rblock *k = &r->blk[s][b];
-            int h = b == 0 ? H >> s : H >> (s + 1), w = b == 0 ? W >> s : W >> (s + 1);
+            int h = lh, w = lw;
             for (int i = 0; i < k->nconv; i++) {
                 f += nnb_cbr_flops(&k->c[i], h, w);
                 if (k->c[i].stride == 2)
                     h /= 2, w /= 2;
             }
             if (k->has_ds)
-                f += nnb_cbr_flops(&k->ds, b == 0 ? H >> s : h, b == 0 ? W >> s : w);
+                f += nnb_cbr_flops(&k->ds, lh, lw);
+            lh = h, lw = w;
         }
+    }
     resnet_free(r);
     return f;
 }
 
 int resnet_ckpt_put(ckpt_writer *w, const char *prefix, const resnet *r)
 {
-    char *js = resnet_config_json(&r->cfg);
-    int rc;
-    if (!js)
-        return -1;
-    rc = ckpt_put_model(w, prefix, "resnet", js, &r->pb);
-    free(js);
-    return rc;
+    return ckpt_put_model_owned(w, prefix, "resnet", resnet_config_json(&r->cfg), &r->pb);
 }
 
 resnet *resnet_ckpt_load(const ckpt *c, const char *prefix)
 {
-    char key[PARAM_NAME_MAX + 16];
-    const char *js;
+    const char *js = ckpt_model_config(c, prefix, "resnet");
     resnet_config cfg;
     resnet *r;
-    snprintf(key, sizeof key, "%sconfig", prefix);
-    if (ckpt_get_model(c, prefix, "resnet", NULL, NULL))
+    if (!js)
         return NULL;
-    if (!(js = ckpt_meta(c, key))) {
-        err_set("%s: no '%s' metadata", ckpt_path(c), key);
-        return NULL;
-    }
-    if (resnet_config_parse(js, &cfg)) {
-        err_prefix("%s", ckpt_path(c));
-        return NULL;
-    }
+    if (resnet_config_parse(js, &cfg))
+        return ckpt_bad_config(c);
     /* the widths the configuration claims, against the file's own tensors,
      * before anything of that size is allocated */
     if (ckpt_expect_shape(c, prefix, "conv1.weight", resnet_stage_channels(&cfg, 0), cfg.in_ch))
@@ -433,16 +464,102 @@ resnet *resnet_ckpt_load(const ckpt *c, const char *prefix)
     return r;
 }
 
+/* Blocks of layer s (1..4) in a state dict: the largest b with
+ * layer{s}.{b}.conv1.weight, plus one (0 when absent). */
+static int count_blocks(const ckpt *c, const char *prefix, int s)
+{
+    char name[PARAM_NAME_MAX + 64];
+    tensor t;
+    int n = 0;
+    for (;; n++) {
+        snprintf(name, sizeof name, "%slayer%d.%d.conv1.weight", prefix, s, n);
+        if (ckpt_get_tensor(c, name, &t))
+            break;
+    }
+    err_clear();
+    return n;
+}
+
+resnet *resnet_torchvision_load(const ckpt *c, const char *prefix)
+{
+    char name[PARAM_NAME_MAX + 64];
+    tensor w;
+    resnet_config cfg;
+    int nb[4];
+    snprintf(name, sizeof name, "%sconv1.weight", prefix);
+    if (ckpt_get_tensor(c, name, &w)) {
+        err_set("%s: no '%s': not a torchvision ResNet", ckpt_path(c), name);
+        return NULL;
+    }
+    if (w.rank != 4 || w.shape[2] != 7 || w.shape[3] != 7 || w.shape[0] < 1 || w.shape[1] < 1 || w.shape[1] > 16) {
+        char buf[64];
+        err_set("%s: conv1.weight is %s, not torchvision's 7x7 stem (C, in, 7, 7)", ckpt_path(c),
+                tensor_shape_str(&w, buf, sizeof buf));
+        return NULL;
+    }
+    for (int s = 0; s < 4; s++)
+        nb[s] = count_blocks(c, prefix, s + 1);
+    snprintf(name, sizeof name, "%slayer1.0.conv3.weight", prefix);
+    tensor t3;
+    int bott = !ckpt_get_tensor(c, name, &t3);
+    err_clear();
+    resnet_config_default(&cfg);
+    cfg.stem = RESNET_STEM_TORCHVISION;
+    cfg.depth = bott ? 50 : nb[0] == 2 ? 18 : 34;
+    const int *want = cfg.depth == 18 ? layout_basic18 : layout_346;
+    if (memcmp(nb, want, sizeof nb)) {
+        err_set("%s: layers of %d, %d, %d, %d %s blocks: not a torchvision ResNet-18, 34 or 50", ckpt_path(c), nb[0],
+                nb[1], nb[2], nb[3], bott ? "bottleneck" : "basic");
+        return NULL;
+    }
+    cfg.width = (float)w.shape[0] / 64;
+    cfg.in_ch = (int)w.shape[1];
+    if (resnet_config_check(&cfg) || resnet_stage_channels(&cfg, 0) != w.shape[0]) {
+        err_set("%s: conv1 has %lld channels, not a width torchvision's ResNet takes", ckpt_path(c),
+                (long long)w.shape[0]);
+        return NULL;
+    }
+    /* the file's model as it is (checked tensor by tensor), then its input
+     * channels summed into one */
+    resnet *rin = resnet_create(&cfg, 0), *r = NULL;
+    if (!rin || ckpt_get_params(c, prefix, &rin->pb))
+        goto out;
+    cfg.in_ch = 1;
+    if (!(r = resnet_create(&cfg, 0)))
+        goto out;
+    for (int i = 0; i < r->pb.n; i++) {
+        const param_entry *e = &r->pb.e[i], *f = &rin->pb.e[i];
+        float *dst = pblock_ptr(&r->pb, i);
+        const float *src = pblock_ptr(&rin->pb, i);
+        if (!strcmp(e->name, "conv1.weight")) {
+            const int C = (int)f->shape[0], I = (int)f->shape[1];
+            for (int o = 0; o < C; o++)
+                for (int k = 0; k < 49; k++) {
+                    double sum = 0;
+                    for (int j = 0; j < I; j++)
+                        sum += src[((size_t)o * I + j) * 49 + k];
+                    dst[(size_t)o * 49 + k] = (float)sum;
+                }
+        } else {
+            memcpy(dst, src, e->numel * sizeof(float));
+        }
+    }
+out:
+    resnet_free(rin);
+    return r;
+}
+
 /* ---- Dg ---- */
 
 struct resdec {
     resdec_config cfg;
     pblock pb;
-    normcfg nc;
-    decoder dec;
-    arena ar;
-    float *dst[5];
-    const float *stage[5];
+    nnb_normcfg nc;
+    nnb_decoder dec;        /* up to features (N, out_ch, H, W) */
+    nnb_arena ar;
+    float *dst[5];          /* gradients of the encoder's stages: (N, skip_ch[s], H >> s, W >> s) */
+    const float *stage[5];  /* the encoder's stage outputs of the last forward, same shapes */
+    float *up, *dup;        /* upsample 2: the output at H x W, its gradient at the decoder's H/2 */
     int N, H, W, bound, have_fwd, training;
 };
 
@@ -454,6 +571,7 @@ void resdec_config_for(const resnet_config *e, resdec_config *c)
         c->skip_ch[s] = resnet_stage_channels(e, s);
     memcpy(c->dec_widths, w, sizeof w);
     c->out_ch = 64;
+    c->upsample = e->stem == RESNET_STEM_TORCHVISION ? 2 : 1;
     c->norm = e->norm;
     c->groups = e->groups;
     c->bn_momentum = e->bn_momentum;
@@ -474,6 +592,8 @@ int resdec_config_check(const resdec_config *c)
     }
     if (c->out_ch < 1 || c->out_ch > 4096)
         return err_set("resdec: out_ch %d out of range", c->out_ch);
+    if (c->upsample != 1 && c->upsample != 2)
+        return err_set("resdec: upsample %d (1 or 2)", c->upsample);
     if ((c->norm != NORM_BATCH && c->norm != NORM_GROUP) ||
         !(c->bn_momentum >= 0 && c->bn_momentum <= 1) || !(c->eps > 0))
         return err_set("resdec: bad normalisation settings");
@@ -488,6 +608,8 @@ char *resdec_config_json(const resdec_config *c)
     nnb_cfg_put_ints(&m, "skip_ch", c->skip_ch, 5);
     nnb_cfg_put_ints(&m, "dec_widths", c->dec_widths, 4);
     mval_put_i64(&m, "out_ch", c->out_ch);
+    if (c->upsample != 1) /* absent: 1, as checkpoints before the option */
+        mval_put_i64(&m, "upsample", c->upsample);
     mval_put_str(&m, "norm", nnb_norm_name(c->norm));
     mval_put_i64(&m, "groups", c->groups);
     nnb_cfg_put_float(&m, "bn_momentum", c->bn_momentum);
@@ -499,7 +621,7 @@ char *resdec_config_json(const resdec_config *c)
 
 int resdec_config_parse(const char *json, resdec_config *c)
 {
-    static const char *const keys[] = {"skip_ch", "dec_widths",  "out_ch", "norm",
+    static const char *const keys[] = {"skip_ch", "dec_widths",  "out_ch", "upsample", "norm",
                                        "groups",  "bn_momentum", "eps",    NULL};
     resnet_config e;
     mval m = {0};
@@ -510,6 +632,7 @@ int resdec_config_parse(const char *json, resdec_config *c)
     int rc = nnb_cfg_ints(&m, "resdec", "skip_ch", c->skip_ch, 5) < 0 ||
              nnb_cfg_ints(&m, "resdec", "dec_widths", c->dec_widths, 4) < 0 ||
              nnb_cfg_int(&m, "resdec", "out_ch", &c->out_ch) < 0 ||
+             nnb_cfg_int(&m, "resdec", "upsample", &c->upsample) < 0 ||
              nnb_cfg_norm(&m, "resdec", "norm", &c->norm) < 0 ||
              nnb_cfg_int(&m, "resdec", "groups", &c->groups) < 0 ||
              nnb_cfg_float(&m, "resdec", "bn_momentum", &c->bn_momentum) < 0 ||
@@ -530,7 +653,7 @@ resdec *resdec_create(const resdec_config *c, uint64_t seed)
     }
     d->cfg = *c;
     d->training = 1;
-    d->nc = (normcfg){c->norm, c->groups, c->bn_momentum, c->eps};
+    d->nc = (nnb_normcfg){c->norm, c->groups, c->bn_momentum, c->eps};
     pblock_init(&d->pb);
     if (nnb_dec_declare(&d->dec, &d->pb, c->skip_ch, c->skip_ch[4], c->dec_widths, c->out_ch,
                     &d->nc) ||
@@ -543,57 +666,52 @@ resdec *resdec_create(const resdec_config *c, uint64_t seed)
     return d;
 }
 
-void resdec_free(resdec *d)
-{
-    if (!d)
-        return;
-    pblock_free(&d->pb);
-    nnb_arena_free(&d->ar);
-    free(d);
-}
-
-const resdec_config *resdec_get_config(const resdec *d)
-{
-    return &d->cfg;
-}
-
-pblock *resdec_params(resdec *d)
-{
-    return &d->pb;
-}
+/* resdec_free, resdec_get_config, resdec_params */
+NNB_MODEL_ACCESSORS(resdec)
 
 void resdec_set_training(resdec *d, int training)
 {
     d->training = training != 0;
 }
 
+/* H, W: the decoder's resolution (the image's / upsample) */
 static void dbind(resdec *d, int N, int H, int W)
 {
     for (int s = 0; s < 5; s++)
         d->dst[s] = nnb_arena_take(&d->ar, (size_t)N * d->cfg.skip_ch[s] * (H >> s) * (W >> s));
     nnb_dec_bind(&d->dec, &d->ar, N, H, W);
+    d->up = d->dup = NULL;
+    if (d->cfg.upsample == 2) {
+        d->up = nnb_arena_take(&d->ar, (size_t)N * d->cfg.out_ch * 4 * H * W);
+        d->dup = nnb_arena_take(&d->ar, (size_t)N * d->cfg.out_ch * H * W);
+    }
+}
+
+static void dbind_cb(void *d, int N, int H, int W)
+{
+    dbind(d, N, H, W);
 }
 
 const float *resdec_forward(resdec *d, const float *const stage[5], int N, int H, int W)
 {
+    const int u = 16 * d->cfg.upsample;
     d->have_fwd = 0;
-    if (N < 1 || H < 16 || W < 16 || H % 16 || W % 16) {
-        err_set("resdec: input %dx%d (batch %d): height and width must be multiples of 16", H, W,
-                N);
+    if (nnb_check_input_unit("resdec", N, H, W, 0, u))
         return NULL;
-    }
+    H /= d->cfg.upsample, W /= d->cfg.upsample; /* the decoder's own resolution */
     if (!(d->bound && d->N == N && d->H == H && d->W == W)) {
         d->bound = 0;
-        nnb_arena_count(&d->ar);
-        dbind(d, N, H, W);
-        if (nnb_arena_commit(&d->ar))
+        if (nnb_arena_bind(&d->ar, dbind_cb, d, N, H, W))
             return NULL;
-        dbind(d, N, H, W);
         d->N = N, d->H = H, d->W = W, d->bound = 1;
     }
     memcpy(d->stage, stage, sizeof d->stage);
     nnb_dec_forward(&d->dec, &d->pb, stage, stage[4], d->training);
     d->have_fwd = 1;
+    if (d->cfg.upsample == 2) {
+        upsample2x_forward(d->up, d->dec.f, N, d->cfg.out_ch, H, W);
+        return d->up;
+    }
     return d->dec.f;
 }
 
@@ -601,6 +719,10 @@ int resdec_backward(resdec *d, const float *dfeat)
 {
     if (!d->have_fwd)
         return err_set("resdec: backward without a forward");
+    if (d->cfg.upsample == 2) {
+        upsample2x_backward(d->dup, dfeat, d->N, d->cfg.out_ch, d->H, d->W);
+        dfeat = d->dup;
+    }
     nnb_dec_backward(&d->dec, &d->pb, dfeat, d->dst, d->dst[4], d->stage, d->stage[4], d->training);
     return 0;
 }
@@ -613,39 +735,25 @@ const float *const *resdec_dstages(const resdec *d)
 double resdec_flops(const resdec_config *c, int H, int W)
 {
     resdec *d = resdec_create(c, 0);
-    double f = d ? nnb_dec_flops(&d->dec, H, W) : 0;
+    double f = d ? nnb_dec_flops(&d->dec, H / c->upsample, W / c->upsample) : 0;
     resdec_free(d);
     return f;
 }
 
 int resdec_ckpt_put(ckpt_writer *w, const char *prefix, const resdec *d)
 {
-    char *js = resdec_config_json(&d->cfg);
-    int rc;
-    if (!js)
-        return -1;
-    rc = ckpt_put_model(w, prefix, "resdec", js, &d->pb);
-    free(js);
-    return rc;
+    return ckpt_put_model_owned(w, prefix, "resdec", resdec_config_json(&d->cfg), &d->pb);
 }
 
 resdec *resdec_ckpt_load(const ckpt *c, const char *prefix)
 {
-    char key[PARAM_NAME_MAX + 16];
-    const char *js;
+    const char *js = ckpt_model_config(c, prefix, "resdec");
     resdec_config cfg;
     resdec *d;
-    snprintf(key, sizeof key, "%sconfig", prefix);
-    if (ckpt_get_model(c, prefix, "resdec", NULL, NULL))
+    if (!js)
         return NULL;
-    if (!(js = ckpt_meta(c, key))) {
-        err_set("%s: no '%s' metadata", ckpt_path(c), key);
-        return NULL;
-    }
-    if (resdec_config_parse(js, &cfg)) {
-        err_prefix("%s", ckpt_path(c));
-        return NULL;
-    }
+    if (resdec_config_parse(js, &cfg))
+        return ckpt_bad_config(c);
     /* the widths the configuration claims, against the file's own tensors,
      * before anything of that size is allocated */
     for (int k = 0; k < 4; k++) {

@@ -70,19 +70,26 @@ static int check_pretrained(const ckpt *c, char kind)
 {
     const char *model = ckpt_meta(c, "model"), *method = ckpt_meta(c, "method");
     const char *want = kind == 'g' ? "resnet" : "unet";
-    const char *need = kind == 'g' ? "the global branch needs a ResNet encoder (lrc-train --method moco)"
+    const char *need = kind == 'g' ? "the global branch needs a ResNet encoder (a checkpoint of an lrc-train "
+                                     "global method, or a torchvision ResNet-18/34/50 state dict)"
                                    : "the local branch needs a U-Net (lrc-train --method lrc)";
     if (ckpt_meta(c, "arch") || (method && !strcmp(method, "seg-finetune")))
         return err_set("%s: is a seg-finetune checkpoint, not a pre-training one; %s", ckpt_path(c), need);
-    if (!model)
+    if (!model) {
+        tensor t; /* a torchvision state dict: resnet_torchvision_load checks its layout */
+        if (kind == 'g' && !ckpt_get_tensor(c, "conv1.weight", &t))
+            return 0;
+        err_clear();
         return err_set("%s: holds no model under prefix '' (not an lrc-train checkpoint); %s", ckpt_path(c), need);
-    if (strcmp(model, want)) {
-        const char *what = !strcmp(model, "unet")     ? "a U-Net (lrc-train --method lrc)"
-                           : !strcmp(model, "resnet") ? "a ResNet encoder (lrc-train --method moco)"
-                                                      : model;
-        return err_set("%s: holds %s; %s", ckpt_path(c), what, need);
     }
-    if (method && strcmp(method, kind == 'g' ? "moco" : "lrc"))
+    if (strcmp(model, want)) {
+        if (!strcmp(model, "resnet"))
+            return err_set("%s: holds a ResNet encoder (lrc-train --method %s); %s", ckpt_path(c),
+                           method ? method : "moco", need);
+        return err_set("%s: holds %s; %s", ckpt_path(c),
+                       !strcmp(model, "unet") ? "a U-Net (lrc-train --method lrc)" : model, need);
+    }
+    if (kind == 'l' && method && strcmp(method, "lrc"))
         return err_set("%s: is an lrc-train --method %s checkpoint; %s", ckpt_path(c), method, need);
     return 0;
 }
@@ -96,7 +103,7 @@ static int make_global(branch *b, const resnet_config *ec, const ckpt *pre, uint
     if (pre) {
         if (check_pretrained(pre, 'g'))
             return -1;
-        if (!(b->enc = resnet_ckpt_load(pre, "")))
+        if (!(b->enc = ckpt_meta(pre, "model") ? resnet_ckpt_load(pre, "") : resnet_torchvision_load(pre, "")))
             return -1;
         if (resnet_get_config(b->enc)->in_ch != 1)
             return err_set("%s: the encoder takes %d input channels; CT slices have 1", ckpt_path(pre),

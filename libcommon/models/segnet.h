@@ -16,8 +16,10 @@
  *   SEG_G   global only,  SEG_L  local only   (one branch; the head reads it)
  * Every part is initialised at random (each from its own stream of the seed)
  * or, for Eg, Eg2 and El+Dl, taken from a pre-training checkpoint of
- * lrc-train: `--method moco` holds Eg under prefix "" (model "resnet"),
- * `--method lrc` holds El+Dl under "" (model "unet"). Dg is always fresh, its
+ * lrc-train: every global method (moco, rotation, relloc, byol, simsiam)
+ * holds Eg under prefix "" (model "resnet"), `--method lrc` holds El+Dl
+ * under "" (model "unet"); Eg may also come from a torchvision ResNet state
+ * dict (resnet_torchvision_load: the ImageNet row of the paper's Table 1). Dg is always fresh, its
  * configuration resdec_config_for(Eg's): the U-Net's decoder widths 16 32 64
  * 128 and 64 output channels, Eg's normalisation. A pre-trained part keeps
  * its checkpoint's configuration.
@@ -74,7 +76,8 @@ typedef struct {
 typedef struct segnet segnet;
 
 /* A new network. Pre-trained parts must be of the right kind: a global one
- * an lrc-train --method moco checkpoint (a "resnet" under prefix ""), a local
+ * a "resnet" under prefix "" (any lrc-train global method) or a torchvision
+ * ResNet-18/34/50 state dict, a local
  * one a --method lrc checkpoint (a "unet"), each with one input channel;
  * anything else is an error naming the file and what it holds. NULL + err_set. */
 segnet *segnet_create(const segnet_config *c, const segnet_init *init, uint64_t seed);

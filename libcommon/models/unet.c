@@ -12,14 +12,15 @@
 struct unet {
     unet_config cfg;
     pblock pb;
-    normcfg nc;
-    cbr c1[5], c2[5]; /* enc1..enc4, mid */
-    decoder dec;
-    arena ar;
-    float *xin;     /* copy of the last input (N, in_ch, H, W) */
-    float *pool[4]; /* maxpool of c2[l].a, the input of level l + 1 */
-    float *gskip[4];
-    float *gx, *gy, *gbottom;
+    nnb_normcfg nc;
+    nnb_cbr c1[5], c2[5]; /* enc1..enc4, mid; level l works at (H >> l, W >> l), widths[l] channels */
+    nnb_decoder dec;      /* up to features (N, out_ch, H, W) */
+    nnb_arena ar;         /* every buffer below, sized by the last bind */
+    float *xin;           /* copy of the last input (N, in_ch, H, W) */
+    float *pool[4];       /* maxpool of c2[l].a, the input of level l + 1: (N, widths[l], H >> (l+1), W >> (l+1)) */
+    float *gskip[4];      /* gradient of the skip c2[l].a from the decoder: (N, widths[l], H >> l, W >> l) */
+    float *gx, *gy;       /* gradient ping-pong, the largest level: (N, widths[l], H >> l, W >> l) */
+    float *gbottom;       /* gradient of mid's output: (N, widths[4], H >> 4, W >> 4) */
     int N, H, W, bound, have_fwd, training;
 };
 
@@ -106,7 +107,7 @@ unet *unet_create(const unet_config *c, uint64_t seed)
     }
     u->cfg = *c;
     u->training = 1;
-    u->nc = (normcfg){c->norm, c->groups, c->bn_momentum, c->eps};
+    u->nc = (nnb_normcfg){c->norm, c->groups, c->bn_momentum, c->eps};
     pblock_init(&u->pb);
     const char *n1 = c->norm == NORM_BATCH ? "bn1" : "gn1", *n2 = c->norm == NORM_BATCH ? "bn2" : "gn2";
     for (int l = 0; l < 5; l++) {
@@ -136,24 +137,8 @@ fail:
     return NULL;
 }
 
-void unet_free(unet *u)
-{
-    if (!u)
-        return;
-    pblock_free(&u->pb);
-    nnb_arena_free(&u->ar);
-    free(u);
-}
-
-const unet_config *unet_get_config(const unet *u)
-{
-    return &u->cfg;
-}
-
-pblock *unet_params(unet *u)
-{
-    return &u->pb;
-}
+/* unet_free, unet_get_config, unet_params */
+NNB_MODEL_ACCESSORS(unet)
 
 void unet_set_training(unet *u, int training)
 {
@@ -162,7 +147,7 @@ void unet_set_training(unet *u, int training)
 
 static void bind_all(unet *u, int N, int H, int W)
 {
-    arena *a = &u->ar;
+    nnb_arena *a = &u->ar;
     size_t gmax = 0;
     u->xin = nnb_arena_take(a, (size_t)N * u->cfg.in_ch * H * W);
     for (int l = 0; l < 5; l++) {
@@ -181,30 +166,20 @@ static void bind_all(unet *u, int N, int H, int W)
     nnb_dec_bind(&u->dec, a, N, H, W);
 }
 
-static int check_shape(const char *who, int N, int H, int W, size_t maxch)
+static void bind_cb(void *u, int N, int H, int W)
 {
-    if (N < 1 || H < 16 || W < 16 || H % 16 || W % 16)
-        return err_set("%s: input %dx%d (batch %d): height and width must be multiples of 16 "
-                       "(at least 16), batch at least 1",
-                       who, H, W, N);
-    if ((double)N * maxch * H * W > 2147483647.0)
-        return err_set("%s: batch %d of %dx%d is too large for one step", who, N, H, W);
-    return 0;
+    bind_all(u, N, H, W);
 }
 
 static int ensure_bound(unet *u, int N, int H, int W)
 {
-    size_t maxch = NN_MAX(u->cfg.out_ch, 2 * u->cfg.widths[0]);
-    if (check_shape("unet", N, H, W, maxch))
+    if (nnb_check_input("unet", N, H, W, NN_MAX(u->cfg.out_ch, 2 * u->cfg.widths[0])))
         return -1;
     if (u->bound && u->N == N && u->H == H && u->W == W)
         return 0;
     u->bound = 0;
-    nnb_arena_count(&u->ar);
-    bind_all(u, N, H, W);
-    if (nnb_arena_commit(&u->ar))
+    if (nnb_arena_bind(&u->ar, bind_cb, u, N, H, W))
         return -1;
-    bind_all(u, N, H, W);
     u->N = N, u->H = H, u->W = W, u->bound = 1;
     return 0;
 }
@@ -220,9 +195,7 @@ const float *unet_forward(unet *u, const float *x, int N, int H, int W)
         nnb_cbr_forward(&u->c1[l], &u->pb, l == 0 ? u->xin : u->pool[l - 1], NULL, u->training);
         nnb_cbr_forward(&u->c2[l], &u->pb, u->c1[l].a, NULL, u->training);
         if (l < 4) {
-            PROF_BEGIN;
-            maxpool2x2_forward(u->pool[l], u->c2[l].a, N, u->cfg.widths[l], H >> l, W >> l);
-            PROF_END(PROF_POOL_FWD, 0);
+            PROF_CALL(PROF_POOL_FWD, 0, maxpool2x2_forward(u->pool[l], u->c2[l].a, N, u->cfg.widths[l], H >> l, W >> l));
             skip[l] = u->c2[l].a;
         }
     }
@@ -252,10 +225,9 @@ int unet_backward(unet *u, const float *dfeat, float *dx)
         /* gx holds the gradient of pool[l-1]; route it through the max pool */
         int h = H >> (l - 1), w = W >> (l - 1);
         size_t n = (size_t)N * u->cfg.widths[l - 1] * h * w;
-        PROF_BEGIN;
-        maxpool2x2_backward(gy, gx, u->c2[l - 1].a, u->pool[l - 1], N, u->cfg.widths[l - 1], h, w);
-        add_inplace(gy, u->gskip[l - 1], n);
-        PROF_END(PROF_POOL_BWD, 0);
+        PROF_CALL(PROF_POOL_BWD, 0,
+                  maxpool2x2_backward(gy, gx, u->c2[l - 1].a, u->pool[l - 1], N, u->cfg.widths[l - 1], h, w));
+        add_inplace(gy, u->gskip[l - 1], n); /* plus the skip connection's gradient */
         t = gx, gx = gy, gy = t;
     }
     return 0;
@@ -290,32 +262,18 @@ size_t unet_arena_bytes(const unet_config *c, int N, int H, int W)
 
 int unet_ckpt_put(ckpt_writer *w, const char *prefix, const unet *u)
 {
-    char *js = unet_config_json(&u->cfg);
-    int rc;
-    if (!js)
-        return -1;
-    rc = ckpt_put_model(w, prefix, "unet", js, &u->pb);
-    free(js);
-    return rc;
+    return ckpt_put_model_owned(w, prefix, "unet", unet_config_json(&u->cfg), &u->pb);
 }
 
 unet *unet_ckpt_load(const ckpt *c, const char *prefix)
 {
-    char key[PARAM_NAME_MAX + 16];
-    const char *js;
+    const char *js = ckpt_model_config(c, prefix, "unet");
     unet_config cfg;
     unet *u;
-    snprintf(key, sizeof key, "%sconfig", prefix);
-    if (ckpt_get_model(c, prefix, "unet", NULL, NULL))
+    if (!js)
         return NULL;
-    if (!(js = ckpt_meta(c, key))) {
-        err_set("%s: no '%s' metadata", ckpt_path(c), key);
-        return NULL;
-    }
-    if (unet_config_parse(js, &cfg)) {
-        err_prefix("%s", ckpt_path(c));
-        return NULL;
-    }
+    if (unet_config_parse(js, &cfg))
+        return ckpt_bad_config(c);
     /* the widths the configuration claims, against the file's own tensors,
      * before anything of that size is allocated */
     for (int l = 0; l < 5; l++) {

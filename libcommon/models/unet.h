@@ -56,7 +56,7 @@ typedef struct {
     int in_ch;         /* input channels (1: a CT slice) */
     int widths[5];     /* w1..w4 per level, w5 the bottleneck: 16 32 64 128 256 */
     int out_ch;        /* D, channels of the features: 64 */
-    norm_kind norm;    /* NORM_BATCH (the paper's) or NORM_GROUP */
+    nn_norm_kind norm;    /* NORM_BATCH (the paper's) or NORM_GROUP */
     int groups;        /* GroupNorm groups (8); must divide every width */
     float bn_momentum; /* 0.1, PyTorch's */
     float eps;         /* 1e-5 */

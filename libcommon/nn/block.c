@@ -12,7 +12,7 @@
 
 /* ---- arena ---- */
 
-float *nnb_arena_take(arena *a, size_t n)
+float *nnb_arena_take(nnb_arena *a, size_t n)
 {
     size_t bytes = (n * sizeof(float) + 63) & ~(size_t)63;
     float *p = a->counting ? NULL : (float *)(a->base + a->used);
@@ -20,13 +20,13 @@ float *nnb_arena_take(arena *a, size_t n)
     return p;
 }
 
-void nnb_arena_count(arena *a)
+void nnb_arena_count(nnb_arena *a)
 {
     a->counting = 1;
     a->used = 0;
 }
 
-int nnb_arena_commit(arena *a)
+int nnb_arena_commit(nnb_arena *a)
 {
     size_t need = a->used;
     if (need > a->cap) {
@@ -42,17 +42,43 @@ int nnb_arena_commit(arena *a)
     return 0;
 }
 
-void nnb_arena_free(arena *a)
+void nnb_arena_free(nnb_arena *a)
 {
     lrc_free(a->base);
     memset(a, 0, sizeof *a);
 }
 
+int nnb_check_input(const char *who, int N, int H, int W, size_t maxch)
+{
+    return nnb_check_input_unit(who, N, H, W, maxch, 16);
+}
+
+int nnb_check_input_unit(const char *who, int N, int H, int W, size_t maxch, int unit)
+{
+    if (N < 1 || H < unit || W < unit || H % unit || W % unit)
+        return err_set("%s: input %dx%d (batch %d): height and width must be multiples of %d "
+                       "(at least %d), batch at least 1",
+                       who, H, W, N, unit, unit);
+    if ((double)N * maxch * H * W > 2147483647.0)
+        return err_set("%s: batch %d of %dx%d is too large for one step", who, N, H, W);
+    return 0;
+}
+
+int nnb_arena_bind(nnb_arena *a, void (*bind)(void *m, int N, int H, int W), void *m, int N, int H, int W)
+{
+    nnb_arena_count(a);
+    bind(m, N, H, W);
+    if (nnb_arena_commit(a))
+        return -1;
+    bind(m, N, H, W);
+    return 0;
+}
+
 /* ---- cbr ---- */
 
-int nnb_cbr_declare(cbr *c, pblock *pb, const char *prefix, const char *conv_name,
+int nnb_cbr_declare(nnb_cbr *c, pblock *pb, const char *prefix, const char *conv_name,
                 const char *norm_name, int cin1, int cin2, int cout, int K, int stride, int relu,
-                const normcfg *nc)
+                const nnb_normcfg *nc)
 {
     char nm[PARAM_NAME_MAX], cn[32], nn_[32];
     int64_t ws[4] = {cout, cin1 + cin2, K, K}, cs[1] = {cout};
@@ -80,7 +106,7 @@ int nnb_cbr_declare(cbr *c, pblock *pb, const char *prefix, const char *conv_nam
     return 0;
 }
 
-void nnb_cbr_init(const cbr *c, pblock *pb, rng *r)
+void nnb_cbr_init(const nnb_cbr *c, pblock *pb, rng *r)
 {
     nn_init_kaiming_normal(pblock_ptr(pb, c->iw), pb->e[c->iw].numel, c->cout * c->K * c->K, r);
     for (int i = 0; i < c->cout; i++) {
@@ -95,7 +121,7 @@ void nnb_cbr_init(const cbr *c, pblock *pb, rng *r)
         pblock_ptr(pb, c->inb)[0] = 0;
 }
 
-void nnb_cbr_bind(cbr *c, arena *a, int N, int H, int W)
+void nnb_cbr_bind(nnb_cbr *c, nnb_arena *a, int N, int H, int W)
 {
     int pad = c->K / 2;
     c->N = N, c->H = H, c->W = W;
@@ -108,20 +134,15 @@ void nnb_cbr_bind(cbr *c, arena *a, int N, int H, int W)
     c->rstd = nnb_arena_take(a, (size_t)ns);
 }
 
-size_t nnb_cbr_out_numel(const cbr *c)
+size_t nnb_cbr_out_numel(const nnb_cbr *c)
 {
     return (size_t)c->N * c->cout * c->OH * c->OW;
 }
 
-void nnb_cbr_forward(cbr *c, pblock *pb, const float *in1, const float *in2, int training)
+/* z (N, cout, OH, OW) -> a: batch or group norm, then ReLU when asked. */
+static void cbr_norm_forward(nnb_cbr *c, pblock *pb, int training)
 {
     int HW = c->OH * c->OW;
-    double fl = nnb_cbr_flops(c, c->H, c->W) * c->N;
-    PROF_BEGIN;
-    conv2d_cat_forward(c->z, in1, c->cin1, in2, c->cin2, pblock_ptr(pb, c->iw), NULL, c->N, c->H,
-                       c->W, c->cout, c->K, c->stride, c->K / 2);
-    PROF_END(PROF_CONV_FWD, fl);
-    prof_t0_ = nn_prof_on ? nn_prof_now() : 0;
     if (c->nc.kind == NORM_BATCH) {
         batchnorm_forward(c->a, c->mean, c->rstd, pblock_ptr(pb, c->irm), pblock_ptr(pb, c->irv),
                           c->z, pblock_ptr(pb, c->ig), pblock_ptr(pb, c->ib), c->N, c->cout, HW,
@@ -133,15 +154,12 @@ void nnb_cbr_forward(cbr *c, pblock *pb, const float *in1, const float *in2, int
                           pblock_ptr(pb, c->ib), c->N, c->cout, HW, c->nc.groups, c->nc.eps,
                           c->relu);
     }
-    PROF_END(PROF_NORM_FWD, 0);
 }
 
-void nnb_cbr_backward(cbr *c, pblock *pb, float *da, float *din1, float *din2, const float *in1,
-                  const float *in2, int training)
+/* da (gradient of a) -> dz in place, and the norm's parameter gradients. */
+static void cbr_norm_backward(nnb_cbr *c, pblock *pb, float *da, int training)
 {
     int HW = c->OH * c->OW;
-    double fl = nnb_cbr_flops(c, c->H, c->W) * c->N;
-    PROF_BEGIN;
     if (c->nc.kind == NORM_BATCH) {
         if (training)
             batchnorm_backward(da, pblock_grad(pb, c->ig), pblock_grad(pb, c->ib), da, c->z, c->a,
@@ -156,22 +174,35 @@ void nnb_cbr_backward(cbr *c, pblock *pb, float *da, float *din1, float *din2, c
                            c->mean, c->rstd, pblock_ptr(pb, c->ig), c->N, c->cout, HW,
                            c->nc.groups, c->relu);
     }
-    PROF_END(PROF_NORM_BWD, 0);
-    prof_t0_ = nn_prof_on ? nn_prof_now() : 0;
-    conv2d_cat_backward(NULL, NULL, pblock_grad(pb, c->iw), NULL, da, in1, c->cin1, in2, c->cin2,
-                        pblock_ptr(pb, c->iw), c->N, c->H, c->W, c->cout, c->K, c->stride,
-                        c->K / 2);
-    PROF_END(PROF_CONV_DW, fl);
-    if (!din1 && !din2)
-        return;
-    prof_t0_ = nn_prof_on ? nn_prof_now() : 0;
-    conv2d_cat_backward(din1, din2, NULL, NULL, da, in1, c->cin1, in2, c->cin2,
-                        pblock_ptr(pb, c->iw), c->N, c->H, c->W, c->cout, c->K, c->stride,
-                        c->K / 2);
-    PROF_END(PROF_CONV_DX, fl);
 }
 
-double nnb_cbr_flops(const cbr *c, int H, int W)
+void nnb_cbr_forward(nnb_cbr *c, pblock *pb, const float *in1, const float *in2, int training)
+{
+    double fl = nnb_cbr_flops(c, c->H, c->W) * c->N;
+    PROF_CALL(PROF_CONV_FWD, fl,
+              conv2d_cat_forward(c->z, in1, c->cin1, in2, c->cin2, pblock_ptr(pb, c->iw), NULL, c->N, c->H,
+                                 c->W, c->cout, c->K, c->stride, c->K / 2));
+    PROF_CALL(PROF_NORM_FWD, 0, cbr_norm_forward(c, pb, training));
+}
+
+void nnb_cbr_backward(nnb_cbr *c, pblock *pb, float *da, float *din1, float *din2, const float *in1,
+                  const float *in2, int training)
+{
+    double fl = nnb_cbr_flops(c, c->H, c->W) * c->N;
+    PROF_CALL(PROF_NORM_BWD, 0, cbr_norm_backward(c, pb, da, training));
+    PROF_CALL(PROF_CONV_DW, fl,
+              conv2d_cat_backward(NULL, NULL, pblock_grad(pb, c->iw), NULL, da, in1, c->cin1, in2, c->cin2,
+                                  pblock_ptr(pb, c->iw), c->N, c->H, c->W, c->cout, c->K, c->stride,
+                                  c->K / 2));
+    if (!din1 && !din2)
+        return;
+    PROF_CALL(PROF_CONV_DX, fl,
+              conv2d_cat_backward(din1, din2, NULL, NULL, da, in1, c->cin1, in2, c->cin2,
+                                  pblock_ptr(pb, c->iw), c->N, c->H, c->W, c->cout, c->K, c->stride,
+                                  c->K / 2));
+}
+
+double nnb_cbr_flops(const nnb_cbr *c, int H, int W)
 {
     int pad = c->K / 2;
     double OH = conv_out_size(H, c->K, c->stride, pad), OW = conv_out_size(W, c->K, c->stride, pad);
@@ -180,7 +211,7 @@ double nnb_cbr_flops(const cbr *c, int H, int W)
 
 /* ---- up ---- */
 
-int nnb_up_declare(upconv *u, pblock *pb, const char *prefix, int cin, int cout)
+int nnb_up_declare(nnb_upconv *u, pblock *pb, const char *prefix, int cin, int cout)
 {
     char nm[PARAM_NAME_MAX];
     int64_t ws[4] = {cin, cout, 2, 2}, bs[1] = {cout};
@@ -195,39 +226,37 @@ int nnb_up_declare(upconv *u, pblock *pb, const char *prefix, int cin, int cout)
     return 0;
 }
 
-void nnb_up_init(const upconv *u, pblock *pb, rng *r)
+void nnb_up_init(const nnb_upconv *u, pblock *pb, rng *r)
 {
     /* PyTorch computes ConvTranspose2d's fan_in from weight dim 1: cout * 4 */
     nn_init_default(pblock_ptr(pb, u->iw), pb->e[u->iw].numel, u->cout * 4, r);
     nn_init_default(pblock_ptr(pb, u->ib), (size_t)u->cout, u->cout * 4, r);
 }
 
-void nnb_up_bind(upconv *u, arena *a, int N, int H, int W)
+void nnb_up_bind(nnb_upconv *u, nnb_arena *a, int N, int H, int W)
 {
     u->N = N, u->H = H, u->W = W;
     u->u = nnb_arena_take(a, (size_t)N * u->cout * 4 * H * W);
 }
 
-void nnb_up_forward(upconv *u, pblock *pb, const float *in)
+void nnb_up_forward(nnb_upconv *u, pblock *pb, const float *in)
 {
-    PROF_BEGIN;
-    convt2x2_forward(u->u, in, pblock_ptr(pb, u->iw), pblock_ptr(pb, u->ib), u->N, u->cin, u->H,
-                     u->W, u->cout);
-    PROF_END(PROF_UP_FWD, 8.0 * u->N * u->cin * u->cout * u->H * u->W);
+    PROF_CALL(PROF_UP_FWD, 8.0 * u->N * u->cin * u->cout * u->H * u->W,
+              convt2x2_forward(u->u, in, pblock_ptr(pb, u->iw), pblock_ptr(pb, u->ib), u->N, u->cin, u->H,
+                               u->W, u->cout));
 }
 
-void nnb_up_backward(upconv *u, pblock *pb, const float *du, float *din, const float *in)
+void nnb_up_backward(nnb_upconv *u, pblock *pb, const float *du, float *din, const float *in)
 {
-    PROF_BEGIN;
-    convt2x2_backward(din, pblock_grad(pb, u->iw), pblock_grad(pb, u->ib), du, in,
-                      pblock_ptr(pb, u->iw), u->N, u->cin, u->H, u->W, u->cout);
-    PROF_END(PROF_UP_BWD, 16.0 * u->N * u->cin * u->cout * u->H * u->W);
+    PROF_CALL(PROF_UP_BWD, 16.0 * u->N * u->cin * u->cout * u->H * u->W,
+              convt2x2_backward(din, pblock_grad(pb, u->iw), pblock_grad(pb, u->ib), du, in,
+                                pblock_ptr(pb, u->iw), u->N, u->cin, u->H, u->W, u->cout));
 }
 
 /* ---- decoder ---- */
 
-int nnb_dec_declare(decoder *d, pblock *pb, const int skip_ch[4], int bottom_ch, const int widths[4],
-                int out_ch, const normcfg *nc)
+int nnb_dec_declare(nnb_decoder *d, pblock *pb, const int skip_ch[4], int bottom_ch, const int widths[4],
+                int out_ch, const nnb_normcfg *nc)
 {
     char pre[16];
     memset(d, 0, sizeof *d);
@@ -252,7 +281,7 @@ int nnb_dec_declare(decoder *d, pblock *pb, const int skip_ch[4], int bottom_ch,
     return 0;
 }
 
-void nnb_dec_init(const decoder *d, pblock *pb, rng *r)
+void nnb_dec_init(const nnb_decoder *d, pblock *pb, rng *r)
 {
     for (int k = 3; k >= 0; k--) {
         nnb_up_init(&d->up[k], pb, r);
@@ -263,7 +292,7 @@ void nnb_dec_init(const decoder *d, pblock *pb, rng *r)
     nn_init_default(pblock_ptr(pb, d->ihb), (size_t)d->out_ch, d->widths[0], r);
 }
 
-void nnb_dec_bind(decoder *d, arena *a, int N, int H, int W)
+void nnb_dec_bind(nnb_decoder *d, nnb_arena *a, int N, int H, int W)
 {
     size_t gmax = 0;
     d->N = N, d->H = H, d->W = W;
@@ -279,7 +308,7 @@ void nnb_dec_bind(decoder *d, arena *a, int N, int H, int W)
     d->gy = nnb_arena_take(a, gmax);
 }
 
-void nnb_dec_forward(decoder *d, pblock *pb, const float *const skip[4], const float *bottom,
+void nnb_dec_forward(nnb_decoder *d, pblock *pb, const float *const skip[4], const float *bottom,
                  int training)
 {
     for (int k = 3; k >= 0; k--) {
@@ -287,20 +316,18 @@ void nnb_dec_forward(decoder *d, pblock *pb, const float *const skip[4], const f
         nnb_cbr_forward(&d->c1[k], pb, skip[k], d->up[k].u, training);
         nnb_cbr_forward(&d->c2[k], pb, d->c1[k].a, NULL, training);
     }
-    PROF_BEGIN;
-    conv2d_forward(d->f, d->c2[0].a, pblock_ptr(pb, d->ihw), pblock_ptr(pb, d->ihb), d->N,
-                   d->widths[0], d->H, d->W, d->out_ch, 1, 1, 0);
-    PROF_END(PROF_HEAD_FWD, 2.0 * d->N * d->H * d->W * d->widths[0] * d->out_ch);
+    PROF_CALL(PROF_HEAD_FWD, 2.0 * d->N * d->H * d->W * d->widths[0] * d->out_ch,
+              conv2d_forward(d->f, d->c2[0].a, pblock_ptr(pb, d->ihw), pblock_ptr(pb, d->ihb), d->N,
+                             d->widths[0], d->H, d->W, d->out_ch, 1, 1, 0));
 }
 
-void nnb_dec_backward(decoder *d, pblock *pb, const float *df, float *const dskip[4], float *dbottom,
+void nnb_dec_backward(nnb_decoder *d, pblock *pb, const float *df, float *const dskip[4], float *dbottom,
                   const float *const skip[4], const float *bottom, int training)
 {
     float *gx = d->gx, *gy = d->gy, *t;
-    PROF_BEGIN;
-    conv2d_backward(gx, pblock_grad(pb, d->ihw), pblock_grad(pb, d->ihb), df, d->c2[0].a,
-                    pblock_ptr(pb, d->ihw), d->N, d->widths[0], d->H, d->W, d->out_ch, 1, 1, 0);
-    PROF_END(PROF_HEAD_BWD, 4.0 * d->N * d->H * d->W * d->widths[0] * d->out_ch);
+    PROF_CALL(PROF_HEAD_BWD, 4.0 * d->N * d->H * d->W * d->widths[0] * d->out_ch,
+              conv2d_backward(gx, pblock_grad(pb, d->ihw), pblock_grad(pb, d->ihb), df, d->c2[0].a,
+                              pblock_ptr(pb, d->ihw), d->N, d->widths[0], d->H, d->W, d->out_ch, 1, 1, 0));
     for (int k = 0; k < 4; k++) {
         /* gx: gradient of c2[k].a */
         nnb_cbr_backward(&d->c2[k], pb, gx, gy, NULL, d->c1[k].a, NULL, training);
@@ -310,7 +337,7 @@ void nnb_dec_backward(decoder *d, pblock *pb, const float *df, float *const dski
     }
 }
 
-double nnb_dec_flops(const decoder *d, int H, int W)
+double nnb_dec_flops(const nnb_decoder *d, int H, int W)
 {
     double f = 0;
     for (int k = 0; k < 4; k++) {
@@ -384,12 +411,12 @@ int nnb_cfg_ints(const mval *m, const char *what, const char *key, int *out, int
     return 0;
 }
 
-const char *nnb_norm_name(norm_kind k)
+const char *nnb_norm_name(nn_norm_kind k)
 {
     return k == NORM_GROUP ? "group" : "batch";
 }
 
-int nnb_cfg_norm(const mval *m, const char *what, const char *key, norm_kind *out)
+int nnb_cfg_norm(const mval *m, const char *what, const char *key, nn_norm_kind *out)
 {
     const mval *v = mval_map_get(m, key);
     if (!v)

@@ -27,23 +27,52 @@ typedef struct {
     char *base;
     size_t used, cap;
     int counting;
-} arena;
+} nnb_arena;
 
 /* n floats, 64-byte aligned; during the counting pass returns NULL. */
-float *nnb_arena_take(arena *a, size_t n);
+float *nnb_arena_take(nnb_arena *a, size_t n);
 /* Start a counting pass; arena_commit allocates what was counted (reusing
  * the old block when large enough) and starts the assigning pass. */
-void nnb_arena_count(arena *a);
-int nnb_arena_commit(arena *a);
-void nnb_arena_free(arena *a);
+void nnb_arena_count(nnb_arena *a);
+int nnb_arena_commit(nnb_arena *a);
+void nnb_arena_free(nnb_arena *a);
+
+/* The accessors every model has, T_free, T_get_config and T_params, for a
+ * struct T with members cfg (a T_config), pb (its pblock) and ar (its
+ * arena), allocated with malloc. */
+#define NNB_MODEL_ACCESSORS(T)                                                                  \
+    void T##_free(T *m)                                                                         \
+    {                                                                                           \
+        if (!m)                                                                                 \
+            return;                                                                             \
+        pblock_free(&m->pb);                                                                    \
+        nnb_arena_free(&m->ar);                                                                 \
+        free(m);                                                                                \
+    }                                                                                           \
+    const T##_config *T##_get_config(const T *m) { return &m->cfg; }                           \
+    pblock *T##_params(T *m) { return &m->pb; }
+
+/* The check every model makes of its input: a batch of at least 1, sides
+ * that are multiples of 16 (four halvings) and at least 16, and at most
+ * 2^31 floats in the widest activation (maxch channels at full size).
+ * 0, or -1 + err_set naming who. */
+int nnb_check_input(const char *who, int N, int H, int W, size_t maxch);
+/* the same for models whose input must be a multiple of `unit` (a
+ * torchvision stem: 32) */
+int nnb_check_input_unit(const char *who, int N, int H, int W, size_t maxch, int unit);
+/* Take every buffer of model m for input (N, H, W) from a: bind(m, N, H, W)
+ * calls nnb_arena_take for each, and runs twice, counting then assigning
+ * (nnb_arena_count, nnb_arena_commit). 0, or -1 + err_set (out of memory;
+ * then no buffer is bound). */
+int nnb_arena_bind(nnb_arena *a, void (*bind)(void *m, int N, int H, int W), void *m, int N, int H, int W);
 
 /* ---- normalisation settings shared by a model ---- */
 
 typedef struct {
-    norm_kind kind;
+    nn_norm_kind kind;
     int groups;
     float momentum, eps;
-} normcfg;
+} nnb_normcfg;
 
 /* ---- conv3x3 (no bias) + norm + ReLU ---- */
 
@@ -51,28 +80,28 @@ typedef struct {
     int cin1, cin2, cout; /* input channels (cin2 > 0: the conv reads cat[in1, in2]) */
     int K, stride;        /* 3x3 (1x1 for a bottleneck's convs), stride 1 or 2 */
     int relu;
-    normcfg nc;
+    nnb_normcfg nc;
     int iw, ig, ib, irm, irv, inb; /* pblock indices (irm.. -1 for group norm) */
     /* arena (bind) */
     float *z, *a;       /* conv output, normalised (+ReLU) output (N, cout, OH, OW) */
     float *mean, *rstd; /* batch (cout) or group (N * groups) statistics */
     int N, H, W, OH, OW;
-} cbr;
+} nnb_cbr;
 
 /* Names: PREFIX.conv{idx}.weight, PREFIX.{bn|gn}{idx}.* ; or, if conv_name
  * is not NULL, PREFIX.CONV_NAME.weight and PREFIX.NORM_NAME.* */
-int nnb_cbr_declare(cbr *c, pblock *pb, const char *prefix, const char *conv_name,
+int nnb_cbr_declare(nnb_cbr *c, pblock *pb, const char *prefix, const char *conv_name,
                 const char *norm_name, int cin1, int cin2, int cout, int K, int stride, int relu,
-                const normcfg *nc);
-void nnb_cbr_init(const cbr *c, pblock *pb, rng *r);
-void nnb_cbr_bind(cbr *c, arena *a, int N, int H, int W);
-void nnb_cbr_forward(cbr *c, pblock *pb, const float *in1, const float *in2, int training);
+                const nnb_normcfg *nc);
+void nnb_cbr_init(const nnb_cbr *c, pblock *pb, rng *r);
+void nnb_cbr_bind(nnb_cbr *c, nnb_arena *a, int N, int H, int W);
+void nnb_cbr_forward(nnb_cbr *c, pblock *pb, const float *in1, const float *in2, int training);
 /* da: gradient of c->a (N, cout, OH, OW), overwritten with dz. din1, din2
  * written (NULL: not computed). */
-void nnb_cbr_backward(cbr *c, pblock *pb, float *da, float *din1, float *din2, const float *in1,
+void nnb_cbr_backward(nnb_cbr *c, pblock *pb, float *da, float *din1, float *din2, const float *in1,
                   const float *in2, int training);
-size_t nnb_cbr_out_numel(const cbr *c);
-double nnb_cbr_flops(const cbr *c, int H, int W); /* per image, forward */
+size_t nnb_cbr_out_numel(const nnb_cbr *c);
+double nnb_cbr_flops(const nnb_cbr *c, int H, int W); /* per image, forward */
 
 /* ---- ConvTranspose2d(cin, cout, 2, 2) with bias ---- */
 
@@ -81,13 +110,13 @@ typedef struct {
     int iw, ib;
     float *u; /* (N, cout, 2H, 2W) */
     int N, H, W;
-} upconv;
+} nnb_upconv;
 
-int nnb_up_declare(upconv *u, pblock *pb, const char *prefix, int cin, int cout);
-void nnb_up_init(const upconv *u, pblock *pb, rng *r);
-void nnb_up_bind(upconv *u, arena *a, int N, int H, int W);
-void nnb_up_forward(upconv *u, pblock *pb, const float *in);
-void nnb_up_backward(upconv *u, pblock *pb, const float *du, float *din, const float *in);
+int nnb_up_declare(nnb_upconv *u, pblock *pb, const char *prefix, int cin, int cout);
+void nnb_up_init(const nnb_upconv *u, pblock *pb, rng *r);
+void nnb_up_bind(nnb_upconv *u, nnb_arena *a, int N, int H, int W);
+void nnb_up_forward(nnb_upconv *u, pblock *pb, const float *in);
+void nnb_up_backward(nnb_upconv *u, pblock *pb, const float *du, float *din, const float *in);
 
 /* ---- the U-Net decoder: 4 levels up, then a 1x1 head ---- */
 
@@ -96,25 +125,25 @@ typedef struct {
     int bottom_ch;  /* the input at 1/16 */
     int widths[4];  /* dec1..dec4 */
     int out_ch;
-    upconv up[4];
-    cbr c1[4], c2[4];
+    nnb_upconv up[4];
+    nnb_cbr c1[4], c2[4];
     int ihw, ihb;              /* head */
     float *f;                  /* head output (N, out_ch, H, W) */
     float *gx, *gy;            /* gradient ping-pong buffers */
     int N, H, W;
-} decoder;
+} nnb_decoder;
 
-int nnb_dec_declare(decoder *d, pblock *pb, const int skip_ch[4], int bottom_ch, const int widths[4],
-                int out_ch, const normcfg *nc);
-void nnb_dec_init(const decoder *d, pblock *pb, rng *r);
-void nnb_dec_bind(decoder *d, arena *a, int N, int H, int W);
+int nnb_dec_declare(nnb_decoder *d, pblock *pb, const int skip_ch[4], int bottom_ch, const int widths[4],
+                int out_ch, const nnb_normcfg *nc);
+void nnb_dec_init(const nnb_decoder *d, pblock *pb, rng *r);
+void nnb_dec_bind(nnb_decoder *d, nnb_arena *a, int N, int H, int W);
 /* skip[k] (N, skip_ch[k], H >> k, W >> k), bottom (N, bottom_ch, H/16, W/16). */
-void nnb_dec_forward(decoder *d, pblock *pb, const float *const skip[4], const float *bottom,
+void nnb_dec_forward(nnb_decoder *d, pblock *pb, const float *const skip[4], const float *bottom,
                  int training);
 /* dskip[k] and dbottom written (each shaped as its input). */
-void nnb_dec_backward(decoder *d, pblock *pb, const float *df, float *const dskip[4], float *dbottom,
+void nnb_dec_backward(nnb_decoder *d, pblock *pb, const float *df, float *const dskip[4], float *dbottom,
                   const float *const skip[4], const float *bottom, int training);
-double nnb_dec_flops(const decoder *d, int H, int W);
+double nnb_dec_flops(const nnb_decoder *d, int H, int W);
 
 /* ---- configuration JSON ---- */
 
@@ -125,11 +154,11 @@ int nnb_cfg_parse(const char *json, mval *m, const char *what, const char *const
 int nnb_cfg_int(const mval *m, const char *what, const char *key, int *out);
 int nnb_cfg_float(const mval *m, const char *what, const char *key, float *out);
 int nnb_cfg_ints(const mval *m, const char *what, const char *key, int *out, int n);
-int nnb_cfg_norm(const mval *m, const char *what, const char *key, norm_kind *out);
+int nnb_cfg_norm(const mval *m, const char *what, const char *key, nn_norm_kind *out);
 /* A float as the shortest decimal that reads back as the same float. */
 void nnb_cfg_put_float(mval *m, const char *key, float v);
 void nnb_cfg_put_ints(mval *m, const char *key, const int *v, int n);
-const char *nnb_norm_name(norm_kind k);
+const char *nnb_norm_name(nn_norm_kind k);
 char *nnb_cfg_dump(const mval *m); /* compact JSON, malloc'ed */
 
 #endif

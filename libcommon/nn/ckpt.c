@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include "core/json.h"
 #include "core/mval.h"
 #include "core/tmpfile.h"
+#include "core/version.h"
 
 #define HEADER_MAX (100u << 20) /* the safetensors crate's own limit */
 
@@ -150,6 +152,34 @@ int ckpt_put_step(ckpt_writer *w, int64_t step)
     return mval_put_str(&w->meta, "step", b);
 }
 
+int ckpt_put_model_owned(ckpt_writer *w, const char *prefix, const char *kind, char *config_json,
+                         const pblock *pb)
+{
+    int rc;
+    if (!config_json)
+        return -1;
+    rc = ckpt_put_model(w, prefix, kind, config_json, pb);
+    free(config_json);
+    return rc;
+}
+
+int ckpt_put_metaf(ckpt_writer *w, const char *key, const char *fmt, ...)
+{
+    char value[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(value, sizeof value, fmt, ap);
+    va_end(ap);
+    return ckpt_put_meta(w, key, value);
+}
+
+int ckpt_put_provenance(ckpt_writer *w, int64_t seed, const char *argv_json)
+{
+    if (ckpt_put_metaf(w, "seed", "%lld", (long long)seed) || ckpt_put_meta(w, "lrcpipe_version", LRCPIPE_VERSION))
+        return -1;
+    return argv_json ? ckpt_put_meta(w, "argv", argv_json) : 0;
+}
+
 int ckpt_put_model(ckpt_writer *w, const char *prefix, const char *kind, const char *config_json,
                    const pblock *pb)
 {
@@ -272,13 +302,9 @@ int ckpt_write(ckpt_writer *w, const char *path)
         int bad = write_all(fd, lenb, 8) || write_all(fd, buf, len);
         for (int i = 0; i < w->n && !bad; i++)
             bad = write_all(fd, w->e[i].data, w->e[i].nbytes);
-        if (bad) {
-            err_set("%s: write error:", path);
-            tmpfile_abort(t);
-            goto out;
-        }
-        if (tmpfile_commit(t, 1)) {
-            err_prefix("%s", path);
+        if (tmpfile_finish(t, !bad, path, 1)) {
+            if (!bad)
+                err_prefix("%s", path);
             goto out;
         }
     }
@@ -651,6 +677,24 @@ int ckpt_get_model(const ckpt *c, const char *prefix, const char *kind, const ch
         return err_set("%s: the %s in the checkpoint has configuration %s, this one %s", c->path,
                        kind, cfg ? cfg : "(none)", config_json);
     return pb ? ckpt_get_params(c, prefix, pb) : 0;
+}
+
+const char *ckpt_model_config(const ckpt *c, const char *prefix, const char *kind)
+{
+    char key[512];
+    const char *js;
+    if (ckpt_get_model(c, prefix, kind, NULL, NULL))
+        return NULL;
+    snprintf(key, sizeof key, "%sconfig", prefix);
+    if (!(js = ckpt_meta(c, key)))
+        err_set("%s: no '%s' metadata", c->path, key);
+    return js;
+}
+
+void *ckpt_bad_config(const ckpt *c)
+{
+    err_prefix("%s", c->path);
+    return NULL;
 }
 
 int ckpt_get_optim(const ckpt *c, const char *prefix, optim *o)

@@ -66,10 +66,19 @@ int ckpt_put_params(ckpt_writer *w, const char *prefix, const pblock *pb);
 /* A model: its tensors plus PREFIXmodel = kind and PREFIXconfig = config_json. */
 int ckpt_put_model(ckpt_writer *w, const char *prefix, const char *kind, const char *config_json,
                    const pblock *pb);
+/* As ckpt_put_model with a configuration the caller malloc'ed (freed here,
+ * NULL meaning its making failed), as a model's X_config_json() returns. */
+int ckpt_put_model_owned(ckpt_writer *w, const char *prefix, const char *kind, char *config_json,
+                         const pblock *pb);
+/* What every run records about itself: "seed", "lrcpipe_version" and, when
+ * argv_json is not NULL, "argv" (a JSON array of the command line). */
+int ckpt_put_provenance(ckpt_writer *w, int64_t seed, const char *argv_json);
 /* An optimiser's state tensors (names from its pblock) and PREFIXoptimizer. */
 int ckpt_put_optim(ckpt_writer *w, const char *prefix, const optim *o);
 /* Metadata string (copied); replaces an earlier value of key. */
 int ckpt_put_meta(ckpt_writer *w, const char *key, const char *value);
+/* As ckpt_put_meta with the value formatted (a number, say: "%lld", "%.17g"). */
+int ckpt_put_metaf(ckpt_writer *w, const char *key, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 int ckpt_put_step(ckpt_writer *w, int64_t step);
 /* Write the file atomically. 0, or -1 + err_set naming path. */
 int ckpt_write(ckpt_writer *w, const char *path);
@@ -106,6 +115,14 @@ int ckpt_get_params(const ckpt *c, const char *prefix, pblock *pb);
  * checks. */
 int ckpt_get_model(const ckpt *c, const char *prefix, const char *kind, const char *config_json,
                    pblock *pb);
+/* The start of loading a model: PREFIXmodel must be kind; returns
+ * PREFIXconfig (owned by c), or NULL + err_set naming the file. The caller
+ * parses it, checks the widths it claims against the tensors
+ * (ckpt_expect_shape) before allocating anything, then ckpt_get_params. */
+const char *ckpt_model_config(const ckpt *c, const char *prefix, const char *kind);
+/* After a model's config parser failed on ckpt_model_config's text: prefix
+ * its error with the file's path. Returns NULL, for "return ckpt_bad_config(c);". */
+void *ckpt_bad_config(const ckpt *c);
 /* Restore an optimiser's state and step; its kind must match. */
 int ckpt_get_optim(const ckpt *c, const char *prefix, optim *o);
 

@@ -5,6 +5,7 @@
  * when the instruction set has them. */
 #include <string.h>
 
+#include "core/err.h"
 #include "nn/internal.h"
 #include "nn/nn.h"
 
@@ -129,6 +130,21 @@ static void conv_img_task(void *ctx, long b, int tid)
 }
 
 
+/* The direct kernels declined a layer on a CPU where they run (a plane
+ * that is not a multiple of 16 pixels, a channel count that is not a
+ * multiple of their block, no scratch memory): the im2col + GEMM path
+ * computes it instead, slower. Said once per process at -v. */
+static void note_fallback(const char *what, int H, int W)
+{
+    static int said;
+    if (nn_isa_active() != NN_ISA_AVX512 || said)
+        return;
+    said = 1;
+    log_info("%s on a %dx%d plane: the direct AVX-512 kernel does not take it (see conv_direct.c), "
+             "im2col + GEMM instead (said once)",
+             what, H, W);
+}
+
 void conv2d_cat_forward(float *out, const float *inp1, int C1, const float *inp2, int C2,
                         const float *weight, const float *bias, int B, int H, int W, int OC, int K,
                         int stride, int pad)
@@ -140,9 +156,11 @@ void conv2d_cat_forward(float *out, const float *inp1, int C1, const float *inp2
     if (K == 3 && stride == 1 && pad == 1 && wg_wanted(B, C1 + C2, H, W, OC) &&
         wg_forward(out, inp1, C1, inp2, C2, weight, bias, B, H, W, OC) == 0)
         return;
-    if (stride == 1 && pad == K / 2 &&
-        conv_direct_forward(out, inp1, C1, inp2, C2, weight, bias, B, H, W, OC, K) == 0)
-        return;
+    if (stride == 1 && pad == K / 2) {
+        if (conv_direct_forward(out, inp1, C1, inp2, C2, weight, bias, B, H, W, OC, K) == 0)
+            return;
+        note_fallback("convolution", H, W);
+    }
     if (B >= nt && nt > 1) {
         conv_img_job j = {out, inp1, C1, inp2, C2, weight, bias, H, W, OC, K, stride, pad,
                           OH, OW, isz1, isz2, osz, colsz};
@@ -200,10 +218,11 @@ void conv2d_cat_backward(float *dinp1, float *dinp2, float *dweight, float *dbia
     if (K == 3 && stride == 1 && pad == 1 && wg_wanted(B, C1 + C2, H, W, OC) &&
         wg_backward(dinp1, dinp2, dweight, dout, inp1, C1, inp2, C2, weight, B, H, W, OC) == 0)
         return;
-    if (stride == 1 && pad == K / 2 &&
-        conv_direct_backward(dinp1, dinp2, dweight, dout, inp1, C1, inp2, C2, weight, B, H, W, OC, K) ==
-            0)
-        return;
+    if (stride == 1 && pad == K / 2) {
+        if (conv_direct_backward(dinp1, dinp2, dweight, dout, inp1, C1, inp2, C2, weight, B, H, W, OC, K) == 0)
+            return;
+        note_fallback("convolution backward", H, W);
+    }
     if (!is_pointwise(K, stride, pad))
         col = nn_scratch((size_t)NN_MAX(C1, C2) * KK * P * sizeof(float));
     for (int s = 0; s < 2; s++) {
@@ -297,6 +316,7 @@ void convt2x2_forward(float *out, const float *inp, const float *weight, const f
 {
     if (conv_direct_convt_forward(out, inp, weight, bias, B, C, H, W, OC) == 0)
         return;
+    note_fallback("up-convolution", H, W);
     int P = H * W;
     float *t = nn_scratch((size_t)OC * 4 * P * sizeof(float));
     for (int b = 0; b < B; b++) {
@@ -319,6 +339,7 @@ void convt2x2_backward(float *dinp, float *dweight, float *dbias, const float *d
         return;
     if (conv_direct_convt_backward(dinp, dweight, dout, inp, weight, B, C, H, W, OC) == 0)
         return;
+    note_fallback("up-convolution backward", H, W);
     float *t = nn_scratch((size_t)OC * 4 * P * sizeof(float));
     for (int b = 0; b < B; b++) {
         const float *db = dout + (long)b * OC * 4 * P;

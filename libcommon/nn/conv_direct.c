@@ -345,21 +345,6 @@ static int usable(int H, int W, int K)
            (K == 1 || K == 3);
 }
 
-int conv_direct_forward(float *out, const float *in1, int C1, const float *in2, int C2,
-                  const float *weight, const float *bias, int B, int H, int W, int OC, int K)
-{
-    const uint16_t *masks = NULL;
-    float *wp;
-    int KK = K * K;
-    if (!usable(H, W, K) || (K == 3 && !(masks = masks_for(H, W))))
-        return -1;
-    if (!(wp = nn_scratch((size_t)((OC + MR - 1) / MR) * MR * (C1 + C2) * KK * sizeof(float))))
-        return -1;
-    pack_weights(wp, weight, OC, C1 + C2, KK);
-    fwd_loop(out, in1, C1, in2, C2, wp, bias, B, H, W, OC, K, masks);
-    return 0;
-}
-
 /* ---- backward: weights, by partial sums over the pixels ---- */
 
 #define WOC 4 /* output channels per dW micro-kernel */
@@ -757,6 +742,23 @@ static size_t scratch_bytes(int C1, int C2, int OC, int K, int B, int H, int W)
     size_t dwg = dw_gemm_space(C, OC, K, (long)B * H * W);
     size_t dx = (size_t)((C + MR - 1) / MR) * MR * OC * K * K;
     return NN_MAX(NN_MAX(dw, dwg), dx) * sizeof(float);
+}
+
+/* ---- the entry points: forward, then backward ---- */
+
+int conv_direct_forward(float *out, const float *in1, int C1, const float *in2, int C2,
+                  const float *weight, const float *bias, int B, int H, int W, int OC, int K)
+{
+    const uint16_t *masks = NULL;
+    float *wp;
+    int KK = K * K;
+    if (!usable(H, W, K) || (K == 3 && !(masks = masks_for(H, W))))
+        return -1;
+    if (!(wp = nn_scratch((size_t)((OC + MR - 1) / MR) * MR * (C1 + C2) * KK * sizeof(float))))
+        return -1;
+    pack_weights(wp, weight, OC, C1 + C2, KK);
+    fwd_loop(out, in1, C1, in2, C2, wp, bias, B, H, W, OC, K, masks);
+    return 0;
 }
 
 int conv_direct_backward(float *dinp1, float *dinp2, float *dweight, const float *dout,

@@ -9,8 +9,10 @@
 
 #include <stddef.h>
 
-/* The active ISA (NN_ISA_*), cached; cheap to call. */
-int nn_isa_active(void);
+#include "core/isa.h"
+
+/* The active ISA (NN_ISA_*, core/isa.h chooses), cached; cheap to call. */
+static inline int nn_isa_active(void) { return isa_active(); }
 
 /* Scratch memory of the calling thread, at least bytes, 64-byte aligned, in
  * one of a few slots. The same buffer is returned on each call for a slot
@@ -82,9 +84,13 @@ extern int nn_prof_on;
 double nn_prof_now(void);
 void nn_prof_add(int what, double seconds, double flops);
 void nn_prof_reset(void); /* e.g. after warm-up steps */
-#define PROF_BEGIN double prof_t0_ = nn_prof_on ? nn_prof_now() : 0
-#define PROF_END(what, flops)                                                               \
+/* Run call (one expression: a kernel call) and, with LRCPIPE_PROFILE, add
+ * its time and flops to what; so profiling wraps a call and never sits
+ * between the lines of the math. */
+#define PROF_CALL(what, flops, call)                                                        \
     do {                                                                                    \
+        double prof_t0_ = nn_prof_on ? nn_prof_now() : 0;                                   \
+        call;                                                                               \
         if (nn_prof_on)                                                                     \
             nn_prof_add(what, nn_prof_now() - prof_t0_, flops);                             \
     } while (0)

@@ -41,6 +41,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/isa.h"
 #include "core/rng.h"
 
 /* ---- engine settings ---------------------------------------------------- */
@@ -53,9 +54,10 @@
 void nn_set_threads(int n);
 int nn_threads(void);
 
-enum { NN_ISA_C = 0, NN_ISA_AVX2 = 1, NN_ISA_AVX512 = 2 };
-/* The instruction set in use: the best the CPU has, unless LRCPIPE_ISA=c|avx2|avx512
- * in the environment or nn_set_isa() chose another. */
+enum { NN_ISA_C = ISA_C, NN_ISA_AVX2 = ISA_AVX2, NN_ISA_AVX512 = ISA_AVX512 };
+/* The instruction set in use, as core/isa.h chooses it for the whole
+ * library: the best the CPU has, unless LRCPIPE_ISA=c|avx2|avx512 in the
+ * environment or nn_set_isa() chose another. */
 int nn_isa(void);
 const char *nn_isa_name(int isa);
 /* Force a path (tests, benchmarks). -1 with err_set if the CPU lacks it. */
@@ -75,7 +77,7 @@ void nn_set_winograd_fused(int on);
 int nn_winograd_fused(void);
 
 /* Normalisation layer of a model (unet.h, resnet.h). */
-typedef enum { NORM_BATCH = 0, NORM_GROUP = 1 } norm_kind;
+typedef enum { NORM_BATCH = 0, NORM_GROUP = 1 } nn_norm_kind;
 
 /* ---- initialisation (PyTorch's schemes) --------------------------------- */
 
@@ -183,6 +185,19 @@ void add_inplace(float *dst, const float *src, size_t n);
 void maxpool2x2_forward(float *out, const float *inp, int B, int C, int H, int W);
 void maxpool2x2_backward(float *dinp, const float *dout, const float *inp, const float *out,
                          int B, int C, int H, int W);
+
+/* 3x3 max pooling, stride 2, padding 1 (torchvision's ResNet stem):
+ * out (B, C, OH, OW), OH = (H - 1) / 2 + 1, likewise OW. Backward routes each
+ * gradient to the first maximum of its window in row-major order (PyTorch's
+ * rule; padding never wins), found again from inp; dinp written. */
+void maxpool3x3s2_forward(float *out, const float *inp, int B, int C, int H, int W);
+void maxpool3x3s2_backward(float *dinp, const float *dout, const float *inp, int B, int C, int H, int W);
+
+/* 2x bilinear up-sampling, as F.interpolate(scale_factor=2, mode="bilinear",
+ * align_corners=False): out (B, C, 2H, 2W) from inp (B, C, H, W). Backward
+ * writes dinp (B, C, H, W) from dout (B, C, 2H, 2W). */
+void upsample2x_forward(float *out, const float *inp, int B, int C, int H, int W);
+void upsample2x_backward(float *dinp, const float *dout, int B, int C, int H, int W);
 
 /* Channel concatenation: out (B, Ca + Cb, HW) = [a (B, Ca, HW), b (B, Cb, HW)].
  * Backward splits dout into da and db (written; either may be NULL). */

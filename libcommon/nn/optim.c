@@ -122,17 +122,20 @@ static void step_task(void *ctx, long k, int tid)
                    j->sbc2, (float)c->eps);
 }
 
-void optim_step(optim *o, double lr)
+static void step(optim *o, double lr)
 {
     const optim_config *c = &o->cfg;
-    PROF_BEGIN;
     o->t++;
     /* Adam's bias corrections in double, as PyTorch computes them */
     double bc1 = 1 - pow(c->beta1, (double)o->t), bc2 = 1 - pow(c->beta2, (double)o->t);
     step_job j = {o, (float)lr, (float)c->weight_decay, (float)(1.0 - lr * c->weight_decay),
                   (float)(lr / bc1), (float)sqrt(bc2), o->t == 1};
     nn_parallel(((long)o->pb->ntrain + OCHUNK - 1) / OCHUNK, step_task, &j);
-    PROF_END(PROF_OPTIM, 0);
+}
+
+void optim_step(optim *o, double lr)
+{
+    PROF_CALL(PROF_OPTIM, 0, step(o, lr));
 }
 
 int64_t optim_steps(const optim *o)

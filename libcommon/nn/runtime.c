@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "core/err.h"
+#include "core/isa.h"
 #include "core/tensor.h"
 #include "nn/internal.h"
 #include "nn/nn.h"
@@ -72,7 +73,6 @@ void nn_prof_add(int what, double seconds, double flops)
 }
 
 static int threads_set;
-static int isa_cur = -1;
 
 void nn_set_threads(int n)
 {
@@ -88,59 +88,19 @@ int nn_threads(void)
     return threads_set;
 }
 
-static int cpu_has(int isa)
-{
-    __builtin_cpu_init();
-    switch (isa) {
-    case NN_ISA_C:
-        return 1;
-    case NN_ISA_AVX2:
-        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    case NN_ISA_AVX512:
-        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
-               __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
-               __builtin_cpu_supports("fma");
-    }
-    return 0;
-}
-
 const char *nn_isa_name(int isa)
 {
-    return isa == NN_ISA_AVX512 ? "avx512" : isa == NN_ISA_AVX2 ? "avx2" : "c";
-}
-
-int nn_isa_active(void)
-{
-    if (isa_cur < 0) {
-        const char *e = getenv("LRCPIPE_ISA");
-        int want = -1;
-        if (e && *e) {
-            for (int i = 0; i <= NN_ISA_AVX512; i++)
-                if (!strcmp(e, nn_isa_name(i)))
-                    want = i;
-        }
-        if (want >= 0 && cpu_has(want))
-            isa_cur = want;
-        else
-            isa_cur = cpu_has(NN_ISA_AVX512) ? NN_ISA_AVX512 : cpu_has(NN_ISA_AVX2) ? NN_ISA_AVX2
-                                                                                   : NN_ISA_C;
-    }
-    return isa_cur;
+    return isa_name(isa);
 }
 
 int nn_isa(void)
 {
-    return nn_isa_active();
+    return isa_active();
 }
 
 int nn_set_isa(int isa)
 {
-    if (isa < NN_ISA_C || isa > NN_ISA_AVX512)
-        return err_set("unknown instruction set %d", isa);
-    if (!cpu_has(isa))
-        return err_set("this CPU has no %s", nn_isa_name(isa));
-    isa_cur = isa;
-    return 0;
+    return isa_set(isa);
 }
 
 void *nn_alloc_big(size_t bytes)

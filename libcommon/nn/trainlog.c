@@ -1,6 +1,7 @@
 #include "nn/trainlog.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -61,24 +62,30 @@ const char *trainlog_fmt_secs(double s, char *buf, size_t n)
     return buf;
 }
 
-void trainlog_progress(trainlog *t, int64_t step, int64_t total, double loss, double rate, double per_step)
+void trainlog_show(trainlog *t, const trainlog_line *p)
 {
     char line[256], eta[32];
     int n;
     double now = trainlog_now();
     if (log_level < 1)
         return;
-    if (!t->tty && log_level < 3 && now - t->last_print < 30)
+    if (!t->tty && log_level < 3 && now - t->last_print < 30 && !(p->show_last && p->step == p->total))
         return;
     t->last_print = now;
-    if (total > 0)
-        n = snprintf(line, sizeof line, "%s: step %lld/%lld  loss %.4f  %.1f pairs/s  ETA %s", err_progname,
-                     (long long)step, (long long)total, loss, rate,
-                     trainlog_fmt_secs((double)(total - step) * per_step, eta, sizeof eta));
-    else
-        n = snprintf(line, sizeof line, "%s: step %lld  loss %.4f  %.1f pairs/s  %s elapsed", err_progname,
-                     (long long)step, loss, rate, trainlog_fmt_secs(now - t->t0, eta, sizeof eta));
-    (void)n;
+    n = snprintf(line, sizeof line, p->total > 0 ? "%s: step %lld/%lld" : "%s: step %lld", err_progname,
+                 (long long)p->step, (long long)p->total);
+    if (n < (int)sizeof line)
+        n += snprintf(line + n, sizeof line - (size_t)n, "  loss %.4f  %.*f %s", p->loss, p->decimals, p->rate,
+                      p->unit);
+    if (!isnan(p->val) && n < (int)sizeof line)
+        n += snprintf(line + n, sizeof line - (size_t)n, "  val %.4f", p->val);
+    if (n < (int)sizeof line) {
+        if (p->total > 0)
+            snprintf(line + n, sizeof line - (size_t)n, "  ETA %s",
+                     trainlog_fmt_secs((double)(p->total - p->step) * p->per_step, eta, sizeof eta));
+        else
+            snprintf(line + n, sizeof line - (size_t)n, "  %s elapsed", trainlog_fmt_secs(now - t->t0, eta, sizeof eta));
+    }
     if (t->tty) {
         fprintf(stderr, "\r%s\033[K", line);
         t->drawn = 1;
@@ -86,6 +93,12 @@ void trainlog_progress(trainlog *t, int64_t step, int64_t total, double loss, do
         fprintf(stderr, "%s\n", line);
     }
     fflush(stderr);
+}
+
+void trainlog_progress(trainlog *t, int64_t step, int64_t total, double loss, double rate, double per_step)
+{
+    trainlog_line p = {step, total, loss, rate, "pairs/s", 1, per_step, NAN, 0};
+    trainlog_show(t, &p);
 }
 
 void trainlog_done(trainlog *t)

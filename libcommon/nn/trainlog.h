@@ -41,7 +41,22 @@ int trainlog_open(trainlog *t, const char *path, int append);
 double trainlog_elapsed(const trainlog *t);
 /* One JSON line; 0 or -1 (write error, err_set). */
 int trainlog_write(trainlog *t, const mval *rec);
-/* Progress after a step (total <= 0: unknown). rate in pairs/s, per_step in s. */
+/* What a progress line says. */
+typedef struct {
+    int64_t step, total;   /* total <= 0: unknown (the time elapsed instead of the ETA) */
+    double loss;
+    double rate;           /* in unit */
+    const char *unit;      /* "pairs/s", "steps/s" */
+    int decimals;          /* of the rate */
+    double per_step;       /* seconds, for the ETA */
+    double val;            /* a validation score to show (NAN: none) */
+    int show_last;         /* off a terminal, show the last step of the total too */
+} trainlog_line;
+
+/* The progress line of every trainer (see above). */
+void trainlog_show(trainlog *t, const trainlog_line *p);
+/* Progress after a step (total <= 0: unknown): trainlog_show with the rate
+ * in pairs/s, one decimal. */
 void trainlog_progress(trainlog *t, int64_t step, int64_t total, double loss, double rate, double per_step);
 /* End the progress line (terminal). */
 void trainlog_done(trainlog *t);

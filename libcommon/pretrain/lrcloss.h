@@ -37,7 +37,7 @@
  * Everything after the gather runs in double precision; the loss's cost is
  * O(K^2 D + K N D), negligible beside the U-Net.
  *
- * Not here: the network, batching, the optimiser (filters/lrc-train.c).
+ * Not here: the network and the optimiser (lrctrainer.h), batching (pairfeed.h).
  */
 #ifndef LRC_LRCLOSS_H
 #define LRC_LRCLOSS_H

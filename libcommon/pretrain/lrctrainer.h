@@ -20,7 +20,8 @@
  * "lrc" = {"tau","samples","normalize","exclude_self"} (JSON). Loading
  * checks the model kind and configuration (ckpt.h) and the method.
  *
- * Not here: reading frames, batching, schedules, logging (lrc-train.c).
+ * Not here: reading frames and batching (pairfeed.h), the loop, schedules and
+ * logging (nn/trainloop.h, lrc-train).
  */
 #ifndef LRC_LRCTRAINER_H
 #define LRC_LRCTRAINER_H

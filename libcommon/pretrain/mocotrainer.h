@@ -31,7 +31,8 @@
  * (K, dim) F32 and "moco.queue_ptr" (int64 scalar), and metadata "method" =
  * "moco", "moco" = this configuration (JSON).
  *
- * Not here: reading frames, batching, schedules, logging (lrc-train.c).
+ * Not here: reading frames and batching (pairfeed.h), the loop, schedules and
+ * logging (nn/trainloop.h, lrc-train).
  */
 #ifndef LRC_MOCOTRAINER_H
 #define LRC_MOCOTRAINER_H

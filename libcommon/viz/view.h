@@ -9,7 +9,7 @@
  * (x / zoom, y / zoom) and an overlay of value v covers exactly zoom^2
  * panel pixels per voxel of value v (with alpha 1, in palette_label(v)).
  *
- * Not here: figure layout and file names (frame-view), fonts (font.h),
+ * Not here: figure layout (figure.h) and file names (picfiles.h), fonts (font.h),
  * colours (palette.h).
  */
 #ifndef LRC_VIEW_H

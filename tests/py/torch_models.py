@@ -119,13 +119,13 @@ class UNet(nn.Module):
 
 
 class Block(nn.Module):
-    """torchvision's BasicBlock / Bottleneck with lrcpipe's stride rule."""
+    """torchvision's BasicBlock / Bottleneck; stride s, a shortcut convolution
+    where the stride or the width changes."""
 
-    def __init__(self, cin, w, first, bottleneck, cfg):
+    def __init__(self, cin, w, s, bottleneck, cfg):
         super().__init__()
         n = "gn" if cfg["norm"] == "group" else "bn"
         mk = lambda c: _norm(cfg["norm"], c, cfg["groups"], cfg["bn_momentum"], cfg["eps"])
-        s = 2 if first else 1
         self.n, self.bottleneck = n, bottleneck
         if bottleneck:
             cout = 4 * w
@@ -140,7 +140,8 @@ class Block(nn.Module):
             self.conv2 = nn.Conv2d(w, w, 3, padding=1, bias=False)
             for i in (1, 2):
                 setattr(self, n + str(i), mk(w))
-        self.downsample = nn.Sequential(nn.Conv2d(cin, cout, 1, stride=2, bias=False), mk(cout)) if first else None
+        ds = s != 1 or cin != cout
+        self.downsample = nn.Sequential(nn.Conv2d(cin, cout, 1, stride=s, bias=False), mk(cout)) if ds else None
 
     def forward(self, x):
         nm = lambda i: getattr(self, self.n + str(i))
@@ -162,7 +163,11 @@ class ResNet(nn.Module):
         bott = cfg["depth"] == 50
         layout = [2, 2, 2, 2] if cfg["depth"] == 18 else [3, 4, 6, 3]
         c0 = wf(64)
-        self.conv1 = nn.Conv2d(cfg["in_ch"], c0, 3, padding=1, bias=False)
+        self.tv = cfg.get("stem", "3x3") == "torchvision"  # conv1 7x7/2 + max pool 3x3/2, layer1 at stride 1
+        if self.tv:
+            self.conv1 = nn.Conv2d(cfg["in_ch"], c0, 7, stride=2, padding=3, bias=False)
+        else:
+            self.conv1 = nn.Conv2d(cfg["in_ch"], c0, 3, padding=1, bias=False)
         n = "gn" if cfg["norm"] == "group" else "bn"
         self.n = n
         setattr(self, n + "1", _norm(cfg["norm"], c0, cfg["groups"], cfg["bn_momentum"], cfg["eps"]))
@@ -172,7 +177,7 @@ class ResNet(nn.Module):
             w = wf(64 << s)
             blocks = []
             for b in range(layout[s]):
-                blocks.append(Block(cin, w, b == 0, bott, cfg))
+                blocks.append(Block(cin, w, (1 if self.tv and s == 0 else 2) if b == 0 else 1, bott, cfg))
                 cin = 4 * w if bott else w
             setattr(self, "layer%d" % (s + 1), nn.Sequential(*blocks))
             self.stage_ch.append(cin)
@@ -180,6 +185,8 @@ class ResNet(nn.Module):
     def forward(self, x):
         h = F.relu(getattr(self, self.n + "1")(self.conv1(x)))
         stages = [h]
+        if self.tv:
+            h = F.max_pool2d(h, 3, 2, 1)
         for s in range(4):
             h = getattr(self, "layer%d" % (s + 1))(h)
             stages.append(h)
@@ -189,6 +196,13 @@ class ResNet(nn.Module):
 class ResDec(Decoder):
     def __init__(self, cfg):
         super().__init__(cfg["skip_ch"][:4], cfg["skip_ch"][4], cfg["dec_widths"], cfg["out_ch"], cfg)
+        self.upsample = cfg.get("upsample", 1)
+
+    def forward(self, skips, bottom):
+        f = super().forward(skips, bottom)
+        if self.upsample == 2:
+            f = F.interpolate(f, scale_factor=2, mode="bilinear", align_corners=False)
+        return f
 
 
 class MLP(nn.Module):
@@ -199,3 +213,28 @@ class MLP(nn.Module):
 
     def forward(self, x):
         return self.fc2(F.relu(self.fc1(x)))
+
+
+class Projector(nn.Module):
+    """projector.h: Linear (+ BatchNorm1d) (+ ReLU) layers, fc{i}/bn{i} (fc/bn for one layer)."""
+
+    def __init__(self, cfg):
+        super().__init__()
+        d, self.cfg = cfg["dims"], cfg
+        self.n = len(d) - 1
+        for i in range(self.n):
+            s = "" if self.n == 1 else str(i + 1)
+            setattr(self, "fc" + s, nn.Linear(d[i], d[i + 1], bias=bool(cfg["bias"][i])))
+            if cfg["bn"][i]:
+                setattr(self, "bn" + s, nn.BatchNorm1d(d[i + 1], eps=cfg["eps"], momentum=cfg["bn_momentum"],
+                                                       affine=cfg["bn"][i] == 1))
+
+    def forward(self, x):
+        for i in range(self.n):
+            s = "" if self.n == 1 else str(i + 1)
+            x = getattr(self, "fc" + s)(x)
+            if self.cfg["bn"][i]:
+                x = getattr(self, "bn" + s)(x)
+            if self.cfg["relu"][i]:
+                x = F.relu(x)
+        return x

@@ -168,7 +168,11 @@ def kink_margin(forward):
 
     def pool_spy(x, k, *a, **kw):
         n, c, h, w = x.shape
-        u = x.reshape(n, c, h // 2, 2, w // 2, 2).permute(0, 1, 2, 4, 3, 5).reshape(n, c, h // 2, w // 2, 4)
+        if k == 2:
+            u = x.reshape(n, c, h // 2, 2, w // 2, 2).permute(0, 1, 2, 4, 3, 5).reshape(n, c, h // 2, w // 2, 4)
+        else:  # the torchvision stem's 3x3 / 2, padding 1 (padding never wins)
+            p = F.pad(x, (1, 1, 1, 1), value=float("-inf"))
+            u = p.unfold(2, 3, 2).unfold(3, 3, 2).reshape(n, c, (h - 1) // 2 + 1, (w - 1) // 2 + 1, 9)
         s = u.sort(dim=-1, descending=True).values
         gap = s[..., 0] - s[..., 1]
         # ties among ReLU zeros are harmless: the gradient dies at the ReLU either way

@@ -1,0 +1,67 @@
+#include "cli/trainopts.h"
+
+#include <string.h>
+
+#include "cli/args.h"
+#include "core/err.h"
+#include "core/parse.h"
+
+void trainopts_default(trainopts *t)
+{
+    memset(t, 0, sizeof *t);
+    t->save_every = 500;
+    t->log_every = 10;
+    t->batch = 8;
+    t->momentum = 0.9;
+    t->weight_decay = 1e-4;
+    t->lr_step = 1000;
+    t->lr_gamma = 0.1;
+}
+
+int trainopt(int c, const char *arg, trainopts *t)
+{
+    switch (c) {
+    case TOPT_RESUME: t->resume = 1; break;
+    case TOPT_SAVE_EVERY: t->save_every = opt_i64("--save-every", arg, 0, INT64_MAX); break;
+    case TOPT_LOG: t->log = arg; break;
+    case TOPT_LOG_EVERY: t->log_every = opt_i64("--log-every", arg, 1, INT64_MAX); break;
+    case TOPT_BATCH: t->batch = opt_i64("--batch", arg, 1, 4096); break;
+    case TOPT_SEED: t->seed = opt_i64("--seed", arg, 0, INT64_MAX); break;
+    case TOPT_THREADS: t->threads = opt_i64("--threads", arg, 1, 1024); break;
+    case TOPT_LR: t->lr = opt_f64("--lr", arg, 0, 1e3), t->have_lr = 1; break;
+    case TOPT_MOMENTUM: t->momentum = opt_f64("--momentum", arg, 0, 0.999999), t->have_momentum = 1; break;
+    case TOPT_WD: t->weight_decay = opt_f64("--weight-decay", arg, 0, 1), t->have_wd = 1; break;
+    case TOPT_SCHEDULE: t->schedule = arg; break;
+    case TOPT_WARMUP: t->warmup = opt_i64("--warmup", arg, 0, INT64_MAX); break;
+    case TOPT_MIN_LR: t->min_lr = opt_f64("--min-lr", arg, 0, 1e3); break;
+    case TOPT_LR_STEP: t->lr_step = opt_i64("--lr-step", arg, 1, INT64_MAX); break;
+    case TOPT_LR_GAMMA: t->lr_gamma = opt_f64("--lr-gamma", arg, 0, 1); break;
+    case TOPT_WIDTHS: {
+        int64_t w[5];
+        if (parse_i64_list(arg, w, 5))
+            usage_error("option --widths: %s (five widths, e.g. 16,32,64,128,256)", err_get());
+        for (int i = 0; i < 5; i++) {
+            if (w[i] < 1 || w[i] > 4096)
+                usage_error("option --widths: %lld is out of range [1, 4096]", (long long)w[i]);
+            t->widths[i] = (int)w[i];
+        }
+        t->have_widths = 1;
+        break;
+    }
+    case TOPT_DIM: t->dim = (int)opt_i64("--dim", arg, 1, 4096), t->have_dim = 1; break;
+    case TOPT_DEPTH:
+        t->depth = (int)opt_i64("--depth", arg, 18, 50);
+        if (t->depth != 18 && t->depth != 34 && t->depth != 50)
+            usage_error("option --depth: %d is not 18, 34 or 50", t->depth);
+        t->have_depth = 1;
+        break;
+    case TOPT_WIDTH: t->width = opt_f64("--width", arg, 1e-3, 4), t->have_width = 1; break;
+    case TOPT_NORM:
+        if (strcmp(arg, "batch") && strcmp(arg, "group"))
+            usage_error("option --norm: '%s' is not batch or group", arg);
+        t->norm = arg;
+        break;
+    default: return 0;
+    }
+    return 1;
+}

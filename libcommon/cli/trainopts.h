@@ -1,0 +1,64 @@
+/*
+ * trainopts — the options that every training filter (lrc-train,
+ * seg-finetune, and the pre-training methods to come) takes alike, parsed
+ * the same way with the same ranges; each filter then applies them to its
+ * own configurations (which network, which optimiser field).
+ *
+ *   --resume --save-every N --log FILE --log-every N --batch N --seed N
+ *   --threads N --lr X --momentum X --weight-decay X
+ *   --schedule S --warmup N --min-lr X --lr-step N --lr-gamma X
+ *   --widths LIST --dim D (a U-Net) --depth N --width X (a ResNet) --norm N
+ *
+ * Not here: --steps and --epochs (their meaning differs between trainers),
+ * the help text (each filter states its defaults).
+ */
+#ifndef LRC_TRAINOPTS_H
+#define LRC_TRAINOPTS_H
+
+#include <getopt.h>
+#include <stdint.h>
+
+enum {
+    TOPT_RESUME = 0x200, TOPT_SAVE_EVERY, TOPT_LOG, TOPT_LOG_EVERY, TOPT_BATCH, TOPT_SEED, TOPT_THREADS, TOPT_LR,
+    TOPT_MOMENTUM, TOPT_WD, TOPT_SCHEDULE, TOPT_WARMUP, TOPT_MIN_LR, TOPT_LR_STEP, TOPT_LR_GAMMA, TOPT_WIDTHS,
+    TOPT_DIM, TOPT_DEPTH, TOPT_WIDTH, TOPT_NORM
+};
+
+#define TRAINOPTS_LONG                                                                                  \
+    {"resume", no_argument, 0, TOPT_RESUME}, {"save-every", required_argument, 0, TOPT_SAVE_EVERY},     \
+        {"log", required_argument, 0, TOPT_LOG}, {"log-every", required_argument, 0, TOPT_LOG_EVERY},   \
+        {"batch", required_argument, 0, TOPT_BATCH}, {"seed", required_argument, 0, TOPT_SEED},         \
+        {"threads", required_argument, 0, TOPT_THREADS}, {"lr", required_argument, 0, TOPT_LR},         \
+        {"momentum", required_argument, 0, TOPT_MOMENTUM},                                              \
+        {"weight-decay", required_argument, 0, TOPT_WD},                                                \
+        {"schedule", required_argument, 0, TOPT_SCHEDULE}, {"warmup", required_argument, 0, TOPT_WARMUP}, \
+        {"min-lr", required_argument, 0, TOPT_MIN_LR}, {"lr-step", required_argument, 0, TOPT_LR_STEP}, \
+        {"lr-gamma", required_argument, 0, TOPT_LR_GAMMA}, {"widths", required_argument, 0, TOPT_WIDTHS}, \
+        {"dim", required_argument, 0, TOPT_DIM}, {"depth", required_argument, 0, TOPT_DEPTH},           \
+        {"width", required_argument, 0, TOPT_WIDTH}, {"norm", required_argument, 0, TOPT_NORM}
+
+typedef struct {
+    int resume;
+    int64_t save_every, log_every, batch, seed, threads; /* threads 0: not given */
+    const char *log;
+    double lr, momentum, weight_decay;
+    int have_lr, have_momentum, have_wd;
+    const char *schedule;          /* as given (NULL: not given); the filter parses it */
+    int64_t warmup, lr_step;
+    double min_lr, lr_gamma;
+    int widths[5], dim;            /* a U-Net's, when have_unet */
+    int depth;                     /* a ResNet's (18, 34, 50) and width, when have_enc */
+    double width;
+    const char *norm;              /* "batch" or "group" (NULL: not given) */
+    int have_widths, have_dim, have_depth, have_width;
+} trainopts;
+
+/* The defaults the trainers share: --save-every 500, --log-every 10,
+ * --batch 8, --momentum 0.9, --weight-decay 1e-4, --lr-step 1000,
+ * --lr-gamma 0.1, the rest 0 or not given. */
+void trainopts_default(trainopts *t);
+/* Parse c (a TOPT_* option) into t: 1; 0 when c is not one of them. A bad
+ * value is a usage error (exit 2). */
+int trainopt(int c, const char *arg, trainopts *t);
+
+#endif

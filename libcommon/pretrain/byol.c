@@ -1,0 +1,98 @@
+#include "pretrain/byol.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/err.h"
+#include "pretrain/egtrainer.h"
+#include "pretrain/siamese.h"
+
+enum { ENC, PROJ, PRED, TENC, TPROJ };
+enum { S_ZT, S_DP, S_DZ, S_DPOOLED };
+
+double byol_tau(double base, int64_t k, int64_t K)
+{
+    if (K <= 0)
+        return base;
+    if (k > K)
+        k = K;
+    return 1 - (1 - base) * (cos(M_PI * (double)k / (double)K) + 1) / 2;
+}
+
+static int byol_init(eg_trainer *t)
+{
+    eg_config *c = &t->c;
+    if (!c->hidden)
+        c->hidden = 2 * t->C4;
+    if (!c->dim)
+        c->dim = 256;
+    if (!(c->ema >= 0 && c->ema <= 1))
+        return err_set("byol: the moving-average rate %g is not in [0, 1]", c->ema);
+    proj_config g = {.dims = {t->C4}}, q = {.dims = {c->dim}};
+    proj_config_add(&g, c->hidden, 1, PROJ_BN, 1);
+    proj_config_add(&g, c->dim, 1, PROJ_NO_BN, 0);
+    proj_config_add(&q, c->hidden, 1, PROJ_BN, 1);
+    proj_config_add(&q, c->dim, 1, PROJ_NO_BN, 0);
+    if (eg_add_resnet(t, "", "optim.", &c->enc) != ENC || eg_add_proj(t, "proj.", "optim_proj.", &g, 0) != PROJ ||
+        eg_add_proj(t, "pred.", "optim_pred.", &q, 0) != PRED || eg_add_resnet(t, "target.", NULL, &c->enc) != TENC ||
+        eg_add_proj(t, "target_proj.", NULL, &g, 0) != TPROJ || eg_copy_part(t, TENC, ENC) ||
+        eg_copy_part(t, TPROJ, PROJ))
+        return -1;
+    return 0;
+}
+
+static int byol_grad(eg_trainer *t, lrc_pair *const *pairs, int B, rng *r, eg_stats *st)
+{
+    (void)r;
+    const int N = 2 * B, D = t->c.dim, H = pairs[0]->H, W = pairs[0]->W;
+    float *x = eg_two_views(t, pairs, B), *zt = eg_scratch(t, S_ZT, (size_t)N * D),
+          *dp = eg_scratch(t, S_DP, (size_t)N * D), *dz = eg_scratch(t, S_DZ, (size_t)N * D),
+          *dpooled = eg_scratch(t, S_DPOOLED, (size_t)N * t->C4);
+    const float *pooled, *z, *p;
+    double c;
+    if (!x || !zt || !dp || !dz || !dpooled)
+        return -1;
+    /* the targets, no gradient */
+    if (!(pooled = resnet_forward(t->part[TENC].enc, x, N, H, W)) || !(z = proj_forward(t->part[TPROJ].proj, pooled, N)))
+        return -1;
+    memcpy(zt, z, sizeof(float) * N * D);
+    if (!(pooled = resnet_forward(t->part[ENC].enc, x, N, H, W)) || !(z = proj_forward(t->part[PROJ].proj, pooled, N)) ||
+        !(p = proj_forward(t->part[PRED].proj, z, N)) || siam_cross_cos(&c, dp, p, zt, B, D, -4.0))
+        return -1;
+    st->loss = 4 - 4 * c;
+    st->metric = siam_norm_std(z, N, D);
+    if (proj_backward(t->part[PRED].proj, dp, dz) || proj_backward(t->part[PROJ].proj, dz, dpooled) ||
+        resnet_backward(t->part[ENC].enc, dpooled, NULL, NULL))
+        return -1;
+    return 0;
+}
+
+static void byol_after_update(eg_trainer *t)
+{
+    /* the optimiser has counted this step: k = steps - 1 */
+    double tau = byol_tau(t->c.ema, optim_steps(t->part[ENC].opt) - 1, t->c.total_steps);
+    eg_ema_part(t, TENC, ENC, tau);
+    eg_ema_part(t, TPROJ, PROJ, tau);
+}
+
+static char *byol_json(const eg_trainer *t)
+{
+    char *s = NULL;
+    if (asprintf(&s, "{\"hidden\":%d,\"dim\":%d,\"ema\":%.15g}", t->c.hidden, t->c.dim, t->c.ema) < 0) {
+        err_set("out of memory");
+        return NULL;
+    }
+    return s;
+}
+
+const eg_ops eg_byol_ops = {
+    .name = "byol",
+    .metric = "std",
+    .lr = 0.05,
+    .init = byol_init,
+    .grad = byol_grad,
+    .after_update = byol_after_update,
+    .json = byol_json,
+};

@@ -1,0 +1,164 @@
+/*
+ * egtrainer — the global encoder Eg pre-trained by one of the image-level
+ * methods of the paper's Table 1 other than MoCo (mocotrainer.h): rotation
+ * prediction (rotation.h), relative patch location (relloc.h), BYOL (byol.h)
+ * and SimSiam (simsiam.h). This module is what they share; each method's
+ * file holds only its own forward, loss and backward.
+ *
+ * A trainer is a set of named parts: Eg itself (a ResNet, resnet.h) and the
+ * method's heads (projector.h), plus, for BYOL, the target network, a part
+ * without an optimiser that follows the online one by an exponential moving
+ * average. A step on B pairs:
+ *   1. zero every gradient;
+ *   2. the method's forward, loss and backward (eg_trainer_grad stops here:
+ *      the tests compare these gradients with PyTorch's);
+ *   3. one SGD step per trained part with the scheduled learning rate lr
+ *      (a part marked fixed-lr, SimSiam's predictor, keeps the base rate of
+ *      the configuration);
+ *   4. the method's after-update work (BYOL's moving average).
+ * Every part is in training mode (batch norm with the batch's statistics).
+ *
+ * Checkpoints: each part under its prefix (Eg under "": what seg-finetune
+ * --global loads), each optimiser under "optim." (Eg) or "optim_NAME." (a
+ * head), metadata "method" = the method's name and, under that name, the
+ * method's settings (JSON). Loading checks the method, the parts' kinds and
+ * configurations and these settings, and restores every tensor, optimiser
+ * state and step count, so a resumed run continues as the interrupted one
+ * would have (BYOL's moving-average schedule reads the optimiser's step).
+ *
+ * Not here: reading frames, batching, schedules, logging (lrc-train.c);
+ * MoCo (mocotrainer.h, whose checkpoint layout predates this module).
+ */
+#ifndef LRC_EGTRAINER_H
+#define LRC_EGTRAINER_H
+
+#include <stdint.h>
+
+#include "core/rng.h"
+#include "models/projector.h"
+#include "models/resnet.h"
+#include "nn/ckpt.h"
+#include "nn/optim.h"
+#include "pretrain/lrcpair.h"
+
+/* The options of every method; each reads the ones that concern it (the
+ * man page lrc-train(1) lists them with their defaults and sources). Widths
+ * of 0 mean the method's default, scaled from Eg's pooled width C4. */
+typedef struct {
+    resnet_config enc;     /* Eg: ResNet-18 x 0.25 */
+    optim_config opt;      /* SGD, momentum 0.9, weight decay 1e-4; lr 0 = the method's */
+    int64_t total_steps;   /* BYOL: the length of the moving-average schedule (0: constant) */
+    int dim;               /* BYOL/SimSiam: projection width */
+    int hidden;            /* hidden width: BYOL's MLPs, relloc's classifier */
+    int pred_dim;          /* SimSiam: predictor bottleneck */
+    double ema;            /* BYOL: base moving-average rate tau_base, 0.996 */
+    int fix_pred_lr;       /* SimSiam: the predictor keeps the base learning rate (1) */
+    int patch, gap, jitter; /* relloc: geometry in pixels, -1 = from the slice size */
+} eg_config;
+
+void eg_config_default(eg_config *c);
+
+/* The methods by name: "rotation", "relloc", "byol", "simsiam". */
+int eg_method_known(const char *name);
+/* Their names for a message: "rotation, relloc, byol or simsiam". */
+const char *eg_method_names(void);
+/* The default learning rate of a method, and the name of its metric in the
+ * log ("acc": classification accuracy; "std": the standard deviation of the
+ * L2-normalised projections, the collapse indicator). */
+double eg_method_lr(const char *name);
+const char *eg_method_metric(const char *name);
+
+typedef struct {
+    double loss;   /* the method's loss, mean over the batch */
+    double metric; /* as named by eg_method_metric */
+    int pairs;
+} eg_stats;
+
+typedef struct eg_trainer eg_trainer;
+
+eg_trainer *eg_trainer_create(const char *method, const eg_config *c, uint64_t seed);
+void eg_trainer_free(eg_trainer *t);
+const char *eg_trainer_method(const eg_trainer *t);
+resnet *eg_trainer_encoder(eg_trainer *t);
+/* The configuration with every default resolved. */
+const eg_config *eg_trainer_config(const eg_trainer *t);
+
+/* Forward, loss and gradients on B pairs; no update. r draws what the
+ * method draws (relloc's patches). */
+int eg_trainer_grad(eg_trainer *t, lrc_pair *const *pairs, int B, rng *r, eg_stats *st);
+/* A whole step as above. */
+int eg_trainer_step(eg_trainer *t, lrc_pair *const *pairs, int B, double lr, rng *r, eg_stats *st);
+
+int eg_trainer_save(eg_trainer *t, ckpt_writer *w);
+int eg_trainer_load(eg_trainer *t, const ckpt *c);
+
+/* The parts, for tests: part i of eg_trainer_nparts, its prefix, and
+ * whether it is trained (has an optimiser). */
+int eg_trainer_nparts(const eg_trainer *t);
+pblock *eg_trainer_part(eg_trainer *t, int i, const char **prefix, int *trained);
+
+/* ---- for the methods' files ---- */
+
+typedef struct {
+    const char *prefix, *optim_prefix; /* optim_prefix NULL: not trained */
+    resnet *enc;                        /* one of enc, proj */
+    projector *proj;
+    optim *opt;
+    int fixed_lr;
+} eg_part;
+
+#define EG_MAX_PARTS 6
+#define EG_SCRATCH 6
+
+struct eg_trainer {
+    const struct eg_ops *ops;
+    eg_config c;
+    int C4;                  /* Eg's pooled width */
+    uint64_t seed;
+    eg_part part[EG_MAX_PARTS];
+    int nparts;
+    float *x;                /* the batch buffer (eg_input) */
+    size_t xcap;
+    float *scr[EG_SCRATCH];  /* work buffers (eg_scratch) */
+    size_t scap[EG_SCRATCH];
+};
+
+typedef struct eg_ops {
+    const char *name, *metric;
+    double lr;
+    /* resolve c's defaults, add the parts */
+    int (*init)(eg_trainer *t);
+    /* forward, loss, backward (gradients zeroed before) */
+    int (*grad)(eg_trainer *t, lrc_pair *const *pairs, int B, rng *r, eg_stats *st);
+    /* after the optimiser steps (NULL: nothing) */
+    void (*after_update)(eg_trainer *t);
+    /* the settings saved under the method's name, malloc'ed JSON */
+    char *(*json)(const eg_trainer *t);
+} eg_ops;
+
+/* Add a part; returns its index or -1. optim_prefix NULL: no optimiser. */
+int eg_add_resnet(eg_trainer *t, const char *prefix, const char *optim_prefix, const resnet_config *c);
+int eg_add_proj(eg_trainer *t, const char *prefix, const char *optim_prefix, const proj_config *c, int fixed_lr);
+/* Every tensor of part dst set to part src's (a target network's start). */
+int eg_copy_part(eg_trainer *t, int dst, int src);
+/* dst's trainable tensors <- m dst + (1 - m) src (moco_momentum_update). */
+void eg_ema_part(eg_trainer *t, int dst, int src, double m);
+/* The batch buffer, at least n floats. NULL + err_set. */
+float *eg_input(eg_trainer *t, size_t n);
+/* Work buffer `slot` (0..EG_SCRATCH-1), at least n floats (or ints), zeroed. */
+float *eg_scratch(eg_trainer *t, int slot, size_t n);
+/* Softmax cross-entropy of logits (N, K) against labels (N), mean over N:
+ * *loss, *acc (fraction whose first maximum is the label), and
+ * dlogits (N, K) = (softmax - onehot) / N written. */
+void eg_softmax_xent(double *loss, double *acc, float *dlogits, const float *logits, const int *labels, int N,
+                     int K);
+/* All B pairs of one shape, H and W the multiples of 16 Eg needs (what
+ * lrc-train's reader checks, again for library callers). */
+int eg_check_batch(lrc_pair *const *pairs, int B);
+
+/* The batch buffer filled with both views, [xq_1..xq_B, xp_1..xp_B]. */
+float *eg_two_views(eg_trainer *t, lrc_pair *const *pairs, int B);
+
+extern const eg_ops eg_rotation_ops, eg_relloc_ops, eg_byol_ops, eg_simsiam_ops;
+
+#endif

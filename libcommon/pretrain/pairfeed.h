@@ -1,0 +1,45 @@
+/*
+ * pairfeed — the data side of a pre-training run: pair records (lrcpair.h)
+ * read from a stream for a number of epochs (going back to the start of
+ * the input for each further one), checked to be of one size whose sides
+ * are multiples of 16 (the networks halve them four times), pairs with
+ * fewer than 2 regions in both views left out when the method needs
+ * regions, shuffled through a buffer (shufbuf.h), and handed out in batches.
+ * The last batch may be short; a seeded run gives the same batches.
+ *
+ * Not here: the training step (the trainers), schedules, logging.
+ */
+#ifndef LRC_PAIRFEED_H
+#define LRC_PAIRFEED_H
+
+#include <stdint.h>
+
+#include "io/shufbuf.h"
+#include "io/stream.h"
+#include "pretrain/lrcpair.h"
+
+typedef struct {
+    stream_in *in;
+    int64_t epochs;          /* passes over the input */
+    int64_t epoch;           /* the current one, from 0 */
+    int regions;             /* the method needs region maps (LRC): fewer than 2 regions is skipped */
+    int H, W;                /* the run's image size, -1 until the first pair */
+    int64_t skipped;         /* pairs left out for too few regions */
+    int rewind_failed;       /* the input could not be read again for a further epoch */
+    int ended, draining;
+    shufbuf sb;
+    lrc_pair **batch;
+    int nb, cap;
+} pairfeed;
+
+/* Open spec for epochs passes, batches of batch pairs, a shuffle buffer of
+ * shuffle pairs seeded by (seed, stream). 0 or -1 + err_set. */
+int pairfeed_open(pairfeed *pf, const char *spec, int64_t epochs, int batch, int shuffle, uint64_t seed,
+                  uint64_t stream, int regions);
+/* The next batch in *batch (pf's until the next call): its size 1..batch,
+ * 0 at the end of the last epoch, or -1 + err_set ("record seq S: ..."). */
+int pairfeed_next(pairfeed *pf, lrc_pair ***batch);
+/* Free the pairs still held and close the input. */
+void pairfeed_close(pairfeed *pf);
+
+#endif

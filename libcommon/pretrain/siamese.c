@@ -1,0 +1,70 @@
+#include "pretrain/siamese.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/err.h"
+#include "pretrain/moco.h"
+
+int siam_cross_cos(double *mean_c, float *dp, const float *p, const float *z, int B, int D, double scale)
+{
+    const int N = 2 * B;
+    float *pn = malloc(sizeof(float) * N * D), *zn = malloc(sizeof(float) * N * D), *g = malloc(sizeof(float) * N * D);
+    float *np_ = malloc(sizeof(float) * N), *nz = malloc(sizeof(float) * N);
+    int rc = 0;
+    if (!pn || !zn || !g || !np_ || !nz) {
+        rc = err_set("out of memory");
+        goto out;
+    }
+    moco_l2norm_forward(pn, np_, p, N, D);
+    moco_l2norm_forward(zn, nz, z, N, D);
+    double s = 0;
+    for (int i = 0; i < N; i++) {
+        const float *a = pn + (size_t)i * D, *b = zn + (size_t)((i + B) % N) * D;
+        double c = 0;
+        for (int d = 0; d < D; d++)
+            c += (double)a[d] * b[d];
+        s += c;
+        for (int d = 0; d < D; d++)
+            g[(size_t)i * D + d] = (float)(scale / N * b[d]);
+    }
+    *mean_c = s / N;
+    if (dp)
+        moco_l2norm_backward(dp, g, pn, np_, N, D);
+out:
+    free(pn);
+    free(zn);
+    free(g);
+    free(np_);
+    free(nz);
+    return rc;
+}
+
+double siam_norm_std(const float *z, int N, int D)
+{
+    if (N < 2)
+        return 0;
+    double *norm = malloc(sizeof(double) * N), total = 0;
+    if (!norm)
+        return NAN;
+    for (int i = 0; i < N; i++) {
+        double s = 0;
+        for (int d = 0; d < D; d++)
+            s += (double)z[(size_t)i * D + d] * z[(size_t)i * D + d];
+        norm[i] = fmax(sqrt(s), 1e-12);
+    }
+    for (int d = 0; d < D; d++) {
+        double m = 0, v = 0;
+        for (int i = 0; i < N; i++)
+            m += z[(size_t)i * D + d] / norm[i];
+        m /= N;
+        for (int i = 0; i < N; i++) {
+            double e = z[(size_t)i * D + d] / norm[i] - m;
+            v += e * e;
+        }
+        total += sqrt(v / (N - 1));
+    }
+    free(norm);
+    return total / D;
+}

@@ -1,0 +1,30 @@
+/*
+ * siamese — what BYOL (byol.h) and SimSiam (simsiam.h) share: the two views
+ * of B pairs go through the network as one batch of 2B rows, [xq_1..xq_B,
+ * xp_1..xp_B], and each view's prediction p_i is compared with the other
+ * view's target z_(i+B mod 2B) by their cosine:
+ *
+ *   c_i = p_i . z_j / (|p_i| |z_j|),  j = (i + B) mod 2B,   mean_c = (1/2B) sum_i c_i
+ *
+ * BYOL's loss is sum over both directions of the normalised MSE,
+ * (1/B) sum_i (2 - 2 c_i) = 4 - 4 mean_c; SimSiam's is -mean_c. The targets
+ * carry no gradient (BYOL's come from the target network, SimSiam's are
+ * stop-gradient copies): only dp is computed.
+ *
+ * The collapse indicator (SimSiam, section 4.1): the standard deviation over
+ * the batch of the L2-normalised outputs, per channel (unbiased, as
+ * torch.std), averaged over channels; about 1/sqrt(D) for outputs spread
+ * over the sphere, 0 when every input maps to one vector.
+ *
+ * Not here: the networks, the moving average (moco_momentum_update).
+ */
+#ifndef LRC_SIAMESE_H
+#define LRC_SIAMESE_H
+
+/* *mean_c as above for p, z (2B, D); dp (2B, D) += scale * d(mean_c)/dp.
+ * 0, or -1 on allocation failure (err_set). */
+int siam_cross_cos(double *mean_c, float *dp, const float *p, const float *z, int B, int D, double scale);
+/* The collapse indicator of z (N, D), N >= 2 (0 otherwise). */
+double siam_norm_std(const float *z, int N, int D);
+
+#endif

@@ -1,0 +1,72 @@
+#include "pretrain/simsiam.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/err.h"
+#include "pretrain/siamese.h"
+
+enum { ENC, PROJ, PRED };
+enum { S_ZD, S_DP, S_DZ, S_DPOOLED };
+
+static int sim_init(eg_trainer *t)
+{
+    eg_config *c = &t->c;
+    if (!c->hidden)
+        c->hidden = t->C4;
+    if (!c->dim)
+        c->dim = t->C4;
+    if (!c->pred_dim)
+        c->pred_dim = c->dim / 4 > 0 ? c->dim / 4 : 1;
+    proj_config f = {.dims = {t->C4}}, h = {.dims = {c->dim}};
+    proj_config_add(&f, c->hidden, 0, PROJ_BN, 1);
+    proj_config_add(&f, c->hidden, 0, PROJ_BN, 1);
+    proj_config_add(&f, c->dim, 0, PROJ_BN_PLAIN, 0);
+    proj_config_add(&h, c->pred_dim, 0, PROJ_BN, 1);
+    proj_config_add(&h, c->dim, 1, PROJ_NO_BN, 0);
+    if (eg_add_resnet(t, "", "optim.", &c->enc) != ENC || eg_add_proj(t, "proj.", "optim_proj.", &f, 0) != PROJ ||
+        eg_add_proj(t, "pred.", "optim_pred.", &h, c->fix_pred_lr) != PRED)
+        return -1;
+    return 0;
+}
+
+static int sim_grad(eg_trainer *t, lrc_pair *const *pairs, int B, rng *r, eg_stats *st)
+{
+    (void)r;
+    const int N = 2 * B, D = t->c.dim, H = pairs[0]->H, W = pairs[0]->W;
+    float *x = eg_two_views(t, pairs, B), *zd = eg_scratch(t, S_ZD, (size_t)N * D),
+          *dp = eg_scratch(t, S_DP, (size_t)N * D), *dz = eg_scratch(t, S_DZ, (size_t)N * D),
+          *dpooled = eg_scratch(t, S_DPOOLED, (size_t)N * t->C4);
+    const float *pooled, *z, *p;
+    double c;
+    if (!x || !zd || !dp || !dz || !dpooled)
+        return -1;
+    if (!(pooled = resnet_forward(t->part[ENC].enc, x, N, H, W)) || !(z = proj_forward(t->part[PROJ].proj, pooled, N)))
+        return -1;
+    memcpy(zd, z, sizeof(float) * N * D); /* the stop-gradient targets */
+    if (!(p = proj_forward(t->part[PRED].proj, z, N)) || siam_cross_cos(&c, dp, p, zd, B, D, -1.0))
+        return -1;
+    st->loss = -c;
+    st->metric = siam_norm_std(zd, N, D);
+    /* the targets' gradient is not computed: z's arrives through h only */
+    if (proj_backward(t->part[PRED].proj, dp, dz) || proj_backward(t->part[PROJ].proj, dz, dpooled) ||
+        resnet_backward(t->part[ENC].enc, dpooled, NULL, NULL))
+        return -1;
+    return 0;
+}
+
+static char *sim_json(const eg_trainer *t)
+{
+    char *s = NULL;
+    if (asprintf(&s, "{\"hidden\":%d,\"dim\":%d,\"pred_dim\":%d,\"fix_pred_lr\":%d}", t->c.hidden, t->c.dim,
+                 t->c.pred_dim, t->c.fix_pred_lr) < 0) {
+        err_set("out of memory");
+        return NULL;
+    }
+    return s;
+}
+
+const eg_ops eg_simsiam_ops = {
+    .name = "simsiam", .metric = "std", .lr = 0.05, .init = sim_init, .grad = sim_grad, .json = sim_json,
+};
