@@ -149,6 +149,11 @@ static void test_prepare_pretrain_finetune_evaluate(void **state)
     assert_non_null(text);
     assert_int_equal(tu_count_lines(text), 3);
     free(text);
+    /* one of Table 1's other global methods, from the cached slices */
+    script("pipelines/pretrain -o %s --method rotation --moco-steps 2 --batch 4 --size 32 --spacing 2.5,5,5 "
+           "--every 3 --seed 1 --epochs 50 %s/pretrain.csv",
+           tmp("pre"), s);
+    check_ckpt(tmp("pre/rotation.safetensors"), NULL, 2);
 
     /* labelled slices, then fine-tuning from both pre-trained checkpoints */
     script("pipelines/prepare " PREP " -o %s %s/manifest.csv", tmp("lab.frames"), s);
@@ -161,6 +166,10 @@ static void test_prepare_pretrain_finetune_evaluate(void **state)
            tmp("lab.frames"));
     check_ckpt(tmp("ft/model.safetensors"), NULL, 4);
     check_ckpt(tmp("ft/best.safetensors"), NULL, -1);
+    /* the rotation Eg fine-tunes alone (the paper's "w/o LRC" row) */
+    script("pipelines/finetune -o %s --cases %s --arch global --global %s --steps 2 --seed 2 --ft-args '--batch 4' %s",
+           tmp("ftrot"), tmp("train.txt"), tmp("pre/rotation.safetensors"), tmp("lab.frames"));
+    check_ckpt(tmp("ftrot/model.safetensors"), NULL, 2);
 
     /* evaluate: predictions regrouped into volumes, scored, and as NIfTI */
     script("pipelines/evaluate -c %s --cases %s -o %s --nifti %s > %s", tmp("ft/best.safetensors"),
