@@ -159,7 +159,10 @@ static void pool_start(int n)
     if (!atexit_done) {
         atexit_done = 1;
         atexit(pool_stop);
-        pthread_atfork(NULL, NULL, pool_child);
+        /* Workers are stopped before a fork (their scratch buffers freed):
+         * the child inherits no thread-local memory of threads it does not
+         * have; both sides restart the pool on their next parallel call. */
+        pthread_atfork(pool_stop, NULL, pool_child);
     }
 }
 
