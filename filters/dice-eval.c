@@ -79,8 +79,7 @@ typedef struct {
 
 static struct {
     strlist inputs;
-    const char **refs, **preds;
-    int nrefs, npreds;
+    strlist refs, preds;
     const char *labels_json, *ignore;
     double spacing[3];
     int has_spacing;
@@ -101,22 +100,6 @@ static slicegroup group;   /* volumes being gathered */
 static volume **vols;      /* volumes scored */
 static int nvols;
 
-static void *xrealloc(void *p, size_t n)
-{
-    p = realloc(p, n ? n : 1);
-    if (!p)
-        die(1, "out of memory");
-    return p;
-}
-
-static char *xstrdup(const char *s)
-{
-    char *p = strdup(s);
-    if (!p)
-        die(1, "out of memory");
-    return p;
-}
-
 /* ---- class list ---- */
 
 static int load_labels_json(const char *path)
@@ -131,25 +114,19 @@ static int load_labels_json(const char *path)
  * ones against it (unless --labels-json overrides them). */
 static int check_classes(const frame *f)
 {
-    const mval *c = mval_map_get(&f->meta, "classes");
-    if (!c || opt.labels_json)
-        return 0;
-    if (c->kind != MV_ARRAY || c->a.n > SEGM_NLABELS)
-        return err_set("meta 'classes' must be an array of at most %d names", SEGM_NLABELS);
-    for (size_t i = 0; i < c->a.n; i++)
-        if (c->a.v[i].kind != MV_STR)
-            return err_set("meta 'classes' must be an array of strings");
+    char *names[LABELS_MAX] = {0};
+    int n = 0, r = opt.labels_json ? 1 : labels_from_meta(&f->meta, names, &n);
+    if (r)
+        return r < 0 ? -1 : 0;
     if (!cls.n) {
-        for (size_t i = 0; i < c->a.n; i++)
-            cls.name[i] = xstrdup(c->a.v[i].s.p);
-        cls.n = (int)c->a.n;
+        memcpy(cls.name, names, sizeof names);
+        cls.n = n;
         snprintf(cls.src, sizeof cls.src, "meta 'classes' of volume %s", f->id);
         return 0;
     }
-    int same = (int)c->a.n == cls.n;
-    for (int i = 0; same && i < cls.n; i++)
-        same = cls.name[i] && !strcmp(cls.name[i], c->a.v[i].s.p);
-    if (!same)
+    r = labels_same(cls.name, cls.n, names, n);
+    labels_free(names);
+    if (!r)
         return err_set("meta 'classes' differs from %s (give --labels-json to choose one list)", cls.src);
     return 0;
 }
@@ -174,7 +151,8 @@ static void grow_slots(volume *v, int64_t n)
     while (cap < n)
         cap *= 2;
     for (int m = 0; m < 2; m++) {
-        v->sl[m] = xrealloc(v->sl[m], sizeof *v->sl[m] * (size_t)cap);
+        if (!(v->sl[m] = realloc(v->sl[m], sizeof *v->sl[m] * (size_t)cap)))
+            die(1, "out of memory");
         memset(v->sl[m] + v->nslots, 0, sizeof *v->sl[m] * (size_t)(cap - v->nslots));
     }
     v->nslots = cap;
@@ -200,34 +178,15 @@ static int set_plane(volume *v, int64_t Y, int64_t X, const char *what)
 static int score(volume *v, const uint8_t *ref, const uint8_t *pred)
 {
     segm_count(v->r.cnt, ref, pred, v->r.nz, v->r.Y, v->r.X);
-    vols = xrealloc(vols, sizeof *vols * (size_t)(nvols + 1));
-    vols[nvols++] = v;
+    vols = filter_push(vols, &nvols, sizeof *vols);
+    vols[nvols - 1] = v;
     if (opt.surface) {
-        int labels[SEGM_NLABELS], n = 0, bad = 0;
-        v->r.surf = calloc(SEGM_NLABELS, sizeof *v->r.surf);
-        if (!v->r.surf)
-            return err_set("out of memory");
         if (opt.has_spacing)
             memcpy(v->r.spacing, opt.spacing, sizeof v->r.spacing);
         else if (!v->has_spacing)
             return err_set("volume %s: no voxel spacing in its meta or file (give --spacing DZ,DY,DX)", v->r.id);
-        for (int c = 1; c < SEGM_NLABELS; c++)
-            if (v->r.cnt[c].nref || v->r.cnt[c].npred)
-                labels[n++] = c;
-        char msg[512] = "";
-#pragma omp parallel for schedule(dynamic, 1)
-        for (int i = 0; i < n; i++) {
-            if (segm_surface_tol(&v->r.surf[labels[i]], ref, pred, v->r.nz, v->r.Y, v->r.X, (uint8_t)labels[i],
-                                 &v->r.cnt[labels[i]], v->r.spacing, opt.nsd > 0 ? opt.nsd : NAN)) {
-#pragma omp critical
-                {
-                    bad = 1;
-                    snprintf(msg, sizeof msg, "%s", err_get());
-                }
-            }
-        }
-        if (bad)
-            return err_set("volume %s: %s", v->r.id, msg);
+        if (segreport_surface(&v->r, ref, pred, opt.nsd > 0 ? opt.nsd : NAN))
+            return -1;
     }
     if (log_level >= 2) {
         double sum = 0;
@@ -441,7 +400,9 @@ static void read_frames(void)
 static char *nifti_id(const char *path)
 {
     const char *b = strrchr(path, '/');
-    char *id = xstrdup(b ? b + 1 : path);
+    char *id = strdup(b ? b + 1 : path);
+    if (!id)
+        die(1, "out of memory");
     size_t n = strlen(id);
     if (n > 7 && !strcmp(id + n - 7, ".nii.gz"))
         id[n -= 7] = '\0';
@@ -454,24 +415,24 @@ static char *nifti_id(const char *path)
 
 static void read_nifti(void)
 {
-    for (int i = 0; i < opt.nrefs; i++) {
+    for (int i = 0; i < opt.refs.n; i++) {
         nii_image a, b;
         char s1[64], s2[64];
-        if (nii_read(opt.refs[i], &a, NII_NATIVE))
+        if (nii_read(opt.refs.v[i], &a, NII_NATIVE))
             die_err(1);
-        if (nii_read(opt.preds[i], &b, NII_NATIVE))
+        if (nii_read(opt.preds.v[i], &b, NII_NATIVE))
             die_err(1);
         if (!tensor_same_shape(&a.data, &b.data))
-            die(1, "%s: grid %s differs from the ground truth's %s (%s)", opt.preds[i],
-                tensor_shape_str(&b.data, s1, sizeof s1), tensor_shape_str(&a.data, s2, sizeof s2), opt.refs[i]);
+            die(1, "%s: grid %s differs from the ground truth's %s (%s)", opt.preds.v[i],
+                tensor_shape_str(&b.data, s1, sizeof s1), tensor_shape_str(&a.data, s2, sizeof s2), opt.refs.v[i]);
         for (int k = 0; k < 16; k++)
             if (fabs(a.affine[k] - b.affine[k]) > 1e-3 * (1 + fabs(a.affine[k])))
-                die(1, "%s: voxel-to-world affine differs from the ground truth's (%s): different grids", opt.preds[i],
-                    opt.refs[i]);
-        char *id = nifti_id(opt.refs[i]);
+                die(1, "%s: voxel-to-world affine differs from the ground truth's (%s): different grids", opt.preds.v[i],
+                    opt.refs.v[i]);
+        char *id = nifti_id(opt.refs.v[i]);
         volume *v = get_volume(id, 0);
         if (!v)
-            die(1, "%s: volume id '%s' given twice", opt.refs[i], id);
+            die(1, "%s: volume id '%s' given twice", opt.refs.v[i], id);
         free(id);
         v->r.Z = a.data.shape[0];
         v->r.Y = a.data.shape[1];
@@ -484,9 +445,9 @@ static void read_nifti(void)
         if (!ref || !pred)
             die(1, "out of memory");
         if (segm_labels(ref, &a.data, n, "label"))
-            die(1, "%s: %s", opt.refs[i], err_get());
+            die(1, "%s: %s", opt.refs.v[i], err_get());
         if (segm_labels(pred, &b.data, n, "pred"))
-            die(1, "%s: %s", opt.preds[i], err_get());
+            die(1, "%s: %s", opt.preds.v[i], err_get());
         nii_free(&a);
         nii_free(&b);
         if (slicegroup_done(&group, &v->g) || score(v, ref, pred))
@@ -509,10 +470,10 @@ static void summarise(void)
                 if (m == LAB ? vols[i]->r.cnt[c].nref : vols[i]->r.cnt[c].npred)
                     die(1, "volume %s: '%s' has label value %d, outside the %d classes of %s (0..%d)", vols[i]->r.id,
                         map_name[m], c, cls.n, cls.src, cls.n - 1);
-    rep.vols = xrealloc(NULL, sizeof *rep.vols * (size_t)nvols);
-    for (int i = 0; i < nvols; i++)
+    for (int i = 0; i < nvols; i++) {
+        rep.vols = filter_push(rep.vols, &rep.nvols, sizeof *rep.vols);
         rep.vols[i] = &vols[i]->r;
-    rep.nvols = nvols;
+    }
     rep.surface = opt.surface;
     rep.nsd = opt.nsd;
     rep.digits = opt.digits;
@@ -563,14 +524,12 @@ int main(int argc, char **argv)
         switch (c) {
         case 'i': strlist_add(&opt.inputs, optarg); break;
         case OPT_REF:
-            opt.refs = xrealloc(opt.refs, sizeof *opt.refs * (size_t)(opt.nrefs + 1));
-            opt.refs[opt.nrefs++] = optarg;
+            strlist_add(&opt.refs, optarg);
             break;
         case OPT_PRED:
-            if (opt.npreds + 1 != opt.nrefs)
+            if (opt.preds.n + 1 != opt.refs.n)
                 usage_error("each --pred must follow its --ref");
-            opt.preds = xrealloc(opt.preds, sizeof *opt.preds * (size_t)(opt.npreds + 1));
-            opt.preds[opt.npreds++] = optarg;
+            strlist_add(&opt.preds, optarg);
             break;
         case OPT_LABELS: opt.labels_json = optarg; break;
         case OPT_IGNORE: opt.ignore = optarg; break;
@@ -597,12 +556,9 @@ int main(int argc, char **argv)
         int nnii = 0;
         for (int i = optind; i < argc; i++)
             nnii += is_nifti_name(argv[i]);
-        if (nnii == 2 && argc - optind == 2 && !opt.nrefs && !opt.inputs.n) {
-            opt.refs = xrealloc(NULL, sizeof *opt.refs);
-            opt.preds = xrealloc(NULL, sizeof *opt.preds);
-            opt.refs[0] = argv[optind];
-            opt.preds[0] = argv[optind + 1];
-            opt.nrefs = opt.npreds = 1;
+        if (nnii == 2 && argc - optind == 2 && !opt.refs.n && !opt.inputs.n) {
+            strlist_add(&opt.refs, argv[optind]);
+            strlist_add(&opt.preds, argv[optind + 1]);
             optind = argc;
         } else if (nnii) {
             usage_error("NIfTI operands: two are read as REF PRED; for more pairs give --ref A --pred B for each");
@@ -611,16 +567,16 @@ int main(int argc, char **argv)
     strlist_add_argv(&opt.inputs, optind, argc, argv);
     if (opt.tsv && opt.json)
         usage_error("give --tsv or --json, not both");
-    if (opt.nrefs != opt.npreds)
-        usage_error("--ref %s has no --pred", opt.refs[opt.nrefs - 1]);
-    if (opt.nrefs && opt.inputs.n)
+    if (opt.refs.n != opt.preds.n)
+        usage_error("--ref %s has no --pred", opt.refs.v[opt.refs.n - 1]);
+    if (opt.refs.n && opt.inputs.n)
         usage_error("give frame inputs or --ref/--pred pairs, not both");
-    if (!opt.nrefs)
+    if (!opt.refs.n)
         filter_inputs(&opt.inputs, argc, argc, argv);
     if (opt.labels_json && load_labels_json(opt.labels_json))
         die_err(1);
 
-    if (opt.nrefs)
+    if (opt.refs.n)
         read_nifti();
     else
         read_frames();

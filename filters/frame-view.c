@@ -112,17 +112,8 @@ static struct {
          .xkey = "step", .width = 800, .height = 500};
 
 /* Organ names by label value (--labels-json, else the first meta 'classes'). */
-static char *names[256];
+static char *names[LABELS_MAX];
 static int nnames, names_fixed;
-
-static void *xrealloc(void *p, size_t n)
-{
-    p = realloc(p, n ? n : 1);
-    if (!p)
-        die(1, "out of memory");
-    return p;
-}
-
 
 /* ---- output files ---- */
 
@@ -151,17 +142,18 @@ static uint8_t *get_labels(const slice_ref *s, const char *name)
     return p;
 }
 
+/* Names of meta 'classes' that no earlier list gave. */
 static void adopt_names(const frame *f)
 {
-    const mval *c = mval_map_get(&f->meta, "classes");
-    if (names_fixed || !c || c->kind != MV_ARRAY)
-        return;
-    for (size_t i = 0; i < c->a.n && i < 256; i++)
-        if (c->a.v[i].kind == MV_STR && !names[i]) {
-            names[i] = strdup(c->a.v[i].s.p);
-            if ((int)i + 1 > nnames)
-                nnames = (int)i + 1;
-        }
+    char *more[LABELS_MAX] = {0};
+    int n = 0, r = names_fixed ? 1 : labels_from_meta(&f->meta, more, &n);
+    if (r < 0)
+        die(1, "%s z=%lld: %s", f->id ? f->id : "?", (long long)f->z, err_get());
+    for (int i = 0; i < n; i++)
+        if (!names[i])
+            names[i] = more[i], more[i] = NULL;
+    nnames = n > nnames ? n : nnames;
+    labels_free(more);
 }
 
 static void load_labels_json(const char *path)
@@ -348,7 +340,7 @@ static void add_cell(const frame *f, const slice_ref *s, void *ctx)
     c.map = get_labels(s, "pred");
     c.gt = get_labels(s, "label");
     if (!c.map && c.gt) {
-        c.map = xrealloc(NULL, (size_t)c.Y * (size_t)c.X);
+        c.map = filter_malloc((size_t)c.Y * (size_t)c.X);
         memcpy(c.map, c.gt, (size_t)c.Y * (size_t)c.X);
     }
     col->c = filter_push(col->c, &col->n, sizeof *col->c);
@@ -364,7 +356,7 @@ static void read_column(const char *spec, column *col)
 
 static panel *cell_panel(figure *fig, const cell *c, const cell *base, const uint8_t *map, const char *title)
 {
-    float *img = xrealloc(NULL, sizeof *img * (size_t)c->Y * (size_t)c->X);
+    float *img = filter_malloc(sizeof *img * (size_t)c->Y * (size_t)c->X);
     const uint8_t *g = c->grey ? c->grey : base->grey;
     for (size_t p = 0; p < (size_t)c->Y * (size_t)c->X; p++)
         img[p] = g ? g[p] : 0;
@@ -374,6 +366,14 @@ static panel *cell_panel(figure *fig, const cell *c, const cell *base, const uin
     if (map)
         add_labels(fig, pn, map, c->Y, c->X);
     return pn;
+}
+
+static const cell *find_cell(const column *col, const char *id, int64_t z)
+{
+    for (int j = 0; j < col->n; j++)
+        if (col->c[j].z == z && !strcmp(col->c[j].id, id))
+            return &col->c[j];
+    return NULL;
 }
 
 static const char *column_title(int i)
@@ -388,9 +388,7 @@ static const char *column_title(int i)
 
 static void view_columns(void)
 {
-    column *cols = calloc((size_t)opt.inputs.n, sizeof *cols);
-    if (!cols)
-        die(1, "out of memory");
+    column *cols = filter_malloc(sizeof *cols * (size_t)opt.inputs.n);
     for (int i = 0; i < opt.inputs.n; i++)
         read_column(opt.inputs.v[i], &cols[i]);
     /* Rows: the slices of the first input; every other input must have
@@ -399,16 +397,11 @@ static void view_columns(void)
         if (cols[i].n != cols[0].n)
             die(1, "%s has %d slices, %s %d: the streams must hold the same (id, z)", opt.inputs.v[i], cols[i].n,
                 opt.inputs.v[0], cols[0].n);
-        for (int k = 0; k < cols[0].n; k++) {
-            int hit = 0;
-            for (int j = 0; j < cols[i].n && !hit; j++)
-                hit = cols[i].c[j].z == cols[0].c[k].z && !strcmp(cols[i].c[j].id, cols[0].c[k].id);
-            if (!hit)
+        for (int k = 0; k < cols[0].n; k++)
+            if (!find_cell(&cols[i], cols[0].c[k].id, cols[0].c[k].z))
                 die(1, "%s: no slice %s z=%lld, which %s has", opt.inputs.v[i], cols[0].c[k].id,
                     (long long)cols[0].c[k].z, opt.inputs.v[0]);
-        }
     }
-    int ncol = opt.inputs.n + (opt.gt ? 1 : 0);
     tile *rows = NULL;
     int nrows = 0;
     uint8_t present[256] = {0};
@@ -424,16 +417,12 @@ static void view_columns(void)
             cell_panel(&fig, c0, c0, c0->gt, "ground truth");
         }
         for (int i = 0; i < opt.inputs.n; i++) {
-            const cell *c = NULL;
-            for (int j = 0; j < cols[i].n && !c; j++)
-                if (cols[i].c[j].z == c0->z && !strcmp(cols[i].c[j].id, c0->id))
-                    c = &cols[i].c[j];
+            const cell *c = find_cell(&cols[i], c0->id, c0->z);
             if (c->Y != c0->Y || c->X != c0->X)
                 die(1, "%s: slice %s z=%lld is %dx%d, in %s %dx%d", opt.inputs.v[i], c0->id, (long long)c0->z, c->Y,
                     c->X, opt.inputs.v[0], c0->Y, c0->X);
             cell_panel(&fig, c, c0, c->map, column_title(i));
         }
-        (void)ncol;
         canvas out;
         char cap[300], zs[32];
         snprintf(cap, sizeof cap, "%s  z=%lld", c0->id, (long long)c0->z);
@@ -444,9 +433,9 @@ static void view_columns(void)
             figure_style row = st;
             row.no_legend = 1;
             compose(&out, &fig, cap, &row);
-            rows = xrealloc(rows, sizeof *rows * (size_t)(nrows + 1));
-            rows[nrows].z = c0->z;
-            rows[nrows++].c = out;
+            rows = filter_push(rows, &nrows, sizeof *rows);
+            rows[nrows - 1].z = c0->z;
+            rows[nrows - 1].c = out;
             for (int v = 0; v < 256; v++)
                 present[v] |= fig.present[v];
             int last = k + 1 >= cols[0].n || strcmp(cols[0].c[k + 1].id, c0->id);
@@ -472,9 +461,8 @@ static void view_columns(void)
     }
     free(rows);
     for (int i = 0; i < opt.inputs.n; i++) {
-        for (int k = 0; k < cols[i].n; k++) {
+        for (int k = 0; k < cols[i].n; k++)
             free(cols[i].c[k].id), free(cols[i].c[k].grey), free(cols[i].c[k].map), free(cols[i].c[k].gt);
-        }
         free(cols[i].c);
     }
     free(cols);
@@ -544,21 +532,11 @@ int main(int argc, char **argv)
             if (parse_i64_range(optarg, &opt.zlo, &opt.zhi))
                 usage_error("option --z: %s", err_get());
             break;
-        case OPT_SHOW: {
-            char *s = strdup(optarg), *save, *tok;
-            memset(opt.show, 0, sizeof opt.show);
-            for (tok = strtok_r(s, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-                int k = 0;
-                while (k < NPANEL && strcmp(tok, panel_name[k]))
-                    k++;
-                if (k == NPANEL)
-                    usage_error("option --show: unknown panel '%s' (image, label, pred, regions, clusters)", tok);
-                opt.show[k] = 1;
-            }
-            free(s);
+        case OPT_SHOW:
+            if (vslice_parse_show(optarg, opt.show))
+                usage_error("option --show: %s", err_get());
             opt.show_given = 1;
             break;
-        }
         case OPT_WINDOW:
             opt_f64_list("--window", optarg, opt.window, 2, -1e30, 1e30);
             if (!(opt.window[1] > opt.window[0]))
@@ -587,16 +565,10 @@ int main(int argc, char **argv)
         case OPT_LOGY: opt.logy = 1; break;
         case OPT_RADIO: opt.radio = 1; break;
         case OPT_SIZE: {
-            int64_t wh[2];
-            char buf[64];
-            snprintf(buf, sizeof buf, "%s", optarg);
-            char *x = strchr(buf, 'x');
-            if (!x)
-                usage_error("option --size: want WxH, e.g. 800x500");
-            *x = ',';
-            if (parse_i64_list(buf, wh, 2) || wh[0] < 100 || wh[1] < 80 || wh[0] > 8000 || wh[1] > 8000)
+            int64_t w, h;
+            if (parse_wxh(optarg, &w, &h, 80, 8000) || w < 100)
                 usage_error("option --size: want WxH, 100x80 to 8000x8000");
-            opt.width = (int)wh[0], opt.height = (int)wh[1];
+            opt.width = (int)w, opt.height = (int)h;
             break;
         }
         }

@@ -12,7 +12,6 @@
  */
 #include <getopt.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -346,54 +345,33 @@ static struct {
     frame f;
 } E;
 
-static _Noreturn void embed_die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static _Noreturn void embed_die(const char *fmt, ...)
+/* One record: the U-Net's per-pixel embedding added. */
+static int embed_record(frame *f)
 {
-    char msg[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    if (E.out)
-        stream_out_abort(E.out);
-    die(1, "%s", msg);
+    if (!frame_tensor_get(f, "image"))
+        return err_set("record seq %lld: no 'image' tensor", (long long)f->seq);
+    if (embed_frame(E.u, f))
+        return err_prefix("record seq %lld", (long long)f->seq);
+    f->seq = -1;
+    return stream_out_write(E.out, f);
 }
 
 static int embed(int argc, char **argv)
 {
     int rc;
-    if (!(E.u = embed_load(opt.ckpt)))
+    if (!(E.u = embed_load(opt.ckpt)) || !(E.in = stream_in_open(opt.input)))
         die_err(1);
-    if (!(E.in = stream_in_open(opt.input)) || !(E.out = stream_out_open(opt.output)))
-        die_err(1);
-    mval params = {0};
-    mval_set_map(&params);
+    mval params = filter_params(argc, argv);
     mval_put_str(&params, "checkpoint", opt.ckpt);
-    char *a = json_strv(argv, argc);
-    if (a)
-        mval_put_str(&params, "argv", a);
-    free(a);
-    rc = stream_out_start(E.out, &params);
+    E.out = filter_output(opt.output, &params);
     mval_free(&params);
-    if (rc)
-        embed_die("%s", err_get());
     while ((rc = stream_in_next(E.in, &E.f)) > 0) {
-        long long seq = (long long)E.f.seq;
-        if (!frame_tensor_get(&E.f, "image"))
-            embed_die("record seq %lld: no 'image' tensor", seq);
-        if (embed_frame(E.u, &E.f))
-            embed_die("record seq %lld: %s", seq, err_get());
-        E.f.seq = -1;
-        if (stream_out_write(E.out, &E.f))
-            embed_die("%s", err_get());
+        rc = embed_record(&E.f);
         frame_free(&E.f);
+        if (rc)
+            break;
     }
-    if (rc < 0)
-        embed_die("%s", err_get());
-    rc = stream_out_end(E.out) || stream_out_close(E.out);
-    E.out = NULL;
-    if (rc)
-        die_err(1);
+    filter_output_done(E.out, rc);
     stream_in_close(E.in);
     unet_free(E.u);
     return 0;

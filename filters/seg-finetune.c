@@ -411,55 +411,36 @@ static int train(int argc, char **argv)
 
 /* ---- --predict (segpredict.h) ---- */
 
+/* As S for training: reachable when an error ends the process. */
 static struct {
-    ckpt *c;
     segnet *net;
     stream_in *in;
     stream_out *out;
     segpredict sp;
 } P;
 
-static _Noreturn void predict_die(void)
-{
-    if (P.out)
-        stream_out_abort(P.out);
-    die_err(1);
-}
-
 static int predict(int argc, char **argv)
 {
+    ckpt *c = ckpt_open(opt.predict);
     frame f;
     int rc;
-    if (!(P.c = ckpt_open(opt.predict)))
+    if (!c || !(P.net = segnet_ckpt_load(c)))
         die_errx(1, "--predict");
-    if (!(P.net = segnet_ckpt_load(P.c)))
-        die_errx(1, "--predict");
-    ckpt_close(P.c);
-    P.c = NULL;
-    if (!(P.in = stream_in_open(opt.input)) || !(P.out = stream_out_open(opt.output)) ||
-        segpredict_init(&P.sp, P.net, P.out, (int)opt.t.batch))
+    ckpt_close(c);
+    if (!(P.in = stream_in_open(opt.input)))
         die_err(1);
-    mval params = {0};
-    mval_set_map(&params);
+    mval params = filter_params(argc, argv);
     mval_put_str(&params, "checkpoint", opt.predict);
-    char *a = json_strv(argv, argc);
-    if (a)
-        mval_put_str(&params, "argv", a);
-    free(a);
-    rc = stream_out_start(P.out, &params);
+    P.out = filter_output(opt.output, &params);
     mval_free(&params);
-    if (rc)
-        predict_die();
-    while ((rc = stream_in_next(P.in, &f)) > 0)
-        if (segpredict_add(&P.sp, &f))
-            predict_die();
-    if (rc < 0 || segpredict_flush(&P.sp))
-        predict_die();
-    log_info("%lld slices predicted with %s", (long long)stream_out_count(P.out), opt.predict);
-    rc = stream_out_end(P.out) || stream_out_close(P.out);
-    P.out = NULL;
-    if (rc)
-        die_err(1);
+    rc = segpredict_init(&P.sp, P.net, P.out, (int)opt.t.batch);
+    while (!rc && (rc = stream_in_next(P.in, &f)) > 0)
+        rc = segpredict_add(&P.sp, &f) ? -1 : 0;
+    if (!rc)
+        rc = segpredict_flush(&P.sp);
+    if (!rc)
+        log_info("%lld slices predicted with %s", (long long)stream_out_count(P.out), opt.predict);
+    filter_output_done(P.out, rc);
     stream_in_close(P.in);
     segpredict_free(&P.sp);
     segnet_free(P.net);

@@ -15,6 +15,7 @@
 #include "core/err.h"
 #include "core/isa.h"
 #include "core/json.h"
+#include "core/parse.h"
 #include "core/recpool.h"
 #include "core/rng.h"
 #include "ct/body.h"
@@ -29,6 +30,7 @@
 #include "nn/trainloop.h"
 #include "viz/curves.h"
 #include "viz/picfiles.h"
+#include "viz/vslice.h"
 #include "testutil.h"
 
 static char *tmp(const char *name)
@@ -348,6 +350,32 @@ static void test_labels_and_json(void **state)
     assert_non_null(strstr(err_get(), "entry \"300\": want a label value 0..255"));
     assert_int_equal(tu_write(tmp("c.json"), "[1]", 3), 0);
     assert_int_equal(labels_load(tmp("c.json"), names, &n), -1);
+    /* meta 'classes': absent, good (replacing the earlier list), not strings */
+    char *other[LABELS_MAX] = {0};
+    int m = 0;
+    mval meta = {0};
+    mval_set_map(&meta);
+    assert_int_equal(labels_from_meta(&meta, names, &n), 1);
+    assert_int_equal(json_parse("[\"background\", \"Liver\"]", 23, mval_map_put(&meta, "classes")), 0);
+    assert_int_equal(labels_load(tmp("l.json"), names, &n), 0);
+    assert_int_equal(labels_from_meta(&meta, names, &n), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(names[1], "Liver");
+    assert_null(names[7]);
+    assert_int_equal(labels_from_meta(&meta, other, &m), 0);
+    assert_true(labels_same(names, n, other, m));
+    assert_false(labels_same(names, n, other, 1));
+    free(other[1]);
+    other[1] = strdup("Spleen");
+    assert_false(labels_same(names, n, other, m));
+    labels_free(other);
+    labels_free(names);
+    mval_free(&meta);
+    mval_set_map(&meta);
+    assert_int_equal(json_parse("[\"a\", 3]", 8, mval_map_put(&meta, "classes")), 0);
+    assert_int_equal(labels_from_meta(&meta, names, &n), -1);
+    assert_non_null(strstr(err_get(), "array of strings"));
+    mval_free(&meta);
     /* the parser's lists and maps: empty, nested, and each bracket's error */
     static const struct {
         const char *text, *err;
@@ -618,6 +646,21 @@ static void test_isa_and_lists(void **state)
     assert_non_null(frame_tensor_get(&f, "image"));
     frame_free(&f);
     strlist_free(&names);
+
+    int64_t w, h;
+    assert_int_equal(parse_wxh("800x500", &w, &h, 1, 8000), 0);
+    assert_true(w == 800 && h == 500);
+    assert_int_equal(parse_wxh("800", &w, &h, 1, 8000), -1);
+    assert_int_equal(parse_wxh("800x", &w, &h, 1, 8000), -1);
+    assert_int_equal(parse_wxh("9000x500", &w, &h, 1, 8000), -1);
+    assert_non_null(strstr(err_get(), "from 1 to 8000"));
+    int show[VS_NPANEL];
+    assert_int_equal(vslice_parse_show("label,image", show), 0);
+    assert_true(show[VS_IMAGE] && show[VS_LABEL] && !show[VS_PRED] && !show[VS_REGIONS]);
+    assert_int_equal(vslice_parse_show("image,foo", show), -1);
+    assert_non_null(strstr(err_get(), "unknown panel 'foo'"));
+    assert_int_equal(vslice_parse_show("regions,", show), 0);
+    assert_true(show[VS_REGIONS]);
 }
 
 /* ---- the engine says once at -v when the direct kernel declines a layer ---- */

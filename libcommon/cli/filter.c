@@ -38,6 +38,14 @@ int filter_getopt(int argc, char **argv, const char *shortopts, const struct opt
     return -1;
 }
 
+void *filter_malloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (!p)
+        die(1, "out of memory");
+    return p;
+}
+
 void *filter_push(void *arr, int *n, size_t elsize)
 {
     char *p = realloc(arr, (size_t)(*n + 1) * elsize);

@@ -55,6 +55,8 @@ void filter_inputs(strlist *inputs, int first, int argc, char **argv);
 /* Drop the tensors of f that names does not hold (names empty: keep all). */
 void filter_keep_tensors(frame *f, const strlist *names);
 
+/* malloc(n) (n 0: 1 byte); exits on no memory. */
+void *filter_malloc(size_t n);
 /* Grow arr (n elements of elsize) by one zeroed element; exits on no memory. */
 void *filter_push(void *arr, int *n, size_t elsize);
 

@@ -117,6 +117,21 @@ int parse_i64_list(const char *s, int64_t *out, int n)
     return split_list(s, n, one_i64, out);
 }
 
+int parse_wxh(const char *s, int64_t *w, int64_t *h, int64_t lo, int64_t hi)
+{
+    const char *x = strchr(s, 'x');
+    char buf[32];
+    if (!x || (size_t)(x - s) >= sizeof buf)
+        return err_set("'%s' is not WxH (e.g. 800x500)", s);
+    memcpy(buf, s, (size_t)(x - s));
+    buf[x - s] = '\0';
+    if (parse_i64(buf, w) || parse_i64(x + 1, h))
+        return err_set("'%s' is not WxH (e.g. 800x500)", s);
+    if (*w < lo || *h < lo || *w > hi || *h > hi)
+        return err_set("'%s': each side from %lld to %lld", s, (long long)lo, (long long)hi);
+    return 0;
+}
+
 int parse_i64_range(const char *s, int64_t *lo, int64_t *hi)
 {
     const char *colon = strchr(s, ':');

@@ -22,6 +22,8 @@ int parse_size(const char *s, uint64_t *out);
 /* Exactly n comma-separated numbers: "2.5,1,1". */
 int parse_f64_list(const char *s, double *out, int n);
 int parse_i64_list(const char *s, int64_t *out, int n);
+/* A picture size "WxH" ("800x500"), each side in [lo, hi]. */
+int parse_wxh(const char *s, int64_t *w, int64_t *h, int64_t lo, int64_t hi);
 /* A range "A:B" (inclusive; either side may be empty for open). */
 int parse_i64_range(const char *s, int64_t *lo, int64_t *hi);
 

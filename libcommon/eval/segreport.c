@@ -1,6 +1,7 @@
 #include "eval/segreport.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -415,4 +416,29 @@ int segreport_json(const segreport *r, FILE *out, double min_dice, int pass)
     fprintf(out, "\n");
     mval_free(&doc);
     return rc;
+}
+
+int segreport_surface(segr_volume *v, const uint8_t *ref, const uint8_t *pred, double nsd_tol)
+{
+    int labels[SEGM_NLABELS], n = 0, bad = 0;
+    char msg[512] = "";
+    if (!v->surf && !(v->surf = calloc(SEGM_NLABELS, sizeof *v->surf)))
+        return err_set("out of memory");
+    for (int c = 1; c < SEGM_NLABELS; c++)
+        if (v->cnt[c].nref || v->cnt[c].npred)
+            labels[n++] = c;
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int i = 0; i < n; i++) {
+        if (segm_surface_tol(&v->surf[labels[i]], ref, pred, v->nz, v->Y, v->X, (uint8_t)labels[i],
+                             &v->cnt[labels[i]], v->spacing, nsd_tol)) {
+#pragma omp critical
+            {
+                bad = 1;
+                snprintf(msg, sizeof msg, "%s", err_get());
+            }
+        }
+    }
+    if (bad)
+        return err_set("volume %s: %s", v->id, msg);
+    return 0;
 }

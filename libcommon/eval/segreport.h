@@ -58,6 +58,12 @@ typedef struct {
     segr_stat org[SEGM_NLABELS][SEGR_NMETRIC], all[SEGR_NMETRIC];
 } segreport;
 
+/* The surface metrics of a volume whose counts are in (segm_count): v->surf
+ * allocated and filled for every organ in ref or pred, the organs in
+ * parallel (OpenMP). nsd_tol: NSD's tolerance in mm (NAN: none). ref, pred
+ * [v->nz, v->Y, v->X], v->spacing set. 0, or -1 + err_set ("volume ID: ..."). */
+int segreport_surface(segr_volume *v, const uint8_t *ref, const uint8_t *pred, double nsd_tol);
+
 /* A volume's organ c. */
 segr_status segreport_status(const segr_volume *v, int c);
 /* Name of class c: its name in the list, else the number (in buf). */

@@ -45,3 +45,33 @@ void labels_free(char *names[LABELS_MAX])
         names[i] = NULL;
     }
 }
+
+int labels_from_meta(const mval *meta, char *names[LABELS_MAX], int *n)
+{
+    const mval *c = mval_map_get(meta, "classes");
+    if (!c)
+        return 1;
+    if (c->kind != MV_ARRAY || c->a.n > LABELS_MAX)
+        return err_set("meta 'classes' must be an array of at most %d names", LABELS_MAX);
+    for (size_t i = 0; i < c->a.n; i++)
+        if (c->a.v[i].kind != MV_STR)
+            return err_set("meta 'classes' must be an array of strings");
+    labels_free(names);
+    for (size_t i = 0; i < c->a.n; i++)
+        if (!(names[i] = strdup(c->a.v[i].s.p))) {
+            labels_free(names);
+            return err_set("out of memory");
+        }
+    *n = (int)c->a.n;
+    return 0;
+}
+
+int labels_same(char *const a[], int na, char *const b[], int nb)
+{
+    if (na != nb)
+        return 0;
+    for (int i = 0; i < na; i++)
+        if (!a[i] != !b[i] || (a[i] && strcmp(a[i], b[i])))
+            return 0;
+    return 1;
+}

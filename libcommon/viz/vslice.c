@@ -221,6 +221,22 @@ int vslice_clusters(const vslice *s, int k, int iters, uint64_t seed, int32_t **
 
 const char *const vslice_panel_names[VS_NPANEL] = {"image", "label", "pred", "regions", "clusters"};
 
+int vslice_parse_show(const char *list, int show[VS_NPANEL])
+{
+    memset(show, 0, sizeof *show * VS_NPANEL);
+    for (const char *p = list; *p;) {
+        size_t n = strcspn(p, ",");
+        int k = 0;
+        while (k < VS_NPANEL && (strlen(vslice_panel_names[k]) != n || strncmp(p, vslice_panel_names[k], n)))
+            k++;
+        if (k == VS_NPANEL)
+            return err_set("unknown panel '%.*s' (image, label, pred, regions, clusters)", (int)n, p);
+        show[k] = 1;
+        p += n + (p[n] == ',');
+    }
+    return 0;
+}
+
 /* The pair record's two views. */
 static int pair_figure(figure *fig, const vslice *s, const vslice_panels *o, const figure_style *st, const float *img,
                        const double w[2])

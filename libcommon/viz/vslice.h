@@ -55,6 +55,9 @@ int vslice_clusters(const vslice *s, int k, int iters, uint64_t seed, int32_t **
 /* The panels of a slice. */
 enum { VS_IMAGE, VS_LABEL, VS_PRED, VS_REGIONS, VS_CLUSTERS, VS_NPANEL };
 extern const char *const vslice_panel_names[VS_NPANEL]; /* "image", "label", ... */
+/* A comma-separated list of panel names into show[VS_NPANEL] (1: wanted).
+ * 0, or -1 + err_set naming an unknown panel. */
+int vslice_parse_show(const char *list, int show[VS_NPANEL]);
 
 typedef struct {
     int show[VS_NPANEL];   /* the panels wanted, when show_given */
