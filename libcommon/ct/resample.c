@@ -219,6 +219,15 @@ static int affine_coord(double *c, int64_t n)
     return 1;
 }
 
+/* Where output voxel (i, j, k) falls in the input: M times (i, j, k, 1). */
+static inline void voxel_to_source(const double M[16], int64_t i, int64_t j, int64_t k, double *x, double *y,
+                                   double *z)
+{
+    *x = M[0] * i + M[1] * j + M[2] * k + M[3];
+    *y = M[4] * i + M[5] * j + M[6] * k + M[7];
+    *z = M[8] * i + M[9] * j + M[10] * k + M[11];
+}
+
 void resample_affine_linear_f32(float *out, const int64_t os[3], const float *in, const int64_t is[3],
                                 const double M[16])
 {
@@ -227,9 +236,8 @@ void resample_affine_linear_f32(float *out, const int64_t os[3], const float *in
     for (int64_t k = 0; k < os[0]; k++)
         for (int64_t j = 0; j < os[1]; j++)
             for (int64_t i = 0; i < os[2]; i++) {
-                double x = M[0] * i + M[1] * j + M[2] * k + M[3];
-                double y = M[4] * i + M[5] * j + M[6] * k + M[7];
-                double z = M[8] * i + M[9] * j + M[10] * k + M[11];
+                double x, y, z;
+                voxel_to_source(M, i, j, k, &x, &y, &z);
                 float v = 0;
                 if (affine_coord(&x, nx) && affine_coord(&y, ny) && affine_coord(&z, nz)) {
                     int64_t x0 = (int64_t)floor(x), y0 = (int64_t)floor(y), z0 = (int64_t)floor(z);
@@ -256,9 +264,8 @@ void resample_affine_nearest(void *out, const int64_t os[3], const void *in, con
     for (int64_t k = 0; k < os[0]; k++)
         for (int64_t j = 0; j < os[1]; j++)
             for (int64_t i = 0; i < os[2]; i++) {
-                double x = M[0] * i + M[1] * j + M[2] * k + M[3];
-                double y = M[4] * i + M[5] * j + M[6] * k + M[7];
-                double z = M[8] * i + M[9] * j + M[10] * k + M[11];
+                double x, y, z;
+                voxel_to_source(M, i, j, k, &x, &y, &z);
                 char *d = (char *)out + (size_t)((k * os[1] + j) * os[2] + i) * elsize;
                 if (affine_coord(&x, nx) && affine_coord(&y, ny) && affine_coord(&z, nz)) {
                     int64_t xi = (int64_t)floor(x + 0.5), yi = (int64_t)floor(y + 0.5), zi = (int64_t)floor(z + 0.5);

@@ -59,11 +59,11 @@ typedef float v8u __attribute__((vector_size(32), aligned(4)));
 #define LOADU(p) (*(const v8u *)(p))
 #define STOREU(p, v) (*(v8u *)(p) = (v))
 
-/* out[x] = w[0] c[x] + sum_{k=1..r} w[k] (a_k[x] + b_k[x]), for x in [0, X):
- * rows a_k, b_k given as offsets from base (vertical pass) or as the
- * padded row itself (horizontal pass, stride 1). */
+/* out[x] = w[0] in[c + x] + sum_{k=1..r} w[k] (in[lo[k] + x] + in[hi[k] + x])
+ * for x in [0, X): the rows y -+ k of the image (vertical pass), or the
+ * padded row shifted by -+ k (horizontal pass). */
 CLONES
-static void blur_vert_row(float *out, const float *in, int64_t X, const int64_t *lo, const int64_t *hi,
+static void blur_row(float *out, const float *in, int64_t X, const int64_t *lo, const int64_t *hi,
                           const float *w, int r, int64_t c)
 {
     int64_t x = 0;
@@ -88,36 +88,6 @@ static void blur_vert_row(float *out, const float *in, int64_t X, const int64_t 
         float s = w[0] * in[c + x];
         for (int k = 1; k <= r; k++)
             s += w[k] * (in[lo[k] + x] + in[hi[k] + x]);
-        out[x] = s;
-    }
-}
-
-CLONES
-static void blur_line(float *out, const float *pad, int64_t X, const float *w, int r)
-{
-    int64_t x = 0;
-    for (; x + 32 <= X; x += 32) {
-        v8 w0 = {w[0], w[0], w[0], w[0], w[0], w[0], w[0], w[0]};
-        const float *p = pad + r + x;
-        v8 s0 = w0 * LOADU(p), s1 = w0 * LOADU(p + 8), s2 = w0 * LOADU(p + 16), s3 = w0 * LOADU(p + 24);
-        for (int k = 1; k <= r; k++) {
-            v8 wk = {w[k], w[k], w[k], w[k], w[k], w[k], w[k], w[k]};
-            const float *a = p - k, *b = p + k;
-            s0 += wk * (LOADU(a) + LOADU(b));
-            s1 += wk * (LOADU(a + 8) + LOADU(b + 8));
-            s2 += wk * (LOADU(a + 16) + LOADU(b + 16));
-            s3 += wk * (LOADU(a + 24) + LOADU(b + 24));
-        }
-        STOREU(out + x, s0);
-        STOREU(out + x + 8, s1);
-        STOREU(out + x + 16, s2);
-        STOREU(out + x + 24, s3);
-    }
-    for (; x < X; x++) {
-        const float *p = pad + r + x;
-        float s = w[0] * p[0];
-        for (int k = 1; k <= r; k++)
-            s += w[k] * (p[-k] + p[k]);
         out[x] = s;
     }
 }
@@ -156,8 +126,10 @@ int elastic_blur(float *a, int64_t Y, int64_t X, double sigma)
             lo[k] = elastic_reflect_index(y - k, Y) * X;
             hi[k] = elastic_reflect_index(y + k, Y) * X;
         }
-        blur_vert_row(tmp + y * X, a, X, lo, hi, w, r, y * X);
+        blur_row(tmp + y * X, a, X, lo, hi, w, r, y * X);
     }
+    for (int k = 1; k <= r; k++)
+        lo[k] = r - k, hi[k] = r + k;
     for (int64_t y = 0; y < Y; y++) {
         const float *row = tmp + y * X;
         for (int64_t i = 0; i < r; i++) {
@@ -165,7 +137,7 @@ int elastic_blur(float *a, int64_t Y, int64_t X, double sigma)
             pad[X + r + i] = row[elastic_reflect_index(X + i, X)];
         }
         memcpy(pad + r, row, (size_t)X * sizeof *pad);
-        blur_line(a + y * X, pad, X, w, r);
+        blur_row(a + y * X, pad, X, lo, hi, w, r, r);
     }
     lrc_free(tmp);
     lrc_free(pad);

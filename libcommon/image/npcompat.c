@@ -251,42 +251,31 @@ typedef struct {
         (b) = t_;      \
     } while (0)
 
+/* Move tmp down from heap slot i of a[1..n] (numpy's sift-down). */
+static void sift_down(kv *a, kv tmp, int64_t i, int64_t n)
+{
+    for (int64_t j = i << 1; j <= n;) {
+        if (j < n && a[j].v < a[j + 1].v)
+            j++;
+        if (!(tmp.v < a[j].v))
+            break;
+        a[i] = a[j];
+        i = j;
+        j += j;
+    }
+    a[i] = tmp;
+}
+
 static void aheapsort(kv *base, int64_t n)
 {
     kv *a = base - 1; /* 1-based heap */
-    kv tmp;
-    int64_t i, j, l;
-    for (l = n >> 1; l > 0; --l) {
-        tmp = a[l];
-        for (i = l, j = l << 1; j <= n;) {
-            if (j < n && a[j].v < a[j + 1].v)
-                j += 1;
-            if (tmp.v < a[j].v) {
-                a[i] = a[j];
-                i = j;
-                j += j;
-            } else {
-                break;
-            }
-        }
-        a[i] = tmp;
-    }
+    for (int64_t l = n >> 1; l > 0; --l)
+        sift_down(a, a[l], l, n);
     for (; n > 1;) {
-        tmp = a[n];
+        kv tmp = a[n];
         a[n] = a[1];
         n -= 1;
-        for (i = 1, j = 2; j <= n;) {
-            if (j < n && a[j].v < a[j + 1].v)
-                j++;
-            if (tmp.v < a[j].v) {
-                a[i] = a[j];
-                i = j;
-                j += j;
-            } else {
-                break;
-            }
-        }
-        a[i] = tmp;
+        sift_down(a, tmp, 1, n);
     }
 }
 

@@ -37,24 +37,10 @@ static int case_id(const char *path, char *out, size_t n)
     return 0;
 }
 
-static char *join(const char *dir, const char *p)
-{
-    char *r;
-    size_t n;
-    while (p[0] == '.' && p[1] == '/')
-        p += 2;
-    if (p[0] == '/' || !dir)
-        return strdup(p);
-    n = strlen(dir) + strlen(p) + 2;
-    if ((r = malloc(n)))
-        snprintf(r, n, "%s/%s", dir, p);
-    return r;
-}
-
 /* The listed image, or its channel-0 file when only that exists. */
 static char *image_path(const char *dir, const char *p)
 {
-    char *r = join(dir, p), *alt;
+    char *r = manifest_path(dir, p), *alt;
     size_t len;
     if (!r || access(r, F_OK) == 0)
         return r;
@@ -142,7 +128,7 @@ static int list_cases(manifest *m, size_t *cap, const mval *list, const char *ke
             return err_set("%s: %s: image path '%s' has no file name", name, where, img);
         if (lab && !*lab)
             lab = NULL;
-        if (add_case(m, cap, name, where, id, image_path(dir, img), lab ? join(dir, lab) : NULL))
+        if (add_case(m, cap, name, where, id, image_path(dir, img), lab ? manifest_path(dir, lab) : NULL))
             return -1;
         if (lab && !m->cases[m->n - 1].label)
             return err_set("out of memory");
@@ -159,7 +145,7 @@ static int cmp_str(const void *a, const void *b)
 static int folder_cases(manifest *m, size_t *cap, const char *dir, const char *images, const char *labels,
                         const char *ending, const char *name)
 {
-    char *idir = join(dir, images), **names = NULL;
+    char *idir = manifest_path(dir, images), **names = NULL;
     size_t n = 0, ncap = 0, suffix = strlen(ending) + 5;
     DIR *d;
     struct dirent *e;
@@ -205,7 +191,7 @@ static int folder_cases(manifest *m, size_t *cap, const char *dir, const char *i
         if (img)
             sprintf(img, "%s/%s", idir, names[i]);
         snprintf(rel, sizeof rel, "%s/%s%s", labels, id, ending);
-        lab = labels ? join(dir, rel) : NULL;
+        lab = labels ? manifest_path(dir, rel) : NULL;
         if (lab && access(lab, F_OK)) {
             free(lab);
             lab = NULL;

@@ -67,10 +67,12 @@ static int split_csv(char *line, char **fields)
     }
 }
 
-static char *resolve(const char *dir, const char *p)
+char *manifest_path(const char *dir, const char *p)
 {
     char *r;
     size_t n;
+    while (p[0] == '.' && p[1] == '/')
+        p += 2;
     if (p[0] == '/' || !dir)
         return strdup(p);
     n = strlen(dir) + strlen(p) + 2;
@@ -204,9 +206,9 @@ int manifest_load(const char *path, manifest *m)
             c->line = lineno;
             snprintf(c->where, sizeof c->where, "%d", lineno);
             c->id = strdup(fields[col_id]);
-            c->image = resolve(dir, fields[col_image]);
+            c->image = manifest_path(dir, fields[col_image]);
             if (col_label >= 0 && *fields[col_label])
-                c->label = resolve(dir, fields[col_label]);
+                c->label = manifest_path(dir, fields[col_label]);
             m->n++;
             if (!c->id || !c->image || (col_label >= 0 && *fields[col_label] && !c->label))
                 goto oom;

@@ -40,6 +40,9 @@ typedef struct {
 } manifest;
 
 int manifest_load(const char *path, manifest *m);
+/* A path of a case list: p itself when absolute (or dir is NULL), else
+ * dir/p with a leading "./" of p dropped. malloc'ed; NULL on no memory. */
+char *manifest_path(const char *dir, const char *p);
 void manifest_free(manifest *m);
 
 #endif
