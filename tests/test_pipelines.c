@@ -245,8 +245,9 @@ static void test_experiment(void **state)
                            "printf 'subj27\\n' > $d/splits/val.txt && printf 'subj27\\nsubj28\\n' > $d/splits/test.txt",
                            tmp("exdata"), s, s, s, s),
                      0);
+    /* MoCo and one other global method (rotation) stand for Table 1's ten */
     const char *args = "--data %s --splits %s --xt 3 --size 32 --batch 4 --lrc-steps 2 --moco-steps 2 "
-                       "--finetune-steps 2";
+                       "--finetune-steps 2 --methods 'moco rotation'";
     char cmd[1024];
     snprintf(cmd, sizeof cmd, "pipelines/experiment -o %%s --results %%s %s --seeds %%d --samples '10 50' --samples-xt 3 > %%s", args);
     script(cmd, tmp("ex"), tmp("exres"), tmp("exdata"), tmp("exdata/splits"), EX_SEEDS, tmp("ex.out"));
@@ -256,7 +257,8 @@ static void test_experiment(void **state)
     assert_string_equal(table, out);
     /* every arm of Table 1, the control of Table 2, Table 3, every organ, the mean */
     const char *want[] = {"Random init", "w/o LRC", "w/ LRC", "Eg alone", "MoCo + MoCo", "Brainstem", "Mandible",
-                          "mean", "Paired", "Table 3", "N = 10", "N = 50", "hours"};
+                          "mean", "Paired", "Table 3", "N = 10", "N = 50", "hours", "Table 1",
+                          "Table 2", "Rotation", "Rot. + MoCo"};
     for (size_t i = 0; i < sizeof want / sizeof *want; i++)
         if (!strstr(table, want[i]))
             fail_msg("table.txt lacks '%s':\n%s", want[i], table);
@@ -290,6 +292,11 @@ static void test_experiment(void **state)
     assert_non_null(strstr(msg, "stale"));
     assert_non_null(strstr(msg, "lrc.safetensors"));
     assert_non_null(strstr(msg, "steps=3"));
+    free(msg);
+    /* a global method the experiment does not know */
+    snprintf(cmd, sizeof cmd, "%s/pipelines/experiment --methods 'moco simclr' --table-only", tu_root());
+    assert_int_not_equal(tu_sh_err(&msg, "%s", cmd), 0);
+    assert_non_null(strstr(msg, "unknown method 'simclr'"));
     free(msg);
     /* the PyTorch reference of the random arm: its own column and its paired
      * difference with lrcpipe's random arm (the random runs are reused) */
