@@ -88,25 +88,10 @@ static struct {
 
 static char *base_id(const char *path)
 {
-    char trimmed[4096];
-    const char *b;
-    char *id;
-    size_t len = strlen(path);
-    while (len > 1 && path[len - 1] == '/') /* a folder given as DIR/ */
-        len--;
-    snprintf(trimmed, sizeof trimmed, "%.*s", (int)len, path);
-    b = strrchr(trimmed, '/');
-    id = strdup(b ? b + 1 : trimmed);
-    static const char *exts[] = {".nii.gz", ".nii", ".dcm"};
+    static const char *const exts[] = {".nii.gz", ".nii", ".dcm"};
+    char *id = manifest_id_of(path, exts, sizeof exts / sizeof exts[0]);
     if (!id)
         die(1, "out of memory");
-    for (size_t i = 0; i < 3; i++) {
-        size_t n = strlen(id), e = strlen(exts[i]);
-        if (n > e && !strcmp(id + n - e, exts[i])) {
-            id[n - e] = '\0';
-            break;
-        }
-    }
     return id;
 }
 

@@ -23,6 +23,7 @@
 #include "core/err.h"
 #include "core/json.h"
 #include "io/labels.h"
+#include "io/manifest.h"
 #include "ct/ctmeta.h"
 #include "ct/slicegroup.h"
 #include "eval/segmetric.h"
@@ -399,15 +400,11 @@ static void read_frames(void)
 /* id of a NIfTI pair: the --ref file name without .nii/.nii.gz and "_seg". */
 static char *nifti_id(const char *path)
 {
-    const char *b = strrchr(path, '/');
-    char *id = strdup(b ? b + 1 : path);
+    static const char *const exts[] = {".nii.gz", ".nii"};
+    char *id = manifest_id_of(path, exts, 2);
+    size_t n = id ? strlen(id) : 0;
     if (!id)
         die(1, "out of memory");
-    size_t n = strlen(id);
-    if (n > 7 && !strcmp(id + n - 7, ".nii.gz"))
-        id[n -= 7] = '\0';
-    else if (n > 4 && !strcmp(id + n - 4, ".nii"))
-        id[n -= 4] = '\0';
     if (n > 4 && !strcmp(id + n - 4, "_seg"))
         id[n - 4] = '\0';
     return id;
@@ -484,12 +481,6 @@ static void summarise(void)
         die_err(1);
 }
 
-static int is_nifti_name(const char *p)
-{
-    size_t n = strlen(p);
-    return (n > 4 && !strcmp(p + n - 4, ".nii")) || (n > 7 && !strcmp(p + n - 7, ".nii.gz"));
-}
-
 static int cmp_vol(const void *a, const void *b)
 {
     return strcmp((*(volume *const *)a)->r.id, (*(volume *const *)b)->r.id);
@@ -555,7 +546,7 @@ int main(int argc, char **argv)
         /* two NIfTI operands: ref then pred, as plastimatch dice takes them */
         int nnii = 0;
         for (int i = optind; i < argc; i++)
-            nnii += is_nifti_name(argv[i]);
+            nnii += ctmeta_is_nifti_name(argv[i]);
         if (nnii == 2 && argc - optind == 2 && !opt.refs.n && !opt.inputs.n) {
             strlist_add(&opt.refs, argv[optind]);
             strlist_add(&opt.preds, argv[optind + 1]);

@@ -21,6 +21,7 @@
 #include "ct/ctvol.h"
 #include "ct/dicomvol.h"
 #include "io/frame.h"
+#include "io/manifest.h"
 #include "io/nii.h"
 #include "io/npy.h"
 #include "io/stream.h"
@@ -254,25 +255,10 @@ static int write_files(frame *f)
 
 static char *base_id(const char *path)
 {
-    char trimmed[4096];
-    size_t len = strlen(path);
-    const char *b;
-    char *id;
-    while (len > 1 && path[len - 1] == '/') /* a folder given as DIR/ */
-        len--;
-    snprintf(trimmed, sizeof trimmed, "%.*s", (int)len, path);
-    b = strrchr(trimmed, '/');
-    id = strdup(b ? b + 1 : trimmed);
-    static const char *exts[] = {".nii.gz", ".nii", ".npy"};
+    static const char *const exts[] = {".nii.gz", ".nii", ".npy"};
+    char *id = manifest_id_of(path, exts, sizeof exts / sizeof exts[0]);
     if (!id)
         die(1, "out of memory");
-    for (size_t i = 0; i < sizeof exts / sizeof exts[0]; i++) {
-        size_t n = strlen(id), e = strlen(exts[i]);
-        if (n > e && !strcmp(id + n - e, exts[i])) {
-            id[n - e] = '\0';
-            break;
-        }
-    }
     return id;
 }
 

@@ -67,6 +67,24 @@ static int split_csv(char *line, char **fields)
     }
 }
 
+char *manifest_id_of(const char *path, const char *const *exts, int nexts)
+{
+    size_t len = strlen(path);
+    while (len > 1 && path[len - 1] == '/') /* a folder given as DIR/ */
+        len--;
+    const char *b = memrchr(path, '/', len);
+    if (b)
+        len -= (size_t)(b + 1 - path), path = b + 1;
+    for (int i = 0; i < nexts; i++) {
+        size_t e = strlen(exts[i]);
+        if (len > e && !memcmp(path + len - e, exts[i], e)) {
+            len -= e;
+            break;
+        }
+    }
+    return strndup(path, len);
+}
+
 char *manifest_path(const char *dir, const char *p)
 {
     char *r;

@@ -43,6 +43,10 @@ int manifest_load(const char *path, manifest *m);
 /* A path of a case list: p itself when absolute (or dir is NULL), else
  * dir/p with a leading "./" of p dropped. malloc'ed; NULL on no memory. */
 char *manifest_path(const char *dir, const char *p);
+/* A case id from a file or folder path: its last component (a trailing
+ * '/' ignored) without the first of exts[0..nexts) it ends with
+ * ("a/b/subj01.nii.gz" -> "subj01"). malloc'ed; NULL on no memory. */
+char *manifest_id_of(const char *path, const char *const *exts, int nexts);
 void manifest_free(manifest *m);
 
 #endif
