@@ -470,20 +470,10 @@ int main(int argc, char **argv)
     }
     if (optind < argc)
         usage_error("unexpected argument '%s'", argv[optind]);
-    opt.sched = (sched_config){.kind = SCHED_CONST, .warmup_steps = opt.t.warmup, .min_lr = opt.t.min_lr,
-                               .step_size = opt.t.lr_step, .gamma = opt.t.lr_gamma};
-    if (opt.t.schedule && sched_kind_parse(opt.t.schedule, &opt.sched.kind))
-        usage_error("option --schedule: '%s' is not const, cosine or step", opt.t.schedule);
-    if (opt.t.have_widths)
-        memcpy(lc.net.widths, opt.t.widths, sizeof lc.net.widths);
-    if (opt.t.have_dim)
-        lc.net.out_ch = opt.t.dim;
-    if (opt.t.norm)
-        lc.net.norm = mc.enc.norm = ec.enc.norm = strcmp(opt.t.norm, "group") ? NORM_BATCH : NORM_GROUP;
-    if (opt.t.have_depth)
-        mc.enc.depth = ec.enc.depth = opt.t.depth;
-    if (opt.t.have_width)
-        ec.enc.width = mc.enc.width = (float)opt.t.width;
+    opt.sched = trainopts_sched(&opt.t);
+    trainopts_unet(&opt.t, &lc.net);
+    trainopts_resnet(&opt.t, &mc.enc);
+    trainopts_resnet(&opt.t, &ec.enc);
     if (!opt.ckpt)
         usage_error("no checkpoint file (-c FILE)");
     if (opt.t.threads)

@@ -311,13 +311,7 @@ static int validate(trainloop *l, void *ctx)
     M.last_val = res.mean;
     mval rec = {0};
     mval_set_map(&rec);
-    mval_put_i64(&rec, "step", l->step);
-    mval_put_f64(&rec, "epoch", epoch_of(l->step));
-    segval_record(&rec, &res, S.tr.classes, S.tr.C);
-    if (!isnan(S.best_dice)) {
-        mval_put_f64(&rec, "best_dice", S.best_dice);
-        mval_put_i64(&rec, "best_step", S.best_step);
-    }
+    segval_log_record(&rec, l->step, epoch_of(l->step), &res, S.tr.classes, S.tr.C, S.best_dice, S.best_step);
     mval_put_f64(&rec, "val_seconds", trainlog_elapsed(&l->tl) - t0);
     mval_put_f64(&rec, "time", trainlog_elapsed(&l->tl));
     if (trainlog_write(&l->tl, &rec))
@@ -532,28 +526,15 @@ int main(int argc, char **argv)
     }
     if (optind < argc)
         usage_error("unexpected argument '%s'", argv[optind]);
-    opt.sched = (sched_config){.kind = SCHED_CONST, .warmup_steps = opt.t.warmup, .min_lr = opt.t.min_lr,
-                               .step_size = opt.t.lr_step, .gamma = opt.t.lr_gamma};
-    if (opt.t.schedule && sched_kind_parse(opt.t.schedule, &opt.sched.kind))
-        usage_error("option --schedule: '%s' is not const, cosine or step", opt.t.schedule);
+    opt.sched = trainopts_sched(&opt.t);
     if (opt.t.have_lr)
         opt.opt.lr = opt.t.lr;
     if (opt.t.have_momentum)
         opt.opt.beta1 = opt.t.momentum;
     if (opt.t.have_wd)
         opt.opt.weight_decay = opt.t.weight_decay;
-    if (opt.t.have_widths)
-        memcpy(opt.net.local.widths, opt.t.widths, sizeof opt.net.local.widths);
-    if (opt.t.have_dim)
-        opt.net.local.out_ch = opt.t.dim;
-    if (opt.t.norm)
-        opt.net.local.norm = opt.net.enc.norm = strcmp(opt.t.norm, "group") ? NORM_BATCH : NORM_GROUP;
-    if (opt.t.have_depth)
-        opt.net.enc.depth = opt.t.depth;
-    if (opt.t.have_width)
-        opt.net.enc.width = (float)opt.t.width;
-    opt.have_unet_opts = opt.t.have_widths || opt.t.have_dim || opt.t.norm;
-    opt.have_enc_opts = opt.t.have_depth || opt.t.have_width || opt.t.norm;
+    opt.have_unet_opts = trainopts_unet(&opt.t, &opt.net.local);
+    opt.have_enc_opts = trainopts_resnet(&opt.t, &opt.net.enc);
     if (opt.have_steps && opt.have_epochs)
         usage_error("--steps and --epochs both say how long to train: give one");
     if (opt.have_epochs)

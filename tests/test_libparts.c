@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cli/filter.h"
+#include "cli/trainopts.h"
 #include "core/err.h"
 #include "core/isa.h"
 #include "core/json.h"
@@ -26,6 +27,7 @@
 #include "finetune/segloss.h"
 #include "finetune/segsample.h"
 #include "io/labels.h"
+#include "io/manifest.h"
 #include "nn/nn.h"
 #include "nn/trainloop.h"
 #include "viz/curves.h"
@@ -646,6 +648,34 @@ static void test_isa_and_lists(void **state)
     assert_non_null(frame_tensor_get(&f, "image"));
     frame_free(&f);
     strlist_free(&names);
+
+    /* case ids from paths, as ct-resample, frame-cat and dice-eval name volumes */
+    static const char *const exts[] = {".nii.gz", ".nii"};
+    static const struct {
+        const char *path, *id;
+    } ids[] = {{"a/b/subj01.nii.gz", "subj01"}, {"subj01.nii", "subj01"}, {"dir/series/", "series"},
+               {"x.nii.gz.nii", "x.nii.gz"}, {".nii.gz", ".nii.gz"}, {"/", ""}, {"a.npy", "a.npy"}};
+    for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
+        char *id = manifest_id_of(ids[i].path, exts, 2);
+        assert_non_null(id);
+        if (strcmp(id, ids[i].id))
+            fail_msg("%s: id '%s', want '%s'", ids[i].path, id, ids[i].id);
+        free(id);
+    }
+    /* the trainers' shared options onto a U-Net's and a ResNet's configuration */
+    trainopts to;
+    unet_config uc = {0};
+    resnet_config rc = {0};
+    trainopts_default(&to);
+    assert_int_equal(trainopts_unet(&to, &uc), 0);
+    assert_int_equal(trainopts_resnet(&to, &rc), 0);
+    to.norm = "group", to.have_dim = 1, to.dim = 32, to.have_depth = 1, to.depth = 34;
+    assert_int_equal(trainopts_unet(&to, &uc), 1);
+    assert_int_equal(trainopts_resnet(&to, &rc), 1);
+    assert_true(uc.norm == NORM_GROUP && uc.out_ch == 32 && rc.norm == NORM_GROUP && rc.depth == 34);
+    to.schedule = "cosine", to.warmup = 7;
+    sched_config sc = trainopts_sched(&to);
+    assert_true(sc.kind == SCHED_COSINE && sc.warmup_steps == 7 && sc.step_size == 1000);
 
     int64_t w, h;
     assert_int_equal(parse_wxh("800x500", &w, &h, 1, 8000), 0);

@@ -66,3 +66,39 @@ int trainopt(int c, const char *arg, trainopts *t)
     }
     return 1;
 }
+
+sched_config trainopts_sched(const trainopts *t)
+{
+    sched_config s = {.kind = SCHED_CONST, .warmup_steps = t->warmup, .min_lr = t->min_lr, .step_size = t->lr_step,
+                      .gamma = t->lr_gamma};
+    if (t->schedule && sched_kind_parse(t->schedule, &s.kind))
+        usage_error("option --schedule: '%s' is not const, cosine or step", t->schedule);
+    return s;
+}
+
+static nn_norm_kind norm_of(const char *name)
+{
+    return strcmp(name, "group") ? NORM_BATCH : NORM_GROUP;
+}
+
+int trainopts_unet(const trainopts *t, unet_config *u)
+{
+    if (t->have_widths)
+        memcpy(u->widths, t->widths, sizeof u->widths);
+    if (t->have_dim)
+        u->out_ch = t->dim;
+    if (t->norm)
+        u->norm = norm_of(t->norm);
+    return t->have_widths || t->have_dim || t->norm;
+}
+
+int trainopts_resnet(const trainopts *t, resnet_config *r)
+{
+    if (t->have_depth)
+        r->depth = t->depth;
+    if (t->have_width)
+        r->width = (float)t->width;
+    if (t->norm)
+        r->norm = norm_of(t->norm);
+    return t->have_depth || t->have_width || t->norm;
+}

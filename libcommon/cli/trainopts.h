@@ -2,7 +2,8 @@
  * trainopts — the options that every training filter (lrc-train,
  * seg-finetune, and the pre-training methods to come) takes alike, parsed
  * the same way with the same ranges; each filter then applies them to its
- * own configurations (which network, which optimiser field).
+ * own configurations (which network, which optimiser field): the schedule
+ * and the network options through the calls below.
  *
  *   --resume --save-every N --log FILE --log-every N --batch N --seed N
  *   --threads N --lr X --momentum X --weight-decay X
@@ -17,6 +18,10 @@
 
 #include <getopt.h>
 #include <stdint.h>
+
+#include "models/resnet.h"
+#include "models/unet.h"
+#include "nn/optim.h"
 
 enum {
     TOPT_RESUME = 0x200, TOPT_SAVE_EVERY, TOPT_LOG, TOPT_LOG_EVERY, TOPT_BATCH, TOPT_SEED, TOPT_THREADS, TOPT_LR,
@@ -62,5 +67,14 @@ void trainopts_default(trainopts *t);
 /* Parse c (a TOPT_* option) into t: 1; 0 when c is not one of them. A bad
  * value is a usage error (exit 2). */
 int trainopt(int c, const char *arg, trainopts *t);
+/* The learning-rate schedule of --schedule, --warmup, --min-lr, --lr-step
+ * and --lr-gamma (const when not given; base_lr and total_steps left 0).
+ * An unknown --schedule is a usage error (exit 2). */
+sched_config trainopts_sched(const trainopts *t);
+/* --widths, --dim and --norm onto a U-Net's configuration; --depth, --width
+ * and --norm onto a ResNet's. Each returns 1 when one of its options was
+ * given (the configuration then differs from a default), else 0. */
+int trainopts_unet(const trainopts *t, unet_config *u);
+int trainopts_resnet(const trainopts *t, resnet_config *r);
 
 #endif

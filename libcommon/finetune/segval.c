@@ -75,3 +75,15 @@ void segval_record(mval *rec, const segval_result *res, char *const *classes, in
     }
     mval_put_i64(rec, "val_scored", res->scored);
 }
+
+void segval_log_record(mval *rec, int64_t step, double epoch, const segval_result *res, char *const *classes, int C,
+                       double best, int64_t best_step)
+{
+    mval_put_i64(rec, "step", step);
+    mval_put_f64(rec, "epoch", epoch);
+    segval_record(rec, res, classes, C);
+    if (!isnan(best)) {
+        mval_put_f64(rec, "best_dice", best);
+        mval_put_i64(rec, "best_step", best_step);
+    }
+}

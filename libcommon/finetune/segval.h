@@ -31,5 +31,10 @@ void segval_free(segval_result *res);
  * "val_organs" {name or label value: Dice} of the organs scored, and
  * "val_scored". classes: C names by label value, or NULL. */
 void segval_record(mval *rec, const segval_result *res, char *const *classes, int C);
+/* A validation's whole metrics-log record: "step", "epoch", segval_record's
+ * keys, and "best_dice", "best_step" when best is not NaN. rec: an empty
+ * map. */
+void segval_log_record(mval *rec, int64_t step, double epoch, const segval_result *res, char *const *classes, int C,
+                       double best, int64_t best_step);
 
 #endif
