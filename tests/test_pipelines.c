@@ -248,7 +248,7 @@ static void test_experiment(void **state)
                            tmp("exdata"), s, s, s, s),
                      0);
     /* MoCo and one other global method (rotation) stand for Table 1's ten
-     * (MoCo alone under the sanitizers: the same code, a third less time) */
+     * (MoCo alone under the sanitizers: the same filters, three arms fewer) */
     const char *args = "--data %s --splits %s --xt 3 --size 32 --batch 4 --lrc-steps 2 --moco-steps 2 "
                        "--finetune-steps 2 --methods '" EX_METHODS "'";
     char cmd[1024];
@@ -301,6 +301,10 @@ static void test_experiment(void **state)
     snprintf(cmd, sizeof cmd, "%s/pipelines/experiment --methods 'moco simclr' --table-only", tu_root());
     assert_int_not_equal(tu_sh_err(&msg, "%s", cmd), 0);
     assert_non_null(strstr(msg, "unknown method 'simclr'"));
+    free(msg);
+    snprintf(cmd, sizeof cmd, "%s/pipelines/experiment --arms 'random +lrc' --table-only", tu_root());
+    assert_int_not_equal(tu_sh_err(&msg, "%s", cmd), 0);
+    assert_non_null(strstr(msg, "unknown arm '+lrc'"));
     free(msg);
     /* the PyTorch reference of the random arm: its own column and its paired
      * difference with lrcpipe's random arm (the random runs are reused) */

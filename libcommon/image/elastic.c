@@ -64,7 +64,7 @@ typedef float v8u __attribute__((vector_size(32), aligned(4)));
  * padded row shifted by -+ k (horizontal pass). */
 CLONES
 static void blur_row(float *out, const float *in, int64_t X, const int64_t *lo, const int64_t *hi,
-                          const float *w, int r, int64_t c)
+                     const float *w, int r, int64_t c)
 {
     int64_t x = 0;
     for (; x + 32 <= X; x += 32) {
