@@ -86,14 +86,8 @@ static struct {
     int keep_going, to_original, fov;
 } opt = {.spacing = {2.5, 1, 1}};
 
-static char *base_id(const char *path)
-{
-    static const char *const exts[] = {".nii.gz", ".nii", ".dcm"};
-    char *id = manifest_id_of(path, exts, sizeof exts / sizeof exts[0]);
-    if (!id)
-        die(1, "out of memory");
-    return id;
-}
+/* A case's id: its file or folder name without one of these endings. */
+static const char *const id_exts[] = {".nii.gz", ".nii", ".dcm"};
 
 /* ---- tensors ---- */
 
@@ -239,9 +233,9 @@ static void add_dicom_cases(ct_case **cases, int *n, const char *path, const cha
         char dir[4096];
         const char *slash = strrchr(path, '/');
         snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) : 1, slash ? path : ".");
-        base = base_id(strcmp(dir, ".") ? dir : "dicom");
+        base = filter_case_id(strcmp(dir, ".") ? dir : "dicom", id_exts, 3);
     } else {
-        base = id ? strdup(id) : base_id(path);
+        base = id ? strdup(id) : filter_case_id(path, id_exts, 3);
     }
     if (!base)
         die(1, "out of memory");
@@ -306,7 +300,7 @@ static ct_case *collect_cases(int *ncases, mval *classes)
         cases = filter_push(cases, &n, sizeof *cases);
         c = &cases[n - 1];
         c->image = strdup(opt.files.v[i]);
-        c->id = opt.id ? strdup(opt.id) : base_id(opt.files.v[i]);
+        c->id = opt.id ? strdup(opt.id) : filter_case_id(opt.files.v[i], id_exts, 3);
         c->label = opt.label ? strdup(opt.label) : NULL;
     }
     for (int i = 0; i < n; i++)

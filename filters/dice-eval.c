@@ -23,7 +23,6 @@
 #include "core/err.h"
 #include "core/json.h"
 #include "io/labels.h"
-#include "io/manifest.h"
 #include "ct/ctmeta.h"
 #include "ct/slicegroup.h"
 #include "eval/segmetric.h"
@@ -401,10 +400,8 @@ static void read_frames(void)
 static char *nifti_id(const char *path)
 {
     static const char *const exts[] = {".nii.gz", ".nii"};
-    char *id = manifest_id_of(path, exts, 2);
-    size_t n = id ? strlen(id) : 0;
-    if (!id)
-        die(1, "out of memory");
+    char *id = filter_case_id(path, exts, 2);
+    size_t n = strlen(id);
     if (n > 4 && !strcmp(id + n - 4, "_seg"))
         id[n - 4] = '\0';
     return id;

@@ -21,7 +21,6 @@
 #include "ct/ctvol.h"
 #include "ct/dicomvol.h"
 #include "io/frame.h"
-#include "io/manifest.h"
 #include "io/nii.h"
 #include "io/npy.h"
 #include "io/stream.h"
@@ -253,18 +252,12 @@ static int write_files(frame *f)
 
 /* ---- making frames from files ---- */
 
-static char *base_id(const char *path)
-{
-    static const char *const exts[] = {".nii.gz", ".nii", ".npy"};
-    char *id = manifest_id_of(path, exts, sizeof exts / sizeof exts[0]);
-    if (!id)
-        die(1, "out of memory");
-    return id;
-}
+/* A case's id: its file or folder name without one of these endings. */
+static const char *const id_exts[] = {".nii.gz", ".nii", ".npy"};
 
 static int make_frame(const source *src, frame *f)
 {
-    char *id = base_id(src->path);
+    char *id = filter_case_id(src->path, id_exts, 3);
     frame_init(f, FRAME_DATA);
     frame_set_id(f, opt.set_id ? opt.set_id : id);
     free(id);
@@ -315,9 +308,9 @@ static int put_dicom_frames(const source *src, stream_out *out)
         char dir[4096];
         const char *slash = strrchr(src->path, '/');
         snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - src->path) : 1, slash ? src->path : ".");
-        base = base_id(strcmp(dir, ".") ? dir : "dicom");
+        base = filter_case_id(strcmp(dir, ".") ? dir : "dicom", id_exts, 3);
     } else {
-        base = base_id(src->path);
+        base = filter_case_id(src->path, id_exts, 3);
     }
     if (dicomvol_scan(src->path, &set)) {
         free(base);

@@ -6,6 +6,7 @@
 
 #include "cli/args.h"
 #include "core/err.h"
+#include "io/manifest.h"
 
 void filter_usage_common(const char *verbose)
 {
@@ -36,6 +37,14 @@ int filter_getopt(int argc, char **argv, const char *shortopts, const struct opt
         return c;
     }
     return -1;
+}
+
+char *filter_case_id(const char *path, const char *const *exts, int nexts)
+{
+    char *id = manifest_id_of(path, exts, nexts);
+    if (!id)
+        die(1, "out of memory");
+    return id;
 }
 
 void *filter_malloc(size_t n)

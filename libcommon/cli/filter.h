@@ -55,6 +55,9 @@ void filter_inputs(strlist *inputs, int first, int argc, char **argv);
 /* Drop the tensors of f that names does not hold (names empty: keep all). */
 void filter_keep_tensors(frame *f, const strlist *names);
 
+/* io/manifest.h's manifest_id_of (a case id from a file name); exits on no
+ * memory. */
+char *filter_case_id(const char *path, const char *const *exts, int nexts);
 /* malloc(n) (n 0: 1 byte); exits on no memory. */
 void *filter_malloc(size_t n);
 /* Grow arr (n elements of elsize) by one zeroed element; exits on no memory. */
