@@ -210,6 +210,28 @@ static void test_conv_naive(void **state)
     conv_case(2, 32, 0, 16, 16, 64, 3, 2, 1, 0, 0, 31);
 }
 
+/* The general path (conv.c): strides of 2 and planes the direct kernels do
+ * not take, im2col'd a chunk of images at a time; with AVX-512 and whole
+ * vectors of output pixels the chunk goes to the direct 1x1 kernels, else
+ * to one GEMM. Whole batches, then chunks of one image, then of two with a
+ * remainder. */
+static void test_conv_general(void **state)
+{
+    (void)state;
+    static const char *budgets[] = {NULL, "1", "80000"};
+    for (int k = 0; k < 3; k++) {
+        if (budgets[k])
+            setenv("LRCPIPE_IM2COL_BYTES", budgets[k], 1);
+        conv_case(3, 16, 0, 32, 32, 16, 3, 2, 1, 1, 0, 38);  /* direct layout, bias */
+        conv_case(3, 8, 8, 16, 16, 16, 1, 2, 0, 0, 0, 39);   /* 1x1/2 shortcut, two inputs */
+        conv_case(3, 32, 16, 6, 6, 24, 3, 1, 1, 1, 0, 40);   /* 6x6: the GEMM layout */
+        conv_case(2, 16, 0, 32, 32, 18, 3, 2, 1, 0, 0, 41);  /* 18 channels: dW/dX by GEMM */
+        conv_case(5, 16, 0, 16, 16, 16, 3, 2, 1, 0, 0, 42);  /* 80000 bytes: chunks 2, 2, 1 */
+        conv_case(5, 4, 0, 12, 12, 8, 3, 2, 1, 1, 0, 43);    /* 6x6 output, several chunks */
+    }
+    unsetenv("LRCPIPE_IM2COL_BYTES");
+}
+
 /* ---- Winograd F(2x2, 3x3) ---- */
 
 /* Winograd's result (fused where the sizes allow it, and unfused) and the
@@ -803,6 +825,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_isa_and_threads), cmocka_unit_test(test_gemm),
         cmocka_unit_test(test_conv_fd),         cmocka_unit_test(test_conv_naive),
+        cmocka_unit_test(test_conv_general),
         cmocka_unit_test(test_convt),           cmocka_unit_test(test_norm),
         cmocka_unit_test(test_misc),            cmocka_unit_test(test_maxpool_ties),
         cmocka_unit_test(test_optim_isa),       cmocka_unit_test(test_schedules),

@@ -1,27 +1,29 @@
 /* Convolutions of nn.h: conv2d (also over a two-tensor concatenation) and
  * the 2x2 stride-2 transposed convolution. The general path is im2col + GEMM
- * per image; 3x3 stride-1 convolutions take Winograd's F(2x2, 3x3)
+ * over a chunk of images; 3x3 stride-1 convolutions take Winograd's F(2x2, 3x3)
  * (winograd.c) where it is faster, else the direct kernels of conv_direct.c,
  * when the instruction set has them. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/err.h"
 #include "nn/internal.h"
 #include "nn/nn.h"
 
-/* col (C*K*K, OH*OW) from one image inp (C, H, W). */
-static void im2col(float *col, const float *inp, int C, int H, int W, int K, int stride, int pad,
-                   int OH, int OW)
+/* col (C*K*K, OH*OW), row stride ldc, from one image inp (C, H, W); inp
+ * NULL stands for zeros. */
+static void im2col(float *col, long ldc, const float *inp, int C, int H, int W, int K, int stride,
+                   int pad, int OH, int OW)
 {
     for (int c = 0; c < C; c++)
         for (int ky = 0; ky < K; ky++)
             for (int kx = 0; kx < K; kx++) {
-                float *dst = col + ((long)(c * K + ky) * K + kx) * OH * OW;
-                const float *src = inp + (long)c * H * W;
+                float *dst = col + ((long)(c * K + ky) * K + kx) * ldc;
+                const float *src = inp ? inp + (long)c * H * W : NULL;
                 for (int oy = 0; oy < OH; oy++) {
                     int iy = oy * stride - pad + ky;
                     float *d = dst + (long)oy * OW;
-                    if (iy < 0 || iy >= H) {
+                    if (!src || iy < 0 || iy >= H) {
                         memset(d, 0, (size_t)OW * sizeof(float));
                         continue;
                     }
@@ -45,14 +47,14 @@ static void im2col(float *col, const float *inp, int C, int H, int W, int K, int
             }
 }
 
-/* dinp (C, H, W) += col2im(col) */
-static void col2im_add(float *dinp, const float *col, int C, int H, int W, int K, int stride,
-                       int pad, int OH, int OW)
+/* dinp (C, H, W) += col2im(col), col's row stride ldc */
+static void col2im_add(float *dinp, const float *col, long ldc, int C, int H, int W, int K,
+                       int stride, int pad, int OH, int OW)
 {
     for (int c = 0; c < C; c++)
         for (int ky = 0; ky < K; ky++)
             for (int kx = 0; kx < K; kx++) {
-                const float *src = col + ((long)(c * K + ky) * K + kx) * OH * OW;
+                const float *src = col + ((long)(c * K + ky) * K + kx) * ldc;
                 float *dst = dinp + (long)c * H * W;
                 for (int oy = 0; oy < OH; oy++) {
                     int iy = oy * stride - pad + ky;
@@ -69,66 +71,232 @@ static void col2im_add(float *dinp, const float *col, int C, int H, int W, int K
             }
 }
 
-/* Is the input of this layer its own im2col matrix? (1x1, stride 1, no pad) */
-static int is_pointwise(int K, int stride, int pad)
-{
-    return K == 1 && stride == 1 && pad == 0;
-}
+/* ---- the general path: im2col over a chunk of images ----
+ *
+ * Every convolution that Winograd and the direct 3x3 / 1x1 stride-1
+ * kernels do not take (strides of 2, planes that are not a multiple of 16
+ * pixels, instruction sets without the direct kernels): the ResNet's
+ * stride-2 convolutions and its last stage. im2col turns each image into a
+ * matrix of Ct K K rows (Ct = C1 + C2: input 1's rows, then input 2's, as
+ * in the weight) by OH OW columns, and the convolution becomes a product
+ * with the weight (OC, Ct K K). Two layouts of a chunk of nb images:
+ *
+ *   direct  image by image, (nb, Ct K K, OH OW): the im2col matrices read
+ *           as images of Ct K K channels, whose 1x1 convolution the direct
+ *           kernels compute without packing them again (a GEMM would copy
+ *           the large matrix once more for a product with few rows: 16
+ *           output channels run at 14 GFLOP/s that way, 3x slower). Needs
+ *           AVX-512 and OH OW a multiple of 16.
+ *   gemm    side by side, (Ct K K, nb OH OW), so that one GEMM with N =
+ *           nb OH OW does the work of nb narrow ones (a 6x6 plane gives 36
+ *           columns alone); the chunk's outputs (or their gradients) sit
+ *           likewise in t (OC, nb OH OW).
+ *
+ * nb is as large as the batch within im2col_budget() bytes of scratch. */
 
-/* One image of the general forward: out_b (OC, P) (=) from inputs 1 and 2. */
-static void conv_fwd_image(float *out, const float *in1, int C1, const float *in2, int C2,
-                           const float *weight, const float *bias, int H, int W, int OC, int K,
-                           int stride, int pad, int OH, int OW, float *col, int threaded)
+static size_t im2col_budget(void)
 {
-    int P = OH * OW, KK = K * K, ldw = (C1 + C2) * KK;
-    const float *src[2] = {in1, in2};
-    int cs[2] = {C1, C2};
-    float beta = 0;
-    for (int s = 0; s < 2; s++) {
-        const float *B;
-        if (cs[s] == 0)
-            continue;
-        if (is_pointwise(K, stride, pad))
-            B = src[s];
-        else {
-            im2col(col, src[s], cs[s], H, W, K, stride, pad, OH, OW);
-            B = col;
-        }
-        nn_gemm(0, 0, OC, P, cs[s] * KK, 1.0f, weight + (s ? C1 * KK : 0), ldw, B, P, beta, out,
-                P, threaded);
-        beta = 1;
-    }
-    if (beta == 0)
-        memset(out, 0, (size_t)OC * P * sizeof(float));
-    if (bias)
-        for (int oc = 0; oc < OC; oc++)
-            for (int p = 0; p < P; p++)
-                out[(long)oc * P + p] += bias[oc];
+    const char *e = getenv("LRCPIPE_IM2COL_BYTES"); /* the tests make chunks small */
+    return e && *e ? (size_t)atof(e) : (size_t)16 << 20;
 }
 
 typedef struct {
-    float *out;
-    const float *in1;
-    int C1;
-    const float *in2;
-    int C2;
-    const float *weight, *bias;
-    int H, W, OC, K, stride, pad, OH, OW;
-    long isz1, isz2, osz;
-    size_t colsz;
-} conv_img_job;
+    float *col, *t; /* im2col matrices, (OC, nb P) (gemm layout) */
+    long ld, istride; /* col's row stride, and where image i's columns start */
+    float *out;     /* forward: (B, OC, OH, OW) */
+    const float *bias;
+    const float *in[2];
+    float *din[2]; /* backward: (B, C_s, H, W), written */
+    const float *dout;
+    int C[2], H, W, OC, K, stride, pad, OH, OW, b0, nb;
+} gen_job;
 
-/* One image per task, on the task's thread's scratch. */
-static void conv_img_task(void *ctx, long b, int tid)
+static long gen_ld(const gen_job *j) { return (long)j->nb * j->OH * j->OW; }
+
+/* col's layout for the current chunk: direct (image by image) or gemm */
+static void gen_layout(gen_job *j, int direct)
 {
-    const conv_img_job *j = ctx;
-    float *col = j->colsz ? nn_scratch(j->colsz * sizeof(float)) : NULL;
-    (void)tid;
-    conv_fwd_image(j->out + b * j->osz, j->in1 + b * j->isz1, j->C1,
-                   j->in2 ? j->in2 + b * j->isz2 : NULL, j->C2, j->weight, j->bias, j->H, j->W,
-                   j->OC, j->K, j->stride, j->pad, j->OH, j->OW, col, 0);
+    long P = (long)j->OH * j->OW, rows = (long)(j->C[0] + j->C[1]) * j->K * j->K;
+    j->ld = direct ? P : gen_ld(j);
+    j->istride = direct ? rows * P : P;
 }
 
+static void gen_im2col_task(void *ctx, long i, int tid)
+{
+    const gen_job *j = ctx;
+    long b = j->b0 + i, ld = j->ld;
+    float *col = j->col + i * j->istride;
+    (void)tid;
+    for (int s = 0; s < 2; s++) {
+        if (!j->C[s])
+            continue;
+        im2col(col, ld, j->in[s] ? j->in[s] + b * j->C[s] * j->H * j->W : NULL, j->C[s], j->H,
+               j->W, j->K, j->stride, j->pad, j->OH, j->OW);
+        col += (long)j->C[s] * j->K * j->K * ld;
+    }
+}
+
+/* out (image b0 + i) = t's columns of image i (+ bias) */
+static void gen_scatter_task(void *ctx, long i, int tid)
+{
+    const gen_job *j = ctx;
+    long P = (long)j->OH * j->OW, ld = gen_ld(j);
+    float *o = j->out + (j->b0 + i) * j->OC * P;
+    (void)tid;
+    for (int oc = 0; oc < j->OC; oc++) {
+        const float *src = j->t + oc * ld + i * P;
+        float bb = j->bias ? j->bias[oc] : 0.0f;
+        for (long p = 0; p < P; p++)
+            o[oc * P + p] = src[p] + bb;
+    }
+}
+
+/* t's columns of image i = dout (image b0 + i) */
+static void gen_gather_task(void *ctx, long i, int tid)
+{
+    const gen_job *j = ctx;
+    long P = (long)j->OH * j->OW, ld = gen_ld(j);
+    const float *d = j->dout + (j->b0 + i) * j->OC * P;
+    (void)tid;
+    for (int oc = 0; oc < j->OC; oc++)
+        memcpy(j->t + oc * ld + i * P, d + oc * P, (size_t)P * sizeof(float));
+}
+
+/* din_s (image b0 + i) = col2im of col's rows of input s, columns of image i */
+static void gen_col2im_task(void *ctx, long i, int tid)
+{
+    const gen_job *j = ctx;
+    long b = j->b0 + i, ld = j->ld;
+    const float *col = j->col + i * j->istride;
+    (void)tid;
+    for (int s = 0; s < 2; s++) {
+        long isz = (long)j->C[s] * j->H * j->W;
+        if (j->C[s] && j->din[s]) {
+            memset(j->din[s] + b * isz, 0, (size_t)isz * sizeof(float));
+            col2im_add(j->din[s] + b * isz, col, ld, j->C[s], j->H, j->W, j->K, j->stride, j->pad,
+                       j->OH, j->OW);
+        }
+        col += (long)j->C[s] * j->K * j->K * ld;
+    }
+}
+
+/* The engine's layer calls have no error return: out of memory for the
+ * scratch of a convolution in the middle of a step leaves nothing sensible
+ * to do but stop, said on stderr (a null pointer's crash before this). */
+static void oom_stop(size_t bytes)
+{
+    log_warn("out of memory: %zu bytes of scratch for a convolution; stopping", bytes);
+    abort();
+}
+
+/* Chunk size and scratch for the general path: j->nb, j->col, j->t (the
+ * gemm layout's; direct needs only col). */
+static void gen_scratch(gen_job *j, int B, int direct)
+{
+    long P = (long)j->OH * j->OW, rows = (long)(j->C[0] + j->C[1]) * j->K * j->K;
+    size_t per = (size_t)(rows + (direct ? 0 : j->OC)) * P * sizeof(float);
+    long nb = (long)(im2col_budget() / per);
+    float *buf = NULL;
+    for (nb = NN_MAX(1, NN_MIN(nb, B));; nb = (nb + 1) / 2) {
+        if ((buf = nn_scratch_slot(NN_SCRATCH_COL, per * (size_t)nb)) || nb == 1)
+            break;
+    }
+    if (!buf)
+        oom_stop(per);
+    j->nb = (int)nb;
+    j->col = buf;
+    j->t = buf + rows * P * nb;
+}
+
+/* the direct layout: AVX-512 (conv_direct.c's kernels), whole vectors of
+ * output pixels, and for the backward pass blocks of 4 output channels */
+static int gen_direct(const gen_job *j, int backward)
+{
+    return nn_isa_active() == NN_ISA_AVX512 && (long)j->OH * j->OW % 16 == 0 &&
+           (!backward || j->OC % 4 == 0);
+}
+
+static void conv_general_forward(gen_job *j, const float *weight, int B)
+{
+    int rows = (j->C[0] + j->C[1]) * j->K * j->K, direct = gen_direct(j, 0);
+    long P = (long)j->OH * j->OW;
+    gen_scratch(j, B, direct);
+    int nb = j->nb;
+    for (int b0 = 0; b0 < B; b0 += nb) {
+        j->b0 = b0, j->nb = NN_MIN(nb, B - b0);
+        gen_layout(j, direct);
+        nn_parallel(j->nb, gen_im2col_task, j);
+        if (direct && conv_direct_forward(j->out + b0 * j->OC * P, j->col, rows, NULL, 0, weight,
+                                          j->bias, j->nb, j->OH, j->OW, j->OC, 1) == 0)
+            continue;
+        if (direct) { /* no scratch for the direct kernels: the chunk's im2col again, for GEMM */
+            direct = 0;
+            gen_scratch(j, B, 0);
+            nb = j->nb, j->nb = NN_MIN(nb, B - b0);
+            gen_layout(j, 0);
+            nn_parallel(j->nb, gen_im2col_task, j);
+        }
+        nn_gemm(0, 0, j->OC, (int)gen_ld(j), rows, 1.0f, weight, rows, j->col, gen_ld(j), 0.0f,
+                j->t, gen_ld(j), 1);
+        nn_parallel(j->nb, gen_scatter_task, j);
+    }
+}
+
+/* One chunk in the direct layout; -1 (nothing done) when the direct kernels
+ * find no scratch. dX reuses col: once dW has read it, it holds dcol. */
+static int gen_direct_backward(gen_job *j, float *dweight, const float *weight, int dx)
+{
+    int rows = (j->C[0] + j->C[1]) * j->K * j->K;
+    const float *dout = j->dout + (long)j->b0 * j->OC * j->OH * j->OW;
+    if (dweight) {
+        nn_parallel(j->nb, gen_im2col_task, j);
+        if (conv_direct_backward(NULL, NULL, dweight, dout, j->col, rows, NULL, 0, weight, j->nb,
+                                 j->OH, j->OW, j->OC, 1))
+            return -1;
+    }
+    if (dx) {
+        if (conv_direct_backward(j->col, NULL, NULL, dout, NULL, rows, NULL, 0, weight, j->nb, j->OH,
+                                 j->OW, j->OC, 1)) {
+            if (dweight) /* not after dW's call, which took the same scratch; else dW would count twice */
+                oom_stop(0);
+            return -1;
+        }
+        nn_parallel(j->nb, gen_col2im_task, j);
+    }
+    return 0;
+}
+
+static void conv_general_backward(gen_job *j, float *dweight, const float *weight, int B)
+{
+    int KK = j->K * j->K, rows = (j->C[0] + j->C[1]) * KK, direct = gen_direct(j, 1);
+    /* the rows of col that dX needs: input 1's, input 2's or both */
+    int r0 = j->din[0] ? 0 : j->C[0] * KK, r1 = j->din[1] ? rows : j->C[0] * KK;
+    gen_scratch(j, B, direct);
+    int nb = j->nb;
+    for (int b0 = 0; b0 < B; b0 += nb) {
+        j->b0 = b0, j->nb = NN_MIN(nb, B - b0);
+        gen_layout(j, direct);
+        if (direct && gen_direct_backward(j, dweight, weight, r1 > r0) == 0)
+            continue;
+        if (direct) { /* as in the forward pass: the GEMM layout from here on */
+            direct = 0;
+            gen_scratch(j, B, 0);
+            nb = j->nb, j->nb = NN_MIN(nb, B - b0);
+            gen_layout(j, 0);
+        }
+        long ld = gen_ld(j);
+        nn_parallel(j->nb, gen_gather_task, j);
+        if (dweight) {
+            nn_parallel(j->nb, gen_im2col_task, j);
+            nn_gemm(0, 1, j->OC, rows, (int)ld, 1.0f, j->t, ld, j->col, ld, 1.0f, dweight, rows, 1);
+        }
+        if (r1 > r0) {
+            nn_gemm(1, 0, r1 - r0, (int)ld, j->OC, 1.0f, weight + r0, rows, j->t, ld, 0.0f,
+                    j->col + r0 * ld, ld, 1);
+            nn_parallel(j->nb, gen_col2im_task, j);
+        }
+    }
+}
 
 /* The direct kernels declined a layer on a CPU where they run (a plane
  * that is not a multiple of 16 pixels, a channel count that is not a
@@ -150,9 +318,6 @@ void conv2d_cat_forward(float *out, const float *inp1, int C1, const float *inp2
                         int stride, int pad)
 {
     int OH = conv_out_size(H, K, stride, pad), OW = conv_out_size(W, K, stride, pad);
-    long isz1 = (long)C1 * H * W, isz2 = (long)C2 * H * W, osz = (long)OC * OH * OW;
-    size_t colsz = is_pointwise(K, stride, pad) ? 0 : (size_t)NN_MAX(C1, C2) * K * K * OH * OW;
-    int nt = nn_threads();
     if (K == 3 && stride == 1 && pad == 1 && wg_wanted(B, C1 + C2, H, W, OC) &&
         wg_forward(out, inp1, C1, inp2, C2, weight, bias, B, H, W, OC) == 0)
         return;
@@ -161,16 +326,9 @@ void conv2d_cat_forward(float *out, const float *inp1, int C1, const float *inp2
             return;
         note_fallback("convolution", H, W);
     }
-    if (B >= nt && nt > 1) {
-        conv_img_job j = {out, inp1, C1, inp2, C2, weight, bias, H, W, OC, K, stride, pad,
-                          OH, OW, isz1, isz2, osz, colsz};
-        nn_parallel(B, conv_img_task, &j);
-    } else {
-        float *col = colsz ? nn_scratch(colsz * sizeof(float)) : NULL;
-        for (int b = 0; b < B; b++)
-            conv_fwd_image(out + b * osz, inp1 + b * isz1, C1, inp2 ? inp2 + b * isz2 : NULL, C2,
-                           weight, bias, H, W, OC, K, stride, pad, OH, OW, col, 1);
-    }
+    gen_job j = {.out = out, .bias = bias, .in = {inp1, inp2}, .C = {C1, C2}, .H = H, .W = W,
+                 .OC = OC, .K = K, .stride = stride, .pad = pad, .OH = OH, .OW = OW};
+    conv_general_forward(&j, weight, B);
 }
 
 void conv2d_forward(float *out, const float *inp, const float *weight, const float *bias, int B,
@@ -207,14 +365,8 @@ void conv2d_cat_backward(float *dinp1, float *dinp2, float *dweight, float *dbia
                          int pad)
 {
     int OH = conv_out_size(H, K, stride, pad), OW = conv_out_size(W, K, stride, pad);
-    int P = OH * OW, KK = K * K, ldw = (C1 + C2) * KK;
-    long osz = (long)OC * P;
-    const float *src[2] = {inp1, inp2};
-    float *dsrc[2] = {dinp1, dinp2};
-    int cs[2] = {C1, C2};
-    float *col = NULL;
     if (dbias)
-        bias_grad(dbias, dout, B, OC, P);
+        bias_grad(dbias, dout, B, OC, OH * OW);
     if (K == 3 && stride == 1 && pad == 1 && wg_wanted(B, C1 + C2, H, W, OC) &&
         wg_backward(dinp1, dinp2, dweight, dout, inp1, C1, inp2, C2, weight, B, H, W, OC) == 0)
         return;
@@ -223,37 +375,9 @@ void conv2d_cat_backward(float *dinp1, float *dinp2, float *dweight, float *dbia
             return;
         note_fallback("convolution backward", H, W);
     }
-    if (!is_pointwise(K, stride, pad))
-        col = nn_scratch((size_t)NN_MAX(C1, C2) * KK * P * sizeof(float));
-    for (int s = 0; s < 2; s++) {
-        long isz = (long)cs[s] * H * W;
-        if (cs[s] == 0 || !src[s])
-            continue;
-        for (int b = 0; b < B; b++) {
-            const float *dob = dout + b * osz;
-            if (dweight) {
-                const float *Bm = src[s] + b * isz;
-                if (col) {
-                    im2col(col, Bm, cs[s], H, W, K, stride, pad, OH, OW);
-                    Bm = col;
-                }
-                nn_gemm(0, 1, OC, cs[s] * KK, P, 1.0f, dob, P, Bm, P, 1.0f,
-                        dweight + (s ? C1 * KK : 0), ldw, 1);
-            }
-            if (dsrc[s]) {
-                float *db = dsrc[s] + b * isz;
-                if (col) {
-                    nn_gemm(1, 0, cs[s] * KK, P, OC, 1.0f, weight + (s ? C1 * KK : 0), ldw, dob, P,
-                            0.0f, col, P, 1);
-                    memset(db, 0, (size_t)isz * sizeof(float));
-                    col2im_add(db, col, cs[s], H, W, K, stride, pad, OH, OW);
-                } else {
-                    nn_gemm(1, 0, cs[s], P, OC, 1.0f, weight + (s ? C1 : 0), ldw, dob, P, 0.0f,
-                            db, P, 1);
-                }
-            }
-        }
-    }
+    gen_job j = {.in = {inp1, inp2}, .din = {dinp1, dinp2}, .dout = dout, .C = {C1, C2}, .H = H,
+                 .W = W, .OC = OC, .K = K, .stride = stride, .pad = pad, .OH = OH, .OW = OW};
+    conv_general_backward(&j, dweight, weight, B);
 }
 
 void conv2d_backward(float *dinp, float *dweight, float *dbias, const float *dout,

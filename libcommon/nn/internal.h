@@ -19,8 +19,9 @@ static inline int nn_isa_active(void) { return isa_active(); }
  * (grown when needed): a kernel takes its slot once and carves it up; it must
  * not call another kernel that takes the same slot while using it. The GEMM's
  * packed panels have their own slot, so a kernel may call the GEMM on data
- * in the work slot. NULL on out of memory. */
-enum { NN_SCRATCH_WORK, NN_SCRATCH_GEMM, NN_SCRATCH_SLOTS };
+ * in the work slot; conv.c's im2col matrices have theirs (NN_SCRATCH_COL),
+ * so that it may call the direct kernels, which use the work slot. NULL on out of memory. */
+enum { NN_SCRATCH_WORK, NN_SCRATCH_GEMM, NN_SCRATCH_COL, NN_SCRATCH_SLOTS };
 void *nn_scratch_slot(int slot, size_t bytes);
 static inline void *nn_scratch(size_t bytes) { return nn_scratch_slot(NN_SCRATCH_WORK, bytes); }
 
