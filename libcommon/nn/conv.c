@@ -10,6 +10,16 @@
 #include "nn/internal.h"
 #include "nn/nn.h"
 
+/* The output columns ox in [*lo, *hi) of a row whose input column
+ * ox * stride + x0 lies inside [0, W). */
+static void row_range(int W, int OW, int stride, int x0, int *lo, int *hi)
+{
+    int l = x0 >= 0 ? 0 : (-x0 + stride - 1) / stride;
+    int h = W - 1 - x0 < 0 ? 0 : (W - 1 - x0) / stride + 1;
+    *lo = NN_MIN(l, OW);
+    *hi = NN_MAX(*lo, NN_MIN(h, OW));
+}
+
 /* col (C*K*K, OH*OW), row stride ldc, from one image inp (C, H, W); inp
  * NULL stands for zeros. */
 static void im2col(float *col, long ldc, const float *inp, int C, int H, int W, int K, int stride,
@@ -20,6 +30,8 @@ static void im2col(float *col, long ldc, const float *inp, int C, int H, int W, 
             for (int kx = 0; kx < K; kx++) {
                 float *dst = col + ((long)(c * K + ky) * K + kx) * ldc;
                 const float *src = inp ? inp + (long)c * H * W : NULL;
+                int x0 = kx - pad, lo, hi;
+                row_range(W, OW, stride, x0, &lo, &hi);
                 for (int oy = 0; oy < OH; oy++) {
                     int iy = oy * stride - pad + ky;
                     float *d = dst + (long)oy * OW;
@@ -27,22 +39,20 @@ static void im2col(float *col, long ldc, const float *inp, int C, int H, int W, 
                         memset(d, 0, (size_t)OW * sizeof(float));
                         continue;
                     }
-                    const float *s = src + (long)iy * W;
-                    if (stride == 1) {
-                        int x0 = pad - kx, lo = NN_MAX(0, x0), hi = NN_MIN(OW, W + x0);
-                        /* ox in [lo, hi) reads s[ox - x0] */
-                        for (int ox = 0; ox < lo && ox < OW; ox++)
-                            d[ox] = 0;
-                        if (hi > lo)
-                            memcpy(d + lo, s + lo - x0, (size_t)(hi - lo) * sizeof(float));
-                        for (int ox = NN_MAX(hi, lo); ox < OW; ox++)
-                            d[ox] = 0;
-                    } else {
-                        for (int ox = 0; ox < OW; ox++) {
-                            int ix = ox * stride - pad + kx;
-                            d[ox] = ix >= 0 && ix < W ? s[ix] : 0.0f;
-                        }
-                    }
+                    const float *s = src + (long)iy * W + x0; /* d[ox] = s[ox * stride] */
+                    for (int ox = 0; ox < lo; ox++)
+                        d[ox] = 0;
+                    if (stride == 1)
+                        for (int ox = lo; ox < hi; ox++)
+                            d[ox] = s[ox];
+                    else if (stride == 2)
+                        for (int ox = lo; ox < hi; ox++)
+                            d[ox] = s[2 * ox];
+                    else
+                        for (int ox = lo; ox < hi; ox++)
+                            d[ox] = s[(long)ox * stride];
+                    for (int ox = hi; ox < OW; ox++)
+                        d[ox] = 0;
                 }
             }
 }
@@ -56,17 +66,23 @@ static void col2im_add(float *dinp, const float *col, long ldc, int C, int H, in
             for (int kx = 0; kx < K; kx++) {
                 const float *src = col + ((long)(c * K + ky) * K + kx) * ldc;
                 float *dst = dinp + (long)c * H * W;
+                int x0 = kx - pad, lo, hi;
+                row_range(W, OW, stride, x0, &lo, &hi);
                 for (int oy = 0; oy < OH; oy++) {
                     int iy = oy * stride - pad + ky;
                     if (iy < 0 || iy >= H)
                         continue;
                     const float *s = src + (long)oy * OW;
-                    float *d = dst + (long)iy * W;
-                    for (int ox = 0; ox < OW; ox++) {
-                        int ix = ox * stride - pad + kx;
-                        if (ix >= 0 && ix < W)
-                            d[ix] += s[ox];
-                    }
+                    float *d = dst + (long)iy * W + x0; /* d[ox * stride] += s[ox] */
+                    if (stride == 1)
+                        for (int ox = lo; ox < hi; ox++)
+                            d[ox] += s[ox];
+                    else if (stride == 2)
+                        for (int ox = lo; ox < hi; ox++)
+                            d[2 * ox] += s[ox];
+                    else
+                        for (int ox = lo; ox < hi; ox++)
+                            d[(long)ox * stride] += s[ox];
                 }
             }
 }
