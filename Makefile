@@ -28,6 +28,9 @@ PNG_LIBS    := $(shell $(PKG_CONFIG) --libs libpng 2>/dev/null || echo -lpng)
 # are linked (Debian links with --as-needed).
 # DCMTK's free codecs have no JPEG 2000: OpenJPEG decodes it.
 DCMTK_CFLAGS := $(shell $(PKG_CONFIG) --cflags dcmtk 2>/dev/null) $(shell $(PKG_CONFIG) --cflags libopenjp2 2>/dev/null || echo -I/usr/include/openjpeg-2.5)
+# Open MPI (data-parallel training, nn/dist.h): its .pc file, else mpicc's own flags.
+MPI_CFLAGS  := $(shell $(PKG_CONFIG) --cflags ompi-c 2>/dev/null || mpicc --showme:compile 2>/dev/null)
+MPI_LIBS    := $(shell $(PKG_CONFIG) --libs ompi-c 2>/dev/null || mpicc --showme:link 2>/dev/null || echo -lmpi)
 DCMTK_LIBS  := $(shell $(PKG_CONFIG) --libs dcmtk 2>/dev/null || echo -ldcmjpls -ldcmtkcharls -ldcmjpeg -lijg8 -lijg12 -lijg16 -ldcmimgle -ldcmdata -loflog -lofstd) -lopenjp2 -lstdc++
 
 ifeq ($(SANITIZE),1)
@@ -45,9 +48,9 @@ endif
 CFLAGS  ?= $(OPT) -g
 WARN    := -Wall -Wextra -Wshadow -Wno-unused-parameter -Wno-psabi
 ALL_CFLAGS := -std=gnu11 -D_GNU_SOURCE $(CFLAGS) $(WARN) $(SANFLAGS) -pthread -fopenmp -Ilibcommon \
-              $(PKG_CFLAGS) $(BLAS_CFLAGS) $(NIFTI_CFLAGS) $(PNG_CFLAGS) -MMD -MP
+              $(PKG_CFLAGS) $(BLAS_CFLAGS) $(NIFTI_CFLAGS) $(PNG_CFLAGS) $(MPI_CFLAGS) -MMD -MP
 ALL_CXXFLAGS := -std=gnu++17 -D_GNU_SOURCE $(CFLAGS) $(WARN) $(SANFLAGS) -pthread -Ilibcommon $(DCMTK_CFLAGS) -MMD -MP
-LDLIBS  := $(PKG_LIBS) $(NIFTI_LIBS) $(BLAS_LIBS) $(PNG_LIBS) $(DCMTK_LIBS) -lm
+LDLIBS  := $(PKG_LIBS) $(NIFTI_LIBS) $(BLAS_LIBS) $(PNG_LIBS) $(DCMTK_LIBS) $(MPI_LIBS) -lm
 ALL_LDFLAGS := $(LDFLAGS) $(SANFLAGS) -pthread -fopenmp
 
 LIB_SRC  := $(wildcard libcommon/*/*.c)

@@ -6,7 +6,7 @@
 #   deps.sh data    what tools/openkbp.py needs (Python 3, NumPy, nibabel)
 # As root it runs apt-get; otherwise it lists the missing packages and fails.
 set -eu
-build="gcc g++ make pkg-config libdcmtk-dev libopenjp2-7-dev libnifti2-dev libmsgpack-dev libzmq3-dev libopenblas-dev libpng-dev zlib1g-dev gnuplot-nox"
+build="gcc g++ make pkg-config libdcmtk-dev libopenjp2-7-dev libnifti2-dev libmsgpack-dev libzmq3-dev libopenblas-dev libpng-dev zlib1g-dev libopenmpi-dev openmpi-bin gnuplot-nox"
 test="$build libcmocka-dev mandoc python3-numpy python3-scipy python3-skimage python3-msgpack python3-torch python3-torchvision python3-nibabel python3-pydicom libopenjp2-tools plastimatch"
 bench="$test libjemalloc2 hyperfine time bc"
 data="python3-numpy python3-nibabel"

@@ -9,8 +9,8 @@ out=$root/build/fuzz
 time=${FUZZ_TIME:-60}
 mkdir -p "$out"
 cflags="-g -O1 -std=gnu11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-  -I$root/libcommon -I/usr/include/nifti $(pkg-config --cflags libzmq msgpack)"
-libs="$(pkg-config --libs libzmq msgpack) $(pkg-config --libs dcmtk 2>/dev/null) -lopenjp2 -lnifti2 -lznz -lz -lstdc++ -lm"
+  -I$root/libcommon -I/usr/include/nifti $(pkg-config --cflags libzmq msgpack ompi-c)"
+libs="$(pkg-config --libs libzmq msgpack ompi-c) $(pkg-config --libs dcmtk 2>/dev/null) -lopenjp2 -lnifti2 -lznz -lz -lstdc++ -lm"
 lib_src=$(ls "$root"/libcommon/*/*.c "$root"/libcommon/*/*.cc)
 # libcommon built once for fuzzing (instrumented, without the fuzzer main)
 if [ ! -f "$out/libcommon.a" ] || [ -n "$(find "$root/libcommon" -newer "$out/libcommon.a" \( -name '*.[ch]' -o -name '*.cc' \))" ]; then
@@ -30,7 +30,7 @@ if [ ! -f "$out/libcommon.a" ] || [ -n "$(find "$root/libcommon" -newer "$out/li
     clang $libflags -c "$f" -o "$o" 2>/dev/null || clang $libflags -mavx2 -c "$f" -o "$o" 2>/dev/null || {
       echo "run.sh: $(basename "$f"): clang cannot build it; gcc, not instrumented" >&2
       gcc -O2 -g -std=gnu11 -D_GNU_SOURCE -fopenmp -I"$root/libcommon" -I/usr/include/nifti \
-        $(pkg-config --cflags libzmq msgpack openblas libpng) -c "$f" -o "$o"; }
+        $(pkg-config --cflags libzmq msgpack openblas libpng ompi-c) -c "$f" -o "$o"; }
   done
   ar rcs "$out/libcommon.a" "$out"/*.o
 fi
