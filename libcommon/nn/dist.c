@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "core/err.h"
+#include "nn/nn.h"
 
 static struct {
     int inited;   /* dist_init ran */
@@ -34,13 +35,15 @@ static int launched(void)
 }
 
 /* A rank that ends without dist_finalize (die() after its message, or a
- * return from main that forgot it) takes the whole job down with it. */
-static void abort_unfinalized(void)
+ * return from main that forgot it) takes the whole job down with it, with
+ * its exit status. on_exit (glibc), not atexit: the status is wanted. */
+static void abort_unfinalized(int status, void *arg)
 {
     int fin = 0;
+    (void)arg;
     if (D.mpi && !D.finalized && MPI_Finalized(&fin) == MPI_SUCCESS && !fin) {
         fflush(stdout);
-        MPI_Abort(MPI_COMM_WORLD, 1);
+        MPI_Abort(MPI_COMM_WORLD, status ? status : 1);
     }
 }
 
@@ -56,7 +59,7 @@ int dist_init(void)
     if ((rc = MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided)) != MPI_SUCCESS)
         return mpi_err("MPI_Init_thread", rc);
     D.mpi = 1;
-    atexit(abort_unfinalized);
+    on_exit(abort_unfinalized, NULL);
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     MPI_Comm_rank(MPI_COMM_WORLD, &D.rank);
     MPI_Comm_size(MPI_COMM_WORLD, &D.size);
@@ -65,6 +68,10 @@ int dist_init(void)
         MPI_Comm_size(local, &D.local_size);
         MPI_Comm_free(&local);
     }
+    if (D.local_size > 1) /* the host's cores shared out (--threads overrides) */
+        nn_set_threads(nn_threads() / D.local_size > 1 ? nn_threads() / D.local_size : 1);
+    if (D.rank > 0 && log_level > 1) /* info and debug from rank 0 only */
+        log_level = 1;
     if (D.size > 1) {
         snprintf(D.progname, sizeof D.progname, "%s: rank %d", err_progname, D.rank);
         err_progname = D.progname;

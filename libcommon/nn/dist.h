@@ -27,8 +27,8 @@
  * Errors: MPI's calls return their errors here (MPI_ERRORS_RETURN) as -1 +
  * err_set. A rank that exits after dist_init without dist_finalize, which
  * is what a filter's die() does after printing its one-line message, calls
- * MPI_Abort from an atexit handler: mpirun then ends every rank at once
- * (exit status 1) instead of leaving them blocked in a collective. Messages
+ * MPI_Abort from an exit handler: mpirun then ends every rank at once (with
+ * that exit status) instead of leaving them blocked in a collective. Messages
  * of a job with more than one rank name the rank ("lrc-train: rank 1: ...").
  * A rank killed outright (kill -9) is mpirun's to notice: it ends the job
  * and names the rank and the signal.
@@ -49,8 +49,11 @@
 #include "nn/param.h"
 
 /* Join the job when an MPI launcher started this process (otherwise
- * nothing). Call once, early in main, before any other dist_ call; a second
- * call does nothing. 0, or -1 + err_set. */
+ * nothing). Call once, after the options are parsed (-v, -q) and before
+ * any other dist_ call; a second call does nothing. Ranks other than 0
+ * keep warnings and errors only (log_level 1 at most), and the engine's
+ * threads default to the host's cores shared among its ranks (set
+ * --threads after this). 0, or -1 + err_set. */
 int dist_init(void);
 /* Leave the job (every rank must call it; a barrier). 0 or -1 + err_set. */
 int dist_finalize(void);

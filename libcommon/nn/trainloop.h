@@ -12,6 +12,14 @@
  * every so often), validate() when due, progress(), and save() when due
  * (not at the last step: the run saves once more at its end).
  *
+ * Under MPI (nn/dist.h), every rank runs the loop and takes the same steps
+ * in lock step (step() is where the ranks meet); rank 0 alone writes: the
+ * metrics log and TensorBoard files, the progress line, the checkpoints,
+ * and validation, whose stop/go it broadcasts to the others. A job of more
+ * than one rank begins its log with a record saying so, {"ranks": N,
+ * "batch": B, "effective_batch": N B} (B: l->batch), and says it on stderr:
+ * "NAME: N ranks x B UNIT = N B UNIT per step".
+ *
  * Not here: what a step does, how data is read or sampled, what a
  * checkpoint holds (the callbacks), resuming (the caller loads its
  * checkpoint and sets step before trainloop_run).
@@ -56,6 +64,8 @@ struct trainloop {
     int64_t save_every;    /* checkpoint every N steps (0: only at the end) */
     int64_t val_every;     /* validate every N steps (0: only at the last step of a known total) */
     int64_t step;          /* where the run starts (a resumed checkpoint's step) */
+    int64_t batch;         /* one rank's batch, for the start record (0: none) */
+    const char *unit;      /* what the batch counts ("pairs", "slices") */
     /* kept by the loop */
     int64_t start_step;    /* step when trainloop_run began */
     int stopped;           /* validate() ended the run before total */
