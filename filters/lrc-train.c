@@ -9,12 +9,20 @@
  * (steps, timing, log, saves) is nn/trainloop.h's; this file maps options
  * to configurations, schedules the learning rate, says what goes in the
  * metrics log and the checkpoint, and runs --embed (pretrain/embed.h).
+ *
+ * Under mpirun (nn/dist.h), --method lrc trains data-parallel: each rank
+ * reads the records of the input file whose seq % ranks == its rank, takes
+ * --batch pairs of them per step, and the gradients are averaged over all
+ * ranks' pairs (lrctrainer.h); the ranks stop together when the first of
+ * them runs out of pairs. Rank 0 writes the checkpoint, the log and the
+ * progress.
  */
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli/args.h"
 #include "cli/filter.h"
@@ -25,6 +33,7 @@
 #include "io/stream.h"
 #include "models/unet.h"
 #include "nn/ckpt.h"
+#include "nn/dist.h"
 #include "nn/nn.h"
 #include "nn/trainloop.h"
 #include "pretrain/egtrainer.h"
@@ -186,6 +195,15 @@ static void resume(run *r, int64_t *step)
     ckpt_close(c);
 }
 
+/* Pairs the feeds of all ranks left out (every rank calls it, in step). */
+static int64_t feed_skipped(void)
+{
+    double n = (double)S.feed.skipped;
+    if (dist_sum_f64(&n, 1))
+        die_err(1);
+    return (int64_t)n;
+}
+
 /* One step's accounting: running sums, and a metrics line every --log-every steps. */
 static int log_step(trainloop *l, void *ctx, double loss)
 {
@@ -205,7 +223,7 @@ static int log_step(trainloop *l, void *ctx, double loss)
     mval_put_i64(&rec, "pairs", r->pairs);
     mval_put_f64(&rec, "pairs_per_s", l->per_step > 0 ? r->step_pairs / l->per_step : 0);
     mval_put_i64(&rec, "epoch", r->epoch);
-    mval_put_i64(&rec, "skipped", r->skipped + S.feed.skipped);
+    mval_put_i64(&rec, "skipped", r->skipped + feed_skipped());
     if (opt.method == M_LRC) {
         mval_put_f64(&rec, "regions", r->reg_sum / r->nsteps);
         mval_put_i64(&rec, "one_sided", r->one_sided);
@@ -260,13 +278,20 @@ static int train_batch(trainloop *l, run *r, lrc_pair **batch, int n, double *lo
     return 1;
 }
 
-/* Batches until one makes a step (1) or the data has ended (0). */
+/* Batches until one makes a step (1) or the data has ended (0): on
+ * several ranks, when one rank's share has ended, all stop there. */
 static int step(trainloop *l, void *ctx, double *loss)
 {
     run *r = ctx;
     lrc_pair **batch;
-    int n;
-    while ((n = pairfeed_next(&S.feed, &batch)) > 0) {
+    int n, all;
+    while ((n = pairfeed_next(&S.feed, &batch)) >= 0) {
+        if ((all = dist_all(n > 0)) < 0)
+            die_err(1);
+        if (!all) {
+            n = 0;
+            break;
+        }
         r->epoch = S.feed.epoch;
         if (train_batch(l, r, batch, n, loss))
             return 1;
@@ -299,8 +324,10 @@ static int train(lrc_trainer_config *lc, moco_trainer_config *mc, eg_config *ec,
         die_err(1);
     if (opt.t.resume)
         resume(r, &l->step);
+    if (r->lrc && dist_bcast_params(unet_params(lrc_trainer_net(r->lrc))))
+        die_err(1);
     if (opt.init) { /* a baseline: the untrained model, as training would start */
-        if (save(l, r))
+        if (dist_rank() == 0 && save(l, r))
             die_err(1);
         train_free();
         return 0;
@@ -314,20 +341,23 @@ static int train(lrc_trainer_config *lc, moco_trainer_config *mc, eg_config *ec,
     if (pairfeed_open(&S.feed, opt.input, opt.epochs, (int)opt.t.batch, (int)opt.shuffle, (uint64_t)opt.t.seed,
                       1 + 2 * (uint64_t)l->step, opt.method == M_LRC))
         die_err(1);
+    pairfeed_shard(&S.feed, dist_rank(), dist_size());
     l->log_path = opt.t.log;
     l->tensorboard = opt.t.tensorboard;
     l->append = opt.t.resume;
     l->total = opt.steps;
     l->save_every = opt.t.save_every;
+    l->batch = opt.t.batch;
+    l->unit = "pairs";
     if (trainloop_run(l, &fns, r))
         die_err(1);
-    if (l->step == l->start_step)
+    const int64_t skipped = r->skipped + feed_skipped();
+    if (dist_rank() == 0 && l->step == l->start_step)
         log_warn("no training step was taken (%lld pairs skipped): the checkpoint holds the %s model",
-                 (long long)(r->skipped + S.feed.skipped), opt.t.resume ? "resumed" : "initial");
-    if (log_level >= 1)
+                 (long long)skipped, opt.t.resume ? "resumed" : "initial");
+    if (dist_rank() == 0 && log_level >= 1)
         fprintf(stderr, "%s: %lld steps, %lld pairs (%lld skipped with < 2 regions) in %.1f s; wrote %s\n",
-                err_progname, (long long)(l->step - l->start_step), (long long)r->pairs,
-                (long long)(r->skipped + S.feed.skipped),
+                err_progname, (long long)(l->step - l->start_step), (long long)r->pairs, (long long)skipped,
                 trainlog_elapsed(&l->tl), opt.ckpt);
     if (trainloop_close(l))
         die_err(1);
@@ -375,6 +405,20 @@ static int embed(int argc, char **argv)
     stream_in_close(E.in);
     unet_free(E.u);
     return 0;
+}
+
+/* What a job of several ranks can do (nn/dist.h). */
+static void check_ranks(void)
+{
+    struct stat st;
+    if (opt.embed)
+        usage_error("--embed runs as one process, not under mpirun with %d ranks", dist_size());
+    if (opt.method >= 0 && opt.method != M_LRC)
+        usage_error("--method %s does not run on several ranks yet (lrc does)", opt.method == M_MOCO ? "moco" : opt.eg);
+    if (!opt.init && (stat(opt.input, &st) || !S_ISREG(st.st_mode)))
+        usage_error("-i %s: with %d ranks the input must be a file that every rank reads (each takes the records "
+                    "whose seq %% %d is its rank)",
+                    opt.input, dist_size(), dist_size());
 }
 
 int main(int argc, char **argv)
@@ -476,8 +520,12 @@ int main(int argc, char **argv)
     trainopts_resnet(&opt.t, &ec.enc);
     if (!opt.ckpt)
         usage_error("no checkpoint file (-c FILE)");
+    if (dist_init())
+        die_err(1);
     if (opt.t.threads)
         nn_set_threads((int)opt.t.threads);
+    if (dist_size() > 1)
+        check_ranks();
     if (opt.embed) {
         if (opt.method >= 0 || opt.t.resume)
             usage_error("--embed takes no --method or --resume");
@@ -518,5 +566,8 @@ int main(int argc, char **argv)
         usage_error("%s", err_get());
     if (opt.method == M_EG && resnet_config_check(&ec.enc))
         usage_error("%s", err_get());
-    return train(&lc, &mc, &ec, argc, argv);
+    train(&lc, &mc, &ec, argc, argv);
+    if (dist_finalize())
+        die_err(1);
+    return 0;
 }

@@ -147,6 +147,8 @@ static void test_lrc_layout(void **state)
     lrc_trainer *t = lrc_trainer_create(&c, 5);
     enum { B = 3, H = 32, W = 48, HW = H * W, D = 8 };
     lrc_pair *pairs[B] = {make_pair(H, W, 11), make_pair(H, W, 12), make_pair(H, W, 13)};
+    for (int b = 0; b < B; b++)
+        pairs[b]->seq = 7 + b;
     double L = step_loss(t, pairs, B);
     /* the same by hand: one forward of [xq..., xp...], the same samples */
     float *x = malloc(sizeof(float) * 2 * B * HW);
@@ -156,14 +158,18 @@ static void test_lrc_layout(void **state)
     }
     const float *f = unet_forward(lrc_trainer_net(t), x, 2 * B, H, W);
     assert_non_null(f);
+    /* each pair's samples from its own stream: one draw of the step's rng and its seq */
     rng r;
     rng_seed(&r, 99, 0);
+    const uint64_t key = rng_u64(&r);
     lrc_sample s;
     lrc_sample_init(&s);
     double sum = 0;
     for (int b = 0; b < B; b++) {
         double l;
-        assert_int_equal(lrc_sample_draw(&s, pairs[b]->rq, pairs[b]->rp, HW, c.samples, &r), 0);
+        rng rb;
+        rng_seed(&rb, key, (uint64_t)pairs[b]->seq);
+        assert_int_equal(lrc_sample_draw(&s, pairs[b]->rq, pairs[b]->rp, HW, c.samples, &rb), 0);
         assert_int_equal(lrc_pair_loss(&l, NULL, NULL, f + (size_t)b * D * HW, f + (size_t)(B + b) * D * HW, D, HW,
                                        &s, &c.loss, 1.0),
                          0);

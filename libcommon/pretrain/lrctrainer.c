@@ -7,6 +7,7 @@
 #include "core/err.h"
 #include "core/json.h"
 #include "core/tensor.h"
+#include "nn/dist.h"
 
 struct lrc_trainer {
     lrc_trainer_config c;
@@ -114,9 +115,12 @@ int lrc_trainer_step(lrc_trainer *t, lrc_pair *const *pairs, int B, double lr, r
     for (int b = 0; b < B; b++)
         used += pairs[b]->nreg >= 2;
     memset(t->df, 0, 2 * (size_t)B * D * HW * sizeof(float));
+    const uint64_t key = rng_u64(r);
     for (int b = 0; b < B; b++) {
         double loss;
-        if (lrc_sample_draw(&t->smp, pairs[b]->rq, pairs[b]->rp, (int64_t)HW, t->c.samples, r))
+        rng rb;
+        rng_seed(&rb, key, (uint64_t)pairs[b]->seq);
+        if (lrc_sample_draw(&t->smp, pairs[b]->rq, pairs[b]->rp, (int64_t)HW, t->c.samples, &rb))
             return err_prefix("record seq %lld", (long long)pairs[b]->seq);
         st->one_sided += t->smp.one_sided;
         if (t->smp.nreg < 2) {
@@ -131,12 +135,21 @@ int lrc_trainer_step(lrc_trainer *t, lrc_pair *const *pairs, int B, double lr, r
         st->regions += t->smp.nreg;
         st->pairs++;
     }
+    /* All ranks' statistics; this rank's gradient weighs used / all used. */
+    const int mine = st->pairs;
+    double sum[6] = {st->pairs, st->loss, st->regions, st->skipped, st->one_sided, used};
+    if (dist_sum_f64(sum, 6))
+        return -1;
+    st->pairs = (int)sum[0], st->skipped = (int)sum[3], st->one_sided = (int)sum[4];
     if (!st->pairs)
         return 0;
-    st->loss /= st->pairs;
-    st->regions /= st->pairs;
-    pblock_zero_grad(unet_params(t->net));
-    if (unet_backward(t->net, t->df, NULL))
+    st->loss = sum[1] / st->pairs;
+    st->regions = sum[2] / st->pairs;
+    pblock *pb = unet_params(t->net);
+    pblock_zero_grad(pb);
+    if (mine && unet_backward(t->net, t->df, NULL))
+        return -1;
+    if (dist_grad_reduce(pb, (double)used / sum[5]))
         return -1;
     optim_step(t->opt, lr);
     return 0;

@@ -6,14 +6,25 @@
  *   1. x = [xq_1 .. xq_B, xp_1 .. xp_B] (2B, 1, H, W) through the U-Net in
  *      ONE forward (so batch norm's statistics are over both views),
  *      features f (2B, D, H, W); fq_b = f[b], fp_b = f[B + b];
- *   2. for each pair b in order, lrc_sample_draw(rq_b, rp_b, N, r) then the
- *      pair's loss and its gradient into df, with scale 1 / (pairs used);
- *      a pair with fewer than 2 regions in both views has no loss;
+ *   2. for each pair b in order, lrc_sample_draw(rq_b, rp_b, N, r_b) then
+ *      the pair's loss and its gradient into df, with scale 1 / (pairs
+ *      used); a pair with fewer than 2 regions in both views has no loss;
+ *      r_b is the pair's own stream, rng_seed(u, seq_b) with u one draw of
+ *      r: a pair's samples depend on the step and the pair, not on its place
+ *      in the batch nor on which rank trains it;
  *   3. zero the gradients, backward through the U-Net, one optimiser step
  *      with the given learning rate. When no pair of the batch has a loss,
  *      nothing is updated.
  * The step's loss is the mean over the used pairs of the per-region loss
  * (lrcloss.h), the number the paper's L_l / K is.
+ *
+ * Under MPI (nn/dist.h) every rank calls the step with its own B pairs;
+ * the statistics in st are those of all ranks' pairs together, and the
+ * gradients are averaged over all used pairs (each rank's weighing by its
+ * pairs) before the optimiser step, so N ranks of B pairs take the step
+ * one process would take with the N B pairs in one batch (batch norm's
+ * statistics aside: they are per rank). All ranks must call it together,
+ * each with at least one pair.
  *
  * Checkpoints: the U-Net under prefix "" (kind "unet", its configuration
  * JSON), the optimiser under "optim.", and metadata "method" = "lrc" and

@@ -20,19 +20,38 @@ int pairfeed_open(pairfeed *pf, const char *spec, int64_t epochs, int batch, int
     return 0;
 }
 
-/* The next record across epochs: 1, 0 at the end, -1. */
+void pairfeed_shard(pairfeed *pf, int rank, int size)
+{
+    pf->shard_rank = rank;
+    pf->shard_size = size;
+}
+
+static int in_shard(const pairfeed *pf, const frame *f)
+{
+    const int64_t key = f->seq >= 0 ? f->seq : pf->pos;
+    return pf->shard_size <= 1 || key % pf->shard_size == pf->shard_rank;
+}
+
+/* The next record of this shard across epochs: 1, 0 at the end, -1. */
 static int next_frame(pairfeed *pf, frame *f)
 {
     while (!pf->ended) {
         int r = stream_in_next(pf->in, f);
-        if (r > 0)
-            return 1;
+        if (r > 0) {
+            int mine = in_shard(pf, f);
+            pf->pos++;
+            if (mine)
+                return 1;
+            frame_free(f);
+            continue;
+        }
         if (r < 0)
             return err_prefix("%s", stream_in_name(pf->in));
         if (++pf->epoch >= pf->epochs) {
             pf->ended = 1;
             break;
         }
+        pf->pos = 0;
         if (stream_in_rewind(pf->in)) {
             pf->rewind_failed = 1;
             return -1;

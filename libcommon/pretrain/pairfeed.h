@@ -7,6 +7,12 @@
  * regions, shuffled through a buffer (shufbuf.h), and handed out in batches.
  * The last batch may be short; a seeded run gives the same batches.
  *
+ * Sharding (data-parallel training, nn/dist.h): with pairfeed_shard(pf, r,
+ * n), only the records whose seq % n == r are used (a record without a seq:
+ * its position in the input, from 0, instead), so n ranks reading one file
+ * share out its records, each exactly once per epoch. The other records
+ * are read and dropped before they become pairs.
+ *
  * Not here: the training step (the trainers), schedules, logging.
  */
 #ifndef LRC_PAIRFEED_H
@@ -27,6 +33,8 @@ typedef struct {
     int64_t skipped;         /* pairs left out for too few regions */
     int rewind_failed;       /* the input could not be read again for a further epoch */
     int ended, draining;
+    int shard_rank, shard_size; /* pairfeed_shard's (size 0: every record) */
+    int64_t pos;                /* records read in this epoch */
     shufbuf sb;
     lrc_pair **batch;
     int nb, cap;
@@ -36,6 +44,9 @@ typedef struct {
  * shuffle pairs seeded by (seed, stream). 0 or -1 + err_set. */
 int pairfeed_open(pairfeed *pf, const char *spec, int64_t epochs, int batch, int shuffle, uint64_t seed,
                   uint64_t stream, int regions);
+/* Use only the records of shard rank of size (see above); before the
+ * first pairfeed_next. */
+void pairfeed_shard(pairfeed *pf, int rank, int size);
 /* The next batch in *batch (pf's until the next call): its size 1..batch,
  * 0 at the end of the last epoch, or -1 + err_set ("record seq S: ..."). */
 int pairfeed_next(pairfeed *pf, lrc_pair ***batch);
