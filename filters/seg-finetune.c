@@ -17,6 +17,14 @@
  * changes (weights, batch-norm statistics, Adam's moments and step, the best
  * validation score), so a run resumed from the checkpoint of step s is
  * bit-identical to one that was never interrupted.
+ *
+ * Under mpirun (nn/dist.h): every rank reads the (small) labelled set
+ * whole, and N ranks of --batch B share the batch of N B slices that one
+ * process would take (segsample.h), each its own B of them; the loss is
+ * that of the whole batch and the gradients are summed over the ranks
+ * (segtrain.h). A step's slices depend on N B only, so a run resumes on
+ * any number of ranks with the same N B. Rank 0 validates and writes the
+ * checkpoints, the log and the progress.
  */
 #include <getopt.h>
 #include <math.h>
@@ -24,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli/args.h"
@@ -44,6 +53,7 @@
 #include "io/stream.h"
 #include "models/segnet.h"
 #include "nn/ckpt.h"
+#include "nn/dist.h"
 #include "nn/nn.h"
 #include "nn/trainloop.h"
 
@@ -204,6 +214,11 @@ static void make_trainer(void)
     segsetup_state st;
     if (!(S.t = segsetup_trainer(&o, &st)))
         die_err(1);
+    for (int i = 0; i < segnet_nparts(segtrain_net(S.t)); i++) {
+        const char *prefix;
+        if (dist_bcast_params(segnet_part(segtrain_net(S.t), i, &prefix)))
+            die_err(1);
+    }
     S.loop.step = st.step;
     if (opt.t.resume) {
         S.best_dice = st.best_dice;
@@ -258,15 +273,21 @@ static struct {
     double last_val;           /* the last validation Dice, for the progress line */
 } M;
 
+/* Slices per step, over all ranks. */
+static int64_t batch_all(void)
+{
+    return opt.t.batch * dist_size();
+}
+
 static double epoch_of(int64_t step)
 {
-    return (double)step * (double)opt.t.batch / (double)S.smp.n;
+    return (double)step * (double)batch_all() / (double)S.smp.n;
 }
 
 static int step(trainloop *l, void *ctx, double *loss)
 {
     const int B = (int)opt.t.batch;
-    segsample_batch(&S.smp, S.x, S.y, l->step, B, (int)opt.shift);
+    segsample_batch_part(&S.smp, S.x, S.y, l->step, (int)batch_all(), dist_rank() * B, B, (int)opt.shift);
     M.lr = sched_lr(&opt.sched, l->step);
     if (segtrain_step(S.t, S.x, S.y, B, S.tr.H, S.tr.W, M.lr, &M.st))
         die_errx(1, "step %lld", (long long)l->step + 1);
@@ -366,7 +387,7 @@ static int train(int argc, char **argv)
     if (opt.best && !S.va.n)
         usage_error("--best needs validation volumes (--val-cases)");
     select_slices();
-    const int64_t per_epoch = (S.smp.n + opt.t.batch - 1) / opt.t.batch;
+    const int64_t per_epoch = (S.smp.n + batch_all() - 1) / batch_all();
     l->total = opt.steps ? opt.steps : opt.epochs * per_epoch;
     opt.sched.total_steps = l->total;
     const size_t px = (size_t)S.tr.H * S.tr.W;
@@ -387,9 +408,11 @@ static int train(int argc, char **argv)
     l->append = opt.t.resume;
     l->save_every = opt.t.save_every;
     l->val_every = opt.val_every;
+    l->batch = opt.t.batch;
+    l->unit = "slices";
     if (trainloop_run(l, &fns, NULL))
         die_err(1);
-    if (log_level >= 1) {
+    if (dist_rank() == 0 && log_level >= 1) {
         fprintf(stderr, "%s: %lld steps in %.1f s (%.2f steps/s); wrote %s", err_progname,
                 (long long)(l->step - l->start_step), trainlog_elapsed(&l->tl),
                 (double)(l->step - l->start_step) / trainlog_elapsed(&l->tl), opt.ckpt);
@@ -439,6 +462,20 @@ static int predict(int argc, char **argv)
     segpredict_free(&P.sp);
     segnet_free(P.net);
     return 0;
+}
+
+/* What a job of several ranks can do (nn/dist.h): every rank reads the
+ * inputs itself, so they must be files (mpirun gives stdin to rank 0 only). */
+static void check_ranks(void)
+{
+    const char *in[2] = {opt.input, opt.val_input};
+    struct stat st;
+    if (opt.predict)
+        usage_error("--predict runs as one process, not under mpirun with %d ranks", dist_size());
+    for (int i = 0; i < 2; i++)
+        if (in[i] && (stat(in[i], &st) || !S_ISREG(st.st_mode)))
+            usage_error("%s %s: with %d ranks the input must be a file that every rank reads", i ? "--val-input" : "-i",
+                        in[i], dist_size());
 }
 
 int main(int argc, char **argv)
@@ -547,8 +584,12 @@ int main(int argc, char **argv)
     } else if (!opt.have_ce_weight) {
         opt.loss.ce_weight = 1;
     }
+    if (dist_init())
+        die_err(1);
     if (opt.t.threads)
         nn_set_threads((int)opt.t.threads);
+    if (dist_size() > 1)
+        check_ranks();
     if (opt.predict) {
         if (opt.t.resume || opt.ckpt || opt.cases || opt.val_cases || opt.val_input || opt.best || opt.t.log ||
             opt.global || opt.global2 || opt.local)
@@ -585,5 +626,8 @@ int main(int argc, char **argv)
     if (resnet_config_check(&opt.net.enc))
         usage_error("%s", err_get());
     opt.sched.base_lr = opt.opt.lr;
-    return train(argc, argv);
+    train(argc, argv);
+    if (dist_finalize())
+        die_err(1);
+    return 0;
 }

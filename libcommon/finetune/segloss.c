@@ -6,6 +6,7 @@
 
 #include "core/err.h"
 #include "eval/segmetric.h"
+#include "nn/dist.h"
 
 #define TILE 64
 
@@ -13,6 +14,29 @@ void segloss_config_default(segloss_config *c)
 {
     c->smooth = 1e-5;
     c->ce_weight = 0.0;
+    c->all_ranks = 0;
+}
+
+/* The batch's sums over every rank: P, I, the hard counts, the
+ * cross-entropy and the pixel count. */
+static int sum_ranks(double *P, double *I, segloss_stats *st, double *ce, double *npix, int C)
+{
+    double v[5 * SEGLOSS_MAX_CLASSES + 2];
+    int n = 0;
+    for (int c = 0; c < C; c++) {
+        v[n++] = P[c], v[n++] = I[c];
+        v[n++] = (double)st->tp[c], v[n++] = (double)st->npred[c], v[n++] = (double)st->nref[c];
+    }
+    v[n++] = *ce, v[n++] = *npix;
+    if (dist_sum_f64(v, n))
+        return -1;
+    n = 0;
+    for (int c = 0; c < C; c++) {
+        P[c] = v[n++], I[c] = v[n++];
+        st->tp[c] = (int64_t)v[n++], st->npred[c] = (int64_t)v[n++], st->nref[c] = (int64_t)v[n++];
+    }
+    *ce = v[n++], *npix = v[n++];
+    return 0;
 }
 
 /* Softmax of one tile of n pixels: z (C, row stride zs) into p (C, row
@@ -98,7 +122,10 @@ int segloss_dice(float *dlogits, segloss_stats *st, const float *logits, const u
             segm_tally(st->tp, st->npred, st->nref, yn + j0, best, (size_t)m);
         }
     }
-    const double npix = (double)N * HW, s = cfg->smooth, K = C - 1;
+    double npix = (double)N * HW;
+    if (cfg->all_ranks && sum_ranks(P, I, st, &ce, &npix, C))
+        return -1;
+    const double s = cfg->smooth, K = C - 1;
     double dsum = 0;
     for (int c = 1; c < C; c++) {
         double den = P[c] + (double)st->nref[c] + s, num = 2 * I[c] + s;

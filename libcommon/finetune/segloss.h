@@ -26,6 +26,14 @@
  * Per-batch sums make small organs that are missing from single slices well
  * defined. C = 1 (background only) is refused.
  *
+ * Data-parallel training (all_ranks, nn/dist.h): the batch is the union of
+ * every rank's N images. The sums I_c, P_c, G_c, the cross-entropy and its
+ * pixel count, and the hard counts are added up over the ranks before the
+ * loss is formed, so every rank gets the loss of the whole batch in st and,
+ * in dlogits, the gradient of that loss with respect to its own logits:
+ * the ranks' parameter gradients then add up (not average) to the one
+ * process with all the images would have. Every rank must call it together.
+ *
  * The gradient is written (not accumulated) into dlogits, for the mean
  * loss L as above (no further scaling by N). Accumulation is in double and
  * single-threaded, so the result does not depend on the thread count.
@@ -45,6 +53,7 @@
 typedef struct {
     double smooth;    /* s: 1e-5 */
     double ce_weight; /* 0: Dice only (the paper's) */
+    int all_ranks;    /* the batch is every rank's images (above); 0: this process's */
 } segloss_config;
 
 void segloss_config_default(segloss_config *c);

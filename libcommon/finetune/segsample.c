@@ -83,18 +83,24 @@ int64_t segsample_at(segsample *s, int64_t p)
     return s->perm[k];
 }
 
-void segsample_batch(segsample *s, float *x, uint8_t *y, int64_t step, int B, int shift)
+void segsample_batch_part(segsample *s, float *x, uint8_t *y, int64_t step, int B, int first, int n, int shift)
 {
     const size_t px = (size_t)s->d->H * s->d->W;
     rng r;
     rng_seed(&r, s->seed, 0x5A1F7000ULL + (uint64_t)step);
-    for (int k = 0; k < B; k++) {
-        int64_t i = segsample_at(s, step * B + k);
+    for (int k = 0; k < first + n; k++) {
         int dy = 0, dx = 0;
-        if (shift) {
+        if (shift) { /* drawn for the slices before first too: the same stream for every split */
             dy = (int)rng_below(&r, 2 * (uint64_t)shift + 1) - shift;
             dx = (int)rng_below(&r, 2 * (uint64_t)shift + 1) - shift;
         }
-        segdata_copy_shifted(x + k * px, y + k * px, s->d, i, dy, dx, 0.0f);
+        if (k >= first)
+            segdata_copy_shifted(x + (k - first) * px, y + (k - first) * px, s->d, segsample_at(s, step * B + k),
+                                 dy, dx, 0.0f);
     }
+}
+
+void segsample_batch(segsample *s, float *x, uint8_t *y, int64_t step, int B, int shift)
+{
+    segsample_batch_part(s, x, y, step, B, 0, B, shift);
 }

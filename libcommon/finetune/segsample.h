@@ -13,6 +13,11 @@
  *   the augmentation: each slice of batch s moved by whole pixels (dy, dx)
  *     uniform in [-shift, shift], drawn from (seed, s) (segdata_copy_shifted).
  *
+ * Data-parallel training (nn/dist.h): N ranks of B slices each share the
+ * batch of N B slices that one process would take, rank r its slices
+ * r B .. r B + B - 1 (segsample_batch_part), shifts included; so a step's
+ * slices depend on N B, not on how it is split.
+ *
  * Not here: holding the slices (segdata.h), the step (segtrain.h).
  */
 #ifndef LRC_SEGSAMPLE_H
@@ -42,5 +47,8 @@ int64_t segsample_at(segsample *s, int64_t p);
 /* Batch step: B slices into x (B, H, W) and y (B, H, W), each moved by up
  * to shift pixels. */
 void segsample_batch(segsample *s, float *x, uint8_t *y, int64_t step, int B, int shift);
+/* Slices first .. first + n - 1 of batch step of B slices into x (n, H, W)
+ * and y (n, H, W), as segsample_batch would put them there. */
+void segsample_batch_part(segsample *s, float *x, uint8_t *y, int64_t step, int B, int first, int n, int shift);
 
 #endif

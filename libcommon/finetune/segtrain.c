@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "nn/dist.h"
 
 #define MAXPARTS 8
 
@@ -41,6 +42,7 @@ segtrain *segtrain_create(segnet *net, const optim_config *oc, const segloss_con
     t->net = net;
     t->oc = *oc;
     t->lc = *lc;
+    t->lc.all_ranks = 1;
     t->nparts = segnet_nparts(net);
     if (t->nparts > MAXPARTS) {
         err_set("segtrain: %d parts", t->nparts);
@@ -98,6 +100,9 @@ int segtrain_step(segtrain *t, const float *x, const uint8_t *y, int N, int H, i
         return 0;
     if (segnet_backward(t->net, t->dlogits))
         return -1;
+    for (int i = 0; i < t->nparts; i++)
+        if (dist_grad_reduce(segnet_part(t->net, i, &prefix), 1.0))
+            return -1;
     for (int i = 0; i < t->nparts; i++)
         optim_step(t->opt[i], lr);
     return 0;

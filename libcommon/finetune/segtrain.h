@@ -10,6 +10,10 @@
  *   4. segnet_backward; one Adam step with learning rate lr on every part
  *      (one optimiser per part, all with the same configuration: Adam's
  *      update is per element, so this is one Adam over the whole network).
+ * Under MPI (nn/dist.h), every rank steps together on its own N images:
+ * the loss is that of all ranks' images as one batch (segloss.h,
+ * all_ranks), the parameter gradients are summed over the ranks after
+ * backward, and every rank takes the same Adam step.
  * The defaults are the paper's: Adam, beta1 (its "momentum") 0.9, beta2
  * 0.999, eps 1e-8, weight decay 1e-4 added to the gradient of every weight
  * (PyTorch's Adam), lr 1e-3.
