@@ -232,18 +232,22 @@ static void test_rank_fails(void **state)
 }
 
 /* kill -9 of rank 1 in the middle of training: mpirun ends the job with a
- * non-zero status and names the rank, well within the timeout. */
+ * non-zero status and names the rank, well within the timeout; rank 0's
+ * last checkpoint then resumes on one process (with the same 4 pairs per
+ * step). */
 static void test_rank_killed(void **state)
 {
     (void)state;
     char *err = NULL;
     write_pairs(tmp("many.fr"), 64, 0);
     time_t t0 = time(NULL);
-    /* each rank leaves its pid; the script kills rank 1 once the log shows training has begun */
+    /* each rank leaves its pid; the script kills rank 1 once the log shows
+     * 3 steps (its start record and 3 lines: step 2's checkpoint is written) */
     int rc = tu_sh_err(&err,
                        "cd %s || exit 1; (timeout 60 " MPIRUN " sh -c 'echo $$ > pid.$OMPI_COMM_WORLD_RANK; exec " LRC
-                       " -q --batch 2 --epochs 1000 --seed 1 -i many.fr -c k.st --log k.jsonl' ; echo $? > rc) & "
-                       "i=0; until [ -s k.jsonl ] && [ $(wc -l < k.jsonl) -ge 3 ]; do sleep 0.2; i=$((i+1)); "
+                       " -q --batch 2 --epochs 1000 --save-every 2 --seed 1 -i many.fr -c k.st --log k.jsonl' ; "
+                       "echo $? > rc) & "
+                       "i=0; until [ -s k.jsonl ] && [ $(wc -l < k.jsonl) -ge 4 ]; do sleep 0.2; i=$((i+1)); "
                        "[ $i -lt 250 ] || exit 9; done; kill -9 $(cat pid.1); wait; exit $(cat rc)",
                        tu_tmpdir());
     long long secs = (long long)(time(NULL) - t0);
@@ -252,6 +256,19 @@ static void test_rank_killed(void **state)
         fail_msg("exit %d after %lld s, stderr: %s", rc, secs, err);
     assert_true(secs < 60);
     free(err);
+    ckpt *c = ckpt_open(tmp("k.st"));
+    if (!c)
+        fail_msg("%s", err_get());
+    int64_t at = ckpt_step(c);
+    ckpt_close(c);
+    assert_true(at >= 2);
+    assert_int_equal(tu_sh("cd %s && " LRC " -q --batch 4 --seed 1 -i many.fr -c k.st --resume --steps %lld",
+                           tu_tmpdir(), (long long)at + 2),
+                     0);
+    c = ckpt_open(tmp("k.st"));
+    assert_non_null(c);
+    assert_int_equal(ckpt_step(c), at + 2);
+    ckpt_close(c);
 }
 
 int main(void)
