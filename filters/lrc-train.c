@@ -407,16 +407,36 @@ static int embed(int argc, char **argv)
     return 0;
 }
 
+/* The end of main once dist_init has run: every rank leaves the job
+ * (a rank that exits without it aborts the job, nn/dist.h). */
+static int leave_job(void)
+{
+    if (dist_finalize())
+        die_err(1);
+    return 0;
+}
+
+/* A usage error of a job of several ranks, which every rank finds alike:
+ * rank 0 says it and ends the job (exit 2); the others wait for that
+ * rather than print it too. */
+#define RANKS_USAGE_ERROR(...)                                                                                          \
+    do {                                                                                                               \
+        if (dist_rank() == 0)                                                                                          \
+            usage_error(__VA_ARGS__);                                                                                  \
+        dist_all(0);                                                                                                   \
+        exit(EXIT_USAGE);                                                                                              \
+    } while (0)
+
 /* What a job of several ranks can do (nn/dist.h). */
 static void check_ranks(void)
 {
     struct stat st;
     if (opt.embed)
-        usage_error("--embed runs as one process, not under mpirun with %d ranks", dist_size());
+        RANKS_USAGE_ERROR("--embed runs as one process, not under mpirun with %d ranks", dist_size());
     if (opt.method >= 0 && opt.method != M_LRC)
-        usage_error("--method %s does not run on several ranks yet (lrc does)", opt.method == M_MOCO ? "moco" : opt.eg);
+        RANKS_USAGE_ERROR("--method %s does not run on several ranks yet (lrc does)", opt.method == M_MOCO ? "moco" : opt.eg);
     if (!opt.init && (stat(opt.input, &st) || !S_ISREG(st.st_mode)))
-        usage_error("-i %s: with %d ranks the input must be a file that every rank reads (each takes the records "
+        RANKS_USAGE_ERROR("-i %s: with %d ranks the input must be a file that every rank reads (each takes the records "
                     "whose seq %% %d is its rank)",
                     opt.input, dist_size(), dist_size());
 }
@@ -529,7 +549,8 @@ int main(int argc, char **argv)
     if (opt.embed) {
         if (opt.method >= 0 || opt.t.resume)
             usage_error("--embed takes no --method or --resume");
-        return embed(argc, argv);
+        embed(argc, argv);
+        return leave_job();
     }
     if (opt.method < 0)
         usage_error("no --method (lrc, moco, %s)", eg_method_names());
@@ -567,7 +588,5 @@ int main(int argc, char **argv)
     if (opt.method == M_EG && resnet_config_check(&ec.enc))
         usage_error("%s", err_get());
     train(&lc, &mc, &ec, argc, argv);
-    if (dist_finalize())
-        die_err(1);
-    return 0;
+    return leave_job();
 }

@@ -2,7 +2,8 @@
  * process of 2B on the same records, for lrc-train --method lrc and for
  * seg-finetune (group norm, so that the per-rank batch statistics of batch
  * norm do not enter); a failing rank and a killed rank end the job with a
- * message naming it, without hanging; only rank 0 writes. */
+ * message naming it, without hanging; only rank 0 writes; what cannot run
+ * on several ranks is one usage error. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -257,6 +258,25 @@ static void test_rank_fails(void **state)
     assert_int_not_equal(access(tmp("bad.st"), F_OK), 0);
 }
 
+/* What cannot run on several ranks is a usage error, said once (by rank 0). */
+static void test_usage_error_once(void **state)
+{
+    (void)state;
+    char *err = NULL;
+    const char *msg = "lrc-train: rank 0: --method moco does not run on several ranks yet (lrc does) "
+                      "(see lrc-train --help)";
+    write_pairs(tmp("u.fr"), 4, 0);
+    int rc = tu_sh_err(&err, "cd %s && timeout 60 " MPIRUN " lrc-train --method moco -i u.fr -c u.st", tu_tmpdir());
+    const char *first = strstr(err, msg);
+    if (rc != 2 || !first || strstr(first + strlen(msg), "does not run on several ranks"))
+        fail_msg("exit %d (want 2), stderr (want '%s' once): %s", rc, msg, err);
+    free(err);
+    rc = tu_sh_err(&err, "cd %s && timeout 60 " MPIRUN " lrc-train --method lrc -c u.st < u.fr", tu_tmpdir());
+    if (rc != 2 || !strstr(err, "-i -: with 2 ranks the input must be a file that every rank reads"))
+        fail_msg("exit %d (want 2), stderr: %s", rc, err);
+    free(err);
+}
+
 /* kill -9 of rank 1 in the middle of training: mpirun ends the job with a
  * non-zero status and names the rank, well within the timeout; rank 0's
  * last checkpoint then resumes on one process (with the same 4 pairs per
@@ -310,6 +330,7 @@ int main(void)
         cmocka_unit_test(test_lrc_two_ranks),
         cmocka_unit_test(test_seg_two_ranks),
         cmocka_unit_test(test_rank_fails),
+        cmocka_unit_test(test_usage_error_once),
         cmocka_unit_test(test_rank_killed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -19,7 +19,7 @@ void usage_error(const char *fmt, ...)
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
-    fprintf(stderr, " (see %s --help)\n", err_progname);
+    fprintf(stderr, " (see %s --help)\n", err_cmdname);
     exit(EXIT_USAGE);
 }
 

@@ -6,6 +6,7 @@
 #include <string.h>
 
 const char *err_progname = "lrcpipe";
+const char *err_cmdname = "lrcpipe";
 int log_level = 1;
 
 static _Thread_local char err_buf[1024];
@@ -16,7 +17,7 @@ void err_init(const char *argv0)
     if (!argv0)
         return;
     s = strrchr(argv0, '/');
-    err_progname = s ? s + 1 : argv0;
+    err_progname = err_cmdname = s ? s + 1 : argv0;
 }
 
 static void vformat(char *buf, size_t n, const char *fmt, va_list ap)

@@ -20,6 +20,9 @@
 #define EXIT_USAGE 2
 
 extern const char *err_progname;
+/* The program's own name (err_progname may carry more: "lrc-train: rank 1"
+ * in a job of several ranks, nn/dist.h), for "see NAME --help". */
+extern const char *err_cmdname;
 extern int log_level;
 
 /* Set the program name used as message prefix (basename of argv0). */
