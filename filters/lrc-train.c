@@ -10,12 +10,13 @@
  * to configurations, schedules the learning rate, says what goes in the
  * metrics log and the checkpoint, and runs --embed (pretrain/embed.h).
  *
- * Under mpirun (nn/dist.h), --method lrc trains data-parallel: each rank
- * reads the records of the input file whose seq % ranks == its rank, takes
- * --batch pairs of them per step, and the gradients are averaged over all
- * ranks' pairs (lrctrainer.h); the ranks stop together when the first of
- * them runs out of pairs. Rank 0 writes the checkpoint, the log and the
- * progress.
+ * Under mpirun (nn/dist.h), --method lrc and the methods of egtrainer.h
+ * train data-parallel: each rank reads the records of the input file whose
+ * seq % ranks == its rank, takes --batch pairs of them per step, and the
+ * gradients are averaged over all ranks' pairs (lrctrainer.h,
+ * egtrainer.h); the ranks stop together when the first of them runs out of
+ * pairs. Rank 0 writes the checkpoint, the log and the progress. MoCo
+ * does not run on several ranks yet.
  */
 #include <getopt.h>
 #include <math.h>
@@ -250,7 +251,10 @@ static int train_batch(trainloop *l, run *r, lrc_pair **batch, int n, double *lo
 {
     rng rs;
     double lr = opt.sched.kind == SCHED_CONST ? opt.t.lr : sched_lr(&opt.sched, l->step);
-    rng_seed(&rs, (uint64_t)opt.t.seed, 0x100000000ULL + (uint64_t)l->step);
+    /* LRC draws per pair from this (lrctrainer.h), alike on every rank; the
+     * global methods draw per batch position, so each rank its own stream */
+    uint64_t rank = r->eg ? (uint64_t)dist_rank() << 48 : 0;
+    rng_seed(&rs, (uint64_t)opt.t.seed, 0x100000000ULL + (uint64_t)l->step + rank);
     r->lr = lr;
     if (r->lrc) {
         lrc_step_stats st;
@@ -326,6 +330,9 @@ static int train(lrc_trainer_config *lc, moco_trainer_config *mc, eg_config *ec,
         resume(r, &l->step);
     if (r->lrc && dist_bcast_params(unet_params(lrc_trainer_net(r->lrc))))
         die_err(1);
+    for (int i = 0; r->eg && eg_trainer_part(r->eg, i, NULL, NULL); i++)
+        if (dist_bcast_params(eg_trainer_part(r->eg, i, NULL, NULL)))
+            die_err(1);
     if (opt.init) { /* a baseline: the untrained model, as training would start */
         if (dist_rank() == 0 && save(l, r))
             die_err(1);
@@ -433,8 +440,8 @@ static void check_ranks(void)
     struct stat st;
     if (opt.embed)
         RANKS_USAGE_ERROR("--embed runs as one process, not under mpirun with %d ranks", dist_size());
-    if (opt.method >= 0 && opt.method != M_LRC)
-        RANKS_USAGE_ERROR("--method %s does not run on several ranks yet (lrc does)", opt.method == M_MOCO ? "moco" : opt.eg);
+    if (opt.method == M_MOCO)
+        RANKS_USAGE_ERROR("--method moco does not run on several ranks yet (lrc, %s do)", eg_method_names());
     if (!opt.init && (stat(opt.input, &st) || !S_ISREG(st.st_mode)))
         RANKS_USAGE_ERROR("-i %s: with %d ranks the input must be a file that every rank reads (each takes the records "
                     "whose seq %% %d is its rank)",

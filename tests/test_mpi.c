@@ -1,7 +1,7 @@
 /* Data-parallel training under mpirun (nn/dist.h): 2 ranks of B equal one
  * process of 2B on the same records, for lrc-train --method lrc and for
  * seg-finetune (group norm, so that the per-rank batch statistics of batch
- * norm do not enter); a failing rank and a killed rank end the job with a
+ * norm do not enter); the global methods run; a failing rank and a killed rank end the job with a
  * message naming it, without hanging; only rank 0 writes; what cannot run
  * on several ranks is one usage error. */
 #include <math.h>
@@ -241,6 +241,29 @@ static void test_seg_two_ranks(void **state)
     expect_same("seg", 0, 1e-5, 1e-4);
 }
 
+/* The global methods of egtrainer.h on 2 ranks (their augmentations are
+ * drawn per rank, so no one-process twin): they run, log the effective
+ * batch, and the same seed gives the same checkpoint. */
+static void test_global_methods(void **state)
+{
+    (void)state;
+    static const char *methods[] = {"rotation", "byol"};
+    write_pairs(tmp("g.fr"), 16, 0);
+    for (int m = 0; m < 2; m++) {
+        char *err = NULL, cmd[1024];
+        snprintf(cmd, sizeof cmd,
+                 "cd %s && " MPIRUN " lrc-train --method %s --depth 18 --width 0.0625 --embed-dim 16 --hidden 24 "
+                 "--threads 1 --batch 4 --steps 2 --seed 3 -i g.fr -c g.st",
+                 tu_tmpdir(), methods[m]);
+        int rc = tu_sh_err(&err, "%s", cmd);
+        if (rc || !strstr(err, "2 ranks x 4 pairs = 8 pairs per step"))
+            fail_msg("%s: exit %d, stderr: %s", methods[m], rc, err);
+        free(err);
+        assert_int_equal(tu_sh("cd %s && mv g.st g0.st", tu_tmpdir()), 0);
+        assert_int_equal(tu_sh("%s 2>/dev/null && cmp g.st g0.st", cmd), 0);
+    }
+}
+
 /* A rank that fails (rank 1 reads the bad record 3 of its share) ends the
  * job: exit 1, its message naming it, no hang. */
 static void test_rank_fails(void **state)
@@ -263,8 +286,8 @@ static void test_usage_error_once(void **state)
 {
     (void)state;
     char *err = NULL;
-    const char *msg = "lrc-train: rank 0: --method moco does not run on several ranks yet (lrc does) "
-                      "(see lrc-train --help)";
+    const char *msg = "lrc-train: rank 0: --method moco does not run on several ranks yet (lrc, rotation, relloc, "
+                      "byol or simsiam do) (see lrc-train --help)";
     write_pairs(tmp("u.fr"), 4, 0);
     int rc = tu_sh_err(&err, "cd %s && timeout 60 " MPIRUN " lrc-train --method moco -i u.fr -c u.st", tu_tmpdir());
     const char *first = strstr(err, msg);
@@ -329,6 +352,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lrc_two_ranks),
         cmocka_unit_test(test_seg_two_ranks),
+        cmocka_unit_test(test_global_methods),
         cmocka_unit_test(test_rank_fails),
         cmocka_unit_test(test_usage_error_once),
         cmocka_unit_test(test_rank_killed),

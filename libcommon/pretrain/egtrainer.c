@@ -7,6 +7,7 @@
 
 #include "core/err.h"
 #include "core/tensor.h"
+#include "nn/dist.h"
 #include "pretrain/moco.h"
 
 static const eg_ops *const methods[] = {&eg_rotation_ops, &eg_relloc_ops, &eg_byol_ops, &eg_simsiam_ops};
@@ -289,9 +290,26 @@ int eg_trainer_grad(eg_trainer *t, lrc_pair *const *pairs, int B, rng *r, eg_sta
     return 0;
 }
 
+/* Several ranks: all ranks' statistics, the gradients averaged over all
+ * ranks' pairs. */
+static int reduce_ranks(eg_trainer *t, eg_stats *st)
+{
+    double sum[3] = {st->pairs, st->loss * st->pairs, st->metric * st->pairs};
+    const int mine = st->pairs;
+    if (dist_sum_f64(sum, 3))
+        return -1;
+    st->pairs = (int)sum[0];
+    st->loss = sum[1] / sum[0];
+    st->metric = sum[2] / sum[0];
+    for (int i = 0; i < t->nparts; i++)
+        if (t->part[i].opt && dist_grad_reduce(params(&t->part[i]), mine / sum[0]))
+            return -1;
+    return 0;
+}
+
 int eg_trainer_step(eg_trainer *t, lrc_pair *const *pairs, int B, double lr, rng *r, eg_stats *st)
 {
-    if (eg_trainer_grad(t, pairs, B, r, st))
+    if (eg_trainer_grad(t, pairs, B, r, st) || (dist_size() > 1 && reduce_ranks(t, st)))
         return -1;
     for (int i = 0; i < t->nparts; i++)
         if (t->part[i].opt)

@@ -18,6 +18,13 @@
  *   4. the method's after-update work (BYOL's moving average).
  * Every part is in training mode (batch norm with the batch's statistics).
  *
+ * Under MPI (nn/dist.h) every rank steps together on its own B pairs:
+ * between 2 and 3 the trained parts' gradients are averaged over all ranks'
+ * pairs (each rank weighing by its pairs) and st becomes all ranks' (loss
+ * and metric averaged over the pairs), so every rank takes the same step.
+ * Batch norm and the methods' in-batch work (BYOL's and SimSiam's
+ * statistics, rotations, patches) stay per rank.
+ *
  * Checkpoints: each part under its prefix (Eg under "": what seg-finetune
  * --global loads), each optimiser under "optim." (Eg) or "optim_NAME." (a
  * head), metadata "method" = the method's name and, under that name, the
