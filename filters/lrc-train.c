@@ -414,36 +414,16 @@ static int embed(int argc, char **argv)
     return 0;
 }
 
-/* The end of main once dist_init has run: every rank leaves the job
- * (a rank that exits without it aborts the job, nn/dist.h). */
-static int leave_job(void)
-{
-    if (dist_finalize())
-        die_err(1);
-    return 0;
-}
-
-/* A usage error of a job of several ranks, which every rank finds alike:
- * rank 0 says it and ends the job (exit 2); the others wait for that
- * rather than print it too. */
-#define RANKS_USAGE_ERROR(...)                                                                                          \
-    do {                                                                                                               \
-        if (dist_rank() == 0)                                                                                          \
-            usage_error(__VA_ARGS__);                                                                                  \
-        dist_all(0);                                                                                                   \
-        exit(EXIT_USAGE);                                                                                              \
-    } while (0)
-
 /* What a job of several ranks can do (nn/dist.h). */
 static void check_ranks(void)
 {
     struct stat st;
     if (opt.embed)
-        RANKS_USAGE_ERROR("--embed runs as one process, not under mpirun with %d ranks", dist_size());
+        trainopts_ranks_usage_error("--embed runs as one process, not under mpirun with %d ranks", dist_size());
     if (opt.method == M_MOCO)
-        RANKS_USAGE_ERROR("--method moco does not run on several ranks yet (lrc, %s do)", eg_method_names());
+        trainopts_ranks_usage_error("--method moco does not run on several ranks yet (lrc, %s do)", eg_method_names());
     if (!opt.init && (stat(opt.input, &st) || !S_ISREG(st.st_mode)))
-        RANKS_USAGE_ERROR("-i %s: with %d ranks the input must be a file that every rank reads (each takes the records "
+        trainopts_ranks_usage_error("-i %s: with %d ranks the input must be a file that every rank reads (each takes the records "
                     "whose seq %% %d is its rank)",
                     opt.input, dist_size(), dist_size());
 }
@@ -557,7 +537,7 @@ int main(int argc, char **argv)
         if (opt.method >= 0 || opt.t.resume)
             usage_error("--embed takes no --method or --resume");
         embed(argc, argv);
-        return leave_job();
+        return trainopts_leave_job();
     }
     if (opt.method < 0)
         usage_error("no --method (lrc, moco, %s)", eg_method_names());
@@ -595,5 +575,5 @@ int main(int argc, char **argv)
     if (opt.method == M_EG && resnet_config_check(&ec.enc))
         usage_error("%s", err_get());
     train(&lc, &mc, &ec, argc, argv);
-    return leave_job();
+    return trainopts_leave_job();
 }

@@ -464,26 +464,6 @@ static int predict(int argc, char **argv)
     return 0;
 }
 
-/* The end of main once dist_init has run: every rank leaves the job
- * (a rank that exits without it aborts the job, nn/dist.h). */
-static int leave_job(void)
-{
-    if (dist_finalize())
-        die_err(1);
-    return 0;
-}
-
-/* A usage error of a job of several ranks, which every rank finds alike:
- * rank 0 says it and ends the job (exit 2); the others wait for that
- * rather than print it too. */
-#define RANKS_USAGE_ERROR(...)                                                                                          \
-    do {                                                                                                               \
-        if (dist_rank() == 0)                                                                                          \
-            usage_error(__VA_ARGS__);                                                                                  \
-        dist_all(0);                                                                                                   \
-        exit(EXIT_USAGE);                                                                                              \
-    } while (0)
-
 /* What a job of several ranks can do (nn/dist.h): every rank reads the
  * inputs itself, so they must be files (mpirun gives stdin to rank 0 only). */
 static void check_ranks(void)
@@ -491,10 +471,10 @@ static void check_ranks(void)
     const char *in[2] = {opt.input, opt.val_input};
     struct stat st;
     if (opt.predict)
-        RANKS_USAGE_ERROR("--predict runs as one process, not under mpirun with %d ranks", dist_size());
+        trainopts_ranks_usage_error("--predict runs as one process, not under mpirun with %d ranks", dist_size());
     for (int i = 0; i < 2; i++)
         if (in[i] && (stat(in[i], &st) || !S_ISREG(st.st_mode)))
-            RANKS_USAGE_ERROR("%s %s: with %d ranks the input must be a file that every rank reads", i ? "--val-input" : "-i",
+            trainopts_ranks_usage_error("%s %s: with %d ranks the input must be a file that every rank reads", i ? "--val-input" : "-i",
                         in[i], dist_size());
 }
 
@@ -616,7 +596,7 @@ int main(int argc, char **argv)
             usage_error("--predict takes no training options (-c, --resume, --cases, --val-cases, --best, --log, "
                         "--global, ...)");
         predict(argc, argv);
-        return leave_job();
+        return trainopts_leave_job();
     }
     if (strcmp(opt.output, "-"))
         usage_error("-o is where --predict writes; training writes checkpoints (-c, --best)");
@@ -648,5 +628,5 @@ int main(int argc, char **argv)
         usage_error("%s", err_get());
     opt.sched.base_lr = opt.opt.lr;
     train(argc, argv);
-    return leave_job();
+    return trainopts_leave_job();
 }

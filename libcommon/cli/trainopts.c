@@ -1,10 +1,14 @@
 #include "cli/trainopts.h"
 
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/args.h"
 #include "core/err.h"
 #include "core/parse.h"
+#include "nn/dist.h"
 
 void trainopts_default(trainopts *t)
 {
@@ -101,4 +105,24 @@ int trainopts_resnet(const trainopts *t, resnet_config *r)
     if (t->norm)
         r->norm = norm_of(t->norm);
     return t->have_depth || t->have_width || t->norm;
+}
+
+int trainopts_leave_job(void)
+{
+    if (dist_finalize())
+        die_err(1);
+    return 0;
+}
+
+void trainopts_ranks_usage_error(const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (dist_rank() == 0)
+        usage_error("%s", msg);
+    dist_all(0);
+    exit(EXIT_USAGE);
 }

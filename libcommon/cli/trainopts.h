@@ -77,4 +77,13 @@ sched_config trainopts_sched(const trainopts *t);
 int trainopts_unet(const trainopts *t, unet_config *u);
 int trainopts_resnet(const trainopts *t, resnet_config *r);
 
+/* Several ranks (nn/dist.h). The end of a trainer's main once dist_init
+ * has run: every rank leaves the job (a rank that exits without it aborts
+ * the job); exits 1 with the message when that fails. Returns 0. */
+int trainopts_leave_job(void);
+/* A usage error of a job of several ranks, which every rank finds alike:
+ * rank 0 says it and ends the job (exit 2); the others wait for that
+ * rather than say it too. */
+_Noreturn void trainopts_ranks_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 #endif
