@@ -219,15 +219,6 @@ static void test_counts_and_boxes(void **state)
 
 /* ---- helpers for the filter ---- */
 
-static const char *tmp(const char *name)
-{
-    static char ring[8][1024];
-    static int k;
-    char *p = ring[k++ & 7];
-    snprintf(p, 1024, "%s/%s", tu_tmpdir(), name);
-    return p;
-}
-
 static mval load_json_file(const char *path)
 {
     mval v = {0};
@@ -367,20 +358,20 @@ static void test_conventions(void **state)
     const int64_t sl[2] = {CY, CX}, vol[3] = {CZ, CY, CX};
     const double sp[3] = {2, 1, 1};
     writer w;
-    w_open(&w, tmp("conv.frames"));
+    w_open(&w, tu_tmp("conv.frames"));
     /* v1 as slices in reverse order, v2 as one volume record. */
     for (int z = CZ - 1; z >= 0; z--)
         w_rec(&w, "v1", z, 2, sl, l1 + z * CY * CX, p1 + z * CY * CX, vol, sp, 1);
     w_rec(&w, "v2", -1, 3, vol, l2, p2, NULL, sp, 1);
     w_close(&w);
-    assert_int_equal(tu_write(tmp("conv.ignore"), "# comment\nv2 D\n", 15), 0);
+    assert_int_equal(tu_write(tu_tmp("conv.ignore"), "# comment\nv2 D\n", 15), 0);
     char *err = NULL;
-    int rc = tu_sh_err(&err, "dice-eval --json --surface --ignore %s %s > %s", tmp("conv.ignore"), tmp("conv.frames"),
-                       tmp("conv.json"));
+    int rc = tu_sh_err(&err, "dice-eval --json --surface --ignore %s %s > %s", tu_tmp("conv.ignore"), tu_tmp("conv.frames"),
+                       tu_tmp("conv.json"));
     if (rc)
         fail_msg("dice-eval: %d %s", rc, err);
     free(err);
-    mval doc = load_json_file(tmp("conv.json"));
+    mval doc = load_json_file(tu_tmp("conv.json"));
     assert_string_equal(status(entry(&doc, "v1", "A")), "ok");
     assert_true(num(entry(&doc, "v1", "A"), "dice") == 0.5);
     assert_string_equal(status(entry(&doc, "v1", "B")), "spurious");
@@ -407,20 +398,20 @@ static void test_conventions(void **state)
     mval_free(&doc);
 
     /* Without the ignore list, v2's D counts as missed (0). */
-    assert_int_equal(tu_sh("dice-eval --json %s > %s", tmp("conv.frames"), tmp("conv2.json")), 0);
-    doc = load_json_file(tmp("conv2.json"));
+    assert_int_equal(tu_sh("dice-eval --json %s > %s", tu_tmp("conv.frames"), tu_tmp("conv2.json")), 0);
+    doc = load_json_file(tu_tmp("conv2.json"));
     assert_string_equal(status(entry(&doc, "v2", "D")), "missed");
     assert_int_equal((int)num(summary(&doc, "D", "dice"), "n"), 2);
     mval_free(&doc);
 
     /* The table: aligned columns, '-' and 'ign'; the TSV: one row per volume and organ. */
-    assert_int_equal(tu_sh("dice-eval --ignore %s %s > %s", tmp("conv.ignore"), tmp("conv.frames"), tmp("conv.txt")), 0);
-    char *txt = tu_read(tmp("conv.txt"), NULL);
+    assert_int_equal(tu_sh("dice-eval --ignore %s %s > %s", tu_tmp("conv.ignore"), tu_tmp("conv.frames"), tu_tmp("conv.txt")), 0);
+    char *txt = tu_read(tu_tmp("conv.txt"), NULL);
     assert_non_null(strstr(txt, "ign"));
     assert_non_null(strstr(txt, "overall"));
     free(txt);
-    assert_int_equal(tu_sh("dice-eval --tsv --ignore %s %s > %s", tmp("conv.ignore"), tmp("conv.frames"), tmp("conv.tsv")), 0);
-    txt = tu_read(tmp("conv.tsv"), NULL);
+    assert_int_equal(tu_sh("dice-eval --tsv --ignore %s %s > %s", tu_tmp("conv.ignore"), tu_tmp("conv.frames"), tu_tmp("conv.tsv")), 0);
+    txt = tu_read(tu_tmp("conv.tsv"), NULL);
     assert_non_null(strstr(txt, "v1\tB\t2\tspurious\t0.0000\n"));
     assert_non_null(strstr(txt, "v2\tD\t4\tignored\tnan\n"));
     assert_non_null(strstr(txt, "*\t*\t*\tmean\t0.5000\n"));
@@ -428,9 +419,9 @@ static void test_conventions(void **state)
     free(txt);
 
     /* --min-dice: 0.5 passes, 0.6 fails with status 1 and says why. */
-    assert_int_equal(tu_sh("dice-eval --min-dice 0.5 %s > /dev/null", tmp("conv.frames")), 1); /* 0.4 without ignore */
-    assert_int_equal(tu_sh("dice-eval --ignore %s --min-dice 0.5 %s > /dev/null", tmp("conv.ignore"), tmp("conv.frames")), 0);
-    rc = tu_sh_err(&err, "dice-eval --ignore %s --min-dice 0.6 %s > /dev/null", tmp("conv.ignore"), tmp("conv.frames"));
+    assert_int_equal(tu_sh("dice-eval --min-dice 0.5 %s > /dev/null", tu_tmp("conv.frames")), 1); /* 0.4 without ignore */
+    assert_int_equal(tu_sh("dice-eval --ignore %s --min-dice 0.5 %s > /dev/null", tu_tmp("conv.ignore"), tu_tmp("conv.frames")), 0);
+    rc = tu_sh_err(&err, "dice-eval --ignore %s --min-dice 0.6 %s > /dev/null", tu_tmp("conv.ignore"), tu_tmp("conv.frames"));
     assert_int_equal(rc, 1);
     assert_non_null(strstr(err, "below --min-dice"));
     free(err);
@@ -476,27 +467,27 @@ static void test_slice_extract_meta(void **state)
     writer w;
     /* Every second slice of a volume of 2*CZ slices (slice-extract --every 2):
      * scored over the CZ slices sent. */
-    w_open(&w, tmp("every.frames"));
+    w_open(&w, tu_tmp("every.frames"));
     for (int z = 0; z < CZ; z++)
         w_meta_rec(&w, 2 * z, l1 + z * CY * CX, p1 + z * CY * CX, CZ);
     w_close(&w);
-    assert_int_equal(tu_sh("dice-eval --json %s > %s", tmp("every.frames"), tmp("every.json")), 0);
-    mval doc = load_json_file(tmp("every.json"));
+    assert_int_equal(tu_sh("dice-eval --json %s > %s", tu_tmp("every.frames"), tu_tmp("every.json")), 0);
+    mval doc = load_json_file(tu_tmp("every.json"));
     assert_true(num(entry(&doc, "v1", "1"), "dice") == 0.5);
     assert_int_equal((int)num(&mval_map_get(&doc, "volumes")->a.v[0], "slices"), CZ);
     mval_free(&doc);
     /* ... but not for surface distances, which need contiguous slices. */
     char cmd[1024], *err = NULL;
-    snprintf(cmd, sizeof cmd, "dice-eval --surface %s > /dev/null", tmp("every.frames"));
+    snprintf(cmd, sizeof cmd, "dice-eval --surface %s > /dev/null", tu_tmp("every.frames"));
     assert_int_equal(tu_sh_err(&err, "%s", cmd), 1);
     assert_non_null(strstr(err, "not contiguous"));
     free(err);
     /* A slice the producer sent but whose prediction is lost. */
-    w_open(&w, tmp("lost.frames"));
+    w_open(&w, tu_tmp("lost.frames"));
     for (int z = 0; z < CZ; z++)
         w_meta_rec(&w, 2 * z, l1 + z * CY * CX, z == 1 ? NULL : p1 + z * CY * CX, CZ);
     w_close(&w);
-    assert_int_equal(tu_sh_err(&err, "dice-eval %s > /dev/null", tmp("lost.frames")), 1);
+    assert_int_equal(tu_sh_err(&err, "dice-eval %s > /dev/null", tu_tmp("lost.frames")), 1);
     if (!strstr(err, "volume v1: 'pred' has 3 of the 4 slices its producer sent (meta 'nslices'); missing z = 2"))
         fail_msg("%s", err);
     free(err);
@@ -522,16 +513,16 @@ static void test_frames_match_nifti(void **state)
     tensor pt;
     assert_int_equal(tensor_init3(&pt, DT_U8, Z, Y, X), 0);
     memcpy(pt.data, pred, (size_t)(Z * plane));
-    assert_int_equal(nii_write(tmp("pred3.nii.gz"), &pt, img.affine), 0);
+    assert_int_equal(nii_write(tu_tmp("pred3.nii.gz"), &pt, img.affine), 0);
     tensor_free(&pt);
 
     /* One stream, slices in a scrambled order; and two streams (labels,
      * predictions) whose records interleave differently. */
     const int64_t sl[2] = {Y, X}, vshape[3] = {Z, Y, X};
     writer w, wl, wp;
-    w_open(&w, tmp("one.frames"));
-    w_open(&wl, tmp("lab.frames"));
-    w_open(&wp, tmp("pred.frames"));
+    w_open(&w, tu_tmp("one.frames"));
+    w_open(&wl, tu_tmp("lab.frames"));
+    w_open(&wp, tu_tmp("pred.frames"));
     for (int64_t k = 0; k < Z; k++) {
         int64_t z = (k * 37) % Z; /* 37 is prime to 128 */
         w_rec(&w, "subj03", z, 2, sl, lab + z * plane, pred + z * plane, vshape, img.spacing, 0);
@@ -539,12 +530,12 @@ static void test_frames_match_nifti(void **state)
         w_rec(&wp, "subj03", k, 2, sl, NULL, pred + k * plane, NULL, img.spacing, 0);
     }
     w_close(&w), w_close(&wl), w_close(&wp);
-    assert_int_equal(tu_sh("dice-eval --surface --json --ref %s --pred %s > %s", ref, tmp("pred3.nii.gz"), tmp("n.json")), 0);
-    assert_int_equal(tu_sh("dice-eval --surface --json < %s > %s", tmp("one.frames"), tmp("f1.json")), 0);
-    assert_int_equal(tu_sh("dice-eval --surface --json -i %s %s > %s", tmp("pred.frames"), tmp("lab.frames"), tmp("f2.json")), 0);
-    mval n = load_json_file(tmp("n.json"));
+    assert_int_equal(tu_sh("dice-eval --surface --json --ref %s --pred %s > %s", ref, tu_tmp("pred3.nii.gz"), tu_tmp("n.json")), 0);
+    assert_int_equal(tu_sh("dice-eval --surface --json < %s > %s", tu_tmp("one.frames"), tu_tmp("f1.json")), 0);
+    assert_int_equal(tu_sh("dice-eval --surface --json -i %s %s > %s", tu_tmp("pred.frames"), tu_tmp("lab.frames"), tu_tmp("f2.json")), 0);
+    mval n = load_json_file(tu_tmp("n.json"));
     for (int k = 0; k < 2; k++) {
-        mval f = load_json_file(tmp(k ? "f2.json" : "f1.json"));
+        mval f = load_json_file(tu_tmp(k ? "f2.json" : "f1.json"));
         int checked = 0;
         for (int c = 1; c <= 7; c++) {
             char name[16];
@@ -610,7 +601,7 @@ static void test_reference_sample(void **state)
     snprintf(s1, sizeof s1, "%s/subj03_seg.nii.gz", tu_sample());
     const char *segs[] = {s1};
     const char *variants[] = {"shift", "erode", "dilate", "flip"};
-    run_reference(tmp("ref-sample"), segs, 1, variants, 4, "");
+    run_reference(tu_tmp("ref-sample"), segs, 1, variants, 4, "");
 }
 
 static void test_reference_shared(void **state)
@@ -624,14 +615,14 @@ static void test_reference_shared(void **state)
     snprintf(d, sizeof d, "%s/ct_other/ts02_seg.nii.gz", D);
     const char *hn[] = {a}, *ts[] = {c, d};
     const char *all4[] = {"shift", "erode", "dilate", "flip"}, *some[] = {"flip", "dilate"}, *one[] = {"shift"};
-    run_reference(tmp("ref-ct"), hn, 1, some, 2, "");
+    run_reference(tu_tmp("ref-ct"), hn, 1, some, 2, "");
     /* The abdomen maps have 60 organs on larger grids: the reference takes
      * minutes for all of them, so the default run scores ts01 shifted and
      * LRCPIPE_LONG=1 the rest. */
     if (getenv("LRCPIPE_LONG"))
-        run_reference(tmp("ref-ts"), ts, 2, all4, 4, "");
+        run_reference(tu_tmp("ref-ts"), ts, 2, all4, 4, "");
     else
-        run_reference(tmp("ref-ts"), ts, 1, one, 1, "");
+        run_reference(tu_tmp("ref-ts"), ts, 1, one, 1, "");
 }
 
 /* LRCPIPE_LONG=1: every ct/ subject, and the reference without cropping
@@ -651,8 +642,8 @@ static void test_reference_long(void **state)
         segs[i] = paths[i];
     }
     const char *all4[] = {"shift", "erode", "dilate", "flip"};
-    run_reference(tmp("ref-all"), segs, 34, all4, 4, "");
-    run_reference(tmp("ref-nocrop"), segs, 2, all4, 2, "--no-crop");
+    run_reference(tu_tmp("ref-all"), segs, 34, all4, 4, "");
+    run_reference(tu_tmp("ref-nocrop"), segs, 2, all4, 2, "--no-crop");
 }
 
 /* ---- plastimatch dice on binary masks ---- */
@@ -695,13 +686,13 @@ static void test_plastimatch(void **state)
             if (rng_below(&r, 500) == 0)
                 pb[i] ^= 1;
         }
-        assert_int_equal(nii_write(tmp("pa.nii.gz"), &a, img.affine), 0);
-        assert_int_equal(nii_write(tmp("pb.nii.gz"), &b, img.affine), 0);
+        assert_int_equal(nii_write(tu_tmp("pa.nii.gz"), &a, img.affine), 0);
+        assert_int_equal(nii_write(tu_tmp("pb.nii.gz"), &b, img.affine), 0);
         tensor_free(&a), tensor_free(&b);
-        assert_int_equal(tu_sh("plastimatch dice %s %s > %s 2>&1", tmp("pa.nii.gz"), tmp("pb.nii.gz"), tmp("pl.txt")), 0);
-        assert_int_equal(tu_sh("dice-eval --tsv --digits 10 --ref %s --pred %s > %s", tmp("pa.nii.gz"),
-                               tmp("pb.nii.gz"), tmp("de.txt")), 0);
-        char *pl = tu_read(tmp("pl.txt"), NULL), *de = tu_read(tmp("de.txt"), NULL);
+        assert_int_equal(tu_sh("plastimatch dice %s %s > %s 2>&1", tu_tmp("pa.nii.gz"), tu_tmp("pb.nii.gz"), tu_tmp("pl.txt")), 0);
+        assert_int_equal(tu_sh("dice-eval --tsv --digits 10 --ref %s --pred %s > %s", tu_tmp("pa.nii.gz"),
+                               tu_tmp("pb.nii.gz"), tu_tmp("de.txt")), 0);
+        char *pl = tu_read(tu_tmp("pl.txt"), NULL), *de = tu_read(tu_tmp("de.txt"), NULL);
         double want = parse_after(pl, "DICE:"), got = parse_after(de, "\npa\t1\t1\tok\t");
         double tp = parse_after(pl, "TP:");
         /* plastimatch prints 6 decimals */
@@ -739,7 +730,7 @@ static void test_partial_ignore(void **state)
                    "%s/ct_partial/manifest.csv > partial.ignore",
                    tu_tmpdir(), tu_python(), D, D);
     assert_int_equal(rc, 0);
-    char *ig = tu_read(tmp("partial.ignore"), NULL);
+    char *ig = tu_read(tu_tmp("partial.ignore"), NULL);
     assert_non_null(strstr(ig, "part001 Larynx\n"));
     assert_non_null(strstr(ig, "part019 Brainstem\n"));
     free(ig);
@@ -747,10 +738,10 @@ static void test_partial_ignore(void **state)
     snprintf(args, sizeof args,
              "--json --labels-json %s/ct_partial/labels.json --ref %s/ct_partial/part001_seg.nii.gz --pred %s "
              "--ref %s/ct_partial/part019_seg.nii.gz --pred %s",
-             D, D, tmp("part001_pred.nii.gz"), D, tmp("part019_pred.nii.gz"));
-    assert_int_equal(tu_sh("dice-eval %s > %s", args, tmp("p0.json")), 0);
-    assert_int_equal(tu_sh("dice-eval --ignore %s %s > %s", tmp("partial.ignore"), args, tmp("p1.json")), 0);
-    mval a = load_json_file(tmp("p0.json")), b = load_json_file(tmp("p1.json"));
+             D, D, tu_tmp("part001_pred.nii.gz"), D, tu_tmp("part019_pred.nii.gz"));
+    assert_int_equal(tu_sh("dice-eval %s > %s", args, tu_tmp("p0.json")), 0);
+    assert_int_equal(tu_sh("dice-eval --ignore %s %s > %s", tu_tmp("partial.ignore"), args, tu_tmp("p1.json")), 0);
+    mval a = load_json_file(tu_tmp("p0.json")), b = load_json_file(tu_tmp("p1.json"));
     assert_string_equal(status(entry(&a, "part001", "Larynx")), "spurious");
     assert_string_equal(status(entry(&b, "part001", "Larynx")), "ignored");
     assert_string_equal(status(entry(&b, "part019", "Brainstem")), "ignored");
@@ -785,46 +776,46 @@ static void test_bad_input(void **state)
     char cmd[2048];
 
     /* A missing slice (count known from meta shape). */
-    w_open(&w, tmp("miss.frames"));
+    w_open(&w, tu_tmp("miss.frames"));
     for (int z = 0; z < CZ; z++)
         if (z != 2)
             w_rec(&w, "v1", z, 2, sl, l1 + z * CY * CX, p1 + z * CY * CX, vol, sp, 1);
     w_close(&w);
-    snprintf(cmd, sizeof cmd, "dice-eval %s", tmp("miss.frames"));
+    snprintf(cmd, sizeof cmd, "dice-eval %s", tu_tmp("miss.frames"));
     expect_fail(1, "volume v1: 'label' missing for slice z = 2 of 0..3", cmd);
 
     /* The last slice missing in the prediction only, no meta shape: the count
      * comes from the labels' largest z. */
-    w_open(&w, tmp("miss2.frames"));
+    w_open(&w, tu_tmp("miss2.frames"));
     for (int z = 0; z < CZ; z++)
         w_rec(&w, "v1", z, 2, sl, l1 + z * CY * CX, z < CZ - 1 ? p1 + z * CY * CX : NULL, NULL, sp, 1);
     w_close(&w);
-    snprintf(cmd, sizeof cmd, "dice-eval %s", tmp("miss2.frames"));
+    snprintf(cmd, sizeof cmd, "dice-eval %s", tu_tmp("miss2.frames"));
     expect_fail(1, "'pred' missing for slice z = 3 of 0..3", cmd);
 
     /* A gap without meta shape. */
-    w_open(&w, tmp("gap.frames"));
+    w_open(&w, tu_tmp("gap.frames"));
     for (int z = 0; z < CZ; z++)
         if (z != 1)
             w_rec(&w, "v1", z, 2, sl, l1 + z * CY * CX, p1 + z * CY * CX, NULL, sp, 1);
     w_close(&w);
-    snprintf(cmd, sizeof cmd, "dice-eval %s", tmp("gap.frames"));
+    snprintf(cmd, sizeof cmd, "dice-eval %s", tu_tmp("gap.frames"));
     expect_fail(1, "missing for slice z = 1 of 0..3", cmd);
 
     /* Different ids in the label and prediction streams. */
-    w_open(&w, tmp("ids-l.frames"));
+    w_open(&w, tu_tmp("ids-l.frames"));
     for (int z = 0; z < CZ; z++)
         w_rec(&w, "v1", z, 2, sl, l1 + z * CY * CX, NULL, vol, sp, 1);
     w_close(&w);
-    w_open(&w, tmp("ids-p.frames"));
+    w_open(&w, tu_tmp("ids-p.frames"));
     for (int z = 0; z < CZ; z++)
         w_rec(&w, "vX", z, 2, sl, NULL, p1 + z * CY * CX, vol, sp, 1);
     w_close(&w);
-    snprintf(cmd, sizeof cmd, "dice-eval %s %s", tmp("ids-l.frames"), tmp("ids-p.frames"));
+    snprintf(cmd, sizeof cmd, "dice-eval %s %s", tu_tmp("ids-l.frames"), tu_tmp("ids-p.frames"));
     expect_fail(1, "volume v1: no 'pred' at all (are the ids of the label and prediction streams the same?)", cmd);
 
     /* Label and prediction on different grids, in one record and across records. */
-    w_open(&w, tmp("grid.frames"));
+    w_open(&w, tu_tmp("grid.frames"));
     {
         frame f;
         tensor t;
@@ -839,13 +830,13 @@ static void test_bad_input(void **state)
         frame_free(&f);
     }
     w_close(&w);
-    snprintf(cmd, sizeof cmd, "dice-eval %s", tmp("grid.frames"));
+    snprintf(cmd, sizeof cmd, "dice-eval %s", tu_tmp("grid.frames"));
     expect_fail(1, "'label' [6, 5] and 'pred' [6, 4] are on different grids", cmd);
-    w_open(&w, tmp("grid2.frames"));
+    w_open(&w, tu_tmp("grid2.frames"));
     w_rec(&w, "v1", 0, 2, sl, l1, NULL, NULL, sp, 1);
     w_rec(&w, "v1", 0, 2, other, NULL, p1, NULL, sp, 1);
     w_close(&w);
-    snprintf(cmd, sizeof cmd, "dice-eval %s", tmp("grid2.frames"));
+    snprintf(cmd, sizeof cmd, "dice-eval %s", tu_tmp("grid2.frames"));
     expect_fail(1, "different grids", cmd);
 
     /* NIfTI pairs on different grids. */
@@ -856,38 +847,38 @@ static void test_bad_input(void **state)
         aff2[3] = 5; /* moved origin */
         tensor_init3(&a, DT_U8, CZ, CY, CX);
         tensor_init3(&b, DT_U8, CZ, CY, CX - 1);
-        assert_int_equal(nii_write(tmp("ga.nii.gz"), &a, aff), 0);
-        assert_int_equal(nii_write(tmp("gb.nii.gz"), &b, aff), 0);
-        assert_int_equal(nii_write(tmp("gc.nii.gz"), &a, aff2), 0);
+        assert_int_equal(nii_write(tu_tmp("ga.nii.gz"), &a, aff), 0);
+        assert_int_equal(nii_write(tu_tmp("gb.nii.gz"), &b, aff), 0);
+        assert_int_equal(nii_write(tu_tmp("gc.nii.gz"), &a, aff2), 0);
         ((uint8_t *)a.data)[3] = 9;
-        assert_int_equal(nii_write(tmp("gd.nii.gz"), &a, aff), 0);
+        assert_int_equal(nii_write(tu_tmp("gd.nii.gz"), &a, aff), 0);
         tensor_free(&a), tensor_free(&b);
     }
-    snprintf(cmd, sizeof cmd, "dice-eval --ref %s --pred %s", tmp("ga.nii.gz"), tmp("gb.nii.gz"));
+    snprintf(cmd, sizeof cmd, "dice-eval --ref %s --pred %s", tu_tmp("ga.nii.gz"), tu_tmp("gb.nii.gz"));
     expect_fail(1, "grid [4, 6, 4] differs from the ground truth's [4, 6, 5]", cmd);
-    snprintf(cmd, sizeof cmd, "dice-eval --ref %s --pred %s", tmp("ga.nii.gz"), tmp("gc.nii.gz"));
+    snprintf(cmd, sizeof cmd, "dice-eval --ref %s --pred %s", tu_tmp("ga.nii.gz"), tu_tmp("gc.nii.gz"));
     expect_fail(1, "affine differs from the ground truth's", cmd);
 
     /* Labels outside the class list (meta classes, and a labels JSON). */
     p1[7] = 7;
-    w_open(&w, tmp("cls.frames"));
+    w_open(&w, tu_tmp("cls.frames"));
     w_rec(&w, "v1", -1, 3, vol, l1, p1, NULL, sp, 1);
     w_close(&w);
     p1[7] = 0;
-    snprintf(cmd, sizeof cmd, "dice-eval %s", tmp("cls.frames"));
+    snprintf(cmd, sizeof cmd, "dice-eval %s", tu_tmp("cls.frames"));
     expect_fail(1, "volume v1: 'pred' has label value 7, outside the 5 classes of meta 'classes' of volume v1 (0..4)", cmd);
     snprintf(cmd, sizeof cmd, "dice-eval --labels-json %s/labels.json --ref %s --pred %s", tu_sample(),
-             tmp("ga.nii.gz"), tmp("gd.nii.gz"));
+             tu_tmp("ga.nii.gz"), tu_tmp("gd.nii.gz"));
     expect_fail(1, "'pred' has label value 9, outside the 8 classes of", cmd);
 
     /* A slice given twice; a float prediction; a record without the tensors; no id. */
-    w_open(&w, tmp("dup.frames"));
+    w_open(&w, tu_tmp("dup.frames"));
     w_rec(&w, "v1", 1, 2, sl, l1, p1, NULL, sp, 1);
     w_rec(&w, "v1", 1, 2, sl, l1, NULL, NULL, sp, 1);
     w_close(&w);
-    snprintf(cmd, sizeof cmd, "dice-eval %s", tmp("dup.frames"));
+    snprintf(cmd, sizeof cmd, "dice-eval %s", tu_tmp("dup.frames"));
     expect_fail(1, "'label' of slice z=1 given twice", cmd);
-    w_open(&w, tmp("float.frames"));
+    w_open(&w, tu_tmp("float.frames"));
     {
         frame f;
         tensor t;
@@ -906,24 +897,24 @@ static void test_bad_input(void **state)
         frame_free(&f);
     }
     w_close(&w);
-    snprintf(cmd, sizeof cmd, "dice-eval %s", tmp("float.frames"));
+    snprintf(cmd, sizeof cmd, "dice-eval %s", tu_tmp("float.frames"));
     expect_fail(1, "record seq 0: volume v1 z=0: 'pred' is f32; a label map must hold integers", cmd);
 
     /* --surface without any spacing. */
-    w_open(&w, tmp("nosp.frames"));
+    w_open(&w, tu_tmp("nosp.frames"));
     w_rec(&w, "v1", -1, 3, vol, l1, p1, NULL, NULL, 0);
     w_close(&w);
-    snprintf(cmd, sizeof cmd, "dice-eval --surface %s", tmp("nosp.frames"));
+    snprintf(cmd, sizeof cmd, "dice-eval --surface %s", tu_tmp("nosp.frames"));
     expect_fail(1, "volume v1: no voxel spacing", cmd);
-    snprintf(cmd, sizeof cmd, "dice-eval --surface --spacing 2,1,1 %s", tmp("nosp.frames"));
+    snprintf(cmd, sizeof cmd, "dice-eval --surface --spacing 2,1,1 %s", tu_tmp("nosp.frames"));
     assert_int_equal(tu_sh("%s > /dev/null", cmd), 0);
 
     /* The ignore list: unknown organ; malformed line. */
-    assert_int_equal(tu_write(tmp("bad.ignore"), "v1 Liver\n", 9), 0);
-    snprintf(cmd, sizeof cmd, "dice-eval --ignore %s %s", tmp("bad.ignore"), tmp("nosp.frames"));
+    assert_int_equal(tu_write(tu_tmp("bad.ignore"), "v1 Liver\n", 9), 0);
+    snprintf(cmd, sizeof cmd, "dice-eval --ignore %s %s", tu_tmp("bad.ignore"), tu_tmp("nosp.frames"));
     expect_fail(1, "bad.ignore:1: unknown organ 'Liver'", cmd);
-    assert_int_equal(tu_write(tmp("bad2.ignore"), "\nv1\n", 4), 0);
-    snprintf(cmd, sizeof cmd, "dice-eval --ignore %s %s", tmp("bad2.ignore"), tmp("nosp.frames"));
+    assert_int_equal(tu_write(tu_tmp("bad2.ignore"), "\nv1\n", 4), 0);
+    snprintf(cmd, sizeof cmd, "dice-eval --ignore %s %s", tu_tmp("bad2.ignore"), tu_tmp("nosp.frames"));
     expect_fail(1, "bad2.ignore:2: want 'ID ORGAN[,ORGAN]...'", cmd);
 
     /* Empty input, and usage errors. */

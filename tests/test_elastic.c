@@ -20,15 +20,6 @@
 /* Slices of the bundled sample, made once: 128 px with labels, and 200 px. */
 static char s128[600], s200[600];
 
-static const char *tmp(const char *name)
-{
-    static char ring[8][600];
-    static int k;
-    char *p = ring[k++ & 7];
-    snprintf(p, 600, "%s/%s", tu_tmpdir(), name);
-    return p;
-}
-
 static int py(const char *args)
 {
     return tu_sh("%s %s/tests/py/elastic_ref.py %s", tu_python(), tu_root(), args);
@@ -38,8 +29,8 @@ static int setup(void **state)
 {
     char cmd[2000];
     (void)state;
-    snprintf(s128, sizeof s128, "%s", tmp("s128.fr"));
-    snprintf(s200, sizeof s200, "%s", tmp("s200.fr"));
+    snprintf(s128, sizeof s128, "%s", tu_tmp("s128.fr"));
+    snprintf(s200, sizeof s200, "%s", tu_tmp("s200.fr"));
     snprintf(cmd, sizeof cmd, "slices %s --ct %s/subj03_ct.nii.gz --seg %s/subj03_seg.nii.gz --z 45,60,75,90", s128,
              tu_sample(), tu_sample());
     if (py(cmd))
@@ -128,9 +119,9 @@ static void test_blur_scipy(void **state)
             ((float *)a.data)[i] = 2 * rng_uniformf(&r) - 1;
         tensor_copy(&b, &a);
         assert_int_equal(elastic_blur(b.data, Y, X, sigmas[s]), 0);
-        assert_int_equal(npy_write(tmp("blur_in.npy"), &a), 0);
-        assert_int_equal(npy_write(tmp("blur_out.npy"), &b), 0);
-        snprintf(args, sizeof args, "blur %s %s %g --tol 1e-6", tmp("blur_in.npy"), tmp("blur_out.npy"), sigmas[s]);
+        assert_int_equal(npy_write(tu_tmp("blur_in.npy"), &a), 0);
+        assert_int_equal(npy_write(tu_tmp("blur_out.npy"), &b), 0);
+        snprintf(args, sizeof args, "blur %s %s %g --tol 1e-6", tu_tmp("blur_in.npy"), tu_tmp("blur_out.npy"), sigmas[s]);
         assert_int_equal(py(args), 0);
         tensor_free(&a);
         tensor_free(&b);
@@ -300,11 +291,11 @@ static void test_warp_equals_scipy(void **state)
 {
     (void)state;
     assert_int_equal(tu_sh("elastic-aug --seed 11 --labels --noise 0 -i %s -o %s --field-out %s", s128,
-                           tmp("p1.fr"), tmp("f1.fr")), 0);
-    check(tmp("p1.fr"), s128, tmp("f1.fr"), "--labels --tol 1e-5");
-    assert_int_equal(tu_sh("elastic-aug --seed 12 %s -i %s -o %s --field-out %s", NOJIT, s200, tmp("p2.fr"),
-                           tmp("f2.fr")), 0);
-    check(tmp("p2.fr"), s200, tmp("f2.fr"), "--tol 0");
+                           tu_tmp("p1.fr"), tu_tmp("f1.fr")), 0);
+    check(tu_tmp("p1.fr"), s128, tu_tmp("f1.fr"), "--labels --tol 1e-5");
+    assert_int_equal(tu_sh("elastic-aug --seed 12 %s -i %s -o %s --field-out %s", NOJIT, s200, tu_tmp("p2.fr"),
+                           tu_tmp("f2.fr")), 0);
+    check(tu_tmp("p2.fr"), s200, tu_tmp("f2.fr"), "--tol 0");
 }
 
 /* A violent field: large displacements and the whole affine range, so that
@@ -314,8 +305,8 @@ static void test_strong_field_exact(void **state)
     (void)state;
     assert_int_equal(tu_sh("elastic-aug --seed 3 --alpha 400 --sigma 3 --rotate 180 --scale 0.6 --shift 150 "
                            "--labels --min-pixels 1 %s -i %s -o %s --field-out %s",
-                           NOJIT, s128, tmp("p3.fr"), tmp("f3.fr")), 0);
-    check(tmp("p3.fr"), s128, tmp("f3.fr"), "--labels --min-pixels 1 --tol 0");
+                           NOJIT, s128, tu_tmp("p3.fr"), tu_tmp("f3.fr")), 0);
+    check(tu_tmp("p3.fr"), s128, tu_tmp("f3.fr"), "--labels --min-pixels 1 --tol 0");
 }
 
 /* Hand-made coordinates read with --field-in: integers, half-integers,
@@ -324,11 +315,11 @@ static void test_field_in_hard_coordinates(void **state)
 {
     (void)state;
     char args[1400];
-    snprintf(args, sizeof args, "field %s %s", s200, tmp("hard.fr"));
+    snprintf(args, sizeof args, "field %s %s", s200, tu_tmp("hard.fr"));
     assert_int_equal(py(args), 0);
     assert_int_equal(tu_sh("elastic-aug --seed 1 --min-pixels 1 %s -i %s -o %s --field-in %s --field-out %s", NOJIT,
-                           s200, tmp("p4.fr"), tmp("hard.fr"), tmp("f4.fr")), 0);
-    check(tmp("p4.fr"), s200, tmp("f4.fr"), "--min-pixels 1 --tol 0");
+                           s200, tu_tmp("p4.fr"), tu_tmp("hard.fr"), tu_tmp("f4.fr")), 0);
+    check(tu_tmp("p4.fr"), s200, tu_tmp("f4.fr"), "--min-pixels 1 --tol 0");
 }
 
 /* Degenerate slices (one row, one column, one pixel, 2x2) and a wide one:
@@ -337,7 +328,7 @@ static void test_tiny_slices(void **state)
 {
     (void)state;
     static const int64_t shapes[][2] = {{1, 7}, {2, 2}, {3, 1}, {1, 1}, {5, 300}};
-    stream_out *o = stream_out_open(tmp("tiny.fr"));
+    stream_out *o = stream_out_open(tu_tmp("tiny.fr"));
     rng r;
     rng_seed(&r, 23, 0);
     assert_non_null(o);
@@ -359,8 +350,8 @@ static void test_tiny_slices(void **state)
     assert_int_equal(stream_out_end(o), 0);
     assert_int_equal(stream_out_close(o), 0);
     assert_int_equal(tu_sh("elastic-aug --seed 2 --min-pixels 1 --alpha 5 --sigma 1 --shift 3 %s -i %s -o %s "
-                           "--field-out %s", NOJIT, tmp("tiny.fr"), tmp("tinyp.fr"), tmp("tinyf.fr")), 0);
-    check(tmp("tinyp.fr"), tmp("tiny.fr"), tmp("tinyf.fr"), "--min-pixels 1 --tol 0");
+                           "--field-out %s", NOJIT, tu_tmp("tiny.fr"), tu_tmp("tinyp.fr"), tu_tmp("tinyf.fr")), 0);
+    check(tu_tmp("tinyp.fr"), tu_tmp("tiny.fr"), tu_tmp("tinyf.fr"), "--min-pixels 1 --tol 0");
 }
 
 /* Read every data record of a stream; returns the count. */
@@ -402,12 +393,12 @@ static void test_field_roundtrip(void **state)
     (void)state;
     frame *a, *b;
     int na, nb;
-    assert_int_equal(tu_sh("elastic-aug --seed 21 --labels -i %s -o %s --field-out %s", s128, tmp("p5.fr"),
-                           tmp("f5.fr")), 0);
-    assert_int_equal(tu_sh("elastic-aug --seed 21 --labels -i %s -o %s --field-in %s", s128, tmp("p6.fr"),
-                           tmp("f5.fr")), 0);
-    na = load(tmp("p5.fr"), &a);
-    nb = load(tmp("p6.fr"), &b);
+    assert_int_equal(tu_sh("elastic-aug --seed 21 --labels -i %s -o %s --field-out %s", s128, tu_tmp("p5.fr"),
+                           tu_tmp("f5.fr")), 0);
+    assert_int_equal(tu_sh("elastic-aug --seed 21 --labels -i %s -o %s --field-in %s", s128, tu_tmp("p6.fr"),
+                           tu_tmp("f5.fr")), 0);
+    na = load(tu_tmp("p5.fr"), &a);
+    nb = load(tu_tmp("p6.fr"), &b);
     assert_int_equal(na, 4);
     assert_int_equal(nb, na);
     for (int i = 0; i < na; i++) {
@@ -423,18 +414,18 @@ static void test_seed_reproducible(void **state)
 {
     (void)state;
     /* Bit-identical with the same seed, whatever the thread count. */
-    assert_int_equal(tu_sh("elastic-aug --threads 1 --seed 5 --labels -i %s -o %s", s128, tmp("r1.fr")), 0);
-    assert_int_equal(tu_sh("elastic-aug --threads 2 --seed 5 --labels -i %s -o %s", s128, tmp("r2.fr")), 0);
-    assert_int_equal(tu_sh("elastic-aug --threads 3 --seed 5 --labels < %s > %s", s128, tmp("r3.fr")), 0);
-    assert_int_equal(tu_sh("cmp -s %s %s && cmp -s %s %s", tmp("r1.fr"), tmp("r2.fr"), tmp("r1.fr"), tmp("r3.fr")), 0);
+    assert_int_equal(tu_sh("elastic-aug --threads 1 --seed 5 --labels -i %s -o %s", s128, tu_tmp("r1.fr")), 0);
+    assert_int_equal(tu_sh("elastic-aug --threads 2 --seed 5 --labels -i %s -o %s", s128, tu_tmp("r2.fr")), 0);
+    assert_int_equal(tu_sh("elastic-aug --threads 3 --seed 5 --labels < %s > %s", s128, tu_tmp("r3.fr")), 0);
+    assert_int_equal(tu_sh("cmp -s %s %s && cmp -s %s %s", tu_tmp("r1.fr"), tu_tmp("r2.fr"), tu_tmp("r1.fr"), tu_tmp("r3.fr")), 0);
     assert_int_equal(tu_sh("elastic-aug --threads 1 --epochs 3 --seed 5 -i %s -o %s --field-out %s", s128,
-                           tmp("r5.fr"), tmp("rf5.fr")), 0);
+                           tu_tmp("r5.fr"), tu_tmp("rf5.fr")), 0);
     assert_int_equal(tu_sh("elastic-aug --threads 2 --epochs 3 --seed 5 -i %s -o %s --field-out %s", s128,
-                           tmp("r6.fr"), tmp("rf6.fr")), 0);
-    assert_int_equal(tu_sh("cmp -s %s %s && cmp -s %s %s", tmp("r5.fr"), tmp("r6.fr"), tmp("rf5.fr"), tmp("rf6.fr")),
+                           tu_tmp("r6.fr"), tu_tmp("rf6.fr")), 0);
+    assert_int_equal(tu_sh("cmp -s %s %s && cmp -s %s %s", tu_tmp("r5.fr"), tu_tmp("r6.fr"), tu_tmp("rf5.fr"), tu_tmp("rf6.fr")),
                      0);
-    assert_int_equal(tu_sh("elastic-aug --seed 6 --labels -i %s -o %s", s128, tmp("r4.fr")), 0);
-    assert_int_not_equal(tu_sh("cmp -s %s %s", tmp("r1.fr"), tmp("r4.fr")), 0);
+    assert_int_equal(tu_sh("elastic-aug --seed 6 --labels -i %s -o %s", s128, tu_tmp("r4.fr")), 0);
+    assert_int_not_equal(tu_sh("cmp -s %s %s", tu_tmp("r1.fr"), tu_tmp("r4.fr")), 0);
 }
 
 static void test_epochs(void **state)
@@ -443,11 +434,11 @@ static void test_epochs(void **state)
     frame *a, *e;
     int na, ne;
     char *err = NULL;
-    assert_int_equal(tu_sh("elastic-aug --seed 8 -i %s -o %s", s128, tmp("e1.fr")), 0);
-    assert_int_equal(tu_sh("elastic-aug --seed 8 --epochs 3 -i %s -o %s --field-out %s", s128, tmp("e3.fr"),
-                           tmp("fe3.fr")), 0);
-    na = load(tmp("e1.fr"), &a);
-    ne = load(tmp("e3.fr"), &e);
+    assert_int_equal(tu_sh("elastic-aug --seed 8 -i %s -o %s", s128, tu_tmp("e1.fr")), 0);
+    assert_int_equal(tu_sh("elastic-aug --seed 8 --epochs 3 -i %s -o %s --field-out %s", s128, tu_tmp("e3.fr"),
+                           tu_tmp("fe3.fr")), 0);
+    na = load(tu_tmp("e1.fr"), &a);
+    ne = load(tu_tmp("e3.fr"), &e);
     assert_int_equal(ne, 3 * na);
     for (int i = 0; i < ne; i++) {
         int64_t ep = -1;
@@ -465,11 +456,11 @@ static void test_epochs(void **state)
     free_all(e, ne);
     /* every epoch's warp is still scipy's */
     assert_int_equal(tu_sh("elastic-aug --seed 8 --epochs 3 %s -i %s -o %s --field-out %s", NOJIT, s128,
-                           tmp("e3n.fr"), tmp("fe3n.fr")), 0);
-    check(tmp("e3n.fr"), s128, tmp("fe3n.fr"), "--tol 0");
+                           tu_tmp("e3n.fr"), tu_tmp("fe3n.fr")), 0);
+    check(tu_tmp("e3n.fr"), s128, tu_tmp("fe3n.fr"), "--tol 0");
 
     /* a pipe cannot be read twice */
-    assert_int_equal(tu_sh_err(&err, "cat %s | elastic-aug --seed 1 --epochs 2 > %s", s128, tmp("x.fr")), 1);
+    assert_int_equal(tu_sh_err(&err, "cat %s | elastic-aug --seed 1 --epochs 2 > %s", s128, tu_tmp("x.fr")), 1);
     assert_int_equal(tu_count_lines(err), 1);
     assert_non_null(strstr(err, "seekable"));
     free(err);
@@ -483,12 +474,12 @@ static void test_real_data_regions(void **state)
     char args[2000];
     TU_NEED_DATA();
     snprintf(args, sizeof args, "slices %s --size 256 --ct %s/ct/subj01_ct.nii.gz --seg %s/ct/subj01_seg.nii.gz "
-             "--z 50,65,80 --ct %s/ct_pretrain/pre101_ct.nii.gz --z 60,75", tmp("realall.fr"), tu_data(), tu_data(),
+             "--z 50,65,80 --ct %s/ct_pretrain/pre101_ct.nii.gz --z 60,75", tu_tmp("realall.fr"), tu_data(), tu_data(),
              tu_data());
     assert_int_equal(py(args), 0);
-    assert_int_equal(tu_sh("elastic-aug --seed 2 --labels --noise 0 -i %s -o %s --field-out %s", tmp("realall.fr"),
-                           tmp("rp.fr"), tmp("rf.fr")), 0);
-    check(tmp("rp.fr"), tmp("realall.fr"), tmp("rf.fr"), "--labels --tol 1e-5");
+    assert_int_equal(tu_sh("elastic-aug --seed 2 --labels --noise 0 -i %s -o %s --field-out %s", tu_tmp("realall.fr"),
+                           tu_tmp("rp.fr"), tu_tmp("rf.fr")), 0);
+    check(tu_tmp("rp.fr"), tu_tmp("realall.fr"), tu_tmp("rf.fr"), "--labels --tol 1e-5");
 }
 
 /* Behind the real fz-superpixel (once both are on one branch): a pipe of
@@ -500,11 +491,11 @@ static void test_after_fz_superpixel(void **state)
         print_message("fz-superpixel not built here: skipped\n");
         skip();
     }
-    assert_int_equal(tu_sh("frame-cat -t image -t label -o %s %s", tmp("plain.fr"), s200), 0);
-    assert_int_equal(tu_sh("fz-superpixel < %s > %s", tmp("plain.fr"), tmp("fz.fr")), 0);
+    assert_int_equal(tu_sh("frame-cat -t image -t label -o %s %s", tu_tmp("plain.fr"), s200), 0);
+    assert_int_equal(tu_sh("fz-superpixel < %s > %s", tu_tmp("plain.fr"), tu_tmp("fz.fr")), 0);
     assert_int_equal(tu_sh("fz-superpixel < %s | elastic-aug --seed 4 --labels --noise 0 --field-out %s > %s",
-                           tmp("plain.fr"), tmp("fzf.fr"), tmp("fzp.fr")), 0);
-    check(tmp("fzp.fr"), tmp("fz.fr"), tmp("fzf.fr"), "--labels --tol 1e-5");
+                           tu_tmp("plain.fr"), tu_tmp("fzf.fr"), tu_tmp("fzp.fr")), 0);
+    check(tu_tmp("fzp.fr"), tu_tmp("fz.fr"), tu_tmp("fzf.fr"), "--labels --tol 1e-5");
 }
 
 /* -o on a named pipe writes into it (a temporary renamed over it would
@@ -512,12 +503,12 @@ static void test_after_fz_superpixel(void **state)
 static void test_output_to_fifo(void **state)
 {
     (void)state;
-    assert_int_equal(tu_sh("mkfifo %s", tmp("fifo")), 0);
+    assert_int_equal(tu_sh("mkfifo %s", tu_tmp("fifo")), 0);
     assert_int_equal(tu_sh("cat %s > %s & elastic-aug --seed 5 --labels -i %s -o %s; rc=$?; wait; exit $rc",
-                           tmp("fifo"), tmp("fifo.out"), s128, tmp("fifo")), 0);
-    assert_int_equal(tu_sh("test -p %s", tmp("fifo")), 0);
-    assert_int_equal(tu_sh("elastic-aug --seed 5 --labels -i %s -o %s && cmp -s %s %s", s128, tmp("file.out"),
-                           tmp("fifo.out"), tmp("file.out")), 0);
+                           tu_tmp("fifo"), tu_tmp("fifo.out"), s128, tu_tmp("fifo")), 0);
+    assert_int_equal(tu_sh("test -p %s", tu_tmp("fifo")), 0);
+    assert_int_equal(tu_sh("elastic-aug --seed 5 --labels -i %s -o %s && cmp -s %s %s", s128, tu_tmp("file.out"),
+                           tu_tmp("fifo.out"), tu_tmp("file.out")), 0);
 }
 
 /* ---- bad input ---- */
@@ -570,58 +561,58 @@ static void test_bad_input(void **state)
     frame f;
     tensor t;
     char o[600];
-    snprintf(o, sizeof o, "%s", tmp("bad_out.fr"));
+    snprintf(o, sizeof o, "%s", tu_tmp("bad_out.fr"));
 
     slice_frame(&f, 16, 16, 0, 0, 0);
-    write_frame(tmp("noreg.fr"), &f);
-    expect_fail(1, "no 'regions' tensor", "elastic-aug --seed 1 -i %s -o %s", tmp("noreg.fr"), o);
+    write_frame(tu_tmp("noreg.fr"), &f);
+    expect_fail(1, "no 'regions' tensor", "elastic-aug --seed 1 -i %s -o %s", tu_tmp("noreg.fr"), o);
 
     slice_frame(&f, 16, 16, 1, 16, 15);
-    write_frame(tmp("shape.fr"), &f);
-    expect_fail(1, "shape [16, 15] but 'image' has [16, 16]", "elastic-aug --seed 1 -i %s -o %s", tmp("shape.fr"), o);
+    write_frame(tu_tmp("shape.fr"), &f);
+    expect_fail(1, "shape [16, 15] but 'image' has [16, 16]", "elastic-aug --seed 1 -i %s -o %s", tu_tmp("shape.fr"), o);
 
     slice_frame(&f, 16, 16, 1, 16, 16);
     mval_put_i64(frame_meta(&f), "K", 0); /* regions are all 0, so K must be >= 1 */
-    write_frame(tmp("k.fr"), &f);
-    expect_fail(1, "meta K is 0", "elastic-aug --seed 1 -i %s -o %s", tmp("k.fr"), o);
+    write_frame(tu_tmp("k.fr"), &f);
+    expect_fail(1, "meta K is 0", "elastic-aug --seed 1 -i %s -o %s", tu_tmp("k.fr"), o);
 
     slice_frame(&f, 16, 16, 1, 16, 16);
     mval_put_str(frame_meta(&f), "K", "many");
-    write_frame(tmp("kstr.fr"), &f);
-    expect_fail(1, "meta 'K' must be an integer", "elastic-aug --seed 1 -i %s -o %s", tmp("kstr.fr"), o);
+    write_frame(tu_tmp("kstr.fr"), &f);
+    expect_fail(1, "meta 'K' must be an integer", "elastic-aug --seed 1 -i %s -o %s", tu_tmp("kstr.fr"), o);
 
     slice_frame(&f, 16, 16, 1, 16, 16);
     mval_put_i64(frame_meta(&f), "K", 1000000000000LL); /* would allocate terabytes of counters */
-    write_frame(tmp("khuge.fr"), &f);
-    expect_fail(1, "more regions than the slice's 256 pixels", "elastic-aug --seed 1 -i %s -o %s", tmp("khuge.fr"), o);
+    write_frame(tu_tmp("khuge.fr"), &f);
+    expect_fail(1, "more regions than the slice's 256 pixels", "elastic-aug --seed 1 -i %s -o %s", tu_tmp("khuge.fr"), o);
 
     slice_frame(&f, 16, 16, 1, 16, 16);
     ((int32_t *)frame_tensor_get(&f, "regions")->data)[5] = -3;
-    write_frame(tmp("neg.fr"), &f);
-    expect_fail(1, "holds -3", "elastic-aug --seed 1 -i %s -o %s", tmp("neg.fr"), o);
+    write_frame(tu_tmp("neg.fr"), &f);
+    expect_fail(1, "holds -3", "elastic-aug --seed 1 -i %s -o %s", tu_tmp("neg.fr"), o);
 
     frame_init(&f, FRAME_DATA);
     tensor_init3(&t, DT_F32, 2, 16, 16);
     frame_tensor_add(&f, "image", &t);
     tensor_init3(&t, DT_I32, 2, 16, 16);
     frame_tensor_add(&f, "regions", &t);
-    write_frame(tmp("vol.fr"), &f);
-    expect_fail(1, "expected <f4 [Y, X]", "elastic-aug --seed 1 -i %s -o %s", tmp("vol.fr"), o);
+    write_frame(tu_tmp("vol.fr"), &f);
+    expect_fail(1, "expected <f4 [Y, X]", "elastic-aug --seed 1 -i %s -o %s", tu_tmp("vol.fr"), o);
 
     expect_fail(2, "--alpha", "elastic-aug --alpha -1 -i %s -o %s", s128, o);
     expect_fail(2, "--sigma", "elastic-aug --sigma -0.5 -i %s -o %s", s128, o);
     expect_fail(2, "--min-pixels", "elastic-aug --min-pixels 0 -i %s -o %s", s128, o);
 
     /* fields that do not fit */
-    assert_int_equal(tu_sh("frame-cat --seq 0:1 -o %s %s", tmp("two128.fr"), s128), 0);
+    assert_int_equal(tu_sh("frame-cat --seq 0:1 -o %s %s", tu_tmp("two128.fr"), s128), 0);
     expect_fail(1, "the slice needs <f4 [2, 128, 128]", "elastic-aug --seed 1 -i %s -o %s --field-in %s",
-                tmp("two128.fr"), o, tmp("hard.fr"));
-    assert_int_equal(tu_sh("elastic-aug --seed 1 -i %s -o %s --field-out %s", s128, tmp("ok.fr"), tmp("f4x.fr")), 0);
-    assert_int_equal(tu_sh("frame-cat --seq 0:1 -o %s %s", tmp("f2x.fr"), tmp("f4x.fr")), 0);
+                tu_tmp("two128.fr"), o, tu_tmp("hard.fr"));
+    assert_int_equal(tu_sh("elastic-aug --seed 1 -i %s -o %s --field-out %s", s128, tu_tmp("ok.fr"), tu_tmp("f4x.fr")), 0);
+    assert_int_equal(tu_sh("frame-cat --seq 0:1 -o %s %s", tu_tmp("f2x.fr"), tu_tmp("f4x.fr")), 0);
     expect_fail(1, "fewer than the records", "elastic-aug --seed 1 -i %s -o %s --field-in %s", s128, o,
-                tmp("f2x.fr"));
-    assert_int_equal(tu_sh("cat %s %s > %s", tmp("f4x.fr"), tmp("f2x.fr"), tmp("f6x.fr")), 0);
-    expect_fail(1, "more field records", "elastic-aug --seed 1 -i %s -o %s --field-in %s", s128, o, tmp("f6x.fr"));
+                tu_tmp("f2x.fr"));
+    assert_int_equal(tu_sh("cat %s %s > %s", tu_tmp("f4x.fr"), tu_tmp("f2x.fr"), tu_tmp("f6x.fr")), 0);
+    expect_fail(1, "more field records", "elastic-aug --seed 1 -i %s -o %s --field-in %s", s128, o, tu_tmp("f6x.fr"));
 
     /* a failed run leaves no output file behind */
     assert_int_not_equal(tu_sh("test -e %s", o), 0);

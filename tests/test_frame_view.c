@@ -21,15 +21,6 @@
 #include "viz/kmeans.h"
 #include "viz/palette.h"
 
-static const char *tmp(const char *name)
-{
-    static char ring[8][1024];
-    static int k;
-    char *p = ring[k++ & 7];
-    snprintf(p, 1024, "%s/%s", tu_tmpdir(), name);
-    return p;
-}
-
 /* Run frame-view (args printf-style); stdout must stay empty. */
 static int fv(char **err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int fv(char **err, const char *fmt, ...)
@@ -40,9 +31,9 @@ static int fv(char **err, const char *fmt, ...)
     vsnprintf(args, sizeof args, fmt, ap);
     va_end(ap);
     char *e = NULL;
-    int rc = tu_sh_err(&e, "frame-view %s > %s", args, tmp("stdout"));
+    int rc = tu_sh_err(&e, "frame-view %s > %s", args, tu_tmp("stdout"));
     struct stat st;
-    assert_int_equal(stat(tmp("stdout"), &st), 0);
+    assert_int_equal(stat(tu_tmp("stdout"), &st), 0);
     if (st.st_size)
         fail_msg("frame-view %s: wrote %lld bytes on stdout", args, (long long)st.st_size);
     if (err)
@@ -109,28 +100,28 @@ static void test_png_roundtrip(void **state)
     for (int i = 0; i < 37 * 19 * 3; i++)
         c.rgb[i] = (uint8_t)rng_u32(&r);
     canvas_text(&c, 1, 1, "Dice 0.83", 0xffffff, 1);
-    assert_int_equal(canvas_write_png(&c, tmp("rt.png")), 0);
-    d = read_png(tmp("rt.png"));
+    assert_int_equal(canvas_write_png(&c, tu_tmp("rt.png")), 0);
+    d = read_png(tu_tmp("rt.png"));
     assert_int_equal(d.w, 37);
     assert_int_equal(d.h, 19);
     assert_memory_equal(c.rgb, d.rgb, 37 * 19 * 3);
     canvas_free(&d);
     /* The same pixels give the same bytes (no time chunk). */
-    assert_int_equal(canvas_write_png(&c, tmp("rt2.png")), 0);
+    assert_int_equal(canvas_write_png(&c, tu_tmp("rt2.png")), 0);
     size_t n1, n2;
-    char *a = tu_read(tmp("rt.png"), &n1), *b = tu_read(tmp("rt2.png"), &n2);
+    char *a = tu_read(tu_tmp("rt.png"), &n1), *b = tu_read(tu_tmp("rt2.png"), &n2);
     assert_int_equal(n1, n2);
     assert_memory_equal(a, b, n1);
     free(a), free(b);
     canvas_free(&c);
     /* Not a PNG; a truncated PNG. */
-    assert_int_equal(tu_write(tmp("no.png"), "hello", 5), 0);
-    assert_int_equal(canvas_read_png(&d, tmp("no.png")), -1);
+    assert_int_equal(tu_write(tu_tmp("no.png"), "hello", 5), 0);
+    assert_int_equal(canvas_read_png(&d, tu_tmp("no.png")), -1);
     assert_non_null(strstr(err_get(), "not a PNG"));
-    a = tu_read(tmp("rt.png"), &n1);
-    assert_int_equal(tu_write(tmp("cut.png"), a, n1 / 2), 0);
+    a = tu_read(tu_tmp("rt.png"), &n1);
+    assert_int_equal(tu_write(tu_tmp("cut.png"), a, n1 / 2), 0);
     free(a);
-    assert_int_equal(canvas_read_png(&d, tmp("cut.png")), -1);
+    assert_int_equal(canvas_read_png(&d, tu_tmp("cut.png")), -1);
     assert_non_null(strstr(err_get(), "PNG"));
 }
 
@@ -267,7 +258,7 @@ static void test_overlay_counts(void **state)
     for (size_t i = 0; i < n; i++)
         pred[i] = i >= 3 ? s.lab[i - 3] : 0;
     add_tensor(&f, "pred", DT_U8, 2, sh, pred);
-    write_frames(tmp("ov.frames"), &f, 1);
+    write_frames(tu_tmp("ov.frames"), &f, 1);
     frame_free(&f);
     int64_t cl[256], cp[256];
     count_labels(s.lab, n, cl);
@@ -279,10 +270,10 @@ static void test_overlay_counts(void **state)
 
     for (int zoom = 1; zoom <= 3; zoom += 2) {
         fv(NULL, "--show label --alpha 1 --zoom %d --no-legend --no-title --window -160,240 --png %s/ov%d.png %s",
-           zoom, tu_tmpdir(), zoom, tmp("ov.frames"));
+           zoom, tu_tmpdir(), zoom, tu_tmp("ov.frames"));
         char p[64];
         snprintf(p, sizeof p, "ov%d.png", zoom);
-        canvas c = read_png(tmp(p));
+        canvas c = read_png(tu_tmp(p));
         assert_int_equal(c.w, s.X * zoom);
         assert_int_equal(c.h, s.Y * zoom);
         for (int v = 1; v < 256; v++)
@@ -294,8 +285,8 @@ static void test_overlay_counts(void **state)
     /* Two panels (label | pred) side by side, 4 pixels apart; the turned
      * picture has the same counts, pixel (x, y) showing voxel (X-1-x, Y-1-y). */
     fv(NULL, "--show label,pred --alpha 1 --zoom 1 --no-legend --no-title --radiological --png %s/ov2.png %s",
-       tu_tmpdir(), tmp("ov.frames"));
-    canvas c = read_png(tmp("ov2.png"));
+       tu_tmpdir(), tu_tmp("ov.frames"));
+    canvas c = read_png(tu_tmp("ov2.png"));
     assert_int_equal(c.w, 2 * s.X + 4);
     for (int v = 1; v < 256; v++) {
         assert_int_equal(count_colour(&c, 0, 0, s.X, s.Y, palette_label(v)), cl[v]);
@@ -310,8 +301,8 @@ static void test_overlay_counts(void **state)
     canvas_free(&c);
     /* With titles and legend: taller, and the legend shows each organ's colour. */
     fv(NULL, "--show label --alpha 1 --zoom 1 --labels-json %s/labels.json --png %s/ov3.png %s", tu_sample(),
-       tu_tmpdir(), tmp("ov.frames"));
-    c = read_png(tmp("ov3.png"));
+       tu_tmpdir(), tu_tmp("ov.frames"));
+    c = read_png(tu_tmp("ov3.png"));
     assert_true(c.h > s.Y);
     for (int v = 1; v < 256; v++)
         if (cl[v])
@@ -325,14 +316,14 @@ static void test_overlay_counts(void **state)
  * features with known clusters recovers them. */
 static int32_t *real_regions(const sample_slice *s, int32_t *kmax)
 {
-    npy_write(tmp("slice.npy"), &(tensor){DT_F32, 2, {s->Y, s->X}, s->img});
+    npy_write(tu_tmp("slice.npy"), &(tensor){DT_F32, 2, {s->Y, s->X}, s->img});
     int rc = tu_sh("%s -c 'import numpy as np; from skimage.segmentation import felzenszwalb\n"
                    "a = np.load(\"%s\"); a = np.clip((a + 160) / 400, 0, 1)\n"
                    "np.save(\"%s\", felzenszwalb(a, scale=100, sigma=0.5, min_size=20).astype(np.int32))'",
-                   tu_python(), tmp("slice.npy"), tmp("reg.npy"));
+                   tu_python(), tu_tmp("slice.npy"), tu_tmp("reg.npy"));
     assert_int_equal(rc, 0);
     tensor t;
-    if (npy_read(tmp("reg.npy"), &t))
+    if (npy_read(tu_tmp("reg.npy"), &t))
         fail_msg("%s", err_get());
     int32_t *r = malloc(tensor_nbytes(&t));
     memcpy(r, t.data, tensor_nbytes(&t));
@@ -379,7 +370,7 @@ static void test_regions_pairs_clusters(void **state)
     add_tensor(&fs[0], "regions", DT_I32, 2, sh, reg);
     const int64_t fsh[3] = {D, s.Y, s.X};
     add_tensor(&fs[0], "features", DT_F32, 3, fsh, feat);
-    write_frames(tmp("feat.frames"), fs, 1);
+    write_frames(tu_tmp("feat.frames"), fs, 1);
     frame_init(&fs[1], FRAME_DATA);
     frame_set_id(&fs[1], "subj03");
     fs[1].z = 88;
@@ -387,29 +378,29 @@ static void test_regions_pairs_clusters(void **state)
     add_tensor(&fs[1], "regions", DT_I32, 2, sh, reg);
     add_tensor(&fs[1], "image_p", DT_F32, 2, sh, img2);
     add_tensor(&fs[1], "regions_p", DT_I32, 2, sh, reg2);
-    write_frames(tmp("pair.frames"), &fs[1], 1);
+    write_frames(tu_tmp("pair.frames"), &fs[1], 1);
     frame_free(&fs[0]);
     frame_free(&fs[1]);
 
     /* Filled regions: every pixel in its region's colour for the seed. */
     const char *common = "--alpha 1 --zoom 1 --no-legend --no-title --regions-fill";
-    fv(NULL, "%s --show regions --seed 5 --png %s/r5.png %s", common, tu_tmpdir(), tmp("feat.frames"));
-    fv(NULL, "%s --show regions --seed 5 --png %s/r5b.png %s", common, tu_tmpdir(), tmp("feat.frames"));
-    fv(NULL, "%s --show regions --seed 6 --png %s/r6.png %s", common, tu_tmpdir(), tmp("feat.frames"));
-    canvas c = read_png(tmp("r5.png"));
+    fv(NULL, "%s --show regions --seed 5 --png %s/r5.png %s", common, tu_tmpdir(), tu_tmp("feat.frames"));
+    fv(NULL, "%s --show regions --seed 5 --png %s/r5b.png %s", common, tu_tmpdir(), tu_tmp("feat.frames"));
+    fv(NULL, "%s --show regions --seed 6 --png %s/r6.png %s", common, tu_tmpdir(), tu_tmp("feat.frames"));
+    canvas c = read_png(tu_tmp("r5.png"));
     for (size_t i = 0; i < n; i++)
         if (canvas_get(&c, (int)(i % s.X), (int)(i / s.X)) != palette_random(5, 0, reg[i]))
             fail_msg("pixel %zu: region %d not in its colour", i, reg[i]);
     canvas_free(&c);
     size_t l1, l2, l3;
-    char *a = tu_read(tmp("r5.png"), &l1), *b = tu_read(tmp("r5b.png"), &l2), *d = tu_read(tmp("r6.png"), &l3);
+    char *a = tu_read(tu_tmp("r5.png"), &l1), *b = tu_read(tu_tmp("r5b.png"), &l2), *d = tu_read(tu_tmp("r6.png"), &l3);
     assert_true(l1 == l2 && !memcmp(a, b, l1));
     assert_true(l1 != l3 || memcmp(a, d, l1));
     free(a), free(b), free(d);
 
     /* The pair: region k in the same colour in both views. */
-    fv(NULL, "%s --seed 5 --png %s/pair.png %s", common, tu_tmpdir(), tmp("pair.frames"));
-    c = read_png(tmp("pair.png"));
+    fv(NULL, "%s --seed 5 --png %s/pair.png %s", common, tu_tmpdir(), tu_tmp("pair.frames"));
+    c = read_png(tu_tmp("pair.png"));
     assert_int_equal(c.w, 2 * s.X + 4);
     for (size_t i = 0; i < n; i++) {
         int x = (int)(i % s.X), y = (int)(i / s.X);
@@ -420,8 +411,8 @@ static void test_regions_pairs_clusters(void **state)
     canvas_free(&c);
     /* Boundaries: only pixels next to another region are coloured. */
     fv(NULL, "--zoom 1 --no-legend --no-title --show regions --seed 5 --png %s/rb.png %s", tu_tmpdir(),
-       tmp("feat.frames"));
-    c = read_png(tmp("rb.png"));
+       tu_tmp("feat.frames"));
+    c = read_png(tu_tmp("rb.png"));
     int64_t coloured = 0, edges = 0;
     for (int y = 0; y < s.Y; y++)
         for (int x = 0; x < s.X; x++) {
@@ -437,8 +428,8 @@ static void test_regions_pairs_clusters(void **state)
     /* Figure 3: regions | K-means clusters; with K = 4 the clusters are the
      * classes region mod 4, whatever colours they get. */
     fv(NULL, "--zoom 1 --no-legend --no-title --show regions,clusters --k 4 --seed 3 --png %s/fig3.png %s", tu_tmpdir(),
-       tmp("feat.frames"));
-    c = read_png(tmp("fig3.png"));
+       tu_tmp("feat.frames"));
+    c = read_png(tu_tmp("fig3.png"));
     assert_int_equal(c.w, 2 * s.X + 4);
     uint32_t colour_of[K] = {0};
     int seen[K] = {0};
@@ -464,14 +455,14 @@ static void test_sheet_and_columns(void **state)
     char ct[1024], sg[1024];
     snprintf(ct, sizeof ct, "%s/subj05_ct.nii.gz", tu_sample());
     snprintf(sg, sizeof sg, "%s/subj05_seg.nii.gz", tu_sample());
-    assert_int_equal(tu_sh("frame-cat --from-nifti %s --label %s --set-id subj05 -o %s", ct, sg, tmp("vol.frames")), 0);
+    assert_int_equal(tu_sh("frame-cat --from-nifti %s --label %s --set-id subj05 -o %s", ct, sg, tu_tmp("vol.frames")), 0);
     nii_image lab;
     if (nii_read(sg, &lab, NII_NATIVE))
         fail_msg("%s", err_get());
     int Z = (int)lab.data.shape[0], Y = (int)lab.data.shape[1], X = (int)lab.data.shape[2];
     fv(NULL, "--sheet --every 16 --cols 4 --show label --alpha 1 --zoom 1 --no-legend --no-title --png %s/%%i_%%z.png %s",
-       tu_tmpdir(), tmp("vol.frames"));
-    canvas c = read_png(tmp("subj05_sheet.png"));
+       tu_tmpdir(), tu_tmp("vol.frames"));
+    canvas c = read_png(tu_tmp("subj05_sheet.png"));
     int tiles = (Z + 15) / 16, rows = (tiles + 3) / 4;
     assert_int_equal(c.w, 4 * X + 3 * 2);
     assert_int_equal(c.h, rows * Y + (rows - 1) * 2);
@@ -504,18 +495,18 @@ static void test_sheet_and_columns(void **state)
                 add_tensor(f, "pred", DT_U8, 2, sh, p);
             }
         }
-    write_frames(tmp("c0.frames"), fs[0], 3);
-    write_frames(tmp("c1.frames"), fs[1], 3);
+    write_frames(tu_tmp("c0.frames"), fs[0], 3);
+    write_frames(tu_tmp("c1.frames"), fs[1], 3);
     /* the third stream in another order */
     frame rev[3] = {fs[2][2], fs[2][0], fs[2][1]};
-    write_frames(tmp("c2.frames"), rev, 3);
+    write_frames(tu_tmp("c2.frames"), rev, 3);
     fv(NULL, "--gt --title 'label only' --title shift1 --title shift2 --alpha 1 --zoom 1 --no-legend --no-title "
              "--png %s/col_%%z.png %s %s %s",
-       tu_tmpdir(), tmp("c0.frames"), tmp("c1.frames"), tmp("c2.frames"));
+       tu_tmpdir(), tu_tmp("c0.frames"), tu_tmp("c1.frames"), tu_tmp("c2.frames"));
     for (int j = 0; j < 3; j++) {
         char name[64];
         snprintf(name, sizeof name, "col_%d.png", 60 + j);
-        c = read_png(tmp(name));
+        c = read_png(tu_tmp(name));
         assert_int_equal(c.w, 4 * X + 3 * 4);
         for (int col = 0; col < 4; col++) {
             const tensor *t = frame_tensor_get(&fs[col ? col - 1 : 0][j], col >= 2 ? "pred" : "label");
@@ -529,9 +520,9 @@ static void test_sheet_and_columns(void **state)
         canvas_free(&c);
     }
     /* A stream that lacks a slice the first one has. */
-    write_frames(tmp("c3.frames"), fs[2], 2);
+    write_frames(tu_tmp("c3.frames"), fs[2], 2);
     char *err;
-    assert_int_equal(fv(&err, "--png %s/x_%%z.png %s %s", tu_tmpdir(), tmp("c0.frames"), tmp("c3.frames")), 1);
+    assert_int_equal(fv(&err, "--png %s/x_%%z.png %s %s", tu_tmpdir(), tu_tmp("c0.frames"), tu_tmp("c3.frames")), 1);
     assert_non_null(strstr(err, "the streams must hold the same (id, z)"));
     free(err);
     for (int k = 0; k < 3; k++)
@@ -544,31 +535,31 @@ static void test_sheet_and_columns(void **state)
 static void test_curve(void **state)
 {
     (void)state;
-    FILE *f = fopen(tmp("m.jsonl"), "w");
+    FILE *f = fopen(tu_tmp("m.jsonl"), "w");
     fprintf(f, "{\"event\": \"start\"}\n");
     for (int s = 1; s <= 200; s++)
         fprintf(f, "{\"step\": %d, \"loss\": %.6f, \"lr\": 0.001, \"time\": %.2f}\n", s, 3 * exp(-s / 50.0) + 0.2,
                 s * 0.1);
     fclose(f);
-    fv(NULL, "--curve %s --size 640x400 --png %s/curve.png", tmp("m.jsonl"), tu_tmpdir());
-    canvas c = read_png(tmp("curve.png"));
+    fv(NULL, "--curve %s --size 640x400 --png %s/curve.png", tu_tmp("m.jsonl"), tu_tmpdir());
+    canvas c = read_png(tu_tmp("curve.png"));
     assert_int_equal(c.w, 640);
     assert_int_equal(c.h, 400);
     /* The loss line is drawn in the first series colour, across the plot. */
     int64_t line = count_colour(&c, 0, 0, c.w, c.h, palette_label(1));
     assert_true(line > 300);
     canvas_free(&c);
-    fv(NULL, "--curve %s --y loss --y lr --logy --png %s/curve2.png", tmp("m.jsonl"), tu_tmpdir());
-    c = read_png(tmp("curve2.png"));
+    fv(NULL, "--curve %s --y loss --y lr --logy --png %s/curve2.png", tu_tmp("m.jsonl"), tu_tmpdir());
+    c = read_png(tu_tmp("curve2.png"));
     assert_true(count_colour(&c, 0, 0, c.w, c.h, palette_label(2)) > 300);
     canvas_free(&c);
     /* Broken and empty logs. */
-    assert_int_equal(tu_write(tmp("bad.jsonl"), "{\"step\": 1, \"loss\": 2}\n{\"step\": 2, \"loss\": \n", 43), 0);
+    assert_int_equal(tu_write(tu_tmp("bad.jsonl"), "{\"step\": 1, \"loss\": 2}\n{\"step\": 2, \"loss\": \n", 43), 0);
     char *err;
-    assert_int_equal(fv(&err, "--curve %s --png %s/b.png", tmp("bad.jsonl"), tu_tmpdir()), 1);
+    assert_int_equal(fv(&err, "--curve %s --png %s/b.png", tu_tmp("bad.jsonl"), tu_tmpdir()), 1);
     assert_non_null(strstr(err, "bad.jsonl:2:"));
     free(err);
-    assert_int_equal(fv(&err, "--curve %s --y acc --png %s/b.png", tmp("m.jsonl"), tu_tmpdir()), 1);
+    assert_int_equal(fv(&err, "--curve %s --y acc --png %s/b.png", tu_tmp("m.jsonl"), tu_tmpdir()), 1);
     assert_non_null(strstr(err, "no line has both 'step' and 'acc'"));
     free(err);
 }
@@ -585,9 +576,9 @@ static void test_bad_input(void **state)
     frame_set_id(&f[0], "a");
     f[0].z = 0;
     add_tensor(&f[0], "label", DT_F32, 2, sh, img);
-    write_frames(tmp("fl.frames"), f, 1);
+    write_frames(tu_tmp("fl.frames"), f, 1);
     frame_free(&f[0]);
-    assert_int_equal(fv(&err, "--png %s/%%i_%%z.png %s", tu_tmpdir(), tmp("fl.frames")), 1);
+    assert_int_equal(fv(&err, "--png %s/%%i_%%z.png %s", tu_tmpdir(), tu_tmp("fl.frames")), 1);
     assert_non_null(strstr(err, "'label' is f32; a label map must hold integers"));
     assert_int_equal(tu_count_lines(err), 1);
     free(err);
@@ -595,9 +586,9 @@ static void test_bad_input(void **state)
     frame_init(&f[0], FRAME_DATA);
     frame_set_id(&f[0], "a");
     add_tensor(&f[0], "other", DT_F32, 2, sh, img);
-    write_frames(tmp("none.frames"), f, 1);
+    write_frames(tu_tmp("none.frames"), f, 1);
     frame_free(&f[0]);
-    assert_int_equal(fv(&err, "--png %s/%%i_%%z.png %s", tu_tmpdir(), tmp("none.frames")), 1);
+    assert_int_equal(fv(&err, "--png %s/%%i_%%z.png %s", tu_tmpdir(), tu_tmp("none.frames")), 1);
     assert_non_null(strstr(err, "nothing to draw"));
     free(err);
     /* Two slices, one file name: refused rather than overwritten. */
@@ -607,9 +598,9 @@ static void test_bad_input(void **state)
         f[i].z = i;
         add_tensor(&f[i], "image", DT_F32, 2, sh, img);
     }
-    write_frames(tmp("two.frames"), f, 2);
+    write_frames(tu_tmp("two.frames"), f, 2);
     frame_free(&f[0]), frame_free(&f[1]);
-    assert_int_equal(fv(&err, "--png %s/same.png %s", tu_tmpdir(), tmp("two.frames")), 1);
+    assert_int_equal(fv(&err, "--png %s/same.png %s", tu_tmpdir(), tu_tmp("two.frames")), 1);
     assert_non_null(strstr(err, "same.png: two pictures would get this name"));
     free(err);
     /* A grid mismatch between tensors of a record. */
@@ -619,9 +610,9 @@ static void test_bad_input(void **state)
     const int64_t sh2[2] = {5, 4};
     uint8_t lab[20] = {0};
     add_tensor(&f[0], "label", DT_U8, 2, sh2, lab);
-    write_frames(tmp("grid.frames"), f, 1);
+    write_frames(tu_tmp("grid.frames"), f, 1);
     frame_free(&f[0]);
-    assert_int_equal(fv(&err, "--png %s/%%i_%%z.png %s", tu_tmpdir(), tmp("grid.frames")), 1);
+    assert_int_equal(fv(&err, "--png %s/%%i_%%z.png %s", tu_tmpdir(), tu_tmp("grid.frames")), 1);
     assert_non_null(strstr(err, "'label' [5, 4] does not match the slice's 4x5 grid"));
     free(err);
     /* Usage errors. */
@@ -630,11 +621,11 @@ static void test_bad_input(void **state)
     free(err);
     assert_int_equal(fv(&err, "--gt x"), 2);
     free(err);
-    assert_int_equal(fv(&err, "--png '%%q.png' %s", tmp("two.frames")), 2);
+    assert_int_equal(fv(&err, "--png '%%q.png' %s", tu_tmp("two.frames")), 2);
     assert_non_null(strstr(err, "unknown placeholder"));
     free(err);
     /* -v names the files on stderr, one per line. */
-    assert_int_equal(fv(&err, "-v --png %s/v/%%i_%%z.png %s", tu_tmpdir(), tmp("two.frames")), 0);
+    assert_int_equal(fv(&err, "-v --png %s/v/%%i_%%z.png %s", tu_tmpdir(), tu_tmp("two.frames")), 0);
     assert_int_equal(tu_count_lines(err), 2);
     assert_non_null(strstr(err, "v/a_1.png"));
     free(err);

@@ -91,15 +91,6 @@ static void write_pairs(const char *path, int n, int H, int W, int flags, uint64
     assert_int_equal(stream_out_close(out), 0);
 }
 
-static const char *tmp(const char *name)
-{
-    static char ring[8][1024];
-    static int k;
-    char *p = ring[k++ & 7];
-    snprintf(p, 1024, "%s/%s", tu_tmpdir(), name);
-    return p;
-}
-
 static void expect_fail(int want, const char *msg, const char *cmd)
 {
     char *err = NULL;
@@ -146,35 +137,35 @@ static void test_bad_input(void **state)
 {
     (void)state;
     char cmd[4096];
-    write_pairs(tmp("noregp.fr"), 4, 32, 32, P_NO_REGIONS_P, 1);
-    snprintf(cmd, sizeof cmd, "lrc-train --method lrc -c %s %s < %s", tmp("x.st"), TINY, tmp("noregp.fr"));
+    write_pairs(tu_tmp("noregp.fr"), 4, 32, 32, P_NO_REGIONS_P, 1);
+    snprintf(cmd, sizeof cmd, "lrc-train --method lrc -c %s %s < %s", tu_tmp("x.st"), TINY, tu_tmp("noregp.fr"));
     expect_fail(1, "lrc-train: record seq 0: no 'regions_p' tensor", cmd);
 
-    write_pairs(tmp("shape.fr"), 6, 32, 32, P_BAD_SHAPE, 1);
-    snprintf(cmd, sizeof cmd, "lrc-train --method lrc -c %s %s --shuffle-buffer 0 -i %s", tmp("x.st"), TINY,
-             tmp("shape.fr"));
+    write_pairs(tu_tmp("shape.fr"), 6, 32, 32, P_BAD_SHAPE, 1);
+    snprintf(cmd, sizeof cmd, "lrc-train --method lrc -c %s %s --shuffle-buffer 0 -i %s", tu_tmp("x.st"), TINY,
+             tu_tmp("shape.fr"));
     expect_fail(1, "record seq 3: 'image_p' is 32x31 but 'image' is 32x32", cmd);
     /* MoCo needs no regions, but the shapes still */
-    snprintf(cmd, sizeof cmd, "lrc-train --method moco -c %s %s -i %s", tmp("x.st"), TINY_MOCO, tmp("noregp.fr"));
+    snprintf(cmd, sizeof cmd, "lrc-train --method moco -c %s %s -i %s", tu_tmp("x.st"), TINY_MOCO, tu_tmp("noregp.fr"));
     assert_int_equal(tu_sh("%s 2>/dev/null", cmd), 0);
 
-    write_pairs(tmp("float.fr"), 2, 32, 32, P_FLOAT_REGIONS, 1);
-    snprintf(cmd, sizeof cmd, "lrc-train --method lrc -c %s %s -i %s", tmp("x.st"), TINY, tmp("float.fr"));
+    write_pairs(tu_tmp("float.fr"), 2, 32, 32, P_FLOAT_REGIONS, 1);
+    snprintf(cmd, sizeof cmd, "lrc-train --method lrc -c %s %s -i %s", tu_tmp("x.st"), TINY, tu_tmp("float.fr"));
     expect_fail(1, "record seq 0: 'regions' is <f4; region maps are integer", cmd);
 
-    write_pairs(tmp("odd.fr"), 2, 24, 40, 0, 1);
-    snprintf(cmd, sizeof cmd, "lrc-train --method lrc -c %s %s -i %s", tmp("x.st"), TINY, tmp("odd.fr"));
+    write_pairs(tu_tmp("odd.fr"), 2, 24, 40, 0, 1);
+    snprintf(cmd, sizeof cmd, "lrc-train --method lrc -c %s %s -i %s", tu_tmp("x.st"), TINY, tu_tmp("odd.fr"));
     expect_fail(1, "images of 24x40 pixels; the networks need sides that are multiples of 16", cmd);
 
     /* different sizes in one run */
-    write_pairs(tmp("a.fr"), 2, 32, 32, 0, 1);
-    write_pairs(tmp("b.fr"), 2, 48, 48, 0, 1);
-    snprintf(cmd, sizeof cmd, "cat %s %s | lrc-train --method lrc -c %s %s --shuffle-buffer 0", tmp("a.fr"),
-             tmp("b.fr"), tmp("x.st"), TINY);
+    write_pairs(tu_tmp("a.fr"), 2, 32, 32, 0, 1);
+    write_pairs(tu_tmp("b.fr"), 2, 48, 48, 0, 1);
+    snprintf(cmd, sizeof cmd, "cat %s %s | lrc-train --method lrc -c %s %s --shuffle-buffer 0", tu_tmp("a.fr"),
+             tu_tmp("b.fr"), tu_tmp("x.st"), TINY);
     expect_fail(1, "images of 48x48 pixels, earlier records are 32x32", cmd);
 
     /* a truncated stream */
-    snprintf(cmd, sizeof cmd, "head -c 3000 %s | lrc-train --method lrc -c %s %s", tmp("a.fr"), tmp("x.st"), TINY);
+    snprintf(cmd, sizeof cmd, "head -c 3000 %s | lrc-train --method lrc -c %s %s", tu_tmp("a.fr"), tu_tmp("x.st"), TINY);
     expect_fail(1, "lrc-train: ", cmd);
 
     /* usage errors: exit 2 */
@@ -191,65 +182,65 @@ static void test_bad_resume(void **state)
 {
     (void)state;
     char cmd[4096];
-    write_pairs(tmp("r.fr"), 8, 32, 32, 0, 2);
-    assert_int_equal(tu_sh("lrc-train -q --method lrc -c %s %s --batch 4 -i %s", tmp("lrc.st"), TINY, tmp("r.fr")), 0);
+    write_pairs(tu_tmp("r.fr"), 8, 32, 32, 0, 2);
+    assert_int_equal(tu_sh("lrc-train -q --method lrc -c %s %s --batch 4 -i %s", tu_tmp("lrc.st"), TINY, tu_tmp("r.fr")), 0);
     assert_int_equal(
-        tu_sh("lrc-train -q --method moco -c %s %s --batch 4 -i %s", tmp("moco.st"), TINY_MOCO, tmp("r.fr")), 0);
+        tu_sh("lrc-train -q --method moco -c %s %s --batch 4 -i %s", tu_tmp("moco.st"), TINY_MOCO, tu_tmp("r.fr")), 0);
     /* another method */
-    snprintf(cmd, sizeof cmd, "lrc-train --method lrc --resume -c %s %s -i %s", tmp("moco.st"), TINY, tmp("r.fr"));
+    snprintf(cmd, sizeof cmd, "lrc-train --method lrc --resume -c %s %s -i %s", tu_tmp("moco.st"), TINY, tu_tmp("r.fr"));
     expect_fail(1, "not an lrc-train --method lrc checkpoint (method moco)", cmd);
-    snprintf(cmd, sizeof cmd, "lrc-train --method moco --resume -c %s %s -i %s", tmp("lrc.st"), TINY_MOCO, tmp("r.fr"));
+    snprintf(cmd, sizeof cmd, "lrc-train --method moco --resume -c %s %s -i %s", tu_tmp("lrc.st"), TINY_MOCO, tu_tmp("r.fr"));
     expect_fail(1, "not an lrc-train --method moco checkpoint (method lrc)", cmd);
     /* another model configuration */
     snprintf(cmd, sizeof cmd, "lrc-train --method lrc --resume -c %s --widths 4,8,8,8,16 --dim 8 -i %s",
-             tmp("lrc.st"), tmp("r.fr"));
+             tu_tmp("lrc.st"), tu_tmp("r.fr"));
     expect_fail(1, "--resume: ", cmd);
     /* not a checkpoint at all, and none there */
-    assert_int_equal(tu_sh("echo garbage > %s", tmp("junk.st")), 0);
-    snprintf(cmd, sizeof cmd, "lrc-train --method lrc --resume -c %s %s -i %s", tmp("junk.st"), TINY, tmp("r.fr"));
+    assert_int_equal(tu_sh("echo garbage > %s", tu_tmp("junk.st")), 0);
+    snprintf(cmd, sizeof cmd, "lrc-train --method lrc --resume -c %s %s -i %s", tu_tmp("junk.st"), TINY, tu_tmp("r.fr"));
     expect_fail(1, "junk.st", cmd);
-    snprintf(cmd, sizeof cmd, "lrc-train --method lrc --resume -c %s %s -i %s", tmp("none.st"), TINY, tmp("r.fr"));
+    snprintf(cmd, sizeof cmd, "lrc-train --method lrc --resume -c %s %s -i %s", tu_tmp("none.st"), TINY, tu_tmp("r.fr"));
     expect_fail(1, "none.st", cmd);
     /* another format version: patch the metadata in place (same length) */
-    assert_int_equal(tu_sh("sed -E 's/(\"format_version\": *)\"1\"/\\1\"9\"/' %s > %s", tmp("lrc.st"),
-                           tmp("v9.st")),
+    assert_int_equal(tu_sh("sed -E 's/(\"format_version\": *)\"1\"/\\1\"9\"/' %s > %s", tu_tmp("lrc.st"),
+                           tu_tmp("v9.st")),
                      0);
-    snprintf(cmd, sizeof cmd, "lrc-train --method lrc --resume -c %s %s -i %s", tmp("v9.st"), TINY, tmp("r.fr"));
+    snprintf(cmd, sizeof cmd, "lrc-train --method lrc --resume -c %s %s -i %s", tu_tmp("v9.st"), TINY, tu_tmp("r.fr"));
     expect_fail(1, "version", cmd);
 }
 
 static void test_seed_reproducible(void **state)
 {
     (void)state;
-    write_pairs(tmp("seed.fr"), 24, 32, 32, 0, 3);
+    write_pairs(tu_tmp("seed.fr"), 24, 32, 32, 0, 3);
     /* the checkpoint records the command line: write each run to one path, then move it */
     for (int run = 0; run < 5; run++)
         assert_int_equal(tu_sh("lrc-train -q --method lrc --batch 4 --shuffle-buffer 8 --seed %d -c %s %s %s -i %s "
                                "&& mv %s %s",
-                               run == 2 ? 8 : 7, tmp("s.st"), TINY, run >= 3 ? "--threads 2" : "", tmp("seed.fr"),
-                               tmp("s.st"), tmp((const char *[]){"s0.st", "s1.st", "s2.st", "s3.st", "s4.st"}[run])),
+                               run == 2 ? 8 : 7, tu_tmp("s.st"), TINY, run >= 3 ? "--threads 2" : "", tu_tmp("seed.fr"),
+                               tu_tmp("s.st"), tu_tmp((const char *[]){"s0.st", "s1.st", "s2.st", "s3.st", "s4.st"}[run])),
                          0);
-    assert_int_equal(tu_sh("cmp -s %s %s", tmp("s3.st"), tmp("s4.st")), 0); /* two threads */
-    assert_int_equal(tu_sh("cmp -s %s %s", tmp("s0.st"), tmp("s1.st")), 0);
-    assert_int_not_equal(tu_sh("cmp -s %s %s", tmp("s0.st"), tmp("s2.st")), 0);
-    assert_int_equal(ckpt_step_of(tmp("s0.st")), 6);
+    assert_int_equal(tu_sh("cmp -s %s %s", tu_tmp("s3.st"), tu_tmp("s4.st")), 0); /* two threads */
+    assert_int_equal(tu_sh("cmp -s %s %s", tu_tmp("s0.st"), tu_tmp("s1.st")), 0);
+    assert_int_not_equal(tu_sh("cmp -s %s %s", tu_tmp("s0.st"), tu_tmp("s2.st")), 0);
+    assert_int_equal(ckpt_step_of(tu_tmp("s0.st")), 6);
     /* MoCo too */
     for (int run = 0; run < 2; run++)
         assert_int_equal(tu_sh("lrc-train -q --method moco --batch 4 --seed 5 -c %s %s -i %s && mv %s %s",
-                               tmp("m.st"), TINY_MOCO, tmp("seed.fr"), tmp("m.st"), tmp(run ? "m1.st" : "m0.st")),
+                               tu_tmp("m.st"), TINY_MOCO, tu_tmp("seed.fr"), tu_tmp("m.st"), tu_tmp(run ? "m1.st" : "m0.st")),
                          0);
-    assert_int_equal(tu_sh("cmp -s %s %s", tmp("m0.st"), tmp("m1.st")), 0);
+    assert_int_equal(tu_sh("cmp -s %s %s", tu_tmp("m0.st"), tu_tmp("m1.st")), 0);
 }
 
 static void test_log_and_skipped(void **state)
 {
     (void)state;
     mval recs[64] = {{0}};
-    write_pairs(tmp("skip.fr"), 20, 32, 32, P_ONE_REGION, 4);
+    write_pairs(tu_tmp("skip.fr"), 20, 32, 32, P_ONE_REGION, 4);
     assert_int_equal(tu_sh("lrc-train -q --method lrc --batch 2 --shuffle-buffer 0 --log %s -c %s %s -i %s",
-                           tmp("skip.jsonl"), tmp("skip.st"), TINY, tmp("skip.fr")),
+                           tu_tmp("skip.jsonl"), tu_tmp("skip.st"), TINY, tu_tmp("skip.fr")),
                      0);
-    int n = read_log(tmp("skip.jsonl"), recs, 64);
+    int n = read_log(tu_tmp("skip.jsonl"), recs, 64);
     assert_int_equal(n, 5); /* 10 usable pairs, batch 2 */
     for (int i = 0; i < n; i++) {
         assert_true(get_num(&recs[i], "step") == i + 1);
@@ -267,17 +258,17 @@ static void test_log_and_skipped(void **state)
         mval_free(&recs[i]);
     /* --log-every averages */
     assert_int_equal(tu_sh("lrc-train -q --method lrc --batch 2 --log-every 2 --log %s -c %s %s -i %s",
-                           tmp("skip2.jsonl"), tmp("skip.st"), TINY, tmp("skip.fr")),
+                           tu_tmp("skip2.jsonl"), tu_tmp("skip.st"), TINY, tu_tmp("skip.fr")),
                      0);
-    n = read_log(tmp("skip2.jsonl"), recs, 64);
+    n = read_log(tu_tmp("skip2.jsonl"), recs, 64);
     assert_int_equal(n, 2);
     assert_true(get_num(&recs[1], "step") == 4);
     for (int i = 0; i < n; i++)
         mval_free(&recs[i]);
     /* the summary on stderr names the skipped pairs */
     char *err = NULL;
-    assert_int_equal(tu_sh_err(&err, "lrc-train --method lrc --batch 2 -c %s %s -i %s", tmp("skip.st"), TINY,
-                               tmp("skip.fr")),
+    assert_int_equal(tu_sh_err(&err, "lrc-train --method lrc --batch 2 -c %s %s -i %s", tu_tmp("skip.st"), TINY,
+                               tu_tmp("skip.fr")),
                      0);
     assert_non_null(strstr(err, "(10 skipped with < 2 regions)"));
     free(err);
@@ -289,19 +280,19 @@ static void test_progress_terminal(void **state)
 {
     (void)state;
     char *out;
-    write_pairs(tmp("tty.fr"), 16, 32, 32, 0, 12);
+    write_pairs(tu_tmp("tty.fr"), 16, 32, 32, 0, 12);
     assert_int_equal(tu_sh("script -qc 'lrc-train --method lrc --batch 4 --steps 3 -c %s %s -i %s' /dev/null > %s",
-                           tmp("tty.st"), TINY, tmp("tty.fr"), tmp("tty.txt")),
+                           tu_tmp("tty.st"), TINY, tu_tmp("tty.fr"), tu_tmp("tty.txt")),
                      0);
-    out = tu_read(tmp("tty.txt"), NULL);
+    out = tu_read(tu_tmp("tty.txt"), NULL);
     assert_non_null(out);
     assert_non_null(strstr(out, "\rlrc-train: step 3/3  loss "));
     assert_non_null(strstr(out, " pairs/s  ETA "));
     free(out);
-    assert_int_equal(tu_sh("lrc-train --method lrc --batch 4 --steps 3 -c %s %s -i %s 2> %s", tmp("tty.st"), TINY,
-                           tmp("tty.fr"), tmp("notty.txt")),
+    assert_int_equal(tu_sh("lrc-train --method lrc --batch 4 --steps 3 -c %s %s -i %s 2> %s", tu_tmp("tty.st"), TINY,
+                           tu_tmp("tty.fr"), tu_tmp("notty.txt")),
                      0);
-    out = tu_read(tmp("notty.txt"), NULL);
+    out = tu_read(tu_tmp("notty.txt"), NULL);
     assert_non_null(out);
     assert_null(strchr(out, '\r'));
     assert_non_null(strstr(out, "lrc-train: 3 steps, 12 pairs"));
@@ -312,13 +303,13 @@ static void test_resume_and_epochs(void **state)
 {
     (void)state;
     mval recs[64] = {{0}};
-    write_pairs(tmp("ep.fr"), 8, 32, 32, 0, 5);
+    write_pairs(tu_tmp("ep.fr"), 8, 32, 32, 0, 5);
     /* 3 epochs of 8 pairs, batch 4: 6 steps, saved at 2, 4, 6 */
     assert_int_equal(tu_sh("lrc-train -q --method lrc --batch 4 --epochs 3 --save-every 2 --log %s -c %s %s -i %s",
-                           tmp("ep.jsonl"), tmp("ep.st"), TINY, tmp("ep.fr")),
+                           tu_tmp("ep.jsonl"), tu_tmp("ep.st"), TINY, tu_tmp("ep.fr")),
                      0);
-    assert_int_equal(ckpt_step_of(tmp("ep.st")), 6);
-    int n = read_log(tmp("ep.jsonl"), recs, 64);
+    assert_int_equal(ckpt_step_of(tu_tmp("ep.st")), 6);
+    int n = read_log(tu_tmp("ep.jsonl"), recs, 64);
     assert_int_equal(n, 6);
     assert_true(get_num(&recs[5], "pairs") == 24);
     assert_true(get_num(&recs[5], "epoch") == 3); /* the reader's passes: all 24 pairs fit the shuffle buffer */
@@ -326,34 +317,34 @@ static void test_resume_and_epochs(void **state)
         mval_free(&recs[i]);
     /* resume to step 10: 4 more steps, the log appended */
     assert_int_equal(tu_sh("lrc-train -q --method lrc --batch 4 --epochs 3 --steps 10 --resume --log %s -c %s %s -i %s",
-                           tmp("ep.jsonl"), tmp("ep.st"), TINY, tmp("ep.fr")),
+                           tu_tmp("ep.jsonl"), tu_tmp("ep.st"), TINY, tu_tmp("ep.fr")),
                      0);
-    assert_int_equal(ckpt_step_of(tmp("ep.st")), 10);
-    n = read_log(tmp("ep.jsonl"), recs, 64);
+    assert_int_equal(ckpt_step_of(tu_tmp("ep.st")), 10);
+    n = read_log(tu_tmp("ep.jsonl"), recs, 64);
     assert_int_equal(n, 10);
     assert_true(get_num(&recs[6], "step") == 7);
     assert_true(get_num(&recs[9], "pairs") == 40);
     for (int i = 0; i < n; i++)
         mval_free(&recs[i]);
     /* --steps already reached: nothing to do, checkpoint untouched */
-    assert_int_equal(tu_sh("cp %s %s", tmp("ep.st"), tmp("ep0.st")), 0);
-    assert_int_equal(tu_sh("lrc-train -q --method lrc --batch 4 --steps 10 --resume -c %s %s -i %s", tmp("ep.st"),
-                           TINY, tmp("ep.fr")),
+    assert_int_equal(tu_sh("cp %s %s", tu_tmp("ep.st"), tu_tmp("ep0.st")), 0);
+    assert_int_equal(tu_sh("lrc-train -q --method lrc --batch 4 --steps 10 --resume -c %s %s -i %s", tu_tmp("ep.st"),
+                           TINY, tu_tmp("ep.fr")),
                      0);
-    assert_int_equal(tu_sh("cmp -s %s %s", tmp("ep.st"), tmp("ep0.st")), 0);
+    assert_int_equal(tu_sh("cmp -s %s %s", tu_tmp("ep.st"), tu_tmp("ep0.st")), 0);
     /* --epochs needs a seekable input */
     char cmd[2048];
-    snprintf(cmd, sizeof cmd, "cat %s | lrc-train --method lrc --batch 4 --epochs 2 -c %s %s", tmp("ep.fr"),
-             tmp("ep2.st"), TINY);
+    snprintf(cmd, sizeof cmd, "cat %s | lrc-train --method lrc --batch 4 --epochs 2 -c %s %s", tu_tmp("ep.fr"),
+             tu_tmp("ep2.st"), TINY);
     expect_fail(1, "--epochs 2", cmd);
     /* MoCo resumes too: queue and key encoder restored, steps continue */
-    assert_int_equal(tu_sh("lrc-train -q --method moco --batch 4 -c %s %s -i %s", tmp("mr.st"), TINY_MOCO,
-                           tmp("ep.fr")),
+    assert_int_equal(tu_sh("lrc-train -q --method moco --batch 4 -c %s %s -i %s", tu_tmp("mr.st"), TINY_MOCO,
+                           tu_tmp("ep.fr")),
                      0);
-    assert_int_equal(tu_sh("lrc-train -q --method moco --batch 4 --resume -c %s %s -i %s", tmp("mr.st"), TINY_MOCO,
-                           tmp("ep.fr")),
+    assert_int_equal(tu_sh("lrc-train -q --method moco --batch 4 --resume -c %s %s -i %s", tu_tmp("mr.st"), TINY_MOCO,
+                           tu_tmp("ep.fr")),
                      0);
-    assert_int_equal(ckpt_step_of(tmp("mr.st")), 4);
+    assert_int_equal(ckpt_step_of(tu_tmp("mr.st")), 4);
 }
 
 /* kill -9 in the middle of a run: the checkpoint on disk is whole, and the
@@ -363,39 +354,39 @@ static void test_kill_and_resume(void **state)
 {
     (void)state;
     mval recs[64] = {{0}};
-    write_pairs(tmp("k.fr"), 12, 32, 32, P_NO_END, 6);
-    write_pairs(tmp("kfull.fr"), 12, 32, 32, 0, 6);
+    write_pairs(tu_tmp("k.fr"), 12, 32, 32, P_NO_END, 6);
+    write_pairs(tu_tmp("kfull.fr"), 12, 32, 32, 0, 6);
     int rc = tu_sh("mkfifo %s && { (cat %s; exec sleep 60) > %s & prod=$!; "
                    "lrc-train -q --method lrc --batch 2 --shuffle-buffer 0 --save-every 2 --log %s -c %s %s < %s & "
                    "pid=$!; "
                    "for i in $(seq 1 300); do [ \"$(cat %s 2>/dev/null | wc -l)\" = 6 ] && break; sleep 0.1; done; "
                    "sleep 0.3; kill -9 $pid; kill $prod; wait; exit 0; }",
-                   tmp("k.fifo"), tmp("k.fr"), tmp("k.fifo"), tmp("k.jsonl"), tmp("k.st"), TINY, tmp("k.fifo"),
-                   tmp("k.jsonl"));
+                   tu_tmp("k.fifo"), tu_tmp("k.fr"), tu_tmp("k.fifo"), tu_tmp("k.jsonl"), tu_tmp("k.st"), TINY, tu_tmp("k.fifo"),
+                   tu_tmp("k.jsonl"));
     assert_int_equal(rc, 0);
-    int n = read_log(tmp("k.jsonl"), recs, 64);
+    int n = read_log(tu_tmp("k.jsonl"), recs, 64);
     assert_int_equal(n, 6);
     for (int i = 0; i < n; i++)
         mval_free(&recs[i]);
-    assert_int_equal(ckpt_step_of(tmp("k.st")), 6);
+    assert_int_equal(ckpt_step_of(tu_tmp("k.st")), 6);
     /* no temporary left beside it */
     assert_int_not_equal(tu_sh("ls -a %s | grep -q 'k.st.tmp'", tu_tmpdir()), 0);
-    assert_int_equal(tu_sh("lrc-train -q --method lrc --batch 2 --steps 8 --resume -c %s %s -i %s", tmp("k.st"), TINY,
-                           tmp("kfull.fr")),
+    assert_int_equal(tu_sh("lrc-train -q --method lrc --batch 2 --steps 8 --resume -c %s %s -i %s", tu_tmp("k.st"), TINY,
+                           tu_tmp("kfull.fr")),
                      0);
-    assert_int_equal(ckpt_step_of(tmp("k.st")), 8);
+    assert_int_equal(ckpt_step_of(tu_tmp("k.st")), 8);
 }
 
 static void test_zmq_input(void **state)
 {
     (void)state;
     int port = 20000 + (int)(getpid() % 20000);
-    write_pairs(tmp("z.fr"), 8, 32, 32, 0, 7);
+    write_pairs(tu_tmp("z.fr"), 8, 32, 32, 0, 7);
     assert_int_equal(tu_sh("lrc-train -q --method lrc --batch 4 -c %s %s -i @tcp://127.0.0.1:%d & pid=$!; "
                            "frame-cat %s -o tcp://127.0.0.1:%d || { kill $pid; exit 1; }; wait $pid",
-                           tmp("z.st"), TINY, port, tmp("z.fr"), port),
+                           tu_tmp("z.st"), TINY, port, tu_tmp("z.fr"), port),
                      0);
-    assert_int_equal(ckpt_step_of(tmp("z.st")), 2);
+    assert_int_equal(ckpt_step_of(tu_tmp("z.st")), 2);
 }
 
 /* Both branches at once from one stream (tee into a FIFO), as the man page
@@ -403,24 +394,24 @@ static void test_zmq_input(void **state)
 static void test_both_methods_one_stream(void **state)
 {
     (void)state;
-    write_pairs(tmp("both.fr"), 8, 32, 32, 0, 10);
+    write_pairs(tu_tmp("both.fr"), 8, 32, 32, 0, 10);
     assert_int_equal(tu_sh("mkfifo %s && { lrc-train -q --method moco --batch 4 -c %s %s < %s & pid=$!; "
                            "tee %s < %s | lrc-train -q --method lrc --batch 4 -c %s %s && wait $pid; }",
-                           tmp("both.fifo"), tmp("both_moco.st"), TINY_MOCO, tmp("both.fifo"), tmp("both.fifo"),
-                           tmp("both.fr"), tmp("both_lrc.st"), TINY),
+                           tu_tmp("both.fifo"), tu_tmp("both_moco.st"), TINY_MOCO, tu_tmp("both.fifo"), tu_tmp("both.fifo"),
+                           tu_tmp("both.fr"), tu_tmp("both_lrc.st"), TINY),
                      0);
-    assert_int_equal(ckpt_step_of(tmp("both_lrc.st")), 2);
-    assert_int_equal(ckpt_step_of(tmp("both_moco.st")), 2);
+    assert_int_equal(ckpt_step_of(tu_tmp("both_lrc.st")), 2);
+    assert_int_equal(ckpt_step_of(tu_tmp("both_moco.st")), 2);
 }
 
 static void test_embed(void **state)
 {
     (void)state;
     char cmd[2048];
-    write_pairs(tmp("e.fr"), 3, 32, 48, 0, 8);
-    assert_int_equal(tu_sh("lrc-train -q --method lrc --batch 3 -c %s %s -i %s", tmp("e.st"), TINY, tmp("e.fr")), 0);
-    assert_int_equal(tu_sh("lrc-train --embed -c %s < %s > %s", tmp("e.st"), tmp("e.fr"), tmp("e.out")), 0);
-    stream_in *in = stream_in_open(tmp("e.out"));
+    write_pairs(tu_tmp("e.fr"), 3, 32, 48, 0, 8);
+    assert_int_equal(tu_sh("lrc-train -q --method lrc --batch 3 -c %s %s -i %s", tu_tmp("e.st"), TINY, tu_tmp("e.fr")), 0);
+    assert_int_equal(tu_sh("lrc-train --embed -c %s < %s > %s", tu_tmp("e.st"), tu_tmp("e.fr"), tu_tmp("e.out")), 0);
+    stream_in *in = stream_in_open(tu_tmp("e.out"));
     frame f;
     int n = 0;
     assert_non_null(in);
@@ -440,12 +431,12 @@ static void test_embed(void **state)
     stream_in_close(in);
     assert_int_equal(n, 3);
     /* embedding is deterministic (evaluation mode) */
-    assert_int_equal(tu_sh("lrc-train --embed -c %s < %s | cmp -s - %s", tmp("e.st"), tmp("e.fr"), tmp("e.out")), 0);
+    assert_int_equal(tu_sh("lrc-train --embed -c %s < %s | cmp -s - %s", tu_tmp("e.st"), tu_tmp("e.fr"), tu_tmp("e.out")), 0);
     /* a MoCo checkpoint holds no U-Net */
-    assert_int_equal(tu_sh("lrc-train -q --method moco --batch 3 --bn-splits 1 -c %s %s -i %s", tmp("em.st"),
-                           TINY_MOCO, tmp("e.fr")),
+    assert_int_equal(tu_sh("lrc-train -q --method moco --batch 3 --bn-splits 1 -c %s %s -i %s", tu_tmp("em.st"),
+                           TINY_MOCO, tu_tmp("e.fr")),
                      0);
-    snprintf(cmd, sizeof cmd, "lrc-train --embed -c %s < %s > /dev/null", tmp("em.st"), tmp("e.fr"));
+    snprintf(cmd, sizeof cmd, "lrc-train --embed -c %s < %s > /dev/null", tu_tmp("em.st"), tu_tmp("e.fr"));
     expect_fail(1, "holds no U-Net", cmd);
 }
 
@@ -453,12 +444,12 @@ static void test_moco_log(void **state)
 {
     (void)state;
     mval recs[64] = {{0}};
-    write_pairs(tmp("mo.fr"), 16, 32, 32, 0, 9);
+    write_pairs(tu_tmp("mo.fr"), 16, 32, 32, 0, 9);
     for (int v = 1; v <= 2; v++) {
         assert_int_equal(tu_sh("lrc-train -q --method moco --moco-version %d --batch 4 --log %s -c %s %s -i %s", v,
-                               tmp("mo.jsonl"), tmp("mo.st"), TINY_MOCO, tmp("mo.fr")),
+                               tu_tmp("mo.jsonl"), tu_tmp("mo.st"), TINY_MOCO, tu_tmp("mo.fr")),
                          0);
-        int n = read_log(tmp("mo.jsonl"), recs, 64);
+        int n = read_log(tu_tmp("mo.jsonl"), recs, 64);
         assert_int_equal(n, 4);
         for (int i = 0; i < n; i++) {
             double acc = get_num(&recs[i], "acc"), loss = get_num(&recs[i], "loss");
@@ -467,7 +458,7 @@ static void test_moco_log(void **state)
             assert_true(get_num(&recs[i], "lr") == 0.03 * 4 / 256); /* the linear rule at batch 4 */
             mval_free(&recs[i]);
         }
-        ckpt *c = ckpt_open(tmp("mo.st"));
+        ckpt *c = ckpt_open(tu_tmp("mo.st"));
         tensor q;
         assert_non_null(c);
         assert_int_equal(ckpt_get_tensor(c, "moco.queue", &q), 0);
@@ -488,22 +479,22 @@ static void test_real_filters_pipeline(void **state)
     mval recs[64] = {{0}};
     assert_int_equal(tu_sh("ct-resample -q -s 2.5,4,4 %s/pre012_ct.nii.gz | slice-extract -q --size 64,64 --skip-empty "
                            "--every 2 | fz-superpixel -q --body | elastic-aug -q --alpha 6 --rotate 5 --seed 1 > %s",
-                           tu_sample(), tmp("pipe.fr")),
+                           tu_sample(), tu_tmp("pipe.fr")),
                      0);
-    assert_int_equal(tu_sh("lrc-train -q --method lrc --batch 4 --log %s -c %s %s -i %s", tmp("pipe.jsonl"),
-                           tmp("pipe.st"), TINY, tmp("pipe.fr")),
+    assert_int_equal(tu_sh("lrc-train -q --method lrc --batch 4 --log %s -c %s %s -i %s", tu_tmp("pipe.jsonl"),
+                           tu_tmp("pipe.st"), TINY, tu_tmp("pipe.fr")),
                      0);
-    int n = read_log(tmp("pipe.jsonl"), recs, 64);
+    int n = read_log(tu_tmp("pipe.jsonl"), recs, 64);
     assert_true(n >= 3);
     for (int i = 0; i < n; i++) {
         assert_true(get_num(&recs[i], "regions") >= 2);
         assert_true(get_num(&recs[i], "one_sided") == 0);
         mval_free(&recs[i]);
     }
-    assert_int_equal(tu_sh("lrc-train -q --method moco --batch 4 -c %s %s -i %s", tmp("pipe_moco.st"), TINY_MOCO,
-                           tmp("pipe.fr")),
+    assert_int_equal(tu_sh("lrc-train -q --method moco --batch 4 -c %s %s -i %s", tu_tmp("pipe_moco.st"), TINY_MOCO,
+                           tu_tmp("pipe.fr")),
                      0);
-    assert_true(ckpt_step_of(tmp("pipe_moco.st")) >= 3);
+    assert_true(ckpt_step_of(tu_tmp("pipe_moco.st")) >= 3);
 }
 
 /* Every tensor of two checkpoints equal, bit for bit (the metadata holds
@@ -537,14 +528,14 @@ static void test_global_methods(void **state)
     char name[64];
     assert_int_equal(tu_sh("ct-resample -q -s 2.5,4,4 %s/pre024_ct.nii.gz | slice-extract -q --size 64,64 --skip-empty "
                            "--every 3 | fz-superpixel -q --body | elastic-aug -q --alpha 6 --rotate 5 --seed 1 > %s",
-                           tu_sample(), tmp("eg.fr")),
+                           tu_sample(), tu_tmp("eg.fr")),
                      0);
     for (int m = 0; m < N_EG; m++) {
         snprintf(name, sizeof name, "eg_%s.st", eg_methods[m].name);
         assert_int_equal(tu_sh("lrc-train -q --method %s --batch 4 --steps 4 --log %s -c %s %s -i %s",
-                               eg_methods[m].name, tmp("eg.jsonl"), tmp(name), TINY_EG, tmp("eg.fr")),
+                               eg_methods[m].name, tu_tmp("eg.jsonl"), tu_tmp(name), TINY_EG, tu_tmp("eg.fr")),
                          0);
-        int n = read_log(tmp("eg.jsonl"), recs, 64);
+        int n = read_log(tu_tmp("eg.jsonl"), recs, 64);
         assert_int_equal(n, 4);
         for (int i = 0; i < n; i++) {
             double v = get_num(&recs[i], eg_methods[m].metric), loss = get_num(&recs[i], "loss");
@@ -552,8 +543,8 @@ static void test_global_methods(void **state)
                 fail_msg("%s: step %d: loss %g, %s %g", eg_methods[m].name, i + 1, loss, eg_methods[m].metric, v);
             mval_free(&recs[i]);
         }
-        assert_int_equal(tu_sh("rm %s", tmp("eg.jsonl")), 0);
-        ckpt *c = ckpt_open(tmp(name));
+        assert_int_equal(tu_sh("rm %s", tu_tmp("eg.jsonl")), 0);
+        ckpt *c = ckpt_open(tu_tmp(name));
         tensor t;
         assert_non_null(c);
         assert_string_equal(ckpt_meta(c, "method"), eg_methods[m].name);
@@ -573,14 +564,14 @@ static void test_global_kill_and_resume(void **state)
     (void)state;
     char st[64];
     /* 64 x 64: relloc's smallest grid (three 16-pixel patches and two gaps) */
-    write_pairs(tmp("gk.fr"), 8, 64, 64, P_NO_END, 13);
-    write_pairs(tmp("gk1.fr"), 8, 64, 64, 0, 13);
-    write_pairs(tmp("gk2.fr"), 8, 64, 64, 0, 14);
-    assert_int_equal(tu_sh("frame-cat -q %s %s -o %s", tmp("gk1.fr"), tmp("gk2.fr"), tmp("gk12.fr")), 0);
+    write_pairs(tu_tmp("gk.fr"), 8, 64, 64, P_NO_END, 13);
+    write_pairs(tu_tmp("gk1.fr"), 8, 64, 64, 0, 13);
+    write_pairs(tu_tmp("gk2.fr"), 8, 64, 64, 0, 14);
+    assert_int_equal(tu_sh("frame-cat -q %s %s -o %s", tu_tmp("gk1.fr"), tu_tmp("gk2.fr"), tu_tmp("gk12.fr")), 0);
     for (int m = 0; m < N_EG; m++) {
         const char *M = eg_methods[m].name;
         snprintf(st, sizeof st, "gk_%s.st", M);
-        /* in the scratch directory: more names than tmp()'s ring holds */
+        /* in the scratch directory: more names than tu_tmp()'s ring holds */
         int rc = tu_sh("cd %s && rm -f gk.fifo gk.jsonl && mkfifo gk.fifo && { (cat gk.fr; exec sleep 60) > gk.fifo & "
                        "prod=$!; lrc-train -q --method %s --batch 2 --shuffle-buffer 0 --save-every 2 --log gk.jsonl "
                        "-c %s %s < gk.fifo & pid=$!; "
@@ -588,26 +579,26 @@ static void test_global_kill_and_resume(void **state)
                        "done; sleep 0.3; kill -9 $pid; kill $prod; wait; exit 0; }",
                        tu_tmpdir(), M, st, TINY_EG);
         assert_int_equal(rc, 0);
-        assert_int_equal(ckpt_step_of(tmp(st)), 4);
-        assert_int_equal(tu_sh("lrc-train -q --method %s --batch 2 --steps 6 --resume -c %s %s -i %s", M, tmp(st),
-                               TINY_EG, tmp("gk1.fr")),
+        assert_int_equal(ckpt_step_of(tu_tmp(st)), 4);
+        assert_int_equal(tu_sh("lrc-train -q --method %s --batch 2 --steps 6 --resume -c %s %s -i %s", M, tu_tmp(st),
+                               TINY_EG, tu_tmp("gk1.fr")),
                          0);
-        assert_int_equal(ckpt_step_of(tmp(st)), 6);
+        assert_int_equal(ckpt_step_of(tu_tmp(st)), 6);
         /* interrupted at step 2 (the first input ends) vs straight through */
         assert_int_equal(tu_sh("lrc-train -q --method %s --batch 4 --shuffle-buffer 0 --steps 4 --seed 3 -c %s %s -i %s "
                                "&& lrc-train -q --method %s --batch 4 --shuffle-buffer 0 --steps 4 --seed 3 --resume "
                                "-c %s %s -i %s && lrc-train -q --method %s --batch 4 --shuffle-buffer 0 --steps 4 "
                                "--seed 3 -c %s %s -i %s",
-                               M, tmp("gA.st"), TINY_EG, tmp("gk1.fr"), M, tmp("gA.st"), TINY_EG, tmp("gk2.fr"), M,
-                               tmp("gB.st"), TINY_EG, tmp("gk12.fr")),
+                               M, tu_tmp("gA.st"), TINY_EG, tu_tmp("gk1.fr"), M, tu_tmp("gA.st"), TINY_EG, tu_tmp("gk2.fr"), M,
+                               tu_tmp("gB.st"), TINY_EG, tu_tmp("gk12.fr")),
                          0);
-        assert_int_equal(ckpt_step_of(tmp("gA.st")), 4);
-        assert_same_tensors(tmp("gA.st"), tmp("gB.st"));
+        assert_int_equal(ckpt_step_of(tu_tmp("gA.st")), 4);
+        assert_same_tensors(tu_tmp("gA.st"), tu_tmp("gB.st"));
     }
     /* another method's checkpoint, or other settings, are refused */
     char cmd[2048];
-    snprintf(cmd, sizeof cmd, "lrc-train --method moco --resume -c %s %s -i %s", tmp("gB.st"), TINY_MOCO,
-             tmp("gk1.fr"));
+    snprintf(cmd, sizeof cmd, "lrc-train --method moco --resume -c %s %s -i %s", tu_tmp("gB.st"), TINY_MOCO,
+             tu_tmp("gk1.fr"));
     expect_fail(1, "not an lrc-train --method moco checkpoint", cmd);
 }
 
@@ -638,24 +629,24 @@ static void test_real_run(void **state)
     /* more, smaller regions than fz-superpixel's defaults give at 64 x 64 */
     assert_int_equal(tu_sh("ct-resample -q -s %s %s/pre0*_ct.nii.gz | slice-extract -q --size %d,%d --skip-empty | "
                            "fz-superpixel -q --body --min-size 10 > %s",
-                           spacing, tu_sample(), size, size, tmp("real_slices.fr")),
+                           spacing, tu_sample(), size, size, tu_tmp("real_slices.fr")),
                      0);
     assert_int_equal(tu_sh("ct-resample -q -s %s %s/subj0*_ct.nii.gz | slice-extract -q --size %d,%d --skip-empty "
                            "--every 3 | fz-superpixel -q --body --min-size 10 | elastic-aug -q --alpha 6 --rotate 5 "
                            "--seed 2 > %s",
-                           spacing, tu_sample(), size, size, tmp("held.fr")),
+                           spacing, tu_sample(), size, size, tu_tmp("held.fr")),
                      0);
     /* the untrained network's features, for comparison */
-    assert_int_equal(tu_sh("lrc-train -q --method lrc --init -c %s --widths %s --dim %s", tmp("real0.st"),
+    assert_int_equal(tu_sh("lrc-train -q --method lrc --init -c %s --widths %s --dim %s", tu_tmp("real0.st"),
                            widths, dim),
                      0);
-    assert_int_equal(ckpt_step_of(tmp("real0.st")), 0);
+    assert_int_equal(ckpt_step_of(tu_tmp("real0.st")), 0);
     assert_int_equal(tu_sh("elastic-aug -q --epochs %d --alpha 6 --rotate 5 --seed 1 < %s | lrc-train -q --method lrc "
                            "--batch 8 --steps %d --threads %d --log %s -c %s --widths %s --dim %s",
-                           epochs, tmp("real_slices.fr"), steps, threads, tmp("real.jsonl"), tmp("real.st"), widths,
+                           epochs, tu_tmp("real_slices.fr"), steps, threads, tu_tmp("real.jsonl"), tu_tmp("real.st"), widths,
                            dim),
                      0);
-    int n = read_log(tmp("real.jsonl"), recs, 2000);
+    int n = read_log(tu_tmp("real.jsonl"), recs, 2000);
     assert_int_equal(n, steps);
     double first = 0, last = 0;
     for (int i = 0; i < w; i++) {
@@ -675,10 +666,10 @@ static void test_real_run(void **state)
     for (int k = 0; k < 2; k++) {
         char *out = NULL;
         FILE *p;
-        assert_int_equal(tu_sh("lrc-train --embed -c %s -i %s -o %s", tmp(k ? "real.st" : "real0.st"), tmp("held.fr"),
-                               tmp("held.emb")),
+        assert_int_equal(tu_sh("lrc-train --embed -c %s -i %s -o %s", tu_tmp(k ? "real.st" : "real0.st"), tu_tmp("held.fr"),
+                               tu_tmp("held.emb")),
                          0);
-        snprintf(line, sizeof line, "'%s' '%s/tests/py/region_cos.py' %s", tu_python(), tu_root(), tmp("held.emb"));
+        snprintf(line, sizeof line, "'%s' '%s/tests/py/region_cos.py' %s", tu_python(), tu_root(), tu_tmp("held.emb"));
         assert_non_null(p = popen(line, "r"));
         assert_non_null(fgets(line, sizeof line, p));
         assert_int_equal(pclose(p), 0);

@@ -26,15 +26,6 @@
 #define LRC "lrc-train --method lrc --widths 8,8,8,8,8 --dim 8 --norm group --threads 1 --shuffle-buffer 1"
 #define SEG "seg-finetune --widths 8,8,8,8,8 --dim 8 --width 0.125 --norm group --threads 1 --val-every 0"
 
-static const char *tmp(const char *name)
-{
-    static char ring[8][1024];
-    static int k;
-    char *p = ring[k++ & 7];
-    snprintf(p, 1024, "%s/%s", tu_tmpdir(), name);
-    return p;
-}
-
 /* n pair frames of 32x32: 8x8 blocks as regions, the positive view shifted
  * by one pixel. Record 3 is one column narrower with bad_shape. */
 static void write_pairs(const char *path, int n, int bad_shape)
@@ -179,7 +170,7 @@ static void expect_same(const char *name, int grads, double tol, double ctl)
     snprintf(a, sizeof a, "%s-2.st", name);
     snprintf(b, sizeof b, "%s-1.st", name);
     snprintf(c, sizeof c, "%s-c.st", name);
-    double same = max_diff(tmp(a), tmp(b), grads, &n), other = max_diff(tmp(a), tmp(c), grads, &n);
+    double same = max_diff(tu_tmp(a), tu_tmp(b), grads, &n), other = max_diff(tu_tmp(a), tu_tmp(c), grads, &n);
     print_message("%s: largest %s difference %.3g (2 ranks against 1 process), %.3g (against the control); "
                   "%d tensors\n",
                   name, grads ? "relative gradient" : "parameter", same, other, n);
@@ -200,7 +191,7 @@ static void test_lrc_two_ranks(void **state)
 {
     (void)state;
     char *err = NULL;
-    write_pairs(tmp("pairs.fr"), 24, 0);
+    write_pairs(tu_tmp("pairs.fr"), 24, 0);
     three_runs(LRC " --lr 0 --steps 1 --seed 5 -i pairs.fr", 4, "lrcg", &err);
     free(err);
     expect_same("lrcg", 1, 1e-5, 1e-2);
@@ -210,7 +201,7 @@ static void test_lrc_two_ranks(void **state)
     free(err);
     expect_same("lrc", 0, 1e-5, 2e-5);
     /* rank 0 alone wrote the log: its start record, then one line per step */
-    char *log = tu_read(tmp("lrc-2.jsonl"), NULL);
+    char *log = tu_read(tu_tmp("lrc-2.jsonl"), NULL);
     assert_non_null(log);
     assert_int_equal(tu_count_lines(log), 4);
     assert_non_null(strstr(log, "\"effective_batch\": 8"));
@@ -221,7 +212,7 @@ static void test_lrc_two_ranks(void **state)
     assert_int_equal(tu_sh_err(&err, "cd %s && " MPIRUN " %s --batch 4 -c lrc-2.st --log lrc-2.jsonl", tu_tmpdir(), run),
                      0);
     free(err);
-    assert_int_equal(tu_sh("cmp %s %s", tmp("lrc-2.st"), tmp("lrc-2.first")), 0);
+    assert_int_equal(tu_sh("cmp %s %s", tu_tmp("lrc-2.st"), tu_tmp("lrc-2.first")), 0);
 }
 
 /* seg-finetune: 2 ranks x 3 slices against 1 x 6 (the batch of 6 split,
@@ -231,7 +222,7 @@ static void test_seg_two_ranks(void **state)
 {
     (void)state;
     char *err = NULL;
-    write_slices(tmp("slices.fr"), 12);
+    write_slices(tu_tmp("slices.fr"), 12);
     three_runs(SEG " --lr 0 --steps 1 --seed 4 -i slices.fr", 3, "segg", &err);
     free(err);
     expect_same("segg", 1, 1e-5, 1e-2);
@@ -248,7 +239,7 @@ static void test_global_methods(void **state)
 {
     (void)state;
     static const char *methods[] = {"rotation", "byol"};
-    write_pairs(tmp("g.fr"), 16, 0);
+    write_pairs(tu_tmp("g.fr"), 16, 0);
     for (int m = 0; m < 2; m++) {
         char *err = NULL, cmd[1024];
         snprintf(cmd, sizeof cmd,
@@ -270,7 +261,7 @@ static void test_rank_fails(void **state)
 {
     (void)state;
     char *err = NULL;
-    write_pairs(tmp("bad.fr"), 16, 1);
+    write_pairs(tu_tmp("bad.fr"), 16, 1);
     time_t t0 = time(NULL);
     int rc = tu_sh_err(&err, "cd %s && timeout 60 " MPIRUN " " LRC " --batch 2 --seed 1 -i bad.fr -c bad.st",
                        tu_tmpdir());
@@ -278,7 +269,7 @@ static void test_rank_fails(void **state)
     if (rc != 1 || !strstr(err, "lrc-train: rank 1: record seq 3: 'image_p' is 32x31"))
         fail_msg("exit %d (want 1), stderr: %s", rc, err);
     free(err);
-    assert_int_not_equal(access(tmp("bad.st"), F_OK), 0);
+    assert_int_not_equal(access(tu_tmp("bad.st"), F_OK), 0);
 }
 
 /* What cannot run on several ranks is a usage error, said once (by rank 0). */
@@ -288,7 +279,7 @@ static void test_usage_error_once(void **state)
     char *err = NULL;
     const char *msg = "lrc-train: rank 0: --method moco does not run on several ranks yet (lrc, rotation, relloc, "
                       "byol or simsiam do) (see lrc-train --help)";
-    write_pairs(tmp("u.fr"), 4, 0);
+    write_pairs(tu_tmp("u.fr"), 4, 0);
     int rc = tu_sh_err(&err, "cd %s && timeout 60 " MPIRUN " lrc-train --method moco -i u.fr -c u.st", tu_tmpdir());
     const char *first = strstr(err, msg);
     if (rc != 2 || !first || strstr(first + strlen(msg), "does not run on several ranks"))
@@ -308,7 +299,7 @@ static void test_rank_killed(void **state)
 {
     (void)state;
     char *err = NULL;
-    write_pairs(tmp("many.fr"), 64, 0);
+    write_pairs(tu_tmp("many.fr"), 64, 0);
     time_t t0 = time(NULL);
     /* each rank leaves its pid; the script kills rank 1 once the log shows
      * 3 steps (its start record and 3 lines: step 2's checkpoint is written) */
@@ -325,7 +316,7 @@ static void test_rank_killed(void **state)
         fail_msg("exit %d after %lld s, stderr: %s", rc, secs, err);
     assert_true(secs < 60);
     free(err);
-    ckpt *c = ckpt_open(tmp("k.st"));
+    ckpt *c = ckpt_open(tu_tmp("k.st"));
     if (!c)
         fail_msg("%s", err_get());
     int64_t at = ckpt_step(c);
@@ -334,7 +325,7 @@ static void test_rank_killed(void **state)
     assert_int_equal(tu_sh("cd %s && " LRC " -q --batch 4 --seed 1 -i many.fr -c k.st --resume --steps %lld",
                            tu_tmpdir(), (long long)at + 2),
                      0);
-    c = ckpt_open(tmp("k.st"));
+    c = ckpt_open(tu_tmp("k.st"));
     assert_non_null(c);
     assert_int_equal(ckpt_step(c), at + 2);
     ckpt_close(c);

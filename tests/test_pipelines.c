@@ -19,15 +19,6 @@
 #include "nn/ckpt.h"
 #include "testutil.h"
 
-static const char *tmp(const char *name)
-{
-    static char ring[8][1024];
-    static int k;
-    char *p = ring[k++ & 7];
-    snprintf(p, 1024, "%s/%s", tu_tmpdir(), name);
-    return p;
-}
-
 /* Run a pipeline script (pipelines/NAME ...) from the repository root, its
  * stderr kept in tmp/NAME.err and shown when it fails. */
 static void script(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -142,41 +133,41 @@ static void test_prepare_pretrain_finetune_evaluate(void **state)
     /* pretrain: both methods at once through tee, from the manifest */
     script("pipelines/pretrain -o %s --steps 3 --batch 4 --size 32 --spacing 2.5,5,5 --every 3 --seed 1 "
            "--epochs 50 %s/pretrain.csv",
-           tmp("pre"), s);
-    check_ckpt(tmp("pre/lrc.safetensors"), "unet", 3);
-    check_ckpt(tmp("pre/moco.safetensors"), "resnet", 3);
-    text = tu_read(tmp("pre/lrc.jsonl"), NULL);
+           tu_tmp("pre"), s);
+    check_ckpt(tu_tmp("pre/lrc.safetensors"), "unet", 3);
+    check_ckpt(tu_tmp("pre/moco.safetensors"), "resnet", 3);
+    text = tu_read(tu_tmp("pre/lrc.jsonl"), NULL);
     assert_non_null(text);
     assert_int_equal(tu_count_lines(text), 3);
     free(text);
     /* one of Table 1's other global methods, from the cached slices */
     script("pipelines/pretrain -o %s --method rotation --moco-steps 2 --batch 4 --size 32 --spacing 2.5,5,5 "
            "--every 3 --seed 1 --epochs 50 %s/pretrain.csv",
-           tmp("pre"), s);
-    check_ckpt(tmp("pre/rotation.safetensors"), NULL, 2);
+           tu_tmp("pre"), s);
+    check_ckpt(tu_tmp("pre/rotation.safetensors"), NULL, 2);
 
     /* labelled slices, then fine-tuning from both pre-trained checkpoints */
-    script("pipelines/prepare " PREP " -o %s %s/manifest.csv", tmp("lab.frames"), s);
+    script("pipelines/prepare " PREP " -o %s %s/manifest.csv", tu_tmp("lab.frames"), s);
     assert_int_equal(tu_sh("printf 'subj03\\nsubj05\\nsubj16\\n' > %s && printf 'subj27\\nsubj28\\n' > %s",
-                           tmp("train.txt"), tmp("test.txt")),
+                           tu_tmp("train.txt"), tu_tmp("test.txt")),
                      0);
     script("pipelines/finetune -o %s --cases %s --val-cases %s --global %s --local %s --steps 4 --seed 2 "
            "--ft-args '--batch 4 --val-every 2' %s",
-           tmp("ft"), tmp("train.txt"), tmp("test.txt"), tmp("pre/moco.safetensors"), tmp("pre/lrc.safetensors"),
-           tmp("lab.frames"));
-    check_ckpt(tmp("ft/model.safetensors"), NULL, 4);
-    check_ckpt(tmp("ft/best.safetensors"), NULL, -1);
+           tu_tmp("ft"), tu_tmp("train.txt"), tu_tmp("test.txt"), tu_tmp("pre/moco.safetensors"), tu_tmp("pre/lrc.safetensors"),
+           tu_tmp("lab.frames"));
+    check_ckpt(tu_tmp("ft/model.safetensors"), NULL, 4);
+    check_ckpt(tu_tmp("ft/best.safetensors"), NULL, -1);
     /* the rotation Eg fine-tunes alone (the paper's "w/o LRC" row) */
     script("pipelines/finetune -o %s --cases %s --arch global --global %s --steps 2 --seed 2 --ft-args '--batch 4' %s",
-           tmp("ftrot"), tmp("train.txt"), tmp("pre/rotation.safetensors"), tmp("lab.frames"));
-    check_ckpt(tmp("ftrot/model.safetensors"), NULL, 2);
+           tu_tmp("ftrot"), tu_tmp("train.txt"), tu_tmp("pre/rotation.safetensors"), tu_tmp("lab.frames"));
+    check_ckpt(tu_tmp("ftrot/model.safetensors"), NULL, 2);
 
     /* evaluate: predictions regrouped into volumes, scored, and as NIfTI */
-    script("pipelines/evaluate -c %s --cases %s -o %s --nifti %s > %s", tmp("ft/best.safetensors"),
-           tmp("test.txt"), tmp("ev"), tmp("lab.frames"), tmp("ev.out"));
-    check_predictions(tmp("ev/pred.frames"), test_ids, NTEST, NORGANS + 1);
-    check_dice_tsv(tmp("ev/dice.tsv"), test_ids, NTEST, NORGANS - 2);
-    text = tu_read(tmp("ev/dice.txt"), NULL);
+    script("pipelines/evaluate -c %s --cases %s -o %s --nifti %s > %s", tu_tmp("ft/best.safetensors"),
+           tu_tmp("test.txt"), tu_tmp("ev"), tu_tmp("lab.frames"), tu_tmp("ev.out"));
+    check_predictions(tu_tmp("ev/pred.frames"), test_ids, NTEST, NORGANS + 1);
+    check_dice_tsv(tu_tmp("ev/dice.tsv"), test_ids, NTEST, NORGANS - 2);
+    text = tu_read(tu_tmp("ev/dice.txt"), NULL);
     assert_non_null(text);
     for (int k = 0; k < NTEST; k++)
         assert_non_null(strstr(text, test_ids[k]));
@@ -202,14 +193,14 @@ static void test_remote_preprocess(void **state)
            "--spacing 2.5,5,5 --every 4 tcp://127.0.0.1:%d %s/pretrain.csv > %s 2>&1 & "
            "pipelines/remote-preprocess train -o %s --batch 4 --threads 1 --train-args '--widths 8,16,16,32,32 --dim 16' "
            "tcp://127.0.0.1:%d; rc=$?; wait $! || exit 1; exit $rc",
-           tmp("rserve"), port, tu_sample(), tmp("serve.log"), tmp("rtrain"), port);
-    check_ckpt(tmp("rtrain/lrc.safetensors"), "unet", -1);
-    ckpt *c = ckpt_open(tmp("rtrain/lrc.safetensors"));
+           tu_tmp("rserve"), port, tu_sample(), tu_tmp("serve.log"), tu_tmp("rtrain"), port);
+    check_ckpt(tu_tmp("rtrain/lrc.safetensors"), "unet", -1);
+    ckpt *c = ckpt_open(tu_tmp("rtrain/lrc.safetensors"));
     assert_non_null(c);
     const char *pairs = ckpt_meta(c, "pairs");
     assert_non_null(pairs);
     /* every pair of the two epochs reached the trainer: twice the slices */
-    stream_in *in = stream_in_open(tmp("rserve/slices.frames"));
+    stream_in *in = stream_in_open(tu_tmp("rserve/slices.frames"));
     frame f;
     int n = 0, rc;
     assert_non_null(in);
@@ -245,7 +236,7 @@ static void test_experiment(void **state)
                            "$d/ct/; done && for i in pre012 pre024 pre038 pre045; do ln -s %s/${i}_ct.nii.gz "
                            "$d/ct_pretrain/; done && printf 'subj03\\nsubj05\\nsubj16\\n' > $d/splits/train3.txt && "
                            "printf 'subj27\\n' > $d/splits/val.txt && printf 'subj27\\nsubj28\\n' > $d/splits/test.txt",
-                           tmp("exdata"), s, s, s, s),
+                           tu_tmp("exdata"), s, s, s, s),
                      0);
     /* MoCo and one other global method (rotation) stand for Table 1's ten
      * (MoCo alone under the sanitizers: the same filters, three arms fewer) */
@@ -253,8 +244,8 @@ static void test_experiment(void **state)
                        "--finetune-steps 2 --methods '" EX_METHODS "'";
     char cmd[1024];
     snprintf(cmd, sizeof cmd, "pipelines/experiment -o %%s --results %%s %s --seeds %%d --samples '10 50' --samples-xt 3 > %%s", args);
-    script(cmd, tmp("ex"), tmp("exres"), tmp("exdata"), tmp("exdata/splits"), EX_SEEDS, tmp("ex.out"));
-    char *table = tu_read(tmp("ex/table.txt"), NULL), *out = tu_read(tmp("ex.out"), NULL);
+    script(cmd, tu_tmp("ex"), tu_tmp("exres"), tu_tmp("exdata"), tu_tmp("exdata/splits"), EX_SEEDS, tu_tmp("ex.out"));
+    char *table = tu_read(tu_tmp("ex/table.txt"), NULL), *out = tu_read(tu_tmp("ex.out"), NULL);
     assert_non_null(table);
     assert_non_null(out);
     assert_string_equal(table, out);
@@ -272,9 +263,9 @@ static void test_experiment(void **state)
     for (int s2 = 1; s2 <= EX_SEEDS; s2++) {
         char p[256];
         snprintf(p, sizeof p, "ex/ft/xt3/moco+lrc/seed%d/eval/pred.frames", s2);
-        check_predictions(tmp(p), test_ids, NTEST, NORGANS + 1);
+        check_predictions(tu_tmp(p), test_ids, NTEST, NORGANS + 1);
         snprintf(p, sizeof p, "exres/xt3/moco+moco/seed%d/settings", s2);
-        char *set = tu_read(tmp(p), NULL);
+        char *set = tu_read(tu_tmp(p), NULL);
         assert_non_null(set);
         assert_non_null(strstr(set, "width=0.34"));
         free(set);
@@ -282,8 +273,8 @@ static void test_experiment(void **state)
     /* a second run finds every result and redoes nothing */
     snprintf(cmd, sizeof cmd, "pipelines/experiment -o %%s --results %%s %s --seeds %%d --samples '10 50' --samples-xt 3 2> %%s > /dev/null",
              args);
-    script(cmd, tmp("ex"), tmp("exres"), tmp("exdata"), tmp("exdata/splits"), EX_SEEDS, tmp("ex2.err"));
-    char *err = tu_read(tmp("ex2.err"), NULL);
+    script(cmd, tu_tmp("ex"), tu_tmp("exres"), tu_tmp("exdata"), tu_tmp("exdata/splits"), EX_SEEDS, tu_tmp("ex2.err"));
+    char *err = tu_read(tu_tmp("ex2.err"), NULL);
     assert_non_null(strstr(err, "0 runs to do"));
     assert_null(strstr(err, "pre-training:"));
     free(err);
@@ -291,7 +282,7 @@ static void test_experiment(void **state)
     char *msg = NULL;
     snprintf(cmd, sizeof cmd, "LRCPIPE_BIN=%s %s/pipelines/experiment -o %s --results %s --data %s --splits %s "
              "--xt 3 --size 32 --batch 4 --lrc-steps 3 --moco-steps 2 --finetune-steps 2 --seeds 1 --arms lrc",
-             tu_bindir(), tu_root(), tmp("ex"), tmp("exres"), tmp("exdata"), tmp("exdata/splits"));
+             tu_bindir(), tu_root(), tu_tmp("ex"), tu_tmp("exres"), tu_tmp("exdata"), tu_tmp("exdata/splits"));
     assert_int_equal(tu_sh_err(&msg, "%s", cmd), 1);
     assert_non_null(strstr(msg, "stale"));
     assert_non_null(strstr(msg, "lrc.safetensors"));
@@ -310,36 +301,36 @@ static void test_experiment(void **state)
      * difference with lrcpipe's random arm (the random runs are reused) */
     snprintf(cmd, sizeof cmd, "pipelines/experiment -o %%s --results %%s %s --seeds 1 --arms 'random torch' 2> %%s > /dev/null",
              args);
-    script(cmd, tmp("ex"), tmp("exres"), tmp("exdata"), tmp("exdata/splits"), tmp("ex3.err"));
-    err = tu_read(tmp("ex3.err"), NULL);
+    script(cmd, tu_tmp("ex"), tu_tmp("exres"), tu_tmp("exdata"), tu_tmp("exdata/splits"), tu_tmp("ex3.err"));
+    err = tu_read(tu_tmp("ex3.err"), NULL);
     assert_non_null(strstr(err, "1 runs to do, 1 already"));
     free(err);
-    table = tu_read(tmp("ex/table.txt"), NULL);
+    table = tu_read(tu_tmp("ex/table.txt"), NULL);
     assert_non_null(table);
     assert_non_null(strstr(table, "PyTorch ref."));
     assert_non_null(strstr(table, "PyTorch reference -> lrcpipe, random init:"));
     free(table);
-    char *set = tu_read(tmp("exres/xt3/torch/seed1/settings"), NULL);
+    char *set = tu_read(tu_tmp("exres/xt3/torch/seed1/settings"), NULL);
     assert_non_null(set);
     assert_non_null(strstr(set, "ft_ref.py"));
     free(set);
-    check_dice_tsv(tmp("exres/xt3/torch/seed1/dice.tsv"), test_ids, NTEST, NORGANS - 2);
+    check_dice_tsv(tu_tmp("exres/xt3/torch/seed1/dice.tsv"), test_ids, NTEST, NORGANS - 2);
 }
 
 /* make demo's script at a few steps: its table, checkpoints and pictures. */
 static void test_demo(void **state)
 {
     (void)state;
-    script("DEMO_PRETRAIN_STEPS=2 DEMO_FINETUNE_STEPS=2 pipelines/demo -o %s > %s", tmp("demo"), tmp("demo.out"));
-    char *out = tu_read(tmp("demo.out"), NULL);
+    script("DEMO_PRETRAIN_STEPS=2 DEMO_FINETUNE_STEPS=2 pipelines/demo -o %s > %s", tu_tmp("demo"), tu_tmp("demo.out"));
+    char *out = tu_read(tu_tmp("demo.out"), NULL);
     assert_non_null(out);
     print_message("%s", out);
     assert_non_null(strcasestr(out, "w/o LRC"));
     assert_non_null(strcasestr(out, "w/ LRC"));
     assert_non_null(strstr(out, "Brainstem"));
     free(out);
-    check_ckpt(tmp("demo/pretrain/lrc.safetensors"), "unet", 2);
-    check_ckpt(tmp("demo/pretrain/moco.safetensors"), "resnet", 2);
+    check_ckpt(tu_tmp("demo/pretrain/lrc.safetensors"), "unet", 2);
+    check_ckpt(tu_tmp("demo/pretrain/moco.safetensors"), "resnet", 2);
     /* every picture decodes as a PNG */
     assert_int_equal(tu_sh("cd %s/demo/pics && n=0 && for f in *.png; do "
                            "test \"$(od -An -tx1 -N8 $f | tr -d ' ')\" = 89504e470d0a1a0a || exit 1; "

@@ -23,15 +23,6 @@
 #define SMALL "--widths 8,16,16,32,32 --dim 16 --width 0.125 --threads 1"
 #define TINY "--widths 4,8,8,8,8 --dim 8 --width 0.0625 --threads 1"
 
-static const char *tmp(const char *name)
-{
-    static char ring[8][1024];
-    static int k;
-    char *p = ring[k++ & 7];
-    snprintf(p, 1024, "%s/%s", tu_tmpdir(), name);
-    return p;
-}
-
 static const char *sample(const char *name)
 {
     static char ring[4][1024];
@@ -112,7 +103,7 @@ static int setup(void **state)
     (void)state;
     return tu_sh("ct-resample -q -m %s --labels-json %s -s 5,5,5 | "
                  "slice-extract -q --preset head --size 64,64 --skip-empty > %s",
-                 sample("manifest.csv"), sample("labels.json"), tmp("all.fr"));
+                 sample("manifest.csv"), sample("labels.json"), tu_tmp("all.fr"));
 }
 
 /* ---- a real run ---- */
@@ -133,9 +124,9 @@ static void test_dice_loss_learns(void **state)
     mval recs[64] = {{0}};
     assert_int_equal(tu_sh("seg-finetune -q -i %s --cases %s -c %s --log %s --steps 60 --lr 3e-3 --loss dice "
                            "--empty-keep 0.25 --shift 0 " SMALL,
-                           tmp("all.fr"), sample("train.txt"), tmp("dl.st"), tmp("dl.jsonl")),
+                           tu_tmp("all.fr"), sample("train.txt"), tu_tmp("dl.st"), tu_tmp("dl.jsonl")),
                      0);
-    int n = read_log(tmp("dl.jsonl"), recs, 64);
+    int n = read_log(tu_tmp("dl.jsonl"), recs, 64);
     double first = NAN, last = NAN, loss_last = NAN;
     for (int i = 0; i < n; i++) {
         if (isnan(first))
@@ -187,9 +178,9 @@ static void test_patience(void **state)
     mval recs[64] = {{0}};
     assert_int_equal(tu_sh("seg-finetune -q -i %s --cases %s --val-cases %s -c %s --log %s --steps 400 --val-every 10 "
                            "--patience 2 " SMALL,
-                           tmp("all.fr"), sample("train.txt"), sample("test.txt"), tmp("pa.st"), tmp("pa.jsonl")),
+                           tu_tmp("all.fr"), sample("train.txt"), sample("test.txt"), tu_tmp("pa.st"), tu_tmp("pa.jsonl")),
                      0);
-    int n = read_log(tmp("pa.jsonl"), recs, 64);
+    int n = read_log(tu_tmp("pa.jsonl"), recs, 64);
     assert_true(n >= 2);
     mval *stop = mval_map_get(&recs[n - 1], "stopped");
     assert_non_null(stop);
@@ -197,18 +188,18 @@ static void test_patience(void **state)
     print_message("stopped at step %lld, best at step %lld\n", (long long)end, (long long)best);
     assert_true(end < 400);
     assert_int_equal(end, best + 20);
-    assert_int_equal(step_of(tmp("pa.st")), end);
+    assert_int_equal(step_of(tu_tmp("pa.st")), end);
     for (int i = 0; i < n; i++)
         mval_free(&recs[i]);
     char cmd[1024];
-    snprintf(cmd, sizeof cmd, "seg-finetune -i %s --cases %s -c %s --patience 2", tmp("all.fr"), sample("train.txt"),
-             tmp("pa2.st"));
+    snprintf(cmd, sizeof cmd, "seg-finetune -i %s --cases %s -c %s --patience 2", tu_tmp("all.fr"), sample("train.txt"),
+             tu_tmp("pa2.st"));
     expect_fail(2, "--patience needs validation volumes", cmd);
-    snprintf(cmd, sizeof cmd, "seg-finetune -i %s --cases %s -c %s --loss dice --ce-weight 0.5", tmp("all.fr"),
-             sample("train.txt"), tmp("pa2.st"));
+    snprintf(cmd, sizeof cmd, "seg-finetune -i %s --cases %s -c %s --loss dice --ce-weight 0.5", tu_tmp("all.fr"),
+             sample("train.txt"), tu_tmp("pa2.st"));
     expect_fail(2, "--loss dice has no cross-entropy", cmd);
-    snprintf(cmd, sizeof cmd, "seg-finetune -i %s --cases %s -c %s --steps 5 --epochs 2", tmp("all.fr"),
-             sample("train.txt"), tmp("pa2.st"));
+    snprintf(cmd, sizeof cmd, "seg-finetune -i %s --cases %s -c %s --steps 5 --epochs 2", tu_tmp("all.fr"),
+             sample("train.txt"), tu_tmp("pa2.st"));
     expect_fail(2, "give one", cmd);
 }
 
@@ -218,10 +209,10 @@ static void test_real_run(void **state)
     mval recs[64] = {{0}};
     assert_int_equal(tu_sh("seg-finetune -q -i %s --cases %s --val-cases %s -c %s --best %s --log %s --steps 60 "
                            "--lr 3e-3 --val-every 30 " SMALL,
-                           tmp("all.fr"), sample("train.txt"), sample("test.txt"), tmp("run.st"), tmp("best.st"),
-                           tmp("run.jsonl")),
+                           tu_tmp("all.fr"), sample("train.txt"), sample("test.txt"), tu_tmp("run.st"), tu_tmp("best.st"),
+                           tu_tmp("run.jsonl")),
                      0);
-    int n = read_log(tmp("run.jsonl"), recs, 64);
+    int n = read_log(tu_tmp("run.jsonl"), recs, 64);
     int ntrain = 0, nval = 0;
     double first = NAN, last = NAN, loss_first = NAN, loss_last = NAN, ce_first = NAN, ce_last = NAN, best = -1;
     for (int i = 0; i < n; i++) {
@@ -252,7 +243,7 @@ static void test_real_run(void **state)
     assert_true(ce_last < 0.15 && ce_last < 0.1 * ce_first);
     for (int i = 0; i < n; i++)
         mval_free(&recs[i]);
-    ckpt *c = ckpt_open(tmp("best.st"));
+    ckpt *c = ckpt_open(tu_tmp("best.st"));
     assert_non_null(c);
     assert_string_equal(ckpt_meta(c, "method"), "seg-finetune");
     assert_string_equal(ckpt_meta(c, "arch"), "global+local");
@@ -260,15 +251,15 @@ static void test_real_run(void **state)
     assert_true(fabs(strtod(ckpt_meta(c, "val_dice"), NULL) - best) < 1e-12);
     assert_non_null(strstr(ckpt_meta(c, "classes"), "Mandible"));
     ckpt_close(c);
-    assert_int_equal(step_of(tmp("run.st")), 60);
+    assert_int_equal(step_of(tu_tmp("run.st")), 60);
     /* the validation Dice is dice-eval's overall mean on the best network's
      * predictions of the validation volumes */
     assert_int_equal(tu_sh("frame-cat -q --id subj27 --id subj28 %s -o - | seg-finetune --predict %s | "
                            "slice-regroup -t label -t pred | dice-eval --tsv --digits 12 | "
                            "awk -F'\\t' '$1 == \"*\" && $2 == \"*\" && $4 == \"mean\" {print $5}' > %s",
-                           tmp("all.fr"), tmp("best.st"), tmp("mean.txt")),
+                           tu_tmp("all.fr"), tu_tmp("best.st"), tu_tmp("mean.txt")),
                      0);
-    char *m = tu_read(tmp("mean.txt"), NULL);
+    char *m = tu_read(tu_tmp("mean.txt"), NULL);
     assert_non_null(m);
     print_message("dice-eval's mean of the best network: %s", m);
     assert_true(fabs(strtod(m, NULL) - best) < 1e-9);
@@ -281,15 +272,15 @@ static void test_predict_chain(void **state)
 {
     (void)state;
     /* a model of a few steps is enough for the plumbing */
-    assert_int_equal(tu_sh("seg-finetune -q -i %s --cases %s -c %s --steps 3 " TINY, tmp("all.fr"),
-                           sample("train.txt"), tmp("p.st")),
+    assert_int_equal(tu_sh("seg-finetune -q -i %s --cases %s -c %s --steps 3 " TINY, tu_tmp("all.fr"),
+                           sample("train.txt"), tu_tmp("p.st")),
                      0);
-    assert_int_equal(tu_sh("frame-cat -q --id subj27 --id subj28 %s -o %s", tmp("all.fr"), tmp("test.fr")), 0);
-    assert_int_equal(tu_sh("seg-finetune --predict %s --batch 5 < %s > %s", tmp("p.st"), tmp("test.fr"),
-                           tmp("pred.fr")),
+    assert_int_equal(tu_sh("frame-cat -q --id subj27 --id subj28 %s -o %s", tu_tmp("all.fr"), tu_tmp("test.fr")), 0);
+    assert_int_equal(tu_sh("seg-finetune --predict %s --batch 5 < %s > %s", tu_tmp("p.st"), tu_tmp("test.fr"),
+                           tu_tmp("pred.fr")),
                      0);
     /* same records, same order, pred added */
-    stream_in *a = stream_in_open(tmp("test.fr")), *b = stream_in_open(tmp("pred.fr"));
+    stream_in *a = stream_in_open(tu_tmp("test.fr")), *b = stream_in_open(tu_tmp("pred.fr"));
     frame fa, fb;
     int n = 0;
     assert_non_null(a);
@@ -319,9 +310,9 @@ static void test_predict_chain(void **state)
     assert_true(n > 100);
     /* the whole chain; dice-eval scores both volumes and all seven organs */
     assert_int_equal(tu_sh("seg-finetune --predict %s < %s | slice-regroup -t label -t pred | dice-eval --tsv > %s",
-                           tmp("p.st"), tmp("test.fr"), tmp("dice.tsv")),
+                           tu_tmp("p.st"), tu_tmp("test.fr"), tu_tmp("dice.tsv")),
                      0);
-    char *t = tu_read(tmp("dice.tsv"), NULL);
+    char *t = tu_read(tu_tmp("dice.tsv"), NULL);
     assert_non_null(t);
     static const char *organs[] = {"Brainstem", "SpinalCord", "RightParotid", "LeftParotid", "Esophagus", "Larynx",
                                    "Mandible"};
@@ -335,10 +326,10 @@ static void test_predict_chain(void **state)
     assert_non_null(strstr(t, "*\t*\t"));
     free(t);
     /* regrouped, each predicted volume has its label's shape */
-    assert_int_equal(tu_sh("seg-finetune --predict %s < %s | slice-regroup -t label -t pred > %s", tmp("p.st"),
-                           tmp("test.fr"), tmp("vol.fr")),
+    assert_int_equal(tu_sh("seg-finetune --predict %s < %s | slice-regroup -t label -t pred > %s", tu_tmp("p.st"),
+                           tu_tmp("test.fr"), tu_tmp("vol.fr")),
                      0);
-    a = stream_in_open(tmp("vol.fr"));
+    a = stream_in_open(tu_tmp("vol.fr"));
     n = 0;
     while (stream_in_next(a, &fa) > 0) {
         const tensor *p = frame_tensor_get(&fa, "pred"), *l = frame_tensor_get(&fa, "label");
@@ -360,25 +351,25 @@ static void test_resume_exact(void **state)
     (void)state;
     const char *common = "--batch 4 --save-every 0 --val-every 2 --lr 2e-3 --seed 3 " TINY;
     char cmd[2048];
-    snprintf(cmd, sizeof cmd, "seg-finetune -q -i %s --cases %s --val-cases %s %s", tmp("all.fr"),
+    snprintf(cmd, sizeof cmd, "seg-finetune -q -i %s --cases %s --val-cases %s %s", tu_tmp("all.fr"),
              sample("train.txt"), sample("test.txt"), common);
-    assert_int_equal(tu_sh("%s -c %s --steps 8 --best %s", cmd, tmp("r8.st"), tmp("rb8.st")), 0);
-    assert_int_equal(tu_sh("%s -c %s --steps 3 --log %s --best %s", cmd, tmp("r3.st"), tmp("r3.jsonl"),
-                           tmp("rb3.st")),
+    assert_int_equal(tu_sh("%s -c %s --steps 8 --best %s", cmd, tu_tmp("r8.st"), tu_tmp("rb8.st")), 0);
+    assert_int_equal(tu_sh("%s -c %s --steps 3 --log %s --best %s", cmd, tu_tmp("r3.st"), tu_tmp("r3.jsonl"),
+                           tu_tmp("rb3.st")),
                      0);
-    assert_int_equal(step_of(tmp("r3.st")), 3);
-    assert_int_equal(tu_sh("%s -c %s --steps 8 --log %s --best %s --resume", cmd, tmp("r3.st"), tmp("r3.jsonl"),
-                           tmp("rb3.st")),
+    assert_int_equal(step_of(tu_tmp("r3.st")), 3);
+    assert_int_equal(tu_sh("%s -c %s --steps 8 --log %s --best %s --resume", cmd, tu_tmp("r3.st"), tu_tmp("r3.jsonl"),
+                           tu_tmp("rb3.st")),
                      0);
-    same_tensors(tmp("r8.st"), tmp("r3.st"));
-    same_tensors(tmp("rb8.st"), tmp("rb3.st"));
+    same_tensors(tu_tmp("r8.st"), tu_tmp("r3.st"));
+    same_tensors(tu_tmp("rb8.st"), tu_tmp("rb3.st"));
     mval recs[32] = {{0}};
-    int n = read_log(tmp("r3.jsonl"), recs, 32);
+    int n = read_log(tu_tmp("r3.jsonl"), recs, 32);
     assert_true(num(&recs[n - 1], "step") == 8);
     for (int i = 0; i < n; i++)
         mval_free(&recs[i]);
     /* nothing left to do */
-    assert_int_equal(tu_sh("%s -c %s --steps 8 --resume 2>/dev/null", cmd, tmp("r3.st")), 0);
+    assert_int_equal(tu_sh("%s -c %s --steps 8 --resume 2>/dev/null", cmd, tu_tmp("r3.st")), 0);
 }
 
 /* kill -9 while training: the checkpoint on disk is whole (never half
@@ -390,23 +381,23 @@ static void test_kill_resume(void **state)
     char cmd[2048];
     snprintf(cmd, sizeof cmd,
              "seg-finetune -q -i %s --cases %s --batch 2 --steps 120 --save-every 7 --log-every 1 --seed 4 " TINY,
-             tmp("all.fr"), sample("train.txt"));
+             tu_tmp("all.fr"), sample("train.txt"));
     int rc = tu_sh("%s -c %s --log %s & pid=$!; "
                    "for i in $(seq 1 600); do [ \"$(cat %s 2>/dev/null | wc -l)\" -ge 30 ] && break; sleep 0.05; done; "
                    "kill -9 $pid; wait $pid; exit 0",
-                   cmd, tmp("k.st"), tmp("k.jsonl"), tmp("k.jsonl"));
+                   cmd, tu_tmp("k.st"), tu_tmp("k.jsonl"), tu_tmp("k.jsonl"));
     assert_int_equal(rc, 0);
-    int64_t s = step_of(tmp("k.st"));
-    char *log = tu_read(tmp("k.jsonl"), NULL);
+    int64_t s = step_of(tu_tmp("k.st"));
+    char *log = tu_read(tu_tmp("k.jsonl"), NULL);
     print_message("killed after %d log lines; checkpoint at step %lld\n", tu_count_lines(log), (long long)s);
     free(log);
     assert_true(s >= 28 && s < 120 && s % 7 == 0);
     /* a kill -9 that lands during a save can leave that save's temporary
      * (nothing runs after SIGKILL); the final name is never half written,
      * which step_of above and the exact resume below prove */
-    assert_int_equal(tu_sh("%s -c %s --log %s --resume", cmd, tmp("k.st"), tmp("k.jsonl")), 0);
-    assert_int_equal(tu_sh("%s -c %s", cmd, tmp("kref.st")), 0);
-    same_tensors(tmp("kref.st"), tmp("k.st"));
+    assert_int_equal(tu_sh("%s -c %s --log %s --resume", cmd, tu_tmp("k.st"), tu_tmp("k.jsonl")), 0);
+    assert_int_equal(tu_sh("%s -c %s", cmd, tu_tmp("kref.st")), 0);
+    same_tensors(tu_tmp("kref.st"), tu_tmp("k.st"));
 }
 
 /* ---- seeds ---- */
@@ -417,7 +408,7 @@ static void run_seed(const char *out, int seed, int threads)
 {
     assert_int_equal(tu_sh("seg-finetune -q -i %s --cases %s -c %s --steps 3 --batch 4 --seed %d "
                            "--widths 4,8,8,8,8 --dim 8 --width 0.0625 --threads %d",
-                           tmp("all.fr"), sample("train.txt"), out, seed, threads),
+                           tu_tmp("all.fr"), sample("train.txt"), out, seed, threads),
                      0);
 }
 
@@ -445,16 +436,16 @@ static double max_diff(const char *a, const char *b)
 static void test_seeds(void **state)
 {
     (void)state;
-    run_seed(tmp("s0.st"), 7, 1);
-    run_seed(tmp("s1.st"), 7, 1);
-    run_seed(tmp("s2.st"), 8, 1);
-    same_tensors(tmp("s0.st"), tmp("s1.st"));
-    double other = max_diff(tmp("s0.st"), tmp("s2.st"));
+    run_seed(tu_tmp("s0.st"), 7, 1);
+    run_seed(tu_tmp("s1.st"), 7, 1);
+    run_seed(tu_tmp("s2.st"), 8, 1);
+    same_tensors(tu_tmp("s0.st"), tu_tmp("s1.st"));
+    double other = max_diff(tu_tmp("s0.st"), tu_tmp("s2.st"));
     assert_true(other > 1e-3);
-    run_seed(tmp("t0.st"), 7, 2);
-    run_seed(tmp("t1.st"), 7, 2);
+    run_seed(tu_tmp("t0.st"), 7, 2);
+    run_seed(tu_tmp("t1.st"), 7, 2);
     print_message("another seed: max difference %.3g\n", other);
-    same_tensors(tmp("t0.st"), tmp("t1.st"));
+    same_tensors(tu_tmp("t0.st"), tu_tmp("t1.st"));
 }
 
 /* ---- pre-trained parts from real lrc-train checkpoints ---- */
@@ -502,49 +493,49 @@ static void write_pairs(const char *path, int n, int S)
 static void test_pretrained(void **state)
 {
     (void)state;
-    write_pairs(tmp("pairs.fr"), 8, 32);
+    write_pairs(tu_tmp("pairs.fr"), 8, 32);
     assert_int_equal(tu_sh("lrc-train -q --method lrc --batch 4 -c %s --widths 4,8,8,8,8 --dim 8 --threads 1 < %s",
-                           tmp("lrc.st"), tmp("pairs.fr")),
+                           tu_tmp("lrc.st"), tu_tmp("pairs.fr")),
                      0);
     assert_int_equal(tu_sh("lrc-train -q --method moco --batch 4 --queue 16 --embed-dim 8 -c %s --width 0.0625 "
                            "--threads 1 < %s",
-                           tmp("moco.st"), tmp("pairs.fr")),
+                           tu_tmp("moco.st"), tu_tmp("pairs.fr")),
                      0);
     char base[1024];
-    snprintf(base, sizeof base, "seg-finetune -q -i %s --cases %s --steps 2 --batch 4 --threads 1", tmp("all.fr"),
+    snprintf(base, sizeof base, "seg-finetune -q -i %s --cases %s --steps 2 --batch 4 --threads 1", tu_tmp("all.fr"),
              sample("train.txt"));
     /* global + LRC, and the Table 2 control global + global */
-    assert_int_equal(tu_sh("%s -c %s --global %s --local %s", base, tmp("gl.st"), tmp("moco.st"), tmp("lrc.st")), 0);
-    assert_int_equal(tu_sh("%s -c %s --global %s --global2 %s", base, tmp("gg.st"), tmp("moco.st"), tmp("moco.st")),
+    assert_int_equal(tu_sh("%s -c %s --global %s --local %s", base, tu_tmp("gl.st"), tu_tmp("moco.st"), tu_tmp("lrc.st")), 0);
+    assert_int_equal(tu_sh("%s -c %s --global %s --global2 %s", base, tu_tmp("gg.st"), tu_tmp("moco.st"), tu_tmp("moco.st")),
                      0);
     /* the pre-trained parts' configurations were taken from the checkpoints */
-    ckpt *c = ckpt_open(tmp("gl.st"));
+    ckpt *c = ckpt_open(tu_tmp("gl.st"));
     assert_non_null(c);
     assert_string_equal(ckpt_meta(c, "arch"), "global+local");
     assert_non_null(strstr(ckpt_meta(c, "unet.config"), "\"widths\": [4, 8, 8, 8, 8]"));
     assert_non_null(strstr(ckpt_meta(c, "eg.config"), "\"width\": 0.0625"));
-    assert_string_equal(ckpt_meta(c, "init_local"), tmp("lrc.st"));
+    assert_string_equal(ckpt_meta(c, "init_local"), tu_tmp("lrc.st"));
     ckpt_close(c);
-    c = ckpt_open(tmp("gg.st"));
+    c = ckpt_open(tu_tmp("gg.st"));
     assert_string_equal(ckpt_meta(c, "arch"), "global+global");
     ckpt_close(c);
     /* wrong kinds, one line each, naming the flag and the file */
     char cmd[2048];
-    snprintf(cmd, sizeof cmd, "%s -c %s --global %s", base, tmp("x.st"), tmp("lrc.st"));
+    snprintf(cmd, sizeof cmd, "%s -c %s --global %s", base, tu_tmp("x.st"), tu_tmp("lrc.st"));
     expect_fail(1, "--global ", cmd);
     expect_fail(1, "holds a U-Net (lrc-train --method lrc); the global branch needs a ResNet encoder", cmd);
-    snprintf(cmd, sizeof cmd, "%s -c %s --local %s", base, tmp("x.st"), tmp("moco.st"));
+    snprintf(cmd, sizeof cmd, "%s -c %s --local %s", base, tu_tmp("x.st"), tu_tmp("moco.st"));
     expect_fail(1, "holds a ResNet encoder (lrc-train --method moco); the local branch needs a U-Net", cmd);
-    snprintf(cmd, sizeof cmd, "%s -c %s --local %s", base, tmp("x.st"), tmp("gl.st"));
+    snprintf(cmd, sizeof cmd, "%s -c %s --local %s", base, tu_tmp("x.st"), tu_tmp("gl.st"));
     expect_fail(1, "is a seg-finetune checkpoint, not a pre-training one", cmd);
-    snprintf(cmd, sizeof cmd, "%s -c %s --local %s --widths 8,8,8,8,8", base, tmp("x.st"), tmp("lrc.st"));
+    snprintf(cmd, sizeof cmd, "%s -c %s --local %s --widths 8,8,8,8,8", base, tu_tmp("x.st"), tu_tmp("lrc.st"));
     expect_fail(1, "its U-Net's configuration differs from --widths/--dim/--norm", cmd);
-    snprintf(cmd, sizeof cmd, "%s -c %s --global %s", base, tmp("x.st"), tmp("nonexistent.st"));
+    snprintf(cmd, sizeof cmd, "%s -c %s --global %s", base, tu_tmp("x.st"), tu_tmp("nonexistent.st"));
     expect_fail(1, "--global", cmd);
-    snprintf(cmd, sizeof cmd, "seg-finetune --predict %s < %s > /dev/null", tmp("lrc.st"), tmp("all.fr"));
+    snprintf(cmd, sizeof cmd, "seg-finetune --predict %s < %s > /dev/null", tu_tmp("lrc.st"), tu_tmp("all.fr"));
     expect_fail(1, "is an lrc-train --method lrc checkpoint, not a fine-tuned network", cmd);
     /* --resume of a checkpoint with another architecture */
-    snprintf(cmd, sizeof cmd, "%s --steps 4 -c %s --resume --arch global", base, tmp("gl.st"));
+    snprintf(cmd, sizeof cmd, "%s --steps 4 -c %s --resume --arch global", base, tu_tmp("gl.st"));
     expect_fail(1, "holds a global+local network, --arch asks for global", cmd);
 }
 
@@ -599,61 +590,61 @@ static void test_bad_input(void **state)
         snprintf(cmd, sizeof cmd, __VA_ARGS__);                                                                        \
         expect_fail(want, msg, cmd);                                                                                   \
     } while (0)
-    write_slices(tmp("nolab.fr"), 6, B_NO_LABEL);
-    FAIL(1, "record seq 2 (v1 z 2): no 'label' tensor", "%s -i %s -c %s", run, tmp("nolab.fr"), tmp("b.st"));
-    write_slices(tmp("l9.fr"), 6, B_LABEL_9);
+    write_slices(tu_tmp("nolab.fr"), 6, B_NO_LABEL);
+    FAIL(1, "record seq 2 (v1 z 2): no 'label' tensor", "%s -i %s -c %s", run, tu_tmp("nolab.fr"), tu_tmp("b.st"));
+    write_slices(tu_tmp("l9.fr"), 6, B_LABEL_9);
     FAIL(1, "record seq 3 (v2 z 3): label value 9 at pixel (5, 6) is not a class (0..3: meta 'classes')",
-         "%s -i %s -c %s", run, tmp("l9.fr"), tmp("b.st"));
-    write_slices(tmp("nocls.fr"), 6, B_NO_CLASSES);
-    FAIL(1, "no meta 'classes' to tell the class count (give --classes N", "%s -i %s -c %s", run, tmp("nocls.fr"),
-         tmp("b.st"));
+         "%s -i %s -c %s", run, tu_tmp("l9.fr"), tu_tmp("b.st"));
+    write_slices(tu_tmp("nocls.fr"), 6, B_NO_CLASSES);
+    FAIL(1, "no meta 'classes' to tell the class count (give --classes N", "%s -i %s -c %s", run, tu_tmp("nocls.fr"),
+         tu_tmp("b.st"));
     FAIL(1, "label value 3 at pixel (0, 3) is not a class (0..2: --classes 3)", "%s -i %s -c %s --classes 3", run,
-         tmp("nocls.fr"), tmp("b.st"));
-    assert_int_equal(tu_sh("%s -q -i %s -c %s --classes 4", run, tmp("nocls.fr"), tmp("b.st")), 0);
-    FAIL(1, "meta 'classes' lists 4 classes, --classes says 5", "%s -i %s -c %s --classes 5", run, tmp("l9.fr"),
-         tmp("b.st"));
-    write_slices(tmp("s50.fr"), 6, B_SIZE_50);
+         tu_tmp("nocls.fr"), tu_tmp("b.st"));
+    assert_int_equal(tu_sh("%s -q -i %s -c %s --classes 4", run, tu_tmp("nocls.fr"), tu_tmp("b.st")), 0);
+    FAIL(1, "meta 'classes' lists 4 classes, --classes says 5", "%s -i %s -c %s --classes 5", run, tu_tmp("l9.fr"),
+         tu_tmp("b.st"));
+    write_slices(tu_tmp("s50.fr"), 6, B_SIZE_50);
     FAIL(1, "record seq 2 (v1 z 2): a slice of 50x50 pixels, earlier slices are 32x32", "%s -i %s -c %s", run,
-         tmp("s50.fr"), tmp("b.st"));
-    write_slices(tmp("flab.fr"), 6, B_FLOAT_LABEL);
-    FAIL(1, "'label' has dtype f32; label maps are integers", "%s -i %s -c %s", run, tmp("flab.fr"), tmp("b.st"));
-    write_slices(tmp("nan.fr"), 6, B_NAN);
-    FAIL(1, "record seq 1 (v1 z 1): 'image' holds a NaN or infinite value", "%s -i %s -c %s", run, tmp("nan.fr"),
-         tmp("b.st"));
+         tu_tmp("s50.fr"), tu_tmp("b.st"));
+    write_slices(tu_tmp("flab.fr"), 6, B_FLOAT_LABEL);
+    FAIL(1, "'label' has dtype f32; label maps are integers", "%s -i %s -c %s", run, tu_tmp("flab.fr"), tu_tmp("b.st"));
+    write_slices(tu_tmp("nan.fr"), 6, B_NAN);
+    FAIL(1, "record seq 1 (v1 z 1): 'image' holds a NaN or infinite value", "%s -i %s -c %s", run, tu_tmp("nan.fr"),
+         tu_tmp("b.st"));
     /* case lists */
     assert_int_equal(tu_sh("printf 'v1\\nv7\\n' > %s; printf '# val\\nv2\\n' > %s; printf 'v1\\nv2\\n' > %s; "
                            ": > %s",
-                           tmp("c17.txt"), tmp("c2.txt"), tmp("c12.txt"), tmp("empty.txt")),
+                           tu_tmp("c17.txt"), tu_tmp("c2.txt"), tu_tmp("c12.txt"), tu_tmp("empty.txt")),
                      0);
-    write_slices(tmp("ok.fr"), 6, 0);
-    FAIL(1, "--cases", "%s -i %s -c %s --cases %s", run, tmp("ok.fr"), tmp("b.st"), tmp("c17.txt"));
-    FAIL(1, "volume 'v7' has no slices in", "%s -i %s -c %s --cases %s", run, tmp("ok.fr"), tmp("b.st"),
-         tmp("c17.txt"));
-    FAIL(1, "volume 'v2' is in both --cases", "%s -i %s -c %s --cases %s --val-cases %s", run, tmp("ok.fr"),
-         tmp("b.st"), tmp("c12.txt"), tmp("c2.txt"));
-    FAIL(1, "lists no volume id", "%s -i %s -c %s --cases %s", run, tmp("ok.fr"), tmp("b.st"), tmp("empty.txt"));
-    FAIL(1, "--val-cases", "%s -i %s -c %s --val-cases %s", run, tmp("ok.fr"), tmp("b.st"), tmp("nonexistent.txt"));
-    assert_int_equal(tu_sh("%s -q -i %s -c %s --val-cases %s --best %s", run, tmp("ok.fr"), tmp("b.st"), tmp("c2.txt"),
-                           tmp("bb.st")),
+    write_slices(tu_tmp("ok.fr"), 6, 0);
+    FAIL(1, "--cases", "%s -i %s -c %s --cases %s", run, tu_tmp("ok.fr"), tu_tmp("b.st"), tu_tmp("c17.txt"));
+    FAIL(1, "volume 'v7' has no slices in", "%s -i %s -c %s --cases %s", run, tu_tmp("ok.fr"), tu_tmp("b.st"),
+         tu_tmp("c17.txt"));
+    FAIL(1, "volume 'v2' is in both --cases", "%s -i %s -c %s --cases %s --val-cases %s", run, tu_tmp("ok.fr"),
+         tu_tmp("b.st"), tu_tmp("c12.txt"), tu_tmp("c2.txt"));
+    FAIL(1, "lists no volume id", "%s -i %s -c %s --cases %s", run, tu_tmp("ok.fr"), tu_tmp("b.st"), tu_tmp("empty.txt"));
+    FAIL(1, "--val-cases", "%s -i %s -c %s --val-cases %s", run, tu_tmp("ok.fr"), tu_tmp("b.st"), tu_tmp("nonexistent.txt"));
+    assert_int_equal(tu_sh("%s -q -i %s -c %s --val-cases %s --best %s", run, tu_tmp("ok.fr"), tu_tmp("b.st"), tu_tmp("c2.txt"),
+                           tu_tmp("bb.st")),
                      0);
     /* a volume frame, not slices */
     FAIL(1, "a volume record, not a slice", "ct-resample -q %s | %s -c %s", sample("subj03_ct.nii.gz"), run,
-         tmp("b.st"));
+         tu_tmp("b.st"));
     /* predict: no image, bad size */
-    assert_int_equal(tu_sh("seg-finetune -q -i %s -c %s --steps 1 --batch 2 " TINY, tmp("ok.fr"), tmp("ok.st")), 0);
-    FAIL(1, "no 'image' tensor", "frame-cat -q -t label %s -o - | seg-finetune --predict %s > /dev/null", tmp("ok.fr"),
-         tmp("ok.st"));
+    assert_int_equal(tu_sh("seg-finetune -q -i %s -c %s --steps 1 --batch 2 " TINY, tu_tmp("ok.fr"), tu_tmp("ok.st")), 0);
+    FAIL(1, "no 'image' tensor", "frame-cat -q -t label %s -o - | seg-finetune --predict %s > /dev/null", tu_tmp("ok.fr"),
+         tu_tmp("ok.st"));
     FAIL(1, "record seq 2: a slice of 50x50 pixels; the network needs sides that are multiples of 16",
-         "seg-finetune --predict %s < %s > /dev/null", tmp("ok.st"), tmp("s50.fr"));
+         "seg-finetune --predict %s < %s > /dev/null", tu_tmp("ok.st"), tu_tmp("s50.fr"));
     /* usage */
-    FAIL(2, "no checkpoint file", "seg-finetune -i %s", tmp("ok.fr"));
+    FAIL(2, "no checkpoint file", "seg-finetune -i %s", tu_tmp("ok.fr"));
     FAIL(2, "is not an architecture", "seg-finetune -c x --arch foo");
     FAIL(2, "--local: --arch global+global has no local branch", "seg-finetune -c x --arch global+global --local y");
     FAIL(2, "--global2 is the second global branch of --arch global+global", "seg-finetune -c x --arch global+local "
                                                                                 "--global2 y");
     FAIL(2, "--predict takes no training options", "seg-finetune --predict x -c y");
-    FAIL(2, "--best needs validation volumes", "%s -i %s -c %s --best %s", run, tmp("ok.fr"), tmp("b.st"),
-         tmp("bb.st"));
+    FAIL(2, "--best needs validation volumes", "%s -i %s -c %s --best %s", run, tu_tmp("ok.fr"), tu_tmp("b.st"),
+         tu_tmp("bb.st"));
     FAIL(2, "option --empty-keep", "seg-finetune -c x --empty-keep 2");
     FAIL(2, "-o is where --predict writes", "seg-finetune -c x -o y");
     FAIL(2, "option '--no-such-option': unknown", "seg-finetune -c x --no-such-option");

@@ -18,15 +18,6 @@
 #include "nn/nn.h"
 #include "testutil.h"
 
-static const char *tmp(const char *name)
-{
-    static char buf[4][1024];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", tu_tmpdir(), name);
-    return buf[k];
-}
-
 /* Tiny parts so that a forward takes milliseconds. */
 static void tiny(segnet_config *c, segnet_arch arch, int classes)
 {
@@ -300,10 +291,10 @@ static void test_pretrained(void **state)
 {
     (void)state;
     segnet_config cfg;
-    pretrained(tmp("lrc.st"), 'l', 11, 1);
-    pretrained(tmp("moco.st"), 'g', 12, 1);
-    pretrained(tmp("moco2.st"), 'g', 13, 1);
-    ckpt *l = ckpt_open(tmp("lrc.st")), *g = ckpt_open(tmp("moco.st")), *g2 = ckpt_open(tmp("moco2.st"));
+    pretrained(tu_tmp("lrc.st"), 'l', 11, 1);
+    pretrained(tu_tmp("moco.st"), 'g', 12, 1);
+    pretrained(tu_tmp("moco2.st"), 'g', 13, 1);
+    ckpt *l = ckpt_open(tu_tmp("lrc.st")), *g = ckpt_open(tu_tmp("moco.st")), *g2 = ckpt_open(tu_tmp("moco2.st"));
     assert_non_null(l);
     assert_non_null(g);
     assert_non_null(g2);
@@ -347,8 +338,8 @@ static void test_pretrained(void **state)
     assert_non_null(strstr(err_get(), "holds a ResNet encoder (lrc-train --method moco); the local branch needs a U-Net"));
     ckpt_close(l), ckpt_close(g), ckpt_close(g2);
     /* three input channels */
-    pretrained(tmp("lrc3.st"), 'l', 11, 3);
-    l = ckpt_open(tmp("lrc3.st"));
+    pretrained(tu_tmp("lrc3.st"), 'l', 11, 3);
+    l = ckpt_open(tu_tmp("lrc3.st"));
     segnet_init bad3 = {{NULL, NULL}, l};
     assert_null(segnet_create(&cfg, &bad3, 5));
     assert_non_null(strstr(err_get(), "takes 3 input channels; CT slices have 1"));
@@ -382,8 +373,8 @@ static void test_ckpt_roundtrip(void **state)
         ckpt_writer *w = ckpt_writer_new();
         assert_int_equal(segtrain_ckpt_put(w, t), 0);
         assert_int_equal(ckpt_put_step(w, 2), 0);
-        write_ckpt(w, tmp("ft.st"));
-        ckpt *c = ckpt_open(tmp("ft.st"));
+        write_ckpt(w, tu_tmp("ft.st"));
+        ckpt *c = ckpt_open(tu_tmp("ft.st"));
         assert_non_null(c);
         assert_string_equal(ckpt_meta(c, "arch"), segnet_arch_name((segnet_arch)a));
         segtrain *u = segtrain_ckpt_load(c, &oc, &lc);
@@ -407,14 +398,14 @@ static void test_ckpt_roundtrip(void **state)
         segtrain_free(u);
     }
     /* a pre-training checkpoint is no fine-tuned network ... */
-    pretrained(tmp("lrcx.st"), 'l', 1, 1);
-    ckpt *c = ckpt_open(tmp("lrcx.st"));
+    pretrained(tu_tmp("lrcx.st"), 'l', 1, 1);
+    ckpt *c = ckpt_open(tu_tmp("lrcx.st"));
     assert_null(segnet_ckpt_load(c));
     print_message("pre-training checkpoint as fine-tuned: %s\n", err_get());
     assert_non_null(strstr(err_get(), "is an lrc-train --method lrc checkpoint, not a fine-tuned network"));
     ckpt_close(c);
     /* ... and a fine-tuned one no pre-training checkpoint */
-    c = ckpt_open(tmp("ft.st"));
+    c = ckpt_open(tu_tmp("ft.st"));
     segnet_config cfg;
     tiny(&cfg, SEG_GL, 3);
     segnet_init init = {{c, NULL}, NULL};
@@ -444,7 +435,7 @@ static void test_torch(void **state)
     tensor tx;
     tensor_init4(&tx, DT_F32, N, 1, H, W);
     memcpy(tx.data, x, sizeof x);
-    assert_int_equal(npy_write(tmp("x.npy"), &tx), 0);
+    assert_int_equal(npy_write(tu_tmp("x.npy"), &tx), 0);
     tensor_free(&tx);
     for (int a = SEG_GL; a <= SEG_L; a++) {
         segnet_config cfg;
@@ -462,21 +453,21 @@ static void test_torch(void **state)
         ckpt_writer *w = ckpt_writer_new();
         assert_int_equal(segtrain_ckpt_put(w, t), 0);
         snprintf(name, sizeof name, "torch%d.st", a);
-        write_ckpt(w, tmp(name));
+        write_ckpt(w, tu_tmp(name));
         segnet_set_training(segtrain_net(t), 0);
         lg[a] = malloc(px * C * sizeof(float));
         memcpy(lg[a], segnet_forward(segtrain_net(t), x, N, H, W), px * C * sizeof(float));
         segtrain_free(t);
-        len += snprintf(args + len, sizeof args - (size_t)len, " %s %s", tmp(name), tmp("x.npy"));
+        len += snprintf(args + len, sizeof args - (size_t)len, " %s %s", tu_tmp(name), tu_tmp("x.npy"));
         snprintf(name, sizeof name, "out%d.npy", a);
-        len += snprintf(args + len, sizeof args - (size_t)len, " %s", tmp(name));
+        len += snprintf(args + len, sizeof args - (size_t)len, " %s", tu_tmp(name));
     }
     assert_int_equal(tu_sh("'%s' '%s/tests/py/segnet_torch.py' check%s", tu_python(), tu_root(), args), 0);
     for (int a = SEG_GL; a <= SEG_L; a++) {
         char name[32];
         tensor ref;
         snprintf(name, sizeof name, "out%d.npy", a);
-        assert_int_equal(npy_read(tmp(name), &ref), 0);
+        assert_int_equal(npy_read(tu_tmp(name), &ref), 0);
         assert_int_equal((int)tensor_numel(&ref), (int)(px * C));
         double maxd = 0, maxv = 0;
         for (size_t i = 0; i < px * C; i++) {

@@ -208,3 +208,12 @@ void tu_expect(const char *cmd, int status, const char *n1, const char *n2)
         fail_msg("'%s': stderr lacks '%s': %s", cmd, n2, err);
     free(err);
 }
+
+const char *tu_tmp(const char *name)
+{
+    static char ring[8][1024];
+    static int k;
+    char *p = ring[k++ & 7];
+    snprintf(p, 1024, "%s/%s", tu_tmpdir(), name);
+    return p;
+}

@@ -25,6 +25,8 @@ const char *tu_sample(void);           /* the bundled sample directory */
 const char *tu_python(void);
 /* A fresh directory under $TMPDIR, removed at exit (unless LRCPIPE_KEEP_TMP). */
 const char *tu_tmpdir(void);
+/* tu_tmpdir()/name (a ring of 8 static buffers: up to 8 at once) */
+const char *tu_tmp(const char *name);
 
 /* Run "sh -c CMD" (printf-style) with PATH led by LRCPIPE_BIN and a timeout
  * of 300 s; returns the exit status, 128+N if killed by signal N, 124 on
