@@ -214,11 +214,6 @@ static void make_trainer(void)
     segsetup_state st;
     if (!(S.t = segsetup_trainer(&o, &st)))
         die_err(1);
-    for (int i = 0; i < segnet_nparts(segtrain_net(S.t)); i++) {
-        const char *prefix;
-        if (dist_bcast_params(segnet_part(segtrain_net(S.t), i, &prefix)))
-            die_err(1);
-    }
     S.loop.step = st.step;
     if (opt.t.resume) {
         S.best_dice = st.best_dice;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "nn/dist.h"
 
 static int same_json(char *a, char *b)
 {
@@ -78,7 +79,7 @@ fail:
     return NULL;
 }
 
-segtrain *segsetup_trainer(const segsetup *o, segsetup_state *st)
+static segtrain *setup(const segsetup *o, segsetup_state *st)
 {
     const char *paths[3] = {o->global, o->global2, o->local}, *flags[3] = {"--global", "--global2", "--local"};
     ckpt *pre[3] = {NULL, NULL, NULL};
@@ -113,5 +114,19 @@ segtrain *segsetup_trainer(const segsetup *o, segsetup_state *st)
 out:
     for (int k = 0; k < 3; k++)
         ckpt_close(pre[k]);
+    return t;
+}
+
+segtrain *segsetup_trainer(const segsetup *o, segsetup_state *st)
+{
+    segtrain *t = setup(o, st);
+    /* under MPI every rank starts from rank 0's parameters (nn/dist.h) */
+    for (int i = 0; t && i < segnet_nparts(segtrain_net(t)); i++) {
+        const char *prefix;
+        if (dist_bcast_params(segnet_part(segtrain_net(t), i, &prefix))) {
+            segtrain_free(t);
+            t = NULL;
+        }
+    }
     return t;
 }

@@ -39,7 +39,8 @@ typedef struct {
 } segsetup_state;
 
 /* The trainer of the run, and *st. NULL + err_set, the message naming the
- * option whose file it is about (--resume, --global, --global2, --local). */
+ * option whose file it is about (--resume, --global, --global2, --local).
+ * Under MPI (nn/dist.h) every rank gets rank 0's parameters. */
 segtrain *segsetup_trainer(const segsetup *o, segsetup_state *st);
 
 #endif
