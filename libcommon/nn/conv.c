@@ -127,13 +127,11 @@ typedef struct {
     int C[2], H, W, OC, K, stride, pad, OH, OW, b0, nb;
 } gen_job;
 
-static long gen_ld(const gen_job *j) { return (long)j->nb * j->OH * j->OW; }
-
 /* col's layout for the current chunk: direct (image by image) or gemm */
 static void gen_layout(gen_job *j, int direct)
 {
     long P = (long)j->OH * j->OW, rows = (long)(j->C[0] + j->C[1]) * j->K * j->K;
-    j->ld = direct ? P : gen_ld(j);
+    j->ld = direct ? P : j->nb * P;
     j->istride = direct ? rows * P : P;
 }
 
@@ -156,7 +154,7 @@ static void gen_im2col_task(void *ctx, long i, int tid)
 static void gen_scatter_task(void *ctx, long i, int tid)
 {
     const gen_job *j = ctx;
-    long P = (long)j->OH * j->OW, ld = gen_ld(j);
+    long P = (long)j->OH * j->OW, ld = j->ld;
     float *o = j->out + (j->b0 + i) * j->OC * P;
     (void)tid;
     for (int oc = 0; oc < j->OC; oc++) {
@@ -171,7 +169,7 @@ static void gen_scatter_task(void *ctx, long i, int tid)
 static void gen_gather_task(void *ctx, long i, int tid)
 {
     const gen_job *j = ctx;
-    long P = (long)j->OH * j->OW, ld = gen_ld(j);
+    long P = (long)j->OH * j->OW, ld = j->ld;
     const float *d = j->dout + (j->b0 + i) * j->OC * P;
     (void)tid;
     for (int oc = 0; oc < j->OC; oc++)
@@ -252,8 +250,7 @@ static void conv_general_forward(gen_job *j, const float *weight, int B)
             gen_layout(j, 0);
             nn_parallel(j->nb, gen_im2col_task, j);
         }
-        nn_gemm(0, 0, j->OC, (int)gen_ld(j), rows, 1.0f, weight, rows, j->col, gen_ld(j), 0.0f,
-                j->t, gen_ld(j), 1);
+        nn_gemm(0, 0, j->OC, (int)j->ld, rows, 1.0f, weight, rows, j->col, j->ld, 0.0f, j->t, j->ld, 1);
         nn_parallel(j->nb, gen_scatter_task, j);
     }
 }
@@ -300,7 +297,7 @@ static void conv_general_backward(gen_job *j, float *dweight, const float *weigh
             nb = j->nb, j->nb = NN_MIN(nb, B - b0);
             gen_layout(j, 0);
         }
-        long ld = gen_ld(j);
+        long ld = j->ld;
         nn_parallel(j->nb, gen_gather_task, j);
         if (dweight) {
             nn_parallel(j->nb, gen_im2col_task, j);
