@@ -23,7 +23,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "cli/args.h"
 #include "cli/filter.h"
@@ -417,15 +416,12 @@ static int embed(int argc, char **argv)
 /* What a job of several ranks can do (nn/dist.h). */
 static void check_ranks(void)
 {
-    struct stat st;
     if (opt.embed)
         trainopts_ranks_usage_error("--embed runs as one process, not under mpirun with %d ranks", dist_size());
     if (opt.method == M_MOCO)
         trainopts_ranks_usage_error("--method moco does not run on several ranks yet (lrc, %s do)", eg_method_names());
-    if (!opt.init && (stat(opt.input, &st) || !S_ISREG(st.st_mode)))
-        trainopts_ranks_usage_error("-i %s: with %d ranks the input must be a file that every rank reads (each takes the records "
-                    "whose seq %% %d is its rank)",
-                    opt.input, dist_size(), dist_size());
+    if (!opt.init)
+        trainopts_ranks_input("-i", opt.input, 1);
 }
 
 int main(int argc, char **argv)

@@ -32,7 +32,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli/args.h"
@@ -464,13 +463,11 @@ static int predict(int argc, char **argv)
 static void check_ranks(void)
 {
     const char *in[2] = {opt.input, opt.val_input};
-    struct stat st;
     if (opt.predict)
         trainopts_ranks_usage_error("--predict runs as one process, not under mpirun with %d ranks", dist_size());
     for (int i = 0; i < 2; i++)
-        if (in[i] && (stat(in[i], &st) || !S_ISREG(st.st_mode)))
-            trainopts_ranks_usage_error("%s %s: with %d ranks the input must be a file that every rank reads", i ? "--val-input" : "-i",
-                        in[i], dist_size());
+        if (in[i])
+            trainopts_ranks_input(i ? "--val-input" : "-i", in[i], 0);
 }
 
 int main(int argc, char **argv)

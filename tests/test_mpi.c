@@ -291,6 +291,102 @@ static void test_usage_error_once(void **state)
     free(err);
 }
 
+/* Each rank fed through a FIFO of its own (as pipelines/pretrain --ranks
+ * does, one producer each): the same steps as every rank reading one file,
+ * exactly; one FIFO given to both ranks is refused once, by rank 1, since
+ * the two would split its records between them. */
+static void test_fifo_per_rank(void **state)
+{
+    (void)state;
+    char *err = NULL;
+    int n;
+    write_pairs(tu_tmp("ff.fr"), 16, 0);
+    assert_int_equal(tu_sh("cd %s && " MPIRUN " " LRC " -q --batch 2 --seed 4 -i ff.fr -c ff-file.st", tu_tmpdir()), 0);
+    int rc = tu_sh_err(&err, "cd %s && rm -f q0 q1 && mkfifo q0 q1 && { cat ff.fr > q0 & cat ff.fr > q1 & } && "
+                             "timeout 120 mpirun --oversubscribe --allow-run-as-root --bind-to none -np 1 " LRC
+                             " -q --batch 2 --seed 4 -i q0 -c ff-fifo.st : -np 1 " LRC
+                             " -q --batch 2 --seed 4 -i q1 -c ff-fifo.st",
+                       tu_tmpdir());
+    if (rc)
+        fail_msg("mpirun with a FIFO per rank: exit %d: %s", rc, err);
+    free(err);
+    assert_true(max_diff(tu_tmp("ff-fifo.st"), tu_tmp("ff-file.st"), 0, &n) == 0);
+    assert_true(n > 10);
+    const char *msg = "-i q0: ranks 0 and 1 read the same FIFO";
+    rc = tu_sh_err(&err, "cd %s && rm -f q0 && mkfifo q0 && { timeout 60 cat ff.fr > q0 & } && timeout 60 " MPIRUN " " LRC
+                         " -q --batch 2 -i q0 -c ff-x.st; s=$?; rm -f q0; exit $s",
+                   tu_tmpdir());
+    const char *first = strstr(err, msg);
+    if (rc != 2 || !first || strstr(first + 1, msg))
+        fail_msg("exit %d (want 2), stderr (want '%s' once): %s", rc, msg, err);
+    free(err);
+}
+
+/* pipelines/pretrain --ranks 2: 2 ranks of 2 pairs, each fed by its own
+ * elastic-aug, take the steps one process of 4 takes on the same pairs
+ * (group norm, no shuffle buffer: then the two agree in exact arithmetic);
+ * a seed that draws other pairs is the control. A batch that does not
+ * split among the ranks is refused. */
+static void test_pretrain_ranks(void **state)
+{
+    (void)state;
+    char *err = NULL;
+    int n;
+    const char *run = "%s/pipelines/pretrain -o %s --method lrc --steps 3 --batch 4 --size 32 --spacing 2.5,5,5 "
+                      "--every 3 --epochs 50 --lrc-args '--norm group --widths 8,8,8,8,8 --dim 8 --shuffle-buffer 1' ";
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "%s--ranks 2 --seed 1 %%s/pretrain.csv", run);
+    int rc = tu_sh_err(&err, cmd, tu_root(), tu_tmp("pr2"), tu_sample());
+    if (rc || !strstr(err, "2 ranks x 2 pairs = 4 pairs per step"))
+        fail_msg("pretrain --ranks 2: exit %d: %s", rc, err);
+    free(err);
+    assert_int_equal(tu_sh("mkdir -p %s && cp %s/slices.frames %s/", tu_tmp("pr1"), tu_tmp("pr2"), tu_tmp("pr1")), 0);
+    snprintf(cmd, sizeof cmd, "%s--threads 1 --seed 1 %%s/pretrain.csv 2>/dev/null", run);
+    assert_int_equal(tu_sh(cmd, tu_root(), tu_tmp("pr1"), tu_sample()), 0);
+    assert_true(max_diff(tu_tmp("pr2/lrc.safetensors"), tu_tmp("pr1/lrc.safetensors"), 0, &n) < 1e-5);
+    assert_true(n > 10);
+    snprintf(cmd, sizeof cmd, "%s--threads 1 --seed 2 %%s/pretrain.csv 2>/dev/null", run);
+    assert_int_equal(tu_sh(cmd, tu_root(), tu_tmp("pr1"), tu_sample()), 0);
+    assert_true(max_diff(tu_tmp("pr2/lrc.safetensors"), tu_tmp("pr1/lrc.safetensors"), 0, &n) > 0.01);
+    snprintf(cmd, sizeof cmd, "%s--ranks 3 --seed 1 %%s/pretrain.csv", run);
+    rc = tu_sh_err(&err, cmd, tu_root(), tu_tmp("pr2"), tu_sample());
+    if (rc == 0 || !strstr(err, "--batch 4 does not split into --ranks 3 equal shares"))
+        fail_msg("pretrain --ranks 3 --batch 4: exit %d: %s", rc, err);
+    free(err);
+}
+
+/* pipelines/experiment --ranks 2 pre-trains on 2 ranks, says so in the
+ * checkpoint's settings, and a run without --ranks refuses to reuse it. */
+static void test_experiment_ranks(void **state)
+{
+    (void)state;
+    char *err = NULL;
+    const char *s = tu_sample();
+    assert_int_equal(tu_sh("d=%s && mkdir -p $d/ct $d/ct_pretrain $d/splits && cp %s/labels.json $d/ct/ && "
+                           "for i in subj03 subj05 subj27; do ln -s %s/${i}_ct.nii.gz %s/${i}_seg.nii.gz $d/ct/; done && "
+                           "ln -s %s/pre012_ct.nii.gz %s/pre024_ct.nii.gz $d/ct_pretrain/ && "
+                           "printf 'subj03\nsubj05\n' > $d/splits/train3.txt && printf 'subj27\n' > $d/splits/val.txt && "
+                           "printf 'subj27\n' > $d/splits/test.txt",
+                           tu_tmp("rkdata"), s, s, s, s, s),
+                     0);
+    const char *run = "%s/pipelines/experiment -o %s --results %s/res --data %s --splits %s/splits --xt 3 --size 32 "
+                      "--batch 4 --lrc-steps 2 --finetune-steps 2 --arms 'random lrc' --seeds 1";
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "%s --ranks 2 > /dev/null", run);
+    int rc = tu_sh_err(&err, cmd, tu_root(), tu_tmp("rk"), tu_tmp("rk"), tu_tmp("rkdata"), tu_tmp("rkdata"));
+    if (rc)
+        fail_msg("experiment --ranks 2: exit %d: %s", rc, err);
+    free(err);
+    char *log = tu_read(tu_tmp("rk/pretrain/main/pretrain.log"), NULL);
+    assert_non_null(log);
+    assert_non_null(strstr(log, "2 ranks x 2 pairs = 4 pairs per step"));
+    free(log);
+    rc = tu_sh_err(&err, run, tu_root(), tu_tmp("rk"), tu_tmp("rk"), tu_tmp("rkdata"), tu_tmp("rkdata"));
+    if (rc == 0 || !strstr(err, "lrc.safetensors was made with other settings") || !strstr(err, "batch=4 ranks=2 samples"))
+        fail_msg("experiment without --ranks after --ranks 2: exit %d: %s", rc, err);
+    free(err);
+}
+
 /* kill -9 of rank 1 in the middle of training: mpirun ends the job with a
  * non-zero status and names the rank, well within the timeout; rank 0's
  * last checkpoint then resumes on one process (with the same 4 pairs per
@@ -346,6 +442,9 @@ int main(void)
         cmocka_unit_test(test_global_methods),
         cmocka_unit_test(test_rank_fails),
         cmocka_unit_test(test_usage_error_once),
+        cmocka_unit_test(test_fifo_per_rank),
+        cmocka_unit_test(test_pretrain_ranks),
+        cmocka_unit_test(test_experiment_ranks),
         cmocka_unit_test(test_rank_killed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -3,7 +3,10 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli/args.h"
 #include "core/err.h"
@@ -122,6 +125,57 @@ void trainopts_ranks_usage_error(const char *fmt, ...)
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     if (dist_rank() == 0)
+        usage_error("%s", msg);
+    dist_all(0);
+    exit(EXIT_USAGE);
+}
+
+/* What names a FIFO across the job: its host, device and inode (never 0). */
+static uint64_t fifo_key(const struct stat *st)
+{
+    char host[256] = "";
+    uint64_t h = 14695981039346656037u;
+    gethostname(host, sizeof host - 1);
+    for (const char *c = host; *c; c++)
+        h = (h ^ (unsigned char)*c) * 1099511628211u;
+    h = (h ^ (uint64_t)st->st_dev) * 1099511628211u;
+    h = (h ^ (uint64_t)st->st_ino) * 1099511628211u;
+    return h | 1;
+}
+
+void trainopts_ranks_input(const char *what, const char *path, int fifo_ok)
+{
+    int n = dist_size(), me = dist_rank(), first = -1;
+    uint64_t key = 0, *all = calloc((size_t)n, sizeof *all), *bad = calloc((size_t)n, sizeof *bad);
+    char msg[1024] = "";
+    struct stat st;
+    if (!all || !bad)
+        die_errx(1, "out of memory");
+    if (strcmp(path, "-") && stat(path, &st))
+        snprintf(msg, sizeof msg, "%s %s: %s", what, path, strerror(errno));
+    else if (strcmp(path, "-") && fifo_ok && S_ISFIFO(st.st_mode))
+        key = fifo_key(&st);
+    else if (!strcmp(path, "-") || !S_ISREG(st.st_mode))
+        snprintf(msg, sizeof msg, "%s %s: with %d ranks the input must be a file that every rank reads%s", what, path, n,
+                 fifo_ok ? ", or a FIFO of the rank's own (each rank takes the records whose seq % ranks is its rank; "
+                 "mpirun gives stdin to rank 0 only)" : " (mpirun gives stdin to rank 0 only)");
+    if (dist_allgather_u64(key, all))
+        die_err(1);
+    for (int r = 0; r < me && !msg[0]; r++)
+        if (key && all[r] == key)
+            snprintf(msg, sizeof msg, "%s %s: ranks %d and %d read the same FIFO; give each rank its own "
+                     "(mpirun -np 1 ... -i a : -np 1 ... -i b)", what, path, r, me);
+    if (dist_allgather_u64(msg[0] != 0, bad))
+        die_err(1);
+    for (int r = n - 1; r >= 0; r--)
+        if (bad[r])
+            first = r;
+    free(all);
+    free(bad);
+    if (first < 0)
+        return;
+    /* the first rank that found a fault says it and ends the job */
+    if (me == first)
         usage_error("%s", msg);
     dist_all(0);
     exit(EXIT_USAGE);

@@ -85,5 +85,11 @@ int trainopts_leave_job(void);
  * rank 0 says it and ends the job (exit 2); the others wait for that
  * rather than say it too. */
 _Noreturn void trainopts_ranks_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Every rank's input of a job of several ranks (what: its option, "-i"):
+ * a regular file that every rank reads, or with fifo_ok a FIFO that is the
+ * rank's alone (the same FIFO read by two ranks would split its records
+ * between them). Collective: a fault on any rank is said once, by the
+ * first rank that has one, and ends the job (exit 2). */
+void trainopts_ranks_input(const char *what, const char *path, int fifo_ok);
 
 #endif

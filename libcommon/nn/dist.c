@@ -124,6 +124,18 @@ int dist_bcast_i64(int64_t *v)
     return 0;
 }
 
+int dist_allgather_u64(uint64_t v, uint64_t *all)
+{
+    int rc;
+    if (D.size == 1) {
+        all[0] = v;
+        return 0;
+    }
+    if ((rc = MPI_Allgather(&v, 1, MPI_UINT64_T, all, 1, MPI_UINT64_T, MPI_COMM_WORLD)) != MPI_SUCCESS)
+        return mpi_err("MPI_Allgather", rc);
+    return 0;
+}
+
 int dist_bcast_params(pblock *pb)
 {
     if (D.size == 1)

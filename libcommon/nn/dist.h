@@ -68,6 +68,8 @@ int dist_sum_f64(double *v, int n);
 int dist_all(int flag);
 /* *v := rank 0's *v. */
 int dist_bcast_i64(int64_t *v);
+/* all[0..size) := every rank's v, in rank order (all[0] = v alone). */
+int dist_allgather_u64(uint64_t v, uint64_t *all);
 /* Every value of pb (trainable, buffers, counters) := rank 0's. */
 int dist_bcast_params(pblock *pb);
 /* grad := sum over ranks of weight_r * grad_r, in place on every rank
