@@ -28,27 +28,22 @@
  */
 #include <getopt.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "cli/args.h"
 #include "cli/filter.h"
 #include "cli/trainopts.h"
 #include "core/err.h"
 #include "core/json.h"
-#include "core/rng.h"
 #include "finetune/segdata.h"
-#include "eval/segmetric.h"
 #include "finetune/segloss.h"
 #include "finetune/segpredict.h"
 #include "finetune/segsample.h"
 #include "finetune/segsetup.h"
 #include "finetune/segtrain.h"
 #include "finetune/segval.h"
-#include "io/frame.h"
 #include "io/stream.h"
 #include "models/segnet.h"
 #include "nn/ckpt.h"
@@ -222,39 +217,25 @@ static void make_trainer(void)
 
 /* ---- checkpoints ---- */
 
-static int put_common_meta(ckpt_writer *w)
+static segtrain_meta run_meta(void)
 {
-    if (ckpt_put_provenance(w, opt.t.seed, S.argv) || (S.classes_json && ckpt_put_meta(w, "classes", S.classes_json)) ||
-        ckpt_put_metaf(w, "num_classes", "%d", S.tr.C) || ckpt_put_metaf(w, "train_slices", "%lld", (long long)S.smp.n))
-        return -1;
-    if ((opt.global && ckpt_put_meta(w, "init_global", opt.global)) ||
-        (opt.global2 && ckpt_put_meta(w, "init_global2", opt.global2)) ||
-        (opt.local && ckpt_put_meta(w, "init_local", opt.local)))
-        return -1;
-    if (!isnan(S.best_dice) && (ckpt_put_metaf(w, "best_dice", "%.17g", S.best_dice) ||
-                                ckpt_put_metaf(w, "best_step", "%lld", (long long)S.best_step)))
-        return -1;
-    return 0;
+    return (segtrain_meta){opt.t.seed, S.argv, S.classes_json, S.tr.C, S.smp.n, opt.global, opt.global2, opt.local,
+                           S.best_dice, S.best_step};
 }
 
 static int save(trainloop *l, void *ctx)
 {
-    ckpt_writer *w = ckpt_writer_new();
-    if (!w || segtrain_ckpt_put(w, S.t) || ckpt_put_step(w, l->step) || put_common_meta(w) ||
-        ckpt_write(w, opt.ckpt))
+    segtrain_meta m = run_meta();
+    if (segtrain_save(S.t, l->step, &m, opt.ckpt))
         die_err(1);
-    ckpt_writer_free(w);
     return 0;
 }
 
 static void save_best(double dice)
 {
-    ckpt_writer *w = ckpt_writer_new();
-    if (!w || segnet_ckpt_put(w, segtrain_net(S.t)) || ckpt_put_meta(w, "method", "seg-finetune") ||
-        ckpt_put_step(w, S.loop.step) || put_common_meta(w) || ckpt_put_metaf(w, "val_dice", "%.17g", dice) ||
-        ckpt_write(w, opt.best))
+    segtrain_meta m = run_meta();
+    if (segtrain_save_best(S.t, S.loop.step, &m, dice, opt.best))
         die_errx(1, "--best");
-    ckpt_writer_free(w);
 }
 
 /* ---- the steps, metrics and validation (nn/trainloop.h calls them) ---- */
@@ -334,8 +315,7 @@ static int validate(trainloop *l, void *ctx)
     mval_free(&rec);
     segval_free(&res);
     if (log_level >= 2) {
-        if (l->tl.tty && l->tl.drawn)
-            fputc('\n', stderr), l->tl.drawn = 0;
+        trainlog_done(&l->tl);
         fprintf(stderr, "%s: step %lld: validation Dice %.4f%s\n", err_progname, (long long)l->step, res.mean,
                 better ? " (best)" : "");
     }
@@ -433,7 +413,6 @@ static struct {
 static int predict(int argc, char **argv)
 {
     ckpt *c = ckpt_open(opt.predict);
-    frame f;
     int rc;
     if (!c || !(P.net = segnet_ckpt_load(c)))
         die_errx(1, "--predict");
@@ -444,11 +423,7 @@ static int predict(int argc, char **argv)
     mval_put_str(&params, "checkpoint", opt.predict);
     P.out = filter_output(opt.output, &params);
     mval_free(&params);
-    rc = segpredict_init(&P.sp, P.net, P.out, (int)opt.t.batch);
-    while (!rc && (rc = stream_in_next(P.in, &f)) > 0)
-        rc = segpredict_add(&P.sp, &f) ? -1 : 0;
-    if (!rc)
-        rc = segpredict_flush(&P.sp);
+    rc = segpredict_init(&P.sp, P.net, P.out, (int)opt.t.batch) || segpredict_stream(&P.sp, P.in) ? -1 : 0;
     if (!rc)
         log_info("%lld slices predicted with %s", (long long)stream_out_count(P.out), opt.predict);
     filter_output_done(P.out, rc);

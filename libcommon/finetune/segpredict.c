@@ -96,3 +96,13 @@ void segpredict_free(segpredict *p)
     free(p->pred);
     memset(p, 0, sizeof *p);
 }
+
+int segpredict_stream(segpredict *p, stream_in *in)
+{
+    frame f;
+    int r;
+    while ((r = stream_in_next(in, &f)) > 0)
+        if (segpredict_add(p, &f))
+            return -1;
+    return r < 0 ? -1 : segpredict_flush(p);
+}

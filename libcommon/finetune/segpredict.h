@@ -8,7 +8,7 @@
  * A frame needs `image` [Y, X] with sides that are multiples of 16 (16..8192)
  * and finite values.
  *
- * Not here: reading the checkpoint or the stream (the caller).
+ * Not here: reading the checkpoint, opening the streams (the caller).
  */
 #ifndef LRC_SEGPREDICT_H
 #define LRC_SEGPREDICT_H
@@ -38,6 +38,9 @@ int segpredict_init(segpredict *p, segnet *net, stream_out *out, int B);
 int segpredict_add(segpredict *p, frame *f);
 /* Predict and write the frames waiting. 0 or -1 + err_set. */
 int segpredict_flush(segpredict *p);
+/* Every frame of in, then the last batch: segpredict_add until the end of
+ * the stream, and segpredict_flush. 0 or -1 + err_set. */
+int segpredict_stream(segpredict *p, stream_in *in);
 void segpredict_free(segpredict *p);
 
 #endif

@@ -143,3 +143,39 @@ segtrain *segtrain_ckpt_load(const ckpt *c, const optim_config *oc, const seglos
     }
     return t;
 }
+
+static int put_meta(ckpt_writer *w, int64_t step, const segtrain_meta *m)
+{
+    if (ckpt_put_step(w, step) || ckpt_put_provenance(w, m->seed, m->argv_json) ||
+        (m->classes_json && ckpt_put_meta(w, "classes", m->classes_json)) ||
+        ckpt_put_metaf(w, "num_classes", "%d", m->num_classes) ||
+        ckpt_put_metaf(w, "train_slices", "%lld", (long long)m->train_slices))
+        return -1;
+    if ((m->init_global && ckpt_put_meta(w, "init_global", m->init_global)) ||
+        (m->init_global2 && ckpt_put_meta(w, "init_global2", m->init_global2)) ||
+        (m->init_local && ckpt_put_meta(w, "init_local", m->init_local)))
+        return -1;
+    if (!isnan(m->best_dice) && (ckpt_put_metaf(w, "best_dice", "%.17g", m->best_dice) ||
+                                 ckpt_put_metaf(w, "best_step", "%lld", (long long)m->best_step)))
+        return -1;
+    return 0;
+}
+
+int segtrain_save(segtrain *t, int64_t step, const segtrain_meta *m, const char *path)
+{
+    ckpt_writer *w = ckpt_writer_new();
+    int rc = !w || segtrain_ckpt_put(w, t) || put_meta(w, step, m) || ckpt_write(w, path) ? -1 : 0;
+    ckpt_writer_free(w);
+    return rc;
+}
+
+int segtrain_save_best(segtrain *t, int64_t step, const segtrain_meta *m, double val_dice, const char *path)
+{
+    ckpt_writer *w = ckpt_writer_new();
+    int rc = !w || segnet_ckpt_put(w, segtrain_net(t)) || ckpt_put_meta(w, "method", "seg-finetune") ||
+                     put_meta(w, step, m) || ckpt_put_metaf(w, "val_dice", "%.17g", val_dice) || ckpt_write(w, path)
+                 ? -1
+                 : 0;
+    ckpt_writer_free(w);
+    return rc;
+}

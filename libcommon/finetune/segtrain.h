@@ -64,4 +64,23 @@ int segtrain_step(segtrain *t, const float *x, const uint8_t *y, int N, int H, i
  * must stay valid until ckpt_write). */
 int segtrain_ckpt_put(ckpt_writer *w, segtrain *t);
 
+/* What a fine-tuning run's checkpoints say of it besides the network. */
+typedef struct {
+    int64_t seed;
+    const char *argv_json;     /* the command line, a JSON array */
+    const char *classes_json;  /* class names, a JSON array (NULL: none) */
+    int num_classes;
+    int64_t train_slices;
+    const char *init_global, *init_global2, *init_local; /* the checkpoints it began from (NULL: none) */
+    double best_dice;          /* the best validation Dice (NAN: none yet) */
+    int64_t best_step;
+} segtrain_meta;
+
+/* The run's checkpoint at step (network, optimisers, step, meta) written
+ * to path, or, with best (val_dice its validation Dice), the network
+ * alone with method "seg-finetune": what --predict and --global read.
+ * 0 or -1 + err_set. */
+int segtrain_save(segtrain *t, int64_t step, const segtrain_meta *m, const char *path);
+int segtrain_save_best(segtrain *t, int64_t step, const segtrain_meta *m, double val_dice, const char *path);
+
 #endif
