@@ -348,24 +348,17 @@ static int train(lrc_trainer_config *lc, moco_trainer_config *mc, eg_config *ec,
                       1 + 2 * (uint64_t)l->step, opt.method == M_LRC))
         die_err(1);
     pairfeed_shard(&S.feed, dist_rank(), dist_size());
-    l->log_path = opt.t.log;
-    l->tensorboard = opt.t.tensorboard;
-    l->append = opt.t.resume;
+    trainopts_loop(&opt.t, l, "pairs");
     l->total = opt.steps;
-    l->save_every = opt.t.save_every;
-    l->batch = opt.t.batch;
-    l->unit = "pairs";
     if (trainloop_run(l, &fns, r))
         die_err(1);
     const int64_t skipped = r->skipped + feed_skipped();
     if (dist_rank() == 0 && l->step == l->start_step)
         log_warn("no training step was taken (%lld pairs skipped): the checkpoint holds the %s model",
                  (long long)skipped, opt.t.resume ? "resumed" : "initial");
-    if (dist_rank() == 0 && log_level >= 1)
-        fprintf(stderr, "%s: %lld steps, %lld pairs (%lld skipped with < 2 regions) in %.1f s; wrote %s\n",
-                err_progname, (long long)(l->step - l->start_step), (long long)r->pairs, (long long)skipped,
-                trainlog_elapsed(&l->tl), opt.ckpt);
-    if (trainloop_close(l))
+    char what[96];
+    snprintf(what, sizeof what, ", %lld pairs (%lld skipped with < 2 regions)", (long long)r->pairs, (long long)skipped);
+    if (trainloop_end(l, what, opt.ckpt, ""))
         die_err(1);
     train_free();
     return 0;

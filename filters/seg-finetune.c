@@ -377,24 +377,14 @@ static int train(int argc, char **argv)
     }
     if (S.va.n)
         fns.validate = validate;
-    l->log_path = opt.t.log;
-    l->tensorboard = opt.t.tensorboard;
-    l->append = opt.t.resume;
-    l->save_every = opt.t.save_every;
+    trainopts_loop(&opt.t, l, "slices");
     l->val_every = opt.val_every;
-    l->batch = opt.t.batch;
-    l->unit = "slices";
     if (trainloop_run(l, &fns, NULL))
         die_err(1);
-    if (dist_rank() == 0 && log_level >= 1) {
-        fprintf(stderr, "%s: %lld steps in %.1f s (%.2f steps/s); wrote %s", err_progname,
-                (long long)(l->step - l->start_step), trainlog_elapsed(&l->tl),
-                (double)(l->step - l->start_step) / trainlog_elapsed(&l->tl), opt.ckpt);
-        if (!isnan(S.best_dice))
-            fprintf(stderr, "; best validation Dice %.4f at step %lld", S.best_dice, (long long)S.best_step);
-        fputc('\n', stderr);
-    }
-    if (trainloop_close(l))
+    char more[80] = "";
+    if (!isnan(S.best_dice))
+        snprintf(more, sizeof more, "; best validation Dice %.4f at step %lld", S.best_dice, (long long)S.best_step);
+    if (trainloop_end(l, "", opt.ckpt, more))
         die_err(1);
     run_free();
     return 0;

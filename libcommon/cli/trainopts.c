@@ -110,6 +110,16 @@ int trainopts_resnet(const trainopts *t, resnet_config *r)
     return t->have_depth || t->have_width || t->norm;
 }
 
+void trainopts_loop(const trainopts *t, trainloop *l, const char *unit)
+{
+    l->log_path = t->log;
+    l->tensorboard = t->tensorboard;
+    l->append = t->resume;
+    l->save_every = t->save_every;
+    l->batch = t->batch;
+    l->unit = unit;
+}
+
 int trainopts_leave_job(void)
 {
     if (dist_finalize())

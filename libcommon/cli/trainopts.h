@@ -22,6 +22,7 @@
 #include "models/resnet.h"
 #include "models/unet.h"
 #include "nn/optim.h"
+#include "nn/trainloop.h"
 
 enum {
     TOPT_RESUME = 0x200, TOPT_SAVE_EVERY, TOPT_LOG, TOPT_LOG_EVERY, TOPT_BATCH, TOPT_SEED, TOPT_THREADS, TOPT_LR,
@@ -77,6 +78,10 @@ sched_config trainopts_sched(const trainopts *t);
 int trainopts_unet(const trainopts *t, unet_config *u);
 int trainopts_resnet(const trainopts *t, resnet_config *r);
 
+/* The training loop's settings that these options give: the metrics log
+ * (--log, appended to on --resume), --tensorboard, --save-every and one
+ * rank's --batch of unit ("pairs", "slices"). */
+void trainopts_loop(const trainopts *t, trainloop *l, const char *unit);
 /* Several ranks (nn/dist.h). The end of a trainer's main once dist_init
  * has run: every rank leaves the job (a rank that exits without it aborts
  * the job); exits 1 with the message when that fails. Returns 0. */

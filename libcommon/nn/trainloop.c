@@ -102,3 +102,13 @@ int trainloop_close(trainloop *l)
 {
     return trainlog_close(&l->tl);
 }
+
+int trainloop_end(trainloop *l, const char *what, const char *path, const char *more)
+{
+    const int64_t n = l->step - l->start_step;
+    const double t = trainlog_elapsed(&l->tl);
+    if (dist_rank() == 0 && log_level >= 1)
+        fprintf(stderr, "%s: %lld steps%s in %.1f s (%.2f steps/s); wrote %s%s\n", err_progname, (long long)n, what, t,
+                t > 0 ? (double)n / t : 0.0, path, more);
+    return trainloop_close(l);
+}

@@ -81,5 +81,9 @@ struct trainloop {
 int trainloop_run(trainloop *l, const trainloop_fns *fns, void *ctx);
 /* Close the metrics log: 0, or -1 if a write failed. */
 int trainloop_close(trainloop *l);
+/* The run's last line on stderr, from rank 0 at log level >= 1 —
+ * "NAME: N steps<what> in T s (R steps/s); wrote PATH<more>" — then
+ * trainloop_close. 0 or -1. */
+int trainloop_end(trainloop *l, const char *what, const char *path, const char *more);
 
 #endif
