@@ -83,6 +83,7 @@ static void usage(void)
            "      --weight-decay X    (default 1e-4)\n"
            "      --seed N            random seed (default 0): same seed and threads, same checkpoint\n"
            "      --threads N         threads of the engine (default: all cores)\n"
+           "      --sync-bn           lrc under mpirun: batch norm statistics over all ranks\n"
            "\n"
            "Local branch (--method lrc):\n"
            "      --samples N         pixels drawn per region and view (default 50)\n"
@@ -425,6 +426,8 @@ static void check_ranks(const moco_trainer_config *mc)
         trainopts_ranks_usage_error("--embed runs as one process, not under mpirun with %d ranks", dist_size());
     if (opt.method == M_MOCO && moco_trainer_check_ranks(mc, (int)opt.t.batch, dist_size()))
         trainopts_ranks_usage_error("%s", err_get());
+    if (opt.t.sync_bn && opt.method != M_LRC)
+        trainopts_ranks_usage_error("--sync-bn is for --method lrc (the global methods keep batch norm per rank)");
     if (!opt.init && (stat(opt.input, &st) || !S_ISREG(st.st_mode)))
         trainopts_ranks_usage_error("-i %s: with %d ranks the input must be a file that every rank reads (each takes the records "
                     "whose seq %% %d is its rank)",
@@ -536,6 +539,7 @@ int main(int argc, char **argv)
         nn_set_threads((int)opt.t.threads);
     if (dist_size() > 1)
         check_ranks(&mc);
+    trainopts_sync_bn(&opt.t);
     if (opt.embed) {
         if (opt.method >= 0 || opt.t.resume)
             usage_error("--embed takes no --method or --resume");

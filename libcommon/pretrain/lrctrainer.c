@@ -8,6 +8,7 @@
 #include "core/json.h"
 #include "core/tensor.h"
 #include "nn/dist.h"
+#include "nn/nn.h"
 
 struct lrc_trainer {
     lrc_trainer_config c;
@@ -135,8 +136,11 @@ int lrc_trainer_step(lrc_trainer *t, lrc_pair *const *pairs, int B, double lr, r
         st->regions += t->smp.nreg;
         st->pairs++;
     }
-    /* All ranks' statistics; this rank's gradient weighs used / all used. */
-    const int mine = st->pairs;
+    /* All ranks' statistics; this rank's loss gradient weighs used / all
+     * used, applied before backward (not to the gradients after it) so that
+     * synchronised batch norm (nn_set_bn_sum) sums the one loss's g over
+     * the ranks; for the same reason every rank runs backward, also one
+     * whose pairs were all skipped (its g is 0, its inputs still count). */
     double sum[6] = {st->pairs, st->loss, st->regions, st->skipped, st->one_sided, used};
     if (dist_sum_f64(sum, 6))
         return -1;
@@ -145,11 +149,14 @@ int lrc_trainer_step(lrc_trainer *t, lrc_pair *const *pairs, int B, double lr, r
         return 0;
     st->loss = sum[1] / st->pairs;
     st->regions = sum[2] / st->pairs;
+    if (used != sum[5]) {
+        const float w = (float)(used / sum[5]), *end = t->df + 2 * (size_t)B * D * HW;
+        for (float *p = t->df; p < end; p++)
+            *p *= w;
+    }
     pblock *pb = unet_params(t->net);
     pblock_zero_grad(pb);
-    if (mine && unet_backward(t->net, t->df, NULL))
-        return -1;
-    if (dist_grad_reduce(pb, (double)used / sum[5]))
+    if (unet_backward(t->net, t->df, NULL) || nn_bn_sum_status() || dist_grad_reduce(pb, 1.0))
         return -1;
     optim_step(t->opt, lr);
     return 0;
