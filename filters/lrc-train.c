@@ -284,19 +284,29 @@ static int train_batch(trainloop *l, run *r, lrc_pair **batch, int n, double *lo
     return 1;
 }
 
-/* Batches until one makes a step (1) or the data has ended (0): on
- * several ranks, when one rank's share has ended, all stop there; MoCo's
- * all-gathers take full batches only, so a short last one ends it too (the
- * reference's drop_last). */
+/* Whether the ranks stop at this batch of n pairs. Reading a file, when
+ * one rank's share has ended (MoCo: has no full batch, which its
+ * all-gathers need; the reference's drop_last). Sharing a ZeroMQ input,
+ * when every rank's has, the others stepping with none meanwhile, so that
+ * every record sent is trained, once. */
+static int ranks_stop(const run *r, int n)
+{
+    int v = S.feed.share ? dist_all(n == 0) : dist_all(n > 0 && (!r->moco || dist_size() == 1 || n == opt.t.batch));
+    if (v < 0)
+        die_err(1);
+    if (S.feed.share && v && pairfeed_share_check(&S.feed))
+        die_errx(1, "-i");
+    return S.feed.share ? v : !v;
+}
+
+/* Batches until one makes a step (1) or the data has ended (0). */
 static int step(trainloop *l, void *ctx, double *loss)
 {
     run *r = ctx;
     lrc_pair **batch;
-    int n, all;
+    int n;
     while ((n = pairfeed_next(&S.feed, &batch)) >= 0) {
-        if ((all = dist_all(n > 0 && (!r->moco || dist_size() == 1 || n == opt.t.batch))) < 0)
-            die_err(1);
-        if (!all) {
+        if (ranks_stop(r, n)) {
             n = 0;
             break;
         }
@@ -428,9 +438,12 @@ static void check_ranks(const moco_trainer_config *mc)
         trainopts_ranks_usage_error("%s", err_get());
     if (opt.t.sync_bn && opt.method != M_LRC)
         trainopts_ranks_usage_error("--sync-bn is for --method lrc (the global methods keep batch norm per rank)");
-    if (!opt.init && (stat(opt.input, &st) || !S_ISREG(st.st_mode)))
+    if (!opt.init && stream_is_zmq(opt.input) && (opt.input[0] == '@' || opt.method != M_LRC || opt.t.sync_bn))
+        trainopts_ranks_usage_error("-i %s: with %d ranks a ZeroMQ input is for --method lrc without --sync-bn, every "
+                                    "rank connecting to one producer (not '@')", opt.input, dist_size());
+    if (!opt.init && !stream_is_zmq(opt.input) && (stat(opt.input, &st) || !S_ISREG(st.st_mode)))
         trainopts_ranks_usage_error("-i %s: with %d ranks the input must be a file that every rank reads (each takes the records "
-                    "whose seq %% %d is its rank)",
+                    "whose seq %% %d is its rank), or tcp:// for --method lrc",
                     opt.input, dist_size(), dist_size());
 }
 

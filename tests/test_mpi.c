@@ -497,6 +497,53 @@ static void test_moco_two_ranks(void **state)
     ckpt_close(c);
 }
 
+/* A ZeroMQ producer feeding 2 ranks: frame-cat binds a PUSH socket, every
+ * rank connects a PULL to it (-i tcp://...) and each record goes to one
+ * rank. The shares differ (rank 1 connects a second late, and rank 0 has
+ * taken the first records meanwhile, up to 64 in each queue on the way),
+ * and the ranks go on until every
+ * share has ended, the rank without pairs stepping with none, so all 84
+ * records are trained, once each: the checkpoint counts 84 pairs, in more
+ * steps than 84 / 8 (stopping at the first rank's end, as from a file,
+ * trains fewer). A producer that stops without its end record (its input
+ * truncated) is an error once the ranks have ended. LRCPIPE_TIMEOUT turns
+ * a lost producer into an error rather than a hang. */
+static void test_zmq_producer(void **state)
+{
+    (void)state;
+    char *err = NULL;
+    const int port = 45000 + (int)(getpid() % 15000);
+    write_pairs(tu_tmp("zq.fr"), 21, 0);
+    int rc = tu_sh_err(&err, "cd %s || exit 1; export LRCPIPE_GRACE=500 LRCPIPE_HWM=64 LRCPIPE_TIMEOUT=30; "
+                       "(frame-cat -o @tcp://127.0.0.1:%d zq.fr zq.fr zq.fr zq.fr; echo $? > prod.rc) & "
+                       "timeout 120 " MPIRUN " sh -c '[ $OMPI_COMM_WORLD_RANK = 1 ] && sleep 1; exec " LRC
+                       " --batch 4 --seed 1 -i tcp://127.0.0.1:%d -c zq.st'; rc=$?; wait; exit $rc",
+                       tu_tmpdir(), port, port);
+    if (rc)
+        fail_msg("mpirun: exit %d: %s", rc, err);
+    free(err);
+    char *prc = tu_read(tu_tmp("prod.rc"), NULL);
+    assert_non_null(prc);
+    assert_int_equal(atoi(prc), 0);
+    free(prc);
+    ckpt *c = ckpt_open(tu_tmp("zq.st"));
+    assert_non_null(c);
+    print_message("84 records from one producer: %s pairs trained in %lld steps\n", ckpt_meta(c, "pairs"),
+                  (long long)ckpt_step(c));
+    assert_string_equal(ckpt_meta(c, "pairs"), "84");
+    assert_true(ckpt_step(c) > 11);
+    ckpt_close(c);
+    /* the producer's input cut after a few records: no end record comes */
+    rc = tu_sh_err(&err, "cd %s || exit 1; head -c 100000 zq.fr > cut.fr; export LRCPIPE_GRACE=500 LRCPIPE_TIMEOUT=30; "
+                   "mkfifo cut.fifo; (frame-cat -o @tcp://127.0.0.1:%d cut.fifo 2>/dev/null &); "
+                   "(sleep 2; cat cut.fr > cut.fifo) & timeout 120 " MPIRUN " " LRC
+                   " --batch 2 --seed 1 -i tcp://127.0.0.1:%d -c cut.st",
+                   tu_tmpdir(), port + 1, port + 1);
+    if (rc != 1 || !strstr(err, "the producer stopped without its end record after"))
+        fail_msg("exit %d (want 1), stderr: %s", rc, err);
+    free(err);
+}
+
 /* A rank that fails (rank 1 reads the bad record 3 of its share) ends the
  * job: exit 1, its message naming it, no hang. */
 static void test_rank_fails(void **state)
@@ -590,6 +637,7 @@ int main(void)
         cmocka_unit_test(test_moco_queue_order),
         cmocka_unit_test(test_sync_bn),
         cmocka_unit_test(test_moco_two_ranks),
+        cmocka_unit_test(test_zmq_producer),
         cmocka_unit_test(test_rank_fails),
         cmocka_unit_test(test_usage_error_once),
         cmocka_unit_test(test_rank_killed),
