@@ -438,9 +438,9 @@ static void check_ranks(const moco_trainer_config *mc)
         trainopts_ranks_usage_error("%s", err_get());
     if (opt.t.sync_bn && opt.method != M_LRC)
         trainopts_ranks_usage_error("--sync-bn is for --method lrc (the global methods keep batch norm per rank)");
-    if (!opt.init && stream_is_zmq(opt.input) && (opt.input[0] == '@' || opt.method != M_LRC || opt.t.sync_bn))
-        trainopts_ranks_usage_error("-i %s: with %d ranks a ZeroMQ input is for --method lrc without --sync-bn, every "
-                                    "rank connecting to one producer (not '@')", opt.input, dist_size());
+    if (!opt.init && stream_is_zmq(opt.input) && (strncmp(opt.input, "tcp://", 6) || opt.method != M_LRC || opt.t.sync_bn))
+        trainopts_ranks_usage_error("-i %s: with %d ranks a ZeroMQ input is tcp://HOST:PORT, every rank connecting to one "
+                                    "producer, for --method lrc without --sync-bn", opt.input, dist_size());
     if (!opt.init && !stream_is_zmq(opt.input) && (stat(opt.input, &st) || !S_ISREG(st.st_mode)))
         trainopts_ranks_usage_error("-i %s: with %d ranks the input must be a file that every rank reads (each takes the records "
                     "whose seq %% %d is its rank), or tcp:// for --method lrc",

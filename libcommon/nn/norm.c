@@ -110,11 +110,12 @@ static void *work(int B, int C, int nfloats_per, double **sums, float **f)
     return w;
 }
 
-/* The mean and biased variance of channel c over all processes (sums
- * the plane sums of this one, shifted by m0), in two sums across them: of
- * the values (and counts), giving the mean mu, then of the squares about
- * mu, so that the variance keeps the shifted sums' precision. ext: C + 1
- * doubles. *n := all processes' values per channel. */
+/* mu[c] and var[c] (biased): the mean and variance of channel c over all
+ * processes, from this one's plane sums (shifted by m0), in two sums
+ * across them: of the values and counts, giving the mean, then of the
+ * squares about that mean, so that the variance keeps the shifted sums'
+ * precision. ext: C + 1 doubles of work. *n := the values per channel of
+ * all processes. */
 static int moments_all(double *mu, double *var, double *n, double *ext, const double *sums, const float *m0, int B,
                        int C, int HW)
 {
