@@ -499,10 +499,10 @@ static void test_moco_two_ranks(void **state)
 
 /* A ZeroMQ producer feeding 2 ranks: frame-cat binds a PUSH socket, every
  * rank connects a PULL to it (-i tcp://...) and each record goes to one
- * rank. The shares differ (rank 1 connects a second late, and rank 0 has
+ * rank. The shares differ (rank 1 connects 2 s late, and rank 0 has
  * taken the first records meanwhile, up to 64 in each queue on the way),
- * and the ranks go on until every
- * share has ended, the rank without pairs stepping with none, so all 84
+ * and the ranks go on until every share has ended, the rank without
+ * pairs stepping with none, so all 84
  * records are trained, once each: the checkpoint counts 84 pairs, in more
  * steps than 84 / 8 (stopping at the first rank's end, as from a file,
  * trains fewer). A producer that stops without its end record (its input
@@ -516,7 +516,7 @@ static void test_zmq_producer(void **state)
     write_pairs(tu_tmp("zq.fr"), 21, 0);
     int rc = tu_sh_err(&err, "cd %s || exit 1; export LRCPIPE_GRACE=500 LRCPIPE_HWM=64 LRCPIPE_TIMEOUT=30; "
                        "(frame-cat -o @tcp://127.0.0.1:%d zq.fr zq.fr zq.fr zq.fr; echo $? > prod.rc) & "
-                       "timeout 120 " MPIRUN " sh -c '[ $OMPI_COMM_WORLD_RANK = 1 ] && sleep 1; exec " LRC
+                       "timeout 120 " MPIRUN " sh -c '[ $OMPI_COMM_WORLD_RANK = 1 ] && sleep 2; exec " LRC
                        " --batch 4 --seed 1 -i tcp://127.0.0.1:%d -c zq.st'; rc=$?; wait; exit $rc",
                        tu_tmpdir(), port, port);
     if (rc)
