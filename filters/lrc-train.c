@@ -10,13 +10,13 @@
  * to configurations, schedules the learning rate, says what goes in the
  * metrics log and the checkpoint, and runs --embed (pretrain/embed.h).
  *
- * Under mpirun (nn/dist.h), --method lrc and the methods of egtrainer.h
- * train data-parallel: each rank reads the records of the input file whose
- * seq % ranks == its rank, takes --batch pairs of them per step, and the
- * gradients are averaged over all ranks' pairs (lrctrainer.h,
- * egtrainer.h); the ranks stop together when the first of them runs out of
- * pairs. Rank 0 writes the checkpoint, the log and the progress. MoCo
- * does not run on several ranks yet.
+ * Under mpirun (nn/dist.h), every method trains data-parallel: each rank
+ * reads the records of the input file whose seq % ranks == its rank, takes
+ * --batch pairs of them per step, and the gradients are averaged over all
+ * ranks' pairs (lrctrainer.h, egtrainer.h, mocotrainer.h: its queue takes
+ * every rank's keys); the ranks stop together when the first of them runs
+ * out of pairs (MoCo: of full batches). Rank 0 writes the checkpoint, the
+ * log and the progress.
  */
 #include <getopt.h>
 #include <math.h>
@@ -70,8 +70,8 @@ static void usage(void)
            "      --steps N           stop after step N (default 0: when the input ends)\n"
            "      --init              write the initialised model (step 0) and exit; reads no input\n"
            "      --epochs N          read a file input N times (default 1)\n"
-           "      --lr X              learning rate (default 1e-3 lrc; moco 0.03 x batch / 256,\n"
-           "                          MoCo's 0.03 at batch 256 scaled by the linear rule;\n"
+           "      --lr X              learning rate (default 1e-3 lrc; moco 0.03 x ranks x batch\n"
+           "                          / 256, MoCo's 0.03 at batch 256 scaled by the linear rule;\n"
            "                          0.1 rotation, 0.01 relloc, 0.05 byol and simsiam)\n"
            "      --schedule S        const, cosine (needs --steps) or step (default const)\n"
            "      --warmup N          cosine: linear warm-up steps (default 0)\n"
@@ -82,6 +82,7 @@ static void usage(void)
            "      --weight-decay X    (default 1e-4)\n"
            "      --seed N            random seed (default 0): same seed and threads, same checkpoint\n"
            "      --threads N         threads of the engine (default: all cores)\n"
+           "      --sync-bn           lrc under mpirun: batch norm statistics over all ranks\n"
            "\n"
            "Local branch (--method lrc):\n"
            "      --samples N         pixels drawn per region and view (default 50)\n"
@@ -250,8 +251,9 @@ static int train_batch(trainloop *l, run *r, lrc_pair **batch, int n, double *lo
 {
     rng rs;
     double lr = opt.sched.kind == SCHED_CONST ? opt.t.lr : sched_lr(&opt.sched, l->step);
-    /* LRC draws per pair from this (lrctrainer.h), alike on every rank; the
-     * global methods draw per batch position, so each rank its own stream */
+    /* LRC draws per pair from this (lrctrainer.h) and MoCo one permutation
+     * of all ranks' keys, alike on every rank; the methods of egtrainer.h
+     * draw per batch position, so each rank its own stream */
     uint64_t rank = r->eg ? (uint64_t)dist_rank() << 48 : 0;
     rng_seed(&rs, (uint64_t)opt.t.seed, 0x100000000ULL + (uint64_t)l->step + rank);
     r->lr = lr;
@@ -281,17 +283,29 @@ static int train_batch(trainloop *l, run *r, lrc_pair **batch, int n, double *lo
     return 1;
 }
 
-/* Batches until one makes a step (1) or the data has ended (0): on
- * several ranks, when one rank's share has ended, all stop there. */
+/* Whether the ranks stop at this batch of n pairs. Reading a file, when
+ * one rank's share has ended (MoCo: has no full batch, which its
+ * all-gathers need; the reference's drop_last). Sharing a ZeroMQ input,
+ * when every rank's has, the others stepping with none meanwhile, so that
+ * every record sent is trained, once. */
+static int ranks_stop(const run *r, int n)
+{
+    int v = S.feed.share ? dist_all(n == 0) : dist_all(n > 0 && (!r->moco || dist_size() == 1 || n == opt.t.batch));
+    if (v < 0)
+        die_err(1);
+    if (S.feed.share && v && pairfeed_share_check(&S.feed))
+        die_errx(1, "-i");
+    return S.feed.share ? v : !v;
+}
+
+/* Batches until one makes a step (1) or the data has ended (0). */
 static int step(trainloop *l, void *ctx, double *loss)
 {
     run *r = ctx;
     lrc_pair **batch;
-    int n, all;
+    int n;
     while ((n = pairfeed_next(&S.feed, &batch)) >= 0) {
-        if ((all = dist_all(n > 0)) < 0)
-            die_err(1);
-        if (!all) {
+        if (ranks_stop(r, n)) {
             n = 0;
             break;
         }
@@ -327,7 +341,7 @@ static int train(lrc_trainer_config *lc, moco_trainer_config *mc, eg_config *ec,
         die_err(1);
     if (opt.t.resume)
         resume(r, &l->step);
-    if (r->lrc && dist_bcast_params(unet_params(lrc_trainer_net(r->lrc))))
+    if ((r->lrc && dist_bcast_params(unet_params(lrc_trainer_net(r->lrc)))) || (r->moco && moco_trainer_bcast(r->moco)))
         die_err(1);
     for (int i = 0; r->eg && eg_trainer_part(r->eg, i, NULL, NULL); i++)
         if (dist_bcast_params(eg_trainer_part(r->eg, i, NULL, NULL)))
@@ -407,13 +421,18 @@ static int embed(int argc, char **argv)
 }
 
 /* What a job of several ranks can do (nn/dist.h). */
-static void check_ranks(void)
+static void check_ranks(const moco_trainer_config *mc)
 {
     if (opt.embed)
         trainopts_ranks_usage_error("--embed runs as one process, not under mpirun with %d ranks", dist_size());
-    if (opt.method == M_MOCO)
-        trainopts_ranks_usage_error("--method moco does not run on several ranks yet (lrc, %s do)", eg_method_names());
-    if (!opt.init)
+    if (opt.method == M_MOCO && moco_trainer_check_ranks(mc, (int)opt.t.batch, dist_size()))
+        trainopts_ranks_usage_error("%s", err_get());
+    if (opt.t.sync_bn && opt.method != M_LRC)
+        trainopts_ranks_usage_error("--sync-bn is for --method lrc (the global methods keep batch norm per rank)");
+    if (!opt.init && stream_is_zmq(opt.input) && (strncmp(opt.input, "tcp://", 6) || opt.method != M_LRC || opt.t.sync_bn))
+        trainopts_ranks_usage_error("-i %s: with %d ranks a ZeroMQ input is tcp://HOST:PORT, every rank connecting to one "
+                                    "producer, for --method lrc without --sync-bn", opt.input, dist_size());
+    if (!opt.init && !stream_is_zmq(opt.input))
         trainopts_ranks_input("-i", opt.input, 1);
 }
 
@@ -521,7 +540,8 @@ int main(int argc, char **argv)
     if (opt.t.threads)
         nn_set_threads((int)opt.t.threads);
     if (dist_size() > 1)
-        check_ranks();
+        check_ranks(&mc);
+    trainopts_sync_bn(&opt.t);
     if (opt.embed) {
         if (opt.method >= 0 || opt.t.resume)
             usage_error("--embed takes no --method or --resume");
@@ -541,7 +561,7 @@ int main(int argc, char **argv)
     if (opt.t.have_lr)
         oc->lr = opt.t.lr;
     else if (opt.method == M_MOCO)
-        oc->lr = 0.03 * (double)opt.t.batch / 256; /* Goyal et al.'s linear scaling of MoCo's rate */
+        oc->lr = 0.03 * (double)(opt.t.batch * dist_size()) / 256; /* Goyal et al.'s linear scaling */
     else if (opt.method == M_EG)
         oc->lr = eg_method_lr(opt.eg);
     ec.total_steps = opt.steps;

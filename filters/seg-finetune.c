@@ -114,6 +114,7 @@ static void usage(void)
            "      --val-every N       validate every N steps (default 250; 0: at the end)\n"
            "      --seed N            random seed (default 0): same seed and threads, same checkpoint\n"
            "      --threads N         threads of the engine (default: all cores)\n"
+           "      --sync-bn           under mpirun: batch norm statistics over all ranks\n"
            "\n"
            "Prediction:\n"
            "      --predict FILE      read slice frames, write them with 'pred' [Y, X] uint8 from the\n"
@@ -547,6 +548,7 @@ int main(int argc, char **argv)
         nn_set_threads((int)opt.t.threads);
     if (dist_size() > 1)
         check_ranks();
+    trainopts_sync_bn(&opt.t);
     if (opt.predict) {
         if (opt.t.resume || opt.ckpt || opt.cases || opt.val_cases || opt.val_input || opt.best || opt.t.log ||
             opt.global || opt.global2 || opt.local)

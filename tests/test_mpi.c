@@ -27,17 +27,20 @@
 #define SEG "seg-finetune --widths 8,8,8,8,8 --dim 8 --width 0.125 --norm group --threads 1 --val-every 0"
 
 /* n pair frames of 32x32: 8x8 blocks as regions, the positive view shifted
- * by one pixel. Record 3 is one column narrower with bad_shape. */
-static void write_pairs(const char *path, int n, int bad_shape)
+ * by one pixel. Record 3 is one column narrower with bad_shape. The pairs
+ * are written in the order order[0..n) of their making (NULL: as made). */
+static void write_pairs_ordered(const char *path, int n, int bad_shape, const int *order)
 {
     enum { H = 32, W = 32 };
     stream_out *out = stream_out_open(path);
+    frame *fs = calloc((size_t)n, sizeof *fs);
     rng r;
     assert_non_null(out);
+    assert_non_null(fs);
     rng_seed(&r, 11, 0);
     assert_int_equal(stream_out_start(out, NULL), 0);
     for (int i = 0; i < n; i++) {
-        frame f;
+        frame *fp = &fs[i], f;
         tensor xq, xp, rq, rp;
         int Wp = bad_shape && i == 3 ? W - 1 : W;
         double level[16];
@@ -66,11 +69,20 @@ static void write_pairs(const char *path, int n, int bad_shape)
         frame_tensor_add(&f, "image_p", &xp);
         frame_tensor_add(&f, "regions", &rq);
         frame_tensor_add(&f, "regions_p", &rp);
-        assert_int_equal(stream_out_write(out, &f), 0);
-        frame_free(&f);
+        *fp = f;
     }
+    for (int i = 0; i < n; i++) {
+        assert_int_equal(stream_out_write(out, &fs[order ? order[i] : i]), 0);
+        frame_free(&fs[order ? order[i] : i]);
+    }
+    free(fs);
     assert_int_equal(stream_out_end(out), 0);
     assert_int_equal(stream_out_close(out), 0);
+}
+
+static void write_pairs(const char *path, int n, int bad_shape)
+{
+    write_pairs_ordered(path, n, bad_shape, NULL);
 }
 
 /* n labelled slices of 32x32 in two volumes: organs 1..3 as discs at
@@ -232,6 +244,68 @@ static void test_seg_two_ranks(void **state)
     expect_same("seg", 0, 1e-5, 1e-4);
 }
 
+/* --sync-bn: CMD (with batch norm) in the scratch folder as 2 ranks of
+ * --batch B with --sync-bn, as 1 process of 2B with it (where it changes
+ * nothing), and as a control, 2 ranks of B without it (batch statistics
+ * per rank): NAME-2.st, NAME-1.st, NAME-c.st, for expect_same. */
+static void sync_runs(const char *cmd, int B, const char *name)
+{
+    char *err = NULL;
+    int rc = tu_sh_err(&err, "cd %s && " MPIRUN " %s --sync-bn --batch %d -c %s-2.st", tu_tmpdir(), cmd, B, name);
+    if (rc)
+        fail_msg("mpirun: exit %d: %s", rc, err);
+    free(err);
+    assert_int_equal(tu_sh("cd %s && %s -q --sync-bn --batch %d -c %s-1.st", tu_tmpdir(), cmd, 2 * B, name), 0);
+    assert_int_equal(tu_sh("cd %s && " MPIRUN " %s -q --batch %d -c %s-c.st", tu_tmpdir(), cmd, B, name), 0);
+}
+
+/* --sync-bn with batch norm: 2 ranks x B equal 1 process x 2B, as with
+ * group norm above: the gradients of one step at --lr 0 to 1e-5 of the
+ * largest (relative; measured 2e-6 to 4e-6), so the batch norm backward
+ * with all ranks' sums agrees with the one-process kernel (itself checked
+ * against finite differences in test_nn); then after 3 steps at --lr 1e-5
+ * the parameters and batch norm's running statistics (the compared
+ * tensors include them) to 1e-5 (measured 2.4e-7). Without --sync-bn the
+ * statistics are per rank and both differ (the control: 0.04 and more).
+ * The seeds are chosen: the ranks' batch statistics equal the one
+ * process's to float rounding only (other summation order), and where an
+ * activation lies within that rounding of a fused ReLU's 0 the gate flips
+ * and one element's gradient moves from one side to the other (seen as up
+ * to 1e-3 relative on a tiny bias gradient, lrc-train --seed 2), which
+ * Adam then turns into a step of about lr. On one process --sync-bn
+ * changes nothing, and a global method refuses it on several ranks. */
+static void test_sync_bn(void **state)
+{
+    (void)state;
+    char cmd[512], *err = NULL;
+    int n;
+    write_pairs(tu_tmp("sb.fr"), 24, 0);
+    write_slices(tu_tmp("sbs.fr"), 12);
+    const char *lrc = "lrc-train --method lrc --widths 8,8,8,8,8 --dim 8 --threads 1 --shuffle-buffer 1 --seed 5 "
+                      "-i sb.fr";
+    const char *seg = "seg-finetune --widths 8,8,8,8,8 --dim 8 --width 0.125 --threads 1 --val-every 0 --seed 6 "
+                      "-i sbs.fr";
+    snprintf(cmd, sizeof cmd, "%s --lr 0 --steps 1", lrc);
+    sync_runs(cmd, 4, "sbg");
+    expect_same("sbg", 1, 1e-5, 1e-2);
+    snprintf(cmd, sizeof cmd, "%s --lr 1e-5 --steps 3", lrc);
+    sync_runs(cmd, 4, "sb");
+    expect_same("sb", 0, 1e-5, 1e-3);
+    snprintf(cmd, sizeof cmd, "%s --lr 0 --steps 1", seg);
+    sync_runs(cmd, 3, "sbsg");
+    expect_same("sbsg", 1, 1e-5, 1e-2);
+    snprintf(cmd, sizeof cmd, "%s --lr 1e-5 --steps 3", seg);
+    sync_runs(cmd, 3, "sbs");
+    expect_same("sbs", 0, 1e-5, 1e-3);
+    assert_int_equal(tu_sh("cd %s && %s -q --lr 1e-5 --steps 3 --batch 8 -c sb-plain.st", tu_tmpdir(), lrc), 0);
+    assert_true(max_diff(tu_tmp("sb-plain.st"), tu_tmp("sb-1.st"), 0, &n) == 0);
+    int rc = tu_sh_err(&err, "cd %s && timeout 60 " MPIRUN " lrc-train --method moco --sync-bn --batch 4 -i sb.fr "
+                       "-c sbm.st", tu_tmpdir());
+    if (rc != 2 || !strstr(err, "--sync-bn is for --method lrc"))
+        fail_msg("exit %d (want 2), stderr: %s", rc, err);
+    free(err);
+}
+
 /* The global methods of egtrainer.h on 2 ranks (their augmentations are
  * drawn per rank, so no one-process twin): they run, log the effective
  * batch, and the same seed gives the same checkpoint. */
@@ -253,6 +327,221 @@ static void test_global_methods(void **state)
         assert_int_equal(tu_sh("cd %s && mv g.st g0.st", tu_tmpdir()), 0);
         assert_int_equal(tu_sh("%s 2>/dev/null && cmp g.st g0.st", cmd), 0);
     }
+}
+
+/* MoCo (tiny: ResNet-18 x 0.125 of 8..64 channels, 16 dims, a queue of
+ * 64), without the pairs shuffled, at a fixed rate (the default scales
+ * with the batch). */
+#define MOCO "lrc-train -q --method moco --depth 18 --width 0.125 --embed-dim 16 --queue 64 --threads 1 " \
+             "--shuffle-buffer 1 --lr 0.01 --seed 3"
+
+/* The queue (rows, K x 16) and its pointer in checkpoint path. */
+static float *read_queue(const char *path, int64_t *ptr, int *rows)
+{
+    ckpt *c = ckpt_open(path);
+    tensor q, p;
+    if (!c || ckpt_get_tensor(c, "moco.queue", &q) || ckpt_get_tensor(c, "moco.queue_ptr", &p))
+        fail_msg("%s: %s", path, err_get());
+    assert_int_equal(q.dtype, DT_F32);
+    assert_int_equal(q.shape[1], 16);
+    *rows = (int)q.shape[0];
+    *ptr = *(const int64_t *)p.data;
+    float *v = malloc(tensor_nbytes(&q));
+    assert_non_null(v);
+    memcpy(v, q.data, tensor_nbytes(&q));
+    ckpt_close(c);
+    return v;
+}
+
+/* The largest difference between row a[i] and row b[map[i]], i < n. */
+static double rows_diff(const float *a, const float *b, const int *map, int n)
+{
+    double d = 0;
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < 16; j++)
+            d = fmax(d, fabs((double)a[i * 16 + j] - b[map[i] * 16 + j]));
+    return d;
+}
+
+/* After one MoCo step on 2 ranks x 4 pairs the queue holds every rank's
+ * keys in rank order: rank 0's (records 0 2 4 6, its shard) in rows 0..3,
+ * rank 1's (1 3 5 7) in rows 4..7, the pointer at 8, rows 8.. the initial
+ * queue. The reference is a one-process run of 8 pairs (records 0..7,
+ * keys in record order): with group norm a key depends on its own image
+ * alone, not on the sub-batch shuffle-BN put it in, so it must agree to
+ * float rounding (1e-5), whatever permutation was drawn. The rows matched
+ * in record order instead must not (a check that can fail). */
+static void test_moco_queue_order(void **state)
+{
+    (void)state;
+    static const int rank_order[8] = {0, 2, 4, 6, 1, 3, 5, 7}, ident[8] = {0, 1, 2, 3, 4, 5, 6, 7};
+    char *err = NULL;
+    int64_t p2, p1;
+    int k2, k1;
+    write_pairs(tu_tmp("mq.fr"), 8, 0);
+    int rc = tu_sh_err(&err, "cd %s && " MPIRUN " " MOCO " --norm group --bn-splits 2 --batch 4 --steps 1 -i mq.fr "
+                       "-c mq-2.st", tu_tmpdir());
+    if (rc)
+        fail_msg("mpirun: exit %d: %s", rc, err);
+    free(err);
+    assert_int_equal(tu_sh("cd %s && " MOCO " --norm group --bn-splits 2 --batch 8 --steps 1 -i mq.fr -c mq-1.st",
+                           tu_tmpdir()), 0);
+    float *q2 = read_queue(tu_tmp("mq-2.st"), &p2, &k2), *q1 = read_queue(tu_tmp("mq-1.st"), &p1, &k1);
+    assert_int_equal(k2, 64);
+    assert_int_equal(k1, 64);
+    assert_int_equal(p2, 8);
+    assert_int_equal(p1, 8);
+    double same = rows_diff(q2, q1, rank_order, 8), other = rows_diff(q2, q1, ident, 8);
+    double rest = rows_diff(q2 + 8 * 16, q1 + 8 * 16, ident, 8); /* rows 8..15: the initial queue, alike */
+    print_message("queue rows 0..7 of 2 ranks against 1 process: %.3g in rank order, %.3g in record order; "
+                  "rows 8..15 %.3g\n", same, other, rest);
+    assert_true(same <= 1e-5);
+    assert_true(other > 1e-3);
+    assert_true(rest == 0);
+    free(q2);
+    free(q1);
+}
+
+/* The largest difference of the trained parameters (F32, not the
+ * optimiser's, not batch norm's running statistics) and of the queue. */
+static void moco_diff(const char *pa, const char *pb, double *params, double *queue, int *n)
+{
+    ckpt *a = ckpt_open(pa), *b = ckpt_open(pb);
+    if (!a || !b)
+        fail_msg("%s", err_get());
+    *params = *queue = 0;
+    *n = 0;
+    for (int i = 0; i < ckpt_ntensors(a); i++) {
+        const char *name = ckpt_tensor_name(a, i);
+        tensor ta, tb;
+        if (strstr(name, "optim") || strstr(name, "running_"))
+            continue;
+        if (ckpt_get_tensor(a, name, &ta) || ckpt_get_tensor(b, name, &tb))
+            fail_msg("%s: %s", name, err_get());
+        if (ta.dtype != DT_F32)
+            continue;
+        assert_int_equal(tensor_numel(&ta), tensor_numel(&tb));
+        double *d = strcmp(name, "moco.queue") ? params : queue;
+        for (size_t k = 0; k < tensor_numel(&ta); k++)
+            *d = fmax(*d, fabs((double)((const float *)ta.data)[k] - ((const float *)tb.data)[k]));
+        (*n)++;
+    }
+    ckpt_close(a);
+    ckpt_close(b);
+}
+
+/* MoCo with batch norm and shuffle-BN: 2 ranks x 4 pairs (--bn-splits 1:
+ * each rank encodes 4 of the 8 shuffled keys) against 1 process x 8
+ * (--bn-splits 2: 2 sub-batches of 4 of the same permutation, drawn from
+ * the same stream) on the same pairs, 3 steps. For the batch statistics
+ * to be those of the same images, the one process reads the records in
+ * the ranks' order (each 8: the even ones, then the odd ones), so its
+ * query sub-batches are the ranks' batches and its shuffled key batch is
+ * the ranks' gathered one. Then the trained parameters and the queue agree
+ * to float rounding (1e-5; measured 6e-8: the ranks sum two halves of the
+ * gradient where the one process accumulates them). Batch norm's running
+ * statistics are left out: rank 0's follow its own sub-batches only, the
+ * one process's both (DDP's per-rank buffers). The control reads the
+ * records in file order: other sub-batches, so other statistics. Then:
+ * the same seed gives the same checkpoint; 20 records end after 2 steps
+ * (the short last batch dropped); a 2-rank checkpoint resumes on 2 ranks
+ * and on one process, the queue pointer going on by 8 a step. */
+static void test_moco_two_ranks(void **state)
+{
+    (void)state;
+    int order[24], n;
+    char *err = NULL;
+    for (int i = 0; i < 24; i++)
+        order[i] = (i / 8) * 8 + (i % 8 < 4 ? 2 * (i % 8) : 2 * (i % 8 - 4) + 1);
+    write_pairs(tu_tmp("m.fr"), 24, 0);
+    write_pairs_ordered(tu_tmp("m-ranks.fr"), 24, 0, order);
+    const char *run = MOCO " --bn-splits 1 --batch 4 --steps 3 -i m.fr -c m-2.st";
+    int rc = tu_sh_err(&err, "cd %s && " MPIRUN " %s", tu_tmpdir(), run);
+    if (rc)
+        fail_msg("mpirun: exit %d: %s", rc, err);
+    free(err);
+    assert_int_equal(tu_sh("cd %s && " MOCO " --bn-splits 2 --batch 8 --steps 3 -i m-ranks.fr -c m-1.st", tu_tmpdir()),
+                     0);
+    assert_int_equal(tu_sh("cd %s && " MOCO " --bn-splits 2 --batch 8 --steps 3 -i m.fr -c m-c.st", tu_tmpdir()), 0);
+    double p, q, pc, qc;
+    moco_diff(tu_tmp("m-2.st"), tu_tmp("m-1.st"), &p, &q, &n);
+    moco_diff(tu_tmp("m-2.st"), tu_tmp("m-c.st"), &pc, &qc, &n);
+    print_message("moco: 2 ranks against 1 process: parameters %.3g, queue %.3g; against the control %.3g, %.3g; "
+                  "%d tensors\n", p, q, pc, qc, n);
+    assert_true(n > 10);
+    assert_true(p <= 1e-5 && q <= 1e-5);
+    assert_true(pc > 1e-4 && qc > 1e-2);
+    assert_int_equal(tu_sh("cd %s && mv m-2.st m-2.first && " MPIRUN " %s 2>/dev/null && cmp m-2.st m-2.first",
+                           tu_tmpdir(), run), 0);
+    /* drop_last: 10 records a rank, 2 full batches of 4 */
+    write_pairs(tu_tmp("m20.fr"), 20, 0);
+    assert_int_equal(tu_sh("cd %s && " MPIRUN " " MOCO " --batch 4 -i m20.fr -c m20.st 2>/dev/null", tu_tmpdir()), 0);
+    ckpt *c = ckpt_open(tu_tmp("m20.st"));
+    assert_non_null(c);
+    assert_int_equal(ckpt_step(c), 2);
+    assert_string_equal(ckpt_meta(c, "pairs"), "16");
+    ckpt_close(c);
+    /* --resume on 2 ranks, then on 1 process with the same 8 pairs a step */
+    int64_t ptr;
+    int rows;
+    assert_int_equal(tu_sh("cd %s && " MPIRUN " %s --resume --steps 4 2>/dev/null", tu_tmpdir(),
+                           MOCO " --bn-splits 1 --batch 4 -i m.fr -c m-2.st"), 0);
+    free(read_queue(tu_tmp("m-2.st"), &ptr, &rows));
+    assert_int_equal(ptr, 32);
+    assert_int_equal(tu_sh("cd %s && " MOCO " --batch 8 --resume --steps 5 -i m.fr -c m-2.st", tu_tmpdir()), 0);
+    free(read_queue(tu_tmp("m-2.st"), &ptr, &rows));
+    assert_int_equal(ptr, 40);
+    c = ckpt_open(tu_tmp("m-2.st"));
+    assert_non_null(c);
+    assert_int_equal(ckpt_step(c), 5);
+    ckpt_close(c);
+}
+
+/* A ZeroMQ producer feeding 2 ranks: frame-cat binds a PUSH socket, every
+ * rank connects a PULL to it (-i tcp://...) and each record goes to one
+ * rank. The shares differ (rank 1 connects 2 s late, and rank 0 has
+ * taken the first records meanwhile, up to 64 in each queue on the way),
+ * and the ranks go on until every share has ended, the rank without
+ * pairs stepping with none, so all 84
+ * records are trained, once each: the checkpoint counts 84 pairs, in more
+ * steps than 84 / 8 (stopping at the first rank's end, as from a file,
+ * trains fewer). A producer that stops without its end record (its input
+ * truncated) is an error once the ranks have ended. LRCPIPE_TIMEOUT turns
+ * a lost producer into an error rather than a hang. */
+static void test_zmq_producer(void **state)
+{
+    (void)state;
+    char *err = NULL;
+    const int port = 45000 + (int)(getpid() % 15000);
+    write_pairs(tu_tmp("zq.fr"), 21, 0);
+    int rc = tu_sh_err(&err, "cd %s || exit 1; export LRCPIPE_GRACE=500 LRCPIPE_HWM=64 LRCPIPE_TIMEOUT=30; "
+                       "(frame-cat -o @tcp://127.0.0.1:%d zq.fr zq.fr zq.fr zq.fr; echo $? > prod.rc) & "
+                       "timeout 120 " MPIRUN " sh -c '[ $OMPI_COMM_WORLD_RANK = 1 ] && sleep 2; exec " LRC
+                       " --batch 4 --seed 1 -i tcp://127.0.0.1:%d -c zq.st'; rc=$?; wait; exit $rc",
+                       tu_tmpdir(), port, port);
+    if (rc)
+        fail_msg("mpirun: exit %d: %s", rc, err);
+    free(err);
+    char *prc = tu_read(tu_tmp("prod.rc"), NULL);
+    assert_non_null(prc);
+    assert_int_equal(atoi(prc), 0);
+    free(prc);
+    ckpt *c = ckpt_open(tu_tmp("zq.st"));
+    assert_non_null(c);
+    print_message("84 records from one producer: %s pairs trained in %lld steps\n", ckpt_meta(c, "pairs"),
+                  (long long)ckpt_step(c));
+    assert_string_equal(ckpt_meta(c, "pairs"), "84");
+    assert_true(ckpt_step(c) > 11);
+    ckpt_close(c);
+    /* the producer's input cut after a few records: no end record comes */
+    rc = tu_sh_err(&err, "cd %s || exit 1; head -c 100000 zq.fr > cut.fr; export LRCPIPE_GRACE=500 LRCPIPE_TIMEOUT=30; "
+                   "mkfifo cut.fifo; (frame-cat -o @tcp://127.0.0.1:%d cut.fifo 2>/dev/null &); "
+                   "(sleep 2; cat cut.fr > cut.fifo) & timeout 120 " MPIRUN " " LRC
+                   " --batch 2 --seed 1 -i tcp://127.0.0.1:%d -c cut.st",
+                   tu_tmpdir(), port + 1, port + 1);
+    if (rc != 1 || !strstr(err, "the producer stopped without its end record after"))
+        fail_msg("exit %d (want 1), stderr: %s", rc, err);
+    free(err);
 }
 
 /* A rank that fails (rank 1 reads the bad record 3 of its share) ends the
@@ -277,12 +566,13 @@ static void test_usage_error_once(void **state)
 {
     (void)state;
     char *err = NULL;
-    const char *msg = "lrc-train: rank 0: --method moco does not run on several ranks yet (lrc, rotation, relloc, "
-                      "byol or simsiam do) (see lrc-train --help)";
+    const char *msg = "lrc-train: rank 0: --queue 4096 is not a multiple of the 6 keys a step adds (2 ranks x "
+                      "--batch 3) (see lrc-train --help)";
     write_pairs(tu_tmp("u.fr"), 4, 0);
-    int rc = tu_sh_err(&err, "cd %s && timeout 60 " MPIRUN " lrc-train --method moco -i u.fr -c u.st", tu_tmpdir());
+    int rc = tu_sh_err(&err, "cd %s && timeout 60 " MPIRUN " lrc-train --method moco --batch 3 --bn-splits 1 -i u.fr "
+                       "-c u.st", tu_tmpdir());
     const char *first = strstr(err, msg);
-    if (rc != 2 || !first || strstr(first + strlen(msg), "does not run on several ranks"))
+    if (rc != 2 || !first || strstr(first + strlen(msg), "is not a multiple"))
         fail_msg("exit %d (want 2), stderr (want '%s' once): %s", rc, msg, err);
     free(err);
     rc = tu_sh_err(&err, "cd %s && timeout 60 " MPIRUN " lrc-train --method lrc -c u.st < u.fr", tu_tmpdir());
@@ -440,6 +730,10 @@ int main(void)
         cmocka_unit_test(test_lrc_two_ranks),
         cmocka_unit_test(test_seg_two_ranks),
         cmocka_unit_test(test_global_methods),
+        cmocka_unit_test(test_moco_queue_order),
+        cmocka_unit_test(test_sync_bn),
+        cmocka_unit_test(test_moco_two_ranks),
+        cmocka_unit_test(test_zmq_producer),
         cmocka_unit_test(test_rank_fails),
         cmocka_unit_test(test_usage_error_once),
         cmocka_unit_test(test_fifo_per_rank),

@@ -12,6 +12,7 @@
 #include "core/err.h"
 #include "core/parse.h"
 #include "nn/dist.h"
+#include "nn/nn.h"
 
 void trainopts_default(trainopts *t)
 {
@@ -64,6 +65,7 @@ int trainopt(int c, const char *arg, trainopts *t)
         t->have_depth = 1;
         break;
     case TOPT_WIDTH: t->width = opt_f64("--width", arg, 1e-3, 4), t->have_width = 1; break;
+    case TOPT_SYNC_BN: t->sync_bn = 1; break;
     case TOPT_NORM:
         if (strcmp(arg, "batch") && strcmp(arg, "group"))
             usage_error("option --norm: '%s' is not batch or group", arg);
@@ -118,6 +120,14 @@ void trainopts_loop(const trainopts *t, trainloop *l, const char *unit)
     l->save_every = t->save_every;
     l->batch = t->batch;
     l->unit = unit;
+}
+
+int trainopts_sync_bn(const trainopts *t)
+{
+    if (!t->sync_bn || dist_size() == 1)
+        return 0;
+    nn_set_bn_sum(dist_sum_f64);
+    return 1;
 }
 
 int trainopts_leave_job(void)

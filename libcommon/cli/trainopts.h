@@ -9,6 +9,7 @@
  *   --threads N --lr X --momentum X --weight-decay X
  *   --schedule S --warmup N --min-lr X --lr-step N --lr-gamma X
  *   --widths LIST --dim D (a U-Net) --depth N --width X (a ResNet) --norm N
+ *   --sync-bn
  *
  * Not here: --steps and --epochs (their meaning differs between trainers),
  * the help text (each filter states its defaults).
@@ -27,7 +28,7 @@
 enum {
     TOPT_RESUME = 0x200, TOPT_SAVE_EVERY, TOPT_LOG, TOPT_LOG_EVERY, TOPT_BATCH, TOPT_SEED, TOPT_THREADS, TOPT_LR,
     TOPT_MOMENTUM, TOPT_WD, TOPT_SCHEDULE, TOPT_WARMUP, TOPT_MIN_LR, TOPT_LR_STEP, TOPT_LR_GAMMA, TOPT_WIDTHS,
-    TOPT_DIM, TOPT_DEPTH, TOPT_WIDTH, TOPT_NORM, TOPT_TENSORBOARD
+    TOPT_DIM, TOPT_DEPTH, TOPT_WIDTH, TOPT_NORM, TOPT_TENSORBOARD, TOPT_SYNC_BN
 };
 
 #define TRAINOPTS_LONG                                                                                  \
@@ -42,7 +43,8 @@ enum {
         {"min-lr", required_argument, 0, TOPT_MIN_LR}, {"lr-step", required_argument, 0, TOPT_LR_STEP}, \
         {"lr-gamma", required_argument, 0, TOPT_LR_GAMMA}, {"widths", required_argument, 0, TOPT_WIDTHS}, \
         {"dim", required_argument, 0, TOPT_DIM}, {"depth", required_argument, 0, TOPT_DEPTH},           \
-        {"width", required_argument, 0, TOPT_WIDTH}, {"norm", required_argument, 0, TOPT_NORM}
+        {"width", required_argument, 0, TOPT_WIDTH}, {"norm", required_argument, 0, TOPT_NORM},      \
+        {"sync-bn", no_argument, 0, TOPT_SYNC_BN}
 
 typedef struct {
     int resume;
@@ -59,6 +61,7 @@ typedef struct {
     double width;
     const char *norm;              /* "batch" or "group" (NULL: not given) */
     int have_widths, have_dim, have_depth, have_width;
+    int sync_bn;                   /* --sync-bn */
 } trainopts;
 
 /* The defaults the trainers share: --save-every 500, --log-every 10,
@@ -82,6 +85,12 @@ int trainopts_resnet(const trainopts *t, resnet_config *r);
  * (--log, appended to on --resume), --tensorboard, --save-every and one
  * rank's --batch of unit ("pairs", "slices"). */
 void trainopts_loop(const trainopts *t, trainloop *l, const char *unit);
+/* --sync-bn, once dist_init has run: on several ranks, batch norm's
+ * statistics summed over all of them (nn_set_bn_sum with dist_sum_f64),
+ * so that N ranks of B train as one process of N B; on one process
+ * nothing. 1 when it is on. */
+int trainopts_sync_bn(const trainopts *t);
+
 /* Several ranks (nn/dist.h). The end of a trainer's main once dist_init
  * has run: every rank leaves the job (a rank that exits without it aborts
  * the job); exits 1 with the message when that fails. Returns 0. */

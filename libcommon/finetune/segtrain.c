@@ -8,6 +8,7 @@
 
 #include "core/err.h"
 #include "nn/dist.h"
+#include "nn/nn.h"
 
 #define MAXPARTS 8
 
@@ -98,7 +99,7 @@ int segtrain_step(segtrain *t, const float *x, const uint8_t *y, int N, int H, i
         return -1;
     if (!isfinite(st->loss))
         return 0;
-    if (segnet_backward(t->net, t->dlogits))
+    if (segnet_backward(t->net, t->dlogits) || nn_bn_sum_status())
         return -1;
     for (int i = 0; i < t->nparts; i++)
         if (dist_grad_reduce(segnet_part(t->net, i, &prefix), 1.0))

@@ -136,6 +136,8 @@ struct stream_in {
     void *sock, *mon;
     zmq_msg_t msg;
     int have_msg, peers, peers_seen, got_end;
+    int share;         /* stream_in_share: one of several readers of a PUSH */
+    int64_t end_count; /* ... the producer's count when its end came here, else -1 */
     /* ZeroMQ gathering: which data seqs arrived (fan-in from several workers) */
     uint8_t *seen_bits;
     size_t seen_cap; /* bits */
@@ -164,6 +166,7 @@ stream_in *stream_in_open(const char *spec)
     frame_init(&in->startrec, FRAME_START);
     in->fd = -1;
     in->expect = -1;
+    in->end_count = -1;
     in->name = strdup(strcmp(spec, "-") ? spec : "stdin");
     if (!in->name)
         goto oom;
@@ -479,7 +482,7 @@ int stream_in_raw(stream_in *in, const char **buf, size_t *len)
         return 0;
     rc = in->is_zmq ? raw_zmq(in, buf, len) : raw_bytes(in, buf, len);
     if (rc == PEERS_GONE) {
-        if (stream_worker_mode())
+        if (stream_worker_mode() || in->share)
             return 0; /* a sibling worker got the end record */
         if (in->got_end)
             return missing_seqs(in);
@@ -495,6 +498,16 @@ int stream_in_raw(stream_in *in, const char **buf, size_t *len)
     if (rc > 0)
         in->nrec++;
     return rc;
+}
+
+void stream_in_share(stream_in *in)
+{
+    in->share = in->is_zmq;
+}
+
+int64_t stream_in_end_count(const stream_in *in)
+{
+    return in->end_count;
 }
 
 const frame *stream_in_start(const stream_in *in)
@@ -515,7 +528,7 @@ static int missing_end(stream_in *in)
 {
     const char *ok = getenv("LRCPIPE_NO_END_OK");
     int lenient = ok && *ok && strcmp(ok, "0");
-    if (stream_worker_mode() || in->got_end)
+    if (stream_worker_mode() || in->share || in->got_end)
         return 0;
     if (in->nrec == 0) {
         if (lenient)
@@ -581,8 +594,10 @@ int stream_in_next(stream_in *in, frame *f)
             if (in->is_zmq) {
                 int64_t c = f->count;
                 frame_free(f);
-                if (stream_worker_mode()) {
-                    upstream_end_count = c;
+                if (stream_worker_mode() || in->share) {
+                    if (stream_worker_mode())
+                        upstream_end_count = c;
+                    in->end_count = c;
                     in->got_end = 1;
                     in->in_segment = 0;
                     in->expect = in->seen; /* a worker sees only its share */

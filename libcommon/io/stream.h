@@ -62,6 +62,17 @@ int stream_in_raw(stream_in *in, const char **buf, size_t *len);
 const frame *stream_in_start(const stream_in *in);
 /* Data records returned so far (all segments). */
 int64_t stream_in_count(const stream_in *in);
+/* A ZeroMQ input that is one of several readers connected to one PUSH
+ * producer (data-parallel training ranks): its share of the records ends
+ * cleanly at the producer's end record, or when the producer has gone (a
+ * sibling got the end record), as LRCPIPE_WORKER=1 does for a worker, but
+ * for this input alone. The readers together must check that their shares
+ * add up to the end record's count (stream_in_end_count, stream_in_count).
+ * Nothing for other inputs. */
+void stream_in_share(stream_in *in);
+/* With stream_in_share: the producer's count of data records if its end
+ * record came to this reader, else -1. */
+int64_t stream_in_end_count(const stream_in *in);
 /* Seek a file input back to its beginning (for several epochs over one
  * file); -1 with err_set() if the input is not a seekable file. */
 int stream_in_rewind(stream_in *in);

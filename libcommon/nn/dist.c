@@ -1,5 +1,6 @@
 #include "nn/dist.h"
 
+#include <limits.h>
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -134,6 +135,29 @@ int dist_allgather_u64(uint64_t v, uint64_t *all)
     if ((rc = MPI_Allgather(&v, 1, MPI_UINT64_T, all, 1, MPI_UINT64_T, MPI_COMM_WORLD)) != MPI_SUCCESS)
         return mpi_err("MPI_Allgather", rc);
     return 0;
+}
+
+int dist_allgather_f32(float *v, size_t n)
+{
+    int rc;
+    if (D.size == 1)
+        return 0;
+    if (n > (size_t)INT_MAX / (size_t)D.size)
+        return err_set("MPI_Allgather: %zu values from each of %d ranks is too many for one call", n, D.size);
+    rc = MPI_Allgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, v, (int)n, MPI_FLOAT, MPI_COMM_WORLD);
+    if (rc != MPI_SUCCESS)
+        return mpi_err("MPI_Allgather", rc);
+    return 0;
+}
+
+int dist_same_i64(int64_t v, int64_t *v0)
+{
+    int64_t first = v;
+    if (dist_bcast_i64(&first))
+        return -1;
+    if (v0)
+        *v0 = first;
+    return dist_all(v == first);
 }
 
 int dist_bcast_params(pblock *pb)

@@ -70,6 +70,13 @@ int dist_all(int flag);
 int dist_bcast_i64(int64_t *v);
 /* all[0..size) := every rank's v, in rank order (all[0] = v alone). */
 int dist_allgather_u64(uint64_t v, uint64_t *all);
+/* v [size * n]: on entry this rank's n values at v + rank * n, on return
+ * every rank's, rank 0's first (MPI_Allgather in place; exact, no
+ * arithmetic). n * size must fit an int. Without MPI: nothing to do. */
+int dist_allgather_f32(float *v, size_t n);
+/* 1 when v is rank 0's v on every rank, else 0 (or -1 + err_set); *v0
+ * receives rank 0's (v0 may be NULL). */
+int dist_same_i64(int64_t v, int64_t *v0);
 /* Every value of pb (trainable, buffers, counters) := rank 0's. */
 int dist_bcast_params(pblock *pb);
 /* grad := sum over ranks of weight_r * grad_r, in place on every rank

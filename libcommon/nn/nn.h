@@ -155,6 +155,24 @@ void batchnorm_backward(float *dinp, float *dgamma, float *dbeta, const float *d
                         const float *save_rstd, const float *running_var, const float *gamma,
                         int B, int C, int HW, float eps, int training, int relu);
 
+/* Synchronised batch norm for data-parallel training: with a hook set,
+ * batchnorm_forward in training sums its per-channel statistics (counts,
+ * values, squares about the mean) and batchnorm_backward with training = 1
+ * its per-channel sums of g and g xhat over the processes of the job
+ * through sum(v, n) (v[0..n) := the sum of every process's v), so that N
+ * processes of B samples normalise, and differentiate, as one process of
+ * N B (to float rounding). dgamma and dbeta stay this process's: the
+ * trainer reduces them with the other gradients. The g each process feeds
+ * backward must be its share of the one loss of all processes (weighted
+ * before backward, not after), and every process must run the same batch
+ * norm calls in the same order. Group norm and inference never call it.
+ * NULL (the default) turns it off. */
+typedef int (*nn_sum_fn)(double *v, int n);
+void nn_set_bn_sum(nn_sum_fn sum);
+/* 0, or -1 when a sum of the hook failed since the last call (its message
+ * in err_get; the kernels return nothing, so a trainer asks after a step). */
+int nn_bn_sum_status(void);
+
 /* Group normalisation (torch.nn.GroupNorm(G, C)): statistics per (sample,
  * group of C/G channels); C % G == 0. save_mean, save_rstd (B, G).
  * relu as for batchnorm. Same in training and inference. */

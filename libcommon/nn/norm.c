@@ -2,7 +2,9 @@
  *
  * Each pass is split per (sample, channel) plane over the thread pool:
  * statistics per plane (float vector partials, then double), combined per
- * channel or group serially (cheap), then the element-wise map per plane. */
+ * channel or group serially (cheap), then the element-wise map per plane.
+ * With nn_set_bn_sum's hook, batch norm's per-channel sums in training are
+ * summed over the processes of a data-parallel job before use. */
 #include <math.h>
 #include <string.h>
 
@@ -69,16 +71,78 @@ static void bwd_apply_task(void *ctx, long p, int tid)
                  j->k3[k]);
 }
 
-/* Work space: plane sums (B C x 2 doubles) and per-channel/plane floats. */
+static nn_sum_fn bn_sum;  /* nn_set_bn_sum's; NULL: statistics of this process alone */
+static int bn_sum_failed; /* a sum failed since nn_bn_sum_status last looked */
+
+void nn_set_bn_sum(nn_sum_fn sum)
+{
+    bn_sum = sum;
+}
+
+int nn_bn_sum_status(void)
+{
+    int failed = bn_sum_failed;
+    bn_sum_failed = 0;
+    return failed ? -1 : 0;
+}
+
+/* v[0..n) := the sum over the job's processes (err_set and the sticky
+ * failure on an error: the kernels return nothing). */
+static int sum_all(double *v, int n)
+{
+    if (bn_sum(v, n)) {
+        bn_sum_failed = 1;
+        return -1;
+    }
+    return 0;
+}
+
+/* Work space: plane sums (B C x 2 doubles), 3 C + 2 doubles for the sums
+ * across processes, and per-channel/plane floats. */
 static void *work(int B, int C, int nfloats_per, double **sums, float **f)
 {
-    size_t ns = (size_t)B * C * 2, nf = (size_t)nfloats_per * B * C;
+    size_t ns = (size_t)B * C * 2 + 3 * (size_t)C + 2, nf = (size_t)nfloats_per * B * C;
     char *w = nn_scratch(ns * sizeof(double) + nf * sizeof(float) + 64);
     if (w) {
         *sums = (double *)w;
         *f = (float *)(w + ns * sizeof(double));
     }
     return w;
+}
+
+/* mu[c] and var[c] (biased): the mean and variance of channel c over all
+ * processes, from this one's plane sums (shifted by m0), in two sums
+ * across them: of the values and counts, giving the mean, then of the
+ * squares about that mean, so that the variance keeps the shifted sums'
+ * precision. ext: C + 1 doubles of work. *n := the values per channel of
+ * all processes. */
+static int moments_all(double *mu, double *var, double *n, double *ext, const double *sums, const float *m0, int B,
+                       int C, int HW)
+{
+    const double nl = (double)B * HW;
+    for (int c = 0; c < C; c++) {
+        double s = 0;
+        for (int b = 0; b < B; b++)
+            s += sums[2 * ((long)b * C + c)];
+        ext[c] = nl * m0[c] + s;
+    }
+    ext[C] = nl;
+    if (sum_all(ext, C + 1))
+        return -1;
+    *n = ext[C];
+    for (int c = 0; c < C; c++)
+        mu[c] = ext[c] / *n;
+    for (int c = 0; c < C; c++) {
+        double s = 0, ss = 0, d = m0[c] - mu[c];
+        for (int b = 0; b < B; b++)
+            s += sums[2 * ((long)b * C + c)], ss += sums[2 * ((long)b * C + c) + 1];
+        ext[c] = ss + 2 * d * s + nl * d * d; /* sum (x - mu)^2 of this process */
+    }
+    if (sum_all(ext, C))
+        return -1;
+    for (int c = 0; c < C; c++)
+        var[c] = ext[c] / *n;
+    return 0;
 }
 
 void batchnorm_forward(float *out, float *save_mean, float *save_rstd, float *running_mean,
@@ -97,13 +161,22 @@ void batchnorm_forward(float *out, float *save_mean, float *save_rstd, float *ru
         j.sums = sums, j.m0 = m0;
         nn_parallel((long)B * C, fwd_sums_task, &j);
     }
+    /* with the hook: all processes' means and variances (C each) */
+    double *all = sums + (size_t)B * C * 2, nall = 0;
+    const int sync = training && bn_sum;
+    if (sync && moments_all(all, all + C, &nall, all + 2 * C, sums, m0, B, C, HW))
+        return;
     for (int c = 0; c < C; c++) {
-        double mu, var, n = (double)B * HW;
+        double mu, var, n = sync ? nall : (double)B * HW;
         if (training) {
-            double s = 0, ss = 0;
-            for (int b = 0; b < B; b++)
-                s += sums[2 * ((long)b * C + c)], ss += sums[2 * ((long)b * C + c) + 1];
-            mu = m0[c] + s / n, var = ss / n - (s / n) * (s / n);
+            if (sync) {
+                mu = all[c], var = all[C + c];
+            } else {
+                double s = 0, ss = 0;
+                for (int b = 0; b < B; b++)
+                    s += sums[2 * ((long)b * C + c)], ss += sums[2 * ((long)b * C + c) + 1];
+                mu = m0[c] + s / n, var = ss / n - (s / n) * (s / n);
+            }
             if (var < 0)
                 var = 0;
             save_mean[c] = (float)mu;
@@ -142,14 +215,33 @@ void batchnorm_backward(float *dinp, float *dgamma, float *dbeta, const float *d
         rstd[c] = save_rstd ? save_rstd[c] : (float)(1.0 / sqrt((double)running_var[c] + eps));
     j.sums = sums, j.rstd = rstd;
     nn_parallel((long)B * C, bwd_sums_task, &j);
+    /* with the hook in training: dx takes all processes' sums of g and
+     * g xhat (C each) and count; dgamma and dbeta this process's, which the
+     * trainer reduces with the other gradients */
+    double *all = sums + (size_t)B * C * 2, nall = (double)B * HW;
+    const int sync = training && bn_sum;
     for (int c = 0; c < C; c++) {
-        double sg = 0, sgx = 0, n = (double)B * HW;
+        double sg = 0, sgx = 0;
         for (int b = 0; b < B; b++)
             sg += sums[2 * ((long)b * C + c)], sgx += sums[2 * ((long)b * C + c) + 1];
-        sgx *= rstd[c];
-        if (dgamma)
+        all[c] = sg, all[C + c] = sgx * rstd[c];
+    }
+    all[2 * C] = nall;
+    if (sync) {
+        for (int c = 0; c < C; c++) {
+            if (dgamma)
+                dgamma[c] += (float)all[C + c];
+            if (dbeta)
+                dbeta[c] += (float)all[c];
+        }
+        if (sum_all(all, 2 * C + 1))
+            return;
+    }
+    for (int c = 0; c < C; c++) {
+        double sg = all[c], sgx = all[C + c], n = all[2 * C];
+        if (!sync && dgamma)
             dgamma[c] += (float)sgx;
-        if (dbeta)
+        if (!sync && dbeta)
             dbeta[c] += (float)sg;
         /* training: dx = gamma rstd (g - mean(g) - xhat mean(g xhat)) */
         k1[c] = gamma[c] * rstd[c];

@@ -8,6 +8,7 @@
 #include "core/json.h"
 #include "core/tensor.h"
 #include "nn/dist.h"
+#include "nn/nn.h"
 
 struct lrc_trainer {
     lrc_trainer_config c;
@@ -90,9 +91,9 @@ static int reserve(float **p, size_t *cap, size_t n)
 int lrc_trainer_step(lrc_trainer *t, lrc_pair *const *pairs, int B, double lr, rng *r, lrc_step_stats *st)
 {
     memset(st, 0, sizeof *st);
-    if (B < 1)
+    if (B < 1 && dist_size() == 1)
         return err_set("empty batch");
-    const int H = pairs[0]->H, W = pairs[0]->W, D = t->c.net.out_ch;
+    const int H = B ? pairs[0]->H : 0, W = B ? pairs[0]->W : 0, D = t->c.net.out_ch;
     const size_t HW = (size_t)H * W;
     for (int b = 0; b < B; b++) {
         if (pairs[b]->H != H || pairs[b]->W != W)
@@ -107,14 +108,15 @@ int lrc_trainer_step(lrc_trainer *t, lrc_pair *const *pairs, int B, double lr, r
         memcpy(t->x + (size_t)b * HW, pairs[b]->xq, HW * sizeof(float));
         memcpy(t->x + (size_t)(B + b) * HW, pairs[b]->xp, HW * sizeof(float));
     }
-    const float *f = unet_forward(t->net, t->x, 2 * B, H, W); /* (2B, D, H, W) */
-    if (!f)
+    const float *f = NULL; /* (2B, D, H, W) */
+    if (B && !(f = unet_forward(t->net, t->x, 2 * B, H, W)))
         return -1;
     /* Sample every pair first: the loss scale needs the number of used pairs. */
     int used = 0;
     for (int b = 0; b < B; b++)
         used += pairs[b]->nreg >= 2;
-    memset(t->df, 0, 2 * (size_t)B * D * HW * sizeof(float));
+    if (B)
+        memset(t->df, 0, 2 * (size_t)B * D * HW * sizeof(float));
     const uint64_t key = rng_u64(r);
     for (int b = 0; b < B; b++) {
         double loss;
@@ -135,8 +137,11 @@ int lrc_trainer_step(lrc_trainer *t, lrc_pair *const *pairs, int B, double lr, r
         st->regions += t->smp.nreg;
         st->pairs++;
     }
-    /* All ranks' statistics; this rank's gradient weighs used / all used. */
-    const int mine = st->pairs;
+    /* All ranks' statistics; this rank's loss gradient weighs used / all
+     * used, applied before backward (not to the gradients after it) so that
+     * synchronised batch norm (nn_set_bn_sum) sums the one loss's g over
+     * the ranks; for the same reason every rank runs backward, also one
+     * whose pairs were all skipped (its g is 0, its inputs still count). */
     double sum[6] = {st->pairs, st->loss, st->regions, st->skipped, st->one_sided, used};
     if (dist_sum_f64(sum, 6))
         return -1;
@@ -145,11 +150,14 @@ int lrc_trainer_step(lrc_trainer *t, lrc_pair *const *pairs, int B, double lr, r
         return 0;
     st->loss = sum[1] / st->pairs;
     st->regions = sum[2] / st->pairs;
+    if (B && used != sum[5]) {
+        const float w = (float)(used / sum[5]), *end = t->df + 2 * (size_t)B * D * HW;
+        for (float *p = t->df; p < end; p++)
+            *p *= w;
+    }
     pblock *pb = unet_params(t->net);
     pblock_zero_grad(pb);
-    if (mine && unet_backward(t->net, t->df, NULL))
-        return -1;
-    if (dist_grad_reduce(pb, (double)used / sum[5]))
+    if ((B && unet_backward(t->net, t->df, NULL)) || nn_bn_sum_status() || dist_grad_reduce(pb, 1.0))
         return -1;
     optim_step(t->opt, lr);
     return 0;

@@ -23,8 +23,9 @@
  * gradients are averaged over all used pairs (each rank's weighing by its
  * pairs) before the optimiser step, so N ranks of B pairs take the step
  * one process would take with the N B pairs in one batch (batch norm's
- * statistics aside: they are per rank). All ranks must call it together,
- * each with at least one pair.
+ * statistics aside: they are per rank, unless synchronised, nn.h). All
+ * ranks must call it together, each with at least one pair, but see
+ * lrc_trainer_step.
  *
  * Checkpoints: the U-Net under prefix "" (kind "unet", its configuration
  * JSON), the optimiser under "optim.", and metadata "method" = "lrc" and
@@ -71,7 +72,11 @@ typedef struct {
     int one_sided;    /* region labels present in one view only (ignored) */
 } lrc_step_stats;
 
-/* One step as above. pairs[0..B) must carry regions and share one shape. */
+/* One step as above. pairs[0..B) must carry regions and share one shape.
+ * On several ranks B may be 0 on some of them (the uneven shares of a
+ * ZeroMQ input): such a rank runs no forward or backward, only the step's
+ * reductions, with no gradient of its own; not with synchronised batch
+ * norm (its collectives are inside forward and backward). */
 int lrc_trainer_step(lrc_trainer *t, lrc_pair *const *pairs, int B, double lr, rng *r, lrc_step_stats *st);
 
 /* Put the model, the optimiser and the method metadata into w (the data must

@@ -7,6 +7,7 @@
 #include "core/err.h"
 #include "core/tensor.h"
 #include "models/mlp.h"
+#include "nn/dist.h"
 #include "nn/nn.h"
 
 /* The projection head: MoCo v2's MLP (mlp.h) or v1's single linear layer. */
@@ -28,9 +29,12 @@ struct moco_trainer {
     optim *opt_enc, *opt_head;
     moco_queue queue;
     int64_t queue_ptr; /* for the checkpoint writer */
-    float *xs, *k, *q, *qn, *dq, *dz, *dpooled;
-    int *perm;
-    size_t xcap, bcap;
+    float *xs;         /* one sub-batch of images (n, 1, H, W) */
+    float *xall;       /* every rank's key images (T, 1, H, W) */
+    float *ks, *k;     /* keys (T, dim): in shuffled order, and un-shuffled */
+    float *q, *qn, *dq, *dz, *dpooled;
+    int *perm;         /* (T): position j of the shuffled batch is image perm[j] */
+    size_t xcap, acap, bcap, tcap;
 };
 
 void moco_trainer_config_default(moco_trainer_config *c)
@@ -189,6 +193,8 @@ void moco_trainer_free(moco_trainer *t)
     head_free(&t->hk);
     moco_queue_free(&t->queue);
     lrc_free(t->xs);
+    lrc_free(t->xall);
+    free(t->ks);
     free(t->k);
     free(t->q);
     free(t->qn);
@@ -209,75 +215,134 @@ const moco_queue *moco_trainer_queue(const moco_trainer *t)
     return &t->queue;
 }
 
-static int reserve(moco_trainer *t, int B, size_t npix)
+static int reserve_images(float **x, size_t *cap, size_t n)
 {
-    if (npix > t->xcap) {
-        lrc_free(t->xs);
-        if (!(t->xs = lrc_alloc(npix * sizeof *t->xs))) {
-            t->xcap = 0;
-            return err_set("out of memory");
-        }
-        t->xcap = npix;
+    if (n <= *cap)
+        return 0;
+    lrc_free(*x);
+    if (!(*x = lrc_alloc(n * sizeof **x))) {
+        *cap = 0;
+        return err_set("out of memory");
     }
+    *cap = n;
+    return 0;
+}
+
+/* Buffers for B pairs on this rank and T = ranks x B in the step. */
+static int reserve(moco_trainer *t, int B, int T, size_t npix, size_t npix_all)
+{
+    if (reserve_images(&t->xs, &t->xcap, npix) || reserve_images(&t->xall, &t->acap, npix_all))
+        return -1;
     if ((size_t)B > t->bcap) {
         size_t n = (size_t)B * t->c.dim;
-        free(t->k);
         free(t->q);
         free(t->qn);
         free(t->dq);
         free(t->dz);
         free(t->dpooled);
-        free(t->perm);
-        t->k = malloc(n * sizeof *t->k);
         t->q = malloc(n * sizeof *t->q);
         t->qn = malloc((size_t)B * sizeof *t->qn);
         t->dq = malloc(n * sizeof *t->dq);
         t->dz = malloc(n * sizeof *t->dz);
         t->dpooled = malloc((size_t)B * t->C4 * sizeof *t->dpooled);
-        t->perm = malloc((size_t)B * sizeof *t->perm);
         t->bcap = (size_t)B;
-        if (!t->k || !t->q || !t->qn || !t->dq || !t->dz || !t->dpooled || !t->perm) {
+        if (!t->q || !t->qn || !t->dq || !t->dz || !t->dpooled) {
             t->bcap = 0;
+            return err_set("out of memory");
+        }
+    }
+    if ((size_t)T > t->tcap) {
+        free(t->ks);
+        free(t->k);
+        free(t->perm);
+        t->ks = malloc((size_t)T * t->c.dim * sizeof *t->ks);
+        t->k = malloc((size_t)T * t->c.dim * sizeof *t->k);
+        t->perm = malloc((size_t)T * sizeof *t->perm);
+        t->tcap = (size_t)T;
+        if (!t->ks || !t->k || !t->perm) {
+            t->tcap = 0;
             return err_set("out of memory");
         }
     }
     return 0;
 }
 
-int moco_trainer_step(moco_trainer *t, lrc_pair *const *pairs, int B, double lr, rng *r, moco_step_stats *st)
+int moco_trainer_check_ranks(const moco_trainer_config *c, int batch, int ranks)
 {
-    memset(st, 0, sizeof *st);
-    if (B < 1)
-        return err_set("empty batch");
-    const int H = pairs[0]->H, W = pairs[0]->W, C = t->c.dim;
-    const size_t HW = (size_t)H * W;
-    const int G = (t->c.bn_splits > 1 && B % t->c.bn_splits == 0) ? t->c.bn_splits : 1, n = B / G;
-    for (int b = 0; b < B; b++)
-        if (pairs[b]->H != H || pairs[b]->W != W)
-            return err_set("record seq %lld is %dx%d, the batch's first is %dx%d", (long long)pairs[b]->seq,
-                           pairs[b]->H, pairs[b]->W, H, W);
-    if (reserve(t, B, (size_t)n * HW))
+    const int64_t T = (int64_t)ranks * batch;
+    if (ranks > 1 && (T > c->queue || c->queue % T))
+        return err_set("--queue %d is not a multiple of the %d keys a step adds (%d ranks x --batch %d)", c->queue,
+                       (int)T, ranks, batch);
+    return 0;
+}
+
+/* The all-gathers need the same batch on every rank: count and image size. */
+static int check_ranks_alike(int B, int H, int W)
+{
+    int64_t b0, h0, w0;
+    int same = dist_same_i64(B, &b0), sameh = dist_same_i64(H, &h0), samew = dist_same_i64(W, &w0);
+    if (same < 0 || sameh < 0 || samew < 0)
         return -1;
-    for (int b = 0; b < B; b++)
-        t->perm[b] = b;
-    for (int b = B - 1; G > 1 && b > 0; b--) { /* Fisher-Yates */
-        int j = (int)rng_below(r, (uint64_t)b + 1), tmp = t->perm[b];
-        t->perm[b] = t->perm[j];
-        t->perm[j] = tmp;
+    if (!same || !sameh || !samew)
+        return err_set("this rank's batch is %d pairs of %dx%d, rank 0's %lld of %lldx%lld (MoCo's all-gathers need "
+                       "them alike)",
+                       B, H, W, (long long)b0, (long long)h0, (long long)w0);
+    return 0;
+}
+
+/* The permutation of the T keys of the step, one draw for all ranks (r is
+ * the same stream on each); none when the keys are one sub-batch. */
+static void draw_perm(int *perm, int T, int shuffle, rng *r)
+{
+    for (int b = 0; b < T; b++)
+        perm[b] = b;
+    for (int b = T - 1; shuffle && b > 0; b--) { /* Fisher-Yates */
+        int j = (int)rng_below(r, (uint64_t)b + 1), tmp = perm[b];
+        perm[b] = perm[j];
+        perm[j] = tmp;
     }
-    /* 1. keys, sub-batches in permuted order (shuffle-BN), no gradient */
+}
+
+/* 1. keys k (T, dim) of every rank's pairs, in rank order: xp of all
+ * ranks gathered, this rank's share of the shuffled batch encoded in G
+ * sub-batches of n, the keys gathered and un-shuffled. No gradient. */
+static int keys(moco_trainer *t, lrc_pair *const *pairs, int B, int G, int H, int W, rng *r)
+{
+    const int N = dist_size(), rank = dist_rank(), T = N * B, n = B / G, C = t->c.dim;
+    const size_t HW = (size_t)H * W;
+    for (int b = 0; b < B; b++)
+        memcpy(t->xall + ((size_t)rank * B + b) * HW, pairs[b]->xp, HW * sizeof(float));
+    if (dist_allgather_f32(t->xall, (size_t)B * HW))
+        return -1;
+    draw_perm(t->perm, T, N * G > 1, r);
+    const int *mine = t->perm + (size_t)rank * B;
+    float *ks = t->ks + (size_t)rank * B * C;
     for (int g = 0; g < G; g++) {
         for (int i = 0; i < n; i++)
-            memcpy(t->xs + (size_t)i * HW, pairs[t->perm[g * n + i]]->xp, HW * sizeof(float));
+            memcpy(t->xs + (size_t)i * HW, t->xall + (size_t)mine[g * n + i] * HW, HW * sizeof(float));
         const float *pooled = resnet_forward(t->key, t->xs, n, H, W), *z;
         if (!pooled || !(z = head_forward(&t->hk, pooled, n)))
             return -1;
         for (int i = 0; i < n; i++) {
             float norm;
-            moco_l2norm_forward(t->k + (size_t)t->perm[g * n + i] * C, &norm, z + (size_t)i * C, 1, C);
+            moco_l2norm_forward(ks + (size_t)(g * n + i) * C, &norm, z + (size_t)i * C, 1, C);
         }
     }
-    /* 2. queries in order; gradients accumulate over the sub-batches */
+    if (dist_allgather_f32(t->ks, (size_t)B * C))
+        return -1;
+    for (int j = 0; j < T; j++)
+        memcpy(t->k + (size_t)t->perm[j] * C, t->ks + (size_t)j * C, (size_t)C * sizeof *t->k);
+    return 0;
+}
+
+/* 2. queries of this rank's pairs in order, InfoNCE against their keys (k)
+ * and the queue; gradients accumulate over the sub-batches, then are
+ * averaged over the ranks. */
+static int queries(moco_trainer *t, lrc_pair *const *pairs, int B, int G, int H, int W, moco_step_stats *st)
+{
+    const int N = dist_size(), n = B / G, C = t->c.dim;
+    const size_t HW = (size_t)H * W;
+    const float *k = t->k + (size_t)dist_rank() * B * C;
     pblock_zero_grad(resnet_params(t->enc));
     pblock_zero_grad(head_params(&t->hq));
     for (int g = 0; g < G; g++) {
@@ -290,7 +355,7 @@ int moco_trainer_step(moco_trainer *t, lrc_pair *const *pairs, int B, double lr,
         moco_l2norm_forward(t->q, t->qn, z, n, C);
         memset(t->dq, 0, (size_t)n * C * sizeof *t->dq);
         memset(t->dz, 0, (size_t)n * C * sizeof *t->dz);
-        if (moco_infonce(&loss, &acc, t->dq, t->q, t->k + (size_t)g * n * C, t->queue.data, n, C, t->queue.K,
+        if (moco_infonce(&loss, &acc, t->dq, t->q, k + (size_t)g * n * C, t->queue.data, n, C, t->queue.K,
                          t->c.tau, (double)n / B))
             return -1;
         st->loss += loss * n / B;
@@ -299,16 +364,53 @@ int moco_trainer_step(moco_trainer *t, lrc_pair *const *pairs, int B, double lr,
         if (head_backward(&t->hq, t->dz, t->dpooled) || resnet_backward(t->enc, t->dpooled, NULL, NULL))
             return -1;
     }
+    if (dist_grad_reduce(resnet_params(t->enc), 1.0 / N) || dist_grad_reduce(head_params(&t->hq), 1.0 / N))
+        return -1;
+    if (N > 1) {
+        double sum[2] = {st->loss, st->acc};
+        if (dist_sum_f64(sum, 2))
+            return -1;
+        st->loss = sum[0] / N;
+        st->acc = sum[1] / N;
+    }
+    return 0;
+}
+
+int moco_trainer_step(moco_trainer *t, lrc_pair *const *pairs, int B, double lr, rng *r, moco_step_stats *st)
+{
+    memset(st, 0, sizeof *st);
+    if (B < 1)
+        return err_set("empty batch");
+    const int H = pairs[0]->H, W = pairs[0]->W, N = dist_size(), T = N * B;
+    const int G = (t->c.bn_splits > 1 && B % t->c.bn_splits == 0) ? t->c.bn_splits : 1;
+    for (int b = 0; b < B; b++)
+        if (pairs[b]->H != H || pairs[b]->W != W)
+            return err_set("record seq %lld is %dx%d, the batch's first is %dx%d", (long long)pairs[b]->seq,
+                           pairs[b]->H, pairs[b]->W, H, W);
+    if (N > 1 && (check_ranks_alike(B, H, W) || moco_trainer_check_ranks(&t->c, B, N)))
+        return -1;
+    if (reserve(t, B, T, (size_t)(B / G) * H * W, (size_t)T * H * W) || keys(t, pairs, B, G, H, W, r) ||
+        queries(t, pairs, B, G, H, W, st))
+        return -1;
     optim_step(t->opt_enc, lr);
     optim_step(t->opt_head, lr);
-    /* 3. momentum update of the key encoder, then the queue */
+    /* 3. momentum update of the key encoder, then every rank's keys enter the queue */
     pblock *pk = resnet_params(t->key), *pq = resnet_params(t->enc);
     moco_momentum_update(pk->data, pq->data, pq->ntrain, (float)t->c.m);
     pk = head_params(&t->hk);
     pq = head_params(&t->hq);
     moco_momentum_update(pk->data, pq->data, pq->ntrain, (float)t->c.m);
-    moco_queue_push(&t->queue, t->k, B);
-    st->pairs = B;
+    moco_queue_push(&t->queue, t->k, T);
+    st->pairs = T;
+    return 0;
+}
+
+int moco_trainer_bcast(moco_trainer *t)
+{
+    pblock *pb[4] = {resnet_params(t->enc), head_params(&t->hq), resnet_params(t->key), head_params(&t->hk)};
+    for (int i = 0; i < 4; i++)
+        if (dist_bcast_params(pb[i]))
+            return -1;
     return 0;
 }
 

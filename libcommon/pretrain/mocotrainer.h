@@ -24,6 +24,21 @@
  * order; the loss is the mean over all B queries either way. G = 1 turns it
  * off; it does nothing for group norm.
  *
+ * On several ranks (nn/dist.h), as the reference implementation's DDP: each
+ * rank brings B pairs, T = ranks x B per step. The key images of all ranks
+ * are all-gathered (rank 0's B first), one permutation of the T drawn from
+ * the step's rng (the same stream on every rank, so the same draw), and
+ * rank r encodes positions [r B, r B + B) of the shuffled batch, in G
+ * sub-batches of B/G; the keys are all-gathered and un-shuffled, so that
+ * every rank holds all T keys in rank order. The permutation is drawn
+ * whenever ranks x G > 1 (--bn-splits 1 on several ranks still shuffles
+ * across them, as MoCo does across GPUs). Each rank's queries meet their
+ * own keys and the queue; the gradients are averaged over the ranks
+ * (dist_grad_reduce) before the step, which every rank takes alike; all T
+ * keys enter the queue, rank 0's first, the pointer advancing by T, which
+ * must divide the queue (moco_trainer_check_ranks; the reference asserts
+ * it). On one process all of it reduces to the steps above, bit for bit.
+ *
  * Checkpoints: Eg under prefix "" (kind "resnet": what seg-finetune loads),
  * its head under "head." (kind "mlp" for v2, "linear" with fc.weight /
  * fc.bias for v1), the key encoder under "key." and "key_head.", the SGD
@@ -73,8 +88,17 @@ typedef struct {
     int pairs;
 } moco_step_stats;
 
-/* One step as above; r drives shuffle-BN's permutation. */
+/* One step as above; r drives shuffle-BN's permutation and must be the
+ * same stream on every rank. On several ranks every rank calls it with a
+ * batch of the same size (else an error), and st holds the whole step's
+ * numbers (pairs = T, loss and acc over all T queries). */
 int moco_trainer_step(moco_trainer *t, lrc_pair *const *pairs, int B, double lr, rng *r, moco_step_stats *st);
+/* Whether a job of ranks processes with --batch batch can run c: 0, or
+ * -1 + err_set when the T = ranks x batch keys of a step do not divide the
+ * queue (one process: any queue, the ring wraps). */
+int moco_trainer_check_ranks(const moco_trainer_config *c, int batch, int ranks);
+/* Every rank := rank 0's encoders and heads (after create or load). */
+int moco_trainer_bcast(moco_trainer *t);
 
 int moco_trainer_save(moco_trainer *t, ckpt_writer *w);
 int moco_trainer_load(moco_trainer *t, const ckpt *c);

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "nn/dist.h"
 
 int pairfeed_open(pairfeed *pf, const char *spec, int64_t epochs, int batch, int shuffle, uint64_t seed,
                   uint64_t stream, int regions)
@@ -13,6 +14,7 @@ int pairfeed_open(pairfeed *pf, const char *spec, int64_t epochs, int batch, int
     pf->regions = regions;
     pf->H = pf->W = -1;
     pf->cap = batch;
+    pf->zmq = stream_is_zmq(spec);
     if (!(pf->batch = calloc((size_t)batch, sizeof *pf->batch)))
         return err_set("out of memory");
     if (!(pf->in = stream_in_open(spec)) || shufbuf_init(&pf->sb, shuffle, seed, stream))
@@ -22,8 +24,30 @@ int pairfeed_open(pairfeed *pf, const char *spec, int64_t epochs, int batch, int
 
 void pairfeed_shard(pairfeed *pf, int rank, int size)
 {
+    if (pf->zmq && size > 1) {
+        pf->share = 1;
+        stream_in_share(pf->in);
+        return;
+    }
     pf->shard_rank = rank;
     pf->shard_size = size;
+}
+
+int pairfeed_share_check(pairfeed *pf)
+{
+    const int64_t end = stream_in_end_count(pf->in);
+    double v[3] = {(double)stream_in_count(pf->in), end >= 0 ? (double)end : 0, end >= 0};
+    if (!pf->share)
+        return 0;
+    if (dist_sum_f64(v, 3))
+        return -1;
+    if (v[2] == 0)
+        return err_set("%s: the producer stopped without its end record after %.0f records reached the ranks (a "
+                       "truncated stream)", stream_in_name(pf->in), v[0]);
+    if (v[2] != 1 || v[0] != v[1])
+        return err_set("%s: the ranks received %.0f records, the producer's end record counts %.0f (records lost)",
+                       stream_in_name(pf->in), v[0], v[1] / v[2]);
+    return 0;
 }
 
 static int in_shard(const pairfeed *pf, const frame *f)

@@ -11,7 +11,11 @@
  * n), only the records whose seq % n == r are used (a record without a seq:
  * its position in the input, from 0, instead), so n ranks reading one file
  * share out its records, each exactly once per epoch. The other records
- * are read and dropped before they become pairs.
+ * are read and dropped before they become pairs. From a ZeroMQ input
+ * (connecting to one PUSH producer) every rank's socket already gets its
+ * own share, each record going to one rank: no records are dropped, the
+ * shares may differ in size, and at the end pairfeed_share_check verifies
+ * that they add up to what the producer sent (stream_in_share).
  *
  * Not here: the training step (the trainers), schedules, logging.
  */
@@ -34,6 +38,7 @@ typedef struct {
     int rewind_failed;       /* the input could not be read again for a further epoch */
     int ended, draining;
     int shard_rank, shard_size; /* pairfeed_shard's (size 0: every record) */
+    int zmq, share;             /* a ZeroMQ input; ... shared among ranks */
     int64_t pos;                /* records read in this epoch */
     shufbuf sb;
     lrc_pair **batch;
@@ -44,9 +49,13 @@ typedef struct {
  * shuffle pairs seeded by (seed, stream). 0 or -1 + err_set. */
 int pairfeed_open(pairfeed *pf, const char *spec, int64_t epochs, int batch, int shuffle, uint64_t seed,
                   uint64_t stream, int regions);
-/* Use only the records of shard rank of size (see above); before the
- * first pairfeed_next. */
+/* Use only the records of shard rank of size (see above; a ZeroMQ input
+ * with size > 1: this rank's share); before the first pairfeed_next. */
 void pairfeed_shard(pairfeed *pf, int rank, int size);
+/* A ZeroMQ input shared among the ranks, once every rank's share has
+ * ended (every rank calls it): 0 when the shares add up to the producer's
+ * count, else -1 + err_set (records lost on the way). */
+int pairfeed_share_check(pairfeed *pf);
 /* The next batch in *batch (pf's until the next call): its size 1..batch,
  * 0 at the end of the last epoch, or -1 + err_set ("record seq S: ..."). */
 int pairfeed_next(pairfeed *pf, lrc_pair ***batch);
