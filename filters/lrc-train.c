@@ -412,7 +412,11 @@ static void check_ranks(void)
     if (opt.embed)
         trainopts_ranks_usage_error("--embed runs as one process, not under mpirun with %d ranks", dist_size());
     if (opt.method == M_MOCO)
-        trainopts_ranks_usage_error("--method moco does not run on several ranks yet (lrc, %s do)", eg_method_names());
+        trainopts_ranks_usage_error("--method moco does not run on several ranks yet (lrc, %s do)",
+                                    eg_method_names_ranks());
+    if (opt.method == M_EG && !eg_method_ranks(opt.eg))
+        trainopts_ranks_usage_error("--method %s does not run on several ranks yet (lrc, %s do)", opt.eg,
+                                    eg_method_names_ranks());
     if (!opt.init)
         trainopts_ranks_input("-i", opt.input, 1);
 }
@@ -543,7 +547,7 @@ int main(int argc, char **argv)
     else if (opt.method == M_MOCO)
         oc->lr = 0.03 * (double)opt.t.batch / 256; /* Goyal et al.'s linear scaling of MoCo's rate */
     else if (opt.method == M_EG)
-        oc->lr = eg_method_lr(opt.eg);
+        oc->lr = eg_method_lr(opt.eg, opt.t.batch);
     ec.total_steps = opt.steps;
     oc->weight_decay = opt.t.weight_decay;
     if (opt.method == M_LRC)
