@@ -285,6 +285,11 @@ static void test_usage_error_once(void **state)
     if (rc != 2 || !first || strstr(first + strlen(msg), "does not run on several ranks"))
         fail_msg("exit %d (want 2), stderr (want '%s' once): %s", rc, msg, err);
     free(err);
+    rc = tu_sh_err(&err, "cd %s && timeout 60 " MPIRUN " lrc-train --method densecl -i u.fr -c u.st", tu_tmpdir());
+    if (rc != 2 || !strstr(err, "--method densecl does not run on several ranks yet (lrc, rotation, relloc, byol or "
+                                "simsiam do)"))
+        fail_msg("exit %d (want 2), stderr: %s", rc, err);
+    free(err);
     rc = tu_sh_err(&err, "cd %s && timeout 60 " MPIRUN " lrc-train --method lrc -c u.st < u.fr", tu_tmpdir());
     if (rc != 2 || !strstr(err, "-i -: with 2 ranks the input must be a file that every rank reads"))
         fail_msg("exit %d (want 2), stderr: %s", rc, err);
