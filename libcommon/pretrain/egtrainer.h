@@ -61,8 +61,8 @@ typedef struct {
     resnet_config enc;     /* Eg: ResNet-18 x 0.25 */
     optim_config opt;      /* SGD, momentum 0.9, weight decay 1e-4; lr 0 = the method's */
     int64_t total_steps;   /* BYOL: the length of the moving-average schedule (0: constant) */
-    int dim;               /* BYOL/SimSiam: projection width */
-    int hidden;            /* hidden width: BYOL's MLPs, relloc's classifier */
+    int dim;               /* BYOL/SimSiam/DenseCL: projection width */
+    int hidden;            /* hidden width: BYOL's MLPs, relloc's classifier, DenseCL's heads */
     int pred_dim;          /* SimSiam: predictor bottleneck */
     double ema;            /* BYOL: base moving-average rate tau_base, 0.996 */
     int fix_pred_lr;       /* SimSiam: the predictor keeps the base learning rate (1) */
