@@ -10,13 +10,14 @@
  * to configurations, schedules the learning rate, says what goes in the
  * metrics log and the checkpoint, and runs --embed (pretrain/embed.h).
  *
- * Under mpirun (nn/dist.h), every method trains data-parallel: each rank
- * reads the records of the input file whose seq % ranks == its rank, takes
- * --batch pairs of them per step, and the gradients are averaged over all
- * ranks' pairs (lrctrainer.h, egtrainer.h, mocotrainer.h: its queue takes
- * every rank's keys); the ranks stop together when the first of them runs
- * out of pairs (MoCo: of full batches). Rank 0 writes the checkpoint, the
- * log and the progress.
+ * Under mpirun (nn/dist.h), every method but DenseCL trains data-parallel:
+ * each rank reads the records of the input file whose seq % ranks == its
+ * rank, takes --batch pairs of them per step, and the gradients are
+ * averaged over all ranks' pairs (lrctrainer.h, egtrainer.h, mocotrainer.h:
+ * its queue takes every rank's keys); the ranks stop together when the
+ * first of them runs out of pairs (MoCo: of full batches). Rank 0 writes the
+ * checkpoint, the log and the progress. DenseCL's two queues do not gather
+ * the ranks' keys yet: it runs as one process.
  */
 #include <getopt.h>
 #include <math.h>
@@ -46,12 +47,12 @@
 
 static void usage(void)
 {
-    printf("Usage: %s --method lrc|moco|rotation|relloc|byol|simsiam -c CHECKPOINT [OPTION]...\n"
+    printf("Usage: %s --method lrc|moco|rotation|relloc|byol|simsiam|densecl -c CHECKPOINT [OPTION]...\n"
            "       %s --embed -c CHECKPOINT [-i INPUT] [-o OUTPUT]\n"
            "Pre-train LRC's U-Net with the local region contrast loss (lrc), or its\n"
            "global encoder with MoCo (moco), rotation prediction (rotation), relative\n"
-           "patch location (relloc), BYOL (byol) or SimSiam (simsiam), from pair frames;\n"
-           "or add the trained U-Net's features to slice frames (--embed).\n"
+           "patch location (relloc), BYOL (byol), SimSiam (simsiam) or DenseCL (densecl),\n"
+           "from pair frames; or add the trained U-Net's features to slice frames (--embed).\n"
            "\n"
            "Input and output:\n"
            "  -i, --input SPEC        pair frames (file, '-', tcp://, ipc://, '@' binds; default stdin)\n"
@@ -64,14 +65,14 @@ static void usage(void)
            "\n"
            "Training:\n"
            "      --method M          lrc (U-Net, local loss, Adam), or a global method training\n"
-           "                          Eg with SGD: moco, rotation, relloc, byol or simsiam\n"
+           "                          Eg with SGD: moco, rotation, relloc, byol, simsiam or densecl\n"
            "      --batch N           pairs per step (default 8)\n"
            "      --shuffle-buffer N  shuffle pairs through a buffer of N (default 64; 1 = off)\n"
            "      --steps N           stop after step N (default 0: when the input ends)\n"
            "      --init              write the initialised model (step 0) and exit; reads no input\n"
            "      --epochs N          read a file input N times (default 1)\n"
-           "      --lr X              learning rate (default 1e-3 lrc; moco 0.03 x ranks x batch\n"
-           "                          / 256, MoCo's 0.03 at batch 256 scaled by the linear rule;\n"
+           "      --lr X              learning rate (default 1e-3 lrc; moco and densecl 0.03 x ranks x\n"
+           "                          batch / 256, MoCo's 0.03 at batch 256 scaled by the linear rule;\n"
            "                          0.1 rotation, 0.01 relloc, 0.05 byol and simsiam)\n"
            "      --schedule S        const, cosine (needs --steps) or step (default const)\n"
            "      --warmup N          cosine: linear warm-up steps (default 0)\n"
@@ -86,21 +87,23 @@ static void usage(void)
            "\n"
            "Local branch (--method lrc):\n"
            "      --samples N         pixels drawn per region and view (default 50)\n"
-           "      --tau X             temperature (default 0.1 lrc, 0.2 moco)\n"
+           "      --tau X             temperature (default 0.1 lrc, 0.2 moco and densecl)\n"
            "      --no-normalize      raw region means (the formula's plain dot products)\n"
            "      --exclude-self      leave exp(q_k . q_k / tau) out of the denominator\n"
            "      --widths LIST       U-Net widths w1,w2,w3,w4,w5 (default 16,32,64,128,256)\n"
            "      --dim D             feature channels D (default 64)\n"
            "      --norm N            batch or group (default batch)\n"
            "\n"
-           "Global branch (--method moco, rotation, relloc, byol, simsiam):\n"
+           "Global branch (--method moco, rotation, relloc, byol, simsiam, densecl):\n"
            "      --moco-version V    1 (linear head) or 2 (MLP head; default)\n"
-           "      --queue N           negatives in the queue (default 4096)\n"
-           "      --moco-m X          key encoder momentum (default 0.999)\n"
-           "      --embed-dim N       embedding dimensions (default 128 moco, 256 byol, C4 simsiam)\n"
+           "      --queue N           negatives in the queue, each of densecl's two (default 4096)\n"
+           "      --moco-m X          key encoder momentum, moco and densecl (default 0.999)\n"
+           "      --embed-dim N       embedding dimensions (default 128 moco and densecl, 256 byol,\n"
+           "                          C4 simsiam)\n"
            "      --hidden N          hidden width of byol's MLPs (default 2 C4), simsiam's\n"
-           "                          projector and relloc's classifier (default C4); C4: Eg's\n"
-           "                          pooled width\n"
+           "                          projector, relloc's classifier and densecl's heads (default\n"
+           "                          C4); C4: Eg's pooled width\n"
+           "      --dense-weight X    densecl: lambda, the dense loss's weight (default 0.5)\n"
            "      --patch N           relloc: patch side, a multiple of 16 (default: the largest\n"
            "                          with 4 patches within the slice)\n"
            "      --gap N             relloc: gap between patches (default patch / 2)\n"
@@ -113,7 +116,7 @@ static void usage(void)
            "      --width X           ResNet width multiplier (default 0.25; every global method)\n"
            "      --stem S            3x3 (default: stride 1, stages at 1/1..1/16) or torchvision\n"
            "                          (7x7/2 and a max pool: stages at 1/2..1/32, sides multiples of 32)\n"
-           "      --bn-splits G       shuffle-BN sub-batches (default 2; 1 = off)\n"
+           "      --bn-splits G       moco and densecl: shuffle-BN sub-batches (default 2; 1 = off)\n"
            "\n"
            "Embedding (--embed):\n"
            "      --embed             read slice frames, add 'features' [D, Y, X] (and\n"
@@ -126,7 +129,7 @@ static void usage(void)
 enum {
     OPT_METHOD = 0x100, OPT_SHUFFLE, OPT_STEPS, OPT_EPOCHS, OPT_SAMPLES, OPT_TAU, OPT_NO_NORMALIZE, OPT_EXCLUDE_SELF,
     OPT_MOCO_VERSION, OPT_QUEUE, OPT_MOCO_M, OPT_EMBED_DIM, OPT_HIDDEN, OPT_PRED_DIM, OPT_EMA, OPT_PATCH, OPT_GAP,
-    OPT_JITTER, OPT_STEM, OPT_NO_FIX_PRED_LR, OPT_BN_SPLITS, OPT_EMBED, OPT_INIT
+    OPT_JITTER, OPT_STEM, OPT_NO_FIX_PRED_LR, OPT_BN_SPLITS, OPT_EMBED, OPT_INIT, OPT_DENSE_WEIGHT
 };
 
 enum { M_LRC, M_MOCO, M_EG }; /* M_EG: a method of egtrainer.h, named by opt.eg */
@@ -427,6 +430,9 @@ static void check_ranks(const moco_trainer_config *mc)
         trainopts_ranks_usage_error("--embed runs as one process, not under mpirun with %d ranks", dist_size());
     if (opt.method == M_MOCO && moco_trainer_check_ranks(mc, (int)opt.t.batch, dist_size()))
         trainopts_ranks_usage_error("%s", err_get());
+    if (opt.method == M_EG && !eg_method_ranks(opt.eg))
+        trainopts_ranks_usage_error("--method %s does not run on several ranks yet (lrc, moco, %s do)", opt.eg,
+                                    eg_method_names_ranks());
     if (opt.t.sync_bn && opt.method != M_LRC)
         trainopts_ranks_usage_error("--sync-bn is for --method lrc (the global methods keep batch norm per rank)");
     if (!opt.init && stream_is_zmq(opt.input) && (strncmp(opt.input, "tcp://", 6) || opt.method != M_LRC || opt.t.sync_bn))
@@ -463,6 +469,7 @@ int main(int argc, char **argv)
         {"jitter", required_argument, 0, OPT_JITTER},
         {"no-fix-pred-lr", no_argument, 0, OPT_NO_FIX_PRED_LR},
         {"bn-splits", required_argument, 0, OPT_BN_SPLITS},
+        {"dense-weight", required_argument, 0, OPT_DENSE_WEIGHT},
         {"embed", no_argument, 0, OPT_EMBED},
         {"init", no_argument, 0, OPT_INIT},
         TRAINOPTS_LONG,
@@ -507,8 +514,9 @@ int main(int argc, char **argv)
         case OPT_NO_NORMALIZE: lc.loss.normalize = 0; break;
         case OPT_EXCLUDE_SELF: lc.loss.exclude_self = 1; break;
         case OPT_MOCO_VERSION: mc.version = (int)opt_i64("--moco-version", optarg, 1, 2); break;
-        case OPT_QUEUE: mc.queue = (int)opt_i64("--queue", optarg, 1, 1 << 24); break;
-        case OPT_MOCO_M: mc.m = opt_f64("--moco-m", optarg, 0, 1); break;
+        case OPT_QUEUE: ec.queue = mc.queue = (int)opt_i64("--queue", optarg, 1, 1 << 24); break;
+        case OPT_MOCO_M: ec.m = mc.m = opt_f64("--moco-m", optarg, 0, 1); break;
+        case OPT_DENSE_WEIGHT: ec.dense_weight = opt_f64("--dense-weight", optarg, 0, 1); break;
         case OPT_EMBED_DIM: ec.dim = mc.dim = (int)opt_i64("--embed-dim", optarg, 1, 65536); break;
         case OPT_HIDDEN: ec.hidden = (int)opt_i64("--hidden", optarg, 1, 65536); break;
         case OPT_EMA: ec.ema = opt_f64("--ema", optarg, 0, 1); break;
@@ -522,7 +530,7 @@ int main(int argc, char **argv)
         case OPT_JITTER: ec.jitter = (int)opt_i64("--jitter", optarg, 0, 1 << 15); break;
         case OPT_PRED_DIM: ec.pred_dim = (int)opt_i64("--pred-dim", optarg, 1, 65536); break;
         case OPT_NO_FIX_PRED_LR: ec.fix_pred_lr = 0; break;
-        case OPT_BN_SPLITS: mc.bn_splits = (int)opt_i64("--bn-splits", optarg, 1, 4096); break;
+        case OPT_BN_SPLITS: ec.bn_splits = mc.bn_splits = (int)opt_i64("--bn-splits", optarg, 1, 4096); break;
         case OPT_EMBED: opt.embed = 1; break;
         case OPT_INIT: opt.init = 1; break;
         }
@@ -554,7 +562,8 @@ int main(int argc, char **argv)
         usage_error("--init and --resume exclude each other");
     if (opt.sched.kind == SCHED_COSINE && !opt.steps)
         usage_error("--schedule cosine needs --steps");
-    if (opt.method == M_MOCO && mc.bn_splits > 1 && opt.t.batch % mc.bn_splits)
+    if ((opt.method == M_MOCO || (opt.method == M_EG && !strcmp(opt.eg, "densecl"))) && mc.bn_splits > 1 &&
+        opt.t.batch % mc.bn_splits)
         usage_error("--batch %lld is not a multiple of --bn-splits %d", (long long)opt.t.batch, mc.bn_splits);
 
     optim_config *oc = opt.method == M_LRC ? &lc.opt : opt.method == M_EG ? &ec.opt : &mc.opt;
@@ -563,7 +572,7 @@ int main(int argc, char **argv)
     else if (opt.method == M_MOCO)
         oc->lr = 0.03 * (double)(opt.t.batch * dist_size()) / 256; /* Goyal et al.'s linear scaling */
     else if (opt.method == M_EG)
-        oc->lr = eg_method_lr(opt.eg);
+        oc->lr = eg_method_lr(opt.eg, opt.t.batch);
     ec.total_steps = opt.steps;
     oc->weight_decay = opt.t.weight_decay;
     if (opt.method == M_LRC)
@@ -575,7 +584,7 @@ int main(int argc, char **argv)
     opt.sched.total_steps = opt.steps;
     if (opt.have_tau) {
         lc.loss.tau = opt.tau;
-        mc.tau = opt.tau;
+        mc.tau = ec.tau = opt.tau;
     }
     if (opt.method == M_LRC && unet_config_check(&lc.net))
         usage_error("%s", err_get());

@@ -1,9 +1,9 @@
 /* The global pre-training methods of egtrainer.h (rotation, relloc, byol,
- * simsiam) as library code: each method's loss, metric, gradients and
+ * simsiam, densecl) as library code: each method's loss, metric, gradients and
  * batch-norm buffers against PyTorch on the same batch and weights
  * (tests/py/eg_ref.py), the gradients against finite differences through
  * the whole step, and what each method adds (rotations, patch geometry,
- * moving average, stop-gradient). */
+ * moving average, stop-gradient, DenseCL's queues). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +16,7 @@
 #include "nn/ckpt.h"
 #include "pretrain/egtrainer.h"
 #include "pretrain/byol.h"
+#include "pretrain/densecl.h"
 #include "pretrain/relloc.h"
 #include "pretrain/rotation.h"
 #include "pretrain/siamese.h"
@@ -57,6 +58,7 @@ static void tiny_config(eg_config *c)
     c->hidden = 24;
     c->pred_dim = 8;
     c->patch = 16, c->gap = 4, c->jitter = 3;
+    c->queue = 256;
 }
 
 static eg_trainer *tiny(const char *method, uint64_t seed)
@@ -112,7 +114,8 @@ static void put_parts(ckpt_writer *w, eg_trainer *t)
 
 /* Loss, metric, gradients and buffers of one step against PyTorch. extra
  * adds what the method's reference needs (relloc's positions). */
-static void check_vs_torch(const char *method, int B, int H, void (*extra)(ckpt_writer *, lrc_pair **, int, float *))
+static void check_vs_torch(const char *method, int B, int H,
+                           void (*extra)(ckpt_writer *, eg_trainer *, lrc_pair **, int, float *))
 {
     char dir[1024], path[1200];
     eg_trainer *t = tiny(method, 3);
@@ -137,7 +140,7 @@ static void check_vs_torch(const char *method, int B, int H, void (*extra)(ckpt_
     assert_int_equal(ckpt_put_tensor(w, "loss", DT_F64, 1, (int64_t[]){1}, &loss), 0);
     assert_int_equal(ckpt_put_tensor(w, "metric", DT_F64, 1, (int64_t[]){1}, &metric), 0);
     if (extra)
-        extra(w, pairs, B, extra_buf);
+        extra(w, t, pairs, B, extra_buf);
     snprintf(path, sizeof path, "%s/out.safetensors", dir);
     if (ckpt_write(w, path))
         fail_msg("%s", err_get());
@@ -430,8 +433,9 @@ static void test_relloc_geometry(void **state)
 
 /* relloc's reference needs the patches: the same draws as the step's (the
  * rng of grad_loss), and the patch side. */
-static void relloc_extra(ckpt_writer *w, lrc_pair **pairs, int B, float *buf)
+static void relloc_extra(ckpt_writer *w, eg_trainer *t, lrc_pair **pairs, int B, float *buf)
 {
+    (void)t;
     eg_config c;
     relloc_geom g;
     rng r;
@@ -605,12 +609,118 @@ static void test_byol_ema(void **state)
     eg_trainer_free(t);
 }
 
+/* ---- DenseCL ---- */
+
+/* The reference shuffles the keys' sub-batches as the step did, and
+ * checks the keys that the queues will receive. */
+static void densecl_extra(ckpt_writer *w, eg_trainer *t, lrc_pair **pairs, int B, float *buf)
+{
+    (void)pairs;
+    const int *perm = densecl_perm(t);
+    for (int b = 0; b < B; b++)
+        buf[b] = (float)perm[b];
+    assert_int_equal(ckpt_put_tensor(w, "perm", DT_F32, 1, (int64_t[]){B}, buf), 0);
+    const int D = eg_trainer_config(t)->dim;
+    assert_int_equal(ckpt_put_tensor(w, "keys", DT_F32, 2, (int64_t[]){B, D}, densecl_keys(t, 0)), 0);
+    assert_int_equal(ckpt_put_tensor(w, "keys2", DT_F32, 2, (int64_t[]){B, D}, densecl_keys(t, 1)), 0);
+}
+
+/* B = 4 in two shuffle-BN sub-batches, 64 x 64: 4 x 4 positions to match */
+static void test_densecl_vs_torch(void **state)
+{
+    (void)state;
+    check_vs_torch("densecl", 4, 64, densecl_extra);
+}
+
+/* The global and dense heads and Eg (its first and last kernels) all
+ * receive the loss's gradient; the key encoder's weights the loss reads
+ * are not the trained ones. 64 x 64: 4 x 4 positions to match. The loss is
+ * only piecewise smooth (ReLUs, and the matching's argmax, constant between
+ * its jumps), and along Eg's conv1 the dense term meets a kink within the
+ * differences' steps for some inputs (at 48 x 48 here: PyTorch's float64
+ * differences agree with autograd at steps <= 1e-6 and not at 1e-5, below
+ * what float32 resolves): this input is one where the steps stay clear. */
+static void test_densecl_fd(void **state)
+{
+    (void)state;
+    check_fd("densecl", 4, 64, 0);
+}
+
+/* After a step: the key encoder moved by theta_k <- m theta_k + (1 - m)
+ * theta_q, and each queue's B oldest rows were replaced by unit vectors
+ * (ring order; the pointer advances by B). */
+static void test_densecl_update(void **state)
+{
+    (void)state;
+    eg_config c;
+    tiny_config(&c);
+    c.queue = 6;
+    c.m = 0.9;
+    eg_trainer *t = eg_trainer_create("densecl", &c, 4);
+    assert_non_null(t);
+    enum { B = 4 };
+    lrc_pair *pairs[B];
+    for (int b = 0; b < B; b++)
+        pairs[b] = make_pair(32, 32, 500 + b);
+    const int D = eg_trainer_config(t)->dim;
+    float *q0[2], *before[3];
+    for (int i = 0; i < 2; i++) {
+        const moco_queue *q = densecl_queue(t, i);
+        assert_int_equal(q->K, 6);
+        assert_int_equal(q->C, D);
+        q0[i] = malloc(sizeof(float) * 6 * D);
+        memcpy(q0[i], q->data, sizeof(float) * 6 * D);
+    }
+    for (int i = 0; i < 3; i++) {
+        pblock *k = eg_trainer_part(t, 3 + i, NULL, NULL);
+        before[i] = malloc(sizeof(float) * k->numel);
+        memcpy(before[i], k->data, sizeof(float) * k->numel);
+    }
+    rng r;
+    rng_seed(&r, 9, 0);
+    eg_stats st;
+    assert_int_equal(eg_trainer_step(t, pairs, B, 0.05, &r, &st), 0);
+    print_message("densecl step: loss %.6f, acc %.3f\n", st.loss, st.metric);
+    assert_true(isfinite(st.loss) && st.metric >= 0 && st.metric <= 1);
+    for (int i = 0; i < 3; i++) {
+        const char *pre;
+        int trained;
+        pblock *k = eg_trainer_part(t, 3 + i, &pre, &trained), *q = eg_trainer_part(t, i, NULL, NULL);
+        assert_false(trained);
+        double worst = 0, moved = 0;
+        for (size_t j = 0; j < q->ntrain; j++) {
+            worst = fmax(worst, fabs(k->data[j] - (0.9 * before[i][j] + 0.1 * q->data[j])));
+            moved = fmax(moved, fabs(k->data[j] - before[i][j]));
+        }
+        print_message("%s: moved %.3g, max |k - (m k + (1-m) q)| %.2g\n", pre, moved, worst);
+        assert_true(worst < 1e-6 && moved > 1e-6);
+        free(before[i]);
+    }
+    for (int i = 0; i < 2; i++) {
+        const moco_queue *q = densecl_queue(t, i);
+        assert_int_equal(q->ptr, B);
+        for (int j = 0; j < 6; j++) {
+            const float *row = q->data + (size_t)j * D;
+            double n = 0;
+            for (int k = 0; k < D; k++)
+                n += (double)row[k] * row[k];
+            assert_true(fabs(n - 1) < 1e-5);
+            int same = !memcmp(row, q0[i] + (size_t)j * D, sizeof(float) * D);
+            assert_int_equal(same, j >= B);
+        }
+        free(q0[i]);
+    }
+    for (int b = 0; b < B; b++)
+        lrc_pair_free(pairs[b]);
+    eg_trainer_free(t);
+}
+
 /* ---- checkpoints ---- */
 
 static void test_save_load(void **state)
 {
     (void)state;
-    static const char *const methods[] = {"rotation", "relloc", "simsiam", "byol"};
+    static const char *const methods[] = {"rotation", "relloc", "simsiam", "byol", "densecl"};
     char path[1024];
     for (size_t m = 0; m < sizeof methods / sizeof methods[0]; m++) {
         eg_trainer *a = tiny(methods[m], 1), *b = tiny(methods[m], 2);
@@ -652,6 +762,11 @@ static void test_save_load(void **state)
             pblock *pa = eg_trainer_part(a, i, NULL, NULL), *pb = eg_trainer_part(b, i, NULL, NULL);
             assert_memory_equal(pa->data, pb->data, pa->numel * sizeof(float));
         }
+        for (int i = 0; !strcmp(methods[m], "densecl") && i < 2; i++) {
+            const moco_queue *qa = densecl_queue(a, i), *qb = densecl_queue(b, i);
+            assert_int_equal(qa->ptr, qb->ptr);
+            assert_memory_equal(qa->data, qb->data, sizeof(float) * qa->K * qa->C);
+        }
         for (int i = 0; i < 2; i++)
             lrc_pair_free(pairs[i]);
         eg_trainer_free(a);
@@ -669,7 +784,8 @@ int main(void)
         cmocka_unit_test(test_relloc_fd),      cmocka_unit_test(test_cross_cos),      cmocka_unit_test(test_simsiam_vs_torch),
         cmocka_unit_test(test_simsiam_fd),     cmocka_unit_test(test_byol_vs_torch),
         cmocka_unit_test(test_byol_fd),        cmocka_unit_test(test_byol_ema),
-        cmocka_unit_test(test_save_load),
+        cmocka_unit_test(test_densecl_vs_torch), cmocka_unit_test(test_densecl_fd),
+        cmocka_unit_test(test_densecl_update), cmocka_unit_test(test_save_load),
     };
     if (getenv("TEST_FILTER"))
         cmocka_set_test_filter(getenv("TEST_FILTER"));

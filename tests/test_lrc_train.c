@@ -27,7 +27,7 @@
 /* The global methods of egtrainer.h, with the name of their metric in the log. */
 static const struct {
     const char *name, *metric;
-} eg_methods[] = {{"rotation", "acc"}, {"relloc", "acc"}, {"byol", "std"}, {"simsiam", "std"}};
+} eg_methods[] = {{"rotation", "acc"}, {"relloc", "acc"}, {"byol", "std"}, {"simsiam", "std"}, {"densecl", "acc"}};
 enum { N_EG = sizeof eg_methods / sizeof eg_methods[0] };
 
 enum {
@@ -175,6 +175,8 @@ static void test_bad_input(void **state)
     expect_fail(2, "option --batch", "lrc-train --method lrc --batch 0 -c x < /dev/null");
     expect_fail(2, "no --method", "lrc-train -c x < /dev/null");
     expect_fail(2, "--batch 3 is not a multiple of --bn-splits 2", "lrc-train --method moco --batch 3 -c x < /dev/null");
+    expect_fail(2, "--batch 3 is not a multiple of --bn-splits 2", "lrc-train --method densecl --batch 3 -c x < /dev/null");
+    expect_fail(2, "option --dense-weight", "lrc-train --method densecl --dense-weight 1.5 -c x < /dev/null");
     expect_fail(2, "--init and --resume exclude each other", "lrc-train --method lrc --init --resume -c x < /dev/null");
 }
 
@@ -230,6 +232,15 @@ static void test_seed_reproducible(void **state)
                                tu_tmp("m.st"), TINY_MOCO, tu_tmp("seed.fr"), tu_tmp("m.st"), tu_tmp(run ? "m1.st" : "m0.st")),
                          0);
     assert_int_equal(tu_sh("cmp -s %s %s", tu_tmp("m0.st"), tu_tmp("m1.st")), 0);
+    /* DenseCL too (its shuffle-BN draws and queues included), and another seed differs */
+    for (int run = 0; run < 3; run++)
+        assert_int_equal(tu_sh("lrc-train -q --method densecl --batch 4 --seed %d -c %s " TINY_EG " --queue 64 -i %s "
+                               "&& mv %s %s",
+                               run == 2 ? 6 : 5, tu_tmp("d.st"), tu_tmp("seed.fr"), tu_tmp("d.st"),
+                               tu_tmp((const char *[]){"d0.st", "d1.st", "d2.st"}[run])),
+                         0);
+    assert_int_equal(tu_sh("cmp -s %s %s", tu_tmp("d0.st"), tu_tmp("d1.st")), 0);
+    assert_int_not_equal(tu_sh("cmp -s %s %s", tu_tmp("d0.st"), tu_tmp("d2.st")), 0);
 }
 
 static void test_log_and_skipped(void **state)

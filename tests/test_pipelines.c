@@ -145,6 +145,17 @@ static void test_prepare_pretrain_finetune_evaluate(void **state)
            "--every 3 --seed 1 --epochs 50 %s/pretrain.csv",
            tu_tmp("pre"), s);
     check_ckpt(tu_tmp("pre/rotation.safetensors"), NULL, 2);
+    /* and DenseCL, which refuses several ranks before starting any */
+    script("pipelines/pretrain -o %s --method densecl --moco-steps 2 --batch 4 --size 32 --spacing 2.5,5,5 "
+           "--every 3 --seed 1 --epochs 50 %s/pretrain.csv",
+           tu_tmp("pre"), s);
+    check_ckpt(tu_tmp("pre/densecl.safetensors"), NULL, 2);
+    char *dmsg = NULL;
+    assert_int_equal(tu_sh_err(&dmsg, "LRCPIPE_BIN=%s %s/pipelines/pretrain -o %s --method densecl --ranks 2 %s/pretrain.csv",
+                               tu_bindir(), tu_root(), tu_tmp("pre"), s),
+                     1);
+    assert_non_null(strstr(dmsg, "--method densecl does not run on several ranks yet"));
+    free(dmsg);
 
     /* labelled slices, then fine-tuning from both pre-trained checkpoints */
     script("pipelines/prepare " PREP " -o %s %s/manifest.csv", tu_tmp("lab.frames"), s);
@@ -161,6 +172,9 @@ static void test_prepare_pretrain_finetune_evaluate(void **state)
     script("pipelines/finetune -o %s --cases %s --arch global --global %s --steps 2 --seed 2 --ft-args '--batch 4' %s",
            tu_tmp("ftrot"), tu_tmp("train.txt"), tu_tmp("pre/rotation.safetensors"), tu_tmp("lab.frames"));
     check_ckpt(tu_tmp("ftrot/model.safetensors"), NULL, 2);
+    script("pipelines/finetune -o %s --cases %s --arch global --global %s --steps 2 --seed 2 --ft-args '--batch 4' %s",
+           tu_tmp("ftdcl"), tu_tmp("train.txt"), tu_tmp("pre/densecl.safetensors"), tu_tmp("lab.frames"));
+    check_ckpt(tu_tmp("ftdcl/model.safetensors"), NULL, 2);
 
     /* evaluate: predictions regrouped into volumes, scored, and as NIfTI */
     script("pipelines/evaluate -c %s --cases %s -o %s --nifti %s > %s", tu_tmp("ft/best.safetensors"),

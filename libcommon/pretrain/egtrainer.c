@@ -10,7 +10,8 @@
 #include "nn/dist.h"
 #include "pretrain/moco.h"
 
-static const eg_ops *const methods[] = {&eg_rotation_ops, &eg_relloc_ops, &eg_byol_ops, &eg_simsiam_ops};
+static const eg_ops *const methods[] = {&eg_rotation_ops, &eg_relloc_ops, &eg_byol_ops, &eg_simsiam_ops,
+                                        &eg_densecl_ops};
 enum { NMETHODS = sizeof methods / sizeof methods[0] };
 
 static const eg_ops *find(const char *name)
@@ -30,6 +31,11 @@ void eg_config_default(eg_config *c)
     c->ema = 0.996;
     c->fix_pred_lr = 1;
     c->patch = c->gap = c->jitter = -1;
+    c->queue = 4096;
+    c->m = 0.999;
+    c->tau = 0.2;
+    c->dense_weight = 0.5;
+    c->bn_splits = 2;
 }
 
 int eg_method_known(const char *name)
@@ -37,20 +43,46 @@ int eg_method_known(const char *name)
     return find(name) != NULL;
 }
 
+/* "a, b or c" of the methods (those that run on several ranks if ranks) */
+static void names(char *buf, size_t size, int ranks)
+{
+    int n = 0, k = 0;
+    for (int i = 0; i < NMETHODS; i++)
+        n += !ranks || !methods[i]->one_rank;
+    for (int i = 0; i < NMETHODS; i++)
+        if (!ranks || !methods[i]->one_rank) {
+            snprintf(buf + strlen(buf), size - strlen(buf), "%s%s", k == 0 ? "" : k == n - 1 ? " or " : ", ",
+                     methods[i]->name);
+            k++;
+        }
+}
+
 const char *eg_method_names(void)
 {
     static char buf[256];
     if (!buf[0])
-        for (int i = 0; i < NMETHODS; i++)
-            snprintf(buf + strlen(buf), sizeof buf - strlen(buf), "%s%s", i == 0 ? "" : i == NMETHODS - 1 ? " or " : ", ",
-                     methods[i]->name);
+        names(buf, sizeof buf, 0);
     return buf;
 }
 
-double eg_method_lr(const char *name)
+const char *eg_method_names_ranks(void)
+{
+    static char buf[256];
+    if (!buf[0])
+        names(buf, sizeof buf, 1);
+    return buf;
+}
+
+int eg_method_ranks(const char *name)
 {
     const eg_ops *o = find(name);
-    return o ? o->lr : 0;
+    return o && !o->one_rank;
+}
+
+double eg_method_lr(const char *name, int64_t B)
+{
+    const eg_ops *o = find(name);
+    return !o ? 0 : o->lr_per256 ? o->lr * (double)B / 256 : o->lr;
 }
 
 const char *eg_method_metric(const char *name)
@@ -94,6 +126,8 @@ void eg_trainer_free(eg_trainer *t)
 {
     if (!t)
         return;
+    if (t->ops->free)
+        t->ops->free(t);
     for (int i = 0; i < EG_SCRATCH; i++)
         free(t->scr[i]);
     for (int i = 0; i < t->nparts; i++) {
@@ -309,6 +343,8 @@ static int reduce_ranks(eg_trainer *t, eg_stats *st)
 
 int eg_trainer_step(eg_trainer *t, lrc_pair *const *pairs, int B, double lr, rng *r, eg_stats *st)
 {
+    if (t->ops->one_rank && dist_size() > 1)
+        return err_set("--method %s does not run on several ranks yet", t->ops->name);
     if (eg_trainer_grad(t, pairs, B, r, st) || (dist_size() > 1 && reduce_ranks(t, st)))
         return -1;
     for (int i = 0; i < t->nparts; i++)
@@ -336,6 +372,8 @@ int eg_trainer_save(eg_trainer *t, ckpt_writer *w)
              (p->opt && ckpt_put_optim(w, p->optim_prefix, p->opt));
         free(cfg);
     }
+    if (!rc && t->ops->save)
+        rc = t->ops->save(t, w);
     return rc ? -1 : 0;
 }
 
@@ -360,5 +398,7 @@ int eg_trainer_load(eg_trainer *t, const ckpt *c)
              (p->opt && ckpt_get_optim(c, p->optim_prefix, p->opt));
         free(cfg);
     }
+    if (!rc && t->ops->load)
+        rc = t->ops->load(t, c);
     return rc ? -1 : 0;
 }

@@ -1,9 +1,11 @@
 /*
  * egtrainer — the global encoder Eg pre-trained by one of the image-level
  * methods of the paper's Table 1 other than MoCo (mocotrainer.h): rotation
- * prediction (rotation.h), relative patch location (relloc.h), BYOL (byol.h)
- * and SimSiam (simsiam.h). This module is what they share; each method's
- * file holds only its own forward, loss and backward.
+ * prediction (rotation.h), relative patch location (relloc.h), BYOL (byol.h),
+ * SimSiam (simsiam.h) and DenseCL (densecl.h). This module is what they
+ * share; each method's file holds only its own forward, loss and backward,
+ * and the state that is neither a part nor an optimiser (DenseCL's queues),
+ * which it saves and loads through its own hooks.
  *
  * A trainer is a set of named parts: Eg itself (a ResNet, resnet.h) and the
  * method's heads (projector.h), plus, for BYOL, the target network, a part
@@ -23,11 +25,15 @@
  * pairs (each rank weighing by its pairs) and st becomes all ranks' (loss
  * and metric averaged over the pairs), so every rank takes the same step.
  * Batch norm and the methods' in-batch work (BYOL's and SimSiam's
- * statistics, rotations, patches) stay per rank.
+ * statistics, rotations, patches) stay per rank. A method whose state
+ * depends on every rank's keys (DenseCL's queues: MoCo gathers them from
+ * all ranks, which nn/dist.h cannot do yet) refuses to step on several
+ * ranks (eg_method_ranks).
  *
  * Checkpoints: each part under its prefix (Eg under "": what seg-finetune
  * --global loads), each optimiser under "optim." (Eg) or "optim_NAME." (a
- * head), metadata "method" = the method's name and, under that name, the
+ * head), the method's own tensors under "NAME." (DenseCL's queues),
+ * metadata "method" = the method's name and, under that name, the
  * method's settings (JSON). Loading checks the method, the parts' kinds and
  * configurations and these settings, and restores every tensor, optimiser
  * state and step count, so a resumed run continues as the interrupted one
@@ -55,24 +61,35 @@ typedef struct {
     resnet_config enc;     /* Eg: ResNet-18 x 0.25 */
     optim_config opt;      /* SGD, momentum 0.9, weight decay 1e-4; lr 0 = the method's */
     int64_t total_steps;   /* BYOL: the length of the moving-average schedule (0: constant) */
-    int dim;               /* BYOL/SimSiam: projection width */
-    int hidden;            /* hidden width: BYOL's MLPs, relloc's classifier */
+    int dim;               /* BYOL/SimSiam/DenseCL: projection width */
+    int hidden;            /* hidden width: BYOL's MLPs, relloc's classifier, DenseCL's heads */
     int pred_dim;          /* SimSiam: predictor bottleneck */
     double ema;            /* BYOL: base moving-average rate tau_base, 0.996 */
     int fix_pred_lr;       /* SimSiam: the predictor keeps the base learning rate (1) */
     int patch, gap, jitter; /* relloc: geometry in pixels, -1 = from the slice size */
+    int queue;             /* DenseCL: negatives in each queue, 4096 (MoCo's) */
+    double m;              /* DenseCL: key encoder momentum, 0.999 */
+    double tau;            /* DenseCL: temperature of both InfoNCE terms, 0.2 */
+    double dense_weight;   /* DenseCL: lambda, the dense term's weight, 0.5 */
+    int bn_splits;         /* DenseCL: shuffle-BN sub-batches, 2 (as mocotrainer.h) */
 } eg_config;
 
 void eg_config_default(eg_config *c);
 
-/* The methods by name: "rotation", "relloc", "byol", "simsiam". */
+/* The methods by name: "rotation", "relloc", "byol", "simsiam", "densecl". */
 int eg_method_known(const char *name);
-/* Their names for a message: "rotation, relloc, byol or simsiam". */
+/* Their names for a message: "rotation, relloc, byol, simsiam or densecl";
+ * eg_method_names_ranks: those that run on several ranks. */
 const char *eg_method_names(void);
-/* The default learning rate of a method, and the name of its metric in the
- * log ("acc": classification accuracy; "std": the standard deviation of the
- * L2-normalised projections, the collapse indicator). */
-double eg_method_lr(const char *name);
+const char *eg_method_names_ranks(void);
+/* 1 if the method trains data-parallel on several ranks. */
+int eg_method_ranks(const char *name);
+/* The default learning rate of a method at B pairs a step (DenseCL: MoCo's
+ * 0.03 at 256 scaled linearly, as lrc-train does for MoCo; the others a
+ * constant), and the name of its metric in the log ("acc": classification
+ * accuracy, or DenseCL's global InfoNCE top-1; "std": the standard
+ * deviation of the L2-normalised projections, the collapse indicator). */
+double eg_method_lr(const char *name, int64_t B);
 const char *eg_method_metric(const char *name);
 
 typedef struct {
@@ -128,11 +145,14 @@ struct eg_trainer {
     size_t xcap;
     float *scr[EG_SCRATCH];  /* work buffers (eg_scratch) */
     size_t scap[EG_SCRATCH];
+    void *priv;              /* the method's own state (ops->free frees it) */
 };
 
 typedef struct eg_ops {
     const char *name, *metric;
     double lr;
+    int lr_per256;   /* lr is the rate at 256 pairs a step, scaled linearly */
+    int one_rank;    /* refuses several ranks */
     /* resolve c's defaults, add the parts */
     int (*init)(eg_trainer *t);
     /* forward, loss, backward (gradients zeroed before) */
@@ -141,6 +161,11 @@ typedef struct eg_ops {
     void (*after_update)(eg_trainer *t);
     /* the settings saved under the method's name, malloc'ed JSON */
     char *(*json)(const eg_trainer *t);
+    /* the method's own tensors into and out of a checkpoint, and its
+     * state freed (each NULL: none) */
+    int (*save)(eg_trainer *t, ckpt_writer *w);
+    int (*load)(eg_trainer *t, const ckpt *c);
+    void (*free)(eg_trainer *t);
 } eg_ops;
 
 /* Add a part; returns its index or -1. optim_prefix NULL: no optimiser. */
@@ -166,6 +191,6 @@ int eg_check_batch(lrc_pair *const *pairs, int B);
 /* The batch buffer filled with both views, [xq_1..xq_B, xp_1..xp_B]. */
 float *eg_two_views(eg_trainer *t, lrc_pair *const *pairs, int B);
 
-extern const eg_ops eg_rotation_ops, eg_relloc_ops, eg_byol_ops, eg_simsiam_ops;
+extern const eg_ops eg_rotation_ops, eg_relloc_ops, eg_byol_ops, eg_simsiam_ops, eg_densecl_ops;
 
 #endif

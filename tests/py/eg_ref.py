@@ -7,6 +7,8 @@ buffers compared with lrcpipe's.
 DIR holds model.safetensors (the trainer's checkpoint before the step) and
 out.safetensors (the batch xq, xp (B, H, W), relloc's patch positions
 `pos` (B, 5: label, centre y, x, neighbour y, x) and patch size `patch`,
+DenseCL's key order `perm` (B; its queues are in model.safetensors) and
+the keys `keys`, `keys2` (B, D) its queues receive (max |diff| <= 1e-5),
 and the C results: loss, metric, grad.PREFIXNAME of every trained tensor,
 after.PREFIXNAME of every buffer after the forward). Prints the largest
 differences; exit status 1 when one is above its tolerance.
@@ -20,6 +22,7 @@ the part's largest gradient norm when that is larger (a gradient that is 0
 in exact arithmetic is rounding noise on both sides). Buffers:
 max |diff| <= 1e-4 of the largest magnitude (at least 1e-3).
 """
+import json
 import os
 import sys
 
@@ -38,7 +41,11 @@ def run(method, d):
     parts, meta = load_parts(os.path.join(d, "model.safetensors"))
     out, ometa = load_safetensors(os.path.join(d, "out.safetensors"))
     pos, P = (out["pos"].long(), int(out["patch"].item())) if "pos" in out else (None, None)
-    loss, metric, n = step_loss(method, parts, out["xq"], out["xp"], pos, P)
+    extra = None
+    if method == "densecl":
+        mt, _ = load_safetensors(os.path.join(d, "model.safetensors"))
+        extra = (json.loads(meta["densecl"]), mt["densecl.queue"], mt["densecl.queue2"], out["perm"].long())
+    loss, metric, n = step_loss(method, parts, out["xq"], out["xp"], pos, P, extra)
     loss.backward()
     cl, cm = out["loss"].double().item(), out["metric"].double().item()
     el = abs(cl - loss.item()) / max(abs(loss.item()), 1e-12)
@@ -47,7 +54,14 @@ def run(method, d):
                                                                               metric.item()))
     if el > LOSS_TOL:
         failed.append("loss")
-    if method in ("rotation", "relloc"):
+    if method == "densecl":
+        from eg_torch import densecl_loss
+        for name, k in zip(("keys", "keys2"), densecl_loss.keys):
+            e = (out[name].double() - k.double()).abs().max().item()
+            print("  %s (what the queues receive): max |diff| %.1e" % (name, e))
+            if e > 1e-5:
+                failed.append(name)
+    if method in ("rotation", "relloc", "densecl"):
         if em > 1.0 / n + 1e-9:
             failed.append("metric")
     elif em > LOSS_TOL * max(abs(metric.item()), 1e-3):

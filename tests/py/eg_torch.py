@@ -23,7 +23,7 @@ def load_parts(path):
     parts = {p: kinds[meta[p + "model"]](json.loads(meta[p + "config"])) for p in prefixes}
     sds = {p: {} for p in prefixes}
     for k, v in tensors.items():
-        if k.startswith("optim"):
+        if k.startswith("optim") or k.startswith("densecl."):
             continue
         p = next(p for p in prefixes if k.startswith(p))
         sds[p][k[len(p):]] = v
@@ -54,11 +54,76 @@ def relloc_geom(patch, gap, jitter, H, W):
     return P, G, J
 
 
-def step_loss(method, parts, xq, xp, pos=None, P=None):
+def infonce(q, k, queue, tau):
+    """MoCo's InfoNCE of normalised q, k (N, D) against queue (K, D): the loss
+    (mean over N) and the top-1 hits."""
+    l_pos = (q * k).sum(1, keepdim=True)
+    l_neg = q @ queue.t()
+    logits = torch.cat([l_pos, l_neg], 1) / tau
+    loss = F.cross_entropy(logits, torch.zeros(q.shape[0], dtype=torch.long))
+    return loss, (l_pos[:, 0] > l_neg.max(1)[0]).double().sum()
+
+
+def densecl_enc(parts, pre, x):
+    """DenseCL's encoder ("" the query's, "key" the key's) on x (n, 1, H, W): the global projection (n, D), the
+    dense projections (n, D, S^2) by 1x1 convolutions (the dense head's Linear
+    weights as Conv2d kernels) and Eg's last map (n, C4, S^2)."""
+    stages, pooled = parts[pre + "." if pre else ""](x)
+    z = parts[pre + "_head." if pre else "head."](pooled)
+    dh = parts[pre + "_dense_head." if pre else "dense_head."]
+    f = stages[-1]
+    h = F.relu(F.conv2d(f, dh.fc1.weight[:, :, None, None], dh.fc1.bias))
+    d = F.conv2d(h, dh.fc2.weight[:, :, None, None], dh.fc2.bias)
+    return z, d.flatten(2), f.flatten(2)
+
+
+def densecl_loss(parts, xq, xp, cfg, queue, queue2, perm):
+    """DenseCL's loss as WXinlong/DenseCL's densecl.py computes it, with
+    MoCo's shuffle-BN as lrcpipe runs it: the keys' sub-batches in the order
+    perm, the queries' in order. The keys for queue and queue2 (B, D) are
+    left in densecl_loss.keys."""
+    B, tau, lam = xq.shape[0], cfg["tau"], cfg["dense_weight"]
+    G = cfg["bn_splits"] if cfg["bn_splits"] > 1 and B % cfg["bn_splits"] == 0 else 1
+    n = B // G
+    ks = [None] * B
+    with torch.no_grad():
+        for g in range(G):
+            idx = perm[g * n : (g + 1) * n]
+            z, d, f = densecl_enc(parts, "key", xp[idx][:, None])
+            for i, b in enumerate(idx.tolist()):
+                # queue2's key: the mean of the raw dense projections, normalised
+                ks[b] = (F.normalize(z[i], dim=0), F.normalize(d[i], dim=0), F.normalize(f[i], dim=0),
+                         F.normalize(d[i].mean(1), dim=0))
+    loss, hits = 0, 0
+    for g in range(G):
+        sl = slice(g * n, (g + 1) * n)
+        k = torch.stack([ks[b][0] for b in range(B)][sl])
+        k_grid = torch.stack([ks[b][1] for b in range(B)][sl])
+        k_b = torch.stack([ks[b][2] for b in range(B)][sl])
+        z, d, f = densecl_enc(parts, "", xq[sl][:, None])
+        q, q_grid, q_b = F.normalize(z, dim=1), F.normalize(d, dim=1), F.normalize(f, dim=1)
+        lg, h = infonce(q, k, queue, tau)
+        sim = torch.matmul(q_b.permute(0, 2, 1), k_b)  # n, S^2 (q), S^2 (k)
+        ind = sim.max(dim=2)[1]
+        indexed = torch.gather(k_grid, 2, ind.unsqueeze(1).expand(-1, k_grid.size(1), -1))
+        rows_q = q_grid.permute(0, 2, 1).reshape(-1, q_grid.size(1))
+        rows_k = indexed.permute(0, 2, 1).reshape(-1, q_grid.size(1))
+        ld, _ = infonce(rows_q, rows_k, queue2, tau)
+        loss = loss + ((1 - lam) * lg + lam * ld) * n / B
+        hits += h
+    densecl_loss.keys = (torch.stack([ks[b][0] for b in range(B)]), torch.stack([ks[b][3] for b in range(B)]))
+    return loss, hits / B
+
+
+def step_loss(method, parts, xq, xp, pos=None, P=None, extra=None):
     """(loss, metric, samples the metric counts) of one step on xq, xp (B, H, W).
-    relloc: pos (B, 5) = label, centre y, x, neighbour y, x; P the patch side."""
+    relloc: pos (B, 5) = label, centre y, x, neighbour y, x; P the patch side.
+    densecl: extra = (settings, queue, queue2, perm)."""
     B = xq.shape[0]
     eg = parts[""]
+    if method == "densecl":
+        loss, acc = densecl_loss(parts, xq, xp, *extra)
+        return loss, acc, B
     if method == "rotation":
         x = torch.stack([torch.rot90(xq[b], k, dims=(0, 1)) for b in range(B) for k in range(4)])[:, None]
         logits = parts["head."](eg(x)[1])
