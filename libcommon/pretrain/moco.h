@@ -22,8 +22,11 @@
  * Momentum update: theta_k <- m theta_k + (1 - m) theta_q, element-wise on
  * the parameter blocks of the two encoders (m = 0.999 in MoCo).
  *
+ * Also the rules that MoCo and DenseCL share on several ranks (below).
+ *
  * Not here: the encoder, the MLP head (layers from the engine), the
- * optimiser, shuffle-BN (see lrc-train(1) for how the trainer handles it).
+ * optimiser, shuffle-BN's sub-batches beyond the permutation (the
+ * trainers, mocotrainer.h and densecl.h; see lrc-train(1)).
  */
 #ifndef LRC_MOCO_H
 #define LRC_MOCO_H
