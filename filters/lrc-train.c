@@ -10,14 +10,13 @@
  * to configurations, schedules the learning rate, says what goes in the
  * metrics log and the checkpoint, and runs --embed (pretrain/embed.h).
  *
- * Under mpirun (nn/dist.h), every method but DenseCL trains data-parallel:
- * each rank reads the records of the input file whose seq % ranks == its
- * rank, takes --batch pairs of them per step, and the gradients are
- * averaged over all ranks' pairs (lrctrainer.h, egtrainer.h, mocotrainer.h:
- * its queue takes every rank's keys); the ranks stop together when the
- * first of them runs out of pairs (MoCo: of full batches). Rank 0 writes the
- * checkpoint, the log and the progress. DenseCL's two queues do not gather
- * the ranks' keys yet: it runs as one process.
+ * Under mpirun (nn/dist.h), every method trains data-parallel: each rank
+ * reads the records of the input file whose seq % ranks == its rank, takes
+ * --batch pairs of them per step, and the gradients are averaged over all
+ * ranks' pairs (lrctrainer.h, egtrainer.h, mocotrainer.h and densecl.h:
+ * their queues take every rank's keys); the ranks stop together when the
+ * first of them runs out of pairs (MoCo, DenseCL: of full batches). Rank 0
+ * writes the checkpoint, the log and the progress.
  */
 #include <getopt.h>
 #include <math.h>
@@ -96,7 +95,8 @@ static void usage(void)
            "\n"
            "Global branch (--method moco, rotation, relloc, byol, simsiam, densecl):\n"
            "      --moco-version V    1 (linear head) or 2 (MLP head; default)\n"
-           "      --queue N           negatives in the queue, each of densecl's two (default 4096)\n"
+           "      --queue N           negatives in the queue, each of densecl's two (default 4096;\n"
+           "                          under mpirun a multiple of ranks x batch)\n"
            "      --moco-m X          key encoder momentum, moco and densecl (default 0.999)\n"
            "      --embed-dim N       embedding dimensions (default 128 moco and densecl, 256 byol,\n"
            "                          C4 simsiam)\n"
@@ -116,7 +116,8 @@ static void usage(void)
            "      --width X           ResNet width multiplier (default 0.25; every global method)\n"
            "      --stem S            3x3 (default: stride 1, stages at 1/1..1/16) or torchvision\n"
            "                          (7x7/2 and a max pool: stages at 1/2..1/32, sides multiples of 32)\n"
-           "      --bn-splits G       moco and densecl: shuffle-BN sub-batches (default 2; 1 = off)\n"
+           "      --bn-splits G       moco and densecl: shuffle-BN sub-batches per rank (default 2;\n"
+           "                          1 = off on one process)\n"
            "\n"
            "Embedding (--embed):\n"
            "      --embed             read slice frames, add 'features' [D, Y, X] (and\n"
@@ -254,10 +255,10 @@ static int train_batch(trainloop *l, run *r, lrc_pair **batch, int n, double *lo
 {
     rng rs;
     double lr = opt.sched.kind == SCHED_CONST ? opt.t.lr : sched_lr(&opt.sched, l->step);
-    /* LRC draws per pair from this (lrctrainer.h) and MoCo one permutation
-     * of all ranks' keys, alike on every rank; the methods of egtrainer.h
-     * draw per batch position, so each rank its own stream */
-    uint64_t rank = r->eg ? (uint64_t)dist_rank() << 48 : 0;
+    /* LRC draws per pair from this (lrctrainer.h), MoCo and DenseCL one
+     * permutation of all ranks' keys, alike on every rank; the other methods
+     * of egtrainer.h draw per batch position, so each rank its own stream */
+    uint64_t rank = r->eg && !eg_method_gathers(opt.eg) ? (uint64_t)dist_rank() << 48 : 0;
     rng_seed(&rs, (uint64_t)opt.t.seed, 0x100000000ULL + (uint64_t)l->step + rank);
     r->lr = lr;
     if (r->lrc) {
@@ -287,13 +288,14 @@ static int train_batch(trainloop *l, run *r, lrc_pair **batch, int n, double *lo
 }
 
 /* Whether the ranks stop at this batch of n pairs. Reading a file, when
- * one rank's share has ended (MoCo: has no full batch, which its
- * all-gathers need; the reference's drop_last). Sharing a ZeroMQ input,
+ * one rank's share has ended (MoCo, DenseCL: has no full batch, which
+ * their all-gathers need; the reference's drop_last). Sharing a ZeroMQ input,
  * when every rank's has, the others stepping with none meanwhile, so that
  * every record sent is trained, once. */
 static int ranks_stop(const run *r, int n)
 {
-    int v = S.feed.share ? dist_all(n == 0) : dist_all(n > 0 && (!r->moco || dist_size() == 1 || n == opt.t.batch));
+    const int gathers = r->moco || (r->eg && eg_method_gathers(opt.eg));
+    int v = S.feed.share ? dist_all(n == 0) : dist_all(n > 0 && (!gathers || dist_size() == 1 || n == opt.t.batch));
     if (v < 0)
         die_err(1);
     if (S.feed.share && v && pairfeed_share_check(&S.feed))
@@ -424,15 +426,14 @@ static int embed(int argc, char **argv)
 }
 
 /* What a job of several ranks can do (nn/dist.h). */
-static void check_ranks(const moco_trainer_config *mc)
+static void check_ranks(const moco_trainer_config *mc, const eg_config *ec)
 {
     if (opt.embed)
         trainopts_ranks_usage_error("--embed runs as one process, not under mpirun with %d ranks", dist_size());
     if (opt.method == M_MOCO && moco_trainer_check_ranks(mc, (int)opt.t.batch, dist_size()))
         trainopts_ranks_usage_error("%s", err_get());
-    if (opt.method == M_EG && !eg_method_ranks(opt.eg))
-        trainopts_ranks_usage_error("--method %s does not run on several ranks yet (lrc, moco, %s do)", opt.eg,
-                                    eg_method_names_ranks());
+    if (opt.method == M_EG && eg_method_check_ranks(opt.eg, ec, (int)opt.t.batch, dist_size()))
+        trainopts_ranks_usage_error("%s", err_get());
     if (opt.t.sync_bn && opt.method != M_LRC)
         trainopts_ranks_usage_error("--sync-bn is for --method lrc (the global methods keep batch norm per rank)");
     if (!opt.init && stream_is_zmq(opt.input) && (strncmp(opt.input, "tcp://", 6) || opt.method != M_LRC || opt.t.sync_bn))
@@ -548,7 +549,7 @@ int main(int argc, char **argv)
     if (opt.t.threads)
         nn_set_threads((int)opt.t.threads);
     if (dist_size() > 1)
-        check_ranks(&mc);
+        check_ranks(&mc, &ec);
     trainopts_sync_bn(&opt.t);
     if (opt.embed) {
         if (opt.method >= 0 || opt.t.resume)
@@ -572,7 +573,7 @@ int main(int argc, char **argv)
     else if (opt.method == M_MOCO)
         oc->lr = 0.03 * (double)(opt.t.batch * dist_size()) / 256; /* Goyal et al.'s linear scaling */
     else if (opt.method == M_EG)
-        oc->lr = eg_method_lr(opt.eg, opt.t.batch);
+        oc->lr = eg_method_lr(opt.eg, opt.t.batch * dist_size());
     ec.total_steps = opt.steps;
     oc->weight_decay = opt.t.weight_decay;
     if (opt.method == M_LRC)

@@ -1,7 +1,9 @@
 /* Data-parallel training under mpirun (nn/dist.h): 2 ranks of B equal one
  * process of 2B on the same records, for lrc-train --method lrc and for
  * seg-finetune (group norm, so that the per-rank batch statistics of batch
- * norm do not enter); the global methods run; a failing rank and a killed rank end the job with a
+ * norm do not enter), and for MoCo and DenseCL (their queues take every
+ * rank's keys in rank order, shuffle-BN spans the ranks); the global
+ * methods run; a failing rank and a killed rank end the job with a
  * message naming it, without hanging; only rank 0 writes; what cannot run
  * on several ranks is one usage error. */
 #include <math.h>
@@ -335,13 +337,19 @@ static void test_global_methods(void **state)
 #define MOCO "lrc-train -q --method moco --depth 18 --width 0.125 --embed-dim 16 --queue 64 --threads 1 " \
              "--shuffle-buffer 1 --lr 0.01 --seed 3"
 
-/* The queue (rows, K x 16) and its pointer in checkpoint path. */
-static float *read_queue(const char *path, int64_t *ptr, int *rows)
+/* DenseCL likewise: its two queues, each of 64. */
+#define DENSECL "lrc-train -q --method densecl --depth 18 --width 0.125 --embed-dim 16 --queue 64 --threads 1 " \
+                "--shuffle-buffer 1 --lr 0.01 --seed 3"
+
+/* The queue `name` (rows, K x 16) and its pointer (name_ptr) in checkpoint path. */
+static float *read_queue(const char *path, const char *name, int64_t *ptr, int *rows)
 {
     ckpt *c = ckpt_open(path);
     tensor q, p;
-    if (!c || ckpt_get_tensor(c, "moco.queue", &q) || ckpt_get_tensor(c, "moco.queue_ptr", &p))
-        fail_msg("%s: %s", path, err_get());
+    char pname[64];
+    snprintf(pname, sizeof pname, "%s_ptr", name);
+    if (!c || ckpt_get_tensor(c, name, &q) || ckpt_get_tensor(c, pname, &p))
+        fail_msg("%s: %s: %s", path, name, err_get());
     assert_int_equal(q.dtype, DT_F32);
     assert_int_equal(q.shape[1], 16);
     *rows = (int)q.shape[0];
@@ -363,47 +371,69 @@ static double rows_diff(const float *a, const float *b, const int *map, int n)
     return d;
 }
 
-/* After one MoCo step on 2 ranks x 4 pairs the queue holds every rank's
- * keys in rank order: rank 0's (records 0 2 4 6, its shard) in rows 0..3,
+/* After one step on 2 ranks x 4 pairs each queue holds every rank's keys
+ * in rank order: rank 0's (records 0 2 4 6, its shard) in rows 0..3,
  * rank 1's (1 3 5 7) in rows 4..7, the pointer at 8, rows 8.. the initial
  * queue. The reference is a one-process run of 8 pairs (records 0..7,
  * keys in record order): with group norm a key depends on its own image
  * alone, not on the sub-batch shuffle-BN put it in, so it must agree to
  * float rounding (1e-5), whatever permutation was drawn. The rows matched
- * in record order instead must not (a check that can fail). */
-static void test_moco_queue_order(void **state)
+ * in record order instead must not (a check that can fail). CMD is the
+ * trainer without --batch, -i, -c; queues its queues' names. */
+static void queue_order(const char *cmd, const char *name, const char *const *queues, int nq)
 {
-    (void)state;
     static const int rank_order[8] = {0, 2, 4, 6, 1, 3, 5, 7}, ident[8] = {0, 1, 2, 3, 4, 5, 6, 7};
-    char *err = NULL;
+    char *err = NULL, fr[64];
     int64_t p2, p1;
     int k2, k1;
-    write_pairs(tu_tmp("mq.fr"), 8, 0);
-    int rc = tu_sh_err(&err, "cd %s && " MPIRUN " " MOCO " --norm group --bn-splits 2 --batch 4 --steps 1 -i mq.fr "
-                       "-c mq-2.st", tu_tmpdir());
+    snprintf(fr, sizeof fr, "%s.fr", name);
+    write_pairs(tu_tmp(fr), 8, 0);
+    int rc = tu_sh_err(&err, "cd %s && " MPIRUN " %s --norm group --bn-splits 2 --batch 4 --steps 1 -i %s -c %s-2.st",
+                       tu_tmpdir(), cmd, fr, name);
     if (rc)
         fail_msg("mpirun: exit %d: %s", rc, err);
     free(err);
-    assert_int_equal(tu_sh("cd %s && " MOCO " --norm group --bn-splits 2 --batch 8 --steps 1 -i mq.fr -c mq-1.st",
-                           tu_tmpdir()), 0);
-    float *q2 = read_queue(tu_tmp("mq-2.st"), &p2, &k2), *q1 = read_queue(tu_tmp("mq-1.st"), &p1, &k1);
-    assert_int_equal(k2, 64);
-    assert_int_equal(k1, 64);
-    assert_int_equal(p2, 8);
-    assert_int_equal(p1, 8);
-    double same = rows_diff(q2, q1, rank_order, 8), other = rows_diff(q2, q1, ident, 8);
-    double rest = rows_diff(q2 + 8 * 16, q1 + 8 * 16, ident, 8); /* rows 8..15: the initial queue, alike */
-    print_message("queue rows 0..7 of 2 ranks against 1 process: %.3g in rank order, %.3g in record order; "
-                  "rows 8..15 %.3g\n", same, other, rest);
-    assert_true(same <= 1e-5);
-    assert_true(other > 1e-3);
-    assert_true(rest == 0);
-    free(q2);
-    free(q1);
+    assert_int_equal(tu_sh("cd %s && %s --norm group --bn-splits 2 --batch 8 --steps 1 -i %s -c %s-1.st", tu_tmpdir(),
+                           cmd, fr, name), 0);
+    for (int i = 0; i < nq; i++) {
+        char a[64], b[64];
+        snprintf(a, sizeof a, "%s-2.st", name);
+        snprintf(b, sizeof b, "%s-1.st", name);
+        float *q2 = read_queue(tu_tmp(a), queues[i], &p2, &k2), *q1 = read_queue(tu_tmp(b), queues[i], &p1, &k1);
+        assert_int_equal(k2, 64);
+        assert_int_equal(k1, 64);
+        assert_int_equal(p2, 8);
+        assert_int_equal(p1, 8);
+        double same = rows_diff(q2, q1, rank_order, 8), other = rows_diff(q2, q1, ident, 8);
+        double rest = rows_diff(q2 + 8 * 16, q1 + 8 * 16, ident, 8); /* rows 8..15: the initial queue, alike */
+        print_message("%s rows 0..7 of 2 ranks against 1 process: %.3g in rank order, %.3g in record order; "
+                      "rows 8..15 %.3g\n", queues[i], same, other, rest);
+        assert_true(same <= 1e-5);
+        assert_true(other > 1e-3);
+        assert_true(rest == 0);
+        free(q2);
+        free(q1);
+    }
+}
+
+static void test_moco_queue_order(void **state)
+{
+    (void)state;
+    static const char *const queues[] = {"moco.queue"};
+    queue_order(MOCO, "mq", queues, 1);
+}
+
+/* DenseCL, as MoCo: both queues, the global keys and the dense queue's
+ * pooled ones. */
+static void test_densecl_queue_order(void **state)
+{
+    (void)state;
+    static const char *const queues[] = {"densecl.queue", "densecl.queue2"};
+    queue_order(DENSECL, "dq", queues, 2);
 }
 
 /* The largest difference of the trained parameters (F32, not the
- * optimiser's, not batch norm's running statistics) and of the queue. */
+ * optimiser's, not batch norm's running statistics) and of the queues. */
 static void moco_diff(const char *pa, const char *pb, double *params, double *queue, int *n)
 {
     ckpt *a = ckpt_open(pa), *b = ckpt_open(pb);
@@ -421,7 +451,7 @@ static void moco_diff(const char *pa, const char *pb, double *params, double *qu
         if (ta.dtype != DT_F32)
             continue;
         assert_int_equal(tensor_numel(&ta), tensor_numel(&tb));
-        double *d = strcmp(name, "moco.queue") ? params : queue;
+        double *d = strstr(name, ".queue") ? queue : params; /* moco.queue, densecl.queue, densecl.queue2 */
         for (size_t k = 0; k < tensor_numel(&ta); k++)
             *d = fmax(*d, fabs((double)((const float *)ta.data)[k] - ((const float *)tb.data)[k]));
         (*n)++;
@@ -430,49 +460,63 @@ static void moco_diff(const char *pa, const char *pb, double *params, double *qu
     ckpt_close(b);
 }
 
-/* MoCo with batch norm and shuffle-BN: 2 ranks x 4 pairs (--bn-splits 1:
+/* With batch norm and shuffle-BN: CMD (the trainer without --bn-splits,
+ * --batch, --steps, -i, -c) 3 steps on 2 ranks x 4 pairs (--bn-splits 1:
  * each rank encodes 4 of the 8 shuffled keys) against 1 process x 8
  * (--bn-splits 2: 2 sub-batches of 4 of the same permutation, drawn from
- * the same stream) on the same pairs, 3 steps. For the batch statistics
- * to be those of the same images, the one process reads the records in
- * the ranks' order (each 8: the even ones, then the odd ones), so its
- * query sub-batches are the ranks' batches and its shuffled key batch is
- * the ranks' gathered one. Then the trained parameters and the queue agree
- * to float rounding (1e-5; measured 6e-8: the ranks sum two halves of the
- * gradient where the one process accumulates them). Batch norm's running
- * statistics are left out: rank 0's follow its own sub-batches only, the
- * one process's both (DDP's per-rank buffers). The control reads the
- * records in file order: other sub-batches, so other statistics. Then:
- * the same seed gives the same checkpoint; 20 records end after 2 steps
- * (the short last batch dropped); a 2-rank checkpoint resumes on 2 ranks
- * and on one process, the queue pointer going on by 8 a step. */
-static void test_moco_two_ranks(void **state)
+ * the same stream) on the same pairs. For the batch statistics to be those
+ * of the same images, the one process reads the records in the ranks'
+ * order (each 8: the even ones, then the odd ones), so its query
+ * sub-batches are the ranks' batches and its shuffled key batch is the
+ * ranks' gathered one. Then the trained parameters and the queues agree
+ * to float rounding (1e-5; measured 6e-8 for MoCo: the ranks sum two
+ * halves of the gradient where the one process accumulates them). Batch
+ * norm's running statistics are left out: rank 0's follow its own
+ * sub-batches only, the one process's both (DDP's per-rank buffers). The
+ * control reads the records in file order: other sub-batches, so other
+ * statistics. Then the same seed gives the same checkpoint. Files NAME.fr,
+ * NAME-ranks.fr, NAME-2.st (2 ranks), NAME-1.st, NAME-c.st. */
+static void two_ranks(const char *cmd, const char *name)
 {
-    (void)state;
     int order[24], n;
-    char *err = NULL;
+    char *err = NULL, run[1024], f[5][64];
     for (int i = 0; i < 24; i++)
         order[i] = (i / 8) * 8 + (i % 8 < 4 ? 2 * (i % 8) : 2 * (i % 8 - 4) + 1);
-    write_pairs(tu_tmp("m.fr"), 24, 0);
-    write_pairs_ordered(tu_tmp("m-ranks.fr"), 24, 0, order);
-    const char *run = MOCO " --bn-splits 1 --batch 4 --steps 3 -i m.fr -c m-2.st";
+    snprintf(f[0], sizeof f[0], "%s.fr", name);
+    snprintf(f[1], sizeof f[1], "%s-2.st", name);
+    snprintf(f[2], sizeof f[2], "%s-1.st", name);
+    snprintf(f[3], sizeof f[3], "%s-c.st", name);
+    snprintf(f[4], sizeof f[4], "%s-ranks.fr", name);
+    write_pairs(tu_tmp(f[0]), 24, 0);
+    write_pairs_ordered(tu_tmp(f[4]), 24, 0, order);
+    snprintf(run, sizeof run, "%s --bn-splits 1 --batch 4 --steps 3 -i %s -c %s", cmd, f[0], f[1]);
     int rc = tu_sh_err(&err, "cd %s && " MPIRUN " %s", tu_tmpdir(), run);
     if (rc)
         fail_msg("mpirun: exit %d: %s", rc, err);
     free(err);
-    assert_int_equal(tu_sh("cd %s && " MOCO " --bn-splits 2 --batch 8 --steps 3 -i m-ranks.fr -c m-1.st", tu_tmpdir()),
+    assert_int_equal(tu_sh("cd %s && %s --bn-splits 2 --batch 8 --steps 3 -i %s -c %s", tu_tmpdir(), cmd, f[4], f[2]),
                      0);
-    assert_int_equal(tu_sh("cd %s && " MOCO " --bn-splits 2 --batch 8 --steps 3 -i m.fr -c m-c.st", tu_tmpdir()), 0);
+    assert_int_equal(tu_sh("cd %s && %s --bn-splits 2 --batch 8 --steps 3 -i %s -c %s", tu_tmpdir(), cmd, f[0], f[3]),
+                     0);
     double p, q, pc, qc;
-    moco_diff(tu_tmp("m-2.st"), tu_tmp("m-1.st"), &p, &q, &n);
-    moco_diff(tu_tmp("m-2.st"), tu_tmp("m-c.st"), &pc, &qc, &n);
-    print_message("moco: 2 ranks against 1 process: parameters %.3g, queue %.3g; against the control %.3g, %.3g; "
-                  "%d tensors\n", p, q, pc, qc, n);
+    moco_diff(tu_tmp(f[1]), tu_tmp(f[2]), &p, &q, &n);
+    moco_diff(tu_tmp(f[1]), tu_tmp(f[3]), &pc, &qc, &n);
+    print_message("%s: 2 ranks against 1 process: parameters %.3g, queues %.3g; against the control %.3g, %.3g; "
+                  "%d tensors\n", name, p, q, pc, qc, n);
     assert_true(n > 10);
     assert_true(p <= 1e-5 && q <= 1e-5);
     assert_true(pc > 1e-4 && qc > 1e-2);
-    assert_int_equal(tu_sh("cd %s && mv m-2.st m-2.first && " MPIRUN " %s 2>/dev/null && cmp m-2.st m-2.first",
-                           tu_tmpdir(), run), 0);
+    assert_int_equal(tu_sh("cd %s && mv %s %s.first && " MPIRUN " %s 2>/dev/null && cmp %s %s.first", tu_tmpdir(), f[1],
+                           f[1], run, f[1], f[1]), 0);
+}
+
+/* MoCo as two_ranks. Then: 20 records end after 2 steps (the short last
+ * batch dropped); a 2-rank checkpoint resumes on 2 ranks and on one
+ * process, the queue pointer going on by 8 a step. */
+static void test_moco_two_ranks(void **state)
+{
+    (void)state;
+    two_ranks(MOCO, "m");
     /* drop_last: 10 records a rank, 2 full batches of 4 */
     write_pairs(tu_tmp("m20.fr"), 20, 0);
     assert_int_equal(tu_sh("cd %s && " MPIRUN " " MOCO " --batch 4 -i m20.fr -c m20.st 2>/dev/null", tu_tmpdir()), 0);
@@ -486,15 +530,41 @@ static void test_moco_two_ranks(void **state)
     int rows;
     assert_int_equal(tu_sh("cd %s && " MPIRUN " %s --resume --steps 4 2>/dev/null", tu_tmpdir(),
                            MOCO " --bn-splits 1 --batch 4 -i m.fr -c m-2.st"), 0);
-    free(read_queue(tu_tmp("m-2.st"), &ptr, &rows));
+    free(read_queue(tu_tmp("m-2.st"), "moco.queue", &ptr, &rows));
     assert_int_equal(ptr, 32);
     assert_int_equal(tu_sh("cd %s && " MOCO " --batch 8 --resume --steps 5 -i m.fr -c m-2.st", tu_tmpdir()), 0);
-    free(read_queue(tu_tmp("m-2.st"), &ptr, &rows));
+    free(read_queue(tu_tmp("m-2.st"), "moco.queue", &ptr, &rows));
     assert_int_equal(ptr, 40);
     c = ckpt_open(tu_tmp("m-2.st"));
     assert_non_null(c);
     assert_int_equal(ckpt_step(c), 5);
     ckpt_close(c);
+}
+
+/* DenseCL as two_ranks (its dense term matches each rank's queries to the
+ * key maps of its own pairs, un-shuffled from whichever rank encoded
+ * them). Then: 20 records end after 2 steps (the short last batch
+ * dropped, as MoCo's all-gathers need), and a 2-rank checkpoint resumes on
+ * one process (its --bn-splits is among the checked settings), both queue
+ * pointers going on by 8. */
+static void test_densecl_two_ranks(void **state)
+{
+    (void)state;
+    two_ranks(DENSECL, "d");
+    write_pairs(tu_tmp("d20.fr"), 20, 0);
+    assert_int_equal(tu_sh("cd %s && " MPIRUN " " DENSECL " --batch 4 -i d20.fr -c d20.st 2>/dev/null", tu_tmpdir()), 0);
+    ckpt *c = ckpt_open(tu_tmp("d20.st"));
+    assert_non_null(c);
+    assert_int_equal(ckpt_step(c), 2);
+    assert_string_equal(ckpt_meta(c, "pairs"), "16");
+    ckpt_close(c);
+    assert_int_equal(tu_sh("cd %s && " DENSECL " --bn-splits 1 --batch 8 --resume --steps 4 -i d.fr -c d-2.st", tu_tmpdir()), 0);
+    for (int i = 0; i < 2; i++) {
+        int64_t ptr;
+        int rows;
+        free(read_queue(tu_tmp("d-2.st"), i ? "densecl.queue2" : "densecl.queue", &ptr, &rows));
+        assert_int_equal(ptr, 32);
+    }
 }
 
 /* A ZeroMQ producer feeding 2 ranks: frame-cat binds a PUSH socket, every
@@ -561,25 +631,25 @@ static void test_rank_fails(void **state)
     assert_int_not_equal(access(tu_tmp("bad.st"), F_OK), 0);
 }
 
-/* What cannot run on several ranks is a usage error, said once (by rank 0). */
+/* What cannot run on several ranks is a usage error, said once (by rank 0):
+ * MoCo's and DenseCL's queues must take a whole number of steps' keys. */
 static void test_usage_error_once(void **state)
 {
     (void)state;
+    static const char *const methods[] = {"moco", "densecl"};
     char *err = NULL;
     const char *msg = "lrc-train: rank 0: --queue 4096 is not a multiple of the 6 keys a step adds (2 ranks x "
                       "--batch 3) (see lrc-train --help)";
+    int rc;
     write_pairs(tu_tmp("u.fr"), 4, 0);
-    int rc = tu_sh_err(&err, "cd %s && timeout 60 " MPIRUN " lrc-train --method moco --batch 3 --bn-splits 1 -i u.fr "
-                       "-c u.st", tu_tmpdir());
-    const char *first = strstr(err, msg);
-    if (rc != 2 || !first || strstr(first + strlen(msg), "is not a multiple"))
-        fail_msg("exit %d (want 2), stderr (want '%s' once): %s", rc, msg, err);
-    free(err);
-    rc = tu_sh_err(&err, "cd %s && timeout 60 " MPIRUN " lrc-train --method densecl -i u.fr -c u.st", tu_tmpdir());
-    if (rc != 2 || !strstr(err, "--method densecl does not run on several ranks yet (lrc, moco, rotation, relloc, byol or "
-                                "simsiam do)"))
-        fail_msg("exit %d (want 2), stderr: %s", rc, err);
-    free(err);
+    for (int m = 0; m < 2; m++) {
+        rc = tu_sh_err(&err, "cd %s && timeout 60 " MPIRUN " lrc-train --method %s --batch 3 --bn-splits 1 -i u.fr "
+                       "-c u.st", tu_tmpdir(), methods[m]);
+        const char *first = strstr(err, msg);
+        if (rc != 2 || !first || strstr(first + strlen(msg), "is not a multiple"))
+            fail_msg("%s: exit %d (want 2), stderr (want '%s' once): %s", methods[m], rc, msg, err);
+        free(err);
+    }
     rc = tu_sh_err(&err, "cd %s && timeout 60 " MPIRUN " lrc-train --method lrc -c u.st < u.fr", tu_tmpdir());
     if (rc != 2 || !strstr(err, "-i -: with 2 ranks the input must be a file that every rank reads"))
         fail_msg("exit %d (want 2), stderr: %s", rc, err);
@@ -736,8 +806,10 @@ int main(void)
         cmocka_unit_test(test_seg_two_ranks),
         cmocka_unit_test(test_global_methods),
         cmocka_unit_test(test_moco_queue_order),
+        cmocka_unit_test(test_densecl_queue_order),
         cmocka_unit_test(test_sync_bn),
         cmocka_unit_test(test_moco_two_ranks),
+        cmocka_unit_test(test_densecl_two_ranks),
         cmocka_unit_test(test_zmq_producer),
         cmocka_unit_test(test_rank_fails),
         cmocka_unit_test(test_usage_error_once),

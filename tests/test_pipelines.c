@@ -145,17 +145,21 @@ static void test_prepare_pretrain_finetune_evaluate(void **state)
            "--every 3 --seed 1 --epochs 50 %s/pretrain.csv",
            tu_tmp("pre"), s);
     check_ckpt(tu_tmp("pre/rotation.safetensors"), NULL, 2);
-    /* and DenseCL, which refuses several ranks before starting any */
+    /* and DenseCL, on one process and on 2 ranks of 2 pairs (the same
+     * cached slices) */
     script("pipelines/pretrain -o %s --method densecl --moco-steps 2 --batch 4 --size 32 --spacing 2.5,5,5 "
            "--every 3 --seed 1 --epochs 50 %s/pretrain.csv",
            tu_tmp("pre"), s);
     check_ckpt(tu_tmp("pre/densecl.safetensors"), NULL, 2);
     char *dmsg = NULL;
-    assert_int_equal(tu_sh_err(&dmsg, "LRCPIPE_BIN=%s %s/pipelines/pretrain -o %s --method densecl --ranks 2 %s/pretrain.csv",
-                               tu_bindir(), tu_root(), tu_tmp("pre"), s),
-                     1);
-    assert_non_null(strstr(dmsg, "--method densecl does not run on several ranks yet"));
+    assert_int_equal(tu_sh("mkdir -p %s && cp %s/slices.frames %s/", tu_tmp("pre2"), tu_tmp("pre"), tu_tmp("pre2")), 0);
+    int drc = tu_sh_err(&dmsg, "cd %s && LRCPIPE_BIN=%s pipelines/pretrain -o %s --method densecl --ranks 2 --moco-steps 2 "
+                        "--batch 4 --size 32 --spacing 2.5,5,5 --every 3 --seed 1 --epochs 50 %s/pretrain.csv",
+                        tu_root(), tu_bindir(), tu_tmp("pre2"), s);
+    if (drc || !strstr(dmsg, "2 ranks x 2 pairs = 4 pairs per step"))
+        fail_msg("pretrain --method densecl --ranks 2: exit %d: %s", drc, dmsg);
     free(dmsg);
+    check_ckpt(tu_tmp("pre2/densecl.safetensors"), NULL, 2);
 
     /* labelled slices, then fine-tuning from both pre-trained checkpoints */
     script("pipelines/prepare " PREP " -o %s %s/manifest.csv", tu_tmp("lab.frames"), s);

@@ -6,15 +6,20 @@
 
 #include "core/err.h"
 #include "core/tensor.h"
+#include "nn/dist.h"
 
 enum { ENC, HEAD, DENSE, KENC, KHEAD, KDENSE };
 
-/* Work buffers; K, K2, KGRID, FK hold the keys of the whole batch. */
+/* Work buffers: B pairs on this rank, T = ranks x B in the step. A key
+ * row packs one image's keys: k (dim), k2 (dim), its grid (S2 dim) and its
+ * features (S2 C4), P values. */
 enum {
-    B_K,      /* (B, dim) global keys */
-    B_K2,     /* (B, dim) dense keys for queue2 */
-    B_KGRID,  /* (B, S2, dim) normalised dense key projections */
-    B_FK,     /* (B, S2, C4) normalised key features */
+    B_XALL,   /* (T, 1, H, W) every rank's key images, in rank order */
+    B_KS,     /* (T, P) key rows in shuffled order */
+    B_K,      /* (T, dim) global keys, in rank order */
+    B_K2,     /* (T, dim) dense keys for queue2 */
+    B_KGRID,  /* (B, S2, dim) normalised dense key projections of this rank's pairs */
+    B_FK,     /* (B, S2, C4) normalised key features of this rank's pairs */
     B_XS,     /* (n, 1, H, W) one sub-batch of images */
     B_ROWS,   /* (n S2, C4) a feature map transposed */
     B_FQ,     /* (n S2, C4) the same rows normalised */
@@ -37,8 +42,8 @@ enum {
 typedef struct {
     moco_queue queue[2];
     int64_t ptr[2]; /* for the checkpoint writer */
-    int *perm;
-    int B;          /* keys of the last grad, pushed after the update */
+    int *perm;      /* (T) */
+    int T;          /* keys of the last grad, pushed after the update */
     float *buf[NBUF];
     size_t cap[NBUF], pcap;
 } dstate;
@@ -147,8 +152,9 @@ static float *map_rows(eg_trainer *t, int part, int n, int S2)
     return rows;
 }
 
-/* The keys of images perm[g n .. g n + n - 1], stored at their images' rows. */
-static int keys(eg_trainer *t, lrc_pair *const *pairs, int g, int n, int H, int W, int S2)
+/* Key rows of positions j0 .. j0 + n - 1 of the shuffled batch (P values
+ * each, at their positions in B_KS): images perm[j] of B_XALL. */
+static int keys(eg_trainer *t, int j0, int n, int H, int W, int S2, size_t P)
 {
     dstate *s = S(t);
     const int D = t->c.dim, C4 = t->C4;
@@ -158,23 +164,44 @@ static int keys(eg_trainer *t, lrc_pair *const *pairs, int g, int n, int H, int 
     if (!xs || !norm || !mean)
         return -1;
     for (int i = 0; i < n; i++)
-        memcpy(xs + i * HW, pairs[s->perm[g * n + i]]->xp, HW * sizeof(float));
+        memcpy(xs + i * HW, s->buf[B_XALL] + (size_t)s->perm[j0 + i] * HW, HW * sizeof(float));
     if (!(pooled = resnet_forward(t->part[KENC].enc, xs, n, H, W)) || !(z = proj_forward(t->part[KHEAD].proj, pooled, n)) ||
         !(rows = map_rows(t, KENC, n, S2)) || !(d = proj_forward(t->part[KDENSE].proj, rows, n * S2)))
         return -1;
     for (int i = 0; i < n; i++) {
-        const int b = s->perm[g * n + i];
-        const size_t r0 = (size_t)b * S2;
-        moco_l2norm_forward(s->buf[B_K] + (size_t)b * D, norm, z + (size_t)i * D, 1, D);
-        moco_l2norm_forward(s->buf[B_FK] + r0 * C4, norm, rows + (size_t)i * S2 * C4, S2, C4);
-        moco_l2norm_forward(s->buf[B_KGRID] + r0 * D, norm, d + (size_t)i * S2 * D, S2, D);
-        for (int k = 0; k < D; k++) {
+        float *k = s->buf[B_KS] + (size_t)(j0 + i) * P, *k2 = k + D, *kgrid = k2 + D, *fk = kgrid + (size_t)S2 * D;
+        moco_l2norm_forward(k, norm, z + (size_t)i * D, 1, D);
+        moco_l2norm_forward(fk, norm, rows + (size_t)i * S2 * C4, S2, C4);
+        moco_l2norm_forward(kgrid, norm, d + (size_t)i * S2 * D, S2, D);
+        for (int c = 0; c < D; c++) {
             double a = 0;
             for (int p = 0; p < S2; p++)
-                a += d[((size_t)i * S2 + p) * D + k];
-            mean[k] = (float)(a / S2);
+                a += d[((size_t)i * S2 + p) * D + c];
+            mean[c] = (float)(a / S2);
         }
-        moco_l2norm_forward(s->buf[B_K2] + (size_t)b * D, norm, mean, 1, D);
+        moco_l2norm_forward(k2, norm, mean, 1, D);
+    }
+    return 0;
+}
+
+/* Every rank's key rows gathered and un-shuffled: all T keys k, k2 in
+ * rank order, the grids and features of this rank's B images. */
+static int unshuffle(eg_trainer *t, int B, int S2, size_t P)
+{
+    dstate *s = S(t);
+    const int D = t->c.dim, T = dist_size() * B, mine = dist_rank() * B;
+    if (dist_allgather_f32(s->buf[B_KS], (size_t)B * P))
+        return -1;
+    for (int j = 0; j < T; j++) {
+        const int b = s->perm[j];
+        const float *k = s->buf[B_KS] + (size_t)j * P;
+        memcpy(s->buf[B_K] + (size_t)b * D, k, D * sizeof(float));
+        memcpy(s->buf[B_K2] + (size_t)b * D, k + D, D * sizeof(float));
+        if (b < mine || b >= mine + B)
+            continue;
+        memcpy(s->buf[B_KGRID] + (size_t)(b - mine) * S2 * D, k + 2 * D, (size_t)S2 * D * sizeof(float));
+        memcpy(s->buf[B_FK] + (size_t)(b - mine) * S2 * t->C4, k + 2 * D + (size_t)S2 * D,
+               (size_t)S2 * t->C4 * sizeof(float));
     }
     return 0;
 }
@@ -230,7 +257,8 @@ static int queries(eg_trainer *t, lrc_pair *const *pairs, int g, int n, int B, i
     moco_l2norm_forward(q, qn, z, n, D);
     memset(dq, 0, sizeof(float) * n * D);
     memset(dz, 0, sizeof(float) * n * D);
-    if (moco_infonce(&lg, &acc, dq, q, s->buf[B_K] + (size_t)g * n * D, s->queue[0].data, n, D, s->queue[0].K, tau,
+    if (moco_infonce(&lg, &acc, dq, q, s->buf[B_K] + ((size_t)dist_rank() * B + g * n) * D, s->queue[0].data, n, D,
+                     s->queue[0].K, tau,
                      (1 - lam) * w))
         return -1;
     moco_l2norm_backward(dz, dq, q, qn, n, D);
@@ -250,40 +278,52 @@ static int queries(eg_trainer *t, lrc_pair *const *pairs, int g, int n, int B, i
     return resnet_backward(t->part[ENC].enc, dpool, dst, NULL);
 }
 
+static int dense_check_ranks(const eg_config *c, int batch, int ranks)
+{
+    return moco_ranks_check(c->queue, batch, ranks);
+}
+
+/* As mocotrainer's step: every rank's key images gathered, one
+ * permutation of the T drawn alike on every rank, this rank's share of it
+ * encoded in G sub-batches, the key rows gathered and un-shuffled; then
+ * this rank's queries against their own pairs' keys. */
 static int dense_grad(eg_trainer *t, lrc_pair *const *pairs, int B, rng *r, eg_stats *st)
 {
     dstate *s = S(t);
     const int H = pairs[0]->H, W = pairs[0]->W, sh = resnet_stage_shift(&t->c.enc, 4), D = t->c.dim;
     const int S2 = (H >> sh) * (W >> sh), G = t->c.bn_splits > 1 && B % t->c.bn_splits == 0 ? t->c.bn_splits : 1;
-    const int n = B / G;
+    const int n = B / G, N = dist_size(), T = N * B, mine = dist_rank() * B;
+    const size_t HW = (size_t)H * W, P = 2 * (size_t)D + (size_t)S2 * (D + t->C4);
     if (H % resnet_input_unit(&t->c.enc) || W % resnet_input_unit(&t->c.enc))
         return err_set("images of %dx%d pixels; Eg needs sides that are multiples of %d", H, W,
                        resnet_input_unit(&t->c.enc));
-    if ((size_t)B > s->pcap) {
+    if (N > 1 && (moco_ranks_alike(B, H, W) || moco_ranks_check(t->c.queue, B, N)))
+        return -1;
+    if ((size_t)T > s->pcap) {
         free(s->perm);
         s->pcap = 0;
-        if (!(s->perm = malloc(sizeof(int) * B)))
+        if (!(s->perm = malloc(sizeof(int) * T)))
             return err_set("out of memory");
-        s->pcap = (size_t)B;
+        s->pcap = (size_t)T;
     }
-    if (!buf(s, B_K, (size_t)B * D) || !buf(s, B_K2, (size_t)B * D) || !buf(s, B_KGRID, (size_t)B * S2 * D) ||
-        !buf(s, B_FK, (size_t)B * S2 * t->C4))
+    if (!buf(s, B_XALL, (size_t)T * HW) || !buf(s, B_KS, (size_t)T * P) || !buf(s, B_K, (size_t)T * D) ||
+        !buf(s, B_K2, (size_t)T * D) || !buf(s, B_KGRID, (size_t)B * S2 * D) || !buf(s, B_FK, (size_t)B * S2 * t->C4))
         return -1;
     for (int b = 0; b < B; b++)
-        s->perm[b] = b;
-    for (int b = B - 1; G > 1 && b > 0; b--) { /* Fisher-Yates, as mocotrainer */
-        int j = (int)rng_below(r, (uint64_t)b + 1), tmp = s->perm[b];
-        s->perm[b] = s->perm[j];
-        s->perm[j] = tmp;
-    }
-    s->B = 0;
+        memcpy(s->buf[B_XALL] + (size_t)(mine + b) * HW, pairs[b]->xp, HW * sizeof(float));
+    if (dist_allgather_f32(s->buf[B_XALL], (size_t)B * HW))
+        return -1;
+    moco_shuffle_perm(s->perm, T, N * G > 1, r);
+    s->T = 0;
     for (int g = 0; g < G; g++)
-        if (keys(t, pairs, g, n, H, W, S2))
+        if (keys(t, mine + g * n, n, H, W, S2, P))
             return -1;
+    if (unshuffle(t, B, S2, P))
+        return -1;
     for (int g = 0; g < G; g++)
         if (queries(t, pairs, g, n, B, H, W, S2, st))
             return -1;
-    s->B = B;
+    s->T = T;
     return 0;
 }
 
@@ -292,13 +332,14 @@ static void dense_after_update(eg_trainer *t)
     dstate *s = S(t);
     for (int i = 0; i < 3; i++)
         eg_ema_part(t, KENC + i, ENC + i, t->c.m);
-    /* as moco_queue_push: B <= K, a larger batch's newest K keys stay */
-    for (int b = 0; b < s->B; b += s->queue[0].K) {
-        int k = s->B - b < s->queue[0].K ? s->B - b : s->queue[0].K;
+    /* every rank's keys, rank 0's first; as moco_queue_push: T <= K, a
+     * larger batch's newest K keys stay (one process) */
+    for (int b = 0; b < s->T; b += s->queue[0].K) {
+        int k = s->T - b < s->queue[0].K ? s->T - b : s->queue[0].K;
         moco_queue_push(&s->queue[0], s->buf[B_K] + (size_t)b * t->c.dim, k);
         moco_queue_push(&s->queue[1], s->buf[B_K2] + (size_t)b * t->c.dim, k);
     }
-    s->B = 0;
+    s->T = 0;
 }
 
 static char *dense_json(const eg_trainer *t)
@@ -357,8 +398,9 @@ const eg_ops eg_densecl_ops = {
     .metric = "acc",
     .lr = 0.03,
     .lr_per256 = 1,
-    .one_rank = 1,
+    .gathers = 1,
     .init = dense_init,
+    .check_ranks = dense_check_ranks,
     .grad = dense_grad,
     .after_update = dense_after_update,
     .json = dense_json,

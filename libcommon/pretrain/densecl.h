@@ -32,6 +32,21 @@
  * from the step's rng, the queries' in order (G = 1 otherwise). The metric
  * is the global term's top-1 (the positive beats every negative), as MoCo's.
  *
+ * On several ranks (nn/dist.h), as the authors' code under DDP (MoCo's,
+ * mocotrainer.h): each rank brings B pairs, T = ranks x B a step. The key
+ * images of all ranks are all-gathered (rank 0's first), one permutation
+ * of the T drawn from the step's rng, the same stream on every rank
+ * (whenever ranks x G > 1), and rank r encodes positions [r B, r B + B) of
+ * the shuffled batch in G sub-batches of B/G. Every key an image yields
+ * (k, k2, its grid and its normalised features) is all-gathered and
+ * un-shuffled, so each rank holds all T keys k, k2 in rank order and the
+ * grids and features of its own B images: its queries meet their own
+ * pairs' keys, and are matched against their own pairs' key maps. The
+ * gradients are averaged over the ranks (egtrainer.h); all T keys enter
+ * each queue, rank 0's first, the pointers advancing by T, which must
+ * divide the queue (moco_ranks_check). On one process all of it reduces to
+ * the steps above, bit for bit.
+ *
  * Parts: Eg under "", the global head under "head.", the dense head under
  * "dense_head." (kind "projector": fc1.weight (hidden, C4) is PyTorch's
  * Conv2d 1x1 weight (hidden, C4, 1, 1) without its unit dimensions), the key
@@ -43,8 +58,8 @@
  *
  * Built on egtrainer (parts, optimisers, moving averages, checkpoint
  * checks are what DenseCL needs, and its queues fit the method hooks)
- * rather than next to mocotrainer, whose fixed layout predates them.
- * Several ranks are refused: the queues would need every rank's keys.
+ * rather than next to mocotrainer, whose fixed layout predates them; the
+ * rules of several ranks it shares with MoCo are moco.h's.
  */
 #ifndef LRC_DENSECL_H
 #define LRC_DENSECL_H
@@ -54,10 +69,10 @@
 
 /* The queues of a densecl trainer: 0 global, 1 dense. */
 const moco_queue *densecl_queue(const eg_trainer *t, int which);
-/* The keys of the last forward (B, dim) that enter queue `which` after
- * the update, for tests. */
+/* The keys of the last forward (T, dim: every rank's, in rank order)
+ * that enter queue `which` after the update, for tests. */
 const float *densecl_keys(const eg_trainer *t, int which);
-/* The last step's key order (B: image perm[i] was key i of the shuffled
+/* The last step's key order (T: image perm[i] was key i of the shuffled
  * batch; the identity without shuffle-BN), for tests. */
 const int *densecl_perm(const eg_trainer *t);
 

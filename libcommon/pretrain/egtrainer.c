@@ -43,40 +43,26 @@ int eg_method_known(const char *name)
     return find(name) != NULL;
 }
 
-/* "a, b or c" of the methods (those that run on several ranks if ranks) */
-static void names(char *buf, size_t size, int ranks)
-{
-    int n = 0, k = 0;
-    for (int i = 0; i < NMETHODS; i++)
-        n += !ranks || !methods[i]->one_rank;
-    for (int i = 0; i < NMETHODS; i++)
-        if (!ranks || !methods[i]->one_rank) {
-            snprintf(buf + strlen(buf), size - strlen(buf), "%s%s", k == 0 ? "" : k == n - 1 ? " or " : ", ",
-                     methods[i]->name);
-            k++;
-        }
-}
-
 const char *eg_method_names(void)
 {
     static char buf[256];
     if (!buf[0])
-        names(buf, sizeof buf, 0);
+        for (int i = 0; i < NMETHODS; i++) /* "a, b or c" */
+            snprintf(buf + strlen(buf), sizeof buf - strlen(buf), "%s%s",
+                     i == 0 ? "" : i == NMETHODS - 1 ? " or " : ", ", methods[i]->name);
     return buf;
 }
 
-const char *eg_method_names_ranks(void)
-{
-    static char buf[256];
-    if (!buf[0])
-        names(buf, sizeof buf, 1);
-    return buf;
-}
-
-int eg_method_ranks(const char *name)
+int eg_method_gathers(const char *name)
 {
     const eg_ops *o = find(name);
-    return o && !o->one_rank;
+    return o && o->gathers;
+}
+
+int eg_method_check_ranks(const char *name, const eg_config *c, int batch, int ranks)
+{
+    const eg_ops *o = find(name);
+    return o && o->check_ranks ? o->check_ranks(c, batch, ranks) : 0;
 }
 
 double eg_method_lr(const char *name, int64_t B)
@@ -343,8 +329,6 @@ static int reduce_ranks(eg_trainer *t, eg_stats *st)
 
 int eg_trainer_step(eg_trainer *t, lrc_pair *const *pairs, int B, double lr, rng *r, eg_stats *st)
 {
-    if (t->ops->one_rank && dist_size() > 1)
-        return err_set("--method %s does not run on several ranks yet", t->ops->name);
     if (eg_trainer_grad(t, pairs, B, r, st) || (dist_size() > 1 && reduce_ranks(t, st)))
         return -1;
     for (int i = 0; i < t->nparts; i++)

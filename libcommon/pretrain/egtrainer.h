@@ -25,10 +25,12 @@
  * pairs (each rank weighing by its pairs) and st becomes all ranks' (loss
  * and metric averaged over the pairs), so every rank takes the same step.
  * Batch norm and the methods' in-batch work (BYOL's and SimSiam's
- * statistics, rotations, patches) stay per rank. A method whose state
- * depends on every rank's keys (DenseCL's queues: MoCo gathers them from
- * all ranks, which nn/dist.h cannot do yet) refuses to step on several
- * ranks (eg_method_ranks).
+ * statistics, rotations, patches) stay per rank, each rank drawing from a
+ * stream of its own. A method that gathers every rank's keys (DenseCL, as
+ * MoCo: its queues take all ranks' keys, its shuffle-BN spans the ranks;
+ * eg_method_gathers) instead needs the same batch size and shape on every
+ * rank, the same stream r on every rank, and a queue that the keys of a
+ * step divide (eg_method_check_ranks).
  *
  * Checkpoints: each part under its prefix (Eg under "": what seg-finetune
  * --global loads), each optimiser under "optim." (Eg) or "optim_NAME." (a
@@ -78,17 +80,22 @@ void eg_config_default(eg_config *c);
 
 /* The methods by name: "rotation", "relloc", "byol", "simsiam", "densecl". */
 int eg_method_known(const char *name);
-/* Their names for a message: "rotation, relloc, byol, simsiam or densecl";
- * eg_method_names_ranks: those that run on several ranks. */
+/* Their names for a message: "rotation, relloc, byol, simsiam or densecl". */
 const char *eg_method_names(void);
-const char *eg_method_names_ranks(void);
-/* 1 if the method trains data-parallel on several ranks. */
-int eg_method_ranks(const char *name);
-/* The default learning rate of a method at B pairs a step (DenseCL: MoCo's
- * 0.03 at 256 scaled linearly, as lrc-train does for MoCo; the others a
- * constant), and the name of its metric in the log ("acc": classification
- * accuracy, or DenseCL's global InfoNCE top-1; "std": the standard
- * deviation of the L2-normalised projections, the collapse indicator). */
+/* 1 if the method's step gathers every rank's keys (above): the caller
+ * gives every rank the same stream r and ends the run at the first short
+ * batch (MoCo's drop_last). */
+int eg_method_gathers(const char *name);
+/* Whether a job of ranks processes with --batch batch can run the method
+ * with c: 0, or -1 + err_set (DenseCL: the keys of a step must divide
+ * --queue). */
+int eg_method_check_ranks(const char *name, const eg_config *c, int batch, int ranks);
+/* The default learning rate of a method at B pairs a step, all ranks'
+ * (DenseCL: MoCo's 0.03 at 256 scaled linearly, as lrc-train does for
+ * MoCo; the others a constant), and the name of its metric in the log
+ * ("acc": classification accuracy, or DenseCL's global InfoNCE top-1;
+ * "std": the standard deviation of the L2-normalised projections, the
+ * collapse indicator). */
 double eg_method_lr(const char *name, int64_t B);
 const char *eg_method_metric(const char *name);
 
@@ -152,11 +159,13 @@ typedef struct eg_ops {
     const char *name, *metric;
     double lr;
     int lr_per256;   /* lr is the rate at 256 pairs a step, scaled linearly */
-    int one_rank;    /* refuses several ranks */
+    int gathers;     /* the step gathers every rank's keys (eg_method_gathers) */
     /* resolve c's defaults, add the parts */
     int (*init)(eg_trainer *t);
     /* forward, loss, backward (gradients zeroed before) */
     int (*grad)(eg_trainer *t, lrc_pair *const *pairs, int B, rng *r, eg_stats *st);
+    /* whether ranks processes of batch pairs can run c (NULL: any) */
+    int (*check_ranks)(const eg_config *c, int batch, int ranks);
     /* after the optimiser steps (NULL: nothing) */
     void (*after_update)(eg_trainer *t);
     /* the settings saved under the method's name, malloc'ed JSON */

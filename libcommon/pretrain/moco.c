@@ -6,6 +6,7 @@
 
 #include "core/err.h"
 #include "core/tensor.h"
+#include "nn/dist.h"
 #include "nn/nn.h"
 
 #define MOCO_NORM_EPS 1e-12f
@@ -139,4 +140,37 @@ int moco_infonce(double *loss, double *acc, float *dq, const float *q, const flo
         *acc = (double)hits / B;
     lrc_free(neg);
     return 0;
+}
+
+int moco_ranks_check(int K, int batch, int ranks)
+{
+    const int64_t T = (int64_t)ranks * batch;
+    if (ranks > 1 && (T > K || K % T))
+        return err_set("--queue %d is not a multiple of the %d keys a step adds (%d ranks x --batch %d)", K, (int)T,
+                       ranks, batch);
+    return 0;
+}
+
+int moco_ranks_alike(int B, int H, int W)
+{
+    int64_t b0, h0, w0;
+    int same = dist_same_i64(B, &b0), sameh = dist_same_i64(H, &h0), samew = dist_same_i64(W, &w0);
+    if (same < 0 || sameh < 0 || samew < 0)
+        return -1;
+    if (!same || !sameh || !samew)
+        return err_set("this rank's batch is %d pairs of %dx%d, rank 0's %lld of %lldx%lld (MoCo's all-gathers need "
+                       "them alike)",
+                       B, H, W, (long long)b0, (long long)h0, (long long)w0);
+    return 0;
+}
+
+void moco_shuffle_perm(int *perm, int T, int shuffle, rng *r)
+{
+    for (int b = 0; b < T; b++)
+        perm[b] = b;
+    for (int b = T - 1; shuffle && b > 0; b--) { /* Fisher-Yates */
+        int j = (int)rng_below(r, (uint64_t)b + 1), tmp = perm[b];
+        perm[b] = perm[j];
+        perm[j] = tmp;
+    }
 }

@@ -22,8 +22,11 @@
  * Momentum update: theta_k <- m theta_k + (1 - m) theta_q, element-wise on
  * the parameter blocks of the two encoders (m = 0.999 in MoCo).
  *
+ * Also the rules that MoCo and DenseCL share on several ranks (below).
+ *
  * Not here: the encoder, the MLP head (layers from the engine), the
- * optimiser, shuffle-BN (see lrc-train(1) for how the trainer handles it).
+ * optimiser, shuffle-BN's sub-batches beyond the permutation (the
+ * trainers, mocotrainer.h and densecl.h; see lrc-train(1)).
  */
 #ifndef LRC_MOCO_H
 #define LRC_MOCO_H
@@ -52,6 +55,21 @@ void moco_momentum_update(float *key, const float *query, size_t n, float m);
 void moco_l2norm_forward(float *out, float *norm, const float *x, int B, int C);
 /* dx [B, C] += d(out)/dx applied to dout: (dout - out (out . dout)) / norm. */
 void moco_l2norm_backward(float *dx, const float *dout, const float *out, const float *norm, int B, int C);
+
+/* Several ranks stepping together (nn/dist.h), as MoCo's DDP code: each
+ * rank brings B pairs of H x W, and the T = ranks x B keys of a step all
+ * enter the queue, rank 0's first (mocotrainer.h, densecl.h).
+ * moco_ranks_check: T must divide a queue of K keys (the reference asserts
+ * it; one process: any K, the ring wraps); 0 or -1 + err_set.
+ * moco_ranks_alike: every rank's B, H and W are rank 0's, as the
+ * all-gathers need; every rank calls it; 0 or -1 + err_set.
+ * moco_shuffle_perm: perm (T) := the order of shuffle-BN's key batch,
+ * position j holding image perm[j] of all ranks' T in rank order: a
+ * Fisher-Yates draw from r (the same stream on every rank, so the same
+ * draw) if shuffle, else the identity. */
+int moco_ranks_check(int K, int batch, int ranks);
+int moco_ranks_alike(int B, int H, int W);
+void moco_shuffle_perm(int *perm, int T, int shuffle, rng *r);
 
 /* InfoNCE as above. q, k [B, C] normalised; queue [Kq, C]. Sets *loss; if
  * dq is not NULL, ADDS scale * dL/dq into it ([B, C]). If acc is not NULL it

@@ -269,38 +269,7 @@ static int reserve(moco_trainer *t, int B, int T, size_t npix, size_t npix_all)
 
 int moco_trainer_check_ranks(const moco_trainer_config *c, int batch, int ranks)
 {
-    const int64_t T = (int64_t)ranks * batch;
-    if (ranks > 1 && (T > c->queue || c->queue % T))
-        return err_set("--queue %d is not a multiple of the %d keys a step adds (%d ranks x --batch %d)", c->queue,
-                       (int)T, ranks, batch);
-    return 0;
-}
-
-/* The all-gathers need the same batch on every rank: count and image size. */
-static int check_ranks_alike(int B, int H, int W)
-{
-    int64_t b0, h0, w0;
-    int same = dist_same_i64(B, &b0), sameh = dist_same_i64(H, &h0), samew = dist_same_i64(W, &w0);
-    if (same < 0 || sameh < 0 || samew < 0)
-        return -1;
-    if (!same || !sameh || !samew)
-        return err_set("this rank's batch is %d pairs of %dx%d, rank 0's %lld of %lldx%lld (MoCo's all-gathers need "
-                       "them alike)",
-                       B, H, W, (long long)b0, (long long)h0, (long long)w0);
-    return 0;
-}
-
-/* The permutation of the T keys of the step, one draw for all ranks (r is
- * the same stream on each); none when the keys are one sub-batch. */
-static void draw_perm(int *perm, int T, int shuffle, rng *r)
-{
-    for (int b = 0; b < T; b++)
-        perm[b] = b;
-    for (int b = T - 1; shuffle && b > 0; b--) { /* Fisher-Yates */
-        int j = (int)rng_below(r, (uint64_t)b + 1), tmp = perm[b];
-        perm[b] = perm[j];
-        perm[j] = tmp;
-    }
+    return moco_ranks_check(c->queue, batch, ranks);
 }
 
 /* 1. keys k (T, dim) of every rank's pairs, in rank order: xp of all
@@ -314,7 +283,7 @@ static int keys(moco_trainer *t, lrc_pair *const *pairs, int B, int G, int H, in
         memcpy(t->xall + ((size_t)rank * B + b) * HW, pairs[b]->xp, HW * sizeof(float));
     if (dist_allgather_f32(t->xall, (size_t)B * HW))
         return -1;
-    draw_perm(t->perm, T, N * G > 1, r);
+    moco_shuffle_perm(t->perm, T, N * G > 1, r);
     const int *mine = t->perm + (size_t)rank * B;
     float *ks = t->ks + (size_t)rank * B * C;
     for (int g = 0; g < G; g++) {
@@ -387,7 +356,7 @@ int moco_trainer_step(moco_trainer *t, lrc_pair *const *pairs, int B, double lr,
         if (pairs[b]->H != H || pairs[b]->W != W)
             return err_set("record seq %lld is %dx%d, the batch's first is %dx%d", (long long)pairs[b]->seq,
                            pairs[b]->H, pairs[b]->W, H, W);
-    if (N > 1 && (check_ranks_alike(B, H, W) || moco_trainer_check_ranks(&t->c, B, N)))
+    if (N > 1 && (moco_ranks_alike(B, H, W) || moco_trainer_check_ranks(&t->c, B, N)))
         return -1;
     if (reserve(t, B, T, (size_t)(B / G) * H * W, (size_t)T * H * W) || keys(t, pairs, B, G, H, W, r) ||
         queries(t, pairs, B, G, H, W, st))
