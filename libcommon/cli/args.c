@@ -14,12 +14,14 @@
 
 void usage_error(const char *fmt, ...)
 {
+    /* one write: under mpirun another process's output (its abort banner)
+     * may otherwise land inside the line */
+    char msg[2048];
     va_list ap;
-    fprintf(stderr, "%s: ", err_progname);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    fprintf(stderr, " (see %s --help)\n", err_cmdname);
+    fprintf(stderr, "%s: %s (see %s --help)\n", err_progname, msg, err_cmdname);
     exit(EXIT_USAGE);
 }
 
