@@ -310,5 +310,5 @@ static char *gen_json(const eg_trainer *t)
 }
 
 const eg_ops eg_genesis_ops = {
-    .name = "genesis", .metric = "input_mse", .lr = 0.1, .init = gen_init, .grad = gen_grad, .json = gen_json,
+    .name = "genesis", .metric = "input_mse", .lr = 1, .init = gen_init, .grad = gen_grad, .json = gen_json,
 };

@@ -54,7 +54,9 @@
  *
  * Network and optimiser: Eg and Dg as seg-finetune builds them, so Dg's
  * tensors have the layout of the fine-tuning decoder; SGD as every
- * egtrainer method, default learning rate 0.1 (lrc-train(1) says why).
+ * egtrainer method, default learning rate 1, the official config's (the
+ * loss's gradients are small: an MSE through a sigmoid; lrc-train(1)
+ * gives the measurements behind keeping it).
  *
  * Parts: Eg under "", Dg under "dg." (kind "resdec"), the head under
  * "head." (kind "projector": fc.weight (1, 64), fc.bias (1), PyTorch's
