@@ -19,7 +19,6 @@
  * writes the checkpoint, the log and the progress.
  */
 #include <getopt.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,15 +42,14 @@
 #include "pretrain/lrctrainer.h"
 #include "pretrain/mocotrainer.h"
 
-
 static void usage(void)
 {
-    printf("Usage: %s --method lrc|moco|rotation|relloc|byol|simsiam|densecl -c CHECKPOINT [OPTION]...\n"
+    printf("Usage: %s --method lrc|moco|rotation|relloc|byol|simsiam|densecl|genesis -c CHECKPOINT [OPTION]...\n"
            "       %s --embed -c CHECKPOINT [-i INPUT] [-o OUTPUT]\n"
-           "Pre-train LRC's U-Net with the local region contrast loss (lrc), or its\n"
-           "global encoder with MoCo (moco), rotation prediction (rotation), relative\n"
-           "patch location (relloc), BYOL (byol), SimSiam (simsiam) or DenseCL (densecl),\n"
-           "from pair frames; or add the trained U-Net's features to slice frames (--embed).\n"
+           "Pre-train the U-Net with the local region contrast loss (lrc), or the global\n"
+           "encoder Eg with MoCo (moco), rotation prediction (rotation), relative patch\n"
+           "location (relloc), BYOL (byol), SimSiam (simsiam), DenseCL (densecl) or Models\n"
+           "Genesis (genesis) from pair frames; or add U-Net features to slices (--embed).\n"
            "\n"
            "Input and output:\n"
            "  -i, --input SPEC        pair frames (file, '-', tcp://, ipc://, '@' binds; default stdin)\n"
@@ -63,8 +61,8 @@ static void usage(void)
            "      --log-every N       a metrics line every N steps, loss averaged (default 1)\n"
            "\n"
            "Training:\n"
-           "      --method M          lrc (U-Net, local loss, Adam), or a global method training\n"
-           "                          Eg with SGD: moco, rotation, relloc, byol, simsiam or densecl\n"
+           "      --method M          lrc (U-Net, local loss, Adam), or one of the global methods\n"
+           "                          above, training Eg with SGD\n"
            "      --batch N           pairs per step (default 8)\n"
            "      --shuffle-buffer N  shuffle pairs through a buffer of N (default 64; 1 = off)\n"
            "      --steps N           stop after step N (default 0: when the input ends)\n"
@@ -72,7 +70,7 @@ static void usage(void)
            "      --epochs N          read a file input N times (default 1)\n"
            "      --lr X              learning rate (default 1e-3 lrc; moco and densecl 0.03 x ranks x\n"
            "                          batch / 256, MoCo's 0.03 at batch 256 scaled by the linear rule;\n"
-           "                          0.1 rotation, 0.01 relloc, 0.05 byol and simsiam)\n"
+           "                          0.1 rotation, 0.01 relloc, 0.05 byol and simsiam, 1 genesis)\n"
            "      --schedule S        const, cosine (needs --steps) or step (default const)\n"
            "      --warmup N          cosine: linear warm-up steps (default 0)\n"
            "      --min-lr X          cosine: final learning rate (default 0)\n"
@@ -93,7 +91,7 @@ static void usage(void)
            "      --dim D             feature channels D (default 64)\n"
            "      --norm N            batch or group (default batch)\n"
            "\n"
-           "Global branch (--method moco, rotation, relloc, byol, simsiam, densecl):\n"
+           "Global branch (every --method but lrc):\n"
            "      --moco-version V    1 (linear head) or 2 (MLP head; default)\n"
            "      --queue N           negatives in the queue, each of densecl's two (default 4096;\n"
            "                          under mpirun a multiple of ranks x batch)\n"
@@ -110,6 +108,8 @@ static void usage(void)
            "      --jitter N          relloc: largest jitter of a patch (default 7/96 of the patch)\n"
            "      --ema X             byol: base rate of the target's moving average (default\n"
            "                          0.996), rising to 1 over --steps\n"
+           "      --genesis-rates L   genesis: probabilities of the curve, shuffling, painting,\n"
+           "                          out-painting (else in-) and flips (default 0.9,0.5,0.9,0.8,0.4)\n"
            "      --pred-dim N        simsiam: predictor bottleneck (default embed-dim / 4)\n"
            "      --no-fix-pred-lr    simsiam: the predictor follows the schedule too\n"
            "      --depth N           ResNet depth 18, 34 or 50 (default 18; every global method)\n"
@@ -130,7 +130,7 @@ static void usage(void)
 enum {
     OPT_METHOD = 0x100, OPT_SHUFFLE, OPT_STEPS, OPT_EPOCHS, OPT_SAMPLES, OPT_TAU, OPT_NO_NORMALIZE, OPT_EXCLUDE_SELF,
     OPT_MOCO_VERSION, OPT_QUEUE, OPT_MOCO_M, OPT_EMBED_DIM, OPT_HIDDEN, OPT_PRED_DIM, OPT_EMA, OPT_PATCH, OPT_GAP,
-    OPT_JITTER, OPT_STEM, OPT_NO_FIX_PRED_LR, OPT_BN_SPLITS, OPT_EMBED, OPT_INIT, OPT_DENSE_WEIGHT
+    OPT_JITTER, OPT_STEM, OPT_NO_FIX_PRED_LR, OPT_BN_SPLITS, OPT_EMBED, OPT_INIT, OPT_DENSE_WEIGHT, OPT_GENESIS_RATES
 };
 
 enum { M_LRC, M_MOCO, M_EG }; /* M_EG: a method of egtrainer.h, named by opt.eg */
@@ -471,6 +471,7 @@ int main(int argc, char **argv)
         {"no-fix-pred-lr", no_argument, 0, OPT_NO_FIX_PRED_LR},
         {"bn-splits", required_argument, 0, OPT_BN_SPLITS},
         {"dense-weight", required_argument, 0, OPT_DENSE_WEIGHT},
+        {"genesis-rates", required_argument, 0, OPT_GENESIS_RATES},
         {"embed", no_argument, 0, OPT_EMBED},
         {"init", no_argument, 0, OPT_INIT},
         TRAINOPTS_LONG,
@@ -521,6 +522,7 @@ int main(int argc, char **argv)
         case OPT_EMBED_DIM: ec.dim = mc.dim = (int)opt_i64("--embed-dim", optarg, 1, 65536); break;
         case OPT_HIDDEN: ec.hidden = (int)opt_i64("--hidden", optarg, 1, 65536); break;
         case OPT_EMA: ec.ema = opt_f64("--ema", optarg, 0, 1); break;
+        case OPT_GENESIS_RATES: opt_f64_list("--genesis-rates", optarg, ec.genesis_rates, 5, 0, 1); break;
         case OPT_STEM:
             if (resnet_stem_parse(optarg, &mc.enc.stem))
                 usage_error("option --stem: '%s' is not 3x3 or torchvision", optarg);

@@ -1,9 +1,10 @@
 /* The global pre-training methods of egtrainer.h (rotation, relloc, byol,
- * simsiam, densecl) as library code: each method's loss, metric, gradients and
+ * simsiam, densecl, genesis) as library code: each method's loss, metric, gradients and
  * batch-norm buffers against PyTorch on the same batch and weights
  * (tests/py/eg_ref.py), the gradients against finite differences through
  * the whole step, and what each method adds (rotations, patch geometry,
- * moving average, stop-gradient, DenseCL's queues). */
+ * moving average, stop-gradient, DenseCL's queues, Models Genesis's
+ * transformations against NumPy: tests/py/genesis_ref.py). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@
 #include "pretrain/egtrainer.h"
 #include "pretrain/byol.h"
 #include "pretrain/densecl.h"
+#include "pretrain/genesis.h"
 #include "pretrain/relloc.h"
 #include "pretrain/rotation.h"
 #include "pretrain/siamese.h"
@@ -715,12 +717,146 @@ static void test_densecl_update(void **state)
     eg_trainer_free(t);
 }
 
+/* ---- Models Genesis ---- */
+
+/* The transformed inputs and the targets the step trained on. */
+static void genesis_extra(ckpt_writer *w, eg_trainer *t, lrc_pair **pairs, int B, float *buf)
+{
+    (void)buf;
+    const int H = pairs[0]->H, W = pairs[0]->W;
+    assert_int_equal(ckpt_put_tensor(w, "gx", DT_F32, 3, (int64_t[]){B, H, W}, genesis_batch(t, 0)), 0);
+    assert_int_equal(ckpt_put_tensor(w, "gy", DT_F32, 3, (int64_t[]){B, H, W}, genesis_batch(t, 1)), 0);
+}
+
+/* B = 2 slices of 32 x 32 through Eg, Dg and the head. */
+static void test_genesis_vs_torch(void **state)
+{
+    (void)state;
+    check_vs_torch("genesis", 2, 32, genesis_extra);
+}
+
+/* Eg's, Dg's and the head's first and last weights. */
+static void test_genesis_fd(void **state)
+{
+    (void)state;
+    check_fd("genesis", 2, 32, 0);
+}
+
+/* Every transformation against tests/py/genesis_ref.py: the curve alone
+ * on intensities across and beyond [0, 1], and whole transformations of
+ * slices (square and not) with every step forced on or off and at the
+ * official rates, with what they drew: flips, shuffling windows and where
+ * each pixel came from, the curve's points, the painting boxes. */
+static void test_genesis_transforms(void **state)
+{
+    (void)state;
+    static const double rates[][5] = {
+        {1, 0, 0, 0, 0}, {0, 1, 0, 0, 0}, {0, 0, 1, 0, 0}, {0, 0, 1, 1, 0}, {0, 0, 0, 0, 1},
+        {1, 1, 1, 0, 1}, {1, 1, 1, 1, 1}, {0.9, 0.5, 0.9, 0.8, 0.4}, {0.9, 0.5, 0.9, 0.8, 0.4},
+        {0.9, 0.5, 0.9, 0.8, 0.4}, {0.9, 0.5, 0.9, 0.8, 0.4}, {0.9, 0.5, 0.9, 0.8, 0.4},
+    };
+    enum { NC = sizeof rates / sizeof rates[0], NV = 257, NK = 12 };
+    char dir[1024], path[1200], name[64];
+    static float in[NV], out[NK][NV];
+    double pts[NK][4];
+    int32_t rev[NK];
+    rng r;
+    snprintf(dir, sizeof dir, "%s/ref_genesis_tf", tu_tmpdir());
+    assert_int_equal(tu_sh("mkdir -p '%s'", dir), 0);
+    /* the curve: NK control point sets, both directions */
+    ckpt_writer *w = ckpt_writer_new();
+    rng_seed(&r, 9, 0);
+    for (int i = 0; i < NV; i++)
+        in[i] = (float)(-0.1 + 1.2 * i / (NV - 1));
+    assert_int_equal(ckpt_put_tensor(w, "curve.in", DT_F32, 1, (int64_t[]){NV}, in), 0);
+    for (int k = 0; k < NK; k++) {
+        for (int i = 0; i < 4; i++)
+            pts[k][i] = rng_uniform(&r);
+        rev[k] = k & 1;
+        assert_int_equal(genesis_curve(out[k], in, NV, pts[k], rev[k]), 0);
+        snprintf(name, sizeof name, "curve.%d.pts", k);
+        assert_int_equal(ckpt_put_tensor(w, name, DT_F64, 1, (int64_t[]){4}, pts[k]), 0);
+        snprintf(name, sizeof name, "curve.%d.out", k);
+        assert_int_equal(ckpt_put_tensor(w, name, DT_F32, 1, (int64_t[]){NV}, out[k]), 0);
+        snprintf(name, sizeof name, "curve.%d.reverse", k);
+        assert_int_equal(ckpt_put_tensor(w, name, DT_I32, 1, (int64_t[]){1}, &rev[k]), 0);
+    }
+    snprintf(path, sizeof path, "%s/curves.safetensors", dir);
+    if (ckpt_write(w, path))
+        fail_msg("%s", err_get());
+    ckpt_writer_free(w);
+    /* whole transformations, a file each */
+    int *win = malloc(sizeof(int) * 4 * GENESIS_BLOCKS);
+    for (int c = 0; c < NC; c++) {
+        const int H = c % 3 == 2 ? 48 : 32, W = 32;
+        lrc_pair *p = make_pair(H, W, 300 + c);
+        float *x = malloc(sizeof(float) * H * W), *y = malloc(sizeof(float) * H * W);
+        int32_t *src = malloc(sizeof(int32_t) * H * W);
+        genesis_draw d = {.windows = win, .src = src};
+        rng_seed(&r, 40 + c, 0);
+        if (genesis_transform(x, y, p->xq, H, W, rates[c], &r, &d))
+            fail_msg("%s", err_get());
+        /* meta: nflip, axes[3], shuffle, nonlinear, reverse, pts[4], paint, nbox, boxes[5][4] */
+        double meta[33] = {d.nflip, d.flip_axis[0], d.flip_axis[1], d.flip_axis[2], d.shuffle, d.nonlinear,
+                           d.reverse, d.pts[0], d.pts[1], d.pts[2], d.pts[3], d.paint, d.nbox};
+        for (int b = 0; b < d.nbox; b++)
+            for (int k = 0; k < 4; k++)
+                meta[13 + 4 * b + k] = d.box[b][k];
+        w = ckpt_writer_new();
+        assert_int_equal(ckpt_put_tensor(w, "img", DT_F32, 2, (int64_t[]){H, W}, p->xq), 0);
+        assert_int_equal(ckpt_put_tensor(w, "x", DT_F32, 2, (int64_t[]){H, W}, x), 0);
+        assert_int_equal(ckpt_put_tensor(w, "y", DT_F32, 2, (int64_t[]){H, W}, y), 0);
+        assert_int_equal(ckpt_put_tensor(w, "src", DT_I32, 2, (int64_t[]){H, W}, src), 0);
+        assert_int_equal(ckpt_put_tensor(w, "meta", DT_F64, 1, (int64_t[]){33}, meta), 0);
+        if (d.shuffle)
+            assert_int_equal(ckpt_put_tensor(w, "windows", DT_I32, 2, (int64_t[]){GENESIS_BLOCKS, 4}, win), 0);
+        snprintf(path, sizeof path, "%s/case_%02d.safetensors", dir, c);
+        if (ckpt_write(w, path))
+            fail_msg("%s", err_get());
+        ckpt_writer_free(w);
+        print_message("case %d (%dx%d): %d flips, shuffle %d, curve %d (reverse %d), paint %d with %d boxes\n", c,
+                      H, W, d.nflip, d.shuffle, d.nonlinear, d.reverse, d.paint, d.nbox);
+        free(x);
+        free(y);
+        free(src);
+        lrc_pair_free(p);
+    }
+    free(win);
+    assert_int_equal(tu_sh("'%s' '%s/tests/py/genesis_ref.py' '%s'", tu_python(), tu_root(), dir), 0);
+}
+
+/* The same seed draws the same transformation; a slice below 16 pixels a
+ * side and a rate outside [0, 1] are errors. */
+static void test_genesis_checks(void **state)
+{
+    (void)state;
+    const double rates[5] = {0.9, 0.5, 0.9, 0.8, 0.4};
+    lrc_pair *p = make_pair(32, 32, 7);
+    float x[2][32 * 32], y[2][32 * 32];
+    for (int k = 0; k < 2; k++) {
+        rng r;
+        rng_seed(&r, 11, 0);
+        assert_int_equal(genesis_transform(x[k], y[k], p->xq, 32, 32, rates, &r, NULL), 0);
+    }
+    assert_memory_equal(x[0], x[1], sizeof x[0]);
+    assert_memory_equal(y[0], y[1], sizeof y[0]);
+    rng r;
+    assert_int_equal(genesis_transform(x[0], y[0], p->xq, 8, 32, rates, &r, NULL), -1);
+    assert_non_null(strstr(err_get(), "at least 16x16"));
+    eg_config c;
+    tiny_config(&c);
+    c.genesis_rates[GENESIS_OUTPAINT] = 1.5;
+    assert_null(eg_trainer_create("genesis", &c, 1));
+    assert_non_null(strstr(err_get(), "not a probability"));
+    lrc_pair_free(p);
+}
+
 /* ---- checkpoints ---- */
 
 static void test_save_load(void **state)
 {
     (void)state;
-    static const char *const methods[] = {"rotation", "relloc", "simsiam", "byol", "densecl"};
+    static const char *const methods[] = {"rotation", "relloc", "simsiam", "byol", "densecl", "genesis"};
     char path[1024];
     for (size_t m = 0; m < sizeof methods / sizeof methods[0]; m++) {
         eg_trainer *a = tiny(methods[m], 1), *b = tiny(methods[m], 2);
@@ -785,7 +921,9 @@ int main(void)
         cmocka_unit_test(test_simsiam_fd),     cmocka_unit_test(test_byol_vs_torch),
         cmocka_unit_test(test_byol_fd),        cmocka_unit_test(test_byol_ema),
         cmocka_unit_test(test_densecl_vs_torch), cmocka_unit_test(test_densecl_fd),
-        cmocka_unit_test(test_densecl_update), cmocka_unit_test(test_save_load),
+        cmocka_unit_test(test_densecl_update), cmocka_unit_test(test_genesis_transforms),
+        cmocka_unit_test(test_genesis_checks), cmocka_unit_test(test_genesis_vs_torch),
+        cmocka_unit_test(test_genesis_fd),     cmocka_unit_test(test_save_load),
     };
     if (getenv("TEST_FILTER"))
         cmocka_set_test_filter(getenv("TEST_FILTER"));

@@ -27,7 +27,8 @@
 /* The global methods of egtrainer.h, with the name of their metric in the log. */
 static const struct {
     const char *name, *metric;
-} eg_methods[] = {{"rotation", "acc"}, {"relloc", "acc"}, {"byol", "std"}, {"simsiam", "std"}, {"densecl", "acc"}};
+} eg_methods[] = {{"rotation", "acc"}, {"relloc", "acc"}, {"byol", "std"}, {"simsiam", "std"}, {"densecl", "acc"},
+                 {"genesis", "input_mse"}};
 enum { N_EG = sizeof eg_methods / sizeof eg_methods[0] };
 
 enum {
@@ -177,6 +178,9 @@ static void test_bad_input(void **state)
     expect_fail(2, "--batch 3 is not a multiple of --bn-splits 2", "lrc-train --method moco --batch 3 -c x < /dev/null");
     expect_fail(2, "--batch 3 is not a multiple of --bn-splits 2", "lrc-train --method densecl --batch 3 -c x < /dev/null");
     expect_fail(2, "option --dense-weight", "lrc-train --method densecl --dense-weight 1.5 -c x < /dev/null");
+    expect_fail(2, "option --genesis-rates: '0.9,0.5': expected 5", "lrc-train --method genesis --genesis-rates 0.9,0.5 -c x < /dev/null");
+    expect_fail(2, "option --genesis-rates: 1.2 is outside", "lrc-train --method genesis --genesis-rates 1,1,1,1.2,0 -c x "
+                "< /dev/null");
     expect_fail(2, "--init and --resume exclude each other", "lrc-train --method lrc --init --resume -c x < /dev/null");
 }
 
@@ -241,6 +245,14 @@ static void test_seed_reproducible(void **state)
                          0);
     assert_int_equal(tu_sh("cmp -s %s %s", tu_tmp("d0.st"), tu_tmp("d1.st")), 0);
     assert_int_not_equal(tu_sh("cmp -s %s %s", tu_tmp("d0.st"), tu_tmp("d2.st")), 0);
+    /* Models Genesis (its transformations drawn from the step's seed) */
+    for (int run = 0; run < 3; run++)
+        assert_int_equal(tu_sh("lrc-train -q --method genesis --batch 4 --seed %d -c %s " TINY_EG " -i %s && mv %s %s",
+                               run == 2 ? 6 : 5, tu_tmp("g.st"), tu_tmp("seed.fr"), tu_tmp("g.st"),
+                               tu_tmp((const char *[]){"g0.st", "g1.st", "g2.st"}[run])),
+                         0);
+    assert_int_equal(tu_sh("cmp -s %s %s", tu_tmp("g0.st"), tu_tmp("g1.st")), 0);
+    assert_int_not_equal(tu_sh("cmp -s %s %s", tu_tmp("g0.st"), tu_tmp("g2.st")), 0);
 }
 
 static void test_log_and_skipped(void **state)

@@ -314,9 +314,9 @@ static void test_sync_bn(void **state)
 static void test_global_methods(void **state)
 {
     (void)state;
-    static const char *methods[] = {"rotation", "byol"};
+    static const char *methods[] = {"rotation", "byol", "genesis"};
     write_pairs(tu_tmp("g.fr"), 16, 0);
-    for (int m = 0; m < 2; m++) {
+    for (int m = 0; m < 3; m++) {
         char *err = NULL, cmd[1024];
         snprintf(cmd, sizeof cmd,
                  "cd %s && " MPIRUN " lrc-train --method %s --depth 18 --width 0.0625 --embed-dim 16 --hidden 24 "

@@ -160,6 +160,11 @@ static void test_prepare_pretrain_finetune_evaluate(void **state)
         fail_msg("pretrain --method densecl --ranks 2: exit %d: %s", drc, dmsg);
     free(dmsg);
     check_ckpt(tu_tmp("pre2/densecl.safetensors"), NULL, 2);
+    /* Models Genesis (Eg and the decoder Dg) */
+    script("pipelines/pretrain -o %s --method genesis --moco-steps 2 --batch 4 --size 32 --spacing 2.5,5,5 "
+           "--every 3 --seed 1 --epochs 50 %s/pretrain.csv",
+           tu_tmp("pre"), s);
+    check_ckpt(tu_tmp("pre/genesis.safetensors"), NULL, 2);
 
     /* labelled slices, then fine-tuning from both pre-trained checkpoints */
     script("pipelines/prepare " PREP " -o %s %s/manifest.csv", tu_tmp("lab.frames"), s);
@@ -179,6 +184,9 @@ static void test_prepare_pretrain_finetune_evaluate(void **state)
     script("pipelines/finetune -o %s --cases %s --arch global --global %s --steps 2 --seed 2 --ft-args '--batch 4' %s",
            tu_tmp("ftdcl"), tu_tmp("train.txt"), tu_tmp("pre/densecl.safetensors"), tu_tmp("lab.frames"));
     check_ckpt(tu_tmp("ftdcl/model.safetensors"), NULL, 2);
+    script("pipelines/finetune -o %s --cases %s --arch global --global %s --steps 2 --seed 2 --ft-args '--batch 4' %s",
+           tu_tmp("ftgen"), tu_tmp("train.txt"), tu_tmp("pre/genesis.safetensors"), tu_tmp("lab.frames"));
+    check_ckpt(tu_tmp("ftgen/model.safetensors"), NULL, 2);
 
     /* evaluate: predictions regrouped into volumes, scored, and as NIfTI */
     script("pipelines/evaluate -c %s --cases %s -o %s --nifti %s > %s", tu_tmp("ft/best.safetensors"),

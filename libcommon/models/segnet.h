@@ -16,7 +16,8 @@
  *   SEG_G   global only,  SEG_L  local only   (one branch; the head reads it)
  * Every part is initialised at random (each from its own stream of the seed)
  * or, for Eg, Eg2 and El+Dl, taken from a pre-training checkpoint of
- * lrc-train: every global method (moco, rotation, relloc, byol, simsiam, densecl)
+ * lrc-train: every global method (moco, rotation, relloc, byol, simsiam, densecl,
+ * genesis)
  * holds Eg under prefix "" (model "resnet"), `--method lrc` holds El+Dl
  * under "" (model "unet"); Eg may also come from a torchvision ResNet state
  * dict (resnet_torchvision_load: the ImageNet row of the paper's Table 1). Dg is always fresh, its

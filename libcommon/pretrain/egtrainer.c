@@ -11,7 +11,7 @@
 #include "pretrain/moco.h"
 
 static const eg_ops *const methods[] = {&eg_rotation_ops, &eg_relloc_ops, &eg_byol_ops, &eg_simsiam_ops,
-                                        &eg_densecl_ops};
+                                        &eg_densecl_ops, &eg_genesis_ops};
 enum { NMETHODS = sizeof methods / sizeof methods[0] };
 
 static const eg_ops *find(const char *name)
@@ -36,6 +36,7 @@ void eg_config_default(eg_config *c)
     c->tau = 0.2;
     c->dense_weight = 0.5;
     c->bn_splits = 2;
+    memcpy(c->genesis_rates, (double[]){0.9, 0.5, 0.9, 0.8, 0.4}, sizeof c->genesis_rates);
 }
 
 int eg_method_known(const char *name)
@@ -119,6 +120,7 @@ void eg_trainer_free(eg_trainer *t)
     for (int i = 0; i < t->nparts; i++) {
         optim_free(t->part[i].opt);
         resnet_free(t->part[i].enc);
+        resdec_free(t->part[i].dec);
         proj_free(t->part[i].proj);
     }
     lrc_free(t->x);
@@ -147,7 +149,7 @@ int eg_trainer_nparts(const eg_trainer *t)
 
 static pblock *params(eg_part *p)
 {
-    return p->enc ? resnet_params(p->enc) : proj_params(p->proj);
+    return p->enc ? resnet_params(p->enc) : p->dec ? resdec_params(p->dec) : proj_params(p->proj);
 }
 
 pblock *eg_trainer_part(eg_trainer *t, int i, const char **prefix, int *trained)
@@ -161,14 +163,15 @@ pblock *eg_trainer_part(eg_trainer *t, int i, const char **prefix, int *trained)
     return params(&t->part[i]);
 }
 
-static int add_part(eg_trainer *t, const char *prefix, const char *optim_prefix, resnet *enc, projector *proj,
-                    int fixed_lr)
+static int add_part(eg_trainer *t, const char *prefix, const char *optim_prefix, resnet *enc, resdec *dec,
+                    projector *proj, int fixed_lr)
 {
     eg_part *p;
-    if (!enc && !proj)
+    if (!enc && !dec && !proj)
         return -1;
     if (t->nparts == EG_MAX_PARTS) {
         resnet_free(enc);
+        resdec_free(dec);
         proj_free(proj);
         return err_set("egtrainer: too many parts");
     }
@@ -177,6 +180,7 @@ static int add_part(eg_trainer *t, const char *prefix, const char *optim_prefix,
     p->prefix = prefix;
     p->optim_prefix = optim_prefix;
     p->enc = enc;
+    p->dec = dec;
     p->proj = proj;
     p->fixed_lr = fixed_lr;
     t->nparts++;
@@ -196,12 +200,17 @@ static uint64_t part_seed(const eg_trainer *t)
 int eg_add_resnet(eg_trainer *t, const char *prefix, const char *optim_prefix, const resnet_config *c)
 {
     /* Eg itself from the plain seed, as mocotrainer and seg-finetune do */
-    return add_part(t, prefix, optim_prefix, resnet_create(c, t->nparts ? part_seed(t) : t->seed), NULL, 0);
+    return add_part(t, prefix, optim_prefix, resnet_create(c, t->nparts ? part_seed(t) : t->seed), NULL, NULL, 0);
+}
+
+int eg_add_resdec(eg_trainer *t, const char *prefix, const char *optim_prefix, const resdec_config *c)
+{
+    return add_part(t, prefix, optim_prefix, NULL, resdec_create(c, part_seed(t)), NULL, 0);
 }
 
 int eg_add_proj(eg_trainer *t, const char *prefix, const char *optim_prefix, const proj_config *c, int fixed_lr)
 {
-    return add_part(t, prefix, optim_prefix, NULL, proj_create(c, part_seed(t)), fixed_lr);
+    return add_part(t, prefix, optim_prefix, NULL, NULL, proj_create(c, part_seed(t)), fixed_lr);
 }
 
 int eg_copy_part(eg_trainer *t, int dst, int src)
@@ -341,7 +350,14 @@ int eg_trainer_step(eg_trainer *t, lrc_pair *const *pairs, int B, double lr, rng
 
 static char *part_json(const eg_part *p)
 {
-    return p->enc ? resnet_config_json(resnet_get_config(p->enc)) : proj_config_json(proj_get_config(p->proj));
+    return p->enc   ? resnet_config_json(resnet_get_config(p->enc))
+           : p->dec ? resdec_config_json(resdec_get_config(p->dec))
+                    : proj_config_json(proj_get_config(p->proj));
+}
+
+static const char *part_kind(const eg_part *p)
+{
+    return p->enc ? "resnet" : p->dec ? "resdec" : "projector";
 }
 
 int eg_trainer_save(eg_trainer *t, ckpt_writer *w)
@@ -352,7 +368,7 @@ int eg_trainer_save(eg_trainer *t, ckpt_writer *w)
     for (int i = 0; !rc && i < t->nparts; i++) {
         eg_part *p = &t->part[i];
         char *cfg = part_json(p);
-        rc = !cfg || ckpt_put_model(w, p->prefix, p->enc ? "resnet" : "projector", cfg, params(p)) ||
+        rc = !cfg || ckpt_put_model(w, p->prefix, part_kind(p), cfg, params(p)) ||
              (p->opt && ckpt_put_optim(w, p->optim_prefix, p->opt));
         free(cfg);
     }
@@ -378,7 +394,7 @@ int eg_trainer_load(eg_trainer *t, const ckpt *c)
     for (int i = 0; !rc && i < t->nparts; i++) {
         eg_part *p = &t->part[i];
         char *cfg = part_json(p);
-        rc = !cfg || ckpt_get_model(c, p->prefix, p->enc ? "resnet" : "projector", cfg, params(p)) ||
+        rc = !cfg || ckpt_get_model(c, p->prefix, part_kind(p), cfg, params(p)) ||
              (p->opt && ckpt_get_optim(c, p->optim_prefix, p->opt));
         free(cfg);
     }

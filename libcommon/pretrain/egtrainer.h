@@ -2,13 +2,14 @@
  * egtrainer — the global encoder Eg pre-trained by one of the image-level
  * methods of the paper's Table 1 other than MoCo (mocotrainer.h): rotation
  * prediction (rotation.h), relative patch location (relloc.h), BYOL (byol.h),
- * SimSiam (simsiam.h) and DenseCL (densecl.h). This module is what they
+ * SimSiam (simsiam.h), DenseCL (densecl.h) and Models Genesis (genesis.h:
+ * image restoration through a decoder). This module is what they
  * share; each method's file holds only its own forward, loss and backward,
  * and the state that is neither a part nor an optimiser (DenseCL's queues),
  * which it saves and loads through its own hooks.
  *
  * A trainer is a set of named parts: Eg itself (a ResNet, resnet.h) and the
- * method's heads (projector.h), plus, for BYOL, the target network, a part
+ * method's heads (projector.h) or decoder (resdec, resnet.h), plus, for BYOL, the target network, a part
  * without an optimiser that follows the online one by an exponential moving
  * average. A step on B pairs:
  *   1. zero every gradient;
@@ -74,13 +75,19 @@ typedef struct {
     double tau;            /* DenseCL: temperature of both InfoNCE terms, 0.2 */
     double dense_weight;   /* DenseCL: lambda, the dense term's weight, 0.5 */
     int bn_splits;         /* DenseCL: shuffle-BN sub-batches, 2 (as mocotrainer.h) */
+    /* Models Genesis: the probabilities of its transformations, in
+     * genesis.h's order (non-linear, local shuffle, paint, out-paint, flip):
+     * the official config's 0.9, 0.5, 0.9, 0.8, 0.4 */
+    double genesis_rates[5];
 } eg_config;
 
 void eg_config_default(eg_config *c);
 
-/* The methods by name: "rotation", "relloc", "byol", "simsiam", "densecl". */
+/* The methods by name: "rotation", "relloc", "byol", "simsiam", "densecl",
+ * "genesis". */
 int eg_method_known(const char *name);
-/* Their names for a message: "rotation, relloc, byol, simsiam or densecl". */
+/* Their names for a message: "rotation, relloc, byol, simsiam, densecl or
+ * genesis". */
 const char *eg_method_names(void);
 /* 1 if the method's step gathers every rank's keys (above): the caller
  * gives every rank the same stream r and ends the run at the first short
@@ -132,7 +139,8 @@ pblock *eg_trainer_part(eg_trainer *t, int i, const char **prefix, int *trained)
 
 typedef struct {
     const char *prefix, *optim_prefix; /* optim_prefix NULL: not trained */
-    resnet *enc;                        /* one of enc, proj */
+    resnet *enc;                        /* one of enc, dec, proj */
+    resdec *dec;
     projector *proj;
     optim *opt;
     int fixed_lr;
@@ -179,6 +187,7 @@ typedef struct eg_ops {
 
 /* Add a part; returns its index or -1. optim_prefix NULL: no optimiser. */
 int eg_add_resnet(eg_trainer *t, const char *prefix, const char *optim_prefix, const resnet_config *c);
+int eg_add_resdec(eg_trainer *t, const char *prefix, const char *optim_prefix, const resdec_config *c);
 int eg_add_proj(eg_trainer *t, const char *prefix, const char *optim_prefix, const proj_config *c, int fixed_lr);
 /* Every tensor of part dst set to part src's (a target network's start). */
 int eg_copy_part(eg_trainer *t, int dst, int src);
@@ -200,6 +209,6 @@ int eg_check_batch(lrc_pair *const *pairs, int B);
 /* The batch buffer filled with both views, [xq_1..xq_B, xp_1..xp_B]. */
 float *eg_two_views(eg_trainer *t, lrc_pair *const *pairs, int B);
 
-extern const eg_ops eg_rotation_ops, eg_relloc_ops, eg_byol_ops, eg_simsiam_ops, eg_densecl_ops;
+extern const eg_ops eg_rotation_ops, eg_relloc_ops, eg_byol_ops, eg_simsiam_ops, eg_densecl_ops, eg_genesis_ops;
 
 #endif

@@ -9,6 +9,7 @@ out.safetensors (the batch xq, xp (B, H, W), relloc's patch positions
 `pos` (B, 5: label, centre y, x, neighbour y, x) and patch size `patch`,
 DenseCL's key order `perm` (B; its queues are in model.safetensors) and
 the keys `keys`, `keys2` (B, D) its queues receive (max |diff| <= 1e-5),
+Models Genesis's transformed inputs `gx` and targets `gy` (B, H, W),
 and the C results: loss, metric, grad.PREFIXNAME of every trained tensor,
 after.PREFIXNAME of every buffer after the forward). Prints the largest
 differences; exit status 1 when one is above its tolerance.
@@ -45,6 +46,8 @@ def run(method, d):
     if method == "densecl":
         mt, _ = load_safetensors(os.path.join(d, "model.safetensors"))
         extra = (json.loads(meta["densecl"]), mt["densecl.queue"], mt["densecl.queue2"], out["perm"].long())
+    elif method == "genesis":
+        extra = (out["gx"], out["gy"])
     loss, metric, n = step_loss(method, parts, out["xq"], out["xp"], pos, P, extra)
     loss.backward()
     cl, cm = out["loss"].double().item(), out["metric"].double().item()

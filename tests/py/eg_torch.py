@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from torch_models import MLP, Projector, ResNet, load_safetensors  # noqa: E402
+from torch_models import MLP, Projector, ResDec, ResNet, load_safetensors  # noqa: E402
 
 
 def load_parts(path):
@@ -19,7 +19,7 @@ def load_parts(path):
     in training mode, and the metadata."""
     tensors, meta = load_safetensors(path)
     prefixes = sorted((k[: -len("model")] for k in meta if k.endswith("model")), key=len, reverse=True)
-    kinds = {"resnet": ResNet, "projector": Projector, "mlp": MLP}
+    kinds = {"resnet": ResNet, "resdec": ResDec, "projector": Projector, "mlp": MLP}
     parts = {p: kinds[meta[p + "model"]](json.loads(meta[p + "config"])) for p in prefixes}
     sds = {p: {} for p in prefixes}
     for k, v in tensors.items():
@@ -115,15 +115,31 @@ def densecl_loss(parts, xq, xp, cfg, queue, queue2, perm):
     return loss, hits / B
 
 
+def genesis_loss(parts, x, y):
+    """Models Genesis's restoration loss, as the authors' UNet3D and
+    Genesis_Chest_CT.py compute it (a sigmoid output, nn.MSELoss), on the
+    transformed inputs x and targets y (B, H, W): Dg on Eg's stages, the
+    head's Linear(64, 1) as a 1x1 convolution. The metric: x's own MSE."""
+    stages, _ = parts[""](x[:, None])
+    f = parts["dg."](stages[:4], stages[4])
+    h = parts["head."]
+    p = torch.sigmoid(F.conv2d(f, h.fc.weight[:, :, None, None], h.fc.bias))
+    return F.mse_loss(p, y[:, None]), F.mse_loss(x.double(), y.double())
+
+
 def step_loss(method, parts, xq, xp, pos=None, P=None, extra=None):
     """(loss, metric, samples the metric counts) of one step on xq, xp (B, H, W).
     relloc: pos (B, 5) = label, centre y, x, neighbour y, x; P the patch side.
-    densecl: extra = (settings, queue, queue2, perm)."""
+    densecl: extra = (settings, queue, queue2, perm). genesis: extra = (the
+    transformed inputs, the targets) (B, H, W)."""
     B = xq.shape[0]
     eg = parts[""]
     if method == "densecl":
         loss, acc = densecl_loss(parts, xq, xp, *extra)
         return loss, acc, B
+    if method == "genesis":
+        loss, m = genesis_loss(parts, *extra)
+        return loss, m, 1
     if method == "rotation":
         x = torch.stack([torch.rot90(xq[b], k, dims=(0, 1)) for b in range(B) for k in range(4)])[:, None]
         logits = parts["head."](eg(x)[1])
