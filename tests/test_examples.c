@@ -76,9 +76,7 @@ static void test_examples(void **state)
 
 int main(void)
 {
-    /* the examples that run mpirun: CI runs as root, which Open MPI refuses unless told */
-    setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
-    setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
+    tu_mpi_env(); /* the examples that run mpirun */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_examples),
     };

@@ -797,13 +797,7 @@ static void test_rank_killed(void **state)
 
 int main(void)
 {
-    /* CI runs as root: Open MPI refuses that unless told */
-    setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
-    setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
-    /* make check SANITIZE=1: what Open MPI itself never frees is not ours */
-    char supp[4200];
-    snprintf(supp, sizeof supp, "suppressions=%s/tests/lsan-openmpi.supp:fast_unwind_on_malloc=0", tu_root());
-    setenv("LSAN_OPTIONS", supp, 0);
+    tu_mpi_env();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lrc_two_ranks),
         cmocka_unit_test(test_seg_two_ranks),

@@ -367,6 +367,7 @@ static void test_demo(void **state)
 
 int main(void)
 {
+    tu_mpi_env(); /* pretrain --ranks runs mpirun */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_prepare_pretrain_finetune_evaluate),
         cmocka_unit_test(test_remote_preprocess),

@@ -217,3 +217,12 @@ const char *tu_tmp(const char *name)
     snprintf(p, 1024, "%s/%s", tu_tmpdir(), name);
     return p;
 }
+
+void tu_mpi_env(void)
+{
+    static char supp[4200];
+    setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
+    setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
+    snprintf(supp, sizeof supp, "suppressions=%s/tests/lsan-openmpi.supp:fast_unwind_on_malloc=0", tu_root());
+    setenv("LSAN_OPTIONS", supp, 0);
+}

@@ -20,6 +20,10 @@
 const char *tu_bin(const char *name);  /* full path of a filter (static buffer ring) */
 const char *tu_bindir(void);
 const char *tu_root(void);
+/* For a test that starts mpirun: Open MPI allowed to run as root (CI does),
+ * and under make check SANITIZE=1 LeakSanitizer told what Open MPI itself
+ * never frees (tests/lsan-openmpi.supp; an LSAN_OPTIONS already set wins). */
+void tu_mpi_env(void);
 const char *tu_data(void);             /* NULL when the shared data is absent */
 const char *tu_sample(void);           /* the bundled sample directory */
 const char *tu_python(void);
