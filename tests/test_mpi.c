@@ -510,6 +510,23 @@ static void two_ranks(const char *cmd, const char *name)
                            f[1], run, f[1], f[1]), 0);
 }
 
+/* drop_last on 2 ranks: 20 records, 10 a rank, make 2 full batches of 4
+ * each, 16 pairs; the short last batch ends the run (cmd: a trainer's
+ * command line but --batch, -i and -c; name: its files' stem). */
+static void drop_last(const char *cmd, const char *name)
+{
+    char fr[64], st[64];
+    snprintf(fr, sizeof fr, "%s20.fr", name);
+    snprintf(st, sizeof st, "%s20.st", name);
+    write_pairs(tu_tmp(fr), 20, 0);
+    assert_int_equal(tu_sh("cd %s && " MPIRUN " %s --batch 4 -i %s -c %s 2>/dev/null", tu_tmpdir(), cmd, fr, st), 0);
+    ckpt *c = ckpt_open(tu_tmp(st));
+    assert_non_null(c);
+    assert_int_equal(ckpt_step(c), 2);
+    assert_string_equal(ckpt_meta(c, "pairs"), "16");
+    ckpt_close(c);
+}
+
 /* MoCo as two_ranks. Then: 20 records end after 2 steps (the short last
  * batch dropped); a 2-rank checkpoint resumes on 2 ranks and on one
  * process, the queue pointer going on by 8 a step. */
@@ -517,14 +534,7 @@ static void test_moco_two_ranks(void **state)
 {
     (void)state;
     two_ranks(MOCO, "m");
-    /* drop_last: 10 records a rank, 2 full batches of 4 */
-    write_pairs(tu_tmp("m20.fr"), 20, 0);
-    assert_int_equal(tu_sh("cd %s && " MPIRUN " " MOCO " --batch 4 -i m20.fr -c m20.st 2>/dev/null", tu_tmpdir()), 0);
-    ckpt *c = ckpt_open(tu_tmp("m20.st"));
-    assert_non_null(c);
-    assert_int_equal(ckpt_step(c), 2);
-    assert_string_equal(ckpt_meta(c, "pairs"), "16");
-    ckpt_close(c);
+    drop_last(MOCO, "m");
     /* --resume on 2 ranks, then on 1 process with the same 8 pairs a step */
     int64_t ptr;
     int rows;
@@ -535,7 +545,7 @@ static void test_moco_two_ranks(void **state)
     assert_int_equal(tu_sh("cd %s && " MOCO " --batch 8 --resume --steps 5 -i m.fr -c m-2.st", tu_tmpdir()), 0);
     free(read_queue(tu_tmp("m-2.st"), "moco.queue", &ptr, &rows));
     assert_int_equal(ptr, 40);
-    c = ckpt_open(tu_tmp("m-2.st"));
+    ckpt *c = ckpt_open(tu_tmp("m-2.st"));
     assert_non_null(c);
     assert_int_equal(ckpt_step(c), 5);
     ckpt_close(c);
@@ -551,13 +561,7 @@ static void test_densecl_two_ranks(void **state)
 {
     (void)state;
     two_ranks(DENSECL, "d");
-    write_pairs(tu_tmp("d20.fr"), 20, 0);
-    assert_int_equal(tu_sh("cd %s && " MPIRUN " " DENSECL " --batch 4 -i d20.fr -c d20.st 2>/dev/null", tu_tmpdir()), 0);
-    ckpt *c = ckpt_open(tu_tmp("d20.st"));
-    assert_non_null(c);
-    assert_int_equal(ckpt_step(c), 2);
-    assert_string_equal(ckpt_meta(c, "pairs"), "16");
-    ckpt_close(c);
+    drop_last(DENSECL, "d");
     assert_int_equal(tu_sh("cd %s && " DENSECL " --bn-splits 1 --batch 8 --resume --steps 4 -i d.fr -c d-2.st", tu_tmpdir()), 0);
     for (int i = 0; i < 2; i++) {
         int64_t ptr;

@@ -12,17 +12,21 @@
 #include "core/parse.h"
 #include "io/frame.h"
 
-void usage_error(const char *fmt, ...)
+void vusage_error(const char *fmt, va_list ap)
 {
     /* one write: under mpirun another process's output (its abort banner)
      * may otherwise land inside the line */
     char msg[2048];
-    va_list ap;
-    va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
     fprintf(stderr, "%s: %s (see %s --help)\n", err_progname, msg, err_cmdname);
     exit(EXIT_USAGE);
+}
+
+void usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vusage_error(fmt, ap);
 }
 
 int64_t opt_i64(const char *opt, const char *s, int64_t lo, int64_t hi)

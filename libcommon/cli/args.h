@@ -11,6 +11,7 @@
 #define LRC_ARGS_H
 
 #include <stddef.h>
+#include <stdarg.h>
 #include <stdint.h>
 
 #include "core/parse.h"
@@ -44,6 +45,8 @@ int opt_common(int c, const char *arg);
 _Noreturn void print_version(void);
 /* Usage error: "NAME: msg" + "Try 'NAME --help'." and exit 2. */
 _Noreturn void usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* usage_error with its arguments as a va_list. */
+_Noreturn void vusage_error(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
 /* getopt_long for filters: an unknown option, an option missing its value
  * or given one it does not take, and an ambiguous abbreviation end the
  * program here (usage_bad_option), so the switch after it never sees '?'.

@@ -139,13 +139,11 @@ int trainopts_leave_job(void)
 
 void trainopts_ranks_usage_error(const char *fmt, ...)
 {
-    char msg[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
     if (dist_rank() == 0)
-        usage_error("%s", msg);
+        vusage_error(fmt, ap);
+    va_end(ap);
     dist_all(0);
     exit(EXIT_USAGE);
 }
