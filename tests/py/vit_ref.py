@@ -1,0 +1,100 @@
+"""The transformer layers of lrcpipe (nn.h, tblock.h) in PyTorch, written
+from the layers' definitions (torch.nn.functional), on the inputs, weights
+and output weights R the C test used: the output and the gradients of
+sum(out * R) compared with lrcpipe's.
+
+    vit_ref.py KIND FILE
+
+KIND: ln, gelu, attn, patch, block, pos. FILE holds in.NAME, grad.NAME,
+out, R and the shapes as metadata "cfg" (JSON). Prints the largest
+differences, relative to the largest magnitude of torch's tensor; exit
+status 1 when one is above 1e-4 (pos: 1e-6, both in float from the same
+double values).
+"""
+import json
+import math
+import os
+import sys
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from torch_models import load_safetensors  # noqa: E402
+
+torch.set_num_threads(1)
+TOL = 1e-4
+
+
+def attention(x, qw, qb, pw, pb, nh):
+    """timm's Attention: qkv linear, heads, softmax(q k^T / sqrt(hs)) v, proj."""
+    B, T, C = x.shape
+    hs = C // nh
+    qkv = F.linear(x, qw, qb).reshape(B, T, 3, nh, hs).permute(2, 0, 3, 1, 4)
+    q, k, v = qkv[0], qkv[1], qkv[2]
+    att = (q @ k.transpose(-2, -1) * hs ** -0.5).softmax(dim=-1)
+    return F.linear((att @ v).transpose(1, 2).reshape(B, T, C), pw, pb)
+
+
+def block(x, p, nh, eps=1e-6):
+    """The pre-norm block: x + attn(LN1 x); x + fc2(GELU(fc1(LN2 x)))."""
+    C = x.shape[-1]
+    x = x + attention(F.layer_norm(x, (C,), p["norm1.weight"], p["norm1.bias"], eps),
+                      p["attn.qkv.weight"], p["attn.qkv.bias"], p["attn.proj.weight"], p["attn.proj.bias"], nh)
+    h = F.layer_norm(x, (C,), p["norm2.weight"], p["norm2.bias"], eps)
+    return x + F.linear(F.gelu(F.linear(h, p["mlp.fc1.weight"], p["mlp.fc1.bias"])), p["mlp.fc2.weight"],
+                        p["mlp.fc2.bias"])
+
+
+def sincos_2d(D, gh, gw):
+    """MAE's get_2d_sincos_pos_embed (util/pos_embed.py), for a gh x gw grid."""
+    def one_d(d, pos):
+        omega = np.arange(d // 2, dtype=np.float64) / (d / 2.0)
+        omega = 1.0 / 10000 ** omega
+        out = np.einsum("m,d->md", pos.reshape(-1), omega)
+        return np.concatenate([np.sin(out), np.cos(out)], axis=1)
+    grid = np.meshgrid(np.arange(gw, dtype=np.float32), np.arange(gh, dtype=np.float32))
+    return np.concatenate([one_d(D // 2, grid[0]), one_d(D // 2, grid[1])], axis=1)
+
+
+def rel(a, b):
+    return (a.double() - b.double()).abs().max().item() / max(b.double().abs().max().item(), 1e-12)
+
+
+def main(kind, path):
+    t, meta = load_safetensors(path)
+    cfg = json.loads(meta["cfg"])
+    if kind == "pos":
+        ref = torch.from_numpy(sincos_2d(cfg["D"], cfg["GH"], cfg["GW"])).float()
+        e = rel(t["out"], ref)
+        print("pos: max rel diff %.1e" % e)
+        return e <= 1e-6
+    ins = {k[3:]: v.clone().requires_grad_(True) for k, v in t.items() if k.startswith("in.")}
+    if kind == "ln":
+        out = F.layer_norm(ins["x"], (cfg["C"],), ins["weight"], ins["bias"], 1e-6)
+    elif kind == "gelu":
+        out = F.gelu(ins["x"])
+    elif kind == "attn":
+        out = attention(ins["x"], ins["qkv.weight"], ins["qkv.bias"], ins["proj.weight"], ins["proj.bias"],
+                        cfg["NH"])
+    elif kind == "patch":
+        out = F.conv2d(ins["img"], ins["weight"], ins["bias"], stride=cfg["P"]).flatten(2).transpose(1, 2)
+    elif kind == "block":
+        out = block(ins["x"], ins, cfg["NH"])
+    else:
+        raise SystemExit("unknown kind " + kind)
+    (out * t["R"]).sum().backward()
+    ok = True
+    e = rel(t["out"], out.detach())
+    print("%s: out max rel diff %.1e" % (kind, e))
+    ok &= e <= TOL
+    for name, x in ins.items():
+        e = rel(t["grad." + name], x.grad)
+        print("%s: grad %-20s max rel diff %.1e" % (kind, name, e))
+        ok &= e <= TOL
+    return ok
+
+
+if __name__ == "__main__":
+    sys.exit(0 if main(sys.argv[1], sys.argv[2]) else 1)
