@@ -13,6 +13,8 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "models/maedec.h"
+#include "models/vit.h"
 #include "nn/ckpt.h"
 #include "nn/nn.h"
 #include "nn/tblock.h"
@@ -37,7 +39,7 @@ static float *falloc(size_t n)
         abort();
     return memset(p, 0, bytes);
 }
-#define MAXT 16
+#define MAXT 64
 
 typedef struct {
     char name[PARAM_NAME_MAX];
@@ -45,6 +47,7 @@ typedef struct {
     size_t n;
     int rank;
     int64_t shape[4];
+    int owned; /* x and g allocated here (not a model's) */
 } tt;
 
 typedef struct lcase lcase;
@@ -82,6 +85,7 @@ static tt *add_in(lcase *c, const char *name, int rank, const int64_t *shape, do
     t->rank = rank;
     memcpy(t->shape, shape, sizeof(int64_t) * rank);
     t->n = shape_numel(rank, shape);
+    t->owned = !x;
     t->x = x ? x : falloc(t->n);
     t->g = g ? g : falloc(t->n);
     if (scale > 0)
@@ -203,7 +207,7 @@ static void vs_torch(lcase *c, const char *extra_cfg)
 static void case_free(lcase *c)
 {
     for (int i = 0; i < c->nin; i++)
-        if (!c->pb.allocated || c->in[i].x < c->pb.data || c->in[i].x >= c->pb.data + c->pb.numel) {
+        if (c->in[i].owned) {
             free(c->in[i].x);
             free(c->in[i].g);
         }
@@ -424,11 +428,184 @@ static void test_block(void **state)
     case_free(&c);
 }
 
+/* ---- the ViT and MAE's decoder, whole ---- */
+
+enum { MB = 2, MH = 8, MW = 12, MP = 4, MK = 3, ML = (MH / MP) * (MW / MP) };
+
+/* a tiny ViT: 2 blocks of width 16, 2 heads, patches of 4 */
+static vit_config tiny_vit(void)
+{
+    vit_config c;
+    vit_config_default(&c);
+    c.depth = 2, c.width = 16, c.heads = 2, c.patch = MP;
+    return c;
+}
+
+/* each image's kept patches, in a drawn order (as MAE's shuffle) */
+static void draw_keep(int *keep, int N, int K, int L, rng *r)
+{
+    for (int n = 0; n < N; n++) {
+        int perm[64];
+        for (int l = 0; l < L; l++)
+            perm[l] = l;
+        for (int l = L - 1; l > 0; l--) {
+            int j = (int)rng_below(r, (uint64_t)l + 1), t = perm[l];
+            perm[l] = perm[j], perm[j] = t;
+        }
+        memcpy(keep + n * K, perm, sizeof(int) * K);
+    }
+}
+
+typedef struct {
+    lcase c;
+    vit *v;
+    maedec *d;
+    float *img;
+    int keep[MB * MK];
+} mcase;
+
+static void vit_fwd(lcase *c)
+{
+    mcase *m = (mcase *)c;
+    const float *t = vit_forward(m->v, m->img, MB, MH, MW, m->keep, MK);
+    assert_non_null(t);
+    memcpy(c->out, t, sizeof(float) * c->nout);
+}
+
+static void vit_bwd(lcase *c)
+{
+    mcase *m = (mcase *)c;
+    assert_int_equal(vit_backward(m->v, c->R), 0);
+}
+
+/* the model's tensors as inputs of the case (their gradients are the pblock's) */
+static void add_params(lcase *c, pblock *pb, const char *prefix, rng *r)
+{
+    char nm[PARAM_NAME_MAX];
+    for (int k = 0; k < pb->n; k++) {
+        /* biases and norms away from 0 and 1, so that each is tested */
+        if (pb->e[k].rank == 1)
+            for (size_t i = 0; i < pb->e[k].numel; i++)
+                pblock_ptr(pb, k)[i] += (float)(0.2 * rng_normal(r));
+        snprintf(nm, sizeof nm, "%s%s", prefix, pb->e[k].name);
+        add_in(c, nm, pb->e[k].rank, pb->e[k].shape, 0, r, pblock_ptr(pb, k), pblock_grad(pb, k));
+    }
+}
+
+static void put_keep(const int *keep, char *cfg, size_t n)
+{
+    size_t o = (size_t)snprintf(cfg, n, ",\"keep\":[");
+    for (int i = 0; i < MB * MK; i++)
+        o += (size_t)snprintf(cfg + o, n - o, "%s%d", i ? "," : "", keep[i]);
+    snprintf(cfg + o, n - o, "],\"K\":%d,\"depth\":2", MK);
+}
+
+static void test_vit_forward(void **state)
+{
+    (void)state;
+    rng r;
+    rng_seed(&r, 21, 0);
+    vit_config vc = tiny_vit();
+    mcase m = {.c = {.kind = "vit", .fwd = vit_fwd, .bwd = vit_bwd, .B = MB, .C = 16, .NH = 2, .H = MH, .W = MW,
+                     .P = MP}};
+    assert_non_null(m.v = vit_create(&vc, 3));
+    draw_keep(m.keep, MB, MK, ML, &r);
+    m.img = falloc(MB * MH * MW);
+    for (int i = 0; i < MB * MH * MW; i++)
+        m.img[i] = (float)rng_normal(&r);
+    add_params(&m.c, vit_params(m.v), "", &r);
+    set_out(&m.c, 3, (int64_t[]){MB, MK + 1, 16}, &r);
+    double e = fd_case(&m.c, &r);
+    print_message("vit: worst finite-difference error %.2e\n", e);
+    assert_true(e < FD_TOL);
+    char cfg[512];
+    put_keep(m.keep, cfg, sizeof cfg);
+    /* vit_ref.py reads the image as in.img (its gradient, which the ViT does not compute, is not compared) */
+    tt *ti = add_in(&m.c, "img", 4, (int64_t[]){MB, 1, MH, MW}, 0, &r, NULL, NULL);
+    memcpy(ti->x, m.img, sizeof(float) * MB * MH * MW);
+    vs_torch(&m.c, cfg);
+    /* a checkpoint round trip gives the same model and the same tokens */
+    char path[1024];
+    snprintf(path, sizeof path, "%s/vit.safetensors", tu_tmpdir());
+    ckpt_writer *w = ckpt_writer_new();
+    assert_int_equal(vit_ckpt_put(w, "eg.", m.v), 0);
+    assert_int_equal(ckpt_write(w, path), 0);
+    ckpt_writer_free(w);
+    ckpt *ck = ckpt_open(path);
+    assert_non_null(ck);
+    assert_string_equal(ckpt_meta(ck, "eg.model"), "vit");
+    vit *v2 = vit_ckpt_load(ck, "eg.");
+    if (!v2)
+        fail_msg("%s", err_get());
+    assert_memory_equal(vit_get_config(v2), &vc, sizeof vc);
+    assert_null(vit_ckpt_load(ck, ""));
+    const float *t1 = vit_forward(m.v, m.img, MB, MH, MW, m.keep, MK);
+    float *copy = falloc(m.c.nout);
+    memcpy(copy, t1, sizeof(float) * m.c.nout);
+    const float *t2 = vit_forward(v2, m.img, MB, MH, MW, m.keep, MK);
+    assert_memory_equal(copy, t2, sizeof(float) * m.c.nout);
+    /* every patch (fine-tuning's way) and a bad input */
+    assert_non_null(vit_forward(v2, m.img, MB, MH, MW, NULL, ML));
+    assert_null(vit_forward(v2, m.img, MB, MH + 2, MW, NULL, ML));
+    print_message("vit: checkpoint round trip identical; %s\n", err_get());
+    vit_free(v2);
+    ckpt_close(ck);
+    free(copy);
+    free(m.img);
+    vit_free(m.v);
+    case_free(&m.c);
+}
+
+static void dec_fwd(lcase *c)
+{
+    mcase *m = (mcase *)c;
+    const float *p = maedec_forward(m->d, c->in[0].x, m->keep, MB, MK, MH / MP, MW / MP);
+    assert_non_null(p);
+    memcpy(c->out, p, sizeof(float) * c->nout);
+}
+
+static void dec_bwd(lcase *c)
+{
+    mcase *m = (mcase *)c;
+    const float *dl = maedec_backward(m->d, c->R);
+    assert_non_null(dl);
+    memcpy(c->in[0].g, dl, sizeof(float) * c->in[0].n);
+}
+
+static void test_maedec(void **state)
+{
+    (void)state;
+    rng r;
+    rng_seed(&r, 23, 0);
+    maedec_config dc;
+    maedec_config_default(&dc);
+    dc.embed = 16, dc.patch = MP, dc.depth = 2, dc.width = 12, dc.heads = 3;
+    mcase m = {.c = {.kind = "maedec", .fwd = dec_fwd, .bwd = dec_bwd, .B = MB, .C = 12, .NH = 3, .H = MH, .W = MW,
+                     .P = MP}};
+    assert_non_null(m.d = maedec_create(&dc, 4));
+    draw_keep(m.keep, MB, MK, ML, &r);
+    add_in(&m.c, "lat", 3, (int64_t[]){MB, MK + 1, 16}, 1, &r, NULL, NULL);
+    add_params(&m.c, maedec_params(m.d), "", &r);
+    set_out(&m.c, 3, (int64_t[]){MB, ML, MP * MP}, &r);
+    double e = fd_case(&m.c, &r);
+    print_message("maedec: worst finite-difference error %.2e\n", e);
+    assert_true(e < FD_TOL);
+    char cfg[512];
+    put_keep(m.keep, cfg, sizeof cfg);
+    vs_torch(&m.c, cfg);
+    /* a patch kept twice is an error */
+    m.keep[1] = m.keep[0];
+    assert_null(maedec_forward(m.d, m.c.in[0].x, m.keep, MB, MK, MH / MP, MW / MP));
+    maedec_free(m.d);
+    case_free(&m.c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_layernorm), cmocka_unit_test(test_gelu),  cmocka_unit_test(test_attention),
         cmocka_unit_test(test_patch_embed), cmocka_unit_test(test_pos_embed), cmocka_unit_test(test_block),
+        cmocka_unit_test(test_vit_forward), cmocka_unit_test(test_maedec),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,7 +5,7 @@ sum(out * R) compared with lrcpipe's.
 
     vit_ref.py KIND FILE
 
-KIND: ln, gelu, attn, patch, block, pos. FILE holds in.NAME, grad.NAME,
+KIND: ln, gelu, attn, patch, block, vit, maedec, pos. FILE holds in.NAME, grad.NAME,
 out, R and the shapes as metadata "cfg" (JSON). Prints the largest
 differences, relative to the largest magnitude of torch's tensor; exit
 status 1 when one is above 1e-4 (pos: 1e-6, both in float from the same
@@ -58,6 +58,49 @@ def sincos_2d(D, gh, gw):
     return np.concatenate([one_d(D // 2, grid[0]), one_d(D // 2, grid[1])], axis=1)
 
 
+def sub(p, prefix):
+    return {k[len(prefix):]: v for k, v in p.items() if k.startswith(prefix)}
+
+
+def vit(img, p, cfg):
+    """models_mae.py's forward_encoder with the kept patches given (cfg keep, K)."""
+    B, K = img.shape[0], cfg["K"]
+    x = F.conv2d(img, p["patch_embed.proj.weight"], p["patch_embed.proj.bias"], stride=cfg["P"])
+    gh, gw = x.shape[2], x.shape[3]
+    D = x.shape[1]
+    pos = torch.from_numpy(sincos_2d(D, gh, gw)).float()
+    x = x.flatten(2).transpose(1, 2) + pos[None]
+    keep = torch.tensor(cfg["keep"]).reshape(B, K)
+    x = torch.gather(x, 1, keep[:, :, None].expand(-1, -1, D))
+    x = torch.cat([p["cls_token"].expand(B, -1, -1), x], dim=1)
+    for i in range(cfg["depth"]):
+        x = block(x, sub(p, "blocks.%d." % i), cfg["NH"])
+    return F.layer_norm(x, (D,), p["norm.weight"], p["norm.bias"], 1e-6)
+
+
+def maedec(lat, p, cfg):
+    """models_mae.py's forward_decoder: ids_restore from the kept patches."""
+    B, K = lat.shape[0], cfg["K"]
+    gh, gw = cfg["H"] // cfg["P"], cfg["W"] // cfg["P"]
+    L = gh * gw
+    keep = torch.tensor(cfg["keep"]).reshape(B, K)
+    # ids_shuffle: the kept patches first, then the others; ids_restore its inverse
+    shuffle = torch.stack([torch.cat([k, torch.tensor([l for l in range(L) if l not in k.tolist()])]) for k in keep])
+    restore = torch.argsort(shuffle, dim=1)
+    x = F.linear(lat, p["decoder_embed.weight"], p["decoder_embed.bias"])
+    Dd = x.shape[2]
+    mask = p["mask_token"].repeat(B, L + 1 - x.shape[1], 1)
+    x_ = torch.cat([x[:, 1:, :], mask], dim=1)
+    x_ = torch.gather(x_, 1, restore[:, :, None].expand(-1, -1, Dd))
+    x = torch.cat([x[:, :1, :], x_], dim=1)
+    pos = torch.cat([torch.zeros(1, Dd), torch.from_numpy(sincos_2d(Dd, gh, gw)).float()])
+    x = x + pos[None]
+    for i in range(cfg["depth"]):
+        x = block(x, sub(p, "decoder_blocks.%d." % i), cfg["NH"])
+    x = F.layer_norm(x, (Dd,), p["decoder_norm.weight"], p["decoder_norm.bias"], 1e-6)
+    return F.linear(x, p["decoder_pred.weight"], p["decoder_pred.bias"])[:, 1:, :]
+
+
 def rel(a, b):
     return (a.double() - b.double()).abs().max().item() / max(b.double().abs().max().item(), 1e-12)
 
@@ -82,6 +125,10 @@ def main(kind, path):
         out = F.conv2d(ins["img"], ins["weight"], ins["bias"], stride=cfg["P"]).flatten(2).transpose(1, 2)
     elif kind == "block":
         out = block(ins["x"], ins, cfg["NH"])
+    elif kind == "vit":
+        out = vit(ins["img"], ins, cfg)
+    elif kind == "maedec":
+        out = maedec(ins["lat"], ins, cfg)
     else:
         raise SystemExit("unknown kind " + kind)
     (out * t["R"]).sum().backward()
@@ -90,6 +137,8 @@ def main(kind, path):
     print("%s: out max rel diff %.1e" % (kind, e))
     ok &= e <= TOL
     for name, x in ins.items():
+        if x.grad is None or (kind == "vit" and name == "img"):
+            continue
         e = rel(t["grad." + name], x.grad)
         print("%s: grad %-20s max rel diff %.1e" % (kind, name, e))
         ok &= e <= TOL
