@@ -41,12 +41,21 @@ void vit_config_default(vit_config *c)
 
 int vit_config_preset(vit_config *c, const char *name)
 {
+    int d, w, h, n = 0;
     for (size_t i = 0; i < sizeof presets / sizeof presets[0]; i++)
         if (!strcmp(name, presets[i].name)) {
             c->depth = presets[i].depth, c->width = presets[i].width, c->heads = presets[i].heads;
             return 0;
         }
-    return err_set("'%s' is not a ViT configuration (tiny, small or base)", name);
+    if (sscanf(name, "%d,%d,%d%n", &d, &w, &h, &n) == 3 && !name[n]) {
+        vit_config t = *c;
+        t.depth = d, t.width = w, t.heads = h;
+        if (vit_config_check(&t))
+            return -1;
+        *c = t;
+        return 0;
+    }
+    return err_set("'%s' is not a ViT configuration (tiny, small, base or DEPTH,WIDTH,HEADS)", name);
 }
 
 int vit_config_check(const vit_config *c)

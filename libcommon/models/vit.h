@@ -53,8 +53,9 @@ typedef struct vit vit;
 
 /* ViT-B/16, one input channel. */
 void vit_config_default(vit_config *c);
-/* depth, width and heads of "tiny", "small" or "base" (the rest kept);
- * -1 + err_set for another name. */
+/* depth, width and heads of "tiny", "small" or "base", or as given by
+ * "DEPTH,WIDTH,HEADS" (a small model for tests); the rest kept. -1 +
+ * err_set for another name or a bad configuration (c unchanged). */
 int vit_config_preset(vit_config *c, const char *name);
 int vit_config_check(const vit_config *c);
 char *vit_config_json(const vit_config *c);
