@@ -10,7 +10,10 @@
 
 #include "core/err.h"
 #include "core/rng.h"
+#include "finetune/segloss.h"
+#include "models/segnet.h"
 #include "nn/ckpt.h"
+#include "nn/optim.h"
 #include "pretrain/egtrainer.h"
 #include "pretrain/mae.h"
 #include "testutil.h"
@@ -332,11 +335,118 @@ static void test_save_load(void **state)
     eg_trainer_free(b);
 }
 
+/* seg-finetune's network on an MAE checkpoint's ViT: Eg taken as trained,
+ * a progressive-upsampling Dg beside the U-Net (global+local) or alone
+ * (global); a few Adam steps on one batch make the loss fall; the network
+ * survives a checkpoint round trip (same logits, same prediction). */
+static void test_finetune(void **state)
+{
+    (void)state;
+    enum { N = 2, H = 32, W = 32, C = 3 };
+    char path[1024];
+    eg_trainer *t = tiny(7);
+    snprintf(path, sizeof path, "%s/mae_ft.st", tu_tmpdir());
+    ckpt_writer *w = ckpt_writer_new();
+    assert_int_equal(eg_trainer_save(t, w), 0);
+    assert_int_equal(ckpt_write(w, path), 0);
+    ckpt_writer_free(w);
+    ckpt *pre = ckpt_open(path);
+    assert_non_null(pre);
+    float x[N * H * W];
+    uint8_t label[N * H * W], pred[N * H * W], pred2[N * H * W];
+    for (int n = 0; n < N; n++) { /* a bright disc (class 1) and a dark square (class 2) */
+        lrc_pair *p = make_pair(H, W, 300 + n);
+        for (int i = 0; i < H * W; i++) {
+            const int y = i / W, xx = i % W, disc = (y - 10) * (y - 10) + (xx - 12) * (xx - 12) < 36,
+                      sq = y >= 18 && y < 28 && xx >= 16 + 4 * n && xx < 26 + 4 * n;
+            label[n * H * W + i] = disc ? 1 : sq ? 2 : 0;
+            x[n * H * W + i] = 0.2f * p->xq[i] + (disc ? 0.8f : sq ? -0.6f : 0.0f);
+        }
+        lrc_pair_free(p);
+    }
+    for (int arch = 0; arch < 2; arch++) {
+        segnet_config sc;
+        segnet_config_default(&sc);
+        sc.arch = arch ? SEG_G : SEG_GL;
+        sc.classes = C;
+        sc.local.widths[0] = 4, sc.local.widths[1] = 8, sc.local.widths[2] = 8, sc.local.widths[3] = 8;
+        sc.local.widths[4] = 8, sc.local.out_ch = 8;
+        segnet_init init = {{pre, NULL}, NULL};
+        segnet *sn = segnet_create(&sc, &init, 1);
+        if (!sn)
+            fail_msg("%s", err_get());
+        const char *prefix;
+        pblock *eg = segnet_part(sn, 0, &prefix), *vp = eg_trainer_part(t, 0, NULL, NULL);
+        assert_string_equal(prefix, "eg.");
+        assert_null(segnet_encoder(sn, 0));
+        assert_non_null(segnet_vit(sn, 0));
+        assert_memory_equal(eg->data, vp->data, vp->numel * sizeof(float)); /* the pre-trained ViT as it was */
+        optim_config oc;
+        optim_config_default(&oc, OPTIM_ADAM);
+        oc.lr = 3e-3, oc.weight_decay = 0;
+        optim *opt[4] = {NULL};
+        const int np = segnet_nparts(sn);
+        for (int i = 0; i < np; i++)
+            assert_non_null(opt[i] = optim_create(&oc, segnet_part(sn, i, &prefix)));
+        segloss_config lc;
+        segloss_config_default(&lc);
+        lc.ce_weight = 1;
+        float *dl = malloc(sizeof(float) * N * C * H * W);
+        double first = 0, last = 0;
+        for (int step = 0; step < 15; step++) {
+            segloss_stats st;
+            for (int i = 0; i < np; i++)
+                pblock_zero_grad(segnet_part(sn, i, &prefix));
+            const float *logits = segnet_forward(sn, x, N, H, W);
+            assert_non_null(logits);
+            assert_int_equal(segloss_dice(dl, &st, logits, label, N, C, H * W, &lc), 0);
+            assert_int_equal(segnet_backward(sn, dl), 0);
+            for (int i = 0; i < np; i++)
+                optim_step(opt[i], oc.lr);
+            if (!step)
+                first = st.loss;
+            last = st.loss;
+        }
+        print_message("%s on the MAE ViT: loss %.4f at step 1, %.4f at step 15\n", segnet_arch_name(sc.arch), first,
+                      last);
+        assert_true(last < 0.8 * first);
+        /* round trip: the same network, the same logits and prediction */
+        snprintf(path, sizeof path, "%s/seg_vit_%d.st", tu_tmpdir(), arch);
+        w = ckpt_writer_new();
+        assert_int_equal(segnet_ckpt_put(w, sn), 0);
+        assert_int_equal(ckpt_write(w, path), 0);
+        ckpt_writer_free(w);
+        ckpt *c = ckpt_open(path);
+        assert_string_equal(ckpt_meta(c, "eg.model"), "vit");
+        assert_string_equal(ckpt_meta(c, "dg.model"), "vitpup");
+        segnet *s2 = segnet_ckpt_load(c);
+        if (!s2)
+            fail_msg("%s", err_get());
+        ckpt_close(c);
+        assert_int_equal(segnet_predict(sn, pred, x, N, H, W), 0);
+        assert_int_equal(segnet_predict(s2, pred2, x, N, H, W), 0);
+        assert_memory_equal(pred, pred2, sizeof pred);
+        int right = 0;
+        for (int i = 0; i < N * H * W; i++)
+            right += pred[i] == label[i];
+        print_message("  prediction: %d of %d pixels right\n", right, N * H * W);
+        assert_true(right > N * H * W / 2);
+        segnet_free(s2);
+        for (int i = 0; i < np; i++)
+            optim_free(opt[i]);
+        free(dl);
+        segnet_free(sn);
+    }
+    ckpt_close(pre);
+    eg_trainer_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_masks),     cmocka_unit_test(test_loss),      cmocka_unit_test(test_vs_torch),
         cmocka_unit_test(test_fd),        cmocka_unit_test(test_optimiser), cmocka_unit_test(test_save_load),
+        cmocka_unit_test(test_finetune),
     };
     if (getenv("TEST_FILTER"))
         cmocka_set_test_filter(getenv("TEST_FILTER"));

@@ -14,6 +14,7 @@
 
 #include "core/err.h"
 #include "models/maedec.h"
+#include "models/vitpup.h"
 #include "models/vit.h"
 #include "nn/ckpt.h"
 #include "nn/nn.h"
@@ -179,7 +180,24 @@ static double fd_case(lcase *c, rng *r)
     return worst;
 }
 
-/* inputs, R, out and the gradients to DIR/NAME.safetensors, then vit_ref.py */
+/* The cases for PyTorch, compared by one run of vit_ref.py at the end
+ * (test_torch): starting PyTorch once saves seconds per case. */
+static char torch_args[8192];
+
+static void torch_later(const char *kind, const char *path)
+{
+    size_t n = strlen(torch_args);
+    snprintf(torch_args + n, sizeof torch_args - n, " %s '%s'", kind, path);
+}
+
+static void test_torch(void **state)
+{
+    (void)state;
+    assert_true(torch_args[0]);
+    assert_int_equal(tu_sh("'%s' '%s/tests/py/vit_ref.py'%s", tu_python(), tu_root(), torch_args), 0);
+}
+
+/* inputs, R, out and the gradients to DIR/vit_KIND.safetensors, for vit_ref.py */
 static void vs_torch(lcase *c, const char *extra_cfg)
 {
     char path[1024];
@@ -201,7 +219,7 @@ static void vs_torch(lcase *c, const char *extra_cfg)
     if (ckpt_write(w, path))
         fail_msg("%s", err_get());
     ckpt_writer_free(w);
-    assert_int_equal(tu_sh("'%s' '%s/tests/py/vit_ref.py' %s '%s'", tu_python(), tu_root(), c->kind, path), 0);
+    torch_later(c->kind, path);
 }
 
 static void case_free(lcase *c)
@@ -376,7 +394,7 @@ static void test_pos_embed(void **state)
     snprintf(path, sizeof path, "%s/vit_pos.safetensors", tu_tmpdir());
     assert_int_equal(ckpt_write(w, path), 0);
     ckpt_writer_free(w);
-    assert_int_equal(tu_sh("'%s' '%s/tests/py/vit_ref.py' pos '%s'", tu_python(), tu_root(), path), 0);
+    torch_later("pos", path);
     /* row 0 column 0: sin 0 = 0 and cos 0 = 1 in both halves */
     for (int k = 0; k < D / 4; k++)
         assert_true(pe[k] == 0 && pe[D / 4 + k] == 1 && pe[D / 2 + k] == 0 && pe[3 * D / 4 + k] == 1);
@@ -600,12 +618,69 @@ static void test_maedec(void **state)
     case_free(&m.c);
 }
 
+/* ---- the progressive upsampling decoder on the ViT's tokens ---- */
+
+typedef struct {
+    lcase c;
+    vitpup *d;
+} pcase;
+
+static void pup_fwd(lcase *c)
+{
+    const float *f = vitpup_forward(((pcase *)c)->d, c->in[0].x, c->B, c->H, c->W);
+    assert_non_null(f);
+    memcpy(c->out, f, sizeof(float) * c->nout);
+}
+
+static void pup_bwd(lcase *c)
+{
+    const float *dt = vitpup_backward(((pcase *)c)->d, c->R);
+    assert_non_null(dt);
+    memcpy(c->in[0].g, dt, sizeof(float) * c->in[0].n);
+}
+
+static void test_vitpup(void **state)
+{
+    (void)state;
+    enum { B = 2, H = 8, W = 12, P = 4, D = 6, L = (H / P) * (W / P) };
+    rng r;
+    rng_seed(&r, 24, 0);
+    vitpup_config pc = {.embed = D, .patch = P, .out_ch = 5};
+    pcase m = {.c = {.kind = "vitpup", .fwd = pup_fwd, .bwd = pup_bwd, .B = B, .C = D, .H = H, .W = W, .P = P}};
+    assert_non_null(m.d = vitpup_create(&pc, 1));
+    add_in(&m.c, "tok", 3, (int64_t[]){B, L + 1, D}, 1, &r, NULL, NULL);
+    pblock *pb = vitpup_params(m.d);
+    for (int k = 0; k < pb->n; k++)
+        if (pb->e[k].kind == PARAM_TRAIN)
+            add_in(&m.c, pb->e[k].name, pb->e[k].rank, pb->e[k].shape, 0, &r, pblock_ptr(pb, k), pblock_grad(pb, k));
+    for (int k = 0; k < pb->n; k++) /* norms away from 1 and 0 */
+        if (pb->e[k].kind == PARAM_TRAIN && pb->e[k].rank == 1)
+            for (size_t i = 0; i < pb->e[k].numel; i++)
+                pblock_ptr(pb, k)[i] += (float)(0.2 * rng_normal(&r));
+    set_out(&m.c, 4, (int64_t[]){B, 5, H, W}, &r);
+    double e = fd_case(&m.c, &r);
+    print_message("vitpup: worst finite-difference error %.2e\n", e);
+    assert_true(e < FD_TOL);
+    /* the cls token gets no gradient */
+    for (int b = 0; b < B; b++)
+        for (int k = 0; k < D; k++)
+            assert_true(m.c.in[0].g[(size_t)b * (L + 1) * D + k] == 0);
+    vs_torch(&m.c, ",\"widths\":[256,128,5]");
+    /* a patch that is not a power of two */
+    pc.patch = 12;
+    assert_null(vitpup_create(&pc, 1));
+    print_message("%s\n", err_get());
+    vitpup_free(m.d);
+    case_free(&m.c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_layernorm), cmocka_unit_test(test_gelu),  cmocka_unit_test(test_attention),
         cmocka_unit_test(test_patch_embed), cmocka_unit_test(test_pos_embed), cmocka_unit_test(test_block),
-        cmocka_unit_test(test_vit_forward), cmocka_unit_test(test_maedec),
+        cmocka_unit_test(test_vit_forward), cmocka_unit_test(test_maedec), cmocka_unit_test(test_vitpup),
+        cmocka_unit_test(test_torch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

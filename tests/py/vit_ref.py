@@ -3,9 +3,9 @@ from the layers' definitions (torch.nn.functional), on the inputs, weights
 and output weights R the C test used: the output and the gradients of
 sum(out * R) compared with lrcpipe's.
 
-    vit_ref.py KIND FILE
+    vit_ref.py KIND FILE [KIND FILE]...
 
-KIND: ln, gelu, attn, patch, block, vit, maedec, pos. FILE holds in.NAME, grad.NAME,
+KIND: ln, gelu, attn, patch, block, vit, maedec, vitpup, pos. FILE holds in.NAME, grad.NAME,
 out, R and the shapes as metadata "cfg" (JSON). Prints the largest
 differences, relative to the largest magnitude of torch's tensor; exit
 status 1 when one is above 1e-4 (pos: 1e-6, both in float from the same
@@ -101,6 +101,21 @@ def maedec(lat, p, cfg):
     return F.linear(x, p["decoder_pred.weight"], p["decoder_pred.bias"])[:, 1:, :]
 
 
+def vitpup(tok, p, cfg):
+    """SETR-PUP as vitpup.h builds it: patch tokens to a map, conv3x3 + batch
+    norm (batch statistics) + ReLU, then per stage 2x bilinear and the same."""
+    B, _, D = tok.shape
+    gh, gw = cfg["H"] // cfg["P"], cfg["W"] // cfg["P"]
+    x = tok[:, 1:, :].transpose(1, 2).reshape(B, D, gh, gw)
+    for s in range(len(cfg["widths"])):
+        if s:
+            x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+        x = F.conv2d(x, p["stages.%d.conv.weight" % s], padding=1)
+        x = F.relu(F.batch_norm(x, None, None, p["stages.%d.bn.weight" % s], p["stages.%d.bn.bias" % s],
+                                training=True, eps=1e-5))
+    return x
+
+
 def rel(a, b):
     return (a.double() - b.double()).abs().max().item() / max(b.double().abs().max().item(), 1e-12)
 
@@ -129,6 +144,8 @@ def main(kind, path):
         out = vit(ins["img"], ins, cfg)
     elif kind == "maedec":
         out = maedec(ins["lat"], ins, cfg)
+    elif kind == "vitpup":
+        out = vitpup(ins["tok"], ins, cfg)
     else:
         raise SystemExit("unknown kind " + kind)
     (out * t["R"]).sum().backward()
@@ -146,4 +163,7 @@ def main(kind, path):
 
 
 if __name__ == "__main__":
-    sys.exit(0 if main(sys.argv[1], sys.argv[2]) else 1)
+    args = sys.argv[1:]
+    ok = all([main(args[i], args[i + 1]) for i in range(0, len(args), 2)])
+    print("vit_ref.py: %d cases, %s" % (len(args) // 2, "all within tolerance" if ok else "FAILED"))
+    sys.exit(0 if ok else 1)
