@@ -113,6 +113,7 @@ eg_trainer *eg_trainer_create(const char *method, const eg_config *c, uint64_t s
         t->c.opt.kind = OPTIM_ADAMW;
         t->c.opt.beta1 = c->opt.momentum;
         t->c.opt.beta2 = 0.95;
+        t->c.opt.no_decay_1d = 1; /* main_pretrain.py's two parameter groups */
     }
     t->seed = seed;
     t->C4 = resnet_stage_channels(&c->enc, 4);

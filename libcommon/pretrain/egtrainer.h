@@ -18,7 +18,8 @@
  *   2. the method's forward, loss and backward (eg_trainer_grad stops here:
  *      the tests compare these gradients with PyTorch's);
  *   3. one SGD step per trained part with the scheduled learning rate lr
- *      (MAE: AdamW, its betas (0.9, 0.95), beta1 from the momentum option)
+ *      (MAE: AdamW, its betas (0.9, 0.95), beta1 from the momentum option,
+ *      no weight decay on biases and norms)
  *      (a part marked fixed-lr, SimSiam's predictor, keeps the base rate of
  *      the configuration);
  *   4. the method's after-update work (BYOL's moving average).

@@ -28,8 +28,9 @@
  * weight decay 0.05, base learning rate 1.5e-4 at 256 images a step,
  * scaled linearly (main_pretrain.py's blr and rule); main_pretrain.py's
  * warm-up and cosine decay are lrc-train's --schedule cosine --warmup.
- * Deviation: MAE exempts biases and norms from the weight decay (two
- * parameter groups); here every tensor decays, as in the other methods.
+ * Biases and norms (the tensors of rank 1) are exempt from the weight
+ * decay, as MAE's two parameter groups (optim_factory.add_weight_decay);
+ * the cls and mask tokens decay, as there.
  *
  * Parts: Eg (kind "vit") under "" (what seg-finetune --global loads), the
  * decoder (kind "maedec") under "decoder."; optimisers "optim." and

@@ -8,9 +8,11 @@ loss, the metric (the loss of the kept patches) and every gradient.
 
 DIR holds model.safetensors (the trainer's checkpoint before the step) and
 out.safetensors (xq (B, H, W), keep (B, K) the kept patches in the
-encoder's order, loss, metric, grad.PREFIXNAME of every trained tensor).
+encoder's order, loss, metric, grad.PREFIXNAME of every trained tensor,
+after.PREFIXNAME its value after the AdamW step at lr 1e-3).
 Tolerances: loss and metric 1e-5 relative; each gradient's largest
-difference 1e-4 of its largest magnitude. Exit status 1 above them.
+difference 1e-4 of its largest magnitude; the weights after the step 1e-6
+(absolute). Exit status 1 above them.
 """
 import json
 import os
@@ -75,6 +77,25 @@ def main(d):
         worst = max(worst, (e, name))
         ok &= e <= 1e-4
     print("mae: %d gradients, largest max rel diff %.1e (%s)" % (len(p), worst[0], worst[1]))
+    # AdamW as main_pretrain.py sets it up (optim_factory.add_weight_decay: no
+    # decay on 1-D tensors and biases), from the C gradients, so that rounding
+    # noise in a gradient that is 0 in exact arithmetic cannot flip Adam's
+    # first update: the optimiser alone is compared
+    q = {k: v.clone().requires_grad_(True) for k, v in params.items() if not k.startswith("optim")}
+    for k, v in q.items():
+        v.grad = out["grad." + k].clone()
+    decay = [v for k, v in q.items() if v.ndim > 1 and not k.endswith(".bias")]
+    no_decay = [v for k, v in q.items() if v.ndim <= 1 or k.endswith(".bias")]
+    opt = torch.optim.AdamW([{"params": no_decay, "weight_decay": 0.0}, {"params": decay, "weight_decay": 0.05}],
+                            lr=1e-3, betas=(0.9, 0.95), eps=1e-8)
+    opt.step()
+    worst = (0, "")
+    for k, v in q.items():
+        e = (out["after." + k].double() - v.detach().double()).abs().max().item()
+        worst = max(worst, (e, k))
+        ok &= e <= 1e-6
+    print("mae: AdamW step (%d tensors, %d exempt from decay): largest |diff| %.1e (%s)" % (len(q), len(no_decay),
+                                                                                        worst[0], worst[1]))
     return ok
 
 
