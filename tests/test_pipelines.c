@@ -267,7 +267,7 @@ static void test_experiment(void **state)
     /* MoCo and one other global method (rotation) stand for Table 1's ten
      * (MoCo alone under the sanitizers: the same filters, three arms fewer) */
     const char *args = "--data %s --splits %s --xt 3 --size 32 --batch 4 --lrc-steps 2 --moco-steps 2 "
-                       "--finetune-steps 2 --methods '" EX_METHODS "'";
+                       "--finetune-steps '3:2 10:5' --methods '" EX_METHODS "'";
     char cmd[1024];
     snprintf(cmd, sizeof cmd, "pipelines/experiment -o %%s --results %%s %s --seeds %%d --samples '10 50' --samples-xt 3 > %%s", args);
     script(cmd, tu_tmp("ex"), tu_tmp("exres"), tu_tmp("exdata"), tu_tmp("exdata/splits"), EX_SEEDS, tu_tmp("ex.out"));
@@ -294,6 +294,7 @@ static void test_experiment(void **state)
         char *set = tu_read(tu_tmp(p), NULL);
         assert_non_null(set);
         assert_non_null(strstr(set, "width=0.34"));
+        assert_non_null(strstr(set, " steps=2 ")); /* --finetune-steps' 3:2 */
         free(set);
     }
     /* a second run finds every result and redoes nothing */
@@ -318,6 +319,11 @@ static void test_experiment(void **state)
     snprintf(cmd, sizeof cmd, "%s/pipelines/experiment --methods 'moco simclr' --table-only", tu_root());
     assert_int_not_equal(tu_sh_err(&msg, "%s", cmd), 0);
     assert_non_null(strstr(msg, "unknown method 'simclr'"));
+    free(msg);
+    /* a budget per |XT| must name every |XT| that runs */
+    snprintf(cmd, sizeof cmd, "%s/pipelines/experiment --xt '3 10' --finetune-steps '10:5000' --table-only", tu_root());
+    assert_int_not_equal(tu_sh_err(&msg, "%s", cmd), 0);
+    assert_non_null(strstr(msg, "--finetune-steps '10:5000' gives no steps for |XT| = 3"));
     free(msg);
     snprintf(cmd, sizeof cmd, "%s/pipelines/experiment --arms 'random +lrc' --table-only", tu_root());
     assert_int_not_equal(tu_sh_err(&msg, "%s", cmd), 0);
