@@ -1,14 +1,15 @@
 /*
- * lrc-train — LRC pre-training: the U-Net (El + Dl) with the local region
- * contrast loss (--method lrc), or the global encoder Eg with MoCo (--method
- * moco), from a stream of pair frames; and --embed, the trained U-Net's
- * feature maps added to slice frames.
+ * lrc-train — pre-training from a stream of pair frames: the U-Net (El + Dl)
+ * with the local region contrast loss (--method lrc), or the global encoder
+ * Eg with a global method of the paper's Table 1; and --embed, the trained
+ * U-Net's feature maps added to slice frames.
  *
- * The training steps are libcommon's (lrctrainer.h, mocotrainer.h), the
- * pairs come checked, shuffled and batched from pairfeed.h, and the loop
- * (steps, timing, log, saves) is nn/trainloop.h's; this file maps options
- * to configurations, schedules the learning rate, says what goes in the
- * metrics log and the checkpoint, and runs --embed (pretrain/embed.h).
+ * The training steps are libcommon's (lrctrainer.h, mocotrainer.h, and
+ * egtrainer.h for the methods after MoCo), the pairs come checked, shuffled
+ * and batched from pairfeed.h, and the loop (steps, timing, log, saves) is
+ * nn/trainloop.h's; this file maps options to configurations, schedules the
+ * learning rate, says what goes in the metrics log and the checkpoint, and
+ * runs --embed (pretrain/embed.h).
  *
  * Under mpirun (nn/dist.h), every method trains data-parallel: each rank
  * reads the records of the input file whose seq % ranks == its rank, takes
@@ -381,8 +382,9 @@ static int train(lrc_trainer_config *lc, moco_trainer_config *mc, eg_config *ec,
     if (dist_rank() == 0 && l->step == l->start_step)
         log_warn("no training step was taken (%lld pairs skipped): the checkpoint holds the %s model",
                  (long long)skipped, opt.t.resume ? "resumed" : "initial");
-    char what[96];
-    snprintf(what, sizeof what, ", %lld pairs (%lld skipped with < 2 regions)", (long long)r->pairs, (long long)skipped);
+    char what[96]; /* only LRC's loss needs regions: the global methods skip no pair */
+    snprintf(what, sizeof what, opt.method == M_LRC ? ", %lld pairs (%lld skipped with < 2 regions)" : ", %lld pairs",
+             (long long)r->pairs, (long long)skipped);
     if (trainloop_end(l, what, opt.ckpt, ""))
         die_err(1);
     train_free();
@@ -590,9 +592,7 @@ int main(int argc, char **argv)
     }
     if (opt.method == M_LRC && unet_config_check(&lc.net))
         usage_error("%s", err_get());
-    if (opt.method == M_MOCO && resnet_config_check(&mc.enc))
-        usage_error("%s", err_get());
-    if (opt.method == M_EG && resnet_config_check(&ec.enc))
+    if ((opt.method == M_MOCO && resnet_config_check(&mc.enc)) || (opt.method == M_EG && resnet_config_check(&ec.enc)))
         usage_error("%s", err_get());
     train(&lc, &mc, &ec, argc, argv);
     return trainopts_leave_job();

@@ -262,13 +262,25 @@ static void pretrained(const char *path, char kind, uint64_t seed, int in_ch)
         write_ckpt(w, path);
         unet_free(u);
     } else {
+        /* 'g': Eg alone (MoCo); 'd': Eg and its decoder under dg. (Models
+         * Genesis); 'x': a decoder made for another encoder width */
         segnet_config c;
+        resdec_config dc;
+        resdec *d = NULL;
         tiny(&c, SEG_G, 2);
         c.enc.in_ch = in_ch;
         resnet *r = resnet_create(&c.enc, seed);
         assert_int_equal(resnet_ckpt_put(w, "", r), 0);
-        assert_int_equal(ckpt_put_meta(w, "method", "moco"), 0);
+        if (kind != 'g') {
+            resnet_config other = c.enc;
+            other.width = 0.125f;
+            resdec_config_for(kind == 'x' ? &other : &c.enc, &dc);
+            assert_non_null(d = resdec_create(&dc, seed + 100));
+            assert_int_equal(resdec_ckpt_put(w, "dg.", d), 0);
+        }
+        assert_int_equal(ckpt_put_meta(w, "method", kind == 'g' ? "moco" : "genesis"), 0);
         write_ckpt(w, path);
+        resdec_free(d);
         resnet_free(r);
     }
 }
@@ -336,6 +348,28 @@ static void test_pretrained(void **state)
     assert_null(segnet_create(&cfg, &bad2, 5));
     print_message("moco checkpoint as El+Dl: %s\n", err_get());
     assert_non_null(strstr(err_get(), "holds a ResNet encoder (lrc-train --method moco); the local branch needs a U-Net"));
+    /* Eg with its decoder (Models Genesis): Dg comes from the file too,
+     * as the method's protocol fine-tunes both */
+    pretrained(tu_tmp("genesis.st"), 'd', 14, 1);
+    ckpt *gd = ckpt_open(tu_tmp("genesis.st"));
+    assert_non_null(gd);
+    tiny(&cfg, SEG_GL, 4);
+    segnet_init init3 = {{gd, NULL}, NULL};
+    s = segnet_create(&cfg, &init3, 5);
+    assert_non_null(s);
+    assert_true(same_part(s, 0, gd, ""));
+    assert_true(same_part(s, 1, gd, "dg."));
+    segnet_free(s);
+    ckpt_close(gd);
+    /* a decoder that does not fit the encoder beside it */
+    pretrained(tu_tmp("genesis_x.st"), 'x', 14, 1);
+    gd = ckpt_open(tu_tmp("genesis_x.st"));
+    assert_non_null(gd);
+    segnet_init bad0 = {{gd, NULL}, NULL};
+    assert_null(segnet_create(&cfg, &bad0, 5));
+    print_message("unfitting dg.: %s\n", err_get());
+    assert_non_null(strstr(err_get(), "its decoder dg. does not fit its encoder"));
+    ckpt_close(gd);
     ckpt_close(l), ckpt_close(g), ckpt_close(g2);
     /* three input channels */
     pretrained(tu_tmp("lrc3.st"), 'l', 11, 3);

@@ -176,9 +176,15 @@ static mval *object_slot(mval *out, keyhash *h, char *key, size_t kn)
     size_t j;
     mval *slot;
     if (out->m.n < OBJECT_SCAN_KEYS && !h->slot) {
-        slot = mval_map_putn(out, key, kn);
-        free(key);
-        return slot;
+        /* a scan, and the parsed key kept rather than copied (a checkpoint
+         * header has three small objects per tensor) */
+        for (size_t i = 0; i < out->m.n; i++)
+            if (strlen(out->m.k[i]) == kn && !memcmp(out->m.k[i], key, kn)) {
+                free(key);
+                mval_free(&out->m.v[i]);
+                return &out->m.v[i];
+            }
+        return mval_map_push_owned(out, key);
     }
     if ((!h->slot || 2 * (out->m.n + 1) > h->cap) && keyhash_build(h, out, out->m.n + 1)) {
         free(key);

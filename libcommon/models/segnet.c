@@ -126,8 +126,24 @@ static int make_global(branch *b, const resnet_config *ec, const ckpt *pre, uint
         return -1;
     }
     resdec_config_for(resnet_get_config(b->enc), &dc);
-    if (!(b->dec = resdec_create(&dc, part_seed(seed, 2 + 3 * k))))
+    /* A method that trains Eg with its decoder (Models Genesis) hands Dg on
+     * too, under dg.; every other global checkpoint starts Dg fresh. */
+    if (pre && ckpt_meta(pre, "dg.model")) {
+        char *want, *have;
+        int same;
+        if (!(b->dec = resdec_ckpt_load(pre, "dg.")))
+            return -1;
+        want = resdec_config_json(&dc);
+        have = resdec_config_json(resdec_get_config(b->dec));
+        same = want && have && !strcmp(want, have);
+        free(want);
+        free(have);
+        if (!same)
+            return err_set("%s: its decoder dg. does not fit its encoder (configuration %s)", ckpt_path(pre),
+                           ckpt_meta(pre, "dg.config"));
+    } else if (!(b->dec = resdec_create(&dc, part_seed(seed, 2 + 3 * k)))) {
         return -1;
+    }
     b->ch = dc.out_ch;
     return 0;
 }
