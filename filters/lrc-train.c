@@ -45,12 +45,13 @@
 
 static void usage(void)
 {
-    printf("Usage: %s --method lrc|moco|rotation|relloc|byol|simsiam|densecl|genesis -c CHECKPOINT [OPTION]...\n"
+    printf("Usage: %s --method lrc|moco|rotation|relloc|byol|simsiam|densecl|genesis|mae -c CHECKPOINT [OPTION]...\n"
            "       %s --embed -c CHECKPOINT [-i INPUT] [-o OUTPUT]\n"
            "Pre-train the U-Net with the local region contrast loss (lrc), or the global\n"
            "encoder Eg with MoCo (moco), rotation prediction (rotation), relative patch\n"
-           "location (relloc), BYOL (byol), SimSiam (simsiam), DenseCL (densecl) or Models\n"
-           "Genesis (genesis) from pair frames; or add U-Net features to slices (--embed).\n"
+           "location (relloc), BYOL (byol), SimSiam (simsiam), DenseCL (densecl), Models\n"
+           "Genesis (genesis) or MAE on a ViT (mae) from pair frames; or add U-Net features to\n"
+           "slices (--embed).\n"
            "\n"
            "Input and output:\n"
            "  -i, --input SPEC        pair frames (file, '-', tcp://, ipc://, '@' binds; default stdin)\n"
@@ -63,7 +64,7 @@ static void usage(void)
            "\n"
            "Training:\n"
            "      --method M          lrc (U-Net, local loss, Adam), or one of the global methods\n"
-           "                          above, training Eg with SGD\n"
+           "                          above, training Eg with SGD (mae: AdamW, betas momentum, 0.95)\n"
            "      --batch N           pairs per step (default 8)\n"
            "      --shuffle-buffer N  shuffle pairs through a buffer of N (default 64; 1 = off)\n"
            "      --steps N           stop after step N (default 0: when the input ends)\n"
@@ -71,14 +72,15 @@ static void usage(void)
            "      --epochs N          read a file input N times (default 1)\n"
            "      --lr X              learning rate (default 1e-3 lrc; moco and densecl 0.03 x ranks x\n"
            "                          batch / 256, MoCo's 0.03 at batch 256 scaled by the linear rule;\n"
-           "                          0.1 rotation, 0.01 relloc, 0.05 byol and simsiam, 1 genesis)\n"
+           "                          0.1 rotation, 0.01 relloc, 0.05 byol and simsiam, 1 genesis;\n"
+           "                          mae 1.5e-4 x ranks x batch / 256)\n"
            "      --schedule S        const, cosine (needs --steps) or step (default const)\n"
            "      --warmup N          cosine: linear warm-up steps (default 0)\n"
            "      --min-lr X          cosine: final learning rate (default 0)\n"
            "      --lr-step N         step: decay every N steps (default 1000)\n"
            "      --lr-gamma X        step: decay factor (default 0.1)\n"
            "      --momentum X        Adam beta1 / SGD momentum (default 0.9)\n"
-           "      --weight-decay X    (default 1e-4)\n"
+           "      --weight-decay X    (default 1e-4; mae 0.05)\n"
            "      --seed N            random seed (default 0): same seed and threads, same checkpoint\n"
            "      --threads N         threads of the engine (default: all cores)\n"
            "      --sync-bn           lrc under mpirun: batch norm statistics over all ranks\n"
@@ -104,7 +106,11 @@ static void usage(void)
            "                          C4); C4: Eg's pooled width\n"
            "      --dense-weight X    densecl: lambda, the dense loss's weight (default 0.5)\n"
            "      --patch N           relloc: patch side, a multiple of 16 (default: the largest\n"
-           "                          with 4 patches within the slice)\n"
+           "                          with 4 patches within the slice); mae: the ViT's (default 16)\n"
+           "      --vit C             mae: Eg a ViT tiny, small, base (default: ViT-B) or D,W,H\n"
+           "      --mask-ratio X      mae: share of the patches masked (default 0.75)\n"
+           "      --mae-decoder-depth N  mae: decoder blocks (default 8)\n"
+           "      --mae-decoder-width N  mae: decoder width, a multiple of 16 (default 512; 16 heads)\n"
            "      --gap N             relloc: gap between patches (default patch / 2)\n"
            "      --jitter N          relloc: largest jitter of a patch (default 7/96 of the patch)\n"
            "      --ema X             byol: base rate of the target's moving average (default\n"
@@ -131,17 +137,17 @@ static void usage(void)
 enum {
     OPT_METHOD = 0x100, OPT_SHUFFLE, OPT_STEPS, OPT_EPOCHS, OPT_SAMPLES, OPT_TAU, OPT_NO_NORMALIZE, OPT_EXCLUDE_SELF,
     OPT_MOCO_VERSION, OPT_QUEUE, OPT_MOCO_M, OPT_EMBED_DIM, OPT_HIDDEN, OPT_PRED_DIM, OPT_EMA, OPT_PATCH, OPT_GAP,
-    OPT_JITTER, OPT_STEM, OPT_NO_FIX_PRED_LR, OPT_BN_SPLITS, OPT_EMBED, OPT_INIT, OPT_DENSE_WEIGHT, OPT_GENESIS_RATES
+    OPT_JITTER, OPT_STEM, OPT_NO_FIX_PRED_LR, OPT_BN_SPLITS, OPT_EMBED, OPT_INIT, OPT_DENSE_WEIGHT, OPT_GENESIS_RATES,
+    OPT_VIT, OPT_MASK_RATIO, OPT_DEC_DEPTH, OPT_DEC_WIDTH
 };
 
 enum { M_LRC, M_MOCO, M_EG }; /* M_EG: a method of egtrainer.h, named by opt.eg */
 
 static struct {
     const char *input, *output, *ckpt, *eg;
-    int method, embed, init;
+    int method, embed, init, have_tau;
     int64_t shuffle, steps, epochs;
     double tau;
-    int have_tau;
     trainopts t;       /* the options every trainer has (cli/trainopts.h) */
     sched_config sched;
 } opt = {.input = "-", .output = "-", .method = -1, .shuffle = 64, .epochs = 1};
@@ -395,33 +401,15 @@ static struct {
     frame f;
 } E;
 
-/* One record: the U-Net's per-pixel embedding added. */
-static int embed_record(frame *f)
-{
-    if (!frame_tensor_get(f, "image"))
-        return err_set("record seq %lld: no 'image' tensor", (long long)f->seq);
-    if (embed_frame(E.u, f))
-        return err_prefix("record seq %lld", (long long)f->seq);
-    f->seq = -1;
-    return stream_out_write(E.out, f);
-}
-
 static int embed(int argc, char **argv)
 {
-    int rc;
     if (!(E.u = embed_load(opt.ckpt)) || !(E.in = stream_in_open(opt.input)))
         die_err(1);
     mval params = filter_params(argc, argv);
     mval_put_str(&params, "checkpoint", opt.ckpt);
     E.out = filter_output(opt.output, &params);
     mval_free(&params);
-    while ((rc = stream_in_next(E.in, &E.f)) > 0) {
-        rc = embed_record(&E.f);
-        frame_free(&E.f);
-        if (rc)
-            break;
-    }
-    filter_output_done(E.out, rc);
+    filter_output_done(E.out, embed_stream(E.u, E.in, E.out, &E.f));
     stream_in_close(E.in);
     unet_free(E.u);
     return 0;
@@ -474,6 +462,10 @@ int main(int argc, char **argv)
         {"bn-splits", required_argument, 0, OPT_BN_SPLITS},
         {"dense-weight", required_argument, 0, OPT_DENSE_WEIGHT},
         {"genesis-rates", required_argument, 0, OPT_GENESIS_RATES},
+        {"vit", required_argument, 0, OPT_VIT},
+        {"mask-ratio", required_argument, 0, OPT_MASK_RATIO},
+        {"mae-decoder-depth", required_argument, 0, OPT_DEC_DEPTH},
+        {"mae-decoder-width", required_argument, 0, OPT_DEC_WIDTH},
         {"embed", no_argument, 0, OPT_EMBED},
         {"init", no_argument, 0, OPT_INIT},
         TRAINOPTS_LONG,
@@ -511,10 +503,7 @@ int main(int argc, char **argv)
         case OPT_STEPS: opt.steps = opt_i64("--steps", optarg, 0, INT64_MAX); break;
         case OPT_EPOCHS: opt.epochs = opt_i64("--epochs", optarg, 1, INT64_MAX); break;
         case OPT_SAMPLES: lc.samples = (int)opt_i64("--samples", optarg, 1, 1 << 20); break;
-        case OPT_TAU:
-            opt.tau = opt_f64("--tau", optarg, 1e-4, 1e4);
-            opt.have_tau = 1;
-            break;
+        case OPT_TAU: opt.tau = opt_f64("--tau", optarg, 1e-4, 1e4), opt.have_tau = 1; break;
         case OPT_NO_NORMALIZE: lc.loss.normalize = 0; break;
         case OPT_EXCLUDE_SELF: lc.loss.exclude_self = 1; break;
         case OPT_MOCO_VERSION: mc.version = (int)opt_i64("--moco-version", optarg, 1, 2); break;
@@ -530,7 +519,17 @@ int main(int argc, char **argv)
                 usage_error("option --stem: '%s' is not 3x3 or torchvision", optarg);
             ec.enc.stem = mc.enc.stem;
             break;
-        case OPT_PATCH: ec.patch = (int)opt_i64("--patch", optarg, 16, 1 << 15); break;
+        case OPT_PATCH: ec.patch = ec.vit.patch = (int)opt_i64("--patch", optarg, 2, 256); break;
+        case OPT_VIT:
+            if (vit_config_preset(&ec.vit, optarg))
+                usage_error("option --vit: %s", err_get());
+            break;
+        case OPT_MASK_RATIO: ec.mask_ratio = opt_f64("--mask-ratio", optarg, 0.01, 0.99); break;
+        case OPT_DEC_DEPTH: ec.dec_depth = (int)opt_i64("--mae-decoder-depth", optarg, 1, 32); break;
+        case OPT_DEC_WIDTH:
+            if ((ec.dec_width = (int)opt_i64("--mae-decoder-width", optarg, 16, 8192)) % 16)
+                usage_error("option --mae-decoder-width: %d is not a multiple of 16 (its heads)", ec.dec_width);
+            break;
         case OPT_GAP: ec.gap = (int)opt_i64("--gap", optarg, 0, 1 << 15); break;
         case OPT_JITTER: ec.jitter = (int)opt_i64("--jitter", optarg, 0, 1 << 15); break;
         case OPT_PRED_DIM: ec.pred_dim = (int)opt_i64("--pred-dim", optarg, 1, 65536); break;
@@ -579,7 +578,7 @@ int main(int argc, char **argv)
     else if (opt.method == M_EG)
         oc->lr = eg_method_lr(opt.eg, opt.t.batch * dist_size());
     ec.total_steps = opt.steps;
-    oc->weight_decay = opt.t.weight_decay;
+    oc->weight_decay = opt.method == M_EG && !opt.t.have_wd ? eg_method_wd(opt.eg, opt.t.weight_decay) : opt.t.weight_decay;
     if (opt.method == M_LRC)
         oc->beta1 = opt.t.momentum;
     else
@@ -593,9 +592,7 @@ int main(int argc, char **argv)
     }
     if (opt.method == M_LRC && unet_config_check(&lc.net))
         usage_error("%s", err_get());
-    if (opt.method == M_MOCO && resnet_config_check(&mc.enc))
-        usage_error("%s", err_get());
-    if (opt.method == M_EG && resnet_config_check(&ec.enc))
+    if ((opt.method == M_MOCO && resnet_config_check(&mc.enc)) || (opt.method == M_EG && resnet_config_check(&ec.enc)))
         usage_error("%s", err_get());
     train(&lc, &mc, &ec, argc, argv);
     return trainopts_leave_job();

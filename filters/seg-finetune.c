@@ -80,7 +80,7 @@ static void usage(void)
            "Network:\n"
            "      --arch A            global+local (default), global+global, global or local\n"
            "      --global FILE       Eg from a checkpoint of an lrc-train global method (moco,\n"
-           "                          rotation, relloc, byol, simsiam, densecl, genesis) or a\n"
+           "                          rotation, relloc, byol, simsiam, densecl, genesis, mae) or a\n"
            "                          torchvision ResNet state dict as safetensors (default random)\n"
            "      --global2 FILE      the second Eg of global+global (implies it; Table 2's control)\n"
            "      --local FILE        El+Dl from an lrc-train --method lrc checkpoint (default random)\n"

@@ -23,12 +23,17 @@
 #define TINY "--widths 4,8,8,8,8 --dim 8 --threads 1"
 #define TINY_MOCO "--depth 18 --width 0.0625 --embed-dim 16 --queue 64 --threads 1"
 #define TINY_EG "--depth 18 --width 0.0625 --embed-dim 16 --hidden 24 --pred-dim 8 --threads 1"
+#define TINY_MAE "--vit 2,32,2 --patch 16 --mae-decoder-depth 1 --mae-decoder-width 32 --threads 1"
 
-/* The global methods of egtrainer.h, with the name of their metric in the log. */
+/* The global methods of egtrainer.h, with the name of their metric in the
+ * log, its largest value, and the options of a tiny model. */
 static const struct {
     const char *name, *metric;
-} eg_methods[] = {{"rotation", "acc"}, {"relloc", "acc"}, {"byol", "std"}, {"simsiam", "std"}, {"densecl", "acc"},
-                 {"genesis", "input_mse"}};
+    double max;
+    const char *opts;
+} eg_methods[] = {{"rotation", "acc", 1, TINY_EG}, {"relloc", "acc", 1, TINY_EG},  {"byol", "std", 1, TINY_EG},
+                 {"simsiam", "std", 1, TINY_EG},  {"densecl", "acc", 1, TINY_EG}, {"genesis", "input_mse", 1, TINY_EG},
+                 {"mae", "visible_loss", INFINITY, TINY_MAE}};
 enum { N_EG = sizeof eg_methods / sizeof eg_methods[0] };
 
 enum {
@@ -187,6 +192,10 @@ static void test_bad_input(void **state)
     expect_fail(2, "option --genesis-rates: '0.9,0.5': expected 5", "lrc-train --method genesis --genesis-rates 0.9,0.5 -c x < /dev/null");
     expect_fail(2, "option --genesis-rates: 1.2 is outside", "lrc-train --method genesis --genesis-rates 1,1,1,1.2,0 -c x "
                 "< /dev/null");
+    expect_fail(2, "option --vit: 'huge' is not a ViT configuration", "lrc-train --method mae --vit huge -c x < /dev/null");
+    expect_fail(2, "option --mae-decoder-width: 40 is not a multiple of 16",
+                "lrc-train --method mae --mae-decoder-width 40 -c x < /dev/null");
+    expect_fail(2, "option --mask-ratio", "lrc-train --method mae --mask-ratio 1 -c x < /dev/null");
     expect_fail(2, "--init and --resume exclude each other", "lrc-train --method lrc --init --resume -c x < /dev/null");
 }
 
@@ -220,6 +229,8 @@ static void test_bad_resume(void **state)
     snprintf(cmd, sizeof cmd, "lrc-train --method lrc --resume -c %s %s -i %s", tu_tmp("v9.st"), TINY, tu_tmp("r.fr"));
     expect_fail(1, "version", cmd);
 }
+
+static void assert_same_tensors(const char *a, const char *b);
 
 static void test_seed_reproducible(void **state)
 {
@@ -259,6 +270,15 @@ static void test_seed_reproducible(void **state)
                          0);
     assert_int_equal(tu_sh("cmp -s %s %s", tu_tmp("g0.st"), tu_tmp("g1.st")), 0);
     assert_int_not_equal(tu_sh("cmp -s %s %s", tu_tmp("g0.st"), tu_tmp("g2.st")), 0);
+    /* MAE (its masks drawn from the step's seed), also on two threads */
+    for (int run = 0; run < 4; run++)
+        assert_int_equal(tu_sh("lrc-train -q --method mae --batch 4 --seed %d -c %s " TINY_MAE " %s -i %s && mv %s %s",
+                               run == 2 ? 6 : 5, tu_tmp("a.st"), run == 3 ? "--threads 2" : "", tu_tmp("seed.fr"),
+                               tu_tmp("a.st"), tu_tmp((const char *[]){"a0.st", "a1.st", "a2.st", "a3.st"}[run])),
+                         0);
+    assert_int_equal(tu_sh("cmp -s %s %s", tu_tmp("a0.st"), tu_tmp("a1.st")), 0);
+    assert_int_not_equal(tu_sh("cmp -s %s %s", tu_tmp("a0.st"), tu_tmp("a2.st")), 0);
+    assert_same_tensors(tu_tmp("a0.st"), tu_tmp("a3.st"));
 }
 
 static void test_log_and_skipped(void **state)
@@ -562,13 +582,13 @@ static void test_global_methods(void **state)
     for (int m = 0; m < N_EG; m++) {
         snprintf(name, sizeof name, "eg_%s.st", eg_methods[m].name);
         assert_int_equal(tu_sh("lrc-train -q --method %s --batch 4 --steps 4 --log %s -c %s %s -i %s",
-                               eg_methods[m].name, tu_tmp("eg.jsonl"), tu_tmp(name), TINY_EG, tu_tmp("eg.fr")),
+                               eg_methods[m].name, tu_tmp("eg.jsonl"), tu_tmp(name), eg_methods[m].opts, tu_tmp("eg.fr")),
                          0);
         int n = read_log(tu_tmp("eg.jsonl"), recs, 64);
         assert_int_equal(n, 4);
         for (int i = 0; i < n; i++) {
             double v = get_num(&recs[i], eg_methods[m].metric), loss = get_num(&recs[i], "loss");
-            if (!(v >= 0 && v <= 1 && isfinite(loss)))
+            if (!(v >= 0 && v <= eg_methods[m].max && isfinite(loss)))
                 fail_msg("%s: step %d: loss %g, %s %g", eg_methods[m].name, i + 1, loss, eg_methods[m].metric, v);
             mval_free(&recs[i]);
         }
@@ -577,8 +597,9 @@ static void test_global_methods(void **state)
         tensor t;
         assert_non_null(c);
         assert_string_equal(ckpt_meta(c, "method"), eg_methods[m].name);
-        assert_string_equal(ckpt_meta(c, "model"), "resnet");
-        assert_int_equal(ckpt_get_tensor(c, "layer4.1.conv2.weight", &t), 0);
+        const int mae = !strcmp(eg_methods[m].name, "mae");
+        assert_string_equal(ckpt_meta(c, "model"), mae ? "vit" : "resnet");
+        assert_int_equal(ckpt_get_tensor(c, mae ? "blocks.1.mlp.fc2.weight" : "layer4.1.conv2.weight", &t), 0);
         assert_int_equal(ckpt_step(c), 4);
         ckpt_close(c);
     }
@@ -598,7 +619,7 @@ static void test_global_kill_and_resume(void **state)
     write_pairs(tu_tmp("gk2.fr"), 8, 64, 64, 0, 14);
     assert_int_equal(tu_sh("frame-cat -q %s %s -o %s", tu_tmp("gk1.fr"), tu_tmp("gk2.fr"), tu_tmp("gk12.fr")), 0);
     for (int m = 0; m < N_EG; m++) {
-        const char *M = eg_methods[m].name;
+        const char *M = eg_methods[m].name, *O = eg_methods[m].opts;
         snprintf(st, sizeof st, "gk_%s.st", M);
         /* in the scratch directory: more names than tu_tmp()'s ring holds */
         int rc = tu_sh("cd %s && rm -f gk.fifo gk.jsonl && mkfifo gk.fifo && { (cat gk.fr; exec sleep 60) > gk.fifo & "
@@ -606,11 +627,11 @@ static void test_global_kill_and_resume(void **state)
                        "-c %s %s < gk.fifo & pid=$!; "
                        "for i in $(seq 1 300); do [ \"$(cat gk.jsonl 2>/dev/null | wc -l)\" = 4 ] && break; sleep 0.1; "
                        "done; sleep 0.3; kill -9 $pid; kill $prod; wait; exit 0; }",
-                       tu_tmpdir(), M, st, TINY_EG);
+                       tu_tmpdir(), M, st, O);
         assert_int_equal(rc, 0);
         assert_int_equal(ckpt_step_of(tu_tmp(st)), 4);
         assert_int_equal(tu_sh("lrc-train -q --method %s --batch 2 --steps 6 --resume -c %s %s -i %s", M, tu_tmp(st),
-                               TINY_EG, tu_tmp("gk1.fr")),
+                               O, tu_tmp("gk1.fr")),
                          0);
         assert_int_equal(ckpt_step_of(tu_tmp(st)), 6);
         /* interrupted at step 2 (the first input ends) vs straight through */
@@ -618,8 +639,8 @@ static void test_global_kill_and_resume(void **state)
                                "&& lrc-train -q --method %s --batch 4 --shuffle-buffer 0 --steps 4 --seed 3 --resume "
                                "-c %s %s -i %s && lrc-train -q --method %s --batch 4 --shuffle-buffer 0 --steps 4 "
                                "--seed 3 -c %s %s -i %s",
-                               M, tu_tmp("gA.st"), TINY_EG, tu_tmp("gk1.fr"), M, tu_tmp("gA.st"), TINY_EG, tu_tmp("gk2.fr"), M,
-                               tu_tmp("gB.st"), TINY_EG, tu_tmp("gk12.fr")),
+                               M, tu_tmp("gA.st"), O, tu_tmp("gk1.fr"), M, tu_tmp("gA.st"), O, tu_tmp("gk2.fr"), M,
+                               tu_tmp("gB.st"), O, tu_tmp("gk12.fr")),
                          0);
         assert_int_equal(ckpt_step_of(tu_tmp("gA.st")), 4);
         assert_same_tensors(tu_tmp("gA.st"), tu_tmp("gB.st"));

@@ -314,14 +314,15 @@ static void test_sync_bn(void **state)
 static void test_global_methods(void **state)
 {
     (void)state;
-    static const char *methods[] = {"rotation", "byol", "genesis"};
+    static const char *methods[] = {"rotation", "byol", "genesis", "mae"};
     write_pairs(tu_tmp("g.fr"), 16, 0);
-    for (int m = 0; m < 3; m++) {
+    for (int m = 0; m < 4; m++) {
         char *err = NULL, cmd[1024];
         snprintf(cmd, sizeof cmd,
-                 "cd %s && " MPIRUN " lrc-train --method %s --depth 18 --width 0.0625 --embed-dim 16 --hidden 24 "
-                 "--threads 1 --batch 4 --steps 2 --seed 3 -i g.fr -c g.st",
-                 tu_tmpdir(), methods[m]);
+                 "cd %s && " MPIRUN " lrc-train --method %s %s --threads 1 --batch 4 --steps 2 --seed 3 -i g.fr -c g.st",
+                 tu_tmpdir(), methods[m],
+                 m == 3 ? "--vit 2,32,2 --patch 8 --mae-decoder-depth 1 --mae-decoder-width 32"
+                        : "--depth 18 --width 0.0625 --embed-dim 16 --hidden 24");
         int rc = tu_sh_err(&err, "%s", cmd);
         if (rc || !strstr(err, "2 ranks x 4 pairs = 8 pairs per step"))
             fail_msg("%s: exit %d, stderr: %s", methods[m], rc, err);

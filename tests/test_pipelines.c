@@ -165,6 +165,12 @@ static void test_prepare_pretrain_finetune_evaluate(void **state)
            "--every 3 --seed 1 --epochs 50 %s/pretrain.csv",
            tu_tmp("pre"), s);
     check_ckpt(tu_tmp("pre/genesis.safetensors"), NULL, 2);
+    /* MAE, its ViT and decoder small through --moco-args */
+    script("pipelines/pretrain -o %s --method mae --moco-steps 2 --batch 4 --size 32 --spacing 2.5,5,5 "
+           "--every 3 --seed 1 --epochs 50 --moco-args '--vit 2,32,2 --patch 8 --mae-decoder-depth 1 "
+           "--mae-decoder-width 32' %s/pretrain.csv",
+           tu_tmp("pre"), s);
+    check_ckpt(tu_tmp("pre/mae.safetensors"), "vit", 2);
 
     /* labelled slices, then fine-tuning from both pre-trained checkpoints */
     script("pipelines/prepare " PREP " -o %s %s/manifest.csv", tu_tmp("lab.frames"), s);
@@ -187,6 +193,9 @@ static void test_prepare_pretrain_finetune_evaluate(void **state)
     script("pipelines/finetune -o %s --cases %s --arch global --global %s --steps 2 --seed 2 --ft-args '--batch 4' %s",
            tu_tmp("ftgen"), tu_tmp("train.txt"), tu_tmp("pre/genesis.safetensors"), tu_tmp("lab.frames"));
     check_ckpt(tu_tmp("ftgen/model.safetensors"), NULL, 2);
+    script("pipelines/finetune -o %s --cases %s --arch global --global %s --steps 2 --seed 2 --ft-args '--batch 4' %s",
+           tu_tmp("ftmae"), tu_tmp("train.txt"), tu_tmp("pre/mae.safetensors"), tu_tmp("lab.frames"));
+    check_ckpt(tu_tmp("ftmae/model.safetensors"), NULL, 2);
 
     /* evaluate: predictions regrouped into volumes, scored, and as NIfTI */
     script("pipelines/evaluate -c %s --cases %s -o %s --nifti %s > %s", tu_tmp("ft/best.safetensors"),
@@ -248,7 +257,7 @@ static void test_remote_preprocess(void **state)
 #define EX_METHODS "moco"
 #else
 #define EX_SEEDS 2
-#define EX_METHODS "moco rotation"
+#define EX_METHODS "moco rotation mae"
 #endif
 
 /* The paper's protocol on a data directory laid out like ../shared/data,
@@ -264,11 +273,13 @@ static void test_experiment(void **state)
                            "printf 'subj27\\n' > $d/splits/val.txt && printf 'subj27\\nsubj28\\n' > $d/splits/test.txt",
                            tu_tmp("exdata"), s, s, s, s),
                      0);
-    /* MoCo and one other global method (rotation) stand for Table 1's ten
-     * (MoCo alone under the sanitizers: the same filters, three arms fewer) */
+    /* MoCo and two other global methods (rotation, and MAE for its ViT)
+     * stand for Table 1's ten (MoCo alone under the sanitizers: the same
+     * filters, six arms fewer) */
     const char *args = "--data %s --splits %s --xt 3 --size 32 --batch 4 --lrc-steps 2 --moco-steps 2 "
-                       "--finetune-steps '3:2 10:5' --methods '" EX_METHODS "'";
-    char cmd[1024];
+                       "--finetune-steps '3:2 10:5' --methods '" EX_METHODS "' --mae-args '--vit 2,32,2 --patch 8 "
+                       "--mae-decoder-depth 1 --mae-decoder-width 32'";
+    char cmd[2048];
     snprintf(cmd, sizeof cmd, "pipelines/experiment -o %%s --results %%s %s --seeds %%d --samples '10 50' --samples-xt 3 > %%s", args);
     script(cmd, tu_tmp("ex"), tu_tmp("exres"), tu_tmp("exdata"), tu_tmp("exdata/splits"), EX_SEEDS, tu_tmp("ex.out"));
     char *table = tu_read(tu_tmp("ex/table.txt"), NULL), *out = tu_read(tu_tmp("ex.out"), NULL);
@@ -279,7 +290,8 @@ static void test_experiment(void **state)
     const char *want[] = {"Random init", "w/o LRC", "w/ LRC", "Eg alone", "MoCo + MoCo", "Brainstem", "Mandible",
                           "mean", "Paired", "Table 3", "N = 10", "N = 50", "hours",
                           strstr(EX_METHODS, "rotation") ? "Table 1" : "mean",
-                          strstr(EX_METHODS, "rotation") ? "Rot. + MoCo" : "mean"};
+                          strstr(EX_METHODS, "rotation") ? "Rot. + MoCo" : "mean",
+                          strstr(EX_METHODS, "mae") ? "MAE + MoCo" : "mean"};
     for (size_t i = 0; i < sizeof want / sizeof *want; i++)
         if (!strstr(table, want[i]))
             fail_msg("table.txt lacks '%s':\n%s", want[i], table);

@@ -523,7 +523,7 @@ static void test_pretrained(void **state)
     char cmd[2048];
     snprintf(cmd, sizeof cmd, "%s -c %s --global %s", base, tu_tmp("x.st"), tu_tmp("lrc.st"));
     expect_fail(1, "--global ", cmd);
-    expect_fail(1, "holds a U-Net (lrc-train --method lrc); the global branch needs a ResNet encoder", cmd);
+    expect_fail(1, "holds a U-Net (lrc-train --method lrc); the global branch needs a ResNet or ViT encoder", cmd);
     snprintf(cmd, sizeof cmd, "%s -c %s --local %s", base, tu_tmp("x.st"), tu_tmp("moco.st"));
     expect_fail(1, "holds a ResNet encoder (lrc-train --method moco); the local branch needs a U-Net", cmd);
     snprintf(cmd, sizeof cmd, "%s -c %s --local %s", base, tu_tmp("x.st"), tu_tmp("gl.st"));
@@ -537,6 +537,40 @@ static void test_pretrained(void **state)
     /* --resume of a checkpoint with another architecture */
     snprintf(cmd, sizeof cmd, "%s --steps 4 -c %s --resume --arch global", base, tu_tmp("gl.st"));
     expect_fail(1, "holds a global+local network, --arch asks for global", cmd);
+    /* MAE's ViT as Eg: progressive upsampling as Dg, beside the U-Net or alone; resumed and predicting */
+    assert_int_equal(tu_sh("lrc-train -q --method mae --batch 4 --vit 2,32,2 --patch 16 --mae-decoder-depth 1 "
+                           "--mae-decoder-width 32 -c %s --threads 1 < %s",
+                           tu_tmp("mae.st"), tu_tmp("pairs.fr")),
+                     0);
+    assert_int_equal(tu_sh("%s -c %s --global %s --local %s", base, tu_tmp("vl.st"), tu_tmp("mae.st"), tu_tmp("lrc.st")), 0);
+    assert_int_equal(tu_sh("%s -c %s --global %s --arch global && %s --steps 3 -c %s --resume", base, tu_tmp("vg.st"),
+                           tu_tmp("mae.st"), base, tu_tmp("vg.st")),
+                     0);
+    assert_int_equal(step_of(tu_tmp("vg.st")), 3);
+    c = ckpt_open(tu_tmp("vl.st"));
+    assert_string_equal(ckpt_meta(c, "arch"), "global+local");
+    assert_string_equal(ckpt_meta(c, "eg.model"), "vit");
+    assert_string_equal(ckpt_meta(c, "dg.model"), "vitpup");
+    ckpt_close(c);
+    assert_int_equal(tu_sh("seg-finetune -q --predict %s --threads 1 < %s > %s", tu_tmp("vg.st"), tu_tmp("all.fr"),
+                           tu_tmp("vpred.fr")),
+                     0);
+    stream_in *in = stream_in_open(tu_tmp("vpred.fr"));
+    frame f;
+    int n = 0, rc;
+    assert_non_null(in);
+    while ((rc = stream_in_next(in, &f)) > 0) {
+        const tensor *p = frame_tensor_get(&f, "pred");
+        assert_non_null(p);
+        assert_int_equal(p->rank, 2);
+        n++;
+        frame_free(&f);
+    }
+    assert_int_equal(rc, 0);
+    stream_in_close(in);
+    assert_true(n > 10);
+    snprintf(cmd, sizeof cmd, "%s -c %s --global %s --width 0.5", base, tu_tmp("x.st"), tu_tmp("mae.st"));
+    expect_fail(1, "holds a ViT; --depth/--width/--norm describe a ResNet", cmd);
 }
 
 /* ---- bad input ---- */

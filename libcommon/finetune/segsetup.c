@@ -31,6 +31,9 @@ static int check_parts(const segsetup *o, const segnet *net)
             return err_set("%s %s: its U-Net's configuration differs from --widths/--dim/--norm (leave them out "
                            "to take the checkpoint's)",
                            flag, path);
+        if (!local && o->have_enc_opts && !segnet_encoder(net, b))
+            return err_set("%s %s: holds a ViT; --depth/--width/--norm describe a ResNet (leave them out)", flag,
+                           path);
         if (!local && o->have_enc_opts &&
             !same_json(resnet_config_json(&o->net.enc), resnet_config_json(resnet_get_config(segnet_encoder(net, b)))))
             return err_set("%s %s: its encoder's configuration differs from --depth/--width/--norm (leave them out "

@@ -12,8 +12,10 @@
 
 typedef struct {
     char kind;    /* 'g' or 'l' */
-    resnet *enc;  /* global */
+    resnet *enc;  /* global: a ResNet and resdec, or a ViT and vitpup */
     resdec *dec;
+    vit *vit;
+    vitpup *vdec;
     unet *u;      /* local */
     int ch;       /* feature channels */
     const float *feat;
@@ -69,8 +71,8 @@ static uint64_t part_seed(uint64_t seed, uint64_t part)
 static int check_pretrained(const ckpt *c, char kind)
 {
     const char *model = ckpt_meta(c, "model"), *method = ckpt_meta(c, "method");
-    const char *want = kind == 'g' ? "resnet" : "unet";
-    const char *need = kind == 'g' ? "the global branch needs a ResNet encoder (a checkpoint of an lrc-train "
+    const char *want = kind == 'g' ? (model && !strcmp(model, "vit") ? "vit" : "resnet") : "unet";
+    const char *need = kind == 'g' ? "the global branch needs a ResNet or ViT encoder (a checkpoint of an lrc-train "
                                      "global method, or a torchvision ResNet-18/34/50 state dict)"
                                    : "the local branch needs a U-Net (lrc-train --method lrc)";
     if (ckpt_meta(c, "arch") || (method && !strcmp(method, "seg-finetune")))
@@ -83,9 +85,9 @@ static int check_pretrained(const ckpt *c, char kind)
         return err_set("%s: holds no model under prefix '' (not an lrc-train checkpoint); %s", ckpt_path(c), need);
     }
     if (strcmp(model, want)) {
-        if (!strcmp(model, "resnet"))
-            return err_set("%s: holds a ResNet encoder (lrc-train --method %s); %s", ckpt_path(c),
-                           method ? method : "moco", need);
+        if (!strcmp(model, "resnet") || !strcmp(model, "vit"))
+            return err_set("%s: holds a %s encoder (lrc-train --method %s); %s", ckpt_path(c),
+                           strcmp(model, "vit") ? "ResNet" : "ViT", method ? method : "moco", need);
         return err_set("%s: holds %s; %s", ckpt_path(c),
                        !strcmp(model, "unet") ? "a U-Net (lrc-train --method lrc)" : model, need);
     }
@@ -100,6 +102,18 @@ static int make_global(branch *b, const resnet_config *ec, const ckpt *pre, uint
     b->kind = 'g';
     b->penc = k ? "eg2." : "eg.";
     b->pdec = k ? "dg2." : "dg.";
+    if (pre && ckpt_meta(pre, "model") && !strcmp(ckpt_meta(pre, "model"), "vit")) {
+        if (check_pretrained(pre, 'g') || !(b->vit = vit_ckpt_load(pre, "")))
+            return -1;
+        const vit_config *vc = vit_get_config(b->vit);
+        vitpup_config pc = {.embed = vc->width, .patch = vc->patch, .out_ch = 64};
+        if (vc->in_ch != 1)
+            return err_set("%s: the ViT takes %d input channels; CT slices have 1", ckpt_path(pre), vc->in_ch);
+        if (!(b->vdec = vitpup_create(&pc, part_seed(seed, 2 + 3 * k))))
+            return err_prefix("%s", ckpt_path(pre));
+        b->ch = pc.out_ch;
+        return 0;
+    }
     if (pre) {
         if (check_pretrained(pre, 'g'))
             return -1;
@@ -224,6 +238,8 @@ void segnet_free(segnet *s)
     for (int b = 0; b < 2; b++) {
         resnet_free(s->br[b].enc);
         resdec_free(s->br[b].dec);
+        vit_free(s->br[b].vit);
+        vitpup_free(s->br[b].vdec);
         unet_free(s->br[b].u);
         free(s->br[b].dfeat);
     }
@@ -237,6 +253,7 @@ int segnet_classes(const segnet *s) { return s->C; }
 int segnet_nbranch(const segnet *s) { return s->nb; }
 char segnet_branch_kind(const segnet *s, int b) { return b >= 0 && b < s->nb ? s->br[b].kind : 0; }
 const resnet *segnet_encoder(const segnet *s, int b) { return b >= 0 && b < s->nb ? s->br[b].enc : NULL; }
+const vit *segnet_vit(const segnet *s, int b) { return b >= 0 && b < s->nb ? s->br[b].vit : NULL; }
 
 const unet *segnet_unet(const segnet *s)
 {
@@ -260,9 +277,9 @@ pblock *segnet_part(segnet *s, int i, const char **prefix)
         branch *br = &s->br[b];
         if (br->kind == 'g') {
             if (i == 0)
-                return *prefix = br->penc, resnet_params(br->enc);
+                return *prefix = br->penc, br->vit ? vit_params(br->vit) : resnet_params(br->enc);
             if (i == 1)
-                return *prefix = br->pdec, resdec_params(br->dec);
+                return *prefix = br->pdec, br->vdec ? vitpup_params(br->vdec) : resdec_params(br->dec);
             i -= 2;
         } else {
             if (i == 0)
@@ -287,7 +304,9 @@ size_t segnet_ntrain(const segnet *s)
 void segnet_set_training(segnet *s, int training)
 {
     for (int b = 0; b < s->nb; b++) {
-        if (s->br[b].kind == 'g') {
+        if (s->br[b].vdec) {
+            vitpup_set_training(s->br[b].vdec, training); /* the ViT has no batch norm nor dropout */
+        } else if (s->br[b].kind == 'g') {
             resnet_set_training(s->br[b].enc, training);
             resdec_set_training(s->br[b].dec, training);
         } else {
@@ -313,7 +332,11 @@ const float *segnet_forward(segnet *s, const float *x, int N, int H, int W)
         return err_set("segnet: input %dx%dx%d; H and W must be multiples of 16", N, H, W), NULL;
     for (int b = 0; b < s->nb; b++) {
         branch *br = &s->br[b];
-        if (br->kind == 'g') {
+        if (br->vit) {
+            const float *tok = vit_forward(br->vit, x, N, H, W, NULL, (H / vit_get_config(br->vit)->patch) *
+                                                                          (W / vit_get_config(br->vit)->patch));
+            br->feat = tok ? vitpup_forward(br->vdec, tok, N, H, W) : NULL;
+        } else if (br->kind == 'g') {
             const float *stage[5];
             if (!resnet_forward(br->enc, x, N, H, W))
                 return NULL;
@@ -359,7 +382,11 @@ int segnet_backward(segnet *s, const float *dlogits)
         conv2d_backward(s->br[0].dfeat, dw, db, dlogits, s->br[0].feat, w, N, s->br[0].ch, H, W, s->C, 1, 1, 0);
     for (int b = 0; b < s->nb; b++) {
         branch *br = &s->br[b];
-        if (br->kind == 'g') {
+        if (br->vit) {
+            const float *dtok = vitpup_backward(br->vdec, br->dfeat);
+            if (!dtok || vit_backward(br->vit, dtok))
+                return -1;
+        } else if (br->kind == 'g') {
             if (resdec_backward(br->dec, br->dfeat) ||
                 resnet_backward(br->enc, NULL, resdec_dstages(br->dec), NULL))
                 return -1;
@@ -387,7 +414,10 @@ double segnet_flops(const segnet *s, int H, int W)
     double f = 2.0 * s->C * s->cin * H * W;
     for (int b = 0; b < s->nb; b++) {
         const branch *br = &s->br[b];
-        if (br->kind == 'g')
+        if (br->vit) {
+            const vit_config *vc = vit_get_config(br->vit);
+            f += vit_flops(vc, 1 + (H / vc->patch) * (W / vc->patch)) + vitpup_flops(vitpup_get_config(br->vdec), H, W);
+        } else if (br->kind == 'g')
             f += resnet_flops(resnet_get_config(br->enc), H, W) + resdec_flops(resdec_get_config(br->dec), H, W);
         else
             f += unet_flops(unet_get_config(br->u), H, W);
@@ -402,7 +432,10 @@ int segnet_ckpt_put(ckpt_writer *w, const segnet *s)
     char js[96];
     for (int b = 0; b < s->nb; b++) {
         const branch *br = &s->br[b];
-        if (br->kind == 'g') {
+        if (br->vit) {
+            if (vit_ckpt_put(w, br->penc, br->vit) || vitpup_ckpt_put(w, br->pdec, br->vdec))
+                return -1;
+        } else if (br->kind == 'g') {
             if (resnet_ckpt_put(w, br->penc, br->enc))
                 return -1;
             if (resdec_ckpt_put(w, br->pdec, br->dec))
@@ -422,6 +455,14 @@ static int load_global(branch *b, const ckpt *c, int k)
     b->kind = 'g';
     b->penc = k ? "eg2." : "eg.";
     b->pdec = k ? "dg2." : "dg.";
+    char key[16];
+    snprintf(key, sizeof key, "%smodel", b->penc);
+    if (ckpt_meta(c, key) && !strcmp(ckpt_meta(c, key), "vit")) {
+        if (!(b->vit = vit_ckpt_load(c, b->penc)) || !(b->vdec = vitpup_ckpt_load(c, b->pdec)))
+            return -1;
+        b->ch = vitpup_get_config(b->vdec)->out_ch;
+        return 0;
+    }
     if (!(b->enc = resnet_ckpt_load(c, b->penc)))
         return -1;
     if (!(b->dec = resdec_ckpt_load(c, b->pdec)))

@@ -17,8 +17,9 @@
  * Every part is initialised at random (each from its own stream of the seed)
  * or, for Eg, Eg2 and El+Dl, taken from a pre-training checkpoint of
  * lrc-train: every global method (moco, rotation, relloc, byol, simsiam, densecl,
- * genesis)
- * holds Eg under prefix "" (model "resnet"), `--method lrc` holds El+Dl
+ * genesis) holds Eg under prefix "" (model "resnet"), mae a ViT (model
+ * "vit", vit.h: then Dg is vitpup.h's progressive upsampling on its
+ * tokens, 64 channels at full resolution), `--method lrc` holds El+Dl
  * under "" (model "unet"); Eg may also come from a torchvision ResNet state
  * dict (resnet_torchvision_load: the ImageNet row of the paper's Table 1). Dg is always fresh, its
  * configuration resdec_config_for(Eg's): the U-Net's decoder widths 16 32 64
@@ -26,7 +27,7 @@
  * its checkpoint's configuration.
  *
  * Checkpoint layout (ckpt.h; what segnet_ckpt_put writes), by prefix:
- *   "eg."  Eg (resnet)      "dg."  Dg (resdec)        branch "global"
+ *   "eg."  Eg (resnet|vit)  "dg."  Dg (resdec|vitpup) branch "global"
  *   "eg2." Eg2 (resnet)     "dg2." Dg2 (resdec)       SEG_GG's second branch
  *   "unet." El + Dl (unet)                            branch "local"
  *   "head." weight (C, D0 + D1, 1, 1), bias (C)       model "seghead",
@@ -50,6 +51,8 @@
 
 #include "models/resnet.h"
 #include "models/unet.h"
+#include "models/vit.h"
+#include "models/vitpup.h"
 #include "nn/ckpt.h"
 #include "nn/param.h"
 
@@ -77,7 +80,7 @@ typedef struct {
 typedef struct segnet segnet;
 
 /* A new network. Pre-trained parts must be of the right kind: a global one
- * a "resnet" under prefix "" (any lrc-train global method) or a torchvision
+ * a "resnet" or "vit" under prefix "" (any lrc-train global method) or a torchvision
  * ResNet-18/34/50 state dict, a local
  * one a --method lrc checkpoint (a "unet"), each with one input channel;
  * anything else is an error naming the file and what it holds. NULL + err_set. */
@@ -89,8 +92,10 @@ int segnet_classes(const segnet *s);
 /* Branches (1 or 2) and their kinds: 'g' or 'l'. */
 int segnet_nbranch(const segnet *s);
 char segnet_branch_kind(const segnet *s, int b);
-/* The parts for configuration checks (NULL when absent). */
+/* The parts for configuration checks (NULL when absent; segnet_encoder
+ * also when the branch's Eg is a ViT, which segnet_vit returns). */
 const resnet *segnet_encoder(const segnet *s, int b);
+const vit *segnet_vit(const segnet *s, int b);
 const unet *segnet_unet(const segnet *s);
 
 /* Parameter blocks, for optimisers and checkpoints: part i of

@@ -33,7 +33,7 @@
  * from one thread at a time per process (scratch memory is per calling
  * thread and reused, never freed per call).
  *
- * Not here: models (unet.h, resnet.h, mlp.h), losses, optimisers (optim.h).
+ * Not here: models (unet.h, resnet.h, mlp.h, vit.h), losses, optimisers (optim.h).
  */
 #ifndef LRC_NN_H
 #define LRC_NN_H
@@ -234,6 +234,52 @@ void linear_forward(float *out, const float *inp, const float *weight, const flo
                     int IN, int OUT);
 void linear_backward(float *dinp, float *dweight, float *dbias, const float *dout,
                      const float *inp, const float *weight, int B, int IN, int OUT);
+
+/* ---- transformer layers (transformer.c) ---------------------------------- */
+
+/* Layer normalisation over the last dimension, as torch.nn.LayerNorm(C, eps):
+ * out (N, C), inp (N, C), weight and bias (C); save_mean, save_rstd (N)
+ * = 1/sqrt(biased var + eps) kept for backward. out must not alias inp. */
+void layernorm_forward(float *out, float *save_mean, float *save_rstd, const float *inp,
+                       const float *weight, const float *bias, int N, int C, float eps);
+/* dinp (N, C) written, dweight and dbias (C) accumulated; needs inp and the
+ * saved statistics. dinp must not alias dout. */
+void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+                        const float *inp, const float *save_mean, const float *save_rstd,
+                        const float *weight, int N, int C);
+
+/* GELU in its exact form, x Phi(x) = x (1 + erf(x / sqrt 2)) / 2 (torch's
+ * default, approximate='none'); out may alias inp. Backward from the
+ * forward's input; dinp may alias dout. */
+void gelu_forward(float *out, const float *inp, size_t n);
+void gelu_backward(float *dinp, const float *dout, const float *inp, size_t n);
+
+/* The core of multi-head self-attention, between the QKV projection and the
+ * output projection (timm's Attention, whose linears are linear_forward):
+ * qkv (B, T, 3C) holds [q | k | v] per token, head h the columns
+ * h hs .. (h+1) hs - 1 of each third (hs = C / NH: timm's
+ * reshape(B, T, 3, NH, hs)); att (B, NH, T, T) = softmax(q k^T / sqrt(hs))
+ * is kept for backward; out (B, T, C) = att v, heads side by side. The
+ * products run on nn_gemm, one (sample, head) per task. */
+void attention_forward(float *out, float *att, const float *qkv, int B, int T, int C, int NH);
+/* dqkv (B, T, 3C) written from dout (B, T, C), qkv and att. */
+void attention_backward(float *dqkv, const float *dout, const float *qkv, const float *att, int B,
+                        int T, int C, int NH);
+
+/* The patches of images inp (B, C, H, W), P x P, row-major over the grid:
+ * out (B, (H/P) (W/P), C P P), each row in (c, py, px) order, the order of a
+ * Conv2d(C, D, P, stride=P) weight's (C, P, P), so that patch embedding is
+ * patchify + linear_forward with that weight viewed as (D, C P P). H and W
+ * multiples of P. unpatchify is its inverse (the gradient's way back). */
+void patchify(float *out, const float *inp, int B, int C, int H, int W, int P);
+void unpatchify(float *out, const float *patches, int B, int C, int H, int W, int P);
+
+/* The fixed 2-D sine-cosine position embedding of MAE
+ * (get_2d_sincos_pos_embed) for a grid of gh x gw tokens, row-major: out
+ * (gh gw, D), D a multiple of 4; the first D/2 columns encode the token's
+ * column, the last D/2 its row, each as [sin(p w_k) | cos(p w_k)] with
+ * w_k = 10000^(-k / (D/4)), k < D/4; computed in double as NumPy does. */
+void sincos_pos_embed_2d(float *out, int D, int gh, int gw);
 
 /* ---- matrix multiply (what the kernels build on) ------------------------- */
 

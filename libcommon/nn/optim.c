@@ -105,21 +105,43 @@ typedef struct {
 
 #define OCHUNK 65536L
 
+/* elements [i, i + len) with weight decay wd (decoupled: the factor decay) */
+static void step_range(const step_job *j, long i, long len, float wd, float decay)
+{
+    const optim *o = j->o;
+    const optim_config *c = &o->cfg;
+    float *p = o->pb->data + i, *g = o->pb->grad + i;
+    if (c->kind == OPTIM_SGD)
+        nn_ew()->sgd(p, g, o->state[0] ? o->state[0] + i : NULL, len, wd, (float)c->momentum,
+                  j->first, c->nesterov, j->lr);
+    else
+        nn_ew()->adam(p, g, o->state[0] + i, o->state[1] + i, len, wd,
+                   c->kind == OPTIM_ADAMW, decay, (float)c->beta1, (float)c->beta2, j->step,
+                   j->sbc2, (float)c->eps);
+}
+
 static void step_task(void *ctx, long k, int tid)
 {
     const step_job *j = ctx;
-    const optim *o = j->o;
-    const optim_config *c = &o->cfg;
-    long i = k * OCHUNK, len = NN_MIN(OCHUNK, (long)o->pb->ntrain - i);
-    float *p = o->pb->data + i, *g = o->pb->grad + i;
+    const pblock *pb = j->o->pb;
+    long i = k * OCHUNK, end = NN_MIN(i + OCHUNK, (long)pb->ntrain);
     (void)tid;
-    if (c->kind == OPTIM_SGD)
-        nn_ew()->sgd(p, g, o->state[0] ? o->state[0] + i : NULL, len, j->wd, (float)c->momentum,
-                  j->first, c->nesterov, j->lr);
-    else
-        nn_ew()->adam(p, g, o->state[0] + i, o->state[1] + i, len, j->wd,
-                   c->kind == OPTIM_ADAMW, j->decay, (float)c->beta1, (float)c->beta2, j->step,
-                   j->sbc2, (float)c->eps);
+    if (!j->o->cfg.no_decay_1d) {
+        step_range(j, i, end - i, j->wd, j->decay);
+        return;
+    }
+    /* tensor by tensor within the chunk (alignment padding between them is
+     * left alone: its gradient is 0, as its value) */
+    for (int e = 0; e < pb->n && i < end; e++) {
+        const param_entry *pe = &pb->e[e];
+        long lo = NN_MAX(i, (long)pe->offset), hi = NN_MIN(end, (long)(pe->offset + pe->numel));
+        if (pe->kind != PARAM_TRAIN || lo >= hi)
+            continue;
+        if (pe->rank == 1)
+            step_range(j, lo, hi - lo, 0.0f, 1.0f);
+        else
+            step_range(j, lo, hi - lo, j->wd, j->decay);
+    }
 }
 
 static void step(optim *o, double lr)
@@ -186,6 +208,8 @@ char *optim_config_json(const optim_config *c)
         mval_put_f64(&m, "beta2", c->beta2);
         mval_put_f64(&m, "eps", c->eps);
     }
+    if (c->no_decay_1d) /* absent: 0, as in checkpoints before the setting */
+        mval_put_i64(&m, "no_decay_1d", 1);
     s = nnb_cfg_dump(&m);
     mval_free(&m);
     return s;
@@ -193,8 +217,8 @@ char *optim_config_json(const optim_config *c)
 
 int optim_config_parse(const char *json, optim_config *c)
 {
-    static const char *const keys[] = {"kind", "lr",    "weight_decay", "momentum", "nesterov",
-                                       "beta1", "beta2", "eps",          NULL};
+    static const char *const keys[] = {"kind",  "lr",    "weight_decay", "momentum",    "nesterov",
+                                       "beta1", "beta2", "eps",          "no_decay_1d", NULL};
     mval m = {0};
     const char *k;
     int rc = 0;
@@ -211,7 +235,8 @@ int optim_config_parse(const char *json, optim_config *c)
              mval_get_f64(&m, "weight_decay", &c->weight_decay) < 0 ||
              mval_get_f64(&m, "momentum", &c->momentum) < 0 ||
              mval_get_f64(&m, "beta1", &c->beta1) < 0 || mval_get_f64(&m, "beta2", &c->beta2) < 0 ||
-             mval_get_f64(&m, "eps", &c->eps) < 0 || nnb_cfg_int(&m, "optimiser", "nesterov", &c->nesterov) < 0;
+             mval_get_f64(&m, "eps", &c->eps) < 0 || nnb_cfg_int(&m, "optimiser", "nesterov", &c->nesterov) < 0 ||
+             nnb_cfg_int(&m, "optimiser", "no_decay_1d", &c->no_decay_1d) < 0;
     } else
         rc = 1;
     mval_free(&m);

@@ -8,7 +8,8 @@
  *   Adam   g += wd p; m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
  *          p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
  *   AdamW  p *= 1 - lr wd, then Adam's update without the wd term
- * Weight decay applies to every trainable tensor (PyTorch's default), and
+ * Weight decay applies to every trainable tensor (PyTorch's default; with
+ * no_decay_1d not to those of rank 1, as two parameter groups would), and
  * the paper's values are momentum 0.9, weight decay 1e-4 (optim_config_default).
  * optim_step does not zero the gradients (pblock_zero_grad does).
  *
@@ -21,7 +22,8 @@
  * min + (base - min)(1 + cos(pi (t - warmup) / (total - warmup))) / 2);
  * step (base * gamma^floor(t / step_size)).
  *
- * Not here: gradient clipping, parameter groups (use one optim per pblock).
+ * Not here: gradient clipping, parameter groups other than no_decay_1d's
+ * (use one optim per pblock).
  */
 #ifndef LRC_OPTIM_H
 #define LRC_OPTIM_H
@@ -40,6 +42,8 @@ typedef struct {
     double beta1, beta2; /* Adam: 0.9, 0.999 */
     double eps;          /* Adam: 1e-8 */
     int nesterov;        /* SGD: 0 */
+    int no_decay_1d;     /* no weight decay on tensors of rank 1 (biases, norms): the
+                          * parameter groups of MAE's and timm's optim_factory (0) */
 } optim_config;
 
 typedef struct optim optim;

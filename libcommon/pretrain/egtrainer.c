@@ -11,7 +11,7 @@
 #include "pretrain/moco.h"
 
 static const eg_ops *const methods[] = {&eg_rotation_ops, &eg_relloc_ops, &eg_byol_ops, &eg_simsiam_ops,
-                                        &eg_densecl_ops, &eg_genesis_ops};
+                                        &eg_densecl_ops, &eg_genesis_ops, &eg_mae_ops};
 enum { NMETHODS = sizeof methods / sizeof methods[0] };
 
 static const eg_ops *find(const char *name)
@@ -37,6 +37,9 @@ void eg_config_default(eg_config *c)
     c->dense_weight = 0.5;
     c->bn_splits = 2;
     memcpy(c->genesis_rates, (double[]){0.9, 0.5, 0.9, 0.8, 0.4}, sizeof c->genesis_rates);
+    vit_config_default(&c->vit);
+    c->dec_depth = 8, c->dec_width = 512, c->dec_heads = 16;
+    c->mask_ratio = 0.75;
 }
 
 int eg_method_known(const char *name)
@@ -78,6 +81,12 @@ const char *eg_method_metric(const char *name)
     return o ? o->metric : NULL;
 }
 
+double eg_method_wd(const char *name, double wd)
+{
+    const eg_ops *o = find(name);
+    return o && o->wd > 0 ? o->wd : wd;
+}
+
 eg_trainer *eg_trainer_create(const char *method, const eg_config *c, uint64_t seed)
 {
     const eg_ops *o = find(method);
@@ -88,8 +97,8 @@ eg_trainer *eg_trainer_create(const char *method, const eg_config *c, uint64_t s
     }
     if (resnet_config_check(&c->enc))
         return NULL;
-    if (c->opt.kind != OPTIM_SGD) {
-        err_set("%s: the global methods train with SGD", method);
+    if (c->opt.kind != OPTIM_SGD && !(o->adamw && c->opt.kind == OPTIM_ADAMW)) {
+        err_set("%s: the global methods train with SGD (MAE with AdamW)", method);
         return NULL;
     }
     if (!(t = calloc(1, sizeof *t))) {
@@ -100,6 +109,12 @@ eg_trainer *eg_trainer_create(const char *method, const eg_config *c, uint64_t s
     t->c = *c;
     if (t->c.opt.lr <= 0)
         t->c.opt.lr = o->lr;
+    if (o->adamw && c->opt.kind == OPTIM_SGD) { /* MAE's AdamW: betas (0.9, 0.95), beta1 the momentum */
+        t->c.opt.kind = OPTIM_ADAMW;
+        t->c.opt.beta1 = c->opt.momentum;
+        t->c.opt.beta2 = 0.95;
+        t->c.opt.no_decay_1d = 1; /* main_pretrain.py's two parameter groups */
+    }
     t->seed = seed;
     t->C4 = resnet_stage_channels(&c->enc, 4);
     if (o->init(t)) {
@@ -122,6 +137,8 @@ void eg_trainer_free(eg_trainer *t)
         resnet_free(t->part[i].enc);
         resdec_free(t->part[i].dec);
         proj_free(t->part[i].proj);
+        vit_free(t->part[i].vit);
+        maedec_free(t->part[i].mdec);
     }
     lrc_free(t->x);
     free(t);
@@ -149,7 +166,11 @@ int eg_trainer_nparts(const eg_trainer *t)
 
 static pblock *params(eg_part *p)
 {
-    return p->enc ? resnet_params(p->enc) : p->dec ? resdec_params(p->dec) : proj_params(p->proj);
+    return p->enc    ? resnet_params(p->enc)
+           : p->dec  ? resdec_params(p->dec)
+           : p->vit  ? vit_params(p->vit)
+           : p->mdec ? maedec_params(p->mdec)
+                     : proj_params(p->proj);
 }
 
 pblock *eg_trainer_part(eg_trainer *t, int i, const char **prefix, int *trained)
@@ -163,28 +184,25 @@ pblock *eg_trainer_part(eg_trainer *t, int i, const char **prefix, int *trained)
     return params(&t->part[i]);
 }
 
-static int add_part(eg_trainer *t, const char *prefix, const char *optim_prefix, resnet *enc, resdec *dec,
-                    projector *proj, int fixed_lr)
+/* p holds the part's model (one of its model pointers set) */
+static int add_part(eg_trainer *t, const char *prefix, const char *optim_prefix, eg_part p, int fixed_lr)
 {
-    eg_part *p;
-    if (!enc && !dec && !proj)
+    if (!p.enc && !p.dec && !p.proj && !p.vit && !p.mdec)
         return -1;
     if (t->nparts == EG_MAX_PARTS) {
-        resnet_free(enc);
-        resdec_free(dec);
-        proj_free(proj);
+        resnet_free(p.enc);
+        resdec_free(p.dec);
+        proj_free(p.proj);
+        vit_free(p.vit);
+        maedec_free(p.mdec);
         return err_set("egtrainer: too many parts");
     }
-    p = &t->part[t->nparts];
-    memset(p, 0, sizeof *p);
-    p->prefix = prefix;
-    p->optim_prefix = optim_prefix;
-    p->enc = enc;
-    p->dec = dec;
-    p->proj = proj;
-    p->fixed_lr = fixed_lr;
-    t->nparts++;
-    if (optim_prefix && !(p->opt = optim_create(&t->c.opt, params(p))))
+    p.prefix = prefix;
+    p.optim_prefix = optim_prefix;
+    p.fixed_lr = fixed_lr;
+    eg_part *q = &t->part[t->nparts++];
+    *q = p;
+    if (optim_prefix && !(q->opt = optim_create(&t->c.opt, params(q))))
         return -1;
     return t->nparts - 1;
 }
@@ -200,17 +218,29 @@ static uint64_t part_seed(const eg_trainer *t)
 int eg_add_resnet(eg_trainer *t, const char *prefix, const char *optim_prefix, const resnet_config *c)
 {
     /* Eg itself from the plain seed, as mocotrainer and seg-finetune do */
-    return add_part(t, prefix, optim_prefix, resnet_create(c, t->nparts ? part_seed(t) : t->seed), NULL, NULL, 0);
+    return add_part(t, prefix, optim_prefix,
+                    (eg_part){.enc = resnet_create(c, t->nparts ? part_seed(t) : t->seed)}, 0);
 }
 
 int eg_add_resdec(eg_trainer *t, const char *prefix, const char *optim_prefix, const resdec_config *c)
 {
-    return add_part(t, prefix, optim_prefix, NULL, resdec_create(c, part_seed(t)), NULL, 0);
+    return add_part(t, prefix, optim_prefix, (eg_part){.dec = resdec_create(c, part_seed(t))}, 0);
 }
 
 int eg_add_proj(eg_trainer *t, const char *prefix, const char *optim_prefix, const proj_config *c, int fixed_lr)
 {
-    return add_part(t, prefix, optim_prefix, NULL, NULL, proj_create(c, part_seed(t)), fixed_lr);
+    return add_part(t, prefix, optim_prefix, (eg_part){.proj = proj_create(c, part_seed(t))}, fixed_lr);
+}
+
+int eg_add_vit(eg_trainer *t, const char *prefix, const char *optim_prefix, const vit_config *c)
+{
+    return add_part(t, prefix, optim_prefix, (eg_part){.vit = vit_create(c, t->nparts ? part_seed(t) : t->seed)},
+                    0);
+}
+
+int eg_add_maedec(eg_trainer *t, const char *prefix, const char *optim_prefix, const maedec_config *c)
+{
+    return add_part(t, prefix, optim_prefix, (eg_part){.mdec = maedec_create(c, part_seed(t))}, 0);
 }
 
 int eg_copy_part(eg_trainer *t, int dst, int src)
@@ -350,14 +380,16 @@ int eg_trainer_step(eg_trainer *t, lrc_pair *const *pairs, int B, double lr, rng
 
 static char *part_json(const eg_part *p)
 {
-    return p->enc   ? resnet_config_json(resnet_get_config(p->enc))
-           : p->dec ? resdec_config_json(resdec_get_config(p->dec))
-                    : proj_config_json(proj_get_config(p->proj));
+    return p->enc    ? resnet_config_json(resnet_get_config(p->enc))
+           : p->dec  ? resdec_config_json(resdec_get_config(p->dec))
+           : p->vit  ? vit_config_json(vit_get_config(p->vit))
+           : p->mdec ? maedec_config_json(maedec_get_config(p->mdec))
+                     : proj_config_json(proj_get_config(p->proj));
 }
 
 static const char *part_kind(const eg_part *p)
 {
-    return p->enc ? "resnet" : p->dec ? "resdec" : "projector";
+    return p->enc ? "resnet" : p->dec ? "resdec" : p->vit ? "vit" : p->mdec ? "maedec" : "projector";
 }
 
 int eg_trainer_save(eg_trainer *t, ckpt_writer *w)

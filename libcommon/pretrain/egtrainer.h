@@ -2,20 +2,24 @@
  * egtrainer — the global encoder Eg pre-trained by one of the image-level
  * methods of the paper's Table 1 other than MoCo (mocotrainer.h): rotation
  * prediction (rotation.h), relative patch location (relloc.h), BYOL (byol.h),
- * SimSiam (simsiam.h), DenseCL (densecl.h) and Models Genesis (genesis.h:
- * image restoration through a decoder). This module is what they
+ * SimSiam (simsiam.h), DenseCL (densecl.h), Models Genesis (genesis.h:
+ * image restoration through a decoder) and MAE (mae.h: a ViT Eg, masked
+ * patches restored by a light decoder). This module is what they
  * share; each method's file holds only its own forward, loss and backward,
  * and the state that is neither a part nor an optimiser (DenseCL's queues),
  * which it saves and loads through its own hooks.
  *
- * A trainer is a set of named parts: Eg itself (a ResNet, resnet.h) and the
- * method's heads (projector.h) or decoder (resdec, resnet.h), plus, for BYOL, the target network, a part
+ * A trainer is a set of named parts: Eg itself (a ResNet, resnet.h; MAE's a
+ * ViT, vit.h) and the method's heads (projector.h) or decoder (resdec,
+ * resnet.h; MAE's maedec.h), plus, for BYOL, the target network, a part
  * without an optimiser that follows the online one by an exponential moving
  * average. A step on B pairs:
  *   1. zero every gradient;
  *   2. the method's forward, loss and backward (eg_trainer_grad stops here:
  *      the tests compare these gradients with PyTorch's);
  *   3. one SGD step per trained part with the scheduled learning rate lr
+ *      (MAE: AdamW, its betas (0.9, 0.95), beta1 from the momentum option,
+ *      no weight decay on biases and norms)
  *      (a part marked fixed-lr, SimSiam's predictor, keeps the base rate of
  *      the configuration);
  *   4. the method's after-update work (BYOL's moving average).
@@ -51,8 +55,10 @@
 #include <stdint.h>
 
 #include "core/rng.h"
+#include "models/maedec.h"
 #include "models/projector.h"
 #include "models/resnet.h"
+#include "models/vit.h"
 #include "nn/ckpt.h"
 #include "nn/optim.h"
 #include "pretrain/lrcpair.h"
@@ -79,15 +85,18 @@ typedef struct {
      * genesis.h's order (non-linear, local shuffle, paint, out-paint, flip):
      * the official config's 0.9, 0.5, 0.9, 0.8, 0.4 */
     double genesis_rates[5];
+    vit_config vit;        /* MAE: Eg, ViT-B/16 */
+    int dec_depth, dec_width, dec_heads; /* MAE's decoder: 8, 512, 16 */
+    double mask_ratio;     /* MAE: 0.75 */
 } eg_config;
 
 void eg_config_default(eg_config *c);
 
 /* The methods by name: "rotation", "relloc", "byol", "simsiam", "densecl",
- * "genesis". */
+ * "genesis", "mae". */
 int eg_method_known(const char *name);
-/* Their names for a message: "rotation, relloc, byol, simsiam, densecl or
- * genesis". */
+/* Their names for a message: "rotation, relloc, byol, simsiam, densecl,
+ * genesis or mae". */
 const char *eg_method_names(void);
 /* 1 if the method's step gathers every rank's keys (above): the caller
  * gives every rank the same stream r and ends the run at the first short
@@ -105,6 +114,9 @@ int eg_method_check_ranks(const char *name, const eg_config *c, int batch, int r
  * collapse indicator). */
 double eg_method_lr(const char *name, int64_t B);
 const char *eg_method_metric(const char *name);
+/* The method's default weight decay, or wd when it has none of its own
+ * (MAE: 0.05). */
+double eg_method_wd(const char *name, double wd);
 
 typedef struct {
     double loss;   /* the method's loss, mean over the batch */
@@ -117,7 +129,7 @@ typedef struct eg_trainer eg_trainer;
 eg_trainer *eg_trainer_create(const char *method, const eg_config *c, uint64_t seed);
 void eg_trainer_free(eg_trainer *t);
 const char *eg_trainer_method(const eg_trainer *t);
-resnet *eg_trainer_encoder(eg_trainer *t);
+resnet *eg_trainer_encoder(eg_trainer *t); /* NULL when Eg is a ViT */
 /* The configuration with every default resolved. */
 const eg_config *eg_trainer_config(const eg_trainer *t);
 
@@ -139,9 +151,11 @@ pblock *eg_trainer_part(eg_trainer *t, int i, const char **prefix, int *trained)
 
 typedef struct {
     const char *prefix, *optim_prefix; /* optim_prefix NULL: not trained */
-    resnet *enc;                        /* one of enc, dec, proj */
+    resnet *enc;                        /* one of enc, dec, proj, vit, mdec */
     resdec *dec;
     projector *proj;
+    vit *vit;
+    maedec *mdec;
     optim *opt;
     int fixed_lr;
 } eg_part;
@@ -168,6 +182,8 @@ typedef struct eg_ops {
     double lr;
     int lr_per256;   /* lr is the rate at 256 pairs a step, scaled linearly */
     int gathers;     /* the step gathers every rank's keys (eg_method_gathers) */
+    int adamw;       /* trains with AdamW (betas momentum, 0.95), not SGD */
+    double wd;       /* its default weight decay (0: the trainer option's) */
     /* resolve c's defaults, add the parts */
     int (*init)(eg_trainer *t);
     /* forward, loss, backward (gradients zeroed before) */
@@ -189,6 +205,8 @@ typedef struct eg_ops {
 int eg_add_resnet(eg_trainer *t, const char *prefix, const char *optim_prefix, const resnet_config *c);
 int eg_add_resdec(eg_trainer *t, const char *prefix, const char *optim_prefix, const resdec_config *c);
 int eg_add_proj(eg_trainer *t, const char *prefix, const char *optim_prefix, const proj_config *c, int fixed_lr);
+int eg_add_vit(eg_trainer *t, const char *prefix, const char *optim_prefix, const vit_config *c);
+int eg_add_maedec(eg_trainer *t, const char *prefix, const char *optim_prefix, const maedec_config *c);
 /* Every tensor of part dst set to part src's (a target network's start). */
 int eg_copy_part(eg_trainer *t, int dst, int src);
 /* dst's trainable tensors <- m dst + (1 - m) src (moco_momentum_update). */
@@ -209,6 +227,7 @@ int eg_check_batch(lrc_pair *const *pairs, int B);
 /* The batch buffer filled with both views, [xq_1..xq_B, xp_1..xp_B]. */
 float *eg_two_views(eg_trainer *t, lrc_pair *const *pairs, int B);
 
-extern const eg_ops eg_rotation_ops, eg_relloc_ops, eg_byol_ops, eg_simsiam_ops, eg_densecl_ops, eg_genesis_ops;
+extern const eg_ops eg_rotation_ops, eg_relloc_ops, eg_byol_ops, eg_simsiam_ops, eg_densecl_ops, eg_genesis_ops,
+    eg_mae_ops;
 
 #endif

@@ -54,3 +54,20 @@ int embed_frame(unet *u, frame *f)
 {
     return add_features(u, f, "image", "features") || add_features(u, f, "image_p", "features_p") ? -1 : 0;
 }
+
+int embed_stream(unet *u, stream_in *in, stream_out *out, frame *f)
+{
+    int rc;
+    while ((rc = stream_in_next(in, f)) > 0) {
+        if (!frame_tensor_get(f, "image"))
+            rc = err_set("record seq %lld: no 'image' tensor", (long long)f->seq);
+        else if (embed_frame(u, f))
+            rc = err_prefix("record seq %lld", (long long)f->seq);
+        else
+            f->seq = -1, rc = stream_out_write(out, f);
+        frame_free(f);
+        if (rc)
+            return -1;
+    }
+    return rc;
+}

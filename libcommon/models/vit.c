@@ -1,0 +1,303 @@
+/* vit — the ViT encoder of MAE; see vit.h. */
+#include "models/vit.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/err.h"
+#include "core/mval.h"
+#include "core/rng.h"
+#include "core/tensor.h"
+#include "nn/block.h"
+#include "nn/nn.h"
+#include "nn/tblock.h"
+
+#define VIT_MAX_DEPTH 48
+
+struct vit {
+    vit_config cfg;
+    pblock pb;
+    nnb_arena ar;
+    nnb_tblock blk[VIT_MAX_DEPTH];
+    int icls, ipw, ipb, inw, inb;
+    /* arena (bind) */
+    float *patches, *sel, *emb, *x0, *pos, *tok, *fm, *fr, *dA, *dB, *demb;
+    int *keep; /* (N, K) of the last forward, malloc'ed */
+    size_t keepcap;
+    int N, H, W, K, L, bound, have_fwd;
+};
+
+static const struct {
+    const char *name;
+    int depth, width, heads;
+} presets[] = {{"tiny", 12, 192, 3}, {"small", 12, 384, 6}, {"base", 12, 768, 12}};
+
+void vit_config_default(vit_config *c)
+{
+    *c = (vit_config){.in_ch = 1, .patch = 16, .depth = 12, .width = 768, .heads = 12, .mlp_ratio = 4, .eps = 1e-6f};
+}
+
+int vit_config_preset(vit_config *c, const char *name)
+{
+    int d, w, h, n = 0;
+    for (size_t i = 0; i < sizeof presets / sizeof presets[0]; i++)
+        if (!strcmp(name, presets[i].name)) {
+            c->depth = presets[i].depth, c->width = presets[i].width, c->heads = presets[i].heads;
+            return 0;
+        }
+    if (sscanf(name, "%d,%d,%d%n", &d, &w, &h, &n) == 3 && !name[n]) {
+        vit_config t = *c;
+        t.depth = d, t.width = w, t.heads = h;
+        if (vit_config_check(&t))
+            return -1;
+        *c = t;
+        return 0;
+    }
+    return err_set("'%s' is not a ViT configuration (tiny, small, base or DEPTH,WIDTH,HEADS)", name);
+}
+
+int vit_config_check(const vit_config *c)
+{
+    if (c->in_ch < 1 || c->in_ch > 64)
+        return err_set("vit: in_ch %d out of range 1..64", c->in_ch);
+    if (c->patch < 1 || c->patch > 256)
+        return err_set("vit: patch %d out of range 1..256", c->patch);
+    if (c->depth < 1 || c->depth > VIT_MAX_DEPTH)
+        return err_set("vit: depth %d out of range 1..%d", c->depth, VIT_MAX_DEPTH);
+    if (c->heads < 1 || c->width < 4 || c->width > 8192 || c->width % c->heads || c->width % 4)
+        return err_set("vit: width %d must be a multiple of 4 and of the %d heads, at most 8192", c->width,
+                       c->heads);
+    if (c->mlp_ratio < 1 || c->mlp_ratio > 16 || !(c->eps > 0))
+        return err_set("vit: mlp_ratio %d out of range 1..16, or eps not positive", c->mlp_ratio);
+    return 0;
+}
+
+char *vit_config_json(const vit_config *c)
+{
+    mval m = {0};
+    char *s;
+    mval_set_map(&m);
+    mval_put_i64(&m, "in_ch", c->in_ch);
+    mval_put_i64(&m, "patch", c->patch);
+    mval_put_i64(&m, "depth", c->depth);
+    mval_put_i64(&m, "width", c->width);
+    mval_put_i64(&m, "heads", c->heads);
+    mval_put_i64(&m, "mlp_ratio", c->mlp_ratio);
+    nnb_cfg_put_float(&m, "eps", c->eps);
+    s = nnb_cfg_dump(&m);
+    mval_free(&m);
+    return s;
+}
+
+int vit_config_parse(const char *json, vit_config *c)
+{
+    static const char *const keys[] = {"in_ch", "patch", "depth", "width", "heads", "mlp_ratio", "eps", NULL};
+    mval m = {0};
+    vit_config_default(c);
+    if (nnb_cfg_parse(json, &m, "vit", keys))
+        return -1;
+    int rc = nnb_cfg_int(&m, "vit", "in_ch", &c->in_ch) < 0 || nnb_cfg_int(&m, "vit", "patch", &c->patch) < 0 ||
+             nnb_cfg_int(&m, "vit", "depth", &c->depth) < 0 || nnb_cfg_int(&m, "vit", "width", &c->width) < 0 ||
+             nnb_cfg_int(&m, "vit", "heads", &c->heads) < 0 ||
+             nnb_cfg_int(&m, "vit", "mlp_ratio", &c->mlp_ratio) < 0 || nnb_cfg_float(&m, "vit", "eps", &c->eps) < 0;
+    mval_free(&m);
+    return rc ? -1 : vit_config_check(c);
+}
+
+static int declare(vit *v)
+{
+    const vit_config *c = &v->cfg;
+    const int D = c->width, P = c->patch;
+    char pre[32];
+    if ((v->icls = pblock_add(&v->pb, "cls_token", PARAM_TRAIN, 3, (int64_t[]){1, 1, D})) < 0 ||
+        (v->ipw = pblock_add(&v->pb, "patch_embed.proj.weight", PARAM_TRAIN, 4, (int64_t[]){D, c->in_ch, P, P})) < 0 ||
+        (v->ipb = pblock_add(&v->pb, "patch_embed.proj.bias", PARAM_TRAIN, 1, (int64_t[]){D})) < 0)
+        return -1;
+    for (int i = 0; i < c->depth; i++) {
+        snprintf(pre, sizeof pre, "blocks.%d", i);
+        if (nnb_tblock_declare(&v->blk[i], &v->pb, pre, D, c->heads, c->mlp_ratio * D, c->eps))
+            return -1;
+    }
+    if ((v->inw = pblock_add(&v->pb, "norm.weight", PARAM_TRAIN, 1, (int64_t[]){D})) < 0 ||
+        (v->inb = pblock_add(&v->pb, "norm.bias", PARAM_TRAIN, 1, (int64_t[]){D})) < 0)
+        return -1;
+    return pblock_alloc(&v->pb);
+}
+
+vit *vit_create(const vit_config *c, uint64_t seed)
+{
+    vit *v;
+    rng r;
+    if (vit_config_check(c))
+        return NULL;
+    if (!(v = calloc(1, sizeof *v)))
+        return err_set("out of memory"), NULL;
+    v->cfg = *c;
+    pblock_init(&v->pb);
+    if (declare(v)) {
+        vit_free(v);
+        return NULL;
+    }
+    const int D = c->width, K = c->in_ch * c->patch * c->patch;
+    rng_seed(&r, seed, 0x71700);
+    nn_init_normal(pblock_ptr(&v->pb, v->icls), (size_t)D, 0.02f, &r);
+    nnb_init_xavier(pblock_ptr(&v->pb, v->ipw), D, K, &r);
+    nn_init_default(pblock_ptr(&v->pb, v->ipb), (size_t)D, K, &r);
+    for (int i = 0; i < c->depth; i++)
+        nnb_tblock_init(&v->blk[i], &v->pb, &r);
+    for (int d = 0; d < D; d++)
+        pblock_ptr(&v->pb, v->inw)[d] = 1;
+    return v;
+}
+
+void vit_free(vit *v)
+{
+    if (!v)
+        return;
+    pblock_free(&v->pb);
+    nnb_arena_free(&v->ar);
+    free(v->keep);
+    free(v);
+}
+
+const vit_config *vit_get_config(const vit *v) { return &v->cfg; }
+pblock *vit_params(vit *v) { return &v->pb; }
+
+static void bind_cb(void *m, int N, int H, int W)
+{
+    vit *v = m;
+    const size_t D = (size_t)v->cfg.width, KP = (size_t)v->cfg.in_ch * v->cfg.patch * v->cfg.patch;
+    const size_t T = (size_t)v->K + 1, n = (size_t)N * T;
+    (void)H, (void)W;
+    v->patches = nnb_arena_take(&v->ar, (size_t)N * v->L * KP); /* (N, L, in_ch P P) */
+    v->sel = nnb_arena_take(&v->ar, (size_t)N * v->K * KP);     /* the kept rows (N K, in_ch P P) */
+    v->emb = nnb_arena_take(&v->ar, (size_t)N * v->K * D);
+    v->demb = nnb_arena_take(&v->ar, (size_t)N * v->K * D);
+    v->pos = nnb_arena_take(&v->ar, (size_t)v->L * D);
+    v->x0 = nnb_arena_take(&v->ar, n * D); /* (N, T, D) */
+    for (int i = 0; i < v->cfg.depth; i++)
+        nnb_tblock_bind(&v->blk[i], &v->ar, N, (int)T);
+    v->tok = nnb_arena_take(&v->ar, n * D);
+    v->fm = nnb_arena_take(&v->ar, n);
+    v->fr = nnb_arena_take(&v->ar, n);
+    v->dA = nnb_arena_take(&v->ar, n * D);
+    v->dB = nnb_arena_take(&v->ar, n * D);
+}
+
+const float *vit_forward(vit *v, const float *x, int N, int H, int W, const int *keep, int K)
+{
+    const vit_config *c = &v->cfg;
+    const int P = c->patch, D = c->width, KP = c->in_ch * P * P, L = (H / P) * (W / P);
+    v->have_fwd = 0;
+    if (N < 1 || H < P || W < P || H % P || W % P)
+        return err_set("vit: input %dx%d (batch %d): sides must be multiples of the patch %d", H, W, N, P), NULL;
+    if (K < 1 || K > L || (!keep && K != L))
+        return err_set("vit: %d patches kept of %d", K, L), NULL;
+    if ((size_t)N * K > v->keepcap) {
+        free(v->keep);
+        if (!(v->keep = malloc(sizeof(int) * (size_t)N * K)))
+            return v->keepcap = 0, err_set("out of memory"), NULL;
+        v->keepcap = (size_t)N * K;
+    }
+    for (int i = 0; i < N * K; i++) {
+        v->keep[i] = keep ? keep[i] : i % L;
+        if (v->keep[i] < 0 || v->keep[i] >= L)
+            return err_set("vit: kept patch %d of a grid of %d", v->keep[i], L), NULL;
+    }
+    if (!v->bound || N != v->N || H != v->H || W != v->W || K != v->K) {
+        v->K = K, v->L = L, v->bound = 0;
+        if (nnb_arena_bind(&v->ar, bind_cb, v, N, H, W))
+            return NULL;
+        v->N = N, v->H = H, v->W = W, v->bound = 1;
+        sincos_pos_embed_2d(v->pos, D, H / P, W / P);
+    }
+    const int T = K + 1;
+    patchify(v->patches, x, N, c->in_ch, H, W, P);
+    for (int n = 0; n < N; n++)
+        for (int k = 0; k < K; k++)
+            memcpy(v->sel + ((size_t)n * K + k) * KP, v->patches + ((size_t)n * L + v->keep[n * K + k]) * KP,
+                   sizeof(float) * KP);
+    linear_forward(v->emb, v->sel, pblock_ptr(&v->pb, v->ipw), pblock_ptr(&v->pb, v->ipb), N * K, KP, D);
+    const float *cls = pblock_ptr(&v->pb, v->icls);
+    for (int n = 0; n < N; n++) {
+        float *xn = v->x0 + (size_t)n * T * D;
+        memcpy(xn, cls, sizeof(float) * D);
+        for (int k = 0; k < K; k++)
+            add_forward(xn + (size_t)(k + 1) * D, v->emb + ((size_t)n * K + k) * D,
+                        v->pos + (size_t)v->keep[n * K + k] * D, (size_t)D);
+    }
+    const float *in = v->x0;
+    for (int i = 0; i < c->depth; i++) {
+        nnb_tblock_forward(&v->blk[i], &v->pb, in);
+        in = v->blk[i].out;
+    }
+    layernorm_forward(v->tok, v->fm, v->fr, in, pblock_ptr(&v->pb, v->inw), pblock_ptr(&v->pb, v->inb), N * T, D,
+                      c->eps);
+    v->have_fwd = 1;
+    return v->tok;
+}
+
+int vit_backward(vit *v, const float *dtok)
+{
+    const vit_config *c = &v->cfg;
+    const int N = v->N, K = v->K, T = K + 1, D = c->width, KP = c->in_ch * c->patch * c->patch;
+    pblock *pb = &v->pb;
+    if (!v->have_fwd)
+        return err_set("vit: backward without a forward");
+    float *d = v->dA, *e = v->dB;
+    layernorm_backward(d, pblock_grad(pb, v->inw), pblock_grad(pb, v->inb), dtok, v->blk[c->depth - 1].out, v->fm,
+                       v->fr, pblock_ptr(pb, v->inw), N * T, D);
+    for (int i = c->depth - 1; i >= 0; i--) {
+        nnb_tblock_backward(&v->blk[i], pb, e, d, i ? v->blk[i - 1].out : v->x0);
+        float *s = d;
+        d = e, e = s;
+    }
+    /* d = d x0: the cls rows to its token, the others through the embedding */
+    float *dcls = pblock_grad(pb, v->icls);
+    for (int n = 0; n < N; n++) {
+        const float *dn = d + (size_t)n * T * D;
+        add_inplace(dcls, dn, (size_t)D);
+        memcpy(v->demb + (size_t)n * K * D, dn + D, sizeof(float) * K * D);
+    }
+    linear_backward(NULL, pblock_grad(pb, v->ipw), pblock_grad(pb, v->ipb), v->demb, v->sel, pblock_ptr(pb, v->ipw),
+                    N * K, KP, D);
+    v->have_fwd = 0;
+    return 0;
+}
+
+double vit_flops(const vit_config *c, int T)
+{
+    const double D = c->width;
+    double f = 2.0 * T * D * c->in_ch * c->patch * c->patch;
+    f += c->depth * (2 * T * D * (4 * D + 2.0 * c->mlp_ratio * D) + 4.0 * T * T * D);
+    return f;
+}
+
+int vit_ckpt_put(ckpt_writer *w, const char *prefix, const vit *v)
+{
+    return ckpt_put_model_owned(w, prefix, "vit", vit_config_json(&v->cfg), &v->pb);
+}
+
+vit *vit_ckpt_load(const ckpt *c, const char *prefix)
+{
+    const char *js = ckpt_model_config(c, prefix, "vit");
+    vit_config cfg;
+    vit *v;
+    if (!js)
+        return NULL;
+    if (vit_config_parse(js, &cfg))
+        return ckpt_bad_config(c);
+    /* the sizes the configuration claims, against the file's tensors, first */
+    if (ckpt_expect_shape(c, prefix, "patch_embed.proj.weight", cfg.width, cfg.in_ch) ||
+        ckpt_expect_shape(c, prefix, "blocks.0.mlp.fc1.weight", (int64_t)cfg.mlp_ratio * cfg.width, cfg.width))
+        return NULL;
+    if (!(v = vit_create(&cfg, 0)))
+        return NULL;
+    if (ckpt_get_params(c, prefix, &v->pb)) {
+        vit_free(v);
+        return NULL;
+    }
+    return v;
+}

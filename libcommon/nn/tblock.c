@@ -1,0 +1,120 @@
+/* tblock — the pre-norm transformer block; see tblock.h. */
+#include "nn/tblock.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "nn/nn.h"
+
+void nnb_init_xavier(float *w, int out, int in, rng *r)
+{
+    nn_init_uniform(w, (size_t)out * in, (float)sqrt(6.0 / (in + out)), r);
+}
+
+int nnb_tblock_declare(nnb_tblock *b, pblock *pb, const char *prefix, int C, int NH, int hidden, float eps)
+{
+    char nm[PARAM_NAME_MAX];
+    memset(b, 0, sizeof *b);
+    b->C = C, b->NH = NH, b->hidden = hidden, b->eps = eps;
+#define ADD(field, name, rank, ...)                                                                   \
+    do {                                                                                              \
+        snprintf(nm, sizeof nm, "%s.%s", prefix, name);                                               \
+        if ((b->field = pblock_add(pb, nm, PARAM_TRAIN, rank, (int64_t[]){__VA_ARGS__})) < 0)         \
+            return -1;                                                                                \
+    } while (0)
+    ADD(in1w, "norm1.weight", 1, C);
+    ADD(in1b, "norm1.bias", 1, C);
+    ADD(iqw, "attn.qkv.weight", 2, 3 * C, C);
+    ADD(iqb, "attn.qkv.bias", 1, 3 * C);
+    ADD(ipw, "attn.proj.weight", 2, C, C);
+    ADD(ipb, "attn.proj.bias", 1, C);
+    ADD(in2w, "norm2.weight", 1, C);
+    ADD(in2b, "norm2.bias", 1, C);
+    ADD(if1w, "mlp.fc1.weight", 2, hidden, C);
+    ADD(if1b, "mlp.fc1.bias", 1, hidden);
+    ADD(if2w, "mlp.fc2.weight", 2, C, hidden);
+    ADD(if2b, "mlp.fc2.bias", 1, C);
+#undef ADD
+    return 0;
+}
+
+void nnb_tblock_init(const nnb_tblock *b, pblock *pb, rng *r)
+{
+    const int C = b->C;
+    for (int c = 0; c < C; c++)
+        pblock_ptr(pb, b->in1w)[c] = pblock_ptr(pb, b->in2w)[c] = 1;
+    /* biases and norm shifts stay 0 from pblock_alloc */
+    nnb_init_xavier(pblock_ptr(pb, b->iqw), 3 * C, C, r);
+    nnb_init_xavier(pblock_ptr(pb, b->ipw), C, C, r);
+    nnb_init_xavier(pblock_ptr(pb, b->if1w), b->hidden, C, r);
+    nnb_init_xavier(pblock_ptr(pb, b->if2w), C, b->hidden, r);
+}
+
+void nnb_tblock_bind(nnb_tblock *b, nnb_arena *a, int B, int T)
+{
+    const size_t n = (size_t)B * T, C = (size_t)b->C, Hd = (size_t)b->hidden;
+    b->B = B, b->T = T;
+    b->ln1 = nnb_arena_take(a, n * C);   /* (B, T, C) */
+    b->m1 = nnb_arena_take(a, n);
+    b->r1 = nnb_arena_take(a, n);
+    b->qkv = nnb_arena_take(a, n * 3 * C); /* (B, T, 3C) */
+    b->att = nnb_arena_take(a, (size_t)B * b->NH * T * T); /* (B, NH, T, T) */
+    b->ao = nnb_arena_take(a, n * C);    /* attention output before proj */
+    b->x1 = nnb_arena_take(a, n * C);
+    b->ln2 = nnb_arena_take(a, n * C);
+    b->m2 = nnb_arena_take(a, n);
+    b->r2 = nnb_arena_take(a, n);
+    b->h = nnb_arena_take(a, n * Hd);    /* fc1 output (B, T, hidden) */
+    b->hg = nnb_arena_take(a, n * Hd);   /* GELU(h) */
+    b->out = nnb_arena_take(a, n * C);
+    b->dC1 = nnb_arena_take(a, n * C);
+    b->dC2 = nnb_arena_take(a, n * C);
+    b->d3C = nnb_arena_take(a, n * 3 * C);
+    b->dH = nnb_arena_take(a, n * Hd);
+}
+
+#define P(i) pblock_ptr(pb, b->i)
+#define G(i) pblock_grad(pb, b->i)
+
+void nnb_tblock_forward(nnb_tblock *b, pblock *pb, const float *x)
+{
+    const int n = b->B * b->T, C = b->C;
+    layernorm_forward(b->ln1, b->m1, b->r1, x, P(in1w), P(in1b), n, C, b->eps);
+    linear_forward(b->qkv, b->ln1, P(iqw), P(iqb), n, C, 3 * C);
+    attention_forward(b->ao, b->att, b->qkv, b->B, b->T, C, b->NH);
+    linear_forward(b->x1, b->ao, P(ipw), P(ipb), n, C, C);
+    add_forward(b->x1, b->x1, x, (size_t)n * C);
+    layernorm_forward(b->ln2, b->m2, b->r2, b->x1, P(in2w), P(in2b), n, C, b->eps);
+    linear_forward(b->h, b->ln2, P(if1w), P(if1b), n, C, b->hidden);
+    gelu_forward(b->hg, b->h, (size_t)n * b->hidden);
+    linear_forward(b->out, b->hg, P(if2w), P(if2b), n, b->hidden, C);
+    add_forward(b->out, b->out, b->x1, (size_t)n * C);
+}
+
+void nnb_tblock_backward(nnb_tblock *b, pblock *pb, float *dx, const float *dout, const float *x)
+{
+    const int n = b->B * b->T, C = b->C;
+    float *dx1 = b->dC1, *t = b->dC2;
+    /* MLP branch: dout reaches x1 directly and through the MLP */
+    linear_backward(b->dH, G(if2w), G(if2b), dout, b->hg, P(if2w), n, b->hidden, C);
+    gelu_backward(b->dH, b->dH, b->h, (size_t)n * b->hidden);
+    linear_backward(t, G(if1w), G(if1b), b->dH, b->ln2, P(if1w), n, C, b->hidden);
+    layernorm_backward(dx1, G(in2w), G(in2b), t, b->x1, b->m2, b->r2, P(in2w), n, C);
+    add_inplace(dx1, dout, (size_t)n * C);
+    /* attention branch: dx1 reaches x directly and through the attention */
+    linear_backward(t, G(ipw), G(ipb), dx1, b->ao, P(ipw), n, C, C);
+    attention_backward(b->d3C, t, b->qkv, b->att, b->B, b->T, C, b->NH);
+    linear_backward(t, G(iqw), G(iqb), b->d3C, b->ln1, P(iqw), n, C, 3 * C);
+    layernorm_backward(dx, G(in1w), G(in1b), t, x, b->m1, b->r1, P(in1w), n, C);
+    add_inplace(dx, dx1, (size_t)n * C);
+}
+
+#undef P
+#undef G
+
+double nnb_tblock_flops(const nnb_tblock *b, int B, int T)
+{
+    const double n = (double)B * T, C = b->C;
+    return 2 * n * C * (3 * C + C + 2 * b->hidden) + 4.0 * B * T * T * C;
+}
