@@ -187,6 +187,7 @@ static void test_bad_input(void **state)
     expect_fail(2, "option --batch", "lrc-train --method lrc --batch 0 -c x < /dev/null");
     expect_fail(2, "no --method", "lrc-train -c x < /dev/null");
     expect_fail(2, "--batch 3 is not a multiple of --bn-splits 2", "lrc-train --method moco --batch 3 -c x < /dev/null");
+    expect_fail(2, "option --patch: 24 is not a multiple of 16", "lrc-train --method relloc --patch 24 -c x < /dev/null");
     expect_fail(2, "--batch 3 is not a multiple of --bn-splits 2", "lrc-train --method densecl --batch 3 -c x < /dev/null");
     expect_fail(2, "option --dense-weight", "lrc-train --method densecl --dense-weight 1.5 -c x < /dev/null");
     expect_fail(2, "option --genesis-rates: '0.9,0.5': expected 5", "lrc-train --method genesis --genesis-rates 0.9,0.5 -c x < /dev/null");
