@@ -257,7 +257,7 @@ static void test_remote_preprocess(void **state)
 #define EX_METHODS "moco"
 #else
 #define EX_SEEDS 2
-#define EX_METHODS "moco rotation mae"
+#define EX_METHODS "moco mocov1 rotation mae"
 #endif
 
 /* The paper's protocol on a data directory laid out like ../shared/data,
@@ -359,6 +359,30 @@ static void test_experiment(void **state)
     assert_non_null(strstr(set, "ft_ref.py"));
     free(set);
     check_dice_tsv(tu_tmp("exres/xt3/torch/seed1/dice.tsv"), test_ids, NTEST, NORGANS - 2);
+    /* ImageNet's row: torchvision weights given, not pre-trained (an
+     * untrained torchvision ResNet-18 from python3-torchvision stands in);
+     * without them the arm is refused */
+    snprintf(cmd, sizeof cmd, "%s/pipelines/experiment --methods 'moco imagenet' --table-only", tu_root());
+    assert_int_not_equal(tu_sh_err(&msg, "%s", cmd), 0);
+    assert_non_null(strstr(msg, "the imagenet arms need --imagenet FILE"));
+    free(msg);
+    assert_int_equal(tu_sh("'%s' '%s/tests/py/torchvision_ref.py' '%s' resnet18:32:32 > /dev/null", tu_python(), tu_root(),
+                           tu_tmpdir()),
+                     0);
+    snprintf(cmd, sizeof cmd, "pipelines/experiment -o %%s --results %%s %s --seeds 1 --arms 'imagenet imagenet+lrc' "
+             "--imagenet %%s 2> %%s > /dev/null", args);
+    script(cmd, tu_tmp("ex"), tu_tmp("exres"), tu_tmp("exdata"), tu_tmp("exdata/splits"), tu_tmp("resnet18.safetensors"),
+           tu_tmp("ex4.err"));
+    table = tu_read(tu_tmp("ex/table.txt"), NULL);
+    assert_non_null(table);
+    assert_non_null(strstr(table, "ImageNet"));
+    free(table);
+    set = tu_read(tu_tmp("exres/xt3/imagenet+lrc/seed1/settings"), NULL);
+    assert_non_null(set);
+    assert_non_null(strstr(set, "imagenet: file="));
+    assert_non_null(strstr(set, "sha256="));
+    free(set);
+    check_dice_tsv(tu_tmp("exres/xt3/imagenet/seed1/dice.tsv"), test_ids, NTEST, NORGANS - 2);
 }
 
 /* make demo's script at a few steps: its table, checkpoints and pictures. */
