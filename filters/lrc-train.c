@@ -564,8 +564,6 @@ int main(int argc, char **argv)
         usage_error("no --method (lrc, moco, %s)", eg_method_names());
     if (opt.init && opt.t.resume)
         usage_error("--init and --resume exclude each other");
-    if (opt.method == M_EG && !strcmp(opt.eg, "relloc") && ec.patch > 0 && ec.patch % 16)
-        usage_error("option --patch: %d is not a multiple of 16 (relloc's patches go through Eg)", ec.patch);
     if (opt.sched.kind == SCHED_COSINE && !opt.steps)
         usage_error("--schedule cosine needs --steps");
     if ((opt.method == M_MOCO || (opt.method == M_EG && !strcmp(opt.eg, "densecl"))) && mc.bn_splits > 1 &&
@@ -594,7 +592,8 @@ int main(int argc, char **argv)
     }
     if (opt.method == M_LRC && unet_config_check(&lc.net))
         usage_error("%s", err_get());
-    if ((opt.method == M_MOCO && resnet_config_check(&mc.enc)) || (opt.method == M_EG && resnet_config_check(&ec.enc)))
+    if ((opt.method == M_MOCO && resnet_config_check(&mc.enc)) ||
+        (opt.method == M_EG && (resnet_config_check(&ec.enc) || eg_method_check(opt.eg, &ec))))
         usage_error("%s", err_get());
     train(&lc, &mc, &ec, argc, argv);
     return trainopts_leave_job();

@@ -69,6 +69,12 @@ int eg_method_check_ranks(const char *name, const eg_config *c, int batch, int r
     return o && o->check_ranks ? o->check_ranks(c, batch, ranks) : 0;
 }
 
+int eg_method_check(const char *name, const eg_config *c)
+{
+    const eg_ops *o = find(name);
+    return o && o->check ? o->check(c) : 0;
+}
+
 double eg_method_lr(const char *name, int64_t B)
 {
     const eg_ops *o = find(name);

@@ -106,6 +106,9 @@ int eg_method_gathers(const char *name);
  * with c: 0, or -1 + err_set (DenseCL: the keys of a step must divide
  * --queue). */
 int eg_method_check_ranks(const char *name, const eg_config *c, int batch, int ranks);
+/* Whether the method can run with c's settings, before any pair is read:
+ * 0, or -1 + err_set (relloc: --patch a multiple of 16). */
+int eg_method_check(const char *name, const eg_config *c);
 /* The default learning rate of a method at B pairs a step, all ranks'
  * (DenseCL: MoCo's 0.03 at 256 scaled linearly, as lrc-train does for
  * MoCo; the others a constant), and the name of its metric in the log
@@ -188,6 +191,8 @@ typedef struct eg_ops {
     int (*init)(eg_trainer *t);
     /* forward, loss, backward (gradients zeroed before) */
     int (*grad)(eg_trainer *t, lrc_pair *const *pairs, int B, rng *r, eg_stats *st);
+    /* whether c's settings can work, before any pair is seen (NULL: any) */
+    int (*check)(const eg_config *c);
     /* whether ranks processes of batch pairs can run c (NULL: any) */
     int (*check_ranks)(const eg_config *c, int batch, int ranks);
     /* after the optimiser steps (NULL: nothing) */

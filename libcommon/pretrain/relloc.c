@@ -120,6 +120,16 @@ static char *rel_json(const eg_trainer *t)
     return s;
 }
 
+/* a given patch goes through Eg, whose input sides are multiples of 16
+ * (the default, -1, is chosen from the slice size by relloc_geom_for) */
+static int rel_check(const eg_config *c)
+{
+    if (c->patch > 0 && c->patch % 16)
+        return err_set("option --patch: %d is not a multiple of 16 (relloc's patches go through Eg)", c->patch);
+    return 0;
+}
+
 const eg_ops eg_relloc_ops = {
     .name = "relloc", .metric = "acc", .lr = 0.01, .init = rel_init, .grad = rel_grad, .json = rel_json,
+    .check = rel_check,
 };
