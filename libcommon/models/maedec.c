@@ -38,14 +38,7 @@ int maedec_config_check(const maedec_config *c)
 {
     if (c->embed < 1 || c->embed > 8192 || c->in_ch < 1 || c->in_ch > 64 || c->patch < 1 || c->patch > 256)
         return err_set("maedec: embed %d, in_ch %d or patch %d out of range", c->embed, c->in_ch, c->patch);
-    if (c->depth < 1 || c->depth > MAEDEC_MAX_DEPTH)
-        return err_set("maedec: depth %d out of range 1..%d", c->depth, MAEDEC_MAX_DEPTH);
-    if (c->heads < 1 || c->width < 4 || c->width > 8192 || c->width % c->heads || c->width % 4)
-        return err_set("maedec: width %d must be a multiple of 4 and of the %d heads, at most 8192", c->width,
-                       c->heads);
-    if (c->mlp_ratio < 1 || c->mlp_ratio > 16 || !(c->eps > 0))
-        return err_set("maedec: mlp_ratio %d out of range 1..16, or eps not positive", c->mlp_ratio);
-    return 0;
+    return nnb_tstack_check("maedec", c->depth, MAEDEC_MAX_DEPTH, c->width, c->heads, c->mlp_ratio, c->eps);
 }
 
 char *maedec_config_json(const maedec_config *c)

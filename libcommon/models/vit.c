@@ -64,14 +64,7 @@ int vit_config_check(const vit_config *c)
         return err_set("vit: in_ch %d out of range 1..64", c->in_ch);
     if (c->patch < 1 || c->patch > 256)
         return err_set("vit: patch %d out of range 1..256", c->patch);
-    if (c->depth < 1 || c->depth > VIT_MAX_DEPTH)
-        return err_set("vit: depth %d out of range 1..%d", c->depth, VIT_MAX_DEPTH);
-    if (c->heads < 1 || c->width < 4 || c->width > 8192 || c->width % c->heads || c->width % 4)
-        return err_set("vit: width %d must be a multiple of 4 and of the %d heads, at most 8192", c->width,
-                       c->heads);
-    if (c->mlp_ratio < 1 || c->mlp_ratio > 16 || !(c->eps > 0))
-        return err_set("vit: mlp_ratio %d out of range 1..16, or eps not positive", c->mlp_ratio);
-    return 0;
+    return nnb_tstack_check("vit", c->depth, VIT_MAX_DEPTH, c->width, c->heads, c->mlp_ratio, c->eps);
 }
 
 char *vit_config_json(const vit_config *c)

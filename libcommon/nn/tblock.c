@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/err.h"
 #include "nn/nn.h"
 
 void nnb_init_xavier(float *w, int out, int in, rng *r)
@@ -117,4 +118,15 @@ double nnb_tblock_flops(const nnb_tblock *b, int B, int T)
 {
     const double n = (double)B * T, C = b->C;
     return 2 * n * C * (3 * C + C + 2 * b->hidden) + 4.0 * B * T * T * C;
+}
+
+int nnb_tstack_check(const char *who, int depth, int max_depth, int width, int heads, int mlp_ratio, float eps)
+{
+    if (depth < 1 || depth > max_depth)
+        return err_set("%s: depth %d out of range 1..%d", who, depth, max_depth);
+    if (heads < 1 || width < 4 || width > 8192 || width % heads || width % 4)
+        return err_set("%s: width %d must be a multiple of 4 and of the %d heads, at most 8192", who, width, heads);
+    if (mlp_ratio < 1 || mlp_ratio > 16 || !(eps > 0))
+        return err_set("%s: mlp_ratio %d out of range 1..16, or eps not positive", who, mlp_ratio);
+    return 0;
 }

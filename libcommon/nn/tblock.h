@@ -47,6 +47,11 @@ void nnb_tblock_backward(nnb_tblock *b, pblock *pb, float *dx, const float *dout
 /* forward FLOPs of the block on B T tokens (the products) */
 double nnb_tblock_flops(const nnb_tblock *b, int B, int T);
 
+/* The settings of a stack of depth blocks (ViT's encoder, MAE's decoder):
+ * depth 1..max_depth, width a multiple of 4 and of the heads, at most
+ * 8192, MLP ratio 1..16, eps positive. 0, or -1 + err_set naming who. */
+int nnb_tstack_check(const char *who, int depth, int max_depth, int width, int heads, int mlp_ratio, float eps);
+
 /* Xavier-uniform (torch.nn.init.xavier_uniform_) of an (out, in) matrix. */
 void nnb_init_xavier(float *w, int out, int in, rng *r);
 
