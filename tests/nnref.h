@@ -13,25 +13,7 @@
 #include <string.h>
 
 #include "core/rng.h"
-
-static double *dalloc(size_t n)
-{
-    double *p = calloc(n ? n : 1, sizeof(double));
-    if (!p)
-        abort();
-    return p;
-}
-
-/* 64-byte aligned, as the engine's own buffers are (free() releases it) */
-static float *falloc(size_t n)
-{
-    void *p = NULL;
-    size_t bytes = ((n ? n : 1) * sizeof(float) + 63) & ~(size_t)63;
-    if (posix_memalign(&p, 64, bytes))
-        abort();
-    memset(p, 0, bytes);
-    return p;
-}
+#include "testutil.h" /* dalloc, falloc */
 
 /* Random values exactly representable as float, in d (double) and f (float). */
 static void rand_fill(double *d, float *f, size_t n, double scale, rng *r)

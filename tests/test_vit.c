@@ -23,23 +23,6 @@
 
 #define FD_TOL 1e-2
 
-static double *dalloc(size_t n)
-{
-    double *p = calloc(n ? n : 1, sizeof(double));
-    if (!p)
-        abort();
-    return p;
-}
-
-/* 64-byte aligned and zeroed, as the engine's own buffers are */
-static float *falloc(size_t n)
-{
-    void *p = NULL;
-    size_t bytes = ((n ? n : 1) * sizeof(float) + 63) & ~(size_t)63;
-    if (posix_memalign(&p, 64, bytes))
-        abort();
-    return memset(p, 0, bytes);
-}
 #define MAXT 64
 
 typedef struct {

@@ -226,3 +226,20 @@ void tu_mpi_env(void)
     snprintf(supp, sizeof supp, "suppressions=%s/tests/lsan-openmpi.supp:fast_unwind_on_malloc=0", tu_root());
     setenv("LSAN_OPTIONS", supp, 0);
 }
+
+double *dalloc(size_t n)
+{
+    double *p = calloc(n ? n : 1, sizeof(double));
+    if (!p)
+        abort();
+    return p;
+}
+
+float *falloc(size_t n)
+{
+    void *p = NULL;
+    size_t bytes = ((n ? n : 1) * sizeof(float) + 63) & ~(size_t)63;
+    if (posix_memalign(&p, 64, bytes))
+        abort();
+    return memset(p, 0, bytes);
+}

@@ -32,6 +32,11 @@ const char *tu_tmpdir(void);
 /* tu_tmpdir()/name (a ring of 8 static buffers: up to 8 at once) */
 const char *tu_tmp(const char *name);
 
+/* Zeroed buffers for reference computations; abort when memory runs out.
+ * falloc's are 64-byte aligned, as the engine's own (free() releases both). */
+double *dalloc(size_t n);
+float *falloc(size_t n);
+
 /* Run "sh -c CMD" (printf-style) with PATH led by LRCPIPE_BIN and a timeout
  * of 300 s; returns the exit status, 128+N if killed by signal N, 124 on
  * timeout. stdout/stderr go where the command redirects them. */
