@@ -61,7 +61,10 @@ FILTERS  := $(patsubst filters/%.c,%,$(wildcard filters/*.c))
 BINS     := $(FILTERS:%=$(BIN)/%)
 TEST_SRC := $(wildcard tests/test_*.c)
 TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
-TESTUTIL := $(BUILD)/tests/testutil.o
+# the tests' shared helpers (testutil, egtest): an archive, so that each
+# test links only those it calls
+TESTUTIL_SRC := $(filter-out $(TEST_SRC),$(wildcard tests/*.c))
+TESTUTIL := $(BUILD)/tests/libtestutil.a
 BENCH_SRC := $(wildcard bench/*.c)
 BENCHES  := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 MANS     := $(wildcard man/*.1)
@@ -85,6 +88,10 @@ $(LIB): $(LIB_OBJ)
 $(BIN)/%: $(BUILD)/filters/%.o $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
+$(TESTUTIL): $(TESTUTIL_SRC:%.c=$(BUILD)/%.o)
+	@rm -f $@
+	$(AR) rcs $@ $^
 
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TESTUTIL) $(LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $< $(TESTUTIL) $(LIB) $(LDLIBS) -lcmocka

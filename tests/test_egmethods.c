@@ -22,34 +22,8 @@
 #include "pretrain/relloc.h"
 #include "pretrain/rotation.h"
 #include "pretrain/siamese.h"
+#include "egtest.h"
 #include "testutil.h"
-
-/* A slice-like image: smooth blobs of random intensity plus noise; the
- * positive view shifted by one pixel and slightly brighter. */
-static lrc_pair *make_pair(int H, int W, uint64_t seed)
-{
-    lrc_pair *p = calloc(1, sizeof *p);
-    rng r;
-    rng_seed(&r, seed, 0);
-    p->H = H;
-    p->W = W;
-    p->xq = malloc(sizeof(float) * H * W);
-    p->xp = malloc(sizeof(float) * H * W);
-    double cy[4], cx[4], a[4];
-    for (int k = 0; k < 4; k++)
-        cy[k] = rng_uniform(&r) * H, cx[k] = rng_uniform(&r) * W, a[k] = rng_uniform(&r);
-    for (int y = 0; y < H; y++)
-        for (int x = 0; x < W; x++) {
-            double v = 0.1 * rng_normal(&r);
-            for (int k = 0; k < 4; k++)
-                v += a[k] * exp(-((y - cy[k]) * (y - cy[k]) + (x - cx[k]) * (x - cx[k])) / (0.05 * H * W));
-            p->xq[y * W + x] = (float)v;
-        }
-    for (int y = 0; y < H; y++)
-        for (int x = 0; x < W; x++)
-            p->xp[y * W + x] = 1.1f * p->xq[y * W + (x ? x - 1 : 0)];
-    return p;
-}
 
 /* A narrow Eg (ResNet-18 x 1/16: C4 = 32) and small heads. */
 static void tiny_config(eg_config *c)
@@ -71,16 +45,6 @@ static eg_trainer *tiny(const char *method, uint64_t seed)
     if (!t)
         fail_msg("%s: %s", method, err_get());
     return t;
-}
-
-static double grad_loss(eg_trainer *t, lrc_pair **pairs, int B, eg_stats *st)
-{
-    eg_stats s;
-    rng r;
-    rng_seed(&r, 77, 0); /* the same draws every time (relloc's patches) */
-    if (eg_trainer_grad(t, pairs, B, &r, st ? st : &s))
-        fail_msg("%s", err_get());
-    return st ? st->loss : s.loss;
 }
 
 static void put_pair_images(ckpt_writer *w, lrc_pair **pairs, int B, float *buf)
@@ -125,7 +89,7 @@ static void check_vs_torch(const char *method, int B, int H,
     float *buf = malloc(sizeof(float) * 2 * B * H * H), extra_buf[64];
     eg_stats st;
     for (int b = 0; b < B; b++)
-        pairs[b] = make_pair(H, H, 100 + b);
+        pairs[b] = egt_pair(H, H, 100 + b, 1);
     snprintf(dir, sizeof dir, "%s/ref_%s", tu_tmpdir(), method);
     assert_int_equal(tu_sh("mkdir -p '%s'", dir), 0);
     ckpt_writer *w = ckpt_writer_new();
@@ -134,7 +98,7 @@ static void check_vs_torch(const char *method, int B, int H,
     if (ckpt_write(w, path))
         fail_msg("%s", err_get());
     ckpt_writer_free(w);
-    grad_loss(t, pairs, B, &st);
+    egt_loss(t, pairs, B, &st);
     double loss = st.loss, metric = st.metric;
     w = ckpt_writer_new();
     put_pair_images(w, pairs, B, buf);
@@ -166,8 +130,8 @@ static void check_fd(const char *method, int B, int H, unsigned stopped)
     eg_trainer *t = tiny(method, 5);
     lrc_pair *pairs[8];
     for (int b = 0; b < B; b++)
-        pairs[b] = make_pair(H, H, 200 + b);
-    double L0 = grad_loss(t, pairs, B, NULL), worst = 0;
+        pairs[b] = egt_pair(H, H, 200 + b, 1);
+    double L0 = egt_loss(t, pairs, B, NULL), worst = 0;
     int checked = 0;
     for (int i = 0; i < eg_trainer_nparts(t); i++) {
         const char *prefix;
@@ -185,28 +149,7 @@ static void check_fd(const char *method, int B, int H, unsigned stopped)
             }
         for (int which = 0; which < (first == last ? 1 : 2); which++) {
             const param_entry *e = &pb->e[which ? last : first];
-            float *wt = pb->data + e->offset, *keep = malloc(sizeof(float) * e->numel);
-            const float *gt = g + e->offset;
-            double gn = 0, wn = 0;
-            for (size_t k = 0; k < e->numel; k++)
-                gn += (double)gt[k] * gt[k], wn += (double)wt[k] * wt[k];
-            gn = sqrt(gn);
-            memcpy(keep, wt, sizeof(float) * e->numel);
-            double fd = 0, e_rel = INFINITY;
-            for (int hs = 0; hs < 3; hs++) {
-                double h = (double[]){1e-3, 3e-3, 1e-2}[hs] * fmax(sqrt(wn / e->numel), 1e-2), l[4];
-                for (int k = 0; k < 4; k++) {
-                    double step = (k & 1 ? -h : h) / (k < 2 ? 1 : 2);
-                    for (size_t j = 0; j < e->numel; j++)
-                        wt[j] = keep[j] + (float)(step * gt[j] / gn);
-                    l[k] = grad_loss(t, pairs, B, NULL);
-                }
-                double f1 = (l[0] - l[1]) / (2 * h), f2 = (l[2] - l[3]) / h, f = (4 * f2 - f1) / 3;
-                if (fabs(f - gn) / gn < e_rel)
-                    e_rel = fabs(f - gn) / gn, fd = f;
-            }
-            memcpy(wt, keep, sizeof(float) * e->numel);
-            free(keep);
+            double gn, fd, e_rel = egt_dirfd(t, pairs, B, pb, g, e, 1e-2, &gn, &fd);
             print_message("%s %s%-22s |g| %.6e, directional fd %.6e, rel %.1e%s\n", method, prefix, e->name, gn, fd,
                           e_rel, stopped >> i & 1 ? " (stop-gradient: must differ)" : "");
             if (stopped >> i & 1) {
@@ -370,7 +313,7 @@ static void test_rotation_learns(void **state)
     rng r;
     rng_seed(&r, 1, 0);
     for (int b = 0; b < B; b++)
-        pairs[b] = make_pair(32, 32, 300 + b);
+        pairs[b] = egt_pair(32, 32, 300 + b, 1);
     double first = 0;
     for (int s = 0; s < 30; s++) {
         assert_int_equal(eg_trainer_step(t, pairs, B, 0.05, &r, &st), 0);
@@ -380,7 +323,7 @@ static void test_rotation_learns(void **state)
     print_message("rotation on a fixed batch: loss %.4f -> %.4f, acc %.2f\n", first, st.loss, st.metric);
     assert_true(fabs(first - log(4.0)) < 0.5);
     assert_true(st.loss < 0.5 * first);
-    lrc_pair *odd = make_pair(32, 48, 9);
+    lrc_pair *odd = egt_pair(32, 48, 9, 1);
     assert_int_equal(eg_trainer_step(t, &odd, 1, 0.05, &r, &st), -1);
     assert_non_null(strstr(err_get(), "square"));
     lrc_pair_free(odd);
@@ -563,7 +506,7 @@ static void test_byol_ema(void **state)
     enum { B = 3 };
     lrc_pair *pairs[B];
     for (int b = 0; b < B; b++)
-        pairs[b] = make_pair(32, 32, 400 + b);
+        pairs[b] = egt_pair(32, 32, 400 + b, 1);
     pblock *on = eg_trainer_part(t, 0, NULL, NULL), *tg = eg_trainer_part(t, 3, NULL, NULL);
     pblock *onp = eg_trainer_part(t, 1, NULL, NULL), *tgp = eg_trainer_part(t, 4, NULL, NULL);
     const char *prefix;
@@ -663,7 +606,7 @@ static void test_densecl_update(void **state)
     enum { B = 4 };
     lrc_pair *pairs[B];
     for (int b = 0; b < B; b++)
-        pairs[b] = make_pair(32, 32, 500 + b);
+        pairs[b] = egt_pair(32, 32, 500 + b, 1);
     const int D = eg_trainer_config(t)->dim;
     float *q0[2], *before[3];
     for (int i = 0; i < 2; i++) {
@@ -789,7 +732,7 @@ static void test_genesis_transforms(void **state)
     int *win = malloc(sizeof(int) * 4 * GENESIS_BLOCKS);
     for (int c = 0; c < NC; c++) {
         const int H = c % 3 == 2 ? 48 : 32, W = 32;
-        lrc_pair *p = make_pair(H, W, 300 + c);
+        lrc_pair *p = egt_pair(H, W, 300 + c, 1);
         float *x = malloc(sizeof(float) * H * W), *y = malloc(sizeof(float) * H * W);
         int32_t *src = malloc(sizeof(int32_t) * H * W);
         genesis_draw d = {.windows = win, .src = src};
@@ -831,7 +774,7 @@ static void test_genesis_checks(void **state)
 {
     (void)state;
     const double rates[5] = {0.9, 0.5, 0.9, 0.8, 0.4};
-    lrc_pair *p = make_pair(32, 32, 7);
+    lrc_pair *p = egt_pair(32, 32, 7, 1);
     float x[2][32 * 32], y[2][32 * 32];
     for (int k = 0; k < 2; k++) {
         rng r;
@@ -860,7 +803,7 @@ static void test_save_load(void **state)
     char path[1024];
     for (size_t m = 0; m < sizeof methods / sizeof methods[0]; m++) {
         eg_trainer *a = tiny(methods[m], 1), *b = tiny(methods[m], 2);
-        lrc_pair *pairs[2] = {make_pair(64, 64, 1), make_pair(64, 64, 2)};
+        lrc_pair *pairs[2] = {egt_pair(64, 64, 1, 1), egt_pair(64, 64, 2, 1)};
         eg_stats sa, sb;
         rng r;
         rng_seed(&r, 3, 0);

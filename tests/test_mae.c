@@ -17,29 +17,8 @@
 #include "nn/optim.h"
 #include "pretrain/egtrainer.h"
 #include "pretrain/mae.h"
+#include "egtest.h"
 #include "testutil.h"
-
-/* A slice-like image: smooth blobs of random intensity plus noise. */
-static lrc_pair *make_pair(int H, int W, uint64_t seed)
-{
-    lrc_pair *p = calloc(1, sizeof *p);
-    rng r;
-    rng_seed(&r, seed, 0);
-    p->H = H, p->W = W;
-    p->xq = malloc(sizeof(float) * H * W);
-    p->xp = malloc(sizeof(float) * H * W);
-    double cy[4], cx[4], a[4];
-    for (int k = 0; k < 4; k++)
-        cy[k] = rng_uniform(&r) * H, cx[k] = rng_uniform(&r) * W, a[k] = rng_uniform(&r);
-    for (int y = 0; y < H; y++)
-        for (int x = 0; x < W; x++) {
-            double v = 0.1 * rng_normal(&r);
-            for (int k = 0; k < 4; k++)
-                v += a[k] * exp(-((y - cy[k]) * (y - cy[k]) + (x - cx[k]) * (x - cx[k])) / (0.05 * H * W));
-            p->xq[y * W + x] = p->xp[y * W + x] = (float)v;
-        }
-    return p;
-}
 
 /* ViT: 2 blocks of width 16, 2 heads, patches of 8; decoder: 1 block of 12, 3 heads */
 static eg_trainer *tiny(uint64_t seed)
@@ -55,16 +34,6 @@ static eg_trainer *tiny(uint64_t seed)
     if (!t)
         fail_msg("%s", err_get());
     return t;
-}
-
-static double grad_loss(eg_trainer *t, lrc_pair **pairs, int B, eg_stats *st)
-{
-    eg_stats s;
-    rng r;
-    rng_seed(&r, 77, 0); /* the same masks every time */
-    if (eg_trainer_grad(t, pairs, B, &r, st ? st : &s))
-        fail_msg("%s", err_get());
-    return st ? st->loss : s.loss;
 }
 
 static void test_masks(void **state)
@@ -151,7 +120,7 @@ static void test_vs_torch(void **state)
     float *xq = malloc(sizeof(float) * B * H * W);
     eg_stats st;
     for (int b = 0; b < B; b++) {
-        pairs[b] = make_pair(H, W, 100 + b);
+        pairs[b] = egt_pair(H, W, 100 + b, 0);
         memcpy(xq + b * H * W, pairs[b]->xq, sizeof(float) * H * W);
     }
     snprintf(dir, sizeof dir, "%s/ref_mae", tu_tmpdir());
@@ -198,8 +167,8 @@ static void test_fd(void **state)
     eg_trainer *t = tiny(5);
     lrc_pair *pairs[B];
     for (int b = 0; b < B; b++)
-        pairs[b] = make_pair(H, W, 200 + b);
-    double L0 = grad_loss(t, pairs, B, NULL), worst = 0;
+        pairs[b] = egt_pair(H, W, 200 + b, 0);
+    double L0 = egt_loss(t, pairs, B, NULL), worst = 0;
     int checked = 0;
     for (int i = 0; i < eg_trainer_nparts(t); i++) {
         const char *prefix;
@@ -208,27 +177,7 @@ static void test_fd(void **state)
         memcpy(g, pb->grad, sizeof(float) * pb->ntrain);
         for (int k = 0; k < pb->n; k++) {
             const param_entry *e = &pb->e[k];
-            float *wt = pb->data + e->offset, *keep = malloc(sizeof(float) * e->numel);
-            const float *gt = g + e->offset;
-            double gn = 0, wn = 0;
-            for (size_t j = 0; j < e->numel; j++)
-                gn += (double)gt[j] * gt[j], wn += (double)wt[j] * wt[j];
-            gn = sqrt(gn);
-            memcpy(keep, wt, sizeof(float) * e->numel);
-            double e_rel = INFINITY;
-            for (int hs = 0; hs < 3; hs++) {
-                double h = (double[]){1e-3, 3e-3, 1e-2}[hs] * fmax(sqrt(wn / e->numel), 1e-1), l[4];
-                for (int q = 0; q < 4; q++) {
-                    double step = (q & 1 ? -h : h) / (q < 2 ? 1 : 2);
-                    for (size_t j = 0; j < e->numel; j++)
-                        wt[j] = keep[j] + (float)(step * gt[j] / gn);
-                    l[q] = grad_loss(t, pairs, B, NULL);
-                }
-                double f1 = (l[0] - l[1]) / (2 * h), f2 = (l[2] - l[3]) / h, f = (4 * f2 - f1) / 3;
-                e_rel = fmin(e_rel, fabs(f - gn) / gn);
-            }
-            memcpy(wt, keep, sizeof(float) * e->numel);
-            free(keep);
+            double gn, fd, e_rel = egt_dirfd(t, pairs, B, pb, g, e, 1e-1, &gn, &fd);
             worst = fmax(worst, e_rel);
             checked++;
             if (e_rel > 1e-3)
@@ -265,7 +214,7 @@ static void test_optimiser(void **state)
     assert_null(eg_trainer_create("mae", &bad, 1));
     print_message("%s\n", err_get());
     t = tiny(1);
-    lrc_pair *p = make_pair(16, 20, 1);
+    lrc_pair *p = egt_pair(16, 20, 1, 0);
     eg_stats st;
     rng r;
     rng_seed(&r, 1, 0);
@@ -279,7 +228,7 @@ static void test_optimiser(void **state)
     bad.vit.patch = 12;
     t = eg_trainer_create("mae", &bad, 1);
     assert_non_null(t);
-    p = make_pair(32, 32, 1);
+    p = egt_pair(32, 32, 1, 0);
     assert_int_equal(eg_trainer_step(t, &p, 1, 1e-3, &r, &st), -1);
     print_message("%s\n", err_get());
     lrc_pair_free(p);
@@ -291,7 +240,7 @@ static void test_save_load(void **state)
     (void)state;
     char path[1024];
     eg_trainer *a = tiny(1), *b = tiny(2);
-    lrc_pair *pairs[2] = {make_pair(32, 32, 1), make_pair(32, 32, 2)};
+    lrc_pair *pairs[2] = {egt_pair(32, 32, 1, 0), egt_pair(32, 32, 2, 0)};
     eg_stats sa, sb;
     rng r;
     double first = 0;
@@ -361,7 +310,7 @@ static void test_finetune(void **state)
     float x[N * H * W];
     uint8_t label[N * H * W], pred[N * H * W], pred2[N * H * W];
     for (int n = 0; n < N; n++) { /* a bright disc (class 1) and a dark square (class 2) */
-        lrc_pair *p = make_pair(H, W, 300 + n);
+        lrc_pair *p = egt_pair(H, W, 300 + n, 0);
         for (int i = 0; i < H * W; i++) {
             const int y = i / W, xx = i % W, disc = (y - 10) * (y - 10) + (xx - 12) * (xx - 12) < 36,
                       sq = y >= 18 && y < 28 && xx >= 16 + 4 * n && xx < 26 + 4 * n;
