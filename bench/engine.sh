@@ -15,7 +15,7 @@
 # best of a few repetitions; the table shows the best of the rounds. GFLOP/s
 # counts 3x the forward convolution FLOPs (1.54 GFLOP per 128x128 image,
 # unet_flops()); "peak" is that as a fraction of the machine's FMA peak on the
-# same threads, measured in this run (bench/fma_peak, peak.sh). The FLOPs are
+# same threads, measured in this run (bench/fma_peak, common.sh). The FLOPs are
 # those of direct convolution on both sides: where Winograd does fewer, the
 # rate (and its fraction of the peak) is an effective one.
 # RSS is each process's peak resident memory (getrusage). OPENBLAS_CORETYPE
@@ -25,19 +25,15 @@
 #   SETTINGS="128:2 256:8" ROUNDS=3 bench/engine.sh
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
-root=$(dirname "$here")
-build=${LRCPIPE_BUILD:-$root/build/rel}
+. "$here/common.sh"
 step=$build/bench/engine_step
-py=${PYTHON:-/usr/bin/python3}
-jemalloc=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2
 rounds=${ROUNDS:-2}
 settings=${SETTINGS:-"128:2 128:8 256:2 256:8"}
 threads=${THREADS:-2}
 
 [ -x "$step" ] || { echo "engine.sh: $step missing (make bench builds it)"; exit 1; }
 "$py" -c "import torch" 2>/dev/null || { echo "engine.sh: $py has no torch (Debian python3-torch)"; exit 1; }
-[ -r "$jemalloc" ] || { echo "engine.sh: $jemalloc missing (Debian libjemalloc2)"; exit 1; }
-. "$here/peak.sh"
+[ -n "$jemalloc" ] || { echo "engine.sh: Debian libjemalloc2 missing"; exit 1; }
 peak=$(peak_gflops "$threads")
 
 field() { # field NAME LINE
@@ -63,9 +59,7 @@ for s in $settings; do
     fwd=$(field fwd_gflop "$out")
     rss_l=$(field maxrss_kb "$out")
     for policy in "" PASSIVE; do
-      out=$(env ${policy:+OMP_WAIT_POLICY=$policy} OPENBLAS_NUM_THREADS=1 LD_PRELOAD=$jemalloc \
-            MALLOC_CONF=dirty_decay_ms:-1,muzzy_decay_ms:-1 \
-            "$py" "$here/engine_torch.py" "$batch" "$size" "$steps" 3 "$threads" 40)
+      out=$(torch_run ${policy:+OMP_WAIT_POLICY=$policy} "$py" "$here/engine_torch.py" "$batch" "$size" "$steps" 3 "$threads" 40)
       ips=$(field img_per_s "$out")
       [ -n "$ips" ] || { echo "engine.sh: PyTorch run failed: $out"; exit 1; }
       if awk "BEGIN{exit !($ips > $best_t)}"; then best_t=$ips; fi

@@ -5,7 +5,7 @@
 # network (Eg ResNet-18 x 0.25 + Dg beside the U-Net 16..256, D = 64; 8
 # classes). Steps per second, best of REPS runs of STEPS steps each, and
 # their ratio; also lrcpipe's images/s, GFLOP/s, that as a fraction of the
-# FMA peak on 2 threads measured in this run (bench/fma_peak, peak.sh), and
+# FMA peak on 2 threads measured in this run (bench/fma_peak, common.sh), and
 # the loss's share.
 #
 # PyTorch is run at its best on this machine: OPENBLAS_NUM_THREADS=1, jemalloc
@@ -15,16 +15,11 @@
 # Environment: SIZES (default "96 128"), BATCH (8), ARCH (global+local),
 # STEPS (default 4), REPS (default 3).
 set -eu
-root=${LRCPIPE_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
-build=${LRCPIPE_BUILD:-$root/build/rel}
-py=${PYTHON:-/usr/bin/python3}
+. "$(dirname "$0")/common.sh"
 steps=${STEPS:-4}
 reps=${REPS:-3}
 batch=${BATCH:-8}
 arch=${ARCH:-global+local}
-jemalloc=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2
-[ -f "$jemalloc" ] || { echo "jemalloc missing ($jemalloc): PyTorch would not be at its best"; jemalloc=; }
-. "$root/bench/peak.sh"
 peak=$(peak_gflops 2)
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg); FMA peak on 2 threads: $peak GFLOP/s (bench/fma_peak, this run)"
 echo "fine-tuning step, $arch, batch $batch, 8 classes, Dice loss, Adam; steps/s (best of $reps x $steps); OPENBLAS_CORETYPE left as is"
@@ -35,7 +30,7 @@ for s in ${SIZES:-96 128}; do
   i=$(echo "$ours" | tr ' ' '\n' | awk -F= '$1 == "img_per_s" {print $2}')
   g=$(echo "$ours" | tr ' ' '\n' | awk -F= '$1 == "gflops" {print $2}')
   l=$(echo "$ours" | tr ' ' '\n' | awk -F= '$1 == "ms_loss" {print $2}')
-  t=$(OPENBLAS_NUM_THREADS=1 LD_PRELOAD=$jemalloc MALLOC_CONF=dirty_decay_ms:-1,muzzy_decay_ms:-1 "$py" "$root/bench/seg_ref.py" "$arch" "$batch" "$s" "$steps" "$reps" | awk '/steps_per_s/ {print $2}')
+  t=$(torch_run "$py" "$root/bench/seg_ref.py" "$arch" "$batch" "$s" "$steps" "$reps" | awk '/steps_per_s/ {print $2}')
   printf '%-6s %10s %10s %7.2fx %10s %9s %5.0f%% %9s\n' "$s" "$o" "$t" "$(echo "$o $t" | awk '{print $1 / $2}')" "$i" "$g" \
     "$(echo "$g $peak" | awk '{print ($2 > 0 ? 100 * $1 / $2 : 0)}')" "$l"
 done

@@ -12,10 +12,7 @@
 # Environment: METHODS (default: all), SIZE (96), BATCH (8), STEPS (5),
 # REPS (3), THREADS (2).
 set -eu
-root=${LRCPIPE_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
-build=${LRCPIPE_BUILD:-$root/build/rel}
-bin=${LRCPIPE_BIN:-$root/bin}
-py=${PYTHON:-/usr/bin/python3}
+. "$(dirname "$0")/common.sh"
 size=${SIZE:-96}
 batch=${BATCH:-8}
 steps=${STEPS:-5}
@@ -23,16 +20,13 @@ reps=${REPS:-3}
 threads=${THREADS:-2}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-jemalloc=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2
-[ -f "$jemalloc" ] || { echo "jemalloc missing ($jemalloc): PyTorch would not be at its best"; jemalloc=; }
 echo "global methods' steps, ${size}x${size}, batch $batch, default Eg and heads, SGD; pairs/s (best of $reps x $steps steps); $threads thread(s) each"
-echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg) (a loaded machine distorts both sides)"
+say_load
 printf '%-10s %10s %10s %8s\n' method lrcpipe pytorch ratio
 for m in ${METHODS:-rotation relloc byol simsiam}; do
   "$bin/lrc-train" -q --method "$m" --init -c "$tmp/$m.st"
   o=$("$build/bench/global_step" "$m" "$batch" "$size" "$steps" "$reps" "$threads" | awk '/pairs_per_s/ {print $2}')
-  theirs=$(OPENBLAS_NUM_THREADS=1 LD_PRELOAD=$jemalloc MALLOC_CONF=dirty_decay_ms:-1,muzzy_decay_ms:-1 \
-    "$py" "$root/bench/global_ref.py" "$m" "$tmp/$m.st" "$batch" "$size" "$steps" "$reps" "$threads")
+  theirs=$(torch_run "$py" "$root/bench/global_ref.py" "$m" "$tmp/$m.st" "$batch" "$size" "$steps" "$reps" "$threads")
   t=$(echo "$theirs" | awk '/pairs_per_s/ {print $2}')
   printf '%-10s %10s %10s %7.2fx   PyTorch %s\n' "$m" "$o" "$t" "$(echo "$o $t" | awk '{print $1 / $2}')" \
     "$(echo "$theirs" | sed -n 's/^layout //p')"

@@ -13,22 +13,17 @@
 # torch.set_num_threads(THREADS), the faster of NCHW and channels-last.
 # lrcpipe uses THREADS threads. "peak": lrcpipe's GFLOP/s (the U-Net's
 # convolutions, 3x forward, both views) as a fraction of the FMA peak on
-# THREADS threads, measured in this run (bench/fma_peak, peak.sh).
+# THREADS threads, measured in this run (bench/fma_peak, common.sh).
 # Environment: BATCHES (default "8"), STEPS (default 5), REPS (default 3),
 # THREADS (default 2; 1 is less sensitive to a loaded machine).
 set -eu
-root=${LRCPIPE_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
-build=${LRCPIPE_BUILD:-$root/build/rel}
-py=${PYTHON:-/usr/bin/python3}
+. "$(dirname "$0")/common.sh"
 steps=${STEPS:-5}
 reps=${REPS:-3}
 threads=${THREADS:-2}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 "$py" "$root/tests/py/make_pairs.py" "$tmp/pairs.fr" 64 128 1 "$root"/data/sample/pre0*_ct.nii.gz
-jemalloc=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2
-[ -f "$jemalloc" ] || { echo "jemalloc missing ($jemalloc): PyTorch would not be at its best"; jemalloc=; }
-. "$root/bench/peak.sh"
 peak=$(peak_gflops "$threads")
 echo "LRC step, 128x128, default U-Net, N=50, Adam; pairs/s (best of $reps x $steps steps); $threads thread(s) each; OPENBLAS_CORETYPE left as is"
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg) (a loaded machine distorts both sides, threads most); FMA peak on $threads thread(s): $peak GFLOP/s"
@@ -37,7 +32,7 @@ for b in ${BATCHES:-8}; do
   ours=$("$build/bench/lrc_step" "$tmp/pairs.fr" "$b" "$steps" "$reps" "$threads")
   o=$(echo "$ours" | awk '/pairs_per_s/ {print $2}')
   g=$(echo "$ours" | awk '/gflops/ {print $2}')
-  theirs=$(OPENBLAS_NUM_THREADS=1 LD_PRELOAD=$jemalloc MALLOC_CONF=dirty_decay_ms:-1,muzzy_decay_ms:-1 "$py" "$root/bench/lrc_ref.py" "$tmp/pairs.fr" "$b" "$steps" "$reps" "$threads")
+  theirs=$(torch_run "$py" "$root/bench/lrc_ref.py" "$tmp/pairs.fr" "$b" "$steps" "$reps" "$threads")
   t=$(echo "$theirs" | awk '/pairs_per_s/ {print $2}')
   printf '%-8s %12s %12s %7.2fx %10s %5.0f%%   PyTorch %s\n' "$b" "$o" "$t" "$(echo "$o $t" | awk '{print $1 / $2}')" "$g" \
     "$(echo "$g $peak" | awk '{print ($2 > 0 ? 100 * $1 / $2 : 0)}')" \

@@ -1,6 +1,6 @@
 #!/bin/sh
 # MAE's step (libcommon/pretrain/mae.h, lrc-train --method mae) on a
-# ViT-tiny: lrcpipe (bench/mae_step.c) against the same step in PyTorch
+# ViT-tiny: lrcpipe (bench/global_step.c) against the same step in PyTorch
 # (bench/mae_torch.py, loading the same initial checkpoint), on random
 # 96 x 96 images, batch 8, patches of 8 (144, 36 kept), the decoder of
 # pipelines/experiment's default (4 blocks of 128). Pairs per second, best
@@ -13,29 +13,23 @@
 # Environment: VIT (tiny), PATCH (8), DEC_DEPTH (4), DEC_WIDTH (128),
 # SIZE (96), BATCH (8), STEPS (3), REPS (3), THREADS (2).
 set -eu
-root=${LRCPIPE_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
-build=${LRCPIPE_BUILD:-$root/build/rel}
-bin=${LRCPIPE_BIN:-$root/bin}
-py=${PYTHON:-/usr/bin/python3}
+. "$(dirname "$0")/common.sh"
 vit=${VIT:-tiny} patch=${PATCH:-8} dd=${DEC_DEPTH:-4} dw=${DEC_WIDTH:-128}
 size=${SIZE:-96} batch=${BATCH:-8} steps=${STEPS:-3} reps=${REPS:-3} threads=${THREADS:-2}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-jemalloc=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2
-[ -f "$jemalloc" ] || { echo "jemalloc missing ($jemalloc): PyTorch would not be at its best"; jemalloc=; }
 echo "mae step, ViT $vit, patch $patch, decoder $dd x $dw, ${size}x${size}, batch $batch, AdamW; pairs/s (best of $reps x $steps steps); $threads thread(s) each"
-echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg) (a loaded machine distorts both sides)"
+say_load
 "$bin/lrc-train" -q --method mae --vit "$vit" --patch "$patch" --mae-decoder-depth "$dd" --mae-decoder-width "$dw" \
   --init -c "$tmp/mae.st"
-o=$("$build/bench/mae_step" "$batch" "$size" "$steps" "$reps" "$threads" "$vit" "$patch" "$dd" "$dw" |
+o=$("$build/bench/global_step" mae "$batch" "$size" "$steps" "$reps" "$threads" "$vit" "$patch" "$dd" "$dw" |
   awk '/pairs_per_s/ {print $2}')
 # PyTorch's OpenMP threads spin while they wait (OMP_WAIT_POLICY=active):
 # on a machine shared with other work that makes its small element-wise
 # operations a hundred times slower; the better of both policies counts
 t=0
 for policy in active passive; do
-  r=$(OMP_WAIT_POLICY=$policy OPENBLAS_NUM_THREADS=1 LD_PRELOAD=$jemalloc MALLOC_CONF=dirty_decay_ms:-1,muzzy_decay_ms:-1 \
-    "$py" "$root/bench/mae_torch.py" "$tmp/mae.st" "$batch" "$size" "$steps" "$reps" "$threads" | awk '/pairs_per_s/ {print $2}')
+  r=$(torch_run OMP_WAIT_POLICY=$policy "$py" "$root/bench/mae_torch.py" "$tmp/mae.st" "$batch" "$size" "$steps" "$reps" "$threads" | awk '/pairs_per_s/ {print $2}')
   echo "PyTorch with OMP_WAIT_POLICY=$policy: $r pairs/s"
   t=$(echo "$t $r" | awk '{print ($2 > $1 ? $2 : $1)}')
 done

@@ -31,7 +31,7 @@ if [ -x "$build/bench/fma_peak" ]; then
 fi
 for s in "$here"/*.sh; do
   name=$(basename "$s" .sh)
-  case $name in run | peak) continue ;; esac
+  case $name in run | common) continue ;; esac
   if [ -n "${BENCH:-}" ]; then
     case " $BENCH " in *" $name "*) ;; *) continue ;; esac
   fi

@@ -9,7 +9,9 @@ The recipe (seg-finetune's defaults, written here independently):
   loss      cross-entropy over all C classes (background included, mean over
             pixels) + 1 - soft Dice averaged over the organs 1..C-1, with the
             Dice's sums over the batch and the pixels (smooth 1e-5);
-  optimiser Adam, lr 1e-3 constant, weight decay 1e-4 (L2 in the gradient);
+  optimiser Adam, lr 1e-3, weight decay 1e-4 (L2 in the gradient); the
+            rate constant, or with --schedule cosine 1e-3 (1 + cos(pi t/T)) / 2
+            at step t = 0..T-1 (seg-finetune --schedule cosine);
   data      every slice of the --cases volumes, batch 8, a fresh random
             permutation each epoch, each slice moved by whole pixels in
             [-shift, shift] in y and x (image filled with 0, label with 0);
@@ -23,10 +25,11 @@ as JSON lines (DIR/train.jsonl).
 
     ft_ref.py --frames F --cases TRAIN --val-cases VAL --test-cases TEST -o DIR
               [--steps 2500] [--seed 1] [--shift 4] [--batch 8] [--val-every 250]
-              [--threads 1] [--smooth 1e-5]
+              [--threads 1] [--smooth 1e-5] [--schedule const|cosine]
 """
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -140,6 +143,7 @@ def main():
     ap.add_argument("--val-every", type=int, default=250)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--smooth", type=float, default=1e-5)
+    ap.add_argument("--schedule", choices=("const", "cosine"), default="const")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
@@ -167,6 +171,9 @@ def main():
             x, y = shifted(X[i], Y[i], int(dy), int(dx))
             xb.append(x)
             yb.append(y)
+        if a.schedule == "cosine":
+            for group in opt.param_groups:
+                group["lr"] = 1e-3 * (1 + math.cos(math.pi * (step - 1) / a.steps)) / 2
         z = net(torch.from_numpy(np.stack(xb)[:, None]))
         loss = loss_fn(z, torch.from_numpy(np.stack(yb)), C, a.smooth)
         opt.zero_grad()
