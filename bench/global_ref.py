@@ -21,12 +21,12 @@ OPENBLAS_NUM_THREADS=1, jemalloc preloaded with its decay off, THREADS
 import json
 import os
 import sys
-import time
 
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "py"))
 from eg_torch import load_parts, relloc_geom, step_loss  # noqa: E402
+from steprate import best_rate, report_layouts  # noqa: E402
 
 
 def main():
@@ -71,17 +71,8 @@ def main():
                         for pt, ps in zip(parts[t].parameters(), parts[s].parameters()):
                             pt.mul_(cfg["ema"]).add_(ps, alpha=1 - cfg["ema"])
 
-        step()
-        best = 0
-        for _ in range(reps):
-            t0 = time.perf_counter()
-            for _ in range(steps):
-                step()
-            best = max(best, B * steps / (time.perf_counter() - t0))
-        results.append((best, layout))
-    best, layout = max(results)
-    print("pairs_per_s %.3f" % best)
-    print("layout %s (%s)" % (layout, ", ".join("%s %.3f" % (l, r) for r, l in results)))
+        results.append((best_rate(step, B, steps, reps), layout))
+    report_layouts(results)
 
 
 if __name__ == "__main__":

@@ -18,13 +18,14 @@ OPENBLAS_NUM_THREADS=1, jemalloc preloaded with
 MALLOC_CONF=dirty_decay_ms:-1,muzzy_decay_ms:-1, THREADS (default 2).
 """
 import sys
-import time
 
 import msgpack
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from steprate import best_rate, report_layouts
 
 
 def cbr(i, o):
@@ -154,17 +155,8 @@ def main():
             opt.step()
             return loss.item()
 
-        step()
-        best = 0
-        for _ in range(reps):
-            t0 = time.perf_counter()
-            for _ in range(steps):
-                step()
-            best = max(best, B * steps / (time.perf_counter() - t0))
-        results.append((best, layout))
-    best, layout = max(results)
-    print("pairs_per_s %.3f" % best)
-    print("layout %s (%s)" % (layout, ", ".join("%s %.3f" % (l, r) for r, l in results)))
+        results.append((best_rate(step, B, steps, reps), layout))
+    report_layouts(results)
 
 
 if __name__ == "__main__":
