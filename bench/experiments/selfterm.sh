@@ -13,20 +13,9 @@
 # THREADS (2), SEED (1), OUT (a directory to keep; default a new temporary one;
 # its pair frames and checkpoints are reused when present).
 set -eu
-root=$(cd "$(dirname "$0")/../.." && pwd)
-bin=${LRCPIPE_BIN:-$root/bin}
-py=${PYTHON:-/usr/bin/python3}
-data=${LRCPIPE_DATA:-$root/../shared/data}
 steps=${STEPS:-1500}; size=${SIZE:-64}; npre=${NPRE:-40}; widths=${WIDTHS:-16,32,64,128,256}
-out=${OUT:-$(mktemp -d)}
-mkdir -p "$out"
-pre=$(ls "$data"/ct_pretrain/pre*_ct.nii.gz | head -n "$npre")
-train=$(ls "$data"/ct/subj0[1-9]_ct.nii.gz "$data"/ct/subj10_ct.nii.gz)
-test=$(ls "$data"/ct/subj2[5-9]_ct.nii.gz "$data"/ct/subj3[0-4]_ct.nii.gz)
 echo "pre-training on $npre volumes, $steps steps of 8 pairs, ${size}x${size}, widths $widths; probe: slices with organs, train subj01-10, test subj25-34"
-[ -f "$out/pairs.fr" ] || ALPHA=${ALPHA:-$((size / 16))} "$py" "$root/tests/py/make_pairs.py" "$out/pairs.fr" 4000 "$size" 1 $pre
-[ -f "$out/ptrain.fr" ] || SLICES_ONLY=1 LABELS=1 LABELLED=1 ALL=1 "$py" "$root/tests/py/make_pairs.py" "$out/ptrain.fr" 0 "$size" 1 $train
-[ -f "$out/ptest.fr" ] || SLICES_ONLY=1 LABELS=1 LABELLED=1 ALL=1 "$py" "$root/tests/py/make_pairs.py" "$out/ptest.fr" 0 "$size" 1 $test
+. "$(dirname "$0")/probe_data.sh"
 probe() { # CKPT NAME
   "$bin/lrc-train" --embed -c "$1" -i "$out/ptrain.fr" -o "$out/etrain.fr"
   "$bin/lrc-train" --embed -c "$1" -i "$out/ptest.fr" -o "$out/etest.fr"
