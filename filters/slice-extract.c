@@ -241,7 +241,7 @@ static int slice_volume(frame *vol, stream_in *in, void *ctx)
         }
         m = frame_meta(&s);
         if (mval_put_f64v(m, "spacing", sp, 2) || mval_put_f64v(m, "vol_spacing", vsp, 3) ||
-            ctmeta_put_i64v(m, "shape", shape, 3) || ctmeta_put_i64v(m, "box", box, 4) ||
+            mval_put_i64v(m, "shape", shape, 3) || mval_put_i64v(m, "box", box, 4) ||
             mval_put_i64(m, "nslices", nemit) || mval_put_f64v(m, "window", opt.window, 2) ||
             mval_put_i64(m, "body_area", area[z])) {
             frame_free(&s);

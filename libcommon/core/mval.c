@@ -293,18 +293,39 @@ static mval *put_slot(mval *map, const char *key)
     return slot;
 }
 
-int mval_put_f64v(mval *map, const char *key, const double *vals, size_t n)
+/* The slot of key in map made an array of n null elements, for the caller
+ * to set; NULL with err_set (out of memory). */
+static mval *put_array(mval *map, const char *key, size_t n)
 {
     mval *slot = put_slot(map, key);
     if (!slot)
-        return -1;
+        return NULL;
     mval_set_array(slot);
-    for (size_t i = 0; i < n; i++) {
-        mval *e = mval_push(slot);
-        if (!e)
-            return err_set("out of memory");
-        mval_set_float(e, vals[i]);
-    }
+    for (size_t i = 0; i < n; i++)
+        if (!mval_push(slot)) {
+            err_set("out of memory");
+            return NULL;
+        }
+    return slot;
+}
+
+int mval_put_f64v(mval *map, const char *key, const double *vals, size_t n)
+{
+    mval *a = put_array(map, key, n);
+    if (!a)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        mval_set_float(&a->a.v[i], vals[i]);
+    return 0;
+}
+
+int mval_put_i64v(mval *map, const char *key, const int64_t *vals, size_t n)
+{
+    mval *a = put_array(map, key, n);
+    if (!a)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        mval_set_int(&a->a.v[i], vals[i]);
     return 0;
 }
 
@@ -328,14 +349,11 @@ int mval_put_str(mval *map, const char *key, const char *s)
 
 int mval_put_strv(mval *map, const char *key, const char *const *s, size_t n)
 {
-    mval *slot = put_slot(map, key);
-    if (!slot)
+    mval *a = put_array(map, key, n);
+    if (!a)
         return -1;
-    mval_set_array(slot);
-    for (size_t i = 0; i < n; i++) {
-        mval *e = mval_push(slot);
-        if (!e || mval_set_str(e, s[i] ? s[i] : ""))
+    for (size_t i = 0; i < n; i++)
+        if (mval_set_str(&a->a.v[i], s[i] ? s[i] : ""))
             return err_set("out of memory");
-    }
     return 0;
 }

@@ -79,6 +79,7 @@ int mval_get_i64(const mval *map, const char *key, int64_t *out);
 int mval_get_f64(const mval *map, const char *key, double *out);
 int mval_get_str(const mval *map, const char *key, const char **out);
 int mval_put_f64v(mval *map, const char *key, const double *v, size_t n);
+int mval_put_i64v(mval *map, const char *key, const int64_t *v, size_t n);
 int mval_put_i64(mval *map, const char *key, int64_t i);
 int mval_put_f64(mval *map, const char *key, double f);
 int mval_put_str(mval *map, const char *key, const char *s);

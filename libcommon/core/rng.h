@@ -34,4 +34,23 @@ float rng_uniformf(rng *r);
 uint64_t rng_below(rng *r, uint64_t n);
 double rng_normal(rng *r);
 
+static inline uint64_t rng_rotl(uint64_t x, int k)
+{
+    return (x << k) | (x >> (64 - k));
+}
+
+/* One xoshiro256** step on the state words s: rng_u64 is
+ * rng_step(r->s); inline for loops that keep a local copy of the state. */
+static inline uint64_t rng_step(uint64_t s[4])
+{
+    uint64_t result = rng_rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rng_rotl(s[3], 45);
+    return result;
+}
+
 #endif

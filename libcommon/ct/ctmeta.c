@@ -30,21 +30,6 @@ int ctmeta_get_i64v(const mval *meta, const char *key, int64_t *out, size_t n)
     return 0;
 }
 
-int ctmeta_put_i64v(mval *meta, const char *key, const int64_t *v, size_t n)
-{
-    mval *a = mval_map_put(meta, key);
-    if (!a)
-        return err_set("out of memory");
-    mval_set_array(a);
-    for (size_t i = 0; i < n; i++) {
-        mval *e = mval_push(a);
-        if (!e)
-            return err_set("out of memory");
-        mval_set_int(e, v[i]);
-    }
-    return 0;
-}
-
 int ctmeta_volume_affine(const mval *meta, double affine[16])
 {
     double sp[3];

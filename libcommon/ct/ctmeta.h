@@ -29,10 +29,9 @@
 #include "core/mval.h"
 #include "io/frame.h"
 
-/* Arrays of integers: get returns 0 found, 1 absent, -1 (err_set) when not
- * n integers. */
+/* An array of n integers (a float with an integer value counts): 0 found,
+ * 1 absent, -1 (err_set) when not n integers. (Writing one: mval_put_i64v.) */
 int ctmeta_get_i64v(const mval *meta, const char *key, int64_t *out, size_t n);
-int ctmeta_put_i64v(mval *meta, const char *key, const int64_t *v, size_t n);
 
 /* The voxel-to-world affine of a volume frame: meta "affine", else a
  * diagonal from meta "spacing" [dz,dy,dx]; checked (finite, invertible,

@@ -131,7 +131,7 @@ int ctvol_to_spacing(frame *f, const double spacing[3], int fov, size_t max_byte
         return -1;
     orient_code(code, ornt);
     if (!mval_map_get(m, "orig_affine")) {
-        if (mval_put_f64v(m, "orig_affine", A, 16) || ctmeta_put_i64v(m, "orig_shape", ishape, 3) ||
+        if (mval_put_f64v(m, "orig_affine", A, 16) || mval_put_i64v(m, "orig_shape", ishape, 3) ||
             mval_put_str(m, "orig_orient", code))
             return -1;
     }

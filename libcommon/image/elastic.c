@@ -148,29 +148,11 @@ int elastic_blur(float *a, int64_t Y, int64_t X, double sigma)
 
 /* ---------------------------------------------------------------- field */
 
-/* xoshiro256** exactly as rng_u64 (rng.h fixes the algorithm), inlined on
- * a local copy of the state for the per-pixel loops. */
-static inline uint64_t xo_rotl(uint64_t x, int k)
-{
-    return (x << k) | (x >> (64 - k));
-}
-
-static inline uint64_t xo_next(uint64_t *s)
-{
-    uint64_t result = xo_rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = xo_rotl(s[3], 45);
-    return result;
-}
-
-/* 2 * rng_uniformf - 1 */
+/* 2 * rng_uniformf - 1, on a local copy of the state (rng_step) for the
+ * per-pixel loops */
 static inline float xo_sym(uint64_t *s)
 {
-    return 2.0f * ((float)(xo_next(s) >> 40) * 0x1.0p-24f) - 1.0f;
+    return 2.0f * ((float)(rng_step(s) >> 40) * 0x1.0p-24f) - 1.0f;
 }
 
 static void uniform_fill(float *u, int64_t n, rng *r)

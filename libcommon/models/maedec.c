@@ -265,28 +265,14 @@ double maedec_flops(const maedec_config *c, int K, int L)
     return f + c->depth * (2 * T * Dd * (4 * Dd + 2.0 * c->mlp_ratio * Dd) + 4.0 * T * T * Dd);
 }
 
-int maedec_ckpt_put(ckpt_writer *w, const char *prefix, const maedec *d)
+/* the sizes a checkpoint's configuration claims, against its tensors */
+static int expect_shapes(const ckpt *c, const char *prefix, const maedec_config *cfg)
 {
-    return ckpt_put_model_owned(w, prefix, "maedec", maedec_config_json(&d->cfg), &d->pb);
+    if (ckpt_expect_shape(c, prefix, "decoder_embed.weight", cfg->width, cfg->embed) ||
+        ckpt_expect_shape(c, prefix, "decoder_blocks.0.mlp.fc1.weight", (int64_t)cfg->mlp_ratio * cfg->width, cfg->width))
+        return -1;
+    return 0;
 }
 
-maedec *maedec_ckpt_load(const ckpt *c, const char *prefix)
-{
-    const char *js = ckpt_model_config(c, prefix, "maedec");
-    maedec_config cfg;
-    maedec *d;
-    if (!js)
-        return NULL;
-    if (maedec_config_parse(js, &cfg))
-        return ckpt_bad_config(c);
-    if (ckpt_expect_shape(c, prefix, "decoder_embed.weight", cfg.width, cfg.embed) ||
-        ckpt_expect_shape(c, prefix, "decoder_blocks.0.mlp.fc1.weight", (int64_t)cfg.mlp_ratio * cfg.width, cfg.width))
-        return NULL;
-    if (!(d = maedec_create(&cfg, 0)))
-        return NULL;
-    if (ckpt_get_params(c, prefix, &d->pb)) {
-        maedec_free(d);
-        return NULL;
-    }
-    return d;
-}
+/* maedec_ckpt_put, maedec_ckpt_load */
+NNB_MODEL_CKPT(maedec, expect_shapes)

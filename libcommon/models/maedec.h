@@ -27,8 +27,7 @@
 
 #include <stdint.h>
 
-#include "nn/ckpt.h"
-#include "nn/param.h"
+#include "models/model.h"
 
 typedef struct {
     int embed;                  /* the encoder's width D */
@@ -41,14 +40,8 @@ typedef struct maedec maedec;
 
 /* 8 blocks, width 512, 16 heads, for a ViT-B/16 of one channel. */
 void maedec_config_default(maedec_config *c);
-int maedec_config_check(const maedec_config *c);
-char *maedec_config_json(const maedec_config *c);
-int maedec_config_parse(const char *json, maedec_config *c);
-
-maedec *maedec_create(const maedec_config *c, uint64_t seed);
-void maedec_free(maedec *d);
-const maedec_config *maedec_get_config(const maedec *d);
-pblock *maedec_params(maedec *d);
+/* configuration, create, free, parameters, checkpoints */
+MODEL_API(maedec)
 
 /* lat (N, 1 + K, embed) as vit_forward returned it for keep (N, K) on a
  * grid of gh x gw patches. Returns pred (N, gh gw, in_ch P P), owned by d;
@@ -58,8 +51,5 @@ const float *maedec_forward(maedec *d, const float *lat, const int *keep, int N,
  * returns the gradient of lat (N, 1 + K, embed), owned by d; NULL + err_set. */
 const float *maedec_backward(maedec *d, const float *dpred);
 double maedec_flops(const maedec_config *c, int K, int L);
-
-int maedec_ckpt_put(ckpt_writer *w, const char *prefix, const maedec *d);
-maedec *maedec_ckpt_load(const ckpt *c, const char *prefix);
 
 #endif

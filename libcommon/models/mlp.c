@@ -136,25 +136,12 @@ int mlp_backward(mlp *m, const float *dout, float *dx)
     return 0;
 }
 
-int mlp_ckpt_put(ckpt_writer *w, const char *prefix, const mlp *m)
+/* nothing checked before the model is made: ckpt_get_params checks every
+ * tensor after */
+static int expect_shapes(const ckpt *c, const char *prefix, const mlp_config *cfg)
 {
-    return ckpt_put_model_owned(w, prefix, "mlp", mlp_config_json(&m->cfg), &m->pb);
+    return 0;
 }
 
-mlp *mlp_ckpt_load(const ckpt *c, const char *prefix)
-{
-    const char *js = ckpt_model_config(c, prefix, "mlp");
-    mlp_config cfg;
-    mlp *m;
-    if (!js)
-        return NULL;
-    if (mlp_config_parse(js, &cfg))
-        return ckpt_bad_config(c);
-    if (!(m = mlp_create(&cfg, 0)))
-        return NULL;
-    if (ckpt_get_params(c, prefix, &m->pb)) {
-        mlp_free(m);
-        return NULL;
-    }
-    return m;
-}
+/* mlp_ckpt_put, mlp_ckpt_load */
+NNB_MODEL_CKPT(mlp, expect_shapes)

@@ -16,8 +16,7 @@
 
 #include <stdint.h>
 
-#include "nn/ckpt.h"
-#include "nn/param.h"
+#include "models/model.h"
 
 typedef struct {
     int in, hidden, out;
@@ -25,21 +24,12 @@ typedef struct {
 
 typedef struct mlp mlp;
 
-int mlp_config_check(const mlp_config *c);
-char *mlp_config_json(const mlp_config *c);
-int mlp_config_parse(const char *json, mlp_config *c);
+/* configuration, create, free, parameters, checkpoints (kind "mlp") */
+MODEL_API(mlp)
 
-mlp *mlp_create(const mlp_config *c, uint64_t seed);
-void mlp_free(mlp *m);
-const mlp_config *mlp_get_config(const mlp *m);
-pblock *mlp_params(mlp *m);
 /* x (N, in) -> (N, out), owned by m. */
 const float *mlp_forward(mlp *m, const float *x, int N);
 /* Accumulates parameter gradients; writes dx (N, in) unless NULL. */
 int mlp_backward(mlp *m, const float *dout, float *dx);
-
-/* Checkpoints, as unet.h: kind "mlp". */
-int mlp_ckpt_put(ckpt_writer *w, const char *prefix, const mlp *m);
-mlp *mlp_ckpt_load(const ckpt *c, const char *prefix);
 
 #endif

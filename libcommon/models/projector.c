@@ -289,11 +289,5 @@ int proj_backward(projector *p, const float *dout, float *dx)
 
 int proj_ckpt_put(ckpt_writer *w, const char *prefix, const projector *p)
 {
-    char *js = proj_config_json(&p->cfg);
-    int rc;
-    if (!js)
-        return -1;
-    rc = ckpt_put_model(w, prefix, "projector", js, &p->pb);
-    free(js);
-    return rc;
+    return ckpt_put_model_owned(w, prefix, "projector", proj_config_json(&p->cfg), &p->pb);
 }

@@ -431,38 +431,22 @@ double resnet_flops(const resnet_config *c, int H, int W)
     return f;
 }
 
-int resnet_ckpt_put(ckpt_writer *w, const char *prefix, const resnet *r)
+/* the widths a checkpoint's configuration claims, against its tensors */
+static int resnet_expect_shapes(const ckpt *c, const char *prefix, const resnet_config *cfg)
 {
-    return ckpt_put_model_owned(w, prefix, "resnet", resnet_config_json(&r->cfg), &r->pb);
-}
-
-resnet *resnet_ckpt_load(const ckpt *c, const char *prefix)
-{
-    const char *js = ckpt_model_config(c, prefix, "resnet");
-    resnet_config cfg;
-    resnet *r;
-    if (!js)
-        return NULL;
-    if (resnet_config_parse(js, &cfg))
-        return ckpt_bad_config(c);
-    /* the widths the configuration claims, against the file's own tensors,
-     * before anything of that size is allocated */
-    if (ckpt_expect_shape(c, prefix, "conv1.weight", resnet_stage_channels(&cfg, 0), cfg.in_ch))
-        return NULL;
+    if (ckpt_expect_shape(c, prefix, "conv1.weight", resnet_stage_channels(cfg, 0), cfg->in_ch))
+        return -1;
     for (int s = 0; s < 4; s++) {
         char name[32];
         snprintf(name, sizeof name, "layer%d.0.conv1.weight", s + 1);
-        if (ckpt_expect_shape(c, prefix, name, width_of(&cfg, 64 << s), resnet_stage_channels(&cfg, s)))
-            return NULL;
+        if (ckpt_expect_shape(c, prefix, name, width_of(cfg, 64 << s), resnet_stage_channels(cfg, s)))
+            return -1;
     }
-    if (!(r = resnet_create(&cfg, 0)))
-        return NULL;
-    if (ckpt_get_params(c, prefix, &r->pb)) {
-        resnet_free(r);
-        return NULL;
-    }
-    return r;
+    return 0;
 }
+
+/* resnet_ckpt_put, resnet_ckpt_load */
+NNB_MODEL_CKPT(resnet, resnet_expect_shapes)
 
 /* Blocks of layer s (1..4) in a state dict: the largest b with
  * layer{s}.{b}.conv1.weight, plus one (0 when absent). */
@@ -740,38 +724,19 @@ double resdec_flops(const resdec_config *c, int H, int W)
     return f;
 }
 
-int resdec_ckpt_put(ckpt_writer *w, const char *prefix, const resdec *d)
+static int resdec_expect_shapes(const ckpt *c, const char *prefix, const resdec_config *cfg)
 {
-    return ckpt_put_model_owned(w, prefix, "resdec", resdec_config_json(&d->cfg), &d->pb);
-}
-
-resdec *resdec_ckpt_load(const ckpt *c, const char *prefix)
-{
-    const char *js = ckpt_model_config(c, prefix, "resdec");
-    resdec_config cfg;
-    resdec *d;
-    if (!js)
-        return NULL;
-    if (resdec_config_parse(js, &cfg))
-        return ckpt_bad_config(c);
-    /* the widths the configuration claims, against the file's own tensors,
-     * before anything of that size is allocated */
     for (int k = 0; k < 4; k++) {
         char name[32];
         snprintf(name, sizeof name, "dec%d.conv1.weight", k + 1);
-        if (ckpt_expect_shape(c, prefix, name, cfg.dec_widths[k], (int64_t)cfg.skip_ch[k] + cfg.dec_widths[k]))
-            return NULL;
+        if (ckpt_expect_shape(c, prefix, name, cfg->dec_widths[k], (int64_t)cfg->skip_ch[k] + cfg->dec_widths[k]))
+            return -1;
         snprintf(name, sizeof name, "dec%d.conv2.weight", k + 1);
-        if (ckpt_expect_shape(c, prefix, name, cfg.dec_widths[k], cfg.dec_widths[k]))
-            return NULL;
+        if (ckpt_expect_shape(c, prefix, name, cfg->dec_widths[k], cfg->dec_widths[k]))
+            return -1;
     }
-    if (ckpt_expect_shape(c, prefix, "dec4.up.weight", cfg.skip_ch[4], cfg.dec_widths[3]))
-        return NULL;
-    if (!(d = resdec_create(&cfg, 0)))
-        return NULL;
-    if (ckpt_get_params(c, prefix, &d->pb)) {
-        resdec_free(d);
-        return NULL;
-    }
-    return d;
+    return ckpt_expect_shape(c, prefix, "dec4.up.weight", cfg->skip_ch[4], cfg->dec_widths[3]);
 }
+
+/* resdec_ckpt_put, resdec_ckpt_load */
+NNB_MODEL_CKPT(resdec, resdec_expect_shapes)

@@ -65,9 +65,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "nn/ckpt.h"
+#include "models/model.h"
 #include "nn/nn.h"
-#include "nn/param.h"
 
 enum { RESNET_STEM_3X3 = 0, RESNET_STEM_TORCHVISION = 1 };
 
@@ -85,9 +84,9 @@ typedef struct {
 typedef struct resnet resnet;
 
 void resnet_config_default(resnet_config *c); /* ResNet-18, width 0.25, batch norm */
-int resnet_config_check(const resnet_config *c);
-char *resnet_config_json(const resnet_config *c);
-int resnet_config_parse(const char *json, resnet_config *c);
+/* configuration, create, free, parameters, checkpoints */
+MODEL_API(resnet)
+
 /* Channels of stage s (0..4) for this configuration. */
 int resnet_stage_channels(const resnet_config *c, int s);
 /* Stage s is (H >> shift, W >> shift): shift s, or s + 1 after a torchvision
@@ -98,10 +97,6 @@ int resnet_input_unit(const resnet_config *c);
 const char *resnet_stem_name(int stem);
 int resnet_stem_parse(const char *s, int *stem);
 
-resnet *resnet_create(const resnet_config *c, uint64_t seed);
-void resnet_free(resnet *r);
-const resnet_config *resnet_get_config(const resnet *r);
-pblock *resnet_params(resnet *r);
 void resnet_set_training(resnet *r, int training);
 
 /* x (N, in_ch, H, W), H and W multiples of resnet_input_unit. Returns the
@@ -133,14 +128,9 @@ typedef struct resdec resdec;
 /* A decoder for encoder configuration e: skip_ch from e, U-Net widths, D = 64,
  * e's norm. */
 void resdec_config_for(const resnet_config *e, resdec_config *c);
-int resdec_config_check(const resdec_config *c);
-char *resdec_config_json(const resdec_config *c);
-int resdec_config_parse(const char *json, resdec_config *c);
+/* configuration, create, free, parameters, checkpoints */
+MODEL_API(resdec)
 
-resdec *resdec_create(const resdec_config *c, uint64_t seed);
-void resdec_free(resdec *d);
-const resdec_config *resdec_get_config(const resdec *d);
-pblock *resdec_params(resdec *d);
 void resdec_set_training(resdec *d, int training);
 
 /* stage[s] as resnet_stage(r, s) gives them (the decoder reads them again in
@@ -153,16 +143,11 @@ int resdec_backward(resdec *d, const float *dfeat);
 const float *const *resdec_dstages(const resdec *d);
 double resdec_flops(const resdec_config *c, int H, int W);
 
-/* Checkpoints, as unet.h: kinds "resnet" and "resdec". */
-int resnet_ckpt_put(ckpt_writer *w, const char *prefix, const resnet *r);
-resnet *resnet_ckpt_load(const ckpt *c, const char *prefix);
 /* A torchvision ResNet-18, 34 or 50 state dict under prefix (its names,
  * without lrcpipe's metadata; fc.* and anything else ignored): Eg with the
  * torchvision stem, batch norm (eps 1e-5, momentum 0.1), one input channel
  * (conv1's summed over its inputs), the width from conv1. A file of another
  * layout is an error naming what it holds. */
 resnet *resnet_torchvision_load(const ckpt *c, const char *prefix);
-int resdec_ckpt_put(ckpt_writer *w, const char *prefix, const resdec *d);
-resdec *resdec_ckpt_load(const ckpt *c, const char *prefix);
 
 #endif

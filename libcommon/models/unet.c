@@ -260,33 +260,17 @@ size_t unet_arena_bytes(const unet_config *c, int N, int H, int W)
     return n;
 }
 
-int unet_ckpt_put(ckpt_writer *w, const char *prefix, const unet *u)
+/* the widths a checkpoint's configuration claims, against its tensors */
+static int expect_shapes(const ckpt *c, const char *prefix, const unet_config *cfg)
 {
-    return ckpt_put_model_owned(w, prefix, "unet", unet_config_json(&u->cfg), &u->pb);
-}
-
-unet *unet_ckpt_load(const ckpt *c, const char *prefix)
-{
-    const char *js = ckpt_model_config(c, prefix, "unet");
-    unet_config cfg;
-    unet *u;
-    if (!js)
-        return NULL;
-    if (unet_config_parse(js, &cfg))
-        return ckpt_bad_config(c);
-    /* the widths the configuration claims, against the file's own tensors,
-     * before anything of that size is allocated */
     for (int l = 0; l < 5; l++) {
         char name[32];
         snprintf(name, sizeof name, l < 4 ? "enc%d.conv2.weight" : "mid.conv2.weight", l + 1);
-        if (ckpt_expect_shape(c, prefix, name, cfg.widths[l], cfg.widths[l]))
-            return NULL;
+        if (ckpt_expect_shape(c, prefix, name, cfg->widths[l], cfg->widths[l]))
+            return -1;
     }
-    if (!(u = unet_create(&cfg, 0)))
-        return NULL;
-    if (ckpt_get_model(c, prefix, "unet", NULL, &u->pb)) {
-        unet_free(u);
-        return NULL;
-    }
-    return u;
+    return 0;
 }
+
+/* unet_ckpt_put, unet_ckpt_load */
+NNB_MODEL_CKPT(unet, expect_shapes)

@@ -39,8 +39,9 @@
  * activations of the last forward. To train on two views (LRC's xq and xp)
  * put both in one batch of 2N (batch statistics are then over both views).
  *
- * Not here: losses, optimisers (optim.h), checkpoint files (ckpt.h; the
- * helpers below give it the model's kind and configuration).
+ * Not here: losses, optimisers (optim.h), checkpoint files (ckpt.h;
+ * unet_ckpt_put and unet_ckpt_load, model.h, give it the model's kind and
+ * configuration).
  */
 #ifndef LRC_UNET_H
 #define LRC_UNET_H
@@ -48,9 +49,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "nn/ckpt.h"
+#include "models/model.h"
 #include "nn/nn.h"
-#include "nn/param.h"
 
 typedef struct {
     int in_ch;         /* input channels (1: a CT slice) */
@@ -65,21 +65,9 @@ typedef struct {
 typedef struct unet unet;
 
 void unet_config_default(unet_config *c);
-/* Check a configuration: 0, or -1 with err_set saying which field is wrong. */
-int unet_config_check(const unet_config *c);
-/* The configuration as compact JSON (malloc'ed), and back. Fields absent from
- * the JSON keep their defaults; unknown fields are an error. */
-char *unet_config_json(const unet_config *c);
-int unet_config_parse(const char *json, unet_config *c);
-
-/* A new U-Net with weights initialised from seed. NULL + err_set on a bad
- * configuration or out of memory. */
-unet *unet_create(const unet_config *c, uint64_t seed);
-void unet_free(unet *u);
-
-const unet_config *unet_get_config(const unet *u);
-/* The parameters (weights, norm buffers) and their gradients. */
-pblock *unet_params(unet *u);
+/* configuration (fields absent from its JSON keep their defaults), create,
+ * free, parameters, checkpoints (kind "unet") */
+MODEL_API(unet)
 
 /* Training mode (default 1): batch norm uses and updates batch statistics.
  * 0 (evaluation): running statistics, no update. No effect on group norm. */
@@ -98,12 +86,5 @@ int unet_backward(unet *u, const float *dfeat, float *dx);
 double unet_flops(const unet_config *c, int H, int W);
 /* Bytes of the activation arena at (N, H, W). */
 size_t unet_arena_bytes(const unet_config *c, int N, int H, int W);
-
-/* Checkpoints (ckpt.h): the model's tensors under prefix ("" when it is
- * alone in the file) with its kind "unet" and configuration; and a new U-Net
- * built from a checkpoint's configuration and weights (NULL + err_set when
- * the file holds another kind of model under prefix, or a bad tensor). */
-int unet_ckpt_put(ckpt_writer *w, const char *prefix, const unet *u);
-unet *unet_ckpt_load(const ckpt *c, const char *prefix);
 
 #endif

@@ -268,29 +268,14 @@ double vit_flops(const vit_config *c, int T)
     return f;
 }
 
-int vit_ckpt_put(ckpt_writer *w, const char *prefix, const vit *v)
+/* the sizes a checkpoint's configuration claims, against its tensors */
+static int expect_shapes(const ckpt *c, const char *prefix, const vit_config *cfg)
 {
-    return ckpt_put_model_owned(w, prefix, "vit", vit_config_json(&v->cfg), &v->pb);
+    if (ckpt_expect_shape(c, prefix, "patch_embed.proj.weight", cfg->width, cfg->in_ch) ||
+        ckpt_expect_shape(c, prefix, "blocks.0.mlp.fc1.weight", (int64_t)cfg->mlp_ratio * cfg->width, cfg->width))
+        return -1;
+    return 0;
 }
 
-vit *vit_ckpt_load(const ckpt *c, const char *prefix)
-{
-    const char *js = ckpt_model_config(c, prefix, "vit");
-    vit_config cfg;
-    vit *v;
-    if (!js)
-        return NULL;
-    if (vit_config_parse(js, &cfg))
-        return ckpt_bad_config(c);
-    /* the sizes the configuration claims, against the file's tensors, first */
-    if (ckpt_expect_shape(c, prefix, "patch_embed.proj.weight", cfg.width, cfg.in_ch) ||
-        ckpt_expect_shape(c, prefix, "blocks.0.mlp.fc1.weight", (int64_t)cfg.mlp_ratio * cfg.width, cfg.width))
-        return NULL;
-    if (!(v = vit_create(&cfg, 0)))
-        return NULL;
-    if (ckpt_get_params(c, prefix, &v->pb)) {
-        vit_free(v);
-        return NULL;
-    }
-    return v;
-}
+/* vit_ckpt_put, vit_ckpt_load */
+NNB_MODEL_CKPT(vit, expect_shapes)

@@ -41,8 +41,7 @@
 
 #include <stdint.h>
 
-#include "nn/ckpt.h"
-#include "nn/param.h"
+#include "models/model.h"
 
 typedef struct {
     int in_ch, patch, depth, width, heads, mlp_ratio;
@@ -57,14 +56,8 @@ void vit_config_default(vit_config *c);
  * "DEPTH,WIDTH,HEADS" (a small model for tests); the rest kept. -1 +
  * err_set for another name or a bad configuration (c unchanged). */
 int vit_config_preset(vit_config *c, const char *name);
-int vit_config_check(const vit_config *c);
-char *vit_config_json(const vit_config *c);
-int vit_config_parse(const char *json, vit_config *c);
-
-vit *vit_create(const vit_config *c, uint64_t seed);
-void vit_free(vit *v);
-const vit_config *vit_get_config(const vit *v);
-pblock *vit_params(vit *v);
+/* configuration, create, free, parameters, checkpoints */
+MODEL_API(vit)
 
 /* x (N, in_ch, H, W), H and W multiples of P; keep (N, K): the patches
  * (grid indices) each image's encoder sees, in that order, or NULL for all
@@ -76,8 +69,5 @@ const float *vit_forward(vit *v, const float *x, int N, int H, int W, const int 
 int vit_backward(vit *v, const float *dtok);
 /* forward FLOPs of one image of T = 1 + K tokens */
 double vit_flops(const vit_config *c, int T);
-
-int vit_ckpt_put(ckpt_writer *w, const char *prefix, const vit *v);
-vit *vit_ckpt_load(const ckpt *c, const char *prefix);
 
 #endif

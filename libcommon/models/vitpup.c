@@ -108,17 +108,9 @@ vitpup *vitpup_create(const vitpup_config *c, uint64_t seed)
     return d;
 }
 
-void vitpup_free(vitpup *d)
-{
-    if (!d)
-        return;
-    pblock_free(&d->pb);
-    nnb_arena_free(&d->ar);
-    free(d);
-}
+/* vitpup_free, vitpup_get_config, vitpup_params */
+NNB_MODEL_ACCESSORS(vitpup)
 
-const vitpup_config *vitpup_get_config(const vitpup *d) { return &d->cfg; }
-pblock *vitpup_params(vitpup *d) { return &d->pb; }
 void vitpup_set_training(vitpup *d, int training) { d->training = training; }
 
 static void bind_cb(void *m, int N, int H, int W)
@@ -206,27 +198,11 @@ double vitpup_flops(const vitpup_config *c, int H, int W)
     return f;
 }
 
-int vitpup_ckpt_put(ckpt_writer *w, const char *prefix, const vitpup *d)
+/* the sizes a checkpoint's configuration claims, against its tensors */
+static int expect_shapes(const ckpt *c, const char *prefix, const vitpup_config *cfg)
 {
-    return ckpt_put_model_owned(w, prefix, "vitpup", vitpup_config_json(&d->cfg), &d->pb);
+    return ckpt_expect_shape(c, prefix, "stages.0.conv.weight", PUP_IMAX(cfg->out_ch, 256), cfg->embed);
 }
 
-vitpup *vitpup_ckpt_load(const ckpt *c, const char *prefix)
-{
-    const char *js = ckpt_model_config(c, prefix, "vitpup");
-    vitpup_config cfg;
-    vitpup *d;
-    if (!js)
-        return NULL;
-    if (vitpup_config_parse(js, &cfg))
-        return ckpt_bad_config(c);
-    if (ckpt_expect_shape(c, prefix, "stages.0.conv.weight", PUP_IMAX(cfg.out_ch, 256), cfg.embed))
-        return NULL;
-    if (!(d = vitpup_create(&cfg, 0)))
-        return NULL;
-    if (ckpt_get_params(c, prefix, &d->pb)) {
-        vitpup_free(d);
-        return NULL;
-    }
-    return d;
-}
+/* vitpup_ckpt_put, vitpup_ckpt_load */
+NNB_MODEL_CKPT(vitpup, expect_shapes)

@@ -35,8 +35,7 @@
 
 #include <stdint.h>
 
-#include "nn/ckpt.h"
-#include "nn/param.h"
+#include "models/model.h"
 
 typedef struct {
     int embed, patch, out_ch;
@@ -44,14 +43,9 @@ typedef struct {
 
 typedef struct vitpup vitpup;
 
-int vitpup_config_check(const vitpup_config *c);
-char *vitpup_config_json(const vitpup_config *c);
-int vitpup_config_parse(const char *json, vitpup_config *c);
+/* configuration, create, free, parameters, checkpoints */
+MODEL_API(vitpup)
 
-vitpup *vitpup_create(const vitpup_config *c, uint64_t seed);
-void vitpup_free(vitpup *d);
-const vitpup_config *vitpup_get_config(const vitpup *d);
-pblock *vitpup_params(vitpup *d);
 void vitpup_set_training(vitpup *d, int training);
 
 /* tok (N, 1 + L, D) as vit_forward returns it with every patch (keep NULL)
@@ -62,8 +56,5 @@ const float *vitpup_forward(vitpup *d, const float *tok, int N, int H, int W);
  * the gradient of tok (N, 1 + L, D) (0 on the cls rows), owned by d. */
 const float *vitpup_backward(vitpup *d, const float *dfeat);
 double vitpup_flops(const vitpup_config *c, int H, int W);
-
-int vitpup_ckpt_put(ckpt_writer *w, const char *prefix, const vitpup *d);
-vitpup *vitpup_ckpt_load(const ckpt *c, const char *prefix);
 
 #endif

@@ -18,6 +18,7 @@
 
 #include "core/mval.h"
 #include "core/rng.h"
+#include "nn/ckpt.h"
 #include "nn/nn.h"
 #include "nn/param.h"
 
@@ -51,6 +52,34 @@ void nnb_arena_free(nnb_arena *a);
     }                                                                                           \
     const T##_config *T##_get_config(const T *m) { return &m->cfg; }                           \
     pblock *T##_params(T *m) { return &m->pb; }
+
+/* T_ckpt_put and T_ckpt_load (ckpt.h) for the same struct T, under model
+ * kind "T". Loading parses the file's configuration, then
+ * expect_shapes(c, prefix, &cfg) checks the sizes it claims against the
+ * file's own tensors (ckpt_expect_shape), before anything of that size is
+ * allocated; then the model is created and its tensors read. */
+#define NNB_MODEL_CKPT(T, expect_shapes)                                                        \
+    int T##_ckpt_put(ckpt_writer *w, const char *prefix, const T *m)                            \
+    {                                                                                           \
+        return ckpt_put_model_owned(w, prefix, #T, T##_config_json(&m->cfg), &m->pb);          \
+    }                                                                                           \
+    T *T##_ckpt_load(const ckpt *c, const char *prefix)                                         \
+    {                                                                                           \
+        const char *js = ckpt_model_config(c, prefix, #T);                                      \
+        T##_config cfg;                                                                         \
+        T *m;                                                                                   \
+        if (!js)                                                                                \
+            return NULL;                                                                        \
+        if (T##_config_parse(js, &cfg))                                                         \
+            return ckpt_bad_config(c);                                                          \
+        if (expect_shapes(c, prefix, &cfg) || !(m = T##_create(&cfg, 0)))                       \
+            return NULL;                                                                        \
+        if (ckpt_get_params(c, prefix, &m->pb)) {                                               \
+            T##_free(m);                                                                        \
+            return NULL;                                                                        \
+        }                                                                                       \
+        return m;                                                                               \
+    }
 
 /* The check every model makes of its input: a batch of at least 1, sides
  * that are multiples of 16 (four halvings) and at least 16, and at most
