@@ -277,7 +277,7 @@ static void test_experiment(void **state)
      * stand for Table 1's ten (MoCo alone under the sanitizers: the same
      * filters, six arms fewer) */
     const char *args = "--data %s --splits %s --xt 3 --size 32 --batch 4 --lrc-steps 2 --moco-steps 2 "
-                       "--finetune-steps '3:2 10:5' --methods '" EX_METHODS "' --mae-args '--vit 2,32,2 --patch 8 "
+                       "--finetune-steps '3:2 10:5' --finetune-schedule '3:cosine 10:const' --methods '" EX_METHODS "' --mae-args '--vit 2,32,2 --patch 8 "
                        "--mae-decoder-depth 1 --mae-decoder-width 32'";
     char cmd[2048];
     snprintf(cmd, sizeof cmd, "pipelines/experiment -o %%s --results %%s %s --seeds %%d --samples '10 50' --samples-xt 3 > %%s", args);
@@ -307,6 +307,7 @@ static void test_experiment(void **state)
         assert_non_null(set);
         assert_non_null(strstr(set, "width=0.34"));
         assert_non_null(strstr(set, " steps=2 ")); /* --finetune-steps' 3:2 */
+        assert_non_null(strstr(set, "--weight-decay 1e-4 --schedule cosine]")); /* and --finetune-schedule's 3:cosine */
         free(set);
     }
     /* a second run finds every result and redoes nothing */
@@ -336,6 +337,14 @@ static void test_experiment(void **state)
     snprintf(cmd, sizeof cmd, "%s/pipelines/experiment --xt '3 10' --finetune-steps '10:5000' --table-only", tu_root());
     assert_int_not_equal(tu_sh_err(&msg, "%s", cmd), 0);
     assert_non_null(strstr(msg, "--finetune-steps '10:5000' gives no steps for |XT| = 3"));
+    free(msg);
+    snprintf(cmd, sizeof cmd, "%s/pipelines/experiment --xt '3 10' --finetune-schedule '10:cosine' --table-only", tu_root());
+    assert_int_not_equal(tu_sh_err(&msg, "%s", cmd), 0);
+    assert_non_null(strstr(msg, "--finetune-schedule '10:cosine' gives no schedule for |XT| = 3"));
+    free(msg);
+    snprintf(cmd, sizeof cmd, "%s/pipelines/experiment --finetune-schedule '3:linear' --table-only", tu_root());
+    assert_int_not_equal(tu_sh_err(&msg, "%s", cmd), 0);
+    assert_non_null(strstr(msg, "--finetune-schedule: '3:linear' is not const, cosine or XT:const|cosine"));
     free(msg);
     snprintf(cmd, sizeof cmd, "%s/pipelines/experiment --arms 'random +lrc' --table-only", tu_root());
     assert_int_not_equal(tu_sh_err(&msg, "%s", cmd), 0);

@@ -180,7 +180,8 @@ def main():
         loss.backward()
         opt.step()
         if step % 10 == 0:
-            log.write(json.dumps({"step": step, "loss": loss.item(), "time": time.time() - t0}) + "\n")
+            log.write(json.dumps({"step": step, "loss": loss.item(), "lr": opt.param_groups[0]["lr"],
+                                  "time": time.time() - t0}) + "\n")
         if step % a.val_every == 0 or step == a.steps:
             scores = [d for i in va_ids for s, d in dice3d(data[i][1], predict(net, data[i][0]), C)
                       if s != "absent"]
