@@ -1,19 +1,34 @@
 #!/bin/sh
-# Run each test program, print a one-line summary per program and a total.
-# A test program exits non-zero when any of its cases fails.
+# Run the test programs given, TEST_JOBS at a time (default: the number of
+# cores; the tests are real processes that wait on pipes, Python and each
+# other more than they compute), the slowest first so that no long one
+# starts last. Prints a line per program as it ends, then the log tail of
+# each that failed, and a total. A test program exits non-zero when any of
+# its cases fails; each writes its log beside itself (NAME.log).
 set -u
-fail=0
+jobs=${TEST_JOBS:-$(nproc)}
+state=$(mktemp -d)
+trap 'rm -rf "$state"' EXIT
 start=$(date +%s)
-for t in "$@"; do
-  name=$(basename "$t")
-  t0=$(date +%s)
-  if "$t" >"$t.log" 2>&1; then
+# the slowest programs (seconds on 2 cores, release / sanitizers) go first
+slow="test_seg_finetune test_pipelines test_examples test_mpi test_egmethods test_lrc_train test_mae"
+order() {
+  for s in $slow; do
+    for t in "$@"; do [ "$(basename "$t")" = "$s" ] && echo "$t"; done
+  done
+  for t in "$@"; do
+    case " $slow " in *" $(basename "$t") "*) ;; *) echo "$t" ;; esac
+  done
+}
+order "$@" | xargs -P "$jobs" -I{} sh -c '
+  t=$1 state=$2 name=$(basename "$1") t0=$(date +%s)
+  if "$t" > "$t.log" 2>&1; then
     echo "PASS $name ($(( $(date +%s) - t0 )) s)"
   else
     echo "FAIL $name ($(( $(date +%s) - t0 )) s)"
-    sed 's/^/    /' "$t.log" | tail -n 40
-    fail=$((fail + 1))
-  fi
-done
+    { echo "FAIL $name:"; tail -n 40 "$t.log" | sed "s/^/    /"; } > "$state/$name.fail"
+  fi' sh {} "$state"
+fail=$(ls "$state" | wc -l)
+for f in "$state"/*.fail; do [ -f "$f" ] && cat "$f"; done
 echo "$# test programs, $fail failed, $(( $(date +%s) - start )) s"
 [ "$fail" = 0 ]
