@@ -1,16 +1,19 @@
 #!/bin/sh
 # Run the test programs given, TEST_JOBS at a time (default: the number of
-# cores; the tests are real processes that wait on pipes, Python and each
-# other more than they compute), the slowest first so that no long one
-# starts last. Prints a line per program as it ends, then the log tail of
+# cores, one under the sanitizers; the tests are real processes that wait
+# on pipes, Python and each other more than they compute), the slowest
+# first so that no long one starts last. Prints a line per program as it ends, then the log tail of
 # each that failed, and a total. A test program exits non-zero when any of
 # its cases fails; each writes its log beside itself (NAME.log).
 set -u
-jobs=${TEST_JOBS:-$(nproc)}
+# Under the sanitizers (SANITIZE=1) one at a time: their programs are
+# several times slower, and two at once on a loaded two-core machine pushed
+# single commands past the tests' 300 s limit.
+if [ "${SANITIZE:-}" = 1 ]; then jobs=${TEST_JOBS:-1}; else jobs=${TEST_JOBS:-$(nproc)}; fi
 state=$(mktemp -d)
 trap 'rm -rf "$state"' EXIT
 start=$(date +%s)
-# the slowest programs (seconds on 2 cores, release / sanitizers) go first
+# the slowest programs go first
 slow="test_seg_finetune test_pipelines test_examples test_mpi test_egmethods test_lrc_train test_mae"
 order() {
   for s in $slow; do
