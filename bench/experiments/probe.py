@@ -20,17 +20,22 @@ import torch
 import torch.nn.functional as F
 
 
-def load(path):
-    fs, ls = [], []
+def data_records(path):
+    """Each data record of the frame file at path, as a function from a
+    tensor's name to its array."""
     with open(path, "rb") as fh:
         for r in msgpack.Unpacker(fh, raw=False, max_buffer_size=1 << 30):
-            if r.get("type") != "data":
-                continue
-            t = r["tensors"]
-            g = lambda n: np.frombuffer(t[n]["data"], dtype=t[n]["type"]).reshape(t[n]["shape"])
-            f = g("features")
-            fs.append(f.reshape(f.shape[0], -1).T)
-            ls.append(g("label").reshape(-1))
+            if r.get("type") == "data":
+                t = r["tensors"]
+                yield lambda n, t=t: np.frombuffer(t[n]["data"], dtype=t[n]["type"]).reshape(t[n]["shape"])
+
+
+def load(path):
+    fs, ls = [], []
+    for g in data_records(path):
+        f = g("features")
+        fs.append(f.reshape(f.shape[0], -1).T)
+        ls.append(g("label").reshape(-1))
     return np.concatenate(fs).astype(np.float32), np.concatenate(ls).astype(np.int64)
 
 

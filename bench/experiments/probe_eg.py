@@ -18,7 +18,6 @@ import json
 import os
 import sys
 
-import msgpack
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -26,20 +25,15 @@ import torch.nn.functional as F
 here = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(here, "..", "..", "tests", "py"))
 sys.path.insert(0, here)
-from probe import fit_and_score  # noqa: E402
+from probe import data_records, fit_and_score  # noqa: E402
 from torch_models import ResNet, load_safetensors  # noqa: E402
 
 
 def load_slices(path):
     xs, ls = [], []
-    with open(path, "rb") as fh:
-        for r in msgpack.Unpacker(fh, raw=False, max_buffer_size=1 << 30):
-            if r.get("type") != "data":
-                continue
-            t = r["tensors"]
-            g = lambda n: np.frombuffer(t[n]["data"], dtype=t[n]["type"]).reshape(t[n]["shape"])
-            xs.append(g("image").astype(np.float32))
-            ls.append(g("label").reshape(-1))
+    for g in data_records(path):
+        xs.append(g("image").astype(np.float32))
+        ls.append(g("label").reshape(-1))
     return np.stack(xs), np.concatenate(ls).astype(np.int64)
 
 
