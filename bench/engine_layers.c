@@ -15,16 +15,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/clock.h"
 #include "core/rng.h"
 #include "nn/internal.h"
 #include "nn/nn.h"
-
-static double wall(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + 1e-9 * t.tv_nsec;
-}
 
 static double cpu(void)
 {
@@ -89,7 +83,7 @@ int main(int argc, char **argv)
                 if (cold) /* evict the caches: the layer's data comes from memory, as in a step */
                     for (size_t i = 0; i < flushn; i++)
                         flush[i] += 1.0f;
-                double c0 = cpu(), w0 = wall();
+                double c0 = cpu(), w0 = clock_now();
                 if (pass == 0)
                     conv2d_cat_forward(o, i1, C1, i2, C2, w, NULL, B, H, W, OC, K, st, pad);
                 else if (pass == 1)
@@ -98,7 +92,7 @@ int main(int argc, char **argv)
                 else
                     conv2d_cat_backward(NULL, NULL, dw, NULL, o, i1, C1, i2, C2, w, B, H, W, OC,
                                         K, st, pad);
-                double c = cpu() - c0, wt = wall() - w0;
+                double c = cpu() - c0, wt = clock_now() - w0;
                 if (c < best[pass])
                     best[pass] = c;
                 if (wt < bestw[pass])

@@ -15,19 +15,13 @@
 #include <time.h>
 
 #include "cli/args.h"
+#include "core/clock.h"
 #include "core/err.h"
 #include "core/rng.h"
 #include "models/unet.h"
 #include "nn/internal.h"
 #include "nn/nn.h"
 #include "nn/optim.h"
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + 1e-9 * t.tv_nsec;
-}
 
 int main(int argc, char **argv)
 {
@@ -58,17 +52,17 @@ int main(int argc, char **argv)
         x[i] = (float)rng_normal(&r);
     for (size_t i = 0; i < nf; i++)
         df[i] = (float)(1e-3 * rng_normal(&r));
-    double best = 0, budget = argc > 7 ? atof(argv[7]) : 60, start = now();
-    for (int rep = -1; rep < reps && (rep < 1 || now() - start < budget); rep++) {
+    double best = 0, budget = argc > 7 ? atof(argv[7]) : 60, start = clock_now();
+    for (int rep = -1; rep < reps && (rep < 1 || clock_now() - start < budget); rep++) {
         int n = rep < 0 ? 2 : steps;
-        double t0 = now();
+        double t0 = clock_now();
         for (int s = 0; s < n; s++) {
             pblock_zero_grad(unet_params(u));
             if (!unet_forward(u, x, N, S, S) || unet_backward(u, df, NULL))
                 die_err(1);
             optim_step(o, oc.lr);
         }
-        double ips = N * n / (now() - t0);
+        double ips = N * n / (clock_now() - t0);
         if (rep < 0)
             nn_prof_reset(); /* LRCPIPE_PROFILE: steady state only */
         if (rep >= 0 && ips > best)

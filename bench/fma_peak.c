@@ -20,16 +20,10 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "core/clock.h"
 #include "nn/nn.h"
 
 #define NACC 16
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + 1e-9 * t.tv_nsec;
-}
 
 /* 16 accumulators as named variables (an array would be spilled to the
  * stack on every iteration); the empty asm makes each look used, so that
@@ -131,10 +125,10 @@ static double run(int isa, int T, long iters)
         }
     }
     pthread_barrier_wait(&start);
-    double t0 = now();
+    double t0 = clock_now();
     for (int i = 0; i < T; i++)
         pthread_join(th[i], NULL);
-    double dt = now() - t0;
+    double dt = clock_now() - t0;
     pthread_barrier_destroy(&start);
     return (double)T * iters * NACC * lanes(isa) * 2 / dt * 1e-9;
 }
@@ -157,9 +151,9 @@ int main(int argc, char **argv)
     /* calibrate: about 0.1 s per run on one thread */
     long iters = 1 << 16;
     for (;;) {
-        double t0 = now();
+        double t0 = clock_now();
         run(isa, 1, iters);
-        if (now() - t0 > 0.02 || iters > (1L << 34))
+        if (clock_now() - t0 > 0.02 || iters > (1L << 34))
             break;
         iters *= 2;
     }

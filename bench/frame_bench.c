@@ -10,16 +10,10 @@
 #include <time.h>
 
 #include "cli/args.h"
+#include "core/clock.h"
 #include "core/err.h"
 #include "io/frame.h"
 #include "io/stream.h"
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 int main(int argc, char **argv)
 {
@@ -38,7 +32,7 @@ int main(int argc, char **argv)
         frame_init(&f, FRAME_DATA);
         frame_set_id(&f, "bench");
         frame_tensor_add(&f, "image", &t);
-        t0 = now();
+        t0 = clock_now();
         if (stream_out_start(out, NULL))
             die_err(1);
         for (long i = 0; i < n; i++) {
@@ -48,7 +42,7 @@ int main(int argc, char **argv)
         }
         if (stream_out_end(out) || stream_out_close(out))
             die_err(1);
-        fprintf(stderr, "%ld %ld %.6f\n", n, n * mib * (1L << 20), now() - t0);
+        fprintf(stderr, "%ld %ld %.6f\n", n, n * mib * (1L << 20), clock_now() - t0);
         frame_free(&f);
         return 0;
     }
@@ -59,7 +53,7 @@ int main(int argc, char **argv)
         int rc;
         if (!in)
             die_err(1);
-        t0 = now();
+        t0 = clock_now();
         while ((rc = stream_in_next(in, &f)) > 0) {
             for (int i = 0; i < f.ntensors; i++)
                 bytes += (long)tensor_nbytes(&f.tensors[i].t);
@@ -68,7 +62,7 @@ int main(int argc, char **argv)
         }
         if (rc < 0)
             die_err(1);
-        fprintf(stderr, "%ld %ld %.6f\n", n, bytes, now() - t0);
+        fprintf(stderr, "%ld %ld %.6f\n", n, bytes, clock_now() - t0);
         stream_in_close(in);
         return 0;
     }

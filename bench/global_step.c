@@ -18,9 +18,9 @@
 #include <string.h>
 
 #include "cli/args.h"
+#include "core/clock.h"
 #include "core/err.h"
 #include "nn/nn.h"
-#include "nn/trainlog.h"
 #include "pretrain/egtrainer.h"
 
 int main(int argc, char **argv)
@@ -60,13 +60,13 @@ int main(int argc, char **argv)
     }
     double best = 0;
     for (int rep = -1; rep < reps; rep++) {
-        double t0 = trainlog_now();
+        double t0 = clock_now();
         for (int s = 0; s < (rep < 0 ? 1 : steps); s++) {
             eg_stats st;
             if (eg_trainer_step(t, batch, B, mae ? 1e-4 : 0.01, &r, &st))
                 die_err(1);
         }
-        double rate = B * steps / (trainlog_now() - t0);
+        double rate = B * steps / (clock_now() - t0);
         if (rep >= 0 && rate > best)
             best = rate;
     }

@@ -11,10 +11,10 @@
 #include <stdlib.h>
 
 #include "cli/args.h"
+#include "core/clock.h"
 #include "core/err.h"
 #include "io/stream.h"
 #include "nn/nn.h"
-#include "nn/trainlog.h"
 #include "pretrain/lrcpair.h"
 #include "pretrain/lrctrainer.h"
 
@@ -60,7 +60,7 @@ int main(int argc, char **argv)
     rng_seed(&r, 1, 0);
     double best = 0;
     for (int rep = -1; rep < reps; rep++) {
-        double t0 = trainlog_now();
+        double t0 = clock_now();
         for (int s = 0; s < (rep < 0 ? 1 : steps); s++) {
             lrc_step_stats st;
             for (int b = 0; b < B; b++)
@@ -68,7 +68,7 @@ int main(int argc, char **argv)
             if (lrc_trainer_step(t, batch, B, 1e-3, &r, &st))
                 die_err(1);
         }
-        double rate = B * steps / (trainlog_now() - t0);
+        double rate = B * steps / (clock_now() - t0);
         if (rep >= 0 && rate > best)
             best = rate;
     }

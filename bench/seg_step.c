@@ -12,17 +12,11 @@
 #include <time.h>
 
 #include "cli/args.h"
+#include "core/clock.h"
 #include "core/err.h"
 #include "core/rng.h"
 #include "finetune/segtrain.h"
 #include "nn/nn.h"
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + 1e-9 * t.tv_nsec;
-}
 
 int main(int argc, char **argv)
 {
@@ -61,21 +55,21 @@ int main(int argc, char **argv)
             die_err(1);
     double best = 1e30;
     for (int k = 0; k < reps; k++) {
-        double t0 = now();
+        double t0 = clock_now();
         for (int i = 0; i < steps; i++)
             if (segtrain_step(t, x, y, N, S, S, 1e-4, &st))
                 die_err(1);
-        double dt = (now() - t0) / steps;
+        double dt = (clock_now() - t0) / steps;
         best = dt < best ? dt : best;
     }
     /* the loss alone */
     float *dl = malloc(nx * nc.classes * sizeof(float)), *lg = malloc(nx * nc.classes * sizeof(float));
     for (size_t i = 0; i < nx * nc.classes; i++)
         lg[i] = rng_uniformf(&r);
-    double t0 = now();
+    double t0 = clock_now();
     for (int i = 0; i < 10; i++)
         segloss_dice(dl, &st, lg, y, N, nc.classes, S * S, &lc);
-    double tl = (now() - t0) / 10;
+    double tl = (clock_now() - t0) / 10;
     double fl = segnet_flops(segtrain_net(t), S, S);
     printf("arch=%s batch=%d size=%d threads=%d steps_per_s=%.3f img_per_s=%.2f gflops=%.1f ms_loss=%.2f "
            "params=%zu isa=%s\n",

@@ -1,3 +1,4 @@
+#include "core/clock.h"
 #include "image/felzenszwalb.h"
 
 #include <math.h>
@@ -135,13 +136,6 @@ static int run_reserve(fz_work *w, int64_t m)
     }
     w->cap_run = m;
     return 0;
-}
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 int fz_input_f64(double *out, const void *data, dtype dt, size_t n)
@@ -754,16 +748,16 @@ int64_t fz_segment(int32_t *labels, const double *img, int64_t H, int64_t W, con
     if (work_reserve(w, N, E))
         return -1;
 
-    t0 = now();
+    t0 = clock_now();
     if (npc_gaussian_filter2d(w->img, img, H, W, p->sigma, p->sigma, 4.0, w->tmp))
         return -1;
-    s.t_smooth = now() - t0;
+    s.t_smooth = clock_now() - t0;
 
     /* right, down, down-right: (p + 1 | p + W | p + W + 1, p); up-right: (p + 1, p + W) */
     w->da[0] = 1, w->da[1] = (int32_t)W, w->da[2] = (int32_t)W + 1, w->da[3] = 1;
     w->db[0] = 0, w->db[1] = 0, w->db[2] = 0, w->db[3] = (int32_t)W;
 
-    t0 = now();
+    t0 = clock_now();
     w->have_scost = 0;
     w->have_lazy = 0;
     nz = build_edges(w, H, W);
@@ -776,9 +770,9 @@ int64_t fz_segment(int32_t *labels, const double *img, int64_t H, int64_t W, con
         if (fast_order(w, nz, E))
             return -1;
     }
-    s.t_sort = now() - t0;
+    s.t_sort = clock_now() - t0;
 
-    t0 = now();
+    t0 = clock_now();
     k = p->scale / 255.0;
     for (int64_t i = 0; i < N; i++) {
         w->nd[i].parent = (int32_t)i;
@@ -875,7 +869,7 @@ int64_t fz_segment(int32_t *labels, const double *img, int64_t H, int64_t W, con
         int32_t r = find_root(w->nd, (int32_t)i);
         labels[i] = r == i ? (int32_t)K++ : labels[r];
     }
-    s.t_merge = now() - t0;
+    s.t_merge = clock_now() - t0;
     s.K = K;
     s.edges = E;
     s.exact_sort = exact ? 2 : s.exact_runs > 0;

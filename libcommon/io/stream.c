@@ -1,3 +1,4 @@
+#include "core/clock.h"
 #include "io/stream.h"
 
 #include <errno.h>
@@ -391,18 +392,11 @@ static int in_recv_zmq(stream_in *in, int timeout_ms)
 
 #define PEERS_GONE (-2)
 
-static double mono_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 /* 1 with a message, PEERS_GONE when every producer has disconnected and
  * nothing is left to read, -1 on error or timeout. */
 static int raw_zmq(stream_in *in, const char **buf, size_t *len)
 {
-    double last = mono_now();
+    double last = clock_now();
     for (;;) {
         int rc = in_recv_zmq(in, 200);
         if (rc < 0)
@@ -415,8 +409,8 @@ static int raw_zmq(stream_in *in, const char **buf, size_t *len)
         if (in->peers_seen && in->peers == 0) {
             /* Every producer is gone. Deliver what arrived before, and give
              * a late one (a worker still connecting) LRCPIPE_GRACE ms. */
-            double until = mono_now() + in->grace_ms / 1000.0;
-            while (in->peers == 0 && mono_now() < until) {
+            double until = clock_now() + in->grace_ms / 1000.0;
+            while (in->peers == 0 && clock_now() < until) {
                 rc = in_recv_zmq(in, 100);
                 if (rc < 0)
                     return -1;
@@ -429,7 +423,7 @@ static int raw_zmq(stream_in *in, const char **buf, size_t *len)
             if (in->peers == 0)
                 return PEERS_GONE;
         }
-        if (in->timeout_s > 0 && mono_now() - last >= in->timeout_s)
+        if (in->timeout_s > 0 && clock_now() - last >= in->timeout_s)
             return err_set("no record for %d s (LRCPIPE_TIMEOUT)", in->timeout_s);
     }
 }

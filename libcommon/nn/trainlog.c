@@ -7,21 +7,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "core/err.h"
 #include "core/json.h"
-
-double trainlog_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 int trainlog_open(trainlog *t, const char *path, int append)
 {
     memset(t, 0, sizeof *t);
     t->tty = isatty(2);
-    t->t0 = trainlog_now();
+    t->t0 = clock_now();
     t->last_print = t->t0;
     if (path) {
         if (!(t->log = fopen(path, append ? "a" : "w")))
@@ -37,7 +31,7 @@ int trainlog_open(trainlog *t, const char *path, int append)
 
 double trainlog_elapsed(const trainlog *t)
 {
-    return trainlog_now() - t->t0;
+    return clock_now() - t->t0;
 }
 
 int trainlog_tensorboard(trainlog *t, const char *dir)
@@ -148,7 +142,7 @@ void trainlog_show(trainlog *t, const trainlog_line *p)
 {
     char line[256], eta[32];
     int n;
-    double now = trainlog_now();
+    double now = clock_now();
     if (log_level < 1)
         return;
     if (!t->tty && log_level < 3 && now - t->last_print < 30 && !(p->show_last && p->step == p->total))

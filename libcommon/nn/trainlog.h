@@ -33,14 +33,12 @@ typedef struct {
     FILE *log;         /* NULL: no metrics file */
     char *path;
     int tty;           /* stderr is a terminal */
-    double t0;         /* trainlog_now() at open */
+    double t0;         /* clock_now() at open */
     double last_print; /* when the last non-terminal line was printed */
     int drawn;         /* a terminal line is on screen */
     tfevents tb;       /* tb.f NULL: no TensorBoard files */
 } trainlog;
 
-/* Monotonic seconds. */
-double trainlog_now(void);
 
 /* Open: path NULL = no metrics file; append 1 keeps earlier lines (resume).
  * 0, or -1 with err_set naming the file. */
