@@ -262,6 +262,23 @@ static void test_remote_preprocess(void **state)
 
 /* The paper's protocol on a data directory laid out like ../shared/data,
  * made of the sample's volumes, with a splits directory of its own. */
+/* test_experiment's commands each run a whole experiment (a dozen
+ * pre-trainings and several dozen fine-tunings): 300 s is a stage's limit,
+ * not theirs */
+static int long_limit(void **state)
+{
+    (void)state;
+    tu_set_timeout(1200);
+    return 0;
+}
+
+static int stage_limit(void **state)
+{
+    (void)state;
+    tu_set_timeout(300);
+    return 0;
+}
+
 static void test_experiment(void **state)
 {
     (void)state;
@@ -422,7 +439,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_prepare_pretrain_finetune_evaluate),
         cmocka_unit_test(test_remote_preprocess),
-        cmocka_unit_test(test_experiment),
+        cmocka_unit_test_setup_teardown(test_experiment, long_limit, stage_limit),
         cmocka_unit_test(test_demo),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

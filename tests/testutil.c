@@ -92,6 +92,13 @@ const char *tu_tmpdir(void)
     return tmpdir;
 }
 
+static int time_limit = 300;
+
+void tu_set_timeout(int seconds)
+{
+    time_limit = seconds;
+}
+
 static int run(char **err, const char *fmt, va_list ap)
 {
     char *cmd = NULL, *full = NULL, errpath[600] = "";
@@ -100,7 +107,7 @@ static int run(char **err, const char *fmt, va_list ap)
         return -1;
     if (err)
         snprintf(errpath, sizeof errpath, "%s/.stderr.%d", tu_tmpdir(), (int)getpid());
-    if (asprintf(&full, "PATH='%s':\"$PATH\"; export PATH; timeout -k 5 300 sh -c '%s'%s%s", tu_bindir(),
+    if (asprintf(&full, "PATH='%s':\"$PATH\"; export PATH; timeout -k 5 %d sh -c '%s'%s%s", tu_bindir(), time_limit,
                  "eval \"$LRCPIPE_CMD\"", err ? " 2>" : "", err ? errpath : "") < 0) {
         free(cmd);
         return -1;

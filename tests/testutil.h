@@ -41,6 +41,9 @@ float *falloc(size_t n);
  * of 300 s; returns the exit status, 128+N if killed by signal N, 124 on
  * timeout. stdout/stderr go where the command redirects them. */
 int tu_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The limit of the next tu_sh/tu_sh_err commands, in seconds (300 until
+ * set): for a command that is a whole experiment, not a single stage. */
+void tu_set_timeout(int seconds);
 /* As tu_sh, capturing stderr into *err (malloc'ed, NUL-terminated). */
 int tu_sh_err(char **err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
