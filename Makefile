@@ -70,9 +70,9 @@ BENCHES  := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 MANS     := $(wildcard man/*.1)
 
 .PHONY: all check test demo bench install uninstall clean deps deps-test deps-bench lint-man lint-layers fuzz
-# keep the object files make would delete as intermediates: test_manpages
-# runs `make install` while other tests run the filters, and a missing
-# object would relink a filter under their feet
+# keep the object files make would delete as intermediates: without them a
+# later `make install` (test_manpages runs one) compiles and relinks every
+# filter again
 .SECONDARY:
 
 all: $(LIB) $(BINS)
