@@ -262,6 +262,16 @@ static void test_remote_preprocess(void **state)
 
 /* The paper's protocol on a data directory laid out like ../shared/data,
  * made of the sample's volumes, with a splits directory of its own. */
+/* pipelines/experiment ARGS --table-only exits non-zero, saying want */
+static void refused(const char *args, const char *want)
+{
+    char *msg = NULL;
+    assert_int_not_equal(tu_sh_err(&msg, "%s/pipelines/experiment %s --table-only", tu_root(), args), 0);
+    if (!strstr(msg, want))
+        fail_msg("experiment %s: '%s' not in: %s", args, want, msg);
+    free(msg);
+}
+
 /* test_experiment's commands each run a whole experiment (a dozen
  * pre-trainings and several dozen fine-tunings): 300 s is a stage's limit,
  * not theirs */
@@ -346,27 +356,14 @@ static void test_experiment(void **state)
     assert_non_null(strstr(msg, "steps=3"));
     free(msg);
     /* a global method the experiment does not know */
-    snprintf(cmd, sizeof cmd, "%s/pipelines/experiment --methods 'moco simclr' --table-only", tu_root());
-    assert_int_not_equal(tu_sh_err(&msg, "%s", cmd), 0);
-    assert_non_null(strstr(msg, "unknown method 'simclr'"));
-    free(msg);
+    refused("--methods 'moco simclr'", "unknown method 'simclr'");
     /* a budget per |XT| must name every |XT| that runs */
-    snprintf(cmd, sizeof cmd, "%s/pipelines/experiment --xt '3 10' --finetune-steps '10:5000' --table-only", tu_root());
-    assert_int_not_equal(tu_sh_err(&msg, "%s", cmd), 0);
-    assert_non_null(strstr(msg, "--finetune-steps '10:5000' gives no steps for |XT| = 3"));
-    free(msg);
-    snprintf(cmd, sizeof cmd, "%s/pipelines/experiment --xt '3 10' --finetune-schedule '10:cosine' --table-only", tu_root());
-    assert_int_not_equal(tu_sh_err(&msg, "%s", cmd), 0);
-    assert_non_null(strstr(msg, "--finetune-schedule '10:cosine' gives no schedule for |XT| = 3"));
-    free(msg);
-    snprintf(cmd, sizeof cmd, "%s/pipelines/experiment --finetune-schedule '3:linear' --table-only", tu_root());
-    assert_int_not_equal(tu_sh_err(&msg, "%s", cmd), 0);
-    assert_non_null(strstr(msg, "--finetune-schedule: '3:linear' is not const, cosine or XT:const|cosine"));
-    free(msg);
-    snprintf(cmd, sizeof cmd, "%s/pipelines/experiment --arms 'random +lrc' --table-only", tu_root());
-    assert_int_not_equal(tu_sh_err(&msg, "%s", cmd), 0);
-    assert_non_null(strstr(msg, "unknown arm '+lrc'"));
-    free(msg);
+    refused("--xt '3 10' --finetune-steps '10:5000'", "--finetune-steps '10:5000' gives no steps for |XT| = 3");
+    refused("--xt '3 10' --finetune-schedule '10:cosine'",
+            "--finetune-schedule '10:cosine' gives no schedule for |XT| = 3");
+    refused("--finetune-schedule '3:linear'",
+            "--finetune-schedule: '3:linear' is not const, cosine or XT:const|cosine");
+    refused("--arms 'random +lrc'", "unknown arm '+lrc'");
     /* the PyTorch reference of the random arm: its own column and its paired
      * difference with lrcpipe's random arm (the random runs are reused) */
     snprintf(cmd, sizeof cmd, "pipelines/experiment -o %%s --results %%s %s --seeds 1 --arms 'random torch' 2> %%s > /dev/null",
@@ -388,10 +385,7 @@ static void test_experiment(void **state)
     /* ImageNet's row: torchvision weights given, not pre-trained (an
      * untrained torchvision ResNet-18 from python3-torchvision stands in);
      * without them the arm is refused */
-    snprintf(cmd, sizeof cmd, "%s/pipelines/experiment --methods 'moco imagenet' --table-only", tu_root());
-    assert_int_not_equal(tu_sh_err(&msg, "%s", cmd), 0);
-    assert_non_null(strstr(msg, "the imagenet arms need --imagenet FILE"));
-    free(msg);
+    refused("--methods 'moco imagenet'", "the imagenet arms need --imagenet FILE");
     assert_int_equal(tu_sh("'%s' '%s/tests/py/torchvision_ref.py' '%s' resnet18:32:32 > /dev/null", tu_python(), tu_root(),
                            tu_tmpdir()),
                      0);
