@@ -156,7 +156,8 @@ def main():
     X = np.concatenate([data[i][0] for i in tr_ids])
     Y = np.concatenate([data[i][1] for i in tr_ids])
     net = Net(C)
-    opt = torch.optim.Adam(net.parameters(), lr=1e-3, weight_decay=1e-4)
+    base_lr = 1e-3
+    opt = torch.optim.Adam(net.parameters(), lr=base_lr, weight_decay=1e-4)
     log = open(os.path.join(a.out, "train.jsonl"), "w")
     best, best_step, best_state = -1.0, 0, None
     perm, pos, t0 = rng.permutation(len(X)), 0, time.time()
@@ -173,7 +174,7 @@ def main():
             yb.append(y)
         if a.schedule == "cosine":
             for group in opt.param_groups:
-                group["lr"] = 1e-3 * (1 + math.cos(math.pi * (step - 1) / a.steps)) / 2
+                group["lr"] = base_lr * (1 + math.cos(math.pi * (step - 1) / a.steps)) / 2
         z = net(torch.from_numpy(np.stack(xb)[:, None]))
         loss = loss_fn(z, torch.from_numpy(np.stack(yb)), C, a.smooth)
         opt.zero_grad()
