@@ -108,9 +108,11 @@ int main(int argc, char **argv)
             totw[p] += bestw[p];
         }
         totf += flops;
-        printf("  %s\n", K != 3 || st != 1 || H * W % 16 ? "im2col+gemm"
+        printf("  %s\n", K != 3 || st != 1 || (H * W % 16 && (B < 2 || B * H * W % 16)) ? "im2col+gemm"
                           : wg_wanted(B, C1 + C2, H, W, OC) && wg_usable(H, W) ? "winograd"
-                                                                               : "direct");
+                          : H * W % 16 ? "folded"
+                          : H * W < 256 ? "direct, bwd folded"
+                                        : "direct");
         free(i1), free(i2), free(w), free(o), free(d1), free(d2), free(dw);
     }
     printf("%-31s", "all 3x3 layers");

@@ -208,6 +208,19 @@ static void test_conv_naive(void **state)
     conv_case(5, 32, 0, 4, 12, 16, 3, 1, 1, 0, 0, 34);
     conv_case(2, 16, 16, 64, 32, 16, 1, 1, 0, 0, 0, 35);
     conv_case(2, 32, 0, 16, 16, 64, 3, 2, 1, 0, 0, 31);
+    /* planes of H W % 16 != 0, the batch folded into one tall image
+     * (conv_fold_*): 6x6 and 3x3 (the ResNet's last stage), 5x5 with two
+     * inputs, 1x1; dW by the pixel loop from B H W >= 256, else the general
+     * path's GEMM; 6 output channels: backward by the general path */
+    conv_case(8, 16, 0, 6, 6, 16, 3, 1, 1, 1, 0, 44);
+    conv_case(4, 32, 16, 6, 6, 24, 3, 1, 1, 0, 0, 45);
+    conv_case(32, 16, 0, 3, 3, 16, 3, 1, 1, 0, 0, 46);
+    conv_case(16, 12, 4, 5, 5, 8, 3, 1, 1, 1, 0, 47);
+    conv_case(8, 16, 0, 6, 6, 8, 1, 1, 0, 0, 0, 48);
+    conv_case(8, 16, 0, 6, 6, 6, 3, 1, 1, 0, 0, 49);
+    conv_case(2, 8, 0, 6, 6, 8, 3, 1, 1, 0, 0, 50);
+    conv_case(4, 16, 8, 8, 8, 16, 3, 1, 1, 1, 0, 51); /* 64 pixels: folded backward */
+    conv_case(3, 16, 0, 12, 12, 8, 1, 1, 0, 0, 0, 52);
 }
 
 /* The general path (conv.c): strides of 2 and planes the direct kernels do

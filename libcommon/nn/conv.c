@@ -335,7 +335,8 @@ void conv2d_cat_forward(float *out, const float *inp1, int C1, const float *inp2
         wg_forward(out, inp1, C1, inp2, C2, weight, bias, B, H, W, OC) == 0)
         return;
     if (stride == 1 && pad == K / 2) {
-        if (conv_direct_forward(out, inp1, C1, inp2, C2, weight, bias, B, H, W, OC, K) == 0)
+        if (conv_direct_forward(out, inp1, C1, inp2, C2, weight, bias, B, H, W, OC, K) == 0 ||
+            conv_fold_forward(out, inp1, C1, inp2, C2, weight, bias, B, H, W, OC, K) == 0)
             return;
         note_fallback("convolution", H, W);
     }
@@ -384,7 +385,9 @@ void conv2d_cat_backward(float *dinp1, float *dinp2, float *dweight, float *dbia
         wg_backward(dinp1, dinp2, dweight, dout, inp1, C1, inp2, C2, weight, B, H, W, OC) == 0)
         return;
     if (stride == 1 && pad == K / 2) {
-        if (conv_direct_backward(dinp1, dinp2, dweight, dout, inp1, C1, inp2, C2, weight, B, H, W, OC, K) == 0)
+        /* small planes fold first (the folded dW beats the direct kernels' GEMM on them) */
+        if (conv_fold_backward(dinp1, dinp2, dweight, dout, inp1, C1, inp2, C2, weight, B, H, W, OC, K) == 0 ||
+            conv_direct_backward(dinp1, dinp2, dweight, dout, inp1, C1, inp2, C2, weight, B, H, W, OC, K) == 0)
             return;
         note_fallback("convolution backward", H, W);
     }

@@ -104,6 +104,17 @@ int conv_direct_forward(float *out, const float *in1, int C1, const float *in2, 
 int conv_direct_backward(float *dinp1, float *dinp2, float *dweight, const float *dout,
                    const float *in1, int C1, const float *in2, int C2, const float *weight,
                    int B, int H, int W, int OC, int K);
+/* The same kernels on small planes (H W not a multiple of 16) with the
+ * batch folded into one tall image (conv_direct.c): K 1 or 3, stride 1, pad
+ * K/2, B H W a multiple of 16, B > 1; backward also needs OC % 4 == 0 and,
+ * for dW, B H W >= 256, and takes planes of fewer than 256 pixels (where
+ * its dW beats conv_direct_backward's), not larger ones the direct kernels
+ * take. -1 when not applicable. */
+int conv_fold_forward(float *out, const float *in1, int C1, const float *in2, int C2,
+                      const float *weight, const float *bias, int B, int H, int W, int OC, int K);
+int conv_fold_backward(float *dinp1, float *dinp2, float *dweight, const float *dout,
+                       const float *in1, int C1, const float *in2, int C2, const float *weight,
+                       int B, int H, int W, int OC, int K);
 /* ConvTranspose2d(C, OC, 2, 2) by the same kernels (conv_direct.c); -1 when not
  * applicable. Backward: dinp written, dweight accumulated (no bias). */
 int conv_direct_convt_forward(float *out, const float *inp, const float *weight, const float *bias,
