@@ -180,6 +180,7 @@ static void test_conv_fd(void **state)
     conv_case(2, 4, 3, 4, 4, 3, 1, 1, 0, 0, 1, 15);
     conv_case(1, 2, 0, 8, 8, 3, 1, 2, 0, 0, 1, 16);
     conv_case(1, 2, 0, 9, 9, 3, 7, 2, 3, 1, 1, 17);
+    conv_case(2, 3, 0, 8, 8, 4, 3, 2, 1, 1, 1, 61); /* stride 2 by phases */
     /* H W % 16 == 0: the direct kernels (3x3 and 1x1, tiles across images) */
     conv_case(2, 3, 2, 4, 8, 4, 3, 1, 1, 0, 1, 18);
     conv_case(3, 4, 3, 4, 8, 8, 1, 1, 0, 1, 1, 19);
@@ -221,6 +222,18 @@ static void test_conv_naive(void **state)
     conv_case(2, 8, 0, 6, 6, 8, 3, 1, 1, 0, 0, 50);
     conv_case(4, 16, 8, 8, 8, 16, 3, 1, 1, 1, 0, 51); /* 64 pixels: folded backward */
     conv_case(3, 16, 0, 12, 12, 8, 1, 1, 0, 0, 0, 52);
+    /* stride 2 over the input's phases (conv_s2_*): batch 1 and more, 6x6
+     * outputs folded over the batch, channel counts off the kernels'
+     * blocks (5 inputs, 12 outputs), bias, the 1x1 shortcut; 7x6 input
+     * (odd) and 4x4 at batch 1 (4 output pixels) take the general path */
+    conv_case(1, 16, 0, 8, 8, 16, 3, 2, 1, 1, 0, 53);
+    conv_case(4, 16, 0, 12, 12, 32, 3, 2, 1, 0, 0, 54);
+    conv_case(2, 5, 0, 16, 8, 12, 3, 2, 1, 1, 0, 55);
+    conv_case(4, 16, 0, 12, 12, 32, 1, 2, 0, 0, 0, 56);
+    conv_case(1, 8, 0, 8, 8, 4, 1, 2, 0, 1, 0, 57);
+    conv_case(2, 8, 0, 24, 24, 8, 3, 2, 1, 0, 0, 58);
+    conv_case(2, 4, 0, 7, 6, 8, 3, 2, 1, 0, 0, 59);
+    conv_case(1, 4, 0, 4, 4, 8, 3, 2, 1, 0, 0, 60);
 }
 
 /* The general path (conv.c): strides of 2 and planes the direct kernels do

@@ -340,6 +340,9 @@ void conv2d_cat_forward(float *out, const float *inp1, int C1, const float *inp2
             return;
         note_fallback("convolution", H, W);
     }
+    if (K == 3 && stride == 2 && pad == 1 && !C2 &&
+        conv_s2_forward(out, inp1, weight, bias, B, C1, H, W, OC) == 0)
+        return;
     gen_job j = {.out = out, .bias = bias, .in = {inp1, inp2}, .C = {C1, C2}, .H = H, .W = W,
                  .OC = OC, .K = K, .stride = stride, .pad = pad, .OH = OH, .OW = OW};
     conv_general_forward(&j, weight, B);
@@ -391,6 +394,9 @@ void conv2d_cat_backward(float *dinp1, float *dinp2, float *dweight, float *dbia
             return;
         note_fallback("convolution backward", H, W);
     }
+    if (K == 3 && stride == 2 && pad == 1 && !C2 &&
+        conv_s2_backward(dinp1, dweight, dout, inp1, weight, B, C1, H, W, OC) == 0)
+        return;
     gen_job j = {.in = {inp1, inp2}, .din = {dinp1, dinp2}, .dout = dout, .C = {C1, C2}, .H = H,
                  .W = W, .OC = OC, .K = K, .stride = stride, .pad = pad, .OH = OH, .OW = OW};
     conv_general_backward(&j, dweight, weight, B);

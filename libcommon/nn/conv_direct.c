@@ -56,23 +56,56 @@ static double stream_min(void)
 /* ---- masks, cached per plane geometry ---- */
 
 typedef struct {
-    int H, W, PH;
+    int H, W, PH, kind;
     uint16_t *m; /* [nvec][9] */
 } maskset;
 
-static maskset mcache[16];
+static maskset mcache[32];
 static int nmcache;
 static pthread_mutex_t mlock = PTHREAD_MUTEX_INITIALIZER;
 
+/* Tap s (ky, kx) of a 3x3 stride-2 convolution reads phase *ph = 2 py + px
+ * of the input (py = ky != 1, px = kx != 1: rows 2 oy + ky - 1 are even for
+ * ky = 1) at the shift (*dy, *dx): -1 for ky (kx) = 0, else 0. */
+static void s2_tap(int s, int *ph, int *dy, int *dx)
+{
+    int ky = s / 3, kx = s % 3;
+    *ph = 2 * (ky != 1) + (kx != 1);
+    *dy = ky == 0 ? -1 : 0;
+    *dx = kx == 0 ? -1 : 0;
+}
+
+/* The taps of a 3x3 stride-2 convolution in phase order (phase 0's one, 1's
+ * two, 2's two, 3's four): s2_order[e], phase ph's from s2_first[ph]. */
+static const int s2_order[9] = {4, 3, 5, 1, 7, 0, 2, 6, 8};
+static const int s2_first[5] = {0, 1, 3, 5, 9};
+
+/* The shift of mask e for a kind of table: MASK_PLAIN (dy, dx) = (e / 3 - 1,
+ * e % 3 - 1); MASK_S2 tap e's of a stride-2 convolution's phases; MASK_S2T
+ * the backward-data gather of tap s2_order[e]: the opposite shift. */
+enum { MASK_PLAIN, MASK_S2, MASK_S2T };
+static void mask_shift(int kind, int e, int *dy, int *dx)
+{
+    int ph;
+    if (kind == MASK_PLAIN) {
+        *dy = e / 3 - 1, *dx = e % 3 - 1;
+        return;
+    }
+    s2_tap(kind == MASK_S2 ? e : s2_order[e], &ph, dy, dx);
+    if (kind == MASK_S2T)
+        *dy = -*dy, *dx = -*dx;
+}
+
 /* Masks of an H x W plane made of images PH rows high stacked (PH = H: one
  * image; PH < H: a batch folded into one tall plane, conv_fold_*): a shift
- * that crosses an image's top or bottom row is masked like the plane's. */
-static const uint16_t *masks_for(int H, int W, int PH)
+ * that crosses an image's top or bottom row is masked like the plane's.
+ * Nine per vector of 16 pixels, their shifts as mask_shift(kind) says. */
+static const uint16_t *masks_kind(int H, int W, int PH, int kind)
 {
     const uint16_t *r = NULL;
     pthread_mutex_lock(&mlock);
     for (int i = 0; i < nmcache; i++)
-        if (mcache[i].H == H && mcache[i].W == W && mcache[i].PH == PH) {
+        if (mcache[i].H == H && mcache[i].W == W && mcache[i].PH == PH && mcache[i].kind == kind) {
             r = mcache[i].m;
             break;
         }
@@ -82,8 +115,9 @@ static const uint16_t *masks_for(int H, int W, int PH)
         if (m) {
             for (long v = 0; v < nvec; v++)
                 for (int s = 0; s < 9; s++) {
-                    int dy = s / 3 - 1, dx = s % 3 - 1;
+                    int dy, dx;
                     unsigned bits = 0;
+                    mask_shift(kind, s, &dy, &dx);
                     for (int i = 0; i < 16; i++) {
                         long p = 16 * v + i;
                         int y = (int)(p / W % PH), x = (int)(p % W);
@@ -92,17 +126,22 @@ static const uint16_t *masks_for(int H, int W, int PH)
                     }
                     m[v * 9 + s] = (uint16_t)bits;
                 }
-            if (nmcache == 16) { /* evict the oldest */
+            if (nmcache == 32) { /* evict the oldest */
                 free(mcache[0].m);
-                memmove(mcache, mcache + 1, 15 * sizeof *mcache);
+                memmove(mcache, mcache + 1, 31 * sizeof *mcache);
                 nmcache--;
             }
-            mcache[nmcache++] = (maskset){H, W, PH, m};
+            mcache[nmcache++] = (maskset){H, W, PH, kind, m};
             r = m;
         }
     }
     pthread_mutex_unlock(&mlock);
     return r;
+}
+
+static const uint16_t *masks_for(int H, int W, int PH)
+{
+    return masks_kind(H, W, PH, MASK_PLAIN);
 }
 
 /* ---- forward micro-kernel ---- */
@@ -111,7 +150,7 @@ static const uint16_t *masks_for(int H, int W, int PH)
  * reads plane c of its image at in[v] + c HW (+ the shift's offset). */
 #define FWD_SEGMENT(NV, KK)                                                                 \
     for (int c = 0; c < C; c++) {                                                           \
-        const long co = (long)c * HW;                                                       \
+        const long co = (long)c * xs;                                                       \
         const float *wc = wp + (long)c * KK * MR;                                           \
         if (pf & 1) /* the rows of the tile after next */                                   \
             for (int r = KK / 2 - KK / 3; r < KK; r += 3)                                   \
@@ -140,8 +179,8 @@ typedef struct {
 
 #define FWD_UKR(NV, KK)                                                                     \
     __attribute__((target("avx512f,avx512bw"))) static void fwd_ukr##NV##_##KK(             \
-        const tile *t, int C1, int C2, long HW, const float *wp, const long *off, int mr,   \
-        const float *bias, int pf)                                                          \
+        const tile *t, int C1, int C2, long xs, long os, const float *wp, const long *off,  \
+        int mr, const float *bias, int pf)                                                  \
     {                                                                                       \
         __m512 acc[MR][NV];                                                                 \
         const uint16_t *mk[NV];                                                             \
@@ -169,9 +208,9 @@ typedef struct {
             _Pragma("GCC unroll 3") for (int v = 0; v < NV; v++)                            \
             {                                                                               \
                 if (pf & 2)                                                                 \
-                    _mm512_stream_ps(t->out[v] + m * HW, _mm512_add_ps(acc[m][v], b));      \
+                    _mm512_stream_ps(t->out[v] + m * os, _mm512_add_ps(acc[m][v], b));      \
                 else                                                                        \
-                    _mm512_storeu_ps(t->out[v] + m * HW, _mm512_add_ps(acc[m][v], b));      \
+                    _mm512_storeu_ps(t->out[v] + m * os, _mm512_add_ps(acc[m][v], b));      \
             }                                                                               \
         }                                                                                   \
     }
@@ -182,34 +221,66 @@ FWD_UKR(3, 9)
 FWD_UKR(1, 1)
 FWD_UKR(2, 1)
 FWD_UKR(3, 1)
+/* 2 and 4 taps: the phases of a stride-2 convolution's backward dX (conv_s2_*) */
+FWD_UKR(1, 2)
+FWD_UKR(2, 2)
+FWD_UKR(3, 2)
+FWD_UKR(1, 4)
+FWD_UKR(2, 4)
+FWD_UKR(3, 4)
 
-typedef void (*fwd_ukr_fn)(const tile *, int, int, long, const float *, const long *, int,
+typedef void (*fwd_ukr_fn)(const tile *, int, int, long, long, const float *, const long *, int,
                            const float *, int);
-static const fwd_ukr_fn fwd_ukr9[4] = {NULL, fwd_ukr1_9, fwd_ukr2_9, fwd_ukr3_9};
-static const fwd_ukr_fn fwd_ukr1[4] = {NULL, fwd_ukr1_1, fwd_ukr2_1, fwd_ukr3_1};
+static const fwd_ukr_fn fwd_ukrs[10][4] = {
+    [1] = {NULL, fwd_ukr1_1, fwd_ukr2_1, fwd_ukr3_1},
+    [2] = {NULL, fwd_ukr1_2, fwd_ukr2_2, fwd_ukr3_2},
+    [4] = {NULL, fwd_ukr1_4, fwd_ukr2_4, fwd_ukr3_4},
+    [9] = {NULL, fwd_ukr1_9, fwd_ukr2_9, fwd_ukr3_9},
+};
+
+/* Where a convolution's taps read: KK taps at offsets off[s] from the
+ * output pixel, masked by masks[v * 9 + mbase + s] for pixel vector v (NULL
+ * for KK = 1: no shift, no mask); input planes xs floats apart, output
+ * planes os apart; images xb and ob apart (0: C xs and OC os, one image's
+ * planes after the other's; conv_s2_* keep the images of a plane side by
+ * side). For a plain K x K convolution on H x W planes xs = os = H W and
+ * the masks are masks_for's (taps_plain). */
+typedef struct {
+    int KK, mbase;
+    long off[9], xs, os, xb, ob;
+    const uint16_t *masks;
+} taps;
+
+static taps taps_plain(int H, int W, int K, const uint16_t *masks)
+{
+    taps t = {.KK = K * K, .xs = (long)H * W, .os = (long)H * W, .masks = masks};
+    for (int s = 0; s < 9; s++)
+        t.off[s] = K == 3 ? (long)(s / 3 - 1) * W + (s % 3 - 1) : 0;
+    return t;
+}
 
 typedef struct {
     float *out;
     const float *in1, *in2, *wp, *bias;
-    int C1, C2, OC, KK, nocb, ocg, ngrp, stream;
+    int C1, C2, OC, nocb, ocg, ngrp, stream;
     long HW, nvec, nq, qspan, nspan;
-    const uint16_t *masks;
-    long off[9];
+    taps tp;
 } fwd_job;
 
 static void fwd_task(void *ctx, long it, int tid)
 {
     const fwd_job *j = ctx;
+    const taps *tp = &j->tp;
     int g = (int)(it % j->ngrp);
-    long sp = it / j->ngrp, HW = j->HW;
+    long sp = it / j->ngrp, xs = tp->xs, os = tp->os;
     long q0 = sp * j->qspan, q1 = NN_MIN(j->nq, q0 + j->qspan);
-    const fwd_ukr_fn *ukr = j->KK == 9 ? fwd_ukr9 : fwd_ukr1;
+    const fwd_ukr_fn *ukr = fwd_ukrs[tp->KK];
     static const uint16_t ones[9] = {0xffff, 0xffff, 0xffff, 0xffff, 0xffff,
                                      0xffff, 0xffff, 0xffff, 0xffff};
     (void)tid;
     for (int ob = g * j->ocg; ob < NN_MIN(j->nocb, (g + 1) * j->ocg); ob++) {
         int nv, oc0 = ob * MR, mr = NN_MIN(MR, j->OC - oc0);
-        const float *w = j->wp + (long)ob * (j->C1 + j->C2) * j->KK * MR;
+        const float *w = j->wp + (long)ob * (j->C1 + j->C2) * tp->KK * MR;
         for (long q = q0; q < q1; q += nv) {
             /* tiles of 3 vectors; a remainder of 1 borrows one: 2 + 2 */
             nv = (int)NN_MIN(NVF, q1 - q);
@@ -218,12 +289,12 @@ static void fwd_task(void *ctx, long it, int tid)
             tile t;
             for (int v = 0; v < nv; v++) {
                 long b = (q + v) / j->nvec, pv = (q + v) % j->nvec;
-                t.in1[v] = j->in1 + b * j->C1 * HW + 16 * pv;
-                t.in2[v] = j->in2 ? j->in2 + b * j->C2 * HW + 16 * pv : NULL;
-                t.out[v] = j->out + (b * j->OC + oc0) * HW + 16 * pv;
-                t.mk[v] = j->KK == 9 ? j->masks + pv * 9 : ones;
+                t.in1[v] = j->in1 + b * (tp->xb ? tp->xb : j->C1 * xs) + 16 * pv;
+                t.in2[v] = j->in2 ? j->in2 + b * j->C2 * xs + 16 * pv : NULL;
+                t.out[v] = j->out + b * (tp->ob ? tp->ob : j->OC * os) + oc0 * os + 16 * pv;
+                t.mk[v] = tp->masks ? tp->masks + pv * 9 + tp->mbase : ones;
             }
-            ukr[nv](&t, j->C1, j->C2, HW, w, j->off, mr, j->bias ? j->bias + oc0 : NULL,
+            ukr[nv](&t, j->C1, j->C2, xs, os, w, tp->off, mr, j->bias ? j->bias + oc0 : NULL,
                     (ob == g * j->ocg) | (j->stream << 1));
         }
     }
@@ -231,19 +302,19 @@ static void fwd_task(void *ctx, long it, int tid)
 
 /* The forward "convolution" loop shared by forward and backward-data:
  * out (B, OC, HW) = conv(cat[in1 (B, C1, HW), in2 (B, C2, HW)]) with packed
- * weights wp [ceil(OC/MR)][C1+C2][KK][MR]. Items: (span of pixel vectors
- * over the batch, group of output-channel blocks); the span's rows of all
- * input channels stay in L2 while the group's blocks reuse them. */
-static void fwd_loop(float *out, const float *in1, int C1, const float *in2, int C2,
-                     const float *wp, const float *bias, int B, int H, int W, int OC, int K,
-                     const uint16_t *masks)
+ * weights wp [ceil(OC/MR)][C1+C2][KK][MR], the taps tp (planes of HW
+ * pixels, strides as tp says). Items: (span of pixel vectors over the
+ * batch, group of output-channel blocks); the span's rows of all input
+ * channels stay in L2 while the group's blocks reuse them. */
+static void fwd_run(float *out, const float *in1, int C1, const float *in2, int C2,
+                    const float *wp, const float *bias, int B, long HW, int OC, const taps *tp)
 {
     fwd_job j = {.out = out, .in1 = in1, .in2 = in2, .wp = wp, .bias = bias, .C1 = C1,
-                 .C2 = C2, .OC = OC, .KK = K * K, .masks = masks};
-    int C = C1 + C2;
-    j.HW = (long)H * W, j.nvec = j.HW / 16, j.nq = B * j.nvec;
+                 .C2 = C2, .OC = OC, .tp = *tp};
+    int C = C1 + C2, KK = tp->KK;
+    j.HW = HW, j.nvec = j.HW / 16, j.nq = B * j.nvec;
     j.nocb = (OC + MR - 1) / MR;
-    if ((double)OC * C * K * K > (double)B * C * j.HW) {
+    if ((double)OC * C * KK > (double)B * C * j.HW) {
         /* more weights than input (small planes, many channels): one span of
          * all pixels, so that each weight panel is read once; items are
          * groups of 2 output blocks */
@@ -251,19 +322,26 @@ static void fwd_loop(float *out, const float *in1, int C1, const float *in2, int
         j.ocg = NN_MIN(j.nocb, 2);
     } else {
         /* about 256 KB of input rows per span, in whole tiles */
-        long span = (256L << 10) / ((long)C * (K == 3 ? 3 : 1) * 64);
+        long span = (256L << 10) / ((long)C * (KK > 1 ? 3 : 1) * 64);
         j.qspan = NN_MAX(NVF, NN_MIN(96, span / NVF * NVF));
         j.ocg = NN_MAX(1, NN_MIN(j.nocb, 8)); /* 64 output channels per item */
     }
     j.nspan = (j.nq + j.qspan - 1) / j.qspan;
     j.ngrp = (j.nocb + j.ocg - 1) / j.ocg;
     /* (streaming stores need 64-byte aligned vectors: planes of 16k floats are) */
-    j.stream = (double)B * OC * j.HW * sizeof(float) > stream_min() && !((uintptr_t)out & 63);
-    for (int s = 0; s < 9; s++)
-        j.off[s] = K == 3 ? (long)(s / 3 - 1) * W + (s % 3 - 1) : 0;
+    j.stream = (double)B * OC * j.HW * sizeof(float) > stream_min() && !((uintptr_t)out & 63) &&
+               !(tp->os & 15);
     nn_parallel(j.nspan * j.ngrp, fwd_task, &j);
     if (j.stream)
         _mm_sfence();
+}
+
+static void fwd_loop(float *out, const float *in1, int C1, const float *in2, int C2,
+                     const float *wp, const float *bias, int B, int H, int W, int OC, int K,
+                     const uint16_t *masks)
+{
+    taps tp = taps_plain(H, W, K, masks);
+    fwd_run(out, in1, C1, in2, C2, wp, bias, B, (long)H * W, OC, &tp);
 }
 
 typedef struct {
@@ -492,13 +570,13 @@ typedef struct {
     float *slots; /* per item: its group's partial dW (gsz floats) */
     float *part;  /* per thread: vector partials (partn floats) */
     const uint16_t *masks;
-    long off[9];
+    long off[9], xs, xb; /* as taps: the offsets, the input planes' and images' strides */
 } dw_job;
 
 static const float *plane(const dw_job *j, int b, int c)
 {
-    return c < j->C1 ? j->in1 + ((long)b * j->C1 + c) * j->HW
-                     : j->in2 + ((long)b * j->C2 + c - j->C1) * j->HW;
+    return c < j->C1 ? j->in1 + b * (j->xb ? j->xb : j->C1 * j->xs) + c * j->xs
+                     : j->in2 + ((long)b * j->C2 + c - j->C1) * j->xs;
 }
 
 /* Item it: group g = it % groups (16 output x 16 input channels), images and
@@ -532,7 +610,7 @@ static void dw_task(void *ctx, long it, int tid)
                 for (int k = 0; k < wc; k++) {
                     int c = c0 + cm + NN_MIN(k, ncc - 1);
                     xs[k] = plane(j, b0, c);
-                    sx[k] = (c < j->C1 ? j->C1 : j->C2) * HW;
+                    sx[k] = c >= j->C1 ? j->C2 * j->xs : j->xb ? j->xb : j->C1 * j->xs;
                 }
                 const float *d = j->dout + ((long)b0 * OC + oc0 + om) * HW;
                 float *pp = part + ((size_t)(om / WOC) * (GC / wc) + cm / wc) * tsz;
@@ -625,6 +703,7 @@ static void dw_plan(dw_job *j, int C1, int C2, int B, int H, int W, int OC, int 
     j->partn = (size_t)GOC * GC * j->KK * 16;
     for (int s = 0; s < 9; s++)
         j->off[s] = K == 3 ? (long)(s / 3 - 1) * W + (s % 3 - 1) : 0;
+    j->xs = j->HW;
 }
 
 /* floats of work space dw_loop_at needs */
@@ -635,13 +714,16 @@ static size_t dw_space(int C1, int C2, int B, int H, int W, int OC, int K)
     return (size_t)j.nitems * j.gsz + (size_t)nn_threads() * j.partn;
 }
 
-/* dweight (OC, C1+C2, K, K) += sum over the batch, with the work space at buf. */
-static void dw_loop_at(float *buf, float *dweight, const float *dout, const float *in1, int C1,
-                       const float *in2, int C2, int B, int H, int W, int OC, int K,
-                       const uint16_t *masks)
+/* dweight (OC, C1+C2, KK) += sum over the batch, with the work space at buf,
+ * for taps tp (KK 1 or 9, masks at mbase 0): planes of HW pixels, input
+ * planes tp->xs apart. */
+static void dw_taps_at(float *buf, float *dweight, const float *dout, const float *in1, int C1,
+                       const float *in2, int C2, int B, long HW, int OC, const taps *tp)
 {
-    dw_job j = {.dout = dout, .in1 = in1, .in2 = in2, .dweight = dweight, .masks = masks};
-    dw_plan(&j, C1, C2, B, H, W, OC, K);
+    dw_job j = {.dout = dout, .in1 = in1, .in2 = in2, .dweight = dweight, .masks = tp->masks};
+    dw_plan(&j, C1, C2, B, 1, (int)HW, OC, tp->KK == 9 ? 3 : 1);
+    memcpy(j.off, tp->off, sizeof j.off);
+    j.xs = tp->xs, j.xb = tp->xb;
     j.slots = buf;
     j.part = buf + (size_t)j.nitems * j.gsz;
     nn_parallel(j.nitems, dw_task, &j);
@@ -649,6 +731,14 @@ static void dw_loop_at(float *buf, float *dweight, const float *dout, const floa
         dwsum_job s = {dweight, &j};
         nn_parallel(j.groups, dwsum_task, &s);
     }
+}
+
+static void dw_loop_at(float *buf, float *dweight, const float *dout, const float *in1, int C1,
+                       const float *in2, int C2, int B, int H, int W, int OC, int K,
+                       const uint16_t *masks)
+{
+    taps tp = taps_plain(H, W, K, masks);
+    dw_taps_at(buf, dweight, dout, in1, C1, in2, C2, B, (long)H * W, OC, &tp);
 }
 
 static void dw_loop(float *dweight, const float *dout, const float *in1, int C1, const float *in2,
@@ -810,15 +900,15 @@ typedef struct {
     float *dst;
     const float *src;
     int C, Cs, c0, B, unfold;
-    long P;
+    long P, ld;
 } fold_job;
 
 /* fold: dst (C, B P) rows c0 + c = src (B, Cs, P) channel c; unfold: the
- * other way, src rows c0 + c into dst (B, Cs, P) */
+ * other way, src rows c0 + c into dst (B, Cs, P); the folded rows ld apart */
 static void fold_task(void *ctx, long c, int tid)
 {
     const fold_job *j = ctx;
-    long N = j->B * j->P;
+    long N = j->ld;
     (void)tid;
     for (int b = 0; b < j->B; b++) {
         float *f = (j->unfold ? (float *)j->src : j->dst) + (j->c0 + c) * N + b * j->P;
@@ -830,11 +920,17 @@ static void fold_task(void *ctx, long c, int tid)
     }
 }
 
-static void fold(float *dst, int c0, const float *src, int Cs, int B, long P, int unfold)
+static void fold_ld(float *dst, int c0, const float *src, int Cs, int B, long P, long ld,
+                    int unfold)
 {
-    fold_job j = {dst, src, Cs, Cs, c0, B, unfold, P};
+    fold_job j = {dst, src, Cs, Cs, c0, B, unfold, P, ld};
     if (Cs && src)
         nn_parallel(Cs, fold_task, &j);
+}
+
+static void fold(float *dst, int c0, const float *src, int Cs, int B, long P, int unfold)
+{
+    fold_ld(dst, c0, src, Cs, B, P, B * P, unfold);
 }
 
 static int fold_usable(int B, int H, int W, int K)
@@ -899,6 +995,171 @@ int conv_fold_backward(float *dinp1, float *dinp2, float *dweight, const float *
             fold(dinp1, 0, fdx, C1, B, P, 1);
         if (dinp2)
             fold(dinp2, 0, fdx + (long)C1 * N, C2, B, P, 1);
+    }
+    return 0;
+}
+
+/* ---- stride 2: the input split into its four phases ----
+ * A 3x3 stride-2 convolution (pad 1; H and W even) reads, for output pixel
+ * (oy, ox), input rows 2 oy - 1, 2 oy, 2 oy + 1: odd, even, odd. Split the
+ * input into its four phases (py, px), each an OH x OW plane of the pixels
+ * (2 oy + py, 2 ox + px), and each tap reads one phase at a shift of 0 or
+ * -1 (s2_tap): a stride-1 convolution over (C, 4) planes whose nine offsets
+ * name the phase too, which the kernels above compute as they are. im2col
+ * wrote 9/4 of the input for it and its GEMM or 1x1 kernel read that back
+ * (50-170 GFLOP/s on the ResNet's four of them); the split is one copy of
+ * the input. The phases are laid out as conv_fold_* does, (C, 4, B OH OW)
+ * (a 6x6 output fills whole vectors too), each plane ld = s2_ld floats
+ * from the next: planes a multiple of 2 KB apart (48x48 x 32 images is
+ * 288 KB) fall into the same L1 sets, and the kernels read 36 to 512 of
+ * them side by side.
+ *   forward  fwd_run over the phases, the taps of s2_tap, MASK_S2.
+ *   dW       dw_taps_at with the same taps.
+ *   dX       phase ph of dX gathers dout at the opposite shifts (0 or +1)
+ *            through its own taps only (1, 2, 2 or 4: s2_order): four
+ *            fwd_run calls, each writing one phase; then the phases are
+ *            interleaved back.
+ * Not the 1x1 stride-2 shortcut: it needs phase 0 alone, and splitting
+ * all four cost more than im2col's copy of that one. */
+
+static long s2_ld(long N)
+{
+    return N % 512 ? N : N + 16;
+}
+
+typedef struct {
+    float *x4;
+    const float *x;
+    int C, B, H, W, join;
+} split_job;
+
+/* item c: x (B, C, H, W) channel c <-> x4 (C, 4, ld) rows 4c .. 4c + 3 */
+static void split_task(void *ctx, long c, int tid)
+{
+    const split_job *j = ctx;
+    const nn_ew_ops *e = nn_ew();
+    int OH = j->H / 2, OW = j->W / 2;
+    long ld = s2_ld((long)j->B * OH * OW);
+    (void)tid;
+    for (int b = 0; b < j->B; b++)
+        for (int y = 0; y < j->H; y++) {
+            float *row = (float *)j->x + (((long)b * j->C + c) * j->H + y) * j->W;
+            float *p0 = j->x4 + (c * 4 + 2 * (y & 1)) * ld + ((long)b * OH + y / 2) * OW;
+            if (j->join)
+                e->interleave(row, p0, p0 + ld, OW, 0.0f);
+            else
+                e->deinterleave(p0, p0 + ld, row, OW);
+        }
+}
+
+static void s2_split(float *x4, const float *x, int C, int B, int H, int W, int join)
+{
+    split_job j = {x4, x, C, B, H, W, join};
+    nn_parallel(C, split_task, &j);
+}
+
+/* The taps of the forward pass (and dW) over x4 */
+static taps s2_taps(int OW, long ld, const uint16_t *masks)
+{
+    taps t = {.KK = 9, .xs = 4 * ld, .os = ld, .masks = masks};
+    for (int s = 0; s < 9; s++) {
+        int ph, dy, dx;
+        s2_tap(s, &ph, &dy, &dx);
+        t.off[s] = ph * ld + (long)dy * OW + dx;
+    }
+    return t;
+}
+
+static int s2_usable(int B, int H, int W)
+{
+    return nn_isa_active() == NN_ISA_AVX512 && H % 2 == 0 && W % 2 == 0 && H > 0 && W > 0 &&
+           ((long)B * (H / 2) * (W / 2)) % 16 == 0;
+}
+
+int conv_s2_forward(float *out, const float *inp, const float *weight, const float *bias, int B,
+                    int C, int H, int W, int OC)
+{
+    int OH = H / 2, OW = W / 2;
+    long P = (long)OH * OW, N = B * P, ld = s2_ld(N);
+    /* whole vectors per image: the kernels read the phases' images side by
+     * side and write out as it is; else out is computed folded */
+    int img = P % 16 == 0;
+    const uint16_t *masks;
+    float *f, *wp;
+    if (!s2_usable(B, H, W) || !(masks = masks_kind(B * OH, OW, OH, MASK_S2)))
+        return -1;
+    if (!(f = nn_scratch_slot(NN_SCRATCH_COL, (size_t)(4 * C + (img ? 0 : OC)) * ld * sizeof(float))) ||
+        !(wp = nn_scratch((size_t)((OC + MR - 1) / MR) * MR * C * 9 * sizeof(float))))
+        return -1;
+    s2_split(f, inp, C, B, H, W, 0);
+    pack_weights(wp, weight, OC, C, 9);
+    taps tp = s2_taps(OW, ld, masks);
+    if (img) {
+        tp.xb = P, tp.os = P;
+        fwd_run(out, f, C, NULL, 0, wp, bias, B, P, OC, &tp);
+        return 0;
+    }
+    fwd_run(f + 4 * C * ld, f, C, NULL, 0, wp, bias, 1, N, OC, &tp);
+    fold_ld(out, 0, f + 4 * C * ld, OC, B, P, ld, 1);
+    return 0;
+}
+
+/* wp [ceil(C/MR)][OC][nt][MR] = weight (OC, C, 3, 3) at the taps list[0..nt) */
+static void pack_s2t(float *wp, const float *weight, int OC, int C, const int *list, int nt)
+{
+    for (int cb = 0; cb < (C + MR - 1) / MR; cb++)
+        for (int o = 0; o < OC; o++)
+            for (int t = 0; t < nt; t++)
+                for (int m = 0; m < MR; m++) {
+                    int c = cb * MR + m;
+                    wp[((long)(cb * OC + o) * nt + t) * MR + m] =
+                        c < C ? weight[((long)o * C + c) * 9 + list[t]] : 0.0f;
+                }
+}
+
+int conv_s2_backward(float *dinp, float *dweight, const float *dout, const float *inp,
+                     const float *weight, int B, int C, int H, int W, int OC)
+{
+    int OH = H / 2, OW = W / 2;
+    long P = (long)OH * OW, N = B * P, ld = s2_ld(N);
+    int img = P % 16 == 0, nb = img ? B : 1; /* as in the forward pass */
+    long hw = img ? P : N;
+    const uint16_t *masks, *tmasks;
+    float *f;
+    if (!s2_usable(B, H, W) || OC % WOC || !(masks = masks_kind(B * OH, OW, OH, MASK_S2)) ||
+        !(tmasks = masks_kind(B * OH, OW, OH, MASK_S2T)))
+        return -1;
+    size_t wn = NN_MAX(dw_space(C, 0, nb, 1, (int)hw, OC, 3), (size_t)((C + MR - 1) / MR) * MR * OC * 4);
+    /* all scratch up front (see conv_direct_backward): the input's phases
+     * and dX's, and the folded dout unless img: (8 C ld + OC N) floats */
+    if (!(f = nn_scratch_slot(NN_SCRATCH_COL, ((size_t)8 * C * ld + (img ? 0 : (size_t)OC * N)) * sizeof(float))) ||
+        !nn_scratch(wn * sizeof(float)))
+        return -1;
+    float *x4 = f, *dx4 = x4 + 4L * C * ld, *d = img ? (float *)dout : dx4 + 4L * C * ld;
+    if (!img)
+        fold(d, 0, dout, OC, B, P, 0);
+    if (dweight) {
+        taps tp = s2_taps(OW, ld, masks);
+        tp.xb = img ? P : 0;
+        s2_split(x4, inp, C, B, H, W, 0);
+        dw_taps_at(nn_scratch(wn * sizeof(float)), dweight, d, x4, C, NULL, 0, nb, hw, OC, &tp);
+    }
+    if (dinp) {
+        float *wp = nn_scratch(wn * sizeof(float));
+        for (int ph = 0; ph < 4; ph++) {
+            int nt = s2_first[ph + 1] - s2_first[ph];
+            /* one tap (phase 0's, the centre): no shift, no mask */
+            taps tp = {.KK = nt, .mbase = s2_first[ph], .xs = hw, .os = 4 * ld,
+                       .ob = img ? P : 0, .masks = nt > 1 ? tmasks : NULL};
+            for (int t = 0; t < nt; t++) {
+                int q, dy, dx;
+                s2_tap(s2_order[s2_first[ph] + t], &q, &dy, &dx);
+                tp.off[t] = -((long)dy * OW + dx);
+            }
+            pack_s2t(wp, weight, OC, C, s2_order + s2_first[ph], nt);
+            fwd_run(dx4 + ph * ld, d, OC, NULL, 0, wp, NULL, nb, hw, C, &tp);
+        }
+        s2_split(dx4, dinp, C, B, H, W, 1);
     }
     return 0;
 }

@@ -115,6 +115,13 @@ int conv_fold_forward(float *out, const float *in1, int C1, const float *in2, in
 int conv_fold_backward(float *dinp1, float *dinp2, float *dweight, const float *dout,
                        const float *in1, int C1, const float *in2, int C2, const float *weight,
                        int B, int H, int W, int OC, int K);
+/* 3x3 stride-2 pad-1 convolutions by the same kernels over the input's four
+ * phases (conv_direct.c): H and W even, B (H/2) (W/2) a multiple of 16;
+ * backward also needs OC % 4 == 0. -1 when not applicable. */
+int conv_s2_forward(float *out, const float *inp, const float *weight, const float *bias, int B,
+                    int C, int H, int W, int OC);
+int conv_s2_backward(float *dinp, float *dweight, const float *dout, const float *inp,
+                     const float *weight, int B, int C, int H, int W, int OC);
 /* ConvTranspose2d(C, OC, 2, 2) by the same kernels (conv_direct.c); -1 when not
  * applicable. Backward: dinp written, dweight accumulated (no bias). */
 int conv_direct_convt_forward(float *out, const float *inp, const float *weight, const float *bias,
