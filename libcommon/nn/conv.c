@@ -1,8 +1,10 @@
 /* Convolutions of nn.h: conv2d (also over a two-tensor concatenation) and
  * the 2x2 stride-2 transposed convolution. The general path is im2col + GEMM
  * over a chunk of images; 3x3 stride-1 convolutions take Winograd's F(2x2, 3x3)
- * (winograd.c) where it is faster, else the direct kernels of conv_direct.c,
- * when the instruction set has them. */
+ * (winograd.c) where it is faster, else the direct kernels of conv_direct.c
+ * (on small planes with the batch folded, conv_fold_*), and 3x3 stride-2
+ * ones the same kernels over the input's phases (conv_s2_*), when the
+ * instruction set has them. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -89,10 +91,10 @@ static void col2im_add(float *dinp, const float *col, long ldc, int C, int H, in
 
 /* ---- the general path: im2col over a chunk of images ----
  *
- * Every convolution that Winograd and the direct 3x3 / 1x1 stride-1
- * kernels do not take (strides of 2, planes that are not a multiple of 16
- * pixels, instruction sets without the direct kernels): the ResNet's
- * stride-2 convolutions and its last stage. im2col turns each image into a
+ * Every convolution that Winograd and the direct kernels do not take (the
+ * 1x1 stride-2 shortcut, strides other than 1 and 2, 7x7, planes whose
+ * pixels fill no whole vector even over the batch, instruction sets
+ * without the direct kernels). im2col turns each image into a
  * matrix of Ct K K rows (Ct = C1 + C2: input 1's rows, then input 2's, as
  * in the weight) by OH OW columns, and the convolution becomes a product
  * with the weight (OC, Ct K K). Two layouts of a chunk of nb images:

@@ -24,9 +24,14 @@
  *                channels) a GEMM over the whole batch, dout (OC, B HW)
  *                times im2col (9 C, B HW)^T.
  *
+ * The same kernels serve two more layouts (their sections below): small
+ * planes with the batch folded into one tall image (conv_fold_*), and 3x3
+ * stride-2 convolutions over the input's four phases (conv_s2_*); a taps
+ * struct says where a kernel's taps read.
+ *
  * Work is split in items over the engine's thread pool (nn_parallel).
  * Returns -1 (the caller takes the im2col + GEMM path) when the instruction
- * set is not AVX-512 or H W is not a multiple of 16.
+ * set is not AVX-512 or the pixels fill no whole vectors.
  */
 #include <immintrin.h>
 #include <pthread.h>

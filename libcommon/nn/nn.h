@@ -27,8 +27,9 @@
  * tests check each against naive loops). 3x3 stride-1 convolutions with
  * enough channels on planes of 16x16 or more run Winograd's F(4x4, 3x3)
  * (winograd.c, nn_set_winograd), other 3x3 and 1x1 stride-1 convolutions
- * and the transposed convolution direct AVX-512 kernels (conv_direct.c);
- * others im2col + the engine's GEMM. They use nn_threads() threads (the
+ * (small planes with the batch folded into one image), 3x3 stride-2 ones
+ * (over the input's four phases) and the transposed convolution direct
+ * AVX-512 kernels (conv_direct.c); others im2col + the engine's GEMM. They use nn_threads() threads (the
  * engine's own pool, not OpenMP: see threadpool.c) inside each call; call them
  * from one thread at a time per process (scratch memory is per calling
  * thread and reused, never freed per call).
