@@ -41,40 +41,21 @@ int maedec_config_check(const maedec_config *c)
     return nnb_tstack_check("maedec", c->depth, MAEDEC_MAX_DEPTH, c->width, c->heads, c->mlp_ratio, c->eps);
 }
 
-char *maedec_config_json(const maedec_config *c)
-{
-    mval m = {0};
-    char *s;
-    mval_set_map(&m);
-    mval_put_i64(&m, "embed", c->embed);
-    mval_put_i64(&m, "in_ch", c->in_ch);
-    mval_put_i64(&m, "patch", c->patch);
-    mval_put_i64(&m, "depth", c->depth);
-    mval_put_i64(&m, "width", c->width);
-    mval_put_i64(&m, "heads", c->heads);
-    mval_put_i64(&m, "mlp_ratio", c->mlp_ratio);
-    nnb_cfg_put_float(&m, "eps", c->eps);
-    s = nnb_cfg_dump(&m);
-    mval_free(&m);
-    return s;
-}
+/* the configuration, field by field in JSON order */
+static const nnb_cfg_field fields[] = {
+    NNB_CFG(maedec_config, embed, NNB_CFG_INT),
+    NNB_CFG(maedec_config, in_ch, NNB_CFG_INT),
+    NNB_CFG(maedec_config, patch, NNB_CFG_INT),
+    NNB_CFG(maedec_config, depth, NNB_CFG_INT),
+    NNB_CFG(maedec_config, width, NNB_CFG_INT),
+    NNB_CFG(maedec_config, heads, NNB_CFG_INT),
+    NNB_CFG(maedec_config, mlp_ratio, NNB_CFG_INT),
+    NNB_CFG(maedec_config, eps, NNB_CFG_FLOAT),
+    {0},
+};
 
-int maedec_config_parse(const char *json, maedec_config *c)
-{
-    static const char *const keys[] = {"embed", "in_ch", "patch", "depth", "width", "heads", "mlp_ratio", "eps",
-                                       NULL};
-    const char *w = "maedec";
-    mval m = {0};
-    maedec_config_default(c);
-    if (nnb_cfg_parse(json, &m, w, keys))
-        return -1;
-    int rc = nnb_cfg_int(&m, w, "embed", &c->embed) < 0 || nnb_cfg_int(&m, w, "in_ch", &c->in_ch) < 0 ||
-             nnb_cfg_int(&m, w, "patch", &c->patch) < 0 || nnb_cfg_int(&m, w, "depth", &c->depth) < 0 ||
-             nnb_cfg_int(&m, w, "width", &c->width) < 0 || nnb_cfg_int(&m, w, "heads", &c->heads) < 0 ||
-             nnb_cfg_int(&m, w, "mlp_ratio", &c->mlp_ratio) < 0 || nnb_cfg_float(&m, w, "eps", &c->eps) < 0;
-    mval_free(&m);
-    return rc ? -1 : maedec_config_check(c);
-}
+/* maedec_config_json, maedec_config_parse */
+NNB_MODEL_CONFIG(maedec, fields, NULL)
 
 static int declare(maedec *d)
 {

@@ -67,37 +67,20 @@ int vit_config_check(const vit_config *c)
     return nnb_tstack_check("vit", c->depth, VIT_MAX_DEPTH, c->width, c->heads, c->mlp_ratio, c->eps);
 }
 
-char *vit_config_json(const vit_config *c)
-{
-    mval m = {0};
-    char *s;
-    mval_set_map(&m);
-    mval_put_i64(&m, "in_ch", c->in_ch);
-    mval_put_i64(&m, "patch", c->patch);
-    mval_put_i64(&m, "depth", c->depth);
-    mval_put_i64(&m, "width", c->width);
-    mval_put_i64(&m, "heads", c->heads);
-    mval_put_i64(&m, "mlp_ratio", c->mlp_ratio);
-    nnb_cfg_put_float(&m, "eps", c->eps);
-    s = nnb_cfg_dump(&m);
-    mval_free(&m);
-    return s;
-}
+/* the configuration, field by field in JSON order */
+static const nnb_cfg_field fields[] = {
+    NNB_CFG(vit_config, in_ch, NNB_CFG_INT),
+    NNB_CFG(vit_config, patch, NNB_CFG_INT),
+    NNB_CFG(vit_config, depth, NNB_CFG_INT),
+    NNB_CFG(vit_config, width, NNB_CFG_INT),
+    NNB_CFG(vit_config, heads, NNB_CFG_INT),
+    NNB_CFG(vit_config, mlp_ratio, NNB_CFG_INT),
+    NNB_CFG(vit_config, eps, NNB_CFG_FLOAT),
+    {0},
+};
 
-int vit_config_parse(const char *json, vit_config *c)
-{
-    static const char *const keys[] = {"in_ch", "patch", "depth", "width", "heads", "mlp_ratio", "eps", NULL};
-    mval m = {0};
-    vit_config_default(c);
-    if (nnb_cfg_parse(json, &m, "vit", keys))
-        return -1;
-    int rc = nnb_cfg_int(&m, "vit", "in_ch", &c->in_ch) < 0 || nnb_cfg_int(&m, "vit", "patch", &c->patch) < 0 ||
-             nnb_cfg_int(&m, "vit", "depth", &c->depth) < 0 || nnb_cfg_int(&m, "vit", "width", &c->width) < 0 ||
-             nnb_cfg_int(&m, "vit", "heads", &c->heads) < 0 ||
-             nnb_cfg_int(&m, "vit", "mlp_ratio", &c->mlp_ratio) < 0 || nnb_cfg_float(&m, "vit", "eps", &c->eps) < 0;
-    mval_free(&m);
-    return rc ? -1 : vit_config_check(c);
-}
+/* vit_config_json, vit_config_parse */
+NNB_MODEL_CONFIG(vit, fields, NULL)
 
 static int declare(vit *v)
 {
