@@ -133,7 +133,7 @@ static int add_slice(frame *f, volume **vp)
     int rc;
     volume *v;
     char b1[64];
-    if ((rc = ctmeta_get_i64v(&f->meta, "shape", shape, 3)) || (rc = ctmeta_get_i64v(&f->meta, "box", box, 4)) ||
+    if ((rc = mval_get_i64v(&f->meta, "shape", shape, 3)) || (rc = mval_get_i64v(&f->meta, "box", box, 4)) ||
         (rc = mval_get_i64(&f->meta, "nslices", &nslices))) {
         if (rc > 0)
             err_set("meta 'shape', 'box' or 'nslices' missing (not a slice from slice-extract?)");
