@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "core/readall.h"
 
 #define JSON_MAX_DEPTH 64
 
@@ -389,40 +390,19 @@ int json_parse(const char *text, size_t len, mval *out)
 int json_load(const char *path, mval *out)
 {
     FILE *f = fopen(path, "rb");
-    char *buf = NULL;
-    size_t n = 0, cap = 0;
+    char *buf;
+    size_t n;
     int rc;
     if (!f)
         return err_set("%s:", path);
-    for (;;) {
-        size_t got;
-        if (n == cap) {
-            char *nb;
-            cap = cap ? 2 * cap : 4096;
-            if (cap > (256u << 20)) {
-                fclose(f);
-                free(buf);
-                return err_set("%s: JSON file larger than 256 MiB", path);
-            }
-            nb = realloc(buf, cap);
-            if (!nb) {
-                fclose(f);
-                free(buf);
-                return err_set("out of memory");
-            }
-            buf = nb;
-        }
-        got = fread(buf + n, 1, cap - n, f);
-        n += got;
-        if (got == 0)
-            break;
-    }
-    if (ferror(f)) {
-        fclose(f);
-        free(buf);
-        return err_set("%s: read error", path);
-    }
+    rc = readall(f, 256u << 20, &buf, &n);
+    if (rc == 1)
+        err_set("%s: JSON file larger than 256 MiB", path);
+    else if (rc == -2)
+        err_set("%s: read error", path);
     fclose(f);
+    if (rc)
+        return -1;
     rc = json_parse(buf, n, out);
     free(buf);
     if (rc)
