@@ -7,8 +7,7 @@
 #include "core/err.h"
 #include "pretrain/siamese.h"
 
-enum { ENC, PROJ, PRED };
-enum { S_ZD, S_DP, S_DZ, S_DPOOLED };
+enum { ENC = SIAM_ENC, PROJ = SIAM_PROJ, PRED = SIAM_PRED };
 
 static int sim_init(eg_trainer *t)
 {
@@ -35,25 +34,20 @@ static int sim_grad(eg_trainer *t, lrc_pair *const *pairs, int B, rng *r, eg_sta
 {
     (void)r;
     const int N = 2 * B, D = t->c.dim, H = pairs[0]->H, W = pairs[0]->W;
-    float *x = eg_two_views(t, pairs, B), *zd = eg_scratch(t, S_ZD, (size_t)N * D),
-          *dp = eg_scratch(t, S_DP, (size_t)N * D), *dz = eg_scratch(t, S_DZ, (size_t)N * D),
-          *dpooled = eg_scratch(t, S_DPOOLED, (size_t)N * t->C4);
     const float *pooled, *z, *p;
+    siam_bufs b;
     double c;
-    if (!x || !zd || !dp || !dz || !dpooled)
+    if (siam_buffers(t, pairs, B, &b))
         return -1;
-    if (!(pooled = resnet_forward(t->part[ENC].enc, x, N, H, W)) || !(z = proj_forward(t->part[PROJ].proj, pooled, N)))
+    if (!(pooled = resnet_forward(t->part[ENC].enc, b.x, N, H, W)) || !(z = proj_forward(t->part[PROJ].proj, pooled, N)))
         return -1;
-    memcpy(zd, z, sizeof(float) * N * D); /* the stop-gradient targets */
-    if (!(p = proj_forward(t->part[PRED].proj, z, N)) || siam_cross_cos(&c, dp, p, zd, B, D, -1.0))
+    memcpy(b.zt, z, sizeof(float) * N * D); /* the stop-gradient targets */
+    if (!(p = proj_forward(t->part[PRED].proj, z, N)) || siam_cross_cos(&c, b.dp, p, b.zt, B, D, -1.0))
         return -1;
     st->loss = -c;
-    st->metric = siam_norm_std(zd, N, D);
+    st->metric = siam_norm_std(b.zt, N, D);
     /* the targets' gradient is not computed: z's arrives through h only */
-    if (proj_backward(t->part[PRED].proj, dp, dz) || proj_backward(t->part[PROJ].proj, dz, dpooled) ||
-        resnet_backward(t->part[ENC].enc, dpooled, NULL, NULL))
-        return -1;
-    return 0;
+    return siam_backward(t, &b);
 }
 
 static char *sim_json(const eg_trainer *t)
