@@ -34,8 +34,7 @@ static int byol_init(eg_trainer *t)
     proj_config_add(&g, c->dim, 1, PROJ_NO_BN, 0);
     proj_config_add(&q, c->hidden, 1, PROJ_BN, 1);
     proj_config_add(&q, c->dim, 1, PROJ_NO_BN, 0);
-    if (eg_add_resnet(t, "", "optim.", &c->enc) != ENC || eg_add_proj(t, "proj.", "optim_proj.", &g, 0) != PROJ ||
-        eg_add_proj(t, "pred.", "optim_pred.", &q, 0) != PRED || eg_add_resnet(t, "target.", NULL, &c->enc) != TENC ||
+    if (siam_add_online(t, &g, &q, 0) || eg_add_resnet(t, "target.", NULL, &c->enc) != TENC ||
         eg_add_proj(t, "target_proj.", NULL, &g, 0) != TPROJ || eg_copy_part(t, TENC, ENC) ||
         eg_copy_part(t, TPROJ, PROJ))
         return -1;
@@ -55,8 +54,7 @@ static int byol_grad(eg_trainer *t, lrc_pair *const *pairs, int B, rng *r, eg_st
     if (!(pooled = resnet_forward(t->part[TENC].enc, b.x, N, H, W)) || !(z = proj_forward(t->part[TPROJ].proj, pooled, N)))
         return -1;
     memcpy(b.zt, z, sizeof(float) * N * D);
-    if (!(pooled = resnet_forward(t->part[ENC].enc, b.x, N, H, W)) || !(z = proj_forward(t->part[PROJ].proj, pooled, N)) ||
-        !(p = proj_forward(t->part[PRED].proj, z, N)) || siam_cross_cos(&c, b.dp, p, b.zt, B, D, -4.0))
+    if (siam_forward(t, &b, N, H, W, &z, &p) || siam_cross_cos(&c, b.dp, p, b.zt, B, D, -4.0))
         return -1;
     st->loss = 4 - 4 * c;
     st->metric = siam_norm_std(z, N, D);

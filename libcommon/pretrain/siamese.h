@@ -37,6 +37,13 @@ typedef struct {
 } siam_bufs;
 /* 0, or -1 (err_set). */
 int siam_buffers(eg_trainer *t, lrc_pair *const *pairs, int B, siam_bufs *b);
+/* Add the online branch to t: the encoder (c->enc, tensors "", optimiser
+ * "optim."), the projector proj ("proj.", "optim_proj.") and the predictor
+ * pred ("pred.", "optim_pred."; fix_pred_lr as eg_add_proj's). 0, or -1. */
+int siam_add_online(eg_trainer *t, const proj_config *proj, const proj_config *pred, int fix_pred_lr);
+/* The online branch on b->x (N, 1, H, W): *z the projection, *p the
+ * prediction (N, D), both the parts' own buffers. 0, or -1. */
+int siam_forward(eg_trainer *t, siam_bufs *b, int N, int H, int W, const float **z, const float **p);
 /* dp back through the predictor, the projector (into dz) and the encoder
  * (dpooled). 0, or -1. */
 int siam_backward(eg_trainer *t, siam_bufs *b);
