@@ -205,15 +205,24 @@ static mval *object_slot(mval *out, keyhash *h, char *key, size_t kn)
     return slot;
 }
 
+/* After an object's or array's opening bracket: 0 when its closing bracket
+ * follows (then consumed: the container is empty), else 1. */
+static int first_item(parser *ps, char close)
+{
+    ps->p++;
+    skip_ws(ps);
+    if (ps->p < ps->end && *ps->p == close)
+        return ps->p++, 0;
+    return 1;
+}
+
 static int parse_object(parser *ps, mval *out, int depth)
 {
     keyhash h = {0};
     int rc = -1;
-    ps->p++;
     mval_set_map(out);
-    skip_ws(ps);
-    if (ps->p < ps->end && *ps->p == '}')
-        return ps->p++, 0;
+    if (!first_item(ps, '}'))
+        return 0;
     for (;;) {
         char *key;
         size_t kn;
@@ -330,11 +339,9 @@ static int parse_value(parser *ps, mval *out, int depth)
     case '{':
         return parse_object(ps, out, depth);
     case '[':
-        ps->p++;
         mval_set_array(out);
-        skip_ws(ps);
-        if (ps->p < ps->end && *ps->p == ']')
-            return ps->p++, 0;
+        if (!first_item(ps, ']'))
+            return 0;
         for (;;) {
             mval *slot = mval_push(out);
             if (!slot)
@@ -474,6 +481,33 @@ static int newline(sink *s, int indent, int depth)
     return 0;
 }
 
+static int dump(sink *s, const mval *v, int indent, int depth);
+
+/* An array's or a map's items, each on its own line (with indent >= 0),
+ * except an array's numbers, which stay on one line: affines and spacings
+ * read better. */
+static int dump_items(sink *s, const mval *v, int indent, int depth)
+{
+    const int map = v->kind == MV_MAP;
+    const size_t n = map ? v->m.n : v->a.n;
+    const mval *item = map ? v->m.v : v->a.v;
+    if (put(s, map ? "{" : "[", 1))
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        if (i && puts_(s, indent < 0 ? ", " : ","))
+            return -1;
+        if ((map || item[i].kind >= MV_STR) && newline(s, indent, depth + 1))
+            return -1;
+        if (map && (put_string(s, v->m.k[i], strlen(v->m.k[i])) || puts_(s, ": ")))
+            return -1;
+        if (dump(s, &item[i], indent, depth + 1))
+            return -1;
+    }
+    if (n && (map || item[n - 1].kind >= MV_STR) && newline(s, indent, depth))
+        return -1;
+    return put(s, map ? "}" : "]", 1);
+}
+
 static int dump(sink *s, const mval *v, int indent, int depth)
 {
     char num[64];
@@ -504,33 +538,7 @@ static int dump(sink *s, const mval *v, int indent, int depth)
         snprintf(num, sizeof num, "{\"bin\": %zu}", v->s.n);
         return puts_(s, num);
     case MV_ARRAY:
-        if (put(s, "[", 1))
-            return -1;
-        for (size_t i = 0; i < v->a.n; i++) {
-            if (i && puts_(s, indent < 0 ? ", " : ","))
-                return -1;
-            /* Arrays of numbers stay on one line: affines and spacings read better. */
-            if (v->a.v[i].kind >= MV_STR && newline(s, indent, depth + 1))
-                return -1;
-            if (dump(s, &v->a.v[i], indent, depth + 1))
-                return -1;
-        }
-        if (v->a.n && v->a.v[v->a.n - 1].kind >= MV_STR && newline(s, indent, depth))
-            return -1;
-        return put(s, "]", 1);
-    case MV_MAP:
-        if (put(s, "{", 1))
-            return -1;
-        for (size_t i = 0; i < v->m.n; i++) {
-            if (i && puts_(s, indent < 0 ? ", " : ","))
-                return -1;
-            if (newline(s, indent, depth + 1) || put_string(s, v->m.k[i], strlen(v->m.k[i])) ||
-                puts_(s, ": ") || dump(s, &v->m.v[i], indent, depth + 1))
-                return -1;
-        }
-        if (v->m.n && newline(s, indent, depth))
-            return -1;
-        return put(s, "}", 1);
+    case MV_MAP: return dump_items(s, v, indent, depth);
     }
     return -1;
 }
