@@ -18,3 +18,15 @@ void *grow_array(void *arr, int64_t *cap, int64_t n, size_t elsize, int64_t firs
     *cap = c;
     return p;
 }
+
+void *grow_bytes(void *buf, size_t *cap, size_t want, size_t first)
+{
+    size_t c = *cap ? *cap : first;
+    void *p;
+    while (c < want)
+        c = c < ((size_t)1 << 40) ? c * 2 : want;
+    if (!(p = realloc(buf, c)))
+        return NULL;
+    *cap = c;
+    return p;
+}

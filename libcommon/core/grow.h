@@ -16,4 +16,10 @@
  * of memory") with arr and *cap unchanged. */
 void *grow_array(void *arr, int64_t *cap, int64_t n, size_t elsize, int64_t first);
 
+/* A byte buffer of *cap bytes, too small for want bytes, made to hold
+ * them: *cap doubles (from first when it is 0; past 1 TiB, straight to
+ * want) until it does. Returns the buffer in its new place, or NULL with
+ * buf and *cap unchanged; the caller says what was out of memory. */
+void *grow_bytes(void *buf, size_t *cap, size_t want, size_t first);
+
 #endif

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "core/grow.h"
 
 frame_limits frame_default_limits = {(size_t)4 << 30, TENSOR_MAX_RANK, 64};
 
@@ -158,18 +159,13 @@ void frame_buf_free(frame_buf *b)
 
 int frame_buf_reserve(frame_buf *b, size_t extra)
 {
-    size_t want = b->len + extra, cap;
+    size_t want = b->len + extra;
     char *nd;
     if (want <= b->cap)
         return 0;
-    cap = b->cap ? b->cap : 4096;
-    while (cap < want)
-        cap = cap < ((size_t)1 << 40) ? cap * 2 : want;
-    nd = realloc(b->data, cap);
-    if (!nd)
+    if (!(nd = grow_bytes(b->data, &b->cap, want, 4096)))
         return err_set("out of memory (encoding a record of %zu bytes)", want);
     b->data = nd;
-    b->cap = cap;
     return 0;
 }
 
