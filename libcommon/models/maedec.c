@@ -79,10 +79,8 @@ maedec *maedec_create(const maedec_config *c, uint64_t seed)
 {
     maedec *d;
     rng r;
-    if (maedec_config_check(c))
+    if (maedec_config_check(c) || !(d = nnb_model_alloc(sizeof *d)))
         return NULL;
-    if (!(d = calloc(1, sizeof *d)))
-        return err_set("out of memory"), NULL;
     d->cfg = *c;
     pblock_init(&d->pb);
     if (declare(d)) {

@@ -48,12 +48,8 @@ mlp *mlp_create(const mlp_config *c, uint64_t seed)
 {
     mlp *m;
     rng r;
-    if (mlp_config_check(c))
+    if (mlp_config_check(c) || !(m = nnb_model_alloc(sizeof *m)))
         return NULL;
-    if (!(m = calloc(1, sizeof *m))) {
-        err_set("out of memory");
-        return NULL;
-    }
     m->cfg = *c;
     pblock_init(&m->pb);
     int64_t w1[2] = {c->hidden, c->in}, b1[1] = {c->hidden}, w2[2] = {c->out, c->hidden},

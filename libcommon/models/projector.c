@@ -124,12 +124,8 @@ projector *proj_create(const proj_config *c, uint64_t seed)
 {
     projector *p;
     rng r;
-    if (proj_config_check(c))
+    if (proj_config_check(c) || !(p = nnb_model_alloc(sizeof *p)))
         return NULL;
-    if (!(p = calloc(1, sizeof *p))) {
-        err_set("out of memory");
-        return NULL;
-    }
     p->cfg = *c;
     p->training = 1;
     pblock_init(&p->pb);

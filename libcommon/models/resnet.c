@@ -180,12 +180,8 @@ resnet *resnet_create(const resnet_config *c, uint64_t seed)
     resnet *r;
     rng rg;
     char pre[64];
-    if (resnet_config_check(c))
+    if (resnet_config_check(c) || !(r = nnb_model_alloc(sizeof *r)))
         return NULL;
-    if (!(r = calloc(1, sizeof *r))) {
-        err_set("out of memory");
-        return NULL;
-    }
     r->cfg = *c;
     r->training = 1;
     r->nc = (nnb_normcfg){c->norm, c->groups, c->bn_momentum, c->eps};
@@ -590,12 +586,8 @@ resdec *resdec_create(const resdec_config *c, uint64_t seed)
 {
     resdec *d;
     rng r;
-    if (resdec_config_check(c))
+    if (resdec_config_check(c) || !(d = nnb_model_alloc(sizeof *d)))
         return NULL;
-    if (!(d = calloc(1, sizeof *d))) {
-        err_set("out of memory");
-        return NULL;
-    }
     d->cfg = *c;
     d->training = 1;
     d->nc = (nnb_normcfg){c->norm, c->groups, c->bn_momentum, c->eps};

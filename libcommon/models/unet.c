@@ -77,12 +77,8 @@ unet *unet_create(const unet_config *c, uint64_t seed)
     unet *u;
     char pre[8];
     rng r;
-    if (unet_config_check(c))
+    if (unet_config_check(c) || !(u = nnb_model_alloc(sizeof *u)))
         return NULL;
-    if (!(u = calloc(1, sizeof *u))) {
-        err_set("out of memory");
-        return NULL;
-    }
     u->cfg = *c;
     u->training = 1;
     u->nc = (nnb_normcfg){c->norm, c->groups, c->bn_momentum, c->eps};

@@ -100,10 +100,8 @@ vit *vit_create(const vit_config *c, uint64_t seed)
 {
     vit *v;
     rng r;
-    if (vit_config_check(c))
+    if (vit_config_check(c) || !(v = nnb_model_alloc(sizeof *v)))
         return NULL;
-    if (!(v = calloc(1, sizeof *v)))
-        return err_set("out of memory"), NULL;
     v->cfg = *c;
     pblock_init(&v->pb);
     if (declare(v)) {

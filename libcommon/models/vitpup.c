@@ -70,10 +70,8 @@ vitpup *vitpup_create(const vitpup_config *c, uint64_t seed)
     char pre[32];
     vitpup *d;
     rng r;
-    if (vitpup_config_check(c))
+    if (vitpup_config_check(c) || !(d = nnb_model_alloc(sizeof *d)))
         return NULL;
-    if (!(d = calloc(1, sizeof *d)))
-        return err_set("out of memory"), NULL;
     d->cfg = *c;
     d->S = log2_of(c->patch);
     d->training = 1;

@@ -10,6 +10,16 @@
 #include "core/tensor.h"
 #include "nn/internal.h"
 
+/* ---- a model's struct ---- */
+
+void *nnb_model_alloc(size_t size)
+{
+    void *m = calloc(1, size);
+    if (!m)
+        err_set("out of memory");
+    return m;
+}
+
 /* ---- arena ---- */
 
 float *nnb_arena_take(nnb_arena *a, size_t n)

@@ -38,6 +38,10 @@ void nnb_arena_count(nnb_arena *a);
 int nnb_arena_commit(nnb_arena *a);
 void nnb_arena_free(nnb_arena *a);
 
+/* A model's struct of size bytes, zeroed (calloc: T_free releases it), at
+ * the start of its T_create; NULL + err_set("out of memory"). */
+void *nnb_model_alloc(size_t size);
+
 /* The accessors every model has, T_free, T_get_config and T_params, for a
  * struct T with members cfg (a T_config), pb (its pblock) and ar (its
  * arena), allocated with malloc. */
