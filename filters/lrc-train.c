@@ -482,7 +482,7 @@ int main(int argc, char **argv)
     eg_config_default(&ec);
     trainopts_default(&opt.t);
     opt.t.log_every = 1;
-    while ((c = filter_getopt(argc, argv, "i:o:c:qvh", longopts, usage)) != -1) {
+    while ((c = filter_getopt(argc, argv, longopts, usage)) != -1) {
         if (trainopt(c, optarg, &opt.t))
             continue;
         switch (c) {

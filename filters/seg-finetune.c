@@ -471,7 +471,7 @@ int main(int argc, char **argv)
     segtrain_optim_default(&opt.opt);
     segloss_config_default(&opt.loss);
     trainopts_default(&opt.t);
-    while ((c = filter_getopt(argc, argv, "i:o:c:qvh", longopts, usage)) != -1) {
+    while ((c = filter_getopt(argc, argv, longopts, usage)) != -1) {
         if (trainopt(c, optarg, &opt.t))
             continue;
         switch (c) {

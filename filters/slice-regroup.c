@@ -286,7 +286,7 @@ int main(int argc, char **argv)
 
     filter_init(argc, argv);
     slicegroup_init(&group, 1, NULL, sizeof(volume));
-    while ((c = filter_getopt(argc, argv, "i:o:t:qvh", longopts, usage)) != -1) {
+    while ((c = filter_getopt(argc, argv, longopts, usage)) != -1) {
         switch (c) {
         case 'i': strlist_add(&opt.inputs, optarg); break;
         case 'o': opt.output = optarg; break;
