@@ -440,7 +440,7 @@ int main(int argc, char **argv)
     sink s;
 
     filter_init(argc, argv);
-    while ((c = filter_getopt(argc, argv, "m:i:s:o:t:qvh", longopts, usage)) != -1) {
+    while ((c = filter_getopt(argc, argv, longopts, usage)) != -1) {
         switch (c) {
         case 'm': strlist_add(&opt.manifests, optarg); break;
         case OPT_LABEL: opt.label = optarg; break;

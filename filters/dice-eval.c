@@ -508,7 +508,7 @@ int main(int argc, char **argv)
      * (mmap/trim), which made page faults a quarter of the run time. */
     mallopt(M_MMAP_THRESHOLD, 256 << 20);
     mallopt(M_TRIM_THRESHOLD, 512 << 20);
-    while ((c = filter_getopt(argc, argv, "i:qvh", longopts, usage)) != -1) {
+    while ((c = filter_getopt(argc, argv, longopts, usage)) != -1) {
         switch (c) {
         case 'i': strlist_add(&opt.inputs, optarg); break;
         case OPT_REF:

@@ -471,7 +471,7 @@ int main(int argc, char **argv)
     /* One arena: workers allocate what the main thread frees, and per-thread
      * arenas would give that memory back to the kernel each time. */
     mallopt(M_ARENA_MAX, 1);
-    while ((c = filter_getopt(argc, argv, "i:o:qvh", longopts, usage)) != -1) {
+    while ((c = filter_getopt(argc, argv, longopts, usage)) != -1) {
         switch (c) {
         case 'i': opt.input = optarg; break;
         case 'o': opt.output = optarg; break;

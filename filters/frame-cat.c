@@ -338,6 +338,20 @@ static int put_dicom_frames(const source *src, stream_out *out)
     return rc;
 }
 
+/* The frames of one --from-* source onto out. 0, or -1 + err_set. */
+static int put_source(const source *src, stream_out *out)
+{
+    frame f;
+    int rc;
+    if (src->dicom)
+        return put_dicom_frames(src, out);
+    if (make_frame(src, &f))
+        return -1;
+    rc = stream_out_write(out, &f);
+    frame_free(&f);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -367,7 +381,7 @@ int main(int argc, char **argv)
     int c, rc = 0;
 
     filter_init(argc, argv);
-    while ((c = filter_getopt(argc, argv, "i:o:t:qvh", longopts, usage)) != -1) {
+    while ((c = filter_getopt(argc, argv, longopts, usage)) != -1) {
         switch (c) {
         case 'i': strlist_add(&opt.inputs, optarg); break;
         case 'o': opt.output = optarg; break;
@@ -431,27 +445,9 @@ int main(int argc, char **argv)
         if (stream_out_start(out, &params))
             die_err(1);
         mval_free(&params);
-        for (int i = 0; i < opt.nsources; i++) {
-            frame f;
-            if (opt.sources[i].dicom) {
-                if (put_dicom_frames(&opt.sources[i], out)) {
-                    stream_out_abort(out);
-                    die_err(1);
-                }
-                continue;
-            }
-            if (make_frame(&opt.sources[i], &f)) {
-                stream_out_abort(out);
-                die_err(1);
-            }
-            if (stream_out_write(out, &f)) {
-                stream_out_abort(out);
-                die_err(1);
-            }
-            frame_free(&f);
-        }
-        if (stream_out_end(out) || stream_out_close(out))
-            die_err(1);
+        for (int i = 0; i < opt.nsources && !rc; i++)
+            rc = put_source(&opt.sources[i], out);
+        filter_output_done(out, rc);
         return 0;
     }
 
@@ -506,21 +502,17 @@ int main(int argc, char **argv)
             rc = -1;
         stream_in_close(in);
     }
-    if (rc) {
-        if (out)
-            stream_out_abort(out);
-        die_err(1);
-    }
     if (out) {
-        if (stream_out_end(out) || stream_out_close(out))
-            die_err(1);
-    } else {
-        if (opt.count_only)
-            printf("%lld\n", (long long)nsel);
-        else if (!opt.to_nifti && !opt.to_npy && !opt.json)
-            printf("end count=%lld\n", (long long)nsel);
-        if (fflush(stdout) || ferror(stdout))
-            die(1, "write error on stdout:");
+        filter_output_done(out, rc);
+        return 0;
     }
+    if (rc)
+        die_err(1);
+    if (opt.count_only)
+        printf("%lld\n", (long long)nsel);
+    else if (!opt.to_nifti && !opt.to_npy && !opt.json)
+        printf("end count=%lld\n", (long long)nsel);
+    if (fflush(stdout) || ferror(stdout))
+        die(1, "write error on stdout:");
     return 0;
 }

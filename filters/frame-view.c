@@ -523,7 +523,7 @@ int main(int argc, char **argv)
     };
     int c;
     filter_init(argc, argv);
-    while ((c = filter_getopt(argc, argv, "i:qvh", longopts, usage)) != -1) {
+    while ((c = filter_getopt(argc, argv, longopts, usage)) != -1) {
         switch (c) {
         case 'i': strlist_add(&opt.inputs, optarg); break;
         case OPT_PNG: opt.png = optarg; break;

@@ -271,7 +271,7 @@ int main(int argc, char **argv)
      * unmapping them, which costs page faults for each slice. */
     mallopt(M_MMAP_THRESHOLD, 256 << 20);
     mallopt(M_TRIM_THRESHOLD, 512 << 20);
-    while ((c = filter_getopt(argc, argv, "i:o:j:qvh", longopts, usage)) != -1) {
+    while ((c = filter_getopt(argc, argv, longopts, usage)) != -1) {
         switch (c) {
         case OPT_SCALE: opt.fz.scale = opt_f64("--scale", optarg, 0, 1e30); break;
         case OPT_SIGMA: opt.fz.sigma = opt_f64("--sigma", optarg, 0, 1000); break;

@@ -482,7 +482,7 @@ int main(int argc, char **argv)
     eg_config_default(&ec);
     trainopts_default(&opt.t);
     opt.t.log_every = 1;
-    while ((c = filter_getopt(argc, argv, "i:o:c:qvh", longopts, usage)) != -1) {
+    while ((c = filter_getopt(argc, argv, longopts, usage)) != -1) {
         if (trainopt(c, optarg, &opt.t))
             continue;
         switch (c) {
@@ -547,13 +547,8 @@ int main(int argc, char **argv)
     trainopts_resnet(&opt.t, &ec.enc);
     if (!opt.ckpt)
         usage_error("no checkpoint file (-c FILE)");
-    if (dist_init())
-        die_err(1);
-    if (opt.t.threads)
-        nn_set_threads((int)opt.t.threads);
-    if (dist_size() > 1)
+    if (trainopts_join_job(&opt.t))
         check_ranks(&mc, &ec);
-    trainopts_sync_bn(&opt.t);
     if (opt.embed) {
         if (opt.method >= 0 || opt.t.resume)
             usage_error("--embed takes no --method or --resume");

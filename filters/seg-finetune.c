@@ -471,7 +471,7 @@ int main(int argc, char **argv)
     segtrain_optim_default(&opt.opt);
     segloss_config_default(&opt.loss);
     trainopts_default(&opt.t);
-    while ((c = filter_getopt(argc, argv, "i:o:c:qvh", longopts, usage)) != -1) {
+    while ((c = filter_getopt(argc, argv, longopts, usage)) != -1) {
         if (trainopt(c, optarg, &opt.t))
             continue;
         switch (c) {
@@ -542,13 +542,8 @@ int main(int argc, char **argv)
     } else if (!opt.have_ce_weight) {
         opt.loss.ce_weight = 1;
     }
-    if (dist_init())
-        die_err(1);
-    if (opt.t.threads)
-        nn_set_threads((int)opt.t.threads);
-    if (dist_size() > 1)
+    if (trainopts_join_job(&opt.t))
         check_ranks();
-    trainopts_sync_bn(&opt.t);
     if (opt.predict) {
         if (opt.t.resume || opt.ckpt || opt.cases || opt.val_cases || opt.val_input || opt.best || opt.t.log ||
             opt.global || opt.global2 || opt.local)

@@ -314,7 +314,7 @@ int main(int argc, char **argv)
     int c, have_window = 0, have_preset = 0;
 
     filter_init(argc, argv);
-    while ((c = filter_getopt(argc, argv, "i:o:w:qvh", longopts, usage)) != -1) {
+    while ((c = filter_getopt(argc, argv, longopts, usage)) != -1) {
         switch (c) {
         case 'i': strlist_add(&opt.inputs, optarg); break;
         case 'o': opt.output = optarg; break;

@@ -133,7 +133,7 @@ static int add_slice(frame *f, volume **vp)
     int rc;
     volume *v;
     char b1[64];
-    if ((rc = ctmeta_get_i64v(&f->meta, "shape", shape, 3)) || (rc = ctmeta_get_i64v(&f->meta, "box", box, 4)) ||
+    if ((rc = mval_get_i64v(&f->meta, "shape", shape, 3)) || (rc = mval_get_i64v(&f->meta, "box", box, 4)) ||
         (rc = mval_get_i64(&f->meta, "nslices", &nslices))) {
         if (rc > 0)
             err_set("meta 'shape', 'box' or 'nslices' missing (not a slice from slice-extract?)");
@@ -286,7 +286,7 @@ int main(int argc, char **argv)
 
     filter_init(argc, argv);
     slicegroup_init(&group, 1, NULL, sizeof(volume));
-    while ((c = filter_getopt(argc, argv, "i:o:t:qvh", longopts, usage)) != -1) {
+    while ((c = filter_getopt(argc, argv, longopts, usage)) != -1) {
         switch (c) {
         case 'i': strlist_add(&opt.inputs, optarg); break;
         case 'o': opt.output = optarg; break;

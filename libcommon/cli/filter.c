@@ -1,5 +1,6 @@
 #include "cli/filter.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,8 +21,27 @@ void filter_usage_common(const char *verbose)
            verbose ? verbose : "more messages (repeatable)");
 }
 
-int filter_getopt(int argc, char **argv, const char *shortopts, const struct option *longopts, void (*usage)(void))
+/* getopt's short options from longopts: each value that is a letter or a
+ * digit, followed by ':' when it takes a value ("::" when optional). */
+static const char *short_options(const struct option *longopts)
 {
+    static char s[256];
+    size_t n = 0;
+    for (const struct option *o = longopts; o->name && n + 3 < sizeof s; o++)
+        if (o->val > 0 && o->val < 0x80 && isalnum(o->val)) {
+            s[n++] = (char)o->val;
+            if (o->has_arg != no_argument)
+                s[n++] = ':';
+            if (o->has_arg == optional_argument)
+                s[n++] = ':';
+        }
+    s[n] = '\0';
+    return s;
+}
+
+int filter_getopt(int argc, char **argv, const struct option *longopts, void (*usage)(void))
+{
+    const char *shortopts = short_options(longopts);
     int c;
     /* opt_next names a bad option (unknown, a value missing or given to an
      * option that takes none) in a one-line usage error */

@@ -30,11 +30,13 @@ void filter_usage_common(const char *verbose);
  * OPT_COMMON_LONG (cli/args.h), then the terminator. */
 #define FILTER_LONGOPTS_END {"help", no_argument, 0, 'h'}, OPT_COMMON_LONG, {0, 0, 0, 0}
 
-/* The filter's next option from getopt_long. Handled here: the options
- * every filter has (opt_common), -h/--help (usage() on stdout, then exit 0)
- * and an unknown option or a missing value (a usage error naming it, exit
- * 2). Returns the option, or -1 after the last (operands from optind). */
-int filter_getopt(int argc, char **argv, const char *shortopts, const struct option *longopts, void (*usage)(void));
+/* The filter's next option from getopt_long. The short options are the
+ * long ones whose value is a letter or digit (-i for {"input", ..., 'i'}),
+ * so the table is the one list of them. Handled here: the options every
+ * filter has (opt_common), -h/--help (usage() on stdout, then exit 0) and
+ * an unknown option or a missing value (a usage error naming it, exit 2).
+ * Returns the option, or -1 after the last (operands from optind). */
+int filter_getopt(int argc, char **argv, const struct option *longopts, void (*usage)(void));
 
 /* A list of strings from a repeatable option or the operands. */
 typedef struct {

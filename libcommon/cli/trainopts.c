@@ -122,12 +122,15 @@ void trainopts_loop(const trainopts *t, trainloop *l, const char *unit)
     l->unit = unit;
 }
 
-int trainopts_sync_bn(const trainopts *t)
+int trainopts_join_job(const trainopts *t)
 {
-    if (!t->sync_bn || dist_size() == 1)
-        return 0;
-    nn_set_bn_sum(dist_sum_f64);
-    return 1;
+    if (dist_init())
+        die_err(1);
+    if (t->threads)
+        nn_set_threads((int)t->threads);
+    if (t->sync_bn && dist_size() > 1)
+        nn_set_bn_sum(dist_sum_f64);
+    return dist_size() > 1;
 }
 
 int trainopts_leave_job(void)

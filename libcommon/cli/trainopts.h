@@ -85,14 +85,15 @@ int trainopts_resnet(const trainopts *t, resnet_config *r);
  * (--log, appended to on --resume), --tensorboard, --save-every and one
  * rank's --batch of unit ("pairs", "slices"). */
 void trainopts_loop(const trainopts *t, trainloop *l, const char *unit);
-/* --sync-bn, once dist_init has run: on several ranks, batch norm's
- * statistics summed over all of them (nn_set_bn_sum with dist_sum_f64),
- * so that N ranks of B train as one process of N B; on one process
- * nothing. 1 when it is on. */
-int trainopts_sync_bn(const trainopts *t);
+/* Several ranks (nn/dist.h). The start of a trainer's work, once its
+ * options are read: join the job (dist_init; exits 1 with the message when
+ * that fails), --threads, and --sync-bn: on several ranks, batch norm's
+ * statistics summed over all of them (nn_set_bn_sum with dist_sum_f64), so
+ * that N ranks of B train as one process of N B. Returns 1 when the job has
+ * several ranks (for the filter's own checks of them), else 0. */
+int trainopts_join_job(const trainopts *t);
 
-/* Several ranks (nn/dist.h). The end of a trainer's main once dist_init
- * has run: every rank leaves the job (a rank that exits without it aborts
+/* The end of a trainer's main once trainopts_join_job has run: every rank leaves the job (a rank that exits without it aborts
  * the job); exits 1 with the message when that fails. Returns 0. */
 int trainopts_leave_job(void);
 /* A usage error of a job of several ranks, which every rank finds alike:

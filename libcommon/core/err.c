@@ -80,32 +80,13 @@ void err_vprint(const char *kind, const char *fmt, va_list ap)
         fprintf(stderr, "%s: %s\n", err_progname, buf);
 }
 
-void log_warn(const char *fmt, ...)
+void log_at(int level, const char *fmt, ...)
 {
+    static const char *const tag[] = {[LOG_WARN] = "warning", [LOG_INFO] = NULL, [LOG_DEBUG] = "debug"};
     va_list ap;
-    if (log_level < 1)
+    if (log_level < level)
         return;
     va_start(ap, fmt);
-    err_vprint("warning", fmt, ap);
-    va_end(ap);
-}
-
-void log_info(const char *fmt, ...)
-{
-    va_list ap;
-    if (log_level < 2)
-        return;
-    va_start(ap, fmt);
-    err_vprint(NULL, fmt, ap);
-    va_end(ap);
-}
-
-void log_debug(const char *fmt, ...)
-{
-    va_list ap;
-    if (log_level < 3)
-        return;
-    va_start(ap, fmt);
-    err_vprint("debug", fmt, ap);
+    err_vprint(tag[level], fmt, ap);
     va_end(ap);
 }

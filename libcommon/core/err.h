@@ -36,9 +36,13 @@ int err_prefix(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 const char *err_get(void);
 void err_clear(void);
 
-void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Print the message when log_level is at least level: "NAME: warning: ...",
+ * "NAME: ..." (info) or "NAME: debug: ...". */
+enum { LOG_WARN = 1, LOG_INFO = 2, LOG_DEBUG = 3 };
+void log_at(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#define log_warn(...) log_at(LOG_WARN, __VA_ARGS__)
+#define log_info(...) log_at(LOG_INFO, __VA_ARGS__)
+#define log_debug(...) log_at(LOG_DEBUG, __VA_ARGS__)
 
 /* "NAME: kind: message" (kind NULL: "NAME: message") on stderr, a trailing
  * ':' in fmt adding strerror(errno): what log_* and cli/args.h's die print. */

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "core/readall.h"
 
 #define JSON_MAX_DEPTH 64
 
@@ -204,15 +205,24 @@ static mval *object_slot(mval *out, keyhash *h, char *key, size_t kn)
     return slot;
 }
 
+/* After an object's or array's opening bracket: 0 when its closing bracket
+ * follows (then consumed: the container is empty), else 1. */
+static int first_item(parser *ps, char close)
+{
+    ps->p++;
+    skip_ws(ps);
+    if (ps->p < ps->end && *ps->p == close)
+        return ps->p++, 0;
+    return 1;
+}
+
 static int parse_object(parser *ps, mval *out, int depth)
 {
     keyhash h = {0};
     int rc = -1;
-    ps->p++;
     mval_set_map(out);
-    skip_ws(ps);
-    if (ps->p < ps->end && *ps->p == '}')
-        return ps->p++, 0;
+    if (!first_item(ps, '}'))
+        return 0;
     for (;;) {
         char *key;
         size_t kn;
@@ -329,11 +339,9 @@ static int parse_value(parser *ps, mval *out, int depth)
     case '{':
         return parse_object(ps, out, depth);
     case '[':
-        ps->p++;
         mval_set_array(out);
-        skip_ws(ps);
-        if (ps->p < ps->end && *ps->p == ']')
-            return ps->p++, 0;
+        if (!first_item(ps, ']'))
+            return 0;
         for (;;) {
             mval *slot = mval_push(out);
             if (!slot)
@@ -389,40 +397,19 @@ int json_parse(const char *text, size_t len, mval *out)
 int json_load(const char *path, mval *out)
 {
     FILE *f = fopen(path, "rb");
-    char *buf = NULL;
-    size_t n = 0, cap = 0;
+    char *buf;
+    size_t n;
     int rc;
     if (!f)
         return err_set("%s:", path);
-    for (;;) {
-        size_t got;
-        if (n == cap) {
-            char *nb;
-            cap = cap ? 2 * cap : 4096;
-            if (cap > (256u << 20)) {
-                fclose(f);
-                free(buf);
-                return err_set("%s: JSON file larger than 256 MiB", path);
-            }
-            nb = realloc(buf, cap);
-            if (!nb) {
-                fclose(f);
-                free(buf);
-                return err_set("out of memory");
-            }
-            buf = nb;
-        }
-        got = fread(buf + n, 1, cap - n, f);
-        n += got;
-        if (got == 0)
-            break;
-    }
-    if (ferror(f)) {
-        fclose(f);
-        free(buf);
-        return err_set("%s: read error", path);
-    }
+    rc = readall(f, 256u << 20, &buf, &n);
+    if (rc == 1)
+        err_set("%s: JSON file larger than 256 MiB", path);
+    else if (rc == -2)
+        err_set("%s: read error", path);
     fclose(f);
+    if (rc)
+        return -1;
     rc = json_parse(buf, n, out);
     free(buf);
     if (rc)
@@ -494,6 +481,33 @@ static int newline(sink *s, int indent, int depth)
     return 0;
 }
 
+static int dump(sink *s, const mval *v, int indent, int depth);
+
+/* An array's or a map's items, each on its own line (with indent >= 0),
+ * except an array's numbers, which stay on one line: affines and spacings
+ * read better. */
+static int dump_items(sink *s, const mval *v, int indent, int depth)
+{
+    const int map = v->kind == MV_MAP;
+    const size_t n = map ? v->m.n : v->a.n;
+    const mval *item = map ? v->m.v : v->a.v;
+    if (put(s, map ? "{" : "[", 1))
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        if (i && puts_(s, indent < 0 ? ", " : ","))
+            return -1;
+        if ((map || item[i].kind >= MV_STR) && newline(s, indent, depth + 1))
+            return -1;
+        if (map && (put_string(s, v->m.k[i], strlen(v->m.k[i])) || puts_(s, ": ")))
+            return -1;
+        if (dump(s, &item[i], indent, depth + 1))
+            return -1;
+    }
+    if (n && (map || item[n - 1].kind >= MV_STR) && newline(s, indent, depth))
+        return -1;
+    return put(s, map ? "}" : "]", 1);
+}
+
 static int dump(sink *s, const mval *v, int indent, int depth)
 {
     char num[64];
@@ -524,33 +538,7 @@ static int dump(sink *s, const mval *v, int indent, int depth)
         snprintf(num, sizeof num, "{\"bin\": %zu}", v->s.n);
         return puts_(s, num);
     case MV_ARRAY:
-        if (put(s, "[", 1))
-            return -1;
-        for (size_t i = 0; i < v->a.n; i++) {
-            if (i && puts_(s, indent < 0 ? ", " : ","))
-                return -1;
-            /* Arrays of numbers stay on one line: affines and spacings read better. */
-            if (v->a.v[i].kind >= MV_STR && newline(s, indent, depth + 1))
-                return -1;
-            if (dump(s, &v->a.v[i], indent, depth + 1))
-                return -1;
-        }
-        if (v->a.n && v->a.v[v->a.n - 1].kind >= MV_STR && newline(s, indent, depth))
-            return -1;
-        return put(s, "]", 1);
-    case MV_MAP:
-        if (put(s, "{", 1))
-            return -1;
-        for (size_t i = 0; i < v->m.n; i++) {
-            if (i && puts_(s, indent < 0 ? ", " : ","))
-                return -1;
-            if (newline(s, indent, depth + 1) || put_string(s, v->m.k[i], strlen(v->m.k[i])) ||
-                puts_(s, ": ") || dump(s, &v->m.v[i], indent, depth + 1))
-                return -1;
-        }
-        if (v->m.n && newline(s, indent, depth))
-            return -1;
-        return put(s, "}", 1);
+    case MV_MAP: return dump_items(s, v, indent, depth);
     }
     return -1;
 }

@@ -1,5 +1,6 @@
 #include "core/mval.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -230,6 +231,16 @@ int mval_map_del(mval *map, const char *key)
     return -1;
 }
 
+/* An integer, or a float with an integer value: 0, or -1. */
+static int mval_int(const mval *v, int64_t *out)
+{
+    if (v->kind == MV_INT)
+        return *out = v->i, 0;
+    if (v->kind == MV_FLOAT && v->f == floor(v->f) && fabs(v->f) < 9e15)
+        return *out = (int64_t)v->f, 0;
+    return -1;
+}
+
 int mval_num(const mval *v, double *out)
 {
     if (v->kind == MV_INT)
@@ -239,17 +250,32 @@ int mval_num(const mval *v, double *out)
     return -1;
 }
 
-int mval_get_f64v(const mval *map, const char *key, double *out, size_t n)
+/* The n numbers of the array under key into f, or (f NULL) the n integers
+ * into i: 0, 1 absent, -1 + err_set ("an array of n numbers|integers"). */
+static int get_vec(const mval *map, const char *key, double *f, int64_t *i, size_t n)
 {
     const mval *v = mval_map_get(map, key);
+    const char *what = f ? "numbers" : "integers";
     if (!v)
         return 1;
     if (v->kind != MV_ARRAY || v->a.n != n)
-        return err_set("meta '%s' must be an array of %zu numbers", key, n);
-    for (size_t i = 0; i < n; i++)
-        if (mval_num(&v->a.v[i], &out[i]))
-            return err_set("meta '%s' must be an array of %zu numbers", key, n);
+        return err_set("meta '%s' must be an array of %zu %s", key, n, what);
+    for (size_t k = 0; k < n; k++) {
+        const mval *e = &v->a.v[k];
+        if (f ? mval_num(e, &f[k]) : mval_int(e, &i[k]))
+            return err_set("meta '%s' must be an array of %zu %s", key, n, what);
+    }
     return 0;
+}
+
+int mval_get_f64v(const mval *map, const char *key, double *out, size_t n)
+{
+    return get_vec(map, key, out, NULL, n);
+}
+
+int mval_get_i64v(const mval *map, const char *key, int64_t *out, size_t n)
+{
+    return get_vec(map, key, NULL, out, n);
 }
 
 int mval_get_i64(const mval *map, const char *key, int64_t *out)
@@ -309,24 +335,28 @@ static mval *put_array(mval *map, const char *key, size_t n)
     return slot;
 }
 
-int mval_put_f64v(mval *map, const char *key, const double *vals, size_t n)
+/* An array of the n numbers f, or (f NULL) the n integers i, under key. */
+static int put_vec(mval *map, const char *key, const double *f, const int64_t *i, size_t n)
 {
     mval *a = put_array(map, key, n);
     if (!a)
         return -1;
-    for (size_t i = 0; i < n; i++)
-        mval_set_float(&a->a.v[i], vals[i]);
+    for (size_t k = 0; k < n; k++)
+        if (f)
+            mval_set_float(&a->a.v[k], f[k]);
+        else
+            mval_set_int(&a->a.v[k], i[k]);
     return 0;
+}
+
+int mval_put_f64v(mval *map, const char *key, const double *vals, size_t n)
+{
+    return put_vec(map, key, vals, NULL, n);
 }
 
 int mval_put_i64v(mval *map, const char *key, const int64_t *vals, size_t n)
 {
-    mval *a = put_array(map, key, n);
-    if (!a)
-        return -1;
-    for (size_t i = 0; i < n; i++)
-        mval_set_int(&a->a.v[i], vals[i]);
-    return 0;
+    return put_vec(map, key, NULL, vals, n);
 }
 
 int mval_put_i64(mval *map, const char *key, int64_t i)

@@ -75,6 +75,8 @@ int mval_num(const mval *v, double *out);
 /* Typed helpers on a map (NULL map = absent). get_* return 0 when found and
  * of the right type, 1 when absent, -1 (err_set) when of the wrong type. */
 int mval_get_f64v(const mval *map, const char *key, double *out, size_t n);
+/* n integers (a float with an integer value counts) */
+int mval_get_i64v(const mval *map, const char *key, int64_t *out, size_t n);
 int mval_get_i64(const mval *map, const char *key, int64_t *out);
 int mval_get_f64(const mval *map, const char *key, double *out);
 int mval_get_str(const mval *map, const char *key, const char **out);

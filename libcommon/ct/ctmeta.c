@@ -11,25 +11,6 @@
 #include "ct/affine.h"
 #include "io/nii.h"
 
-int ctmeta_get_i64v(const mval *meta, const char *key, int64_t *out, size_t n)
-{
-    const mval *v = mval_map_get(meta, key);
-    if (!v)
-        return 1;
-    if (v->kind != MV_ARRAY || v->a.n != n)
-        return err_set("meta '%s' must be an array of %zu integers", key, n);
-    for (size_t i = 0; i < n; i++) {
-        const mval *e = &v->a.v[i];
-        if (e->kind == MV_INT)
-            out[i] = e->i;
-        else if (e->kind == MV_FLOAT && e->f == floor(e->f) && fabs(e->f) < 9e15)
-            out[i] = (int64_t)e->f;
-        else
-            return err_set("meta '%s' must be an array of %zu integers", key, n);
-    }
-    return 0;
-}
-
 int ctmeta_volume_affine(const mval *meta, double affine[16])
 {
     double sp[3];

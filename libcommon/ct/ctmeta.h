@@ -29,10 +29,6 @@
 #include "core/mval.h"
 #include "io/frame.h"
 
-/* An array of n integers (a float with an integer value counts): 0 found,
- * 1 absent, -1 (err_set) when not n integers. (Writing one: mval_put_i64v.) */
-int ctmeta_get_i64v(const mval *meta, const char *key, int64_t *out, size_t n);
-
 /* The voxel-to-world affine of a volume frame: meta "affine", else a
  * diagonal from meta "spacing" [dz,dy,dx]; checked (finite, invertible,
  * positive spacing). -1 with err_set() naming what is wrong or missing. */

@@ -208,7 +208,7 @@ int ctvol_to_grid(frame *f, const double *target_affine, const int64_t *target_s
         int r1 = mval_get_f64v(m, "orig_affine", At, 16), r2;
         if (r1 < 0)
             return -1;
-        r2 = ctmeta_get_i64v(m, "orig_shape", tshape, 3);
+        r2 = mval_get_i64v(m, "orig_shape", tshape, 3);
         if (r2 < 0)
             return -1;
         if (r1 || r2)

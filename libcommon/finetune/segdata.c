@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "core/grow.h"
 
 void segdata_init(segdata *d, int classes)
 {
@@ -126,14 +127,10 @@ static int add_to_volume(segdata *d, const char *id, int64_t idx, int64_t seq)
 {
     int v = segdata_find(d, id);
     if (v < 0) {
-        if (d->nvol == d->volcap) {
-            int cap = d->volcap ? 2 * d->volcap : 16;
-            segvol *p = realloc(d->vols, (size_t)cap * sizeof *p);
-            if (!p)
-                return err_set("out of memory");
-            d->vols = p;
-            d->volcap = cap;
-        }
+        segvol *p = grow_array(d->vols, &d->volcap, d->nvol, sizeof *p, 16);
+        if (!p)
+            return -1;
+        d->vols = p;
         v = d->nvol;
         memset(&d->vols[v], 0, sizeof d->vols[v]);
         if (!(d->vols[v].id = strdup(id)))
@@ -142,14 +139,10 @@ static int add_to_volume(segdata *d, const char *id, int64_t idx, int64_t seq)
         d->nvol++;
     }
     segvol *sv = &d->vols[v];
-    if (sv->n == sv->cap) {
-        int64_t cap = sv->cap ? 2 * sv->cap : 64;
-        int64_t *p = realloc(sv->slice, (size_t)cap * sizeof *p);
-        if (!p)
-            return err_set("out of memory");
-        sv->slice = p;
-        sv->cap = cap;
-    }
+    int64_t *slice = grow_array(sv->slice, &sv->cap, sv->n, sizeof *slice, 64);
+    if (!slice)
+        return -1;
+    sv->slice = slice;
     sv->slice[sv->n++] = idx;
     d->vol[idx] = v;
     return 0;

@@ -49,7 +49,8 @@ typedef struct {
     uint8_t *lab;    /* (n, H, W) */
     int64_t *z;      /* (n) */
     int32_t *vol;    /* (n) index into vols */
-    int32_t nvol, volcap;
+    int32_t nvol;
+    int64_t volcap;
     segvol *vols;
 } segdata;
 

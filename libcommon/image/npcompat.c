@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "core/grow.h"
 #include "core/isa.h"
 #include "core/tensor.h"
 
@@ -305,14 +306,10 @@ static int pend_add(npc_lazysort *s, int64_t pl, int64_t pr, int depth, int chec
 {
     if (pr - pl < 1)
         return 0; /* 0 or 1 element: nothing to do */
-    if (s->np == s->cap) {
-        int64_t cap = s->cap ? 2 * s->cap : 64;
-        pend *q = realloc(s->p, (size_t)cap * sizeof *q);
-        if (!q)
-            return err_set("out of memory");
-        s->p = q;
-        s->cap = cap;
-    }
+    pend *q = grow_array(s->p, &s->cap, s->np, sizeof *q, 64);
+    if (!q)
+        return -1;
+    s->p = q;
     s->p[s->np++] = (pend){pl, pr, depth, checked};
     return 0;
 }

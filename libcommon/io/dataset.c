@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "core/err.h"
+#include "core/readall.h"
 #include "core/json.h"
 #include "core/mval.h"
 
@@ -312,39 +313,20 @@ fail:
 int dataset_load(const char *path, manifest *m)
 {
     FILE *f = fopen(path, "rb");
-    char *text = NULL, *dir = NULL, *slash;
-    size_t n = 0, cap = 0;
+    char *text, *dir = NULL, *slash;
+    size_t n;
     int rc;
     memset(m, 0, sizeof *m);
     if (!f)
         return err_set("%s:", path);
-    for (;;) {
-        size_t got;
-        if (n == cap) {
-            char *p;
-            if (cap >= (64u << 20)) {
-                fclose(f);
-                free(text);
-                return err_set("%s: larger than 64 MB: not a dataset.json", path);
-            }
-            if (!(p = realloc(text, cap = cap ? 2 * cap : 65536))) {
-                fclose(f);
-                free(text);
-                return err_set("out of memory");
-            }
-            text = p;
-        }
-        got = fread(text + n, 1, cap - n, f);
-        n += got;
-        if (got == 0)
-            break;
-    }
-    if (ferror(f)) {
-        fclose(f);
-        free(text);
-        return err_set("%s: read error:", path);
-    }
+    rc = readall(f, 64u << 20, &text, &n);
+    if (rc == 1)
+        err_set("%s: larger than 64 MB: not a dataset.json", path);
+    else if (rc == -2)
+        err_set("%s: read error:", path);
     fclose(f);
+    if (rc)
+        return -1;
     if ((slash = strrchr(path, '/')) && !(dir = strndup(path, (size_t)(slash - path)))) {
         free(text);
         return err_set("out of memory");

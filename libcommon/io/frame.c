@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "core/grow.h"
 
 frame_limits frame_default_limits = {(size_t)4 << 30, TENSOR_MAX_RANK, 64};
 
@@ -158,18 +159,13 @@ void frame_buf_free(frame_buf *b)
 
 int frame_buf_reserve(frame_buf *b, size_t extra)
 {
-    size_t want = b->len + extra, cap;
+    size_t want = b->len + extra;
     char *nd;
     if (want <= b->cap)
         return 0;
-    cap = b->cap ? b->cap : 4096;
-    while (cap < want)
-        cap = cap < ((size_t)1 << 40) ? cap * 2 : want;
-    nd = realloc(b->data, cap);
-    if (!nd)
+    if (!(nd = grow_bytes(b->data, &b->cap, want, 4096)))
         return err_set("out of memory (encoding a record of %zu bytes)", want);
     b->data = nd;
-    b->cap = cap;
     return 0;
 }
 
@@ -242,10 +238,29 @@ static void pack_tensor(msgpack_packer *pk, const tensor *t)
     msgpack_pack_bin_body(pk, t->data, nbytes);
 }
 
+/* What every record starts with: a map of nfields, "v" and "type". */
+static void pack_head(msgpack_packer *pk, size_t nfields, const char *type)
+{
+    msgpack_pack_map(pk, nfields);
+    pack_cstr(pk, "v");
+    msgpack_pack_int(pk, FRAME_VERSION);
+    pack_cstr(pk, "type");
+    pack_cstr(pk, type);
+}
+
+/* A map mval, or an empty map in its place. */
+static int pack_map_or_empty(msgpack_packer *pk, const mval *m)
+{
+    if (m->kind == MV_MAP)
+        return pack_mval(pk, m, 0);
+    msgpack_pack_map(pk, 0);
+    return 0;
+}
+
 int frame_encode(const frame *f, frame_buf *b)
 {
     msgpack_packer pk;
-    size_t nfields, payload = 256;
+    size_t payload = 256;
     b->len = 0;
     for (int i = 0; i < f->ntensors; i++)
         payload += tensor_nbytes(&f->tensors[i].t) + 128;
@@ -254,39 +269,22 @@ int frame_encode(const frame *f, frame_buf *b)
     msgpack_packer_init(&pk, b, buf_write);
     switch (f->type) {
     case FRAME_START:
-        msgpack_pack_map(&pk, 5);
-        pack_cstr(&pk, "v");
-        msgpack_pack_int(&pk, FRAME_VERSION);
-        pack_cstr(&pk, "type");
-        pack_cstr(&pk, "start");
+        pack_head(&pk, 5, "start");
         pack_cstr(&pk, "producer");
         pack_cstr(&pk, f->producer ? f->producer : "");
         pack_cstr(&pk, "version");
         pack_cstr(&pk, f->version ? f->version : "");
         pack_cstr(&pk, "params");
-        if (f->meta.kind == MV_MAP) {
-            if (pack_mval(&pk, &f->meta, 0))
-                return -1;
-        } else {
-            msgpack_pack_map(&pk, 0);
-        }
+        if (pack_map_or_empty(&pk, &f->meta))
+            return -1;
         break;
     case FRAME_END:
-        msgpack_pack_map(&pk, 3);
-        pack_cstr(&pk, "v");
-        msgpack_pack_int(&pk, FRAME_VERSION);
-        pack_cstr(&pk, "type");
-        pack_cstr(&pk, "end");
+        pack_head(&pk, 3, "end");
         pack_cstr(&pk, "count");
         msgpack_pack_int64(&pk, f->count);
         break;
     case FRAME_DATA:
-        nfields = 6 + (f->id != NULL);
-        msgpack_pack_map(&pk, nfields);
-        pack_cstr(&pk, "v");
-        msgpack_pack_int(&pk, FRAME_VERSION);
-        pack_cstr(&pk, "type");
-        pack_cstr(&pk, "data");
+        pack_head(&pk, 6 + (f->id != NULL), "data");
         if (f->id) {
             pack_cstr(&pk, "id");
             pack_cstr(&pk, f->id);
@@ -296,12 +294,8 @@ int frame_encode(const frame *f, frame_buf *b)
         pack_cstr(&pk, "z");
         msgpack_pack_int64(&pk, f->z);
         pack_cstr(&pk, "meta");
-        if (f->meta.kind == MV_MAP) {
-            if (pack_mval(&pk, &f->meta, 0))
-                return -1;
-        } else {
-            msgpack_pack_map(&pk, 0);
-        }
+        if (pack_map_or_empty(&pk, &f->meta))
+            return -1;
         pack_cstr(&pk, "tensors");
         msgpack_pack_map(&pk, (size_t)f->ntensors);
         for (int i = 0; i < f->ntensors; i++) {

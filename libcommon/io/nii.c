@@ -264,13 +264,10 @@ int nii_read(const char *path, nii_image *img, int mode)
              * the byte order it will use: dim[0]'s, or sizeof_hdr's when
              * dim[0] is 0 (its need_nhdr_swap) */
             int hswap = h.dim[0] != 0 ? d0 != h.dim[0] : sz != 348;
-            if (nifti_pre_check(path, swaps(h.datatype, hswap), swaps(h.dim[1], hswap))) {
-                free(buf);
-                return -1;
-            }
             for (int i = 0; i < 3; i++)
                 pd[i] = swapf(h.pixdim[i + 1], swap);
-            if (check_pixdim(path, swaps(h.sform_code, swap), pd)) {
+            if (nifti_pre_check(path, swaps(h.datatype, hswap), swaps(h.dim[1], hswap)) ||
+                check_pixdim(path, swaps(h.sform_code, swap), pd)) {
                 free(buf);
                 return -1;
             }
@@ -299,14 +296,11 @@ int nii_read(const char *path, nii_image *img, int mode)
                 free(buf);
                 return err_set("%s: invalid NIfTI-2 header (dim[0] = %lld, not 0..7)", path, (long long)d0);
             }
-            if (nifti_pre_check(path, swaps(h.datatype, swap),
-                                swap ? (int64_t)__builtin_bswap64((uint64_t)h.dim[1]) : h.dim[1])) {
-                free(buf);
-                return -1;
-            }
             for (int i = 0; i < 3; i++)
                 pd[i] = swapd(h.pixdim[i + 1], swap);
-            if (check_pixdim(path, swapi(h.sform_code, swap), pd)) {
+            if (nifti_pre_check(path, swaps(h.datatype, swap),
+                                swap ? (int64_t)__builtin_bswap64((uint64_t)h.dim[1]) : h.dim[1]) ||
+                check_pixdim(path, swapi(h.sform_code, swap), pd)) {
                 free(buf);
                 return -1;
             }

@@ -13,6 +13,7 @@
 #include <zmq.h>
 
 #include "core/err.h"
+#include "core/grow.h"
 #include "core/parse.h"
 #include "core/tmpfile.h"
 #include "core/version.h"
@@ -236,15 +237,10 @@ static int in_reserve(stream_in *in, size_t want)
         in->start = 0;
     }
     if (in->cap - in->start < want) {
-        size_t cap = in->cap ? in->cap : 1 << 16;
-        char *nb;
-        while (cap < want)
-            cap *= 2;
-        nb = realloc(in->buf, cap);
+        char *nb = grow_bytes(in->buf, &in->cap, want, 1 << 16);
         if (!nb)
             return err_set("out of memory (record of %zu bytes)", want);
         in->buf = nb;
-        in->cap = cap;
     }
     return 0;
 }

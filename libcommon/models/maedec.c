@@ -19,7 +19,8 @@ struct maedec {
     pblock pb;
     nnb_arena ar;
     nnb_tblock blk[MAEDEC_MAX_DEPTH];
-    int imask, iew, ieb, inw, inb, ipw, ipb;
+    nnb_tstack st; /* blk and the norm after them */
+    int imask, iew, ieb, ipw, ipb;
     /* arena (bind) */
     float *e, *x0, *pos, *y, *ym, *yr, *pf, *pred, *dpf, *dA, *dB, *de, *dlat;
     const float *lat;
@@ -41,58 +42,33 @@ int maedec_config_check(const maedec_config *c)
     return nnb_tstack_check("maedec", c->depth, MAEDEC_MAX_DEPTH, c->width, c->heads, c->mlp_ratio, c->eps);
 }
 
-char *maedec_config_json(const maedec_config *c)
-{
-    mval m = {0};
-    char *s;
-    mval_set_map(&m);
-    mval_put_i64(&m, "embed", c->embed);
-    mval_put_i64(&m, "in_ch", c->in_ch);
-    mval_put_i64(&m, "patch", c->patch);
-    mval_put_i64(&m, "depth", c->depth);
-    mval_put_i64(&m, "width", c->width);
-    mval_put_i64(&m, "heads", c->heads);
-    mval_put_i64(&m, "mlp_ratio", c->mlp_ratio);
-    nnb_cfg_put_float(&m, "eps", c->eps);
-    s = nnb_cfg_dump(&m);
-    mval_free(&m);
-    return s;
-}
+/* the configuration, field by field in JSON order */
+static const nnb_cfg_field fields[] = {
+    NNB_CFG(maedec_config, embed, NNB_CFG_INT),
+    NNB_CFG(maedec_config, in_ch, NNB_CFG_INT),
+    NNB_CFG(maedec_config, patch, NNB_CFG_INT),
+    NNB_CFG(maedec_config, depth, NNB_CFG_INT),
+    NNB_CFG(maedec_config, width, NNB_CFG_INT),
+    NNB_CFG(maedec_config, heads, NNB_CFG_INT),
+    NNB_CFG(maedec_config, mlp_ratio, NNB_CFG_INT),
+    NNB_CFG(maedec_config, eps, NNB_CFG_FLOAT),
+    {0},
+};
 
-int maedec_config_parse(const char *json, maedec_config *c)
-{
-    static const char *const keys[] = {"embed", "in_ch", "patch", "depth", "width", "heads", "mlp_ratio", "eps",
-                                       NULL};
-    const char *w = "maedec";
-    mval m = {0};
-    maedec_config_default(c);
-    if (nnb_cfg_parse(json, &m, w, keys))
-        return -1;
-    int rc = nnb_cfg_int(&m, w, "embed", &c->embed) < 0 || nnb_cfg_int(&m, w, "in_ch", &c->in_ch) < 0 ||
-             nnb_cfg_int(&m, w, "patch", &c->patch) < 0 || nnb_cfg_int(&m, w, "depth", &c->depth) < 0 ||
-             nnb_cfg_int(&m, w, "width", &c->width) < 0 || nnb_cfg_int(&m, w, "heads", &c->heads) < 0 ||
-             nnb_cfg_int(&m, w, "mlp_ratio", &c->mlp_ratio) < 0 || nnb_cfg_float(&m, w, "eps", &c->eps) < 0;
-    mval_free(&m);
-    return rc ? -1 : maedec_config_check(c);
-}
+/* maedec_config_json, maedec_config_parse */
+NNB_MODEL_CONFIG(maedec, fields, NULL)
 
 static int declare(maedec *d)
 {
     const maedec_config *c = &d->cfg;
     const int Dd = c->width, KP = c->in_ch * c->patch * c->patch;
-    char pre[32];
     pblock *pb = &d->pb;
     if ((d->imask = pblock_add(pb, "mask_token", PARAM_TRAIN, 3, (int64_t[]){1, 1, Dd})) < 0 ||
         (d->iew = pblock_add(pb, "decoder_embed.weight", PARAM_TRAIN, 2, (int64_t[]){Dd, c->embed})) < 0 ||
         (d->ieb = pblock_add(pb, "decoder_embed.bias", PARAM_TRAIN, 1, (int64_t[]){Dd})) < 0)
         return -1;
-    for (int i = 0; i < c->depth; i++) {
-        snprintf(pre, sizeof pre, "decoder_blocks.%d", i);
-        if (nnb_tblock_declare(&d->blk[i], pb, pre, Dd, c->heads, c->mlp_ratio * Dd, c->eps))
-            return -1;
-    }
-    if ((d->inw = pblock_add(pb, "decoder_norm.weight", PARAM_TRAIN, 1, (int64_t[]){Dd})) < 0 ||
-        (d->inb = pblock_add(pb, "decoder_norm.bias", PARAM_TRAIN, 1, (int64_t[]){Dd})) < 0 ||
+    if (nnb_tstack_declare(&d->st, d->blk, c->depth, pb, "decoder_blocks", "decoder_norm", Dd, c->heads,
+                           c->mlp_ratio * Dd, c->eps) ||
         (d->ipw = pblock_add(pb, "decoder_pred.weight", PARAM_TRAIN, 2, (int64_t[]){KP, Dd})) < 0 ||
         (d->ipb = pblock_add(pb, "decoder_pred.bias", PARAM_TRAIN, 1, (int64_t[]){KP})) < 0)
         return -1;
@@ -103,10 +79,8 @@ maedec *maedec_create(const maedec_config *c, uint64_t seed)
 {
     maedec *d;
     rng r;
-    if (maedec_config_check(c))
+    if (maedec_config_check(c) || !(d = nnb_model_alloc(sizeof *d)))
         return NULL;
-    if (!(d = calloc(1, sizeof *d)))
-        return err_set("out of memory"), NULL;
     d->cfg = *c;
     pblock_init(&d->pb);
     if (declare(d)) {
@@ -117,10 +91,7 @@ maedec *maedec_create(const maedec_config *c, uint64_t seed)
     rng_seed(&r, seed, 0x3AEDEC);
     nn_init_normal(pblock_ptr(&d->pb, d->imask), (size_t)Dd, 0.02f, &r);
     nnb_init_xavier(pblock_ptr(&d->pb, d->iew), Dd, c->embed, &r);
-    for (int i = 0; i < c->depth; i++)
-        nnb_tblock_init(&d->blk[i], &d->pb, &r);
-    for (int k = 0; k < Dd; k++)
-        pblock_ptr(&d->pb, d->inw)[k] = 1;
+    nnb_tstack_init(&d->st, &d->pb, &r);
     nnb_init_xavier(pblock_ptr(&d->pb, d->ipw), c->in_ch * c->patch * c->patch, Dd, &r);
     return d;
 }
@@ -149,8 +120,7 @@ static void bind_cb(void *m, int N, int H, int W)
     d->dlat = nnb_arena_take(&d->ar, ne * (size_t)d->cfg.embed);
     d->pos = nnb_arena_take(&d->ar, (size_t)d->L * Dd);
     d->x0 = nnb_arena_take(&d->ar, nf * Dd);  /* full sequences (N, 1 + L, Dd) */
-    for (int i = 0; i < d->cfg.depth; i++)
-        nnb_tblock_bind(&d->blk[i], &d->ar, N, d->L + 1);
+    nnb_tstack_bind(&d->st, &d->ar, N, d->L + 1);
     d->y = nnb_arena_take(&d->ar, nf * Dd);
     d->ym = nnb_arena_take(&d->ar, nf);
     d->yr = nnb_arena_take(&d->ar, nf);
@@ -207,12 +177,7 @@ const float *maedec_forward(maedec *d, const float *lat, const int *keep, int N,
             else
                 add_forward(x, from, d->pos + (size_t)(l - 1) * Dd, (size_t)Dd);
         }
-    const float *in = d->x0;
-    for (int i = 0; i < c->depth; i++) {
-        nnb_tblock_forward(&d->blk[i], pb, in);
-        in = d->blk[i].out;
-    }
-    layernorm_forward(d->y, d->ym, d->yr, in, pblock_ptr(pb, d->inw), pblock_ptr(pb, d->inb), N * T, Dd, c->eps);
+    nnb_tstack_forward(&d->st, pb, d->x0, d->y, d->ym, d->yr, N * T);
     linear_forward(d->pf, d->y, pblock_ptr(pb, d->ipw), pblock_ptr(pb, d->ipb), N * T, Dd, KP);
     for (int n = 0; n < N; n++)
         memcpy(d->pred + (size_t)n * L * KP, d->pf + ((size_t)n * T + 1) * KP, sizeof(float) * L * KP);
@@ -231,16 +196,9 @@ const float *maedec_backward(maedec *d, const float *dpred)
         memset(d->dpf + (size_t)n * T * KP, 0, sizeof(float) * KP);
         memcpy(d->dpf + ((size_t)n * T + 1) * KP, dpred + (size_t)n * L * KP, sizeof(float) * L * KP);
     }
-    float *g = d->dA, *h = d->dB;
-    linear_backward(h, pblock_grad(pb, d->ipw), pblock_grad(pb, d->ipb), d->dpf, d->y, pblock_ptr(pb, d->ipw), N * T,
-                    Dd, KP);
-    layernorm_backward(g, pblock_grad(pb, d->inw), pblock_grad(pb, d->inb), h, d->blk[c->depth - 1].out, d->ym, d->yr,
-                       pblock_ptr(pb, d->inw), N * T, Dd);
-    for (int i = c->depth - 1; i >= 0; i--) {
-        nnb_tblock_backward(&d->blk[i], pb, h, g, i ? d->blk[i - 1].out : d->x0);
-        float *s = g;
-        g = h, h = s;
-    }
+    linear_backward(d->dB, pblock_grad(pb, d->ipw), pblock_grad(pb, d->ipb), d->dpf, d->y, pblock_ptr(pb, d->ipw),
+                    N * T, Dd, KP);
+    const float *g = nnb_tstack_backward(&d->st, pb, d->x0, d->dB, d->ym, d->yr, d->dA, d->dB, N * T);
     /* g = d x0: each row back to its embedded token or to the mask token */
     float *dmask = pblock_grad(pb, d->imask);
     for (int n = 0; n < N; n++)

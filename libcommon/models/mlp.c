@@ -28,44 +28,28 @@ int mlp_config_check(const mlp_config *c)
     return 0;
 }
 
-char *mlp_config_json(const mlp_config *c)
+/* the configuration, field by field in JSON order */
+static const nnb_cfg_field fields[] = {
+    NNB_CFG_REQUIRED(mlp_config, in, NNB_CFG_INT),
+    NNB_CFG_REQUIRED(mlp_config, hidden, NNB_CFG_INT),
+    NNB_CFG_REQUIRED(mlp_config, out, NNB_CFG_INT),
+    {0},
+};
+
+void mlp_config_default(mlp_config *c)
 {
-    mval m = {0};
-    char *s;
-    mval_set_map(&m);
-    mval_put_i64(&m, "in", c->in);
-    mval_put_i64(&m, "hidden", c->hidden);
-    mval_put_i64(&m, "out", c->out);
-    s = nnb_cfg_dump(&m);
-    mval_free(&m);
-    return s;
+    memset(c, 0, sizeof *c);
 }
 
-int mlp_config_parse(const char *json, mlp_config *c)
-{
-    static const char *const keys[] = {"in", "hidden", "out", NULL};
-    mval m = {0};
-    memset(c, 0, sizeof *c);
-    if (nnb_cfg_parse(json, &m, "mlp", keys))
-        return -1;
-    int rc = nnb_cfg_int(&m, "mlp", "in", &c->in) != 0 || nnb_cfg_int(&m, "mlp", "hidden", &c->hidden) != 0 ||
-             nnb_cfg_int(&m, "mlp", "out", &c->out) != 0;
-    mval_free(&m);
-    if (rc)
-        return err_set("mlp configuration: needs integers in, hidden, out");
-    return mlp_config_check(c);
-}
+/* mlp_config_json, mlp_config_parse */
+NNB_MODEL_CONFIG(mlp, fields, "needs integers in, hidden, out")
 
 mlp *mlp_create(const mlp_config *c, uint64_t seed)
 {
     mlp *m;
     rng r;
-    if (mlp_config_check(c))
+    if (mlp_config_check(c) || !(m = nnb_model_alloc(sizeof *m)))
         return NULL;
-    if (!(m = calloc(1, sizeof *m))) {
-        err_set("out of memory");
-        return NULL;
-    }
     m->cfg = *c;
     pblock_init(&m->pb);
     int64_t w1[2] = {c->hidden, c->in}, b1[1] = {c->hidden}, w2[2] = {c->out, c->hidden},

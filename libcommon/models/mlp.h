@@ -22,6 +22,9 @@ typedef struct {
     int in, hidden, out;
 } mlp_config;
 
+/* all zero: in, hidden and out must be given */
+void mlp_config_default(mlp_config *c);
+
 typedef struct mlp mlp;
 
 /* configuration, create, free, parameters, checkpoints (kind "mlp") */

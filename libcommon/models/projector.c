@@ -58,46 +58,54 @@ int proj_config_check(const proj_config *c)
     return 0;
 }
 
+/* The configuration of n layers, field by field in JSON order (fields
+ * holds 7). */
+/* the configuration, field by field in JSON order; the arrays' sizes are
+ * filled in for n layers by fields_for */
+static const nnb_cfg_field proj_fields[] = {
+    NNB_CFG_REQUIRED(proj_config, dims, NNB_CFG_INTS),
+    NNB_CFG_REQUIRED(proj_config, bias, NNB_CFG_INTS),
+    NNB_CFG_REQUIRED(proj_config, bn, NNB_CFG_INTS),
+    NNB_CFG_REQUIRED(proj_config, relu, NNB_CFG_INTS),
+    NNB_CFG_REQUIRED(proj_config, bn_momentum, NNB_CFG_FLOAT),
+    NNB_CFG_REQUIRED(proj_config, eps, NNB_CFG_FLOAT),
+    {0},
+};
+
+static void fields_for(nnb_cfg_field f[7], int n)
+{
+    memcpy(f, proj_fields, sizeof proj_fields);
+    f[0].n = n + 1;
+    f[1].n = f[2].n = f[3].n = n;
+}
+
 char *proj_config_json(const proj_config *c)
 {
-    mval m = {0};
-    char *s;
-    mval_set_map(&m);
-    nnb_cfg_put_ints(&m, "dims", c->dims, c->n + 1);
-    nnb_cfg_put_ints(&m, "bias", c->bias, c->n);
-    nnb_cfg_put_ints(&m, "bn", c->bn, c->n);
-    nnb_cfg_put_ints(&m, "relu", c->relu, c->n);
-    nnb_cfg_put_float(&m, "bn_momentum", c->bn_momentum);
-    nnb_cfg_put_float(&m, "eps", c->eps);
-    s = nnb_cfg_dump(&m);
-    mval_free(&m);
-    return s;
+    nnb_cfg_field f[7];
+    fields_for(f, c->n);
+    return nnb_cfg_json(c, f);
 }
 
 int proj_config_parse(const char *json, proj_config *c)
 {
-    static const char *const keys[] = {"dims", "bias", "bn", "relu", "bn_momentum", "eps", NULL};
+    nnb_cfg_field f[7];
     mval m = {0};
     const mval *d;
+    int rc;
     memset(c, 0, sizeof *c);
-    if (nnb_cfg_parse(json, &m, "projector", keys))
+    if (nnb_cfg_open(json, &m, "projector", proj_fields))
         return -1;
-    int rc = 0;
-    if (!(d = mval_map_get(&m, "dims")) || d->kind != MV_ARRAY || d->a.n < 2 || d->a.n > PROJ_MAX_LAYERS + 1)
-        rc = err_set("projector configuration: 'dims' must be an array of 2..%d integers", PROJ_MAX_LAYERS + 1);
-    else {
-        c->n = (int)d->a.n - 1;
-        rc = nnb_cfg_ints(&m, "projector", "dims", c->dims, c->n + 1) != 0 ||
-             nnb_cfg_ints(&m, "projector", "bias", c->bias, c->n) != 0 ||
-             nnb_cfg_ints(&m, "projector", "bn", c->bn, c->n) != 0 ||
-             nnb_cfg_ints(&m, "projector", "relu", c->relu, c->n) != 0 ||
-             nnb_cfg_float(&m, "projector", "bn_momentum", &c->bn_momentum) != 0 ||
-             nnb_cfg_float(&m, "projector", "eps", &c->eps) != 0;
-        if (rc)
-            err_set("projector configuration: needs dims, bias, bn, relu, bn_momentum and eps");
+    if (!(d = mval_map_get(&m, "dims")) || d->kind != MV_ARRAY || d->a.n < 2 || d->a.n > PROJ_MAX_LAYERS + 1) {
+        mval_free(&m);
+        return err_set("projector configuration: 'dims' must be an array of 2..%d integers", PROJ_MAX_LAYERS + 1);
     }
+    c->n = (int)d->a.n - 1;
+    fields_for(f, c->n);
+    rc = nnb_cfg_get(&m, c, "projector", f);
     mval_free(&m);
-    return rc ? -1 : proj_config_check(c);
+    if (rc)
+        return err_set("projector configuration: needs dims, bias, bn, relu, bn_momentum and eps");
+    return proj_config_check(c);
 }
 
 static int add(pblock *pb, const char *pre, int i, const char *name, param_kind k, int rank, int64_t n0, int64_t n1,
@@ -116,12 +124,8 @@ projector *proj_create(const proj_config *c, uint64_t seed)
 {
     projector *p;
     rng r;
-    if (proj_config_check(c))
+    if (proj_config_check(c) || !(p = nnb_model_alloc(sizeof *p)))
         return NULL;
-    if (!(p = calloc(1, sizeof *p))) {
-        err_set("out of memory");
-        return NULL;
-    }
     p->cfg = *c;
     p->training = 1;
     pblock_init(&p->pb);

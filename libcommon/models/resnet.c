@@ -124,48 +124,25 @@ int resnet_config_check(const resnet_config *c)
     return 0;
 }
 
-char *resnet_config_json(const resnet_config *c)
-{
-    mval m = {0};
-    char *s;
-    mval_set_map(&m);
-    mval_put_i64(&m, "in_ch", c->in_ch);
-    if (c->stem != RESNET_STEM_3X3) /* absent: the default, as checkpoints before the option */
-        mval_put_str(&m, "stem", resnet_stem_name(c->stem));
-    mval_put_i64(&m, "depth", c->depth);
-    nnb_cfg_put_float(&m, "width", c->width);
-    mval_put_str(&m, "norm", nnb_norm_name(c->norm));
-    mval_put_i64(&m, "groups", c->groups);
-    nnb_cfg_put_float(&m, "bn_momentum", c->bn_momentum);
-    nnb_cfg_put_float(&m, "eps", c->eps);
-    s = nnb_cfg_dump(&m);
-    mval_free(&m);
-    return s;
-}
+static const char *const stem_names[] = {[RESNET_STEM_3X3] = "3x3", [RESNET_STEM_TORCHVISION] = "torchvision", NULL};
 
-int resnet_config_parse(const char *json, resnet_config *c)
-{
-    static const char *const keys[] = {"in_ch",  "stem",        "depth", "width", "norm",
-                                       "groups", "bn_momentum", "eps",   NULL};
-    mval m = {0};
-    const mval *st;
-    resnet_config_default(c);
-    if (nnb_cfg_parse(json, &m, "resnet", keys))
-        return -1;
-    if ((st = mval_map_get(&m, "stem")) && (st->kind != MV_STR || resnet_stem_parse(st->s.p, &c->stem))) {
-        mval_free(&m);
-        return err_set("resnet configuration: 'stem' must be \"3x3\" or \"torchvision\"");
-    }
-    int rc = nnb_cfg_int(&m, "resnet", "in_ch", &c->in_ch) < 0 ||
-             nnb_cfg_int(&m, "resnet", "depth", &c->depth) < 0 ||
-             nnb_cfg_float(&m, "resnet", "width", &c->width) < 0 ||
-             nnb_cfg_norm(&m, "resnet", "norm", &c->norm) < 0 ||
-             nnb_cfg_int(&m, "resnet", "groups", &c->groups) < 0 ||
-             nnb_cfg_float(&m, "resnet", "bn_momentum", &c->bn_momentum) < 0 ||
-             nnb_cfg_float(&m, "resnet", "eps", &c->eps) < 0;
-    mval_free(&m);
-    return rc ? -1 : resnet_config_check(c);
-}
+/* the configuration, field by field in JSON order; stem is absent when it is
+ * the default, as in checkpoints from before the option */
+static const nnb_cfg_field resnet_fields[] = {
+    NNB_CFG(resnet_config, in_ch, NNB_CFG_INT),
+    {.key = "stem", .kind = NNB_CFG_ENUM, .off = offsetof(resnet_config, stem), .names = stem_names, .omit = 1,
+     .dflt = RESNET_STEM_3X3},
+    NNB_CFG(resnet_config, depth, NNB_CFG_INT),
+    NNB_CFG(resnet_config, width, NNB_CFG_FLOAT),
+    NNB_CFG_NORM(resnet_config, norm),
+    NNB_CFG(resnet_config, groups, NNB_CFG_INT),
+    NNB_CFG(resnet_config, bn_momentum, NNB_CFG_FLOAT),
+    NNB_CFG(resnet_config, eps, NNB_CFG_FLOAT),
+    {0},
+};
+
+/* resnet_config_json, resnet_config_parse */
+NNB_MODEL_CONFIG(resnet, resnet_fields, NULL)
 
 /* A block of width w; stride 1 or 2 (the first block of a halving layer);
  * the shortcut gets a convolution when the stride or the width changes. */
@@ -203,12 +180,8 @@ resnet *resnet_create(const resnet_config *c, uint64_t seed)
     resnet *r;
     rng rg;
     char pre[64];
-    if (resnet_config_check(c))
+    if (resnet_config_check(c) || !(r = nnb_model_alloc(sizeof *r)))
         return NULL;
-    if (!(r = calloc(1, sizeof *r))) {
-        err_set("out of memory");
-        return NULL;
-    }
     r->cfg = *c;
     r->training = 1;
     r->nc = (nnb_normcfg){c->norm, c->groups, c->bn_momentum, c->eps};
@@ -584,57 +557,37 @@ int resdec_config_check(const resdec_config *c)
     return 0;
 }
 
-char *resdec_config_json(const resdec_config *c)
-{
-    mval m = {0};
-    char *s;
-    mval_set_map(&m);
-    nnb_cfg_put_ints(&m, "skip_ch", c->skip_ch, 5);
-    nnb_cfg_put_ints(&m, "dec_widths", c->dec_widths, 4);
-    mval_put_i64(&m, "out_ch", c->out_ch);
-    if (c->upsample != 1) /* absent: 1, as checkpoints before the option */
-        mval_put_i64(&m, "upsample", c->upsample);
-    mval_put_str(&m, "norm", nnb_norm_name(c->norm));
-    mval_put_i64(&m, "groups", c->groups);
-    nnb_cfg_put_float(&m, "bn_momentum", c->bn_momentum);
-    nnb_cfg_put_float(&m, "eps", c->eps);
-    s = nnb_cfg_dump(&m);
-    mval_free(&m);
-    return s;
-}
+/* the same for the decoder; upsample is absent when 1, as in checkpoints
+ * from before the option */
+static const nnb_cfg_field resdec_fields[] = {
+    NNB_CFG_N(resdec_config, skip_ch, 5),
+    NNB_CFG_N(resdec_config, dec_widths, 4),
+    NNB_CFG(resdec_config, out_ch, NNB_CFG_INT),
+    {.key = "upsample", .kind = NNB_CFG_INT, .off = offsetof(resdec_config, upsample), .omit = 1, .dflt = 1},
+    NNB_CFG_NORM(resdec_config, norm),
+    NNB_CFG(resdec_config, groups, NNB_CFG_INT),
+    NNB_CFG(resdec_config, bn_momentum, NNB_CFG_FLOAT),
+    NNB_CFG(resdec_config, eps, NNB_CFG_FLOAT),
+    {0},
+};
 
-int resdec_config_parse(const char *json, resdec_config *c)
+/* the decoder of the default encoder */
+static void resdec_config_default(resdec_config *c)
 {
-    static const char *const keys[] = {"skip_ch", "dec_widths",  "out_ch", "upsample", "norm",
-                                       "groups",  "bn_momentum", "eps",    NULL};
     resnet_config e;
-    mval m = {0};
     resnet_config_default(&e);
     resdec_config_for(&e, c);
-    if (nnb_cfg_parse(json, &m, "resdec", keys))
-        return -1;
-    int rc = nnb_cfg_ints(&m, "resdec", "skip_ch", c->skip_ch, 5) < 0 ||
-             nnb_cfg_ints(&m, "resdec", "dec_widths", c->dec_widths, 4) < 0 ||
-             nnb_cfg_int(&m, "resdec", "out_ch", &c->out_ch) < 0 ||
-             nnb_cfg_int(&m, "resdec", "upsample", &c->upsample) < 0 ||
-             nnb_cfg_norm(&m, "resdec", "norm", &c->norm) < 0 ||
-             nnb_cfg_int(&m, "resdec", "groups", &c->groups) < 0 ||
-             nnb_cfg_float(&m, "resdec", "bn_momentum", &c->bn_momentum) < 0 ||
-             nnb_cfg_float(&m, "resdec", "eps", &c->eps) < 0;
-    mval_free(&m);
-    return rc ? -1 : resdec_config_check(c);
 }
+
+/* resdec_config_json, resdec_config_parse */
+NNB_MODEL_CONFIG(resdec, resdec_fields, NULL)
 
 resdec *resdec_create(const resdec_config *c, uint64_t seed)
 {
     resdec *d;
     rng r;
-    if (resdec_config_check(c))
+    if (resdec_config_check(c) || !(d = nnb_model_alloc(sizeof *d)))
         return NULL;
-    if (!(d = calloc(1, sizeof *d))) {
-        err_set("out of memory");
-        return NULL;
-    }
     d->cfg = *c;
     d->training = 1;
     d->nc = (nnb_normcfg){c->norm, c->groups, c->bn_momentum, c->eps};

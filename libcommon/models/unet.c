@@ -58,53 +58,27 @@ int unet_config_check(const unet_config *c)
     return 0;
 }
 
-char *unet_config_json(const unet_config *c)
-{
-    mval m = {0};
-    char *s;
-    mval_set_map(&m);
-    mval_put_i64(&m, "in_ch", c->in_ch);
-    nnb_cfg_put_ints(&m, "widths", c->widths, 5);
-    mval_put_i64(&m, "out_ch", c->out_ch);
-    mval_put_str(&m, "norm", nnb_norm_name(c->norm));
-    mval_put_i64(&m, "groups", c->groups);
-    nnb_cfg_put_float(&m, "bn_momentum", c->bn_momentum);
-    nnb_cfg_put_float(&m, "eps", c->eps);
-    s = nnb_cfg_dump(&m);
-    mval_free(&m);
-    return s;
-}
+static const nnb_cfg_field fields[] = {
+    NNB_CFG(unet_config, in_ch, NNB_CFG_INT),
+    NNB_CFG_N(unet_config, widths, 5),
+    NNB_CFG(unet_config, out_ch, NNB_CFG_INT),
+    NNB_CFG_NORM(unet_config, norm),
+    NNB_CFG(unet_config, groups, NNB_CFG_INT),
+    NNB_CFG(unet_config, bn_momentum, NNB_CFG_FLOAT),
+    NNB_CFG(unet_config, eps, NNB_CFG_FLOAT),
+    {0},
+};
 
-int unet_config_parse(const char *json, unet_config *c)
-{
-    static const char *const keys[] = {"in_ch",  "widths",      "out_ch", "norm",
-                                       "groups", "bn_momentum", "eps",    NULL};
-    mval m = {0};
-    unet_config_default(c);
-    if (nnb_cfg_parse(json, &m, "unet", keys))
-        return -1;
-    int rc = nnb_cfg_int(&m, "unet", "in_ch", &c->in_ch) < 0 ||
-             nnb_cfg_ints(&m, "unet", "widths", c->widths, 5) < 0 ||
-             nnb_cfg_int(&m, "unet", "out_ch", &c->out_ch) < 0 ||
-             nnb_cfg_norm(&m, "unet", "norm", &c->norm) < 0 ||
-             nnb_cfg_int(&m, "unet", "groups", &c->groups) < 0 ||
-             nnb_cfg_float(&m, "unet", "bn_momentum", &c->bn_momentum) < 0 ||
-             nnb_cfg_float(&m, "unet", "eps", &c->eps) < 0;
-    mval_free(&m);
-    return rc ? -1 : unet_config_check(c);
-}
+/* unet_config_json, unet_config_parse */
+NNB_MODEL_CONFIG(unet, fields, NULL)
 
 unet *unet_create(const unet_config *c, uint64_t seed)
 {
     unet *u;
     char pre[8];
     rng r;
-    if (unet_config_check(c))
+    if (unet_config_check(c) || !(u = nnb_model_alloc(sizeof *u)))
         return NULL;
-    if (!(u = calloc(1, sizeof *u))) {
-        err_set("out of memory");
-        return NULL;
-    }
     u->cfg = *c;
     u->training = 1;
     u->nc = (nnb_normcfg){c->norm, c->groups, c->bn_momentum, c->eps};

@@ -21,7 +21,8 @@ struct vit {
     pblock pb;
     nnb_arena ar;
     nnb_tblock blk[VIT_MAX_DEPTH];
-    int icls, ipw, ipb, inw, inb;
+    nnb_tstack st; /* blk and the norm after them */
+    int icls, ipw, ipb;
     /* arena (bind) */
     float *patches, *sel, *emb, *x0, *pos, *tok, *fm, *fr, *dA, *dB, *demb;
     int *keep; /* (N, K) of the last forward, malloc'ed */
@@ -67,54 +68,30 @@ int vit_config_check(const vit_config *c)
     return nnb_tstack_check("vit", c->depth, VIT_MAX_DEPTH, c->width, c->heads, c->mlp_ratio, c->eps);
 }
 
-char *vit_config_json(const vit_config *c)
-{
-    mval m = {0};
-    char *s;
-    mval_set_map(&m);
-    mval_put_i64(&m, "in_ch", c->in_ch);
-    mval_put_i64(&m, "patch", c->patch);
-    mval_put_i64(&m, "depth", c->depth);
-    mval_put_i64(&m, "width", c->width);
-    mval_put_i64(&m, "heads", c->heads);
-    mval_put_i64(&m, "mlp_ratio", c->mlp_ratio);
-    nnb_cfg_put_float(&m, "eps", c->eps);
-    s = nnb_cfg_dump(&m);
-    mval_free(&m);
-    return s;
-}
+/* the configuration, field by field in JSON order */
+static const nnb_cfg_field fields[] = {
+    NNB_CFG(vit_config, in_ch, NNB_CFG_INT),
+    NNB_CFG(vit_config, patch, NNB_CFG_INT),
+    NNB_CFG(vit_config, depth, NNB_CFG_INT),
+    NNB_CFG(vit_config, width, NNB_CFG_INT),
+    NNB_CFG(vit_config, heads, NNB_CFG_INT),
+    NNB_CFG(vit_config, mlp_ratio, NNB_CFG_INT),
+    NNB_CFG(vit_config, eps, NNB_CFG_FLOAT),
+    {0},
+};
 
-int vit_config_parse(const char *json, vit_config *c)
-{
-    static const char *const keys[] = {"in_ch", "patch", "depth", "width", "heads", "mlp_ratio", "eps", NULL};
-    mval m = {0};
-    vit_config_default(c);
-    if (nnb_cfg_parse(json, &m, "vit", keys))
-        return -1;
-    int rc = nnb_cfg_int(&m, "vit", "in_ch", &c->in_ch) < 0 || nnb_cfg_int(&m, "vit", "patch", &c->patch) < 0 ||
-             nnb_cfg_int(&m, "vit", "depth", &c->depth) < 0 || nnb_cfg_int(&m, "vit", "width", &c->width) < 0 ||
-             nnb_cfg_int(&m, "vit", "heads", &c->heads) < 0 ||
-             nnb_cfg_int(&m, "vit", "mlp_ratio", &c->mlp_ratio) < 0 || nnb_cfg_float(&m, "vit", "eps", &c->eps) < 0;
-    mval_free(&m);
-    return rc ? -1 : vit_config_check(c);
-}
+/* vit_config_json, vit_config_parse */
+NNB_MODEL_CONFIG(vit, fields, NULL)
 
 static int declare(vit *v)
 {
     const vit_config *c = &v->cfg;
     const int D = c->width, P = c->patch;
-    char pre[32];
     if ((v->icls = pblock_add(&v->pb, "cls_token", PARAM_TRAIN, 3, (int64_t[]){1, 1, D})) < 0 ||
         (v->ipw = pblock_add(&v->pb, "patch_embed.proj.weight", PARAM_TRAIN, 4, (int64_t[]){D, c->in_ch, P, P})) < 0 ||
         (v->ipb = pblock_add(&v->pb, "patch_embed.proj.bias", PARAM_TRAIN, 1, (int64_t[]){D})) < 0)
         return -1;
-    for (int i = 0; i < c->depth; i++) {
-        snprintf(pre, sizeof pre, "blocks.%d", i);
-        if (nnb_tblock_declare(&v->blk[i], &v->pb, pre, D, c->heads, c->mlp_ratio * D, c->eps))
-            return -1;
-    }
-    if ((v->inw = pblock_add(&v->pb, "norm.weight", PARAM_TRAIN, 1, (int64_t[]){D})) < 0 ||
-        (v->inb = pblock_add(&v->pb, "norm.bias", PARAM_TRAIN, 1, (int64_t[]){D})) < 0)
+    if (nnb_tstack_declare(&v->st, v->blk, c->depth, &v->pb, "blocks", "norm", D, c->heads, c->mlp_ratio * D, c->eps))
         return -1;
     return pblock_alloc(&v->pb);
 }
@@ -123,10 +100,8 @@ vit *vit_create(const vit_config *c, uint64_t seed)
 {
     vit *v;
     rng r;
-    if (vit_config_check(c))
+    if (vit_config_check(c) || !(v = nnb_model_alloc(sizeof *v)))
         return NULL;
-    if (!(v = calloc(1, sizeof *v)))
-        return err_set("out of memory"), NULL;
     v->cfg = *c;
     pblock_init(&v->pb);
     if (declare(v)) {
@@ -138,10 +113,7 @@ vit *vit_create(const vit_config *c, uint64_t seed)
     nn_init_normal(pblock_ptr(&v->pb, v->icls), (size_t)D, 0.02f, &r);
     nnb_init_xavier(pblock_ptr(&v->pb, v->ipw), D, K, &r);
     nn_init_default(pblock_ptr(&v->pb, v->ipb), (size_t)D, K, &r);
-    for (int i = 0; i < c->depth; i++)
-        nnb_tblock_init(&v->blk[i], &v->pb, &r);
-    for (int d = 0; d < D; d++)
-        pblock_ptr(&v->pb, v->inw)[d] = 1;
+    nnb_tstack_init(&v->st, &v->pb, &r);
     return v;
 }
 
@@ -170,8 +142,7 @@ static void bind_cb(void *m, int N, int H, int W)
     v->demb = nnb_arena_take(&v->ar, (size_t)N * v->K * D);
     v->pos = nnb_arena_take(&v->ar, (size_t)v->L * D);
     v->x0 = nnb_arena_take(&v->ar, n * D); /* (N, T, D) */
-    for (int i = 0; i < v->cfg.depth; i++)
-        nnb_tblock_bind(&v->blk[i], &v->ar, N, (int)T);
+    nnb_tstack_bind(&v->st, &v->ar, N, (int)T);
     v->tok = nnb_arena_take(&v->ar, n * D);
     v->fm = nnb_arena_take(&v->ar, n);
     v->fr = nnb_arena_take(&v->ar, n);
@@ -221,13 +192,7 @@ const float *vit_forward(vit *v, const float *x, int N, int H, int W, const int 
             add_forward(xn + (size_t)(k + 1) * D, v->emb + ((size_t)n * K + k) * D,
                         v->pos + (size_t)v->keep[n * K + k] * D, (size_t)D);
     }
-    const float *in = v->x0;
-    for (int i = 0; i < c->depth; i++) {
-        nnb_tblock_forward(&v->blk[i], &v->pb, in);
-        in = v->blk[i].out;
-    }
-    layernorm_forward(v->tok, v->fm, v->fr, in, pblock_ptr(&v->pb, v->inw), pblock_ptr(&v->pb, v->inb), N * T, D,
-                      c->eps);
+    nnb_tstack_forward(&v->st, &v->pb, v->x0, v->tok, v->fm, v->fr, N * T);
     v->have_fwd = 1;
     return v->tok;
 }
@@ -239,14 +204,7 @@ int vit_backward(vit *v, const float *dtok)
     pblock *pb = &v->pb;
     if (!v->have_fwd)
         return err_set("vit: backward without a forward");
-    float *d = v->dA, *e = v->dB;
-    layernorm_backward(d, pblock_grad(pb, v->inw), pblock_grad(pb, v->inb), dtok, v->blk[c->depth - 1].out, v->fm,
-                       v->fr, pblock_ptr(pb, v->inw), N * T, D);
-    for (int i = c->depth - 1; i >= 0; i--) {
-        nnb_tblock_backward(&v->blk[i], pb, e, d, i ? v->blk[i - 1].out : v->x0);
-        float *s = d;
-        d = e, e = s;
-    }
+    const float *d = nnb_tstack_backward(&v->st, pb, v->x0, dtok, v->fm, v->fr, v->dA, v->dB, N * T);
     /* d = d x0: the cls rows to its token, the others through the embedding */
     float *dcls = pblock_grad(pb, v->icls);
     for (int n = 0; n < N; n++) {

@@ -48,33 +48,21 @@ int vitpup_config_check(const vitpup_config *c)
     return 0;
 }
 
-char *vitpup_config_json(const vitpup_config *c)
+/* the configuration, field by field in JSON order */
+static const nnb_cfg_field fields[] = {
+    NNB_CFG_REQUIRED(vitpup_config, embed, NNB_CFG_INT),
+    NNB_CFG_REQUIRED(vitpup_config, patch, NNB_CFG_INT),
+    NNB_CFG(vitpup_config, out_ch, NNB_CFG_INT),
+    {0},
+};
+
+void vitpup_config_default(vitpup_config *c)
 {
-    mval m = {0};
-    char *s;
-    mval_set_map(&m);
-    mval_put_i64(&m, "embed", c->embed);
-    mval_put_i64(&m, "patch", c->patch);
-    mval_put_i64(&m, "out_ch", c->out_ch);
-    s = nnb_cfg_dump(&m);
-    mval_free(&m);
-    return s;
+    *c = (vitpup_config){.out_ch = 64};
 }
 
-int vitpup_config_parse(const char *json, vitpup_config *c)
-{
-    static const char *const keys[] = {"embed", "patch", "out_ch", NULL};
-    mval m = {0};
-    *c = (vitpup_config){.out_ch = 64};
-    if (nnb_cfg_parse(json, &m, "vitpup", keys))
-        return -1;
-    int rc = nnb_cfg_int(&m, "vitpup", "embed", &c->embed) != 0 || nnb_cfg_int(&m, "vitpup", "patch", &c->patch) != 0 ||
-             nnb_cfg_int(&m, "vitpup", "out_ch", &c->out_ch) < 0;
-    mval_free(&m);
-    if (rc)
-        return err_set("vitpup configuration: 'embed' and 'patch' are required integers");
-    return vitpup_config_check(c);
-}
+/* vitpup_config_json, vitpup_config_parse */
+NNB_MODEL_CONFIG(vitpup, fields, "'embed' and 'patch' are required integers")
 
 vitpup *vitpup_create(const vitpup_config *c, uint64_t seed)
 {
@@ -82,10 +70,8 @@ vitpup *vitpup_create(const vitpup_config *c, uint64_t seed)
     char pre[32];
     vitpup *d;
     rng r;
-    if (vitpup_config_check(c))
+    if (vitpup_config_check(c) || !(d = nnb_model_alloc(sizeof *d)))
         return NULL;
-    if (!(d = calloc(1, sizeof *d)))
-        return err_set("out of memory"), NULL;
     d->cfg = *c;
     d->S = log2_of(c->patch);
     d->training = 1;

@@ -41,6 +41,9 @@ typedef struct {
     int embed, patch, out_ch;
 } vitpup_config;
 
+/* out_ch 64; embed and patch must be given */
+void vitpup_config_default(vitpup_config *c);
+
 typedef struct vitpup vitpup;
 
 /* configuration, create, free, parameters, checkpoints */

@@ -10,6 +10,16 @@
 #include "core/tensor.h"
 #include "nn/internal.h"
 
+/* ---- a model's struct ---- */
+
+void *nnb_model_alloc(size_t size)
+{
+    void *m = calloc(1, size);
+    if (!m)
+        err_set("out of memory");
+    return m;
+}
+
 /* ---- arena ---- */
 
 float *nnb_arena_take(nnb_arena *a, size_t n)
@@ -411,21 +421,25 @@ int nnb_cfg_ints(const mval *m, const char *what, const char *key, int *out, int
     return 0;
 }
 
-const char *nnb_norm_name(nn_norm_kind k)
-{
-    return k == NORM_GROUP ? "group" : "batch";
-}
+const char *const nnb_norm_names[] = {[NORM_BATCH] = "batch", [NORM_GROUP] = "group", NULL};
 
-int nnb_cfg_norm(const mval *m, const char *what, const char *key, nn_norm_kind *out)
+/* 0 found, 1 absent, -1 not one of names: "'KEY' must be "A" or "B"". */
+static int cfg_enum(const mval *m, const char *what, const char *key, const char *const *names, int *out)
 {
     const mval *v = mval_map_get(m, key);
+    char list[128];
+    size_t len = 0;
+    int k;
     if (!v)
         return 1;
-    if (v->kind == MV_STR && !strcmp(v->s.p, "batch"))
-        return *out = NORM_BATCH, 0;
-    if (v->kind == MV_STR && !strcmp(v->s.p, "group"))
-        return *out = NORM_GROUP, 0;
-    return err_set("%s configuration: '%s' must be \"batch\" or \"group\"", what, key);
+    for (k = 0; names[k]; k++)
+        if (v->kind == MV_STR && !strcmp(v->s.p, names[k]))
+            return *out = k, 0;
+    list[0] = 0;
+    for (int i = 0; i < k && len < sizeof list; i++)
+        len += (size_t)snprintf(list + len, sizeof list - len, "%s\"%s\"", i == 0 ? "" : i == k - 1 ? " or " : ", ",
+                                names[i]);
+    return err_set("%s configuration: '%s' must be %s", what, key, list);
 }
 
 void nnb_cfg_put_float(mval *m, const char *key, float v)
@@ -463,4 +477,81 @@ char *nnb_cfg_dump(const mval *m)
     }
     buf[len] = 0;
     return buf;
+}
+
+char *nnb_cfg_json(const void *cfg, const nnb_cfg_field *f)
+{
+    const char *base = cfg;
+    mval m = {0};
+    char *s;
+    mval_set_map(&m);
+    for (int i = 0; f[i].key; i++) {
+        const void *p = base + f[i].off;
+        int v, k;
+        if (f[i].kind == NNB_CFG_FLOAT) {
+            nnb_cfg_put_float(&m, f[i].key, *(const float *)p);
+            continue;
+        }
+        if (f[i].kind == NNB_CFG_INTS) {
+            nnb_cfg_put_ints(&m, f[i].key, p, f[i].n);
+            continue;
+        }
+        v = *(const int *)p;
+        if (f[i].omit && v == f[i].dflt)
+            continue;
+        if (f[i].kind == NNB_CFG_INT) {
+            mval_put_i64(&m, f[i].key, v);
+            continue;
+        }
+        for (k = 0; f[i].names[k] && k != v; k++)
+            ;
+        mval_put_str(&m, f[i].key, f[i].names[f[i].names[k] ? k : 0]); /* an unknown value: the first name */
+    }
+    s = nnb_cfg_dump(&m);
+    mval_free(&m);
+    return s;
+}
+
+int nnb_cfg_open(const char *json, mval *m, const char *what, const nnb_cfg_field *f)
+{
+    const char *keys[16];
+    int nf = 0;
+    for (; f[nf].key; nf++) {
+        if (nf + 1 == (int)(sizeof keys / sizeof *keys))
+            return err_set("%s configuration: more fields than nnb_cfg_open takes", what);
+        keys[nf] = f[nf].key;
+    }
+    keys[nf] = NULL;
+    return nnb_cfg_parse(json, m, what, keys);
+}
+
+int nnb_cfg_get(const mval *m, void *cfg, const char *what, const nnb_cfg_field *f)
+{
+    char *base = cfg;
+    int rc = 0;
+    for (int i = 0; f[i].key && !rc; i++) {
+        void *p = base + f[i].off;
+        switch (f[i].kind) {
+        case NNB_CFG_INT: rc = nnb_cfg_int(m, what, f[i].key, p); break;
+        case NNB_CFG_FLOAT: rc = nnb_cfg_float(m, what, f[i].key, p); break;
+        case NNB_CFG_INTS: rc = nnb_cfg_ints(m, what, f[i].key, p, f[i].n); break;
+        case NNB_CFG_ENUM: rc = cfg_enum(m, what, f[i].key, f[i].names, p); break;
+        }
+        if (rc > 0 && f[i].required)
+            rc = err_set("%s configuration: '%s' is required", what, f[i].key);
+        else if (rc > 0)
+            rc = 0;
+    }
+    return rc ? 1 : 0;
+}
+
+int nnb_cfg_read(const char *json, void *cfg, const char *what, const nnb_cfg_field *f)
+{
+    mval m = {0};
+    int rc;
+    if (nnb_cfg_open(json, &m, what, f))
+        return -1;
+    rc = nnb_cfg_get(&m, cfg, what, f);
+    mval_free(&m);
+    return rc;
 }

@@ -38,6 +38,10 @@ void nnb_arena_count(nnb_arena *a);
 int nnb_arena_commit(nnb_arena *a);
 void nnb_arena_free(nnb_arena *a);
 
+/* A model's struct of size bytes, zeroed (calloc: T_free releases it), at
+ * the start of its T_create; NULL + err_set("out of memory"). */
+void *nnb_model_alloc(size_t size);
+
 /* The accessors every model has, T_free, T_get_config and T_params, for a
  * struct T with members cfg (a T_config), pb (its pblock) and ar (its
  * arena), allocated with malloc. */
@@ -176,6 +180,63 @@ double nnb_dec_flops(const nnb_decoder *d, int H, int W);
 
 /* ---- configuration JSON ---- */
 
+/* A model's configuration described once, field by field, in JSON order:
+ * nnb_cfg_json writes it and nnb_cfg_read reads it back, so that a key is
+ * named in one place. The JSON key is the member's name. */
+typedef enum {
+    NNB_CFG_INT,   /* int */
+    NNB_CFG_FLOAT, /* float, written as the shortest decimal that reads back */
+    NNB_CFG_INTS,  /* int[n] */
+    NNB_CFG_ENUM,  /* int, written as names[value] */
+} nnb_cfg_kind;
+
+typedef struct {
+    const char *key;
+    nnb_cfg_kind kind;
+    size_t off;                /* offsetof(T_config, member) */
+    int n;                     /* NNB_CFG_INTS: how many */
+    const char *const *names;  /* NNB_CFG_ENUM: the values' names, NULL-terminated */
+    int required;              /* absent is an error (otherwise the default stays) */
+    int omit, dflt;            /* omit: an int or enum not written when it is dflt */
+} nnb_cfg_field;
+
+#define NNB_CFG(T, member, kind_) {.key = #member, .kind = (kind_), .off = offsetof(T, member)}
+#define NNB_CFG_N(T, member, n_) {.key = #member, .kind = NNB_CFG_INTS, .off = offsetof(T, member), .n = (n_)}
+#define NNB_CFG_REQUIRED(T, member, kind_) {.key = #member, .kind = (kind_), .off = offsetof(T, member), .required = 1}
+/* nn_norm_kind as "batch" or "group" */
+#define NNB_CFG_NORM(T, member) {.key = #member, .kind = NNB_CFG_ENUM, .off = offsetof(T, member), .names = nnb_norm_names}
+extern const char *const nnb_norm_names[];
+
+/* cfg's fields f (ending with a field whose key is NULL) as compact JSON
+ * (malloc'ed); NULL + err_set. */
+char *nnb_cfg_json(const void *cfg, const nnb_cfg_field *f);
+/* json's fields into cfg (which holds the defaults); what names the
+ * configuration in messages. -1 when json is not an object of these fields
+ * only; 1 when a field has the wrong type or a required one is absent (the
+ * first such, in field order); 0 when all is well. */
+int nnb_cfg_read(const char *json, void *cfg, const char *what, const nnb_cfg_field *f);
+/* T_config_json and T_config_parse for a configuration described by
+ * fields: parse starts from T_config_default(c), reads json (configuration
+ * "T" in messages) and checks what it read with T_config_check. needs: NULL,
+ * or what "T configuration: " says when a field has the wrong type or a
+ * required one is absent (instead of naming the field). */
+#define NNB_MODEL_CONFIG(T, fields, needs)                                                      \
+    char *T##_config_json(const T##_config *c) { return nnb_cfg_json(c, fields); }              \
+    int T##_config_parse(const char *json, T##_config *c)                                       \
+    {                                                                                           \
+        int rc;                                                                                 \
+        T##_config_default(c);                                                                  \
+        if ((rc = nnb_cfg_read(json, c, #T, fields)) > 0 && (needs))                            \
+            return err_set("%s configuration: %s", #T, (const char *)(needs));                  \
+        return rc ? -1 : T##_config_check(c);                                                   \
+    }
+
+/* nnb_cfg_read in two steps, for a configuration whose sizes depend on what
+ * it holds: parse json into m (-1 as above; m to be freed otherwise), then
+ * read m's fields (0 or 1 as above). */
+int nnb_cfg_open(const char *json, mval *m, const char *what, const nnb_cfg_field *f);
+int nnb_cfg_get(const mval *m, void *cfg, const char *what, const nnb_cfg_field *f);
+
 /* Parse json as an object whose keys are all in allowed (NULL-terminated).
  * what names the configuration in messages. */
 int nnb_cfg_parse(const char *json, mval *m, const char *what, const char *const *allowed);
@@ -183,11 +244,9 @@ int nnb_cfg_parse(const char *json, mval *m, const char *what, const char *const
 int nnb_cfg_int(const mval *m, const char *what, const char *key, int *out);
 int nnb_cfg_float(const mval *m, const char *what, const char *key, float *out);
 int nnb_cfg_ints(const mval *m, const char *what, const char *key, int *out, int n);
-int nnb_cfg_norm(const mval *m, const char *what, const char *key, nn_norm_kind *out);
 /* A float as the shortest decimal that reads back as the same float. */
 void nnb_cfg_put_float(mval *m, const char *key, float v);
 void nnb_cfg_put_ints(mval *m, const char *key, const int *v, int n);
-const char *nnb_norm_name(nn_norm_kind k);
 char *nnb_cfg_dump(const mval *m); /* compact JSON, malloc'ed */
 
 #endif

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "core/grow.h"
 #include "core/tensor.h"
 
 void pblock_init(pblock *pb)
@@ -36,14 +37,9 @@ int pblock_add(pblock *pb, const char *name, param_kind kind, int rank, const in
             return err_set("pblock: '%s': bad dimension %lld", name, (long long)shape[i]);
         n *= (size_t)shape[i];
     }
-    if (pb->n == pb->cap) {
-        int cap = pb->cap ? 2 * pb->cap : 32;
-        param_entry *ne = realloc(pb->e, (size_t)cap * sizeof *ne);
-        if (!ne)
-            return err_set("out of memory");
-        pb->e = ne;
-        pb->cap = cap;
-    }
+    if (!(e = grow_array(pb->e, &pb->cap, pb->n, sizeof *e, 32)))
+        return -1;
+    pb->e = e;
     e = &pb->e[pb->n];
     memset(e, 0, sizeof *e);
     strcpy(e->name, name);

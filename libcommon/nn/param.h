@@ -53,7 +53,8 @@ typedef struct {
 
 typedef struct {
     param_entry *e;
-    int n, cap;
+    int n;
+    int64_t cap;
     float *data;   /* numel floats, 64-byte aligned */
     float *grad;   /* ntrain floats, 64-byte aligned */
     size_t ntrain; /* floats of the trainable part, alignment padding included

@@ -130,3 +130,57 @@ int nnb_tstack_check(const char *who, int depth, int max_depth, int width, int h
         return err_set("%s: mlp_ratio %d out of range 1..16, or eps not positive", who, mlp_ratio);
     return 0;
 }
+
+int nnb_tstack_declare(nnb_tstack *s, nnb_tblock *blk, int depth, pblock *pb, const char *blocks, const char *norm,
+                       int C, int NH, int hidden, float eps)
+{
+    char name[64];
+    *s = (nnb_tstack){.blk = blk, .depth = depth, .C = C, .eps = eps};
+    for (int i = 0; i < depth; i++) {
+        snprintf(name, sizeof name, "%s.%d", blocks, i);
+        if (nnb_tblock_declare(&blk[i], pb, name, C, NH, hidden, eps))
+            return -1;
+    }
+    snprintf(name, sizeof name, "%s.weight", norm);
+    if ((s->inw = pblock_add(pb, name, PARAM_TRAIN, 1, (int64_t[]){C})) < 0)
+        return -1;
+    snprintf(name, sizeof name, "%s.bias", norm);
+    return (s->inb = pblock_add(pb, name, PARAM_TRAIN, 1, (int64_t[]){C})) < 0 ? -1 : 0;
+}
+
+void nnb_tstack_init(const nnb_tstack *s, pblock *pb, rng *r)
+{
+    for (int i = 0; i < s->depth; i++)
+        nnb_tblock_init(&s->blk[i], pb, r);
+    for (int k = 0; k < s->C; k++)
+        pblock_ptr(pb, s->inw)[k] = 1;
+}
+
+void nnb_tstack_bind(nnb_tstack *s, nnb_arena *a, int B, int T)
+{
+    for (int i = 0; i < s->depth; i++)
+        nnb_tblock_bind(&s->blk[i], a, B, T);
+}
+
+void nnb_tstack_forward(nnb_tstack *s, pblock *pb, const float *x0, float *y, float *mean, float *rstd, int n)
+{
+    const float *in = x0;
+    for (int i = 0; i < s->depth; i++) {
+        nnb_tblock_forward(&s->blk[i], pb, in);
+        in = s->blk[i].out;
+    }
+    layernorm_forward(y, mean, rstd, in, pblock_ptr(pb, s->inw), pblock_ptr(pb, s->inb), n, s->C, s->eps);
+}
+
+float *nnb_tstack_backward(nnb_tstack *s, pblock *pb, const float *x0, const float *dy, const float *mean,
+                           const float *rstd, float *a, float *b, int n)
+{
+    layernorm_backward(a, pblock_grad(pb, s->inw), pblock_grad(pb, s->inb), dy, s->blk[s->depth - 1].out, mean, rstd,
+                       pblock_ptr(pb, s->inw), n, s->C);
+    for (int i = s->depth - 1; i >= 0; i--) {
+        float *t = a;
+        nnb_tblock_backward(&s->blk[i], pb, b, a, i ? s->blk[i - 1].out : x0);
+        a = b, b = t;
+    }
+    return a;
+}

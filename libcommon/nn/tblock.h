@@ -52,6 +52,31 @@ double nnb_tblock_flops(const nnb_tblock *b, int B, int T);
  * 8192, MLP ratio 1..16, eps positive. 0, or -1 + err_set naming who. */
 int nnb_tstack_check(const char *who, int depth, int max_depth, int width, int heads, int mlp_ratio, float eps);
 
+/* A stack of blocks and the LayerNorm after them (timm's blocks and norm:
+ * ViT's encoder, MAE's decoder). The blocks are the model's array; the
+ * stack holds how many, and the norm's tensors and eps. */
+typedef struct {
+    nnb_tblock *blk;
+    int depth, C, inw, inb;
+    float eps;
+} nnb_tstack;
+
+/* Declare depth blocks of width C as BLOCKS.0, BLOCKS.1, ..., then
+ * NORM.weight and NORM.bias. 0 or -1. */
+int nnb_tstack_declare(nnb_tstack *s, nnb_tblock *blk, int depth, pblock *pb, const char *blocks, const char *norm,
+                       int C, int NH, int hidden, float eps);
+/* The blocks' weights from r, the norm's weight 1 (its bias stays 0). */
+void nnb_tstack_init(const nnb_tstack *s, pblock *pb, rng *r);
+void nnb_tstack_bind(nnb_tstack *s, nnb_arena *a, int B, int T);
+/* y (n = B T, C) the norm of the blocks' output on x0 (n, C), keeping
+ * mean and rstd (n) for backward. */
+void nnb_tstack_forward(nnb_tstack *s, pblock *pb, const float *x0, float *y, float *mean, float *rstd, int n);
+/* From dy (n, C), the gradient of x0 into one of a and b (n, C each; a
+ * must not alias dy, b may: dy is read first), which is returned;
+ * parameter gradients accumulated. */
+float *nnb_tstack_backward(nnb_tstack *s, pblock *pb, const float *x0, const float *dy, const float *mean,
+                           const float *rstd, float *a, float *b, int n);
+
 /* Xavier-uniform (torch.nn.init.xavier_uniform_) of an (out, in) matrix. */
 void nnb_init_xavier(float *w, int out, int in, rng *r);
 

@@ -9,8 +9,7 @@
 #include "pretrain/egtrainer.h"
 #include "pretrain/siamese.h"
 
-enum { ENC, PROJ, PRED, TENC, TPROJ };
-enum { S_ZT, S_DP, S_DZ, S_DPOOLED };
+enum { ENC = SIAM_ENC, PROJ = SIAM_PROJ, PRED = SIAM_PRED, TENC, TPROJ };
 
 double byol_tau(double base, int64_t k, int64_t K)
 {
@@ -35,8 +34,7 @@ static int byol_init(eg_trainer *t)
     proj_config_add(&g, c->dim, 1, PROJ_NO_BN, 0);
     proj_config_add(&q, c->hidden, 1, PROJ_BN, 1);
     proj_config_add(&q, c->dim, 1, PROJ_NO_BN, 0);
-    if (eg_add_resnet(t, "", "optim.", &c->enc) != ENC || eg_add_proj(t, "proj.", "optim_proj.", &g, 0) != PROJ ||
-        eg_add_proj(t, "pred.", "optim_pred.", &q, 0) != PRED || eg_add_resnet(t, "target.", NULL, &c->enc) != TENC ||
+    if (siam_add_online(t, &g, &q, 0) || eg_add_resnet(t, "target.", NULL, &c->enc) != TENC ||
         eg_add_proj(t, "target_proj.", NULL, &g, 0) != TPROJ || eg_copy_part(t, TENC, ENC) ||
         eg_copy_part(t, TPROJ, PROJ))
         return -1;
@@ -47,26 +45,20 @@ static int byol_grad(eg_trainer *t, lrc_pair *const *pairs, int B, rng *r, eg_st
 {
     (void)r;
     const int N = 2 * B, D = t->c.dim, H = pairs[0]->H, W = pairs[0]->W;
-    float *x = eg_two_views(t, pairs, B), *zt = eg_scratch(t, S_ZT, (size_t)N * D),
-          *dp = eg_scratch(t, S_DP, (size_t)N * D), *dz = eg_scratch(t, S_DZ, (size_t)N * D),
-          *dpooled = eg_scratch(t, S_DPOOLED, (size_t)N * t->C4);
     const float *pooled, *z, *p;
+    siam_bufs b;
     double c;
-    if (!x || !zt || !dp || !dz || !dpooled)
+    if (siam_buffers(t, pairs, B, &b))
         return -1;
     /* the targets, no gradient */
-    if (!(pooled = resnet_forward(t->part[TENC].enc, x, N, H, W)) || !(z = proj_forward(t->part[TPROJ].proj, pooled, N)))
+    if (!(pooled = resnet_forward(t->part[TENC].enc, b.x, N, H, W)) || !(z = proj_forward(t->part[TPROJ].proj, pooled, N)))
         return -1;
-    memcpy(zt, z, sizeof(float) * N * D);
-    if (!(pooled = resnet_forward(t->part[ENC].enc, x, N, H, W)) || !(z = proj_forward(t->part[PROJ].proj, pooled, N)) ||
-        !(p = proj_forward(t->part[PRED].proj, z, N)) || siam_cross_cos(&c, dp, p, zt, B, D, -4.0))
+    memcpy(b.zt, z, sizeof(float) * N * D);
+    if (siam_forward(t, &b, N, H, W, &z, &p) || siam_cross_cos(&c, b.dp, p, b.zt, B, D, -4.0))
         return -1;
     st->loss = 4 - 4 * c;
     st->metric = siam_norm_std(z, N, D);
-    if (proj_backward(t->part[PRED].proj, dp, dz) || proj_backward(t->part[PROJ].proj, dz, dpooled) ||
-        resnet_backward(t->part[ENC].enc, dpooled, NULL, NULL))
-        return -1;
-    return 0;
+    return siam_backward(t, &b);
 }
 
 static void byol_after_update(eg_trainer *t)

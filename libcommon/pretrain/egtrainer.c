@@ -398,21 +398,37 @@ static const char *part_kind(const eg_part *p)
     return p->enc ? "resnet" : p->dec ? "resdec" : p->vit ? "vit" : p->mdec ? "maedec" : "projector";
 }
 
+/* Every part's model and optimiser into w, or (w NULL) out of c, then the
+ * method's own state. */
+static int parts_io(eg_trainer *t, ckpt_writer *w, const ckpt *c)
+{
+    int rc = 0;
+    for (int i = 0; !rc && i < t->nparts; i++) {
+        eg_part *p = &t->part[i];
+        char *cfg = part_json(p);
+        if (!cfg)
+            rc = -1;
+        else if (w)
+            rc = ckpt_put_model(w, p->prefix, part_kind(p), cfg, params(p)) ||
+                 (p->opt && ckpt_put_optim(w, p->optim_prefix, p->opt));
+        else
+            rc = ckpt_get_model(c, p->prefix, part_kind(p), cfg, params(p)) ||
+                 (p->opt && ckpt_get_optim(c, p->optim_prefix, p->opt));
+        free(cfg);
+    }
+    if (!rc && w && t->ops->save)
+        rc = t->ops->save(t, w);
+    if (!rc && !w && t->ops->load)
+        rc = t->ops->load(t, c);
+    return rc ? -1 : 0;
+}
+
 int eg_trainer_save(eg_trainer *t, ckpt_writer *w)
 {
     char *js = t->ops->json(t);
     int rc = js && !ckpt_put_meta(w, "method", t->ops->name) && !ckpt_put_meta(w, t->ops->name, js) ? 0 : -1;
     free(js);
-    for (int i = 0; !rc && i < t->nparts; i++) {
-        eg_part *p = &t->part[i];
-        char *cfg = part_json(p);
-        rc = !cfg || ckpt_put_model(w, p->prefix, part_kind(p), cfg, params(p)) ||
-             (p->opt && ckpt_put_optim(w, p->optim_prefix, p->opt));
-        free(cfg);
-    }
-    if (!rc && t->ops->save)
-        rc = t->ops->save(t, w);
-    return rc ? -1 : 0;
+    return rc ? -1 : parts_io(t, w, NULL);
 }
 
 int eg_trainer_load(eg_trainer *t, const ckpt *c)
@@ -429,14 +445,5 @@ int eg_trainer_load(eg_trainer *t, const ckpt *c)
         rc = err_set("%s: trained with %s settings %s, the options give %s", ckpt_path(c), t->ops->name,
                      saved ? saved : "(absent)", js);
     free(js);
-    for (int i = 0; !rc && i < t->nparts; i++) {
-        eg_part *p = &t->part[i];
-        char *cfg = part_json(p);
-        rc = !cfg || ckpt_get_model(c, p->prefix, part_kind(p), cfg, params(p)) ||
-             (p->opt && ckpt_get_optim(c, p->optim_prefix, p->opt));
-        free(cfg);
-    }
-    if (!rc && t->ops->load)
-        rc = t->ops->load(t, c);
-    return rc ? -1 : 0;
+    return rc ? -1 : parts_io(t, NULL, c);
 }

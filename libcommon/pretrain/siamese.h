@@ -16,10 +16,37 @@
  * torch.std), averaged over channels; about 1/sqrt(D) for outputs spread
  * over the sphere, 0 when every input maps to one vector.
  *
- * Not here: the networks, the moving average (moco_momentum_update).
+ * Both train the same online branch, parts 0, 1, 2 of the trainer: the
+ * encoder, the projector and the predictor; siam_buffers and
+ * siam_backward are its step's buffers and its backward pass.
+ *
+ * Not here: the targets (each method's), the moving average
+ * (moco_momentum_update).
  */
 #ifndef LRC_SIAMESE_H
 #define LRC_SIAMESE_H
+
+#include "pretrain/egtrainer.h"
+
+enum { SIAM_ENC, SIAM_PROJ, SIAM_PRED }; /* the online branch's parts */
+
+/* A step's buffers for B pairs, N = 2B rows: both views x (eg_two_views),
+ * the targets zt, dp and dz (N, D), dpooled (N, C4); scratch slots 0..3. */
+typedef struct {
+    float *x, *zt, *dp, *dz, *dpooled;
+} siam_bufs;
+/* 0, or -1 (err_set). */
+int siam_buffers(eg_trainer *t, lrc_pair *const *pairs, int B, siam_bufs *b);
+/* Add the online branch to t: the encoder (c->enc, tensors "", optimiser
+ * "optim."), the projector proj ("proj.", "optim_proj.") and the predictor
+ * pred ("pred.", "optim_pred."; fix_pred_lr as eg_add_proj's). 0, or -1. */
+int siam_add_online(eg_trainer *t, const proj_config *proj, const proj_config *pred, int fix_pred_lr);
+/* The online branch on b->x (N, 1, H, W): *z the projection, *p the
+ * prediction (N, D), both the parts' own buffers. 0, or -1. */
+int siam_forward(eg_trainer *t, siam_bufs *b, int N, int H, int W, const float **z, const float **p);
+/* dp back through the predictor, the projector (into dz) and the encoder
+ * (dpooled). 0, or -1. */
+int siam_backward(eg_trainer *t, siam_bufs *b);
 
 /* *mean_c as above for p, z (2B, D); dp (2B, D) += scale * d(mean_c)/dp.
  * 0, or -1 on allocation failure (err_set). */

@@ -7,9 +7,6 @@
 #include "core/err.h"
 #include "pretrain/siamese.h"
 
-enum { ENC, PROJ, PRED };
-enum { S_ZD, S_DP, S_DZ, S_DPOOLED };
-
 static int sim_init(eg_trainer *t)
 {
     eg_config *c = &t->c;
@@ -25,35 +22,27 @@ static int sim_init(eg_trainer *t)
     proj_config_add(&f, c->dim, 0, PROJ_BN_PLAIN, 0);
     proj_config_add(&h, c->pred_dim, 0, PROJ_BN, 1);
     proj_config_add(&h, c->dim, 1, PROJ_NO_BN, 0);
-    if (eg_add_resnet(t, "", "optim.", &c->enc) != ENC || eg_add_proj(t, "proj.", "optim_proj.", &f, 0) != PROJ ||
-        eg_add_proj(t, "pred.", "optim_pred.", &h, c->fix_pred_lr) != PRED)
-        return -1;
-    return 0;
+    return siam_add_online(t, &f, &h, c->fix_pred_lr);
 }
 
 static int sim_grad(eg_trainer *t, lrc_pair *const *pairs, int B, rng *r, eg_stats *st)
 {
     (void)r;
     const int N = 2 * B, D = t->c.dim, H = pairs[0]->H, W = pairs[0]->W;
-    float *x = eg_two_views(t, pairs, B), *zd = eg_scratch(t, S_ZD, (size_t)N * D),
-          *dp = eg_scratch(t, S_DP, (size_t)N * D), *dz = eg_scratch(t, S_DZ, (size_t)N * D),
-          *dpooled = eg_scratch(t, S_DPOOLED, (size_t)N * t->C4);
-    const float *pooled, *z, *p;
+    const float *z, *p;
+    siam_bufs b;
     double c;
-    if (!x || !zd || !dp || !dz || !dpooled)
+    if (siam_buffers(t, pairs, B, &b))
         return -1;
-    if (!(pooled = resnet_forward(t->part[ENC].enc, x, N, H, W)) || !(z = proj_forward(t->part[PROJ].proj, pooled, N)))
+    if (siam_forward(t, &b, N, H, W, &z, &p))
         return -1;
-    memcpy(zd, z, sizeof(float) * N * D); /* the stop-gradient targets */
-    if (!(p = proj_forward(t->part[PRED].proj, z, N)) || siam_cross_cos(&c, dp, p, zd, B, D, -1.0))
+    memcpy(b.zt, z, sizeof(float) * N * D); /* the stop-gradient targets */
+    if (siam_cross_cos(&c, b.dp, p, b.zt, B, D, -1.0))
         return -1;
     st->loss = -c;
-    st->metric = siam_norm_std(zd, N, D);
+    st->metric = siam_norm_std(b.zt, N, D);
     /* the targets' gradient is not computed: z's arrives through h only */
-    if (proj_backward(t->part[PRED].proj, dp, dz) || proj_backward(t->part[PROJ].proj, dz, dpooled) ||
-        resnet_backward(t->part[ENC].enc, dpooled, NULL, NULL))
-        return -1;
-    return 0;
+    return siam_backward(t, &b);
 }
 
 static char *sim_json(const eg_trainer *t)
