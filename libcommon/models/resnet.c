@@ -134,10 +134,7 @@ static const nnb_cfg_field resnet_fields[] = {
      .dflt = RESNET_STEM_3X3},
     NNB_CFG(resnet_config, depth, NNB_CFG_INT),
     NNB_CFG(resnet_config, width, NNB_CFG_FLOAT),
-    NNB_CFG_NORM(resnet_config, norm),
-    NNB_CFG(resnet_config, groups, NNB_CFG_INT),
-    NNB_CFG(resnet_config, bn_momentum, NNB_CFG_FLOAT),
-    NNB_CFG(resnet_config, eps, NNB_CFG_FLOAT),
+    NNB_CFG_NORM_FIELDS(resnet_config),
     {0},
 };
 
@@ -564,10 +561,7 @@ static const nnb_cfg_field resdec_fields[] = {
     NNB_CFG_N(resdec_config, dec_widths, 4),
     NNB_CFG(resdec_config, out_ch, NNB_CFG_INT),
     {.key = "upsample", .kind = NNB_CFG_INT, .off = offsetof(resdec_config, upsample), .omit = 1, .dflt = 1},
-    NNB_CFG_NORM(resdec_config, norm),
-    NNB_CFG(resdec_config, groups, NNB_CFG_INT),
-    NNB_CFG(resdec_config, bn_momentum, NNB_CFG_FLOAT),
-    NNB_CFG(resdec_config, eps, NNB_CFG_FLOAT),
+    NNB_CFG_NORM_FIELDS(resdec_config),
     {0},
 };
 

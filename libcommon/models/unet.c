@@ -62,10 +62,7 @@ static const nnb_cfg_field fields[] = {
     NNB_CFG(unet_config, in_ch, NNB_CFG_INT),
     NNB_CFG_N(unet_config, widths, 5),
     NNB_CFG(unet_config, out_ch, NNB_CFG_INT),
-    NNB_CFG_NORM(unet_config, norm),
-    NNB_CFG(unet_config, groups, NNB_CFG_INT),
-    NNB_CFG(unet_config, bn_momentum, NNB_CFG_FLOAT),
-    NNB_CFG(unet_config, eps, NNB_CFG_FLOAT),
+    NNB_CFG_NORM_FIELDS(unet_config),
     {0},
 };
 

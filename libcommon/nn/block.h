@@ -205,6 +205,11 @@ typedef struct {
 #define NNB_CFG_REQUIRED(T, member, kind_) {.key = #member, .kind = (kind_), .off = offsetof(T, member), .required = 1}
 /* nn_norm_kind as "batch" or "group" */
 #define NNB_CFG_NORM(T, member) {.key = #member, .kind = NNB_CFG_ENUM, .off = offsetof(T, member), .names = nnb_norm_names}
+/* the normalisation settings every convolutional model's configuration ends
+ * with, in this JSON order: norm, groups, bn_momentum, eps */
+#define NNB_CFG_NORM_FIELDS(T)                                                                                    \
+    NNB_CFG_NORM(T, norm), NNB_CFG(T, groups, NNB_CFG_INT), NNB_CFG(T, bn_momentum, NNB_CFG_FLOAT),                 \
+        NNB_CFG(T, eps, NNB_CFG_FLOAT)
 extern const char *const nnb_norm_names[];
 
 /* cfg's fields f (ending with a field whose key is NULL) as compact JSON
