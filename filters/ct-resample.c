@@ -228,6 +228,8 @@ static void add_dicom_cases(ct_case **cases, int *n, const char *path, const cha
     dicom_set *set = scan_dicom(path, "");
     struct stat st;
     char *base;
+    if (label && set->n > 1)
+        usage_error("--label: %s holds %d DICOM series; give the folder of one", path, set->n);
     if (!id && !stat(path, &st) && S_ISREG(st.st_mode)) {
         /* a file stands for its series: the id is its folder's name */
         char dir[4096];
@@ -239,8 +241,6 @@ static void add_dicom_cases(ct_case **cases, int *n, const char *path, const cha
     }
     if (!base)
         die(1, "out of memory");
-    if (label && set->n > 1)
-        usage_error("--label: %s holds %d DICOM series; give the folder of one", path, set->n);
     for (int s = 0; s < set->n; s++) {
         char sid[600];
         ct_case *c;
