@@ -135,7 +135,7 @@ static void test_killed_producer(void **state)
         tu_expect("sh killed.sh 2>/dev/null; s=$?; cat fc.err >&2; exit $s", 1, "truncated", NULL);
     }
     {
-        int port = 30000 + (int)(getpid() % 20000);
+        int port = tu_port();
         char cmd[1024];
         snprintf(cmd, sizeof cmd,
                  "rm -f fifo && mkfifo fifo && "

@@ -430,7 +430,7 @@ static void test_kill_and_resume(void **state)
 static void test_zmq_input(void **state)
 {
     (void)state;
-    int port = 20000 + (int)(getpid() % 20000);
+    int port = tu_port();
     write_pairs(tu_tmp("z.fr"), 8, 32, 32, 0, 7);
     assert_int_equal(tu_sh("lrc-train -q --method lrc --batch 4 -c %s %s -i @tcp://127.0.0.1:%d & pid=$!; "
                            "frame-cat %s -o tcp://127.0.0.1:%d || { kill $pid; exit 1; }; wait $pid",

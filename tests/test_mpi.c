@@ -586,7 +586,7 @@ static void test_zmq_producer(void **state)
 {
     (void)state;
     char *err = NULL;
-    const int port = 45000 + (int)(getpid() % 15000);
+    const int port = tu_port();
     write_pairs(tu_tmp("zq.fr"), 7, 0);
     /* the producer's records flow only once both ranks have had 5 s to
      * connect: a rank that connects after the producer has sent everything
@@ -600,6 +600,7 @@ static void test_zmq_producer(void **state)
     if (rc)
         fail_msg("mpirun: exit %d: %s", rc, err);
     free(err);
+    int port2 = tu_port();
     char *prc = tu_read(tu_tmp("prod.rc"), NULL);
     assert_non_null(prc);
     assert_int_equal(atoi(prc), 0);
@@ -616,7 +617,7 @@ static void test_zmq_producer(void **state)
                    "mkfifo cut.fifo; (frame-cat -o @tcp://127.0.0.1:%d cut.fifo 2>/dev/null &); "
                    "(sleep 2; cat cut.fr > cut.fifo) & timeout 120 " MPIRUN " " LRC
                    " --batch 2 --seed 1 -i tcp://127.0.0.1:%d -c cut.st",
-                   tu_tmpdir(), port + 1, port + 1);
+                   tu_tmpdir(), port2, port2);
     if (rc != 1 || !strstr(err, "the producer stopped without its end record after"))
         fail_msg("exit %d (want 1), stderr: %s", rc, err);
     free(err);

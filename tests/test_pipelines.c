@@ -223,7 +223,7 @@ static void test_prepare_pretrain_finetune_evaluate(void **state)
 static void test_remote_preprocess(void **state)
 {
     (void)state;
-    int port = 20000 + (int)(getpid() % 20000);
+    int port = tu_port();
     script("pipelines/remote-preprocess serve -o %s --bind 127.0.0.1 --epochs 2 --seed 3 --size 32 "
            "--spacing 2.5,5,5 --every 4 tcp://127.0.0.1:%d %s/pretrain.csv > %s 2>&1 & "
            "pipelines/remote-preprocess train -o %s --batch 4 --threads 1 --train-args '--widths 8,16,16,32,32 --dim 16' "

@@ -130,18 +130,14 @@ static void test_pipe_between_processes(void **state)
     close(fds[0]);
 }
 
-static int port_base(void)
-{
-    return 20000 + (int)(getpid() % 20000);
-}
-
 static void test_zmq_tcp_producer_binds(void **state)
 {
     (void)state;
     char bind[64], conn[64];
     pid_t pid;
-    snprintf(bind, sizeof bind, "@tcp://127.0.0.1:%d", port_base());
-    snprintf(conn, sizeof conn, "tcp://127.0.0.1:%d", port_base());
+    int port = tu_port();
+    snprintf(bind, sizeof bind, "@tcp://127.0.0.1:%d", port);
+    snprintf(conn, sizeof conn, "tcp://127.0.0.1:%d", port);
     pid = fork();
     if (pid == 0)
         produce(bind);
@@ -153,8 +149,9 @@ static void test_zmq_tcp_consumer_binds(void **state)
     (void)state;
     char bind[64], conn[64];
     pid_t pid;
-    snprintf(bind, sizeof bind, "@tcp://127.0.0.1:%d", port_base() + 1);
-    snprintf(conn, sizeof conn, "tcp://127.0.0.1:%d", port_base() + 1);
+    int port = tu_port();
+    snprintf(bind, sizeof bind, "@tcp://127.0.0.1:%d", port);
+    snprintf(conn, sizeof conn, "tcp://127.0.0.1:%d", port);
     /* The consumer binds; the producer connects a little later. */
     pid = fork();
     if (pid == 0) {
@@ -182,7 +179,7 @@ static void test_frame_cat_relays_identically(void **state)
 {
     (void)state;
     const char *d = tu_tmpdir();
-    int port = port_base() + 2;
+    int port = tu_port();
     int rc;
     pid_t pid;
     char path[600];
@@ -256,7 +253,7 @@ static void test_fanout_three_workers(void **state)
 {
     (void)state;
     const char *d = tu_tmpdir();
-    int p1 = port_base() + 10, p2 = port_base() + 11;
+    int p1 = tu_port(), p2 = tu_port();
     char *err = NULL;
     int rc;
     {
@@ -290,7 +287,7 @@ static void test_fanout_worker_killed(void **state)
 {
     (void)state;
     const char *d = tu_tmpdir();
-    int p1 = port_base() + 12, p2 = port_base() + 13;
+    int p1 = tu_port(), p2 = tu_port();
     char *err = NULL;
     int rc;
     /* The victim's output goes into a pipe nobody reads: it takes its share
@@ -334,7 +331,7 @@ static void test_curve_refuses_strangers(void **state)
 {
     (void)state;
     const char *d = tu_tmpdir();
-    int p = port_base() + 20;
+    int p = tu_port();
     char *err = NULL;
     int rc = tu_sh("cd %s && mkdir -p curve && cd curve && frame-cat --curve-keygen server.key && "
                    "frame-cat --curve-keygen client.key && frame-cat --curve-keygen rogue.key && "

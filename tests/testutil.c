@@ -1,10 +1,13 @@
 #include "testutil.h"
 
 #include <errno.h>
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -214,6 +217,32 @@ void tu_expect(const char *cmd, int status, const char *n1, const char *n2)
     if (n2 && !strstr(err, n2))
         fail_msg("'%s': stderr lacks '%s': %s", cmd, n2, err);
     free(err);
+}
+
+int tu_port(void)
+{
+    static int given[64];
+    static int ngiven;
+    for (;;) {
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        socklen_t len = sizeof a;
+        int fd = socket(AF_INET, SOCK_STREAM, 0), port, seen = 0;
+        if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) || getsockname(fd, (struct sockaddr *)&a, &len)) {
+            perror("tu_port");
+            exit(1);
+        }
+        close(fd);
+        port = ntohs(a.sin_port);
+        /* the kernel may offer a port again once it is free: not one this
+         * program was given already, which may be about to be bound */
+        for (int i = 0; i < ngiven; i++)
+            seen |= given[i] == port;
+        if (seen)
+            continue;
+        if (ngiven < 64)
+            given[ngiven++] = port;
+        return port;
+    }
 }
 
 const char *tu_tmp(const char *name)

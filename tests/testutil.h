@@ -31,6 +31,9 @@ const char *tu_python(void);
 const char *tu_tmpdir(void);
 /* tu_tmpdir()/name (a ring of 8 static buffers: up to 8 at once) */
 const char *tu_tmp(const char *name);
+/* A loopback TCP port that no socket holds now, chosen by the kernel (not
+ * derived from the pid, so test programs run side by side do not collide) */
+int tu_port(void);
 
 /* Zeroed buffers for reference computations; abort when memory runs out.
  * falloc's are 64-byte aligned, as the engine's own (free() releases both). */
