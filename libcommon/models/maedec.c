@@ -75,14 +75,15 @@ static int declare(maedec *d)
     return pblock_alloc(pb);
 }
 
+/* maedec_new */
+NNB_MODEL_NEW(maedec, maedec)
+
 maedec *maedec_create(const maedec_config *c, uint64_t seed)
 {
-    maedec *d;
+    maedec *d = maedec_new(c);
     rng r;
-    if (maedec_config_check(c) || !(d = nnb_model_alloc(sizeof *d)))
+    if (!d)
         return NULL;
-    d->cfg = *c;
-    pblock_init(&d->pb);
     if (declare(d)) {
         maedec_free(d);
         return NULL;

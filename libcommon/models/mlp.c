@@ -44,14 +44,15 @@ void mlp_config_default(mlp_config *c)
 /* mlp_config_json, mlp_config_parse */
 NNB_MODEL_CONFIG(mlp, fields, "needs integers in, hidden, out")
 
+/* mlp_new */
+NNB_MODEL_NEW(mlp, mlp)
+
 mlp *mlp_create(const mlp_config *c, uint64_t seed)
 {
-    mlp *m;
+    mlp *m = mlp_new(c);
     rng r;
-    if (mlp_config_check(c) || !(m = nnb_model_alloc(sizeof *m)))
+    if (!m)
         return NULL;
-    m->cfg = *c;
-    pblock_init(&m->pb);
     int64_t w1[2] = {c->hidden, c->in}, b1[1] = {c->hidden}, w2[2] = {c->out, c->hidden},
             b2[1] = {c->out};
     if ((m->iw1 = pblock_add(&m->pb, "fc1.weight", PARAM_TRAIN, 2, w1)) < 0 ||

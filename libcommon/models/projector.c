@@ -120,15 +120,16 @@ static int add(pblock *pb, const char *pre, int i, const char *name, param_kind 
     return pblock_add(pb, nm, k, rank, shape);
 }
 
+/* proj_new */
+NNB_MODEL_NEW(proj, projector)
+
 projector *proj_create(const proj_config *c, uint64_t seed)
 {
-    projector *p;
+    projector *p = proj_new(c);
     rng r;
-    if (proj_config_check(c) || !(p = nnb_model_alloc(sizeof *p)))
+    if (!p)
         return NULL;
-    p->cfg = *c;
     p->training = 1;
-    pblock_init(&p->pb);
     const int one = c->n == 1;
     int maxd = 1;
     for (int i = 0; i < c->n; i++) {

@@ -172,17 +172,18 @@ static int block_declare(rblock *b, pblock *pb, const char *pre, int cin, int w,
     return 0;
 }
 
+/* resnet_new */
+NNB_MODEL_NEW(resnet, resnet)
+
 resnet *resnet_create(const resnet_config *c, uint64_t seed)
 {
-    resnet *r;
+    resnet *r = resnet_new(c);
     rng rg;
     char pre[64];
-    if (resnet_config_check(c) || !(r = nnb_model_alloc(sizeof *r)))
+    if (!r)
         return NULL;
-    r->cfg = *c;
     r->training = 1;
     r->nc = (nnb_normcfg){c->norm, c->groups, c->bn_momentum, c->eps};
-    pblock_init(&r->pb);
     for (int s = 0; s < 5; s++)
         r->ch[s] = resnet_stage_channels(c, s);
     r->tv = c->stem == RESNET_STEM_TORCHVISION;
@@ -576,16 +577,17 @@ static void resdec_config_default(resdec_config *c)
 /* resdec_config_json, resdec_config_parse */
 NNB_MODEL_CONFIG(resdec, resdec_fields, NULL)
 
+/* resdec_new */
+NNB_MODEL_NEW(resdec, resdec)
+
 resdec *resdec_create(const resdec_config *c, uint64_t seed)
 {
-    resdec *d;
+    resdec *d = resdec_new(c);
     rng r;
-    if (resdec_config_check(c) || !(d = nnb_model_alloc(sizeof *d)))
+    if (!d)
         return NULL;
-    d->cfg = *c;
     d->training = 1;
     d->nc = (nnb_normcfg){c->norm, c->groups, c->bn_momentum, c->eps};
-    pblock_init(&d->pb);
     if (nnb_dec_declare(&d->dec, &d->pb, c->skip_ch, c->skip_ch[4], c->dec_widths, c->out_ch,
                     &d->nc) ||
         pblock_alloc(&d->pb)) {

@@ -69,17 +69,18 @@ static const nnb_cfg_field fields[] = {
 /* unet_config_json, unet_config_parse */
 NNB_MODEL_CONFIG(unet, fields, NULL)
 
+/* unet_new */
+NNB_MODEL_NEW(unet, unet)
+
 unet *unet_create(const unet_config *c, uint64_t seed)
 {
-    unet *u;
+    unet *u = unet_new(c);
     char pre[8];
     rng r;
-    if (unet_config_check(c) || !(u = nnb_model_alloc(sizeof *u)))
+    if (!u)
         return NULL;
-    u->cfg = *c;
     u->training = 1;
     u->nc = (nnb_normcfg){c->norm, c->groups, c->bn_momentum, c->eps};
-    pblock_init(&u->pb);
     const char *n1 = c->norm == NORM_BATCH ? "bn1" : "gn1", *n2 = c->norm == NORM_BATCH ? "bn2" : "gn2";
     for (int l = 0; l < 5; l++) {
         int in = l == 0 ? c->in_ch : c->widths[l - 1];

@@ -96,14 +96,15 @@ static int declare(vit *v)
     return pblock_alloc(&v->pb);
 }
 
+/* vit_new */
+NNB_MODEL_NEW(vit, vit)
+
 vit *vit_create(const vit_config *c, uint64_t seed)
 {
-    vit *v;
+    vit *v = vit_new(c);
     rng r;
-    if (vit_config_check(c) || !(v = nnb_model_alloc(sizeof *v)))
+    if (!v)
         return NULL;
-    v->cfg = *c;
-    pblock_init(&v->pb);
     if (declare(v)) {
         vit_free(v);
         return NULL;

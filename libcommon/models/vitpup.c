@@ -64,18 +64,19 @@ void vitpup_config_default(vitpup_config *c)
 /* vitpup_config_json, vitpup_config_parse */
 NNB_MODEL_CONFIG(vitpup, fields, "'embed' and 'patch' are required integers")
 
+/* vitpup_new */
+NNB_MODEL_NEW(vitpup, vitpup)
+
 vitpup *vitpup_create(const vitpup_config *c, uint64_t seed)
 {
     const nnb_normcfg nc = {NORM_BATCH, 1, 0.1f, 1e-5f};
     char pre[32];
-    vitpup *d;
+    vitpup *d = vitpup_new(c);
     rng r;
-    if (vitpup_config_check(c) || !(d = nnb_model_alloc(sizeof *d)))
+    if (!d)
         return NULL;
-    d->cfg = *c;
     d->S = log2_of(c->patch);
     d->training = 1;
-    pblock_init(&d->pb);
     for (int s = 0; s <= d->S; s++) {
         snprintf(pre, sizeof pre, "stages.%d", s);
         if (nnb_cbr_declare(&d->st[s], &d->pb, pre, "conv", "bn", s ? width_of(c, d->S, s - 1) : c->embed, 0,

@@ -57,6 +57,21 @@ void *nnb_model_alloc(size_t size);
     const T##_config *T##_get_config(const T *m) { return &m->cfg; }                           \
     pblock *T##_params(T *m) { return &m->pb; }
 
+/* P_new(c), the start of every T_create (P the prefix of its calls, mostly
+ * T itself): the configuration c checked (P_config_check), then a zeroed
+ * struct T (nnb_model_alloc) holding a copy of c in cfg and an empty pblock
+ * pb. NULL + err_set; what the model adds then is its own. */
+#define NNB_MODEL_NEW(P, T)                                                                     \
+    static T *P##_new(const P##_config *c)                                                      \
+    {                                                                                           \
+        T *m;                                                                                   \
+        if (P##_config_check(c) || !(m = nnb_model_alloc(sizeof *m)))                           \
+            return NULL;                                                                        \
+        m->cfg = *c;                                                                            \
+        pblock_init(&m->pb);                                                                    \
+        return m;                                                                               \
+    }
+
 /* T_ckpt_put and T_ckpt_load (ckpt.h) for the same struct T, under model
  * kind "T". Loading parses the file's configuration, then
  * expect_shapes(c, prefix, &cfg) checks the sizes it claims against the
