@@ -405,10 +405,7 @@ static int embed(int argc, char **argv)
 {
     if (!(E.u = embed_load(opt.t.ckpt)) || !(E.in = stream_in_open(opt.t.input)))
         die_err(1);
-    mval params = filter_params(argc, argv);
-    mval_put_str(&params, "checkpoint", opt.t.ckpt);
-    E.out = filter_output(opt.t.output, &params);
-    mval_free(&params);
+    E.out = trainopts_output(&opt.t, argc, argv, opt.t.ckpt);
     filter_output_done(E.out, embed_stream(E.u, E.in, E.out, &E.f));
     stream_in_close(E.in);
     unet_free(E.u);

@@ -410,10 +410,7 @@ static int predict(int argc, char **argv)
     ckpt_close(c);
     if (!(P.in = stream_in_open(opt.t.input)))
         die_err(1);
-    mval params = filter_params(argc, argv);
-    mval_put_str(&params, "checkpoint", opt.predict);
-    P.out = filter_output(opt.t.output, &params);
-    mval_free(&params);
+    P.out = trainopts_output(&opt.t, argc, argv, opt.predict);
     rc = segpredict_init(&P.sp, P.net, P.out, (int)opt.t.batch) || segpredict_stream(&P.sp, P.in) ? -1 : 0;
     if (!rc)
         log_info("%lld slices predicted with %s", (long long)stream_out_count(P.out), opt.predict);

@@ -92,6 +92,15 @@ int trainopts_getopt(int argc, char **argv, const struct option *longopts, void 
     return -1;
 }
 
+stream_out *trainopts_output(const trainopts *t, int argc, char **argv, const char *model)
+{
+    mval params = filter_params(argc, argv);
+    mval_put_str(&params, "checkpoint", model);
+    stream_out *out = filter_output(t->output, &params);
+    mval_free(&params);
+    return out;
+}
+
 sched_config trainopts_sched(const trainopts *t)
 {
     sched_config s = {.kind = SCHED_CONST, .warmup_steps = t->warmup, .min_lr = t->min_lr, .step_size = t->lr_step,

@@ -23,6 +23,7 @@
 #include <getopt.h>
 #include <stdint.h>
 
+#include "io/stream.h"
 #include "models/resnet.h"
 #include "models/unet.h"
 #include "nn/optim.h"
@@ -89,6 +90,12 @@ sched_config trainopts_sched(const trainopts *t);
  * given (the configuration then differs from a default), else 0. */
 int trainopts_unet(const trainopts *t, unet_config *u);
 int trainopts_resnet(const trainopts *t, resnet_config *r);
+
+/* The output of a trainer that runs a model rather than train one
+ * (lrc-train --embed, seg-finetune --predict): -o opened, its start record
+ * holding the command line and "checkpoint": model, the file it runs.
+ * Exits 1 when it cannot be opened (filter_output). */
+stream_out *trainopts_output(const trainopts *t, int argc, char **argv, const char *model);
 
 /* The training loop's settings that these options give: the metrics log
  * (--log, appended to on --resume), --tensorboard, --save-every and one
