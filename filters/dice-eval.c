@@ -12,7 +12,6 @@
  * libcommon/eval/segreport.c's.
  */
 #include <getopt.h>
-#include <malloc.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -504,10 +503,9 @@ int main(int argc, char **argv)
     filter_init(argc, argv);
     slicegroup_init(&group, 2, map_name, sizeof(volume));
     /* The surface metrics allocate and free box-sized buffers per organ;
-     * keep freed memory in the heap rather than returning it to the kernel
-     * (mmap/trim), which made page faults a quarter of the run time. */
-    mallopt(M_MMAP_THRESHOLD, 256 << 20);
-    mallopt(M_TRIM_THRESHOLD, 512 << 20);
+     * returning them to the kernel made page faults a quarter of the run
+     * time. */
+    filter_keep_heap();
     while ((c = filter_getopt(argc, argv, longopts, usage)) != -1) {
         switch (c) {
         case 'i': strlist_add(&opt.inputs, optarg); break;

@@ -464,10 +464,8 @@ int main(int argc, char **argv)
     mval params;
 
     filter_init(argc, argv);
-    /* Every record allocates and frees the same few megabytes: keep them in
-     * the heap instead of mapping fresh (page-faulting) memory each time. */
-    mallopt(M_MMAP_THRESHOLD, 256 << 20);
-    mallopt(M_TRIM_THRESHOLD, 512 << 20);
+    /* Every record allocates and frees the same few megabytes. */
+    filter_keep_heap();
     /* One arena: workers allocate what the main thread frees, and per-thread
      * arenas would give that memory back to the kernel each time. */
     mallopt(M_ARENA_MAX, 1);

@@ -18,6 +18,7 @@
 #include "cli/filter.h"
 #include "core/err.h"
 #include "core/json.h"
+#include "core/namepat.h"
 #include "ct/ctvol.h"
 #include "ct/dicomvol.h"
 #include "io/frame.h"
@@ -185,29 +186,14 @@ static void print_start(const frame *s)
 
 static int expand(const char *pattern, const frame *f, const char *name, char *out, size_t n)
 {
-    size_t used = 0;
-    for (const char *p = pattern; *p; p++) {
-        char tmp[64];
-        const char *s = tmp;
-        if (*p != '%') {
-            tmp[0] = *p;
-            tmp[1] = '\0';
-        } else {
-            switch (*++p) {
-            case 'i': s = f->id ? f->id : "noid"; break;
-            case 'n': s = name; break;
-            case 's': snprintf(tmp, sizeof tmp, "%lld", (long long)f->seq); break;
-            case 'z': snprintf(tmp, sizeof tmp, "%lld", (long long)f->z); break;
-            case '%': s = "%"; break;
-            default: return err_set("pattern '%s': unknown placeholder '%%%c'", pattern, *p ? *p : ' ');
-            }
-        }
-        if (used + strlen(s) >= n)
-            return err_set("pattern '%s': file name too long", pattern);
-        memcpy(out + used, s, strlen(s));
-        used += strlen(s);
+    char seq[24], z[24], bad;
+    snprintf(seq, sizeof seq, "%lld", (long long)f->seq);
+    snprintf(z, sizeof z, "%lld", (long long)f->z);
+    const char *vals[4] = {f->id ? f->id : "noid", name, seq, z};
+    switch (namepat_expand(pattern, "insz", vals, out, n, &bad)) {
+    case 1: return err_set("pattern '%s': unknown placeholder '%%%c'", pattern, bad);
+    case 2: return err_set("pattern '%s': file name too long", pattern);
     }
-    out[used] = '\0';
     return 0;
 }
 

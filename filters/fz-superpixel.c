@@ -7,7 +7,6 @@
  * worker threads and writes the frames back in input order (core/recpool.h).
  */
 #include <getopt.h>
-#include <malloc.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -267,10 +266,8 @@ int main(int argc, char **argv)
 
     filter_init(argc, argv);
     /* Every slice allocates and frees the same few megabytes (decoded image,
-     * regions, encoded record): keep them in the heap instead of mapping and
-     * unmapping them, which costs page faults for each slice. */
-    mallopt(M_MMAP_THRESHOLD, 256 << 20);
-    mallopt(M_TRIM_THRESHOLD, 512 << 20);
+     * regions, encoded record). */
+    filter_keep_heap();
     while ((c = filter_getopt(argc, argv, longopts, usage)) != -1) {
         switch (c) {
         case OPT_SCALE: opt.fz.scale = opt_f64("--scale", optarg, 0, 1e30); break;

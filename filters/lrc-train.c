@@ -144,13 +144,13 @@ enum {
 enum { M_LRC, M_MOCO, M_EG }; /* M_EG: a method of egtrainer.h, named by opt.eg */
 
 static struct {
-    const char *input, *output, *ckpt, *eg;
+    const char *eg;
     int method, embed, init, have_tau;
     int64_t shuffle, steps, epochs;
     double tau;
-    trainopts t;       /* the options every trainer has (cli/trainopts.h) */
+    trainopts t;       /* the options every trainer has (cli/trainopts.h), -i -o -c among them */
     sched_config sched;
-} opt = {.input = "-", .output = "-", .method = -1, .shuffle = 64, .epochs = 1};
+} opt = {.method = -1, .shuffle = 64, .epochs = 1};
 
 /* ---- the training run ---- */
 
@@ -186,7 +186,7 @@ static int save(trainloop *l, void *ctx)
         goto out;
     if (ckpt_put_metaf(w, "pairs", "%lld", (long long)r->pairs) || ckpt_put_provenance(w, opt.t.seed, r->argv))
         goto out;
-    rc = ckpt_write(w, opt.ckpt);
+    rc = ckpt_write(w, opt.t.ckpt);
 out:
     ckpt_writer_free(w);
     return rc;
@@ -194,7 +194,7 @@ out:
 
 static void resume(run *r, int64_t *step)
 {
-    ckpt *c = ckpt_open(opt.ckpt);
+    ckpt *c = ckpt_open(opt.t.ckpt);
     const char *p;
     if (!c)
         die_errx(1, "--resume");
@@ -203,7 +203,7 @@ static void resume(run *r, int64_t *step)
     *step = ckpt_step(c);
     if ((p = ckpt_meta(c, "pairs")))
         r->pairs = strtoll(p, NULL, 10);
-    log_info("resumed from %s at step %lld", opt.ckpt, (long long)*step);
+    log_info("resumed from %s at step %lld", opt.t.ckpt, (long long)*step);
     ckpt_close(c);
 }
 
@@ -370,7 +370,7 @@ static int train(lrc_trainer_config *lc, moco_trainer_config *mc, eg_config *ec,
         train_free();
         return 0;
     }
-    if (pairfeed_open(&S.feed, opt.input, opt.epochs, (int)opt.t.batch, (int)opt.shuffle, (uint64_t)opt.t.seed,
+    if (pairfeed_open(&S.feed, opt.t.input, opt.epochs, (int)opt.t.batch, (int)opt.shuffle, (uint64_t)opt.t.seed,
                       1 + 2 * (uint64_t)l->step, opt.method == M_LRC))
         die_err(1);
     pairfeed_shard(&S.feed, dist_rank(), dist_size());
@@ -385,7 +385,7 @@ static int train(lrc_trainer_config *lc, moco_trainer_config *mc, eg_config *ec,
     char what[96]; /* only LRC's loss needs regions: the global methods skip no pair */
     snprintf(what, sizeof what, opt.method == M_LRC ? ", %lld pairs (%lld skipped with < 2 regions)" : ", %lld pairs",
              (long long)r->pairs, (long long)skipped);
-    if (trainloop_end(l, what, opt.ckpt, ""))
+    if (trainloop_end(l, what, opt.t.ckpt, ""))
         die_err(1);
     train_free();
     return 0;
@@ -403,12 +403,9 @@ static struct {
 
 static int embed(int argc, char **argv)
 {
-    if (!(E.u = embed_load(opt.ckpt)) || !(E.in = stream_in_open(opt.input)))
+    if (!(E.u = embed_load(opt.t.ckpt)) || !(E.in = stream_in_open(opt.t.input)))
         die_err(1);
-    mval params = filter_params(argc, argv);
-    mval_put_str(&params, "checkpoint", opt.ckpt);
-    E.out = filter_output(opt.output, &params);
-    mval_free(&params);
+    E.out = trainopts_output(&opt.t, argc, argv, opt.t.ckpt);
     filter_output_done(E.out, embed_stream(E.u, E.in, E.out, &E.f));
     stream_in_close(E.in);
     unet_free(E.u);
@@ -426,11 +423,12 @@ static void check_ranks(const moco_trainer_config *mc, const eg_config *ec)
         trainopts_ranks_usage_error("%s", err_get());
     if (opt.t.sync_bn && opt.method != M_LRC)
         trainopts_ranks_usage_error("--sync-bn is for --method lrc (the global methods keep batch norm per rank)");
-    if (!opt.init && stream_is_zmq(opt.input) && (strncmp(opt.input, "tcp://", 6) || opt.method != M_LRC || opt.t.sync_bn))
+    if (!opt.init && stream_is_zmq(opt.t.input) &&
+        (strncmp(opt.t.input, "tcp://", 6) || opt.method != M_LRC || opt.t.sync_bn))
         trainopts_ranks_usage_error("-i %s: with %d ranks a ZeroMQ input is tcp://HOST:PORT, every rank connecting to one "
-                                    "producer, for --method lrc without --sync-bn", opt.input, dist_size());
-    if (!opt.init && !stream_is_zmq(opt.input))
-        trainopts_ranks_input("-i", opt.input, 1);
+                                    "producer, for --method lrc without --sync-bn", opt.t.input, dist_size());
+    if (!opt.init && !stream_is_zmq(opt.t.input))
+        trainopts_ranks_input("-i", opt.t.input, 1);
 }
 
 int main(int argc, char **argv)
@@ -482,13 +480,8 @@ int main(int argc, char **argv)
     eg_config_default(&ec);
     trainopts_default(&opt.t);
     opt.t.log_every = 1;
-    while ((c = filter_getopt(argc, argv, longopts, usage)) != -1) {
-        if (trainopt(c, optarg, &opt.t))
-            continue;
+    while ((c = trainopts_getopt(argc, argv, longopts, usage, &opt.t)) != -1) {
         switch (c) {
-        case 'i': opt.input = optarg; break;
-        case 'o': opt.output = optarg; break;
-        case 'c': opt.ckpt = optarg; break;
         case OPT_METHOD:
             if (!strcmp(optarg, "lrc"))
                 opt.method = M_LRC;
@@ -539,13 +532,11 @@ int main(int argc, char **argv)
         case OPT_INIT: opt.init = 1; break;
         }
     }
-    if (optind < argc)
-        usage_error("unexpected argument '%s'", argv[optind]);
     opt.sched = trainopts_sched(&opt.t);
     trainopts_unet(&opt.t, &lc.net);
     trainopts_resnet(&opt.t, &mc.enc);
     trainopts_resnet(&opt.t, &ec.enc);
-    if (!opt.ckpt)
+    if (!opt.t.ckpt)
         usage_error("no checkpoint file (-c FILE)");
     if (trainopts_join_job(&opt.t))
         check_ranks(&mc, &ec);

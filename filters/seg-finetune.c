@@ -131,11 +131,11 @@ enum {
 };
 
 static struct {
-    const char *input, *output, *ckpt, *best, *cases, *val_cases, *val_input, *predict;
+    const char *best, *cases, *val_cases, *val_input, *predict;
     const char *global, *global2, *local;
     int have_arch, have_unet_opts, have_enc_opts;
     int64_t classes, steps, epochs, val_every;
-    trainopts t;       /* the options every trainer has (cli/trainopts.h) */
+    trainopts t;       /* the options every trainer has (cli/trainopts.h), -i -o -c among them */
     int have_val_every, have_steps, have_epochs, have_ce_weight;
     int64_t shift, patience;
     const char *loss_name;
@@ -144,7 +144,7 @@ static struct {
     segnet_config net;
     optim_config opt;
     segloss_config loss;
-} opt = {.input = "-", .output = "-", .steps = 2500, .val_every = 250, .empty_keep = 1, .shift = 4,
+} opt = {.steps = 2500, .val_every = 250, .empty_keep = 1, .shift = 4,
          .loss_name = "dice+ce"};
 
 /* ---- the training run: state at file scope, so that it stays reachable
@@ -182,7 +182,7 @@ static void run_free(void)
 
 static void load_data(void)
 {
-    segdata_sets o = {opt.input, opt.val_input, opt.cases, opt.val_cases, (int)opt.classes};
+    segdata_sets o = {opt.t.input, opt.val_input, opt.cases, opt.val_cases, (int)opt.classes};
     if (segdata_read_sets(&S.tr, &S.va, &S.cases, &S.val_cases, &o, &S.skipped_records, &S.in))
         die_err(1);
     if (S.skipped_records)
@@ -204,7 +204,7 @@ static void select_slices(void)
 
 static void make_trainer(void)
 {
-    segsetup o = {opt.t.resume ? opt.ckpt : NULL, opt.global, opt.global2, opt.local, opt.net, opt.have_arch,
+    segsetup o = {opt.t.resume ? opt.t.ckpt : NULL, opt.global, opt.global2, opt.local, opt.net, opt.have_arch,
                   opt.have_unet_opts, opt.have_enc_opts, opt.opt, opt.loss, opt.t.seed, S.tr.C, S.smp.n};
     segsetup_state st;
     if (!(S.t = segsetup_trainer(&o, &st)))
@@ -227,7 +227,7 @@ static segtrain_meta run_meta(void)
 static int save(trainloop *l, void *ctx)
 {
     segtrain_meta m = run_meta();
-    if (segtrain_save(S.t, l->step, &m, opt.ckpt))
+    if (segtrain_save(S.t, l->step, &m, opt.t.ckpt))
         die_err(1);
     return 0;
 }
@@ -385,7 +385,7 @@ static int train(int argc, char **argv)
     char more[80] = "";
     if (!isnan(S.best_dice))
         snprintf(more, sizeof more, "; best validation Dice %.4f at step %lld", S.best_dice, (long long)S.best_step);
-    if (trainloop_end(l, "", opt.ckpt, more))
+    if (trainloop_end(l, "", opt.t.ckpt, more))
         die_err(1);
     run_free();
     return 0;
@@ -408,12 +408,9 @@ static int predict(int argc, char **argv)
     if (!c || !(P.net = segnet_ckpt_load(c)))
         die_errx(1, "--predict");
     ckpt_close(c);
-    if (!(P.in = stream_in_open(opt.input)))
+    if (!(P.in = stream_in_open(opt.t.input)))
         die_err(1);
-    mval params = filter_params(argc, argv);
-    mval_put_str(&params, "checkpoint", opt.predict);
-    P.out = filter_output(opt.output, &params);
-    mval_free(&params);
+    P.out = trainopts_output(&opt.t, argc, argv, opt.predict);
     rc = segpredict_init(&P.sp, P.net, P.out, (int)opt.t.batch) || segpredict_stream(&P.sp, P.in) ? -1 : 0;
     if (!rc)
         log_info("%lld slices predicted with %s", (long long)stream_out_count(P.out), opt.predict);
@@ -428,7 +425,7 @@ static int predict(int argc, char **argv)
  * inputs itself, so they must be files (mpirun gives stdin to rank 0 only). */
 static void check_ranks(void)
 {
-    const char *in[2] = {opt.input, opt.val_input};
+    const char *in[2] = {opt.t.input, opt.val_input};
     if (opt.predict)
         trainopts_ranks_usage_error("--predict runs as one process, not under mpirun with %d ranks", dist_size());
     for (int i = 0; i < 2; i++)
@@ -471,13 +468,8 @@ int main(int argc, char **argv)
     segtrain_optim_default(&opt.opt);
     segloss_config_default(&opt.loss);
     trainopts_default(&opt.t);
-    while ((c = filter_getopt(argc, argv, longopts, usage)) != -1) {
-        if (trainopt(c, optarg, &opt.t))
-            continue;
+    while ((c = trainopts_getopt(argc, argv, longopts, usage, &opt.t)) != -1) {
         switch (c) {
-        case 'i': opt.input = optarg; break;
-        case 'o': opt.output = optarg; break;
-        case 'c': opt.ckpt = optarg; break;
         case OPT_CASES: opt.cases = optarg; break;
         case OPT_VAL_CASES: opt.val_cases = optarg; break;
         case OPT_VAL_INPUT: opt.val_input = optarg; break;
@@ -519,8 +511,6 @@ int main(int argc, char **argv)
         case OPT_PREDICT: opt.predict = optarg; break;
         }
     }
-    if (optind < argc)
-        usage_error("unexpected argument '%s'", argv[optind]);
     opt.sched = trainopts_sched(&opt.t);
     if (opt.t.have_lr)
         opt.opt.lr = opt.t.lr;
@@ -545,16 +535,16 @@ int main(int argc, char **argv)
     if (trainopts_join_job(&opt.t))
         check_ranks();
     if (opt.predict) {
-        if (opt.t.resume || opt.ckpt || opt.cases || opt.val_cases || opt.val_input || opt.best || opt.t.log ||
+        if (opt.t.resume || opt.t.ckpt || opt.cases || opt.val_cases || opt.val_input || opt.best || opt.t.log ||
             opt.global || opt.global2 || opt.local)
             usage_error("--predict takes no training options (-c, --resume, --cases, --val-cases, --best, --log, "
                         "--global, ...)");
         predict(argc, argv);
         return trainopts_leave_job();
     }
-    if (strcmp(opt.output, "-"))
+    if (strcmp(opt.t.output, "-"))
         usage_error("-o is where --predict writes; training writes checkpoints (-c, --best)");
-    if (!opt.ckpt)
+    if (!opt.t.ckpt)
         usage_error("no checkpoint file (-c FILE)");
     if (opt.global2) {
         if (opt.have_arch && opt.net.arch != SEG_GG)

@@ -1,6 +1,7 @@
 #include "cli/filter.h"
 
 #include <ctype.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +58,12 @@ int filter_getopt(int argc, char **argv, const struct option *longopts, void (*u
         return c;
     }
     return -1;
+}
+
+void filter_keep_heap(void)
+{
+    mallopt(M_MMAP_THRESHOLD, 256 << 20);
+    mallopt(M_TRIM_THRESHOLD, 512 << 20);
 }
 
 char *filter_case_id(const char *path, const char *const *exts, int nexts)

@@ -65,6 +65,12 @@ void *filter_malloc(size_t n);
 /* Grow arr (n elements of elsize) by one zeroed element; exits on no memory. */
 void *filter_push(void *arr, int *n, size_t elsize);
 
+/* For a filter that allocates and frees the same large buffers over and
+ * over (per record, per organ): keep freed memory in the heap rather than
+ * return it to the kernel (mmap and trim thresholds of 256 and 512 MiB),
+ * as page faulting fresh memory in again costs more than holding it. */
+void filter_keep_heap(void);
+
 /* A start record's parameters: a map holding "argv" (the command line as an
  * array). The caller adds its own keys and frees it. */
 mval filter_params(int argc, char **argv);

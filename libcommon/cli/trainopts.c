@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cli/args.h"
+#include "cli/filter.h"
 #include "core/err.h"
 #include "core/parse.h"
 #include "nn/dist.h"
@@ -17,6 +18,7 @@
 void trainopts_default(trainopts *t)
 {
     memset(t, 0, sizeof *t);
+    t->input = t->output = "-";
     t->save_every = 500;
     t->log_every = 10;
     t->batch = 8;
@@ -29,6 +31,9 @@ void trainopts_default(trainopts *t)
 int trainopt(int c, const char *arg, trainopts *t)
 {
     switch (c) {
+    case 'i': t->input = arg; break;
+    case 'o': t->output = arg; break;
+    case 'c': t->ckpt = arg; break;
     case TOPT_RESUME: t->resume = 1; break;
     case TOPT_SAVE_EVERY: t->save_every = opt_i64("--save-every", arg, 0, INT64_MAX); break;
     case TOPT_LOG: t->log = arg; break;
@@ -74,6 +79,26 @@ int trainopt(int c, const char *arg, trainopts *t)
     default: return 0;
     }
     return 1;
+}
+
+int trainopts_getopt(int argc, char **argv, const struct option *longopts, void (*usage)(void), trainopts *t)
+{
+    int c;
+    while ((c = filter_getopt(argc, argv, longopts, usage)) != -1)
+        if (!trainopt(c, optarg, t))
+            return c;
+    if (optind < argc)
+        usage_error("unexpected argument '%s'", argv[optind]);
+    return -1;
+}
+
+stream_out *trainopts_output(const trainopts *t, int argc, char **argv, const char *model)
+{
+    mval params = filter_params(argc, argv);
+    mval_put_str(&params, "checkpoint", model);
+    stream_out *out = filter_output(t->output, &params);
+    mval_free(&params);
+    return out;
 }
 
 sched_config trainopts_sched(const trainopts *t)

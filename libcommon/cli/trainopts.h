@@ -10,6 +10,9 @@
  *   --schedule S --warmup N --min-lr X --lr-step N --lr-gamma X
  *   --widths LIST --dim D (a U-Net) --depth N --width X (a ResNet) --norm N
  *   --sync-bn
+ *   -i FILE -o FILE -c FILE (the input, the output and the checkpoint;
+ *   each filter lists them first in its own table, so that an ambiguous
+ *   abbreviation names its candidates in the table's order)
  *
  * Not here: --steps and --epochs (their meaning differs between trainers),
  * the help text (each filter states its defaults).
@@ -20,6 +23,7 @@
 #include <getopt.h>
 #include <stdint.h>
 
+#include "io/stream.h"
 #include "models/resnet.h"
 #include "models/unet.h"
 #include "nn/optim.h"
@@ -47,6 +51,8 @@ enum {
         {"sync-bn", no_argument, 0, TOPT_SYNC_BN}
 
 typedef struct {
+    const char *input, *output;    /* -i, -o ("-": stdin, stdout) */
+    const char *ckpt;              /* -c (NULL: not given) */
     int resume;
     int64_t save_every, log_every, batch, seed, threads; /* threads 0: not given */
     const char *log;
@@ -64,13 +70,17 @@ typedef struct {
     int sync_bn;                   /* --sync-bn */
 } trainopts;
 
-/* The defaults the trainers share: --save-every 500, --log-every 10,
+/* The defaults the trainers share: -i -, -o -, --save-every 500, --log-every 10,
  * --batch 8, --momentum 0.9, --weight-decay 1e-4, --lr-step 1000,
  * --lr-gamma 0.1, the rest 0 or not given. */
 void trainopts_default(trainopts *t);
-/* Parse c (a TOPT_* option) into t: 1; 0 when c is not one of them. A bad
- * value is a usage error (exit 2). */
+/* Parse c (a TOPT_* option, or -i, -o, -c) into t: 1; 0 when c is not one
+ * of them. A bad value is a usage error (exit 2). */
 int trainopt(int c, const char *arg, trainopts *t);
+/* filter_getopt (cli/filter.h) for a trainer: the options above go into t
+ * (trainopt), and the next of the filter's own is returned; -1 after the
+ * last, when an operand left over is a usage error (a trainer takes none). */
+int trainopts_getopt(int argc, char **argv, const struct option *longopts, void (*usage)(void), trainopts *t);
 /* The learning-rate schedule of --schedule, --warmup, --min-lr, --lr-step
  * and --lr-gamma (const when not given; base_lr and total_steps left 0).
  * An unknown --schedule is a usage error (exit 2). */
@@ -80,6 +90,12 @@ sched_config trainopts_sched(const trainopts *t);
  * given (the configuration then differs from a default), else 0. */
 int trainopts_unet(const trainopts *t, unet_config *u);
 int trainopts_resnet(const trainopts *t, resnet_config *r);
+
+/* The output of a trainer that runs a model rather than train one
+ * (lrc-train --embed, seg-finetune --predict): -o opened, its start record
+ * holding the command line and "checkpoint": model, the file it runs.
+ * Exits 1 when it cannot be opened (filter_output). */
+stream_out *trainopts_output(const trainopts *t, int argc, char **argv, const char *model);
 
 /* The training loop's settings that these options give: the metrics log
  * (--log, appended to on --resume), --tensorboard, --save-every and one

@@ -102,6 +102,19 @@ void lrc_free(void *p)
     free(p);
 }
 
+int lrc_reserve(float **p, size_t *cap, size_t n)
+{
+    if (n <= *cap)
+        return 0;
+    lrc_free(*p);
+    if (!(*p = lrc_alloc(n * sizeof **p))) {
+        *cap = 0;
+        return -1;
+    }
+    *cap = n;
+    return 0;
+}
+
 int tensor_init(tensor *t, dtype dt, int rank, const int64_t *shape)
 {
     int64_t n;

@@ -93,5 +93,11 @@ int tensor_has_nonfinite(const tensor *t);
 void *lrc_alloc(size_t n);
 void *lrc_calloc(size_t n);
 void lrc_free(void *p);
+/* A work buffer *p of at least n floats (*cap: how many it holds), from
+ * lrc_alloc: reallocated, its contents lost, only when it holds fewer, so
+ * that a step sized by its batch allocates once. 0; -1 when out of memory,
+ * with *p NULL and *cap 0 and nothing said (the caller's message names
+ * what the buffer was for). */
+int lrc_reserve(float **p, size_t *cap, size_t n);
 
 #endif

@@ -7,6 +7,7 @@
 
 #include "core/err.h"
 #include "core/json.h"
+#include "core/namepat.h"
 #include "io/labels.h"
 #include "ct/affine.h"
 #include "io/nii.h"
@@ -56,25 +57,12 @@ int ctmeta_load_classes(const char *path, mval *classes)
 
 int ctmeta_expand(const char *pattern, const char *id, const char *name, char *out, size_t n)
 {
-    size_t used = 0;
-    for (const char *p = pattern; *p; p++) {
-        char tmp[2] = {*p, '\0'};
-        const char *s = tmp;
-        if (*p == '%') {
-            switch (*++p) {
-            case 'i': s = id ? id : "noid"; break;
-            case 'n': s = name; break;
-            case '%': s = "%"; break;
-            default: return err_set("output name '%s': unknown placeholder '%%%c' (use %%i, %%n, %%%%)", pattern,
-                                    *p ? *p : ' ');
-            }
-        }
-        if (used + strlen(s) >= n)
-            return err_set("output name '%s': too long", pattern);
-        memcpy(out + used, s, strlen(s));
-        used += strlen(s);
+    const char *vals[2] = {id ? id : "noid", name};
+    char bad;
+    switch (namepat_expand(pattern, "in", vals, out, n, &bad)) {
+    case 1: return err_set("output name '%s': unknown placeholder '%%%c' (use %%i, %%n, %%%%)", pattern, bad);
+    case 2: return err_set("output name '%s': too long", pattern);
     }
-    out[used] = '\0';
     return 0;
 }
 

@@ -75,26 +75,18 @@ static int declare(maedec *d)
     return pblock_alloc(pb);
 }
 
-maedec *maedec_create(const maedec_config *c, uint64_t seed)
+static void init(maedec *d, rng *r)
 {
-    maedec *d;
-    rng r;
-    if (maedec_config_check(c) || !(d = nnb_model_alloc(sizeof *d)))
-        return NULL;
-    d->cfg = *c;
-    pblock_init(&d->pb);
-    if (declare(d)) {
-        maedec_free(d);
-        return NULL;
-    }
+    const maedec_config *c = &d->cfg;
     const int Dd = c->width;
-    rng_seed(&r, seed, 0x3AEDEC);
-    nn_init_normal(pblock_ptr(&d->pb, d->imask), (size_t)Dd, 0.02f, &r);
-    nnb_init_xavier(pblock_ptr(&d->pb, d->iew), Dd, c->embed, &r);
-    nnb_tstack_init(&d->st, &d->pb, &r);
-    nnb_init_xavier(pblock_ptr(&d->pb, d->ipw), c->in_ch * c->patch * c->patch, Dd, &r);
-    return d;
+    nn_init_normal(pblock_ptr(&d->pb, d->imask), (size_t)Dd, 0.02f, r);
+    nnb_init_xavier(pblock_ptr(&d->pb, d->iew), Dd, c->embed, r);
+    nnb_tstack_init(&d->st, &d->pb, r);
+    nnb_init_xavier(pblock_ptr(&d->pb, d->ipw), c->in_ch * c->patch * c->patch, Dd, r);
 }
+
+/* maedec_create */
+NNB_MODEL_CREATE(maedec, maedec, declare, init, 0x3AEDEC)
 
 void maedec_free(maedec *d)
 {

@@ -44,30 +44,30 @@ void mlp_config_default(mlp_config *c)
 /* mlp_config_json, mlp_config_parse */
 NNB_MODEL_CONFIG(mlp, fields, "needs integers in, hidden, out")
 
-mlp *mlp_create(const mlp_config *c, uint64_t seed)
+static int declare(mlp *m)
 {
-    mlp *m;
-    rng r;
-    if (mlp_config_check(c) || !(m = nnb_model_alloc(sizeof *m)))
-        return NULL;
-    m->cfg = *c;
-    pblock_init(&m->pb);
+    const mlp_config *c = &m->cfg;
     int64_t w1[2] = {c->hidden, c->in}, b1[1] = {c->hidden}, w2[2] = {c->out, c->hidden},
             b2[1] = {c->out};
     if ((m->iw1 = pblock_add(&m->pb, "fc1.weight", PARAM_TRAIN, 2, w1)) < 0 ||
         (m->ib1 = pblock_add(&m->pb, "fc1.bias", PARAM_TRAIN, 1, b1)) < 0 ||
         (m->iw2 = pblock_add(&m->pb, "fc2.weight", PARAM_TRAIN, 2, w2)) < 0 ||
-        (m->ib2 = pblock_add(&m->pb, "fc2.bias", PARAM_TRAIN, 1, b2)) < 0 || pblock_alloc(&m->pb)) {
-        mlp_free(m);
-        return NULL;
-    }
-    rng_seed(&r, seed, 0x6d6c70 /* "mlp" */);
-    nn_init_default(pblock_ptr(&m->pb, m->iw1), (size_t)c->hidden * c->in, c->in, &r);
-    nn_init_default(pblock_ptr(&m->pb, m->ib1), (size_t)c->hidden, c->in, &r);
-    nn_init_default(pblock_ptr(&m->pb, m->iw2), (size_t)c->out * c->hidden, c->hidden, &r);
-    nn_init_default(pblock_ptr(&m->pb, m->ib2), (size_t)c->out, c->hidden, &r);
-    return m;
+        (m->ib2 = pblock_add(&m->pb, "fc2.bias", PARAM_TRAIN, 1, b2)) < 0)
+        return -1;
+    return pblock_alloc(&m->pb);
 }
+
+static void init(mlp *m, rng *r)
+{
+    const mlp_config *c = &m->cfg;
+    nn_init_default(pblock_ptr(&m->pb, m->iw1), (size_t)c->hidden * c->in, c->in, r);
+    nn_init_default(pblock_ptr(&m->pb, m->ib1), (size_t)c->hidden, c->in, r);
+    nn_init_default(pblock_ptr(&m->pb, m->iw2), (size_t)c->out * c->hidden, c->hidden, r);
+    nn_init_default(pblock_ptr(&m->pb, m->ib2), (size_t)c->out, c->hidden, r);
+}
+
+/* mlp_create */
+NNB_MODEL_CREATE(mlp, mlp, declare, init, 0x6d6c70 /* "mlp" */)
 
 /* mlp_free, mlp_get_config, mlp_params */
 NNB_MODEL_ACCESSORS(mlp)

@@ -24,8 +24,9 @@
  *       (NULL + err_set when the file holds another kind of model under
  *       prefix, or a bad tensor)
  *
- * nn/block.h's NNB_MODEL_ACCESSORS and NNB_MODEL_CKPT define the last five
- * for most models.
+ * nn/block.h's NNB_MODEL_CREATE defines T_create around the model's own
+ * declare and init, and NNB_MODEL_ACCESSORS and NNB_MODEL_CKPT the last
+ * five for most models.
  *
  * Not here: forward and backward, whose shapes are each model's own.
  */

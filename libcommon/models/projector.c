@@ -120,15 +120,10 @@ static int add(pblock *pb, const char *pre, int i, const char *name, param_kind 
     return pblock_add(pb, nm, k, rank, shape);
 }
 
-projector *proj_create(const proj_config *c, uint64_t seed)
+static int declare(projector *p)
 {
-    projector *p;
-    rng r;
-    if (proj_config_check(c) || !(p = nnb_model_alloc(sizeof *p)))
-        return NULL;
-    p->cfg = *c;
+    const proj_config *c = &p->cfg;
     p->training = 1;
-    pblock_init(&p->pb);
     const int one = c->n == 1;
     int maxd = 1;
     for (int i = 0; i < c->n; i++) {
@@ -138,10 +133,10 @@ projector *proj_create(const proj_config *c, uint64_t seed)
         l->ib = l->ig = l->ibeta = l->irm = l->irv = l->inb = -1;
         if ((l->iw = add(&p->pb, "fc", i, "weight", PARAM_TRAIN, 2, out, in, one)) < 0 ||
             (c->bias[i] && (l->ib = add(&p->pb, "fc", i, "bias", PARAM_TRAIN, 1, out, 0, one)) < 0))
-            goto fail;
+            return -1;
         if (c->bn[i] == PROJ_BN && ((l->ig = add(&p->pb, "bn", i, "weight", PARAM_TRAIN, 1, out, 0, one)) < 0 ||
                                     (l->ibeta = add(&p->pb, "bn", i, "bias", PARAM_TRAIN, 1, out, 0, one)) < 0))
-            goto fail;
+            return -1;
     }
     for (int i = 0; i < c->n; i++) { /* buffers after every trainable tensor (param.h) */
         layer *l = &p->L[i];
@@ -149,32 +144,36 @@ projector *proj_create(const proj_config *c, uint64_t seed)
         if (c->bn[i] && ((l->irm = add(&p->pb, "bn", i, "running_mean", PARAM_BUFFER, 1, out, 0, one)) < 0 ||
                          (l->irv = add(&p->pb, "bn", i, "running_var", PARAM_BUFFER, 1, out, 0, one)) < 0 ||
                          (l->inb = add(&p->pb, "bn", i, "num_batches_tracked", PARAM_COUNT, 0, 0, 0, one)) < 0))
-            goto fail;
+            return -1;
     }
     if (pblock_alloc(&p->pb) || !(p->ones = malloc((size_t)maxd * sizeof *p->ones)) ||
         !(p->zeros = calloc((size_t)maxd, sizeof *p->zeros))) {
         err_set("out of memory");
-        goto fail;
+        return -1;
     }
     for (int k = 0; k < maxd; k++)
         p->ones[k] = 1;
-    rng_seed(&r, seed, 0x70726f6a /* "proj" */);
+    return 0;
+}
+
+static void init(projector *p, rng *r)
+{
+    const proj_config *c = &p->cfg;
     for (int i = 0; i < c->n; i++) {
         layer *l = &p->L[i];
         int in = c->dims[i], out = c->dims[i + 1];
-        nn_init_default(pblock_ptr(&p->pb, l->iw), (size_t)out * in, in, &r);
+        nn_init_default(pblock_ptr(&p->pb, l->iw), (size_t)out * in, in, r);
         if (l->ib >= 0)
-            nn_init_default(pblock_ptr(&p->pb, l->ib), (size_t)out, in, &r);
+            nn_init_default(pblock_ptr(&p->pb, l->ib), (size_t)out, in, r);
         if (l->ig >= 0)
             memcpy(pblock_ptr(&p->pb, l->ig), p->ones, (size_t)out * sizeof(float));
         if (l->irv >= 0)
             memcpy(pblock_ptr(&p->pb, l->irv), p->ones, (size_t)out * sizeof(float));
     }
-    return p;
-fail:
-    proj_free(p);
-    return NULL;
 }
+
+/* proj_create */
+NNB_MODEL_CREATE(proj, projector, declare, init, 0x70726f6a /* "proj" */)
 
 void proj_free(projector *p)
 {

@@ -172,49 +172,45 @@ static int block_declare(rblock *b, pblock *pb, const char *pre, int cin, int w,
     return 0;
 }
 
-resnet *resnet_create(const resnet_config *c, uint64_t seed)
+static int resnet_declare(resnet *r)
 {
-    resnet *r;
-    rng rg;
+    const resnet_config *c = &r->cfg;
     char pre[64];
-    if (resnet_config_check(c) || !(r = nnb_model_alloc(sizeof *r)))
-        return NULL;
-    r->cfg = *c;
     r->training = 1;
     r->nc = (nnb_normcfg){c->norm, c->groups, c->bn_momentum, c->eps};
-    pblock_init(&r->pb);
     for (int s = 0; s < 5; s++)
         r->ch[s] = resnet_stage_channels(c, s);
     r->tv = c->stem == RESNET_STEM_TORCHVISION;
     if (nnb_cbr_declare(&r->stem, &r->pb, "", "conv1", c->norm == NORM_GROUP ? "gn1" : "bn1",
                     c->in_ch, 0, r->ch[0], r->tv ? 7 : 3, r->tv ? 2 : 1, 1, &r->nc))
-        goto fail;
+        return -1;
     for (int s = 0; s < 4; s++) {
         r->nblk[s] = c->depth == 18 ? layout_basic18[s] : layout_346[s];
         for (int b = 0; b < r->nblk[s]; b++) {
             snprintf(pre, sizeof pre, "layer%d.%d", s + 1, b);
             if (block_declare(&r->blk[s][b], &r->pb, pre, b == 0 ? r->ch[s] : r->ch[s + 1],
                               width_of(c, 64 << s), b == 0 ? layer_stride(c, s) : 1, bottleneck(c), &r->nc))
-                goto fail;
+                return -1;
         }
     }
-    if (pblock_alloc(&r->pb))
-        goto fail;
-    rng_seed(&rg, seed, 0x7265736e6574 /* "resnet" */);
-    nnb_cbr_init(&r->stem, &r->pb, &rg);
+    return pblock_alloc(&r->pb);
+}
+
+static void resnet_init(resnet *r, rng *rg)
+{
+    nnb_cbr_init(&r->stem, &r->pb, rg);
     for (int s = 0; s < 4; s++)
         for (int b = 0; b < r->nblk[s]; b++) {
             rblock *k = &r->blk[s][b];
             for (int i = 0; i < k->nconv; i++)
-                nnb_cbr_init(&k->c[i], &r->pb, &rg);
+                nnb_cbr_init(&k->c[i], &r->pb, rg);
             if (k->has_ds)
-                nnb_cbr_init(&k->ds, &r->pb, &rg);
+                nnb_cbr_init(&k->ds, &r->pb, rg);
         }
-    return r;
-fail:
-    resnet_free(r);
-    return NULL;
 }
+
+/* resnet_create */
+NNB_MODEL_CREATE(resnet, resnet, resnet_declare, resnet_init, 0x7265736e6574 /* "resnet" */)
 
 /* resnet_free, resnet_get_config, resnet_params */
 NNB_MODEL_ACCESSORS(resnet)
@@ -576,26 +572,23 @@ static void resdec_config_default(resdec_config *c)
 /* resdec_config_json, resdec_config_parse */
 NNB_MODEL_CONFIG(resdec, resdec_fields, NULL)
 
-resdec *resdec_create(const resdec_config *c, uint64_t seed)
+static int resdec_declare(resdec *d)
 {
-    resdec *d;
-    rng r;
-    if (resdec_config_check(c) || !(d = nnb_model_alloc(sizeof *d)))
-        return NULL;
-    d->cfg = *c;
+    const resdec_config *c = &d->cfg;
     d->training = 1;
     d->nc = (nnb_normcfg){c->norm, c->groups, c->bn_momentum, c->eps};
-    pblock_init(&d->pb);
-    if (nnb_dec_declare(&d->dec, &d->pb, c->skip_ch, c->skip_ch[4], c->dec_widths, c->out_ch,
-                    &d->nc) ||
-        pblock_alloc(&d->pb)) {
-        resdec_free(d);
-        return NULL;
-    }
-    rng_seed(&r, seed, 0x726573646563 /* "resdec" */);
-    nnb_dec_init(&d->dec, &d->pb, &r);
-    return d;
+    if (nnb_dec_declare(&d->dec, &d->pb, c->skip_ch, c->skip_ch[4], c->dec_widths, c->out_ch, &d->nc))
+        return -1;
+    return pblock_alloc(&d->pb);
 }
+
+static void resdec_init(resdec *d, rng *r)
+{
+    nnb_dec_init(&d->dec, &d->pb, r);
+}
+
+/* resdec_create */
+NNB_MODEL_CREATE(resdec, resdec, resdec_declare, resdec_init, 0x726573646563 /* "resdec" */)
 
 /* resdec_free, resdec_get_config, resdec_params */
 NNB_MODEL_ACCESSORS(resdec)

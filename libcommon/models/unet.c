@@ -69,17 +69,12 @@ static const nnb_cfg_field fields[] = {
 /* unet_config_json, unet_config_parse */
 NNB_MODEL_CONFIG(unet, fields, NULL)
 
-unet *unet_create(const unet_config *c, uint64_t seed)
+static int declare(unet *u)
 {
-    unet *u;
+    const unet_config *c = &u->cfg;
     char pre[8];
-    rng r;
-    if (unet_config_check(c) || !(u = nnb_model_alloc(sizeof *u)))
-        return NULL;
-    u->cfg = *c;
     u->training = 1;
     u->nc = (nnb_normcfg){c->norm, c->groups, c->bn_momentum, c->eps};
-    pblock_init(&u->pb);
     const char *n1 = c->norm == NORM_BATCH ? "bn1" : "gn1", *n2 = c->norm == NORM_BATCH ? "bn2" : "gn2";
     for (int l = 0; l < 5; l++) {
         int in = l == 0 ? c->in_ch : c->widths[l - 1];
@@ -91,22 +86,24 @@ unet *unet_create(const unet_config *c, uint64_t seed)
                         &u->nc) ||
             nnb_cbr_declare(&u->c2[l], &u->pb, pre, "conv2", n2, c->widths[l], 0, c->widths[l], 3, 1,
                         1, &u->nc))
-            goto fail;
+            return -1;
     }
-    if (nnb_dec_declare(&u->dec, &u->pb, c->widths, c->widths[4], c->widths, c->out_ch, &u->nc) ||
-        pblock_alloc(&u->pb))
-        goto fail;
-    rng_seed(&r, seed, 0x756e6574 /* "unet" */);
-    for (int l = 0; l < 5; l++) {
-        nnb_cbr_init(&u->c1[l], &u->pb, &r);
-        nnb_cbr_init(&u->c2[l], &u->pb, &r);
-    }
-    nnb_dec_init(&u->dec, &u->pb, &r);
-    return u;
-fail:
-    unet_free(u);
-    return NULL;
+    if (nnb_dec_declare(&u->dec, &u->pb, c->widths, c->widths[4], c->widths, c->out_ch, &u->nc))
+        return -1;
+    return pblock_alloc(&u->pb);
 }
+
+static void init(unet *u, rng *r)
+{
+    for (int l = 0; l < 5; l++) {
+        nnb_cbr_init(&u->c1[l], &u->pb, r);
+        nnb_cbr_init(&u->c2[l], &u->pb, r);
+    }
+    nnb_dec_init(&u->dec, &u->pb, r);
+}
+
+/* unet_create */
+NNB_MODEL_CREATE(unet, unet, declare, init, 0x756e6574 /* "unet" */)
 
 /* unet_free, unet_get_config, unet_params */
 NNB_MODEL_ACCESSORS(unet)

@@ -96,26 +96,18 @@ static int declare(vit *v)
     return pblock_alloc(&v->pb);
 }
 
-vit *vit_create(const vit_config *c, uint64_t seed)
+static void init(vit *v, rng *r)
 {
-    vit *v;
-    rng r;
-    if (vit_config_check(c) || !(v = nnb_model_alloc(sizeof *v)))
-        return NULL;
-    v->cfg = *c;
-    pblock_init(&v->pb);
-    if (declare(v)) {
-        vit_free(v);
-        return NULL;
-    }
+    const vit_config *c = &v->cfg;
     const int D = c->width, K = c->in_ch * c->patch * c->patch;
-    rng_seed(&r, seed, 0x71700);
-    nn_init_normal(pblock_ptr(&v->pb, v->icls), (size_t)D, 0.02f, &r);
-    nnb_init_xavier(pblock_ptr(&v->pb, v->ipw), D, K, &r);
-    nn_init_default(pblock_ptr(&v->pb, v->ipb), (size_t)D, K, &r);
-    nnb_tstack_init(&v->st, &v->pb, &r);
-    return v;
+    nn_init_normal(pblock_ptr(&v->pb, v->icls), (size_t)D, 0.02f, r);
+    nnb_init_xavier(pblock_ptr(&v->pb, v->ipw), D, K, r);
+    nn_init_default(pblock_ptr(&v->pb, v->ipb), (size_t)D, K, r);
+    nnb_tstack_init(&v->st, &v->pb, r);
 }
+
+/* vit_create */
+NNB_MODEL_CREATE(vit, vit, declare, init, 0x71700)
 
 void vit_free(vit *v)
 {

@@ -64,35 +64,30 @@ void vitpup_config_default(vitpup_config *c)
 /* vitpup_config_json, vitpup_config_parse */
 NNB_MODEL_CONFIG(vitpup, fields, "'embed' and 'patch' are required integers")
 
-vitpup *vitpup_create(const vitpup_config *c, uint64_t seed)
+static int declare(vitpup *d)
 {
+    const vitpup_config *c = &d->cfg;
     const nnb_normcfg nc = {NORM_BATCH, 1, 0.1f, 1e-5f};
     char pre[32];
-    vitpup *d;
-    rng r;
-    if (vitpup_config_check(c) || !(d = nnb_model_alloc(sizeof *d)))
-        return NULL;
-    d->cfg = *c;
     d->S = log2_of(c->patch);
     d->training = 1;
-    pblock_init(&d->pb);
     for (int s = 0; s <= d->S; s++) {
         snprintf(pre, sizeof pre, "stages.%d", s);
         if (nnb_cbr_declare(&d->st[s], &d->pb, pre, "conv", "bn", s ? width_of(c, d->S, s - 1) : c->embed, 0,
-                            width_of(c, d->S, s), 3, 1, 1, &nc)) {
-            vitpup_free(d);
-            return NULL;
-        }
+                            width_of(c, d->S, s), 3, 1, 1, &nc))
+            return -1;
     }
-    if (pblock_alloc(&d->pb)) {
-        vitpup_free(d);
-        return NULL;
-    }
-    rng_seed(&r, seed, 0x9C9);
-    for (int s = 0; s <= d->S; s++)
-        nnb_cbr_init(&d->st[s], &d->pb, &r);
-    return d;
+    return pblock_alloc(&d->pb);
 }
+
+static void init(vitpup *d, rng *r)
+{
+    for (int s = 0; s <= d->S; s++)
+        nnb_cbr_init(&d->st[s], &d->pb, r);
+}
+
+/* vitpup_create */
+NNB_MODEL_CREATE(vitpup, vitpup, declare, init, 0x9C9)
 
 /* vitpup_free, vitpup_get_config, vitpup_params */
 NNB_MODEL_ACCESSORS(vitpup)

@@ -57,6 +57,33 @@ void *nnb_model_alloc(size_t size);
     const T##_config *T##_get_config(const T *m) { return &m->cfg; }                           \
     pblock *T##_params(T *m) { return &m->pb; }
 
+/* P_create (model.h's T_create; P the prefix of its calls, mostly T itself)
+ * for the same struct T, the steps every model takes in the same order: the
+ * configuration c checked (P_config_check); a zeroed struct (nnb_model_alloc)
+ * holding a copy of c in cfg and an empty pblock pb; the model's own
+ * declare(m), which sets up what the configuration gives - its tensors
+ * declared and allocated (pblock_alloc), its other sizes and buffers - 0,
+ * or -1 + err_set; then init(m, r), which fills the tensors from an rng
+ * seeded (seed, stream). NULL + err_set, m freed (P_free), when a step
+ * fails. */
+#define NNB_MODEL_CREATE(P, T, declare, init, stream)                                           \
+    T *P##_create(const P##_config *c, uint64_t seed)                                           \
+    {                                                                                           \
+        T *m;                                                                                   \
+        rng r;                                                                                  \
+        if (P##_config_check(c) || !(m = nnb_model_alloc(sizeof *m)))                           \
+            return NULL;                                                                        \
+        m->cfg = *c;                                                                            \
+        pblock_init(&m->pb);                                                                    \
+        if (declare(m)) {                                                                       \
+            P##_free(m);                                                                        \
+            return NULL;                                                                        \
+        }                                                                                       \
+        rng_seed(&r, seed, stream);                                                             \
+        init(m, &r);                                                                            \
+        return m;                                                                               \
+    }
+
 /* T_ckpt_put and T_ckpt_load (ckpt.h) for the same struct T, under model
  * kind "T". Loading parses the file's configuration, then
  * expect_shapes(c, prefix, &cfg) checks the sizes it claims against the

@@ -70,14 +70,9 @@ const int *densecl_perm(const eg_trainer *t)
 
 static float *buf(dstate *s, int i, size_t n)
 {
-    if (n > s->cap[i]) {
-        lrc_free(s->buf[i]);
-        if (!(s->buf[i] = lrc_alloc(n * sizeof(float)))) {
-            s->cap[i] = 0;
-            err_set("out of memory (%zu values)", n);
-            return NULL;
-        }
-        s->cap[i] = n;
+    if (lrc_reserve(&s->buf[i], &s->cap[i], n)) {
+        err_set("out of memory (%zu values)", n);
+        return NULL;
     }
     return s->buf[i];
 }

@@ -137,7 +137,7 @@ void eg_trainer_free(eg_trainer *t)
     if (t->ops->free)
         t->ops->free(t);
     for (int i = 0; i < EG_SCRATCH; i++)
-        free(t->scr[i]);
+        lrc_free(t->scr[i]);
     for (int i = 0; i < t->nparts; i++) {
         optim_free(t->part[i].opt);
         resnet_free(t->part[i].enc);
@@ -262,28 +262,18 @@ void eg_ema_part(eg_trainer *t, int dst, int src, double m)
 
 float *eg_input(eg_trainer *t, size_t n)
 {
-    if (n > t->xcap) {
-        lrc_free(t->x);
-        if (!(t->x = lrc_alloc(n * sizeof *t->x))) {
-            t->xcap = 0;
-            err_set("out of memory (a batch of %zu values)", n);
-            return NULL;
-        }
-        t->xcap = n;
+    if (lrc_reserve(&t->x, &t->xcap, n)) {
+        err_set("out of memory (a batch of %zu values)", n);
+        return NULL;
     }
     return t->x;
 }
 
 float *eg_scratch(eg_trainer *t, int slot, size_t n)
 {
-    if (n > t->scap[slot]) {
-        free(t->scr[slot]);
-        if (!(t->scr[slot] = malloc(n * sizeof(float)))) {
-            t->scap[slot] = 0;
-            err_set("out of memory (%zu values)", n);
-            return NULL;
-        }
-        t->scap[slot] = n;
+    if (lrc_reserve(&t->scr[slot], &t->scap[slot], n)) {
+        err_set("out of memory (%zu values)", n);
+        return NULL;
     }
     memset(t->scr[slot], 0, n * sizeof(float));
     return t->scr[slot];

@@ -77,15 +77,7 @@ optim *lrc_trainer_optim(lrc_trainer *t)
 
 static int reserve(float **p, size_t *cap, size_t n)
 {
-    if (n <= *cap)
-        return 0;
-    lrc_free(*p);
-    if (!(*p = lrc_alloc(n * sizeof **p))) {
-        *cap = 0;
-        return err_set("out of memory (%zu floats)", n);
-    }
-    *cap = n;
-    return 0;
+    return lrc_reserve(p, cap, n) ? err_set("out of memory (%zu floats)", n) : 0;
 }
 
 int lrc_trainer_step(lrc_trainer *t, lrc_pair *const *pairs, int B, double lr, rng *r, lrc_step_stats *st)

@@ -215,24 +215,11 @@ const moco_queue *moco_trainer_queue(const moco_trainer *t)
     return &t->queue;
 }
 
-static int reserve_images(float **x, size_t *cap, size_t n)
-{
-    if (n <= *cap)
-        return 0;
-    lrc_free(*x);
-    if (!(*x = lrc_alloc(n * sizeof **x))) {
-        *cap = 0;
-        return err_set("out of memory");
-    }
-    *cap = n;
-    return 0;
-}
-
 /* Buffers for B pairs on this rank and T = ranks x B in the step. */
 static int reserve(moco_trainer *t, int B, int T, size_t npix, size_t npix_all)
 {
-    if (reserve_images(&t->xs, &t->xcap, npix) || reserve_images(&t->xall, &t->acap, npix_all))
-        return -1;
+    if (lrc_reserve(&t->xs, &t->xcap, npix) || lrc_reserve(&t->xall, &t->acap, npix_all))
+        return err_set("out of memory");
     if ((size_t)B > t->bcap) {
         size_t n = (size_t)B * t->c.dim;
         free(t->q);

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "core/err.h"
+#include "core/namepat.h"
 
 static int mkdirs(const char *path)
 {
@@ -24,27 +25,13 @@ static int mkdirs(const char *path)
 
 int picfiles_name(const picfiles *pf, char *out, size_t n, const char *id, const char *zs, int64_t seq)
 {
-    size_t used = 0;
-    for (const char *p = pf->pattern; *p; p++) {
-        char tmp[64];
-        const char *s = tmp;
-        if (*p != '%') {
-            tmp[0] = *p, tmp[1] = '\0';
-        } else {
-            switch (*++p) {
-            case 'i': s = id ? id : "noid"; break;
-            case 'z': s = zs; break;
-            case 's': snprintf(tmp, sizeof tmp, "%lld", (long long)seq); break;
-            case '%': s = "%"; break;
-            default: err_set("unknown placeholder '%%%c'", *p ? *p : ' '); return -2;
-            }
-        }
-        if (used + strlen(s) >= n)
-            return err_set("'%s': file name too long", pf->pattern);
-        memcpy(out + used, s, strlen(s));
-        used += strlen(s);
+    char seqs[24], bad;
+    snprintf(seqs, sizeof seqs, "%lld", (long long)seq);
+    const char *vals[3] = {id ? id : "noid", zs, seqs};
+    switch (namepat_expand(pf->pattern, "izs", vals, out, n, &bad)) {
+    case 1: err_set("unknown placeholder '%%%c'", bad); return -2;
+    case 2: return err_set("'%s': file name too long", pf->pattern);
     }
-    out[used] = '\0';
     return 0;
 }
 
