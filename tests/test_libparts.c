@@ -14,6 +14,7 @@
 #include "cli/filter.h"
 #include "cli/trainopts.h"
 #include "core/err.h"
+#include "core/grow.h"
 #include "core/isa.h"
 #include "core/json.h"
 #include "core/parse.h"
@@ -507,6 +508,30 @@ static void add_slice(segdata *d, const char *id, int z, int organ)
     frame_free(&f);
 }
 
+/* grow_array doubles from `first`, and refuses a count whose bytes do not
+ * fit a size_t as out of memory, leaving the array and its capacity as
+ * they were (a wrapped size would have been a too small block). */
+static void test_grow_array(void **state)
+{
+    (void)state;
+    int64_t cap = 0;
+    int *a = NULL;
+    for (int64_t n = 0; n < 100; n++) {
+        int *b = grow_array(a, &cap, n, sizeof *a, 4);
+        assert_non_null(b);
+        a = b;
+        a[n] = (int)n;
+    }
+    assert_int_equal(cap, 128);
+    for (int i = 0; i < 100; i++)
+        assert_int_equal(a[i], i);
+    int64_t big = (int64_t)(SIZE_MAX / 64) + 1, bigcap = big;
+    assert_null(grow_array(a, &bigcap, big, 64, 4));
+    assert_int_equal(bigcap, big);
+    assert_string_equal(err_get(), "out of memory");
+    free(a);
+}
+
 static void test_segsample(void **state)
 {
     (void)state;
@@ -746,7 +771,7 @@ int main(void)
         cmocka_unit_test(test_labels_and_json), cmocka_unit_test(test_segreport),
         cmocka_unit_test(test_curves_and_names), cmocka_unit_test(test_isa_and_lists),
         cmocka_unit_test(test_conv_fallback_note), cmocka_unit_test(test_dice_count),
-        cmocka_unit_test(test_segsample),
+        cmocka_unit_test(test_segsample),       cmocka_unit_test(test_grow_array),
     };
     err_init("test_libparts");
     return cmocka_run_group_tests(tests, NULL, NULL);

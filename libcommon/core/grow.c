@@ -11,7 +11,9 @@ void *grow_array(void *arr, int64_t *cap, int64_t n, size_t elsize, int64_t firs
     if (n < *cap)
         return arr;
     c = *cap ? 2 * *cap : first;
-    if (!(p = realloc(arr, (size_t)c * elsize))) {
+    /* a doubled count whose bytes do not fit a size_t is as out of memory
+     * as a failed realloc (rather than a wrapped, too small block) */
+    if (c <= n || (uint64_t)c > SIZE_MAX / elsize || !(p = realloc(arr, (size_t)c * elsize))) {
         err_set("out of memory");
         return NULL;
     }
