@@ -13,7 +13,7 @@ void *grow_array(void *arr, int64_t *cap, int64_t n, size_t elsize, int64_t firs
     c = *cap ? 2 * *cap : first;
     /* a doubled count whose bytes do not fit a size_t is as out of memory
      * as a failed realloc (rather than a wrapped, too small block) */
-    if (c <= n || (uint64_t)c > SIZE_MAX / elsize || !(p = realloc(arr, (size_t)c * elsize))) {
+    if ((uint64_t)c > SIZE_MAX / elsize || !(p = realloc(arr, (size_t)c * elsize))) {
         err_set("out of memory");
         return NULL;
     }
