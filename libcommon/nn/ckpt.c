@@ -321,7 +321,7 @@ out:
 /* ---- reader ---- */
 
 typedef struct {
-    char *name;
+    char *name; /* in ckpt.names */
     dtype dt;
     int rank;
     int64_t shape[TENSOR_MAX_RANK];
@@ -335,6 +335,8 @@ struct ckpt {
     size_t size, data0;
     rentry *e;
     int n;
+    char *names; /* the tensors' names, one after the other */
+    size_t names_used;
     int *byname; /* indices of e sorted by name: lookups by bsearch */
     mval meta;   /* map of strings */
 };
@@ -348,11 +350,10 @@ void ckpt_close(ckpt *c)
 {
     if (!c)
         return;
-    for (int i = 0; i < c->n; i++) {
-        free(c->e[i].name);
+    for (int i = 0; i < c->n; i++)
         free(c->e[i].copy);
-    }
     free(c->e);
+    free(c->names);
     free(c->byname);
     free(c->file);
     free(c->path);
@@ -423,8 +424,8 @@ static int parse_entry(ckpt *c, const char *name, const mval *v, rentry *e, size
         return err_set("%s: tensor '%s': %lld data bytes for a shape of %lld elements", c->path,
                        name, (long long)(en - b), (long long)n);
     e->begin = (size_t)b, e->end = (size_t)en;
-    if (!(e->name = strdup(name)))
-        return err_set("out of memory");
+    e->name = strcpy(c->names + c->names_used, name);
+    c->names_used += strlen(name) + 1;
     return 0;
 }
 
@@ -440,12 +441,18 @@ static int cmp_byname(const void *a, const void *b, void *arg)
     return strcmp(c->e[*(const int *)a].name, c->e[*(const int *)b].name);
 }
 
+/* The header is parsed into a pooled tree (json.h): a header holds hundreds
+ * of small objects, which parsed piece by piece were most of the time of
+ * opening a checkpoint (of fuzz_ckpt's, under ASan). The entries are read
+ * out of it into c->e, their names into one block, the metadata copied; the
+ * tree is dropped whole. */
 ckpt *ckpt_open(const char *path)
 {
     ckpt *c = calloc(1, sizeof *c);
     mval h = {0};
+    json_pool pool = {0};
+    size_t namebytes = 0;
     uint64_t L = 0;
-    mval_set_nil(&h);
     if (!c || !(c->path = strdup(path))) {
         free(c);
         err_set("out of memory");
@@ -465,7 +472,7 @@ ckpt *ckpt_open(const char *path)
                 (unsigned long long)L, c->size);
         goto fail;
     }
-    if (json_parse((const char *)c->file + 8, (size_t)L, &h)) {
+    if (json_parse_pooled((const char *)c->file + 8, (size_t)L, &h, &pool)) {
         err_prefix("%s: not a safetensors file: header", path);
         goto fail;
     }
@@ -474,7 +481,9 @@ ckpt *ckpt_open(const char *path)
         goto fail;
     }
     c->data0 = 8 + (size_t)L;
-    if (!(c->e = calloc(h.m.n ? h.m.n : 1, sizeof *c->e))) {
+    for (size_t i = 0; i < h.m.n; i++)
+        namebytes += strlen(h.m.k[i]) + 1;
+    if (!(c->e = calloc(h.m.n ? h.m.n : 1, sizeof *c->e)) || !(c->names = malloc(namebytes + 1))) {
         err_set("out of memory");
         goto fail;
     }
@@ -559,10 +568,10 @@ ckpt *ckpt_open(const char *path)
             goto fail;
         }
     }
-    mval_free(&h);
+    json_pool_free(&pool);
     return c;
 fail:
-    mval_free(&h);
+    json_pool_free(&pool);
     ckpt_close(c);
     return NULL;
 }
