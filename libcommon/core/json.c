@@ -211,11 +211,14 @@ static int parse_string(parser *ps, char **out, size_t *outn)
 {
     const char *q = ++ps->p;
     size_t n = 0;
+    int plain = 1; /* no escape, no control character */
     char *o;
     /* Upper bound of decoded length: the raw span. */
     while (q < ps->end && *q != '"') {
         if (*q == '\\')
-            q++;
+            q++, plain = 0;
+        else if ((unsigned char)*q < 0x20)
+            plain = 0;
         q++;
     }
     if (q >= ps->end)
@@ -223,6 +226,12 @@ static int parse_string(parser *ps, char **out, size_t *outn)
     o = palloc(ps, (size_t)(q - ps->p) + 1);
     if (!o)
         return err_set("out of memory");
+    if (plain) {
+        /* most strings: the raw span is the string */
+        n = (size_t)(q - ps->p);
+        memcpy(o, ps->p, n);
+        ps->p = q;
+    }
     while (*ps->p != '"') {
         unsigned char c = (unsigned char)*ps->p++;
         if (c < 0x20) {
