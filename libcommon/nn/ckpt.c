@@ -1,6 +1,7 @@
 #include "nn/ckpt.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -361,28 +362,38 @@ void ckpt_close(ckpt *c)
     free(c);
 }
 
+/* The whole file in one buffer of its size, read straight into it (no stdio:
+ * its FILE and buffer were two more allocations per checkpoint). */
 static int read_file(const char *path, unsigned char **out, size_t *size)
 {
-    FILE *f = fopen(path, "rb");
     struct stat st;
-    if (!f)
+    size_t got = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
         return err_set("%s:", path);
-    if (fstat(fileno(f), &st) || !S_ISREG(st.st_mode)) {
-        fclose(f);
+    if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+        close(fd);
         return err_set("%s: not a regular file", path);
     }
     *size = (size_t)st.st_size;
     *out = malloc(*size ? *size : 1);
     if (!*out) {
-        fclose(f);
+        close(fd);
         return err_set("%s: out of memory reading %zu bytes", path, *size);
     }
-    if (fread(*out, 1, *size, f) != *size) {
-        fclose(f);
+    while (got < *size) {
+        ssize_t k = read(fd, *out + got, *size - got);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            break;
+        got += (size_t)k;
+    }
+    close(fd);
+    if (got != *size) {
         free(*out);
         return err_set("%s: read error:", path);
     }
-    fclose(f);
     return 0;
 }
 
