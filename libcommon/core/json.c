@@ -416,7 +416,7 @@ static int parse_object(parser *ps, mval *out, int depth)
 static int parse_number(parser *ps, mval *out)
 {
     const char *s = ps->p;
-    int isfloat = 0;
+    int isfloat = 0, digits = 1; /* digits: nothing but digits after the sign */
     char buf[64];
     if (ps->p < ps->end && *ps->p == '-')
         ps->p++;
@@ -426,7 +426,18 @@ static int parse_number(parser *ps, mval *out)
                                *ps->p == 'E' || *ps->p == '+' || *ps->p == '-')) {
         if (*ps->p == '.' || *ps->p == 'e' || *ps->p == 'E')
             isfloat = 1;
+        if (*ps->p < '0' || *ps->p > '9')
+            digits = 0;
         ps->p++;
+    }
+    if (digits && ps->p - s <= 18 + (*s == '-')) {
+        /* most numbers (shapes, offsets): at most 18 digits cannot
+         * overflow; strtoll's value, without the copy and the call */
+        int64_t v = 0;
+        for (const char *d = s + (*s == '-'); d < ps->p; d++)
+            v = 10 * v + (*d - '0');
+        mval_set_int(out, *s == '-' ? -v : v);
+        return 0;
     }
     if ((size_t)(ps->p - s) >= sizeof buf)
         return perr(ps, "number too long");
