@@ -40,10 +40,16 @@ struct pool_block {
     _Alignas(8) unsigned char data[];
 };
 
+/* The room a piece of n bytes takes in a block: its gap, 8-aligned. */
+static size_t pool_step(size_t n)
+{
+    return (n + POOL_GAP + 7) & ~(size_t)7;
+}
+
 static void *pool_alloc(json_pool *pl, size_t n)
 {
     pool_block *b = pl->blocks;
-    size_t step = (n + POOL_GAP + 7) & ~(size_t)7;
+    size_t step = pool_step(n);
     void *p;
     if (!b || b->cap - b->used < step) {
         int own = step > POOL_BLOCK / 4;
@@ -65,12 +71,23 @@ static void *pool_alloc(json_pool *pl, size_t n)
     return p;
 }
 
-/* An array of the pool grown from n to cap elements of size bytes: a new
- * piece with the old one's contents; the old piece stays in the pool, unused
- * (poisoned under ASan). */
+/* An array of the pool grown from n to cap elements of size bytes. The last
+ * piece of the current block (an array of numbers, whose elements take
+ * nothing from the pool) grows where it is; another moves to a new piece,
+ * the old one staying in the pool unused (poisoned under ASan). */
 static void *pool_grow(json_pool *pl, void *old, size_t n, size_t cap, size_t size)
 {
-    void *p = pool_alloc(pl, cap * size);
+    pool_block *b = pl->blocks;
+    void *p;
+    if (n && (unsigned char *)old + pool_step(n * size) == b->data + b->used) {
+        size_t at = (size_t)((unsigned char *)old - b->data);
+        if (b->cap - at >= pool_step(cap * size)) {
+            b->used = at + pool_step(cap * size);
+            ASAN_UNPOISON_MEMORY_REGION(old, cap * size);
+            return old;
+        }
+    }
+    p = pool_alloc(pl, cap * size);
     if (p && n) {
         memcpy(p, old, n * size);
         ASAN_POISON_MEMORY_REGION(old, n * size);
@@ -118,13 +135,15 @@ static void drop(parser *ps, mval *v)
         mval_free(v);
 }
 
-/* Append a NIL element to an array (mval_push); NULL when out of memory. */
+/* Append a NIL element to an array (mval_push); NULL when out of memory.
+ * Arrays of a pool start at 2 elements, not 4: a checkpoint header's
+ * data_offsets have 2, shapes 1 to 4 (which grow in place). */
 static mval *array_push(parser *ps, mval *arr)
 {
     if (!ps->pool)
         return mval_push(arr);
     if (arr->a.n == arr->a.cap) {
-        size_t cap = arr->a.cap ? 2 * arr->a.cap : 4;
+        size_t cap = arr->a.cap ? 2 * arr->a.cap : 2;
         mval *nv = pool_grow(ps->pool, arr->a.v, arr->a.n, cap, sizeof *nv);
         if (!nv)
             return NULL;
