@@ -78,9 +78,10 @@ static void *pool_alloc(json_pool *pl, size_t n)
 static void *pool_grow(json_pool *pl, void *old, size_t n, size_t cap, size_t size)
 {
     pool_block *b = pl->blocks;
+    unsigned char *o = old;
     void *p;
-    if (n && (unsigned char *)old + pool_step(n * size) == b->data + b->used) {
-        size_t at = (size_t)((unsigned char *)old - b->data);
+    if (n && o >= b->data && o + pool_step(n * size) == b->data + b->used) {
+        size_t at = (size_t)(o - b->data);
         if (b->cap - at >= pool_step(cap * size)) {
             b->used = at + pool_step(cap * size);
             ASAN_UNPOISON_MEMORY_REGION(old, cap * size);
