@@ -2,6 +2,8 @@
 
 #include <errno.h>
 #include <math.h>
+#include <sanitizer/asan_interface.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,9 +13,166 @@
 
 #define JSON_MAX_DEPTH 64
 
+/* ---- the pool of a pooled parse ---- */
+
+/* Blocks of POOL_BLOCK bytes (a request larger than a quarter of that gets
+ * a block of its own, behind the current one), handed out by bumping an
+ * offset, 8-byte aligned (an mval's alignment). Under ASan a block is
+ * poisoned when made and each piece unpoisoned to its exact size, with a
+ * poisoned gap before the next: an overflow out of a pooled string or array
+ * is still caught, as it would be out of a malloc'ed one. */
+#define POOL_BLOCK (32u << 10)
+#if defined(__SANITIZE_ADDRESS__) /* gcc */
+#define POOL_GAP 8
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) /* clang */
+#define POOL_GAP 8
+#endif
+#endif
+#ifndef POOL_GAP
+#define POOL_GAP 0
+#endif
+
+typedef struct pool_block pool_block;
+struct pool_block {
+    pool_block *next;
+    size_t used, cap;
+    _Alignas(8) unsigned char data[];
+};
+
+/* The room a piece of n bytes takes in a block: its gap, 8-aligned. */
+static size_t pool_step(size_t n)
+{
+    return (n + POOL_GAP + 7) & ~(size_t)7;
+}
+
+static void *pool_alloc(json_pool *pl, size_t n)
+{
+    pool_block *b = pl->blocks;
+    size_t step = pool_step(n);
+    void *p;
+    if (!b || b->cap - b->used < step) {
+        int own = step > POOL_BLOCK / 4;
+        size_t cap = own ? step : POOL_BLOCK;
+        pool_block *nb = malloc(offsetof(pool_block, data) + cap);
+        if (!nb)
+            return NULL;
+        nb->used = 0, nb->cap = cap;
+        ASAN_POISON_MEMORY_REGION(nb->data, cap);
+        if (own && b) /* the current block keeps taking small pieces */
+            nb->next = b->next, b->next = nb;
+        else
+            nb->next = b, pl->blocks = nb;
+        b = nb;
+    }
+    p = b->data + b->used;
+    b->used += step;
+    ASAN_UNPOISON_MEMORY_REGION(p, n);
+    return p;
+}
+
+/* An array of the pool grown from n to cap elements of size bytes. The last
+ * piece of the current block (an array of numbers, whose elements take
+ * nothing from the pool) grows where it is; another moves to a new piece,
+ * the old one staying in the pool unused (poisoned under ASan). */
+static void *pool_grow(json_pool *pl, void *old, size_t n, size_t cap, size_t size)
+{
+    pool_block *b = pl->blocks;
+    unsigned char *o = old;
+    void *p;
+    if (n && o >= b->data && o + pool_step(n * size) == b->data + b->used) {
+        size_t at = (size_t)(o - b->data);
+        if (b->cap - at >= pool_step(cap * size)) {
+            b->used = at + pool_step(cap * size);
+            ASAN_UNPOISON_MEMORY_REGION(old, cap * size);
+            return old;
+        }
+    }
+    p = pool_alloc(pl, cap * size);
+    if (p && n) {
+        memcpy(p, old, n * size);
+        ASAN_POISON_MEMORY_REGION(old, n * size);
+    }
+    return p;
+}
+
+void json_pool_free(json_pool *pl)
+{
+    for (pool_block *b = pl->blocks, *next; b; b = next) {
+        next = b->next;
+        ASAN_UNPOISON_MEMORY_REGION(b->data, b->cap);
+        free(b);
+    }
+    pl->blocks = NULL;
+}
+
+/* ---- parsing ---- */
+
 typedef struct {
     const char *p, *start, *end;
+    json_pool *pool; /* a pooled parse; NULL: the tree is malloc'ed piece by piece */
 } parser;
+
+/* The tree's allocations: its strings and keys from the pool of a pooled
+ * parse, else malloc'ed; and freeing one (nothing in a pool). */
+static void *palloc(parser *ps, size_t n)
+{
+    return ps->pool ? pool_alloc(ps->pool, n) : malloc(n);
+}
+
+static void pfree(parser *ps, void *p)
+{
+    if (!ps->pool)
+        free(p);
+}
+
+/* A value about to be replaced (a duplicate key's): freed, or in a pool only
+ * forgotten. Left NIL. */
+static void drop(parser *ps, mval *v)
+{
+    if (ps->pool)
+        memset(v, 0, sizeof *v);
+    else
+        mval_free(v);
+}
+
+/* Append a NIL element to an array (mval_push); NULL when out of memory.
+ * Arrays of a pool start at 2 elements, not 4: a checkpoint header's
+ * data_offsets have 2, shapes 1 to 4 (which grow in place). */
+static mval *array_push(parser *ps, mval *arr)
+{
+    if (!ps->pool)
+        return mval_push(arr);
+    if (arr->a.n == arr->a.cap) {
+        size_t cap = arr->a.cap ? 2 * arr->a.cap : 2;
+        mval *nv = pool_grow(ps->pool, arr->a.v, arr->a.n, cap, sizeof *nv);
+        if (!nv)
+            return NULL;
+        arr->a.v = nv, arr->a.cap = cap;
+    }
+    memset(&arr->a.v[arr->a.n], 0, sizeof(mval));
+    return &arr->a.v[arr->a.n++];
+}
+
+/* Append key (from palloc, taken over) and a NIL value to a map without
+ * looking for it (mval_map_push_owned); NULL when out of memory. Maps of a
+ * pool start at 4 slots, not 8: a checkpoint header's entries have 3 keys. */
+static mval *map_push(parser *ps, mval *map, char *key)
+{
+    if (!ps->pool)
+        return mval_map_push_owned(map, key);
+    if (map->m.n == map->m.cap) {
+        size_t cap = map->m.cap ? 2 * map->m.cap : 4;
+        char **nk = pool_grow(ps->pool, map->m.k, map->m.n, cap, sizeof *nk);
+        mval *nv = nk ? pool_grow(ps->pool, map->m.v, map->m.n, cap, sizeof *nv) : NULL;
+        if (!nv)
+            return NULL;
+        map->m.k = nk, map->m.v = nv, map->m.cap = cap;
+    }
+    map->m.k[map->m.n] = key;
+    memset(&map->m.v[map->m.n], 0, sizeof(mval));
+    return &map->m.v[map->m.n++];
+}
 
 static int perr(parser *ps, const char *what)
 {
@@ -66,27 +225,37 @@ static void put_utf8(char *o, size_t *n, unsigned cp)
     }
 }
 
-/* Parse a string at ps->p (which points at the opening quote) into a malloc'ed buffer. */
+/* Parse a string at ps->p (which points at the opening quote) into a buffer
+ * from palloc. */
 static int parse_string(parser *ps, char **out, size_t *outn)
 {
     const char *q = ++ps->p;
     size_t n = 0;
+    int plain = 1; /* no escape, no control character */
     char *o;
     /* Upper bound of decoded length: the raw span. */
     while (q < ps->end && *q != '"') {
         if (*q == '\\')
-            q++;
+            q++, plain = 0;
+        else if ((unsigned char)*q < 0x20)
+            plain = 0;
         q++;
     }
     if (q >= ps->end)
         return perr(ps, "unterminated string");
-    o = malloc((size_t)(q - ps->p) + 1);
+    o = palloc(ps, (size_t)(q - ps->p) + 1);
     if (!o)
         return err_set("out of memory");
+    if (plain) {
+        /* most strings: the raw span is the string */
+        n = (size_t)(q - ps->p);
+        memcpy(o, ps->p, n);
+        ps->p = q;
+    }
     while (*ps->p != '"') {
         unsigned char c = (unsigned char)*ps->p++;
         if (c < 0x20) {
-            free(o);
+            pfree(ps, o);
             return perr(ps, "control character in string");
         }
         if (c != '\\') {
@@ -106,22 +275,22 @@ static int parse_string(parser *ps, char **out, size_t *outn)
         case 'u': {
             unsigned cp, lo;
             if (hex4(ps, &cp))
-                return free(o), -1;
+                return pfree(ps, o), -1;
             if (cp >= 0xD800 && cp < 0xDC00) {
                 if (ps->end - ps->p < 6 || ps->p[0] != '\\' || ps->p[1] != 'u')
-                    return free(o), perr(ps, "lone surrogate");
+                    return pfree(ps, o), perr(ps, "lone surrogate");
                 ps->p += 2;
                 if (hex4(ps, &lo))
-                    return free(o), -1;
+                    return pfree(ps, o), -1;
                 if (lo < 0xDC00 || lo > 0xDFFF)
-                    return free(o), perr(ps, "bad surrogate pair");
+                    return pfree(ps, o), perr(ps, "bad surrogate pair");
                 cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
             }
             put_utf8(o, &n, cp);
             break;
         }
         default:
-            free(o);
+            pfree(ps, o);
             return perr(ps, "bad escape");
         }
     }
@@ -172,7 +341,7 @@ static int keyhash_build(keyhash *h, const mval *map, size_t want)
     return 0;
 }
 
-static mval *object_slot(mval *out, keyhash *h, char *key, size_t kn)
+static mval *object_slot(parser *ps, mval *out, keyhash *h, char *key, size_t kn)
 {
     size_t j;
     mval *slot;
@@ -181,25 +350,25 @@ static mval *object_slot(mval *out, keyhash *h, char *key, size_t kn)
          * header has three small objects per tensor) */
         for (size_t i = 0; i < out->m.n; i++)
             if (strlen(out->m.k[i]) == kn && !memcmp(out->m.k[i], key, kn)) {
-                free(key);
-                mval_free(&out->m.v[i]);
+                pfree(ps, key);
+                drop(ps, &out->m.v[i]);
                 return &out->m.v[i];
             }
-        return mval_map_push_owned(out, key);
+        return map_push(ps, out, key);
     }
     if ((!h->slot || 2 * (out->m.n + 1) > h->cap) && keyhash_build(h, out, out->m.n + 1)) {
-        free(key);
+        pfree(ps, key);
         return NULL;
     }
     for (j = key_hash(key, kn) & (h->cap - 1); h->slot[j]; j = (j + 1) & (h->cap - 1)) {
         size_t i = h->slot[j] - 1;
         if (strlen(out->m.k[i]) == kn && !memcmp(out->m.k[i], key, kn)) {
-            free(key);
-            mval_free(&out->m.v[i]);
+            pfree(ps, key);
+            drop(ps, &out->m.v[i]);
             return &out->m.v[i];
         }
     }
-    if (!(slot = mval_map_push_owned(out, key)))
+    if (!(slot = map_push(ps, out, key)))
         return NULL;
     h->slot[j] = (uint32_t)out->m.n; /* its index + 1 */
     return slot;
@@ -234,7 +403,7 @@ static int parse_object(parser *ps, mval *out, int depth)
         }
         if (parse_string(ps, &key, &kn))
             break;
-        if (!(slot = object_slot(out, &h, key, kn))) {
+        if (!(slot = object_slot(ps, out, &h, key, kn))) {
             err_set("out of memory");
             break;
         }
@@ -267,7 +436,7 @@ static int parse_object(parser *ps, mval *out, int depth)
 static int parse_number(parser *ps, mval *out)
 {
     const char *s = ps->p;
-    int isfloat = 0;
+    int isfloat = 0, digits = 1; /* digits: nothing but digits after the sign */
     char buf[64];
     if (ps->p < ps->end && *ps->p == '-')
         ps->p++;
@@ -277,7 +446,18 @@ static int parse_number(parser *ps, mval *out)
                                *ps->p == 'E' || *ps->p == '+' || *ps->p == '-')) {
         if (*ps->p == '.' || *ps->p == 'e' || *ps->p == 'E')
             isfloat = 1;
+        if (*ps->p < '0' || *ps->p > '9')
+            digits = 0;
         ps->p++;
+    }
+    if (digits && ps->p - s <= 18 + (*s == '-')) {
+        /* most numbers (shapes, offsets): at most 18 digits cannot
+         * overflow; strtoll's value, without the copy and the call */
+        int64_t v = 0;
+        for (const char *d = s + (*s == '-'); d < ps->p; d++)
+            v = 10 * v + (*d - '0');
+        mval_set_int(out, *s == '-' ? -v : v);
+        return 0;
     }
     if ((size_t)(ps->p - s) >= sizeof buf)
         return perr(ps, "number too long");
@@ -343,7 +523,7 @@ static int parse_value(parser *ps, mval *out, int depth)
         if (!first_item(ps, ']'))
             return 0;
         for (;;) {
-            mval *slot = mval_push(out);
+            mval *slot = array_push(ps, out);
             if (!slot)
                 return err_set("out of memory");
             if (parse_value(ps, slot, depth + 1))
@@ -356,7 +536,7 @@ static int parse_value(parser *ps, mval *out, int depth)
         size_t n;
         if (parse_string(ps, &s, &n))
             return -1;
-        mval_free(out);
+        drop(ps, out);
         out->kind = MV_STR;
         out->s.p = s;
         out->s.n = n;
@@ -382,15 +562,36 @@ static int parse_value(parser *ps, mval *out, int depth)
     }
 }
 
+/* The document text[0..len) into out, from NIL; -1 + err_set, the tree then
+ * left for the caller to free. */
+static int parse_document(parser *ps, mval *out)
+{
+    memset(out, 0, sizeof *out);
+    if (parse_value(ps, out, 0))
+        return -1;
+    skip_ws(ps);
+    if (ps->p != ps->end)
+        return perr(ps, "trailing characters");
+    return 0;
+}
+
 int json_parse(const char *text, size_t len, mval *out)
 {
-    parser ps = {text, text, text + len};
-    memset(out, 0, sizeof *out);
-    if (parse_value(&ps, out, 0))
+    parser ps = {text, text, text + len, NULL};
+    if (parse_document(&ps, out))
         return mval_free(out), -1;
-    skip_ws(&ps);
-    if (ps.p != ps.end)
-        return mval_free(out), perr(&ps, "trailing characters");
+    return 0;
+}
+
+int json_parse_pooled(const char *text, size_t len, mval *out, json_pool *pool)
+{
+    parser ps = {text, text, text + len, pool};
+    pool->blocks = NULL;
+    if (parse_document(&ps, out)) {
+        json_pool_free(pool);
+        memset(out, 0, sizeof *out);
+        return -1;
+    }
     return 0;
 }
 

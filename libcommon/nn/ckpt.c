@@ -1,6 +1,7 @@
 #include "nn/ckpt.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -321,7 +322,7 @@ out:
 /* ---- reader ---- */
 
 typedef struct {
-    char *name;
+    char *name; /* in ckpt.names */
     dtype dt;
     int rank;
     int64_t shape[TENSOR_MAX_RANK];
@@ -335,6 +336,8 @@ struct ckpt {
     size_t size, data0;
     rentry *e;
     int n;
+    char *names; /* the tensors' names, one after the other */
+    size_t names_used;
     int *byname; /* indices of e sorted by name: lookups by bsearch */
     mval meta;   /* map of strings */
 };
@@ -348,11 +351,10 @@ void ckpt_close(ckpt *c)
 {
     if (!c)
         return;
-    for (int i = 0; i < c->n; i++) {
-        free(c->e[i].name);
+    for (int i = 0; i < c->n; i++)
         free(c->e[i].copy);
-    }
     free(c->e);
+    free(c->names);
     free(c->byname);
     free(c->file);
     free(c->path);
@@ -360,28 +362,38 @@ void ckpt_close(ckpt *c)
     free(c);
 }
 
+/* The whole file in one buffer of its size, read straight into it (no stdio:
+ * its FILE and buffer were two more allocations per checkpoint). */
 static int read_file(const char *path, unsigned char **out, size_t *size)
 {
-    FILE *f = fopen(path, "rb");
     struct stat st;
-    if (!f)
+    size_t got = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
         return err_set("%s:", path);
-    if (fstat(fileno(f), &st) || !S_ISREG(st.st_mode)) {
-        fclose(f);
+    if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+        close(fd);
         return err_set("%s: not a regular file", path);
     }
     *size = (size_t)st.st_size;
     *out = malloc(*size ? *size : 1);
     if (!*out) {
-        fclose(f);
+        close(fd);
         return err_set("%s: out of memory reading %zu bytes", path, *size);
     }
-    if (fread(*out, 1, *size, f) != *size) {
-        fclose(f);
+    while (got < *size) {
+        ssize_t k = read(fd, *out + got, *size - got);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            break;
+        got += (size_t)k;
+    }
+    close(fd);
+    if (got != *size) {
         free(*out);
         return err_set("%s: read error:", path);
     }
-    fclose(f);
     return 0;
 }
 
@@ -423,8 +435,8 @@ static int parse_entry(ckpt *c, const char *name, const mval *v, rentry *e, size
         return err_set("%s: tensor '%s': %lld data bytes for a shape of %lld elements", c->path,
                        name, (long long)(en - b), (long long)n);
     e->begin = (size_t)b, e->end = (size_t)en;
-    if (!(e->name = strdup(name)))
-        return err_set("out of memory");
+    e->name = strcpy(c->names + c->names_used, name);
+    c->names_used += strlen(name) + 1;
     return 0;
 }
 
@@ -440,12 +452,18 @@ static int cmp_byname(const void *a, const void *b, void *arg)
     return strcmp(c->e[*(const int *)a].name, c->e[*(const int *)b].name);
 }
 
+/* The header is parsed into a pooled tree (json.h): a header holds hundreds
+ * of small objects, which parsed piece by piece were most of the time of
+ * opening a checkpoint (of fuzz_ckpt's, under ASan). The entries are read
+ * out of it into c->e, their names into one block, the metadata copied; the
+ * tree is dropped whole. */
 ckpt *ckpt_open(const char *path)
 {
     ckpt *c = calloc(1, sizeof *c);
     mval h = {0};
+    json_pool pool = {0};
+    size_t namebytes = 0;
     uint64_t L = 0;
-    mval_set_nil(&h);
     if (!c || !(c->path = strdup(path))) {
         free(c);
         err_set("out of memory");
@@ -465,7 +483,7 @@ ckpt *ckpt_open(const char *path)
                 (unsigned long long)L, c->size);
         goto fail;
     }
-    if (json_parse((const char *)c->file + 8, (size_t)L, &h)) {
+    if (json_parse_pooled((const char *)c->file + 8, (size_t)L, &h, &pool)) {
         err_prefix("%s: not a safetensors file: header", path);
         goto fail;
     }
@@ -474,7 +492,9 @@ ckpt *ckpt_open(const char *path)
         goto fail;
     }
     c->data0 = 8 + (size_t)L;
-    if (!(c->e = calloc(h.m.n ? h.m.n : 1, sizeof *c->e))) {
+    for (size_t i = 0; i < h.m.n; i++)
+        namebytes += strlen(h.m.k[i]) + 1;
+    if (!(c->e = calloc(h.m.n ? h.m.n : 1, sizeof *c->e)) || !(c->names = malloc(namebytes + 1))) {
         err_set("out of memory");
         goto fail;
     }
@@ -559,10 +579,10 @@ ckpt *ckpt_open(const char *path)
             goto fail;
         }
     }
-    mval_free(&h);
+    json_pool_free(&pool);
     return c;
 fail:
-    mval_free(&h);
+    json_pool_free(&pool);
     ckpt_close(c);
     return NULL;
 }
