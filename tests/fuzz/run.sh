@@ -44,7 +44,8 @@ for t in $targets; do
     # traced in the JSON parser two thirds of fuzz_ckpt's time went to the
     # parser's per-character compares (~900 exec/s). The grammar is
     # fuzz_parse's job, traced there; here json.c and mval.c keep ASan,
-    # UBSan and edge coverage but not compare tracing (~2,700 exec/s).
+    # UBSan and edge coverage but not compare tracing (~2,700 exec/s; with
+    # the pooled header parse of ckpt.c, ~3,900 over a 10 M run).
     for f in json mval; do
       clang $(echo "$cflags" | sed 's/-fsanitize=fuzzer,/-fsanitize=fuzzer-no-link,/') \
         -fno-sanitize-coverage=trace-cmp -c "$root/libcommon/core/$f.c" -o "$out/ckpt_$f.o"
