@@ -108,7 +108,11 @@ int main(int argc, char **argv)
             totw[p] += bestw[p];
         }
         totf += flops;
-        printf("  %s\n", K != 3 || st != 1 || (H * W % 16 && (B < 2 || B * H * W % 16)) ? "im2col+gemm"
+        /* as nn/conv.c chooses (the s2 path's conditions: conv_s2_forward) */
+        int s2 = K == 3 && st == 2 && !C2 && nn_isa_active() == NN_ISA_AVX512 && H % 2 == 0 &&
+                 W % 2 == 0 && (long)B * (H / 2) * (W / 2) % 16 == 0;
+        printf("  %s\n", s2 ? "direct over 4 phases"
+                          : K != 3 || st != 1 || (H * W % 16 && (B < 2 || B * H * W % 16)) ? "im2col+gemm"
                           : wg_wanted(B, C1 + C2, H, W, OC) && wg_usable(H, W) ? "winograd"
                           : H * W % 16 ? "folded"
                           : H * W < 256 ? "direct, bwd folded"

@@ -206,17 +206,20 @@ int tu_count_lines(const char *s)
  * be `status`; when it fails, stderr must be one line naming n1 and n2. */
 void tu_expect(const char *cmd, int status, const char *n1, const char *n2)
 {
-    char *err = NULL;
+    char *err = NULL, why[4096] = "";
     int rc = tu_sh_err(&err, "cd %s && %s > out.txt", tu_tmpdir(), cmd);
+    /* the message is made before err is freed: fail_msg does not return */
     if (rc != status)
-        fail_msg("'%s': status %d, want %d; stderr: %s", cmd, rc, status, err);
-    if (status != 0 && tu_count_lines(err) != 1)
-        fail_msg("'%s': want one line on stderr, got: %s", cmd, err);
-    if (n1 && !strstr(err, n1))
-        fail_msg("'%s': stderr lacks '%s': %s", cmd, n1, err);
-    if (n2 && !strstr(err, n2))
-        fail_msg("'%s': stderr lacks '%s': %s", cmd, n2, err);
+        snprintf(why, sizeof why, "status %d, want %d; stderr: %s", rc, status, err);
+    else if (status != 0 && tu_count_lines(err) != 1)
+        snprintf(why, sizeof why, "want one line on stderr, got: %s", err);
+    else if (n1 && !strstr(err, n1))
+        snprintf(why, sizeof why, "stderr lacks '%s': %s", n1, err);
+    else if (n2 && !strstr(err, n2))
+        snprintf(why, sizeof why, "stderr lacks '%s': %s", n2, err);
     free(err);
+    if (*why)
+        fail_msg("'%s': %s", cmd, why);
 }
 
 int tu_port(void)
