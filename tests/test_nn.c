@@ -4,12 +4,14 @@
  * Tolerances: forward 2e-5 of the largest output; gradients 1e-4 of the
  * largest finite difference (float kernels against double differences). */
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "core/err.h"
+#include "nn/internal.h"
 #include "nn/nn.h"
 #include "nn/optim.h"
 #include "nn/param.h"
@@ -846,6 +848,48 @@ static void test_isa_and_threads(void **state)
     }
 }
 
+/* ---- the thread pool: every item exactly once, however claims group them ---- */
+
+typedef struct {
+    _Atomic int *hits;
+    _Atomic int other; /* items run by a thread other than the caller */
+} par_count;
+
+static void count_task(void *ctx, long i, int tid)
+{
+    par_count *c = ctx;
+    atomic_fetch_add(&c->hits[i], 1);
+    if (tid)
+        atomic_fetch_add(&c->other, 1);
+}
+
+static void test_parallel_items(void **state)
+{
+    (void)state;
+    const long ns[] = {0, 1, 2, 3, 15, 16, 17, 100, 4099, (1L << 20) + 5}; /* past one ticket's 2^20 */
+    const long works[] = {0, 1, 1000, 1L << 20};
+    _Atomic int *hits = calloc((1L << 20) + 5, sizeof *hits);
+    assert_non_null(hits);
+    nn_set_threads(2);
+    for (size_t a = 0; a < sizeof ns / sizeof *ns; a++)
+        for (size_t b = 0; b < sizeof works / sizeof *works; b++) {
+            long n = ns[a], w = works[b];
+            par_count c = {hits, 0};
+            memset(hits, 0, (size_t)(n ? n : 1) * sizeof *hits);
+            if (w)
+                nn_parallel_work(n, w, count_task, &c);
+            else
+                nn_parallel(n, count_task, &c);
+            for (long i = 0; i < n; i++)
+                if (hits[i] != 1)
+                    fail_msg("n %ld, work %ld: item %ld ran %d times", n, w, i, (int)hits[i]);
+            /* little work stays on the caller: 100 items of 1 unit is far below the cut */
+            if (w && (double)n * w <= 100 * 1000)
+                assert_int_equal(c.other, 0);
+        }
+    free(hits);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -855,7 +899,7 @@ int main(void)
         cmocka_unit_test(test_convt),           cmocka_unit_test(test_norm),
         cmocka_unit_test(test_misc),            cmocka_unit_test(test_maxpool_ties),
         cmocka_unit_test(test_optim_isa),       cmocka_unit_test(test_schedules),
-        cmocka_unit_test(test_winograd),
+        cmocka_unit_test(test_winograd),        cmocka_unit_test(test_parallel_items),
     };
     find_isas();
     setenv("LRCPIPE_STREAM_MIN", "100000", 1); /* outputs over 100 KB stream */

@@ -130,6 +130,12 @@ typedef struct {
 } gen_job;
 
 /* col's layout for the current chunk: direct (image by image) or gemm */
+/* work of one image's im2col, col2im, gather or scatter: its column block */
+static long gen_item_work(const gen_job *j)
+{
+    return 2L * (j->C[0] + j->C[1]) * j->K * j->K * j->OH * j->OW;
+}
+
 static void gen_layout(gen_job *j, int direct)
 {
     long P = (long)j->OH * j->OW, rows = (long)(j->C[0] + j->C[1]) * j->K * j->K;
@@ -241,7 +247,7 @@ static void conv_general_forward(gen_job *j, const float *weight, int B)
     for (int b0 = 0; b0 < B; b0 += nb) {
         j->b0 = b0, j->nb = NN_MIN(nb, B - b0);
         gen_layout(j, direct);
-        nn_parallel(j->nb, gen_im2col_task, j);
+        nn_parallel_work(j->nb, gen_item_work(j), gen_im2col_task, j);
         if (direct && conv_direct_forward(j->out + b0 * j->OC * P, j->col, rows, NULL, 0, weight,
                                           j->bias, j->nb, j->OH, j->OW, j->OC, 1) == 0)
             continue;
@@ -250,10 +256,10 @@ static void conv_general_forward(gen_job *j, const float *weight, int B)
             gen_scratch(j, B, 0);
             nb = j->nb, j->nb = NN_MIN(nb, B - b0);
             gen_layout(j, 0);
-            nn_parallel(j->nb, gen_im2col_task, j);
+            nn_parallel_work(j->nb, gen_item_work(j), gen_im2col_task, j);
         }
         nn_gemm(0, 0, j->OC, (int)j->ld, rows, 1.0f, weight, rows, j->col, j->ld, 0.0f, j->t, j->ld, 1);
-        nn_parallel(j->nb, gen_scatter_task, j);
+        nn_parallel_work(j->nb, gen_item_work(j), gen_scatter_task, j);
     }
 }
 
@@ -264,7 +270,7 @@ static int gen_direct_backward(gen_job *j, float *dweight, const float *weight, 
     int rows = (j->C[0] + j->C[1]) * j->K * j->K;
     const float *dout = j->dout + (long)j->b0 * j->OC * j->OH * j->OW;
     if (dweight) {
-        nn_parallel(j->nb, gen_im2col_task, j);
+        nn_parallel_work(j->nb, gen_item_work(j), gen_im2col_task, j);
         if (conv_direct_backward(NULL, NULL, dweight, dout, j->col, rows, NULL, 0, weight, j->nb,
                                  j->OH, j->OW, j->OC, 1))
             return -1;
@@ -276,7 +282,7 @@ static int gen_direct_backward(gen_job *j, float *dweight, const float *weight, 
                 oom_stop(0);
             return -1;
         }
-        nn_parallel(j->nb, gen_col2im_task, j);
+        nn_parallel_work(j->nb, gen_item_work(j), gen_col2im_task, j);
     }
     return 0;
 }
@@ -300,15 +306,15 @@ static void conv_general_backward(gen_job *j, float *dweight, const float *weigh
             gen_layout(j, 0);
         }
         long ld = j->ld;
-        nn_parallel(j->nb, gen_gather_task, j);
+        nn_parallel_work(j->nb, gen_item_work(j), gen_gather_task, j);
         if (dweight) {
-            nn_parallel(j->nb, gen_im2col_task, j);
+            nn_parallel_work(j->nb, gen_item_work(j), gen_im2col_task, j);
             nn_gemm(0, 1, j->OC, rows, (int)ld, 1.0f, j->t, ld, j->col, ld, 1.0f, dweight, rows, 1);
         }
         if (r1 > r0) {
             nn_gemm(1, 0, r1 - r0, (int)ld, j->OC, 1.0f, weight + r0, rows, j->t, ld, 0.0f,
                     j->col + r0 * ld, ld, 1);
-            nn_parallel(j->nb, gen_col2im_task, j);
+            nn_parallel_work(j->nb, gen_item_work(j), gen_col2im_task, j);
         }
     }
 }
@@ -375,7 +381,7 @@ static void bias_task(void *ctx, long oc, int tid)
 static void bias_grad(float *dbias, const float *dout, int B, int OC, int P)
 {
     bias_job j = {dbias, dout, B, OC, P};
-    nn_parallel(OC, bias_task, &j);
+    nn_parallel_work(OC, (long)B * P, bias_task, &j);
 }
 
 void conv2d_cat_backward(float *dinp1, float *dinp2, float *dweight, float *dbias,

@@ -336,7 +336,8 @@ static void fwd_run(float *out, const float *in1, int C1, const float *in2, int 
     /* (streaming stores need 64-byte aligned vectors: planes of 16k floats are) */
     j.stream = (double)B * OC * j.HW * sizeof(float) > stream_min() && !((uintptr_t)out & 63) &&
                !(tp->os & 15);
-    nn_parallel(j.nspan * j.ngrp, fwd_task, &j);
+    /* an item's multiply-adds, 16 to a work unit */
+    nn_parallel_work(j.nspan * j.ngrp, (long)j.qspan * j.ocg * MR * C * KK, fwd_task, &j);
     if (j.stream)
         _mm_sfence();
 }
@@ -386,7 +387,7 @@ static void pack_task(void *ctx, long ob, int tid)
 static void pack_weights(float *wp, const float *weight, int OC, int C, int KK)
 {
     pack_job j = {wp, weight, OC, C, KK, 0, 0};
-    nn_parallel((OC + MR - 1) / MR, pack_task, &j);
+    nn_parallel_work((OC + MR - 1) / MR, 2L * MR * C * KK, pack_task, &j);
 }
 
 /* Block ib of the backward-data panel for input channels [i0, i0 + ni) of
@@ -422,7 +423,7 @@ static void pack_t_task(void *ctx, long ib, int tid)
 static void pack_weights_t(float *wp, const float *weight, int OC, int C, int KK, int i0, int ni)
 {
     pack_job j = {wp, weight, OC, C, KK, i0, ni};
-    nn_parallel((ni + MR - 1) / MR, pack_t_task, &j);
+    nn_parallel_work((ni + MR - 1) / MR, 2L * MR * OC * KK, pack_t_task, &j);
 }
 
 static int usable(int H, int W, int K)
@@ -731,10 +732,11 @@ static void dw_taps_at(float *buf, float *dweight, const float *dout, const floa
     j.xs = tp->xs, j.xb = tp->xb;
     j.slots = buf;
     j.part = buf + (size_t)j.nitems * j.gsz;
-    nn_parallel(j.nitems, dw_task, &j);
+    /* an item's multiply-adds, 16 to a work unit */
+    nn_parallel_work(j.nitems, (long)((double)OC * j.C * j.KK * B * HW / 16 / j.nitems), dw_task, &j);
     if (j.nitems > j.groups) {
         dwsum_job s = {dweight, &j};
-        nn_parallel(j.groups, dwsum_task, &s);
+        nn_parallel_work(j.groups, 2L * (long)j.gsz * (j.nitems / j.groups), dwsum_task, &s);
     }
 }
 
@@ -819,7 +821,7 @@ static void dw_gemm_at(float *buf, float *dweight, const float *dout, const floa
     long P = (long)B * H * W;
     int CK = (C1 + C2) * K * K;
     dwg_job j = {buf, buf + (size_t)OC * P, dout, in1, in2, C1, C2, OC, B, H, W, K};
-    nn_parallel(2L * B, dwg_task, &j);
+    nn_parallel_work(2L * B, 2L * (OC + (C1 + C2) * K * K) * H * W, dwg_task, &j);
     nn_gemm(0, 1, OC, CK, (int)P, 1.0f, j.dcat, (int)P, j.col, (int)P, 1.0f, dweight, CK, 1);
 }
 
@@ -930,7 +932,7 @@ static void fold_ld(float *dst, int c0, const float *src, int Cs, int B, long P,
 {
     fold_job j = {dst, src, Cs, Cs, c0, B, unfold, P, ld};
     if (Cs && src)
-        nn_parallel(Cs, fold_task, &j);
+        nn_parallel_work(Cs, 2L * B * P, fold_task, &j);
 }
 
 static void fold(float *dst, int c0, const float *src, int Cs, int B, long P, int unfold)
@@ -1060,7 +1062,7 @@ static void split_task(void *ctx, long c, int tid)
 static void s2_split(float *x4, const float *x, int C, int B, int H, int W, int join)
 {
     split_job j = {x4, x, C, B, H, W, join};
-    nn_parallel(C, split_task, &j);
+    nn_parallel_work(C, 2L * B * H * W, split_task, &j);
 }
 
 /* The taps of the forward pass (and dW) over x4 */
@@ -1215,7 +1217,7 @@ int conv_direct_convt_forward(float *out, const float *inp, const float *weight,
     pack_weights_t(wp, weight, C, 4 * OC, 1, 0, 4 * OC);
     fwd_loop(t, inp, C, NULL, 0, wp, NULL, B, H, W, 4 * OC, 1, NULL);
     ct_job j = {out, t, bias, H, W, OC, 0};
-    nn_parallel((long)B * OC, ct_task, &j);
+    nn_parallel_work((long)B * OC, 8 * P, ct_task, &j);
     return 0;
 }
 
@@ -1231,7 +1233,7 @@ int conv_direct_convt_backward(float *dinp, float *dweight, const float *dout, c
     if (!usable(H, W, 1) || C % WOC || !(t = nn_scratch((tn + wn) * sizeof(float))))
         return -1;
     ct_job j = {(float *)dout, t, NULL, H, W, OC, 1};
-    nn_parallel((long)B * OC, ct_task, &j);
+    nn_parallel_work((long)B * OC, 8 * P, ct_task, &j);
     /* dw_loop and the packed panel share the space after t, one at a time */
     if (dweight && P <= DWGEMM_MAX)
         dw_gemm_at(t + tn, dweight, inp, t, 4 * OC, NULL, 0, B, H, W, C, 1);

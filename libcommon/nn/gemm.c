@@ -335,7 +335,7 @@ void nn_gemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, i
         long items = NN_MIN(units, 4L * nt);
         j.units_per_item = (units + items - 1) / items;
         items = (units + j.units_per_item - 1) / j.units_per_item;
-        nn_parallel(items, gemm_task, &j);
+        nn_parallel_work(items, (long)(work / items / 16), gemm_task, &j);
         return;
     }
     gemm_block(g, ta, tb, 0, M, 0, N, K, alpha, A, lda, B, ldb, beta, C, ldc);

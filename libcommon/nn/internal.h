@@ -26,10 +26,15 @@ void *nn_scratch_slot(int slot, size_t bytes);
 static inline void *nn_scratch(size_t bytes) { return nn_scratch_slot(NN_SCRATCH_WORK, bytes); }
 
 /* Run fn(ctx, i, tid) for i in [0, n) on nn_threads() threads (the caller is
- * tid 0, others 1..T-1), items handed out one at a time; returns when all
- * are done. From inside a task it runs serially. */
+ * tid 0, others 1..T-1), items handed out in runs of about n / 8T (one at a
+ * time when n < 16T); returns when all are done. From inside a task it runs
+ * serially. */
 typedef void (*nn_task_fn)(void *ctx, long i, int tid);
 void nn_parallel(long n, nn_task_fn fn, void *ctx);
+/* The same for items of about `work` units each (a float read or written,
+ * or 16 multiply-adds): a job of little work runs on the caller alone, and
+ * each claim takes enough items to be worth a hand-over. */
+void nn_parallel_work(long n, long work, nn_task_fn fn, void *ctx);
 /* Threads nn_parallel uses (for per-thread buffers indexed by tid). */
 int nn_parallel_threads(void);
 

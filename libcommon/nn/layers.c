@@ -85,7 +85,7 @@ static void pool_fwd_task(void *ctx, long p, int tid)
 void maxpool2x2_forward(float *out, const float *inp, int B, int C, int H, int W)
 {
     pool_job j = {out, inp, NULL, NULL, H, W};
-    nn_parallel((long)B * C, pool_fwd_task, &j);
+    nn_parallel_work((long)B * C, 2L * H * W, pool_fwd_task, &j);
 }
 
 static void pool_bwd_task(void *ctx, long p, int tid)
@@ -106,7 +106,7 @@ void maxpool2x2_backward(float *dinp, const float *dout, const float *inp, const
                          int B, int C, int H, int W)
 {
     pool_job j = {dinp, inp, dout, out, H, W};
-    nn_parallel((long)B * C, pool_bwd_task, &j);
+    nn_parallel_work((long)B * C, 3L * H * W, pool_bwd_task, &j);
 }
 
 void concat_forward(float *out, const float *a, const float *b, int B, int Ca, int Cb, int HW)

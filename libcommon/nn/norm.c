@@ -159,7 +159,7 @@ void batchnorm_forward(float *out, float *save_mean, float *save_rstd, float *ru
         for (int c = 0; c < C; c++) /* shift by a value of the channel: small squares */
             m0[c] = inp[(long)c * HW];
         j.sums = sums, j.m0 = m0;
-        nn_parallel((long)B * C, fwd_sums_task, &j);
+        nn_parallel_work((long)B * C, HW, fwd_sums_task, &j);
     }
     /* with the hook: all processes' means and variances (C each) */
     double *all = sums + (size_t)B * C * 2, nall = 0;
@@ -196,7 +196,7 @@ void batchnorm_forward(float *out, float *save_mean, float *save_rstd, float *ru
         sh[c] = beta[c] - (float)mu * sc[c];
     }
     j.k1 = sc, j.k2 = sh;
-    nn_parallel((long)B * C, affine_task, &j);
+    nn_parallel_work((long)B * C, 2L * HW, affine_task, &j);
 }
 
 void batchnorm_backward(float *dinp, float *dgamma, float *dbeta, const float *dout,
@@ -214,7 +214,7 @@ void batchnorm_backward(float *dinp, float *dgamma, float *dbeta, const float *d
     for (int c = 0; c < C; c++)
         rstd[c] = save_rstd ? save_rstd[c] : (float)(1.0 / sqrt((double)running_var[c] + eps));
     j.sums = sums, j.rstd = rstd;
-    nn_parallel((long)B * C, bwd_sums_task, &j);
+    nn_parallel_work((long)B * C, 3L * HW, bwd_sums_task, &j);
     /* with the hook in training: dx takes all processes' sums of g and
      * g xhat (C each) and count; dgamma and dbeta this process's, which the
      * trainer reduces with the other gradients */
@@ -251,7 +251,7 @@ void batchnorm_backward(float *dinp, float *dgamma, float *dbeta, const float *d
     if (!dinp)
         return;
     j.k1 = k1, j.k2 = k2, j.k3 = k3;
-    nn_parallel((long)B * C, bwd_apply_task, &j);
+    nn_parallel_work((long)B * C, 4L * HW, bwd_apply_task, &j);
 }
 
 void groupnorm_forward(float *out, float *save_mean, float *save_rstd, const float *inp,
@@ -269,7 +269,7 @@ void groupnorm_forward(float *out, float *save_mean, float *save_rstd, const flo
         for (int g = 0; g < G; g++)
             m0[b * G + g] = inp[((long)b * C + (long)g * cg) * HW];
     j.sums = sums, j.m0 = m0;
-    nn_parallel((long)B * C, fwd_sums_task, &j);
+    nn_parallel_work((long)B * C, HW, fwd_sums_task, &j);
     for (int b = 0; b < B; b++)
         for (int g = 0; g < G; g++) {
             double s = 0, ss = 0, n = (double)cg * HW;
@@ -287,7 +287,7 @@ void groupnorm_forward(float *out, float *save_mean, float *save_rstd, const flo
             }
         }
     j.k1 = sc, j.k2 = sh;
-    nn_parallel((long)B * C, affine_task, &j);
+    nn_parallel_work((long)B * C, 2L * HW, affine_task, &j);
 }
 
 void groupnorm_backward(float *dinp, float *dgamma, float *dbeta, const float *dout,
@@ -304,7 +304,7 @@ void groupnorm_backward(float *dinp, float *dgamma, float *dbeta, const float *d
         return;
     float *k1 = f, *k2 = f + (long)B * C, *k3 = f + 2L * B * C;
     j.sums = sums;
-    nn_parallel((long)B * C, bwd_sums_task, &j);
+    nn_parallel_work((long)B * C, 3L * HW, bwd_sums_task, &j);
     /* per plane: sums[0] = sum g, sums[1] = sum g (x - mean) */
     for (int c = 0; c < C; c++) {
         double a = 0, q = 0;
@@ -335,5 +335,5 @@ void groupnorm_backward(float *dinp, float *dgamma, float *dbeta, const float *d
             }
         }
     j.k1 = k1, j.k2 = k2, j.k3 = k3;
-    nn_parallel((long)B * C, bwd_apply_task, &j);
+    nn_parallel_work((long)B * C, 4L * HW, bwd_apply_task, &j);
 }

@@ -152,7 +152,7 @@ static void step(optim *o, double lr)
     double bc1 = 1 - pow(c->beta1, (double)o->t), bc2 = 1 - pow(c->beta2, (double)o->t);
     step_job j = {o, (float)lr, (float)c->weight_decay, (float)(1.0 - lr * c->weight_decay),
                   (float)(lr / bc1), (float)sqrt(bc2), o->t == 1};
-    nn_parallel(((long)o->pb->ntrain + OCHUNK - 1) / OCHUNK, step_task, &j);
+    nn_parallel_work(((long)o->pb->ntrain + OCHUNK - 1) / OCHUNK, 5 * NN_MIN(OCHUNK, (long)o->pb->ntrain), step_task, &j);
 }
 
 void optim_step(optim *o, double lr)

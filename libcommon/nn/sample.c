@@ -43,7 +43,7 @@ static void mp_fwd_task(void *ctx, long p, int tid)
 void maxpool3x3s2_forward(float *out, const float *inp, int B, int C, int H, int W)
 {
     plane_job j = {out, inp, H, W};
-    nn_parallel((long)B * C, mp_fwd_task, &j);
+    nn_parallel_work((long)B * C, 2L * H * W, mp_fwd_task, &j);
 }
 
 typedef struct {
@@ -69,7 +69,7 @@ static void mp_bwd_task(void *ctx, long p, int tid)
 void maxpool3x3s2_backward(float *dinp, const float *dout, const float *inp, int B, int C, int H, int W)
 {
     mp_bwd_job j = {dinp, dout, inp, H, W};
-    nn_parallel((long)B * C, mp_bwd_task, &j);
+    nn_parallel_work((long)B * C, 3L * H * W, mp_bwd_task, &j);
 }
 
 /* Output index o of 2n reads input lo with weight 1 - l and hi with l:
@@ -109,7 +109,7 @@ static void up_fwd_task(void *ctx, long p, int tid)
 void upsample2x_forward(float *out, const float *inp, int B, int C, int H, int W)
 {
     plane_job j = {out, inp, H, W};
-    nn_parallel((long)B * C, up_fwd_task, &j);
+    nn_parallel_work((long)B * C, 5L * H * W, up_fwd_task, &j);
 }
 
 static void up_bwd_task(void *ctx, long p, int tid)
@@ -140,5 +140,5 @@ static void up_bwd_task(void *ctx, long p, int tid)
 void upsample2x_backward(float *dinp, const float *dout, int B, int C, int H, int W)
 {
     plane_job j = {dinp, dout, H, W};
-    nn_parallel((long)B * C, up_bwd_task, &j);
+    nn_parallel_work((long)B * C, 5L * H * W, up_bwd_task, &j);
 }
