@@ -43,7 +43,7 @@ void layernorm_forward(float *out, float *save_mean, float *save_rstd, const flo
                        const float *weight, const float *bias, int N, int C, float eps)
 {
     ln_job j = {out, save_mean, save_rstd, inp, weight, bias, NULL, N, C, eps};
-    nn_parallel((N + ROWS - 1) / ROWS, ln_fwd_task, &j);
+    nn_parallel_work((N + ROWS - 1) / ROWS, 3L * ROWS * C, ln_fwd_task, &j);
 }
 
 /* dinp = rstd (g - mean(g) - xhat mean(g xhat)), g = dout * weight */
@@ -86,7 +86,7 @@ void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *
         }
     if (dinp) {
         ln_job j = {dinp, (float *)save_mean, (float *)save_rstd, inp, weight, NULL, dout, N, C, 0};
-        nn_parallel((N + ROWS - 1) / ROWS, ln_bwd_task, &j);
+        nn_parallel_work((N + ROWS - 1) / ROWS, 4L * ROWS * C, ln_bwd_task, &j);
     }
 }
 
@@ -144,7 +144,7 @@ static void att_fwd_task(void *ctx, long i, int tid)
 void attention_forward(float *out, float *att, const float *qkv, int B, int T, int C, int NH)
 {
     att_job j = {out, att, qkv, NULL, T, C, NH};
-    nn_parallel((long)B * NH, att_fwd_task, &j);
+    nn_parallel_work((long)B * NH, (long)T * T * (2L * C / NH / 16 + 3), att_fwd_task, &j);
 }
 
 /* dv = att^T dout; datt = dout v^T; dS = att (datt - rowsum(datt att));
@@ -178,7 +178,7 @@ void attention_backward(float *dqkv, const float *dout, const float *qkv, const 
                         int T, int C, int NH)
 {
     att_job j = {dqkv, (float *)att, qkv, dout, T, C, NH};
-    nn_parallel((long)B * NH, att_bwd_task, &j);
+    nn_parallel_work((long)B * NH, (long)T * T * (4L * C / NH / 16 + 5), att_bwd_task, &j);
 }
 
 /* ---- patches ---- */
