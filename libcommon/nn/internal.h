@@ -26,8 +26,9 @@ void *nn_scratch_slot(int slot, size_t bytes);
 static inline void *nn_scratch(size_t bytes) { return nn_scratch_slot(NN_SCRATCH_WORK, bytes); }
 
 /* Run fn(ctx, i, tid) for i in [0, n) on nn_threads() threads (the caller is
- * tid 0, others 1..T-1), items handed out in runs of about n / 8T (one at a
- * time when n < 16T); returns when all are done. From inside a task it runs
+ * tid 0, others 1..T-1), each thread starting on its own T-th of the items
+ * and then helping with the rest, in runs of about n / 8T (one at a time
+ * when n < 16T); returns when all are done. From inside a task it runs
  * serially. */
 typedef void (*nn_task_fn)(void *ctx, long i, int tid);
 void nn_parallel(long n, nn_task_fn fn, void *ctx);

@@ -2,27 +2,31 @@
  *
  * Why not OpenMP: on a machine shared with other work, libgomp's threads
  * spin at every barrier while the OS has preempted their partner, and a
- * static split makes the whole step wait for the slowest thread. Here the
- * items of a job are claimed one by one from a shared ticket, so a thread
- * that runs gets through the items a preempted one did not take, and idle
- * threads spin only briefly before sleeping on a futex.
+ * static split makes the whole step wait for the slowest thread. Here each
+ * thread has a home range of a job's items (thread i the i-th of T equal
+ * parts) and claims them in runs from a ticket of its own; when its range
+ * is done it takes what is left of the others', so a thread that runs gets
+ * through the items a preempted one did not take. Idle threads spin only
+ * briefly before sleeping on a futex.
  *
- * The ticket is one 64-bit word: generation (20 bits) | item count (20 bits)
- * | next item (24 bits). A claim is a compare-and-swap on it, so a thread
- * that wakes late, holding an old generation, claims nothing; and the job's
- * function and context are read only after a successful claim, when the
- * caller cannot replace the job (it waits for every claimed item).
+ * Why home ranges: consecutive layers split their items alike (batch-major
+ * planes), so a thread mostly reads what it wrote itself a moment ago and
+ * the data stay in its core's cache (one shared ticket handed items out in
+ * whatever order threads arrived: the rotation step ran 8-14 % slower).
+ * Why runs: jobs of thousands of tiny items (batch norm over B x C planes
+ * of 3 x 3 pixels) spent most of their time bouncing a ticket's cache line
+ * between the cores, one compare-and-swap per item. And a job whose caller
+ * says it is small (nn_parallel_work) runs on the caller alone: on layers
+ * of a few microseconds the hand-over cost more than the second core gave.
+ * Before these three changes two threads ran the relative-location step
+ * (16 x 16 patches) 5x slower than one (2026-12-05, AMD EPYC).
  *
- * A claim takes a run of items, about an eighth of a thread's share: jobs
- * of thousands of tiny items (batch norm over B x C planes of 3 x 3 pixels)
- * spent most of their time bouncing the ticket's cache line between the
- * cores, one compare-and-swap per item. The chunk is read after a ticket
- * that still has items: the job cannot change until they are claimed, so
- * it is this job's. And a job whose caller says it is small
- * (nn_parallel_work) runs on the caller alone: on layers of a few
- * microseconds the hand-over cost more than the second core gave (the
- * relative-location step, 16 x 16 patches, ran 5x slower on 2 threads than
- * on 1 before both changes; 2026-12-05, AMD EPYC).
+ * A ticket is one 64-bit word: generation (20 bits) | end of the range (20
+ * bits) | next item (24 bits). A claim is a compare-and-swap on it, so a
+ * thread that wakes late, holding an old generation, claims nothing; and
+ * the job's function, context and run length are read only after a ticket
+ * that still has items, when the caller cannot replace the job (it waits
+ * for every item).
  */
 #include <errno.h>
 #include <limits.h>
@@ -45,7 +49,11 @@ static struct {
     pthread_mutex_t lock; /* creation and one job at a time */
     int nthreads;         /* including the caller; 0: not started */
     pthread_t th[MAXT];
-    _Atomic uint64_t ticket;
+    struct {
+        _Atomic uint64_t t;
+        char pad[56];
+    } tk[MAXT] __attribute__((aligned(64))); /* thread i's home range of items */
+    _Atomic uint32_t total; /* items in this job */
     _Atomic uint32_t wake;     /* futex: bumped when a job is published */
     _Atomic uint32_t done;     /* futex: items finished in this job */
     _Atomic int stop;
@@ -58,7 +66,7 @@ static struct {
 } P = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 #define GEN(t) ((uint32_t)((t) >> 44))
-#define CNT(t) ((uint32_t)(((t) >> 24) & 0xfffff))
+#define END(t) ((uint32_t)(((t) >> 24) & 0xfffff))
 #define NXT(t) ((uint32_t)((t)&0xffffff))
 #define MAXCNT 0xfffff
 
@@ -79,17 +87,18 @@ static inline void cpu_relax(void)
 
 static _Thread_local int in_task; /* nested nn_parallel runs serially */
 
-/* Claim and run items of the current job until none is left. */
-static void work(int tid)
+/* Claim and run the items of ticket v until none is left. */
+static void drain(int v, int tid)
 {
+    _Atomic uint64_t *tk = &P.tk[v].t;
     for (;;) {
-        uint64_t t = atomic_load_explicit(&P.ticket, memory_order_acquire);
-        if (NXT(t) >= CNT(t))
+        uint64_t t = atomic_load_explicit(tk, memory_order_acquire);
+        if (NXT(t) >= END(t))
             return;
         uint32_t k = atomic_load_explicit(&P.chunk, memory_order_relaxed);
-        if (k > CNT(t) - NXT(t))
-            k = CNT(t) - NXT(t);
-        if (!atomic_compare_exchange_weak_explicit(&P.ticket, &t, t + k, memory_order_acq_rel,
+        if (k > END(t) - NXT(t))
+            k = END(t) - NXT(t);
+        if (!atomic_compare_exchange_weak_explicit(tk, &t, t + k, memory_order_acq_rel,
                                                    memory_order_acquire))
             continue;
         in_task = 1;
@@ -97,9 +106,17 @@ static void work(int tid)
             P.fn(P.ctx, P.base + NXT(t) + i, tid);
         in_task = 0;
         uint32_t d = atomic_fetch_add(&P.done, k) + k;
-        if (d == CNT(t) && atomic_load(&P.caller_asleep))
+        if (d == atomic_load_explicit(&P.total, memory_order_relaxed) && atomic_load(&P.caller_asleep))
             futex_wake(&P.done);
     }
+}
+
+/* The thread's own range first, then what is left of the others'. */
+static void work(int tid)
+{
+    int T = P.nthreads;
+    for (int s = 0; s < T; s++)
+        drain((tid + s) % T, tid);
 }
 
 static void *worker_loop(int tid);
@@ -229,14 +246,17 @@ static void run(long n, uint32_t min_chunk, nn_task_fn fn, void *ctx)
     }
     for (long base = 0; base < n; base += MAXCNT) {
         uint32_t cnt = (uint32_t)(n - base > MAXCNT ? MAXCNT : n - base);
-        uint64_t t = atomic_load(&P.ticket);
-        uint64_t gen = (GEN(t) + 1) & 0xfffff;
-        uint32_t chunk = cnt / (8u * (uint32_t)P.nthreads);
+        int T = P.nthreads;
+        uint64_t gen = (GEN(atomic_load(&P.tk[0].t)) + 1) & 0xfffff;
+        uint32_t chunk = cnt / (8u * (uint32_t)T);
         P.fn = fn, P.ctx = ctx, P.base = base;
         atomic_store_explicit(&P.chunk, chunk > min_chunk ? chunk : min_chunk, memory_order_relaxed);
+        atomic_store_explicit(&P.total, cnt, memory_order_relaxed);
         atomic_store_explicit(&P.done, 0, memory_order_relaxed);
-        atomic_store_explicit(&P.ticket, (gen << 44) | ((uint64_t)cnt << 24),
-                              memory_order_release);
+        for (int i = 0; i < T; i++) {
+            uint64_t lo = (uint64_t)cnt * i / T, hi = (uint64_t)cnt * (i + 1) / T;
+            atomic_store_explicit(&P.tk[i].t, (gen << 44) | (hi << 24) | lo, memory_order_release);
+        }
         atomic_fetch_add(&P.wake, 1);
         if (atomic_load(&P.sleepers))
             futex_wake(&P.wake);
