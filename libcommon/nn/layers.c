@@ -5,8 +5,6 @@
 #include "nn/internal.h"
 #include "nn/nn.h"
 
-#define PAR_MIN 32768 /* elements below which threads cost more than they give */
-
 /* Element-wise work in chunks of 16K elements (64 KB) over the pool. */
 #define CHUNK 16384L
 
@@ -34,13 +32,8 @@ static void ew_task(void *ctx, long k, int tid)
 static void ew_run(int op, float *out, const float *a, const float *b, size_t n)
 {
     ew_job j = {op, out, a, b, (long)n};
-    long chunks = ((long)n + CHUNK - 1) / CHUNK;
-    if (n <= PAR_MIN) {
-        for (long k = 0; k < chunks; k++)
-            ew_task(&j, k, 0);
-        return;
-    }
-    nn_parallel(chunks, ew_task, &j);
+    /* a chunk reads one or two arrays and writes one: 3 floats per element */
+    nn_parallel_work(((long)n + CHUNK - 1) / CHUNK, 3 * CHUNK, ew_task, &j);
 }
 
 void relu_forward(float *out, const float *inp, size_t n)
