@@ -158,9 +158,9 @@ static const uint16_t *masks_for(int H, int W, int PH)
         const long co = (long)c * xs;                                                       \
         const float *wc = wp + (long)c * KK * MR;                                           \
         if (pf & 1) /* the rows of the tile after next */                                   \
-            for (int r = KK / 2 - KK / 3; r < KK; r += 3)                                   \
+            for (int r = 0; r < t->npf; r++)                                                \
                 for (int l = 0; l < 3; l++)                                                 \
-                    _mm_prefetch((const char *)(in[0] + co + off[r] + 96 + 16 * l),         \
+                    _mm_prefetch((const char *)(in[0] + co + t->pfo[r] + 96 + 16 * l),      \
                                  _MM_HINT_T0);                                              \
         for (int s = 0; s < KK; s++) {                                                      \
             __m512 x[NV];                                                                   \
@@ -180,6 +180,8 @@ typedef struct {
     const float *in1[NVF], *in2[NVF]; /* per vector: plane 0 of its image, at its pixels */
     const uint16_t *mk[NVF];          /* per vector: its mask row */
     float *out[NVF];                  /* per vector: output plane oc0 of its image */
+    const long *pfo;                  /* the offsets whose rows are prefetched */
+    int npf;
 } tile;
 
 #define FWD_UKR(NV, KK)                                                                     \
@@ -254,6 +256,8 @@ typedef struct {
     int KK, mbase;
     long off[9], xs, os, xb, ob;
     const uint16_t *masks;
+    int npf;     /* the rows prefetched: at offsets pfo[0..npf), or */
+    long pfo[4]; /* npf = 0: those of taps 1, 4, 7 (one tap: its own) */
 } taps;
 
 static taps taps_plain(int H, int W, int K, const uint16_t *masks)
@@ -282,7 +286,14 @@ static void fwd_task(void *ctx, long it, int tid)
     const fwd_ukr_fn *ukr = fwd_ukrs[tp->KK];
     static const uint16_t ones[9] = {0xffff, 0xffff, 0xffff, 0xffff, 0xffff,
                                      0xffff, 0xffff, 0xffff, 0xffff};
+    long pfo[4];
+    int npf = tp->npf;
     (void)tid;
+    if (npf)
+        memcpy(pfo, tp->pfo, sizeof pfo);
+    else
+        for (int r = tp->KK / 2 - tp->KK / 3; r < tp->KK; r += 3)
+            pfo[npf++] = tp->off[r];
     for (int ob = g * j->ocg; ob < NN_MIN(j->nocb, (g + 1) * j->ocg); ob++) {
         int nv, oc0 = ob * MR, mr = NN_MIN(MR, j->OC - oc0);
         const float *w = j->wp + (long)ob * (j->C1 + j->C2) * tp->KK * MR;
@@ -291,7 +302,7 @@ static void fwd_task(void *ctx, long it, int tid)
             nv = (int)NN_MIN(NVF, q1 - q);
             if (q1 - q == 4)
                 nv = 2;
-            tile t;
+            tile t = {.pfo = pfo, .npf = npf};
             for (int v = 0; v < nv; v++) {
                 long b = (q + v) / j->nvec, pv = (q + v) % j->nvec;
                 t.in1[v] = j->in1 + b * (tp->xb ? tp->xb : j->C1 * xs) + 16 * pv;
@@ -471,10 +482,15 @@ static int usable(int H, int W, int K)
                         for (int m = 0; m < WOC; m++)                                       \
                             _mm_prefetch((const char *)(d + m * HW + 16 * (v + DWCHUNK)),        \
                                          _MM_HINT_T0);                                      \
-                    if (pfx)                                                                \
-                        for (int c = 0; c < NC; c++)                                        \
-                            _mm_prefetch((const char *)(xs[c] + 16 * (v + DWCHUNK)),             \
+                    if (pfx) /* the row's taps: of two phases for conv_s2_* */      \
+                        for (int c = 0; c < NC; c++) {                                      \
+                            _mm_prefetch((const char *)(xs[c] + o[1] + 16 * (v + DWCHUNK)), \
                                          _MM_HINT_T0);                                      \
+                            if (o[0] < o[1] - 16)                                           \
+                                _mm_prefetch(                                               \
+                                    (const char *)(xs[c] + o[0] + 16 * (v + DWCHUNK)),      \
+                                    _MM_HINT_T0);                                           \
+                        }                                                                   \
                 }                                                                           \
             for (long v = v0; v < v1; v++) {                                                \
                 const uint16_t *mk = masks + v * 9 + ky * 3;                                \
@@ -1068,12 +1084,16 @@ static void s2_split(float *x4, const float *x, int C, int B, int H, int W, int 
 /* The taps of the forward pass (and dW) over x4 */
 static taps s2_taps(int OW, long ld, const uint16_t *masks)
 {
-    taps t = {.KK = 9, .xs = 4 * ld, .os = ld, .masks = masks};
+    taps t = {.KK = 9, .xs = 4 * ld, .os = ld, .masks = masks, .npf = 4};
     for (int s = 0; s < 9; s++) {
         int ph, dy, dx;
         s2_tap(s, &ph, &dy, &dx);
         t.off[s] = ph * ld + (long)dy * OW + dx;
     }
+    /* the four phases' rows (taps 4, 5, 7, 8: no shift): taps 1, 4, 7
+     * would fetch phase 2 twice and phases 1 and 3 never */
+    for (int ph = 0; ph < 4; ph++)
+        t.pfo[ph] = ph * ld;
     return t;
 }
 
