@@ -863,6 +863,37 @@ static void count_task(void *ctx, long i, int tid)
         atomic_fetch_add(&c->other, 1);
 }
 
+/* add_relu_forward and relu_backward2 against the two calls they fuse, bit
+ * for bit, over several chunks and a tail, one and two threads */
+static void test_fused_ew(void **state)
+{
+    (void)state;
+    rng r;
+    rng_seed(&r, 67, 0);
+    size_t n = 3 * 16384 + 77;
+    float *a = falloc(n), *b = falloc(n), *y = falloc(n), *p = falloc(n), *q = falloc(n),
+          *ref = falloc(n);
+    int nt0 = nn_threads();
+    for (size_t i = 0; i < n; i++)
+        a[i] = (float)rng_normal(&r), b[i] = (float)rng_normal(&r);
+    for (int ii = 0; ii < n_isa; ii++)
+        for (int t = 1; t <= 2; t++) {
+            nn_set_isa(isa_list[ii]);
+            nn_set_threads(t);
+            add_forward(ref, a, b, n);
+            relu_forward(ref, ref, n);
+            add_relu_forward(y, a, b, n);
+            assert_memory_equal(y, ref, n * sizeof(float));
+            relu_backward(ref, a, y, n);
+            memcpy(p, a, n * sizeof(float));
+            relu_backward2(p, q, p, y, n); /* in place, as a residual block calls it */
+            assert_memory_equal(p, ref, n * sizeof(float));
+            assert_memory_equal(q, ref, n * sizeof(float));
+        }
+    nn_set_threads(nt0);
+    free(a), free(b), free(y), free(p), free(q), free(ref);
+}
+
 static void test_parallel_items(void **state)
 {
     (void)state;
@@ -900,6 +931,7 @@ int main(void)
         cmocka_unit_test(test_misc),            cmocka_unit_test(test_maxpool_ties),
         cmocka_unit_test(test_optim_isa),       cmocka_unit_test(test_schedules),
         cmocka_unit_test(test_winograd),        cmocka_unit_test(test_parallel_items),
+        cmocka_unit_test(test_fused_ew),
     };
     find_isas();
     setenv("LRCPIPE_STREAM_MIN", "100000", 1); /* outputs over 100 KB stream */

@@ -283,8 +283,7 @@ static void block_forward(rblock *k, pblock *pb, const float *x, int training)
     if (k->has_ds)
         nnb_cbr_forward(&k->ds, pb, x, NULL, training);
     size_t n = nnb_cbr_out_numel(&k->c[k->nconv - 1]);
-    add_forward(k->y, k->c[k->nconv - 1].a, k->has_ds ? k->ds.a : x, n);
-    relu_forward(k->y, k->y, n);
+    add_relu_forward(k->y, k->c[k->nconv - 1].a, k->has_ds ? k->ds.a : x, n);
 }
 
 const float *resnet_forward(resnet *r, const float *x, int N, int H, int W)
@@ -325,12 +324,11 @@ static void block_backward(rblock *k, pblock *pb, const float *x, float *P, floa
 {
     size_t n = nnb_cbr_out_numel(&k->c[k->nconv - 1]);
     size_t nin = (size_t)k->c[0].N * k->cin * k->c[0].H * k->c[0].W;
-    relu_backward(P, P, k->y, n);
-    if (k->has_ds) {
-        memcpy(t1, P, n * sizeof(float));
+    /* dy through the ReLU, to both branches: P for the convolutions; t1
+     * for the shortcut's (its backward clobbers it) or Q, the identity's */
+    relu_backward2(P, k->has_ds ? t1 : Q, P, k->y, n);
+    if (k->has_ds)
         nnb_cbr_backward(&k->ds, pb, t1, Q, NULL, x, NULL, training);
-    } else
-        memcpy(Q, P, n * sizeof(float));
     float *da = P, *bufs[2] = {t1, t2};
     for (int i = k->nconv - 1; i >= 0; i--) {
         float *din = bufs[(k->nconv - 1 - i) & 1];

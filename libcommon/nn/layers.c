@@ -8,9 +8,11 @@
 /* Element-wise work in chunks of 16K elements (64 KB) over the pool. */
 #define CHUNK 16384L
 
+enum { EW_RELU, EW_RELU_BWD, EW_ADD, EW_ADD_RELU, EW_RELU_BWD2 };
+
 typedef struct {
-    int op; /* 0 relu, 1 relu backward, 2 add */
-    float *out;
+    int op;
+    float *out, *out2; /* out2: EW_RELU_BWD2's copy */
     const float *a, *b;
     long n;
 } ew_job;
@@ -21,39 +23,61 @@ static void ew_task(void *ctx, long k, int tid)
     const nn_ew_ops *e = nn_ew();
     long o = k * CHUNK, len = NN_MIN(CHUNK, j->n - o);
     (void)tid;
-    if (j->op == 0)
+    /* the fused ops run the second op on the chunk while it is in L1/L2:
+     * the same arithmetic as the two calls, one pass over memory */
+    switch (j->op) {
+    case EW_RELU:
         e->relu(j->out + o, j->a + o, len);
-    else if (j->op == 1)
+        break;
+    case EW_RELU_BWD:
+    case EW_RELU_BWD2:
         e->relu_bwd(j->out + o, j->a + o, j->b + o, len);
-    else
+        if (j->op == EW_RELU_BWD2)
+            memcpy(j->out2 + o, j->out + o, (size_t)len * sizeof(float));
+        break;
+    default:
         e->add(j->out + o, j->a + o, j->b + o, len);
+        if (j->op == EW_ADD_RELU)
+            e->relu(j->out + o, j->out + o, len);
+    }
 }
 
-static void ew_run(int op, float *out, const float *a, const float *b, size_t n)
+static void ew_run(int op, float *out, float *out2, const float *a, const float *b, size_t n)
 {
-    ew_job j = {op, out, a, b, (long)n};
-    /* a chunk reads one or two arrays and writes one: 3 floats per element */
+    ew_job j = {op, out, out2, a, b, (long)n};
+    /* a chunk reads one or two arrays and writes one (or two): 3 floats
+     * per element */
     nn_parallel_work(((long)n + CHUNK - 1) / CHUNK, 3 * CHUNK, ew_task, &j);
 }
 
 void relu_forward(float *out, const float *inp, size_t n)
 {
-    ew_run(0, out, inp, NULL, n);
+    ew_run(EW_RELU, out, NULL, inp, NULL, n);
 }
 
 void relu_backward(float *dinp, const float *dout, const float *out, size_t n)
 {
-    ew_run(1, dinp, dout, out, n);
+    ew_run(EW_RELU_BWD, dinp, NULL, dout, out, n);
+}
+
+void relu_backward2(float *dinp, float *dcopy, const float *dout, const float *out, size_t n)
+{
+    ew_run(EW_RELU_BWD2, dinp, dcopy, dout, out, n);
 }
 
 void add_forward(float *out, const float *a, const float *b, size_t n)
 {
-    ew_run(2, out, a, b, n);
+    ew_run(EW_ADD, out, NULL, a, b, n);
+}
+
+void add_relu_forward(float *out, const float *a, const float *b, size_t n)
+{
+    ew_run(EW_ADD_RELU, out, NULL, a, b, n);
 }
 
 void add_inplace(float *dst, const float *src, size_t n)
 {
-    ew_run(2, dst, dst, src, n);
+    ew_run(EW_ADD, dst, NULL, dst, src, n);
 }
 
 typedef struct {

@@ -191,9 +191,14 @@ void groupnorm_backward(float *dinp, float *dgamma, float *dbeta, const float *d
 void relu_forward(float *out, const float *inp, size_t n);
 /* dinp = dout * (out > 0), from the forward's output; dinp may alias dout. */
 void relu_backward(float *dinp, const float *dout, const float *out, size_t n);
+/* relu_backward, and dcopy = dinp in the same pass (a residual block's two
+ * branches); dcopy aliases none of the others. */
+void relu_backward2(float *dinp, float *dcopy, const float *dout, const float *out, size_t n);
 
 /* out = a + b (residual connections); out may alias a or b. */
 void add_forward(float *out, const float *a, const float *b, size_t n);
+/* out = max(a + b, 0) in one pass: add_forward then relu_forward. */
+void add_relu_forward(float *out, const float *a, const float *b, size_t n);
 /* dst += src */
 void add_inplace(float *dst, const float *src, size_t n);
 
