@@ -28,6 +28,10 @@
  * declare and init, and NNB_MODEL_ACCESSORS and NNB_MODEL_CKPT the last
  * five for most models.
  *
+ * MODEL_SET_TRAINING(P, T) defines void P_set_training(T *m, int training)
+ * for a model whose struct T has an int training: nonzero (the default)
+ * puts batch norm on the batch's statistics, 0 on the running ones.
+ *
  * Not here: forward and backward, whose shapes are each model's own.
  */
 #ifndef LRC_MODEL_H
@@ -48,5 +52,11 @@
     pblock *T##_params(T *m);                                                                       \
     int T##_ckpt_put(ckpt_writer *w, const char *prefix, const T *m);                               \
     T *T##_ckpt_load(const ckpt *c, const char *prefix);
+
+#define MODEL_SET_TRAINING(P, T)                                                                    \
+    void P##_set_training(T *m, int training)                                                       \
+    {                                                                                               \
+        m->training = training != 0;                                                                \
+    }
 
 #endif

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "models/model.h"
 #include "nn/block.h"
 #include "nn/nn.h"
 
@@ -196,10 +197,7 @@ pblock *proj_params(projector *p)
     return &p->pb;
 }
 
-void proj_set_training(projector *p, int training)
-{
-    p->training = training != 0;
-}
+MODEL_SET_TRAINING(proj, projector)
 
 static void bind(projector *p, int N)
 {

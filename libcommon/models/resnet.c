@@ -215,10 +215,7 @@ NNB_MODEL_CREATE(resnet, resnet, resnet_declare, resnet_init, 0x7265736e6574 /* 
 /* resnet_free, resnet_get_config, resnet_params */
 NNB_MODEL_ACCESSORS(resnet)
 
-void resnet_set_training(resnet *r, int training)
-{
-    r->training = training != 0;
-}
+MODEL_SET_TRAINING(resnet, resnet)
 
 static void bind_all(resnet *r, int N, int H, int W)
 {
@@ -591,10 +588,7 @@ NNB_MODEL_CREATE(resdec, resdec, resdec_declare, resdec_init, 0x726573646563 /* 
 /* resdec_free, resdec_get_config, resdec_params */
 NNB_MODEL_ACCESSORS(resdec)
 
-void resdec_set_training(resdec *d, int training)
-{
-    d->training = training != 0;
-}
+MODEL_SET_TRAINING(resdec, resdec)
 
 /* H, W: the decoder's resolution (the image's / upsample) */
 static void dbind(resdec *d, int N, int H, int W)

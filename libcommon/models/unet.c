@@ -108,10 +108,7 @@ NNB_MODEL_CREATE(unet, unet, declare, init, 0x756e6574 /* "unet" */)
 /* unet_free, unet_get_config, unet_params */
 NNB_MODEL_ACCESSORS(unet)
 
-void unet_set_training(unet *u, int training)
-{
-    u->training = training != 0;
-}
+MODEL_SET_TRAINING(unet, unet)
 
 static void bind_all(unet *u, int N, int H, int W)
 {

@@ -92,7 +92,7 @@ NNB_MODEL_CREATE(vitpup, vitpup, declare, init, 0x9C9)
 /* vitpup_free, vitpup_get_config, vitpup_params */
 NNB_MODEL_ACCESSORS(vitpup)
 
-void vitpup_set_training(vitpup *d, int training) { d->training = training; }
+MODEL_SET_TRAINING(vitpup, vitpup)
 
 static void bind_cb(void *m, int N, int H, int W)
 {
