@@ -278,36 +278,36 @@ int mval_get_i64v(const mval *map, const char *key, int64_t *out, size_t n)
     return get_vec(map, key, NULL, out, n);
 }
 
-int mval_get_i64(const mval *map, const char *key, int64_t *out)
+/* The scalar under key as an integer (into i), a number (f) or a string
+ * (s), whichever is not NULL: 0, 1 absent, -1 + err_set ("an integer|a
+ * number|a string"). */
+static int get_scalar(const mval *map, const char *key, int64_t *i, double *f, const char **s)
 {
     const mval *v = mval_map_get(map, key);
     if (!v)
         return 1;
-    if (v->kind != MV_INT)
-        return err_set("meta '%s' must be an integer", key);
-    *out = v->i;
+    if (i && v->kind == MV_INT)
+        *i = v->i;
+    else if (s && v->kind == MV_STR)
+        *s = v->s.p;
+    else if (!f || mval_num(v, f))
+        return err_set("meta '%s' must be %s", key, i ? "an integer" : f ? "a number" : "a string");
     return 0;
+}
+
+int mval_get_i64(const mval *map, const char *key, int64_t *out)
+{
+    return get_scalar(map, key, out, NULL, NULL);
 }
 
 int mval_get_f64(const mval *map, const char *key, double *out)
 {
-    const mval *v = mval_map_get(map, key);
-    if (!v)
-        return 1;
-    if (mval_num(v, out))
-        return err_set("meta '%s' must be a number", key);
-    return 0;
+    return get_scalar(map, key, NULL, out, NULL);
 }
 
 int mval_get_str(const mval *map, const char *key, const char **out)
 {
-    const mval *v = mval_map_get(map, key);
-    if (!v)
-        return 1;
-    if (v->kind != MV_STR)
-        return err_set("meta '%s' must be a string", key);
-    *out = v->s.p;
-    return 0;
+    return get_scalar(map, key, NULL, NULL, out);
 }
 
 /* The slot of key in map, or NULL with err_set (out of memory). */
