@@ -597,18 +597,11 @@ int json_parse_pooled(const char *text, size_t len, mval *out, json_pool *pool)
 
 int json_load(const char *path, mval *out)
 {
-    FILE *f = fopen(path, "rb");
     char *buf;
     size_t n;
-    int rc;
-    if (!f)
-        return err_set("%s:", path);
-    rc = readall(f, 256u << 20, &buf, &n);
-    if (rc == 1)
-        err_set("%s: JSON file larger than 256 MiB", path);
-    else if (rc == -2)
-        err_set("%s: read error", path);
-    fclose(f);
+    int rc = readall_path(path, 256u << 20, "JSON file larger than 256 MiB", &buf, &n);
+    if (rc == -2)
+        return err_set("%s: read error", path);
     if (rc)
         return -1;
     rc = json_parse(buf, n, out);

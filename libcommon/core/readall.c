@@ -1,5 +1,6 @@
 #include "core/readall.h"
 
+#include <errno.h>
 #include <stdlib.h>
 
 #include "core/err.h"
@@ -34,4 +35,19 @@ int readall(FILE *f, size_t max, char **buf, size_t *n)
         return -2;
     }
     return 0;
+}
+
+int readall_path(const char *path, size_t max, const char *too_large, char **buf, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    int rc, e;
+    if (!f)
+        return err_set("%s:", path);
+    rc = readall(f, max, buf, n);
+    e = errno;
+    fclose(f);
+    errno = e;
+    if (rc == 1)
+        return err_set("%s: %s", path, too_large);
+    return rc;
 }

@@ -3,8 +3,8 @@
  * reader of small text files (JSON, dataset.json) cannot be made to
  * allocate without bound.
  *
- * Not here: opening and closing the file, and the messages, which are the
- * caller's (it knows what kind of file was too large).
+ * Not here: what kind of file was too large, and a read error's message,
+ * which are the caller's.
  */
 #ifndef LRC_READALL_H
 #define LRC_READALL_H
@@ -16,5 +16,10 @@
  * bytes or more; -1 + err_set("out of memory"); -2 on a read error (errno
  * as the read left it). On any failure *buf is NULL. */
 int readall(FILE *f, size_t max, char **buf, size_t *n);
+/* readall of the file at path, opened and closed here: 0; -1 + err_set
+ * ("PATH:" and strerror when it cannot be opened, "PATH: TOO_LARGE" when it
+ * holds max bytes or more, "out of memory"); -2 on a read error, for the
+ * caller to say (errno as the read left it). */
+int readall_path(const char *path, size_t max, const char *too_large, char **buf, size_t *n);
 
 #endif

@@ -312,19 +312,13 @@ fail:
 
 int dataset_load(const char *path, manifest *m)
 {
-    FILE *f = fopen(path, "rb");
     char *text, *dir = NULL, *slash;
     size_t n;
     int rc;
     memset(m, 0, sizeof *m);
-    if (!f)
-        return err_set("%s:", path);
-    rc = readall(f, 64u << 20, &text, &n);
-    if (rc == 1)
-        err_set("%s: larger than 64 MB: not a dataset.json", path);
-    else if (rc == -2)
-        err_set("%s: read error:", path);
-    fclose(f);
+    rc = readall_path(path, 64u << 20, "larger than 64 MB: not a dataset.json", &text, &n);
+    if (rc == -2)
+        return err_set("%s: read error:", path);
     if (rc)
         return -1;
     if ((slash = strrchr(path, '/')) && !(dir = strndup(path, (size_t)(slash - path)))) {
