@@ -219,62 +219,65 @@ static int affine_coord(double *c, int64_t n)
     return 1;
 }
 
-/* Where output voxel (i, j, k) falls in the input: M times (i, j, k, 1). */
-static inline void voxel_to_source(const double M[16], int64_t i, int64_t j, int64_t k, double *x, double *y,
-                                   double *z)
+/* Where output voxel (i, j, k) falls in the input of shape is: M times
+ * (i, j, k, 1), each coordinate clamped by affine_coord. 1 when it falls
+ * inside (or less than a voxel outside), 0 when farther. */
+static inline int voxel_to_source(const double M[16], const int64_t is[3], int64_t i, int64_t j, int64_t k,
+                                  double *x, double *y, double *z)
 {
     *x = M[0] * i + M[1] * j + M[2] * k + M[3];
     *y = M[4] * i + M[5] * j + M[6] * k + M[7];
     *z = M[8] * i + M[9] * j + M[10] * k + M[11];
+    return affine_coord(x, is[2]) && affine_coord(y, is[1]) && affine_coord(z, is[0]);
 }
+
+/* Each voxel (k, j, i) of an output of shape os, the slices k shared out
+ * among the threads. */
+#define EACH_OUTPUT_VOXEL(os, k, j, i)                                                                  \
+    _Pragma("omp parallel for schedule(static)")                                                        \
+    for (int64_t k = 0; k < (os)[0]; k++)                                                               \
+        for (int64_t j = 0; j < (os)[1]; j++)                                                           \
+            for (int64_t i = 0; i < (os)[2]; i++)
 
 void resample_affine_linear_f32(float *out, const int64_t os[3], const float *in, const int64_t is[3],
                                 const double M[16])
 {
     int64_t nz = is[0], ny = is[1], nx = is[2];
-    #pragma omp parallel for schedule(static)
-    for (int64_t k = 0; k < os[0]; k++)
-        for (int64_t j = 0; j < os[1]; j++)
-            for (int64_t i = 0; i < os[2]; i++) {
-                double x, y, z;
-                voxel_to_source(M, i, j, k, &x, &y, &z);
-                float v = 0;
-                if (affine_coord(&x, nx) && affine_coord(&y, ny) && affine_coord(&z, nz)) {
-                    int64_t x0 = (int64_t)floor(x), y0 = (int64_t)floor(y), z0 = (int64_t)floor(z);
-                    int64_t x1 = x0 + 1 < nx ? x0 + 1 : x0, y1 = y0 + 1 < ny ? y0 + 1 : y0;
-                    int64_t z1 = z0 + 1 < nz ? z0 + 1 : z0;
-                    double tx = x - (double)x0, ty = y - (double)y0, tz = z - (double)z0;
+    EACH_OUTPUT_VOXEL(os, k, j, i) {
+        double x, y, z;
+        float v = 0;
+        if (voxel_to_source(M, is, i, j, k, &x, &y, &z)) {
+            int64_t x0 = (int64_t)floor(x), y0 = (int64_t)floor(y), z0 = (int64_t)floor(z);
+            int64_t x1 = x0 + 1 < nx ? x0 + 1 : x0, y1 = y0 + 1 < ny ? y0 + 1 : y0;
+            int64_t z1 = z0 + 1 < nz ? z0 + 1 : z0;
+            double tx = x - (double)x0, ty = y - (double)y0, tz = z - (double)z0;
 #define AT(zz, yy, xx) ((double)in[((zz) * ny + (yy)) * nx + (xx)])
-                    double a = (AT(z0, y0, x0) * (1 - tx) + AT(z0, y0, x1) * tx) * (1 - ty) +
-                               (AT(z0, y1, x0) * (1 - tx) + AT(z0, y1, x1) * tx) * ty;
-                    double b = (AT(z1, y0, x0) * (1 - tx) + AT(z1, y0, x1) * tx) * (1 - ty) +
-                               (AT(z1, y1, x0) * (1 - tx) + AT(z1, y1, x1) * tx) * ty;
+            double a = (AT(z0, y0, x0) * (1 - tx) + AT(z0, y0, x1) * tx) * (1 - ty) +
+                       (AT(z0, y1, x0) * (1 - tx) + AT(z0, y1, x1) * tx) * ty;
+            double b = (AT(z1, y0, x0) * (1 - tx) + AT(z1, y0, x1) * tx) * (1 - ty) +
+                       (AT(z1, y1, x0) * (1 - tx) + AT(z1, y1, x1) * tx) * ty;
 #undef AT
-                    v = (float)(a * (1 - tz) + b * tz);
-                }
-                out[(k * os[1] + j) * os[2] + i] = v;
-            }
+            v = (float)(a * (1 - tz) + b * tz);
+        }
+        out[(k * os[1] + j) * os[2] + i] = v;
+    }
 }
 
 void resample_affine_nearest(void *out, const int64_t os[3], const void *in, const int64_t is[3], const double M[16],
                              size_t elsize)
 {
     int64_t nz = is[0], ny = is[1], nx = is[2];
-    #pragma omp parallel for schedule(static)
-    for (int64_t k = 0; k < os[0]; k++)
-        for (int64_t j = 0; j < os[1]; j++)
-            for (int64_t i = 0; i < os[2]; i++) {
-                double x, y, z;
-                voxel_to_source(M, i, j, k, &x, &y, &z);
-                char *d = (char *)out + (size_t)((k * os[1] + j) * os[2] + i) * elsize;
-                if (affine_coord(&x, nx) && affine_coord(&y, ny) && affine_coord(&z, nz)) {
-                    int64_t xi = (int64_t)floor(x + 0.5), yi = (int64_t)floor(y + 0.5), zi = (int64_t)floor(z + 0.5);
-                    if (xi > nx - 1) xi = nx - 1;
-                    if (yi > ny - 1) yi = ny - 1;
-                    if (zi > nz - 1) zi = nz - 1;
-                    memcpy(d, (const char *)in + (size_t)((zi * ny + yi) * nx + xi) * elsize, elsize);
-                } else {
-                    memset(d, 0, elsize);
-                }
-            }
+    EACH_OUTPUT_VOXEL(os, k, j, i) {
+        double x, y, z;
+        char *d = (char *)out + (size_t)((k * os[1] + j) * os[2] + i) * elsize;
+        if (voxel_to_source(M, is, i, j, k, &x, &y, &z)) {
+            int64_t xi = (int64_t)floor(x + 0.5), yi = (int64_t)floor(y + 0.5), zi = (int64_t)floor(z + 0.5);
+            if (xi > nx - 1) xi = nx - 1;
+            if (yi > ny - 1) yi = ny - 1;
+            if (zi > nz - 1) zi = nz - 1;
+            memcpy(d, (const char *)in + (size_t)((zi * ny + yi) * nx + xi) * elsize, elsize);
+        } else {
+            memset(d, 0, elsize);
+        }
+    }
 }
