@@ -11,7 +11,6 @@
  * grid of a reference NIfTI file), nearest for integer tensors.
  */
 #include <getopt.h>
-#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,7 +69,7 @@ static void usage(void)
     filter_usage_common(NULL);
 }
 
-enum { OPT_LABEL = 0x100, OPT_ID, OPT_KEEP_GOING, OPT_LABELS_JSON, OPT_THREADS, OPT_TO_ORIGINAL, OPT_LIKE, OPT_FOV };
+enum { OPT_LABEL = 0x100, OPT_ID, OPT_KEEP_GOING, OPT_LABELS_JSON, OPT_TO_ORIGINAL, OPT_LIKE, OPT_FOV };
 
 typedef struct {
     char *id, *image, *label;
@@ -425,7 +424,7 @@ int main(int argc, char **argv)
         {"spacing", required_argument, 0, 's'},
         {"labels-json", required_argument, 0, OPT_LABELS_JSON},
         {"fov", no_argument, 0, OPT_FOV},
-        {"threads", required_argument, 0, OPT_THREADS},
+        FILTER_LONGOPT_OMP_THREADS,
         {"to-original", no_argument, 0, OPT_TO_ORIGINAL},
         {"like", required_argument, 0, OPT_LIKE},
         {"output", required_argument, 0, 'o'},
@@ -450,7 +449,6 @@ int main(int argc, char **argv)
         case 's': opt_f64_list("--spacing", optarg, opt.spacing, 3, 1e-3, 1e3); break;
         case OPT_LABELS_JSON: opt.labels_json = optarg; break;
         case OPT_FOV: opt.fov = 1; break;
-        case OPT_THREADS: omp_set_num_threads((int)opt_i64("--threads", optarg, 1, 1024)); break;
         case OPT_TO_ORIGINAL: opt.to_original = 1; break;
         case OPT_LIKE: opt.like = optarg; break;
         case 'o': opt.output = optarg; break;

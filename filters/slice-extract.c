@@ -8,7 +8,6 @@
  */
 #include <getopt.h>
 #include <math.h>
-#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,7 +44,7 @@ static void usage(void)
     filter_usage_common(NULL);
 }
 
-enum { OPT_PRESET = 0x100, OPT_SIZE, OPT_RESIZE, OPT_BODY_THR, OPT_MIN_BODY, OPT_SKIP_EMPTY, OPT_EVERY, OPT_THREADS };
+enum { OPT_PRESET = 0x100, OPT_SIZE, OPT_RESIZE, OPT_BODY_THR, OPT_MIN_BODY, OPT_SKIP_EMPTY, OPT_EVERY };
 
 static struct {
     strlist inputs;
@@ -307,7 +306,7 @@ int main(int argc, char **argv)
         {"min-body", required_argument, 0, OPT_MIN_BODY},
         {"skip-empty", no_argument, 0, OPT_SKIP_EMPTY},
         {"every", required_argument, 0, OPT_EVERY},
-        {"threads", required_argument, 0, OPT_THREADS},
+        FILTER_LONGOPT_OMP_THREADS,
         FILTER_LONGOPTS_END,
     };
     stream_out *out;
@@ -348,7 +347,6 @@ int main(int argc, char **argv)
         case OPT_MIN_BODY: opt.min_body = opt_i64("--min-body", optarg, 1, INT64_MAX); break;
         case OPT_SKIP_EMPTY: opt.skip_empty = 1; break;
         case OPT_EVERY: opt.every = opt_i64("--every", optarg, 1, 1000000); break;
-        case OPT_THREADS: omp_set_num_threads((int)opt_i64("--threads", optarg, 1, 1024)); break;
         }
     }
     if (have_window && have_preset)

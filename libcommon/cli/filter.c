@@ -2,6 +2,7 @@
 
 #include <ctype.h>
 #include <malloc.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +50,10 @@ int filter_getopt(int argc, char **argv, const struct option *longopts, void (*u
     while ((c = opt_next(argc, argv, shortopts, longopts)) != -1) {
         if (opt_common(c, optarg))
             continue;
+        if (c == FILTER_OPT_OMP_THREADS) {
+            omp_set_num_threads((int)opt_i64("--threads", optarg, 1, 1024));
+            continue;
+        }
         if (c == 'h') {
             usage();
             if (fflush(stdout) || ferror(stdout))

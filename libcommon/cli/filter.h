@@ -30,10 +30,18 @@ void filter_usage_common(const char *verbose);
  * OPT_COMMON_LONG (cli/args.h), then the terminator. */
 #define FILTER_LONGOPTS_END {"help", no_argument, 0, 'h'}, OPT_COMMON_LONG, {0, 0, 0, 0}
 
+/* --threads N of a filter whose parallel work is OpenMP loops
+ * (ct-resample, slice-extract): listed in its table, it sets the number of
+ * OpenMP threads, 1..1024 (filter_getopt; a usage error otherwise). The
+ * help line stays the filter's: it says what runs in parallel. */
+#define FILTER_OPT_OMP_THREADS 0x1010
+#define FILTER_LONGOPT_OMP_THREADS {"threads", required_argument, 0, FILTER_OPT_OMP_THREADS}
+
 /* The filter's next option from getopt_long. The short options are the
  * long ones whose value is a letter or digit (-i for {"input", ..., 'i'}),
  * so the table is the one list of them. Handled here: the options every
- * filter has (opt_common), -h/--help (usage() on stdout, then exit 0) and
+ * filter has (opt_common), --threads when the table lists
+ * FILTER_LONGOPT_OMP_THREADS, -h/--help (usage() on stdout, then exit 0) and
  * an unknown option or a missing value (a usage error naming it, exit 2).
  * Returns the option, or -1 after the last (operands from optind). */
 int filter_getopt(int argc, char **argv, const struct option *longopts, void (*usage)(void));
