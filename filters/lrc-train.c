@@ -434,9 +434,7 @@ static void check_ranks(const moco_trainer_config *mc, const eg_config *ec)
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"input", required_argument, 0, 'i'},
-        {"output", required_argument, 0, 'o'},
-        {"checkpoint", required_argument, 0, 'c'},
+        TRAINOPTS_LONG_FILES,
         {"method", required_argument, 0, OPT_METHOD},
         {"shuffle-buffer", required_argument, 0, OPT_SHUFFLE},
         {"steps", required_argument, 0, OPT_STEPS},

@@ -436,9 +436,7 @@ static void check_ranks(void)
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"input", required_argument, 0, 'i'},
-        {"output", required_argument, 0, 'o'},
-        {"checkpoint", required_argument, 0, 'c'},
+        TRAINOPTS_LONG_FILES,
         {"cases", required_argument, 0, OPT_CASES},
         {"val-cases", required_argument, 0, OPT_VAL_CASES},
         {"val-input", required_argument, 0, OPT_VAL_INPUT},

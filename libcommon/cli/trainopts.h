@@ -10,9 +10,9 @@
  *   --schedule S --warmup N --min-lr X --lr-step N --lr-gamma X
  *   --widths LIST --dim D (a U-Net) --depth N --width X (a ResNet) --norm N
  *   --sync-bn
- *   -i FILE -o FILE -c FILE (the input, the output and the checkpoint;
- *   each filter lists them first in its own table, so that an ambiguous
- *   abbreviation names its candidates in the table's order)
+ *   -i FILE -o FILE -c FILE (the input, the output and the checkpoint:
+ *   TRAINOPTS_LONG_FILES, which each filter puts first in its own table, so
+ *   that an ambiguous abbreviation names its candidates in the table's order)
  *
  * Not here: --steps and --epochs (their meaning differs between trainers),
  * the help text (each filter states its defaults).
@@ -34,6 +34,10 @@ enum {
     TOPT_MOMENTUM, TOPT_WD, TOPT_SCHEDULE, TOPT_WARMUP, TOPT_MIN_LR, TOPT_LR_STEP, TOPT_LR_GAMMA, TOPT_WIDTHS,
     TOPT_DIM, TOPT_DEPTH, TOPT_WIDTH, TOPT_NORM, TOPT_TENSORBOARD, TOPT_SYNC_BN
 };
+
+#define TRAINOPTS_LONG_FILES                                                                            \
+    {"input", required_argument, 0, 'i'}, {"output", required_argument, 0, 'o'},                        \
+        {"checkpoint", required_argument, 0, 'c'}
 
 #define TRAINOPTS_LONG                                                                                  \
     {"resume", no_argument, 0, TOPT_RESUME}, {"save-every", required_argument, 0, TOPT_SAVE_EVERY},     \
