@@ -482,7 +482,7 @@ static int usable(int H, int W, int K)
                         for (int m = 0; m < WOC; m++)                                       \
                             _mm_prefetch((const char *)(d + m * HW + 16 * (v + DWCHUNK)),        \
                                          _MM_HINT_T0);                                      \
-                    if (pfx) /* the row's taps: of two phases for conv_s2_* */      \
+                    if (pfx) /* the row's taps: of two phases for conv_s2_* */       \
                         for (int c = 0; c < NC; c++) {                                      \
                             _mm_prefetch((const char *)(xs[c] + o[1] + 16 * (v + DWCHUNK)), \
                                          _MM_HINT_T0);                                      \

@@ -35,7 +35,8 @@ static void ew_task(void *ctx, long k, int tid)
         if (j->op == EW_RELU_BWD2)
             memcpy(j->out2 + o, j->out + o, (size_t)len * sizeof(float));
         break;
-    default:
+    case EW_ADD:
+    case EW_ADD_RELU:
         e->add(j->out + o, j->a + o, j->b + o, len);
         if (j->op == EW_ADD_RELU)
             e->relu(j->out + o, j->out + o, len);
