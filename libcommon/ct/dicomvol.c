@@ -325,40 +325,24 @@ static int check_mixed(const dicom_series *s)
     return 0;
 }
 
-int dicomvol_geometry(dicom_series *s, double affine[16], int64_t shape[3], double spacing[3])
+/* Put the slices of s (s->paths, s->info) in order along the normal nrm.
+ * Returns the spacing between them (the median gap, > 0), or -1 + err_set:
+ * a gap of a multiple of the spacing is a missing slice, any other an
+ * irregular series, and a slice off the line through the first along the
+ * normal a tilted or sheared one (dir names the series' folder). */
+static double order_slices(dicom_series *s, const double nrm[3], const char *dir)
 {
-    const dcm_info *a;
-    double r[3], c[3], nrm[3], step, lps[16];
-    slice_key *key;
-    double *gap;
-    int n = s->n;
-    char dir[4096];
+    const int n = s->n;
+    slice_key *key = malloc((size_t)n * sizeof *key);
+    double *gap = malloc((size_t)n * sizeof *gap);
+    char **paths;
+    dcm_info *info;
+    double step;
+    int rc = 0;
 
-    if (n < 1)
-        return err_set("series %s has no slices", s->uid);
-    if (check_mixed(s))
-        return -1;
-    folder(s, dir, sizeof dir);
-    a = &s->info[0];
-    memcpy(r, a->iop, sizeof r);
-    memcpy(c, a->iop + 3, sizeof c);
-    if (fabs(sqrt(dot3(r, r)) - 1) > 1e-3 || fabs(sqrt(dot3(c, c)) - 1) > 1e-3 || fabs(dot3(r, c)) > 1e-3)
-        return err_set("%s: ImageOrientationPatient is not two orthogonal unit vectors", s->paths[0]);
-    if (!(a->spacing[0] > 0 && a->spacing[1] > 0))
-        return err_set("%s: PixelSpacing %g\\%g is not positive", s->paths[0], a->spacing[0], a->spacing[1]);
-    if (n < 2)
-        return err_set("%s: a series of one slice: the spacing between slices is unknown", s->paths[0]);
-    nrm[0] = r[1] * c[2] - r[2] * c[1];
-    nrm[1] = r[2] * c[0] - r[0] * c[2];
-    nrm[2] = r[0] * c[1] - r[1] * c[0];
-    {
-        double len = sqrt(dot3(nrm, nrm));
-        for (int i = 0; i < 3; i++)
-            nrm[i] /= len;
-    }
-
-    if (!(key = malloc((size_t)n * sizeof *key)) || !(gap = malloc((size_t)n * sizeof *gap))) {
+    if (!key || !gap) {
         free(key);
+        free(gap);
         return err_set("out of memory");
     }
     for (int k = 0; k < n; k++)
@@ -369,7 +353,6 @@ int dicomvol_geometry(dicom_series *s, double affine[16], int64_t shape[3], doub
     qsort(gap, (size_t)n - 1, sizeof *gap, cmp_dbl);
     step = gap[(n - 1) / 2]; /* the median gap: the series' spacing */
     {
-        int rc = 0;
         double tol = 0.01 * step + 1e-3;
         for (int k = 0; k + 1 < n && !rc; k++) {
             const char *p0 = s->paths[key[k].k], *p1 = s->paths[key[k + 1].k];
@@ -403,34 +386,64 @@ int dicomvol_geometry(dicom_series *s, double affine[16], int64_t shape[3], doub
                              dir, base(s->paths[key[k].k]), off, base(s->paths[key[0].k]),
                              atan2(off, along) * 180 / M_PI);
         }
-        if (rc) {
-            free(key);
-            free(gap);
-            return -1;
-        }
+        if (rc)
+            goto done;
     }
     /* reorder the slices */
-    {
-        char **paths = malloc((size_t)n * sizeof *paths);
-        dcm_info *info = malloc((size_t)n * sizeof *info);
-        if (!paths || !info) {
-            free(paths);
-            free(info);
-            free(key);
-            free(gap);
-            return err_set("out of memory");
-        }
-        for (int k = 0; k < n; k++) {
-            paths[k] = s->paths[key[k].k];
-            info[k] = s->info[key[k].k];
-        }
-        free(s->paths);
-        free(s->info);
-        s->paths = paths;
-        s->info = info;
+    paths = malloc((size_t)n * sizeof *paths);
+    info = malloc((size_t)n * sizeof *info);
+    if (!paths || !info) {
+        free(paths);
+        free(info);
+        rc = err_set("out of memory");
+        goto done;
     }
+    for (int k = 0; k < n; k++) {
+        paths[k] = s->paths[key[k].k];
+        info[k] = s->info[key[k].k];
+    }
+    free(s->paths);
+    free(s->info);
+    s->paths = paths;
+    s->info = info;
+done:
     free(key);
     free(gap);
+    return rc ? -1 : step;
+}
+
+int dicomvol_geometry(dicom_series *s, double affine[16], int64_t shape[3], double spacing[3])
+{
+    const dcm_info *a;
+    double r[3], c[3], nrm[3], step, lps[16];
+    int n = s->n;
+    char dir[4096];
+
+    if (n < 1)
+        return err_set("series %s has no slices", s->uid);
+    if (check_mixed(s))
+        return -1;
+    folder(s, dir, sizeof dir);
+    a = &s->info[0];
+    memcpy(r, a->iop, sizeof r);
+    memcpy(c, a->iop + 3, sizeof c);
+    if (fabs(sqrt(dot3(r, r)) - 1) > 1e-3 || fabs(sqrt(dot3(c, c)) - 1) > 1e-3 || fabs(dot3(r, c)) > 1e-3)
+        return err_set("%s: ImageOrientationPatient is not two orthogonal unit vectors", s->paths[0]);
+    if (!(a->spacing[0] > 0 && a->spacing[1] > 0))
+        return err_set("%s: PixelSpacing %g\\%g is not positive", s->paths[0], a->spacing[0], a->spacing[1]);
+    if (n < 2)
+        return err_set("%s: a series of one slice: the spacing between slices is unknown", s->paths[0]);
+    nrm[0] = r[1] * c[2] - r[2] * c[1];
+    nrm[1] = r[2] * c[0] - r[0] * c[2];
+    nrm[2] = r[0] * c[1] - r[1] * c[0];
+    {
+        double len = sqrt(dot3(nrm, nrm));
+        for (int i = 0; i < 3; i++)
+            nrm[i] /= len;
+    }
+
+    if ((step = order_slices(s, nrm, dir)) < 0)
+        return -1;
     a = &s->info[0];
     /* LPS: column i moves along r by the column spacing, row j along c by
      * the row spacing, slice k along the normal by step */
