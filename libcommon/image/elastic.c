@@ -94,7 +94,7 @@ static void blur_row(float *out, const float *in, int64_t X, const int64_t *lo, 
 
 int elastic_blur(float *a, int64_t Y, int64_t X, double sigma)
 {
-    int r;
+    int r, rc = 0;
     double wd[1 + 2 * 4096];
     float w[4097];
     float *tmp, *pad;
@@ -114,11 +114,8 @@ int elastic_blur(float *a, int64_t Y, int64_t X, double sigma)
     lo = lrc_alloc((size_t)(r + 1) * sizeof *lo);
     hi = lrc_alloc((size_t)(r + 1) * sizeof *hi);
     if (!tmp || !pad || !lo || !hi) {
-        lrc_free(tmp);
-        lrc_free(pad);
-        lrc_free(lo);
-        lrc_free(hi);
-        return err_set("out of memory");
+        rc = err_set("out of memory");
+        goto done;
     }
     /* Along axis 0 (rows) first, then axis 1, as scipy does. */
     for (int64_t y = 0; y < Y; y++) {
@@ -139,11 +136,12 @@ int elastic_blur(float *a, int64_t Y, int64_t X, double sigma)
         memcpy(pad + r, row, (size_t)X * sizeof *pad);
         blur_row(a + y * X, pad, X, lo, hi, w, r, r);
     }
+done:
     lrc_free(tmp);
     lrc_free(pad);
     lrc_free(lo);
     lrc_free(hi);
-    return 0;
+    return rc;
 }
 
 /* ---------------------------------------------------------------- field */
