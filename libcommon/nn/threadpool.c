@@ -37,6 +37,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -44,7 +45,20 @@
 #include "nn/nn.h"
 
 #define MAXT 64
-#define SPIN 4000 /* pause iterations before sleeping (tens of microseconds) */
+
+/* How long a waiting thread spins (pause iterations) before it sleeps on a
+ * futex. Spinning saves the sleep and wake-up when the partner finishes in
+ * microseconds, which is the rule on an idle machine. On a busy one the
+ * partner is often preempted for a whole time slice, and the spinning is
+ * paid out of this process's share of the machine (the kernel schedules a
+ * session's threads as one group), so the working thread gets less. A
+ * thread therefore looks every SPIN_LOOK waits at how often it was itself
+ * preempted (involuntary context switches): more than SPIN_BUSY_SWITCHES
+ * since the last look and it spins SPIN_BUSY, else SPIN_IDLE. */
+#define SPIN_IDLE 4000 /* tens of microseconds */
+#define SPIN_BUSY 400
+#define SPIN_LOOK 256
+#define SPIN_BUSY_SWITCHES 4
 
 static struct {
     pthread_mutex_t lock; /* creation and one job at a time */
@@ -87,6 +101,28 @@ static inline void cpu_relax(void)
 }
 
 static _Thread_local int in_task; /* nested nn_parallel runs serially */
+
+static _Thread_local struct {
+    int limit;     /* 0: not looked yet */
+    unsigned waits;
+    long switches; /* involuntary context switches at the last look */
+} spin;
+
+/* The spin of this wait (SPIN_IDLE or SPIN_BUSY, above) */
+static int spin_limit(void)
+{
+    if (spin.limit == 0 || ++spin.waits >= SPIN_LOOK) {
+        struct rusage u;
+        int busy = 0;
+        if (!getrusage(RUSAGE_THREAD, &u)) {
+            busy = spin.limit && u.ru_nivcsw - spin.switches > SPIN_BUSY_SWITCHES;
+            spin.switches = u.ru_nivcsw;
+        }
+        spin.limit = busy ? SPIN_BUSY : SPIN_IDLE;
+        spin.waits = 0;
+    }
+    return spin.limit;
+}
 
 /* Claim and run the items of ticket v until none is left. */
 static void drain(int v, int tid)
@@ -133,12 +169,12 @@ static void *worker_loop(int tid)
 {
     uint32_t seen = atomic_load(&P.wake);
     for (;;) {
-        int spins = 0;
+        int spins = 0, limit = spin_limit();
         uint32_t w;
         while ((w = atomic_load_explicit(&P.wake, memory_order_acquire)) == seen) {
             if (atomic_load(&P.stop))
                 return NULL;
-            if (++spins < SPIN) {
+            if (++spins < limit) {
                 cpu_relax();
                 continue;
             }
@@ -262,10 +298,10 @@ static void run(long n, uint32_t min_chunk, nn_task_fn fn, void *ctx)
         if (atomic_load(&P.sleepers))
             futex_wake(&P.wake);
         work(0);
-        int spins = 0;
+        int spins = 0, limit = spin_limit();
         uint32_t d;
         while ((d = atomic_load(&P.done)) < cnt) {
-            if (++spins < SPIN) {
+            if (++spins < limit) {
                 cpu_relax();
                 continue;
             }
