@@ -34,8 +34,9 @@
  *
  * Modes (nn_set_winograd, LRCPIPE_WINOGRAD): 0 off, 1 where faster than
  * the direct kernels (the default), 2 on every such convolution (tests).
- * Not here: 8x8 and smaller planes, or 16 channels, where the direct
- * kernels are faster (wg_wanted says why); strides other than 1.
+ * Not here: 8x8 and smaller planes, fewer than 64 channels or few tiles,
+ * where the direct kernels are faster (wg_wanted says why); strides other
+ * than 1.
  */
 #include <immintrin.h>
 #include <stdlib.h>
@@ -877,17 +878,23 @@ int wg_backward(float *dinp1, float *dinp2, float *dweight, const float *dout, c
     return 0;
 }
 
-/* Where F(4x4, 3x3) beats the direct kernels, measured layer by layer
- * (process CPU time of forward + dX + dW, paired runs, batch 8, AVX-512 Zen
- * 4): 0.57-0.77x the time on 16x16 to 64x64 planes with 64 to 256
- * channels, 0.94x with 32 + 64; slower (1.1x) at 32 -> 32 on 64x64, where
- * the transforms' memory traffic outweighs the FLOPs saved, and at par on
- * 8x8, where a tile row fills 2 of a vector's 16 lanes and the weights'
- * transforms dominate. */
+/* Where F(4x4, 3x3) beats the direct kernels. First measured layer by layer
+ * (batch 8, Zen 4, 2026-12-03): 0.57-0.77x the time on 16x16 to 64x64
+ * planes with 64 to 256 channels. The direct kernels have gained since
+ * (prefetching, the pool's claims), and whole U-Net steps (paired runs,
+ * 2 threads, AVX-512 AMD EPYC, 2026-12-06) put the line higher: with the
+ * old rule (planes of 256 pixels, C and OC >= 32) a 128x128 batch-2 step
+ * took 1.23x the time of the direct kernels alone and batch 8 1.10x, at
+ * 256x256 batch 2 par and batch 8 0.94x. Winograd pays where there are
+ * many channels (its GEMMs long enough to hide the transforms' memory
+ * traffic: C, OC >= 64, C + OC >= 192) and many tiles (the 36 GEMMs' N:
+ * B H W / 16 >= 512; fewer and the weights' transforms, done per call,
+ * dominate). With this rule, against the direct kernels alone: 256 b8
+ * 0.955x, 256 b2 0.987x, 128 b8 and b2 at par. Not on 8x8 planes, where a
+ * tile row fills 2 of a vector's 16 lanes. */
 int wg_wanted(int B, int C, int H, int W, int OC)
 {
-    (void)B;
     if (nn_winograd() != 1)
         return nn_winograd() == 2;
-    return (long)H * W >= 256 && C >= 32 && OC >= 32 && C + OC >= 96;
+    return (long)H * W >= 256 && C >= 64 && OC >= 64 && C + OC >= 192 && (long)B * H * W / 16 >= 512;
 }
