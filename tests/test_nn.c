@@ -260,7 +260,7 @@ static void test_conv_general(void **state)
     unsetenv("LRCPIPE_IM2COL_BYTES");
 }
 
-/* ---- Winograd F(2x2, 3x3) ---- */
+/* ---- Winograd F(4x4, 3x3) ---- */
 
 /* Winograd's result (fused where the sizes allow it, and unfused) and the
  * direct kernels' against the naive double loops: forward, dX (both halves of a concatenation, each alone and together) and

@@ -885,13 +885,14 @@ int wg_backward(float *dinp1, float *dinp2, float *dweight, const float *dout, c
  * 2 threads, AVX-512 AMD EPYC, 2026-12-06) put the line higher: with the
  * old rule (planes of 256 pixels, C and OC >= 32) a 128x128 batch-2 step
  * took 1.23x the time of the direct kernels alone and batch 8 1.10x, at
- * 256x256 batch 2 par and batch 8 0.94x. Winograd pays where there are
- * many channels (its GEMMs long enough to hide the transforms' memory
- * traffic: C, OC >= 64, C + OC >= 192) and many tiles (the 36 GEMMs' N:
- * B H W / 16 >= 512; fewer and the weights' transforms, done per call,
- * dominate). With this rule, against the direct kernels alone: 256 b8
- * 0.955x, 256 b2 0.987x, 128 b8 and b2 at par. Not on 8x8 planes, where a
- * tile row fills 2 of a vector's 16 lanes. */
+ * 256x256 batch 2 par and batch 8 0.94x. What the whole steps chose:
+ * C, OC >= 64, C + OC >= 192 and B H W / 16 >= 512 tiles (the 36 GEMMs'
+ * N). Why, a reading not measured: with fewer channels the GEMMs are too
+ * short to hide the transforms' memory traffic, with fewer tiles the
+ * weights' transforms (done per call) weigh more. With this rule, against
+ * the direct kernels alone: 256 b8 0.955x, 256 b2 0.987x, 128 b8 1.01x
+ * (noise), 128 b2 the same kernels. Not on 8x8 planes, where a tile row
+ * fills 2 of a vector's 16 lanes. */
 int wg_wanted(int B, int C, int H, int W, int OC)
 {
     if (nn_winograd() != 1)
