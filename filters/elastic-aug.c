@@ -324,29 +324,6 @@ static mval make_params(void)
     return p;
 }
 
-/* A numeric option: one line and exit 2 when it is not a number in lo..hi
- * (args.h's opt_f64 adds a second "Try --help" line). */
-static double num(const char *name, const char *s, double lo, double hi, const char *why)
-{
-    double v;
-    if (parse_f64(s, &v))
-        die(EXIT_USAGE, "option %s: %s", name, err_get());
-    if (v < lo || v > hi)
-        die(EXIT_USAGE, "option %s: %g is outside %g..%g (%s)", name, v, lo, hi, why);
-    return v;
-}
-
-static int64_t inum(const char *name, const char *s, int64_t lo, int64_t hi, const char *why)
-{
-    int64_t v;
-    if (parse_i64(s, &v))
-        die(EXIT_USAGE, "option %s: %s", name, err_get());
-    if (v < lo || v > hi)
-        die(EXIT_USAGE, "option %s: %lld is outside %lld..%lld (%s)", name, (long long)v, (long long)lo,
-            (long long)hi, why);
-    return v;
-}
-
 static stream_out *out, *fout;
 static stream_in *in, *fin;
 
@@ -477,7 +454,7 @@ int main(int argc, char **argv)
             const char *colon = strchr(optarg, ':');
             char lo[64];
             if (!colon) {
-                opt.field.alpha = num("--alpha", optarg, 0, 1e6, "a displacement scale in pixels");
+                opt.field.alpha = opt_f64_in("--alpha", optarg, 0, 1e6, "a displacement scale in pixels");
                 opt.field.alpha_max = 0;
                 break;
             }
@@ -485,32 +462,32 @@ int main(int argc, char **argv)
                 usage_error("option --alpha: '%s' is not A or A:B", optarg);
             memcpy(lo, optarg, (size_t)(colon - optarg));
             lo[colon - optarg] = '\0';
-            opt.field.alpha = num("--alpha", lo, 0, 1e6, "a displacement scale in pixels");
-            opt.field.alpha_max = num("--alpha", colon + 1, 0, 1e6, "a displacement scale in pixels");
+            opt.field.alpha = opt_f64_in("--alpha", lo, 0, 1e6, "a displacement scale in pixels");
+            opt.field.alpha_max = opt_f64_in("--alpha", colon + 1, 0, 1e6, "a displacement scale in pixels");
             if (!(opt.field.alpha_max > opt.field.alpha))
                 usage_error("option --alpha: %s is not a range A:B with A < B", optarg);
             break;
         }
-        case OPT_SIGMA: opt.field.sigma = num("--sigma", optarg, 0, 1000, "a Gaussian width in pixels"); break;
-        case OPT_ROTATE: opt.field.rotate = num("--rotate", optarg, 0, 180, "degrees"); break;
-        case OPT_SCALE: opt.field.scale = num("--scale", optarg, 0, 0.9, "zoom range 1-F..1+F"); break;
-        case OPT_SHIFT: opt.field.shift = num("--shift", optarg, 0, 1e6, "pixels"); break;
-        case OPT_BRIGHTNESS: opt.jitter.brightness = num("--brightness", optarg, 0, 1e6, "an offset range"); break;
-        case OPT_CONTRAST: opt.jitter.contrast = num("--contrast", optarg, 0, 1, "factor range 1-C..1+C"); break;
-        case OPT_GAMMA: opt.jitter.gamma = num("--gamma", optarg, 0, 100, "exponent range 1/(1+G)..1+G"); break;
-        case OPT_NOISE: opt.jitter.noise = num("--noise", optarg, 0, 1e6, "a standard deviation"); break;
-        case OPT_MIN_PIXELS: opt.min_pixels = inum("--min-pixels", optarg, 1, INT64_MAX, "a pixel count"); break;
+        case OPT_SIGMA: opt.field.sigma = opt_f64_in("--sigma", optarg, 0, 1000, "a Gaussian width in pixels"); break;
+        case OPT_ROTATE: opt.field.rotate = opt_f64_in("--rotate", optarg, 0, 180, "degrees"); break;
+        case OPT_SCALE: opt.field.scale = opt_f64_in("--scale", optarg, 0, 0.9, "zoom range 1-F..1+F"); break;
+        case OPT_SHIFT: opt.field.shift = opt_f64_in("--shift", optarg, 0, 1e6, "pixels"); break;
+        case OPT_BRIGHTNESS: opt.jitter.brightness = opt_f64_in("--brightness", optarg, 0, 1e6, "an offset range"); break;
+        case OPT_CONTRAST: opt.jitter.contrast = opt_f64_in("--contrast", optarg, 0, 1, "factor range 1-C..1+C"); break;
+        case OPT_GAMMA: opt.jitter.gamma = opt_f64_in("--gamma", optarg, 0, 100, "exponent range 1/(1+G)..1+G"); break;
+        case OPT_NOISE: opt.jitter.noise = opt_f64_in("--noise", optarg, 0, 1e6, "a standard deviation"); break;
+        case OPT_MIN_PIXELS: opt.min_pixels = opt_i64_in("--min-pixels", optarg, 1, INT64_MAX, "a pixel count"); break;
         case OPT_LABELS: opt.labels = 1; break;
-        case OPT_EPOCHS: opt.epochs = inum("--epochs", optarg, 1, 1 << 30, "passes over the input"); break;
+        case OPT_EPOCHS: opt.epochs = opt_i64_in("--epochs", optarg, 1, 1 << 30, "passes over the input"); break;
         case OPT_SEED: {
-            int64_t s = inum("--seed", optarg, 0, INT64_MAX, "a non-negative integer");
+            int64_t s = opt_i64_in("--seed", optarg, 0, INT64_MAX, "a non-negative integer");
             opt.seed = (uint64_t)s;
             have_seed = 1;
             break;
         }
         case OPT_FIELD_OUT: opt.field_out = optarg; break;
         case OPT_FIELD_IN: opt.field_in = optarg; break;
-        case OPT_THREADS: opt.threads = inum("--threads", optarg, 1, 256, "a thread count"); break;
+        case OPT_THREADS: opt.threads = opt_i64_in("--threads", optarg, 1, 256, "a thread count"); break;
         }
     }
     if (optind < argc)

@@ -29,25 +29,46 @@ void usage_error(const char *fmt, ...)
     vusage_error(fmt, ap);
 }
 
-int64_t opt_i64(const char *opt, const char *s, int64_t lo, int64_t hi)
+/* " (what)" after a range error, or nothing */
+static const char *paren(char *buf, size_t n, const char *what)
+{
+    if (!what)
+        return "";
+    snprintf(buf, n, " (%s)", what);
+    return buf;
+}
+
+int64_t opt_i64_in(const char *opt, const char *s, int64_t lo, int64_t hi, const char *what)
 {
     int64_t v;
+    char w[160];
     if (parse_i64(s, &v))
         usage_error("option %s: %s", opt, err_get());
     if (v < lo || v > hi)
-        usage_error("option %s: %lld is outside %lld..%lld", opt, (long long)v, (long long)lo,
-                    (long long)hi);
+        usage_error("option %s: %lld is outside %lld..%lld%s", opt, (long long)v, (long long)lo,
+                    (long long)hi, paren(w, sizeof w, what));
     return v;
+}
+
+double opt_f64_in(const char *opt, const char *s, double lo, double hi, const char *what)
+{
+    double v;
+    char w[160];
+    if (parse_f64(s, &v))
+        usage_error("option %s: %s", opt, err_get());
+    if (v < lo || v > hi)
+        usage_error("option %s: %g is outside %g..%g%s", opt, v, lo, hi, paren(w, sizeof w, what));
+    return v;
+}
+
+int64_t opt_i64(const char *opt, const char *s, int64_t lo, int64_t hi)
+{
+    return opt_i64_in(opt, s, lo, hi, NULL);
 }
 
 double opt_f64(const char *opt, const char *s, double lo, double hi)
 {
-    double v;
-    if (parse_f64(s, &v))
-        usage_error("option %s: %s", opt, err_get());
-    if (v < lo || v > hi)
-        usage_error("option %s: %g is outside %g..%g", opt, v, lo, hi);
-    return v;
+    return opt_f64_in(opt, s, lo, hi, NULL);
 }
 
 void opt_f64_list(const char *opt, const char *s, double *out, int n, double lo, double hi)

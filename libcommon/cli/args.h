@@ -28,6 +28,10 @@ _Noreturn void die_errx(int status, const char *fmt, ...) __attribute__((format(
  * "NAME: option --opt: message". */
 int64_t opt_i64(const char *opt, const char *s, int64_t lo, int64_t hi);
 double opt_f64(const char *opt, const char *s, double lo, double hi);
+/* The same, the range error naming what the value is ("... is outside
+ * 0..180 (degrees)"); what may be NULL. */
+int64_t opt_i64_in(const char *opt, const char *s, int64_t lo, int64_t hi, const char *what);
+double opt_f64_in(const char *opt, const char *s, double lo, double hi, const char *what);
 void opt_f64_list(const char *opt, const char *s, double *out, int n, double lo, double hi);
 
 /* Shared handling of the options every filter has. Filters list these long
