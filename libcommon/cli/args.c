@@ -29,35 +29,53 @@ void usage_error(const char *fmt, ...)
     vusage_error(fmt, ap);
 }
 
-/* " (what)" after a range error, or nothing */
-static const char *paren(char *buf, size_t n, const char *what)
+/* The usage errors of a checked option value: not a number (parse's
+ * message), or v outside lo..hi (as the caller's type prints them), named
+ * when what is not NULL: "option --rotate: 200 is outside 0..180 (degrees)". */
+static _Noreturn void not_a_number(const char *opt)
 {
-    if (!what)
-        return "";
-    snprintf(buf, n, " (%s)", what);
-    return buf;
+    usage_error("option %s: %s", opt, err_get());
+}
+
+static _Noreturn void out_of_range(const char *opt, const char *v, const char *lo, const char *hi,
+                                   const char *what)
+{
+    usage_error("option %s: %s is outside %s..%s%s%s%s", opt, v, lo, hi, what ? " (" : "",
+                what ? what : "", what ? ")" : "");
 }
 
 int64_t opt_i64_in(const char *opt, const char *s, int64_t lo, int64_t hi, const char *what)
 {
     int64_t v;
-    char w[160];
     if (parse_i64(s, &v))
-        usage_error("option %s: %s", opt, err_get());
-    if (v < lo || v > hi)
-        usage_error("option %s: %lld is outside %lld..%lld%s", opt, (long long)v, (long long)lo,
-                    (long long)hi, paren(w, sizeof w, what));
+        not_a_number(opt);
+    if (v < lo || v > hi) {
+        char t[3][24];
+        snprintf(t[0], sizeof t[0], "%lld", (long long)v);
+        snprintf(t[1], sizeof t[1], "%lld", (long long)lo);
+        snprintf(t[2], sizeof t[2], "%lld", (long long)hi);
+        out_of_range(opt, t[0], t[1], t[2], what);
+    }
     return v;
+}
+
+/* v outside lo..hi, as %g prints them */
+static _Noreturn void out_of_range_f(const char *opt, double v, double lo, double hi, const char *what)
+{
+    char t[3][32];
+    snprintf(t[0], sizeof t[0], "%g", v);
+    snprintf(t[1], sizeof t[1], "%g", lo);
+    snprintf(t[2], sizeof t[2], "%g", hi);
+    out_of_range(opt, t[0], t[1], t[2], what);
 }
 
 double opt_f64_in(const char *opt, const char *s, double lo, double hi, const char *what)
 {
     double v;
-    char w[160];
     if (parse_f64(s, &v))
-        usage_error("option %s: %s", opt, err_get());
+        not_a_number(opt);
     if (v < lo || v > hi)
-        usage_error("option %s: %g is outside %g..%g%s", opt, v, lo, hi, paren(w, sizeof w, what));
+        out_of_range_f(opt, v, lo, hi, what);
     return v;
 }
 
@@ -74,10 +92,10 @@ double opt_f64(const char *opt, const char *s, double lo, double hi)
 void opt_f64_list(const char *opt, const char *s, double *out, int n, double lo, double hi)
 {
     if (parse_f64_list(s, out, n))
-        usage_error("option %s: %s", opt, err_get());
+        not_a_number(opt);
     for (int i = 0; i < n; i++)
         if (out[i] < lo || out[i] > hi)
-            usage_error("option %s: %g is outside %g..%g", opt, out[i], lo, hi);
+            out_of_range_f(opt, out[i], lo, hi, NULL);
 }
 
 void print_version(void)
