@@ -602,6 +602,10 @@ static void test_bad_input(void **state)
     expect_fail(2, "--alpha", "elastic-aug --alpha -1 -i %s -o %s", s128, o);
     expect_fail(2, "--sigma", "elastic-aug --sigma -0.5 -i %s -o %s", s128, o);
     expect_fail(2, "--min-pixels", "elastic-aug --min-pixels 0 -i %s -o %s", s128, o);
+    /* a range error names what the value is (cli/args.c's opt_*_in) */
+    expect_fail(2, "option --rotate: 200 is outside 0..180 (degrees)", "elastic-aug --rotate 200 -i %s -o %s", s128, o);
+    expect_fail(2, "option --threads: 0 is outside 1..256 (a thread count)", "elastic-aug --threads 0 -i %s -o %s",
+                s128, o);
 
     /* fields that do not fit */
     assert_int_equal(tu_sh("frame-cat --seq 0:1 -o %s %s", tu_tmp("two128.fr"), s128), 0);
