@@ -260,6 +260,29 @@ static void test_remote_preprocess(void **state)
 #define EX_METHODS "moco mocov1 rotation mae"
 #endif
 
+/* A seed's mean test Dice from its dice-eval TSV, computed here apart from
+ * experiment-table: every scored (subject, organ) row, a missed organ as 0. */
+static double tsv_mean(const char *path)
+{
+    char *text = tu_read(path, NULL), *save = NULL;
+    double sum = 0;
+    int n = 0;
+    assert_non_null(text);
+    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        char id[64], organ[64], status[32];
+        int label;
+        double dice;
+        if (sscanf(line, "%63[^\t]\t%63[^\t]\t%d\t%31[^\t]\t%lf", id, organ, &label, status, &dice) != 5 ||
+            !strcmp(id, "*"))
+            continue;
+        if (!strcmp(status, "ok") || !strcmp(status, "missed") || !strcmp(status, "spurious"))
+            sum += dice, n++;
+    }
+    free(text);
+    assert_true(n > 0);
+    return sum / n;
+}
+
 /* The paper's protocol on a data directory laid out like ../shared/data,
  * made of the sample's volumes, with a splits directory of its own. */
 /* pipelines/experiment ARGS --table-only exits non-zero, saying want */
@@ -322,6 +345,13 @@ static void test_experiment(void **state)
     for (size_t i = 0; i < sizeof want / sizeof *want; i++)
         if (!strstr(table, want[i]))
             fail_msg("table.txt lacks '%s':\n%s", want[i], table);
+    /* Table 1 by seed: MoCo v2's first seed, w/o and w/ LRC, as computed here */
+    char seedrow[128];
+    double wo = tsv_mean(tu_tmp("exres/xt3/moco/seed1/dice.tsv")), w = tsv_mean(tu_tmp("exres/xt3/moco+lrc/seed1/dice.tsv"));
+    snprintf(seedrow, sizeof seedrow, "seed1 %.3f -> %.3f (%+.3f)", wo, w, w - wo);
+    const char *byseed = strstr(table, "Table 1 by seed");
+    if (!byseed || !strstr(byseed, "MoCo v2") || !strstr(strstr(byseed, "MoCo v2"), seedrow))
+        fail_msg("table.txt's Table 1 by seed lacks MoCo v2's '%s':\n%s", seedrow, table);
     print_message("%s", table);
     free(table);
     free(out);
